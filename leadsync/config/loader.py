@@ -1,0 +1,139 @@
+"""Read YAML into the schema models; turn every problem into one message naming file, key path and fix."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from leadsync.config.schema import PartnersConfig, SourceConfig
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A configuration problem the user must fix. `problems` holds one line per problem."""
+
+    def __init__(self, file: Path | str, problems: list[str]):
+        self.file = str(file)
+        self.problems = problems
+        super().__init__(f"{file}: " + ("\n  ".join(problems) if len(problems) > 1 else problems[0]))
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    root: Path
+    mappings: Path
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.mappings / "sources"
+
+    @property
+    def partners_file(self) -> Path:
+        return self.mappings / "partners.yaml"
+
+    def resolve(self, path: str) -> Path:
+        """Paths in YAML are relative to the project root (the folder holding mappings/)."""
+        p = Path(path)
+        return p if p.is_absolute() else self.root / p
+
+
+def project_paths(mappings_dir: str | Path | None = None) -> ProjectPaths:
+    """The mappings folder: the argument, else $LEADSYNC_MAPPINGS_DIR, else <repo>/mappings."""
+    chosen = mappings_dir or os.environ.get("LEADSYNC_MAPPINGS_DIR")
+    mappings = Path(chosen).resolve() if chosen else Path(__file__).resolve().parents[2] / "mappings"
+    return ProjectPaths(root=mappings.parent, mappings=mappings)
+
+
+def source_files(paths: ProjectPaths) -> list[Path]:
+    return sorted(p for p in paths.sources_dir.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def load_source(path: Path) -> SourceConfig:
+    return _load(path, SourceConfig)
+
+
+def load_partners(path: Path) -> PartnersConfig:
+    return _load(path, PartnersConfig)
+
+
+def _load(path: Path, model: type[M]) -> M:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, ["file not found; create it or fix the path"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, [f"expected a mapping of keys at the top level, found {type(data).__name__}"])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(err, model, data) for err in exc.errors()]) from None
+
+
+def _describe(err: dict, model: type[BaseModel], data: dict) -> str:
+    loc = [p for p in err["loc"]]
+    key_path = _key_path(loc, data)
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean '{guess[0]}'?" if guess else ""
+        return f"{key_path}: unknown key. Allowed keys here: {', '.join(allowed)}{hint}"
+    if err["type"] == "missing":
+        return f"{key_path}: required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] in ("literal_error", "enum"):
+        return f"{key_path}: {msg} (got {err.get('input')!r})"
+    return f"{key_path}: {msg}" if key_path else msg
+
+
+def _key_path(loc: list, data: object) -> str:
+    """Render a pydantic location as a YAML key path, naming list items by their 'name'/'field'/'id'."""
+    parts: list[str] = []
+    node = data
+    for p in loc:
+        if isinstance(p, int):
+            label = ""
+            if isinstance(node, list) and p < len(node) and isinstance(node[p], dict):
+                item = node[p]
+                ident = item.get("field") or item.get("name") or item.get("id") or item.get("column")
+                label = f" ({ident})" if ident else ""
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{p}]{label}"]
+            node = node[p] if isinstance(node, list) and p < len(node) else None
+        else:
+            parts.append(str(p))
+            node = node.get(p) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _allowed_keys(model: type[BaseModel], loc: list) -> list[str]:
+    current: object = model
+    for p in loc:
+        if isinstance(p, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or p not in current.model_fields:
+            return []
+        current = _inner_model(current.model_fields[p].annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _inner_model(annotation: object) -> object:
+    """Unwrap list[X], X | None and Annotated[X, ...] down to a model class if there is one."""
+    for arg in typing.get_args(annotation) or ():
+        found = _inner_model(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation

@@ -1,0 +1,257 @@
+"""The YAML a data engineer edits, as pydantic models.
+
+Every model forbids unknown keys, so a typo'd key is an error that names the key path rather than a
+setting silently ignored. Cross-references (a rule naming a partner, a uniqueness key naming a field)
+are checked here too, with the allowed values in the message.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldType(str, Enum):
+    string = "string"
+    number = "number"
+    datetime = "datetime"
+    picklist = "picklist"
+    multi_picklist = "multi_picklist"
+
+
+_TEXT = (FieldType.string, FieldType.picklist, FieldType.multi_picklist)
+# Standard lead fields have their own typed column in the store (see store/tables.py).
+STANDARD_FIELD_TYPES: dict[str, tuple[FieldType, ...]] = {
+    **{name: _TEXT for name in (
+        "email", "first_name", "last_name", "company", "title", "phone", "country", "state",
+        "postal_code", "city", "lead_type", "products", "campaign", "partner_name", "account_id")},
+    "created_at": (FieldType.datetime,),
+}
+
+
+class FieldMapping(Strict):
+    """One source column mapped to one lead field."""
+
+    column: str = Field(description="Column (or field) name in the source, matched case-insensitively.")
+    field: Annotated[str, Field(pattern=IDENTIFIER)] = Field(description="Lead field it becomes.")
+    label: str | None = Field(None, description="Label partners see; defaults to the column name.")
+    type: FieldType = FieldType.string
+    required: bool = False
+    shared: bool = Field(True, description="Shown to partners; false keeps the field internal-only.")
+    values: list[str] | None = Field(None, description="Allowed values of a picklist / multi_picklist.")
+    separator: str = Field(";", description="Separator between values of a multi_picklist.")
+    format: Literal["email"] | str | None = Field(
+        None, description="'email' for strings; a strptime format such as '%m/%d/%Y' for datetimes."
+    )
+    max_length: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _picklists_need_values(self) -> FieldMapping:
+        if self.type in (FieldType.picklist, FieldType.multi_picklist):
+            if not self.values:
+                raise ValueError(f"field '{self.field}' is a {self.type.value}: list its allowed 'values'")
+            bad = [v for v in self.values if self.separator in v]
+            if self.type is FieldType.multi_picklist and bad:
+                raise ValueError(f"values {bad} contain the separator {self.separator!r}")
+        elif self.values is not None:
+            raise ValueError(f"'values' only applies to picklist and multi_picklist, not {self.type.value}")
+        if self.format is not None and self.type not in (FieldType.string, FieldType.datetime):
+            raise ValueError(f"'format' only applies to string (email) and datetime fields")
+        if self.type is FieldType.string and self.format not in (None, "email"):
+            raise ValueError(f"string fields accept format 'email' only, not {self.format!r}")
+        return self
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.column
+
+
+class Uniqueness(Strict):
+    """What makes a lead unique within a source.
+
+    every_record: each record received is its own lead (SFTP, Marketo, Eloqua default).
+    key: records sharing the key fields are one lead; a later record updates it.
+    """
+
+    mode: Literal["every_record", "key"] = "every_record"
+    key: list[str] = Field(default_factory=list, description="Lead fields forming the key (mode: key).")
+
+    @model_validator(mode="after")
+    def _key_matches_mode(self) -> Uniqueness:
+        if self.mode == "key" and not self.key:
+            raise ValueError("mode 'key' needs 'key': the lead fields that make a lead unique, e.g. [email]")
+        if self.mode == "every_record" and self.key:
+            raise ValueError("'key' is only used with mode 'key'")
+        return self
+
+
+class SftpFolders(Strict):
+    inbox: str = "inbox"
+    processed: str = "processed"
+    error: str = "error"
+    outbox: str = "outbox"
+
+
+class SftpConnection(Strict):
+    host: str
+    port: int = Field(22, ge=1, le=65535)
+    username: str
+    password_env: str | None = Field(None, description="Environment variable holding the password.")
+    private_key_path: str | None = None
+    known_hosts: str | None = Field(None, description="known_hosts file (relative to the project root).")
+    host_key: str | None = Field(None, description="The server's public key line, instead of known_hosts.")
+    folders: SftpFolders = SftpFolders()
+    timeout_s: float = Field(15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _auth_and_host_key(self) -> SftpConnection:
+        if not (self.password_env or self.private_key_path):
+            raise ValueError("give 'password_env' (an environment variable name) or 'private_key_path'")
+        if not (self.known_hosts or self.host_key):
+            raise ValueError("host keys are always checked: give 'known_hosts' or 'host_key'")
+        return self
+
+
+class SourceConfig(Strict):
+    """One file under mappings/sources/: a source system and how its records become leads."""
+
+    name: Annotated[str, Field(pattern=IDENTIFIER)]
+    type: Literal["sftp"]
+    description: str = ""
+    contacts: list[str] = Field(default_factory=list, description="Supplier contacts emailed on a bad pull.")
+    connection: SftpConnection
+    uniqueness: Uniqueness = Uniqueness()
+    partner_field: str | None = Field(None, description="Lead field that names the partner (a CSV column).")
+    upload_partner: str | None = Field(None, description="One partner id chosen for every lead of the source.")
+    quarantine_warn_ratio: float = Field(0.05, ge=0, le=1)
+    fields: list[FieldMapping]
+
+    @field_validator("contacts")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", c)]
+        if bad:
+            raise ValueError(f"not email addresses: {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> SourceConfig:
+        names = [f.field for f in self.fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"lead fields mapped twice: {dupes}")
+        cols = [f.column.strip().lower() for f in self.fields]
+        dupe_cols = sorted({c for c in cols if cols.count(c) > 1})
+        if dupe_cols:
+            raise ValueError(f"source columns mapped twice: {dupe_cols}")
+        if "email" not in names:
+            raise ValueError("every source must map a column to the lead field 'email' (leads need an email)")
+        for k in self.uniqueness.key:
+            if k not in names:
+                raise ValueError(f"uniqueness key '{k}' is not a mapped lead field; mapped fields: {names}")
+        for f in self.fields:
+            expected = STANDARD_FIELD_TYPES.get(f.field)
+            if expected and f.type not in expected:
+                allowed = " or ".join(t.value for t in expected)
+                raise ValueError(f"lead field '{f.field}' is a standard field stored as {allowed}; not {f.type.value}")
+        if self.partner_field and self.partner_field not in names:
+            raise ValueError(f"partner_field '{self.partner_field}' is not a mapped lead field; mapped: {names}")
+        return self
+
+    def field(self, name: str) -> FieldMapping | None:
+        return next((f for f in self.fields if f.field == name), None)
+
+
+# ----------------------------------------------------------------------------------------- partners
+
+
+class Partner(Strict):
+    id: Annotated[str, Field(pattern=IDENTIFIER)]
+    name: str
+    type: str | None = None
+    tier: str | None = None
+    countries: list[str] = Field(default_factory=list)
+    states: list[str] = Field(default_factory=list)
+    postal_codes: list[str] = Field(default_factory=list, description="Prefixes ('94') or ranges ('94000-94999').")
+    products: list[str] = Field(default_factory=list)
+    competencies: list[str] = Field(default_factory=list)
+    lead_types: list[str] = Field(default_factory=list)
+    auto_accept: bool = False
+    active: bool = True
+    weight: int = Field(1, ge=1)
+    notification_emails: list[str] = Field(default_factory=list)
+
+
+Operator = Literal["equals", "in", "not_in", "prefix", "range", "contains_any", "is_empty"]
+PARTNER_ATTRIBUTES = ("type", "tier", "countries", "states", "postal_codes", "products", "competencies", "lead_types")
+
+
+class Rule(Strict):
+    """lead.<field> <op> (value | partner.<attribute>)."""
+
+    field: str
+    op: Operator
+    value: str | float | list[str] | None = None
+    partner_attribute: Literal[PARTNER_ATTRIBUTES] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _operand(self) -> Rule:
+        if self.op == "is_empty":
+            if self.value is not None or self.partner_attribute is not None:
+                raise ValueError("'is_empty' takes no 'value' or 'partner_attribute'")
+            return self
+        if (self.value is None) == (self.partner_attribute is None):
+            raise ValueError(f"rule on '{self.field}' ({self.op}) needs exactly one of 'value' or 'partner_attribute'")
+        if self.op in ("in", "not_in", "contains_any") and self.value is not None and not isinstance(self.value, list):
+            raise ValueError(f"'{self.op}' compares with a list: write value: [a, b]")
+        if self.op == "range" and self.value is not None:
+            if not (isinstance(self.value, list) and len(self.value) == 2):
+                raise ValueError("'range' takes value: [low, high]")
+        return self
+
+
+class RuleGroup(Strict):
+    """Rules inside a group all hold (AND); the first group with a match wins (groups are OR)."""
+
+    name: str
+    partners: list[str] | None = Field(None, description="Candidate partner ids; all active partners when omitted.")
+    rules: list[Rule] = Field(min_length=1)
+
+
+class Routing(Strict):
+    default_partner: str | None = Field(None, description="Partner for leads no rule matches; else unassigned.")
+    rule_groups: list[RuleGroup] = Field(default_factory=list)
+
+
+class PartnersConfig(Strict):
+    """mappings/partners.yaml: the partners and how leads are routed to them."""
+
+    partners: list[Partner] = Field(min_length=1)
+    routing: Routing = Routing()
+
+    @model_validator(mode="after")
+    def _references(self) -> PartnersConfig:
+        ids = [p.id for p in self.partners]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"partner ids used twice: {dupes}")
+        known = set(ids)
+        if self.routing.default_partner and self.routing.default_partner not in known:
+            raise ValueError(f"routing.default_partner '{self.routing.default_partner}' is not a partner id; known: {ids}")
+        for g in self.routing.rule_groups:
+            unknown = [p for p in g.partners or [] if p not in known]
+            if unknown:
+                raise ValueError(f"rule group '{g.name}' names unknown partners {unknown}; known: {ids}")
+        return self
+
+    def by_id(self, partner_id: str) -> Partner | None:
+        return next((p for p in self.partners if p.id == partner_id), None)

@@ -1,0 +1,47 @@
+"""Build the code location's Definitions from the YAML under mappings/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from leadsync.config.loader import ProjectPaths, project_paths, source_files
+from leadsync.defs.resources import LeadsyncResource
+from leadsync.defs.source_assets import build_source_assets
+
+
+def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:
+    """(name, kind) per source file, read leniently: a file that does not parse still gets its assets
+    (named after the file) so that its run fails with the real error message."""
+    found = []
+    for file in source_files(paths):
+        kind = "sftp"
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("type"), str):
+                kind = data["type"]
+        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            pass
+        found.append((file.stem, kind))
+    return found
+
+
+def build_definitions(mappings_dir: str | Path | None = None, store_url: str | None = None) -> dg.Definitions:
+    paths = project_paths(mappings_dir)
+    assets, checks = [], []
+    for name, kind in declared_sources(paths):
+        a, c = build_source_assets(name, kind)
+        assets += a
+        checks += c
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=[dg.define_asset_job("leadsync", selection=dg.AssetSelection.all(),
+                                  description="Pull, map, route and write back every source.")],
+        resources={"leadsync": LeadsyncResource(
+            mappings_dir=str(mappings_dir) if mappings_dir else None, store_url=store_url)},
+        # The embedded default keeps every step in one process: the DuckDB file has one writer.
+        executor=dg.in_process_executor,
+    )

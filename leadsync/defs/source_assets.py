@@ -1,0 +1,112 @@
+"""The assets of one source: raw_rows -> leads -> assignments -> writeback.
+
+Built per source from mappings/sources/*.yaml. Only the file's name and type are read at load time;
+each asset loads and validates the full YAML when it runs, so a broken mapping fails its own run
+(and emails its supplier) instead of taking the whole code location down.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from leadsync import pipeline
+from leadsync.defs.errors import source_errors
+from leadsync.defs.metadata import md_counts, md_table
+from leadsync.defs.resources import LeadsyncResource
+
+RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+STORE_POOL = "lead_store"  # one writer of the DuckDB store at a time (dagster_home/dagster.yaml)
+
+
+def build_source_assets(source: str, kind: str) -> tuple[list[dg.AssetsDefinition], list]:
+    tags = {"leadsync/source": source}
+    raw_key, leads_key = dg.AssetKey([source, "raw_rows"]), dg.AssetKey([source, "leads"])
+    assign_key, wb_key = dg.AssetKey([source, "assignments"]), dg.AssetKey([source, "writeback"])
+    common = dict(group_name=source, kinds={kind, "duckdb"}, owners=[], tags=tags, pool=STORE_POOL)
+
+    @dg.asset(key=raw_key, description=f"Rows received from {source}, as received, with a ledger of files.",
+              retry_policy=RETRY, **common)
+    def raw_rows(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
+        with source_errors(source):
+            report = pipeline.pull(leadsync.paths, leadsync.store(), source)
+        for f in report.errors:
+            context.log.warning(f"{f.name} moved to {f.moved_to}: {f.reason}")
+        files = pd.DataFrame([vars(f) for f in report.files], columns=["name", "status", "rows", "reason", "moved_to"])
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": report.rows_stored,
+            "files_received": len(report.files),
+            "files_in_error": len(report.errors),
+            "files": md_table(files, limit=50),
+        })
+
+    @dg.asset(
+        key=leads_key, deps=[raw_key], retry_policy=RETRY, **common,
+        description=f"Leads of {source}: mapped, validated (pandera) and de-duplicated by its uniqueness rule; "
+                    "rows that fail go to the quarantine table with their reason.",
+        check_specs=[
+            dg.AssetCheckSpec("schema_valid", asset=leads_key, blocking=True,
+                              description="Stored leads of this run conform to the pandera schema built from the YAML."),
+            dg.AssetCheckSpec("quarantine_rate", asset=leads_key,
+                              description="Share of received rows quarantined stays under quarantine_warn_ratio."),
+        ],
+    )
+    def leads(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
+        store = leadsync.store()
+        with source_errors(source):
+            report = pipeline.map_and_validate(leadsync.paths, store, source)
+            checked, failures = pipeline.validate_stored(leadsync.paths, store, source, report.batch_ids)
+            ratio_limit = pipeline.source_config(leadsync.paths, source).quarantine_warn_ratio
+            preview = pipeline.stored_leads(leadsync.paths, store, source, report.batch_ids[-1:]).head(10)
+        ratio = report.quarantined / report.received if report.received else 0.0
+        checks = [
+            dg.AssetCheckResult(
+                check_name="schema_valid", passed=failures is None,
+                metadata={"rows_checked": checked,
+                          "failures": md_table(failures if failures is not None else pd.DataFrame(), 20)},
+            ),
+            dg.AssetCheckResult(
+                check_name="quarantine_rate", passed=ratio <= ratio_limit, severity=dg.AssetCheckSeverity.WARN,
+                metadata={"quarantined": report.quarantined, "received": report.received,
+                          "ratio": round(ratio, 4), "limit": ratio_limit,
+                          "reasons": md_counts(report.reasons, "reason")},
+            ),
+        ]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": report.stored,
+                "received": report.received,
+                "quarantined": report.quarantined,
+                "merged_duplicates": report.merged_duplicates,
+                "quarantine_reasons": md_counts(report.reasons, "reason"),
+                "preview": md_table(preview.drop(columns=["attributes", "lead_key"], errors="ignore")),
+            },
+            check_results=checks,
+        )
+
+    @dg.asset(key=assign_key, deps=[leads_key], retry_policy=RETRY, **common,
+              description=f"Routing decisions for new leads of {source}: partner or unassigned, and why.")
+    def assignments(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
+        with source_errors(source):
+            report = pipeline.route_leads(leadsync.paths, leadsync.store(), source)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": report.decided,
+            "unassigned": report.unassigned,
+            "needs_review": report.needs_review,
+            "routed_per_partner": md_counts(report.per_partner, "partner", "leads"),
+            "routed_per_partner_counts": dg.MetadataValue.json(dict(report.per_partner)),
+            "preview": md_table(report.preview if report.preview is not None else pd.DataFrame()),
+        })
+
+    @dg.asset(key=wb_key, deps=[assign_key], retry_policy=RETRY, **common,
+              description=f"Drains the writeback outbox of {source} into the source system.")
+    def writeback(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
+        with source_errors(source):
+            report = pipeline.write_back(leadsync.paths, leadsync.store(), source)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": report.events_sent,
+            "files_uploaded": dg.MetadataValue.json(report.files),
+            "resumed_batches": report.resumed,
+        })
+
+    return [raw_rows, leads, assignments, writeback], []

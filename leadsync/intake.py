@@ -1,0 +1,137 @@
+"""Map and validate: new raw rows of a source become leads or quarantine rows, never nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from leadsync.config.schema import SourceConfig
+from leadsync.mapping import MissingColumnsError, map_records, resolve_columns
+from leadsync.pull.raw_batches import rows_as_json
+from leadsync.store import LeadStore, tables
+from leadsync.store.tables import STANDARD_LEAD_FIELDS
+from leadsync.uniqueness import lead_identity
+
+
+@dataclass
+class IntakeReport:
+    received: int = 0
+    stored: int = 0
+    merged_duplicates: int = 0
+    quarantined: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    batch_ids: list[str] = field(default_factory=list)
+
+
+def map_new_rows(cfg: SourceConfig, store: LeadStore, now: datetime) -> IntakeReport:
+    report = IntakeReport()
+    with store.begin() as conn:
+        batches = conn.execute(
+            sa.select(tables.raw_rows.c.batch_id, tables.source_files.c.file_name)
+            .join(tables.source_files, tables.source_files.c.batch_id == tables.raw_rows.c.batch_id)
+            .where(tables.raw_rows.c.source == cfg.name, tables.raw_rows.c.state == "new")
+            .group_by(tables.raw_rows.c.batch_id, tables.source_files.c.file_name)
+            .order_by(tables.raw_rows.c.batch_id)
+        ).fetchall()
+    for batch_id, file_name in batches:
+        _map_batch(cfg, store, batch_id, file_name, now, report)
+    return report
+
+
+def _map_batch(cfg: SourceConfig, store: LeadStore, batch_id: str, file_name: str, now: datetime,
+               report: IntakeReport) -> None:
+    with store.begin() as conn:
+        raw = store.read_frame(
+            conn,
+            sa.select(tables.raw_rows.c.row_number, tables.raw_rows.c.payload)
+            .where(tables.raw_rows.c.batch_id == batch_id, tables.raw_rows.c.state == "new")
+            .order_by(tables.raw_rows.c.row_number),
+        )
+        if raw.empty:
+            return
+        records = pd.read_json(io.StringIO("\n".join(raw["payload"])), lines=True, dtype=False,
+                               convert_dates=False, keep_default_dates=False)
+        records = records.astype(object).where(records.notna(), None)
+        records.index = raw["row_number"].to_numpy()
+        payloads = pd.Series(raw["payload"].to_numpy(), index=records.index)
+        report.received += len(records)
+
+        try:
+            mapped = map_records(cfg, records, resolve_columns(cfg, list(records.columns)))
+            reasons = mapped.quarantined
+            good = lead_identity(cfg, batch_id, mapped.leads)
+        except MissingColumnsError as exc:  # the mapping changed since the pull: nothing maps
+            reasons = pd.Series(str(exc), index=records.index)
+            good = pd.DataFrame()
+
+        report.merged_duplicates += len(records) - len(reasons) - len(good)
+        if len(good):
+            frame = _lead_rows(cfg, batch_id, good, now)
+            key_mode = cfg.uniqueness.mode == "key"
+            update = [c for c in frame.columns if c not in ("lead_id", "received_at")]
+            store.insert_frame(conn, tables.leads, frame, conflict="update" if key_mode else "nothing",
+                               update=update)
+        if len(reasons):
+            q = pd.DataFrame({
+                "batch_id": batch_id,
+                "row_number": reasons.index.astype("int64"),
+                "source": cfg.name,
+                "file_name": file_name,
+                "payload": payloads.loc[reasons.index].to_numpy(),
+                "reason": reasons.to_numpy(),
+                "quarantined_at": now,
+            })
+            store.insert_frame(conn, tables.quarantine, q, conflict="nothing")
+            report.reasons.update(_reason_kinds(reasons))
+        conn.execute(
+            sa.update(tables.raw_rows)
+            .where(tables.raw_rows.c.batch_id == batch_id, tables.raw_rows.c.state == "new")
+            .values(state="mapped")
+        )
+    report.stored += len(good)
+    report.quarantined += len(reasons)
+    report.batch_ids.append(batch_id)
+
+
+def _lead_rows(cfg: SourceConfig, batch_id: str, good: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    standard = [f.field for f in cfg.fields if f.field in STANDARD_LEAD_FIELDS]
+    extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS]
+    frame = pd.DataFrame({
+        "lead_id": good["lead_id"].to_numpy(),
+        "source": cfg.name,
+        "batch_id": batch_id,
+        "row_number": good.index.astype("int64"),
+        "lead_key": good["lead_key"].to_numpy(),
+    })
+    for name in standard:
+        frame[name] = good[name].to_numpy()
+    frame["attributes"] = rows_as_json(good[extra].reset_index(drop=True)) if extra else None
+    frame["received_at"] = now
+    frame["updated_at"] = now
+    return frame
+
+
+def _reason_kinds(reasons: pd.Series) -> Counter:
+    """Count reasons by kind (the message without the offending value) for the run summary."""
+    kinds: Counter = Counter()
+    for text in reasons:
+        for part in str(text).split("; "):
+            kinds[part.split(" value ")[0] + (" (bad value)" if " value " in part else "")] += 1
+    return kinds
+
+
+def leads_frame(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, where) -> pd.DataFrame:
+    """Stored leads of a source with attributes expanded back into columns, one per mapped field."""
+    df = store.read_frame(conn, sa.select(tables.leads).where(tables.leads.c.source == cfg.name, where))
+    extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS]
+    if extra:
+        attrs = pd.DataFrame([json.loads(a) if a else {} for a in df["attributes"]], index=df.index)
+        for name in extra:
+            df[name] = attrs[name] if name in attrs else None
+    return df

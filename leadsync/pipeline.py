@@ -1,0 +1,119 @@
+"""The four stages of one source, each a plain function: pull, map+validate, route, write back.
+
+Each stage loads its own source's YAML when it runs, so one broken file fails that source's run only.
+The Dagster assets and the CLI both call these.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from leadsync.assign import RoutingReport, route_new_leads
+from leadsync.config import ConfigError, load_partners, load_source
+from leadsync.config.loader import ProjectPaths
+from leadsync.config.schema import SourceConfig
+from leadsync.intake import IntakeReport, leads_frame, map_new_rows
+from leadsync.pull.sftp_files import PullReport, pull_inbox
+from leadsync.sources import sftp_client
+from leadsync.store import LeadStore, tables
+from leadsync.validation import typed_schema
+from leadsync.writeback.sftp_status_file import WritebackReport, drain_outbox
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def source_file(paths: ProjectPaths, source: str) -> Path:
+    for suffix in (".yaml", ".yml"):
+        candidate = paths.sources_dir / f"{source}{suffix}"
+        if candidate.exists():
+            return candidate
+    raise ConfigError(paths.sources_dir / f"{source}.yaml", ["source file not found"])
+
+
+def source_config(paths: ProjectPaths, source: str) -> SourceConfig:
+    file = source_file(paths, source)
+    cfg = load_source(file)
+    if cfg.name != source:
+        raise ConfigError(file, [f"name: '{cfg.name}' must match the file name '{source}'"])
+    return cfg
+
+
+def pull(paths: ProjectPaths, store: LeadStore, source: str) -> PullReport:
+    cfg = source_config(paths, source)
+    with sftp_client(cfg, source_file(paths, source), paths) as client:
+        return pull_inbox(cfg, client, store, now_utc())
+
+
+def map_and_validate(paths: ProjectPaths, store: LeadStore, source: str) -> IntakeReport:
+    return map_new_rows(source_config(paths, source), store, now_utc())
+
+
+def route_leads(paths: ProjectPaths, store: LeadStore, source: str) -> RoutingReport:
+    cfg = source_config(paths, source)
+    partners = load_partners(paths.partners_file)
+    for ref, value in (("upload_partner", cfg.upload_partner),):
+        if value and partners.by_id(value) is None:
+            known = ", ".join(p.id for p in partners.partners)
+            raise ConfigError(source_file(paths, source), [f"{ref}: '{value}' is not a partner id; known: {known}"])
+    return route_new_leads(cfg, partners, store, now_utc())
+
+
+def write_back(paths: ProjectPaths, store: LeadStore, source: str) -> WritebackReport:
+    cfg = source_config(paths, source)
+    with sftp_client(cfg, source_file(paths, source), paths) as client:
+        return drain_outbox(cfg.name, client, store, now_utc())
+
+
+def stored_leads(paths: ProjectPaths, store: LeadStore, source: str, batch_ids: list[str]) -> pd.DataFrame:
+    cfg = source_config(paths, source)
+    with store.begin() as conn:
+        return leads_frame(store, conn, cfg, tables.leads.c.batch_id.in_(batch_ids))
+
+
+def validate_stored(paths: ProjectPaths, store: LeadStore, source: str, batch_ids: list[str]):
+    """Validate the leads stored from these batches against the typed pandera schema.
+    Returns (rows checked, failure cases DataFrame or None)."""
+    import pandera.pandas as pa
+
+    cfg = source_config(paths, source)
+    frame = stored_leads(paths, store, source, batch_ids)
+    for f in cfg.fields:
+        if f.type.value == "number":
+            frame[f.field] = pd.to_numeric(frame[f.field], errors="coerce").astype("float64")
+        if f.type.value == "datetime":
+            frame[f.field] = pd.to_datetime(frame[f.field], utc=True, format="ISO8601")
+    try:
+        typed_schema(cfg).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return len(frame), exc.failure_cases
+    return len(frame), None
+
+
+def summary(store: LeadStore) -> dict:
+    """Totals across the store, for the demo and the CLI."""
+    with store.begin() as conn:
+        def count(table, *where) -> int:
+            return conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+
+        a = tables.assignments
+        per_partner = conn.execute(
+            sa.select(a.c.partner_id, sa.func.count()).where(a.c.status == "assigned").group_by(a.c.partner_id)
+            .order_by(sa.func.count().desc())
+        ).fetchall()
+        return {
+            "rows_pulled": count(tables.raw_rows),
+            "leads": count(tables.leads),
+            "quarantined": count(tables.quarantine),
+            "files_in_error": count(tables.source_files, tables.source_files.c.status == "error"),
+            "routed_per_partner": {p: n for p, n in per_partner},
+            "unassigned": count(a, a.c.status == "unassigned"),
+            "needs_review": count(a, a.c.status == "needs_review"),
+            "written_back": count(tables.writeback_outbox, tables.writeback_outbox.c.state == "sent"),
+            "pending_writeback": count(tables.writeback_outbox, tables.writeback_outbox.c.state != "sent"),
+        }

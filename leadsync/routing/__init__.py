@@ -1,0 +1,1 @@
+"""Deciding which partner gets each lead, and recording why."""

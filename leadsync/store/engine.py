@@ -1,0 +1,126 @@
+"""Opening the store and moving DataFrames in and out of it fast."""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import sqlalchemy as sa
+from filelock import FileLock
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.pool import NullPool
+
+from leadsync.store.tables import metadata
+
+Conflict = Literal["error", "nothing", "update"]
+
+
+def default_store_url() -> str:
+    """$LEADSYNC_STORE_URL, else a DuckDB file under $DAGSTER_HOME (or the repo's dagster_home/)."""
+    if url := os.environ.get("LEADSYNC_STORE_URL"):
+        return url
+    home = os.environ.get("DAGSTER_HOME") or str(Path(__file__).resolve().parents[2] / "dagster_home")
+    return f"duckdb:///{Path(home).resolve() / 'leadsync.duckdb'}"
+
+
+class LeadStore:
+    """One store, reached through SQLAlchemy.
+
+    A DuckDB file admits one writer process at a time: every transaction holds a file lock and the
+    connection is closed afterwards (NullPool), so a Dagster run, the CLI and the UI never collide.
+    """
+
+    def __init__(self, url: str | None = None):
+        self.url = url or default_store_url()
+        parsed = sa.engine.make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "duckdb":
+            path = Path(parsed.database or "")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock: FileLock | None = FileLock(f"{path}.lock")
+            self.engine = sa.create_engine(self.url, poolclass=NullPool)
+        else:
+            if parsed.drivername == "postgresql":
+                self.url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+            self._lock = None
+            self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+        with self.begin() as conn:
+            metadata.create_all(conn)
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        with self._lock if self._lock is not None else nullcontext():
+            with self.engine.begin() as conn:
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------------------------ bulk I/O
+
+    def insert_frame(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        frame: pd.DataFrame,
+        conflict: Conflict = "error",
+        update: Sequence[str] = (),
+    ) -> int:
+        """Bulk insert `frame` (columns named as the table's) in one statement.
+
+        conflict='nothing' skips rows whose primary key exists (a retried insert adds nothing);
+        conflict='update' overwrites the `update` columns of existing rows."""
+        if frame.empty:
+            return 0
+        cols = list(frame.columns)
+        stage = f"stage_{uuid.uuid4().hex[:12]}"
+        if self.dialect == "duckdb":
+            raw = conn.connection.driver_connection
+            raw.register(stage, frame)
+            try:
+                self._insert_from_stage(conn, table, stage, cols, conflict, update)
+            finally:
+                raw.unregister(stage)
+        elif self.dialect == "postgresql":
+            self._copy_into_temp(conn, table, stage, frame)
+            self._insert_from_stage(conn, table, stage, cols, conflict, update)
+        else:
+            stmt = sa.insert(table)
+            conn.execute(stmt, frame.astype(object).where(frame.notna(), None).to_dict("records"))
+        return len(frame)
+
+    @staticmethod
+    def _insert_from_stage(conn, table, stage, cols, conflict, update) -> None:
+        source = sa.select(*[sa.column(c) for c in cols]).select_from(sa.table(stage))
+        stmt = pg_insert(table).from_select(cols, source)
+        pk = [c.name for c in table.primary_key.columns]
+        if conflict == "nothing":
+            stmt = stmt.on_conflict_do_nothing(index_elements=pk)
+        elif conflict == "update":
+            stmt = stmt.on_conflict_do_update(index_elements=pk, set_={c: stmt.excluded[c] for c in update})
+        conn.execute(stmt)
+
+    @staticmethod
+    def _copy_into_temp(conn: sa.Connection, table: sa.Table, stage: str, frame: pd.DataFrame) -> None:
+        prep = conn.dialect.identifier_preparer
+        col_list = ", ".join(prep.quote(c) for c in frame.columns)
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE {prep.quote(stage)} ON COMMIT DROP AS "
+            f"SELECT {col_list} FROM {prep.format_table(table)} WITH NO DATA"
+        )
+        buf = io.StringIO()
+        frame.to_csv(buf, header=False, index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {prep.quote(stage)} ({col_list}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(buf.getvalue())
+
+    @staticmethod
+    def read_frame(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
+        result = conn.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

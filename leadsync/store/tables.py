@@ -1,0 +1,129 @@
+"""Tables of the lead store. Keys are deterministic strings, so a retried step finds its own rows."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+TS = sa.DateTime(timezone=True)
+
+# Lead fields with their own column; any other mapped field lives in leads.attributes (JSON text).
+STANDARD_LEAD_FIELDS: dict[str, sa.types.TypeEngine] = {
+    "email": sa.String(),
+    "first_name": sa.String(),
+    "last_name": sa.String(),
+    "company": sa.String(),
+    "title": sa.String(),
+    "phone": sa.String(),
+    "country": sa.String(),
+    "state": sa.String(),
+    "postal_code": sa.String(),
+    "city": sa.String(),
+    "lead_type": sa.String(),
+    "products": sa.String(),  # multi-picklist, values joined by the mapping's separator
+    "campaign": sa.String(),
+    "partner_name": sa.String(),
+    "account_id": sa.String(),
+    "created_at": TS,
+}
+
+# One row per file (or other unit) received from a source: the ledger that makes a re-pull harmless.
+source_files = sa.Table(
+    "source_files",
+    metadata,
+    sa.Column("batch_id", sa.String, primary_key=True),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("file_name", sa.String, nullable=False),
+    sa.Column("content_sha256", sa.String, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String, nullable=False),  # stored | error
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("encoding", sa.String),
+    sa.Column("error", sa.Text),
+    sa.Column("received_at", TS, nullable=False),
+    sa.Column("moved_to", sa.String),
+)
+
+raw_rows = sa.Table(
+    "raw_rows",
+    metadata,
+    sa.Column("batch_id", sa.String, primary_key=True),
+    sa.Column("row_number", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the source row as JSON, column names as received
+    sa.Column("state", sa.String, nullable=False),  # new | mapped
+)
+
+leads = sa.Table(
+    "leads",
+    metadata,
+    sa.Column("lead_id", sa.String, primary_key=True),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("batch_id", sa.String, nullable=False),
+    sa.Column("row_number", sa.BigInteger, nullable=False),
+    sa.Column("lead_key", sa.String, nullable=False),
+    *[sa.Column(name, type_) for name, type_ in STANDARD_LEAD_FIELDS.items()],
+    sa.Column("attributes", sa.Text),  # JSON object of the non-standard mapped fields
+    sa.Column("received_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("batch_id", sa.String, primary_key=True),
+    sa.Column("row_number", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("file_name", sa.String, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("quarantined_at", TS, nullable=False),
+)
+
+# The current routing decision per lead, with why.
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("lead_id", sa.String, primary_key=True),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("partner_id", sa.String),
+    sa.Column("status", sa.String, nullable=False),  # assigned | unassigned | needs_review
+    sa.Column("method", sa.String, nullable=False),  # upload_partner | named_partner | rule_group | default_partner | none
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("decided_at", TS, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# Every outcome to be written back to the lead's source system, drained by that source's sink.
+writeback_outbox = sa.Table(
+    "writeback_outbox",
+    metadata,
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("lead_id", sa.String, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),  # distribution_status | ...
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("state", sa.String, nullable=False),  # pending | batched | sent
+    sa.Column("batch_id", sa.String),
+    sa.Column("sent_at", TS),
+)
+
+# A group of outbox events sent together (one status file). Recorded before sending so that a crash
+# between send and record resends the very same batch (same file name, same bytes) and nothing more.
+writeback_batches = sa.Table(
+    "writeback_batches",
+    metadata,
+    sa.Column("batch_id", sa.String, primary_key=True),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("target_name", sa.String, nullable=False),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("state", sa.String, nullable=False),  # prepared | sent
+    sa.Column("sent_at", TS),
+    sa.Column("result", sa.Text),
+)
+
+sa.Index("ix_raw_rows_source_state", raw_rows.c.source, raw_rows.c.state)
+sa.Index("ix_leads_source", leads.c.source)
+sa.Index("ix_outbox_source_state", writeback_outbox.c.source, writeback_outbox.c.state)

@@ -1,0 +1,1 @@
+"""Draining the writeback outbox into each source system."""

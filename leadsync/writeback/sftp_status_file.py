@@ -1,0 +1,66 @@
+"""SFTP sources get their statuses back as a CSV file in the outbox folder."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from connectors.sftp.client import SftpClient
+from leadsync.store import LeadStore
+from leadsync.writeback.outbox import Batch, batch_events, mark_sent, prepare_batch, prepared_batches
+
+STATUS_COLUMNS = ["lead_id", "source_file", "source_row", "email", "distribution_status", "partner_id",
+                  "partner_name", "reason", "decided_at"]
+
+
+@dataclass
+class WritebackReport:
+    events_sent: int = 0
+    files: list[str] = field(default_factory=list)
+    resumed: int = 0
+
+
+def status_file_name(source: str):
+    def name_for(batch_id: str, now: datetime) -> str:
+        return f"{source}_status_{now:%Y%m%dT%H%M%SZ}_{batch_id[:8]}.csv"
+    return name_for
+
+
+def render_status_csv(events: pd.DataFrame) -> bytes:
+    """Deterministic bytes for a batch: the same events always render the same file."""
+    payload = pd.read_json(io.StringIO("\n".join(events["payload"])), lines=True, dtype=False,
+                           convert_dates=False, keep_default_dates=False)
+    out = pd.DataFrame({
+        "lead_id": events["lead_id"].to_numpy(),
+        "source_file": events["source_file"].to_numpy(),
+        "source_row": events["row_number"].to_numpy(),
+        "email": events["email"].to_numpy(),
+        "distribution_status": payload["distribution_status"].to_numpy(),
+        "partner_id": payload["partner_id"].to_numpy(),
+        "partner_name": payload["partner_name"].to_numpy(),
+        "reason": payload["reason"].to_numpy(),
+        "decided_at": payload["decided_at"].to_numpy(),
+    })
+    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+
+
+def drain_outbox(source: str, client: SftpClient, store: LeadStore, now: datetime) -> WritebackReport:
+    report = WritebackReport()
+    for batch in prepared_batches(store, source):  # left over by a run that died mid-send
+        _send(batch, client, store, now, report)
+        report.resumed += 1
+    batch = prepare_batch(store, source, now, status_file_name(source))
+    if batch is not None:
+        _send(batch, client, store, now, report)
+    return report
+
+
+def _send(batch: Batch, client: SftpClient, store: LeadStore, now: datetime, report: WritebackReport) -> None:
+    events = batch_events(store, batch)
+    remote = client.upload_outbox(batch.target_name, render_status_csv(events))
+    mark_sent(store, batch, remote, now)
+    report.events_sent += len(events)
+    report.files.append(remote)

@@ -5,7 +5,6 @@ each asset loads and validates the full YAML when it runs, so a broken mapping f
 (and emails its supplier) instead of taking the whole code location down.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

@@ -1,0 +1,1 @@
+"""Source-system connectors: clients and sandbox servers. No Dagster here."""

@@ -1,0 +1,1 @@
+"""SFTP lead drops: client, lead-file decoding, sandbox server and demo data."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame
+from leadsync.pull.raw_batches import rows_as_json
 from leadsync.routing.engine import route
 from leadsync.store import LeadStore, tables
 
@@ -67,7 +67,7 @@ def outbox_events(decisions: pd.DataFrame, partners: PartnersConfig, now: dateti
         "source": decisions["source"],
         "lead_id": decisions["lead_id"],
         "kind": "distribution_status",
-        "payload": [json.dumps(r, ensure_ascii=False) for r in payload.to_dict("records")],
+        "payload": rows_as_json(payload.reset_index(drop=True)),
         "created_at": now,
         "state": "pending",
         "batch_id": None,

@@ -47,10 +47,9 @@ def resolve_columns(cfg: SourceConfig, columns: list[str]) -> dict[str, str]:
 
 
 def normalise(values: pd.Series) -> pd.Series:
-    """Trim whitespace; empty strings become missing."""
-    s = values.astype("object").where(values.notna(), None)
-    s = s.str.strip()
-    return s.where(s != "", None)
+    """Trim whitespace; empty strings become missing. Arrow-backed strings: vectorised in C++."""
+    s = values.astype("string[pyarrow]").str.strip()
+    return s.mask(s == "")
 
 
 def map_records(cfg: SourceConfig, raw: pd.DataFrame, columns: dict[str, str]) -> MappedRecords:
@@ -80,4 +79,12 @@ def cast(cfg: SourceConfig, frame: pd.DataFrame) -> pd.DataFrame:
             out[f.field] = s.str.lower()
         else:
             out[f.field] = s
+        out[f.field] = as_objects(out[f.field])
     return out
+
+
+def as_objects(values: pd.Series) -> pd.Series:
+    """Arrow strings back to Python objects with None for missing (what the store and routing expect)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.astype(object).where(values.notna(), None)
+    return values

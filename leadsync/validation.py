@@ -42,15 +42,15 @@ def split_multi(values: pd.Series, sep: str) -> pd.Series:
 
 
 def canonical_multi(values: pd.Series, f: FieldMapping) -> pd.Series:
-    parts = split_multi(values, f.separator)
-    canon = canonical_picklist(parts, f.values or [])
-    order = {v: i for i, v in enumerate(f.values or [])}
-    joined = (
-        canon.dropna()
-        .groupby(level=0)
-        .agg(lambda s: f.separator.join(sorted(set(s), key=order.__getitem__)))
-    )
-    return joined.reindex(values.index)
+    """Allowed spellings, de-duplicated, in the order of the allowed list, joined by the separator.
+    Vectorised: one boolean column per allowed value, no per-row Python."""
+    parts = canonical_picklist(split_multi(values, f.separator), f.values or []).dropna()
+    joined = pd.Series("", index=values.index, dtype=object)
+    for allowed in f.values or []:
+        present = parts[parts == allowed].groupby(level=0).size().reindex(values.index, fill_value=0) > 0
+        joined = joined + present.map({True: allowed + f.separator, False: ""}).astype(object)
+    joined = joined.str.slice(0, -len(f.separator)) if f.separator else joined
+    return joined.where(joined.str.len() > 0, None)
 
 
 def _checks(f: FieldMapping) -> list[pa.Check]:
@@ -84,7 +84,7 @@ def is_required(f: FieldMapping) -> bool:
 
 
 def raw_schema(cfg: SourceConfig) -> pa.DataFrameSchema:
-    columns = {f.field: pa.Column(object, checks=_checks(f), nullable=not is_required(f), coerce=False)
+    columns = {f.field: pa.Column(None, checks=_checks(f), nullable=not is_required(f), coerce=False)
                for f in cfg.fields}
     return pa.DataFrameSchema(columns, name=f"{cfg.name}_raw", strict=False)
 

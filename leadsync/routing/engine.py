@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
-from leadsync.routing.rules import describe, evaluate
+from leadsync.routing.rules import LeadColumns, describe, evaluate
 
 DECISION_COLUMNS = ["lead_id", "partner_id", "status", "method", "reason"]
 
@@ -66,6 +66,7 @@ def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig) -
                "partner '" + named.fillna("") + f"' named in column '{column}' is not a known partner; "
                "fix the name in the file or add the partner to partners.yaml")
 
+    cols = LeadColumns(leads)
     for group in partners.routing.rule_groups:
         if not undecided.any():
             break
@@ -74,7 +75,7 @@ def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig) -
         for p in candidates:
             mask = undecided.copy()
             for rule in group.rules:
-                mask &= evaluate(rule, leads[undecided], p).reindex(leads.index, fill_value=False)
+                mask &= evaluate(rule, cols, p)
                 if not mask.any():
                     break
             decide(mask, p.id, "assigned", "rule_group", f"rule group '{group.name}' matched {p.name}: {text}")

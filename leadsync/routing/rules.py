@@ -8,7 +8,26 @@ from leadsync.config.schema import Partner, Rule
 
 
 def _text(values: pd.Series) -> pd.Series:
-    return values.astype("string").str.strip().str.lower()
+    return values.astype("string[pyarrow]").str.strip().str.lower()
+
+
+class LeadColumns:
+    """Lead columns normalised once per routing call (trimmed, lower-case Arrow strings), not once per
+    partner and rule."""
+
+    def __init__(self, leads: pd.DataFrame):
+        self.leads = leads
+        self._text: dict[str, pd.Series] = {}
+
+    def raw(self, field: str) -> pd.Series:
+        if field in self.leads:
+            return self.leads[field]
+        return pd.Series(None, index=self.leads.index, dtype=object)
+
+    def text(self, field: str) -> pd.Series:
+        if field not in self._text:
+            self._text[field] = _text(self.raw(field))
+        return self._text[field]
 
 
 def _as_list(value: object) -> list[str]:
@@ -40,16 +59,16 @@ def _postal_match(values: pd.Series, entries: list[str]) -> pd.Series:
     return hit
 
 
-def evaluate(rule: Rule, leads: pd.DataFrame, partner: Partner | None, separator: str = ";") -> pd.Series:
+def evaluate(rule: Rule, cols: LeadColumns, partner: Partner | None, separator: str = ";") -> pd.Series:
     """Does `rule` hold for each lead (against `partner` when it compares with a partner attribute)?
     A rule over an empty lead field is false, except is_empty."""
-    values = leads[rule.field] if rule.field in leads else pd.Series(None, index=leads.index, dtype=object)
-    present = values.notna() & (_text(values) != "").fillna(False)
+    leads, values, text = cols.leads, cols.raw(rule.field), cols.text(rule.field)
+    present = (text.notna() & (text != "")).fillna(False).astype(bool)
     if rule.op == "is_empty":
         return ~present
     wanted = operand(rule, partner)
     if rule.op in ("equals", "in", "not_in"):
-        hit = _text(values).isin([w.strip().lower() for w in wanted]).fillna(False)
+        hit = text.isin([w.strip().lower() for w in wanted]).fillna(False).astype(bool)
         return present & (~hit if rule.op == "not_in" else hit)
     if rule.op == "prefix":
         return present & _postal_match(values, [w for w in wanted if "-" not in w.strip("-")] or wanted)
@@ -63,7 +82,7 @@ def evaluate(rule: Rule, leads: pd.DataFrame, partner: Partner | None, separator
         return present & _postal_match(values, [f"{low}-{high}"])
     if rule.op == "contains_any":
         wanted_l = {w.strip().lower() for w in wanted}
-        parts = values.dropna().astype(str).str.split(separator, regex=False).explode().str.strip().str.lower()
+        parts = text.dropna().astype(object).str.split(separator, regex=False).explode().str.strip()
         hit = parts.isin(wanted_l).groupby(level=0).any()
         return present & hit.reindex(leads.index, fill_value=False)
     raise ValueError(f"unknown operator {rule.op}")

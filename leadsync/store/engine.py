@@ -120,7 +120,17 @@ class LeadStore:
         with cursor.copy(f"COPY {prep.quote(stage)} ({col_list}) FROM STDIN WITH (FORMAT csv)") as copy:
             copy.write(buf.getvalue())
 
-    @staticmethod
-    def read_frame(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
-        result = conn.execute(query)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    def read_frame(self, conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
+        """Run a query into a DataFrame. On DuckDB the result comes out columnar (no per-row Python);
+        values are rendered by SQLAlchemy's literal binding, never by string formatting."""
+        if self.dialect == "duckdb":
+            sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            frame = conn.connection.driver_connection.sql(sql).df()
+        else:
+            result = conn.execute(query)
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        # One timestamp type whatever the engine: DuckDB says Etc/UTC in microseconds, psycopg gives objects.
+        for col in frame.columns:
+            if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
+                frame[col] = frame[col].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        return frame

@@ -70,7 +70,7 @@ def format_summary(totals: dict, run: dict) -> str:
     lines.append(f"quarantined (with reasons)   : {run.get('quarantined', 0):>8}")
     lines.append(f"files moved to error/        : {run.get('files_in_error', 0):>8}")
     lines.append("routed per partner:")
-    for partner, n in run.get("per_partner", {}).items():
+    for partner, n in sorted(run.get("per_partner", {}).items(), key=lambda kv: -kv[1]):
         lines.append(f"  {partner:<27}: {n:>8}")
     lines.append(f"unassigned                   : {run.get('unassigned', 0):>8}")
     lines.append(f"needs review                 : {run.get('needs_review', 0):>8}")

@@ -8,8 +8,10 @@ import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from connectors.sftp.errors import LeadFileError
@@ -67,12 +69,22 @@ def _check_header(name: str, columns: list[str]) -> None:
         raise LeadFileError(f"{name}: duplicate column names {dupes}; each column must appear once")
 
 
-def _finish(name: str, columns: list[str], frame: pd.DataFrame, encoding: str) -> LeadTable:
+def _blank_rows(table: pa.Table) -> np.ndarray:
+    """Rows whose every cell is missing or whitespace (Excel leaves such rows at the end of exports)."""
+    blank = None
+    for col in table.columns:
+        text = pc.cast(col, pa.string())
+        empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
+        blank = empty if blank is None else pc.and_(blank, empty)
+    return np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _finish(name: str, columns: list[str], table: pa.Table, encoding: str) -> LeadTable:
+    keep = ~_blank_rows(table)
+    # to_pandas gives str objects and None for missing cells, which is what callers rely on.
+    frame = table.filter(pa.array(keep)).to_pandas()
     frame.columns = columns
-    frame["__row__"] = range(1, len(frame) + 1)
-    values = frame[columns]
-    blank = values.isna() | values.apply(lambda s: s.astype("string").str.strip() == "").fillna(True)
-    frame = frame[~blank.all(axis=1)].reset_index(drop=True)  # empty rows dropped; row numbers stay true
+    frame["__row__"] = np.flatnonzero(keep) + 1  # empty rows dropped; row numbers stay those of the file
     if frame.empty:
         raise LeadFileError(f"{name}: the file has no data rows (only a header); upload a file with leads")
     return LeadTable(columns=columns, frame=frame, encoding=encoding)
@@ -96,9 +108,7 @@ def _read_csv(name: str, data: bytes) -> LeadTable:
     except pa.ArrowInvalid as exc:
         raise LeadFileError(f"{name}: not a readable {delimiter!r}-delimited file ({exc}); check that every "
                             "row has the same number of columns as the header and quotes are closed") from None
-    frame = table.to_pandas()
-    frame = frame.astype(object).where(frame.notna(), None)
-    return _finish(name, columns, frame, encoding)
+    return _finish(name, columns, table, encoding)
 
 
 def _cell(value: object) -> str | None:
@@ -133,5 +143,5 @@ def _read_xlsx(name: str, data: bytes) -> LeadTable:
     columns = [(h or "").strip() for h in header]
     _check_header(name, columns)
     body = [(r + [None] * len(columns))[: len(columns)] for r in rows[start + 1:]]
-    frame = pd.DataFrame(body, columns=range(len(columns)), dtype=object)
-    return _finish(name, columns, frame, "xlsx")
+    table = pa.table({f"c{i}": pa.array([r[i] for r in body], type=pa.string()) for i in range(len(columns))})
+    return _finish(name, columns, table, "xlsx")

@@ -71,5 +71,4 @@ def outbox_events(decisions: pd.DataFrame, partners: PartnersConfig, now: dateti
         "created_at": now,
         "state": "pending",
         "batch_id": None,
-        "sent_at": None,
     })

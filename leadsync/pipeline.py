@@ -21,6 +21,7 @@ from leadsync.pull.sftp_files import PullReport, pull_inbox
 from leadsync.sources import sftp_client
 from leadsync.store import LeadStore, tables
 from leadsync.validation import typed_schema
+from leadsync.writeback.outbox import sent_events
 from leadsync.writeback.sftp_status_file import WritebackReport, drain_outbox
 
 
@@ -114,6 +115,7 @@ def summary(store: LeadStore) -> dict:
             "routed_per_partner": {p: n for p, n in per_partner},
             "unassigned": count(a, a.c.status == "unassigned"),
             "needs_review": count(a, a.c.status == "needs_review"),
-            "written_back": count(tables.writeback_outbox, tables.writeback_outbox.c.state == "sent"),
-            "pending_writeback": count(tables.writeback_outbox, tables.writeback_outbox.c.state != "sent"),
+            "written_back": (sent := conn.execute(
+                sa.select(sa.func.count()).select_from(sent_events().subquery())).scalar_one()),
+            "pending_writeback": count(tables.writeback_outbox) - sent,
         }

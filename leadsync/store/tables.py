@@ -104,9 +104,8 @@ writeback_outbox = sa.Table(
     sa.Column("kind", sa.String, nullable=False),  # distribution_status | ...
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", TS, nullable=False),
-    sa.Column("state", sa.String, nullable=False),  # pending | batched | sent
+    sa.Column("state", sa.String, nullable=False),  # pending | batched (sent when its batch is sent)
     sa.Column("batch_id", sa.String),
-    sa.Column("sent_at", TS),
 )
 
 # A group of outbox events sent together (one status file). Recorded before sending so that a crash

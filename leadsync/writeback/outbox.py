@@ -43,14 +43,11 @@ def prepare_batch(store: LeadStore, source: str, now: datetime, name_for) -> Bat
     """Bind all pending events of `source` to a new batch; `name_for(batch_id, now)` names the target."""
     o = tables.writeback_outbox
     with store.begin() as conn:
-        ids = conn.execute(
-            sa.select(o.c.event_id).where(o.c.source == source, o.c.state == "pending").order_by(o.c.event_id)
-        ).scalars().all()
-        if not ids:
+        ids = store.read_frame(conn, sa.select(o.c.event_id).where(o.c.source == source, o.c.state == "pending")
+                               .order_by(o.c.event_id))["event_id"]
+        if ids.empty:
             return None
-        digest = hashlib.sha1()
-        for event_id in ids:
-            digest.update(event_id.encode() + b"\n")
+        digest = hashlib.sha1("\n".join(ids).encode())
         batch = Batch(digest.hexdigest()[:16], source, "", len(ids), now)
         batch = Batch(batch.batch_id, source, name_for(batch.batch_id, now), len(ids), now)
         conn.execute(sa.insert(tables.writeback_batches).values(
@@ -81,8 +78,14 @@ def batch_events(store: LeadStore, batch: Batch) -> pd.DataFrame:
 
 
 def mark_sent(store: LeadStore, batch: Batch, result: str, now: datetime) -> None:
+    """An event is sent when its batch is: one row to update, however large the batch."""
     with store.begin() as conn:
         conn.execute(sa.update(tables.writeback_batches).where(tables.writeback_batches.c.batch_id == batch.batch_id)
                      .values(state="sent", sent_at=now, result=result))
-        conn.execute(sa.update(tables.writeback_outbox).where(tables.writeback_outbox.c.batch_id == batch.batch_id)
-                     .values(state="sent", sent_at=now))
+
+
+def sent_events():
+    """Outbox rows whose batch has been sent (a selectable for counts and reports)."""
+    o, b = tables.writeback_outbox, tables.writeback_batches
+    return sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, b.c.sent_at).join(
+        b, b.c.batch_id == o.c.batch_id).where(b.c.state == "sent")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
 from connectors.sftp.client import SftpClient
+from leadsync.intake import parse_payloads
 from leadsync.store import LeadStore
 from leadsync.writeback.outbox import Batch, batch_events, mark_sent, prepare_batch, prepared_batches
 
@@ -31,8 +31,7 @@ def status_file_name(source: str):
 
 def render_status_csv(events: pd.DataFrame) -> bytes:
     """Deterministic bytes for a batch: the same events always render the same file."""
-    payload = pd.read_json(io.StringIO("\n".join(events["payload"])), lines=True, dtype=False,
-                           convert_dates=False, keep_default_dates=False)
+    payload = parse_payloads(events["payload"])
     out = pd.DataFrame({
         "lead_id": events["lead_id"].to_numpy(),
         "source_file": events["source_file"].to_numpy(),

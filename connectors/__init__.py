@@ -1,1 +1,0 @@
-"""Source-system connectors: clients and sandbox servers. No Dagster here."""

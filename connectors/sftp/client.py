@@ -1,286 +1,458 @@
-"""SFTP client for lead drops (paramiko). Host keys are always checked; transient errors are retried
-on connect, configuration errors never."""
+"""SFTP client for lead drops (paramiko): list and download the inbox, move files to processed/ or error/,
+publish result files to the outbox.
+
+Host keys are always checked. Connecting is retried a few times on transient errors (dropped connection,
+timeout); configuration errors (credentials, host key, host, folder) are raised at once, since a retry
+cannot fix them and a failing login retried in a loop can lock the account.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import errno
+import io
+import logging
 import posixpath
 import socket
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
 
 import paramiko
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from connectors.sftp.errors import SftpConfigError, SftpError, SftpTransientError
+from connectors.sftp.errors import SftpConfigError, SftpError, SftpFileNotFoundError, SftpTransientError
+from connectors.sftp.host_keys import TrustedHostKeys, fingerprint, known_hosts_label, trusted_host_keys
+from connectors.sftp.settings import SftpSettings
+
+__all__ = ["LEAD_FILE_SUFFIXES", "RemoteFile", "SftpClient", "SftpSettings", "is_lead_file"]
+
+log = logging.getLogger(__name__)
 
 LEAD_FILE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx")
+# Producers upload under a temporary name and rename when complete; Excel leaves "~$name.xlsx" lock files
+# and editors leave hidden files. None of these is a finished lead file.
 IN_FLIGHT_SUFFIXES = (".part", ".tmp", ".filepart")
+IGNORED_PREFIXES = (".", "~$")
 
-
-@dataclass(frozen=True)
-class SftpSettings:
-    host: str
-    username: str
-    port: int = 22
-    password: str | None = None
-    private_key_path: str | None = None
-    known_hosts_path: str | None = None
-    host_key: str | None = None
-    inbox: str = "inbox"
-    processed: str = "processed"
-    error: str = "error"
-    outbox: str = "outbox"
-    timeout_s: float = 15.0
+CONNECT_ATTEMPTS = 3
+CONNECT_WAIT = wait_exponential(multiplier=0.5, max=4)  # 0.5 s, then 1 s: a blip, not an outage
 
 
 @dataclass(frozen=True)
 class RemoteFile:
     name: str
     size: int
-    mtime: datetime
+    mtime: datetime  # UTC
 
 
-def _host_label(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
+def is_lead_file(name: str) -> bool:
+    """A finished lead file by its name: a lead-file extension, not an upload in flight, not hidden."""
+    low = name.lower()
+    return (low.endswith(LEAD_FILE_SUFFIXES) and not low.endswith(IN_FLIGHT_SUFFIXES)
+            and not name.startswith(IGNORED_PREFIXES))
+
+
+def _leaf(name: str) -> str:
+    """A bare file name; anything that could address another folder is a caller bug."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\x00"):
+        raise ValueError(f"{name!r} is not a plain file name (no folders, no '..')")
+    return name
+
+
+def _stamped(name: str, stamp: str) -> str:
+    """leads.csv -> leads_<stamp>.csv: the timestamp goes before the extension so the type stays visible."""
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}_{stamp}.{ext}" if dot and stem else f"{name}_{stamp}"
+
+
+def _is_generic_failure(exc: OSError) -> bool:
+    """paramiko raises a bare OSError for SFTP's catch-all FAILURE status (e.g. rename onto an existing
+    file); subclasses mean something specific (missing file, permission, timeout, dropped connection)."""
+    return type(exc) is OSError
 
 
 class SftpClient:
-    """`with SftpClient(settings) as client:` — one authenticated SFTP session."""
+    """One authenticated SFTP session: `with SftpClient(settings) as client: ...`.
+
+    After a transient error the session is closed; connect() again (or open a new client) to retry.
+    Folder paths come from the settings; file names given to methods must be bare names.
+    """
 
     def __init__(self, settings: SftpSettings):
         self.settings = settings
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._lost = False
+        self._posix_rename = True  # until the server says it lacks the OpenSSH extension
 
-    # ------------------------------------------------------------------------------- connection
+    # ---------------------------------------------------------------------------------- connection
 
-    def __enter__(self) -> SftpClient:
-        self._connect()
+    def __enter__(self) -> Self:
+        self.connect()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.close()
 
+    def connect(self) -> None:
+        """Connect, check the host key, log in; retried on transient errors only."""
+        if self._sftp is not None:
+            return
+        retrying = Retrying(retry=retry_if_exception_type(SftpTransientError),
+                            stop=stop_after_attempt(CONNECT_ATTEMPTS), wait=CONNECT_WAIT,
+                            before_sleep=self._log_retry, reraise=True)
+        for attempt in retrying:
+            with attempt:
+                self._connect_once()
+        self._lost = False
+
     def close(self) -> None:
-        for thing in (self._sftp, self._transport):
+        for part in (self._sftp, self._transport):
             try:
-                if thing is not None:
-                    thing.close()
-            except Exception:  # closing a dead connection must not hide the real error
-                pass
+                if part is not None:
+                    part.close()
+            except (OSError, EOFError, paramiko.SSHException):
+                pass  # closing a dead connection must not hide the error that killed it
         self._sftp = self._transport = None
 
-    @property
-    def _where(self) -> str:
-        s = self.settings
-        return f"{s.username}@{s.host}:{s.port}"
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("connecting to %s failed (attempt %d of %d), retrying: %s", self.settings.where,
+                    state.attempt_number, CONNECT_ATTEMPTS, exc)
 
-    def _expected_key(self) -> paramiko.PKey:
+    def _connect_once(self) -> None:
         s = self.settings
-        if s.host_key:
-            parts = s.host_key.split()
-            if len(parts) < 2:
-                raise SftpConfigError(f"host_key for {s.host}:{s.port} must be an OpenSSH key line 'type base64'")
-            return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1]))
-        if not s.known_hosts_path:
-            raise SftpConfigError(f"no known_hosts file or host_key given for {s.host}:{s.port}: host keys are "
-                                  "always checked; add one (ssh-keyscan -p PORT HOST > known_hosts)")
-        keys = paramiko.HostKeys()
-        try:
-            keys.load(s.known_hosts_path)
-        except FileNotFoundError:
-            raise SftpConfigError(f"known_hosts file {s.known_hosts_path} does not exist; create it with "
-                                  f"ssh-keyscan -p {s.port} {s.host}") from None
-        found = keys.lookup(_host_label(s.host, s.port))
-        if not found:
-            raise SftpConfigError(
-                f"host key for {s.host}:{s.port} is not in known_hosts file {s.known_hosts_path}; add the "
-                f"server's key line (ssh-keyscan -p {s.port} {s.host}) or set host_key")
-        return next(iter(found.values()))
-
-    @retry(retry=retry_if_exception_type(SftpTransientError), stop=stop_after_attempt(3),
-           wait=wait_exponential(multiplier=0.5, max=4), reraise=True)
-    def _connect(self) -> None:
-        s = self.settings
-        expected = self._expected_key()
-        try:
-            sock = socket.create_connection((s.host, s.port), timeout=s.timeout_s)
-        except socket.gaierror as exc:
-            raise SftpConfigError(f"cannot resolve SFTP host {s.host!r} ({exc}); check connection.host") from None
-        except ConnectionRefusedError:
-            raise SftpConfigError(f"connection to {s.host}:{s.port} refused: no SFTP server listens there; "
-                                  "check connection.host and connection.port") from None
-        except (TimeoutError, OSError) as exc:
-            raise SftpTransientError(f"cannot reach {s.host}:{s.port}: {exc}") from exc
-        transport = paramiko.Transport(sock)
-        transport.banner_timeout = transport.auth_timeout = s.timeout_s
+        trusted = trusted_host_keys(s)
+        transport = paramiko.Transport(self._dial())
         self._transport = transport
         try:
+            transport.banner_timeout = transport.auth_timeout = transport.handshake_timeout = s.timeout_s
+            options = transport.get_security_options()
+            options.key_types = trusted.preferred_algorithms(tuple(options.key_types))
             transport.start_client(timeout=s.timeout_s)
-            presented = transport.get_remote_server_key()
-            if presented.get_name() != expected.get_name() or presented.asbytes() != expected.asbytes():
-                raise SftpConfigError(
-                    f"host key mismatch for {s.host}:{s.port}: the server presented {presented.get_name()} "
-                    f"SHA256:{base64.b64encode(hashlib.sha256(presented.asbytes()).digest()).decode().rstrip('=')}, "
-                    "which is not the key on record; if the server's key really changed, update known_hosts")
+            self._verify_host_key(transport.get_remote_server_key(), trusted)
             self._authenticate(transport)
-            self._sftp = paramiko.SFTPClient.from_transport(transport)
-            self._sftp.get_channel().settimeout(s.timeout_s)
+            sftp = paramiko.SFTPClient.from_transport(transport)
+            if sftp is None:
+                raise SftpTransientError(f"{s.where} refused to open an SFTP session; retrying may help")
+            sftp.get_channel().settimeout(s.timeout_s)  # a stalled read fails instead of hanging forever
+            self._sftp = sftp
         except SftpError:
             self.close()
             raise
-        except paramiko.AuthenticationException as exc:
+        except paramiko.IncompatiblePeer as exc:
             self.close()
-            raise SftpConfigError(f"authentication failed for {self._where} ({exc}); check the username and "
-                                  "the password environment variable or the private key") from None
+            raise SftpConfigError(f"{s.address} (user {s.username}) and this client share no SSH algorithms "
+                                  f"({exc}); ask the server's admin to enable modern ones") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             self.close()
-            raise SftpTransientError(f"SSH handshake with {s.host}:{s.port} failed: {exc}") from exc
+            raise SftpTransientError(f"SSH handshake with {s.where} failed: {exc or type(exc).__name__}; "
+                                     f"check that {s.address} is an SFTP server if this persists") from exc
+
+    def _dial(self) -> socket.socket:
+        s = self.settings
+        try:
+            return socket.create_connection((s.host, s.port), timeout=s.timeout_s)
+        except socket.gaierror as exc:
+            raise SftpConfigError(f"cannot resolve SFTP host {s.host!r} for {s.where} ({exc.strerror}); "
+                                  "check the host name and this machine's DNS") from None
+        except ConnectionRefusedError:
+            raise SftpConfigError(f"connection to {s.address} refused (user {s.username}): no SFTP server "
+                                  "listens there; check the host and the port (SFTP is usually 22)") from None
+        except TimeoutError as exc:
+            raise SftpTransientError(f"connecting to {s.address} (user {s.username}) timed out after "
+                                     f"{s.timeout_s:g} s; if it persists check the host, port and "
+                                     "firewall") from exc
+        except OSError as exc:
+            if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+                raise SftpConfigError(f"{s.address} is unreachable from here (user {s.username}): "
+                                      f"{exc.strerror}; check the host name and the network route") from None
+            raise SftpTransientError(f"cannot connect to {s.address} (user {s.username}): {exc}") from exc
+
+    def _verify_host_key(self, presented: paramiko.PKey, trusted: TrustedHostKeys) -> None:
+        if trusted.accepts(presented):
+            return
+        s = self.settings
+        sources = " and ".join(trusted.sources)
+        if trusted.is_revoked(presented):
+            raise SftpConfigError(f"the host key {s.address} presented ({fingerprint(presented)}) is marked "
+                                  f"@revoked in {sources}; not connecting as {s.username}")
+        if not trusted.keys:
+            label = known_hosts_label(s.host, s.port)
+            raise SftpConfigError(
+                f"host key for {s.address} is not in {sources} (user {s.username}); the server presented "
+                f"{fingerprint(presented)}. Add the server's key line for {label} ({s.keyscan_hint}) after "
+                "checking that fingerprint with the server's admin, or set host_key")
+        held = ", ".join(fingerprint(k) for k in trusted.keys)
+        raise SftpConfigError(
+            f"host key mismatch for {s.address} (user {s.username}): the server presented "
+            f"{fingerprint(presented)}, but {sources} trusts {held}. If the admin confirms the server's key "
+            "changed, replace the old key line; otherwise the connection may be intercepted: do not connect")
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
         s = self.settings
-        if s.private_key_path:
-            try:
-                key = paramiko.PKey.from_path(s.private_key_path)
-            except FileNotFoundError:
-                raise SftpConfigError(f"private key {s.private_key_path} does not exist") from None
-            transport.auth_publickey(s.username, key)
-        else:
-            transport.auth_password(s.username, s.password or "")
+        key = self._private_key()
+        if key is None and s.password is None:
+            raise SftpConfigError(f"no password and no private key configured for {s.where}; set one")
+        try:
+            if key is not None:
+                try:
+                    transport.auth_publickey(s.username, key)
+                except paramiko.AuthenticationException:
+                    if s.password is None:
+                        raise
+            if not transport.is_authenticated() and s.password is not None:
+                transport.auth_password(s.username, s.password)
+        except paramiko.BadAuthenticationType as exc:
+            tried = "private key" if key is not None and s.password is None else "password"
+            raise SftpConfigError(f"authentication failed for {s.where}: the server does not accept "
+                                  f"{tried} logins (it allows: {', '.join(exc.allowed_types)}); configure "
+                                  "one of those instead") from None
+        except paramiko.AuthenticationException as exc:
+            raise SftpConfigError(f"authentication failed for {s.where} ({exc}); check the username and the "
+                                  "password (its environment variable) or the private key") from None
+        if not transport.is_authenticated():
+            raise SftpConfigError(f"{s.where} asks for further authentication steps (e.g. a second factor) "
+                                  "this client cannot do; ask for an account with password or key login")
+
+    def _private_key(self) -> paramiko.PKey | None:
+        s = self.settings
+        if not s.private_key_path:
+            return None
+        try:
+            return paramiko.PKey.from_path(s.private_key_path)
+        except FileNotFoundError:
+            raise SftpConfigError(f"private key file {s.private_key_path} for {s.where} does not exist; "
+                                  "fix private_key_path") from None
+        except paramiko.PasswordRequiredException:
+            raise SftpConfigError(f"private key {s.private_key_path} for {s.where} is protected by a "
+                                  "passphrase; use a key without one, kept in a secret store") from None
+        except (paramiko.SSHException, OSError, ValueError, TypeError) as exc:  # unreadable or unknown format
+            raise SftpConfigError(f"cannot load private key {s.private_key_path} for {s.where} ({exc}); it "
+                                  "must be an OpenSSH or PEM private key (Ed25519, ECDSA or RSA)") from None
+
+    # ---------------------------------------------------------------------------------- plumbing
 
     @property
-    def sftp(self) -> paramiko.SFTPClient:
+    def _session(self) -> paramiko.SFTPClient:
         if self._sftp is None:
+            if self._lost:
+                raise SftpTransientError(f"the connection to {self.settings.where} was lost earlier; "
+                                         "open a new SftpClient")
             raise SftpError("not connected: use `with SftpClient(settings) as client:`")
         return self._sftp
 
-    def _io(self, what: str, fn, *args):
-        """Run one SFTP operation, mapping a dropped connection to SftpTransientError."""
+    def _alive(self) -> bool:
+        return self._transport is not None and self._transport.is_active()
+
+    @contextmanager
+    def _remote(self, action: str) -> Iterator[None]:
+        """Turn what paramiko raises during one operation into our error classes. FileNotFoundError passes
+        through: what a missing path means depends on the caller."""
+        s = self.settings
         try:
-            return fn(*args)
-        except FileNotFoundError:
+            yield
+        except (FileNotFoundError, SftpError):
             raise
         except PermissionError as exc:
-            raise SftpConfigError(f"{what} on {self._where}: permission denied ({exc})") from None
-        except (EOFError, socket.timeout, paramiko.SSHException, ConnectionError) as exc:
-            raise SftpTransientError(f"{what} on {self._where}: connection lost ({exc}); will retry") from exc
-        except OSError as exc:
-            if self._transport is None or not self._transport.is_active():
-                raise SftpTransientError(f"{what} on {self._where}: connection lost ({exc})") from exc
-            raise
+            raise SftpConfigError(f"{action} on {s.where}: permission denied ({exc.strerror or exc}); give "
+                                  f"user {s.username} access there or fix the folder settings") from None
+        except (EOFError, paramiko.SSHException, OSError) as exc:  # OSError covers timeouts and resets
+            if isinstance(exc, OSError) and _is_generic_failure(exc) and self._alive():
+                raise SftpError(f"{action} on {s.where} failed: the server answered '{exc}'") from exc
+            self._lost = True
+            self.close()
+            raise SftpTransientError(f"{action} on {s.where}: the connection was lost "
+                                     f"({type(exc).__name__}: {exc}); retry with a new connection") from exc
 
-    # ---------------------------------------------------------------------------------- folders
+    def _stat(self, path: str) -> paramiko.SFTPAttributes | None:
+        with self._remote(f"stat {path}"):
+            try:
+                return self._session.stat(path)
+            except FileNotFoundError:
+                return None
 
-    def _folder_exists(self, folder: str) -> bool:
-        try:
-            return stat.S_ISDIR(self._io(f"stat {folder}", self.sftp.stat, folder).st_mode)
-        except FileNotFoundError:
-            return False
+    def _is_folder(self, path: str) -> bool:
+        attrs = self._stat(path)
+        return attrs is not None and attrs.st_mode is not None and stat.S_ISDIR(attrs.st_mode)
 
     def _ensure_folder(self, folder: str) -> None:
-        if not self._folder_exists(folder):
-            self._io(f"create folder {folder}", self.sftp.mkdir, folder)
-
-    def check(self) -> None:
-        """Authenticate (done on enter) and make sure the inbox folder exists."""
-        if not self._folder_exists(self.settings.inbox):
-            raise SftpConfigError(f"inbox folder {self.settings.inbox!r} does not exist on {self._where}; "
-                                  "create it or fix connection.folders.inbox")
+        attrs = self._stat(folder)
+        if attrs is not None:
+            if attrs.st_mode is not None and not stat.S_ISDIR(attrs.st_mode):
+                raise SftpConfigError(f"{folder} on {self.settings.where} is a file, not a folder; remove it "
+                                      "or point the folder setting elsewhere")
+            return
+        parent = posixpath.dirname(folder.rstrip("/"))
+        if parent not in ("", "/", "."):
+            self._ensure_folder(parent)
+        with self._remote(f"create folder {folder}"):
+            try:
+                self._session.mkdir(folder)
+            except OSError:
+                if not self._is_folder(folder):  # else another client created it meanwhile
+                    raise
 
     def _list(self, folder: str) -> list[RemoteFile]:
-        try:
-            entries = self._io(f"list {folder}", self.sftp.listdir_attr, folder)
-        except FileNotFoundError:
-            raise SftpConfigError(f"folder {folder!r} does not exist on {self._where}; create it or fix "
-                                  "connection.folders") from None
-        files = [
-            RemoteFile(e.filename, e.st_size or 0, datetime.fromtimestamp(e.st_mtime or 0, UTC))
-            for e in entries if e.st_mode is not None and stat.S_ISREG(e.st_mode)
-        ]
+        with self._remote(f"list folder {folder}"):
+            try:
+                entries = self._session.listdir_attr(folder)
+            except FileNotFoundError:
+                raise SftpConfigError(f"folder {folder!r} does not exist on {self.settings.where}; create it "
+                                      "on the server or fix the folder setting") from None
+        files = [RemoteFile(e.filename, e.st_size or 0, datetime.fromtimestamp(e.st_mtime or 0, UTC))
+                 for e in entries if e.st_mode is not None and stat.S_ISREG(e.st_mode)]
         return sorted(files, key=lambda f: (f.mtime, f.name))
 
+    def _read(self, path: str) -> bytes:
+        buf = io.BytesIO()
+        with self._remote(f"download {path}"):
+            try:
+                self._session.getfo(path, buf)
+            except FileNotFoundError:
+                raise SftpFileNotFoundError(f"{path} is not on {self.settings.where} (moved or deleted since "
+                                            "it was listed?); list the folder again") from None
+        return buf.getvalue()
+
+    def _write(self, path: str, data: bytes) -> None:
+        with self._remote(f"upload {path}"):
+            # confirm=True compares the size on the server, so a short write is an error, not a bad file.
+            self._session.putfo(io.BytesIO(data), path, file_size=len(data), confirm=True)
+
+    def _rename(self, source: str, target: str) -> bool:
+        """Rename source to a target checked to be free. False when the server refused because the target
+        exists after all (someone took the name meanwhile): the caller picks another name."""
+        sftp = self._session
+        with self._remote(f"move {source} to {target}"):
+            if self._posix_rename:
+                try:
+                    sftp.posix_rename(source, target)  # one atomic rename(2) on OpenSSH-like servers
+                    return True
+                except OSError as exc:
+                    if not (_is_generic_failure(exc) and self._alive()):
+                        raise
+                    # The server lacks the OpenSSH extension (or refused): fall back to standard rename.
+                    self._posix_rename = "unsupported" not in str(exc).lower()
+            try:
+                sftp.rename(source, target)  # SFTP v3: refuses an existing target, so it never overwrites
+                return True
+            except OSError as exc:
+                if _is_generic_failure(exc) and self._alive() and self._stat(target) is not None:
+                    return False
+                raise
+
+    # ---------------------------------------------------------------------------------- inbox
+
+    def check(self) -> None:
+        """Connection check: logged in (done on enter) and the inbox folder exists and can be listed."""
+        inbox = self.settings.inbox
+        if not self._is_folder(inbox):
+            raise SftpConfigError(f"inbox folder {inbox!r} does not exist on {self.settings.where}; create "
+                                  "it on the server or fix the inbox folder setting")
+        self._list(inbox)
+
     def list_inbox(self) -> list[RemoteFile]:
-        """Lead files waiting in the inbox, oldest first; uploads still in flight are ignored."""
-        def wanted(name: str) -> bool:
-            low = name.lower()
-            return (not name.startswith(".") and low.endswith(LEAD_FILE_SUFFIXES)
-                    and not low.endswith(IN_FLIGHT_SUFFIXES))
-        return [f for f in self._list(self.settings.inbox) if wanted(f.name)]
+        """Lead files waiting in the inbox, oldest first; uploads in flight and hidden files are skipped."""
+        return [f for f in self._list(self.settings.inbox) if is_lead_file(f.name)]
 
     def download(self, name: str) -> bytes:
-        path = posixpath.join(self.settings.inbox, name)
-        with self._io(f"open {path}", self.sftp.open, path, "rb") as fh:
-            fh.prefetch()
-            return self._io(f"read {path}", fh.read)
-
-    # ----------------------------------------------------------------------------------- moves
-
-    def _free_name(self, folder: str, name: str) -> str:
-        """`name`, or `name` with a UTC timestamp before the extension when taken (never overwrite)."""
-        if not self._exists(posixpath.join(folder, name)):
-            return name
-        stem, dot, ext = name.rpartition(".")
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        return f"{stem}.{stamp}.{ext}" if dot else f"{name}.{stamp}"
-
-    def _exists(self, path: str) -> bool:
-        try:
-            self._io(f"stat {path}", self.sftp.stat, path)
-            return True
-        except FileNotFoundError:
-            return False
-
-    def _move(self, name: str, folder: str) -> str | None:
-        source = posixpath.join(self.settings.inbox, name)
-        if not self._exists(source):
-            return None  # moved by an earlier attempt
-        self._ensure_folder(folder)
-        target = posixpath.join(folder, self._free_name(folder, name))
-        # SFTP v3 rename refuses an existing target; the target is free, so plain rename is right.
-        self._io(f"move {source} to {target}", self.sftp.rename, source, target)
-        return target
+        return self._read(posixpath.join(self.settings.inbox, _leaf(name)))
 
     def move_to_processed(self, name: str) -> str:
-        return self._move(name, self.settings.processed) or posixpath.join(self.settings.processed, name)
+        """Move an inbox file to processed/ without overwriting; returns its final path."""
+        return self._move_out(name, self.settings.processed, reason=None)
 
     def move_to_error(self, name: str, reason: str) -> str:
-        target = self._move(name, self.settings.error)
-        if target is None:
-            return posixpath.join(self.settings.error, name)
-        with self._io(f"write {target}.error.txt", self.sftp.open, f"{target}.error.txt", "wb") as fh:
-            fh.write(reason.rstrip("\n").encode("utf-8") + b"\n")
-        return target
+        """Move an inbox file to error/ with `<final name>.error.txt` holding the reason; returns its path."""
+        return self._move_out(name, self.settings.error, reason=reason)
+
+    def _move_out(self, name: str, folder: str, reason: str | None) -> str:
+        source = posixpath.join(self.settings.inbox, _leaf(name))
+        if self._stat(source) is None:
+            # A previous attempt moved it (or the run died after the move): nothing left to do. The path
+            # returned is where an un-renamed file would be; a timestamped name cannot be known any more.
+            log.info("%s is no longer in the inbox on %s; assuming an earlier attempt moved it",
+                     source, self.settings.where)
+            return posixpath.join(folder, name)
+        self._ensure_folder(folder)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        candidates = [name, _stamped(name, stamp)] + [_stamped(name, f"{stamp}_{i}") for i in range(2, 100)]
+        for candidate in candidates:
+            target = posixpath.join(folder, candidate)
+            if self._stat(target) is not None:
+                continue
+            if reason is not None:
+                # The reason goes first: if the connection drops after the move, a retry finds the inbox
+                # file gone and would otherwise leave the file in error/ with no explanation.
+                self._write(f"{target}.error.txt", reason.rstrip("\n").encode("utf-8") + b"\n")
+            try:
+                moved = self._rename(source, target)
+            except FileNotFoundError:
+                if reason is not None:
+                    self._remove_quietly(f"{target}.error.txt")
+                if self._stat(source) is None:  # another consumer moved it meanwhile: as if already gone
+                    return posixpath.join(folder, name)
+                raise SftpError(f"moving {source} to {target} on {self.settings.where} failed: the server "
+                                f"reports a missing path; check that the folder {folder} exists") from None
+            if moved:
+                return target
+            if reason is not None:  # the name was taken meanwhile: try the next one
+                self._remove_quietly(f"{target}.error.txt")
+        raise SftpError(f"cannot find a free name for {name} in {folder} on {self.settings.where}; clean "
+                        "up that folder")
+
+    def _remove_quietly(self, path: str) -> None:
+        with self._remote(f"remove {path}"):
+            try:
+                self._session.remove(path)
+            except OSError:
+                if not self._alive():
+                    raise
+                # best effort otherwise: at worst a stale reason file or .part file is left behind
 
     # ---------------------------------------------------------------------------------- outbox
 
     def upload_outbox(self, name: str, data: bytes) -> str:
-        """Publish atomically (write .part, then rename). Identical bytes already there: nothing to do;
-        different bytes under the same name: an error, result files are never overwritten."""
+        """Publish a result file atomically: write `<name>.part`, then rename it to `<name>`, so a reader
+        never sees half a file. Identical bytes already there: nothing to do (a retried upload). Different
+        bytes under that name: SftpError, because result files are never overwritten."""
         folder = self.settings.outbox
+        target = posixpath.join(folder, _leaf(name))
         self._ensure_folder(folder)
-        target = posixpath.join(folder, name)
-        if self._exists(target):
-            if self.read_outbox(name) == data:
-                return target
-            raise SftpError(f"{target} already exists on {self._where} with different content; not overwritten")
+        if self._same_as_existing(target, data):
+            return target
         part = f"{target}.part"
-        with self._io(f"write {part}", self.sftp.open, part, "wb") as fh:
-            fh.set_pipelined(True)
-            fh.write(data)
+        self._write(part, data)
         try:
-            self._io(f"rename {part}", self.sftp.posix_rename, part, target)
-        except OSError:
-            self._io(f"rename {part}", self.sftp.rename, part, target)
+            renamed = self._rename(part, target)
+        except FileNotFoundError:
+            raise SftpError(f"{part} vanished on {self.settings.where} before it could be renamed; another "
+                            "process is cleaning the outbox folder: upload again") from None
+        if renamed:
+            return target
+        self._same_as_existing(target, data)  # lost a race for the name: fine only with the same bytes
+        self._remove_quietly(part)
         return target
 
+    def _same_as_existing(self, target: str, data: bytes) -> bool:
+        """False when target does not exist, True when it holds exactly `data`, SftpError otherwise."""
+        attrs = self._stat(target)
+        if attrs is None:
+            return False
+        if attrs.st_size == len(data) and self._read(target) == data:
+            return True
+        raise SftpError(f"{target} already exists on {self.settings.where} with different content "
+                        f"({attrs.st_size} bytes there, {len(data)} to upload); result files are never "
+                        "overwritten: upload under a new name or have the old file removed")
+
     def list_outbox(self) -> list[RemoteFile]:
-        return [f for f in self._list(self.settings.outbox) if not f.name.endswith(".part")]
+        files = self._list(self.settings.outbox)
+        return [f for f in files if not f.name.lower().endswith(IN_FLIGHT_SUFFIXES)]
 
     def read_outbox(self, name: str) -> bytes:
-        path = posixpath.join(self.settings.outbox, name)
-        with self._io(f"open {path}", self.sftp.open, path, "rb") as fh:
-            fh.prefetch()
-            return fh.read()
+        return self._read(posixpath.join(self.settings.outbox, _leaf(name)))

@@ -99,7 +99,8 @@ def _load_known_hosts(s: SftpSettings, trusted: TrustedHostKeys) -> None:
     except FileNotFoundError:
         raise SftpConfigError(
             f"known_hosts file {s.known_hosts_path} for {s.where} does not exist; create it with "
-            f"{s.keyscan_hint} > {s.known_hosts_path} (check the fingerprint with the server's admin)") from None
+            f"{s.keyscan_hint} > {s.known_hosts_path} (check the fingerprint with the server's "
+            "admin)") from None
     except OSError as exc:
         raise SftpConfigError(f"cannot read known_hosts file {s.known_hosts_path} for {s.where}: "
                               f"{exc.strerror or exc}; check the path and its permissions") from None

@@ -1,147 +1,107 @@
-"""Decode a downloaded lead file (CSV/TXT/TSV or XLSX) into a table of strings."""
+"""Decode a downloaded lead file (CSV/TXT/TSV or XLSX) into a table of strings with true row numbers.
+
+Values stay text: "01234" is a postal code, not 1234, and typing is the mapping layer's job. Empty rows are
+dropped, but every row keeps the number it has in the file so a user can find it.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
 from dataclasses import dataclass
-from datetime import date, datetime, time
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from connectors.sftp.errors import LeadFileError
+from connectors.sftp.lead_csv import read_delimited
+from connectors.sftp.lead_xlsx import read_xlsx
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
-DELIMITERS = [",", ";", "\t", "|"]
+XLSX_SUFFIXES = (".xlsx",)
+ROW_NUMBER = "__row__"  # 1-based data row in the file; the header is row 0
 
 
 @dataclass
 class LeadTable:
-    columns: list[str]  # header names as in the file (trimmed, BOM removed)
-    frame: pd.DataFrame  # str or None per cell, plus "__row__": the 1-based data row number in the file
-    encoding: str
+    columns: list[str]  # header names as in the file, trimmed, BOM removed
+    frame: pd.DataFrame  # one column per header name (str or None) plus ROW_NUMBER
+    encoding: str  # "utf-8", "utf-8-sig", "cp1252", "latin-1" or "xlsx"
+
+    @property
+    def row_numbers(self) -> pd.Series:
+        return self.frame[ROW_NUMBER]
 
 
 def read_lead_file(name: str, data: bytes) -> LeadTable:
+    """Raises LeadFileError, naming the file, the reason and the fix, for anything not a lead table."""
     low = name.lower()
-    if low.endswith(".xlsx"):
-        return _read_xlsx(name, data)
+    if low.endswith(XLSX_SUFFIXES):
+        header, rows, _sheet = read_xlsx(name, data)
+        width = max([len(header)] + [len(r) for r in rows])
+        padded = [r + [None] * (width - len(r)) for r in rows]
+        columns = list(zip(*padded, strict=True)) if padded else [()] * width
+        table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
+        return _finish(name, header + [None] * (width - len(header)), table, "xlsx")
     if low.endswith(CSV_SUFFIXES):
-        return _read_csv(name, data)
-    raise LeadFileError(f"{name}: unsupported file type; upload .csv, .txt, .tsv or .xlsx files")
+        header, table, encoding = read_delimited(name, data)
+        return _finish(name, header, table, encoding)
+    raise LeadFileError(f"{name}: unsupported file type; upload lead files as .csv, .txt, .tsv or .xlsx")
 
 
-def _decode(data: bytes) -> tuple[str, str]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:  # Excel's "CSV" on Windows
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Whitespace-only cells are empty cells: exporters pad with spaces, and " " is no email address."""
+    blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+    return pc.if_else(blank, pa.scalar(None, pa.string()), column)
 
 
-def _header(name: str, text: str) -> tuple[list[str], str]:
-    first = text.split("\n", 1)[0].rstrip("\r")
-    if not first.strip():
-        raise LeadFileError(f"{name}: the file has no header row and no data rows; upload a file with a "
-                            "header row and at least one lead")
-    delimiter = max(DELIMITERS, key=first.count)
-    header = next(csv.reader([first], delimiter=delimiter))
-    return [h.strip().lstrip("\ufeff").strip() for h in header], delimiter
+def _finish(name: str, header: list[str | None], table: pa.Table, encoding: str) -> LeadTable:
+    names = [(h or "").strip().lstrip("\ufeff").strip() for h in header]
+    values = [_blank_to_null(c) for c in table.columns]
+    numbers = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
+
+    kept_names, kept_values, kept_positions = [], [], []
+    for position, (column_name, column) in enumerate(zip(names, values, strict=True), start=1):
+        if column_name:
+            kept_names.append(column_name)
+            kept_values.append(column)
+            kept_positions.append(position)
+        elif column.null_count < len(column):
+            first = pc.filter(numbers, pc.is_valid(column))[0].as_py()
+            raise LeadFileError(f"{name}: column {position} has values (first in data row {first}) but no "
+                                "name in the header row; name the column or delete it")
+        # else: a trailing delimiter or an empty spreadsheet column: nothing to keep
+    _check_names(name, kept_names, kept_positions)
+
+    has_value = None
+    for column in kept_values:
+        valid = pc.is_valid(column)
+        has_value = valid if has_value is None else pc.or_(has_value, valid)
+    rows = pa.table(kept_values + [numbers], names=[f"c{i}" for i in range(len(kept_values))] + [ROW_NUMBER])
+    rows = rows.filter(has_value)
+    if rows.num_rows == 0:
+        raise LeadFileError(f"{name}: the file has no data rows (only a header row); upload a file with at "
+                            "least one lead below the header")
+
+    frame = rows.to_pandas()
+    frame.columns = kept_names + [ROW_NUMBER]
+    for column_name in kept_names:
+        if frame[column_name].dtype != object:  # pandas configured to infer its own string dtype
+            frame[column_name] = frame[column_name].astype(object).where(frame[column_name].notna(), None)
+    return LeadTable(columns=kept_names, frame=frame, encoding=encoding)
 
 
-def _check_header(name: str, columns: list[str]) -> None:
-    if any(c == "" for c in columns):
-        raise LeadFileError(f"{name}: the header row has an empty column name (column "
-                            f"{columns.index('') + 1}); name every column")
-    seen = [c.lower() for c in columns]
-    dupes = sorted({c for c in columns if seen.count(c.lower()) > 1})
+def _check_names(name: str, names: list[str], positions_in_file: list[int]) -> None:
+    if not names:
+        raise LeadFileError(f"{name}: the header row is empty; the first row must name the columns")
+    if ROW_NUMBER in names:
+        raise LeadFileError(f"{name}: the column name {ROW_NUMBER!r} is reserved; rename that column")
+    # Mappings match column names case-insensitively, so "Email" and "email" would be ambiguous.
+    seen: dict[str, list[tuple[int, str]]] = {}
+    for position, column_name in zip(positions_in_file, names, strict=True):
+        seen.setdefault(column_name.casefold(), []).append((position, column_name))
+    groups = [group for group in seen.values() if len(group) > 1]
+    dupes = [" and ".join(f"{n!r} (column {p})" for p, n in group) for group in groups]
     if dupes:
-        raise LeadFileError(f"{name}: duplicate column names {dupes}; each column must appear once")
-
-
-def _blank_rows(table: pa.Table) -> np.ndarray:
-    """Rows whose every cell is missing or whitespace (Excel leaves such rows at the end of exports)."""
-    blank = None
-    for col in table.columns:
-        text = pc.cast(col, pa.string())
-        empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
-        blank = empty if blank is None else pc.and_(blank, empty)
-    return np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _finish(name: str, columns: list[str], table: pa.Table, encoding: str) -> LeadTable:
-    keep = ~_blank_rows(table)
-    # to_pandas gives str objects and None for missing cells, which is what callers rely on.
-    frame = table.filter(pa.array(keep)).to_pandas()
-    frame.columns = columns
-    frame["__row__"] = np.flatnonzero(keep) + 1  # empty rows dropped; row numbers stay those of the file
-    if frame.empty:
-        raise LeadFileError(f"{name}: the file has no data rows (only a header); upload a file with leads")
-    return LeadTable(columns=columns, frame=frame, encoding=encoding)
-
-
-def _read_csv(name: str, data: bytes) -> LeadTable:
-    if not data.strip():
-        raise LeadFileError(f"{name}: the file is empty (0 data rows); upload a file with a header row and leads")
-    text, encoding = _decode(data)
-    columns, delimiter = _header(name, text)
-    _check_header(name, columns)
-    raw_names = [f"c{i}" for i in range(len(columns))]
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            read_options=pacsv.ReadOptions(column_names=raw_names, skip_rows=1, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in raw_names},
-                                                 strings_can_be_null=True),
-        )
-    except pa.ArrowInvalid as exc:
-        raise LeadFileError(f"{name}: not a readable {delimiter!r}-delimited file ({exc}); check that every "
-                            "row has the same number of columns as the header and quotes are closed") from None
-    return _finish(name, columns, table, encoding)
-
-
-def _cell(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == time(0) else value.isoformat(timespec="seconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _read_xlsx(name: str, data: bytes) -> LeadTable:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        sheet = book["Leads"] if "Leads" in book.sheetnames else book.worksheets[0]
-        rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-        book.close()
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
-        raise LeadFileError(f"{name}: not a valid XLSX workbook (the file is truncated or corrupt: "
-                            f"{type(exc).__name__}: {exc}); re-export it from Excel and upload it again") from None
-    start = next((i for i, r in enumerate(rows) if any(v not in (None, "") for v in r)), None)
-    if start is None:
-        raise LeadFileError(f"{name}: the workbook is empty; upload a sheet with a header row and leads")
-    header = rows[start]
-    while header and header[-1] in (None, ""):
-        header = header[:-1]
-    columns = [(h or "").strip() for h in header]
-    _check_header(name, columns)
-    body = [(r + [None] * len(columns))[: len(columns)] for r in rows[start + 1:]]
-    table = pa.table({f"c{i}": pa.array([r[i] for r in body], type=pa.string()) for i in range(len(columns))})
-    return _finish(name, columns, table, "xlsx")
+        raise LeadFileError(f"{name}: duplicate column names in the header row: {'; '.join(dupes)}; each "
+                            "column name must appear once, so rename or remove the extra columns")

@@ -1,0 +1,86 @@
+"""Generated demo leads: deterministic, realistic, and fast enough for the million-row benchmark."""
+
+import re
+import time
+
+import pandas as pd
+import pytest
+
+from connectors.sftp.lead_files import read_lead_file
+from connectors.sftp.seed import COLUMNS, PRODUCTS, US_ZIP3, demo_leads, write_demo_leads
+
+EXPECTED_COLUMNS = ["Email", "First Name", "Last Name", "Company", "Job Title", "Phone", "Country", "State",
+                    "Postal Code", "Products of Interest", "Lead Type", "Campaign", "Created Date", "Partner"]
+PARTNERS = ["Northwind Networks", "Blue Peak Security", "Maple Systems"]
+
+
+@pytest.fixture(scope="module")
+def leads() -> pd.DataFrame:
+    return demo_leads(20_000, seed=11, partner_names=PARTNERS, partner_column_share=0.1)
+
+
+def test_same_seed_same_leads_other_seed_other_leads():
+    pd.testing.assert_frame_equal(demo_leads(500, seed=3), demo_leads(500, seed=3))
+    assert not demo_leads(500, seed=3).equals(demo_leads(500, seed=4))
+
+
+def test_columns_are_exactly_the_demo_mapping_columns(leads):
+    assert COLUMNS == EXPECTED_COLUMNS and list(leads.columns) == EXPECTED_COLUMNS
+    assert leads["Email"].is_unique
+    assert leads["Email"].str.fullmatch(r"[a-z]+\.[a-z]+\d+@[a-z]+\.example").all()
+
+
+def test_countries_states_and_postal_codes_agree(leads):
+    share = leads["Country"].value_counts(normalize=True)
+    assert set(share.index) == {"US", "CA", "GB", "DE", "FR"} and share["US"] > 0.45
+
+    us = leads[leads["Country"] == "US"]
+    assert us["State"].str.fullmatch(r"[A-Z]{2}").all() and us["Postal Code"].str.fullmatch(r"\d{5}").all()
+    zip3 = us["Postal Code"].str[:3].astype(int)
+    low = us["State"].map(lambda s: US_ZIP3[s][0])
+    high = us["State"].map(lambda s: US_ZIP3[s][1])
+    assert ((zip3 >= low) & (zip3 <= high)).all()
+
+    ca = leads[leads["Country"] == "CA"]
+    assert set(ca["State"]) <= {"ON", "QC", "BC", "AB", "MB", "NS"}
+    assert ca["Postal Code"].str.fullmatch(r"[A-Z]\d[A-Z] \d[A-Z]\d").all()
+    assert (ca.loc[ca["State"] == "BC", "Postal Code"].str[0] == "V").all()
+
+    assert (leads.loc[leads["Country"].isin(["GB", "DE", "FR"]), "State"] == "").all()
+
+
+def test_products_lead_types_dates_and_partners(leads):
+    products = leads["Products of Interest"].str.split(";")
+    assert products.map(lambda p: 1 <= len(p) == len(set(p)) and set(p) <= set(PRODUCTS)).all()
+    assert set(leads["Lead Type"]) == {"SMB", "Mid-Market", "Enterprise"}
+    iso = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+    assert leads["Created Date"].map(lambda v: bool(iso.fullmatch(v))).all()
+    pd.to_datetime(leads["Created Date"], format="ISO8601")  # parses
+    named = leads["Partner"] != ""
+    assert 0.08 < named.mean() < 0.12 and set(leads.loc[named, "Partner"]) == set(PARTNERS)
+    assert (demo_leads(1000)["Partner"] == "").all()  # no partner names given: the column stays empty
+
+
+def test_written_file_decodes_to_the_same_leads(tmp_path):
+    partners = ["Acme, Inc.", 'The "Best" Co']  # names that need quoting
+    path = write_demo_leads(tmp_path / "inbox/leads.csv", 300, seed=5, partner_names=partners)
+    assert [p.name for p in path.parent.iterdir()] == ["leads.csv"]  # no temporary file left
+    assert path.read_bytes().startswith(b"Email,First Name,Last Name,")
+    t = read_lead_file(path.name, path.read_bytes())
+    expected = demo_leads(300, seed=5, partner_names=partners)
+    assert t.columns == EXPECTED_COLUMNS and list(t.frame["__row__"]) == list(range(1, 301))
+    got = t.frame[EXPECTED_COLUMNS].fillna("")
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_a_million_rows_write_and_decode_in_seconds(tmp_path):
+    started = time.perf_counter()
+    path = write_demo_leads(tmp_path / "big.csv", 1_000_000, partner_names=["Northwind Networks"])
+    written = time.perf_counter() - started
+    data = path.read_bytes()
+    started = time.perf_counter()
+    t = read_lead_file("big.csv", data)
+    decoded = time.perf_counter() - started
+    assert len(t.frame) == 1_000_000 and t.frame["__row__"].iloc[-1] == 1_000_000
+    # Typically ~3 s each on 2 cores; the bound leaves room for a busy CI machine.
+    assert written < 15 and decoded < 15, (written, decoded)

@@ -4,7 +4,6 @@ assignments and a status file in the SFTP outbox; a second run adds and duplicat
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import dagster as dg

@@ -65,7 +65,7 @@ class FieldMapping(Strict):
         elif self.values is not None:
             raise ValueError(f"'values' only applies to picklist and multi_picklist, not {self.type.value}")
         if self.format is not None and self.type not in (FieldType.string, FieldType.datetime):
-            raise ValueError(f"'format' only applies to string (email) and datetime fields")
+            raise ValueError("'format' only applies to string (email) and datetime fields")
         if self.type is FieldType.string and self.format not in (None, "email"):
             raise ValueError(f"string fields accept format 'email' only, not {self.format!r}")
         return self

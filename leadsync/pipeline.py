@@ -51,17 +51,18 @@ def pull(paths: ProjectPaths, store: LeadStore, source: str) -> PullReport:
         return pull_inbox(cfg, client, store, now_utc())
 
 
-def map_and_validate(paths: ProjectPaths, store: LeadStore, source: str) -> IntakeReport:
-    return map_new_rows(source_config(paths, source), store, now_utc())
+def map_and_validate(paths: ProjectPaths, store: LeadStore, source: str,
+                     cfg: SourceConfig | None = None) -> IntakeReport:
+    return map_new_rows(cfg or source_config(paths, source), store, now_utc())
 
 
 def route_leads(paths: ProjectPaths, store: LeadStore, source: str) -> RoutingReport:
     cfg = source_config(paths, source)
     partners = load_partners(paths.partners_file)
-    for ref, value in (("upload_partner", cfg.upload_partner),):
-        if value and partners.by_id(value) is None:
-            known = ", ".join(p.id for p in partners.partners)
-            raise ConfigError(source_file(paths, source), [f"{ref}: '{value}' is not a partner id; known: {known}"])
+    if cfg.upload_partner and partners.by_id(cfg.upload_partner) is None:
+        known = ", ".join(p.id for p in partners.partners)
+        raise ConfigError(source_file(paths, source),
+                          [f"upload_partner: '{cfg.upload_partner}' is not a partner id; known: {known}"])
     return route_new_leads(cfg, partners, store, now_utc())
 
 
@@ -71,19 +72,17 @@ def write_back(paths: ProjectPaths, store: LeadStore, source: str) -> WritebackR
         return drain_outbox(cfg.name, client, store, now_utc())
 
 
-def stored_leads(paths: ProjectPaths, store: LeadStore, source: str, batch_ids: list[str]) -> pd.DataFrame:
-    cfg = source_config(paths, source)
+def stored_leads(cfg: SourceConfig, store: LeadStore, batch_ids: list[str]) -> pd.DataFrame:
     with store.begin() as conn:
         return leads_frame(store, conn, cfg, tables.leads.c.batch_id.in_(batch_ids))
 
 
-def validate_stored(paths: ProjectPaths, store: LeadStore, source: str, batch_ids: list[str]):
+def validate_stored(cfg: SourceConfig, store: LeadStore, batch_ids: list[str]):
     """Validate the leads stored from these batches against the typed pandera schema.
     Returns (rows checked, failure cases DataFrame or None)."""
     import pandera.pandas as pa
 
-    cfg = source_config(paths, source)
-    frame = stored_leads(paths, store, source, batch_ids)
+    frame = stored_leads(cfg, store, batch_ids)
     for f in cfg.fields:
         if f.type.value == "number":
             frame[f.field] = pd.to_numeric(frame[f.field], errors="coerce").astype("float64")

@@ -30,14 +30,9 @@ def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:
 
 def build_definitions(mappings_dir: str | Path | None = None, store_url: str | None = None) -> dg.Definitions:
     paths = project_paths(mappings_dir)
-    assets, checks = [], []
-    for name, kind in declared_sources(paths):
-        a, c = build_source_assets(name, kind)
-        assets += a
-        checks += c
+    assets = [a for name, kind in declared_sources(paths) for a in build_source_assets(name, kind)]
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
         jobs=[dg.define_asset_job("leadsync", selection=dg.AssetSelection.all(),
                                   description="Pull, map, route and write back every source.")],
         resources={"leadsync": LeadsyncResource(

@@ -18,7 +18,7 @@ RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, j
 STORE_POOL = "lead_store"  # one writer of the DuckDB store at a time (dagster_home/dagster.yaml)
 
 
-def build_source_assets(source: str, kind: str) -> tuple[list[dg.AssetsDefinition], list]:
+def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
     tags = {"leadsync/source": source}
     raw_key, leads_key = dg.AssetKey([source, "raw_rows"]), dg.AssetKey([source, "leads"])
     assign_key, wb_key = dg.AssetKey([source, "assignments"]), dg.AssetKey([source, "writeback"])
@@ -53,10 +53,11 @@ def build_source_assets(source: str, kind: str) -> tuple[list[dg.AssetsDefinitio
     def leads(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         store = leadsync.store()
         with source_errors(source):
-            report = pipeline.map_and_validate(leadsync.paths, store, source)
-            checked, failures = pipeline.validate_stored(leadsync.paths, store, source, report.batch_ids)
-            ratio_limit = pipeline.source_config(leadsync.paths, source).quarantine_warn_ratio
-            preview = pipeline.stored_leads(leadsync.paths, store, source, report.batch_ids[-1:]).head(10)
+            cfg = pipeline.source_config(leadsync.paths, source)
+            report = pipeline.map_and_validate(leadsync.paths, store, source, cfg)
+            checked, failures = pipeline.validate_stored(cfg, store, report.batch_ids)
+            ratio_limit = cfg.quarantine_warn_ratio
+            preview = pipeline.stored_leads(cfg, store, report.batch_ids[-1:]).head(10)
         ratio = report.quarantined / report.received if report.received else 0.0
         checks = [
             dg.AssetCheckResult(
@@ -108,4 +109,4 @@ def build_source_assets(source: str, kind: str) -> tuple[list[dg.AssetsDefinitio
             "resumed_batches": report.resumed,
         })
 
-    return [raw_rows, leads, assignments, writeback], []
+    return [raw_rows, leads, assignments, writeback]

@@ -57,48 +57,23 @@ def store_batch(store: LeadStore, info: BatchInfo, rows: pd.DataFrame, row_numbe
             "state": "new",
         }
     )
-    ledger = pd.DataFrame(
-        [
-            {
-                "batch_id": info.batch_id,
-                "source": info.source,
-                "file_name": info.file_name,
-                "content_sha256": info.content_sha256,
-                "size_bytes": info.size_bytes,
-                "status": "stored",
-                "row_count": len(raw),
-                "encoding": info.encoding,
-                "error": None,
-                "received_at": now,
-                "moved_to": None,
-            }
-        ]
-    )
+    ledger = _ledger_row(info, "stored", len(raw), None, now)
     with store.begin() as conn:
         store.insert_frame(conn, tables.source_files, ledger, conflict="nothing")
         return store.insert_frame(conn, tables.raw_rows, raw, conflict="nothing")
 
 
 def record_error(store: LeadStore, info: BatchInfo, reason: str, now: datetime) -> None:
-    ledger = pd.DataFrame(
-        [
-            {
-                "batch_id": info.batch_id,
-                "source": info.source,
-                "file_name": info.file_name,
-                "content_sha256": info.content_sha256,
-                "size_bytes": info.size_bytes,
-                "status": "error",
-                "row_count": 0,
-                "encoding": info.encoding,
-                "error": reason,
-                "received_at": now,
-                "moved_to": None,
-            }
-        ]
-    )
     with store.begin() as conn:
-        store.insert_frame(conn, tables.source_files, ledger, conflict="nothing")
+        store.insert_frame(conn, tables.source_files, _ledger_row(info, "error", 0, reason, now), conflict="nothing")
+
+
+def _ledger_row(info: BatchInfo, status: str, rows: int, error: str | None, now: datetime) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "batch_id": info.batch_id, "source": info.source, "file_name": info.file_name,
+        "content_sha256": info.content_sha256, "size_bytes": info.size_bytes, "status": status,
+        "row_count": rows, "encoding": info.encoding, "error": error, "received_at": now, "moved_to": None,
+    }])
 
 
 def record_moved(store: LeadStore, batch_id: str, moved_to: str) -> None:

@@ -1,30 +1,46 @@
-"""Route a source's unassigned leads and record each decision with its writeback event, atomically."""
+"""Route a source's new leads, and withdraw and reroute leads not accepted in time; every decision is
+recorded with its audit row, its writeback event and the round-robin pointers, in one transaction."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame
-from leadsync.pull.raw_batches import rows_as_json
 from leadsync.routing.engine import route
+from leadsync.routing.state import load_state, record, save_positions
 from leadsync.store import LeadStore, tables
-
-STATUS_LABELS = {"assigned": "Assigned", "unassigned": "Not Routed", "needs_review": "Needs Review"}
 
 
 @dataclass
 class RoutingReport:
     decided: int = 0
     per_partner: Counter = field(default_factory=Counter)
+    per_step: Counter = field(default_factory=Counter)
     unassigned: int = 0
     needs_review: int = 0
+    withdrawn: int = 0
     preview: pd.DataFrame | None = None
+
+    def add(self, decisions: pd.DataFrame, partners: PartnersConfig) -> None:
+        self.decided += len(decisions)
+        routed = decisions[decisions["status"] == "routed"]
+        names = {p.id: p.name for p in partners.partners}
+        self.per_partner.update(Counter(routed["partner_id"].map(names)))
+        self.per_step.update(Counter(decisions["step"]))
+        self.unassigned += int((decisions["status"] == "unassigned").sum())
+        self.needs_review += int((decisions["status"] == "needs_review").sum())
+        self.preview = decisions.head(10)[["lead_id", "status", "partner_id", "step", "rule_group", "reason"]]
+
+
+def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
+    """Round robin hands out slots in arrival order: the same input always routes the same way."""
+    return leads.sort_values(["received_at", "batch_id", "row_number"], kind="stable").reset_index(drop=True)
 
 
 def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
@@ -34,41 +50,71 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         leads = leads_frame(store, conn, cfg, not_yet)
         if leads.empty:
             return report
-        decisions = route(leads, partners, cfg)
-        decisions["source"] = cfg.name
-        decisions["decided_at"] = now
-        decisions["version"] = 1
-        store.insert_frame(conn, tables.assignments, decisions, conflict="nothing")
-        store.insert_frame(conn, tables.writeback_outbox, outbox_events(decisions, partners, now), conflict="nothing")
-
-    report.decided = len(decisions)
-    assigned = decisions[decisions["status"] == "assigned"]
-    names = {p.id: p.name for p in partners.partners}
-    report.per_partner = Counter(names[p] for p in assigned["partner_id"])
-    report.unassigned = int((decisions["status"] == "unassigned").sum())
-    report.needs_review = int((decisions["status"] == "needs_review").sum())
-    report.preview = decisions.head(10)[["lead_id", "status", "partner_id", "reason"]]
+        leads = _arrival_order(leads)
+        result = route(leads, partners, cfg, load_state(store, conn))
+        decisions = result.decisions.assign(source=cfg.name, version=1, attempt=1, decided_by="engine")
+        decisions["action"] = decisions["status"]
+        record(store, conn, decisions, partners, now)
+        save_positions(store, conn, result.positions, now)
+    report.add(decisions, partners)
     return report
 
 
-def outbox_events(decisions: pd.DataFrame, partners: PartnersConfig, now: datetime) -> pd.DataFrame:
-    """One distribution_status event per decision; its id is derived from the decision, so recording it
-    twice is impossible."""
-    names = {p.id: p.name for p in partners.partners}
-    payload = pd.DataFrame({
-        "distribution_status": decisions["status"].map(STATUS_LABELS),
-        "partner_id": decisions["partner_id"],
-        "partner_name": decisions["partner_id"].map(names),
-        "reason": decisions["reason"],
-        "decided_at": now.isoformat(),
-    })
-    return pd.DataFrame({
-        "event_id": decisions["lead_id"] + ":distribution_status:" + decisions["version"].astype(str),
-        "source": decisions["source"],
-        "lead_id": decisions["lead_id"],
-        "kind": "distribution_status",
-        "payload": rows_as_json(payload.reset_index(drop=True)),
-        "created_at": now,
-        "state": "pending",
-        "batch_id": None,
-    })
+def overdue(assigned: pd.DataFrame, partners: PartnersConfig, now: datetime) -> pd.Series:
+    """Which routed leads have waited longer than their partner's (or the global) acceptance window.
+    Auto-accept partners accept on delivery, so their leads never time out."""
+    days = {p.id: (p.accept_within_days or partners.routing.accept_within_days)
+            for p in partners.partners if not p.auto_accept}
+    window = assigned["partner_id"].map(days)
+    limit = pd.to_timedelta(window.astype(float), unit="D")
+    return window.notna() & (assigned["decided_at"] + limit <= pd.Timestamp(now))
+
+
+def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
+    """Withdraw leads not accepted in time (recording the partner that had them) and route them again,
+    never back to a partner that already had them; unassigned when none is left."""
+    report = RoutingReport()
+    cutoff = reroute_cutoff(partners, now)
+    if cutoff is None:
+        return report
+    a = tables.assignments
+    with store.begin() as conn:
+        assigned = store.read_frame(conn, sa.select(a.c.lead_id, a.c.partner_id, a.c.version, a.c.attempt,
+                                                    a.c.decided_at)
+                                    .where(a.c.source == cfg.name, a.c.status == "routed", a.c.decided_at <= cutoff))
+        late = assigned[overdue(assigned, partners, now)] if not assigned.empty else assigned
+        if late.empty:
+            return report
+        names = {p.id: p.name for p in partners.partners}
+        days = late["partner_id"].map(lambda pid: partners.by_id(pid).accept_within_days
+                                      or partners.routing.accept_within_days)
+        withdrawn = pd.DataFrame({
+            "lead_id": late["lead_id"], "source": cfg.name, "version": late["version"] + 1,
+            "action": "withdrawn", "status": "withdrawn", "step": "timeout", "partner_id": late["partner_id"],
+            "rep_email": None, "rep_name": None, "rule_group": None, "candidates": None, "rr_key": None,
+            "rr_slot": None, "attempt": late["attempt"], "decided_by": "reroute",
+            "reason": [f"not accepted by {names.get(p, p)} within {d:g} days: withdrawn"
+                       for p, d in zip(late["partner_id"], days, strict=True)],
+        })
+        record(store, conn, withdrawn, partners, now)
+
+        ids = late["lead_id"].tolist()
+        leads = _arrival_order(leads_frame(store, conn, cfg, tables.leads.c.lead_id.in_(ids)))
+        result = route(leads, partners, cfg, load_state(store, conn, ids))
+        versions = late.set_index("lead_id")
+        rerouted = result.decisions.assign(source=cfg.name, action="rerouted", decided_by="reroute")
+        rerouted["version"] = rerouted["lead_id"].map(versions["version"]).to_numpy() + 2
+        rerouted["attempt"] = rerouted["lead_id"].map(versions["attempt"]).to_numpy() + 1
+        record(store, conn, rerouted, partners, now)
+        save_positions(store, conn, result.positions, now)
+    report.withdrawn = len(withdrawn)
+    report.add(rerouted, partners)
+    return report
+
+
+def reroute_cutoff(partners: PartnersConfig, now: datetime) -> datetime | None:
+    """The oldest decision time that can be overdue now (None when nothing ever times out)."""
+    windows = [p.accept_within_days for p in partners.partners if p.accept_within_days]
+    if partners.routing.accept_within_days:
+        windows.append(partners.routing.accept_within_days)
+    return now - timedelta(days=min(windows)) if windows else None

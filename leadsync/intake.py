@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,7 +139,9 @@ def leads_frame(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, where)
     df = store.read_frame(conn, sa.select(tables.leads).where(tables.leads.c.source == cfg.name, where))
     extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS]
     if extra:
-        attrs = pd.DataFrame([json.loads(a) if a else {} for a in df["attributes"]], index=df.index)
+        present = df["attributes"].notna() & (df["attributes"] != "")
+        attrs = parse_payloads(df.loc[present, "attributes"]) if present.any() else pd.DataFrame()
+        attrs.index = df.index[present]
         for name in extra:
-            df[name] = attrs[name] if name in attrs else None
+            df[name] = attrs[name].reindex(df.index) if name in attrs else None
     return df

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from leadsync.config.schema import FieldMapping, FieldType, SourceConfig
-from leadsync.validation import canonical_multi, canonical_picklist, failure_reasons, is_required, parse_datetime
+from leadsync.validation import (
+    canonical_multi,
+    canonical_picklist,
+    failure_reasons,
+    is_required,
+    parse_datetime,
+)
 
 
 class MissingColumnsError(ValueError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from leadsync.assign import RoutingReport, route_new_leads
+from leadsync.assign import RoutingReport, reroute_overdue, route_new_leads
 from leadsync.config import ConfigError, load_partners, load_source
 from leadsync.config.loader import ProjectPaths
 from leadsync.config.schema import SourceConfig
@@ -56,14 +56,25 @@ def map_and_validate(paths: ProjectPaths, store: LeadStore, source: str,
     return map_new_rows(cfg or source_config(paths, source), store, now_utc())
 
 
-def route_leads(paths: ProjectPaths, store: LeadStore, source: str) -> RoutingReport:
+def _routing_config(paths: ProjectPaths, source: str):
     cfg = source_config(paths, source)
     partners = load_partners(paths.partners_file)
     if cfg.upload_partner and partners.by_id(cfg.upload_partner) is None:
         known = ", ".join(p.id for p in partners.partners)
         raise ConfigError(source_file(paths, source),
                           [f"upload_partner: '{cfg.upload_partner}' is not a partner id; known: {known}"])
-    return route_new_leads(cfg, partners, store, now_utc())
+    return cfg, partners
+
+
+def route_leads(paths: ProjectPaths, store: LeadStore, source: str, now: datetime | None = None) -> RoutingReport:
+    cfg, partners = _routing_config(paths, source)
+    return route_new_leads(cfg, partners, store, now or now_utc())
+
+
+def reroute(paths: ProjectPaths, store: LeadStore, source: str, now: datetime | None = None) -> RoutingReport:
+    """Withdraw this source's leads not accepted in time and route them again."""
+    cfg, partners = _routing_config(paths, source)
+    return reroute_overdue(cfg, partners, store, now or now_utc())
 
 
 def write_back(paths: ProjectPaths, store: LeadStore, source: str) -> WritebackReport:
@@ -103,7 +114,7 @@ def summary(store: LeadStore) -> dict:
 
         a = tables.assignments
         per_partner = conn.execute(
-            sa.select(a.c.partner_id, sa.func.count()).where(a.c.status == "assigned").group_by(a.c.partner_id)
+            sa.select(a.c.partner_id, sa.func.count()).where(a.c.status.in_(("routed", "accepted"))).group_by(a.c.partner_id)
             .order_by(sa.func.count().desc())
         ).fetchall()
         return {
@@ -114,6 +125,7 @@ def summary(store: LeadStore) -> dict:
             "routed_per_partner": {p: n for p, n in per_partner},
             "unassigned": count(a, a.c.status == "unassigned"),
             "needs_review": count(a, a.c.status == "needs_review"),
+            "withdrawn": count(a, a.c.status == "withdrawn"),
             "written_back": (sent := conn.execute(
                 sa.select(sa.func.count()).select_from(sent_events().subquery())).scalar_one()),
             "pending_writeback": count(tables.writeback_outbox) - sent,

@@ -14,8 +14,8 @@ from leadsync.config.schema import SourceConfig
 def secret(cfg: SourceConfig, file: Path, key: str, env_name: str) -> str:
     value = os.environ.get(env_name)
     if not value:
-        raise ConfigError(file, [f"connection.{key}: environment variable {env_name} is not set; "
-                                 f"set it to the {cfg.name} {key.removesuffix('_env')} (in the shell or .env)"])
+        raise ConfigError(file, [(f"connection.{key}: environment variable {env_name} is not set; "
+                                  f"set it to the {cfg.name} {key.removesuffix('_env')} (in the shell or .env)")])
     return value
 
 

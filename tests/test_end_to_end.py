@@ -120,14 +120,14 @@ def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_
     assert by_email.loc["ann@acme.com", "partner_id"] == "northwind"
     assert by_email.loc["bob@beta.com", "partner_id"] == "bluepeak"
     assert by_email.loc["eve@eps.com", "partner_id"] == "maple"
-    assert by_email.loc["fay@phi.com", ["partner_id", "method"]].tolist() == ["bluepeak", "named_partner"]
+    assert by_email.loc["fay@phi.com", ["partner_id", "step"]].tolist() == ["bluepeak", "named_partner"]
     assert by_email.loc["gus@chi.com", "status"] == "needs_review"
     assert by_email.loc["ivy@omega.de", "partner_id"] == "rhein"
     assert all(by_email["reason"].str.len() > 10)
 
     status = outbox_rows(sandbox).set_index("email")
     assert len(status) == 7 and status["file"].nunique() == 1
-    assert status.loc["ann@acme.com", "distribution_status"] == "Assigned"
+    assert status.loc["ann@acme.com", "distribution_status"] == "Routed"
     assert status.loc["ann@acme.com", "partner_name"] == "Northwind Networks"
     assert status.loc["gus@chi.com", "distribution_status"] == "Needs Review"
     assert status.loc["ann@acme.com", ["source_file", "source_row"]].tolist() == ["good.csv", "1"]

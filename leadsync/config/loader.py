@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import difflib
 import os
 import typing
@@ -11,7 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from leadsync.config.schema import PartnersConfig, SourceConfig
+from leadsync.config.schema import PartnersConfig, ProtectedAccount, SourceConfig
 
 M = typing.TypeVar("M", bound=BaseModel)
 
@@ -60,7 +61,41 @@ def load_source(path: Path) -> SourceConfig:
 
 
 def load_partners(path: Path) -> PartnersConfig:
-    return _load(path, PartnersConfig)
+    cfg = _load(path, PartnersConfig)
+    if not cfg.routing.protected_accounts_file:
+        return cfg
+    accounts = _protected_accounts_csv(Path(path).parent / cfg.routing.protected_accounts_file)
+    data = cfg.model_dump()
+    data["routing"]["protected_accounts"] = [*data["routing"]["protected_accounts"], *accounts]
+    try:
+        return PartnersConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, [f"routing.protected_accounts_file: {e['msg'].removeprefix('Value error, ')}"
+                                 for e in exc.errors()]) from None
+
+
+def _protected_accounts_csv(path: Path) -> list[dict]:
+    """Named accounts kept in a CSV (suppliers protect thousands): one account per row."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+            columns = set(rows[0]) if rows else set()
+    except FileNotFoundError:
+        raise ConfigError(path, ["protected accounts file not found; fix routing.protected_accounts_file"]) from None
+    allowed = set(ProtectedAccount.model_fields)
+    if unknown := sorted(c for c in columns if c not in allowed):
+        raise ConfigError(path, [f"unknown columns {unknown}; allowed: {sorted(allowed)}"])
+    accounts, problems = [], []
+    for i, row in enumerate(rows, start=2):  # line 1 is the header
+        values = {k: v.strip() for k, v in row.items() if v and v.strip()}
+        values["open"] = values.get("open", "").lower() in ("true", "yes", "1", "y")
+        try:
+            accounts.append(ProtectedAccount.model_validate(values).model_dump())
+        except ValidationError as exc:
+            problems += [f"line {i}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+    if problems:
+        raise ConfigError(path, problems)
+    return accounts
 
 
 def _load(path: Path, model: type[M]) -> M:

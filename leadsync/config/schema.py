@@ -171,87 +171,15 @@ class SourceConfig(Strict):
         return next((f for f in self.fields if f.field == name), None)
 
 
-# ----------------------------------------------------------------------------------------- partners
+# Partners and routing live in their own module; re-exported here for callers that import the whole schema.
+from leadsync.config.partners import (  # noqa: F401
+    PARTNER_ATTRIBUTES,
+    Partner,
+    PartnersConfig,
+    ProtectedAccount,
+    Rep,
+    Routing,
+    Rule,
+    RuleGroup,
+)
 
-
-class Partner(Strict):
-    id: Annotated[str, Field(pattern=IDENTIFIER)]
-    name: str
-    type: str | None = None
-    tier: str | None = None
-    countries: list[str] = Field(default_factory=list)
-    states: list[str] = Field(default_factory=list)
-    postal_codes: list[str] = Field(default_factory=list, description="Prefixes ('94') or ranges ('94000-94999').")
-    products: list[str] = Field(default_factory=list)
-    competencies: list[str] = Field(default_factory=list)
-    lead_types: list[str] = Field(default_factory=list)
-    auto_accept: bool = False
-    active: bool = True
-    weight: int = Field(1, ge=1)
-    notification_emails: list[str] = Field(default_factory=list)
-
-
-Operator = Literal["equals", "in", "not_in", "prefix", "range", "contains_any", "is_empty"]
-PARTNER_ATTRIBUTES = ("type", "tier", "countries", "states", "postal_codes", "products", "competencies", "lead_types")
-
-
-class Rule(Strict):
-    """lead.<field> <op> (value | partner.<attribute>)."""
-
-    field: str
-    op: Operator
-    value: str | float | list[str] | None = None
-    partner_attribute: Literal[PARTNER_ATTRIBUTES] | None = None  # type: ignore[valid-type]
-
-    @model_validator(mode="after")
-    def _operand(self) -> Rule:
-        if self.op == "is_empty":
-            if self.value is not None or self.partner_attribute is not None:
-                raise ValueError("'is_empty' takes no 'value' or 'partner_attribute'")
-            return self
-        if (self.value is None) == (self.partner_attribute is None):
-            raise ValueError(f"rule on '{self.field}' ({self.op}) needs exactly one of 'value' or 'partner_attribute'")
-        if self.op in ("in", "not_in", "contains_any") and self.value is not None and not isinstance(self.value, list):
-            raise ValueError(f"'{self.op}' compares with a list: write value: [a, b]")
-        if self.op == "range" and self.value is not None:
-            if not (isinstance(self.value, list) and len(self.value) == 2):
-                raise ValueError("'range' takes value: [low, high]")
-        return self
-
-
-class RuleGroup(Strict):
-    """Rules inside a group all hold (AND); the first group with a match wins (groups are OR)."""
-
-    name: str
-    partners: list[str] | None = Field(None, description="Candidate partner ids; all active partners when omitted.")
-    rules: list[Rule] = Field(min_length=1)
-
-
-class Routing(Strict):
-    default_partner: str | None = Field(None, description="Partner for leads no rule matches; else unassigned.")
-    rule_groups: list[RuleGroup] = Field(default_factory=list)
-
-
-class PartnersConfig(Strict):
-    """mappings/partners.yaml: the partners and how leads are routed to them."""
-
-    partners: list[Partner] = Field(min_length=1)
-    routing: Routing = Routing()
-
-    @model_validator(mode="after")
-    def _references(self) -> PartnersConfig:
-        ids = [p.id for p in self.partners]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"partner ids used twice: {dupes}")
-        known = set(ids)
-        if self.routing.default_partner and self.routing.default_partner not in known:
-            raise ValueError(f"routing.default_partner '{self.routing.default_partner}' is not a partner id; known: {ids}")
-        for g in self.routing.rule_groups:
-            unknown = [p for p in g.partners or [] if p not in known]
-            if unknown:
-                raise ValueError(f"rule group '{g.name}' names unknown partners {unknown}; known: {ids}")
-        return self
-
-    def by_id(self, partner_id: str) -> Partner | None:
-        return next((p for p in self.partners if p.id == partner_id), None)

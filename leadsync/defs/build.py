@@ -9,6 +9,7 @@ import yaml
 
 from leadsync.config.loader import ProjectPaths, project_paths, source_files
 from leadsync.defs.resources import LeadsyncResource
+from leadsync.defs.routing_jobs import manual_assignment, reroute_job_and_schedule
 from leadsync.defs.source_assets import build_source_assets
 
 
@@ -30,11 +31,15 @@ def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:
 
 def build_definitions(mappings_dir: str | Path | None = None, store_url: str | None = None) -> dg.Definitions:
     paths = project_paths(mappings_dir)
-    assets = [a for name, kind in declared_sources(paths) for a in build_source_assets(name, kind)]
+    sources = declared_sources(paths)
+    assets = [a for name, kind in sources for a in build_source_assets(name, kind)]
+    reroute_job, reroute_schedule = reroute_job_and_schedule([name for name, _ in sources])
     return dg.Definitions(
         assets=assets,
         jobs=[dg.define_asset_job("leadsync", selection=dg.AssetSelection.all(),
-                                  description="Pull, map, route and write back every source.")],
+                                  description="Pull, map, route and write back every source."),
+              reroute_job, manual_assignment],
+        schedules=[reroute_schedule],
         resources={"leadsync": LeadsyncResource(
             mappings_dir=str(mappings_dir) if mappings_dir else None, store_url=store_url)},
         # The embedded default keeps every step in one process: the DuckDB file has one writer.

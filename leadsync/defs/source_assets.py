@@ -1,4 +1,4 @@
-"""The assets of one source: raw_rows -> leads -> assignments -> writeback.
+"""The assets of one source: raw_rows -> leads -> assignments -> reroutes -> writeback.
 
 Built per source from mappings/sources/*.yaml. Only the file's name and type are read at load time;
 each asset loads and validates the full YAML when it runs, so a broken mapping fails its own run
@@ -22,7 +22,8 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
     tags = {"leadsync/source": source}
     raw_key, leads_key = dg.AssetKey([source, "raw_rows"]), dg.AssetKey([source, "leads"])
     assign_key, wb_key = dg.AssetKey([source, "assignments"]), dg.AssetKey([source, "writeback"])
-    common = dict(group_name=source, kinds={kind, "duckdb"}, owners=[], tags=tags, pool=STORE_POOL)
+    reroute_key = dg.AssetKey([source, "reroutes"])
+    common = {"group_name": source, "kinds": {kind, "duckdb"}, "owners": [], "tags": tags, "pool": STORE_POOL}
 
     @dg.asset(key=raw_key, description=f"Rows received from {source}, as received, with a ledger of files.",
               retry_policy=RETRY, **common)
@@ -89,16 +90,17 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
     def assignments(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):
             report = pipeline.route_leads(leadsync.paths, leadsync.store(), source)
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": report.decided,
-            "unassigned": report.unassigned,
-            "needs_review": report.needs_review,
-            "routed_per_partner": md_counts(report.per_partner, "partner", "leads"),
-            "routed_per_partner_counts": dg.MetadataValue.json(dict(report.per_partner)),
-            "preview": md_table(report.preview if report.preview is not None else pd.DataFrame()),
-        })
+        return dg.MaterializeResult(metadata=_routing_metadata(report))
 
-    @dg.asset(key=wb_key, deps=[assign_key], retry_policy=RETRY, **common,
+    @dg.asset(key=reroute_key, deps=[assign_key], retry_policy=RETRY, **common,
+              description=f"Leads of {source} not accepted in time: withdrawn and routed again, never back to a "
+                          "partner that already had them.")
+    def reroutes(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
+        with source_errors(source):
+            report = pipeline.reroute(leadsync.paths, leadsync.store(), source)
+        return dg.MaterializeResult(metadata={"withdrawn": report.withdrawn, **_routing_metadata(report)})
+
+    @dg.asset(key=wb_key, deps=[assign_key, reroute_key], retry_policy=RETRY, **common,
               description=f"Drains the writeback outbox of {source} into the source system.")
     def writeback(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):
@@ -109,4 +111,16 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
             "resumed_batches": report.resumed,
         })
 
-    return [raw_rows, leads, assignments, writeback]
+    return [raw_rows, leads, assignments, reroutes, writeback]
+
+
+def _routing_metadata(report) -> dict:
+    return {
+        "dagster/row_count": report.decided,
+        "unassigned": report.unassigned,
+        "needs_review": report.needs_review,
+        "routed_per_partner": md_counts(report.per_partner, "partner", "leads"),
+        "routed_per_partner_counts": dg.MetadataValue.json(dict(report.per_partner)),
+        "decided_by_step": md_counts(report.per_step, "step", "leads"),
+        "preview": md_table(report.preview if report.preview is not None else pd.DataFrame()),
+    }

@@ -16,7 +16,14 @@ from connectors.sftp.errors import LeadFileError
 from connectors.sftp.lead_files import read_lead_file
 from leadsync.config.schema import SourceConfig
 from leadsync.mapping import MissingColumnsError, resolve_columns
-from leadsync.pull.raw_batches import BatchInfo, batch_id_for, ledger_status, record_error, record_moved, store_batch
+from leadsync.pull.raw_batches import (
+    BatchInfo,
+    batch_id_for,
+    ledger_status,
+    record_error,
+    record_moved,
+    store_batch,
+)
 from leadsync.store import LeadStore
 
 

@@ -1,33 +1,19 @@
-"""Evaluate one routing rule over many leads at once (vectorised; one boolean per lead)."""
+"""Routing rules evaluated over a field's distinct values.
+
+A literal rule (`country in [US, CA]`) gives one boolean per distinct value. A partner-attribute rule
+(`country in partner.countries`) gives, per distinct value, which of a group's candidate partners it
+satisfies: a boolean matrix (distinct values × candidates). Both are gathered to leads by code.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import pandas as pd
 
-from leadsync.config.schema import Partner, Rule
-
-
-def _text(values: pd.Series) -> pd.Series:
-    return values.astype("string[pyarrow]").str.strip().str.lower()
-
-
-class LeadColumns:
-    """Lead columns normalised once per routing call (trimmed, lower-case Arrow strings), not once per
-    partner and rule."""
-
-    def __init__(self, leads: pd.DataFrame):
-        self.leads = leads
-        self._text: dict[str, pd.Series] = {}
-
-    def raw(self, field: str) -> pd.Series:
-        if field in self.leads:
-            return self.leads[field]
-        return pd.Series(None, index=self.leads.index, dtype=object)
-
-    def text(self, field: str) -> pd.Series:
-        if field not in self._text:
-            self._text[field] = _text(self.raw(field))
-        return self._text[field]
+from leadsync.config.partners import Partner, Rule
+from leadsync.routing.fields import EncodedField, normalise
 
 
 def _as_list(value: object) -> list[str]:
@@ -35,59 +21,128 @@ def _as_list(value: object) -> list[str]:
         return []
     if isinstance(value, list):
         return [str(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return [str(int(value))]
     return [str(value)]
 
 
-def operand(rule: Rule, partner: Partner | None) -> list[str]:
-    if rule.partner_attribute is not None:
-        return _as_list(getattr(partner, rule.partner_attribute) if partner else None)
-    return _as_list(rule.value)
+def _norm(values: Sequence[str]) -> list[str]:
+    return [str(v).strip().lower() for v in values if str(v).strip()]
 
 
-def _postal_match(values: pd.Series, entries: list[str]) -> pd.Series:
-    """Entries are prefixes ('941') or inclusive ranges ('94000-94999'), compared as text of equal length."""
-    hit = pd.Series(False, index=values.index)
-    v = values.astype("string").str.strip().str.upper()
-    for entry in entries:
-        entry = entry.strip().upper()
-        if "-" in entry and entry.count("-") == 1 and all(entry.split("-")):
+class PostalIndex:
+    """Distinct postal codes sorted per prefix length, so a prefix ('94') or a range ('94000-94999',
+    'SW1-SW9') is one binary search, not a scan: ranges compare the leading characters of equal length."""
+
+    def __init__(self, uniques: np.ndarray):
+        self.uniques = uniques
+        self._by_len: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _heads(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        if length not in self._by_len:
+            heads = np.array([u[:length] for u in self.uniques], dtype=object) if len(self.uniques) else \
+                np.array([], dtype=object)
+            order = np.argsort(heads, kind="stable")
+            self._by_len[length] = (heads[order], order)
+        return self._by_len[length]
+
+    def match(self, entry: str) -> np.ndarray:
+        """Indexes of the distinct values the entry covers."""
+        entry = entry.strip().lower()
+        low, high = entry, entry
+        if entry.count("-") == 1 and all(entry.split("-")):
             low, high = entry.split("-")
-            head = v.str.slice(0, len(low))
-            hit |= ((head >= low) & (head <= high)).fillna(False)
-        else:
-            hit |= v.str.startswith(entry).fillna(False)
+        length = len(low)
+        sorted_heads, order = self._heads(length)
+        start = np.searchsorted(sorted_heads, low, side="left")
+        stop = np.searchsorted(sorted_heads, high, side="right")
+        return order[start:stop]
+
+
+def literal_truth(rule: Rule, enc: EncodedField, separator: str, postal: PostalIndex | None = None) -> np.ndarray:
+    """Does the rule hold for each distinct value? (Empty leads are handled by the caller.)"""
+    uniques = enc.uniques
+    wanted = _norm(_as_list(rule.value))
+    if rule.op in ("equals", "in", "not_in"):
+        hit = np.isin(uniques, np.array(wanted, dtype=object))
+        return ~hit if rule.op == "not_in" else hit
+    if rule.op == "contains_any":
+        return _multi_value_matrix(uniques, separator, {w: 0 for w in wanted}, 1)[:, 0]
+    if rule.op == "range":
+        low, high = wanted
+        num = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy()
+        lo, hi = pd.to_numeric(pd.Series([low, high]), errors="coerce")
+        if pd.notna(lo) and pd.notna(hi) and not np.isnan(num).all():
+            return (num >= lo) & (num <= hi)  # NaN (not a number) compares False
+        return _postal_hits(postal or PostalIndex(uniques), [f"{low}-{high}"])
+    if rule.op == "prefix":
+        return _postal_hits(postal or PostalIndex(uniques), wanted)
+    raise ValueError(f"operator {rule.op} has no literal form")
+
+
+def _postal_hits(index: PostalIndex, entries: list[str]) -> np.ndarray:
+    hit = np.zeros(len(index.uniques), dtype=bool)
+    for entry in entries:
+        hit[index.match(entry)] = True
     return hit
 
 
-def evaluate(rule: Rule, cols: LeadColumns, partner: Partner | None, separator: str = ";") -> pd.Series:
-    """Does `rule` hold for each lead (against `partner` when it compares with a partner attribute)?
-    A rule over an empty lead field is false, except is_empty."""
-    leads, values, text = cols.leads, cols.raw(rule.field), cols.text(rule.field)
-    present = (text.notna() & (text != "")).fillna(False).astype(bool)
-    if rule.op == "is_empty":
-        return ~present
-    wanted = operand(rule, partner)
+def partner_truth(rule: Rule, enc: EncodedField, candidates: Sequence[Partner], separator: str,
+                  postal: PostalIndex | None = None) -> np.ndarray:
+    """Boolean matrix (distinct values × candidates): does the rule hold for this value and that partner?"""
+    uniques = enc.uniques
+    k = len(candidates)
+    attr = rule.partner_attribute
     if rule.op in ("equals", "in", "not_in"):
-        hit = text.isin([w.strip().lower() for w in wanted]).fillna(False).astype(bool)
-        return present & (~hit if rule.op == "not_in" else hit)
-    if rule.op == "prefix":
-        return present & _postal_match(values, [w for w in wanted if "-" not in w.strip("-")] or wanted)
-    if rule.op == "range":
-        if rule.partner_attribute is not None:  # e.g. postal_codes: prefixes and ranges mixed
-            return present & _postal_match(values, wanted)
-        low, high = wanted
-        num = pd.to_numeric(values, errors="coerce")
-        if pd.notna(pd.to_numeric(low, errors="coerce")) and num.notna().any():
-            return present & num.between(float(low), float(high)).fillna(False)
-        return present & _postal_match(values, [f"{low}-{high}"])
+        position = {u: i for i, u in enumerate(uniques)}
+        out = np.zeros((len(uniques), k), dtype=bool)
+        for j, p in enumerate(candidates):
+            rows = [position[v] for v in _norm(_as_list(getattr(p, attr))) if v in position]
+            out[rows, j] = True
+        return ~out if rule.op == "not_in" else out
     if rule.op == "contains_any":
-        wanted_l = {w.strip().lower() for w in wanted}
-        parts = text.dropna().astype(object).str.split(separator, regex=False).explode().str.strip()
-        hit = parts.isin(wanted_l).groupby(level=0).any()
-        return present & hit.reindex(leads.index, fill_value=False)
-    raise ValueError(f"unknown operator {rule.op}")
+        items: dict[str, int] = {}
+        pairs: list[tuple[str, int]] = []
+        for j, p in enumerate(candidates):
+            pairs += [(v, j) for v in _norm(_as_list(getattr(p, attr)))]
+        for v, _ in pairs:
+            items.setdefault(v, len(items))
+        item_partners = np.zeros((len(items), k), dtype=bool)
+        for v, j in pairs:
+            item_partners[items[v], j] = True
+        return _multi_value_matrix(uniques, separator, items, k, item_partners)
+    if rule.op in ("prefix", "range"):
+        index = postal or PostalIndex(uniques)
+        out = np.zeros((len(uniques), k), dtype=bool)
+        for j, p in enumerate(candidates):
+            for entry in _as_list(getattr(p, attr)):
+                out[index.match(entry), j] = True
+        return out
+    raise ValueError(f"operator {rule.op} cannot compare with a partner attribute")
+
+
+def _multi_value_matrix(uniques: np.ndarray, separator: str, items: dict[str, int], k: int,
+                        item_partners: np.ndarray | None = None) -> np.ndarray:
+    """For multi-picklist values ('Firewall;SD-WAN'): OR over the value's items of each item's row."""
+    out = np.zeros((len(uniques), k), dtype=bool)
+    if not len(uniques) or not items:
+        return out
+    exploded = pd.Series(uniques, dtype=object).str.split(separator, regex=False).explode()
+    parts = normalise(exploded.to_numpy(dtype=object))
+    item_row = parts.map(items).to_numpy(dtype=float, na_value=np.nan)
+    found = ~np.isnan(item_row)
+    value_rows = exploded.index.to_numpy()[found]
+    item_rows = item_row[found].astype(np.int64)
+    if item_partners is None:
+        out[value_rows, 0] = True
+    else:
+        np.logical_or.at(out, value_rows, item_partners[item_rows])
+    return out
 
 
 def describe(rule: Rule) -> str:
+    if rule.op == "is_empty":
+        return f"{rule.field} is empty"
     target = f"partner.{rule.partner_attribute}" if rule.partner_attribute else repr(rule.value)
-    return f"{rule.field} is empty" if rule.op == "is_empty" else f"{rule.field} {rule.op} {target}"
+    flag = " (required)" if rule.required else " (optional)" if rule.optional else ""
+    return f"{rule.field} {rule.op} {target}{flag}"

@@ -16,9 +16,14 @@ from filelock import FileLock
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.pool import NullPool
 
+from leadsync.store import tables
 from leadsync.store.tables import metadata
 
 Conflict = Literal["error", "nothing", "update"]
+
+
+class StoreSchemaError(RuntimeError):
+    """The store was created by a leadsync with differently shaped tables."""
 
 
 def default_store_url() -> str:
@@ -52,12 +57,27 @@ class LeadStore:
             self.engine = sa.create_engine(self.url, pool_pre_ping=True)
         with self.begin() as conn:
             metadata.create_all(conn)
+            self._check_schema(conn)
+
+    def _check_schema(self, conn: sa.Connection) -> None:
+        meta = tables.store_meta
+        found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        if found is None:
+            in_use = conn.execute(sa.select(sa.func.count()).select_from(tables.source_files)).scalar_one()
+            if not in_use:
+                conn.execute(sa.insert(meta).values(key="schema_version", value=str(tables.SCHEMA_VERSION)))
+                return
+            found = "1"
+        if found != str(tables.SCHEMA_VERSION):
+            raise StoreSchemaError(
+                f"the lead store at {sa.engine.make_url(self.url).render_as_string()} was written with schema "
+                f"version {found}; this leadsync needs version {tables.SCHEMA_VERSION}. Move that store aside "
+                "(for the demo store: delete dagster_home/leadsync.duckdb) or set LEADSYNC_STORE_URL to a new one.")
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
-        with self._lock if self._lock is not None else nullcontext():
-            with self.engine.begin() as conn:
-                yield conn
+        with self._lock if self._lock is not None else nullcontext(), self.engine.begin() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -7,6 +7,16 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
 
+# Bump when a table changes shape; a store written by another version is refused with a clear message.
+SCHEMA_VERSION = 2
+
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("value", sa.String, nullable=False),
+)
+
 # Lead fields with their own column; any other mapped field lives in leads.attributes (JSON text).
 STANDARD_LEAD_FIELDS: dict[str, sa.types.TypeEngine] = {
     "email": sa.String(),
@@ -80,18 +90,56 @@ quarantine = sa.Table(
     sa.Column("quarantined_at", TS, nullable=False),
 )
 
-# The current routing decision per lead, with why.
+
+def _decision_columns() -> list[sa.Column]:
+    """What a routing decision records: who, which step decided, and enough to explain it later."""
+    return [
+        sa.Column("source", sa.String, nullable=False),
+        sa.Column("partner_id", sa.String),
+        sa.Column("rep_email", sa.String),
+        sa.Column("rep_name", sa.String),
+        # routed | unassigned | needs_review | withdrawn (lifecycle adds accepted, rejected, closed)
+        sa.Column("status", sa.String, nullable=False),
+        # protected_account | upload_partner | named_partner | rule_group | default_partner | none | manual | timeout
+        sa.Column("step", sa.String, nullable=False),
+        sa.Column("rule_group", sa.String),
+        sa.Column("candidates", sa.Text),  # partner ids the round robin chose among, in cycle order
+        sa.Column("rr_key", sa.String),  # candidate-set key of routing_positions
+        sa.Column("rr_slot", sa.BigInteger),  # the cycle slot this lead took
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("decided_at", TS, nullable=False),
+        sa.Column("decided_by", sa.String, nullable=False),  # engine | reroute | manual:<who>
+        sa.Column("attempt", sa.Integer, nullable=False),  # 1 for the first routing, +1 per reroute
+    ]
+
+
+# The current routing decision per lead (the latest row of assignment_history).
 assignments = sa.Table(
     "assignments",
     metadata,
     sa.Column("lead_id", sa.String, primary_key=True),
-    sa.Column("source", sa.String, nullable=False),
-    sa.Column("partner_id", sa.String),
-    sa.Column("status", sa.String, nullable=False),  # assigned | unassigned | needs_review
-    sa.Column("method", sa.String, nullable=False),  # upload_partner | named_partner | rule_group | default_partner | none
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("decided_at", TS, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    *_decision_columns(),
+)
+
+# Every decision ever taken about a lead: the audit trail (routing, withdrawal, reroute, manual changes).
+assignment_history = sa.Table(
+    "assignment_history",
+    metadata,
+    sa.Column("lead_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("action", sa.String, nullable=False),  # routed | withdrawn | rerouted | assigned | reassigned
+    *_decision_columns(),
+)
+
+# Round-robin pointers: where each candidate set's cycle continues (shared by every source and run).
+routing_positions = sa.Table(
+    "routing_positions",
+    metadata,
+    sa.Column("set_key", sa.String, primary_key=True),
+    sa.Column("partners", sa.Text, nullable=False),  # "id:weight,…" in cycle order
+    sa.Column("next_slot", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
 )
 
 # Every outcome to be written back to the lead's source system, drained by that source's sink.
@@ -125,4 +173,6 @@ writeback_batches = sa.Table(
 
 sa.Index("ix_raw_rows_source_state", raw_rows.c.source, raw_rows.c.state)
 sa.Index("ix_leads_source", leads.c.source)
+sa.Index("ix_assignments_partner_status", assignments.c.partner_id, assignments.c.status)
+sa.Index("ix_assignments_status_decided", assignments.c.status, assignments.c.decided_at)
 sa.Index("ix_outbox_source_state", writeback_outbox.c.source, writeback_outbox.c.state)

@@ -13,7 +13,7 @@ from leadsync.store import LeadStore
 from leadsync.writeback.outbox import Batch, batch_events, mark_sent, prepare_batch, prepared_batches
 
 STATUS_COLUMNS = ["lead_id", "source_file", "source_row", "email", "distribution_status", "partner_id",
-                  "partner_name", "reason", "decided_at"]
+                  "partner_name", "rep_name", "rep_email", "reason", "decided_at"]
 
 
 @dataclass
@@ -40,6 +40,8 @@ def render_status_csv(events: pd.DataFrame) -> bytes:
         "distribution_status": payload["distribution_status"].to_numpy(),
         "partner_id": payload["partner_id"].to_numpy(),
         "partner_name": payload["partner_name"].to_numpy(),
+        "rep_name": payload["rep_name"].to_numpy() if "rep_name" in payload else None,
+        "rep_email": payload["rep_email"].to_numpy() if "rep_email" in payload else None,
         "reason": payload["reason"].to_numpy(),
         "decided_at": payload["decided_at"].to_numpy(),
     })

@@ -1,0 +1,186 @@
+"""mappings/partners.yaml as pydantic models: the partners, and how leads are routed to them.
+
+Routing precedence (each step optional; see leadsync/routing/engine.py):
+protected accounts → partner named on the lead / chosen for the upload → rule groups (round robin among
+several matches) → default partner → unassigned queue.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rep(Strict):
+    """A partner sales rep a lead can be assigned to (account protection, manual assignment)."""
+
+    name: str
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not re.fullmatch(EMAIL, v):
+            raise ValueError(f"'{v}' is not an email address")
+        return v.lower()
+
+
+class Partner(Strict):
+    id: Annotated[str, Field(pattern=IDENTIFIER)]
+    name: str
+    type: str | None = None
+    tier: str | None = None
+    countries: list[str] = Field(default_factory=list)
+    states: list[str] = Field(default_factory=list)
+    postal_codes: list[str] = Field(default_factory=list, description="Prefixes ('94') or ranges ('94000-94999').")
+    products: list[str] = Field(default_factory=list)
+    competencies: list[str] = Field(default_factory=list)
+    lead_types: list[str] = Field(default_factory=list, description="SMB, Mid-Market, Enterprise or your own.")
+    reps: list[Rep] = Field(default_factory=list)
+    notification_emails: list[str] = Field(default_factory=list)
+    auto_accept: bool = False
+    closed_loop: bool = Field(True, description="false: the partner opted out of closed-loop status reporting.")
+    active: bool = True
+    weight: int = Field(1, ge=1, le=1000, description="Share of round robin among several matching partners.")
+    capacity: int | None = Field(None, ge=1, description="Most open leads the partner may hold; none: no limit.")
+    accept_within_days: float | None = Field(
+        None, gt=0, description="Days to accept before the lead is withdrawn and rerouted (overrides routing's).")
+
+    def rep(self, email: str) -> Rep | None:
+        return next((r for r in self.reps if r.email == email.lower()), None)
+
+
+Operator = Literal["equals", "in", "not_in", "prefix", "range", "contains_any", "is_empty"]
+PARTNER_ATTRIBUTES = ("type", "tier", "countries", "states", "postal_codes", "products", "competencies", "lead_types")
+
+
+class Rule(Strict):
+    """lead.<field> <op> (value | partner.<attribute>).
+
+    When the lead's field is empty: by default the rule does not hold (the group does not match); with
+    `required: true` the lead goes to manual review; with `optional: true` the rule is skipped.
+    """
+
+    field: str
+    op: Operator
+    value: str | float | list[str] | None = None
+    partner_attribute: Literal[PARTNER_ATTRIBUTES] | None = None  # type: ignore[valid-type]
+    required: bool = False
+    optional: bool = False
+
+    @model_validator(mode="after")
+    def _operand(self) -> Rule:
+        if self.required and self.optional:
+            raise ValueError(f"rule on '{self.field}' cannot be both required and optional")
+        if self.op == "is_empty":
+            if self.value is not None or self.partner_attribute is not None:
+                raise ValueError("'is_empty' takes no 'value' or 'partner_attribute'")
+            if self.required or self.optional:
+                raise ValueError("'is_empty' tests emptiness itself: it cannot be required or optional")
+            return self
+        if (self.value is None) == (self.partner_attribute is None):
+            raise ValueError(f"rule on '{self.field}' ({self.op}) needs exactly one of 'value' or 'partner_attribute'")
+        if self.op in ("in", "not_in", "contains_any") and self.value is not None and not isinstance(self.value, list):
+            raise ValueError(f"'{self.op}' compares with a list: write value: [a, b]")
+        if self.op == "range" and self.value is not None and not (
+                isinstance(self.value, list) and len(self.value) == 2):
+            raise ValueError("'range' takes value: [low, high]")
+        return self
+
+
+class RuleGroup(Strict):
+    """Rules inside a group all hold (AND); the first group with a match wins (groups are OR)."""
+
+    name: str
+    partners: list[str] | None = Field(None, description="Candidate partner ids; all active partners when omitted.")
+    rules: list[Rule] = Field(min_length=1)
+
+
+class ProtectedAccount(Strict):
+    """A named account whose leads always go to one partner (and rep), unless marked open."""
+
+    account_id: str | None = None
+    company: str | None = None
+    email_domain: str | None = None
+    partner: str
+    rep: str | None = Field(None, description="Email of one of the partner's reps.")
+    open: bool = Field(False, description="true: leads of this account compete as normal.")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ProtectedAccount:
+        given = [k for k in ("account_id", "company", "email_domain") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("name the account by exactly one of account_id, company or email_domain")
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(lead field it matches, normalised value)."""
+        if self.account_id:
+            return "account_id", self.account_id.strip().lower()
+        if self.company:
+            return "company", " ".join(self.company.lower().split())
+        return "email_domain", self.email_domain.strip().lower().lstrip("@")
+
+
+class Routing(Strict):
+    default_partner: str | None = Field(None, description="Partner for leads no rule matches; else unassigned.")
+    accept_within_days: float | None = Field(
+        None, gt=0, description="Withdraw and reroute leads not accepted within this many days; none: never.")
+    protected_accounts: list[ProtectedAccount] = Field(default_factory=list)
+    protected_accounts_file: str | None = Field(
+        None, description="CSV beside partners.yaml with columns account_id,company,email_domain,partner,rep,open.")
+    rule_groups: list[RuleGroup] = Field(default_factory=list)
+
+
+class PartnersConfig(Strict):
+    """mappings/partners.yaml: the partners and how leads are routed to them."""
+
+    partners: list[Partner] = Field(min_length=1)
+    routing: Routing = Routing()
+    _by_id: dict[str, Partner] | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _references(self) -> PartnersConfig:
+        ids = [p.id for p in self.partners]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"partner ids used twice: {dupes}")
+        known = set(ids)
+        shown = ids if len(ids) <= 20 else [*ids[:20], "…"]
+        if self.routing.default_partner and self.routing.default_partner not in known:
+            raise ValueError(f"routing.default_partner '{self.routing.default_partner}' is not a partner id; known: {shown}")
+        for g in self.routing.rule_groups:
+            unknown = [p for p in g.partners or [] if p not in known]
+            if unknown:
+                raise ValueError(f"rule group '{g.name}' names unknown partners {unknown}; known: {shown}")
+        by_id = {p.id: p for p in self.partners}
+        seen: dict[tuple[str, str], str] = {}
+        for a in self.routing.protected_accounts:
+            label = f"protected account {a.key[0]}={a.key[1]!r}"
+            if a.partner not in known:
+                raise ValueError(f"{label} names unknown partner '{a.partner}'; known: {shown}")
+            if a.rep and by_id[a.partner].rep(a.rep) is None:
+                reps = [r.email for r in by_id[a.partner].reps]
+                raise ValueError(f"{label}: rep '{a.rep}' is not one of {a.partner}'s reps {reps}")
+            if a.key in seen and seen[a.key] != a.partner:
+                raise ValueError(f"{label} is protected for two partners: {seen[a.key]} and {a.partner}")
+            seen[a.key] = a.partner
+        return self
+
+    def by_id(self, partner_id: str) -> Partner | None:
+        return self._index().get(partner_id)
+
+    def _index(self) -> dict[str, Partner]:
+        if self._by_id is None:  # built on first use: thousands of partners are looked up per batch
+            self._by_id = {p.id: p for p in self.partners}
+        return self._by_id

@@ -1,0 +1,123 @@
+"""Why a lead went where it went (`leadsync explain`), and where stored leads would go under changed rules
+(`leadsync route --dry-run`), without writing anything."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+from tabulate import tabulate
+
+from leadsync.config.partners import PartnersConfig
+from leadsync.config.schema import SourceConfig
+from leadsync.intake import leads_frame
+from leadsync.routing.engine import RoutingState, route
+from leadsync.store import LeadStore, tables
+
+STEP_TEXT = {
+    "protected_account": "account protection",
+    "upload_partner": "partner chosen for the upload",
+    "named_partner": "partner named on the lead",
+    "rule_group": "rule group",
+    "default_partner": "default partner",
+    "none": "no partner: unassigned queue",
+    "manual": "by hand",
+    "timeout": "acceptance timed out",
+}
+
+
+def explain(store: LeadStore, lead_id: str) -> str:
+    """A readable account of one lead's routing: the lead, its current decision, and every decision taken."""
+    with store.begin() as conn:
+        lead = conn.execute(sa.select(tables.leads).where(tables.leads.c.lead_id == lead_id)).mappings().first()
+        if lead is None:
+            return f"lead '{lead_id}' is not in the store"
+        h = tables.assignment_history
+        history = store.read_frame(conn, sa.select(h).where(h.c.lead_id == lead_id).order_by(h.c.version))
+    lines = [f"lead {lead_id} from source '{lead['source']}' (file batch {lead['batch_id'][:12]}, row {lead['row_number']})"]
+    shown = {k: lead[k] for k in ("email", "company", "country", "state", "postal_code", "lead_type", "products",
+                                  "account_id", "partner_name") if lead.get(k)}
+    lines += [f"  {k}: {v}" for k, v in shown.items()]
+    if history.empty:
+        lines.append("not routed yet")
+        return "\n".join(lines)
+    last = history.iloc[-1]
+    lines.append("")
+    lines.append(f"now: {last['status']}" + (f" with {last['partner_id']}" if last["partner_id"] else "")
+                 + (f", rep {last['rep_name']} <{last['rep_email']}>" if last["rep_email"] else ""))
+    for _, d in history.iterrows():
+        lines.append("")
+        lines.append(f"v{d['version']} {d['decided_at']:%Y-%m-%d %H:%M:%S}Z  {d['action']} by {d['decided_by']}"
+                     f" (attempt {d['attempt']})")
+        lines.append(f"  decided by: {STEP_TEXT.get(d['step'], d['step'])}"
+                     + (f" '{d['rule_group']}'" if d["rule_group"] else ""))
+        if d["candidates"]:
+            candidates = d["candidates"].split(",")
+            lines.append(f"  candidates ({len(candidates)}): {', '.join(candidates)}")
+            if pd.notna(d["rr_slot"]):
+                lines.append(f"  round robin: slot {int(d['rr_slot']) + 1} of set {d['rr_key']}")
+        lines.append(f"  partner: {d['partner_id'] or '-'}    status: {d['status']}")
+        lines.append(f"  why: {d['reason']}")
+    return "\n".join(lines)
+
+
+def dry_run(store: LeadStore, sources: list[SourceConfig], current: PartnersConfig,
+            changed: PartnersConfig) -> pd.DataFrame:
+    """Route every stored lead under the current and the changed rules, in memory, from the same fresh
+    round-robin state, and compare. Nothing is written.
+
+    change: none | round_robin (same candidates, another turn) | partner | status."""
+    frames = []
+    with store.begin() as conn:
+        a = tables.assignments
+        now = store.read_frame(conn, sa.select(a.c.lead_id, a.c.partner_id.label("current_partner"),
+                                               a.c.status.label("current_status")))
+        for cfg in sources:
+            leads = leads_frame(store, conn, cfg, sa.true())
+            if leads.empty:
+                continue
+            leads = leads.sort_values(["received_at", "batch_id", "row_number"], kind="stable").reset_index(drop=True)
+            before = route(leads, current, cfg, RoutingState()).decisions
+            after = route(leads, changed, cfg, RoutingState()).decisions
+            frame = pd.DataFrame({
+                "lead_id": leads["lead_id"], "source": cfg.name, "email": leads["email"],
+                "rules_partner": before["partner_id"], "rules_status": before["status"],
+                "rules_candidates": before["candidates"],
+                "new_partner": after["partner_id"], "new_status": after["status"], "new_step": after["step"],
+                "new_group": after["rule_group"], "new_candidates": after["candidates"], "new_reason": after["reason"],
+            })
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True).merge(now, on="lead_id", how="left")
+    same_partner = out["rules_partner"].fillna("") == out["new_partner"].fillna("")
+    same_status = out["rules_status"] == out["new_status"]
+    same_set = out["rules_candidates"].fillna("") == out["new_candidates"].fillna("")
+    out["change"] = "partner"
+    out.loc[same_partner & same_status, "change"] = "none"
+    out.loc[~same_partner & same_status & same_set & out["new_candidates"].notna(), "change"] = "round_robin"
+    out.loc[~same_status, "change"] = "status"
+    return out
+
+
+def format_dry_run(frame: pd.DataFrame, show_all: bool = False, limit: int | None = 50) -> str:
+    if frame.empty:
+        return "no stored leads to route"
+    counts = frame["change"].value_counts()
+    lines = [f"{len(frame)} stored leads routed with the changed rules; nothing was written.",
+             "changes: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("partner", "status", "round_robin", "none"))]
+    moved = frame[frame["change"].isin(["partner", "status"])]
+    flows = moved.groupby([moved["rules_partner"].fillna("(" + moved["rules_status"] + ")"),
+                           moved["new_partner"].fillna("(" + moved["new_status"] + ")")]).size()
+    if len(flows):
+        lines.append("moves (from → to: leads):")
+        lines += [f"  {a} → {b}: {n}" for (a, b), n in flows.sort_values(ascending=False).items()]
+    rows = frame if show_all else frame[frame["change"] != "none"]
+    shown = rows if limit is None else rows.head(limit)
+    if len(shown):
+        lines.append("")
+        lines.append(tabulate(shown[["lead_id", "email", "current_partner", "rules_partner", "new_partner",
+                                     "new_status", "new_step", "new_group", "change"]].fillna("-"),
+                              headers="keys", tablefmt="simple", showindex=False))
+        if len(rows) > len(shown):
+            lines.append(f"… {len(rows) - len(shown)} more (use --limit 0 or --out FILE.csv for every lead)")
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""Routing state in the store: round-robin pointers, open leads per partner, who already had a lead;
+and recording decisions (current row, audit trail, writeback event) in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from leadsync.config.partners import PartnersConfig
+from leadsync.pull.raw_batches import rows_as_json
+from leadsync.routing.engine import RoutingState
+from leadsync.store import LeadStore, tables
+
+# Leads a partner is holding: they count against its capacity and can time out.
+OPEN_STATUSES = ("routed", "accepted")
+
+# What the source system is told, per action/status (the distribution status written back).
+STATUS_LABELS = {"routed": "Routed", "unassigned": "Not Routed", "needs_review": "Needs Review",
+                 "withdrawn": "Withdrawn", "rerouted": "Rerouted"}
+
+
+def load_state(store: LeadStore, conn: sa.Connection, lead_ids: Iterable[str] = ()) -> RoutingState:
+    """Pointers and open-lead counts; for `lead_ids` (leads being rerouted) the partners that had them."""
+    positions = dict(conn.execute(sa.select(tables.routing_positions.c.set_key,
+                                            tables.routing_positions.c.next_slot)).fetchall())
+    a = tables.assignments
+    open_leads = dict(conn.execute(
+        sa.select(a.c.partner_id, sa.func.count()).where(a.c.status.in_(OPEN_STATUSES), a.c.partner_id.is_not(None))
+        .group_by(a.c.partner_id)).fetchall())
+    excluded: dict[str, set[str]] = {}
+    ids = list(lead_ids)
+    if ids:
+        h = tables.assignment_history
+        for lead_id, partner_id in conn.execute(
+                sa.select(h.c.lead_id, h.c.partner_id).distinct()
+                .where(h.c.lead_id.in_(ids), h.c.partner_id.is_not(None))):
+            excluded.setdefault(lead_id, set()).add(partner_id)
+    return RoutingState(positions=positions, open_leads=open_leads, excluded=excluded)
+
+
+def save_positions(store: LeadStore, conn: sa.Connection, changed: dict[str, tuple[int, str]], now: datetime) -> None:
+    if not changed:
+        return
+    frame = pd.DataFrame([(k, partners, slot, now) for k, (slot, partners) in changed.items()],
+                         columns=["set_key", "partners", "next_slot", "updated_at"])
+    store.insert_frame(conn, tables.routing_positions, frame, conflict="update",
+                       update=["partners", "next_slot", "updated_at"])
+
+
+DECISION_FIELDS = ["partner_id", "rep_email", "rep_name", "status", "step", "rule_group", "candidates",
+                   "rr_key", "rr_slot", "reason"]
+
+
+def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partners: PartnersConfig,
+           now: datetime) -> None:
+    """Record decisions: a history row each, the current assignment, and the writeback event.
+
+    `decisions` has lead_id, source, version, action, attempt, decided_by and DECISION_FIELDS. Keys are
+    (lead, version), so recording the same decision twice adds nothing."""
+    if decisions.empty:
+        return
+    frame = decisions.copy()
+    frame["decided_at"] = now
+    frame["rr_slot"] = pd.array(frame["rr_slot"], dtype="Int64")
+    cols = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt"]
+    store.insert_frame(conn, tables.assignment_history, frame[[*cols, "action"]], conflict="nothing")
+    store.insert_frame(conn, tables.assignments, frame[cols], conflict="update",
+                       update=[c for c in cols if c != "lead_id"])
+    store.insert_frame(conn, tables.writeback_outbox, outbox_events(frame, partners, now), conflict="nothing")
+
+
+def outbox_events(decisions: pd.DataFrame, partners: PartnersConfig, now: datetime) -> pd.DataFrame:
+    """One distribution_status event per decision; its id is derived from (lead, version), so the same
+    decision can never be queued twice."""
+    names = {p.id: p.name for p in partners.partners}
+    label = decisions["action"].map(STATUS_LABELS)
+    # a reroute that found no partner is "Not Routed"; anything else says what happened
+    label = label.where(~((decisions["action"] == "rerouted") & (decisions["status"] != "routed")),
+                        decisions["status"].map(STATUS_LABELS))
+    label = label.fillna(decisions["status"].map(STATUS_LABELS))
+    payload = pd.DataFrame({
+        "distribution_status": label.to_numpy(),
+        "partner_id": decisions["partner_id"].to_numpy(),
+        "partner_name": decisions["partner_id"].map(names).to_numpy(),
+        "rep_name": decisions["rep_name"].to_numpy(),
+        "rep_email": decisions["rep_email"].to_numpy(),
+        "reason": decisions["reason"].to_numpy(),
+        "decided_at": now.isoformat(),
+    })
+    return pd.DataFrame({
+        "event_id": (decisions["lead_id"] + ":distribution_status:" + decisions["version"].astype(str)).to_numpy(),
+        "source": decisions["source"].to_numpy(),
+        "lead_id": decisions["lead_id"].to_numpy(),
+        "kind": "distribution_status",
+        "payload": rows_as_json(payload),
+        "created_at": now,
+        "state": "pending",
+        "batch_id": None,
+    })

@@ -1,4 +1,12 @@
-"""leadsync command line: `leadsync demo`, `leadsync sandbox`, `leadsync summary`."""
+"""leadsync command line.
+
+  demo, sandbox, summary                 the embedded demo
+  route [--source S] [--dry-run --rules F]  route new leads now, or preview a changed rules file
+  reroute [--source S]                   withdraw leads not accepted in time and route them again
+  explain LEAD                           why a lead went where it went
+  assign LEAD PARTNER [--rep EMAIL]      assign or reassign a lead by hand
+  withdraw LEAD                          take a lead back from its partner by hand
+"""
 
 from __future__ import annotations
 
@@ -80,6 +88,94 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sources(paths, only: str | None) -> list[str]:
+    from leadsync.config.loader import source_files
+
+    names = [f.stem for f in source_files(paths)]
+    if only and only not in names:
+        raise SystemExit(f"no source '{only}' under {paths.sources_dir}; sources: {', '.join(names)}")
+    return [only] if only else names
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from leadsync import pipeline
+    from leadsync.config import ConfigError, load_partners
+    from leadsync.routing.explain import dry_run, format_dry_run
+    from leadsync.store import LeadStore
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    store = LeadStore(args.store)
+    try:
+        if args.dry_run:
+            changed = load_partners(Path(args.rules)) if args.rules else load_partners(paths.partners_file)
+            current = load_partners(paths.partners_file)
+            configs = [pipeline.source_config(paths, s) for s in _sources(paths, args.source)]
+            frame = dry_run(store, configs, current, changed)
+            if args.out:
+                frame.to_csv(args.out, index=False)
+                print(f"every lead written to {args.out}")
+            print(format_dry_run(frame, show_all=args.all, limit=args.limit or None))
+            return 0
+        for source in _sources(paths, args.source):
+            report = pipeline.route_leads(paths, store, source)
+            print(f"{source}: {report.decided} routed ({report.unassigned} unassigned, "
+                  f"{report.needs_review} for review); by step: {dict(report.per_step)}")
+        return 0
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def cmd_reroute(args: argparse.Namespace) -> int:
+    from leadsync import pipeline
+    from leadsync.store import LeadStore
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    store = LeadStore(args.store)
+    for source in _sources(paths, args.source):
+        report = pipeline.reroute(paths, store, source)
+        print(f"{source}: {report.withdrawn} withdrawn; rerouted to partners: {dict(report.per_partner)}; "
+              f"unassigned: {report.unassigned}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from leadsync.routing.explain import explain
+    from leadsync.store import LeadStore
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    text = explain(LeadStore(args.store), args.lead)
+    print(text)
+    return 1 if text.endswith("is not in the store") else 0
+
+
+def cmd_manual(args: argparse.Namespace) -> int:
+    from leadsync.config import load_partners
+    from leadsync.pipeline import now_utc
+    from leadsync.routing.manual import ManualAssignmentError, assign_by_hand, withdraw_by_hand
+    from leadsync.store import LeadStore
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    partners = load_partners(paths.partners_file)
+    store = LeadStore(args.store)
+    try:
+        if args.command == "assign":
+            result = assign_by_hand(store, partners, args.lead, args.partner, now_utc(), rep_email=args.rep,
+                                    reason=args.reason, actor=args.by)
+        else:
+            result = withdraw_by_hand(store, partners, args.lead, now_utc(), reason=args.reason, actor=args.by)
+    except ManualAssignmentError as exc:
+        print(f"leadsync {args.command}: {exc}", file=sys.stderr)
+        return 2
+    print(f"lead {result.lead_id} {result.action}: {result.previous_partner_id or '-'} → {result.partner_id or '-'} "
+          f"(version {result.version}; written back on the next writeback run)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadsync", description=__doc__)
     parser.add_argument("--mappings", help="mappings folder (default: ./mappings or $LEADSYNC_MAPPINGS_DIR)")
@@ -92,6 +188,35 @@ def main(argv: list[str] | None = None) -> int:
     summ = sub.add_parser("summary", help="print store totals as JSON")
     summ.add_argument("--store", help="SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)")
     summ.set_defaults(func=cmd_summary)
+    store_help = "SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)"
+    rt = sub.add_parser("route", help="route new leads now, or --dry-run a changed rules file over stored leads")
+    rt.add_argument("--source", help="one source (default: all)")
+    rt.add_argument("--dry-run", action="store_true", help="write nothing; print where stored leads would go")
+    rt.add_argument("--rules", help="the changed partners.yaml to try (default: the current one)")
+    rt.add_argument("--all", action="store_true", help="list unchanged leads too")
+    rt.add_argument("--limit", type=int, default=50, help="leads listed (0: every one)")
+    rt.add_argument("--out", help="write every lead's before/after to this CSV")
+    rt.add_argument("--store", help=store_help)
+    rt.set_defaults(func=cmd_route)
+    rr = sub.add_parser("reroute", help="withdraw leads not accepted in time and route them again")
+    rr.add_argument("--source", help="one source (default: all)")
+    rr.add_argument("--store", help=store_help)
+    rr.set_defaults(func=cmd_reroute)
+    ex = sub.add_parser("explain", help="why a lead went where it went")
+    ex.add_argument("lead")
+    ex.add_argument("--store", help=store_help)
+    ex.set_defaults(func=cmd_explain)
+    asg = sub.add_parser("assign", help="assign or reassign a lead by hand")
+    asg.add_argument("lead")
+    asg.add_argument("partner", help="partner id")
+    asg.add_argument("--rep", help="email of one of the partner's reps")
+    wd = sub.add_parser("withdraw", help="take a lead back from its partner by hand")
+    wd.add_argument("lead")
+    for p in (asg, wd):
+        p.add_argument("--reason", help="kept in the audit trail and written back")
+        p.add_argument("--by", default=os.environ.get("USER", "operator"), help="who (default: $USER)")
+        p.add_argument("--store", help=store_help)
+        p.set_defaults(func=cmd_manual)
     args = parser.parse_args(argv)
     if getattr(args, "seed", 0) is None:
         args.seed = int(time.time()) % 100_000

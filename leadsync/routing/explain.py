@@ -28,7 +28,7 @@ STEP_TEXT = {
 def explain(store: LeadStore, lead_id: str) -> str:
     """A readable account of one lead's routing: the lead, its current decision, and every decision taken."""
     with store.begin() as conn:
-        lead = conn.execute(sa.select(tables.leads).where(tables.leads.c.lead_id == lead_id)).mappings().first()
+        lead = next(iter(conn.execute(sa.select(tables.leads).where(tables.leads.c.lead_id == lead_id)).mappings().all()), None)
         if lead is None:
             return f"lead '{lead_id}' is not in the store"
         h = tables.assignment_history

@@ -27,11 +27,13 @@ class ManualResult:
 
 
 def _current(conn: sa.Connection, lead_id: str) -> tuple[str, dict | None]:
-    source = conn.execute(sa.select(tables.leads.c.source).where(tables.leads.c.lead_id == lead_id)).scalar()
+    # fetch every row: DuckDB refuses new work while a result is left half-read
+    source = next(iter(conn.execute(sa.select(tables.leads.c.source).where(tables.leads.c.lead_id == lead_id))
+                       .scalars().all()), None)
     if source is None:
         raise ManualAssignmentError(f"lead '{lead_id}' is not in the store; check the id (leadsync explain shows ids)")
     a = tables.assignments
-    row = conn.execute(sa.select(a).where(a.c.lead_id == lead_id)).mappings().first()
+    row = next(iter(conn.execute(sa.select(a).where(a.c.lead_id == lead_id)).mappings().all()), None)
     return source, dict(row) if row else None
 
 

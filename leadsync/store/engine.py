@@ -61,7 +61,7 @@ class LeadStore:
 
     def _check_schema(self, conn: sa.Connection) -> None:
         meta = tables.store_meta
-        found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        found = next(iter(conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalars().all()), None)
         if found is None:
             in_use = conn.execute(sa.select(sa.func.count()).select_from(tables.source_files)).scalar_one()
             if not in_use:

@@ -1,0 +1,207 @@
+"""Routing with its state in the store: round robin across runs and restarts, withdrawal and rerouting on
+a frozen clock, manual assignment with its audit trail, explain, and a dry run that writes nothing."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from leadsync.assign import reroute_overdue, route_new_leads
+from leadsync.cli import main as cli
+from leadsync.config import load_source
+from leadsync.config.schema import PartnersConfig
+from leadsync.routing.explain import dry_run, explain
+from leadsync.routing.manual import ManualAssignmentError, assign_by_hand, withdraw_by_hand
+from leadsync.store import LeadStore, tables
+
+REPO = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+PARTNERS = {
+    "partners": [
+        {"id": "a", "name": "Alpha", "countries": ["US"], "weight": 2, "accept_within_days": 2},
+        {"id": "b", "name": "Bravo", "countries": ["US"],
+         "reps": [{"name": "Bea", "email": "bea@bravo.example"}]},
+        {"id": "c", "name": "Charlie", "countries": ["US"], "capacity": 2},
+        {"id": "m", "name": "Maple", "countries": ["CA"], "auto_accept": True},
+    ],
+    "routing": {
+        "accept_within_days": 5,
+        "protected_accounts": [{"account_id": "ACC-9", "partner": "b", "rep": "bea@bravo.example"}],
+        "rule_groups": [{"name": "country", "rules": [
+            {"field": "country", "op": "in", "partner_attribute": "countries"}]}],
+    },
+}
+
+
+@pytest.fixture
+def source():
+    return load_source(REPO / "mappings/sources/sftp_demo.yaml")
+
+
+@pytest.fixture
+def partners() -> PartnersConfig:
+    return PartnersConfig.model_validate(PARTNERS)
+
+
+def put_leads(store: LeadStore, batch: str, records: list[dict], at: datetime) -> list[str]:
+    frame = pd.DataFrame(records)
+    n = len(frame)
+    frame["lead_id"] = [f"sftp_demo-{batch}-{i:07d}" for i in range(n)]
+    frame["source"], frame["batch_id"], frame["row_number"] = "sftp_demo", batch, range(1, n + 1)
+    frame["lead_key"] = frame["lead_id"]
+    frame["email"] = [f"{batch}{i}@example.com" for i in range(n)]
+    frame["received_at"] = frame["updated_at"] = at
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.leads, frame)
+    return frame["lead_id"].tolist()
+
+
+def current(store: LeadStore) -> pd.DataFrame:
+    with store.begin() as conn:
+        return store.read_frame(conn, sa.select(tables.assignments)).set_index("lead_id").sort_index()
+
+
+def outbox(store: LeadStore) -> pd.DataFrame:
+    with store.begin() as conn:
+        return store.read_frame(conn, sa.select(tables.writeback_outbox))
+
+
+def test_round_robin_continues_across_three_runs_and_a_restart(store_url, source, partners):
+    store = LeadStore(store_url)
+    seen = []
+    for run, count in enumerate([3, 2, 4]):
+        if run == 2:
+            store.dispose()
+            store = LeadStore(store_url)  # a restart: nothing but the store carries over
+        ids = put_leads(store, f"b{run}", [{"country": "US"}] * count, T0 + timedelta(hours=run))
+        route_new_leads(source, partners, store, T0 + timedelta(hours=run))
+        seen += current(store).loc[ids, "partner_id"].tolist()
+    # cycle for weights a:2, b:1, c:1 is a b c a; c's capacity (2 open leads) ends its turns
+    assert seen == ["a", "b", "c", "a", "a", "b", "c", "a", "a"]
+    with store.begin() as conn:
+        (next_slot,) = conn.execute(sa.select(tables.routing_positions.c.next_slot)).scalars().all()
+    assert next_slot == 1
+    counts = current(store)["partner_id"].value_counts().to_dict()
+    assert counts == {"a": 5, "b": 2, "c": 2}
+
+
+def test_protection_and_explain_for_each_kind_of_decision(store_url, source, partners):
+    store = LeadStore(store_url)
+    ids = put_leads(store, "b0", [{"country": "US", "account_id": "acc-9"}, {"country": "US"},
+                                  {"country": "FR"}, {"country": "US", "partner_name": "Nobody Inc"}], T0)
+    route_new_leads(source, partners, store, T0)
+    now = current(store)
+    assert now.loc[ids[0], ["partner_id", "rep_email", "step"]].tolist() == ["b", "bea@bravo.example",
+                                                                           "protected_account"]
+    protected, ruled, queued, unknown = (explain(store, i) for i in ids)
+    assert "decided by: account protection" in protected and "rep Bea <bea@bravo.example>" in protected
+    assert "decided by: rule group 'country'" in ruled and "candidates (3): a, b, c" in ruled
+    assert "round robin: slot 1 of set" in ruled
+    assert "no partner: unassigned queue" in queued and "now: unassigned" in queued
+    assert "'Nobody Inc'" in unknown and "needs_review" in unknown
+    assert explain(store, "nope") == "lead 'nope' is not in the store"
+
+
+def test_a_lead_not_accepted_in_time_is_withdrawn_and_rerouted_never_back(store_url, source, partners):
+    store = LeadStore(store_url)
+    (lead,) = put_leads(store, "b0", [{"country": "US"}], T0)
+    route_new_leads(source, partners, store, T0)
+    assert current(store).loc[lead, "partner_id"] == "a"  # a's window: 2 days
+
+    assert reroute_overdue(source, partners, store, T0 + timedelta(days=1, hours=23)).withdrawn == 0
+    report = reroute_overdue(source, partners, store, T0 + timedelta(days=2))
+    assert report.withdrawn == 1
+    assert current(store).loc[lead, ["partner_id", "status", "attempt"]].tolist() == ["b", "routed", 2]
+
+    # b has the global window (5 days), counted from its own routing
+    assert reroute_overdue(source, partners, store, T0 + timedelta(days=6, hours=23)).withdrawn == 0
+    reroute_overdue(source, partners, store, T0 + timedelta(days=7))
+    assert current(store).loc[lead, "partner_id"] == "c"
+    reroute_overdue(source, partners, store, T0 + timedelta(days=12))
+    row = current(store).loc[lead]
+    assert (row["partner_id"], row["status"], row["attempt"]) == (None, "unassigned", 4)
+
+    with store.begin() as conn:
+        history = store.read_frame(conn, sa.select(tables.assignment_history).order_by(
+            tables.assignment_history.c.version))
+    assert history[["action", "partner_id"]].fillna("-").values.tolist() == [
+        ["routed", "a"], ["withdrawn", "a"], ["rerouted", "b"], ["withdrawn", "b"], ["rerouted", "c"],
+        ["withdrawn", "c"], ["rerouted", "-"]]
+    assert "not accepted by Alpha within 2 days" in history.loc[1, "reason"]
+    labels = outbox(store).sort_values("event_id")["payload"].str.extract(r'"distribution_status":"([^"]+)"')[0]
+    assert labels.tolist() == ["Routed", "Withdrawn", "Rerouted", "Withdrawn", "Rerouted", "Withdrawn", "Not Routed"]
+    # nothing is ever withdrawn twice
+    assert reroute_overdue(source, partners, store, T0 + timedelta(days=30)).withdrawn == 0
+
+
+def test_auto_accept_partners_never_time_out(store_url, source, partners):
+    store = LeadStore(store_url)
+    (lead,) = put_leads(store, "b0", [{"country": "CA"}], T0)
+    route_new_leads(source, partners, store, T0)
+    assert reroute_overdue(source, partners, store, T0 + timedelta(days=60)).withdrawn == 0
+    assert current(store).loc[lead, "partner_id"] == "m"
+
+
+def test_manual_assign_reassign_and_withdraw_keep_an_audit_trail(store_url, source, partners):
+    store = LeadStore(store_url)
+    (lead,) = put_leads(store, "b0", [{"country": "FR"}], T0)
+    route_new_leads(source, partners, store, T0)
+    first = assign_by_hand(store, partners, lead, "b", T0, rep_email="BEA@bravo.example", reason="trade show",
+                           actor="dana")
+    again = assign_by_hand(store, partners, lead, "c", T0, actor="dana")
+    gone = withdraw_by_hand(store, partners, lead, T0, reason="customer asked", actor="eli")
+    assert (first.action, again.action, gone.action) == ("assigned", "reassigned", "withdrawn")
+    row = current(store).loc[lead]
+    assert (row["status"], row["partner_id"], row["decided_by"], row["version"]) == ("withdrawn", "c", "manual:eli", 4)
+    text = explain(store, lead)
+    assert "trade show" in text and "(was Bravo)" in text and "customer asked" in text
+    assert len(outbox(store)) == 4
+    with pytest.raises(ManualAssignmentError, match="no partner to withdraw"):
+        withdraw_by_hand(store, partners, lead, T0)
+    with pytest.raises(ManualAssignmentError, match="not a partner id"):
+        assign_by_hand(store, partners, lead, "zz", T0)
+    with pytest.raises(ManualAssignmentError, match="not a rep of Alpha"):
+        assign_by_hand(store, partners, lead, "a", T0, rep_email="bea@bravo.example")
+    with pytest.raises(ManualAssignmentError, match="not in the store"):
+        assign_by_hand(store, partners, "missing", "a", T0)
+
+
+def test_dry_run_shows_what_changes_and_writes_nothing(store_url, source, partners):
+    store = LeadStore(store_url)
+    put_leads(store, "b0", [{"country": "US"}, {"country": "FR"}, {"country": "CA"}], T0)
+    route_new_leads(source, partners, store, T0)
+    before = {t.name: _dump(store, t) for t in tables.metadata.sorted_tables}
+
+    changed = PartnersConfig.model_validate({**PARTNERS, "routing": {**PARTNERS["routing"], "default_partner": "m"}})
+    frame = dry_run(store, [source], partners, changed).set_index("email")
+    assert frame.loc["b01@example.com", ["current_partner", "new_partner", "change"]].tolist() == [None, "m", "status"]
+    assert frame.loc["b00@example.com", "change"] == "none"
+    assert {t.name: _dump(store, t) for t in tables.metadata.sorted_tables} == before
+
+
+def test_cli_assign_explain_and_dry_run(store_url, source, partners, tmp_path, capsys, monkeypatch):
+    store = LeadStore(store_url)
+    (lead,) = put_leads(store, "b0", [{"country": "FR"}], T0)
+    route_new_leads(source, partners, store, T0)
+    mappings = tmp_path / "mappings"
+    (mappings / "sources").mkdir(parents=True)
+    (mappings / "sources/sftp_demo.yaml").write_text((REPO / "mappings/sources/sftp_demo.yaml").read_text())
+    import yaml
+    (mappings / "partners.yaml").write_text(yaml.safe_dump(PARTNERS))
+    base = ["--mappings", str(mappings)]
+    assert cli([*base, "assign", lead, "b", "--by", "dana", "--store", store_url]) == 0
+    assert "reassigned" not in capsys.readouterr().out
+    assert cli([*base, "explain", lead, "--store", store_url]) == 0
+    assert "assigned by manual:dana" in capsys.readouterr().out
+    assert cli([*base, "assign", lead, "zz", "--store", store_url]) == 2
+    assert "'zz' is not a partner id" in capsys.readouterr().err
+    assert cli([*base, "route", "--dry-run", "--store", store_url]) == 0
+    assert "nothing was written" in capsys.readouterr().out
+
+
+def _dump(store: LeadStore, table: sa.Table) -> list:
+    with store.begin() as conn:
+        return sorted(map(repr, conn.execute(sa.select(table)).all()))

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame
-from leadsync.routing.engine import route
+from leadsync.routing.engine import fields_used, route
 from leadsync.routing.state import load_state, record, save_positions
 from leadsync.store import LeadStore, tables
 
@@ -47,14 +47,14 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
     report = RoutingReport()
     with store.begin() as conn:
         not_yet = ~sa.exists().where(tables.assignments.c.lead_id == tables.leads.c.lead_id)
-        leads = leads_frame(store, conn, cfg, not_yet)
+        leads = leads_frame(store, conn, cfg, not_yet, fields_used(partners, cfg))
         if leads.empty:
             return report
         leads = _arrival_order(leads)
         result = route(leads, partners, cfg, load_state(store, conn))
         decisions = result.decisions.assign(source=cfg.name, version=1, attempt=1, decided_by="engine")
         decisions["action"] = decisions["status"]
-        record(store, conn, decisions, partners, now)
+        record(store, conn, decisions, partners, now, first=True)
         save_positions(store, conn, result.positions, now)
     report.add(decisions, partners)
     return report
@@ -99,7 +99,8 @@ def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         record(store, conn, withdrawn, partners, now)
 
         ids = late["lead_id"].tolist()
-        leads = _arrival_order(leads_frame(store, conn, cfg, tables.leads.c.lead_id.in_(ids)))
+        leads = _arrival_order(leads_frame(store, conn, cfg, tables.leads.c.lead_id.in_(ids),
+                                           fields_used(partners, cfg)))
         result = route(leads, partners, cfg, load_state(store, conn, ids))
         versions = late.set_index("lead_id")
         rerouted = result.decisions.assign(source=cfg.name, action="rerouted", decided_by="reroute")

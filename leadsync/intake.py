@@ -134,10 +134,20 @@ def _reason_kinds(reasons: pd.Series) -> Counter:
     return kinds
 
 
-def leads_frame(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, where) -> pd.DataFrame:
-    """Stored leads of a source with attributes expanded back into columns, one per mapped field."""
-    df = store.read_frame(conn, sa.select(tables.leads).where(tables.leads.c.source == cfg.name, where))
-    extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS]
+def leads_frame(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, where,
+                fields: list[str] | None = None) -> pd.DataFrame:
+    """Stored leads of a source with attributes expanded back into columns, one per mapped field.
+    `fields` limits the lead fields read (the bookkeeping columns always come)."""
+    t = tables.leads
+    if fields is None:
+        cols, extra = list(t.c), [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS]
+    else:
+        wanted = set(fields)
+        extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in wanted]
+        cols = [c for c in t.c if c.name not in STANDARD_LEAD_FIELDS or c.name in wanted]
+        if not extra:
+            cols = [c for c in cols if c.name != "attributes"]
+    df = store.read_frame(conn, sa.select(*cols).where(t.c.source == cfg.name, where))
     if extra:
         present = df["attributes"].notna() & (df["attributes"] != "")
         attrs = parse_payloads(df.loc[present, "attributes"]) if present.any() else pd.DataFrame()

@@ -216,7 +216,7 @@ def test_round_robin_shares_by_weight_and_continues_from_the_stored_pointer(sour
     first = route(leads(*[{"country": "US"}] * 6), cfg, source, state)
     assert first.decisions["partner_id"].tolist() == ["a", "b", "c", "a", "a", "b"]
     assert first.decisions["rr_slot"].tolist() == [0, 1, 2, 3, 0, 1]
-    (key, (next_slot, members)), = first.positions.items()
+    ((_key, (next_slot, members)),) = first.positions.items()
     assert (next_slot, members) == (2, "a:2,b:1,c:1")
     second = route(leads(*[{"country": "US"}] * 3), cfg, source, state)
     assert second.decisions["partner_id"].tolist() == ["c", "a", "a"]

@@ -82,6 +82,16 @@ def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
     return RoutingResult(frame, positions)
 
 
+def fields_used(partners: PartnersConfig, source: SourceConfig) -> list[str]:
+    """The lead fields routing reads: rule fields, protection keys, the partner-name field."""
+    used = {r.field for g in partners.routing.rule_groups for r in g.rules}
+    keys = {a.key[0] for a in partners.routing.protected_accounts}
+    used |= {"email" if k == "email_domain" else k for k in keys}
+    if source.partner_field:
+        used.add(source.partner_field)
+    return sorted(used | {"email"})
+
+
 def _separator(source: SourceConfig) -> str:
     mapped = source.field("products")
     return mapped.separator if mapped is not None else ";"
@@ -103,19 +113,19 @@ def _protected_accounts(out: _Decisions, fields: LeadFields, partners: PartnersC
     for a in accounts:
         name, value = a.key
         by_field[name][value] = a
-    lead_keys = {
-        "account_id": fields.text("account_id"),
-        "company": fields.text("company").str.split().str.join(" "),
-        "email_domain": fields.text("email").str.rsplit("@", n=1).str[-1],
-    }
+    # (lead field, how its normalised value becomes the account key); each evaluated per distinct value
+    keys = {"account_id": ("account_id", None),
+            "company": ("company", lambda v: " ".join(v.split())),
+            "email_domain": ("email", lambda v: v.rsplit("@", 1)[-1])}
     for name in ("account_id", "company", "email_domain"):  # the most specific key first
         table = by_field[name]
         if not table:
             continue
-        hits = lead_keys[name].map(table)
-        rows = np.flatnonzero(hits.notna().to_numpy() & out.undecided)
+        field_name, key = keys[name]
+        hits = fields.lookup(field_name, table, key)
+        rows = np.flatnonzero(pd.notna(hits) & out.undecided)
         for row in rows:
-            account = hits.iat[row]
+            account = hits[row]
             if account.open:
                 continue
             partner = partners.by_id(account.partner)
@@ -155,11 +165,12 @@ def _named_partner(out: _Decisions, leads: pd.DataFrame, fields: LeadFields, par
     for p in partners.partners:
         lookup[p.id.lower()] = p
         lookup[" ".join(p.name.lower().split())] = p
-    named = fields.text(source.partner_field).str.split().str.join(" ")
     column = source.field(source.partner_field).column
     raw = leads[source.partner_field]
-    for row in np.flatnonzero(named.notna().to_numpy() & out.undecided):
-        p = lookup.get(named.iat[row])
+    named = ~fields[source.partner_field].empty
+    found = fields.lookup(source.partner_field, lookup, lambda v: " ".join(v.split()))
+    for row in np.flatnonzero(named & out.undecided):
+        p = found[row]
         shown = str(raw.iat[row]).strip()
         if p is None:
             out.set(np.array([row]), status="needs_review", step="named_partner",
@@ -184,17 +195,16 @@ def _rule_groups(out: _Decisions, fields: LeadFields, partners: PartnersConfig, 
     active = [p for p in partners.partners if p.active]
     changed: dict[str, tuple[int, str]] = {}
     for group in partners.routing.rule_groups:
-        rows = np.flatnonzero(out.undecided)
-        if not len(rows):
+        if not out.undecided.any():
             break
         wanted = set(group.partners) if group.partners is not None else None
         candidates = [p for p in active if wanted is None or p.id in wanted]
-        match = match_group(group, candidates, cache, rows, excluded_rows)
+        match = match_group(group, candidates, cache, out.undecided, excluded_rows)
         if len(match.review_rows):
-            for row, missing in zip(match.review_rows.tolist(), match.review_fields, strict=True):
-                out.set(np.array([row]), status="needs_review", step="rule_group", rule_group=group.name,
-                        reason=f"rule group '{group.name}' requires {', '.join(missing)}, which the lead "
-                               f"does not have: review by hand")
+            reasons = np.array([f"rule group '{group.name}' requires {', '.join(missing)}, which the lead does "
+                                "not have: review by hand" for missing in match.review_fields], dtype=object)
+            out.set(match.review_rows, status="needs_review", step="rule_group", rule_group=group.name,
+                    reason=reasons)
         if len(match.rows):
             _share(out, match, candidates, group.name, state, room, changed)
     return changed

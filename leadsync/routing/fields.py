@@ -22,6 +22,7 @@ class EncodedField:
     """`codes[i]` is lead i's index into `uniques` (normalised text), or EMPTY."""
 
     def __init__(self, column: pd.Series | None, n: int):
+        self._empty: np.ndarray | None = None
         if column is None:
             self.codes = np.full(n, EMPTY, dtype=np.int64)
             self.uniques = np.array([], dtype=object)
@@ -36,7 +37,9 @@ class EncodedField:
 
     @property
     def empty(self) -> np.ndarray:
-        return self.codes == EMPTY
+        if self._empty is None:
+            self._empty = self.codes == EMPTY
+        return self._empty
 
     def gather(self, per_unique: np.ndarray, when_empty, rows: np.ndarray | None = None) -> np.ndarray:
         """Per-lead values from per-unique ones (`when_empty` for empty leads); only `rows` if given."""
@@ -60,7 +63,9 @@ class LeadFields:
             self._encoded[field] = EncodedField(column, self.n)
         return self._encoded[field]
 
-    def text(self, field: str) -> pd.Series:
-        """Normalised text of a field per lead (None where empty), for the steps that match exact keys."""
+    def lookup(self, field: str, table: dict[str, object], key=None) -> np.ndarray:
+        """Per lead, `table[key(normalised value)]` or None — computed once per distinct value."""
         enc = self[field]
-        return pd.Series(enc.gather(enc.uniques, None), index=self.leads.index, dtype=object)
+        keys = enc.uniques if key is None else np.array([key(u) for u in enc.uniques], dtype=object)
+        found = np.array([table.get(k) for k in keys] + [None], dtype=object)
+        return found[enc.codes]

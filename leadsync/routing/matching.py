@@ -33,12 +33,41 @@ class GroupMatch:
 
 
 class FieldCache:
-    """Per-routing-call caches shared by all groups: encoded fields and postal indexes."""
+    """Per-routing-call caches shared by all groups: encoded fields, postal indexes, and for each field
+    the lead rows grouped by value (so a group starts from its most selective rule's rows)."""
+
+    SCAN_ABOVE = 512  # a rule true for more distinct values than this is cheaper as one scan
 
     def __init__(self, fields: LeadFields, separator: str):
         self.fields = fields
         self.separator = separator
         self._postal: dict[str, PostalIndex] = {}
+        self._rows_by_value: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def _index(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if name not in self._rows_by_value:
+            shifted = self.fields[name].codes + 1  # 0 = empty, 1.. = distinct values
+            counts = np.bincount(shifted, minlength=len(self.fields[name].uniques) + 1)
+            order = np.argsort(shifted, kind="stable")
+            starts = np.concatenate([[0], np.cumsum(counts)])
+            self._rows_by_value[name] = (order, starts, counts)
+        return self._rows_by_value[name]
+
+    def estimate(self, name: str, truth: np.ndarray, when_empty: bool) -> int:
+        """How many leads a rule lets through (before the undecided filter)."""
+        _, _, counts = self._index(name)
+        return int(counts[1:][truth].sum() + (counts[0] if when_empty else 0))
+
+    def rows_where(self, name: str, truth: np.ndarray, when_empty: bool) -> np.ndarray:
+        order, starts, _ = self._index(name)
+        values = np.flatnonzero(truth) + 1
+        if when_empty:
+            values = np.concatenate([[0], values])
+        if len(values) > self.SCAN_ABOVE:
+            return np.flatnonzero(self.fields[name].gather(truth, when_empty))
+        if not len(values):
+            return np.array([], dtype=np.int64)
+        return np.concatenate([order[starts[v]:starts[v + 1]] for v in values])
 
     def postal(self, name: str) -> PostalIndex:
         if name not in self._postal:
@@ -73,41 +102,53 @@ def _row_keys(words: np.ndarray) -> np.ndarray:
     return h
 
 
-def match_group(group: RuleGroup, candidates: Sequence[Partner], cache: FieldCache, rows: np.ndarray,
+def match_group(group: RuleGroup, candidates: Sequence[Partner], cache: FieldCache, undecided: np.ndarray,
                 excluded: dict[int, set[str]] | None = None) -> GroupMatch:
-    """Match `rows` (lead row indexes still undecided) against one group's rules and candidates."""
+    """Match the undecided leads (a boolean mask over lead rows) against one group's rules and candidates."""
     fields, sep = cache.fields, cache.separator
     k = len(candidates)
-    if k == 0 or len(rows) == 0:
-        return GroupMatch(np.array([], dtype=np.int64), np.array([], dtype=np.int64))
-
-    literal = [r for r in group.rules if r.partner_attribute is None]
-    partner = [r for r in group.rules if r.partner_attribute is not None]
+    nothing = GroupMatch(np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    if k == 0:
+        return nothing
     required_fields = [r.field for r in group.rules if r.required]
 
-    for rule in literal:  # shrink the leads before the per-partner work
+    # Each rule as one boolean per distinct value (for a partner rule: "some candidate accepts it") and
+    # what an empty lead field means for it; partner rules keep their full matrix for the bitsets.
+    filters, matrices = [], []
+    for rule in group.rules:
         enc = fields[rule.field]
+        lenient = rule.optional or rule.required
         if rule.op == "is_empty":
-            ok = enc.empty[rows]
+            filters.append((rule.field, enc, np.zeros(len(enc.uniques), dtype=bool), True))
+            continue
+        postal = cache.postal(rule.field) if rule.op in ("prefix", "range") else None
+        if rule.partner_attribute is None:
+            filters.append((rule.field, enc, literal_truth(rule, enc, sep, postal), lenient))
         else:
-            postal = cache.postal(rule.field) if rule.op in ("prefix", "range") else None
-            truth = literal_truth(rule, enc, sep, postal)
-            ok = enc.gather(truth, rule.optional or rule.required, rows)
-        rows = rows[ok]
-        if not len(rows):
-            return GroupMatch(rows, np.array([], dtype=np.int64))
+            truth = partner_truth(rule, enc, candidates, sep, postal)
+            filters.append((rule.field, enc, truth.any(axis=1), lenient))
+            matrices.append((enc, truth, lenient))
+
+    # Start from the most selective rule's leads (an index lookup, not a scan), then filter by the others.
+    driver = min(range(len(filters)), key=lambda i: cache.estimate(filters[i][0], filters[i][2], filters[i][3]))
+    name, _, truth, when_empty = filters[driver]
+    rows = cache.rows_where(name, truth, when_empty)
+    rows = rows[undecided[rows]]
+    for i, (_, enc, truth, when_empty) in enumerate(filters):
+        if i != driver and len(rows):
+            rows = rows[enc.gather(truth, when_empty, rows)]
+    if not len(rows):
+        return nothing
 
     words = (k + 63) // 64
     full = _pack(np.ones((1, k), dtype=bool), words)[0]
     packed_rules = []
-    for rule in partner:
-        enc = fields[rule.field]
-        postal = cache.postal(rule.field) if rule.op in ("prefix", "range") else None
-        table = _pack(partner_truth(rule, enc, candidates, sep, postal), words)
-        empty_row = full if (rule.optional or rule.required) else np.zeros(words, dtype=np.uint64)
-        packed_rules.append((enc, np.vstack([table, empty_row[None, :]])))
+    for enc, truth, lenient in matrices:
+        empty_row = full if lenient else np.zeros(words, dtype=np.uint64)
+        packed_rules.append((enc, np.vstack([_pack(truth, words), empty_row[None, :]])))
 
     excluded_bits = _exclusion_bits(excluded, candidates, words) if excluded else {}
+    excluded_rows = np.fromiter(excluded_bits, dtype=np.int64, count=len(excluded_bits))
 
     matched_rows, matched_keys, review_rows = [], [], []
     representatives: dict[int, np.ndarray] = {}
@@ -116,8 +157,9 @@ def match_group(group: RuleGroup, candidates: Sequence[Partner], cache: FieldCac
         acc = np.broadcast_to(full, (len(chunk), words)).copy()
         for enc, table in packed_rules:
             acc &= table[enc.codes[chunk]]
-        for i, bits in ((i, excluded_bits[r]) for i, r in enumerate(chunk) if r in excluded_bits):
-            acc[i] &= ~bits
+        if excluded_bits:  # leads being rerouted: drop the partners that already had them
+            for i in np.flatnonzero(np.isin(chunk, excluded_rows)):
+                acc[i] &= ~excluded_bits[int(chunk[i])]
         hit = acc.any(axis=1)
         if required_fields:
             missing = np.zeros(len(chunk), dtype=bool)
@@ -138,7 +180,8 @@ def match_group(group: RuleGroup, candidates: Sequence[Partner], cache: FieldCac
     set_of_row, set_keys = pd.factorize(keys_all)
     members = [_members(representatives[int(key)], k) for key in set_keys]
     review = np.concatenate(review_rows) if review_rows else np.array([], dtype=np.int64)
-    review_fields = [[name for name in required_fields if fields[name].empty[r]] for r in review]
+    empty_by_field = {name: fields[name].empty[review] for name in required_fields}
+    review_fields = [[name for name in required_fields if empty_by_field[name][i]] for i in range(len(review))]
     return GroupMatch(rows_out, set_of_row.astype(np.int64), members, review, review_fields)
 
 

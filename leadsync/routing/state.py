@@ -55,7 +55,7 @@ DECISION_FIELDS = ["partner_id", "rep_email", "rep_name", "status", "step", "rul
 
 
 def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partners: PartnersConfig,
-           now: datetime) -> None:
+           now: datetime, first: bool = False) -> None:
     """Record decisions: a history row each, the current assignment, and the writeback event.
 
     `decisions` has lead_id, source, version, action, attempt, decided_by and DECISION_FIELDS. Keys are
@@ -67,8 +67,11 @@ def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partn
     frame["rr_slot"] = pd.array(frame["rr_slot"], dtype="Int64")
     cols = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt"]
     store.insert_frame(conn, tables.assignment_history, frame[[*cols, "action"]], conflict="nothing")
-    store.insert_frame(conn, tables.assignments, frame[cols], conflict="update",
-                       update=[c for c in cols if c != "lead_id"])
+    if first:  # leads never routed before: a plain insert (an upsert of a million rows costs far more)
+        store.insert_frame(conn, tables.assignments, frame[cols], conflict="nothing")
+    else:
+        store.insert_frame(conn, tables.assignments, frame[cols], conflict="update",
+                           update=[c for c in cols if c != "lead_id"])
     store.insert_frame(conn, tables.writeback_outbox, outbox_events(frame, partners, now), conflict="nothing")
 
 
@@ -76,11 +79,12 @@ def outbox_events(decisions: pd.DataFrame, partners: PartnersConfig, now: dateti
     """One distribution_status event per decision; its id is derived from (lead, version), so the same
     decision can never be queued twice."""
     names = {p.id: p.name for p in partners.partners}
-    label = decisions["action"].map(STATUS_LABELS)
-    # a reroute that found no partner is "Not Routed"; anything else says what happened
-    label = label.where(~((decisions["action"] == "rerouted") & (decisions["status"] != "routed")),
-                        decisions["status"].map(STATUS_LABELS))
-    label = label.fillna(decisions["status"].map(STATUS_LABELS))
+    # what happened (withdrawn, rerouted), else the resulting status; a reroute that found no partner is
+    # "Not Routed"
+    by_status = decisions["status"].map(STATUS_LABELS)
+    telling = decisions["action"].isin(["withdrawn", "rerouted"]) & ~(
+        (decisions["action"] == "rerouted") & (decisions["status"] != "routed"))
+    label = by_status.where(~telling, decisions["action"].map(STATUS_LABELS))
     payload = pd.DataFrame({
         "distribution_status": label.to_numpy(),
         "partner_id": decisions["partner_id"].to_numpy(),

@@ -182,7 +182,7 @@ class HttpSandbox:
     def start(self) -> Self:
         config = uvicorn.Config(
             self._app, host=self.host, port=self.port, log_level="warning", access_log=False,
-            lifespan="off", timeout_keep_alive=30,
+            lifespan="off", timeout_keep_alive=30, timeout_graceful_shutdown=1,
             ssl_certfile=str(self.tls.cert_chain_path) if self.tls else None,
             ssl_keyfile=str(self.tls.key_path) if self.tls else None,
         )
@@ -202,7 +202,11 @@ class HttpSandbox:
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=1)
+            if self._thread.is_alive() and self._server is not None:
+                # an idle keep-alive (TLS close_notify) connection can hold a graceful shutdown: don't wait
+                self._server.force_exit = True
+                self._thread.join(timeout=10)
         self._server = self._thread = None
         if self._tmp is not None:
             self._tmp.cleanup()

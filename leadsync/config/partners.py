@@ -34,6 +34,25 @@ class Rep(Strict):
         return v.lower()
 
 
+class PartnerUser(Strict):
+    """A person at the partner who may receive lead notifications.
+
+    `default` marks a default lead-notification recipient. Unset on every user, the first user listed
+    (the first added) is the default; a first user set to false passes it to the next one listed; once
+    any user is set to true, no one else becomes a default automatically."""
+
+    name: str
+    email: str
+    default: bool | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not re.fullmatch(EMAIL, v):
+            raise ValueError(f"'{v}' is not an email address")
+        return v.lower()
+
+
 class Partner(Strict):
     id: Annotated[str, Field(pattern=IDENTIFIER)]
     name: str
@@ -46,7 +65,7 @@ class Partner(Strict):
     competencies: list[str] = Field(default_factory=list)
     lead_types: list[str] = Field(default_factory=list, description="SMB, Mid-Market, Enterprise or your own.")
     reps: list[Rep] = Field(default_factory=list)
-    notification_emails: list[str] = Field(default_factory=list)
+    users: list[PartnerUser] = Field(default_factory=list, description="In the order they were added.")
     auto_accept: bool = False
     closed_loop: bool = Field(True, description="false: the partner opted out of closed-loop status reporting.")
     active: bool = True
@@ -57,6 +76,14 @@ class Partner(Strict):
 
     def rep(self, email: str) -> Rep | None:
         return next((r for r in self.reps if r.email == email.lower()), None)
+
+    def default_users(self) -> list[PartnerUser]:
+        """The default lead-notification recipients (see PartnerUser)."""
+        flagged = [u for u in self.users if u.default is True]
+        if flagged:
+            return flagged
+        first = next((u for u in self.users if u.default is None), None)
+        return [first] if first else []
 
 
 Operator = Literal["equals", "in", "not_in", "prefix", "range", "contains_any", "is_empty"]

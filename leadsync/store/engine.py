@@ -49,7 +49,9 @@ class LeadStore:
             path = Path(parsed.database or "")
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock: FileLock | None = FileLock(f"{path}.lock")
-            self.engine = sa.create_engine(self.url, poolclass=NullPool)
+            # DuckDB takes up to 80% of RAM for its buffers unless told; a supplier can cap it.
+            config = {"memory_limit": limit} if (limit := os.environ.get("LEADSYNC_DUCKDB_MEMORY_LIMIT")) else {}
+            self.engine = sa.create_engine(self.url, poolclass=NullPool, connect_args={"config": config})
         else:
             if parsed.drivername == "postgresql":
                 self.url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)

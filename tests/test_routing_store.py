@@ -104,6 +104,11 @@ def test_protection_and_explain_for_each_kind_of_decision(store_url, source, par
     assert "'Nobody Inc'" in unknown and "needs_review" in unknown
     assert explain(store, "nope") == "lead 'nope' is not in the store"
 
+    with_default = PartnersConfig.model_validate({**PARTNERS, "routing": {**PARTNERS["routing"], "default_partner": "b"}})
+    (late,) = put_leads(store, "b1", [{"country": "FR"}], T0)
+    route_new_leads(source, with_default, store, T0)
+    assert "decided by: default partner" in explain(store, late)
+
 
 def test_a_lead_not_accepted_in_time_is_withdrawn_and_rerouted_never_back(store_url, source, partners):
     store = LeadStore(store_url)
@@ -123,6 +128,7 @@ def test_a_lead_not_accepted_in_time_is_withdrawn_and_rerouted_never_back(store_
     reroute_overdue(source, partners, store, T0 + timedelta(days=12))
     row = current(store).loc[lead]
     assert (row["partner_id"], row["status"], row["attempt"]) == (None, "unassigned", 4)
+    assert "decided by: acceptance timed out" in explain(store, lead)
 
     with store.begin() as conn:
         history = store.read_frame(conn, sa.select(tables.assignment_history).order_by(
@@ -205,3 +211,36 @@ def test_cli_assign_explain_and_dry_run(store_url, source, partners, tmp_path, c
 def _dump(store: LeadStore, table: sa.Table) -> list:
     with store.begin() as conn:
         return sorted(map(repr, conn.execute(sa.select(table)).all()))
+
+
+def test_manual_assignment_job_takes_run_config_and_the_reroute_schedule_is_on(store_url, source, partners, tmp_path):
+    import dagster as dg
+    import yaml
+
+    from leadsync.defs.build import build_definitions
+
+    mappings = tmp_path / "mappings"
+    (mappings / "sources").mkdir(parents=True)
+    (mappings / "sources/sftp_demo.yaml").write_text((REPO / "mappings/sources/sftp_demo.yaml").read_text())
+    (mappings / "partners.yaml").write_text(yaml.safe_dump(PARTNERS))
+    store = LeadStore(store_url)
+    (lead,) = put_leads(store, "b0", [{"country": "FR"}], T0)
+    route_new_leads(source, partners, store, T0)
+
+    defs = build_definitions(mappings, store_url)
+    job = defs.resolve_job_def("manual_assignment")
+    config = {"lead_id": lead, "action": "assign", "partner_id": "b", "rep_email": "bea@bravo.example",
+              "reason": "called in", "actor": "dana"}
+    result = job.execute_in_process(run_config={"ops": {"manual_assignment_op": {"config": config}}})
+    assert result.success
+    assert current(store).loc[lead, ["partner_id", "rep_name", "decided_by"]].tolist() == ["b", "Bea", "manual:dana"]
+    bad = job.execute_in_process(run_config={"ops": {"manual_assignment_op": {"config": {
+        **config, "partner_id": "zz"}}}}, raise_on_error=False)
+    assert not bad.success
+    failure = next(e for e in bad.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "'zz' is not a partner id" in failure.step_failure_data.error.message
+
+    schedule = defs.resolve_schedule_def("reroute_schedule")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert {k.to_user_string() for k in defs.resolve_job_def("reroute").asset_layer.executable_asset_keys} == {
+        "sftp_demo/reroutes", "sftp_demo/writeback"}

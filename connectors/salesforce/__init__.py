@@ -1,0 +1,2 @@
+"""Salesforce: the connector (to come) and a loopback sandbox speaking Salesforce's wire format
+(`connectors.salesforce.sandbox`)."""

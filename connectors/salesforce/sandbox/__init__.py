@@ -1,0 +1,36 @@
+"""A Salesforce org on loopback that speaks the real wire format, for the demo and the tests.
+
+    from connectors.salesforce.sandbox import SalesforceSandbox, FieldSpec
+
+    with SalesforceSandbox(extra_fields={"Lead": [FieldSpec("Tier__c", "picklist",
+                                                            picklist_values=("Gold", "Silver"))]}) as org:
+        org.seed(leads=20_000)
+        sf = org.connect()                       # simple_salesforce.Salesforce (client credentials)
+        sf.query_all("SELECT Id, Email FROM Lead WHERE SystemModstamp >= 2026-09-01T00:00:00Z")
+
+Covers OAuth (client credentials, JWT bearer, username-password, SOAP login), SOQL query/queryAll with
+paging, describe, sObject CRUD and upsert, sObject Collections, Bulk API 2.0 query and ingest jobs, the API
+budget (`Sforce-Limit-Info`), and fault switches (`org.faults`). Run it for demos:
+
+    python -m connectors.salesforce.sandbox --data-dir DIR --port 8443 --seed-leads 20000
+
+Module map: schema/standard_objects (object model), store (records), writes (validation), soql_parser and
+soql_engine (queries), auth, limits, faults, rest_* and bulk_* (the API), app (routes), seed, persistence,
+client (requests session for simple-salesforce), sandbox (the context manager).
+"""
+
+from connectors.salesforce.sandbox.auth import SandboxCredentials
+from connectors.salesforce.sandbox.client import (
+           SandboxRedirectAdapter,
+           connect_simple_salesforce,
+           sandbox_session,
+)
+from connectors.salesforce.sandbox.clock import SandboxClock, format_datetime
+from connectors.salesforce.sandbox.faults import SalesforceFaults
+from connectors.salesforce.sandbox.sandbox import SalesforceSandbox
+from connectors.salesforce.sandbox.schema import FieldSpec, ObjectSpec, Schema
+from connectors.salesforce.sandbox.seed import SeedSummary
+
+__all__ = ["FieldSpec", "ObjectSpec", "SalesforceFaults", "SalesforceSandbox", "SandboxClock",
+           "SandboxCredentials", "SandboxRedirectAdapter", "Schema", "SeedSummary", "connect_simple_salesforce",
+           "format_datetime", "sandbox_session"]

@@ -1,0 +1,64 @@
+"""What every API handler gets: the org's state (`Org`) and the request (`ApiCall`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from connectors.salesforce.sandbox.errors import ApiError
+
+if TYPE_CHECKING:
+    from connectors.salesforce.sandbox.auth import Authenticator, SandboxCredentials, SessionRegistry
+    from connectors.salesforce.sandbox.bulk_jobs import BulkJobs
+    from connectors.salesforce.sandbox.clock import SandboxClock
+    from connectors.salesforce.sandbox.faults import SalesforceFaults
+    from connectors.salesforce.sandbox.limits import ApiBudget
+    from connectors.salesforce.sandbox.rest_query import QueryCursors
+    from connectors.salesforce.sandbox.schema import Schema
+    from connectors.salesforce.sandbox.store import RecordStore
+    from connectors.salesforce.sandbox.writes import RecordWriter
+
+
+@dataclass
+class Org:
+    """The sandbox org: schema, records, clock, sessions, limits, faults, open query cursors and bulk jobs."""
+
+    schema: Schema
+    store: RecordStore
+    clock: SandboxClock
+    writer: RecordWriter
+    credentials: SandboxCredentials
+    sessions: SessionRegistry
+    auth: Authenticator
+    budget: ApiBudget
+    cursors: QueryCursors
+    bulk: BulkJobs
+    instance_url: Callable[[], str]
+    faults: SalesforceFaults = None  # type: ignore[assignment]  # set once the HTTP server exists
+
+
+@dataclass
+class ApiCall:
+    """One authenticated /services/data request, read off the wire."""
+
+    method: str
+    version: str  # "59.0"
+    params: Mapping[str, str]  # path parameters
+    query: Mapping[str, str]  # query string
+    headers: Mapping[str, str]
+    body: bytes
+    user_id: str
+
+    def json(self) -> Any:
+        if not self.body:
+            raise ApiError(400, "JSON_PARSER_ERROR", "The request body is empty.")
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}") from None
+
+    @property
+    def api_version(self) -> float:
+        return float(self.version)

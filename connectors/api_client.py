@@ -1,0 +1,151 @@
+"""What every vendor API client shares: one error taxonomy, HTTP with retries and back-off, rate limits.
+
+A vendor client (connectors/<vendor>/client.py) adds only what is its own: how it authenticates, how its
+responses say "error" (Marketo answers HTTP 200 with an error code; Salesforce answers a JSON list), how it
+pages, and which of its errors are configuration problems, transient, or quota exhaustion.
+
+Errors, as the pipeline treats them:
+- ApiConfigError: bad credentials, a missing field or object, no permission. Never retried; the run fails
+  with the message and the supplier's contacts are emailed.
+- ApiTransientError: 5xx, timeouts, dropped connections, rate limits (429, Marketo 606/615, Salesforce
+  REQUEST_LIMIT_EXCEEDED on a burst). Retried here with back-off; raised only when retries are exhausted.
+- ApiQuotaExhausted: the daily quota is spent. Not retried; the pull stops cleanly, the watermark stays
+  where it was, and the message says when the quota resets.
+- ApiRecordError is not an exception: per-record failures come back as results and are stored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+
+class ApiError(Exception):
+    """Base of the vendor errors; `vendor_code` is the vendor's own code when it gave one."""
+
+    def __init__(self, message: str, vendor_code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.vendor_code = vendor_code
+        self.status = status
+
+
+class ApiConfigError(ApiError):
+    """Something the supplier must fix (credentials, permissions, a mapped field). Not retried."""
+
+
+class ApiTransientError(ApiError):
+    """Worth retrying: the service is busy, slow, rate-limiting or briefly unreachable."""
+
+    def __init__(self, message: str, vendor_code: str | None = None, status: int | None = None,
+                 retry_after_s: float | None = None):
+        super().__init__(message, vendor_code, status)
+        self.retry_after_s = retry_after_s
+
+
+class ApiQuotaExhausted(ApiError):
+    """The daily API quota is spent: stop cleanly, keep the watermark, try again after the reset."""
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 6
+    initial_s: float = 0.5
+    max_s: float = 30.0
+
+    def wait(self) -> Callable[[RetryCallState], float]:
+        backoff = wait_exponential_jitter(initial=self.initial_s, max=self.max_s)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            hinted = getattr(exc, "retry_after_s", None)
+            return max(float(hinted), 0.0) if hinted is not None else backoff(state)
+        return wait
+
+
+def with_retries(fn: Callable[[], Any], policy: RetryPolicy, on_retry: Callable[[ApiTransientError, int], None]
+                 | None = None) -> Any:
+    """Run `fn`, retrying ApiTransientError with back-off (a Retry-After hint wins); other errors pass."""
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None and state.outcome is not None:
+            on_retry(state.outcome.exception(), state.attempt_number)
+
+    retrying = Retrying(retry=retry_if_exception_type(ApiTransientError), stop=stop_after_attempt(policy.attempts),
+                        wait=policy.wait(), reraise=True, before_sleep=before_sleep)
+    return retrying(fn)
+
+
+class SlidingWindowLimiter:
+    """At most `calls` calls in any `window_s` seconds (Marketo: 100 per 20 s), shared by the threads of
+    one process. Waits rather than letting the vendor refuse."""
+
+    def __init__(self, calls: int, window_s: float, clock: Callable[[], float] = time.monotonic):
+        self.calls, self.window_s, self._clock = calls, window_s, clock
+        self._stamps: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._stamps and now - self._stamps[0] >= self.window_s:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.calls:
+                    self._stamps.append(now)
+                    return
+                wait = self.window_s - (now - self._stamps[0])
+            time.sleep(max(wait, 0.001))
+
+
+@dataclass
+class HttpSettings:
+    timeout_s: float = 30.0
+    ca_bundle: Path | None = None  # trust this CA (a sandbox's test CA); None: the system's trust store
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def new_session(settings: HttpSettings) -> requests.Session:
+    """A session that verifies TLS against `ca_bundle` when given. The CA-bundle environment variables
+    would override a session's `verify` (API_FACTS §0), so with an explicit bundle they are ignored."""
+    session = requests.Session()
+    if settings.ca_bundle is not None:
+        session.trust_env = False
+        session.verify = str(settings.ca_bundle)
+    return session
+
+
+def transport_errors(exc: requests.RequestException, what: str) -> ApiError:
+    """A requests failure as an ApiError: unreachable hosts and TLS failures are configuration problems
+    (the URL or CA is wrong) once retries are spent; timeouts and dropped connections are transient."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return ApiConfigError(f"{what}: TLS verification failed ({exc}); check the URL and the CA bundle")
+    if isinstance(exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError):
+        return ApiTransientError(f"{what}: {type(exc).__name__}: {exc}")
+    return ApiTransientError(f"{what}: {exc}")
+
+
+def http_status_error(status: int, body: str, what: str, retry_after: str | None = None) -> ApiError:
+    """The generic meaning of an HTTP status when the vendor's body says nothing more specific."""
+    text = body[:300]
+    if status in (401, 403):
+        return ApiConfigError(f"{what}: HTTP {status} {text}; check the credentials and the API user's permissions",
+                              status=status)
+    if status == 404:
+        return ApiConfigError(f"{what}: HTTP 404 {text}; check the base URL", status=status)
+    if status == 429 or status >= 500:
+        hint = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
+        return ApiTransientError(f"{what}: HTTP {status} {text}", status=status, retry_after_s=hint)
+    return ApiError(f"{what}: HTTP {status} {text}", status=status)

@@ -1,0 +1,92 @@
+"""The contract between leadsync and a vendor API source (Salesforce, Marketo, Eloqua).
+
+leadsync drives every API source the same way (leadsync/pull/api_records.py, leadsync/writeback/api_sink.py):
+
+- `check()` before anything: credentials and reachability, raising ApiConfigError with a fix.
+- `available_fields()` to check the YAML mapping against the source's real fields at run time.
+- `pull(fields, since, resume)` yields PulledBatch after PulledBatch; leadsync stores each batch and moves the
+  watermark (and resume state) in the same transaction, so an interrupted pull repeats at most one batch,
+  which the batch key makes harmless. Records are text columns named as the vendor names its fields.
+- `campaigns(selection)`, `memberships(...)`, `activities(...)` for the campaign and history data.
+- `write_records`, `write_opportunities`, `write_events` take one row per change and return one result per
+  row (`ok`, `error`): per-record failures are results, not exceptions, so the others still land and the
+  failed ones are retried next run. Every write is an upsert keyed by an id or an external id, so a retry
+  never duplicates.
+
+Errors are those of connectors/api_client.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import pandas as pd
+
+# Columns of the frames exchanged with write_* (besides the vendor field columns of write_records).
+RESULT_COLUMNS = ["key", "ok", "error"]
+OPPORTUNITY_COLUMNS = ["key", "external_id", "record_id", "name", "stage", "amount", "close_date", "partner"]
+EVENT_COLUMNS = ["key", "record_id", "event_type", "occurred_at", "description", "partner"]
+
+
+@dataclass
+class PulledBatch:
+    """One batch of source records, stored as a unit."""
+
+    key: str  # deterministic within the source: the same records fetched again get the same key
+    records: pd.DataFrame  # one row per record, text columns named as the vendor's fields (+ the id field)
+    watermark: datetime | None  # the source is read up to here once this batch is stored (None: unchanged)
+    resume: dict | None = None  # where an interrupted export continues (e.g. Eloqua sync uri + offset)
+    kind: str = "rest"  # rest | bulk: which path fetched it (for the run's metadata)
+
+
+@dataclass
+class CampaignSelection:
+    """Which campaigns (Salesforce Campaigns, Marketo programs, Eloqua campaigns) the YAML selects."""
+
+    ids: list[str] = field(default_factory=list)
+    name_pattern: str | None = None  # a regular expression matched against the name
+    types: list[str] = field(default_factory=list)
+
+
+class LeadSource(Protocol):
+    """What a vendor connector gives leadsync. See the module docstring for the guarantees."""
+
+    record_id_field: str  # e.g. "Id", "id", "ContactID"
+    modified_field: str  # e.g. "SystemModstamp", "updatedAt", "C_DateModified"
+
+    def check(self) -> None: ...
+
+    def available_fields(self) -> dict[str, str]:
+        """Field name → vendor type, from describe (or the field list)."""
+        ...
+
+    def pull(self, fields: list[str], since: datetime | None, resume: dict | None = None) -> Iterator[PulledBatch]:
+        ...
+
+    def campaigns(self, selection: CampaignSelection) -> pd.DataFrame:
+        """campaign_id, name, description, type, start_date, end_date, plus the vendor's other fields."""
+        ...
+
+    def memberships(self, campaign_ids: list[str], since: datetime | None) -> pd.DataFrame:
+        """record_id, campaign_id, status, joined_at."""
+        ...
+
+    def activities(self, since: datetime | None, types: list[str] | None = None) -> pd.DataFrame:
+        """record_id, activity_id, activity_type, occurred_at, detail (text)."""
+        ...
+
+    def write_records(self, updates: pd.DataFrame) -> pd.DataFrame:
+        """`updates`: key, record_id and one column per vendor field to set. Returns RESULT_COLUMNS."""
+        ...
+
+    def write_opportunities(self, opportunities: pd.DataFrame) -> pd.DataFrame:
+        """OPPORTUNITY_COLUMNS, upserted by external_id. Returns RESULT_COLUMNS."""
+        ...
+
+    def write_events(self, events: pd.DataFrame) -> pd.DataFrame:
+        """EVENT_COLUMNS (partner marketing events as the vendor's activity/task/custom object), upserted by
+        key. Returns RESULT_COLUMNS."""
+        ...

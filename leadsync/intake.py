@@ -62,7 +62,11 @@ def _map_batch(cfg: SourceConfig, store: LeadStore, batch_id: str, file_name: st
         try:
             mapped = map_records(cfg, records, resolve_columns(cfg, list(records.columns)))
             reasons = mapped.quarantined
-            good = lead_identity(cfg, batch_id, mapped.leads)
+            id_column = _record_id_column(cfg, records)
+            ids = records[id_column].astype(str) if id_column else None
+            good = lead_identity(cfg, batch_id, mapped.leads, ids)
+            if ids is not None:
+                good["source_record_id"] = ids.reindex(good.index).to_numpy()
         except MissingColumnsError as exc:  # the mapping changed since the pull: nothing maps
             reasons = pd.Series(str(exc), index=records.index)
             good = pd.DataFrame()
@@ -70,7 +74,7 @@ def _map_batch(cfg: SourceConfig, store: LeadStore, batch_id: str, file_name: st
         report.merged_duplicates += len(records) - len(reasons) - len(good)
         if len(good):
             frame = _lead_rows(cfg, batch_id, good, now)
-            key_mode = cfg.uniqueness.mode == "key"
+            key_mode = cfg.uniqueness.mode == "key" or cfg.is_api  # API records update their lead
             update = [c for c in frame.columns if c not in ("lead_id", "received_at")]
             store.insert_frame(conn, tables.leads, frame, conflict="update" if key_mode else "nothing",
                                update=update)
@@ -96,6 +100,13 @@ def _map_batch(cfg: SourceConfig, store: LeadStore, batch_id: str, file_name: st
     report.batch_ids.append(batch_id)
 
 
+def _record_id_column(cfg: SourceConfig, records: pd.DataFrame) -> str | None:
+    wanted = cfg.record_id_column
+    if wanted is None:
+        return None
+    return next((c for c in records.columns if c.lower() == wanted.lower()), None)
+
+
 def parse_payloads(payloads: pd.Series) -> pd.DataFrame:
     """JSON rows back into a table of strings (pyarrow's reader: C++, multi-threaded)."""
     import pyarrow as pa
@@ -116,6 +127,7 @@ def _lead_rows(cfg: SourceConfig, batch_id: str, good: pd.DataFrame, now: dateti
         "batch_id": batch_id,
         "row_number": good.index.astype("int64"),
         "lead_key": good["lead_key"].to_numpy(),
+        "source_record_id": good["source_record_id"].to_numpy() if "source_record_id" in good else None,
     })
     for name in standard:
         frame[name] = good[name].to_numpy()

@@ -14,10 +14,19 @@ import pandas as pd
 from leadsync.config.schema import SourceConfig
 
 
-def lead_identity(cfg: SourceConfig, batch_id: str, leads: pd.DataFrame) -> pd.DataFrame:
+def lead_identity(cfg: SourceConfig, batch_id: str, leads: pd.DataFrame,
+                  record_ids: pd.Series | None = None) -> pd.DataFrame:
     """Return `leads` with lead_key and lead_id columns; within-batch duplicates of a key collapse to
-    the last record (the newest information). The index (row numbers) is kept."""
+    the last record (the newest information). The index (row numbers) is kept.
+
+    For an API source, every_record means every source record (by its id) is one lead: a newer version
+    of the record updates it."""
     out = leads.copy()
+    if cfg.uniqueness.mode == "every_record" and record_ids is not None:
+        key = record_ids.reindex(out.index).astype(str)
+        out["lead_key"] = key.astype(object)
+        out["lead_id"] = [f"{cfg.name}-{hashlib.sha1(k.encode()).hexdigest()[:20]}" for k in out["lead_key"]]
+        return out[~out["lead_id"].duplicated(keep="last")]
     if cfg.uniqueness.mode == "every_record":
         rows = pd.Series(out.index, index=out.index).astype("int64").map("{:07d}".format)
         out["lead_key"] = batch_id + ":" + rows

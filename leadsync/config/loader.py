@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from leadsync.config.schema import PartnersConfig, ProtectedAccount, SourceConfig
+from leadsync.config.schema import SOURCE_MODELS, PartnersConfig, ProtectedAccount, SourceConfig
 
 M = typing.TypeVar("M", bound=BaseModel)
 
@@ -57,7 +57,16 @@ def source_files(paths: ProjectPaths) -> list[Path]:
 
 
 def load_source(path: Path) -> SourceConfig:
-    return _load(path, SourceConfig)
+    """A source file as the model of its `type` (SftpSource, SalesforceSource, …)."""
+    def pick(data: dict) -> type[SourceConfig]:
+        kind = data.get("type")
+        if kind not in SOURCE_MODELS:
+            guess = difflib.get_close_matches(str(kind), list(SOURCE_MODELS), n=1)
+            hint = f"; did you mean '{guess[0]}'?" if guess else ""
+            what = "missing" if kind is None else repr(kind)
+            raise ConfigError(path, [f"type: {what}; one of {', '.join(SOURCE_MODELS)}{hint}"])
+        return SOURCE_MODELS[kind]
+    return _load(path, pick)
 
 
 def load_partners(path: Path) -> PartnersConfig:
@@ -98,7 +107,7 @@ def _protected_accounts_csv(path: Path) -> list[dict]:
     return accounts
 
 
-def _load(path: Path, model: type[M]) -> M:
+def _load(path: Path, model: type[M] | typing.Callable[[dict], type[M]]) -> M:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -111,6 +120,8 @@ def _load(path: Path, model: type[M]) -> M:
         raise ConfigError(path, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax"]) from None
     if not isinstance(data, dict):
         raise ConfigError(path, [f"expected a mapping of keys at the top level, found {type(data).__name__}"])
+    if not isinstance(model, type):
+        model = model(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -13,6 +13,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from leadsync.config.api_sources import (
+    EloquaConnection,
+    MarketoConnection,
+    PullConfig,
+    SalesforceConnection,
+    WritebackConfig,
+)
+
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 
 
@@ -121,14 +129,18 @@ class SftpConnection(Strict):
         return self
 
 
+SOURCE_TYPES = ("sftp", "salesforce", "marketo", "eloqua")
+RECORD_ID_COLUMNS = {"salesforce": "Id", "marketo": "id", "eloqua": "ContactID"}
+
+
 class SourceConfig(Strict):
-    """One file under mappings/sources/: a source system and how its records become leads."""
+    """One file under mappings/sources/: a source system and how its records become leads.
+    The `type` picks the subclass (SOURCE_MODELS) that adds the connection and the type's own sections."""
 
     name: Annotated[str, Field(pattern=IDENTIFIER)]
-    type: Literal["sftp"]
+    type: str
     description: str = ""
     contacts: list[str] = Field(default_factory=list, description="Supplier contacts emailed on a bad pull.")
-    connection: SftpConnection
     uniqueness: Uniqueness = Uniqueness()
     partner_field: str | None = Field(None, description="Lead field that names the partner (a CSV column).")
     upload_partner: str | None = Field(None, description="One partner id chosen for every lead of the source.")
@@ -169,6 +181,63 @@ class SourceConfig(Strict):
 
     def field(self, name: str) -> FieldMapping | None:
         return next((f for f in self.fields if f.field == name), None)
+
+    @property
+    def is_api(self) -> bool:
+        return self.type != "sftp"
+
+    @property
+    def record_id_column(self) -> str | None:
+        """The column holding the source's own record id (API sources), written back to."""
+        return RECORD_ID_COLUMNS.get(self.type)
+
+
+class SftpSource(SourceConfig):
+    """CSV/XLSX files dropped on an SFTP server."""
+
+    type: Literal["sftp"]
+    connection: SftpConnection
+
+
+class ApiSource(SourceConfig):
+    """A vendor API (Salesforce, Marketo, Eloqua): records pulled incrementally, outcomes written back.
+    By default every source record (by its id) is one lead; a newer version of the record updates it."""
+
+    pull: PullConfig = PullConfig()
+    writeback: WritebackConfig = WritebackConfig()
+
+
+class SalesforceSource(ApiSource):
+    """Salesforce Leads (or Contacts). Unless the YAML says otherwise, a lead is unique by email and
+    campaign (when a column is mapped to `campaign`), else by email."""
+
+    type: Literal["salesforce"]
+    connection: SalesforceConnection
+    segregate: list[dict[str, str | list[str]]] = Field(
+        default_factory=list, description="Records matching any of these {field: value(s)} are stored, never routed.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_uniqueness(cls, data: object) -> object:
+        if isinstance(data, dict) and "uniqueness" not in data:
+            mapped = {f.get("field") for f in data.get("fields") or [] if isinstance(f, dict)}
+            key = ["email", "campaign"] if "campaign" in mapped else ["email"]
+            data = {**data, "uniqueness": {"mode": "key", "key": key}}
+        return data
+
+
+class MarketoSource(ApiSource):
+    type: Literal["marketo"]
+    connection: MarketoConnection
+
+
+class EloquaSource(ApiSource):
+    type: Literal["eloqua"]
+    connection: EloquaConnection
+
+
+SOURCE_MODELS: dict[str, type[SourceConfig]] = {
+    "sftp": SftpSource, "salesforce": SalesforceSource, "marketo": MarketoSource, "eloqua": EloquaSource}
 
 
 # Partners and routing live in their own module; re-exported here for callers that import the whole schema.

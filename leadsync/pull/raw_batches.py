@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,8 +59,10 @@ def rows_as_json(frame: pd.DataFrame) -> np.ndarray:
         con.close()
 
 
-def store_batch(store: LeadStore, info: BatchInfo, rows: pd.DataFrame, row_numbers: pd.Series, now: datetime) -> int:
-    """Store the ledger entry and every raw row in one transaction; a retry adds nothing."""
+def store_batch(store: LeadStore, info: BatchInfo, rows: pd.DataFrame, row_numbers: pd.Series, now: datetime,
+                also: Callable[[sa.Connection], None] | None = None) -> int:
+    """Store the ledger entry and every raw row in one transaction; a retry adds nothing. `also` runs in
+    the same transaction (an API pull moves its watermark there: stored and read-up-to move together)."""
     raw = pd.DataFrame(
         {
             "batch_id": info.batch_id,
@@ -72,7 +75,10 @@ def store_batch(store: LeadStore, info: BatchInfo, rows: pd.DataFrame, row_numbe
     ledger = _ledger_row(info, "stored", len(raw), None, now)
     with store.begin() as conn:
         store.insert_frame(conn, tables.source_files, ledger, conflict="nothing")
-        return store.insert_frame(conn, tables.raw_rows, raw, conflict="nothing")
+        stored = store.insert_frame(conn, tables.raw_rows, raw, conflict="nothing")
+        if also is not None:
+            also(conn)
+        return stored
 
 
 def record_error(store: LeadStore, info: BatchInfo, reason: str, now: datetime) -> None:

@@ -72,6 +72,7 @@ leads = sa.Table(
     sa.Column("batch_id", sa.String, nullable=False),
     sa.Column("row_number", sa.BigInteger, nullable=False),
     sa.Column("lead_key", sa.String, nullable=False),
+    sa.Column("source_record_id", sa.String),  # the record's id in an API source (writeback target)
     *[sa.Column(name, type_) for name, type_ in STANDARD_LEAD_FIELDS.items()],
     sa.Column("attributes", sa.Text),  # JSON object of the non-standard mapped fields
     sa.Column("received_at", TS, nullable=False),
@@ -142,6 +143,62 @@ routing_positions = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
 )
 
+# How far each API source has been read, and where an interrupted export continues.
+source_watermarks = sa.Table(
+    "source_watermarks",
+    metadata,
+    sa.Column("source", sa.String, primary_key=True),
+    sa.Column("stream", sa.String, primary_key=True),  # records | activities | memberships
+    sa.Column("watermark", TS),  # read up to here (inclusive lower bound of the next pull, minus look-back)
+    sa.Column("resume", sa.Text),  # JSON: where an interrupted export continues; null when none
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+# Versions of source records already received: a record re-read in the look-back window is not stored again.
+source_records = sa.Table(
+    "source_records",
+    metadata,
+    sa.Column("source", sa.String, primary_key=True),
+    sa.Column("record_id", sa.String, primary_key=True),
+    sa.Column("modified", sa.String, primary_key=True),  # the record's modification stamp as the source gives it
+    sa.Column("batch_id", sa.String, nullable=False),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("source", sa.String, primary_key=True),
+    sa.Column("campaign_id", sa.String, primary_key=True),
+    sa.Column("name", sa.String),
+    sa.Column("description", sa.Text),
+    sa.Column("type", sa.String),
+    sa.Column("start_date", sa.String),
+    sa.Column("end_date", sa.String),
+    sa.Column("details", sa.Text),  # JSON of the source's other campaign fields
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+campaign_members = sa.Table(
+    "campaign_members",
+    metadata,
+    sa.Column("source", sa.String, primary_key=True),
+    sa.Column("campaign_id", sa.String, primary_key=True),
+    sa.Column("record_id", sa.String, primary_key=True),
+    sa.Column("status", sa.String),
+    sa.Column("joined_at", sa.String),
+)
+
+lead_activities = sa.Table(
+    "lead_activities",
+    metadata,
+    sa.Column("source", sa.String, primary_key=True),
+    sa.Column("activity_id", sa.String, primary_key=True),
+    sa.Column("record_id", sa.String, nullable=False),
+    sa.Column("activity_type", sa.String),
+    sa.Column("occurred_at", sa.String),
+    sa.Column("detail", sa.Text),
+)
+
 # Every outcome to be written back to the lead's source system, drained by that source's sink.
 writeback_outbox = sa.Table(
     "writeback_outbox",
@@ -154,6 +211,8 @@ writeback_outbox = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("state", sa.String, nullable=False),  # pending | batched (sent when its batch is sent)
     sa.Column("batch_id", sa.String),
+    sa.Column("attempts", sa.Integer),  # API sinks: tries so far; the last refusal is kept
+    sa.Column("last_error", sa.Text),
 )
 
 # A group of outbox events sent together (one status file). Recorded before sending so that a crash
@@ -173,6 +232,7 @@ writeback_batches = sa.Table(
 
 sa.Index("ix_raw_rows_source_state", raw_rows.c.source, raw_rows.c.state)
 sa.Index("ix_leads_source", leads.c.source)
+sa.Index("ix_lead_activities_record", lead_activities.c.source, lead_activities.c.record_id)
 sa.Index("ix_assignments_partner_status", assignments.c.partner_id, assignments.c.status)
 sa.Index("ix_assignments_status_decided", assignments.c.status, assignments.c.decided_at)
 sa.Index("ix_outbox_source_state", writeback_outbox.c.source, writeback_outbox.c.state)

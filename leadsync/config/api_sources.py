@@ -1,0 +1,118 @@
+"""YAML of the API sources (Salesforce, Marketo, Eloqua): connection, pull and writeback sections.
+
+A source file's `type` picks its model (leadsync/config/loader.py); everything shared by all sources
+(name, contacts, uniqueness, fields…) is in SourceConfig. Secrets are named by environment variable
+(`*_env`), never written in YAML.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from leadsync.config.partners import Strict
+
+# What the writeback can set on a source record: outbox values → the vendor's field names.
+WRITEBACK_VALUES = ("distribution_status", "partner_name", "partner_id", "reason", "rejection_reason",
+                    "sales_status", "rep_name", "rep_email", "decided_at")
+SALES_STATUSES = ("Not Contacted", "Contacted", "Nurture", "Converted Opportunity", "Unqualified/Invalid")
+
+
+class CampaignSelectionConfig(Strict):
+    """Which campaigns (Salesforce campaigns, Marketo programs, Eloqua campaigns) to pull."""
+
+    ids: list[str] = Field(default_factory=list)
+    name_pattern: str | None = Field(None, description="Regular expression matched against the campaign name.")
+    types: list[str] = Field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.ids or self.name_pattern or self.types)
+
+
+class ActivitiesConfig(Strict):
+    enabled: bool = Field(False, description="Pull the records' activity history.")
+    types: list[str] = Field(default_factory=list, description="Activity types to keep; all when empty.")
+
+
+class PullConfig(Strict):
+    since: datetime | None = Field(None, description="Where the first pull starts; everything when omitted.")
+    bulk_threshold: int = Field(10_000, ge=1, description="Changed records above which the bulk API is used.")
+    look_back_minutes: float = Field(5, ge=0, description="Re-read this far behind the watermark.")
+    campaigns: CampaignSelectionConfig = CampaignSelectionConfig()
+    activities: ActivitiesConfig = ActivitiesConfig()
+
+
+class OpportunityWriteback(Strict):
+    mode: Literal["opportunity", "custom_object"] = "opportunity"
+    custom_object: str | None = Field(None, description="Custom object name/id when mode is custom_object.")
+
+
+class EventWriteback(Strict):
+    mode: Literal["activity", "custom_object"] = Field(
+        "activity", description="activity: Salesforce Task / Marketo custom activity; or a custom object.")
+    custom_object: str | None = None
+
+
+class WritebackConfig(Strict):
+    fields: dict[str, str] = Field(default_factory=dict, description="Writeback value → the source's field name.")
+    sales_status_values: dict[str, str] = Field(
+        default_factory=dict, description="Our sales statuses → the source's picklist values (same when omitted).")
+    opportunities: OpportunityWriteback = OpportunityWriteback()
+    events: EventWriteback = EventWriteback()
+
+    @model_validator(mode="after")
+    def _known(self) -> WritebackConfig:
+        unknown = sorted(set(self.fields) - set(WRITEBACK_VALUES))
+        if unknown:
+            raise ValueError(f"writeback.fields: unknown values {unknown}; allowed: {list(WRITEBACK_VALUES)}")
+        bad = sorted(set(self.sales_status_values) - set(SALES_STATUSES))
+        if bad:
+            raise ValueError(f"writeback.sales_status_values: unknown statuses {bad}; ours are {list(SALES_STATUSES)}")
+        return self
+
+
+class SalesforceConnection(Strict):
+    login_url: str = Field("https://login.salesforce.com", description="Login (or My Domain) URL.")
+    auth: Literal["client_credentials", "jwt", "password"] = "client_credentials"
+    consumer_key_env: str
+    consumer_secret_env: str | None = None
+    username: str | None = Field(None, description="The integration user (jwt, password).")
+    private_key_path: str | None = Field(None, description="PEM key of the connected app's certificate (jwt).")
+    password_env: str | None = None
+    object: Literal["Lead", "Contact"] = "Lead"
+    api_version: str = "62.0"
+    ca_bundle: str | None = Field(None, description="CA file to trust (a sandbox's test CA).")
+    timeout_s: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _flow(self) -> SalesforceConnection:
+        needs = {"client_credentials": ["consumer_secret_env"], "jwt": ["username", "private_key_path"],
+                 "password": ["username", "password_env", "consumer_secret_env"]}[self.auth]
+        missing = [k for k in needs if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"auth '{self.auth}' needs {', '.join(missing)}")
+        return self
+
+
+class MarketoConnection(Strict):
+    base_url: str = Field(description="https://<munchkin id>.mktorest.com")
+    client_id_env: str
+    client_secret_env: str
+    calls_per_20s: int = Field(90, ge=1, le=100, description="Stay under Marketo's 100 calls per 20 s.")
+    max_concurrent: int = Field(8, ge=1, le=10)
+    ca_bundle: str | None = None
+    timeout_s: float = Field(30, gt=0)
+
+
+class EloquaConnection(Strict):
+    login_url: str = "https://login.eloqua.com"
+    site: str = Field(description="Company (site) name of the Eloqua instance.")
+    username: str
+    password_env: str
+    identifier: Literal["ContactID", "C_EmailAddress"] = Field(
+        "ContactID", description="What writes are keyed by.")
+    ca_bundle: str | None = None
+    timeout_s: float = Field(30, gt=0)

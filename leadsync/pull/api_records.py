@@ -1,0 +1,210 @@
+"""Pull an API source (Salesforce, Marketo, Eloqua) into raw_rows, batch by batch, with a watermark.
+
+Every source is driven the same way through the LeadSource contract (connectors/source_api.py):
+check the connection, check the YAML's mapped fields against the source's real fields, then store each
+pulled batch and move the watermark (and the export's resume point) in the same transaction. A record
+version already received (same id and modification stamp, e.g. re-read in the look-back window) is not
+stored again. Daily-quota exhaustion stops the pull cleanly: what was stored stays, the watermark stays
+where the last stored batch left it, and the report carries the vendor's message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from connectors.api_client import ApiConfigError, ApiQuotaExhausted
+from connectors.source_api import CampaignSelection, LeadSource, PulledBatch
+from leadsync.config import ConfigError
+from leadsync.config.schema import ApiSource
+from leadsync.pull.raw_batches import BatchInfo, rows_as_json, store_batch
+from leadsync.store import LeadStore, tables
+
+# Columns the pull adds to records from the campaign membership (map them like any other column).
+CAMPAIGN_COLUMNS = ("CampaignId", "CampaignName")
+
+
+@dataclass
+class ApiPullReport:
+    batches: int = 0
+    received: int = 0
+    stored: int = 0
+    already_had: int = 0
+    paths: Counter = field(default_factory=Counter)  # rest | bulk → records
+    watermark: datetime | None = None
+    stopped: str | None = None  # why the pull stopped early (quota), None when it read everything
+    campaigns: int = 0
+    memberships: int = 0
+    activities: int = 0
+
+
+def check_mapping(cfg: ApiSource, source: LeadSource, file: Path) -> list[str]:
+    """The source's field names for the mapped columns; a column the source does not have fails the pull
+    with the object, the field and the mapping file."""
+    available = source.available_fields()
+    by_lower = {name.lower(): name for name in available}
+    fields, problems = [], []
+    for i, f in enumerate(cfg.fields):
+        if f.column in CAMPAIGN_COLUMNS:
+            continue
+        name = by_lower.get(f.column.lower())
+        if name is None:
+            near = [n for n in available if n.lower().startswith(f.column.lower()[:4])][:5]
+            hint = f"; similar fields: {', '.join(near)}" if near else ""
+            problems.append(f"fields[{i}] ({f.field}): {object_label(cfg)} has no field '{f.column}'{hint}. "
+                            "Fix 'column' in the mapping or create the field in the source system.")
+        else:
+            fields.append(name)
+    if problems:
+        raise ConfigError(file, problems)
+    return sorted({*fields, source.record_id_field, source.modified_field})
+
+
+def object_label(cfg: ApiSource) -> str:
+    if cfg.type == "salesforce":
+        return f"Salesforce {cfg.connection.object}"
+    return {"marketo": "Marketo lead", "eloqua": "Eloqua contact"}.get(cfg.type, cfg.type)
+
+
+def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: datetime, file: Path) -> ApiPullReport:
+    report = ApiPullReport()
+    try:
+        source.check()
+        fields = check_mapping(cfg, source, file)
+    except ApiConfigError as exc:
+        raise ConfigError(file, [f"connection: {exc}"]) from None
+    watermark, resume = _watermark(store, cfg.name, "records")
+    since = (watermark - timedelta(minutes=cfg.pull.look_back_minutes)) if watermark else cfg.pull.since
+    report.watermark = watermark
+
+    membership = _campaign_data(cfg, source, store, since, now, report)
+    try:
+        for batch in source.pull(fields, since, resume):
+            _store(cfg, source, store, batch, membership, now, report)
+    except ApiQuotaExhausted as exc:
+        report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
+    if cfg.pull.activities.enabled:
+        _activities(cfg, source, store, since, report)
+    return report
+
+
+def _store(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: PulledBatch, membership: pd.DataFrame,
+           now: datetime, report: ApiPullReport) -> None:
+    records = batch.records.reset_index(drop=True)
+    report.batches += 1
+    report.received += len(records)
+    report.paths[batch.kind] += len(records)
+    batch_id = hashlib.sha1(f"{cfg.name}\0{batch.key}".encode()).hexdigest()[:16]
+    ids = records[source.record_id_field].astype(str)
+    stamps = records[source.modified_field].astype(str)
+    seen: set[tuple[str, str]] = set()
+    unique_ids = ids.unique().tolist()
+    sr = tables.source_records
+    with store.begin() as conn:
+        for start in range(0, len(unique_ids), 10_000):
+            known = conn.execute(sa.select(sr.c.record_id, sr.c.modified).where(
+                sr.c.source == cfg.name, sr.c.record_id.in_(unique_ids[start:start + 10_000]))).all()
+            seen.update((r, m) for r, m in known)
+    fresh = ~pd.Series([(i, m) in seen for i, m in zip(ids, stamps, strict=True)], index=records.index)
+    fresh &= ~pd.DataFrame({"i": ids, "m": stamps}).duplicated(keep="last")
+    report.already_had += int((~fresh).sum())
+    records, ids, stamps = records[fresh].reset_index(drop=True), ids[fresh].tolist(), stamps[fresh].tolist()
+    versions = pd.DataFrame({"source": cfg.name, "record_id": ids, "modified": stamps, "batch_id": batch_id})
+    rows = _with_campaigns(cfg, records, source.record_id_field, membership)
+
+    def move_watermark(conn: sa.Connection) -> None:
+        store.insert_frame(conn, tables.source_records, versions, conflict="nothing")
+        _save_watermark(store, conn, cfg.name, "records", batch.watermark, batch.resume, now)
+
+    digest = hashlib.sha256("\n".join(rows_as_json(rows)).encode()).hexdigest() if len(rows) else "empty"
+    info = BatchInfo(batch_id, cfg.name, batch.key, digest, 0)
+    report.stored += store_batch(store, info, rows, pd.Series(range(1, len(rows) + 1)), now, also=move_watermark)
+    if batch.watermark is not None:
+        report.watermark = batch.watermark
+
+
+def _with_campaigns(cfg: ApiSource, records: pd.DataFrame, id_field: str, membership: pd.DataFrame) -> pd.DataFrame:
+    """Attach CampaignId/CampaignName. With campaign in the uniqueness key a record in two campaigns is two
+    rows (two leads); otherwise the record keeps one row with its latest campaign."""
+    if membership.empty or records.empty:
+        return records
+    keyed = records.assign(__record__=records[id_field].astype(str))
+    joined = keyed.merge(membership.rename(columns={"record_id": "__record__"}), on="__record__", how="left")
+    joined = joined.drop(columns="__record__")
+    if "campaign" not in cfg.uniqueness.key:
+        joined = joined.drop_duplicates(subset=[id_field], keep="last")
+    return joined.reset_index(drop=True)
+
+
+def _campaign_data(cfg: ApiSource, source: LeadSource, store: LeadStore, since, now, report) -> pd.DataFrame:
+    """Selected campaigns and their members, stored; returns record_id → CampaignId/CampaignName."""
+    sel = cfg.pull.campaigns
+    if not sel.any:
+        return pd.DataFrame()
+    found = source.campaigns(CampaignSelection(ids=sel.ids, name_pattern=sel.name_pattern, types=sel.types))
+    if found.empty:
+        return pd.DataFrame()
+    standard = ["campaign_id", "name", "description", "type", "start_date", "end_date"]
+    rows = pd.DataFrame({c: found[c].astype(object) if c in found else None for c in standard})
+    extra = found.drop(columns=[c for c in standard if c in found])
+    rows["details"] = rows_as_json(extra.astype(str)) if len(extra.columns) else None
+    rows["source"], rows["updated_at"] = cfg.name, now
+    members = source.memberships(rows["campaign_id"].astype(str).tolist(), None)
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.campaigns, rows, conflict="update",
+                           update=[*standard[1:], "details", "updated_at"])
+        if len(members):
+            m = members.assign(source=cfg.name)[["source", "campaign_id", "record_id", "status", "joined_at"]]
+            m = m.astype({"campaign_id": str, "record_id": str}).drop_duplicates(["campaign_id", "record_id"])
+            store.insert_frame(conn, tables.campaign_members, m, conflict="update", update=["status", "joined_at"])
+        stored = store.read_frame(conn, sa.select(tables.campaign_members.c.record_id,
+                                                  tables.campaign_members.c.campaign_id,
+                                                  tables.campaign_members.c.joined_at, tables.campaigns.c.name)
+                                  .join(tables.campaigns, sa.and_(
+                                      tables.campaigns.c.source == tables.campaign_members.c.source,
+                                      tables.campaigns.c.campaign_id == tables.campaign_members.c.campaign_id))
+                                  .where(tables.campaign_members.c.source == cfg.name))
+    report.campaigns, report.memberships = len(rows), len(members)
+    stored = stored.sort_values(["record_id", "joined_at"], na_position="first")
+    return stored.rename(columns={"campaign_id": "CampaignId", "name": "CampaignName"})[
+        ["record_id", "CampaignId", "CampaignName"]]
+
+
+def _activities(cfg: ApiSource, source: LeadSource, store: LeadStore, since, report: ApiPullReport) -> None:
+    found = source.activities(since, cfg.pull.activities.types or None)
+    if found.empty:
+        return
+    rows = found.assign(source=cfg.name)[["source", "activity_id", "record_id", "activity_type", "occurred_at",
+                                          "detail"]].astype({"activity_id": str, "record_id": str})
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.lead_activities, rows.drop_duplicates("activity_id"), conflict="nothing")
+    report.activities = len(rows)
+
+
+def _watermark(store: LeadStore, source: str, stream: str) -> tuple[datetime | None, dict | None]:
+    w = tables.source_watermarks
+    with store.begin() as conn:
+        rows = conn.execute(sa.select(w.c.watermark, w.c.resume).where(w.c.source == source, w.c.stream == stream)).all()
+    if not rows:
+        return None, None
+    watermark, resume = rows[0]
+    return (pd.Timestamp(watermark).tz_convert("UTC").to_pydatetime() if watermark is not None else None,
+            json.loads(resume) if resume else None)
+
+
+def _save_watermark(store: LeadStore, conn: sa.Connection, source: str, stream: str, watermark: datetime | None,
+                    resume: dict | None, now: datetime) -> None:
+    w = tables.source_watermarks
+    current = conn.execute(sa.select(w.c.watermark).where(w.c.source == source, w.c.stream == stream)).all()
+    keep = current[0][0] if current else None
+    row = pd.DataFrame([{"source": source, "stream": stream, "watermark": watermark or keep,
+                         "resume": json.dumps(resume, default=str) if resume else None, "updated_at": now}])
+    row["watermark"] = pd.to_datetime(row["watermark"], utc=True)
+    store.insert_frame(conn, tables.source_watermarks, row, conflict="update", update=["watermark", "resume", "updated_at"])

@@ -1,0 +1,161 @@
+"""API sources get their outcomes back on their own records, through the outbox protocol (outbox.py).
+
+A batch of pending events is bound, then sent: field-setting events (distribution status, rejection,
+sales status, rep) fold into one update per source record — the latest value of each field, in event
+order — set through the YAML's `writeback.fields`; opportunities and partner marketing events are upserted
+by their external id / event key. Per-record refusals come back as results: those events return to
+pending with the vendor's reason (`last_error`, `attempts`) and are retried next run; the others are sent
+once. A crash between sending and recording re-sends the same batch, which upserts make harmless.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, LeadSource
+from leadsync.config.schema import ApiSource
+from leadsync.intake import parse_payloads
+from leadsync.store import LeadStore, tables
+from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
+
+# Outbox kinds whose payload sets fields on the source record (payload keys are writeback value names).
+RECORD_KINDS = ("distribution_status", "rejection", "sales_status", "rep")
+
+
+@dataclass
+class ApiWritebackReport:
+    events_sent: int = 0
+    events_failed: int = 0
+    records_updated: int = 0
+    resumed: int = 0
+    per_kind: Counter = field(default_factory=Counter)
+    failures: list[dict] = field(default_factory=list)  # a sample: event, lead, record, error
+
+
+def drain_to_api(cfg: ApiSource, source: LeadSource, store: LeadStore, now: datetime) -> ApiWritebackReport:
+    report = ApiWritebackReport()
+    for batch in prepared_batches(store, cfg.name):  # left over by a run that died mid-send
+        _send(cfg, source, store, batch, now, report)
+        report.resumed += 1
+    batch = prepare_batch(store, cfg.name, now, lambda batch_id, _now: f"{cfg.type}:{batch_id}")
+    if batch is not None:
+        _send(cfg, source, store, batch, now, report)
+    return report
+
+
+def _events(store: LeadStore, batch: Batch) -> pd.DataFrame:
+    o, leads = tables.writeback_outbox, tables.leads
+    query = (sa.select(o.c.event_id, o.c.lead_id, o.c.kind, o.c.payload, o.c.created_at, leads.c.source_record_id)
+             .join(leads, leads.c.lead_id == o.c.lead_id)
+             .where(o.c.batch_id == batch.batch_id).order_by(o.c.created_at, o.c.event_id))
+    with store.begin() as conn:
+        return store.read_frame(conn, query)
+
+
+def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, now: datetime,
+          report: ApiWritebackReport) -> None:
+    events = _events(store, batch)
+    if events.empty:
+        mark_sent(store, batch, "empty", now)
+        return
+    payloads = parse_payloads(events["payload"])
+    payloads.index = events.index
+    outcome = pd.Series(None, index=events.index, dtype=object)  # None: sent; text: why not
+
+    no_record = events["source_record_id"].isna()
+    outcome[no_record] = "the lead has no source record id to write to"
+
+    records = events.index[events["kind"].isin(RECORD_KINDS) & ~no_record]
+    if len(records):
+        _write_records(cfg, source, events.loc[records], payloads.loc[records], outcome, report)
+    opps = events.index[(events["kind"] == "opportunity") & ~no_record]
+    if len(opps):
+        _write_keyed(source.write_opportunities, _opportunities(events.loc[opps], payloads.loc[opps]), outcome)
+    marketing = events.index[(events["kind"] == "marketing_event") & ~no_record]
+    if len(marketing):
+        _write_keyed(source.write_events, _marketing_events(events.loc[marketing], payloads.loc[marketing]), outcome)
+
+    failed = outcome.notna()
+    _record(store, batch, events, outcome, now)
+    report.events_sent += int((~failed).sum())
+    report.events_failed += int(failed.sum())
+    report.per_kind.update(Counter(events.loc[~failed, "kind"]))
+    for i in events.index[failed][: 20 - len(report.failures)]:
+        report.failures.append({"event": events.at[i, "event_id"], "record": events.at[i, "source_record_id"],
+                                "error": outcome[i]})
+
+
+def _write_records(cfg: ApiSource, source: LeadSource, events: pd.DataFrame, payloads: pd.DataFrame,
+                   outcome: pd.Series, report: ApiWritebackReport) -> None:
+    mapping = cfg.writeback.fields
+    present = [k for k in mapping if k in payloads.columns]
+    if not present:  # the supplier maps no writeback field: nothing to set, nothing to retry
+        return
+    values = payloads[present].copy()
+    if "sales_status" in values and cfg.writeback.sales_status_values:
+        values["sales_status"] = values["sales_status"].map(lambda v: cfg.writeback.sales_status_values.get(v, v))
+    values["record_id"] = events["source_record_id"].to_numpy()
+    # latest value of each field per record, in event order (events are sorted by creation)
+    latest = values.groupby("record_id", sort=True).last()
+    touched = values.groupby("record_id")[present].count().sum(axis=1) > 0
+    latest = latest[touched.reindex(latest.index, fill_value=False)]
+    if latest.empty:
+        return
+    updates = latest.rename(columns=mapping).reset_index()
+    updates.insert(0, "key", updates["record_id"])
+    results = source.write_records(updates.astype(object).where(updates.notna(), None))
+    errors = dict(zip(results["key"].astype(str), results["error"].where(~results["ok"].astype(bool)), strict=True))
+    missing = set(updates["key"].astype(str)) - set(errors)
+    errors.update({k: "no result returned by the source for this record" for k in missing})
+    per_event = events["source_record_id"].astype(str).map(errors)
+    outcome.loc[events.index] = per_event.where(per_event.notna(), None)
+    report.records_updated += int(sum(1 for e in errors.values() if e is None or pd.isna(e)))
+
+
+def _write_keyed(write, rows: pd.DataFrame, outcome: pd.Series) -> None:
+    results = write(rows.astype(object).where(rows.notna(), None))
+    errors = dict(zip(results["key"].astype(str), results["error"].where(~results["ok"].astype(bool)), strict=True))
+    for i, key in zip(rows.index, rows["key"].astype(str), strict=True):
+        err = errors.get(key, "no result returned by the source for this event")
+        outcome[i] = None if err is None or (isinstance(err, float) and pd.isna(err)) else err
+
+
+def _get(payloads: pd.DataFrame, name: str) -> pd.Series:
+    return payloads[name] if name in payloads else pd.Series(None, index=payloads.index, dtype=object)
+
+
+def _opportunities(events: pd.DataFrame, payloads: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "key": events["event_id"], "external_id": _get(payloads, "external_id").fillna(events["lead_id"]),
+        "record_id": events["source_record_id"], "name": _get(payloads, "name"), "stage": _get(payloads, "stage"),
+        "amount": _get(payloads, "amount"), "close_date": _get(payloads, "close_date"),
+        "partner": _get(payloads, "partner_name"),
+    }, index=events.index)
+    return frame[OPPORTUNITY_COLUMNS]
+
+
+def _marketing_events(events: pd.DataFrame, payloads: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "key": events["event_id"], "record_id": events["source_record_id"],
+        "event_type": _get(payloads, "event_type"), "occurred_at": _get(payloads, "occurred_at"),
+        "description": _get(payloads, "description"), "partner": _get(payloads, "partner_name"),
+    }, index=events.index)
+    return frame[EVENT_COLUMNS]
+
+
+def _record(store: LeadStore, batch: Batch, events: pd.DataFrame, outcome: pd.Series, now: datetime) -> None:
+    """Sent events stay bound to the sent batch; refused ones go back to pending with the reason."""
+    o = tables.writeback_outbox
+    failed = events.loc[outcome.notna(), "event_id"].tolist()
+    reasons = outcome[outcome.notna()].tolist()
+    with store.begin() as conn:
+        for event_id, reason in zip(failed, reasons, strict=True):
+            conn.execute(sa.update(o).where(o.c.event_id == event_id).values(
+                state="pending", batch_id=None, attempts=sa.func.coalesce(o.c.attempts, 0) + 1,
+                last_error=str(reason)[:2000]))
+    mark_sent(store, batch, f"{len(events) - len(failed)} sent, {len(failed)} refused", now)

@@ -17,10 +17,12 @@ from leadsync.config import ConfigError, load_partners, load_source
 from leadsync.config.loader import ProjectPaths
 from leadsync.config.schema import SourceConfig
 from leadsync.intake import IntakeReport, leads_frame, map_new_rows
+from leadsync.pull.api_records import ApiPullReport, pull_records
 from leadsync.pull.sftp_files import PullReport, pull_inbox
-from leadsync.sources import sftp_client
+from leadsync.sources import lead_source, sftp_client
 from leadsync.store import LeadStore, tables
 from leadsync.validation import typed_schema
+from leadsync.writeback.api_sink import ApiWritebackReport, drain_to_api
 from leadsync.writeback.outbox import sent_events
 from leadsync.writeback.sftp_status_file import WritebackReport, drain_outbox
 
@@ -45,9 +47,13 @@ def source_config(paths: ProjectPaths, source: str) -> SourceConfig:
     return cfg
 
 
-def pull(paths: ProjectPaths, store: LeadStore, source: str) -> PullReport:
+def pull(paths: ProjectPaths, store: LeadStore, source: str) -> PullReport | ApiPullReport:
     cfg = source_config(paths, source)
-    with sftp_client(cfg, source_file(paths, source), paths) as client:
+    file = source_file(paths, source)
+    if cfg.is_api:
+        with lead_source(cfg, file, paths) as api:
+            return pull_records(cfg, api, store, now_utc(), file)
+    with sftp_client(cfg, file, paths) as client:
         return pull_inbox(cfg, client, store, now_utc())
 
 
@@ -77,9 +83,13 @@ def reroute(paths: ProjectPaths, store: LeadStore, source: str, now: datetime | 
     return reroute_overdue(cfg, partners, store, now or now_utc())
 
 
-def write_back(paths: ProjectPaths, store: LeadStore, source: str) -> WritebackReport:
+def write_back(paths: ProjectPaths, store: LeadStore, source: str) -> WritebackReport | ApiWritebackReport:
     cfg = source_config(paths, source)
-    with sftp_client(cfg, source_file(paths, source), paths) as client:
+    file = source_file(paths, source)
+    if cfg.is_api:
+        with lead_source(cfg, file, paths) as api:
+            return drain_to_api(cfg, api, store, now_utc())
+    with sftp_client(cfg, file, paths) as client:
         return drain_outbox(cfg.name, client, store, now_utc())
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
+from connectors.api_client import ApiConfigError, HttpSettings
 from connectors.sftp.client import SftpClient, SftpSettings
+from connectors.source_api import LeadSource
 from leadsync.config import ConfigError
 from leadsync.config.loader import ProjectPaths
-from leadsync.config.schema import SourceConfig
+from leadsync.config.schema import ApiSource, SourceConfig
 
 
 def secret(cfg: SourceConfig, file: Path, key: str, env_name: str) -> str:
@@ -35,3 +40,42 @@ def sftp_client(cfg: SourceConfig, file: Path, paths: ProjectPaths) -> SftpClien
         outbox=c.folders.outbox,
         timeout_s=c.timeout_s,
     ))
+
+
+@contextmanager
+def lead_source(cfg: ApiSource, file: Path, paths: ProjectPaths) -> Iterator[LeadSource]:
+    """The vendor connector for an API source, built from its YAML; closed afterwards."""
+    factory = {"eloqua": _eloqua}.get(cfg.type)
+    if factory is None:
+        raise ConfigError(file, [f"type: '{cfg.type}' has no connector in this version of leadsync"])
+    source = factory(cfg, file, paths)
+    try:
+        yield source
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def _http(cfg: ApiSource, paths: ProjectPaths) -> HttpSettings:
+    c = cfg.connection
+    return HttpSettings(timeout_s=c.timeout_s, ca_bundle=paths.resolve(c.ca_bundle) if c.ca_bundle else None)
+
+
+def _eloqua(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
+    from connectors.eloqua.source import EloquaSettings, EloquaSource
+
+    c, wb = cfg.connection, cfg.writeback
+    extra = {}
+    if wb.opportunities.custom_object:
+        extra["opportunity_object"] = wb.opportunities.custom_object
+    if wb.events.custom_object:
+        extra["event_object"] = wb.events.custom_object
+    try:
+        settings = EloquaSettings(
+            site=c.site, username=c.username, password=secret(cfg, file, "password_env", c.password_env),
+            login_url=c.login_url, http=_http(cfg, paths), identifier=c.identifier, sync_poll_interval_s=c.sync_poll_s,
+            look_back=timedelta(minutes=cfg.pull.look_back_minutes), **extra)
+    except ApiConfigError as exc:
+        raise ConfigError(file, [f"connection: {exc}"]) from None
+    return EloquaSource(settings)

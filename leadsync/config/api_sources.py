@@ -114,5 +114,6 @@ class EloquaConnection(Strict):
     password_env: str
     identifier: Literal["ContactID", "C_EmailAddress"] = Field(
         "ContactID", description="What writes are keyed by.")
+    sync_poll_s: float = Field(2.0, gt=0, description="How often a Bulk sync's status is checked.")
     ca_bundle: str | None = None
     timeout_s: float = Field(30, gt=0)

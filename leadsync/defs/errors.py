@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError
 from connectors.sftp.errors import SftpConfigError, SftpTransientError
 from leadsync.config import ConfigError
 
@@ -34,5 +35,16 @@ def source_errors(source: str) -> Iterator[None]:
             metadata={"source": source},
             allow_retries=False,
         ) from exc
-    except SftpTransientError:
+    except ApiConfigError as exc:
+        raise dg.Failure(
+            description=f"Source '{source}' is misconfigured: {exc}",
+            metadata={"source": source, "vendor_code": exc.vendor_code or ""},
+            allow_retries=False,
+        ) from exc
+    except ApiQuotaExhausted as exc:
+        raise dg.Failure(
+            description=f"Source '{source}' has used its API quota for today: {exc}",
+            metadata={"source": source}, allow_retries=False,
+        ) from exc
+    except (SftpTransientError, ApiTransientError):
         raise

@@ -13,6 +13,8 @@ from leadsync import pipeline
 from leadsync.defs.errors import source_errors
 from leadsync.defs.metadata import md_counts, md_table
 from leadsync.defs.resources import LeadsyncResource
+from leadsync.pull.api_records import ApiPullReport
+from leadsync.writeback.api_sink import ApiWritebackReport
 
 RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 STORE_POOL = "lead_store"  # one writer of the DuckDB store at a time (dagster_home/dagster.yaml)
@@ -30,6 +32,8 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
     def raw_rows(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):
             report = pipeline.pull(leadsync.paths, leadsync.store(), source)
+        if isinstance(report, ApiPullReport):
+            return _api_pull_result(context, report)
         for f in report.errors:
             context.log.warning(f"{f.name} moved to {f.moved_to}: {f.reason}")
         files = pd.DataFrame([vars(f) for f in report.files], columns=["name", "status", "rows", "reason", "moved_to"])
@@ -105,6 +109,18 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
     def writeback(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):
             report = pipeline.write_back(leadsync.paths, leadsync.store(), source)
+        if isinstance(report, ApiWritebackReport):
+            if report.events_failed:
+                context.log.warning(f"{report.events_failed} writeback events refused by {source}; they are "
+                                    "retried next run (reasons in the metadata and writeback_outbox.last_error)")
+            return dg.MaterializeResult(metadata={
+                "dagster/row_count": report.events_sent,
+                "records_updated": report.records_updated,
+                "refused": report.events_failed,
+                "per_kind": md_counts(report.per_kind, "kind", "events"),
+                "refusals": md_table(pd.DataFrame(report.failures), limit=20),
+                "resumed_batches": report.resumed,
+            })
         return dg.MaterializeResult(metadata={
             "dagster/row_count": report.events_sent,
             "files_uploaded": dg.MetadataValue.json(report.files),
@@ -112,6 +128,23 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
         })
 
     return [raw_rows, leads, assignments, reroutes, writeback]
+
+
+def _api_pull_result(context: dg.AssetExecutionContext, report: ApiPullReport) -> dg.MaterializeResult:
+    if report.stopped:
+        context.log.warning(report.stopped)
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": report.stored,
+        "received": report.received,
+        "already_had": report.already_had,
+        "batches": report.batches,
+        "by_path": md_counts(report.paths, "path", "records"),
+        "watermark": str(report.watermark) if report.watermark else "none yet",
+        "stopped_early": report.stopped or "no",
+        "campaigns": report.campaigns,
+        "memberships": report.memberships,
+        "activities": report.activities,
+    })
 
 
 def _routing_metadata(report) -> dict:

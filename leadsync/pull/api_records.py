@@ -104,19 +104,28 @@ def _store(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: PulledBa
     batch_id = hashlib.sha1(f"{cfg.name}\0{batch.key}".encode()).hexdigest()[:16]
     ids = records[source.record_id_field].astype(str)
     stamps = records[source.modified_field].astype(str)
-    seen: set[tuple[str, str]] = set()
+    # What a version says, its modification stamp aside: our own writeback changes the stamp of every record
+    # it touches, and those echoes must not come back as changed leads.
+    content = pd.Series(rows_as_json(records.drop(columns=[source.modified_field]).astype(str)),
+                        index=records.index).map(lambda j: hashlib.sha1(j.encode()).hexdigest()[:20])
+    seen_versions: set[tuple[str, str]] = set()
+    seen_content: set[tuple[str, str]] = set()
     unique_ids = ids.unique().tolist()
     sr = tables.source_records
     with store.begin() as conn:
         for start in range(0, len(unique_ids), 10_000):
-            known = conn.execute(sa.select(sr.c.record_id, sr.c.modified).where(
+            known = conn.execute(sa.select(sr.c.record_id, sr.c.modified, sr.c.content_sha).where(
                 sr.c.source == cfg.name, sr.c.record_id.in_(unique_ids[start:start + 10_000]))).all()
-            seen.update((r, m) for r, m in known)
-    fresh = ~pd.Series([(i, m) in seen for i, m in zip(ids, stamps, strict=True)], index=records.index)
-    fresh &= ~pd.DataFrame({"i": ids, "m": stamps}).duplicated(keep="last")
-    report.already_had += int((~fresh).sum())
-    records, ids, stamps = records[fresh].reset_index(drop=True), ids[fresh].tolist(), stamps[fresh].tolist()
-    versions = pd.DataFrame({"source": cfg.name, "record_id": ids, "modified": stamps, "batch_id": batch_id})
+            seen_versions.update((r, m) for r, m, _ in known)
+            seen_content.update((r, c) for r, _, c in known)
+    new_version = ~pd.Series([(i, m) in seen_versions for i, m in zip(ids, stamps, strict=True)], index=records.index)
+    new_version &= ~pd.DataFrame({"i": ids, "m": stamps}).duplicated(keep="last")
+    changed = ~pd.Series([(i, c) in seen_content for i, c in zip(ids, content, strict=True)], index=records.index)
+    report.already_had += int((~(new_version & changed)).sum())
+    versions = pd.DataFrame({"source": cfg.name, "record_id": ids[new_version], "modified": stamps[new_version],
+                             "content_sha": content[new_version], "batch_id": batch_id})
+    fresh = new_version & changed
+    records = records[fresh].reset_index(drop=True)
     rows = _with_campaigns(cfg, records, source.record_id_field, membership)
 
     def move_watermark(conn: sa.Connection) -> None:

@@ -161,6 +161,7 @@ source_records = sa.Table(
     sa.Column("source", sa.String, primary_key=True),
     sa.Column("record_id", sa.String, primary_key=True),
     sa.Column("modified", sa.String, primary_key=True),  # the record's modification stamp as the source gives it
+    sa.Column("content_sha", sa.String, nullable=False),  # hash of the pulled values, modification stamp aside
     sa.Column("batch_id", sa.String, nullable=False),
 )
 
@@ -232,6 +233,7 @@ writeback_batches = sa.Table(
 
 sa.Index("ix_raw_rows_source_state", raw_rows.c.source, raw_rows.c.state)
 sa.Index("ix_leads_source", leads.c.source)
+sa.Index("ix_source_records_content", source_records.c.source, source_records.c.record_id, source_records.c.content_sha)
 sa.Index("ix_lead_activities_record", lead_activities.c.source, lead_activities.c.record_id)
 sa.Index("ix_assignments_partner_status", assignments.c.partner_id, assignments.c.status)
 sa.Index("ix_assignments_status_decided", assignments.c.status, assignments.c.decided_at)

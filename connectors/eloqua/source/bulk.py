@@ -1,0 +1,149 @@
+"""Bulk API 2.0 jobs: definitions, syncs polled to their end, data pages, uploads, rejects and logs.
+
+A sync ends `success`, `warning` (an import rejected some rows) or `error`; an error raises ApiError carrying
+the sync's log messages. Data of an export stays readable for the definition's dataRetentionDuration; a page
+request after that answers 404 or 410, which `data_page` reports as None ("expired") instead of raising.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+from connectors.api_client import ApiConfigError, ApiError, ApiTransientError
+from connectors.eloqua.source.client import EloquaClient, failures_text, response_json
+from connectors.eloqua.source.settings import MAX_EXPORT_PAGE, EloquaSettings
+
+FINISHED = ("success", "warning", "error")
+MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # Eloqua refuses POSTs over 32 MB (with a 404)
+EXPIRED = (404, 410)
+
+
+class SyncFailed(ApiError):
+    """A sync ended in `error`; the message carries its logs."""
+
+
+class Bulk:
+    def __init__(self, client: EloquaClient, settings: EloquaSettings):
+        self.client = client
+        self.settings = settings
+
+    def url(self, path: str) -> str:
+        return f"{self.client.endpoints.bulk}{path}"
+
+    # ------------------------------------------------------------------ definitions and syncs
+
+    def define(self, entity: str, kind: str, body: dict) -> str:
+        """Create an export or import definition; its uri. A refused definition is a configuration error."""
+        what = f"Eloqua Bulk {entity} {kind[:-1]} definition"
+        answer = self.client.request("POST", self.url(f"/{entity}/{kind}"), what=what, json=body, allow=(400,))
+        if answer.status_code == 400:
+            raise ApiConfigError(f"{what} refused: {failures_text(response_json(answer))}", status=400)
+        return answer.json()["uri"]
+
+    def start_sync(self, definition_uri: str) -> dict:
+        what = f"Eloqua Bulk sync of {definition_uri}"
+        answer = self.client.request("POST", self.url("/syncs"), what=what,
+                                     json={"syncedInstanceUri": definition_uri}, allow=(409,))
+        if answer.status_code == 409:
+            # A retried POST whose first attempt did start the sync: find that sync instead of a second one.
+            running = self._running_sync(definition_uri)
+            if running is None:
+                raise ApiTransientError(f"{what}: HTTP 409, another sync of the definition is running", status=409)
+            return running
+        return answer.json()
+
+    def _running_sync(self, definition_uri: str) -> dict | None:
+        found = None
+        for sync in self.client.bulk_items("/syncs", "Eloqua Bulk syncs"):
+            if sync.get("syncedInstanceUri") == definition_uri and sync.get("status") in ("pending", "active"):
+                found = sync
+        return found
+
+    def status(self, sync_uri: str) -> dict | None:
+        """The sync, or None when Eloqua no longer knows it."""
+        answer = self.client.request("GET", self.url(sync_uri), what=f"Eloqua Bulk {sync_uri}", allow=EXPIRED)
+        return None if answer.status_code in EXPIRED else answer.json()
+
+    def wait(self, sync: dict) -> dict:
+        """Poll until the sync has ended; raises SyncFailed (with its logs) when it ended in error."""
+        deadline = time.monotonic() + self.settings.sync_timeout_s
+        while sync.get("status") not in FINISHED:
+            if time.monotonic() > deadline:
+                raise ApiTransientError(f"Eloqua Bulk {sync['uri']} still {sync.get('status')} after "
+                                        f"{self.settings.sync_timeout_s:.0f} s (sync_timeout_s)")
+            time.sleep(self.settings.sync_poll_interval_s)
+            current = self.status(sync["uri"])
+            if current is None:
+                raise ApiError(f"Eloqua Bulk {sync['uri']} disappeared while it was {sync.get('status')}")
+            sync = current
+        if sync["status"] == "error":
+            raise SyncFailed(f"Eloqua Bulk {sync['uri']} of {sync.get('syncedInstanceUri')} ended in error: "
+                             f"{self.logs_text(sync['uri'])}")
+        return sync
+
+    def run(self, definition_uri: str) -> dict:
+        """Start a sync of the definition and wait for its end."""
+        return self.wait(self.start_sync(definition_uri))
+
+    def logs(self, sync_uri: str) -> list[dict]:
+        return list(self.client.bulk_items(f"{sync_uri}/logs", f"Eloqua Bulk {sync_uri} logs"))
+
+    def logs_text(self, sync_uri: str) -> str:
+        try:
+            logs = self.logs(sync_uri)
+        except ApiError as exc:
+            return f"(logs unreadable: {exc})"
+        worst = [entry for entry in logs if entry.get("severity") in ("error", "warning")] or logs
+        return "; ".join(f"{e.get('statusCode', '')} {e.get('message', '')}".strip() for e in worst) or "(no logs)"
+
+    # ------------------------------------------------------------------ exports
+
+    def data_page(self, sync_uri: str, offset: int, limit: int) -> dict | None:
+        """One page of an export sync's rows; None when its data has expired (or the sync is gone)."""
+        answer = self.client.request("GET", self.url(f"{sync_uri}/data"), what=f"Eloqua Bulk {sync_uri} data",
+                                     params={"limit": limit, "offset": offset}, allow=EXPIRED)
+        return None if answer.status_code in EXPIRED else answer.json()
+
+    def export(self, entity: str, fields: dict[str, str], filter_: str | None = None,
+               page_size: int = MAX_EXPORT_PAGE, name: str = "leadsync export") -> Iterator[list[dict]]:
+        """Define, sync and read an export page by page (for the small exports: campaign responses,
+        activities, contact lookups). The contact pull has its own resumable loop (pull.py)."""
+        body = {"name": name, "fields": fields, "areSystemTimestampsInUTC": True,
+                "dataRetentionDuration": "PT1H", "autoDeleteDuration": "PT1H"}
+        if filter_:
+            body["filter"] = filter_
+        sync = self.run(self.define(entity, "exports", body))
+        offset = 0
+        while True:
+            page = self.data_page(sync["uri"], offset, page_size)
+            if page is None:
+                raise ApiError(f"Eloqua Bulk {sync['uri']}: data expired while it was being read")
+            items = page.get("items") or []
+            if items:
+                yield items
+            offset += len(items)
+            if not page.get("hasMore") or not items:
+                return
+
+    # ------------------------------------------------------------------ imports
+
+    def upload(self, definition_uri: str, rows: list[dict[str, str]]) -> None:
+        """Stage rows for the next sync of an import definition, in POSTs under Eloqua's 32 MB limit."""
+        step = max(1, self.settings.import_rows_per_upload)
+        for start in range(0, len(rows), step):
+            self._post_rows(definition_uri, rows[start:start + step])
+
+    def _post_rows(self, definition_uri: str, rows: list[dict[str, str]]) -> None:
+        raw = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if len(raw) > MAX_UPLOAD_BYTES and len(rows) > 1:
+            half = len(rows) // 2
+            self._post_rows(definition_uri, rows[:half])
+            self._post_rows(definition_uri, rows[half:])
+            return
+        self.client.request("POST", self.url(f"{definition_uri}/data"), what=f"Eloqua Bulk upload to {definition_uri}",
+                            data=raw, headers={"Content-Type": "application/json; charset=utf-8"})
+
+    def rejects(self, sync_uri: str) -> Iterator[dict]:
+        return self.client.bulk_items(f"{sync_uri}/rejects", f"Eloqua Bulk {sync_uri} rejects")

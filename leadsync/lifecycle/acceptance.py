@@ -1,0 +1,159 @@
+"""A partner accepts or rejects a lead routed to it.
+
+Accepting makes the assignment `accepted` (the lead stays with the partner and its sales status starts
+at Not Contacted). Rejecting needs a reason (lifecycle.yaml `reject_reasons`); the assignment records
+`rejected` and a `rejection` writeback event carries the reason. Then, with `rejected_leads: reroute`
+(the default), the lead is routed again, never to a partner that already had it (unassigned when none is
+left); with `return_to_supplier` it stays rejected until the supplier assigns it by hand.
+Both are recorded once: a second click finds the lead already decided and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from leadsync.intake import leads_frame
+from leadsync.lifecycle.context import Lifecycle
+from leadsync.lifecycle.events import (
+    LifecycleError,
+    add_event,
+    change_assignment,
+    current_assignment,
+    start_progress,
+)
+from leadsync.routing.engine import fields_used, route
+from leadsync.routing.state import load_state, record, save_positions
+from leadsync.store import tables
+
+
+@dataclass(frozen=True)
+class Decision:
+    lead_id: str
+    outcome: str  # accepted | rejected | already_accepted | already_rejected
+    message: str  # for the partner
+    decided_at: datetime | None = None
+    rerouted_to: str | None = None  # partner id the rejected lead went to next (None: unassigned / returned)
+
+
+def _routed_to(ctx: Lifecycle, current: dict | None, lead_id: str, partner_id: str) -> dict:
+    if current is None:
+        raise LifecycleError(f"lead '{lead_id}' is not known; check the link in the email", "lead_id", 404)
+    if current["partner_id"] != partner_id:
+        raise LifecycleError(f"This lead is no longer assigned to {ctx.partner_name(partner_id)}: it was "
+                             "withdrawn or given to another partner.", "lead_id", 409)
+    return current
+
+
+def _already(ctx: Lifecycle, conn: sa.Connection, current: dict, partner_id: str) -> Decision | None:
+    """The earlier decision when the partner already accepted or rejected this lead."""
+    if current["partner_id"] == partner_id and current["status"] in ("accepted", "closed"):
+        return Decision(current["lead_id"], "already_accepted",
+                        f"{ctx.partner_name(partner_id)} already accepted this lead.")
+    h = tables.assignment_history
+    rejected = conn.execute(sa.select(h.c.decided_at).where(
+        h.c.lead_id == current["lead_id"], h.c.partner_id == partner_id, h.c.action == "rejected")).all()
+    if rejected:
+        return Decision(current["lead_id"], "already_rejected",
+                        f"{ctx.partner_name(partner_id)} already rejected this lead.", rejected[0][0])
+    return None
+
+
+def accept(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, now: datetime,
+           actor: str = "web") -> Decision:
+    """Accept a lead routed to the partner (inside the caller's transaction)."""
+    current = current_assignment(ctx, conn, lead_id, lock=True)
+    if current is not None and current["partner_id"] != partner_id:
+        done = _already(ctx, conn, current, partner_id)
+        if done:  # rejected by this partner, and rerouted since
+            raise LifecycleError(f"{done.message} It cannot be accepted any more.", "lead_id", 409)
+    current = _routed_to(ctx, current, lead_id, partner_id)
+    if current["status"] != "routed":
+        done = _already(ctx, conn, current, partner_id)
+        if done and done.outcome == "already_accepted":
+            return done
+        if done:
+            raise LifecycleError(f"{done.message} It cannot be accepted any more.", "lead_id", 409)
+        raise LifecycleError(f"This lead is {current['status']}; it cannot be accepted now.", "lead_id", 409)
+    version = change_assignment(ctx, conn, current, action="accepted", status="accepted", now=now,
+                                reason=f"accepted by {ctx.partner_name(partner_id)}",
+                                decided_by=f"partner:{partner_id}")
+    start_progress(ctx, conn, current, now)
+    add_event(ctx, conn, event_id=f"{lead_id}:accepted:{version}", lead_id=lead_id, source=current["source"],
+              partner_id=partner_id, kind="accepted", detail={"via": actor}, actor=actor, now=now)
+    return Decision(lead_id, "accepted", f"You accepted this lead for {ctx.partner_name(partner_id)}.", now)
+
+
+def reject(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, reason_code: str | None,
+           comment: str | None, now: datetime, actor: str = "web") -> Decision:
+    """Reject a lead routed to the partner, with a reason (inside the caller's transaction)."""
+    reason = ctx.settings.reject_reason(reason_code)
+    allowed = ", ".join(f"{r.code} ({r.label})" for r in ctx.settings.reject_reasons)
+    if reason is None:
+        raise LifecycleError("Choose a reason for rejecting the lead." if not reason_code else
+                             f"'{reason_code}' is not a reject reason; allowed: {allowed}", "reason")
+    comment = (comment or "").strip() or None
+    if reason.comment == "required" and not comment:
+        raise LifecycleError(f"Reason '{reason.label}' needs a comment: say why.", "comment")
+    if reason.comment == "none":
+        comment = None
+    if comment and len(comment) > 2000:
+        raise LifecycleError("The comment is longer than 2000 characters.", "comment")
+    current = current_assignment(ctx, conn, lead_id, lock=True)
+    if current is not None and current["partner_id"] != partner_id:
+        done = _already(ctx, conn, current, partner_id)
+        if done:
+            return done
+    current = _routed_to(ctx, current, lead_id, partner_id)
+    if current["status"] != "routed":
+        done = _already(ctx, conn, current, partner_id)
+        if done:
+            if done.outcome == "already_accepted":
+                raise LifecycleError(
+                    "You accepted this lead already, so it cannot be rejected. If it is not a fit, open its "
+                    "status page and set the sales status to Unqualified/Invalid.", "lead_id", 409)
+            return done
+        raise LifecycleError(f"This lead is {current['status']}; it cannot be rejected now.", "lead_id", 409)
+    why = f"rejected by {ctx.partner_name(partner_id)}: {reason.label}" + (f" ({comment})" if comment else "")
+    version = change_assignment(ctx, conn, current, action="rejected", status="rejected", now=now, reason=why,
+                                decided_by=f"partner:{partner_id}")
+    detail = {"reason_code": reason.code, "reason": reason.label, "comment": comment}
+    add_event(ctx, conn, event_id=f"{lead_id}:rejected:{version}", lead_id=lead_id, source=current["source"],
+              partner_id=partner_id, kind="rejection", detail=detail, actor=actor, now=now,
+              outbox={"rejection_reason": reason.label, "rejection_code": reason.code,
+                      "rejection_comment": comment, "reason": why})
+    rerouted_to = None
+    if ctx.settings.rejected_leads == "reroute":
+        rerouted_to = _reroute(ctx, conn, {**current, "version": version, "status": "rejected"}, now)
+    return Decision(lead_id, "rejected", f"You rejected this lead for {ctx.partner_name(partner_id)} "
+                    f"(reason: {reason.label}).", now, rerouted_to)
+
+
+def _reroute(ctx: Lifecycle, conn: sa.Connection, rejected: dict, now: datetime) -> str | None:
+    """Route the rejected lead again, excluding every partner that had it; the partner it went to."""
+    cfg = ctx.sources.get(rejected["source"])
+    if cfg is None:  # without the mapping the lead cannot be routed: it waits as rejected
+        return None
+    lead_id = rejected["lead_id"]
+    leads = leads_frame(ctx.store, conn, cfg, tables.leads.c.lead_id == lead_id, fields_used(ctx.partners, cfg))
+    result = route(leads, ctx.partners, cfg, load_state(ctx.store, conn, [lead_id]))
+    decisions = result.decisions.assign(source=cfg.name, action="rerouted", decided_by="reject",
+                                        version=int(rejected["version"]) + 1,
+                                        attempt=int(rejected["attempt"]) + 1)
+    record(ctx.store, conn, decisions, ctx.partners, now)
+    save_positions(ctx.store, conn, result.positions, now)
+    row = decisions.iloc[0]
+    return row["partner_id"] if row["status"] == "routed" else None
+
+
+def accept_lead(ctx: Lifecycle, lead_id: str, partner_id: str, now: datetime, actor: str = "operator") -> Decision:
+    with ctx.store.begin() as conn:
+        return accept(ctx, conn, lead_id, partner_id, now, actor)
+
+
+def reject_lead(ctx: Lifecycle, lead_id: str, partner_id: str, reason_code: str | None, comment: str | None,
+                now: datetime, actor: str = "operator") -> Decision:
+    with ctx.store.begin() as conn:
+        return reject(ctx, conn, lead_id, partner_id, reason_code, comment, now, actor)

@@ -1,0 +1,61 @@
+"""Emails to partners, rendered from the Jinja2 templates under templates/email/ (text and HTML parts).
+
+Only a LeadView reaches a template, so only partner-visible fields can appear in an email."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from leadsync.lifecycle.settings import SmtpSettings
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment for emails and web pages: HTML autoescaped, text as is, undefined names fail."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render(template: str, subject: str, **context) -> RenderedEmail:
+    """templates/email/<template>.txt and .html with `context`."""
+    env = environment()
+    return RenderedEmail(subject=" ".join(subject.split()),
+                         text=env.get_template(f"email/{template}.txt").render(**context),
+                         html=env.get_template(f"email/{template}.html").render(**context))
+
+
+def build_message(smtp: SmtpSettings, delivery_id: str, recipients: list[str], email: RenderedEmail,
+                  created_at) -> EmailMessage:
+    """A multipart/alternative message; its Message-ID derives from the delivery id, so a message sent
+    again after a crash is recognisably the same message."""
+    msg = EmailMessage()
+    msg["From"] = formataddr((smtp.from_name, smtp.from_address)) if smtp.from_name else smtp.from_address
+    msg["To"] = ", ".join(recipients)
+    msg["Subject"] = email.subject
+    msg["Date"] = format_datetime(created_at)
+    domain = smtp.from_address.rsplit("@", 1)[-1]
+    msg["Message-ID"] = f"<{hashlib.sha256(delivery_id.encode()).hexdigest()[:32]}.leadsync@{domain}>"
+    msg.set_content(email.text)
+    msg.add_alternative(email.html, subtype="html")
+    return msg

@@ -1,0 +1,102 @@
+"""The email queue: every email to a partner is a `deliveries` row, written in the transaction that decided
+to send it, then sent by `send_pending`. A rerun finds the row and never sends it twice.
+
+A crash after the server took a message but before the row says `sent` sends that message once more on
+the next run (same Message-ID); nothing is ever lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from leadsync.lifecycle import tables as lt
+from leadsync.lifecycle.context import Lifecycle
+from leadsync.lifecycle.email_render import RenderedEmail, build_message
+from leadsync.lifecycle.smtp import Mailer, SmtpError
+
+MAX_ATTEMPTS = 10  # transient failures after which a message is given up (state failed)
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0  # permanently: the row is `failed` with the server's answer
+    retry_later: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def queued(conn: sa.Connection, delivery_id: str) -> bool:
+    d = lt.deliveries
+    return bool(conn.execute(sa.select(d.c.delivery_id).where(d.c.delivery_id == delivery_id)).all())
+
+
+def queue_email(conn: sa.Connection, *, delivery_id: str, kind: str, partner_id: str, recipients: list[str],
+                email: RenderedEmail, now: datetime, lead_id: str | None = None, version: int | None = None) -> bool:
+    """Queue an email once; False when `delivery_id` was queued before (nothing is added)."""
+    if queued(conn, delivery_id):
+        return False
+    conn.execute(sa.insert(lt.deliveries).values(
+        delivery_id=delivery_id, kind=kind, lead_id=lead_id, version=version, partner_id=partner_id,
+        recipients=", ".join(recipients), subject=email.subject, body_text=email.text, body_html=email.html,
+        state="pending", attempts=0, last_error=None, created_at=now, sent_at=None))
+    return True
+
+
+def send_pending(ctx: Lifecycle, now: datetime, mailer: Mailer | None = None,
+                 delivery_ids: list[str] | None = None) -> SendReport:
+    """Send queued emails (all pending, or those of `delivery_ids`) and record each outcome.
+
+    Raises SmtpConfigError (bad login, TLS mismatch …) or SmtpUnavailable (server unreachable) after
+    recording, so a scheduled run fails with a message that says what to fix; what was not sent stays
+    pending for the next run."""
+    report = SendReport()
+    d = lt.deliveries
+    query = sa.select(d).where(d.c.state == "pending").order_by(d.c.created_at, d.c.delivery_id)
+    if delivery_ids is not None:
+        if not delivery_ids:
+            return report
+        query = query.where(d.c.delivery_id.in_(delivery_ids))
+    with ctx.store.begin() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings().all()]
+    if not rows:
+        return report
+    mailer = mailer or Mailer(ctx.settings.smtp)
+    messages = [(r["delivery_id"], build_message(
+        ctx.settings.smtp, r["delivery_id"], r["recipients"].split(", "),
+        RenderedEmail(r["subject"], r["body_text"], r["body_html"]), r["created_at"])) for r in rows]
+    by_id = {r["delivery_id"]: r for r in rows}
+    failure: SmtpError | None = None
+    results = []
+    try:
+        results = mailer.send(messages)
+    except SmtpError as exc:
+        failure = exc
+    with ctx.store.begin() as conn:
+        for res in results:
+            row = by_id[res.key]
+            attempts = row["attempts"] + 1
+            if res.ok:
+                values = {"state": "sent", "sent_at": now, "last_error": res.error}
+                report.sent += 1
+            elif res.permanent or attempts >= MAX_ATTEMPTS:
+                values = {"state": "failed", "last_error": res.error}
+                report.failed += 1
+                report.errors.append(f"{row['kind']} email to {row['recipients']}: {res.error}")
+            else:
+                values = {"last_error": res.error}
+                report.retry_later += 1
+            conn.execute(sa.update(d).where(d.c.delivery_id == res.key).values(attempts=attempts, **values))
+        if failure is not None:
+            done = {res.key for res in results}
+            untouched = [k for k in by_id if k not in done]
+            if untouched:
+                conn.execute(sa.update(d).where(d.c.delivery_id.in_(untouched))
+                             .values(attempts=d.c.attempts + 1, last_error=str(failure)))
+            report.retry_later += len(untouched)
+            report.errors.append(str(failure))
+    if failure is not None:
+        raise type(failure)(f"{failure} ({report.sent} emails sent, {report.retry_later} left for the next run)")
+    return report

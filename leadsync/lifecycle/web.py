@@ -1,0 +1,430 @@
+"""The partner-response web app (Starlette, Jinja2 pages) that email links point at.
+
+  GET  /lead/accept?t=…   the lead and an Accept button (web.one_click_accept: accepts at once)
+  POST /lead/accept       accept (t in the form)
+  GET  /lead/reject?t=…   the reject form (reasons from lifecycle.yaml)
+  POST /lead/reject       reject with a reason and comment
+  GET  /lead/status?t=…   a lead's status page: sales status, rep, opportunity, marketing events, history
+  POST /lead/status       one update (same fields as an import row)
+  GET  /import?t=…        the partner's CSV upload page; POST /import applies the file
+  POST /api/v1/updates    JSON {"updates": [row, …]} or a text/csv body; Authorization: Bearer <API key>
+  POST /api/v1/leads      partner-created leads for auto-registration, JSON {"leads": [{reference, …}, …]}
+  GET  /healthz
+
+Every link carries a signed token (tokens.py). A forged, expired or reused token gets a page saying so;
+accept and reject links work once, and the action they record is recorded once even if clicked twice.
+Store work runs in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
+from urllib.parse import parse_qsl
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from leadsync.config.partners import PartnersConfig
+from leadsync.config.schema import SourceConfig
+from leadsync.lifecycle import tables as lt
+from leadsync.lifecycle.acceptance import accept, reject
+from leadsync.lifecycle.context import Lifecycle
+from leadsync.lifecycle.email_render import environment
+from leadsync.lifecycle.events import LifecycleError, current_assignment, lead_events, progress
+from leadsync.lifecycle.lead_view import lead_view
+from leadsync.lifecycle.links import link
+from leadsync.lifecycle.mail_queue import send_pending
+from leadsync.lifecycle.opportunities import current_opportunity
+from leadsync.lifecycle.registration import register_partner_leads
+from leadsync.lifecycle.settings import LifecycleSettings
+from leadsync.lifecycle.smtp import Mailer, SmtpError
+from leadsync.lifecycle.status import SALES_STATUSES, allowed_next
+from leadsync.lifecycle.tokens import Claims, TokenError, TokenUsed, verify
+from leadsync.lifecycle.updates import COLUMNS, ImportReport, apply_update, import_csv, import_rows
+from leadsync.store import LeadStore
+
+log = logging.getLogger(__name__)
+MAX_BODY = 10 * 1024 * 1024
+HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+           "X-Content-Type-Options": "nosniff"}
+
+
+class _App:
+    def __init__(self, ctx: Lifecycle, clock: Callable[[], datetime], mailer: Mailer | None):
+        self.ctx = ctx
+        self.clock = clock
+        self.mailer = mailer
+
+    # ------------------------------------------------------------------------------------ rendering
+
+    def page(self, template: str, title: str, status_code: int = 200, **context) -> HTMLResponse:
+        html = environment().get_template(f"web/{template}.html").render(
+            title=title, support_contact=self.ctx.settings.web.support_contact, **context)
+        return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+
+    def message(self, title: str, message: str, status_code: int = 200, error: bool = False,
+                status_url: str | None = None) -> HTMLResponse:
+        return self.page("message", title, status_code, message=message, error=error, status_url=status_url)
+
+    def refused(self, exc: TokenError | LifecycleError) -> HTMLResponse:
+        if isinstance(exc, TokenError):
+            return self.message(exc.title, str(exc), exc.status_code, error=True)
+        return self.message("This cannot be done", str(exc), exc.status_code, error=True)
+
+    # ------------------------------------------------------------------------------------ tokens
+
+    def claims(self, token: str | None, action: str) -> Claims:
+        return verify(self.ctx.settings.web.secret(), token, action, self.clock())
+
+    @staticmethod
+    def check_unused(conn: sa.Connection, claims: Claims) -> None:
+        u = lt.used_tokens
+        used = conn.execute(sa.select(u.c.used_at).where(u.c.token_id == claims.token_id)).all()
+        if used:
+            when = used[0][0]
+            raise TokenUsed(f"This {claims.action} link was used on {when:%d %b %Y %H:%M} UTC; each accept or "
+                            "reject link works once. Nothing was changed.")
+
+    @staticmethod
+    def mark_used(conn: sa.Connection, claims: Claims, now: datetime) -> None:
+        conn.execute(sa.insert(lt.used_tokens).values(token_id=claims.token_id, action=claims.action,
+                                                      lead_id=claims.lead_id, partner_id=claims.partner_id,
+                                                      used_at=now))
+
+    def status_url(self, claims: Claims) -> str:
+        return link(self.ctx, "status", claims.partner_id, claims.lead_id, self.clock())
+
+    # ------------------------------------------------------------------------------------ accept / reject
+
+    def show_lead(self, claims: Claims, template: str, title: str, **context) -> HTMLResponse:
+        with self.ctx.store.begin() as conn:
+            self.check_unused(conn, claims)
+            current = current_assignment(self.ctx, conn, claims.lead_id)
+            view = lead_view(self.ctx, conn, claims.lead_id)
+        if current is None or current["partner_id"] != claims.partner_id:
+            raise LifecycleError("This lead is no longer assigned to "
+                                 f"{self.ctx.partner_name(claims.partner_id)}: it was withdrawn or given to another "
+                                 "partner.", "lead_id", 409)
+        if current["status"] != "routed":
+            raise LifecycleError(f"This lead is already {current['status']}; there is nothing to decide.",
+                                 "lead_id", 409)
+        return self.page(template, title, view=view, **context)
+
+    def accept(self, token: str | None, confirm: bool) -> HTMLResponse:
+        try:
+            claims = self.claims(token, "accept")
+            if not confirm and not self.ctx.settings.web.one_click_accept:
+                return self.show_lead(claims, "accept", "Accept this lead?", token=token)
+            now = self.clock()
+            with self.ctx.store.begin() as conn:
+                self.check_unused(conn, claims)
+                decision = accept(self.ctx, conn, claims.lead_id, claims.partner_id, now, "web")
+                self.mark_used(conn, claims, now)
+        except (TokenError, LifecycleError) as exc:
+            return self.refused(exc)
+        title = "Lead accepted" if decision.outcome == "accepted" else "Already accepted"
+        return self.message(title, decision.message, status_url=self.status_url(claims))
+
+    def reject(self, token: str | None, form: Mapping[str, str] | None) -> HTMLResponse:
+        reasons = self.ctx.settings.reject_reasons
+        try:
+            claims = self.claims(token, "reject")
+            if form is None:
+                return self.show_lead(claims, "reject", "Reject this lead", token=token, reasons=reasons,
+                                      chosen=None, comment=None, error=None)
+            now = self.clock()
+            try:
+                with self.ctx.store.begin() as conn:
+                    self.check_unused(conn, claims)
+                    decision = reject(self.ctx, conn, claims.lead_id, claims.partner_id, form.get("reason") or None,
+                                      form.get("comment"), now, "web")
+                    self.mark_used(conn, claims, now)
+            except LifecycleError as exc:
+                if exc.field not in ("reason", "comment"):
+                    raise
+                with self.ctx.store.begin() as conn:
+                    view = lead_view(self.ctx, conn, claims.lead_id)
+                return self.page("reject", "Reject this lead", 400, view=view, token=token, reasons=reasons,
+                                 chosen=form.get("reason"), comment=form.get("comment"), error=str(exc))
+        except (TokenError, LifecycleError) as exc:
+            return self.refused(exc)
+        title = "Lead rejected" if decision.outcome == "rejected" else "Already rejected"
+        return self.message(title, decision.message + " Thank you for telling us.")
+
+    # ------------------------------------------------------------------------------------ status page
+
+    def status(self, token: str | None, form: Mapping[str, str] | None) -> HTMLResponse:
+        try:
+            claims = self.claims(token, "status")
+        except TokenError as exc:
+            return self.refused(exc)
+        error = notice = None
+        code = 200
+        if form is not None:
+            row = {k: v for k, v in form.items() if k in COLUMNS and k != "lead_id"}
+            try:
+                result = apply_update(self.ctx, claims.partner_id, {"lead_id": claims.lead_id, **row},
+                                      self.clock(), "web")
+                notice = ("Saved: " + "; ".join(result.changes) + ".") if result.changes else "Nothing changed."
+                self.send_emails(result.emails)
+            except LifecycleError as exc:
+                error, code = str(exc), exc.status_code
+        try:
+            return self.status_page(claims, token, error, notice, code)
+        except LifecycleError as exc:
+            return self.refused(exc)
+
+    def status_page(self, claims: Claims, token: str, error: str | None, notice: str | None,
+                    code: int) -> HTMLResponse:
+        with self.ctx.store.begin() as conn:
+            current = current_assignment(self.ctx, conn, claims.lead_id)
+            held = progress(self.ctx, conn, claims.lead_id)
+            if current is None or current["partner_id"] != claims.partner_id:
+                raise LifecycleError(f"This lead is no longer assigned to {self.ctx.partner_name(claims.partner_id)}.",
+                                     "lead_id", 409)
+            if current["status"] == "routed" or held is None:
+                raise LifecycleError("This lead is not accepted yet: accept it first with the link in the email.",
+                                     "lead_id", 409)
+            view = lead_view(self.ctx, conn, claims.lead_id)
+            opp = current_opportunity(conn, claims.lead_id)
+            events = [{"when": f"{e['occurred_at']:%Y-%m-%d %H:%M}", "text": _describe(e)}
+                      for e in lead_events(self.ctx, conn, claims.lead_id)]
+        settings = self.ctx.settings
+        return self.page("status", f"Lead status — {self.ctx.partner_name(claims.partner_id)}", code,
+                         view=view, progress=held, next_statuses=allowed_next(held["sales_status"]),
+                         opportunity=opp, stages=settings.opportunities.stages,
+                         event_types=settings.marketing_events.types, events=events, token=token,
+                         error=error, notice=notice)
+
+    # ------------------------------------------------------------------------------------ imports
+
+    def import_page(self, token: str | None, upload: bytes | None) -> HTMLResponse:
+        try:
+            claims = self.claims(token, "import")
+        except TokenError as exc:
+            return self.refused(exc)
+        report = None
+        code = 200
+        if upload is not None:
+            report = import_csv(self.ctx, claims.partner_id, upload, self.clock(), "import")
+            self.send_emails(report.emails)
+            code = 400 if report.errors and not report.changed and not report.unchanged else 200
+        return self.page("import", f"Update leads of {self.ctx.partner_name(claims.partner_id)}", code,
+                         token=token, report=report, columns=COLUMNS, statuses=SALES_STATUSES)
+
+    def api_partner(self, request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise TokenError("send your API key as 'Authorization: Bearer <key>'")
+        claims = self.claims(key.strip(), "api")
+        if self.ctx.partner(claims.partner_id) is None:
+            raise TokenError(f"partner '{claims.partner_id}' of this API key is no longer configured")
+        return claims.partner_id
+
+    def api_updates(self, partner_id: str, body: bytes, content_type: str) -> JSONResponse:
+        if content_type.startswith("text/csv"):
+            report = import_csv(self.ctx, partner_id, body, self.clock(), "api")
+        else:
+            try:
+                data = json.loads(body or b"null")
+            except ValueError as exc:
+                return JSONResponse({"error": f"the body is not JSON ({exc}); send {{\"updates\": [...]}} or "
+                                              "a text/csv body"}, 400)
+            rows = data.get("updates") if isinstance(data, dict) else data
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                return JSONResponse({"error": "send {\"updates\": [{\"lead_id\": …, \"sales_status\": …}, …]}; "
+                                              f"fields: {', '.join(COLUMNS)}"}, 400)
+            report = import_rows(self.ctx, partner_id, rows, self.clock(), "api")
+        self.send_emails(report.emails)
+        return JSONResponse(report.as_dict())
+
+    def api_leads(self, partner_id: str, body: bytes) -> JSONResponse:
+        try:
+            data = json.loads(body or b"null")
+        except ValueError as exc:
+            return JSONResponse({"error": f"the body is not JSON ({exc})"}, 400)
+        leads = data.get("leads") if isinstance(data, dict) else None
+        if not isinstance(leads, list):
+            return JSONResponse({"error": "send {\"leads\": [{\"reference\": …, \"email\": …, \"company\": …}, …]}"},
+                                400)
+        try:
+            report = register_partner_leads(self.ctx, partner_id, leads, self.clock(), "api")
+        except LifecycleError as exc:
+            return JSONResponse({"error": str(exc), "field": exc.field}, exc.status_code)
+        return JSONResponse({"received": report.received, "registered": report.registered,
+                             "not_matched": report.not_matched, "ignored": report.ignored,
+                             "decisions": report.decisions})
+
+    def send_emails(self, delivery_ids: list[str]) -> None:
+        """Send rep notifications now; when the mail server fails they stay queued for the delivery job."""
+        if not delivery_ids:
+            return
+        try:
+            send_pending(self.ctx, self.clock(), self.mailer, delivery_ids)
+        except SmtpError as exc:
+            log.warning("rep notification left queued: %s", exc)
+
+
+def _describe(event: dict) -> str:
+    d = event["detail"]
+    kind = event["kind"]
+    if kind == "accepted":
+        return "Accepted" + (" automatically" if d.get("via") == "auto_accept" else "")
+    if kind == "rejection":
+        return f"Rejected: {d.get('reason')}" + (f" ({d['comment']})" if d.get("comment") else "")
+    if kind == "sales_status":
+        return f"Sales status {d.get('from')} → {d.get('to')}"
+    if kind == "rep":
+        return f"Rep set to {d.get('rep_name')} <{d.get('rep_email')}>"
+    if kind == "opportunity":
+        if d.get("change") == "created":
+            return f"Opportunity created: {d.get('name')} ({d.get('stage')})"
+        return "Opportunity updated: " + ", ".join(f"{k} {a} → {b}" for k, (a, b) in d.get("changes", {}).items())
+    if kind == "marketing_event":
+        return f"Marketing event: {d.get('type')} '{d.get('name')}' on {d.get('date')}"
+    return kind
+
+
+async def _form(request: Request) -> dict[str, str] | LifecycleError:
+    """URL-encoded form fields (parsed here: Starlette's form parser needs python-multipart)."""
+    try:
+        body = await _body(request)
+    except LifecycleError as exc:
+        return exc
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+async def _body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY:
+        raise LifecycleError(f"the upload is larger than {MAX_BODY // (1024 * 1024)} MB; split it", None, 413)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise LifecycleError(f"the upload is larger than {MAX_BODY // (1024 * 1024)} MB; split it", None, 413)
+    return body
+
+
+def _multipart(body: bytes, content_type: str) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Fields and files of a multipart/form-data body, parsed with the standard library's MIME parser."""
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1")
+                                                  + b"\r\n\r\n" + body)
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    if not message.is_multipart():
+        return fields, files
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            files[str(name)] = payload
+        else:
+            fields[str(name)] = payload.decode("utf-8", "replace")
+    return fields, files
+
+
+def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSettings,
+               sources: Mapping[str, SourceConfig], *, clock: Callable[[], datetime] | None = None,
+               mailer: Mailer | None = None) -> Starlette:
+    """The partner-response app. `clock` (default: now, UTC) is what token expiry and records use."""
+    app = _App(Lifecycle(store, partners, settings, sources), clock or (lambda: datetime.now(UTC)), mailer)
+    settings.web.secret()  # fail at start, with the fix, rather than on the first click
+
+    async def accept_lead(request: Request) -> Response:
+        if request.method == "POST":
+            form = await _form(request)
+            if isinstance(form, LifecycleError):
+                return app.refused(form)
+            return await run_in_threadpool(app.accept, form.get("t"), True)
+        return await run_in_threadpool(app.accept, request.query_params.get("t"), False)
+
+    async def reject_lead(request: Request) -> Response:
+        if request.method == "POST":
+            form = await _form(request)
+            if isinstance(form, LifecycleError):
+                return app.refused(form)
+            return await run_in_threadpool(app.reject, form.get("t"), form)
+        return await run_in_threadpool(app.reject, request.query_params.get("t"), None)
+
+    async def lead_status(request: Request) -> Response:
+        if request.method == "POST":
+            form = await _form(request)
+            if isinstance(form, LifecycleError):
+                return app.refused(form)
+            return await run_in_threadpool(app.status, form.get("t"), form)
+        return await run_in_threadpool(app.status, request.query_params.get("t"), None)
+
+    async def import_file(request: Request) -> Response:
+        if request.method == "GET":
+            return await run_in_threadpool(app.import_page, request.query_params.get("t"), None)
+        try:
+            body = await _body(request)
+        except LifecycleError as exc:
+            return app.refused(exc)
+        fields, files = _multipart(body, request.headers.get("content-type", ""))
+        upload = files.get("file")
+        if upload is None or not upload.strip():
+            return await run_in_threadpool(app.import_page, fields.get("t"), b"")
+        return await run_in_threadpool(app.import_page, fields.get("t"), upload)
+
+    async def api_updates(request: Request) -> Response:
+        try:
+            partner_id = app.api_partner(request)
+            body = await _body(request)
+        except TokenError as exc:
+            return JSONResponse({"error": f"{exc.title}: {exc}"}, 401)
+        except LifecycleError as exc:
+            return JSONResponse({"error": str(exc)}, exc.status_code)
+        return await run_in_threadpool(app.api_updates, partner_id, body, request.headers.get("content-type", ""))
+
+    async def api_leads(request: Request) -> Response:
+        try:
+            partner_id = app.api_partner(request)
+            body = await _body(request)
+        except TokenError as exc:
+            return JSONResponse({"error": f"{exc.title}: {exc}"}, 401)
+        except LifecycleError as exc:
+            return JSONResponse({"error": str(exc)}, exc.status_code)
+        return await run_in_threadpool(app.api_leads, partner_id, body)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def home(request: Request) -> Response:
+        return app.message("Partner lead responses", "Open a lead from the link in your email.")
+
+    return Starlette(routes=[
+        Route("/", home),
+        Route("/healthz", healthz),
+        Route("/lead/accept", accept_lead, methods=["GET", "POST"]),
+        Route("/lead/reject", reject_lead, methods=["GET", "POST"]),
+        Route("/lead/status", lead_status, methods=["GET", "POST"]),
+        Route("/import", import_file, methods=["GET", "POST"]),
+        Route("/api/v1/updates", api_updates, methods=["POST"]),
+        Route("/api/v1/leads", api_leads, methods=["POST"]),
+    ])
+
+
+def serve(ctx: Lifecycle, mailer: Mailer | None = None) -> None:
+    """Run the app in the foreground on web.host:web.port (the `leadsync web` command). No access log:
+    links carry tokens in their query string."""
+    import uvicorn
+
+    app = create_app(ctx.store, ctx.partners, ctx.settings, ctx.sources, mailer=mailer)
+    uvicorn.run(app, host=ctx.settings.web.host, port=ctx.settings.web.port, access_log=False, log_level="info")
+
+
+__all__ = ["ImportReport", "create_app", "serve"]

@@ -220,7 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "seed", 0) is None:
         args.seed = int(time.time()) % 100_000
-    return args.func(args)
+    from leadsync.store.engine import StoreSchemaError
+
+    try:
+        return args.func(args)
+    except StoreSchemaError as exc:
+        print(f"leadsync {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

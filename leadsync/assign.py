@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame
-from leadsync.routing.engine import fields_used, route
+from leadsync.routing.engine import DECISION_COLUMNS, fields_used, route
 from leadsync.routing.state import load_state, record, save_positions
 from leadsync.store import LeadStore, tables
 
@@ -51,13 +51,24 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         if leads.empty:
             return report
         leads = _arrival_order(leads)
-        result = route(leads, partners, cfg, load_state(store, conn))
-        decisions = result.decisions.assign(source=cfg.name, version=1, attempt=1, decided_by="engine")
+        held = leads["segregated"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        result = route(leads[~held].reset_index(drop=True), partners, cfg, load_state(store, conn))
+        decisions = pd.concat([result.decisions, _segregated(leads.loc[held, "lead_id"])], ignore_index=True)
+        decisions = decisions.assign(source=cfg.name, version=1, attempt=1, decided_by="engine")
         decisions["action"] = decisions["status"]
         record(store, conn, decisions, partners, now, first=True)
         save_positions(store, conn, result.positions, now)
     report.add(decisions, partners)
     return report
+
+
+def _segregated(lead_ids: pd.Series) -> pd.DataFrame:
+    """Leads matching the source's segregation filter: stored, recorded, never distributed."""
+    frame = pd.DataFrame({c: None for c in DECISION_COLUMNS}, index=range(len(lead_ids)))
+    frame["lead_id"] = lead_ids.to_numpy()
+    frame["status"], frame["step"] = "segregated", "segregated"
+    frame["reason"] = "matches the source's segregation filter: stored, never distributed"
+    return frame
 
 
 def overdue(assigned: pd.DataFrame, partners: PartnersConfig, now: datetime) -> pd.Series:

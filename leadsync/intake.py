@@ -67,6 +67,8 @@ def _map_batch(cfg: SourceConfig, store: LeadStore, batch_id: str, file_name: st
             good = lead_identity(cfg, batch_id, mapped.leads, ids)
             if ids is not None:
                 good["source_record_id"] = ids.reindex(good.index).to_numpy()
+            if SEGREGATED in records:
+                good["segregated"] = (records[SEGREGATED].astype(str).str.lower() == "true").reindex(good.index)
         except MissingColumnsError as exc:  # the mapping changed since the pull: nothing maps
             reasons = pd.Series(str(exc), index=records.index)
             good = pd.DataFrame()
@@ -100,6 +102,10 @@ def _map_batch(cfg: SourceConfig, store: LeadStore, batch_id: str, file_name: st
     report.batch_ids.append(batch_id)
 
 
+# The column an API connector adds to flag records of the source's segregation filter.
+SEGREGATED = "__segregated__"
+
+
 def _record_id_column(cfg: SourceConfig, records: pd.DataFrame) -> str | None:
     wanted = cfg.record_id_column
     if wanted is None:
@@ -128,6 +134,7 @@ def _lead_rows(cfg: SourceConfig, batch_id: str, good: pd.DataFrame, now: dateti
         "row_number": good.index.astype("int64"),
         "lead_key": good["lead_key"].to_numpy(),
         "source_record_id": good["source_record_id"].to_numpy() if "source_record_id" in good else None,
+        "segregated": good["segregated"].to_numpy(dtype=bool) if "segregated" in good else False,
     })
     for name in standard:
         frame[name] = good[name].to_numpy()

@@ -45,7 +45,7 @@ def sftp_client(cfg: SourceConfig, file: Path, paths: ProjectPaths) -> SftpClien
 @contextmanager
 def lead_source(cfg: ApiSource, file: Path, paths: ProjectPaths) -> Iterator[LeadSource]:
     """The vendor connector for an API source, built from its YAML; closed afterwards."""
-    factory = {"eloqua": _eloqua}.get(cfg.type)
+    factory = {"eloqua": _eloqua, "salesforce": _salesforce}.get(cfg.type)
     if factory is None:
         raise ConfigError(file, [f"type: '{cfg.type}' has no connector in this version of leadsync"])
     source = factory(cfg, file, paths)
@@ -79,3 +79,33 @@ def _eloqua(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
     except ApiConfigError as exc:
         raise ConfigError(file, [f"connection: {exc}"]) from None
     return EloquaSource(settings)
+
+
+def _salesforce(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
+    from connectors.salesforce.source import SalesforceSettings, SalesforceSource, SegregationFilter
+
+    c, wb = cfg.connection, cfg.writeback
+    values: dict = {
+        "auth": c.auth, "login_url": c.login_url, "object": c.object, "api_version": c.api_version,
+        "http": _http(cfg, paths), "consumer_key": secret(cfg, file, "consumer_key_env", c.consumer_key_env),
+        "bulk_threshold": cfg.pull.bulk_threshold, "look_back_s": cfg.pull.look_back_minutes * 60,
+    }
+    if c.consumer_secret_env:
+        values["consumer_secret"] = secret(cfg, file, "consumer_secret_env", c.consumer_secret_env)
+    if c.username:
+        values["username"] = c.username
+    if c.private_key_path:
+        values["private_key_path"] = str(paths.resolve(c.private_key_path))
+    if c.password_env:
+        values["password"] = secret(cfg, file, "password_env", c.password_env)
+    if wb.opportunities.mode == "custom_object" and wb.opportunities.custom_object:
+        values["opportunity_object"] = wb.opportunities.custom_object
+    if wb.events.mode == "custom_object" and wb.events.custom_object:
+        values["event_object"] = wb.events.custom_object
+    try:
+        if cfg.segregate:
+            values["segregation"] = SegregationFilter.from_config(cfg.segregate)
+        settings = SalesforceSettings(**values)
+    except ApiConfigError as exc:
+        raise ConfigError(file, [f"connection: {exc}"]) from None
+    return SalesforceSource(settings)

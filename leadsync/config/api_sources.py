@@ -60,6 +60,9 @@ class WritebackConfig(Strict):
     fields: dict[str, str] = Field(default_factory=dict, description="Writeback value → the source's field name.")
     sales_status_values: dict[str, str] = Field(
         default_factory=dict, description="Our sales statuses → the source's picklist values (same when omitted).")
+    distribution_status_values: dict[str, str] = Field(
+        default_factory=dict, description="Our distribution statuses (Routed, Not Routed, Needs Review, Withdrawn, "
+                                          "Rerouted, Accepted, Rejected) → the source's values (same when omitted).")
     opportunities: OpportunityWriteback = OpportunityWriteback()
     events: EventWriteback = EventWriteback()
 

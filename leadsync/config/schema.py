@@ -213,8 +213,9 @@ class SalesforceSource(ApiSource):
 
     type: Literal["salesforce"]
     connection: SalesforceConnection
-    segregate: list[dict[str, str | list[str]]] = Field(
-        default_factory=list, description="Records matching any of these {field: value(s)} are stored, never routed.")
+    segregate: dict[str, list[dict]] | None = Field(
+        None, description="{any|all: [{field: F, equals|not_equals|in|not_in|starts_with|ends_with|contains|"
+                          "is_null|gt|gte|lt|lte: value}]}: matching records are stored but never routed.")
 
     @model_validator(mode="before")
     @classmethod

@@ -72,7 +72,8 @@ def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partn
     else:
         store.insert_frame(conn, tables.assignments, frame[cols], conflict="update",
                            update=[c for c in cols if c != "lead_id"])
-    store.insert_frame(conn, tables.writeback_outbox, outbox_events(frame, partners, now), conflict="nothing")
+    told = frame[frame["status"] != "segregated"]  # held-back leads are not reported to the source
+    store.insert_frame(conn, tables.writeback_outbox, outbox_events(told, partners, now), conflict="nothing")
 
 
 def outbox_events(decisions: pd.DataFrame, partners: PartnersConfig, now: datetime) -> pd.DataFrame:

@@ -73,6 +73,7 @@ leads = sa.Table(
     sa.Column("row_number", sa.BigInteger, nullable=False),
     sa.Column("lead_key", sa.String, nullable=False),
     sa.Column("source_record_id", sa.String),  # the record's id in an API source (writeback target)
+    sa.Column("segregated", sa.Boolean),  # matched the source's segregation filter: stored, never routed
     *[sa.Column(name, type_) for name, type_ in STANDARD_LEAD_FIELDS.items()],
     sa.Column("attributes", sa.Text),  # JSON object of the non-standard mapped fields
     sa.Column("received_at", TS, nullable=False),

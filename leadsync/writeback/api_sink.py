@@ -97,8 +97,10 @@ def _write_records(cfg: ApiSource, source: LeadSource, events: pd.DataFrame, pay
     if not present:  # the supplier maps no writeback field: nothing to set, nothing to retry
         return
     values = payloads[present].copy()
-    if "sales_status" in values and cfg.writeback.sales_status_values:
-        values["sales_status"] = values["sales_status"].map(lambda v: cfg.writeback.sales_status_values.get(v, v))
+    for name, table in (("sales_status", cfg.writeback.sales_status_values),
+                        ("distribution_status", cfg.writeback.distribution_status_values)):
+        if name in values and table:  # our vocabulary → the source's picklist values
+            values[name] = values[name].map(lambda v, t=table: t.get(v, v) if isinstance(v, str) else v)
     values["record_id"] = events["source_record_id"].to_numpy()
     # latest value of each field per record, in event order (events are sorted by creation)
     latest = values.groupby("record_id", sort=True).last()

@@ -1,0 +1,114 @@
+"""`SalesforceClient`: one logged-in simple-salesforce client and the connector's call policy.
+
+Every call goes through `call(what, fn)`: `fn(sf)` runs under `with_retries` with the settings' retry
+policy; its exceptions become the connector errors (errors.py); an ended session makes the next attempt
+log in again first. `fn` receives the current client on every attempt, so a repeated call runs with the
+new session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from simple_salesforce import Salesforce
+from simple_salesforce.bulk2 import _Bulk2Client
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+
+from connectors.api_client import ApiTransientError, with_retries
+from connectors.salesforce.source.auth import login, login_error
+from connectors.salesforce.source.describe import ObjectDescription
+from connectors.salesforce.source.errors import SessionExpired, translate
+from connectors.salesforce.source.settings import SalesforceSettings
+from connectors.salesforce.source.transport import LimitInfo, build_session
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RetryHook = Callable[[ApiTransientError, int], None]
+
+
+def _log_retry(error: ApiTransientError, attempt: int) -> None:
+    log.warning("Salesforce call failed (attempt %d), retrying: %s", attempt, error)
+
+
+class SalesforceClient:
+    def __init__(self, settings: SalesforceSettings, on_retry: RetryHook | None = None):
+        self.settings = settings
+        self.limits = LimitInfo()
+        self.on_retry = on_retry or _log_retry
+        self.logins = 0
+        self._sf: Salesforce | None = None
+        self._described: dict[str, ObjectDescription] = {}
+
+    # ------------------------------------------------------------------ session
+
+    @property
+    def sf(self) -> Salesforce:
+        """The logged-in client (logging in on first use, or after the session ended)."""
+        if self._sf is None:
+            session = build_session(self.settings, self.limits)
+            self._sf = login(self.settings, session)
+            self.logins += 1
+        return self._sf
+
+    def forget_session(self) -> None:
+        if self._sf is not None:
+            self._sf.session.close()
+        self._sf = None
+
+    def close(self) -> None:
+        self.forget_session()
+
+    # ------------------------------------------------------------------ calls
+
+    def call(self, what: str, fn: Callable[[Salesforce], T]) -> T:
+        """`fn(sf)` with retries on transient errors; raises ApiConfigError / ApiQuotaExhausted / ApiError."""
+        def attempt() -> T:
+            try:
+                return fn(self.sf)
+            except SalesforceAuthenticationFailed as exc:  # simple-salesforce logging in again by itself
+                self.forget_session()
+                raise login_error(self.settings, exc) from exc
+            except Exception as exc:
+                error = translate(exc, what, self.limits)
+                if error is None or error is exc:
+                    raise
+                if isinstance(error, SessionExpired):
+                    self.forget_session()
+                raise error from exc
+        return with_retries(attempt, self.settings.http.retry, self.on_retry)
+
+    def describe(self, object_name: str, fresh: bool = False) -> ObjectDescription:
+        """describe of `object_name`, once per client (again with `fresh`)."""
+        key = object_name.lower()
+        if fresh or key not in self._described:
+            body = self.call(f"describe {object_name}", lambda sf: getattr(sf, object_name).describe())
+            self._described[key] = ObjectDescription.from_describe(body)
+        return self._described[key]
+
+    def query_pages(self, soql: str, what: str, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
+        """REST query, one response (page) at a time, following nextRecordsUrl; each page retried alone."""
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
+        page = self.call(what, lambda sf: sf.query(soql, headers=headers))
+        yield page
+        while not page.get("done", True):
+            next_url = page["nextRecordsUrl"]
+            page = self.query_more(next_url, what, batch_size)
+            yield page
+
+    def query_more(self, next_url: str, what: str, batch_size: int = 2000) -> dict[str, Any]:
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
+        return self.call(what, lambda sf: sf.query_more(next_url, identifier_is_url=True, headers=headers))
+
+    def records(self, soql: str, what: str) -> Iterator[dict[str, Any]]:
+        for page in self.query_pages(soql, what):
+            yield from page.get("records", [])
+
+    def count(self, soql: str, what: str) -> int:
+        return int(self.call(what, lambda sf: sf.query(soql))["totalSize"])
+
+    def bulk2(self, sf: Salesforce, object_name: str) -> _Bulk2Client:
+        """simple-salesforce's Bulk API 2.0 client for `object_name`, carrying `sf`'s current session (the
+        public SFBulk2Type hides job ids and locators, which keys and resume need)."""
+        return getattr(sf.bulk2, object_name)._client

@@ -1,0 +1,269 @@
+"""The incremental pull of Leads (or Contacts) on SystemModstamp, as PulledBatch after PulledBatch.
+
+The query is `SystemModstamp >= since - look_back` (inclusive), counted first with COUNT(): up to
+`bulk_threshold` rows it is read over REST (ORDER BY SystemModstamp, Id; `rest_batch_size` rows a page,
+following nextRecordsUrl), above it through a Bulk API 2.0 query job, `bulk_page_size` rows a page
+(without ORDER BY, which Salesforce says disables PK chunking of bulk queries). One page is one batch,
+so memory stays flat.
+
+Batch keys: "rest:<since>:<page>:<digest of the page's (Id, SystemModstamp)>" and
+"bulk:<job id>:<locator>" ("first" for the first page). Watermarks never pass a timestamp that could still
+have unread records: over REST (ordered) a page's watermark is the newest stamp read so far that is
+strictly older than the page's last stamp (None if there is none), the last page's is its last stamp; a
+bulk job's order is unknown, so only its last page moves the watermark (to the newest stamp read).
+Records sharing a stamp with the watermark are read again next time (inclusive bound plus look-back);
+leadsync drops them by (Id, SystemModstamp).
+
+Resume: every batch but the last carries where to continue (REST: the nextRecordsUrl; bulk: the job and
+locator). Given back, the pull continues there when the query shape still matches; an expired cursor or a
+deleted job starts over from `since`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+from simple_salesforce.bulk2 import Operation
+
+from connectors.api_client import ApiError
+from connectors.salesforce.source.client import SalesforceClient
+from connectors.salesforce.source.describe import ObjectDescription
+from connectors.salesforce.source.records import csv_frame, rest_frame
+from connectors.salesforce.source.segregation import SEGREGATED_COLUMN
+from connectors.salesforce.source.settings import SalesforceSettings
+from connectors.salesforce.source.soql import datetime_literal
+from connectors.source_api import PulledBatch
+
+log = logging.getLogger(__name__)
+ID, STAMP = "Id", "SystemModstamp"
+RESUME_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PullPlan:
+    """What one pull asks for, fixed before the first call."""
+
+    object_name: str
+    columns: dict[str, str]  # frame column → field path (Id and SystemModstamp first)
+    output: list[str]  # the columns handed over (the segregation filter's extra fields are dropped)
+    since_key: str  # the `since` in batch keys: ISO date-time or "all"
+    where: str  # "" or " WHERE SystemModstamp >= <since - look_back>"
+    segregation_columns: dict[str, str]  # segregation field as configured → frame column
+    shape: str  # digest of object and columns: a resume state applies only to the same shape
+
+    @property
+    def select(self) -> str:
+        return f"SELECT {', '.join(self.columns.values())} FROM {self.object_name}{self.where}"
+
+    @property
+    def rest_soql(self) -> str:
+        return f"{self.select} ORDER BY {STAMP}, {ID}"
+
+    @property
+    def count_soql(self) -> str:
+        return f"SELECT COUNT() FROM {self.object_name}{self.where}"
+
+
+def plan_pull(settings: SalesforceSettings, described: ObjectDescription, fields: list[str],
+              since: datetime | None) -> PullPlan:
+    """Check `fields` against describe (ApiConfigError "<Object> has no field '<X>'") and build the plan."""
+    canonical = described.require(fields)
+    columns: dict[str, str] = {ID: ID, STAMP: STAMP}
+    taken = {ID.lower(), STAMP.lower()}
+    for name in fields:
+        path = canonical[name]
+        if path.lower() not in taken:
+            columns[name] = path
+            taken.add(path.lower())
+    output = list(columns)
+    segregation_columns: dict[str, str] = {}
+    if settings.segregation is not None:
+        settings.segregation.soql(described)  # checks the filter's fields and values now, not mid-pull
+        for name in settings.segregation.fields:
+            path = described.canonical(name) or name
+            if path.lower() not in taken:
+                columns[path] = path
+                taken.add(path.lower())
+            segregation_columns[name] = next(c for c, p in columns.items() if p.lower() == path.lower())
+    where, since_key = "", "all"
+    if since is not None:
+        lower = since - timedelta(seconds=settings.look_back_s)
+        where = f" WHERE {STAMP} >= {datetime_literal(lower)}"
+        since_key = datetime_literal(since)
+    shape = hashlib.sha1(repr((described.name, sorted(columns.items()))).encode()).hexdigest()[:16]
+    return PullPlan(described.name, columns, output, since_key, where, segregation_columns, shape)
+
+
+class Watermarks:
+    """The watermark rule (see the module docstring) over the pages of one query."""
+
+    def __init__(self, seen_max: datetime | None = None, ordered: bool = True):
+        self.seen_max = seen_max
+        self.ordered = ordered
+
+    def after(self, stamps: pd.Series, final: bool) -> datetime | None:
+        prior = self.seen_max
+        if len(stamps):
+            behind = prior is not None and stamps.iloc[0] < prior
+            if self.ordered and (behind or not stamps.is_monotonic_increasing):
+                log.warning("Salesforce returned records out of SystemModstamp order; the watermark "
+                            "waits for the last page")
+                self.ordered = False
+            page_max = stamps.max().to_pydatetime()
+            self.seen_max = page_max if prior is None else max(prior, page_max)
+        if final:
+            return self.seen_max
+        if not self.ordered or not len(stamps):
+            return None
+        last = stamps.iloc[-1]
+        below = stamps[stamps < last]
+        candidates = [below.max().to_pydatetime()] if len(below) else []
+        if prior is not None and prior < last:
+            candidates.append(prior)
+        return max(candidates) if candidates else None
+
+
+def _stamps(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(frame[STAMP], utc=True, format="ISO8601")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class LeadPull:
+    """One run of `pull`: plan, path (REST or bulk), pages, watermarks and resume states."""
+
+    def __init__(self, client: SalesforceClient, settings: SalesforceSettings, described: ObjectDescription,
+                 plan: PullPlan):
+        self.client, self.settings, self.described, self.plan = client, settings, described, plan
+
+    def run(self, resume: dict | None) -> Iterator[PulledBatch]:
+        if resume and resume.get("v") == RESUME_VERSION and resume.get("shape") == self.plan.shape:
+            if resume.get("path") == "bulk":
+                yield from self._bulk(resume)
+                return
+            if resume.get("path") == "rest":
+                yield from self._rest(resume)
+                return
+        changed = self.client.count(self.plan.count_soql, f"count changed {self.plan.object_name} records")
+        if changed == 0:
+            return
+        if changed > self.settings.bulk_threshold:
+            yield from self._bulk(None)
+        else:
+            yield from self._rest(None)
+
+    # ------------------------------------------------------------------ REST
+
+    def _rest(self, resume: dict | None) -> Iterator[PulledBatch]:
+        what = f"query {self.plan.object_name}"
+        batch = self.settings.rest_batch_size
+        since_key, page_no = self.plan.since_key, 1
+        marks = Watermarks()
+        response = None
+        if resume:
+            try:
+                response = self.client.query_more(resume["next"], what, batch)
+                since_key, page_no = resume["since"], int(resume["page"])
+                marks = Watermarks(_from_iso(resume.get("seen_max")))
+            except ApiError as exc:
+                if exc.vendor_code != "INVALID_QUERY_LOCATOR":
+                    raise
+                log.info("Salesforce query cursor expired; pulling again from the watermark")
+        if response is None:
+            response = self.client.call(what, lambda sf: sf.query(
+                self.plan.rest_soql, headers={"Sforce-Query-Options": f"batchSize={batch}"}))
+        while True:
+            final = bool(response.get("done", True))
+            frame = rest_frame(response.get("records", []), self.plan.columns)
+            if len(frame) or final:
+                watermark = marks.after(_stamps(frame), final)
+                digest = hashlib.sha1("\n".join(frame[ID] + "@" + frame[STAMP]).encode()).hexdigest()[:12]
+                state = None if final else {"v": RESUME_VERSION, "shape": self.plan.shape, "path": "rest",
+                                            "since": since_key, "next": response["nextRecordsUrl"],
+                                            "page": page_no + 1, "seen_max": _iso(marks.seen_max)}
+                yield self._batch(frame, f"rest:{since_key}:{page_no}:{digest}", watermark, state, "rest")
+            if final:
+                return
+            page_no += 1
+            response = self.client.query_more(response["nextRecordsUrl"], what, batch)
+
+    # ------------------------------------------------------------------ Bulk API 2.0
+
+    def _bulk(self, resume: dict | None) -> Iterator[PulledBatch]:
+        obj = self.plan.object_name
+        what = f"bulk query of {obj}"
+        job_id = locator = None
+        marks = Watermarks(ordered=False)
+        if resume and self._job_ready(resume["job_id"]):
+            job_id, locator = resume["job_id"], resume["locator"]
+            marks = Watermarks(_from_iso(resume.get("seen_max")), ordered=False)
+        if job_id is None:
+            job_id = self.client.call(what, self._start_job)
+            locator = ""
+        while True:
+            current = locator
+            page = self.client.call(what, lambda sf, at=current: self.client.bulk2(sf, obj).get_query_results(
+                job_id, at, self.settings.bulk_page_size))
+            locator = page["locator"] or ""
+            final = locator == ""
+            frame = csv_frame(page["records"], self.plan.columns)
+            watermark = marks.after(_stamps(frame), final)
+            state = None if final else {"v": RESUME_VERSION, "shape": self.plan.shape, "path": "bulk",
+                                        "job_id": job_id, "locator": locator,
+                                        "seen_max": _iso(marks.seen_max)}
+            if len(frame) or final:
+                yield self._batch(frame, f"bulk:{job_id}:{current or 'first'}", watermark, state, "bulk")
+            if final:
+                self._delete_job(job_id)
+                return
+
+    def _start_job(self, sf) -> str:
+        bulk = self.client.bulk2(sf, self.plan.object_name)
+        job = bulk.create_job(Operation.query, query=f"{self.plan.select}")
+        bulk.wait_for_job(job["id"], True, wait=self.settings.bulk_poll_s)
+        return job["id"]
+
+    def _job_ready(self, job_id: str) -> bool:
+        try:
+            info = self.client.call("check bulk query job", lambda sf: self.client.bulk2(
+                sf, self.plan.object_name).get_job(job_id, True))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            info = {"state": "Deleted"}
+        if info.get("state") != "JobComplete":
+            log.info("Salesforce bulk job %s is %s; pulling again from the watermark", job_id,
+                     info.get("state"))
+            return False
+        return True
+
+    def _delete_job(self, job_id: str) -> None:
+        """Free the job's result storage (best effort: an undeleted job expires after 7 days anyway)."""
+        try:  # sf.restful, because bulk2's delete_job decodes the 204's empty body as JSON
+            self.client.call("delete bulk query job", lambda sf: sf.restful(f"jobs/query/{job_id}",
+                                                                            method="DELETE"))
+        except ApiError as exc:
+            log.info("Salesforce bulk job %s not deleted: %s", job_id, exc)
+
+    # ------------------------------------------------------------------ batches
+
+    def _batch(self, frame: pd.DataFrame, key: str, watermark: datetime | None, resume: dict | None,
+               kind: str) -> PulledBatch:
+        segregation = self.settings.segregation
+        if segregation is not None:
+            flags = segregation.flags(frame, self.described, self.plan.segregation_columns)
+        frame = frame[self.plan.output].reset_index(drop=True)
+        if segregation is not None:
+            frame[SEGREGATED_COLUMN] = flags.to_numpy()
+        return PulledBatch(key=key, records=frame, watermark=watermark, resume=resume, kind=kind)

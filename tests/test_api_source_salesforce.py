@@ -1,0 +1,115 @@
+"""A Salesforce source end to end on the sandbox (TLS, simple-salesforce): leads pulled with their campaign
+membership, unique by email + campaign, segregated leads held back, statuses written back onto the Lead
+records; a later run pulls only what changed."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from connectors.salesforce.sandbox import SalesforceSandbox
+from leadsync.defs.build import build_definitions
+from leadsync.store import LeadStore, tables
+
+STATUS = {"Routed": "routed", "Not Routed": "unassigned", "Needs Review": "needs_review",
+          "Withdrawn": "withdrawn", "Rerouted": "rerouted"}
+
+
+@pytest.fixture
+def org():
+    with SalesforceSandbox() as sandbox:
+        sandbox.seed(leads=150, seed=3)
+        yield sandbox
+
+
+@pytest.fixture
+def project(project: Path, org: SalesforceSandbox, monkeypatch) -> Path:
+    (project / "mappings/sources/sftp_demo.yaml").unlink()
+    source = {
+        "name": "sfdc", "type": "salesforce", "contacts": ["crm-admin@supplier.example"],
+        "connection": {"login_url": org.url, "auth": "client_credentials", "consumer_key_env": "SFDC_KEY",
+                       "consumer_secret_env": "SFDC_SECRET", "ca_bundle": str(org.ca_pem_path), "timeout_s": 10},
+        "pull": {"campaigns": {"name_pattern": "."}},
+        "segregate": {"any": [{"field": "LeadSource", "equals": "Partner Referral"}]},
+        "writeback": {"fields": {"distribution_status": "LeadSync_Distribution_Status__c",
+                                 "partner_name": "LeadSync_Partner__c"},
+                      "distribution_status_values": STATUS},
+        "fields": [
+            {"column": "Email", "field": "email", "format": "email", "required": True},
+            {"column": "FirstName", "field": "first_name"},
+            {"column": "LastName", "field": "last_name"},
+            {"column": "Company", "field": "company"},
+            {"column": "Country", "field": "country"},
+            {"column": "State", "field": "state"},
+            {"column": "PostalCode", "field": "postal_code"},
+            {"column": "Product_Interest__c", "field": "products"},
+            {"column": "Title", "field": "title"},
+            {"column": "CampaignName", "field": "campaign"},
+        ],
+    }
+    (project / "mappings/sources/sfdc.yaml").write_text(yaml.safe_dump(source, sort_keys=False))
+    monkeypatch.setenv("SFDC_KEY", org.credentials.client_id)
+    monkeypatch.setenv("SFDC_SECRET", org.credentials.client_secret)
+    return project
+
+
+def run(project: Path, store_url: str) -> dg.ExecuteInProcessResult:
+    return build_definitions(project / "mappings", store_url).resolve_job_def("leadsync").execute_in_process(
+        raise_on_error=False)
+
+
+def frame(store_url: str, table: sa.Table) -> pd.DataFrame:
+    store = LeadStore(store_url)
+    with store.begin() as conn:
+        return store.read_frame(conn, sa.select(table))
+
+
+def test_leads_pulled_with_campaigns_routed_segregated_and_written_back(project, org, store_url):
+    result = run(project, store_url)
+    assert result.success
+    leads = frame(store_url, tables.leads)
+    sf = org.connect().query_all("SELECT Id, LeadSource FROM Lead")["records"]
+    assert set(leads["source_record_id"]) == {r["Id"] for r in sf}
+    key = leads["email"].str.lower() + "|" + leads["campaign"].fillna("")
+    assert not key.duplicated().any()  # unique by email + campaign
+    assert leads["campaign"].notna().any() and leads.groupby("source_record_id").size().max() >= 2
+
+    decisions = frame(store_url, tables.assignments).merge(leads, on="lead_id")
+    referral = {r["Id"] for r in sf if r["LeadSource"] == "Partner Referral"}
+    held = decisions[decisions["source_record_id"].isin(referral)]
+    assert len(held) and set(held["status"]) == {"segregated"}
+    assert (decisions.loc[~decisions["source_record_id"].isin(referral), "status"] != "segregated").all()
+    assert all(org.get("Lead", i)["LeadSync_Distribution_Status__c"] is None for i in held["source_record_id"])
+
+    routed = decisions[decisions["status"] == "routed"].drop_duplicates("source_record_id").head(10)
+    assert len(routed)
+    for _, lead in routed.iterrows():
+        record = org.get("Lead", lead["source_record_id"])
+        assert record["LeadSync_Distribution_Status__c"] in set(STATUS.values())
+        assert record["LeadSync_Partner__c"]
+    assert frame(store_url, tables.campaigns)["name"].notna().all()
+
+    # A later run: one lead edited in Salesforce comes back (and only it); the writeback's own edits do not.
+    changed = leads.iloc[0]["source_record_id"]
+    org.clock.advance(3 * 86400)  # past every seeded timestamp
+    org.update("Lead", changed, {"Title": "VP Security"})
+    again = run(project, store_url)
+    assert again.success
+    pulled = next(e for e in again.get_asset_materialization_events()
+                  if e.asset_key.to_user_string() == "sfdc/raw_rows").materialization.metadata
+    assert pulled["dagster/row_count"].value == int((leads["source_record_id"] == changed).sum())
+    after = frame(store_url, tables.leads)
+    assert len(after) == len(leads)
+    assert set(after.loc[after["source_record_id"] == changed, "title"]) == {"VP Security"}
+
+
+def test_a_mapped_field_the_org_does_not_have_fails_with_object_field_and_file(project, org, duckdb_url):
+    path = project / "mappings/sources/sfdc.yaml"
+    path.write_text(path.read_text().replace("column: Title", "column: JobTitle__c"))
+    result = run(project, duckdb_url)
+    assert not result.success
+    message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data.error.message
+    assert "sfdc.yaml" in message and "Salesforce Lead has no field 'JobTitle__c'" in message

@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo test sandbox ui bench lint clean
+.PHONY: demo test sandbox web ui bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,24 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/leadsync demo
 
-test: $(STAMP)
+# The browser test drives Debian's chromium through chromedriver; install them once if missing.
+BROWSER_DRIVER := /usr/bin/chromedriver
+
+$(BROWSER_DRIVER):
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver ) \
+	  || echo "could not install chromium/chromium-driver: the browser test will be skipped"
+
+test: $(STAMP) $(BROWSER_DRIVER)
 	$(BIN)/python -m pytest -q
 
 # Run the SFTP sandbox in the foreground (for `dagster dev` sessions); Ctrl-C stops it.
 sandbox: $(STAMP)
 	$(BIN)/leadsync sandbox
+
+# The partner-response web app (accept/reject links in the demo's emails); Ctrl-C stops it.
+web: $(STAMP)
+	$(BIN)/leadsync web
 
 ui: $(STAMP)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

@@ -6,6 +6,7 @@
   explain LEAD                           why a lead went where it went
   assign LEAD PARTNER [--rep EMAIL]      assign or reassign a lead by hand
   withdraw LEAD                          take a lead back from its partner by hand
+  web                                    serve the partner-response app (links in partner emails)
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from leadsync import pipeline
     from leadsync.defs.build import build_definitions
-    from leadsync.demo import drop_demo_files, format_summary, run_figures, start_sandbox
+    from leadsync.demo import drop_demo_files, format_summary, run_figures, start_mail_sandbox, start_sandbox
     from leadsync.store import LeadStore
 
     paths = project_paths(args.mappings)
     _env(paths)
     cfg = pipeline.source_config(paths, "sftp_demo")
     sandbox = start_sandbox(paths, cfg.connection.port, os.environ[cfg.connection.password_env])
+    mail = start_mail_sandbox(paths, _smtp_port(paths))
     try:
         files = drop_demo_files(sandbox.root / cfg.connection.folders.inbox, paths.partners_file,
                                 args.leads, args.seed)
@@ -51,30 +53,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
         with dg.DagsterInstance.get() as instance:
             result = defs.resolve_job_def("leadsync").execute_in_process(instance=instance, raise_on_error=False)
         elapsed = time.perf_counter() - started
-        print(format_summary(pipeline.summary(LeadStore()), run_figures(result)))
+        figures = run_figures(result)
+        figures["mail_folder"] = str(mail.folder)
+        print(format_summary(pipeline.summary(LeadStore()), figures))
         print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f}s; "
               f"store: {LeadStore().url}")
         print("See it in the UI: DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster dev  (then open http://127.0.0.1:3000)")
+        print("Partner links in those emails work while `make web` serves the partner-response app.")
         return 0 if result.success else 1
     finally:
+        mail.stop()
         sandbox.stop()
+
+
+def _smtp_port(paths) -> int:
+    from leadsync.lifecycle.settings import load_settings
+
+    return load_settings(paths.mappings / "lifecycle.yaml").smtp.port
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from leadsync.lifecycle.context import load_lifecycle
+    from leadsync.lifecycle.web import serve
+    from leadsync.store import LeadStore
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    ctx = load_lifecycle(paths, LeadStore(args.store))
+    print(f"partner-response app on http://{ctx.settings.web.host}:{ctx.settings.web.port} "
+          f"(links in emails start with {ctx.settings.web.base_url}); Ctrl-C stops it")
+    serve(ctx)
+    return 0
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from leadsync import pipeline
-    from leadsync.demo import start_sandbox
+    from leadsync.demo import start_mail_sandbox, start_sandbox
 
     paths = project_paths(args.mappings)
     _env(paths)
     cfg = pipeline.source_config(paths, "sftp_demo")
     sandbox = start_sandbox(paths, cfg.connection.port, os.environ[cfg.connection.password_env])
-    print(f"SFTP sandbox serving {sandbox.root} on {sandbox.host}:{sandbox.port} (Ctrl-C stops it)")
+    mail = start_mail_sandbox(paths, _smtp_port(paths))
+    print(f"SFTP sandbox serving {sandbox.root} on {sandbox.host}:{sandbox.port}; SMTP sandbox on "
+          f"{mail.host}:{mail.port} keeping mail in {mail.folder} (Ctrl-C stops them)")
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         return 0
     finally:
+        mail.stop()
         sandbox.stop()
 
 
@@ -181,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mappings", help="mappings folder (default: ./mappings or $LEADSYNC_MAPPINGS_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="start the SFTP sandbox with seeded leads, run everything, print a summary")
-    demo.add_argument("--leads", type=int, default=20_000, help="leads in the main seeded file")
+    demo.add_argument("--leads", type=int, default=5_000, help="leads in the main seeded file")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: varies per run)")
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("sandbox", help="run the demo SFTP sandbox in the foreground").set_defaults(func=cmd_sandbox)
@@ -189,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     summ.add_argument("--store", help="SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)")
     summ.set_defaults(func=cmd_summary)
     store_help = "SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)"
+    web = sub.add_parser("web", help="serve the partner-response web app (accept/reject links, status pages)")
+    web.add_argument("--store", help=store_help)
+    web.set_defaults(func=cmd_web)
     rt = sub.add_parser("route", help="route new leads now, or --dry-run a changed rules file over stored leads")
     rt.add_argument("--source", help="one source (default: all)")
     rt.add_argument("--dry-run", action="store_true", help="write nothing; print where stored leads would go")

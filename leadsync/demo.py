@@ -10,6 +10,7 @@ import pandas as pd
 
 from connectors.sftp.sandbox import SftpSandbox
 from connectors.sftp.seed import write_demo_leads
+from connectors.smtp_sandbox import SmtpSandbox
 from leadsync.config import load_partners
 from leadsync.config.loader import ProjectPaths
 
@@ -28,6 +29,11 @@ def start_sandbox(paths: ProjectPaths, port: int, password: str) -> SftpSandbox:
     sandbox.start()
     sandbox.write_known_hosts(base / "known_hosts")
     return sandbox
+
+
+def start_mail_sandbox(paths: ProjectPaths, port: int) -> SmtpSandbox:
+    """The demo's mail server: partner notification emails land as .eml files under dagster_home."""
+    return SmtpSandbox(sandbox_dir(paths).parent / "mail_sandbox", port=port).start()
 
 
 def drop_demo_files(inbox: Path, partners_file: Path, n_leads: int, seed: int) -> list[Path]:
@@ -74,6 +80,10 @@ def format_summary(totals: dict, run: dict) -> str:
         lines.append(f"  {partner:<27}: {n:>8}")
     lines.append(f"unassigned                   : {run.get('unassigned', 0):>8}")
     lines.append(f"needs review                 : {run.get('needs_review', 0):>8}")
+    lines.append(f"accepted at once (auto)      : {run.get('auto_accepted', 0):>8}")
+    lines.append(f"partner emails sent          : {run.get('emails_sent', 0):>8}")
+    if run.get("mail_folder"):
+        lines.append(f"  emails kept in: {run['mail_folder']}")
     lines.append(f"written back (status rows)   : {run.get('written_back', 0):>8}")
     for f in run.get("status_files", []):
         lines.append(f"  status file: {f}")
@@ -104,6 +114,9 @@ def run_figures(result) -> dict:
             figures["needs_review"] = figures.get("needs_review", 0) + value(md, "needs_review")
             for partner, n in (value(md, "routed_per_partner_counts", {}) or {}).items():
                 figures["per_partner"][partner] = figures["per_partner"].get(partner, 0) + n
+        elif key == "deliveries":
+            figures["auto_accepted"] = value(md, "auto_accepted")
+            figures["emails_sent"] = value(md, "emails_sent")
         elif key == "writeback":
             figures["written_back"] = figures.get("written_back", 0) + value(md, "dagster/row_count")
             figures["status_files"] += list(value(md, "files_uploaded", []) or [])

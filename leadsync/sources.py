@@ -45,7 +45,7 @@ def sftp_client(cfg: SourceConfig, file: Path, paths: ProjectPaths) -> SftpClien
 @contextmanager
 def lead_source(cfg: ApiSource, file: Path, paths: ProjectPaths) -> Iterator[LeadSource]:
     """The vendor connector for an API source, built from its YAML; closed afterwards."""
-    factory = {"eloqua": _eloqua, "salesforce": _salesforce}.get(cfg.type)
+    factory = {"eloqua": _eloqua, "salesforce": _salesforce, "marketo": _marketo}.get(cfg.type)
     if factory is None:
         raise ConfigError(file, [f"type: '{cfg.type}' has no connector in this version of leadsync"])
     source = factory(cfg, file, paths)
@@ -109,3 +109,25 @@ def _salesforce(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
     except ApiConfigError as exc:
         raise ConfigError(file, [f"connection: {exc}"]) from None
     return SalesforceSource(settings)
+
+
+def _marketo(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
+    from connectors.marketo.source import MarketoSettings, MarketoSource
+
+    c, wb = cfg.connection, cfg.writeback
+    extra: dict = {}
+    if wb.opportunities.mode == "custom_object":
+        extra["opportunity_mode"] = "custom_object"
+        if wb.opportunities.custom_object:
+            extra["custom_object_name"] = wb.opportunities.custom_object
+    if wb.events.custom_object:
+        extra["custom_activity_type"] = wb.events.custom_object
+    try:
+        settings = MarketoSettings(
+            c.base_url, secret(cfg, file, "client_id_env", c.client_id_env),
+            secret(cfg, file, "client_secret_env", c.client_secret_env), http=_http(cfg, paths),
+            calls_per_20s=c.calls_per_20s, max_concurrent=c.max_concurrent, bulk_threshold=cfg.pull.bulk_threshold,
+            look_back_s=cfg.pull.look_back_minutes * 60, export_poll_s=c.export_poll_s, **extra)
+    except ApiConfigError as exc:
+        raise ConfigError(file, [f"connection: {exc}"]) from None
+    return MarketoSource(settings)

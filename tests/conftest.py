@@ -54,8 +54,24 @@ def store_url(request) -> str:
 
 
 @pytest.fixture
-def project(tmp_path) -> Path:
-    """A copy of the repo's mappings/ in a temporary project root, free to edit in a test."""
+def mail_sandbox(tmp_path):
+    """A real SMTP server on loopback keeping messages as .eml files (partner notification emails)."""
+    from connectors.smtp_sandbox import SmtpSandbox
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with SmtpSandbox(tmp_path / "mail", port=port) as smtp:
+        yield smtp
+
+
+@pytest.fixture
+def project(tmp_path, mail_sandbox, monkeypatch) -> Path:
+    """A copy of the repo's mappings/ in a temporary project root, free to edit in a test; partner emails
+    go to `mail_sandbox`."""
     root = tmp_path / "project"
     shutil.copytree(REPO / "mappings", root / "mappings")
+    lifecycle = root / "mappings/lifecycle.yaml"
+    lifecycle.write_text(lifecycle.read_text().replace("port: 8025", f"port: {mail_sandbox.port}"))
+    monkeypatch.setenv("LEADSYNC_LIFECYCLE_SECRET", "test-lifecycle-secret")
     return root

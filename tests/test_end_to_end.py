@@ -89,7 +89,7 @@ def drop_mixed_files(sandbox: SftpSandbox) -> None:
     (box / "truncated.xlsx").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
 
 
-def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_url):
+def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_url, mail_sandbox):
     drop_mixed_files(sandbox)
     result = run_job(project, store_url)
     assert result.success
@@ -125,8 +125,11 @@ def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_
     assert by_email.loc["ivy@omega.de", "partner_id"] == "rhein"
     assert all(by_email["reason"].str.len() > 10)
 
-    status = outbox_rows(sandbox).set_index("email")
-    assert len(status) == 7 and status["file"].nunique() == 1
+    all_rows = outbox_rows(sandbox)
+    # Maple auto-accepts: eve's lead is Routed, then Accepted on delivery (one more status row)
+    assert sorted(all_rows.loc[all_rows["email"] == "eve@eps.com", "distribution_status"]) == ["Accepted", "Routed"]
+    status = all_rows[all_rows["distribution_status"] != "Accepted"].set_index("email")
+    assert len(status) == 7 and all_rows["file"].nunique() == 1
     assert status.loc["ann@acme.com", "distribution_status"] == "Routed"
     assert status.loc["ann@acme.com", "partner_name"] == "Northwind Networks"
     assert status.loc["gus@chi.com", "distribution_status"] == "Needs Review"
@@ -136,14 +139,18 @@ def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_
     assert check_results["schema_valid"] is True
     assert check_results["quarantine_rate"] is False  # 3 of 10 rows is above the 5% warning line
 
-    # Second run: nothing new arrives, so nothing new is stored, routed or written back.
+    mails = len(mail_sandbox.messages())
+    assert mails >= 3  # Northwind (ann), Blue Peak (bob, fay), Rhein (ivy, zoe)…
+    # Second run: nothing new arrives, so nothing new is stored, routed, emailed or written back.
     counts = {t.name: len(table(store_url, t)) for t in (tables.leads, tables.quarantine, tables.assignments,
                                                          tables.writeback_outbox, tables.raw_rows)}
     again = run_job(project, store_url)
     assert again.success
     assert counts == {t.name: len(table(store_url, t)) for t in (tables.leads, tables.quarantine, tables.assignments,
                                                                  tables.writeback_outbox, tables.raw_rows)}
-    assert len(outbox_rows(sandbox)) == 7
+    assert len(outbox_rows(sandbox)) == 8
+    # the partners without auto-accept got their notification emails, once
+    assert {m.name for m in mail_sandbox.messages()} and len(mail_sandbox.messages()) == mails
 
 
 def test_new_files_on_a_later_run_are_added_alongside(project, sandbox, duckdb_url):

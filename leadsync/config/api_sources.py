@@ -106,6 +106,7 @@ class MarketoConnection(Strict):
     client_secret_env: str
     calls_per_20s: int = Field(90, ge=1, le=100, description="Stay under Marketo's 100 calls per 20 s.")
     max_concurrent: int = Field(8, ge=1, le=10)
+    export_poll_s: float = Field(30, gt=0, description="How often a Bulk Extract job's status is checked.")
     ca_bundle: str | None = None
     timeout_s: float = Field(30, gt=0)
 

@@ -8,6 +8,12 @@ import dagster as dg
 import yaml
 
 from leadsync.config.loader import ProjectPaths, project_paths, source_files
+from leadsync.defs.lifecycle_defs import (
+    closed_loop,
+    lifecycle_assets,
+    lifecycle_schedules,
+    partner_mail_retry,
+)
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.defs.routing_jobs import manual_assignment, reroute_job_and_schedule
 from leadsync.defs.source_assets import build_source_assets
@@ -33,13 +39,14 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
     paths = project_paths(mappings_dir)
     sources = declared_sources(paths)
     assets = [a for name, kind in sources for a in build_source_assets(name, kind)]
+    assets += lifecycle_assets([name for name, _ in sources])
     reroute_job, reroute_schedule = reroute_job_and_schedule([name for name, _ in sources])
     return dg.Definitions(
         assets=assets,
         jobs=[dg.define_asset_job("leadsync", selection=dg.AssetSelection.all(),
                                   description="Pull, map, route and write back every source."),
-              reroute_job, manual_assignment],
-        schedules=[reroute_schedule],
+              reroute_job, manual_assignment, partner_mail_retry, closed_loop],
+        schedules=[reroute_schedule, *lifecycle_schedules()],
         resources={"leadsync": LeadsyncResource(
             mappings_dir=str(mappings_dir) if mappings_dir else None, store_url=store_url)},
         # The embedded default keeps every step in one process: the DuckDB file has one writer.

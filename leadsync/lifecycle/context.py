@@ -11,7 +11,7 @@ from leadsync.config import ConfigError, load_partners, load_source, source_file
 from leadsync.config.loader import ProjectPaths
 from leadsync.config.partners import Partner, PartnersConfig
 from leadsync.config.schema import SourceConfig
-from leadsync.lifecycle import tables as _tables  # noqa: F401  (registers the lifecycle tables)
+from leadsync.lifecycle import tables as _tables
 from leadsync.lifecycle.settings import LifecycleSettings, load_settings
 from leadsync.store import LeadStore
 
@@ -22,6 +22,10 @@ class Lifecycle:
     partners: PartnersConfig
     settings: LifecycleSettings
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        with self.store.begin() as conn:  # a store opened before the lifecycle tables were registered
+            _tables.ensure_tables(conn)
 
     def partner(self, partner_id: str | None) -> Partner | None:
         return self.partners.by_id(partner_id) if partner_id else None

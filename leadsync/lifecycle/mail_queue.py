@@ -16,8 +16,10 @@ from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.email_render import RenderedEmail, build_message
 from leadsync.lifecycle.smtp import Mailer, SmtpError
+from leadsync.store import tables
 
 MAX_ATTEMPTS = 10  # transient failures after which a message is given up (state failed)
+SEND_BATCH = 50
 
 
 @dataclass
@@ -25,7 +27,13 @@ class SendReport:
     sent: int = 0
     failed: int = 0  # permanently: the row is `failed` with the server's answer
     retry_later: int = 0
+    superseded: int = 0  # new-lead emails not sent: the lead was accepted, rejected or moved meanwhile
     errors: list[str] = field(default_factory=list)
+
+
+def _chunks(items: list, size: int = 5000):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def queued(conn: sa.Connection, delivery_id: str) -> bool:
@@ -45,6 +53,21 @@ def queue_email(conn: sa.Connection, *, delivery_id: str, kind: str, partner_id:
     return True
 
 
+def _superseded(conn: sa.Connection, rows: list[dict]) -> list[str]:
+    """Pending new-lead emails whose assignment is no longer the one they announce (an email held back by
+    a mail-server outage must not offer a lead that has moved on)."""
+    wanted = [r for r in rows if r["kind"] == "new_lead"]
+    if not wanted:
+        return []
+    a = tables.assignments
+    ids = sorted({r["lead_id"] for r in wanted})
+    current = {}
+    for chunk in _chunks(ids):
+        current.update({lead: (version, status) for lead, version, status in conn.execute(
+            sa.select(a.c.lead_id, a.c.version, a.c.status).where(a.c.lead_id.in_(chunk))).all()})
+    return [r["delivery_id"] for r in wanted if current.get(r["lead_id"]) != (r["version"], "routed")]
+
+
 def send_pending(ctx: Lifecycle, now: datetime, mailer: Mailer | None = None,
                  delivery_ids: list[str] | None = None) -> SendReport:
     """Send queued emails (all pending, or those of `delivery_ids`) and record each outcome.
@@ -61,9 +84,25 @@ def send_pending(ctx: Lifecycle, now: datetime, mailer: Mailer | None = None,
         query = query.where(d.c.delivery_id.in_(delivery_ids))
     with ctx.store.begin() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings().all()]
+        stale = _superseded(conn, rows)
+        for chunk in _chunks(stale):
+            conn.execute(sa.update(d).where(d.c.delivery_id.in_(chunk)).values(
+                state="superseded", last_error="the lead was decided or moved before this email could be sent"))
+        if stale:
+            gone = set(stale)
+            rows = [r for r in rows if r["delivery_id"] not in gone]
+            report.superseded = len(stale)
     if not rows:
         return report
     mailer = mailer or Mailer(ctx.settings.smtp)
+    # Sent in small batches, each recorded before the next is sent: a crash re-sends one batch at most.
+    for batch in _chunks(rows, SEND_BATCH):
+        _send_batch(ctx, mailer, batch, now, report)
+    return report
+
+
+def _send_batch(ctx: Lifecycle, mailer: Mailer, rows: list[dict], now: datetime, report: SendReport) -> None:
+    d = lt.deliveries
     messages = [(r["delivery_id"], build_message(
         ctx.settings.smtp, r["delivery_id"], r["recipients"].split(", "),
         RenderedEmail(r["subject"], r["body_text"], r["body_html"]), r["created_at"])) for r in rows]
@@ -92,11 +131,10 @@ def send_pending(ctx: Lifecycle, now: datetime, mailer: Mailer | None = None,
         if failure is not None:
             done = {res.key for res in results}
             untouched = [k for k in by_id if k not in done]
-            if untouched:
-                conn.execute(sa.update(d).where(d.c.delivery_id.in_(untouched))
+            for chunk in _chunks(untouched):
+                conn.execute(sa.update(d).where(d.c.delivery_id.in_(chunk))
                              .values(attempts=d.c.attempts + 1, last_error=str(failure)))
             report.retry_later += len(untouched)
             report.errors.append(str(failure))
     if failure is not None:
-        raise type(failure)(f"{failure} ({report.sent} emails sent, {report.retry_later} left for the next run)")
-    return report
+        raise type(failure)(f"{failure} ({report.sent} emails sent, the rest left pending for the next run)")

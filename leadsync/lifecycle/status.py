@@ -88,14 +88,14 @@ def set_sales_status(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_
     event_id = f"{lead_id}:sales_status:{version}"
     closing = target in CLOSING
     save_progress(conn, lead_id, sales_status=target, touched_at=now, closed=closing, version=version)
+    if closing:  # first, so the events below carry the lead's distribution status as it now is: Closed
+        change_assignment(ctx, conn, current, action="closed", status="closed", now=now,
+                          reason=f"closed by {ctx.partner_name(partner_id)}: {target}",
+                          decided_by=f"partner:{partner_id}")
     add_event(ctx, conn, event_id=event_id, lead_id=lead_id, source=current["source"], partner_id=partner_id,
               kind="sales_status", detail={"from": before, "to": target}, actor=actor, now=now,
               outbox={"sales_status": target, "previous_sales_status": before, "closed": closing})
     reward_status_update(ctx, conn, event_id, held, target, now)
     if target == CONVERTED:
         create_opportunity(ctx, conn, current, opportunity or {}, default_opportunity_name or lead_id, now, actor)
-    if closing:
-        change_assignment(ctx, conn, current, action="closed", status="closed", now=now,
-                          reason=f"closed by {ctx.partner_name(partner_id)}: {target}",
-                          decided_by=f"partner:{partner_id}")
     return target

@@ -97,7 +97,8 @@ rewards_ledger = sa.Table(
 )
 
 # Every email leadsync sends to partners, rendered once and kept: a rerun finds the row and never emails
-# twice. pending → sent | failed (a permanent refusal, e.g. an unknown recipient).
+# twice. pending → sent | failed (a permanent refusal, e.g. an unknown recipient) | superseded (a new-lead
+# email held back until its lead had moved on).
 deliveries = sa.Table(
     "deliveries",
     metadata,
@@ -139,3 +140,11 @@ sa.Index("ix_deliveries_lead", deliveries.c.lead_id, deliveries.c.kind)
 sa.Index("ix_lead_progress_partner", lead_progress.c.partner_id, lead_progress.c.closed)
 sa.Index("ix_opportunities_lead", opportunities.c.lead_id)
 sa.Index("ix_rewards_partner", rewards_ledger.c.partner_id)
+
+LIFECYCLE_TABLES = [lifecycle_events, used_tokens, lead_progress, opportunities, marketing_events, rewards_ledger,
+                    deliveries, partner_registrations]
+
+
+def ensure_tables(conn: sa.Connection) -> None:
+    """Create the lifecycle tables in a store opened before this module was imported (a no-op otherwise)."""
+    metadata.create_all(conn, tables=LIFECYCLE_TABLES)

@@ -48,7 +48,7 @@ from leadsync.lifecycle.registration import register_partner_leads
 from leadsync.lifecycle.settings import LifecycleSettings
 from leadsync.lifecycle.smtp import Mailer, SmtpError
 from leadsync.lifecycle.status import SALES_STATUSES, allowed_next
-from leadsync.lifecycle.tokens import Claims, TokenError, TokenUsed, verify
+from leadsync.lifecycle.tokens import Claims, TokenError, TokenExpired, TokenUsed, verify
 from leadsync.lifecycle.updates import COLUMNS, ImportReport, apply_update, import_csv, import_rows
 from leadsync.store import LeadStore
 
@@ -84,6 +84,11 @@ class _App:
 
     def claims(self, token: str | None, action: str) -> Claims:
         return verify(self.ctx.settings.web.secret(), token, action, self.clock())
+
+    def lock_lead(self, conn: sa.Connection, claims: Claims) -> None:
+        """Two clicks at once on Postgres: the second waits here for the first to commit, then finds its
+        token used. (On DuckDB the store's file lock serialises every transaction already.)"""
+        current_assignment(self.ctx, conn, claims.lead_id, lock=True)
 
     @staticmethod
     def check_unused(conn: sa.Connection, claims: Claims) -> None:
@@ -126,6 +131,7 @@ class _App:
                 return self.show_lead(claims, "accept", "Accept this lead?", token=token)
             now = self.clock()
             with self.ctx.store.begin() as conn:
+                self.lock_lead(conn, claims)
                 self.check_unused(conn, claims)
                 decision = accept(self.ctx, conn, claims.lead_id, claims.partner_id, now, "web")
                 self.mark_used(conn, claims, now)
@@ -144,6 +150,7 @@ class _App:
             now = self.clock()
             try:
                 with self.ctx.store.begin() as conn:
+                    self.lock_lead(conn, claims)
                     self.check_unused(conn, claims)
                     decision = reject(self.ctx, conn, claims.lead_id, claims.partner_id, form.get("reason") or None,
                                       form.get("comment"), now, "web")
@@ -226,7 +233,13 @@ class _App:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise TokenError("send your API key as 'Authorization: Bearer <key>'")
-        claims = self.claims(key.strip(), "api")
+        try:
+            claims = self.claims(key.strip(), "api")
+        except TokenExpired as exc:
+            raise TokenError(f"the API key has expired ({exc}); ask the supplier for a new one") from None
+        except TokenError:
+            raise TokenError("the API key is not valid (changed, or not issued by this supplier); ask the "
+                             "supplier for a new one") from None
         if self.ctx.partner(claims.partner_id) is None:
             raise TokenError(f"partner '{claims.partner_id}' of this API key is no longer configured")
         return claims.partner_id
@@ -385,7 +398,7 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
             partner_id = app.api_partner(request)
             body = await _body(request)
         except TokenError as exc:
-            return JSONResponse({"error": f"{exc.title}: {exc}"}, 401)
+            return JSONResponse({"error": str(exc)}, 401)
         except LifecycleError as exc:
             return JSONResponse({"error": str(exc)}, exc.status_code)
         return await run_in_threadpool(app.api_updates, partner_id, body, request.headers.get("content-type", ""))
@@ -395,7 +408,7 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
             partner_id = app.api_partner(request)
             body = await _body(request)
         except TokenError as exc:
-            return JSONResponse({"error": f"{exc.title}: {exc}"}, 401)
+            return JSONResponse({"error": str(exc)}, 401)
         except LifecycleError as exc:
             return JSONResponse({"error": str(exc)}, exc.status_code)
         return await run_in_threadpool(app.api_leads, partner_id, body)

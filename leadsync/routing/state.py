@@ -19,7 +19,8 @@ OPEN_STATUSES = ("routed", "accepted")
 
 # What the source system is told, per action/status (the distribution status written back).
 STATUS_LABELS = {"routed": "Routed", "unassigned": "Not Routed", "needs_review": "Needs Review",
-                 "withdrawn": "Withdrawn", "rerouted": "Rerouted"}
+                 "withdrawn": "Withdrawn", "rerouted": "Rerouted", "accepted": "Accepted", "rejected": "Rejected",
+                 "closed": "Closed"}
 
 
 def load_state(store: LeadStore, conn: sa.Connection, lead_ids: Iterable[str] = ()) -> RoutingState:

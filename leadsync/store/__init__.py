@@ -1,5 +1,8 @@
 """The lead store: SQLAlchemy over a DuckDB file by default, Postgres for scale-out."""
 
+# The lifecycle's tables live with the lifecycle; importing them registers them on the same metadata,
+# so every store (DuckDB or Postgres) has them from the start.
+from leadsync.lifecycle import tables as lifecycle_tables  # noqa: F401
 from leadsync.store import tables
 from leadsync.store.engine import LeadStore, default_store_url
 

@@ -130,7 +130,8 @@ assignment_history = sa.Table(
     metadata,
     sa.Column("lead_id", sa.String, primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("action", sa.String, nullable=False),  # routed | withdrawn | rerouted | assigned | reassigned
+    # routed | unassigned | needs_review | withdrawn | rerouted | assigned | reassigned | accepted | rejected | closed
+    sa.Column("action", sa.String, nullable=False),
     *_decision_columns(),
 )
 

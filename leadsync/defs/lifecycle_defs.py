@@ -1,0 +1,108 @@
+"""The partner lifecycle in Dagster: deliver routed leads (auto-accept or notification email), retry mail that
+could not be sent, closed-loop update requests, and the rewards leaderboard.
+
+Deliveries read every source's new assignments, so they are one asset after all the routing assets. The
+writebacks do not wait for them (an SMTP outage must not hold back every source's writeback): what
+partners do reaches the sources on the next writeback run (the hourly reroute job runs every writeback).
+"""
+
+import contextlib
+from collections.abc import Iterator
+
+import dagster as dg
+
+from leadsync.config import ConfigError
+from leadsync.defs.metadata import md_counts, md_table
+from leadsync.defs.resources import LeadsyncResource
+from leadsync.lifecycle.closed_loop import send_closed_loop
+from leadsync.lifecycle.context import load_lifecycle
+from leadsync.lifecycle.delivery import deliver
+from leadsync.lifecycle.mail_queue import send_pending
+from leadsync.lifecycle.rewards import leaderboard
+from leadsync.lifecycle.smtp import SmtpConfigError, SmtpUnavailable
+from leadsync.pipeline import now_utc
+
+DELIVERIES = dg.AssetKey(["partners", "deliveries"])
+LEADERBOARD = dg.AssetKey(["partners", "leaderboard"])
+
+
+@contextlib.contextmanager
+def lifecycle_errors() -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as exc:
+        raise dg.Failure(description=f"The partner lifecycle is misconfigured: {exc}", allow_retries=False) from exc
+    except SmtpConfigError as exc:
+        raise dg.Failure(description=f"Partner emails cannot be sent: {exc}", allow_retries=False) from exc
+    except SmtpUnavailable:
+        raise  # transient: the asset's retry policy tries again, the mail stays queued
+
+
+def lifecycle_assets(sources: list[str]) -> list[dg.AssetsDefinition]:
+    upstream = [dg.AssetKey([s, name]) for s in sources for name in ("assignments", "reroutes")]
+
+    @dg.asset(key=DELIVERIES, deps=upstream, group_name="partners", kinds={"email"},
+              retry_policy=dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+              pool="lead_store",
+              description="Routed leads delivered: accepted at once for auto-accept partners, else a notification "
+                          "email with accept/reject links to the partner's default users and reps.")
+    def deliveries(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
+        with lifecycle_errors():
+            report = deliver(load_lifecycle(leadsync.paths, leadsync.store()), now_utc())
+        for problem in report.problems:
+            context.log.warning(problem)
+        return dg.MaterializeResult(metadata={
+            "auto_accepted": report.auto_accepted, "emails_sent": report.sent, "emails_failed": report.failed,
+            "retry_later": report.retry_later, "per_partner": md_counts(report.per_partner, "partner", "leads"),
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in report.problems) or "none"),
+        })
+
+    @dg.asset(key=LEADERBOARD, deps=[DELIVERIES], group_name="partners", kinds={"report"}, pool="lead_store",
+              description="Rewards: points per timely status update and conversion, per partner and per rep.")
+    def rewards_leaderboard(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
+        with lifecycle_errors():
+            ctx = load_lifecycle(leadsync.paths, leadsync.store())
+            board = leaderboard(ctx.store, ctx.partners)
+        return dg.MaterializeResult(metadata={
+            "partners": md_table(board.partners, limit=25), "reps": md_table(board.reps, limit=25),
+            "dagster/row_count": len(board.partners),
+        })
+
+    return [deliveries, rewards_leaderboard]
+
+
+@dg.op(description="Send partner emails that could not be sent before (SMTP down, refused).")
+def send_queued_mail(context: dg.OpExecutionContext, leadsync: LeadsyncResource) -> None:
+    with lifecycle_errors():
+        report = send_pending(load_lifecycle(leadsync.paths, leadsync.store()), now_utc())
+    context.log.info(f"queued partner mail: {report}")
+
+
+@dg.op(description="Ask owners of accepted, still-open leads for an update (closed loop).")
+def request_updates(context: dg.OpExecutionContext, leadsync: LeadsyncResource) -> None:
+    with lifecycle_errors():
+        report = send_closed_loop(load_lifecycle(leadsync.paths, leadsync.store()), now_utc())
+    context.log.info(f"closed loop: {report.emails_queued} emails to owners of {report.leads_asked} leads; "
+                     f"skipped: {report.skipped_partners}")
+    if report.problems:
+        context.log.warning("; ".join(report.problems))
+
+
+@dg.job(description="Retry partner emails that could not be sent.")
+def partner_mail_retry():
+    send_queued_mail()
+
+
+@dg.job(description="Closed-loop requests: ask partners for status on accepted, open leads.")
+def closed_loop():
+    request_updates()
+
+
+def lifecycle_schedules() -> list[dg.ScheduleDefinition]:
+    running = dg.DefaultScheduleStatus.RUNNING
+    return [
+        dg.ScheduleDefinition(name="partner_mail_retry_schedule", job=partner_mail_retry, cron_schedule="*/15 * * * *",
+                              default_status=running),
+        dg.ScheduleDefinition(name="closed_loop_schedule", job=closed_loop, cron_schedule="0 8 * * *",
+                              default_status=running),
+    ]

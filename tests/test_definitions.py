@@ -4,8 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from leadsync.defs.build import build_definitions
 from leadsync.definitions import defs as location_defs
+from leadsync.defs.build import build_definitions
 
 
 def keys(defs: dg.Definitions) -> set[str]:

@@ -12,8 +12,16 @@ from leadsync.intake import parse_payloads
 from leadsync.store import LeadStore
 from leadsync.writeback.outbox import Batch, batch_events, mark_sent, prepare_batch, prepared_batches
 
-STATUS_COLUMNS = ["lead_id", "source_file", "source_row", "email", "distribution_status", "partner_id",
-                  "partner_name", "rep_name", "rep_email", "reason", "decided_at"]
+STATUS_COLUMNS = ["lead_id", "source_file", "source_row", "email", "event", "distribution_status", "partner_id",
+                  "partner_name", "rep_name", "rep_email", "reason", "rejection_reason", "rejection_comment",
+                  "sales_status", "opportunity_id", "opportunity_name", "opportunity_stage", "opportunity_amount",
+                  "opportunity_close_date", "marketing_event_type", "marketing_event_at", "marketing_event",
+                  "decided_at"]
+# status-file column → payload key, where they differ (lifecycle events carry their own fields)
+PAYLOAD_KEYS = {"opportunity_id": "external_id", "opportunity_name": "name", "opportunity_stage": "stage",
+                "opportunity_amount": "amount", "opportunity_close_date": "close_date",
+                "marketing_event_type": "event_type", "marketing_event_at": "occurred_at",
+                "marketing_event": "description"}
 
 
 @dataclass
@@ -30,22 +38,20 @@ def status_file_name(source: str):
 
 
 def render_status_csv(events: pd.DataFrame) -> bytes:
-    """Deterministic bytes for a batch: the same events always render the same file."""
+    """Deterministic bytes for a batch: the same events always render the same file. One row per event: its
+    kind in `event`, the lead's distribution status and partner on every row, and the event's own fields."""
     payload = parse_payloads(events["payload"])
     out = pd.DataFrame({
         "lead_id": events["lead_id"].to_numpy(),
         "source_file": events["source_file"].to_numpy(),
         "source_row": events["row_number"].to_numpy(),
         "email": events["email"].to_numpy(),
-        "distribution_status": payload["distribution_status"].to_numpy(),
-        "partner_id": payload["partner_id"].to_numpy(),
-        "partner_name": payload["partner_name"].to_numpy(),
-        "rep_name": payload["rep_name"].to_numpy() if "rep_name" in payload else None,
-        "rep_email": payload["rep_email"].to_numpy() if "rep_email" in payload else None,
-        "reason": payload["reason"].to_numpy(),
-        "decided_at": payload["decided_at"].to_numpy(),
+        "event": events["kind"].to_numpy(),
     })
-    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+    for column in STATUS_COLUMNS[5:]:
+        key = PAYLOAD_KEYS.get(column, column)
+        out[column] = payload[key].to_numpy() if key in payload else None
+    return out[STATUS_COLUMNS].to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def drain_outbox(source: str, client: SftpClient, store: LeadStore, now: datetime) -> WritebackReport:

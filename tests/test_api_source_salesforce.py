@@ -15,7 +15,7 @@ from leadsync.defs.build import build_definitions
 from leadsync.store import LeadStore, tables
 
 STATUS = {"Routed": "routed", "Not Routed": "unassigned", "Needs Review": "needs_review",
-          "Withdrawn": "withdrawn", "Rerouted": "rerouted"}
+          "Withdrawn": "withdrawn", "Rerouted": "rerouted", "Accepted": "accepted", "Rejected": "rejected"}
 
 
 @pytest.fixture
@@ -113,3 +113,21 @@ def test_a_mapped_field_the_org_does_not_have_fails_with_object_field_and_file(p
     assert not result.success
     message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data.error.message
     assert "sfdc.yaml" in message and "Salesforce Lead has no field 'JobTitle__c'" in message
+
+
+def test_a_record_salesforce_refuses_is_retried_next_run_and_written_once(project, org, duckdb_url):
+    first_id = org.connect().query("SELECT Id FROM Lead ORDER BY Id LIMIT 1")["records"][0]["Id"]
+    org.faults.reject_records(ids=[first_id], times=1, message="Partner field is locked by a validation rule")
+    assert run(project, duckdb_url).success
+    leads = frame(duckdb_url, tables.leads)[["lead_id", "source_record_id"]]
+    outbox = frame(duckdb_url, tables.writeback_outbox).merge(leads, on="lead_id")
+    refused = outbox[outbox["last_error"].notna()]  # (other pending events: deliveries made after the writeback)
+    assert set(refused["source_record_id"]) == {first_id} and (refused["state"] == "pending").all()
+    assert "validation rule" in refused["last_error"].iloc[0] and (refused["attempts"] == 1).all()
+    assert org.get("Lead", first_id)["LeadSync_Distribution_Status__c"] is None
+
+    assert run(project, duckdb_url).success
+    outbox = frame(duckdb_url, tables.writeback_outbox)
+    assert (outbox["state"] == "batched").all()  # everything sent, the refused event included
+    assert (outbox["attempts"].fillna(0) <= 1).all()
+    assert org.get("Lead", first_id)["LeadSync_Distribution_Status__c"] in set(STATUS.values())

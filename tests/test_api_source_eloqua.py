@@ -4,15 +4,12 @@ refused row is retried."""
 
 from pathlib import Path
 
-import dagster as dg
-import pandas as pd
 import pytest
-import sqlalchemy as sa
 import yaml
+from jobs import failure_message, materialization, read_table, retried, run_job
 
 from connectors.eloqua.sandbox import EloquaSandbox
-from leadsync.defs.build import build_definitions
-from leadsync.store import LeadStore, tables
+from leadsync.store import tables
 
 SEEDED = 120
 
@@ -48,26 +45,19 @@ def project(project: Path, eloqua: EloquaSandbox, monkeypatch) -> Path:
     return project
 
 
-def run(project: Path, store_url: str) -> dg.ExecuteInProcessResult:
-    defs = build_definitions(project / "mappings", store_url)
-    return defs.resolve_job_def("leadsync").execute_in_process(raise_on_error=False)
 
 
-def frame(store_url: str, table: sa.Table) -> pd.DataFrame:
-    store = LeadStore(store_url)
-    with store.begin() as conn:
-        return store.read_frame(conn, sa.select(table))
 
 
 def test_contacts_are_pulled_routed_and_their_status_written_back(project, eloqua, duckdb_url):
     refused = eloqua.state.contacts.table.to_pylist()[0]["C_EmailAddress"]
     eloqua.reject_next_import_of(refused, "Value too long for field C_LeadSync_Partner1")
-    result = run(project, duckdb_url)
+    result = run_job(project, duckdb_url)
     assert result.success
 
-    leads = frame(duckdb_url, tables.leads)
+    leads = read_table(duckdb_url, tables.leads)
     assert len(leads) == SEEDED and leads["source_record_id"].notna().all()
-    decisions = frame(duckdb_url, tables.assignments).merge(leads, on="lead_id")
+    decisions = read_table(duckdb_url, tables.assignments).merge(leads, on="lead_id")
     routed = decisions[decisions["status"] == "routed"]
     assert len(routed) > 0
     names = {"northwind": "Northwind Networks", "cascade": "Cascade Secure", "bluepeak": "Blue Peak Security",
@@ -80,7 +70,7 @@ def test_contacts_are_pulled_routed_and_their_status_written_back(project, eloqu
         assert contact["C_LeadSync_Distribution_Status1"] == "Routed"
         assert contact["C_LeadSync_Partner1"] == names[lead["partner_id"]]
 
-    outbox = frame(duckdb_url, tables.writeback_outbox).merge(leads[["lead_id", "email"]], on="lead_id")
+    outbox = read_table(duckdb_url, tables.writeback_outbox).merge(leads[["lead_id", "email"]], on="lead_id")
     pending = outbox[outbox["state"] == "pending"]
     assert pending["email"].tolist() == [refused]
     assert "Value too long" in pending["last_error"].iloc[0] and pending["attempts"].iloc[0] == 1
@@ -93,15 +83,13 @@ def test_contacts_are_pulled_routed_and_their_status_written_back(project, eloqu
         f"{eloqua.session().base_url}/api/REST/1.0/data/contact/{changed['source_record_id']}",
         json={"id": changed["source_record_id"], "emailAddress": changed["email"], "title": "Chief Buyer"})
     assert updated.status_code == 200, updated.text
-    again = run(project, duckdb_url)
+    again = run_job(project, duckdb_url)
     assert again.success
-    pulled = next(e for e in again.get_asset_materialization_events()
-                  if e.asset_key.to_user_string() == "eloqua_demo/raw_rows").materialization.metadata
-    assert pulled["dagster/row_count"].value == 1
-    leads_now = frame(duckdb_url, tables.leads).set_index("lead_id")
+    assert materialization(again, "eloqua_demo/raw_rows")["dagster/row_count"] == 1
+    leads_now = read_table(duckdb_url, tables.leads).set_index("lead_id")
     assert len(leads_now) == SEEDED and leads_now.loc[changed["lead_id"], "title"] == "Chief Buyer"
-    assert len(frame(duckdb_url, tables.assignments)) == SEEDED
-    outbox_now = frame(duckdb_url, tables.writeback_outbox)
+    assert len(read_table(duckdb_url, tables.assignments)) == SEEDED
+    outbox_now = read_table(duckdb_url, tables.writeback_outbox)
     assert (outbox_now["state"] == "batched").all()
     assert eloqua.contact(refused)["C_LeadSync_Distribution_Status1"] in ("Routed", "Not Routed", "Needs Review")
 
@@ -109,17 +97,14 @@ def test_contacts_are_pulled_routed_and_their_status_written_back(project, eloqu
 def test_a_mapped_field_eloqua_does_not_have_fails_the_pull_with_file_and_fix(project, eloqua, duckdb_url):
     path = project / "mappings/sources/eloqua_demo.yaml"
     path.write_text(path.read_text().replace("C_Title", "C_Job_Title"))
-    result = run(project, duckdb_url)
+    result = run_job(project, duckdb_url)
     assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    message = failure.step_failure_data.error.message
+    message = failure_message(result)
     assert "eloqua_demo.yaml" in message and "Eloqua contact has no field 'C_Job_Title'" in message
 
 
 def test_wrong_password_fails_without_retry_and_names_the_login_url(project, eloqua, duckdb_url, monkeypatch):
     monkeypatch.setenv("LEADSYNC_ELOQUA_DEMO_PASSWORD", "wrong")
-    result = run(project, duckdb_url)
+    result = run_job(project, duckdb_url)
     assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert eloqua.url in failure.step_failure_data.error.message
-    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert eloqua.url in failure_message(result) and not retried(result)

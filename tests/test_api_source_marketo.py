@@ -5,15 +5,12 @@ small deltas is covered in tests/connectors/marketo/test_marketo_source_pull.py.
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import dagster as dg
-import pandas as pd
 import pytest
-import sqlalchemy as sa
 import yaml
+from jobs import failure_message, materialization, read_table, retried, run_job
 
 from connectors.marketo.sandbox import MarketoSandbox
-from leadsync.defs.build import build_definitions
-from leadsync.store import LeadStore, tables
+from leadsync.store import tables
 
 SEEDED = 200
 
@@ -54,29 +51,19 @@ def project(project: Path, mkto: MarketoSandbox, monkeypatch) -> Path:
     return project
 
 
-def run(project: Path, store_url: str) -> dg.ExecuteInProcessResult:
-    return build_definitions(project / "mappings", store_url).resolve_job_def("leadsync").execute_in_process(
-        raise_on_error=False)
 
 
-def frame(store_url: str, table: sa.Table) -> pd.DataFrame:
-    store = LeadStore(store_url)
-    with store.begin() as conn:
-        return store.read_frame(conn, sa.select(table))
 
 
-def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
-    event = next(e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key)
-    return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
 def test_leads_pulled_by_bulk_extract_routed_and_written_back(project, mkto, duckdb_url):
-    result = run(project, duckdb_url)
+    result = run_job(project, duckdb_url)
     assert result.success
-    assert "bulk" in metadata(result, "mkto/raw_rows")["by_path"]
-    leads = frame(duckdb_url, tables.leads)
+    assert "bulk" in materialization(result, "mkto/raw_rows")["by_path"]
+    leads = read_table(duckdb_url, tables.leads)
     assert len(leads) == SEEDED
-    decisions = frame(duckdb_url, tables.assignments).merge(leads, on="lead_id")
+    decisions = read_table(duckdb_url, tables.assignments).merge(leads, on="lead_id")
     routed = decisions[decisions["status"] == "routed"].head(10)
     assert len(routed)
     for _, lead in routed.iterrows():
@@ -87,19 +74,19 @@ def test_leads_pulled_by_bulk_extract_routed_and_written_back(project, mkto, duc
     mc = mkto.client()
     mc.execute(method="create_update_leads", leads=[{"id": int(changed["source_record_id"]), "title": "Head of IT"}],
                action="updateOnly", lookupField="id")
-    again = run(project, duckdb_url)
+    again = run_job(project, duckdb_url)
     assert again.success
-    pulled = metadata(again, "mkto/raw_rows")
+    pulled = materialization(again, "mkto/raw_rows")
     # our own writeback touched all 200 leads: they come back from Marketo, but only the real edit is stored
     assert pulled["dagster/row_count"] == 1 and pulled["already_had"] >= SEEDED - 1
-    after = frame(duckdb_url, tables.leads).set_index("lead_id")
+    after = read_table(duckdb_url, tables.leads).set_index("lead_id")
     assert len(after) == SEEDED and after.loc[changed["lead_id"], "title"] == "Head of IT"
 
 
 def test_wrong_client_secret_fails_without_retry(project, mkto, duckdb_url, monkeypatch):
     monkeypatch.setenv("MKTO_SECRET", "nope")
-    result = run(project, duckdb_url)
+    result = run_job(project, duckdb_url)
     assert not result.success
-    message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data.error.message
+    message = failure_message(result)
     assert "mkto.yaml" in message and mkto.url in message
-    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert not retried(result)

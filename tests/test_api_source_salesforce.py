@@ -4,15 +4,12 @@ records; a later run pulls only what changed."""
 
 from pathlib import Path
 
-import dagster as dg
-import pandas as pd
 import pytest
-import sqlalchemy as sa
 import yaml
+from jobs import failure_message, materialization, read_table, run_job
 
 from connectors.salesforce.sandbox import SalesforceSandbox
-from leadsync.defs.build import build_definitions
-from leadsync.store import LeadStore, tables
+from leadsync.store import tables
 
 STATUS = {"Routed": "routed", "Not Routed": "unassigned", "Needs Review": "needs_review",
           "Withdrawn": "withdrawn", "Rerouted": "rerouted", "Accepted": "accepted", "Rejected": "rejected"}
@@ -56,28 +53,21 @@ def project(project: Path, org: SalesforceSandbox, monkeypatch) -> Path:
     return project
 
 
-def run(project: Path, store_url: str) -> dg.ExecuteInProcessResult:
-    return build_definitions(project / "mappings", store_url).resolve_job_def("leadsync").execute_in_process(
-        raise_on_error=False)
 
 
-def frame(store_url: str, table: sa.Table) -> pd.DataFrame:
-    store = LeadStore(store_url)
-    with store.begin() as conn:
-        return store.read_frame(conn, sa.select(table))
 
 
 def test_leads_pulled_with_campaigns_routed_segregated_and_written_back(project, org, store_url):
-    result = run(project, store_url)
+    result = run_job(project, store_url)
     assert result.success
-    leads = frame(store_url, tables.leads)
+    leads = read_table(store_url, tables.leads)
     sf = org.connect().query_all("SELECT Id, LeadSource FROM Lead")["records"]
     assert set(leads["source_record_id"]) == {r["Id"] for r in sf}
     key = leads["email"].str.lower() + "|" + leads["campaign"].fillna("")
     assert not key.duplicated().any()  # unique by email + campaign
     assert leads["campaign"].notna().any() and leads.groupby("source_record_id").size().max() >= 2
 
-    decisions = frame(store_url, tables.assignments).merge(leads, on="lead_id")
+    decisions = read_table(store_url, tables.assignments).merge(leads, on="lead_id")
     referral = {r["Id"] for r in sf if r["LeadSource"] == "Partner Referral"}
     held = decisions[decisions["source_record_id"].isin(referral)]
     assert len(held) and set(held["status"]) == {"segregated"}
@@ -90,18 +80,16 @@ def test_leads_pulled_with_campaigns_routed_segregated_and_written_back(project,
         record = org.get("Lead", lead["source_record_id"])
         assert record["LeadSync_Distribution_Status__c"] in set(STATUS.values())
         assert record["LeadSync_Partner__c"]
-    assert frame(store_url, tables.campaigns)["name"].notna().all()
+    assert read_table(store_url, tables.campaigns)["name"].notna().all()
 
     # A later run: one lead edited in Salesforce comes back (and only it); the writeback's own edits do not.
     changed = leads.iloc[0]["source_record_id"]
     org.clock.advance(3 * 86400)  # past every seeded timestamp
     org.update("Lead", changed, {"Title": "VP Security"})
-    again = run(project, store_url)
+    again = run_job(project, store_url)
     assert again.success
-    pulled = next(e for e in again.get_asset_materialization_events()
-                  if e.asset_key.to_user_string() == "sfdc/raw_rows").materialization.metadata
-    assert pulled["dagster/row_count"].value == int((leads["source_record_id"] == changed).sum())
-    after = frame(store_url, tables.leads)
+    assert materialization(again, "sfdc/raw_rows")["dagster/row_count"] == int((leads["source_record_id"] == changed).sum())
+    after = read_table(store_url, tables.leads)
     assert len(after) == len(leads)
     assert set(after.loc[after["source_record_id"] == changed, "title"]) == {"VP Security"}
 
@@ -109,25 +97,25 @@ def test_leads_pulled_with_campaigns_routed_segregated_and_written_back(project,
 def test_a_mapped_field_the_org_does_not_have_fails_with_object_field_and_file(project, org, duckdb_url):
     path = project / "mappings/sources/sfdc.yaml"
     path.write_text(path.read_text().replace("column: Title", "column: JobTitle__c"))
-    result = run(project, duckdb_url)
+    result = run_job(project, duckdb_url)
     assert not result.success
-    message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data.error.message
+    message = failure_message(result)
     assert "sfdc.yaml" in message and "Salesforce Lead has no field 'JobTitle__c'" in message
 
 
 def test_a_record_salesforce_refuses_is_retried_next_run_and_written_once(project, org, duckdb_url):
     first_id = org.connect().query("SELECT Id FROM Lead ORDER BY Id LIMIT 1")["records"][0]["Id"]
     org.faults.reject_records(ids=[first_id], times=1, message="Partner field is locked by a validation rule")
-    assert run(project, duckdb_url).success
-    leads = frame(duckdb_url, tables.leads)[["lead_id", "source_record_id"]]
-    outbox = frame(duckdb_url, tables.writeback_outbox).merge(leads, on="lead_id")
+    assert run_job(project, duckdb_url).success
+    leads = read_table(duckdb_url, tables.leads)[["lead_id", "source_record_id"]]
+    outbox = read_table(duckdb_url, tables.writeback_outbox).merge(leads, on="lead_id")
     refused = outbox[outbox["last_error"].notna()]  # (other pending events: deliveries made after the writeback)
     assert set(refused["source_record_id"]) == {first_id} and (refused["state"] == "pending").all()
     assert "validation rule" in refused["last_error"].iloc[0] and (refused["attempts"] == 1).all()
     assert org.get("Lead", first_id)["LeadSync_Distribution_Status__c"] is None
 
-    assert run(project, duckdb_url).success
-    outbox = frame(duckdb_url, tables.writeback_outbox)
+    assert run_job(project, duckdb_url).success
+    outbox = read_table(duckdb_url, tables.writeback_outbox)
     assert (outbox["state"] == "batched").all()  # everything sent, the refused event included
     assert (outbox["attempts"].fillna(0) <= 1).all()
     assert org.get("Lead", first_id)["LeadSync_Distribution_Status__c"] in set(STATUS.values())

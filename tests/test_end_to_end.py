@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 import yaml
+from jobs import read_table, run_job
 
 from connectors.sftp.sandbox import SftpSandbox
 from leadsync import pipeline
@@ -42,18 +42,6 @@ def project(project, sandbox, monkeypatch):
 
 def inbox(sandbox: SftpSandbox) -> Path:
     return sandbox.root / "inbox"
-
-
-def run_job(project: Path, store_url: str) -> dg.ExecuteInProcessResult:
-    defs = build_definitions(project / "mappings", store_url)
-    return defs.resolve_job_def("leadsync").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-
-
-def table(store_url: str, t: sa.Table) -> pd.DataFrame:
-    store = LeadStore(store_url)
-    with store.begin() as conn:
-        return store.read_frame(conn, sa.select(t))
 
 
 def outbox_rows(sandbox: SftpSandbox) -> pd.DataFrame:
@@ -94,13 +82,13 @@ def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_
     result = run_job(project, store_url)
     assert result.success
 
-    leads = table(store_url, tables.leads).set_index("email")
+    leads = read_table(store_url, tables.leads).set_index("email")
     assert set(leads.index) == {"ann@acme.com", "bob@beta.com", "eve@eps.com", "fay@phi.com", "gus@chi.com",
                                 "ivy@omega.de", "zoe@kappa.fr"}
     assert leads.loc["zoe@kappa.fr", "first_name"] == "Zoë"  # cp1252 decoded
     assert leads.loc["ivy@omega.de", "last_name"] == "Müller"  # BOM stripped, ';' delimiter sniffed
 
-    quarantine = table(store_url, tables.quarantine).set_index("row_number")
+    quarantine = read_table(store_url, tables.quarantine).set_index("row_number")
     reasons = dict(zip(quarantine["file_name"] + ":" + quarantine.index.astype(str), quarantine["reason"]))
     assert "not a valid email address" in reasons["good.csv:3"]
     assert "'yesterday' is not a date/time" in reasons["good.csv:4"]
@@ -115,7 +103,7 @@ def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_
     assert "Email" in (sandbox.root / "error/no_email.csv.error.txt").read_text()
     assert not list(inbox(sandbox).iterdir())
 
-    decisions = table(store_url, tables.assignments).merge(table(store_url, tables.leads), on="lead_id")
+    decisions = read_table(store_url, tables.assignments).merge(read_table(store_url, tables.leads), on="lead_id")
     by_email = decisions.set_index("email")
     assert by_email.loc["ann@acme.com", "partner_id"] == "northwind"
     assert by_email.loc["bob@beta.com", "partner_id"] == "bluepeak"
@@ -142,11 +130,11 @@ def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_
     mails = len(mail_sandbox.messages())
     assert mails >= 3  # Northwind (ann), Blue Peak (bob, fay), Rhein (ivy, zoe)…
     # Second run: nothing new arrives, so nothing new is stored, routed, emailed or written back.
-    counts = {t.name: len(table(store_url, t)) for t in (tables.leads, tables.quarantine, tables.assignments,
+    counts = {t.name: len(read_table(store_url, t)) for t in (tables.leads, tables.quarantine, tables.assignments,
                                                          tables.writeback_outbox, tables.raw_rows)}
     again = run_job(project, store_url)
     assert again.success
-    assert counts == {t.name: len(table(store_url, t)) for t in (tables.leads, tables.quarantine, tables.assignments,
+    assert counts == {t.name: len(read_table(store_url, t)) for t in (tables.leads, tables.quarantine, tables.assignments,
                                                                  tables.writeback_outbox, tables.raw_rows)}
     assert len(outbox_rows(sandbox)) == 8
     # the partners without auto-accept got their notification emails, once
@@ -159,7 +147,7 @@ def test_new_files_on_a_later_run_are_added_alongside(project, sandbox, duckdb_u
     (inbox(sandbox) / "b.csv").write_text(HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
     assert run_job(project, duckdb_url).success
     # SFTP: every record received is its own lead, even with the same email.
-    assert len(table(duckdb_url, tables.leads)) == 2
+    assert len(read_table(duckdb_url, tables.leads)) == 2
     status = outbox_rows(sandbox)
     assert len(status) == 2 and status["file"].nunique() == 2
 
@@ -170,7 +158,7 @@ def test_a_file_left_in_the_inbox_after_a_crash_is_not_stored_twice(project, san
     assert run_job(project, duckdb_url).success
     (sandbox.root / "processed/a.csv").rename(inbox(sandbox) / "a.csv")  # as if the move never happened
     assert run_job(project, duckdb_url).success
-    assert len(table(duckdb_url, tables.raw_rows)) == 1 and len(table(duckdb_url, tables.leads)) == 1
+    assert len(read_table(duckdb_url, tables.raw_rows)) == 1 and len(read_table(duckdb_url, tables.leads)) == 1
     assert (sandbox.root / "processed/a.csv").exists()
 
 

@@ -1,0 +1,40 @@
+"""Helpers for the tests that run the Dagster job on a project (imported by name: pytest puts tests/ on
+sys.path for the test modules in it)."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from leadsync.defs.build import build_definitions
+from leadsync.store import LeadStore
+
+
+def run_job(project: Path, store_url: str, job: str = "leadsync") -> dg.ExecuteInProcessResult:
+    """Run a job of the project's code location in process; failures are results, not exceptions."""
+    defs = build_definitions(project / "mappings", store_url)
+    return defs.resolve_job_def(job).execute_in_process(raise_on_error=False)
+
+
+def read_table(store_url: str, table: sa.Table) -> pd.DataFrame:
+    store = LeadStore(store_url)
+    try:
+        with store.begin() as conn:
+            return store.read_frame(conn, sa.select(table))
+    finally:
+        store.dispose()
+
+
+def materialization(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    """The metadata of asset `key` (e.g. "mkto/raw_rows") in this run, as plain values."""
+    event = next(e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key)
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    return next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data.error.message
+
+
+def retried(result: dg.ExecuteInProcessResult) -> bool:
+    return any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)

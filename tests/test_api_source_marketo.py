@@ -90,3 +90,12 @@ def test_wrong_client_secret_fails_without_retry(project, mkto, duckdb_url, monk
     message = failure_message(result)
     assert "mkto.yaml" in message and mkto.url in message
     assert not retried(result)
+
+
+def test_a_mapped_field_marketo_does_not_have_fails_with_field_and_file(project, mkto, duckdb_url):
+    path = project / "mappings/sources/mkto.yaml"
+    path.write_text(path.read_text().replace("column: title", "column: jobTitle"))
+    result = run_job(project, duckdb_url)
+    assert not result.success and not retried(result)
+    message = failure_message(result)
+    assert "mkto.yaml" in message and "Marketo lead has no field 'jobTitle'" in message

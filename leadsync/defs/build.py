@@ -8,6 +8,7 @@ import dagster as dg
 import yaml
 
 from leadsync.config.loader import ProjectPaths, project_paths, source_files
+from leadsync.defs.failure_email import supplier_failure_email
 from leadsync.defs.lifecycle_defs import (
     closed_loop,
     lifecycle_assets,
@@ -47,6 +48,7 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
                                   description="Pull, map, route and write back every source."),
               reroute_job, manual_assignment, partner_mail_retry, closed_loop],
         schedules=[reroute_schedule, *lifecycle_schedules()],
+        sensors=[supplier_failure_email],
         resources={"leadsync": LeadsyncResource(
             mappings_dir=str(mappings_dir) if mappings_dir else None, store_url=store_url)},
         # The embedded default keeps every step in one process: the DuckDB file has one writer.

@@ -145,7 +145,18 @@ class SourceConfig(Strict):
     partner_field: str | None = Field(None, description="Lead field that names the partner (a CSV column).")
     upload_partner: str | None = Field(None, description="One partner id chosen for every lead of the source.")
     quarantine_warn_ratio: float = Field(0.05, ge=0, le=1)
+    schedule: str | None = Field(
+        "*/30 * * * *", description="Cron for this source's pull-to-writeback job (UTC); null: no schedule.")
     fields: list[FieldMapping]
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if v is not None and not is_valid_cron_string(v):
+            raise ValueError(f"'{v}' is not a cron expression (five fields, e.g. '*/30 * * * *')")
+        return v
 
     @field_validator("contacts")
     @classmethod

@@ -8,6 +8,7 @@ import dagster as dg
 import yaml
 
 from leadsync.config.loader import ProjectPaths, project_paths, source_files
+from leadsync.defs.automation import automation_sensor, source_automation
 from leadsync.defs.failure_email import supplier_failure_email
 from leadsync.defs.lifecycle_defs import (
     closed_loop,
@@ -42,13 +43,14 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
     assets = [a for name, kind in sources for a in build_source_assets(name, kind)]
     assets += lifecycle_assets([name for name, _ in sources])
     reroute_job, reroute_schedule = reroute_job_and_schedule([name for name, _ in sources])
+    source_jobs, source_schedules, inbox_sensors = source_automation(paths, sources)
     return dg.Definitions(
         assets=assets,
         jobs=[dg.define_asset_job("leadsync", selection=dg.AssetSelection.all(),
                                   description="Pull, map, route and write back every source."),
-              reroute_job, manual_assignment, partner_mail_retry, closed_loop],
-        schedules=[reroute_schedule, *lifecycle_schedules()],
-        sensors=[supplier_failure_email],
+              *source_jobs, reroute_job, manual_assignment, partner_mail_retry, closed_loop],
+        schedules=[*source_schedules, reroute_schedule, *lifecycle_schedules()],
+        sensors=[supplier_failure_email, *inbox_sensors, automation_sensor()],
         resources={"leadsync": LeadsyncResource(
             mappings_dir=str(mappings_dir) if mappings_dir else None, store_url=store_url)},
         # The embedded default keeps every step in one process: the DuckDB file has one writer.

@@ -17,7 +17,10 @@ from leadsync.pull.api_records import ApiPullReport
 from leadsync.writeback.api_sink import ApiWritebackReport
 
 RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
-STORE_POOL = "lead_store"  # one writer of the DuckDB store at a time (dagster_home/dagster.yaml)
+STORE_POOL = "lead_store"
+# Downstream assets follow their upstream ones (e.g. after raw_rows is materialised by hand in the UI); the
+# leadsync_automation sensor evaluates this.
+FOLLOW = dg.AutomationCondition.eager()  # one writer of the DuckDB store at a time (dagster_home/dagster.yaml)
 
 
 def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
@@ -45,7 +48,7 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
         })
 
     @dg.asset(
-        key=leads_key, deps=[raw_key], retry_policy=RETRY, **common,
+        key=leads_key, deps=[raw_key], retry_policy=RETRY, **common, automation_condition=FOLLOW,
         description=f"Leads of {source}: mapped, validated (pandera) and de-duplicated by its uniqueness rule; "
                     "rows that fail go to the quarantine table with their reason.",
         check_specs=[
@@ -89,7 +92,7 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
             check_results=checks,
         )
 
-    @dg.asset(key=assign_key, deps=[leads_key], retry_policy=RETRY, **common,
+    @dg.asset(key=assign_key, deps=[leads_key], retry_policy=RETRY, **common, automation_condition=FOLLOW,
               description=f"Routing decisions for new leads of {source}: partner or unassigned, and why.")
     def assignments(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):
@@ -104,7 +107,7 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
             report = pipeline.reroute(leadsync.paths, leadsync.store(), source)
         return dg.MaterializeResult(metadata={"withdrawn": report.withdrawn, **_routing_metadata(report)})
 
-    @dg.asset(key=wb_key, deps=[assign_key, reroute_key], retry_policy=RETRY, **common,
+    @dg.asset(key=wb_key, deps=[assign_key, reroute_key], retry_policy=RETRY, **common, automation_condition=FOLLOW,
               description=f"Drains the writeback outbox of {source} into the source system.")
     def writeback(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):

@@ -7,6 +7,8 @@
   assign LEAD PARTNER [--rep EMAIL]      assign or reassign a lead by hand
   withdraw LEAD                          take a lead back from its partner by hand
   web                                    serve the partner-response app (links in partner emails)
+  check [--connect] [--source S]         validate every YAML file (and try each source's connection)
+  report NAME [--group-by ..] [--out F]  export a report as CSV
 """
 
 from __future__ import annotations
@@ -205,6 +207,42 @@ def cmd_manual(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from leadsync.reports.export import REPORTS, export_report, partner_names
+    from leadsync.reports.options import ReportError
+    from leadsync.store import LeadStore
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    if args.name == "list":
+        for report in REPORTS.values():
+            print(f"{report.name:<28} {report.description}")
+        return 0
+    try:
+        written = export_report(LeadStore(args.store), args.name, args.out, group_by=args.group_by,
+                                partner_names=partner_names(args.mappings))
+    except ReportError as exc:
+        print(f"leadsync report: {exc}", file=sys.stderr)
+        return 2
+    if args.out and args.out != "-":
+        print(f"{args.name} written to {written}", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from leadsync.checks import run_checks
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    if args.source:
+        _sources(paths, args.source)  # an unknown name stops here, listing the sources
+    report = run_checks(paths, connect=args.connect, source=args.source)
+    for line in report.lines():
+        print(line)
+    print(report.summary())
+    return 1 if report.has_errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadsync", description=__doc__)
     parser.add_argument("--mappings", help="mappings folder (default: ./mappings or $LEADSYNC_MAPPINGS_DIR)")
@@ -218,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     summ.add_argument("--store", help="SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)")
     summ.set_defaults(func=cmd_summary)
     store_help = "SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)"
+    rep = sub.add_parser("report", help="export a report as CSV (`leadsync report list` names them)")
+    rep.add_argument("name", help="report name, or 'list'")
+    rep.add_argument("--group-by", help="lead_distribution_summary: 1-3 of partner,source,campaign,status,month")
+    rep.add_argument("--out", help="CSV file (default: standard output)")
+    rep.add_argument("--store", help=store_help)
+    rep.set_defaults(func=cmd_report)
     web = sub.add_parser("web", help="serve the partner-response web app (accept/reject links, status pages)")
     web.add_argument("--store", help=store_help)
     web.set_defaults(func=cmd_web)
@@ -249,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--by", default=os.environ.get("USER", "operator"), help="who (default: $USER)")
         p.add_argument("--store", help=store_help)
         p.set_defaults(func=cmd_manual)
+    ck = sub.add_parser("check", help="validate every YAML file; --connect also tries each source's credentials")
+    ck.add_argument("--connect", action="store_true", help="log in to each source and check its mapped fields")
+    ck.add_argument("--source", help="one source (default: all, plus partners.yaml and lifecycle.yaml)")
+    ck.set_defaults(func=cmd_check)
     args = parser.parse_args(argv)
     if getattr(args, "seed", 0) is None:
         args.seed = int(time.time()) % 100_000

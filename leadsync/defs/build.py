@@ -9,6 +9,7 @@ import yaml
 
 from leadsync.config.loader import ProjectPaths, project_paths, source_files
 from leadsync.defs.automation import automation_sensor, source_automation
+from leadsync.defs.config_checks import source_config_checks
 from leadsync.defs.failure_email import supplier_failure_email
 from leadsync.defs.lifecycle_defs import (
     closed_loop,
@@ -19,6 +20,7 @@ from leadsync.defs.lifecycle_defs import (
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.defs.routing_jobs import manual_assignment, reroute_job_and_schedule
 from leadsync.defs.source_assets import build_source_assets
+from leadsync.reports.assets import report_assets
 
 
 def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:
@@ -42,10 +44,13 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
     sources = declared_sources(paths)
     assets = [a for name, kind in sources for a in build_source_assets(name, kind)]
     assets += lifecycle_assets([name for name, _ in sources])
+    assets += report_assets()
+    checks = [c for name, _ in sources for c in source_config_checks(name)]
     reroute_job, reroute_schedule = reroute_job_and_schedule([name for name, _ in sources])
     source_jobs, source_schedules, inbox_sensors = source_automation(paths, sources)
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         jobs=[dg.define_asset_job("leadsync", selection=dg.AssetSelection.all(),
                                   description="Pull, map, route and write back every source."),
               *source_jobs, reroute_job, manual_assignment, partner_mail_retry, closed_loop],

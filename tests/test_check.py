@@ -1,0 +1,232 @@
+"""`leadsync check`: every YAML file and the references between them, and with --connect each source's
+credentials and mapped fields, on real servers on loopback (the SFTP, Eloqua and SMTP sandboxes). One line
+per problem naming the file and the key path; exit 1 on any error."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connectors.eloqua.sandbox import EloquaSandbox
+from connectors.sftp.sandbox import SftpSandbox
+from leadsync.checks import connection_problems, project_check_results, source_check_results
+from leadsync.checks.check_results import asset_check_result
+from leadsync.cli import main
+from leadsync.config.loader import project_paths
+
+SFTP_PASSWORD = "s3cret-for-tests"
+SFTP_FILE = "mappings/sources/sftp_demo.yaml"
+ELOQUA_FILE = "mappings/sources/eloqua_demo.yaml"
+PARTNERS_FILE = "mappings/partners.yaml"
+LIFECYCLE_FILE = "mappings/lifecycle.yaml"
+
+
+@pytest.fixture
+def sftp(tmp_path):
+    with SftpSandbox(tmp_path / "sftp", users={"demo": SFTP_PASSWORD}) as server:
+        yield server
+
+
+@pytest.fixture
+def eloqua():
+    with EloquaSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def project(project: Path, sftp: SftpSandbox, eloqua: EloquaSandbox, monkeypatch) -> Path:
+    """The repo's mappings with the SFTP source pointed at the sandbox, plus an Eloqua source mapping every
+    field the routing rules use."""
+    edit(project, SFTP_FILE, lambda d: d["connection"].update(
+        port=sftp.port, known_hosts=str(sftp.write_known_hosts(project / "known_hosts"))))
+    (project / ELOQUA_FILE).write_text(yaml.safe_dump({
+        "name": "eloqua_demo", "type": "eloqua",
+        "connection": {"login_url": eloqua.url, "site": eloqua.site, "username": eloqua.username,
+                       "password_env": "LEADSYNC_ELOQUA_DEMO_PASSWORD", "timeout_s": 5},
+        "fields": [
+            {"column": "C_EmailAddress", "field": "email", "format": "email", "required": True},
+            {"column": "C_Company", "field": "company"},
+            {"column": "C_Country", "field": "country"},
+            {"column": "C_State_Prov", "field": "state"},
+            {"column": "C_Company_Size1", "field": "lead_type"},
+            {"column": "C_Industry1", "field": "products"},
+            {"column": "C_Title", "field": "title"},
+        ],
+    }, sort_keys=False))
+    monkeypatch.setenv("LEADSYNC_SFTP_DEMO_PASSWORD", SFTP_PASSWORD)
+    monkeypatch.setenv("LEADSYNC_ELOQUA_DEMO_PASSWORD", eloqua.password)
+    monkeypatch.setenv("DAGSTER_HOME", str(project / "dagster_home"))
+    return project
+
+
+def edit(project: Path, file: str, change) -> None:
+    path = project / file
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def check(project: Path, capsys, *options: str) -> tuple[int, list[str], str]:
+    """Exit code, the problem lines and the summary line of `leadsync check`."""
+    code = main(["--mappings", str(project / "mappings"), "check", *options])
+    *lines, summary = capsys.readouterr().out.strip().splitlines()
+    return code, lines, summary
+
+
+def test_a_clean_project_passes(project, capsys):
+    code, lines, summary = check(project, capsys)
+    assert (code, lines) == (0, [])
+    assert summary == "all 4 files valid"  # two sources, partners.yaml, lifecycle.yaml
+
+
+def test_a_clean_project_connects_to_every_source_and_the_smtp_server(project, capsys):
+    code, lines, summary = check(project, capsys, "--connect")
+    assert (code, lines, summary) == (0, [], "all 4 files valid")
+
+
+def typo_in_a_key(project):
+    path = project / SFTP_FILE
+    path.write_text(path.read_text().replace("quarantine_warn_ratio:", "quarantine_warn_ration:"))
+
+
+def wrong_type(project):
+    edit(project, SFTP_FILE, lambda d: d["connection"].update(timeout_s="fifteen seconds"))
+
+
+def unknown_upload_partner(project):
+    edit(project, SFTP_FILE, lambda d: d.update(upload_partner="northwnd"))
+
+
+def rule_on_a_field_no_source_maps(project):
+    edit(project, PARTNERS_FILE, lambda d: d["routing"]["rule_groups"][0]["rules"].append(
+        {"field": "industry", "op": "equals", "value": "Retail"}))
+
+
+def lifecycle_rules_for_an_unknown_partner(project):
+    edit(project, LIFECYCLE_FILE, lambda d: d["auto_registration"]["partner_rules"].update(
+        {"ghost": [{"name": "all", "rules": [{"field": "country", "op": "equals", "value": "US"}]}]}))
+
+
+@pytest.mark.parametrize("break_it, line", [
+    (typo_in_a_key, f"{SFTP_FILE}: quarantine_warn_ration: unknown key. Allowed keys here: "),
+    (wrong_type, f"{SFTP_FILE}: connection.timeout_s: Input should be a valid number"),
+    (unknown_upload_partner, f"{SFTP_FILE}: upload_partner: 'northwnd' is not a partner id in {PARTNERS_FILE}"),
+    (rule_on_a_field_no_source_maps,
+     (f"{PARTNERS_FILE}: routing.rule_groups[0] (enterprise accounts).rules[2] (industry).field: 'industry' is "
+      "not a lead field: no source maps a column to it")),
+    (lifecycle_rules_for_an_unknown_partner,
+     f"{LIFECYCLE_FILE}: auto_registration.partner_rules.ghost: not a partner id"),
+], ids=["typo in a key", "wrong type", "unknown upload partner", "rule on a field no source maps",
+        "lifecycle names an unknown partner"])
+def test_each_problem_is_one_line_naming_the_file_and_key_path(project, capsys, break_it, line):
+    break_it(project)
+    code, lines, summary = check(project, capsys)
+    assert code == 1
+    assert len(lines) == 1 and lines[0].startswith(line), lines
+    assert summary == "1 problem in 1 file"
+
+
+def test_the_typo_hint_names_the_intended_key(project, capsys):
+    typo_in_a_key(project)
+    _, lines, _ = check(project, capsys)
+    assert lines[0].endswith("did you mean 'quarantine_warn_ratio'?")
+
+
+def test_problems_in_several_files_are_all_listed_sorted_by_file(project, capsys):
+    lifecycle_rules_for_an_unknown_partner(project)
+    rule_on_a_field_no_source_maps(project)
+    wrong_type(project)
+    typo_in_a_key(project)
+    code, lines, summary = check(project, capsys)
+    assert code == 1
+    assert [line.split(":")[0] for line in lines] == [LIFECYCLE_FILE, PARTNERS_FILE, SFTP_FILE, SFTP_FILE]
+    assert summary == "4 problems in 3 files"
+    # Connecting adds nothing: a source whose YAML is broken is not tried, and its problems are not repeated.
+    assert check(project, capsys, "--connect") == (code, lines, summary)
+
+
+def test_a_rule_field_some_sources_lack_is_a_warning_naming_them(project, capsys):
+    edit(project, ELOQUA_FILE, lambda d: d.update(fields=[f for f in d["fields"] if f["field"] != "products"]))
+    code, lines, summary = check(project, capsys)
+    assert code == 0
+    assert lines == [(
+        f"{PARTNERS_FILE}: routing.rule_groups[1] (territory and products).rules[2] (products).field: warning: "
+        "source eloqua_demo maps no column to lead field 'products' (mapped by sftp_demo): their leads never "
+        "match this rule; map 'products' there, or make the rule optional: true")]
+    assert summary == "1 problem in 1 file (0 errors, 1 warning)"
+
+
+def test_connect_reports_a_wrong_sftp_password_and_a_field_eloqua_lacks_one_line_each(project, capsys, monkeypatch):
+    monkeypatch.setenv("LEADSYNC_SFTP_DEMO_PASSWORD", "wrong")
+    edit(project, ELOQUA_FILE, lambda d: d["fields"][-1].update(column="C_Job_Title"))
+    code, lines, summary = check(project, capsys, "--connect")
+    assert code == 1
+    assert len(lines) == 2, lines
+    eloqua_line, sftp_line = lines
+    assert eloqua_line.startswith(f"{ELOQUA_FILE}: fields[6] (title): Eloqua contact has no field 'C_Job_Title'")
+    assert "Fix 'column' in the mapping" in eloqua_line
+    assert sftp_line.startswith(f"{SFTP_FILE}: connection.password_env: authentication failed for ")
+    assert summary == "2 problems in 2 files"
+
+
+def test_a_source_that_cannot_be_reached_does_not_hide_another_sources_problem(project, capsys, eloqua):
+    eloqua.stop()  # the Eloqua server is gone; the SFTP source's unknown inbox must still be reported
+    edit(project, SFTP_FILE, lambda d: d["connection"]["folders"].update(inbox="incoming"))
+    code, lines, _ = check(project, capsys, "--connect")
+    assert code == 1
+    files = [line.split(":")[0] for line in lines]
+    assert files == [ELOQUA_FILE, SFTP_FILE], lines
+    assert lines[1].startswith(f"{SFTP_FILE}: connection.folders.inbox: inbox folder 'incoming' does not exist")
+
+
+def test_connect_reports_an_smtp_server_that_is_not_there(project, capsys):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        free_port = s.getsockname()[1]
+    edit(project, LIFECYCLE_FILE, lambda d: d["smtp"].update(port=free_port))
+    code, lines, _ = check(project, capsys, "--connect")
+    assert code == 1
+    assert len(lines) == 1 and lines[0].startswith(f"{LIFECYCLE_FILE}: smtp: cannot reach SMTP server"), lines
+
+
+def test_an_unset_secret_is_a_warning_and_an_error_when_connecting(project, capsys, monkeypatch):
+    monkeypatch.delenv("LEADSYNC_ELOQUA_DEMO_PASSWORD")
+    code, lines, _ = check(project, capsys)
+    assert code == 0 and len(lines) == 1
+    assert lines[0].startswith(f"{ELOQUA_FILE}: connection.password_env: warning: environment variable "
+                               "LEADSYNC_ELOQUA_DEMO_PASSWORD is not set")
+    code, lines, _ = check(project, capsys, "--connect")
+    assert code == 1 and len(lines) == 1
+    assert lines[0].startswith(f"{ELOQUA_FILE}: connection.password_env: environment variable "
+                               "LEADSYNC_ELOQUA_DEMO_PASSWORD is not set")
+
+
+def test_one_source_is_checked_alone(project, capsys, monkeypatch):
+    monkeypatch.setenv("LEADSYNC_SFTP_DEMO_PASSWORD", "wrong")
+    rule_on_a_field_no_source_maps(project)
+    code, lines, summary = check(project, capsys, "--connect", "--source", "eloqua_demo")
+    assert (code, lines, summary) == (0, [], "the 1 file checked is valid")
+    code, lines, _ = check(project, capsys, "--connect", "--source", "sftp_demo")
+    assert code == 1 and [line.split(":")[:2] for line in lines] == [[SFTP_FILE, " connection.password_env"]]
+
+
+def test_the_dagster_checks_see_each_sources_problems_and_the_projects_apart(project, monkeypatch):
+    paths = project_paths(project / "mappings")
+    unknown_upload_partner(project)
+    rule_on_a_field_no_source_maps(project)
+    monkeypatch.setenv("LEADSYNC_SFTP_DEMO_PASSWORD", "wrong")
+
+    assert [p.key for p in source_check_results(paths, "sftp_demo")] == ["upload_partner"]
+    assert source_check_results(paths, "eloqua_demo") == []
+    assert [p.file for p in project_check_results(paths)] == [PARTNERS_FILE]
+    assert connection_problems(paths, "eloqua_demo") == []
+    [wrong_password] = connection_problems(paths, "sftp_demo")
+    assert (wrong_password.severity, wrong_password.file) == ("error", SFTP_FILE)
+
+    failed = asset_check_result(source_check_results(paths, "sftp_demo"))
+    assert not failed.passed and failed.severity.value == "ERROR"
+    assert failed.metadata["errors"].value == 1
+    assert asset_check_result([]).passed

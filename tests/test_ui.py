@@ -47,7 +47,7 @@ def dagster_dev(project, sftp, tmp_path, mail_sandbox):
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "LEADSYNC_MAPPINGS_DIR": str(project / "mappings"),
            "LEADSYNC_STORE_URL": f"duckdb:///{tmp_path / 'store.duckdb'}", "LEADSYNC_SFTP_DEMO_PASSWORD": "pw"}
-    log = open(tmp_path / "dagster_dev.log", "w")
+    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115 - held open for the server's lifetime, closed below
     proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
                              "-m", "leadsync.definitions"], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import uuid
@@ -10,22 +9,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from databases import PG_ADMIN_URL, postgres_unreachable
 
 REPO = Path(__file__).resolve().parents[1]
-PG_ADMIN_URL = os.environ.get("LEADSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_reachable() -> str | None:
-    """None when usable, else the reason it is not."""
-    url = sa.engine.make_url(PG_ADMIN_URL)
-    try:
-        with socket.create_connection((url.host, url.port or 5432), timeout=1):
-            pass
-    except OSError as exc:
-        return f"PostgreSQL not reachable at {url.host}:{url.port}: {exc}"
-    return None
-
-
 @pytest.fixture
 def duckdb_url(tmp_path) -> str:
     return f"duckdb:///{tmp_path / 'leadsync.duckdb'}"
@@ -34,7 +20,7 @@ def duckdb_url(tmp_path) -> str:
 @pytest.fixture
 def postgres_url() -> str:
     """A fresh database per test on the local PostgreSQL server, dropped afterwards."""
-    reason = _postgres_reachable()
+    reason = postgres_unreachable()
     if reason:
         pytest.skip(reason)
     name = f"leadsync_test_{uuid.uuid4().hex[:10]}"

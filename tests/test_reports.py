@@ -35,7 +35,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
-from conftest import PG_ADMIN_URL, _postgres_reachable
+from databases import PG_ADMIN_URL, postgres_unreachable
 
 from leadsync.assign import route_new_leads
 from leadsync.config.schema import SOURCE_MODELS, PartnersConfig
@@ -160,7 +160,7 @@ def store(request, tmp_path_factory) -> Iterator[LeadStore]:
             yield built
             built.dispose()
             return
-        reason = _postgres_reachable()
+        reason = postgres_unreachable()
         if reason:
             pytest.skip(reason)
         name = f"leadsync_test_{uuid.uuid4().hex[:10]}"

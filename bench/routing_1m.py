@@ -174,7 +174,9 @@ def store_figures(leads: pd.DataFrame, partners: PartnersConfig, source) -> None
             report = route_new_leads(source, partners, store, now)
             took = time.perf_counter() - t
         print(f"with the store (read leads, route, record assignments + audit + outbox, save pointers): "
-              f"{took:.2f} s, {report.decided / took:,.0f} leads/s; peak {mem.peak / 2**20:,.0f} MiB")
+              f"{took:.2f} s, {report.decided / took:,.0f} leads/s; {mem.start / 2**20:,.0f} MiB at start "
+              f"(the generated data and the store holding it), peak {mem.peak / 2**20:,.0f} MiB "
+              f"(+{(mem.peak - mem.start) / 2**20:,.0f} MiB)")
 
 
 if __name__ == "__main__":

@@ -163,7 +163,9 @@ def leads_frame(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, where,
     else:
         wanted = set(fields)
         extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in wanted]
-        cols = [c for c in t.c if c.name not in STANDARD_LEAD_FIELDS or c.name in wanted]
+        # only what routing needs: a million leads' unused text columns would cost hundreds of MB
+        keep = {"lead_id", "batch_id", "row_number", "received_at", "segregated", "attributes"}
+        cols = [c for c in t.c if c.name in keep or (c.name in STANDARD_LEAD_FIELDS and c.name in wanted)]
         if not extra:
             cols = [c for c in cols if c.name != "attributes"]
     df = store.read_frame(conn, sa.select(*cols).where(t.c.source == cfg.name, where))

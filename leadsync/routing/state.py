@@ -63,6 +63,17 @@ def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partn
     (lead, version), so recording the same decision twice adds nothing."""
     if decisions.empty:
         return
+    # In slices: the JSON payloads and the engine's staging copies of a million decisions at once would take
+    # gigabytes; a slice at a time keeps the step's memory flat (one transaction all the same).
+    for start in range(0, len(decisions), RECORD_SLICE):
+        _record_slice(store, conn, decisions.iloc[start:start + RECORD_SLICE], partners, now, first)
+
+
+RECORD_SLICE = 200_000
+
+
+def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partners: PartnersConfig,
+                  now: datetime, first: bool) -> None:
     frame = decisions.copy()
     frame["decided_at"] = now
     frame["rr_slot"] = pd.array(frame["rr_slot"], dtype="Int64")

@@ -4,6 +4,7 @@ assignments and a status file in the SFTP outbox; a second run adds and duplicat
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -208,3 +209,24 @@ def test_missing_secret_and_wrong_password_fail_without_retry(project, sandbox, 
     assert len(failures) == 1  # a config error is not retried
     assert "cannot connect" in failures[0].step_failure_data.user_failure_data.description
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def test_a_partner_registered_lead_reaches_the_suppliers_status_file(project, sandbox, duckdb_url):
+    from leadsync import pipeline
+    from leadsync.config.loader import project_paths
+    from leadsync.lifecycle.context import load_lifecycle
+    from leadsync.lifecycle.registration import register_partner_leads
+    from leadsync.store import LeadStore
+
+    lifecycle = project / "mappings/lifecycle.yaml"
+    lifecycle.write_text(lifecycle.read_text().replace("target_source: null", "target_source: sftp_demo"))
+    paths, store = project_paths(project / "mappings"), LeadStore(duckdb_url)
+    report = register_partner_leads(load_lifecycle(paths, store), "northwind", [
+        {"reference": "NW-1", "email": "new@prospect.example", "company": "Prospect", "country": "US",
+         "products": "Firewall"}], datetime.now(UTC))
+    assert report.registered == 1
+    sent = pipeline.write_back(paths, store, "sftp_demo")
+    assert sent.events_sent == 1
+    rows = outbox_rows(sandbox)
+    assert rows[["event", "email", "partner_name", "distribution_status"]].values.tolist() == [
+        ["registration", "new@prospect.example", "Northwind Networks", "Registered"]]

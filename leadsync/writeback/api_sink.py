@@ -50,8 +50,10 @@ def drain_to_api(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
 
 def _events(store: LeadStore, batch: Batch) -> pd.DataFrame:
     o, leads = tables.writeback_outbox, tables.leads
+    # outer join: an event without a stored lead (a partner registration) must come back as not sendable,
+    # never vanish from a batch marked sent
     query = (sa.select(o.c.event_id, o.c.lead_id, o.c.kind, o.c.payload, o.c.created_at, leads.c.source_record_id)
-             .join(leads, leads.c.lead_id == o.c.lead_id)
+             .outerjoin(leads, leads.c.lead_id == o.c.lead_id)
              .where(o.c.batch_id == batch.batch_id).order_by(o.c.created_at, o.c.event_id))
     with store.begin() as conn:
         return store.read_frame(conn, query)
@@ -69,6 +71,9 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
 
     no_record = events["source_record_id"].isna()
     outcome[no_record] = "the lead has no source record id to write to"
+    outcome[events["kind"] == "registration"] = (
+        f"partner registrations cannot be created in {cfg.type} sources yet: point "
+        "auto_registration.target_source at an SFTP source")
 
     records = events.index[events["kind"].isin(RECORD_KINDS) & ~no_record]
     if len(records):

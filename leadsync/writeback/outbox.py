@@ -65,11 +65,12 @@ def prepare_batch(store: LeadStore, source: str, now: datetime, name_for) -> Bat
 def batch_events(store: LeadStore, batch: Batch) -> pd.DataFrame:
     """The batch's events joined with their lead and the file it came from, in event_id order."""
     o, l, f = tables.writeback_outbox, tables.leads, tables.source_files
+    # outer joins: a partner-registered lead (kind "registration") has no stored lead behind it yet
     query = (
         sa.select(o.c.event_id, o.c.lead_id, o.c.kind, o.c.payload, l.c.email, l.c.row_number,
                   f.c.file_name.label("source_file"))
-        .join(l, l.c.lead_id == o.c.lead_id)
-        .join(f, f.c.batch_id == l.c.batch_id)
+        .outerjoin(l, l.c.lead_id == o.c.lead_id)
+        .outerjoin(f, f.c.batch_id == l.c.batch_id)
         .where(o.c.batch_id == batch.batch_id)
         .order_by(o.c.event_id)
     )

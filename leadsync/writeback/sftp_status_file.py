@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -48,6 +49,10 @@ def render_status_csv(events: pd.DataFrame) -> bytes:
         "email": events["email"].to_numpy(),
         "event": events["kind"].to_numpy(),
     })
+    registered = (events["kind"] == "registration").to_numpy()
+    if registered.any():  # a lead a partner created: no source row yet; its email is in the registration
+        out.loc[registered, "email"] = [
+            (json.loads(p).get("fields") or {}).get("email") for p in events.loc[registered, "payload"]]
     for column in STATUS_COLUMNS[5:]:
         key = PAYLOAD_KEYS.get(column, column)
         out[column] = payload[key].to_numpy() if key in payload else None

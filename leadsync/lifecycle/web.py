@@ -356,29 +356,21 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
     app = _App(Lifecycle(store, partners, settings, sources), clock or (lambda: datetime.now(UTC)), mailer)
     settings.web.secret()  # fail at start, with the fix, rather than on the first click
 
-    async def accept_lead(request: Request) -> Response:
-        if request.method == "POST":
-            form = await _form(request)
-            if isinstance(form, LifecycleError):
-                return app.refused(form)
-            return await run_in_threadpool(app.accept, form.get("t"), True)
-        return await run_in_threadpool(app.accept, request.query_params.get("t"), False)
+    def token_page(handler, on_get, on_post):
+        """A page reached by a token link: GET shows it (`on_get` as the second argument), POST acts on the
+        submitted form (`on_post(form)`); the token travels in `t` either way."""
+        async def endpoint(request: Request) -> Response:
+            if request.method == "POST":
+                form = await _form(request)
+                if isinstance(form, LifecycleError):
+                    return app.refused(form)
+                return await run_in_threadpool(handler, form.get("t"), on_post(form))
+            return await run_in_threadpool(handler, request.query_params.get("t"), on_get)
+        return endpoint
 
-    async def reject_lead(request: Request) -> Response:
-        if request.method == "POST":
-            form = await _form(request)
-            if isinstance(form, LifecycleError):
-                return app.refused(form)
-            return await run_in_threadpool(app.reject, form.get("t"), form)
-        return await run_in_threadpool(app.reject, request.query_params.get("t"), None)
-
-    async def lead_status(request: Request) -> Response:
-        if request.method == "POST":
-            form = await _form(request)
-            if isinstance(form, LifecycleError):
-                return app.refused(form)
-            return await run_in_threadpool(app.status, form.get("t"), form)
-        return await run_in_threadpool(app.status, request.query_params.get("t"), None)
+    accept_lead = token_page(app.accept, False, lambda form: True)
+    reject_lead = token_page(app.reject, None, lambda form: form)
+    lead_status = token_page(app.status, None, lambda form: form)
 
     async def import_file(request: Request) -> Response:
         if request.method == "GET":

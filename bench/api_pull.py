@@ -16,8 +16,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connectors.api_client import HttpSettings, RetryPolicy
-
 FIELDS = {
     "salesforce": ["Email", "FirstName", "LastName", "Company", "Country", "State", "PostalCode", "Title"],
     "marketo": ["email", "firstName", "lastName", "company", "country", "state", "postalCode", "title"],
@@ -50,16 +48,13 @@ class PeakRss:
 
 
 def sandbox_and_source(vendor: str, n: int):
-    fast = RetryPolicy(attempts=4, initial_s=0.05, max_s=0.5)
     if vendor == "salesforce":
         from connectors.salesforce.sandbox import SalesforceSandbox
-        from connectors.salesforce.source import SalesforceSettings, SalesforceSource
+        from connectors.salesforce.source import SalesforceSource
+        from connectors.salesforce.source.settings import sandbox_settings
         server = SalesforceSandbox().start()
         server.seed(leads=n, seed=1)
-        settings = SalesforceSettings(login_url=server.url, consumer_key=server.credentials.client_id,
-                                      consumer_secret=server.credentials.client_secret, bulk_poll_s=0.05,
-                                      http=HttpSettings(ca_bundle=server.ca_pem_path, retry=fast), bulk_threshold=1000)
-        return server, SalesforceSource(settings)
+        return server, SalesforceSource(sandbox_settings(server, bulk_poll_s=0.05, bulk_threshold=1000))
     if vendor == "marketo":
         from connectors.marketo.sandbox import MarketoSandbox
         from connectors.marketo.source import MarketoSource

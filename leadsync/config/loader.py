@@ -56,6 +56,20 @@ def source_files(paths: ProjectPaths) -> list[Path]:
     return sorted(p for p in paths.sources_dir.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
 
 
+def source_yaml_leniently(paths: ProjectPaths, source: str) -> dict:
+    """A source file's top-level keys without validating them ({} when missing or not YAML): for what must
+    work even when the file is broken (building the code location, schedules, emailing its contacts)."""
+    for suffix in (".yaml", ".yml"):
+        file = paths.sources_dir / f"{source}{suffix}"
+        if file.exists():
+            try:
+                data = yaml.safe_load(file.read_text(encoding="utf-8"))
+            except (yaml.YAMLError, OSError, UnicodeDecodeError):
+                return {}
+            return data if isinstance(data, dict) else {}
+    return {}
+
+
 def load_source(path: Path) -> SourceConfig:
     """A source file as the model of its `type` (SftpSource, SalesforceSource, …)."""
     def pick(data: dict) -> type[SourceConfig]:

@@ -7,10 +7,10 @@ import hashlib
 import json
 
 import dagster as dg
-import yaml
+from dagster._utils.schedules import is_valid_cron_string
 
 from leadsync.config import ConfigError
-from leadsync.config.loader import ProjectPaths
+from leadsync.config.loader import ProjectPaths, source_yaml_leniently
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.pipeline import source_config, source_file
 from leadsync.sources import sftp_client
@@ -32,21 +32,11 @@ def source_job(source: str):
 def declared_cron(paths: ProjectPaths, source: str) -> str | None:
     """The source's `schedule`, read leniently (a file that does not validate keeps the default, so its
     scheduled run fails with the real error and its contacts are emailed)."""
-    for suffix in (".yaml", ".yml"):
-        file = paths.sources_dir / f"{source}{suffix}"
-        if file.exists():
-            try:
-                data = yaml.safe_load(file.read_text(encoding="utf-8"))
-            except (yaml.YAMLError, OSError, UnicodeDecodeError):
-                return DEFAULT_CRON
-            if isinstance(data, dict) and "schedule" in data:
-                value = data["schedule"]
-                from dagster._utils.schedules import is_valid_cron_string
-
-                valid = value is None or (isinstance(value, str) and is_valid_cron_string(value))
-                return value if valid else DEFAULT_CRON
-            return DEFAULT_CRON
-    return DEFAULT_CRON
+    data = source_yaml_leniently(paths, source)
+    if "schedule" not in data:
+        return DEFAULT_CRON
+    value = data["schedule"]
+    return value if value is None or (isinstance(value, str) and is_valid_cron_string(value)) else DEFAULT_CRON
 
 
 def source_schedule(paths: ProjectPaths, source: str, job) -> dg.ScheduleDefinition | None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
-from leadsync.config.loader import ProjectPaths, project_paths, source_files
+from leadsync.config.loader import ProjectPaths, project_paths, source_files, source_yaml_leniently
 from leadsync.defs.automation import automation_sensor, source_automation
 from leadsync.defs.config_checks import source_config_checks
 from leadsync.defs.failure_email import supplier_failure_email
@@ -28,14 +27,8 @@ def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:
     (named after the file) so that its run fails with the real error message."""
     found = []
     for file in source_files(paths):
-        kind = "sftp"
-        try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and isinstance(data.get("type"), str):
-                kind = data["type"]
-        except (yaml.YAMLError, OSError, UnicodeDecodeError):
-            pass
-        found.append((file.stem, kind))
+        kind = source_yaml_leniently(paths, file.stem).get("type")
+        found.append((file.stem, kind if isinstance(kind, str) else "sftp"))
     return found
 
 

@@ -12,9 +12,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
-from leadsync.config.loader import ProjectPaths
+from leadsync.config.loader import ProjectPaths, source_yaml_leniently
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.lifecycle.settings import load_settings
 from leadsync.lifecycle.smtp import Mailer
@@ -24,16 +23,8 @@ UI_URL_ENV = "LEADSYNC_DAGSTER_URL"  # how suppliers' admins reach the Dagster U
 
 def source_contacts(paths: ProjectPaths, source: str) -> list[str]:
     """The `contacts` of a source file, read without validating the rest of it."""
-    for suffix in (".yaml", ".yml"):
-        file = paths.sources_dir / f"{source}{suffix}"
-        if file.exists():
-            try:
-                data = yaml.safe_load(file.read_text(encoding="utf-8"))
-            except (yaml.YAMLError, OSError, UnicodeDecodeError):
-                return []
-            contacts = data.get("contacts") if isinstance(data, dict) else None
-            return [c for c in contacts if isinstance(c, str) and "@" in c] if isinstance(contacts, list) else []
-    return []
+    contacts = source_yaml_leniently(paths, source).get("contacts")
+    return [c for c in contacts if isinstance(c, str) and "@" in c] if isinstance(contacts, list) else []
 
 
 def failures_by_source(context: dg.RunFailureSensorContext) -> dict[str, list[str]]:

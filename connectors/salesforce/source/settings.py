@@ -143,3 +143,14 @@ class SalesforceSettings:
     @property
     def opportunity_record_target(self) -> str:
         return self.opportunity_record_field or OPPORTUNITY_RECORD_FIELD[self.object]
+
+
+def sandbox_settings(org, **overrides) -> SalesforceSettings:
+    """Settings reaching a running SalesforceSandbox (connectors/salesforce/sandbox/): its URL and test CA,
+    client credentials, quick retries and bulk polling that suit a server on loopback."""
+    from connectors.api_client import RetryPolicy
+
+    values = {"login_url": org.url, "consumer_key": org.credentials.client_id,
+              "consumer_secret": org.credentials.client_secret, "bulk_poll_s": 0,
+              "http": HttpSettings(ca_bundle=org.ca_pem_path, retry=RetryPolicy(attempts=4, initial_s=0.01, max_s=0.05))}
+    return SalesforceSettings(**{**values, **overrides})

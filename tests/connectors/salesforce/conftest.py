@@ -47,3 +47,20 @@ def make_leads(org):
         return org.insert("Lead", [{"LastName": f"Lead{i}", "Company": "Acme", "Email": f"lead{i}@acme.example",
                                     **fields} for i in range(n)])
     return create
+
+
+@pytest.fixture
+def source_for():
+    """source_for(org, on_retry=None, **settings) -> a SalesforceSource reaching `org` (closed afterwards)."""
+    from connectors.salesforce.source import SalesforceSource
+    from connectors.salesforce.source.settings import sandbox_settings
+
+    opened = []
+
+    def build(org, on_retry=None, **overrides):
+        source = SalesforceSource(sandbox_settings(org, **overrides), on_retry=on_retry)
+        opened.append(source)
+        return source
+    yield build
+    for source in opened:
+        source.close()

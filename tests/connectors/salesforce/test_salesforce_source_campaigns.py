@@ -7,29 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.api_client import ApiConfigError, HttpSettings, RetryPolicy
-from connectors.salesforce.source import SalesforceSettings, SalesforceSource
+from connectors.api_client import ApiConfigError
 from connectors.source_api import CampaignSelection
 
-FAST = RetryPolicy(attempts=4, initial_s=0.01, max_s=0.05)
 CAMPAIGN_COLUMNS = ["campaign_id", "name", "description", "type", "status", "start_date", "end_date",
                     "is_active"]
 
 
-@pytest.fixture
-def source_for():
-    opened = []
-
-    def build(org, **overrides) -> SalesforceSource:
-        values = {"login_url": org.url, "consumer_key": org.credentials.client_id,
-                  "consumer_secret": org.credentials.client_secret,
-                  "http": HttpSettings(ca_bundle=org.ca_pem_path, retry=FAST), "bulk_poll_s": 0}
-        source = SalesforceSource(SalesforceSettings(**{**values, **overrides}))
-        opened.append(source)
-        return source
-    yield build
-    for source in opened:
-        source.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.api_client import ApiConfigError, HttpSettings, RetryPolicy
+from connectors.api_client import ApiConfigError
 from connectors.salesforce.sandbox.auth import generate_jwt_key_pair
 from connectors.salesforce.source import SalesforceSettings, SalesforceSource
-
-FAST = RetryPolicy(attempts=4, initial_s=0.01, max_s=0.05)
+from connectors.salesforce.source.settings import sandbox_settings
 
 
 @pytest.fixture
 def settings_for():
     """settings_for(org, **overrides): settings reaching `org` (its URL and test CA), client credentials."""
-    def build(org, **overrides) -> SalesforceSettings:
-        values = {"auth": "client_credentials", "login_url": org.url,
-                  "consumer_key": org.credentials.client_id, "consumer_secret": org.credentials.client_secret,
-                  "http": HttpSettings(ca_bundle=org.ca_pem_path, retry=FAST), "bulk_poll_s": 0}
-        return SalesforceSettings(**{**values, **overrides})
-    return build
+    return sandbox_settings
 
 
 def test_check_logs_in_with_client_credentials(org, settings_for):

@@ -18,31 +18,14 @@ from connectors.api_client import (
 )
 from connectors.salesforce.source import (
     SEGREGATED_COLUMN,
-    SalesforceSettings,
     SalesforceSource,
     SegregationFilter,
 )
 from connectors.salesforce.source.pull import plan_pull
 
-FAST = RetryPolicy(attempts=4, initial_s=0.01, max_s=0.05)
 FIELDS = ["Email", "Company", "LeadSource"]
 
 
-@pytest.fixture
-def source_for():
-    """source_for(org, **settings) -> SalesforceSource reaching `org` with client credentials over TLS."""
-    opened = []
-
-    def build(org, on_retry=None, **overrides) -> SalesforceSource:
-        values = {"login_url": org.url, "consumer_key": org.credentials.client_id,
-                  "consumer_secret": org.credentials.client_secret,
-                  "http": HttpSettings(ca_bundle=org.ca_pem_path, retry=FAST), "bulk_poll_s": 0}
-        source = SalesforceSource(SalesforceSettings(**{**values, **overrides}), on_retry=on_retry)
-        opened.append(source)
-        return source
-    yield build
-    for source in opened:
-        source.close()
 
 
 def at(text: str) -> datetime:

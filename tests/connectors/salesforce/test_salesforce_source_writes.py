@@ -7,28 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from connectors.api_client import ApiConfigError, HttpSettings, RetryPolicy
+from connectors.api_client import ApiConfigError
 from connectors.salesforce.sandbox import FieldSpec, ObjectSpec, SalesforceSandbox, Schema
-from connectors.salesforce.source import SalesforceSettings, SalesforceSource
 from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, RESULT_COLUMNS
-
-FAST = RetryPolicy(attempts=4, initial_s=0.01, max_s=0.05)
-
-
-@pytest.fixture
-def source_for():
-    opened = []
-
-    def build(org, **overrides) -> SalesforceSource:
-        values = {"login_url": org.url, "consumer_key": org.credentials.client_id,
-                  "consumer_secret": org.credentials.client_secret,
-                  "http": HttpSettings(ca_bundle=org.ca_pem_path, retry=FAST), "bulk_poll_s": 0}
-        source = SalesforceSource(SalesforceSettings(**{**values, **overrides}))
-        opened.append(source)
-        return source
-    yield build
-    for source in opened:
-        source.close()
 
 
 def routed(ids: list[str], **fields) -> pd.DataFrame:

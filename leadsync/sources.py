@@ -71,6 +71,8 @@ def _eloqua(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
         extra["opportunity_object"] = wb.opportunities.custom_object
     if wb.events.custom_object:
         extra["event_object"] = wb.events.custom_object
+    if wb.status_object:
+        extra |= {"status_mode": "custom_object", "status_object": wb.status_object}
     try:
         settings = EloquaSettings(
             site=c.site, username=c.username, password=secret(cfg, file, "password_env", c.password_env),

@@ -108,3 +108,17 @@ def test_wrong_password_fails_without_retry_and_names_the_login_url(project, elo
     result = run_job(project, duckdb_url)
     assert not result.success
     assert eloqua.url in failure_message(result) and not retried(result)
+
+
+def test_statuses_can_go_to_a_custom_object_instead_of_contact_fields(project, eloqua, duckdb_url):
+    status = eloqua.add_custom_object("LeadSync Status", [("Contact Key", "text", True),
+                                                          ("Distribution Status", "text"), ("Partner", "text")])
+    path = project / "mappings/sources/eloqua_demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["writeback"] = {"status_object": "LeadSync Status",
+                         "fields": {"distribution_status": "Distribution Status", "partner_name": "Partner"}}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert run_job(project, duckdb_url).success
+    records = eloqua.custom_object_records(status.id)
+    assert len(records) == SEEDED
+    assert {r["Distribution Status"] for r in records} <= {"Routed", "Not Routed", "Needs Review", "Accepted"}

@@ -63,6 +63,8 @@ class WritebackConfig(Strict):
     distribution_status_values: dict[str, str] = Field(
         default_factory=dict, description="Our distribution statuses (Routed, Not Routed, Needs Review, Withdrawn, "
                                           "Rerouted, Accepted, Rejected) → the source's values (same when omitted).")
+    status_object: str | None = Field(
+        None, description="Eloqua: write statuses to this custom object (keyed by the contact) instead of contact fields.")
     opportunities: OpportunityWriteback = OpportunityWriteback()
     events: EventWriteback = EventWriteback()
 

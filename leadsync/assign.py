@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame
 from leadsync.routing.engine import DECISION_COLUMNS, fields_used, route
-from leadsync.routing.state import load_state, record, save_positions
+from leadsync.routing.state import hold_routing, load_state, record, save_positions
 from leadsync.store import LeadStore, tables
 
 
@@ -46,6 +46,7 @@ def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
 def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
     report = RoutingReport()
     with store.begin() as conn:
+        hold_routing(store, conn)  # before choosing the leads: two workers must not both route the same ones
         not_yet = ~sa.exists().where(tables.assignments.c.lead_id == tables.leads.c.lead_id)
         leads = leads_frame(store, conn, cfg, not_yet, fields_used(partners, cfg))
         if leads.empty:
@@ -90,6 +91,7 @@ def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         return report
     a = tables.assignments
     with store.begin() as conn:
+        hold_routing(store, conn)
         assigned = store.read_frame(conn, sa.select(a.c.lead_id, a.c.partner_id, a.c.version, a.c.attempt,
                                                     a.c.decided_at)
                                     .where(a.c.source == cfg.name, a.c.status == "routed", a.c.decided_at <= cutoff))

@@ -23,8 +23,24 @@ STATUS_LABELS = {"routed": "Routed", "unassigned": "Not Routed", "needs_review":
                  "closed": "Closed"}
 
 
+# Routing decisions are made one step at a time across every worker (the store's "routing" section). A lock
+# per candidate set would not do: capacity belongs to a partner, and a partner sits in many candidate sets;
+# which sets a batch touches is known only once it is routed, so per-set locks would be taken in no fixed
+# order and could deadlock. One section, held from reading the leads and the pointers until the decisions and
+# new pointers commit, cannot hand out a slot twice or exceed a capacity, and costs little: routing a million
+# leads takes seconds, while the long steps (pulls, mapping, writeback) stay parallel.
+ROUTING_SECTION = "routing"
+
+
+def hold_routing(store: LeadStore, conn: sa.Connection) -> None:
+    """Enter the routing section for the rest of `conn`'s transaction (see ROUTING_SECTION)."""
+    store.hold(conn, ROUTING_SECTION)
+
+
 def load_state(store: LeadStore, conn: sa.Connection, lead_ids: Iterable[str] = ()) -> RoutingState:
-    """Pointers and open-lead counts; for `lead_ids` (leads being rerouted) the partners that had them."""
+    """Pointers and open-lead counts; for `lead_ids` (leads being rerouted) the partners that had them.
+    Enters the routing section first, so state read here cannot change before this transaction commits."""
+    hold_routing(store, conn)
     positions = dict(conn.execute(sa.select(tables.routing_positions.c.set_key,
                                             tables.routing_positions.c.next_slot)).fetchall())
     a = tables.assignments

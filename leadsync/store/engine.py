@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -58,6 +59,8 @@ class LeadStore:
             self._lock = None
             self.engine = sa.create_engine(self.url, pool_pre_ping=True)
         with self.begin() as conn:
+            # Workers starting together would race on CREATE TABLE; the first creates, the others wait.
+            self.hold(conn, "schema")
             metadata.create_all(conn)
             self._check_schema(conn)
 
@@ -83,6 +86,16 @@ class LeadStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def hold(self, conn: sa.Connection, section: str) -> None:
+        """Enter a critical section shared by every process and machine using this store, held until
+        `conn`'s transaction ends (commit, rollback, or the process dying: the server frees it).
+
+        Postgres: a transaction-level advisory lock (re-entrant within the transaction). DuckDB: nothing to
+        do, since every transaction already holds the file lock (one writer at a time)."""
+        if self.dialect == "postgresql":
+            key = zlib.crc32(f"leadsync:{section}".encode())
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     # ------------------------------------------------------------------------------------ bulk I/O
 

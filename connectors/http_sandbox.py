@@ -51,15 +51,54 @@ class InjectedFault:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Gate:
+    """A request held at the door: `reached` is set when a matching request arrives, which then waits until
+    `release()` and goes on to the vendor app as usual (even if its client has gone meanwhile). Tests use
+    it to kill a worker while its call is in flight, at a known point."""
+
+    path_contains: str
+    method: str | None
+    skip: int
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def wait_reached(self, timeout_s: float) -> bool:
+        return self.reached.wait(timeout_s)
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class FaultSwitches:
     """Generic faults, applied by `FaultMiddleware` before the vendor app sees the request."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queued: deque[InjectedFault] = deque()
+        self._gates: list[Gate] = []
         self.latency_s: float = 0.0
         self._drop_next = 0
         self.requests_seen = 0
+
+    def hold_next(self, path_contains: str, method: str | None = None, skip: int = 0) -> Gate:
+        """Hold the next request whose path contains `path_contains` (and whose method is `method`), after
+        letting `skip` such requests through, until the returned gate is released."""
+        gate = Gate(path_contains, method.upper() if method else None, skip)
+        with self._lock:
+            self._gates.append(gate)
+        return gate
+
+    def _gate_for(self, path: str, method: str) -> Gate | None:
+        with self._lock:
+            for gate in self._gates:
+                if gate.path_contains in path and gate.method in (None, method):
+                    if gate.skip:
+                        gate.skip -= 1
+                        return None
+                    self._gates.remove(gate)
+                    return gate
+        return None
 
     def fail_next(self, times: int = 1, status: int = 503, body: object = None,
                   path_prefix: str | None = None, headers: dict[str, str] | None = None) -> None:
@@ -87,6 +126,9 @@ class FaultSwitches:
             self._queued.clear()
             self._drop_next = 0
             self.latency_s = 0.0
+            for gate in self._gates:
+                gate.release()
+            self._gates.clear()
 
     def _take(self, path: str) -> InjectedFault | str | None:
         with self._lock:
@@ -120,6 +162,11 @@ class FaultMiddleware:
                         "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")]})
             await send({"type": "http.response.body", "body": b"{", "more_body": False})
             return
+        gate = self.faults._gate_for(scope["path"], scope.get("method", "GET"))
+        if gate is not None:
+            gate.reached.set()
+            while not gate.released.is_set():
+                await asyncio.sleep(0.02)
         if isinstance(fault, InjectedFault):
             headers = [(b"content-type", fault.content_type.encode()),
                        (b"content-length", str(len(fault.body)).encode())]

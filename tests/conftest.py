@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import shutil
 import socket
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from databases import PG_ADMIN_URL, postgres_unreachable
+from databases import fresh_database, postgres_unreachable
 
 REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
@@ -23,15 +21,8 @@ def postgres_url() -> str:
     reason = postgres_unreachable()
     if reason:
         pytest.skip(reason)
-    name = f"leadsync_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

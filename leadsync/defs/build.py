@@ -20,6 +20,7 @@ from leadsync.defs.resources import LeadsyncResource
 from leadsync.defs.routing_jobs import manual_assignment, reroute_job_and_schedule
 from leadsync.defs.source_assets import build_source_assets
 from leadsync.reports.assets import report_assets
+from leadsync.scale.profile import current_profile, executor_for
 
 
 def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:
@@ -51,6 +52,6 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
         sensors=[supplier_failure_email, *inbox_sensors, automation_sensor()],
         resources={"leadsync": LeadsyncResource(
             mappings_dir=str(mappings_dir) if mappings_dir else None, store_url=store_url)},
-        # The embedded default keeps every step in one process: the DuckDB file has one writer.
-        executor=dg.in_process_executor,
+        # embedded: every step in one process; scale: steps on Celery workers (leadsync/scale/profile.py)
+        executor=executor_for(current_profile(), store_url),
     )

@@ -1,0 +1,109 @@
+"""Celery workers for the scale profile, started with dagster-celery's own worker command:
+
+    DAGSTER_HOME=dagster_home/scale dagster-celery worker start -A dagster_celery.app \\
+        -y dagster_home/scale/celery.yaml -n worker1
+
+`Workers` does exactly that for the demo, the tests and the benchmark: each worker in its own process group
+(so that "kill a worker" kills all of it, as a lost machine would), its log in a file, and it waits until every
+worker answers a Celery ping before returning.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from leadsync.scale.profile import celery_config, celery_config_path
+
+
+@dataclass
+class Worker:
+    name: str  # Celery's node name, e.g. "worker1@host"
+    process: subprocess.Popen
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (the command, Celery's main process and its pool process)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+
+
+def worker_command(name: str) -> list[str]:
+    exe = shutil.which("dagster-celery", path=str(Path(sys.executable).parent)) or "dagster-celery"
+    return [exe, "worker", "start", "-A", "dagster_celery.app", "-y", str(celery_config_path()), "-n", name,
+            "--loglevel", "INFO"]
+
+
+class Workers:
+    """`count` workers named `<prefix>1..N`, with `env` added to this process's environment."""
+
+    def __init__(self, count: int, env: dict[str, str], log_dir: Path, prefix: str = "leadsync-worker"):
+        self.count, self.env, self.log_dir, self.prefix = count, env, Path(log_dir), prefix
+        self.workers: list[Worker] = []
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, "LEADSYNC_PROFILE": "scale"}
+        # the worker command runs `celery` by name: it must find this environment's, not the system's
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        host = socket.gethostname()
+        for i in range(1, self.count + 1):
+            name = f"{self.prefix}{i}"
+            log = self.log_dir / f"{name}.log"
+            with log.open("ab") as out:
+                process = subprocess.Popen(worker_command(name), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+            self.workers.append(Worker(f"{name}@{host}", process, log))
+        self.wait_ready()
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        from dagster_celery.make_app import make_app
+
+        config = celery_config()
+        app = make_app({"broker": config.get("broker"), "backend": config.get("backend", "rpc://")})
+        expected = {w.name for w in self.workers}
+        deadline = time.monotonic() + timeout_s
+        answered: set[str] = set()
+        while time.monotonic() < deadline:
+            for w in self.workers:
+                if w.process.poll() is not None:
+                    raise RuntimeError(f"worker {w.name} exited with {w.process.returncode}: see {w.log}\n"
+                                       + w.log.read_text()[-2000:])
+            answered = {name for reply in app.control.ping(timeout=1.0) for name in reply}
+            if expected <= answered:
+                return
+        raise TimeoutError(f"workers {sorted(expected - answered)} did not answer a ping in {timeout_s:.0f}s; "
+                           f"logs in {self.log_dir}")
+
+    def by_name(self, name: str) -> Worker:
+        return next(w for w in self.workers if w.name == name)
+
+    def stop(self) -> None:
+        for w in self.workers:
+            if w.process.poll() is None:
+                try:
+                    os.killpg(w.process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for w in self.workers:
+            try:
+                w.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        self.workers = []

@@ -129,6 +129,8 @@ def snapshot(store_url: str) -> dict:
             quarantine = store.read_frame(conn, sa.select(tables.quarantine))
             assigned = store.read_frame(conn, sa.select(tables.assignments.c.source, tables.assignments.c.status,
                                                         tables.assignments.c.partner_id))
+            h = tables.assignment_history
+            decisions = store.read_frame(conn, sa.select(h.c.lead_id, h.c.version, h.c.rr_key, h.c.rr_slot))
             outbox = store.read_frame(conn, sa.select(tables.writeback_outbox))
     finally:
         store.dispose()
@@ -149,4 +151,8 @@ def snapshot(store_url: str) -> dict:
         "quarantine": rows(quarantine[["source", "file_name", "row_number", "reason"]]),
         "assignments_per_partner": assigned.fillna("-").groupby(["source", "status", "partner_id"]).size().to_dict(),
         "outbox": rows(events[["source", "email", "kind", "payload"]]),
+        # a lead decided twice, or a round-robin slot handed out twice, shows up in these
+        "decisions_per_lead": decisions.groupby(["lead_id", "version"]).size().max() if len(decisions) else 0,
+        "slots_handed_out": decisions.dropna(subset=["rr_key"]).astype({"rr_slot": int})
+                                     .groupby(["rr_key", "rr_slot"]).size().to_dict(),
     }

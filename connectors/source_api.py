@@ -4,7 +4,8 @@ leadsync drives every API source the same way (leadsync/pull/api_records.py, lea
 
 - `check()` before anything: credentials and reachability, raising ApiConfigError with a fix.
 - `available_fields()` to check the YAML mapping against the source's real fields at run time.
-- `pull(fields, since, resume)` yields PulledBatch after PulledBatch; leadsync stores each batch and moves the
+- `pull(fields, since, resume, until)` yields PulledBatch after PulledBatch (`until`, exclusive, bounds a
+  time window: a backfill partition); leadsync stores each batch and moves the
   watermark (and resume state) in the same transaction, so an interrupted pull repeats at most one batch,
   which the batch key makes harmless. Records are text columns named as the vendor names its fields.
 - `campaigns(selection)`, `memberships(...)`, `activities(...)` for the campaign and history data.
@@ -63,7 +64,8 @@ class LeadSource(Protocol):
         """Field name → vendor type, from describe (or the field list)."""
         ...
 
-    def pull(self, fields: list[str], since: datetime | None, resume: dict | None = None) -> Iterator[PulledBatch]:
+    def pull(self, fields: list[str], since: datetime | None, resume: dict | None = None,
+             until: datetime | None = None) -> Iterator[PulledBatch]:
         ...
 
     def campaigns(self, selection: CampaignSelection) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from leadsync.config import ConfigError, load_partners, load_source
 from leadsync.config.loader import ProjectPaths
 from leadsync.config.schema import SourceConfig
 from leadsync.intake import IntakeReport, leads_frame, map_new_rows
-from leadsync.pull.api_records import ApiPullReport, pull_records
+from leadsync.pull.api_records import ApiPullReport, PullWindow, pull_records
 from leadsync.pull.sftp_files import PullReport, pull_inbox
 from leadsync.sources import lead_source, sftp_client
 from leadsync.store import LeadStore, tables
@@ -47,12 +47,17 @@ def source_config(paths: ProjectPaths, source: str) -> SourceConfig:
     return cfg
 
 
-def pull(paths: ProjectPaths, store: LeadStore, source: str) -> PullReport | ApiPullReport:
+def pull(paths: ProjectPaths, store: LeadStore, source: str,
+         window: PullWindow | None = None) -> PullReport | ApiPullReport:
+    """The source's incremental pull, or one window of its history (API sources)."""
     cfg = source_config(paths, source)
     file = source_file(paths, source)
     if cfg.is_api:
         with lead_source(cfg, file, paths) as api:
-            return pull_records(cfg, api, store, now_utc(), file)
+            return pull_records(cfg, api, store, now_utc(), file, window)
+    if window is not None:
+        raise ConfigError(file, [("pull.backfill: history windows are read from API sources only; an SFTP "
+                                  "source receives its files as they are dropped")])
     with sftp_client(cfg, file, paths) as client:
         return pull_inbox(cfg, client, store, now_utc())
 

@@ -7,7 +7,7 @@ A source file's `type` picks its model (leadsync/config/loader.py); everything s
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -37,12 +37,21 @@ class ActivitiesConfig(Strict):
     types: list[str] = Field(default_factory=list, description="Activity types to keep; all when empty.")
 
 
+class BackfillConfig(Strict):
+    """History read window by window, one Dagster partition per window (asset `<source>/backfill`): a year's
+    backfill fans out over the workers, each window keeps its own watermark, a failed window reruns alone."""
+
+    start: date = Field(description="First day of the history to read (UTC).")
+    window: Literal["day", "week", "month"] = Field("month", description="One partition per window.")
+
+
 class PullConfig(Strict):
     since: datetime | None = Field(None, description="Where the first pull starts; everything when omitted.")
     bulk_threshold: int = Field(10_000, ge=1, description="Changed records above which the bulk API is used.")
     look_back_minutes: float = Field(5, ge=0, description="Re-read this far behind the watermark.")
     campaigns: CampaignSelectionConfig = CampaignSelectionConfig()
     activities: ActivitiesConfig = ActivitiesConfig()
+    backfill: BackfillConfig | None = Field(None, description="Read history in time-window partitions.")
 
 
 class OpportunityWriteback(Strict):

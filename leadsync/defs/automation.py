@@ -16,6 +16,10 @@ from leadsync.pipeline import source_config, source_file
 from leadsync.sources import sftp_client
 
 DEFAULT_CRON = "*/30 * * * *"
+# The time-window history partitions (leadsync/defs/backfill.py) are launched as backfills of their own job,
+# never as part of a sync.
+HISTORY_TAG = ("leadsync/history", "window")
+HISTORY = dg.AssetSelection.tag(*HISTORY_TAG)
 RUNNING = dg.DefaultScheduleStatus.RUNNING
 
 
@@ -25,7 +29,7 @@ def source_job_name(source: str) -> str:
 
 def source_job(source: str):
     return dg.define_asset_job(
-        source_job_name(source), selection=dg.AssetSelection.groups(source),
+        source_job_name(source), selection=dg.AssetSelection.groups(source) - HISTORY,
         description=f"Pull, map, route and write back {source}.", tags={"leadsync/source": source})
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import dagster as dg
 
 from leadsync.config.loader import ProjectPaths, project_paths, source_files, source_yaml_leniently
-from leadsync.defs.automation import automation_sensor, source_automation
+from leadsync.defs.automation import HISTORY, automation_sensor, source_automation
+from leadsync.defs.backfill import backfills
 from leadsync.defs.config_checks import source_config_checks
 from leadsync.defs.failure_email import supplier_failure_email
 from leadsync.defs.lifecycle_defs import (
@@ -39,15 +40,17 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
     assets = [a for name, kind in sources for a in build_source_assets(name, kind)]
     assets += lifecycle_assets([name for name, _ in sources])
     assets += report_assets()
+    history_assets, history_jobs = backfills(paths, sources)
+    assets += history_assets
     checks = [c for name, _ in sources for c in source_config_checks(name)]
     reroute_job, reroute_schedule = reroute_job_and_schedule([name for name, _ in sources])
     source_jobs, source_schedules, inbox_sensors = source_automation(paths, sources)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[dg.define_asset_job("leadsync", selection=dg.AssetSelection.all(),
+        jobs=[dg.define_asset_job("leadsync", selection=dg.AssetSelection.all() - HISTORY,
                                   description="Pull, map, route and write back every source."),
-              *source_jobs, reroute_job, manual_assignment, partner_mail_retry, closed_loop],
+              *source_jobs, *history_jobs, reroute_job, manual_assignment, partner_mail_retry, closed_loop],
         schedules=[*source_schedules, reroute_schedule, *lifecycle_schedules()],
         sensors=[supplier_failure_email, *inbox_sensors, automation_sensor()],
         resources={"leadsync": LeadsyncResource(

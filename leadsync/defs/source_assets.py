@@ -36,7 +36,7 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
         with source_errors(source):
             report = pipeline.pull(leadsync.paths, leadsync.store(), source)
         if isinstance(report, ApiPullReport):
-            return _api_pull_result(context, report)
+            return api_pull_result(context, report)
         for f in report.errors:
             context.log.warning(f"{f.name} moved to {f.moved_to}: {f.reason}")
         files = pd.DataFrame([vars(f) for f in report.files], columns=["name", "status", "rows", "reason", "moved_to"])
@@ -133,7 +133,7 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
     return [raw_rows, leads, assignments, reroutes, writeback]
 
 
-def _api_pull_result(context: dg.AssetExecutionContext, report: ApiPullReport) -> dg.MaterializeResult:
+def api_pull_result(context: dg.AssetExecutionContext, report: ApiPullReport) -> dg.MaterializeResult:
     if report.stopped:
         context.log.warning(report.stopped)
     return dg.MaterializeResult(metadata={

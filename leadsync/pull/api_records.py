@@ -73,30 +73,54 @@ def object_label(cfg: ApiSource) -> str:
     return {"marketo": "Marketo lead", "eloqua": "Eloqua contact"}.get(cfg.type, cfg.type)
 
 
-def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: datetime, file: Path) -> ApiPullReport:
+@dataclass(frozen=True)
+class PullWindow:
+    """A time window of the source's history (a backfill partition): records modified in [start, end), read
+    with a watermark of its own (stream `records@<key>`), so a window that failed resumes where it stopped
+    without touching the others or the incremental pull's watermark."""
+
+    key: str
+    start: datetime
+    end: datetime
+
+    @property
+    def stream(self) -> str:
+        return f"records@{self.key}"
+
+
+def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: datetime, file: Path,
+                 window: PullWindow | None = None) -> ApiPullReport:
+    """The incremental pull (window None), or one window of history. Records already received (the same
+    version, from any window or the incremental pull) are not stored twice."""
     report = ApiPullReport()
     try:
         source.check()
         fields = check_mapping(cfg, source, file)
     except ApiConfigError as exc:
         raise ConfigError(file, [f"connection: {exc}"]) from None
-    watermark, resume = _watermark(store, cfg.name, "records")
+    stream = window.stream if window else "records"
+    watermark, resume = _watermark(store, cfg.name, stream)
     since = (watermark - timedelta(minutes=cfg.pull.look_back_minutes)) if watermark else cfg.pull.since
+    until = None
+    if window is not None:
+        since, until = max(since, window.start) if since else window.start, window.end
     report.watermark = watermark
 
     membership = _campaign_data(cfg, source, store, since, now, report)
     try:
-        for batch in source.pull(fields, since, resume):
-            _store(cfg, source, store, batch, membership, now, report)
+        batches = source.pull(fields, since, resume, until) if until else source.pull(fields, since, resume)
+        for batch in batches:
+            _store(cfg, source, store, batch, membership, now, report, stream)
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
-    if cfg.pull.activities.enabled:
+    # activities have no upper bound in the source contract: the incremental pull reads them
+    if cfg.pull.activities.enabled and window is None:
         _activities(cfg, source, store, since, report)
     return report
 
 
 def _store(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: PulledBatch, membership: pd.DataFrame,
-           now: datetime, report: ApiPullReport) -> None:
+           now: datetime, report: ApiPullReport, stream: str = "records") -> None:
     records = batch.records.reset_index(drop=True)
     report.batches += 1
     report.received += len(records)
@@ -130,7 +154,7 @@ def _store(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: PulledBa
 
     def move_watermark(conn: sa.Connection) -> None:
         store.insert_frame(conn, tables.source_records, versions, conflict="nothing")
-        _save_watermark(store, conn, cfg.name, "records", batch.watermark, batch.resume, now)
+        _save_watermark(store, conn, cfg.name, stream, batch.watermark, batch.resume, now)
 
     digest = hashlib.sha256("\n".join(rows_as_json(rows)).encode()).hexdigest() if len(rows) else "empty"
     info = BatchInfo(batch_id, cfg.name, batch.key, digest, 0)

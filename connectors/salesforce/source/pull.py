@@ -52,7 +52,7 @@ class PullPlan:
     columns: dict[str, str]  # frame column → field path (Id and SystemModstamp first)
     output: list[str]  # the columns handed over (the segregation filter's extra fields are dropped)
     since_key: str  # the `since` in batch keys: ISO date-time or "all"
-    where: str  # "" or " WHERE SystemModstamp >= <since - look_back>"
+    where: str  # "" or " WHERE SystemModstamp >= <since - look_back> [AND SystemModstamp < <until>]"
     segregation_columns: dict[str, str]  # segregation field as configured → frame column
     shape: str  # digest of object and columns: a resume state applies only to the same shape
 
@@ -70,7 +70,7 @@ class PullPlan:
 
 
 def plan_pull(settings: SalesforceSettings, described: ObjectDescription, fields: list[str],
-              since: datetime | None) -> PullPlan:
+              since: datetime | None, until: datetime | None = None) -> PullPlan:
     """Check `fields` against describe (ApiConfigError "<Object> has no field '<X>'") and build the plan."""
     canonical = described.require(fields)
     columns: dict[str, str] = {ID: ID, STAMP: STAMP}
@@ -90,11 +90,15 @@ def plan_pull(settings: SalesforceSettings, described: ObjectDescription, fields
                 columns[path] = path
                 taken.add(path.lower())
             segregation_columns[name] = next(c for c, p in columns.items() if p.lower() == path.lower())
-    where, since_key = "", "all"
+    conditions, since_key = [], "all"
     if since is not None:
         lower = since - timedelta(seconds=settings.look_back_s)
-        where = f" WHERE {STAMP} >= {datetime_literal(lower)}"
+        conditions.append(f"{STAMP} >= {datetime_literal(lower)}")
         since_key = datetime_literal(since)
+    if until is not None:  # a time window (a backfill partition): its end is exclusive
+        conditions.append(f"{STAMP} < {datetime_literal(until)}")
+        since_key = f"{since_key}<{datetime_literal(until)}"
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     shape = hashlib.sha1(repr((described.name, sorted(columns.items()))).encode()).hexdigest()[:16]
     return PullPlan(described.name, columns, output, since_key, where, segregation_columns, shape)
 

@@ -49,13 +49,13 @@ class SalesforceSource:
         return self.client.describe(self.settings.object).types()
 
     def pull(self, fields: list[str], since: datetime | None,
-             resume: dict | None = None) -> Iterator[PulledBatch]:
-        """Records changed since `since` (minus `look_back_s`), page by page: see pull.py for keys,
+             resume: dict | None = None, until: datetime | None = None) -> Iterator[PulledBatch]:
+        """Records changed since `since` (minus `look_back_s`) and before `until`, page by page: see pull.py for keys,
         watermarks and resume. Columns: Id, SystemModstamp, `fields` as named, and `__segregated__`
         ("true"/"false") when a segregation filter is configured. `fields` are checked against describe
         when called: ApiConfigError "<Object> has no field '<X>'" before any record is read."""
         described = self.client.describe(self.settings.object)
-        plan = plan_pull(self.settings, described, list(fields), since)
+        plan = plan_pull(self.settings, described, list(fields), since, until)
         return LeadPull(self.client, self.settings, described, plan).run(resume)
 
     def campaigns(self, selection: CampaignSelection, extra_fields: Sequence[str] = ()) -> pd.DataFrame:

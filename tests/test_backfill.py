@@ -2,6 +2,7 @@
 records and keeps its own watermark; a window that fails (the org's API quota spent) reruns alone, resumes,
 and stores nothing twice; the sync maps and routes what the windows stored."""
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def backfill(project: Path, store_url: str, partition: str):
 
 def stored_record_ids(store_url: str) -> pd.Series:
     rows = read_table(store_url, tables.raw_rows)
-    return rows["payload"].map(lambda p: pd.read_json(f"[{p}]", dtype=str).iloc[0]["Id"])
+    return rows["payload"].map(lambda p: json.loads(p)["Id"])
 
 
 def test_windows_read_their_own_records_and_a_failed_window_reruns_alone(project, org, duckdb_url, tmp_path):

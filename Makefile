@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo test sandbox web ui bench lint clean
+.PHONY: demo test scale sandbox web ui bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/leadsync demo
+
+# The scale profile on this machine: Postgres, RabbitMQ and Redis on loopback, two Celery workers, the demo
+# run on them, then the UI and daemon until Ctrl-C (README: Scale-out).
+scale: $(STAMP)
+	$(BIN)/leadsync scale --serve
 
 # The browser test drives Debian's chromium through chromedriver; install them once if missing.
 BROWSER_DRIVER := /usr/bin/chromedriver

@@ -9,8 +9,9 @@ Errors, as the pipeline treats them:
   with the message and the supplier's contacts are emailed.
 - ApiTransientError: 5xx, timeouts, dropped connections, rate limits (429, Marketo 606/615, Salesforce
   REQUEST_LIMIT_EXCEEDED on a burst). Retried here with back-off; raised only when retries are exhausted.
-- ApiQuotaExhausted: the daily quota is spent. Not retried; the pull stops cleanly, the watermark stays
-  where it was, and the message says when the quota resets.
+- ApiQuotaExhausted: the daily quota is spent (the vendor said so, or leadsync's shared budget,
+  connectors/api_budget.py, is used up). Not retried; the pull stops cleanly, the watermark stays where it
+  was, and the message says when the quota resets.
 - ApiRecordError is not an exception: per-record failures come back as results and are stored.
 """
 
@@ -21,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,13 @@ class ApiTransientError(ApiError):
 
 
 class ApiQuotaExhausted(ApiError):
-    """The daily API quota is spent: stop cleanly, keep the watermark, try again after the reset."""
+    """The daily API quota is spent: stop cleanly, keep the watermark, try again after the reset.
+    `resets_at` (UTC-aware) is when calls are available again, when known."""
+
+    def __init__(self, message: str, vendor_code: str | None = None, status: int | None = None,
+                 resets_at: datetime | None = None):
+        super().__init__(message, vendor_code, status)
+        self.resets_at = resets_at
 
 
 @dataclass
@@ -90,7 +98,8 @@ def with_retries(fn: Callable[[], Any], policy: RetryPolicy, on_retry: Callable[
 
 class SlidingWindowLimiter:
     """At most `calls` calls in any `window_s` seconds (Marketo: 100 per 20 s), shared by the threads of
-    one process. Waits rather than letting the vendor refuse."""
+    one process. Waits rather than letting the vendor refuse. The vendor clients now use
+    connectors/api_budget.py, which shares the window across processes; this stays for other callers."""
 
     def __init__(self, calls: int, window_s: float, clock: Callable[[], float] = time.monotonic):
         self.calls, self.window_s, self._clock = calls, window_s, clock

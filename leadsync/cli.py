@@ -1,6 +1,7 @@
 """leadsync command line.
 
   demo, sandbox, summary                 the embedded demo
+  scale [--workers N] [--serve]          the demo on the scale profile (Postgres, RabbitMQ, Celery workers)
   route [--source S] [--dry-run --rules F]  route new leads now, or preview a changed rules file
   reroute [--source S]                   withdraw leads not accepted in time and route them again
   explain LEAD                           why a lead went where it went
@@ -66,6 +67,65 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         mail.stop()
         sandbox.stop()
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    """The demo on the scale profile: Postgres, RabbitMQ, Celery workers (see leadsync/scale/local.py)."""
+    import subprocess
+
+    import dagster as dg
+
+    from leadsync import pipeline
+    from leadsync.demo import drop_demo_files, format_summary, run_figures, start_mail_sandbox, start_sandbox
+    from leadsync.scale.local import ensure_databases, scale_environment
+    from leadsync.scale.runner import run_on_workers
+    from leadsync.scale.workers import Workers
+    from leadsync.store import LeadStore
+
+    paths = project_paths(args.mappings)
+    load_dotenv(paths.root / ".env", override=False)
+    env = scale_environment()
+    os.environ.update(env)
+    if args.mappings:
+        os.environ["LEADSYNC_MAPPINGS_DIR"] = str(Path(args.mappings).resolve())
+    ensure_databases(env)
+    cfg = pipeline.source_config(paths, "sftp_demo")
+    sandbox = start_sandbox(paths, cfg.connection.port, os.environ[cfg.connection.password_env])
+    mail = start_mail_sandbox(paths, _smtp_port(paths))
+    workers = Workers(args.workers, env, Path(env["DAGSTER_HOME"]) / "workers")
+    try:
+        files = drop_demo_files(sandbox.root / cfg.connection.folders.inbox, paths.partners_file,
+                                args.leads, args.seed)
+        print(f"SFTP sandbox on {sandbox.host}:{sandbox.port}; dropped {len(files)} files into the inbox")
+        workers.start()
+        print(f"{args.workers} Celery workers up: {', '.join(w.name for w in workers.workers)} "
+              f"(logs in {workers.log_dir})")
+        started = time.perf_counter()
+        with dg.DagsterInstance.get() as instance:
+            result = run_on_workers(instance)
+        elapsed = time.perf_counter() - started
+        print(format_summary(pipeline.summary(LeadStore()), run_figures(result)))
+        print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f}s on the "
+              f"workers; store: {sa_safe(LeadStore().url)}")
+        if args.serve:
+            print("Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops everything)")
+            try:
+                subprocess.run([str(Path(sys.executable).parent / "dagster"), "dev", "-m", "leadsync.definitions",
+                                "-h", "127.0.0.1", "-p", "3000"], check=False)
+            except KeyboardInterrupt:
+                pass
+        return 0 if result.success else 1
+    finally:
+        workers.stop()
+        mail.stop()
+        sandbox.stop()
+
+
+def sa_safe(url: str) -> str:
+    """A database URL without its password, for printing."""
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def _smtp_port(paths) -> int:
@@ -251,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--leads", type=int, default=5_000, help="leads in the main seeded file")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: varies per run)")
     demo.set_defaults(func=cmd_demo)
+    sc = sub.add_parser("scale", help="the demo on the scale profile: Postgres, RabbitMQ and Celery workers")
+    sc.add_argument("--leads", type=int, default=5000)
+    sc.add_argument("--seed", type=int, default=7)
+    sc.add_argument("--workers", type=int, default=2)
+    sc.add_argument("--serve", action="store_true", help="then keep the UI, daemon and workers up until Ctrl-C")
+    sc.set_defaults(func=cmd_scale)
     sub.add_parser("sandbox", help="run the demo SFTP sandbox in the foreground").set_defaults(func=cmd_sandbox)
     summ = sub.add_parser("summary", help="print store totals as JSON")
     summ.add_argument("--store", help="SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)")

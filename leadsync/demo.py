@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +15,9 @@ from leadsync.config.loader import ProjectPaths
 
 
 def sandbox_dir(paths: ProjectPaths) -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME") or paths.root / "dagster_home")
-    return home / "sftp_sandbox"
+    """Under the project's dagster_home/, where the demo YAML's known_hosts points (relative to the project),
+    whichever Dagster instance runs (the scale profile's lives in dagster_home/scale/)."""
+    return paths.root / "dagster_home" / "sftp_sandbox"
 
 
 def start_sandbox(paths: ProjectPaths, port: int, password: str) -> SftpSandbox:

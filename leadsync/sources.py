@@ -77,6 +77,8 @@ def _eloqua(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
         settings = EloquaSettings(
             site=c.site, username=c.username, password=secret(cfg, file, "password_env", c.password_env),
             login_url=c.login_url, http=_http(cfg, paths), identifier=c.identifier, sync_poll_interval_s=c.sync_poll_s,
+            calls_per_window=c.calls_per_window, window_s=c.window_s, max_concurrent=c.max_concurrent,
+            daily_quota=c.daily_quota,
             look_back=timedelta(minutes=cfg.pull.look_back_minutes), **extra)
     except ApiConfigError as exc:
         raise ConfigError(file, [f"connection: {exc}"]) from None
@@ -91,6 +93,7 @@ def _salesforce(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
         "auth": c.auth, "login_url": c.login_url, "object": c.object, "api_version": c.api_version,
         "http": _http(cfg, paths), "consumer_key": secret(cfg, file, "consumer_key_env", c.consumer_key_env),
         "bulk_threshold": cfg.pull.bulk_threshold, "look_back_s": cfg.pull.look_back_minutes * 60,
+        "daily_api_budget": c.daily_api_budget, "max_concurrent": c.max_concurrent,
     }
     if c.consumer_secret_env:
         values["consumer_secret"] = secret(cfg, file, "consumer_secret_env", c.consumer_secret_env)
@@ -128,7 +131,8 @@ def _marketo(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
         settings = MarketoSettings(
             c.base_url, secret(cfg, file, "client_id_env", c.client_id_env),
             secret(cfg, file, "client_secret_env", c.client_secret_env), http=_http(cfg, paths),
-            calls_per_20s=c.calls_per_20s, max_concurrent=c.max_concurrent, bulk_threshold=cfg.pull.bulk_threshold,
+            calls_per_20s=c.calls_per_20s, max_concurrent=c.max_concurrent, daily_quota=c.daily_quota,
+            bulk_threshold=cfg.pull.bulk_threshold,
             look_back_s=cfg.pull.look_back_minutes * 60, export_poll_s=c.export_poll_s, **extra)
     except ApiConfigError as exc:
         raise ConfigError(file, [f"connection: {exc}"]) from None

@@ -6,10 +6,12 @@ of a pull, a routing step or a writeback batch loses nothing and writes nothing 
 import shutil
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import redis
 import sqlalchemy as sa
 from databases import fresh_database, postgres_unreachable, rabbitmq_unreachable
 from three_sources import lead_files, snapshot, three_sources
@@ -43,9 +45,19 @@ def scale_home(tmp_path, monkeypatch) -> Path:
         yield home
 
 
+# A queue of this test session's own: another test run or a benchmark sharing the RabbitMQ must not take its
+# steps. One per session, not per test: Dagster keeps the code location it loaded for the run (and with it
+# the executor's settings) for the life of the process.
+QUEUE = f"leadsync-test-{uuid.uuid4().hex[:10]}"
+
+
 def scale_env(project, store_url: str, home: Path) -> dict[str, str]:
+    """The scale profile's environment for the orchestrating test and its workers: the session's queue, the
+    shared API budget in Redis under a prefix of the test's own."""
     return {**project.env, "LEADSYNC_STORE_URL": store_url, "DAGSTER_HOME": str(home),
-            "LEADSYNC_PROFILE": "scale"}
+            "LEADSYNC_PROFILE": "scale", "LEADSYNC_CELERY_QUEUE": QUEUE,
+            "LEADSYNC_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "LEADSYNC_BUDGET_PREFIX": f"leadsync-test:{uuid.uuid4().hex[:8]}"}
 
 
 def worker_of_steps(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
@@ -87,6 +99,10 @@ def test_two_celery_workers_give_the_embedded_result(tmp_path, drop, mail_sandbo
     assert got["quarantine"] == expected["quarantine"]
     assert got["assignments_per_partner"] == expected["assignments_per_partner"]
     assert got["outbox"] == expected["outbox"]
+    # the workers spent the Marketo source's calls from one budget kept in Redis (connectors/api_budget.py)
+    spent = redis.Redis.from_url(env["LEADSYNC_REDIS_URL"])
+    days = list(spent.scan_iter(f"{env['LEADSYNC_BUDGET_PREFIX']}:{{marketo:*}}:d:*"))
+    assert days and sum(int(spent.get(k)) for k in days) > 0
 
 
 @pytest.fixture(scope="module")

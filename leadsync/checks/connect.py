@@ -1,5 +1,6 @@
 """`leadsync check --connect`: log in to each source with its YAML and secrets, and check what the YAML
-names exists there (the SFTP inbox; an API source's mapped fields); then the lifecycle's SMTP server.
+names exists there (the SFTP inbox; an API source's mapped fields); then each partner CRM (its login, the
+external id field, the fields leadsync writes and reads, the withdrawal value) and the lifecycle's SMTP server.
 
 Each source is checked on its own: whatever goes wrong with one (even an unexpected exception) becomes a
 problem naming its file, and the next source is still checked. Nothing is pulled, moved or sent.
@@ -29,6 +30,7 @@ def check_connections(paths: ProjectPaths, only: str | None = None) -> list[Prob
     checks = [partial(_source, paths, f) for f in source_files(paths) if only is None or f.stem == only]
     if only is None:
         checks.append(partial(smtp_problems, paths))
+        checks += [partial(partner_crm_problems, paths, partner) for partner in _crm_partners(paths)]
     if not checks:
         return []
     with ThreadPoolExecutor(max_workers=min(len(checks), PARALLEL_CHECKS)) as pool:
@@ -101,6 +103,41 @@ def _api(paths: ProjectPaths, file: Path, cfg: ApiSource) -> list[Problem]:
         return [error(paths, file, "connection", (
             f"{exc}; the source could not be checked now: run the check again, and if it persists check "
             "the connection settings"), sources=[file.stem])]
+    return []
+
+
+def _crm_partners(paths: ProjectPaths) -> list:
+    """Partners with a `crm` block; [] when partners.yaml does not load (the lint reports that)."""
+    from leadsync.config.loader import load_partners
+
+    try:
+        return [p for p in load_partners(paths.partners_file).partners if p.crm is not None]
+    except (ConfigError, OSError):
+        return []
+
+
+def partner_crm_problems(paths: ProjectPaths, partner) -> list[Problem]:
+    """Log in to one partner's CRM and check what leadsync will write and read there; nothing is written."""
+    from leadsync.partner_crm.kinds import open_crm
+
+    key = f"partners[{partner.id}].crm"
+    try:
+        crm = open_crm(partner, paths)
+        try:
+            crm.check()
+        finally:
+            crm.close()
+    except ApiConfigError as exc:
+        return [error(paths, paths.partners_file, key, f"{partner.name}'s CRM: {exc}")]
+    except ApiQuotaExhausted as exc:
+        return [warning(paths, paths.partners_file, key, f"{partner.name}'s CRM: the API quota is spent, so it "
+                                                         f"could not be checked: {exc}")]
+    except ApiError as exc:
+        return [error(paths, paths.partners_file, key, f"{partner.name}'s CRM could not be checked now ({exc}); "
+                                                       "run the check again, and if it persists check the connection")]
+    except Exception as exc:  # noqa: BLE001 - one partner's surprise must not hide the other results
+        return [error(paths, paths.partners_file, key,
+                      f"{partner.name}'s CRM check failed unexpectedly ({type(exc).__name__}: {exc})")]
     return []
 
 

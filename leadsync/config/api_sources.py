@@ -100,6 +100,10 @@ class SalesforceConnection(Strict):
     api_version: str = "62.0"
     ca_bundle: str | None = Field(None, description="CA file to trust (a sandbox's test CA).")
     timeout_s: float = Field(30, gt=0)
+    daily_api_budget: int | None = Field(
+        None, ge=0, description="Stop once the org has used this many API requests in 24 h (its allocation counts "
+                                "every integration): leaves room for the others. None: only Salesforce's limit.")
+    max_concurrent: int | None = Field(None, ge=1, description="API calls in flight at once, across all workers.")
 
     @model_validator(mode="after")
     def _flow(self) -> SalesforceConnection:
@@ -117,6 +121,8 @@ class MarketoConnection(Strict):
     client_secret_env: str
     calls_per_20s: int = Field(90, ge=1, le=100, description="Stay under Marketo's 100 calls per 20 s.")
     max_concurrent: int = Field(8, ge=1, le=10)
+    daily_quota: int | None = Field(50_000, ge=0, description="Calls per day (US Central) leadsync may make; "
+                                                              "Marketo's default subscription quota is 50,000.")
     export_poll_s: float = Field(30, gt=0, description="How often a Bulk Extract job's status is checked.")
     ca_bundle: str | None = None
     timeout_s: float = Field(30, gt=0)
@@ -132,3 +138,7 @@ class EloquaConnection(Strict):
     sync_poll_s: float = Field(2.0, gt=0, description="How often a Bulk sync's status is checked.")
     ca_bundle: str | None = None
     timeout_s: float = Field(30, gt=0)
+    calls_per_window: int | None = Field(None, ge=1, description="At most this many calls per `window_s`.")
+    window_s: float = Field(1.0, gt=0)
+    max_concurrent: int | None = Field(None, ge=1, description="Calls in flight at once, across all workers.")
+    daily_quota: int | None = Field(None, ge=0, description="Calls per UTC day leadsync may make.")

@@ -8,9 +8,18 @@ several matches) → default partner → unassigned queue.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
@@ -53,6 +62,113 @@ class PartnerUser(Strict):
         return v.lower()
 
 
+class CrmCampaign(Strict):
+    """How the lead's source campaign appears in the partner's CRM."""
+
+    mode: Literal["lead_source", "campaign", "field", "none"] = Field(
+        "lead_source", description="lead_source: the Lead Source field; campaign: a campaign membership (the "
+                                   "campaign found by name); field: the CRM field named by `field`; none.")
+    field: str | None = Field(None, description="The CRM field holding the campaign name (mode field).")
+    create_missing: bool = Field(True, description="mode campaign: create a campaign the CRM does not have.")
+
+    @model_validator(mode="after")
+    def _field(self) -> CrmCampaign:
+        if (self.mode == "field") != bool(self.field):
+            raise ValueError("give 'field' exactly when mode is 'field' (the CRM field that takes the campaign)")
+        return self
+
+
+class CrmOwner(Strict):
+    """Who owns a lead created in the partner's CRM: the lead's rep (a partner rep chosen by routing or by
+    hand) when the CRM has a user with that email, else the default owner, else the CRM's own default
+    (the integration user)."""
+
+    default_email: str | None = Field(None, description="Email of the CRM user who owns leads without a rep.")
+    use_rep: bool = True
+
+    @field_validator("default_email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(EMAIL, v):
+            raise ValueError(f"'{v}' is not an email address")
+        return v.lower() if v else v
+
+
+class CrmWithdrawal(Strict):
+    """How a lead withdrawn from the partner is marked in its CRM (it is never deleted): its status set to
+    `status`, or the field `field` set to `value`."""
+
+    status: str | None = None
+    field: str | None = None
+    value: str | bool | float | None = True
+
+    @model_validator(mode="after")
+    def _one(self) -> CrmWithdrawal:
+        if bool(self.status) == bool(self.field):
+            raise ValueError("mark withdrawals by 'status' (a CRM status value) or by 'field' (+ 'value'): "
+                             "exactly one of the two")
+        return self
+
+
+class PartnerCrm(Strict):
+    """The partner's own CRM: leads it accepts are created there, and its changes to them come back as
+    lifecycle events. `type` picks the connector (leadsync/partner_crm/kinds.py); `connection` takes that
+    connector's connection keys (salesforce: the same keys as a Salesforce source's `connection`)."""
+
+    type: str = Field("salesforce", description="The CRM connector: salesforce.")
+    connection: Any = Field(description="How to reach the partner's CRM; secrets are named by *_env keys.")
+    external_id_field: str = Field(
+        "LeadSync_Lead_Id__c", description="CRM field (an external id) holding leadsync's lead id: a retry "
+                                           "updates the record it created instead of creating another.")
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="Lead field → CRM field, over the connector's defaults; only fields "
+                                          "the source shares with partners are ever sent.")
+    campaign: CrmCampaign = CrmCampaign()
+    owner: CrmOwner = CrmOwner()
+    status_map: dict[str, str] = Field(
+        default_factory=dict, description="CRM lead status → our sales status, over the connector's defaults.")
+    stage_map: dict[str, str] = Field(
+        default_factory=dict, description="CRM opportunity stage → a lifecycle.yaml stage, over the defaults.")
+    withdrawal: CrmWithdrawal = CrmWithdrawal(status="Closed - Not Converted")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        from leadsync.partner_crm.kinds import KINDS  # here: the connectors import this module
+
+        if v not in KINDS:
+            raise ValueError(f"'{v}' is not a CRM connector; known: {', '.join(KINDS)}")
+        return v
+
+    @field_validator("connection", mode="before")
+    @classmethod
+    def _connection(cls, v: Any, info: ValidationInfo) -> Any:
+        from leadsync.partner_crm.kinds import KINDS
+
+        kind = KINDS.get(info.data.get("type") or "")
+        if kind is None:
+            return v
+        if isinstance(v, kind.connection_model):
+            return v
+        try:
+            return kind.connection_model.model_validate(v)
+        except ValidationError as exc:
+            raise ValueError("; ".join(
+                ".".join([*(str(p) for p in e["loc"]), ""])[:-1] + (": " if e["loc"] else "")
+                + ("required key is missing" if e["type"] == "missing" else e["msg"].removeprefix("Value error, "))
+                for e in exc.errors())) from None
+
+    @field_validator("status_map")
+    @classmethod
+    def _statuses(cls, v: dict[str, str]) -> dict[str, str]:
+        from leadsync.config.api_sources import SALES_STATUSES
+
+        bad = {k: s for k, s in v.items() if s not in SALES_STATUSES}
+        if bad:
+            raise ValueError(f"{bad}: map each CRM status to one of our sales statuses {list(SALES_STATUSES)}")
+        return v
+
+
 class Partner(Strict):
     id: Annotated[str, Field(pattern=IDENTIFIER)]
     name: str
@@ -73,6 +189,17 @@ class Partner(Strict):
     capacity: int | None = Field(None, ge=1, description="Most open leads the partner may hold; none: no limit.")
     accept_within_days: float | None = Field(
         None, gt=0, description="Days to accept before the lead is withdrawn and rerouted (overrides routing's).")
+    crm: PartnerCrm | None = Field(
+        None, description="The partner's own CRM: accepted leads are created there and its updates come back.")
+    technical_contact: str | None = Field(
+        None, description="Who at the partner is emailed when its CRM refuses leadsync (credentials, fields).")
+
+    @field_validator("technical_contact")
+    @classmethod
+    def _contact(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(EMAIL, v):
+            raise ValueError(f"'{v}' is not an email address")
+        return v.lower() if v else v
 
     def rep(self, email: str) -> Rep | None:
         return next((r for r in self.reps if r.email == email.lower()), None)

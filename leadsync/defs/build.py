@@ -17,6 +17,7 @@ from leadsync.defs.lifecycle_defs import (
     lifecycle_schedules,
     partner_mail_retry,
 )
+from leadsync.defs.partner_crm_defs import partner_crm_definitions
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.defs.routing_jobs import manual_assignment, reroute_job_and_schedule
 from leadsync.defs.source_assets import build_source_assets
@@ -45,7 +46,7 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
     checks = [c for name, _ in sources for c in source_config_checks(name)]
     reroute_job, reroute_schedule = reroute_job_and_schedule([name for name, _ in sources])
     source_jobs, source_schedules, inbox_sensors = source_automation(paths, sources)
-    return dg.Definitions(
+    definitions = dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=[dg.define_asset_job("leadsync", selection=dg.AssetSelection.all() - HISTORY,
@@ -58,3 +59,5 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
         # embedded: every step in one process; scale: steps on Celery workers (leadsync/scale/profile.py)
         executor=executor_for(current_profile(), store_url),
     )
+    # partner CRMs: deliveries into partners' own CRMs and their updates (leadsync/defs/partner_crm_defs.py)
+    return dg.Definitions.merge(definitions, partner_crm_definitions([name for name, _ in sources]))

@@ -44,6 +44,8 @@ def eligible_partners(ctx: Lifecycle, report: ClosedLoopReport | None = None) ->
     for p in ctx.partners.partners:
         if not p.closed_loop:
             report.skipped_partners[p.id] = "opted out (closed_loop: false)"
+        elif p.crm is not None:
+            report.skipped_partners[p.id] = "updates come from its own CRM (partners.yaml crm)"
         elif p.auto_accept and ctx.settings.closed_loop.skip_auto_accept:
             report.skipped_partners[p.id] = "auto-accept partner updating through its CRM"
         else:

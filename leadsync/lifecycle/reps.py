@@ -33,9 +33,10 @@ def check_rep(name: str | None, email: str | None) -> tuple[str, str]:
 
 
 def assign_rep(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, name: str | None,
-               email: str | None, now: datetime, actor: str) -> tuple[bool, str | None]:
+               email: str | None, now: datetime, actor: str, notify: bool = True) -> tuple[bool, str | None]:
     """Set the lead's rep and queue the rep's notification email. Returns (changed, delivery id of that
-    email); (False, None) when the lead already had this rep (nothing is added)."""
+    email); (False, None) when the lead already had this rep (nothing is added). `notify=False`: no email
+    (the rep was assigned in the partner's own CRM, which told them)."""
     name, email = check_rep(name, email)
     current, held = held_lead(ctx, conn, lead_id, partner_id)
     if held["rep_email"] == email and held["rep_name"] == name:
@@ -46,6 +47,8 @@ def assign_rep(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: st
               partner_id=partner_id, kind="rep", actor=actor, now=now,
               detail={"rep_name": name, "rep_email": email, "previous_rep_email": held["rep_email"]},
               outbox={"rep_name": name, "rep_email": email})
+    if not notify:
+        return True, None
     view = lead_view(ctx, conn, lead_id)
     if view is None:  # the source's mapping is not loaded: no partner view to send
         return True, None

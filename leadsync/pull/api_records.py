@@ -108,8 +108,7 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
 
     membership = _campaign_data(cfg, source, store, since, now, report)
     try:
-        batches = source.pull(fields, since, resume, until) if until else source.pull(fields, since, resume)
-        for batch in batches:
+        for batch in source.pull(fields, since, resume, until):
             _store(cfg, source, store, batch, membership, now, report, stream)
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"

@@ -31,12 +31,23 @@ def celery_config_path() -> Path:
     return Path(os.environ.get("LEADSYNC_CELERY_CONFIG") or SCALE_HOME / "celery.yaml")
 
 
+def celery_queue() -> str | None:
+    """$LEADSYNC_CELERY_QUEUE: the queue this deployment's steps go to and its workers listen on (default
+    dagster-celery's `dagster`). Two deployments sharing one RabbitMQ (two test runs, staging beside
+    production) each take their own, so that neither's workers run the other's steps."""
+    return os.environ.get("LEADSYNC_CELERY_QUEUE") or None
+
+
 def celery_config() -> dict:
-    """The `execution.config` block of celery.yaml (what dagster-celery's worker command reads too)."""
+    """The `execution.config` block of celery.yaml (what dagster-celery's worker command reads too), with
+    the deployment's queue."""
     path = celery_config_path()
     try:
         parsed = yaml.safe_load(path.read_text()) or {}
-        return dict(parsed["execution"]["config"])
+        config = dict(parsed["execution"]["config"])
+        if queue := celery_queue():
+            config["config_source"] = {**(config.get("config_source") or {}), "task_default_queue": queue}
+        return config
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: not found; set LEADSYNC_CELERY_CONFIG to the workers' celery.yaml") from exc
     except (KeyError, TypeError) as exc:

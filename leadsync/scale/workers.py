@@ -37,10 +37,10 @@ class Worker:
         self.process.wait(timeout=30)
 
 
-def worker_command(name: str) -> list[str]:
+def worker_command(name: str, queue: str | None = None) -> list[str]:
     exe = shutil.which("dagster-celery", path=str(Path(sys.executable).parent)) or "dagster-celery"
     return [exe, "worker", "start", "-A", "dagster_celery.app", "-y", str(celery_config_path()), "-n", name,
-            "--loglevel", "INFO"]
+            "--loglevel", "INFO", *(["-q", queue] if queue else [])]
 
 
 class Workers:
@@ -67,7 +67,7 @@ class Workers:
             name = f"{self.prefix}{i}"
             log = self.log_dir / f"{name}.log"
             with log.open("ab") as out:
-                process = subprocess.Popen(worker_command(name), env=env, stdout=out, stderr=subprocess.STDOUT,
+                process = subprocess.Popen(worker_command(name, env.get("LEADSYNC_CELERY_QUEUE")), env=env, stdout=out, stderr=subprocess.STDOUT,
                                            start_new_session=True)
             self.workers.append(Worker(f"{name}@{host}", process, log))
         self.wait_ready()

@@ -87,6 +87,25 @@ class LeadStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def exclusive(self, section: str) -> Iterator[None]:
+        """Hold a critical section across several transactions (e.g. one partner's CRM work: HTTP calls
+        between store writes). Postgres: a session-level advisory lock on a connection of its own, freed on
+        exit or when the process dies (the server drops the session). DuckDB: nothing, since the embedded
+        default runs one writer step at a time (the lead_store pool)."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        key = zlib.crc32(f"leadsync:{section}".encode())
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+
     def hold(self, conn: sa.Connection, section: str) -> None:
         """Enter a critical section shared by every process and machine using this store, held until
         `conn`'s transaction ends (commit, rollback, or the process dying: the server frees it).

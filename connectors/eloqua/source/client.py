@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import requests
 
+from connectors.api_budget import ApiBudget
 from connectors.api_client import (
     ApiConfigError,
     ApiError,
     ApiTransientError,
-    SlidingWindowLimiter,
     http_status_error,
     new_session,
     transport_errors,
@@ -70,7 +70,11 @@ def failures_text(body: object) -> str:
 
 
 class EloquaClient:
-    def __init__(self, settings: EloquaSettings, session: requests.Session | None = None):
+    """`budget`: the company's API budget; by default one built from the settings' limits under
+    `settings.budget_key`, in Redis when LEADSYNC_REDIS_URL is set, else in this process."""
+
+    def __init__(self, settings: EloquaSettings, session: requests.Session | None = None,
+                 budget: ApiBudget | None = None):
         self.settings = settings
         self.session = session or new_session(settings.http)
         self.session.headers["Accept"] = "application/json"
@@ -78,8 +82,7 @@ class EloquaClient:
         self._endpoints: Endpoints | None = None
         self._access_token: str | None = None
         self._refresh_token = settings.refresh_token
-        self._limiter = SlidingWindowLimiter(settings.calls_per_window, settings.window_s) \
-            if settings.calls_per_window else None
+        self.budget = budget or ApiBudget(settings.budget_key, settings.budget_limits())
 
     @property
     def login_url(self) -> str:
@@ -158,9 +161,10 @@ class EloquaClient:
 
         def once() -> requests.Response:
             try:
-                answer = self.session.post(url, json=params, auth=(self.settings.client_id,
-                                                                   self.settings.client_secret or ""),
-                                           timeout=self.settings.http.timeout_s)
+                with self.budget.call():
+                    answer = self.session.post(url, json=params, auth=(self.settings.client_id,
+                                                                       self.settings.client_secret or ""),
+                                               timeout=self.settings.http.timeout_s)
             except requests.RequestException as exc:
                 raise transport_errors(exc, f"Eloqua token endpoint ({url})") from exc
             if answer.status_code == 429 or answer.status_code >= 500:
@@ -197,14 +201,13 @@ class EloquaClient:
     def _send(self, method: str, url: str, what: str, allow: tuple[int, ...], kwargs: dict) -> requests.Response:
         renewed = False
         while True:
-            if self._limiter is not None:
-                self._limiter.acquire()
-            authorization = self._authorization()
+            authorization = self._authorization()  # may call the token endpoint (its own budget call)
             extra = dict(kwargs)
             headers = {**extra.pop("headers", {}), "Authorization": authorization}
             try:
-                answer = self.session.request(method, url, headers=headers, timeout=self.settings.http.timeout_s,
-                                              **extra)
+                with self.budget.call():
+                    answer = self.session.request(method, url, headers=headers,
+                                                  timeout=self.settings.http.timeout_s, **extra)
             except requests.RequestException as exc:
                 raise transport_errors(exc, what) from exc
             if answer.status_code == 401 and self.settings.uses_oauth and not renewed:

@@ -43,16 +43,18 @@ class ExportCursor:
     until: datetime | None  # when Eloqua created the sync: rows changed later are for the next pull
     fields: tuple[str, ...]
     newest: datetime | None = None  # the newest C_DateModified delivered so far from this sync
+    before: datetime | None = None  # the pull's exclusive upper bound (a time window), kept by re-exports
 
     def as_resume(self) -> dict:
         return {"definition": self.definition, "sync": self.sync, "offset": self.offset, "since": iso(self.since),
-                "until": iso(self.until), "fields": list(self.fields), "newest": iso(self.newest)}
+                "until": iso(self.until), "fields": list(self.fields), "newest": iso(self.newest),
+                "before": iso(self.before)}
 
     @classmethod
     def from_resume(cls, resume: dict) -> ExportCursor:
         return cls(str(resume["definition"]), str(resume["sync"]), int(resume.get("offset") or 0),
                    _when(resume.get("since")), _when(resume.get("until")), tuple(resume.get("fields") or ()),
-                   _when(resume.get("newest")))
+                   _when(resume.get("newest")), _when(resume.get("before")))
 
 
 class ContactPull:
@@ -60,13 +62,16 @@ class ContactPull:
         self.bulk = bulk
         self.settings = settings
 
-    def run(self, fields: dict[str, str], since: datetime | None, resume: dict | None) -> Iterator[PulledBatch]:
-        """`fields`: column → statement (ContactFields.export_fields). A naive `since` is UTC."""
+    def run(self, fields: dict[str, str], since: datetime | None, resume: dict | None,
+            before: datetime | None = None) -> Iterator[PulledBatch]:
+        """`fields`: column → statement (ContactFields.export_fields). A naive `since` is UTC. `before`
+        (exclusive) bounds a time window of history."""
         since = as_utc(since) if since is not None else None
+        before = as_utc(before) if before is not None else None
         cursor = self._resumed(resume, fields) if resume else None
         fresh = None  # the sync this call exported, if it had to
         if cursor is None:
-            cursor = self._start(fields, _resume_since(resume, since))
+            cursor = self._start(fields, _resume_since(resume, since), before=before)
             fresh = cursor.sync
         while True:
             page = self.bulk.data_page(cursor.sync, cursor.offset, self.settings.export_page_size)
@@ -76,7 +81,7 @@ class ContactPull:
                                    "(check export_retention)")
                 log.info("Eloqua %s data expired at offset %d; exporting again from %s", cursor.sync,
                          cursor.offset, cursor.since)
-                cursor = self._start(fields, cursor.since, cursor.newest)
+                cursor = self._start(fields, cursor.since, cursor.newest, cursor.before)
                 fresh = cursor.sync
                 continue
             items = page.get("items") or []
@@ -91,18 +96,25 @@ class ContactPull:
                 return
             cursor = after
 
-    def _start(self, fields: dict[str, str], since: datetime | None, newest: datetime | None = None) -> ExportCursor:
-        body = {"name": "leadsync contacts" + (f" modified since {filter_time(since)}" if since else ""),
+    def _start(self, fields: dict[str, str], since: datetime | None, newest: datetime | None = None,
+               before: datetime | None = None) -> ExportCursor:
+        name = "leadsync contacts" + (f" modified since {filter_time(since)}" if since else "")
+        body = {"name": name + (f" before {filter_time(before)}" if before else ""),
                 "fields": fields, "areSystemTimestampsInUTC": True,
                 "dataRetentionDuration": self.settings.export_retention,
                 "autoDeleteDuration": self.settings.export_retention}
+        statement = f"'{{{{Contact.Field({MODIFIED})}}}}'"
+        conditions = []
         if since is not None:
-            lower = filter_time(since - self.settings.look_back)
-            body["filter"] = f"'{{{{Contact.Field({MODIFIED})}}}}' >= '{lower}'"
+            conditions.append(f"{statement} >= '{filter_time(since - self.settings.look_back)}'")
+        if before is not None:
+            conditions.append(f"{statement} < '{filter_time(before)}'")
+        if conditions:
+            body["filter"] = " AND ".join(conditions)
         definition = self.bulk.define("contacts", "exports", body)
         sync = self.bulk.run(definition)
         return ExportCursor(definition, sync["uri"], 0, since, parse_bulk_time(sync.get("createdAt")),
-                            tuple(fields), newest)
+                            tuple(fields), newest, before)
 
     def _resumed(self, resume: dict, fields: dict[str, str]) -> ExportCursor | None:
         """The cursor to continue from, or None when the resume cannot be used (another field list, a sync

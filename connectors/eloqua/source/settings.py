@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
+from connectors.api_budget import BudgetLimits, MidnightIn, budget_key, lease_ttl
 from connectors.api_client import ApiConfigError, HttpSettings
 
 MAX_EXPORT_PAGE = 50_000  # Bulk API: at most 50,000 records per data request
@@ -35,8 +37,13 @@ class EloquaSettings:
     refresh_token: str | None = field(default=None, repr=False)
     on_refresh_token: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
     http: HttpSettings = field(default_factory=HttpSettings)
-    calls_per_window: int | None = None  # client-side throttle (Eloqua publishes no number); None: off
+    # Limits, per company and shared by every leadsync worker through the API budget (connectors/
+    # api_budget.py, key `eloqua:<login host>:<site>`). Eloqua publishes no REST rate or daily number (it
+    # throttles with 429), so all are off unless configured.
+    calls_per_window: int | None = None  # client-side throttle: calls per window_s; None: off
     window_s: float = 1.0
+    max_concurrent: int | None = None  # calls in flight at once, across workers; None: off
+    daily_quota: int | None = None  # calls per UTC day; None: off
     # Bulk exports
     export_page_size: int = MAX_EXPORT_PAGE  # rows per /syncs/{id}/data request, and per PulledBatch
     export_retention: str = "P1D"  # how long a sync's data stays readable, so an interrupted pull can resume
@@ -73,9 +80,25 @@ class EloquaSettings:
             problems.append(f"identifier must be ContactID or C_EmailAddress, not {self.identifier!r}")
         if self.sync_poll_interval_s <= 0 or self.sync_timeout_s <= 0:
             problems.append("sync_poll_interval_s and sync_timeout_s must be positive")
+        if (self.calls_per_window is not None and self.calls_per_window < 1) or self.window_s <= 0 or \
+                (self.max_concurrent is not None and self.max_concurrent < 1) or \
+                (self.daily_quota is not None and self.daily_quota < 0):
+            problems.append("calls_per_window and max_concurrent must be ≥ 1, daily_quota ≥ 0 (or null), "
+                            "window_s positive")
         if problems:
             raise ApiConfigError("Eloqua settings: " + "; ".join(problems))
 
     @property
     def uses_oauth(self) -> bool:
         return self.client_id is not None
+
+    @property
+    def budget_key(self) -> str:
+        """Whose limits these are: the company (site), as reached through its login host."""
+        return budget_key("eloqua", urlsplit(self.login_url).netloc or self.login_url, self.site)
+
+    def budget_limits(self) -> BudgetLimits:
+        return BudgetLimits(calls_per_window=self.calls_per_window, window_s=self.window_s,
+                            max_concurrent=self.max_concurrent, lease_ttl_s=lease_ttl(self.http.timeout_s),
+                            daily_limit=self.daily_quota, day=MidnightIn() if self.daily_quota is not None else None,
+                            vendor="Eloqua")

@@ -53,11 +53,12 @@ class EloquaSource:
         """Internal name (and statement) → Bulk data type; `ContactID` is the contact id."""
         return self.contact_fields().types()
 
-    def pull(self, fields: list[str], since: datetime | None, resume: dict | None = None) -> Iterator[PulledBatch]:
+    def pull(self, fields: list[str], since: datetime | None, resume: dict | None = None,
+             until: datetime | None = None) -> Iterator[PulledBatch]:
         """PulledBatch after PulledBatch (see pull.py for keys, watermark and resume). The field list is checked
         here, before the first batch: a field the instance lacks raises ApiConfigError at once."""
         export_fields = self.contact_fields().export_fields(fields)
-        return ContactPull(self.bulk, self.settings).run(export_fields, since, resume)
+        return ContactPull(self.bulk, self.settings).run(export_fields, since, resume, until)
 
     def campaigns(self, selection: CampaignSelection) -> pd.DataFrame:
         return self._campaigns.select(selection)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import nullcontext
 
 import requests
 
+from connectors.api_budget import ApiBudget
 from connectors.api_client import ApiConfigError, ApiError, http_status_error, transport_errors
 from connectors.marketo.source.settings import MarketoSettings
 
@@ -18,9 +20,12 @@ EARLY_REFRESH_S = 60  # ask for a new token this long before the current one exp
 
 
 class TokenCache:
-    def __init__(self, settings: MarketoSettings, session: requests.Session):
+    def __init__(self, settings: MarketoSettings, session: requests.Session, budget: ApiBudget | None = None):
         self.settings = settings
         self.session = session
+        # Identity calls take a window slot and a lease like every other call, but not a call of the day:
+        # Marketo's usage report (and MarketoClient.calls) counts REST/bulk calls only.
+        self.budget = budget
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0  # time.monotonic() after which the token is fetched again
@@ -43,9 +48,10 @@ class TokenCache:
         url = f"{self.settings.base_url}/identity/oauth/token"
         what = f"Marketo identity at {self.settings.base_url}"
         try:
-            response = self.session.get(url, timeout=self.settings.http.timeout_s, params={
-                "grant_type": "client_credentials", "client_id": self.settings.client_id,
-                "client_secret": self.settings.client_secret})
+            with self.budget.call(count_daily=False) if self.budget is not None else nullcontext():
+                response = self.session.get(url, timeout=self.settings.http.timeout_s, params={
+                    "grant_type": "client_credentials", "client_id": self.settings.client_id,
+                    "client_secret": self.settings.client_secret})
         except requests.RequestException as exc:
             raise transport_errors(exc, what) from exc
         body = _json(response)

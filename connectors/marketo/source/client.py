@@ -1,5 +1,7 @@
-"""Marketo over HTTP: the bearer token, the rate limit (calls per 20 s) and the concurrency limit kept on our
-side, the envelope's errors classified, transient ones retried with back-off (connectors/api_client.py).
+"""Marketo over HTTP: the bearer token, the rate limit (calls per 20 s), the concurrency limit and the daily
+quota kept on our side by the instance's API budget (connectors/api_budget.py: shared by every worker when
+LEADSYNC_REDIS_URL is set), the envelope's errors classified, transient ones retried with back-off
+(connectors/api_client.py).
 
 Every call is one of `get`, `query` (Marketo's long-query form: POST with `_method=GET` and a form body),
 `post` (a JSON body) or `download` (an export file, streamed to disk)."""
@@ -17,10 +19,10 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from connectors.api_budget import ApiBudget, Call
 from connectors.api_client import (
     ApiError,
     ApiTransientError,
-    SlidingWindowLimiter,
     http_status_error,
     new_session,
     transport_errors,
@@ -31,21 +33,25 @@ from connectors.marketo.source.errors import NO_DATA, TokenRejected, envelope_er
 from connectors.marketo.source.settings import MarketoSettings
 
 log = logging.getLogger(__name__)
-RATE_WINDOW_S = 20.0
 CHUNK_BYTES = 1024 * 1024
 
 
 class MarketoClient:
-    def __init__(self, settings: MarketoSettings, clock: Callable[[], datetime] | None = None):
+    """`budget`: the instance's API budget; by default one built from the settings' limits under
+    `settings.budget_key`, in Redis when LEADSYNC_REDIS_URL is set, else in this process."""
+
+    def __init__(self, settings: MarketoSettings, clock: Callable[[], datetime] | None = None,
+                 budget: ApiBudget | None = None):
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.session = new_session(settings.http)
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(settings.max_concurrent, 10))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self.tokens = TokenCache(settings, self.session)
-        self.limiter = SlidingWindowLimiter(settings.calls_per_20s, RATE_WINDOW_S)
-        self.slots = threading.BoundedSemaphore(settings.max_concurrent)
+        # The budget's clock is the client's: the day bucket and the reset in messages follow the same
+        # "now" as Marketo's own 607 answers (in tests, the sandbox's clock).
+        self.budget = budget or ApiBudget(settings.budget_key, settings.budget_limits(), clock=self.clock)
+        self.tokens = TokenCache(settings, self.session, self.budget)
         self.calls = 0  # API calls sent (identity calls not included)
         self._count_lock = threading.Lock()
 
@@ -111,8 +117,7 @@ class MarketoClient:
 
     def _send(self, method: str, path: str, kwargs: dict[str, Any], token: str, what: str,
               dest: Path | None, checksum: str | None) -> Any:
-        self.limiter.acquire()
-        with self.slots:
+        with self.budget.call() as call:  # a window slot, an in-flight lease, one call of the day
             with self._count_lock:
                 self.calls += 1
             try:
@@ -121,7 +126,7 @@ class MarketoClient:
                                                 timeout=self.settings.http.timeout_s, **kwargs)
                 with response:
                     if dest is not None and response.status_code == 200 and not _is_json(response):
-                        return _save(response, dest, checksum, what)
+                        return _save(response, dest, checksum, what, call)
                     if dest is not None and response.status_code == 404:
                         raise ApiTransientError(f"{what}: the file is not ready ({response.text[:200]})",
                                                 status=404)
@@ -153,11 +158,12 @@ def _is_json(response: requests.Response) -> bool:
     return response.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
 
 
-def _save(response: requests.Response, dest: Path, checksum: str | None, what: str) -> int:
+def _save(response: requests.Response, dest: Path, checksum: str | None, what: str, call: Call) -> int:
     digest = hashlib.sha256()
     size = 0
     with open(dest, "wb") as out:
         for block in response.iter_content(CHUNK_BYTES):
+            call.renew()  # a download may outlast the lease TTL (the HTTP timeout is per read, not in all)
             out.write(block)
             digest.update(block)
             size += len(block)

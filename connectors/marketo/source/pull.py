@@ -46,12 +46,19 @@ class LeadPull:
         self.describe = describe
         self.exports = LeadExports(client)
 
-    def batches(self, fields: list[str], since: datetime | None, resume: dict | None) -> Iterator[PulledBatch]:
+    def batches(self, fields: list[str], since: datetime | None, resume: dict | None,
+                before: datetime | None = None) -> Iterator[PulledBatch]:
         columns = self.columns(fields)
         since = parse_time(since) if since is not None else None
         if resume and resume.get("path") == "bulk":
             yield from self._bulk(columns, parse_time(resume["start"]), parse_time(resume["until"]),
                                   resume.get("filter", UPDATED_AT), since, resume)
+            return
+        if before is not None:  # a time window of history: Bulk Extract by updatedAt over [start, before)
+            before = parse_time(before)
+            start = since - timedelta(seconds=self.settings.look_back_s) if since is not None \
+                else before - timedelta(days=self.settings.first_pull_days)
+            yield from self._bulk(columns, start, before, UPDATED_AT, since)
             return
         # Marketo renders whole seconds; a lead updated at 12:00:00.4 shows as 12:00:00 and an export ending at
         # 12:00:00 would miss it, so the period ends on the next whole second.

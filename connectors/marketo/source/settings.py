@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from connectors.api_budget import BudgetLimits, MidnightIn, budget_key, lease_ttl
 from connectors.api_client import HttpSettings, RetryPolicy
 
 if TYPE_CHECKING:
@@ -30,10 +32,13 @@ class MarketoSettings:
     client_secret: str = field(repr=False)
     http: HttpSettings = field(default_factory=HttpSettings)
 
-    # Limits. Marketo allows 100 calls per 20 s and 10 in flight per instance; keep a margin for the
-    # instance's other integrations.
-    calls_per_20s: int = 90
+    # Limits, per instance and shared by every leadsync worker through the API budget (connectors/
+    # api_budget.py, key `marketo:<rest host>`). Marketo allows 100 calls per 20 s, 10 in flight and 50,000
+    # calls a day (reset at midnight US Central) per instance; keep a margin for its other integrations.
+    calls_per_20s: int = 90  # calls per `window_s` (Marketo's window is 20 s; tests shorten it)
     max_concurrent: int = 10
+    window_s: float = 20.0
+    daily_quota: int | None = 50_000  # None: leadsync keeps no daily cap (Marketo's 607 still stops it)
     rate_limit_wait_s: float = 20.0  # after a 606 the window has to slide: wait this long
 
     # Pull.
@@ -71,9 +76,23 @@ class MarketoSettings:
             raise ValueError("rest_batch_size must be between 1 and 300 (Marketo's maximum)")
         if not 1 <= self.bulk_window_days <= 31:
             raise ValueError("bulk_window_days must be between 1 and 31 (Marketo's maximum)")
-        if self.calls_per_20s < 1 or self.max_concurrent < 1:
-            raise ValueError("calls_per_20s and max_concurrent must be positive")
+        if self.calls_per_20s < 1 or self.max_concurrent < 1 or self.window_s <= 0:
+            raise ValueError("calls_per_20s, max_concurrent and window_s must be positive")
+        if self.daily_quota is not None and self.daily_quota < 0:
+            raise ValueError("daily_quota must be ≥ 0 (or None for no cap of leadsync's own)")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @property
+    def budget_key(self) -> str:
+        """Whose limits these are: the instance (its REST host carries the munchkin id). Two sources on one
+        instance share one budget whatever their API users: Marketo counts per instance."""
+        return budget_key("marketo", urlsplit(self.base_url).netloc or self.base_url)
+
+    def budget_limits(self) -> BudgetLimits:
+        return BudgetLimits(calls_per_window=self.calls_per_20s, window_s=self.window_s,
+                            max_concurrent=self.max_concurrent, lease_ttl_s=lease_ttl(self.http.timeout_s),
+                            daily_limit=self.daily_quota, day=MidnightIn("America/Chicago", "US Central"),
+                            vendor="Marketo")
 
 
 def sandbox_settings(sandbox: MarketoSandbox, **overrides: Any) -> MarketoSettings:

@@ -9,6 +9,7 @@ from typing import Self
 
 import pandas as pd
 
+from connectors.api_budget import ApiBudget
 from connectors.api_client import ApiConfigError, ApiTransientError
 from connectors.marketo.source import campaigns as programs
 from connectors.marketo.source import history, writes
@@ -22,14 +23,16 @@ from connectors.source_api import CampaignSelection, PulledBatch
 class MarketoSource:
     """Leads, programs, members and activities from Marketo; lead fields, opportunities and partner events
     written back. `clock` is the time the pull reads up to and quota messages count from (default: now in
-    UTC); tests pass the sandbox's clock. Thread-safe for concurrent calls; close() when done."""
+    UTC); tests pass the sandbox's clock. `budget`: the instance's shared API budget (default: built from
+    the settings, connectors/api_budget.py). Thread-safe for concurrent calls; close() when done."""
 
     record_id_field = "id"
     modified_field = "updatedAt"
 
-    def __init__(self, settings: MarketoSettings, clock: Callable[[], datetime] | None = None):
+    def __init__(self, settings: MarketoSettings, clock: Callable[[], datetime] | None = None,
+                 budget: ApiBudget | None = None):
         self.settings = settings
-        self.client = MarketoClient(settings, clock)
+        self.client = MarketoClient(settings, clock, budget)
         self._pull = LeadPull(self.client, self.available_fields)
         self._events = EventWriter(self.client)
 
@@ -64,10 +67,11 @@ class MarketoSource:
         result = self.client.get("/rest/v1/leads/describe.json").get("result") or []
         return {item["rest"]["name"]: item["dataType"] for item in result if item.get("rest")}
 
-    def pull(self, fields: list[str], since: datetime | None, resume: dict | None = None) -> Iterator[PulledBatch]:
-        """Leads updated since `since` (all, within `first_pull_days`, when None); see pull.py for the
-        batches' keys, watermarks and resume state."""
-        return self._pull.batches(fields, since, resume)
+    def pull(self, fields: list[str], since: datetime | None, resume: dict | None = None,
+             until: datetime | None = None) -> Iterator[PulledBatch]:
+        """Leads updated since `since` (all, within `first_pull_days`, when None) and before `until` (a time
+        window of history, read by Bulk Extract); see pull.py for the batches' keys, watermarks and resume."""
+        return self._pull.batches(fields, since, resume, until)
 
     def campaigns(self, selection: CampaignSelection) -> pd.DataFrame:
         return programs.campaigns(self.client, selection)

@@ -218,6 +218,30 @@ class SalesforceSandbox:
                 for name, value in normalized.items():
                     self.store.set_value(table, row, name, value)
 
+    def convert_lead(self, lead_id: str, opportunity: Mapping[str, Any] | None = None,
+                     converted_status: str = "Closed - Converted") -> dict[str, str | None]:
+        """Convert a lead as a user does in the org (Salesforce's Lead Convert): an Account (the lead's
+        company), a Contact and, unless `opportunity` is None, an Opportunity with those fields (Name,
+        StageName, CloseDate, Amount…) are created, and the lead gets `converted_status`, IsConverted,
+        ConvertedDate and the three Converted…Id fields, with a new SystemModstamp. Returns the new ids."""
+        lead = self.get("Lead", lead_id)
+        if lead is None or lead.get("IsDeleted"):
+            raise KeyError(lead_id)
+        if lead.get("IsConverted"):
+            raise ValueError(f"lead {lead_id} is already converted")
+        with self.store.transaction():
+            writer = self.org.writer
+            account = writer.create("Account", {"Name": lead.get("Company") or lead.get("LastName")})
+            contact = writer.create("Contact", {"AccountId": account, "LastName": lead["LastName"],
+                                                "FirstName": lead.get("FirstName"), "Email": lead.get("Email")})
+            opp = None
+            if opportunity is not None:
+                opp = writer.create("Opportunity", {"AccountId": account, **opportunity})
+            writer.update("Lead", lead_id, {"Status": converted_status})
+            self.set_fields("Lead", [lead_id], IsConverted=True, ConvertedDate=self.clock.now().date().isoformat(),
+                            ConvertedAccountId=account, ConvertedContactId=contact, ConvertedOpportunityId=opp)
+        return {"account": account, "contact": contact, "opportunity": opp}
+
     def count(self, object_name: str, include_deleted: bool = False) -> int:
         return self.store.count(object_name, include_deleted)
 

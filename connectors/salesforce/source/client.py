@@ -1,9 +1,9 @@
 """`SalesforceClient`: one logged-in simple-salesforce client and the connector's call policy.
 
 Every call goes through `call(what, fn)`: `fn(sf)` runs under `with_retries` with the settings' retry
-policy; its exceptions become the connector errors (errors.py); an ended session makes the next attempt
-log in again first. `fn` receives the current client on every attempt, so a repeated call runs with the
-new session.
+policy (each HTTP request it makes holds a slot of the org's API budget, transport.py); its exceptions
+become the connector errors (errors.py); an ended session makes the next attempt log in again first. `fn`
+receives the current client on every attempt, so a repeated call runs with the new session.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import _Bulk2Client
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
+from connectors.api_budget import ApiBudget
 from connectors.api_client import ApiTransientError, with_retries
 from connectors.salesforce.source.auth import login, login_error
 from connectors.salesforce.source.describe import ObjectDescription
 from connectors.salesforce.source.errors import SessionExpired, translate
 from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.transport import LimitInfo, build_session
+from connectors.salesforce.source.transport import LimitInfo, OrgBudgets, build_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,9 +34,14 @@ def _log_retry(error: ApiTransientError, attempt: int) -> None:
 
 
 class SalesforceClient:
-    def __init__(self, settings: SalesforceSettings, on_retry: RetryHook | None = None):
+    """`budget`: the org's API budget for every request; by default one per host requests go to (the org's
+    My Domain host), built from the settings, in Redis when LEADSYNC_REDIS_URL is set (transport.py)."""
+
+    def __init__(self, settings: SalesforceSettings, on_retry: RetryHook | None = None,
+                 budget: ApiBudget | None = None):
         self.settings = settings
         self.limits = LimitInfo()
+        self.budgets = OrgBudgets(settings, budget)
         self.on_retry = on_retry or _log_retry
         self.logins = 0
         self._sf: Salesforce | None = None
@@ -47,7 +53,7 @@ class SalesforceClient:
     def sf(self) -> Salesforce:
         """The logged-in client (logging in on first use, or after the session ended)."""
         if self._sf is None:
-            session = build_session(self.settings, self.limits)
+            session = build_session(self.settings, self.limits, self.budgets)
             self._sf = login(self.settings, session)
             self.logins += 1
         return self._sf

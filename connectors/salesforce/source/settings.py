@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from connectors.api_budget import BudgetLimits, Rolling24h, lease_ttl
 from connectors.api_client import ApiConfigError, HttpSettings
 from connectors.salesforce.source.segregation import SegregationFilter
 from connectors.salesforce.source.soql import identifier
@@ -53,6 +54,15 @@ class SalesforceSettings:
     object: str = "Lead"  # Lead | Contact
     api_version: str = "62.0"
     http: HttpSettings = field(default_factory=HttpSettings)
+
+    # API budget (connectors/api_budget.py), per org (key `salesforce:<instance host>`), shared by every
+    # leadsync worker. The count is the org's rolling-24-hour request usage: leadsync's own calls, raised to
+    # what Salesforce reports in `Sforce-Limit-Info` (which includes every other integration's calls). So
+    # `daily_api_budget` reads "leadsync stops once the org has used this many of its allocation", leaving
+    # the rest for the org's other integrations; the allocation's maximum, once reported, caps it too.
+    # With neither field set the budget is off: calls need no budget store (no Redis round trip).
+    daily_api_budget: int | None = None  # None: no cap of leadsync's own (Salesforce's 403 still stops it)
+    max_concurrent: int | None = None  # calls in flight at once across workers (Salesforce: 25 long ones)
 
     # Pull
     bulk_threshold: int = 10_000  # changed records (COUNT() first) above which the pull uses Bulk API 2.0
@@ -97,6 +107,10 @@ class SalesforceSettings:
             problems.append("bulk_threshold, write_bulk_threshold must be ≥ 0 and bulk_page_size ≥ 1")
         if self.look_back_s < 0:
             problems.append("look_back_s must be ≥ 0")
+        if self.daily_api_budget is not None and self.daily_api_budget < 0:
+            problems.append("daily_api_budget must be ≥ 0 (or null for no cap of leadsync's own)")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            problems.append("max_concurrent must be ≥ 1 (or null)")
         for name in (self.opportunity_object, self.opportunity_external_id_field, self.event_object,
                      self.event_external_id_field, *self.opportunity_fields.values(),
                      *self.event_fields.values(), *self.event_values):
@@ -143,6 +157,14 @@ class SalesforceSettings:
     @property
     def opportunity_record_target(self) -> str:
         return self.opportunity_record_field or OPPORTUNITY_RECORD_FIELD[self.object]
+
+    def budget_limits(self) -> BudgetLimits:
+        """Without a daily_api_budget nothing is counted (and no call waits on the budget store): the
+        vendor's usage report, kept from the first answer on once a budget is set, is the count that
+        matters, and Salesforce's own 403 stops an unbudgeted pull."""
+        return BudgetLimits(max_concurrent=self.max_concurrent, lease_ttl_s=lease_ttl(self.http.timeout_s),
+                            daily_limit=self.daily_api_budget,
+                            day=Rolling24h() if self.daily_api_budget is not None else None, vendor="Salesforce")
 
 
 def sandbox_settings(org, **overrides) -> SalesforceSettings:

@@ -1,0 +1,193 @@
+"""Benchmark: 1,000,000 leads through the embedded default and through the scale profile with one and two
+Celery workers. On a 2-core machine the point is the overhead and that the result is the same, not speed-up.
+
+    .venv/bin/python bench/scale_1m.py [--leads 1000000] [--modes embedded,scale1,scale2]
+
+The leads arrive as two SFTP sources of half each (two CSV files on the SFTP sandbox), so that two workers
+have two chains to run side by side. Each mode starts from empty stores and runs both sources' sync jobs
+(pull, map + validate, route, reroute, write back): the embedded default one after the other in this process
+on DuckDB; the scale profile as two concurrent runs (as the schedules would start them) orchestrated here,
+their steps on the workers, the store and Dagster's storage on Postgres. Needs PostgreSQL on 127.0.0.1:5432
+and RabbitMQ on 127.0.0.1:5672 for the scale modes.
+
+Prints per mode: wall time, leads stored, assignments, and peak memory (the largest single process and the
+sum over every process of the mode: this one, the workers and their pool processes), sampled from /proc.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from connectors.sftp.sandbox import SftpSandbox
+from connectors.sftp.seed import write_demo_leads
+from leadsync.store import LeadStore, tables
+
+PASSWORD = "bench-password"
+SOURCES = ("sftp_demo", "sftp_two")
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class MemorySampler:
+    """Peak RSS of this process and of every process in the given process groups (the workers)."""
+
+    def __init__(self, groups: list[int] | None = None):
+        self.groups = set(groups or [])
+        self.peak_total = self.peak_single = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _rss(self) -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                pgrp = int(stat.rsplit(")", 1)[1].split()[2])
+                if int(entry) == os.getpid() or pgrp in self.groups:
+                    found.append(int(Path(f"/proc/{entry}/statm").read_text().split()[1]) * PAGE)
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = self._rss()
+            self.peak_total = max(self.peak_total, sum(rss))
+            self.peak_single = max(self.peak_single, max(rss, default=0))
+            self._stop.wait(0.5)
+
+
+def make_project(root: Path, sftp: SftpSandbox) -> Path:
+    shutil.copytree(REPO / "mappings", root / "mappings")
+    sources = root / "mappings/sources"
+    demo = yaml.safe_load((sources / "sftp_demo.yaml").read_text())
+    demo["connection"].update(port=sftp.port, known_hosts=str(sftp.write_known_hosts(root / "known_hosts")))
+    (sources / "sftp_demo.yaml").write_text(yaml.safe_dump(demo, sort_keys=False))
+    two = {**demo, "name": "sftp_two"}
+    two["connection"] = {**demo["connection"], "folders": {"inbox": "inbox2", "processed": "processed2",
+                                                          "error": "error2", "outbox": "outbox2"}}
+    (sources / "sftp_two.yaml").write_text(yaml.safe_dump(two, sort_keys=False))
+    return root / "mappings"
+
+
+def fresh_database(name: str) -> str:
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def counts(store_url: str) -> tuple[int, int]:
+    store = LeadStore(store_url)
+    try:
+        with store.begin() as conn:
+            leads = conn.execute(sa.select(sa.func.count()).select_from(tables.leads)).scalar_one()
+            assigned = conn.execute(sa.select(sa.func.count()).select_from(tables.assignments)).scalar_one()
+        return leads, assigned
+    finally:
+        store.dispose()
+
+
+def run_mode(mode: str, files: Path, work: Path) -> dict:
+    import dagster as dg
+
+    root = work / mode
+    with SftpSandbox(root / "sftp", users={"demo": PASSWORD}) as sftp:
+        for i, source in enumerate(SOURCES):
+            box = sftp.root / ("inbox" if i == 0 else "inbox2")
+            box.mkdir(parents=True, exist_ok=True)
+            shutil.copy(files / f"part{i}.csv", box / f"part{i}.csv")
+        mappings = make_project(root, sftp)
+        os.environ.update({"LEADSYNC_SFTP_DEMO_PASSWORD": PASSWORD, "LEADSYNC_MAPPINGS_DIR": str(mappings),
+                           "LEADSYNC_LIFECYCLE_SECRET": "bench"})
+        if mode == "embedded":
+            from leadsync.defs.build import build_definitions
+
+            os.environ.pop("LEADSYNC_PROFILE", None)
+            store_url = f"duckdb:///{root / 'leadsync.duckdb'}"
+            defs = build_definitions(mappings, store_url)
+            started = time.perf_counter()
+            with MemorySampler() as mem:
+                ok = all(defs.resolve_job_def(f"{s}_sync").execute_in_process(raise_on_error=False).success
+                         for s in SOURCES)
+            took = time.perf_counter() - started
+        else:
+            from leadsync.scale.profile import SCALE_HOME
+            from leadsync.scale.runner import run_on_workers
+            from leadsync.scale.workers import Workers
+
+            n = int(mode.removeprefix("scale"))
+            tag = uuid.uuid4().hex[:6]
+            store_url = fresh_database(f"leadsync_bench_{tag}")
+            dagster_url = sa.engine.make_url(fresh_database(f"leadsync_bench_dagster_{tag}")) \
+                .set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+            home = root / "dagster_home"
+            home.mkdir(parents=True)
+            shutil.copy(SCALE_HOME / "dagster.yaml", home / "dagster.yaml")
+            env = {"LEADSYNC_PROFILE": "scale", "LEADSYNC_STORE_URL": store_url, "DAGSTER_HOME": str(home),
+                   "LEADSYNC_DAGSTER_PG_URL": dagster_url, "LEADSYNC_CELERY_QUEUE": f"leadsync-bench-{tag}"}
+            os.environ.update(env)
+            with Workers(n, {**env, "LEADSYNC_MAPPINGS_DIR": str(mappings)}, root / "workers") as workers:
+                instance = dg.DagsterInstance.from_config(str(home))
+                started = time.perf_counter()
+                with MemorySampler([w.process.pid for w in workers.workers]) as mem, \
+                        ThreadPoolExecutor(len(SOURCES)) as pool:
+                    runs = list(pool.map(lambda s: run_on_workers(instance, f"{s}_sync",
+                                                                  tags={"leadsync/source": s}), SOURCES))
+                took = time.perf_counter() - started
+                ok = all(r.success for r in runs)
+        leads, assigned = counts(store_url)
+    return {"mode": mode, "ok": ok, "seconds": took, "leads": leads, "assigned": assigned,
+            "peak_single_mib": mem.peak_single / 2**20, "peak_total_mib": mem.peak_total / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--modes", default="embedded,scale1,scale2")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="leadsync-scale-bench-"))
+    try:
+        files = work / "files"
+        files.mkdir()
+        half = args.leads // 2
+        for i in range(2):
+            write_demo_leads(files / f"part{i}.csv", half, seed=100 + i)
+        print(f"scale benchmark: {2 * half:,} leads in two SFTP sources, {os.cpu_count()} cores", flush=True)
+        print(f"{'mode':<10} {'ok':<5} {'seconds':>8} {'leads':>10} {'assigned':>10} "
+              f"{'peak process MiB':>17} {'peak all MiB':>13}", flush=True)
+        for mode in args.modes.split(","):
+            r = run_mode(mode.strip(), files, work)
+            print(f"{r['mode']:<10} {r['ok']!s:<5} {r['seconds']:8.1f} {r['leads']:>10,} {r['assigned']:>10,} "
+                  f"{r['peak_single_mib']:17,.0f} {r['peak_total_mib']:13,.0f}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Partner CRMs in Dagster: `partners/crm_deliveries` (after `partners/deliveries`, which accepts auto-accept
+partners' leads) creates accepted leads in each CRM-connected partner's CRM and marks withdrawals;
+`partners/crm_updates` pulls the partners' changes into lifecycle events. The job `partner_crm` runs both
+and then every source's writeback (schedule `partner_crm_schedule`, every 15 minutes), so a partner's change
+reaches the supplier's source in the next run.
+
+One partner's CRM failing never fails the step: the other partners are served, the failing partner's
+technical contact and the supplier's contacts are emailed, and the asset check `every_partner_crm_ok`
+fails (severity ERROR) naming each failing partner and why. Only a problem with leadsync itself
+(lifecycle.yaml, partners.yaml, the store) fails the step.
+"""
+
+import os
+
+import dagster as dg
+import pandas as pd
+
+from leadsync.defs.lifecycle_defs import DELIVERIES, lifecycle_errors
+from leadsync.defs.metadata import md_table
+from leadsync.defs.resources import LeadsyncResource
+from leadsync.lifecycle.context import load_lifecycle
+from leadsync.partner_crm.sync import CrmRunReport, run_deliveries, run_updates
+from leadsync.pipeline import now_utc
+
+CRM_DELIVERIES = dg.AssetKey(["partners", "crm_deliveries"])
+CRM_UPDATES = dg.AssetKey(["partners", "crm_updates"])
+CHECK = "every_partner_crm_ok"
+UI_URL_ENV = "LEADSYNC_DAGSTER_URL"
+
+
+def _run_url(context: dg.AssetExecutionContext) -> str:
+    base = os.environ.get(UI_URL_ENV, "http://127.0.0.1:3000").rstrip("/")
+    return f"{base}/runs/{context.run_id}"
+
+
+def _result(context: dg.AssetExecutionContext, key: dg.AssetKey, report: CrmRunReport) -> dg.MaterializeResult:
+    rows = [{"partner": o.partner_id, "delivered": o.delivered, "withdrawn": o.withdrawn,
+             "changes_read": o.changes_read, "events": o.events, "failed": len(o.failures),
+             "first_problem": o.reasons[0][:160] if o.reasons else ""} for o in report.outcomes]
+    for partner_id, reasons in report.failed.items():
+        context.log.error(f"partner '{partner_id}' CRM {report.stage} failed: " + " | ".join(reasons[:10]))
+    for problem in report.problems:
+        context.log.warning(problem)
+    notes = [n for o in report.outcomes for n in o.notes]
+    for note in notes[:20]:
+        context.log.info(note)
+    failed = report.failed
+    check = dg.AssetCheckResult(
+        check_name=CHECK, asset_key=key, passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
+        description=("every CRM-connected partner served" if not failed else
+                     "failing: " + "; ".join(f"{p}: {r[0][:200]}" for p, r in failed.items())),
+        metadata={"failed_partners": dg.MetadataValue.json(failed)})
+    return dg.MaterializeResult(asset_key=key, metadata={
+        "partners": md_table(pd.DataFrame(rows), limit=50),
+        "delivered": report.total("delivered"), "withdrawn": report.total("withdrawn"),
+        "changes_read": report.total("changes_read"), "lifecycle_events": report.total("events"),
+        "failed_partners": len(failed), "alert_emails_sent": report.alerts_sent,
+        "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in notes[:50]) or "none"),
+    }, check_results=[check])
+
+
+def partner_crm_definitions(sources: list[str]) -> dg.Definitions:
+    """The partner-CRM assets, their job (with every source's writeback) and schedule."""
+
+    @dg.asset(key=CRM_DELIVERIES, deps=[DELIVERIES], group_name="partners", kinds={"salesforce"},
+              pool="lead_store", check_specs=[dg.AssetCheckSpec(CHECK, asset=CRM_DELIVERIES, description=(
+                  "Every CRM-connected partner got its accepted leads and withdrawals (fails naming the partner "
+                  "and the reason otherwise)."))],
+              description="Accepted leads created in CRM-connected partners' own CRMs (partner-visible fields, "
+                          "campaign, owner; upserted by external id), withdrawals marked there.")
+    def crm_deliveries(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
+        with lifecycle_errors():
+            ctx = load_lifecycle(leadsync.paths, leadsync.store())
+            report = run_deliveries(ctx, leadsync.paths, now_utc(), _run_url(context))
+        return _result(context, CRM_DELIVERIES, report)
+
+    # Not after crm_deliveries: in the partner_crm job the updates then run before the writebacks (Dagster
+    # orders independent steps by key), so a partner's change reaches the supplier in the same run.
+    @dg.asset(key=CRM_UPDATES, deps=[DELIVERIES], group_name="partners", kinds={"salesforce"},
+              pool="lead_store", check_specs=[dg.AssetCheckSpec(CHECK, asset=CRM_UPDATES, description=(
+                  "Every CRM-connected partner's changes were read and applied."))],
+              description="CRM-connected partners' changes (status, owner, conversion, opportunity) as lifecycle "
+                          "events; the sources' writebacks carry them to the supplier.")
+    def crm_updates(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
+        with lifecycle_errors():
+            ctx = load_lifecycle(leadsync.paths, leadsync.store())
+            report = run_updates(ctx, leadsync.paths, now_utc(), _run_url(context))
+        return _result(context, CRM_UPDATES, report)
+
+    writebacks = [dg.AssetKey([s, "writeback"]) for s in sources]
+    job = dg.define_asset_job(
+        "partner_crm", selection=dg.AssetSelection.assets(CRM_DELIVERIES, CRM_UPDATES, *writebacks),
+        description="Partner CRMs: create accepted leads, mark withdrawals, pull partners' changes, write back.")
+    schedule = dg.ScheduleDefinition(name="partner_crm_schedule", job=job, cron_schedule="*/15 * * * *",
+                                     default_status=dg.DefaultScheduleStatus.RUNNING,
+                                     description="Partner CRMs in and out every 15 minutes.")
+    return dg.Definitions(assets=[crm_deliveries, crm_updates], jobs=[job], schedules=[schedule])

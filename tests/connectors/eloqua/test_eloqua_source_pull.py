@@ -169,3 +169,19 @@ def test_a_sync_that_never_finishes_times_out_as_transient(eloqua):
             list(source_for(eloqua, sync_timeout_s=0.2).pull(FIELDS, None))
     finally:
         eloqua.release_syncs()
+
+
+def test_a_time_window_reads_only_its_contacts_and_keeps_its_bound_when_exported_again(eloqua):
+    stamps = sorted(r["C_DateModified"].replace(tzinfo=UTC) for r in eloqua.state.contacts.table.to_pylist())
+    start, end = stamps[len(stamps) // 3], stamps[2 * len(stamps) // 3]  # the middle third
+    source = source_for(eloqua, look_back=timedelta(0), export_page_size=40)
+    batches = list(source.pull(FIELDS, start, None, until=end))
+    expected = {str(r["id"]) for r in eloqua.state.contacts.table.to_pylist()
+                if start <= r["C_DateModified"].replace(tzinfo=UTC) < end}
+    assert set(ids_of(batches)) == expected and expected
+    assert start <= batches[-1].watermark < end
+    # an interrupted window resumes in the same bounded export
+    first = next(iter(source.pull(FIELDS, start, None, until=end)))
+    assert first.resume is not None and first.resume["before"] is not None
+    rest = list(source.pull(FIELDS, start, first.resume, until=end))
+    assert set(ids_of([first, *rest])) == expected

@@ -228,3 +228,14 @@ def test_a_paging_token_that_does_not_advance_is_an_error_not_a_hang(sandbox):
     update(sandbox, range(301, 351), title="Buyer")
     with source_for(sandbox) as source, pytest.raises(ApiError, match="paging did not advance"):
         list(source.pull(["title"], START + timedelta(hours=1)))
+
+
+def test_a_time_window_is_read_by_bulk_extract_within_its_bounds(big_sandbox):
+    source = source_for(big_sandbox, look_back_s=0)
+    start, end = START - timedelta(days=90), START - timedelta(days=30)
+    batches = list(source.pull(FIELDS, start, None, until=end))
+    assert all(b.kind == "bulk" for b in batches)
+    windows = [spec["filter"]["updatedAt"] for spec in export_specs(big_sandbox)]
+    assert parse_time(windows[0]["startAt"]) == start and parse_time(windows[-1]["endAt"]) <= end
+    expected = db_ids(big_sandbox, "updatedAt >= ? AND updatedAt < ?", [naive_utc(start), naive_utc(end)])
+    assert expected and set(ids(batches)) == expected

@@ -261,3 +261,24 @@ def test_a_worker_killed_mid_step_loses_nothing_and_writes_nothing_twice(
     # the org: no record created twice, every pulled lead carries its status once
     assert len(org_leads) == seeded
     assert all(r["LeadSync_Distribution_Status__c"] for r in org_leads)
+
+
+def test_the_scale_instance_queues_runs_per_source_on_postgres(scale_home, monkeypatch):
+    monkeypatch.setenv("LEADSYNC_PROFILE", "scale")
+    monkeypatch.setenv("LEADSYNC_STORE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    instance = dg.DagsterInstance.from_config(str(scale_home))
+    assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    queue = instance.get_concurrency_config().run_queue_config
+    limits = {limit["key"]: limit for limit in queue.tag_concurrency_limits}
+    assert limits["leadsync/source"]["limit"] == 1 and limits["leadsync/source"]["value"]["applyLimitPerUniqueValue"]
+    assert limits["leadsync/backfill"]["limit"] == 4
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+    assert instance.run_retries_enabled
+
+    # the code location under the profile: Celery executor, a pool per source, sync runs tagged by source
+    defs = build_definitions(REPO / "mappings")
+    job = defs.resolve_job_def("sftp_demo_sync")
+    assert job.executor_def.name == "celery" and job.tags["leadsync/source"] == "sftp_demo"
+    assert defs.resolve_assets_def(dg.AssetKey(["sftp_demo", "raw_rows"])).op.pool == "leadsync_source_sftp_demo"

@@ -24,6 +24,7 @@ from leadsync.defs.errors import source_errors
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.defs.source_assets import RETRY, STORE_POOL, api_pull_result
 from leadsync.pull.api_records import PullWindow
+from leadsync.scale.profile import current_profile
 
 PARTITIONS = {"day": dg.DailyPartitionsDefinition, "week": dg.WeeklyPartitionsDefinition,
               "month": dg.MonthlyPartitionsDefinition}
@@ -49,7 +50,10 @@ def backfill_key(source: str) -> dg.AssetKey:
 def build_backfill(source: str, kind: str, backfill: BackfillConfig):
     """The partitioned history asset of `source` and the job that launches its backfills."""
     partitions = PARTITIONS[backfill.window](start_date=backfill.start.isoformat())
-    @dg.asset(key=backfill_key(source), group_name=source, kinds={kind}, tags=dict([HISTORY_TAG]), pool=STORE_POOL,
+    # scale: no pool, so a source's windows fan out over the workers (the run tag leadsync/backfill limits them)
+    pool = None if current_profile() == "scale" else STORE_POOL
+
+    @dg.asset(key=backfill_key(source), group_name=source, kinds={kind}, tags=dict([HISTORY_TAG]), pool=pool,
               partitions_def=partitions, retry_policy=RETRY,
               description=f"History of {source} read one {backfill.window} at a time since {backfill.start}, "
                           "each window with its own watermark; the next sync maps and routes what it stored.")

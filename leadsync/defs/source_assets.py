@@ -14,10 +14,23 @@ from leadsync.defs.errors import source_errors
 from leadsync.defs.metadata import md_counts, md_table
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.pull.api_records import ApiPullReport
+from leadsync.scale.profile import current_profile
 from leadsync.writeback.api_sink import ApiWritebackReport
 
 RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 STORE_POOL = "lead_store"
+
+
+def source_pool(source: str) -> str:
+    """The concurrency pool of a source's steps. Embedded: `lead_store`, shared by every store writer (the
+    DuckDB file has one writer). Scale: one pool per source, which the scale instance limits to one step at
+    a time (dagster_home/scale/dagster.yaml): two runs that both touch a source (its sync and the all-sources
+    job, say) never work on it at once, while different sources run side by side on the workers."""
+    return f"leadsync_source_{source}" if current_profile() == "scale" else STORE_POOL
+
+
+def store_kind() -> str:
+    return "postgres" if current_profile() == "scale" else "duckdb"
 # Downstream assets follow their upstream ones (e.g. after raw_rows is materialised by hand in the UI); the
 # leadsync_automation sensor evaluates this.
 FOLLOW = dg.AutomationCondition.eager()  # one writer of the DuckDB store at a time (dagster_home/dagster.yaml)
@@ -28,7 +41,8 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
     raw_key, leads_key = dg.AssetKey([source, "raw_rows"]), dg.AssetKey([source, "leads"])
     assign_key, wb_key = dg.AssetKey([source, "assignments"]), dg.AssetKey([source, "writeback"])
     reroute_key = dg.AssetKey([source, "reroutes"])
-    common = {"group_name": source, "kinds": {kind, "duckdb"}, "owners": [], "tags": tags, "pool": STORE_POOL}
+    common = {"group_name": source, "kinds": {kind, store_kind()}, "owners": [], "tags": tags,
+              "pool": source_pool(source)}
 
     @dg.asset(key=raw_key, description=f"Rows received from {source}, as received, with a ledger of files.",
               retry_policy=RETRY, **common)

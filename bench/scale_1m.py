@@ -6,8 +6,9 @@ Celery workers. On a 2-core machine the point is the overhead and that the resul
 The leads arrive as two SFTP sources of half each (two CSV files on the SFTP sandbox), so that two workers
 have two chains to run side by side. Each mode starts from empty stores and runs both sources' sync jobs
 (pull, map + validate, route, reroute, write back): the embedded default one after the other in this process
-on DuckDB; the scale profile as two concurrent runs (as the schedules would start them) orchestrated here,
-their steps on the workers, the store and Dagster's storage on Postgres. Needs PostgreSQL on 127.0.0.1:5432
+on DuckDB; the scale profile as two concurrent runs (as the schedules would start them), each orchestrated by
+its own `dagster job execute` process as Dagster's run launcher would, their steps on the workers, the store
+and Dagster's storage on Postgres. Needs PostgreSQL on 127.0.0.1:5432
 and RabbitMQ on 127.0.0.1:5672 for the scale modes.
 
 Prints per mode: wall time, leads stored, assignments, and peak memory (the largest single process and the
@@ -17,12 +18,12 @@ sum over every process of the mode: this one, the workers and their pool process
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -114,7 +115,6 @@ def counts(store_url: str) -> tuple[int, int]:
 
 
 def run_mode(mode: str, files: Path, work: Path) -> dict:
-    import dagster as dg
 
     root = work / mode
     with SftpSandbox(root / "sftp", users={"demo": PASSWORD}) as sftp:
@@ -138,7 +138,6 @@ def run_mode(mode: str, files: Path, work: Path) -> dict:
             took = time.perf_counter() - started
         else:
             from leadsync.scale.profile import SCALE_HOME
-            from leadsync.scale.runner import run_on_workers
             from leadsync.scale.workers import Workers
 
             n = int(mode.removeprefix("scale"))
@@ -153,14 +152,17 @@ def run_mode(mode: str, files: Path, work: Path) -> dict:
                    "LEADSYNC_DAGSTER_PG_URL": dagster_url, "LEADSYNC_CELERY_QUEUE": f"leadsync-bench-{tag}"}
             os.environ.update(env)
             with Workers(n, {**env, "LEADSYNC_MAPPINGS_DIR": str(mappings)}, root / "workers") as workers:
-                instance = dg.DagsterInstance.from_config(str(home))
                 started = time.perf_counter()
-                with MemorySampler([w.process.pid for w in workers.workers]) as mem, \
-                        ThreadPoolExecutor(len(SOURCES)) as pool:
-                    runs = list(pool.map(lambda s: run_on_workers(instance, f"{s}_sync",
-                                                                  tags={"leadsync/source": s}), SOURCES))
+                # each run orchestrated by its own process, as Dagster's run launcher does: `dagster job execute`
+                runs = [subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
+                                          "leadsync.definitions", "-j", f"{s}_sync"],
+                                         env={**os.environ, **env}, cwd=REPO, start_new_session=True,
+                                         stdout=subprocess.DEVNULL, stderr=(root / f"{s}.log").open("w"))
+                        for s in SOURCES]
+                with MemorySampler([w.process.pid for w in workers.workers] + [r.pid for r in runs]) as mem:
+                    codes = [r.wait() for r in runs]
                 took = time.perf_counter() - started
-                ok = all(r.success for r in runs)
+                ok = codes == [0] * len(codes)
         leads, assigned = counts(store_url)
     return {"mode": mode, "ok": ok, "seconds": took, "leads": leads, "assigned": assigned,
             "peak_single_mib": mem.peak_single / 2**20, "peak_total_mib": mem.peak_total / 2**20}

@@ -115,6 +115,8 @@ def counts(store_url: str) -> tuple[int, int]:
 
 
 def run_mode(mode: str, files: Path, work: Path) -> dict:
+    import dagster as dg
+
 
     root = work / mode
     with SftpSandbox(root / "sftp", users={"demo": PASSWORD}) as sftp:
@@ -152,6 +154,11 @@ def run_mode(mode: str, files: Path, work: Path) -> dict:
                    "LEADSYNC_DAGSTER_PG_URL": dagster_url, "LEADSYNC_CELERY_QUEUE": f"leadsync-bench-{tag}"}
             os.environ.update(env)
             with Workers(n, {**env, "LEADSYNC_MAPPINGS_DIR": str(mappings)}, root / "workers") as workers:
+                from leadsync.defs.build import build_definitions
+                from leadsync.scale.profile import pools_of, set_pool_limits
+
+                with dg.DagsterInstance.from_config(str(home)) as instance:
+                    set_pool_limits(instance, pools_of(build_definitions(mappings)))
                 started = time.perf_counter()
                 # each run orchestrated by its own process, as Dagster's run launcher does: `dagster job execute`
                 runs = [subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",

@@ -17,7 +17,7 @@ from databases import fresh_database, postgres_unreachable, rabbitmq_unreachable
 from three_sources import lead_files, snapshot, three_sources
 
 from leadsync.defs.build import build_definitions
-from leadsync.scale.profile import SCALE_HOME
+from leadsync.scale.profile import SCALE_HOME, pools_of, set_pool_limits
 from leadsync.scale.runner import run_on_workers
 from leadsync.scale.workers import Workers
 
@@ -282,3 +282,12 @@ def test_the_scale_instance_queues_runs_per_source_on_postgres(scale_home, monke
     job = defs.resolve_job_def("sftp_demo_sync")
     assert job.executor_def.name == "celery" and job.tags["leadsync/source"] == "sftp_demo"
     assert defs.resolve_assets_def(dg.AssetKey(["sftp_demo", "raw_rows"])).op.pool == "leadsync_source_sftp_demo"
+
+    # every pool gets its limit explicitly, even over a row Dagster made from an older default (dagster#33552)
+    storage = instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default("lead_store")
+    pools = pools_of(defs)
+    assert {"lead_store", "leadsync_source_sftp_demo"} <= pools
+    set_pool_limits(instance, pools)
+    limits = {p.name: p for p in storage.get_pool_limits()}
+    assert all(limits[p].limit == 1 and not limits[p].from_default for p in pools)

@@ -17,7 +17,12 @@ def reconstructable_job(name: str):
 
 def run_on_workers(instance: dg.DagsterInstance, job: str = "leadsync", tags: dict | None = None,
                    reexecute_from: str | None = None) -> dg.JobExecutionResult:
-    """Execute `job` (the whole of it, or from the failed steps of run `reexecute_from`)."""
+    """Execute `job` (the whole of it, or from the failed steps of run `reexecute_from`). The code location's
+    pool limits are set first (see set_pool_limits)."""
+    from leadsync.defs.build import build_definitions
+    from leadsync.scale.profile import pools_of, set_pool_limits
+
+    set_pool_limits(instance, pools_of(build_definitions()))
     options = None
     if reexecute_from is not None:
         from dagster import ReexecutionOptions

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -32,41 +33,55 @@ def _env(paths) -> None:
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    import dagster as dg
-
+@contextmanager
+def _demo_sandboxes(paths, leads: int, seed: int | None):
+    """The demo's SFTP sandbox with a fresh drop of seeded files in its inbox, and its SMTP sandbox; yields the
+    SMTP sandbox (its folder keeps the emails) and stops both afterwards."""
     from leadsync import pipeline
-    from leadsync.defs.build import build_definitions
-    from leadsync.demo import drop_demo_files, format_summary, run_figures, start_mail_sandbox, start_sandbox
-    from leadsync.store import LeadStore
+    from leadsync.demo import drop_demo_files, start_mail_sandbox, start_sandbox
 
-    paths = project_paths(args.mappings)
-    _env(paths)
     cfg = pipeline.source_config(paths, "sftp_demo")
     sandbox = start_sandbox(paths, cfg.connection.port, os.environ[cfg.connection.password_env])
     mail = start_mail_sandbox(paths, _smtp_port(paths))
     try:
-        files = drop_demo_files(sandbox.root / cfg.connection.folders.inbox, paths.partners_file,
-                                args.leads, args.seed)
+        files = drop_demo_files(sandbox.root / cfg.connection.folders.inbox, paths.partners_file, leads, seed)
         print(f"SFTP sandbox on {sandbox.host}:{sandbox.port}; dropped {len(files)} files into the inbox:")
         for f in files:
             print(f"  {f.name}")
+        yield mail
+    finally:
+        mail.stop()
+        sandbox.stop()
+
+
+def _print_run(result, elapsed: float, mail, where: str) -> None:
+    from leadsync import pipeline
+    from leadsync.demo import format_summary, run_figures
+    from leadsync.store import LeadStore
+
+    figures = run_figures(result)
+    figures["mail_folder"] = str(mail.folder)
+    print(format_summary(pipeline.summary(LeadStore()), figures))
+    print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f}s{where}; "
+          f"store: {sa_safe(LeadStore().url)}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from leadsync.defs.build import build_definitions
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    with _demo_sandboxes(paths, args.leads, args.seed) as mail:
         started = time.perf_counter()
         defs = build_definitions(args.mappings)
         with dg.DagsterInstance.get() as instance:
             result = defs.resolve_job_def("leadsync").execute_in_process(instance=instance, raise_on_error=False)
-        elapsed = time.perf_counter() - started
-        figures = run_figures(result)
-        figures["mail_folder"] = str(mail.folder)
-        print(format_summary(pipeline.summary(LeadStore()), figures))
-        print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f}s; "
-              f"store: {LeadStore().url}")
+        _print_run(result, time.perf_counter() - started, mail, "")
         print("See it in the UI: DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster dev  (then open http://127.0.0.1:3000)")
         print("Partner links in those emails work while `make web` serves the partner-response app.")
         return 0 if result.success else 1
-    finally:
-        mail.stop()
-        sandbox.stop()
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
@@ -75,12 +90,9 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
-    from leadsync import pipeline
-    from leadsync.demo import drop_demo_files, format_summary, run_figures, start_mail_sandbox, start_sandbox
     from leadsync.scale.local import ensure_databases, scale_environment
     from leadsync.scale.runner import run_on_workers
     from leadsync.scale.workers import Workers
-    from leadsync.store import LeadStore
 
     paths = project_paths(args.mappings)
     load_dotenv(paths.root / ".env", override=False)
@@ -89,24 +101,14 @@ def cmd_scale(args: argparse.Namespace) -> int:
     if args.mappings:
         os.environ["LEADSYNC_MAPPINGS_DIR"] = str(Path(args.mappings).resolve())
     ensure_databases(env)
-    cfg = pipeline.source_config(paths, "sftp_demo")
-    sandbox = start_sandbox(paths, cfg.connection.port, os.environ[cfg.connection.password_env])
-    mail = start_mail_sandbox(paths, _smtp_port(paths))
-    workers = Workers(args.workers, env, Path(env["DAGSTER_HOME"]) / "workers")
-    try:
-        files = drop_demo_files(sandbox.root / cfg.connection.folders.inbox, paths.partners_file,
-                                args.leads, args.seed)
-        print(f"SFTP sandbox on {sandbox.host}:{sandbox.port}; dropped {len(files)} files into the inbox")
-        workers.start()
+    with _demo_sandboxes(paths, args.leads, args.seed) as mail, \
+            Workers(args.workers, env, Path(env["DAGSTER_HOME"]) / "workers") as workers:
         print(f"{args.workers} Celery workers up: {', '.join(w.name for w in workers.workers)} "
               f"(logs in {workers.log_dir})")
         started = time.perf_counter()
         with dg.DagsterInstance.get() as instance:
             result = run_on_workers(instance)
-        elapsed = time.perf_counter() - started
-        print(format_summary(pipeline.summary(LeadStore()), run_figures(result)))
-        print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f}s on the "
-              f"workers; store: {sa_safe(LeadStore().url)}")
+        _print_run(result, time.perf_counter() - started, mail, " on the workers")
         if args.serve:
             print("Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops everything)")
             try:
@@ -115,10 +117,6 @@ def cmd_scale(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 pass
         return 0 if result.success else 1
-    finally:
-        workers.stop()
-        mail.stop()
-        sandbox.stop()
 
 
 def sa_safe(url: str) -> str:

@@ -2,12 +2,11 @@
 Marketo leads (matched by lead id); writeback echoes are not pulled back as changes. (The REST path for
 small deltas is covered in tests/connectors/marketo/test_marketo_source_pull.py.)"""
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from jobs import failure_message, materialization, read_table, retried, run_job
+from three_sources import marketo_source, write_source
 
 from connectors.marketo.sandbox import MarketoSandbox
 from leadsync.store import tables
@@ -24,28 +23,7 @@ def mkto():
 @pytest.fixture
 def project(project: Path, mkto: MarketoSandbox, monkeypatch) -> Path:
     (project / "mappings/sources/sftp_demo.yaml").unlink()
-    source = {
-        "name": "mkto", "type": "marketo", "contacts": ["marketing-ops@supplier.example"],
-        "connection": {"base_url": mkto.url, "client_id_env": "MKTO_ID", "client_secret_env": "MKTO_SECRET",
-                       "export_poll_s": 0.05, "timeout_s": 10},
-        # 200 changed leads are above the threshold: a Bulk Extract; the seed's leads are all younger than
-        # 181 days, so start there rather than read two empty years in 31-day windows
-        "pull": {"bulk_threshold": 100,
-                 "since": (datetime.now(UTC) - timedelta(days=181)).isoformat()},
-        "writeback": {"fields": {"distribution_status": "leadsyncDistributionStatus",
-                                 "partner_name": "leadsyncPartner"}},
-        "fields": [
-            {"column": "email", "field": "email", "format": "email", "required": True},
-            {"column": "firstName", "field": "first_name"},
-            {"column": "lastName", "field": "last_name"},
-            {"column": "company", "field": "company"},
-            {"column": "country", "field": "country"},
-            {"column": "state", "field": "state"},
-            {"column": "postalCode", "field": "postal_code"},
-            {"column": "title", "field": "title"},
-        ],
-    }
-    (project / "mappings/sources/mkto.yaml").write_text(yaml.safe_dump(source, sort_keys=False))
+    write_source(project / "mappings", marketo_source(mkto))
     monkeypatch.setenv("MKTO_ID", mkto.client_id)
     monkeypatch.setenv("MKTO_SECRET", mkto.client_secret)
     return project

@@ -5,14 +5,13 @@ records; a later run pulls only what changed."""
 from pathlib import Path
 
 import pytest
-import yaml
 from jobs import failure_message, materialization, read_table, run_job
+from three_sources import SF_STATUS, salesforce_source, write_source
 
 from connectors.salesforce.sandbox import SalesforceSandbox
 from leadsync.store import tables
 
-STATUS = {"Routed": "routed", "Not Routed": "unassigned", "Needs Review": "needs_review",
-          "Withdrawn": "withdrawn", "Rerouted": "rerouted", "Accepted": "accepted", "Rejected": "rejected"}
+STATUS = SF_STATUS
 
 
 @pytest.fixture
@@ -25,29 +24,10 @@ def org():
 @pytest.fixture
 def project(project: Path, org: SalesforceSandbox, monkeypatch) -> Path:
     (project / "mappings/sources/sftp_demo.yaml").unlink()
-    source = {
-        "name": "sfdc", "type": "salesforce", "contacts": ["crm-admin@supplier.example"],
-        "connection": {"login_url": org.url, "auth": "client_credentials", "consumer_key_env": "SFDC_KEY",
-                       "consumer_secret_env": "SFDC_SECRET", "ca_bundle": str(org.ca_pem_path), "timeout_s": 10},
-        "pull": {"campaigns": {"name_pattern": "."}},
-        "segregate": {"any": [{"field": "LeadSource", "equals": "Partner Referral"}]},
-        "writeback": {"fields": {"distribution_status": "LeadSync_Distribution_Status__c",
-                                 "partner_name": "LeadSync_Partner__c"},
-                      "distribution_status_values": STATUS},
-        "fields": [
-            {"column": "Email", "field": "email", "format": "email", "required": True},
-            {"column": "FirstName", "field": "first_name"},
-            {"column": "LastName", "field": "last_name"},
-            {"column": "Company", "field": "company"},
-            {"column": "Country", "field": "country"},
-            {"column": "State", "field": "state"},
-            {"column": "PostalCode", "field": "postal_code"},
-            {"column": "Product_Interest__c", "field": "products"},
-            {"column": "Title", "field": "title"},
-            {"column": "CampaignName", "field": "campaign"},
-        ],
-    }
-    (project / "mappings/sources/sfdc.yaml").write_text(yaml.safe_dump(source, sort_keys=False))
+    source = salesforce_source(org)
+    source["segregate"] = {"any": [{"field": "LeadSource", "equals": "Partner Referral"}]}
+    source["fields"].insert(-1, {"column": "Title", "field": "title"})
+    write_source(project / "mappings", source)
     monkeypatch.setenv("SFDC_KEY", org.credentials.client_id)
     monkeypatch.setenv("SFDC_SECRET", org.credentials.client_secret)
     return project

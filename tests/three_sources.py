@@ -71,12 +71,9 @@ def three_sources(root: Path, files: Path, smtp_port: int, sf_leads: int = 150,
         yield ThreeSources(root, sftp, org, mkto, env)
 
 
-def _write_sources(root: Path, sftp: SftpSandbox, org: SalesforceSandbox, mkto: MarketoSandbox) -> None:
-    sources = root / "mappings/sources"
-    demo = yaml.safe_load((sources / "sftp_demo.yaml").read_text())
-    demo["connection"].update(port=sftp.port, known_hosts=str(sftp.write_known_hosts(root / "known_hosts")))
-    (sources / "sftp_demo.yaml").write_text(yaml.safe_dump(demo, sort_keys=False))
-    sfdc = {
+def salesforce_source(org: SalesforceSandbox) -> dict:
+    """The `sfdc` source YAML on `org` (client credentials from SFDC_KEY/SFDC_SECRET, statuses onto Leads)."""
+    return {
         "name": "sfdc", "type": "salesforce", "contacts": ["crm-admin@supplier.example"],
         "connection": {"login_url": org.url, "auth": "client_credentials", "consumer_key_env": "SFDC_KEY",
                        "consumer_secret_env": "SFDC_SECRET", "ca_bundle": str(org.ca_pem_path), "timeout_s": 10},
@@ -96,8 +93,13 @@ def _write_sources(root: Path, sftp: SftpSandbox, org: SalesforceSandbox, mkto: 
             {"column": "CampaignName", "field": "campaign"},
         ],
     }
-    (sources / "sfdc.yaml").write_text(yaml.safe_dump(sfdc, sort_keys=False))
-    marketo = {
+
+
+def marketo_source(mkto: MarketoSandbox) -> dict:
+    """The `mkto` source YAML on `mkto` (MKTO_ID/MKTO_SECRET). 200 changed leads are above the bulk threshold:
+    a Bulk Extract; the seed's leads are all younger than 181 days, so the first pull starts there rather than
+    read two empty years in 31-day windows."""
+    return {
         "name": "mkto", "type": "marketo", "contacts": ["marketing-ops@supplier.example"],
         "connection": {"base_url": mkto.url, "client_id_env": "MKTO_ID", "client_secret_env": "MKTO_SECRET",
                        "export_poll_s": 0.05, "timeout_s": 10},
@@ -112,9 +114,22 @@ def _write_sources(root: Path, sftp: SftpSandbox, org: SalesforceSandbox, mkto: 
             {"column": "country", "field": "country"},
             {"column": "state", "field": "state"},
             {"column": "postalCode", "field": "postal_code"},
+            {"column": "title", "field": "title"},
         ],
     }
-    (sources / "mkto.yaml").write_text(yaml.safe_dump(marketo, sort_keys=False))
+
+
+def write_source(mappings: Path, source: dict) -> None:
+    (mappings / "sources" / f"{source['name']}.yaml").write_text(yaml.safe_dump(source, sort_keys=False))
+
+
+def _write_sources(root: Path, sftp: SftpSandbox, org: SalesforceSandbox, mkto: MarketoSandbox) -> None:
+    sources = root / "mappings/sources"
+    demo = yaml.safe_load((sources / "sftp_demo.yaml").read_text())
+    demo["connection"].update(port=sftp.port, known_hosts=str(sftp.write_known_hosts(root / "known_hosts")))
+    write_source(root / "mappings", demo)
+    write_source(root / "mappings", salesforce_source(org))
+    write_source(root / "mappings", marketo_source(mkto))
 
 
 def snapshot(store_url: str) -> dict:

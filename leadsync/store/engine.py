@@ -23,6 +23,11 @@ from leadsync.store.tables import metadata
 Conflict = Literal["error", "nothing", "update"]
 
 
+def _lock_key(section: str) -> int:
+    """The advisory-lock key of a critical section: the same name gives the same key in every process."""
+    return zlib.crc32(f"leadsync:{section}".encode())
+
+
 class StoreSchemaError(RuntimeError):
     """The store was created by a leadsync with differently shaped tables."""
 
@@ -96,7 +101,7 @@ class LeadStore:
         if self.dialect != "postgresql":
             yield
             return
-        key = zlib.crc32(f"leadsync:{section}".encode())
+        key = _lock_key(section)
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
             conn.commit()
@@ -113,8 +118,7 @@ class LeadStore:
         Postgres: a transaction-level advisory lock (re-entrant within the transaction). DuckDB: nothing to
         do, since every transaction already holds the file lock (one writer at a time)."""
         if self.dialect == "postgresql":
-            key = zlib.crc32(f"leadsync:{section}".encode())
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(section)})
 
     # ------------------------------------------------------------------------------------ bulk I/O
 

@@ -17,13 +17,13 @@ from leadsync.config import ConfigError, load_partners, load_source
 from leadsync.config.loader import ProjectPaths
 from leadsync.config.schema import SourceConfig
 from leadsync.intake import IntakeReport, leads_frame, map_new_rows
+from leadsync.intake.schema import validate_stored as _validate_stored
 from leadsync.pull.api_records import ApiPullReport, PullWindow, pull_records
 from leadsync.pull.sftp_files import PullReport, pull_inbox
 from leadsync.sources import lead_source, sftp_client
 from leadsync.store import LeadStore, tables
-from leadsync.validation import typed_schema
 from leadsync.writeback.api_sink import ApiWritebackReport, drain_to_api
-from leadsync.writeback.outbox import sent_events
+from leadsync.writeback.outbox import pending_events, sent_events
 from leadsync.writeback.sftp_status_file import WritebackReport, drain_outbox
 
 
@@ -106,19 +106,16 @@ def stored_leads(cfg: SourceConfig, store: LeadStore, batch_ids: list[str]) -> p
 def validate_stored(cfg: SourceConfig, store: LeadStore, batch_ids: list[str]):
     """Validate the leads stored from these batches against the typed pandera schema.
     Returns (rows checked, failure cases DataFrame or None)."""
-    import pandera.pandas as pa
+    return _validate_stored(cfg, store, batch_ids)
 
-    frame = stored_leads(cfg, store, batch_ids)
-    for f in cfg.fields:
-        if f.type.value == "number":
-            frame[f.field] = pd.to_numeric(frame[f.field], errors="coerce").astype("float64")
-        if f.type.value == "datetime":
-            frame[f.field] = pd.to_datetime(frame[f.field], utc=True, format="ISO8601")
-    try:
-        typed_schema(cfg).validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        return len(frame), exc.failure_cases
-    return len(frame), None
+
+def stored_preview(cfg: SourceConfig, store: LeadStore, batch_ids: list[str], n: int = 10) -> pd.DataFrame:
+    """The first `n` leads stored from these batches (the asset's preview): only those rows are read."""
+    with store.begin() as conn:
+        t = tables.leads
+        ids = store.read_frame(conn, sa.select(t.c.lead_id).where(t.c.source == cfg.name, t.c.batch_id.in_(batch_ids))
+                               .order_by(t.c.batch_id, t.c.row_number).limit(n))["lead_id"].tolist()
+        return leads_frame(store, conn, cfg, t.c.lead_id.in_(ids)).sort_values(["batch_id", "row_number"])
 
 
 def summary(store: LeadStore) -> dict:
@@ -133,7 +130,8 @@ def summary(store: LeadStore) -> dict:
             .order_by(sa.func.count().desc())
         ).fetchall()
         return {
-            "rows_pulled": count(tables.raw_rows),
+            "rows_pulled": conn.execute(sa.select(sa.func.coalesce(sa.func.sum(tables.source_files.c.row_count), 0))
+                                        .where(tables.source_files.c.status == "stored")).scalar_one(),
             "leads": count(tables.leads),
             "quarantined": count(tables.quarantine),
             "files_in_error": count(tables.source_files, tables.source_files.c.status == "error"),
@@ -141,7 +139,8 @@ def summary(store: LeadStore) -> dict:
             "unassigned": count(a, a.c.status == "unassigned"),
             "needs_review": count(a, a.c.status == "needs_review"),
             "withdrawn": count(a, a.c.status == "withdrawn"),
-            "written_back": (sent := conn.execute(
-                sa.select(sa.func.count()).select_from(sent_events().subquery())).scalar_one()),
-            "pending_writeback": count(tables.writeback_outbox) - sent,
+            "written_back": conn.execute(
+                sa.select(sa.func.count()).select_from(sent_events().subquery())).scalar_one(),
+            "pending_writeback": conn.execute(
+                sa.select(sa.func.count()).select_from(pending_events().subquery())).scalar_one(),
         }

@@ -38,3 +38,45 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
 
 def retried(result: dg.ExecuteInProcessResult) -> bool:
     return any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def read_query(store_url: str, query: sa.Select) -> pd.DataFrame:
+    store = LeadStore(store_url)
+    try:
+        with store.begin() as conn:
+            return store.read_frame(conn, query)
+    finally:
+        store.dispose()
+
+
+def outbox_states(store_url: str) -> pd.DataFrame:
+    """The writeback outbox with each event's state (pending | prepared | sent), attempts and last_error."""
+    from leadsync.writeback.outbox import event_states
+
+    return read_query(store_url, event_states())
+
+
+def raw_row_count(store_url: str, source: str) -> int:
+    """Rows a source has sent, as stored in its raw table."""
+    from leadsync.store import raw
+
+    store = LeadStore(store_url)
+    try:
+        with store.begin() as conn:
+            return raw.row_count(conn, source)
+    finally:
+        store.dispose()
+
+
+def raw_rows(store_url: str, source: str) -> pd.DataFrame:
+    """Every raw row a source has sent, columns named as received (plus batch_id and row_number)."""
+    from leadsync.store import raw
+
+    store = LeadStore(store_url)
+    try:
+        with store.begin() as conn:
+            names = {p: n for n, p in raw.physical_columns(conn, source).items()}
+            frame = store.read_frame(conn, sa.select(sa.text("*")).select_from(sa.table(raw.table_name(source))))
+        return frame.rename(columns=names)
+    finally:
+        store.dispose()

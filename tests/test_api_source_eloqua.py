@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from jobs import failure_message, materialization, read_table, retried, run_job
+from jobs import failure_message, materialization, outbox_states, read_table, retried, run_job
 
 from connectors.eloqua.sandbox import EloquaSandbox
 from leadsync.store import tables
@@ -70,7 +70,7 @@ def test_contacts_are_pulled_routed_and_their_status_written_back(project, eloqu
         assert contact["C_LeadSync_Distribution_Status1"] == "Routed"
         assert contact["C_LeadSync_Partner1"] == names[lead["partner_id"]]
 
-    outbox = read_table(duckdb_url, tables.writeback_outbox).merge(leads[["lead_id", "email"]], on="lead_id")
+    outbox = outbox_states(duckdb_url).merge(leads[["lead_id", "email"]], on="lead_id")
     pending = outbox[outbox["state"] == "pending"]
     assert pending["email"].tolist() == [refused]
     assert "Value too long" in pending["last_error"].iloc[0] and pending["attempts"].iloc[0] == 1

@@ -18,6 +18,7 @@ from leadsync.lifecycle.acceptance import accept_lead, reject_lead
 from leadsync.lifecycle.context import load_lifecycle
 from leadsync.lifecycle.updates import apply_update
 from leadsync.store import LeadStore, tables
+from leadsync.writeback import outbox
 
 FIELDS = {  # our lead field → each vendor's field name
     "salesforce": {"email": "Email", "first_name": "FirstName", "last_name": "LastName", "company": "Company",
@@ -170,6 +171,5 @@ def test_every_partner_outcome_reaches_the_source_records(project, vendor, duckd
     assert again.events_sent == 0 and again.events_failed == 0
     assert len(vendor.opportunities(worked["source_record_id"])) == len(opportunities)
     with store.begin() as conn:
-        pending = store.read_frame(conn, sa.select(tables.writeback_outbox).where(
-            tables.writeback_outbox.c.state == "pending"))
+        pending = store.read_frame(conn, outbox.pending_events())
     assert pending.empty, pd.DataFrame(pending)

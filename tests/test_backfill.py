@@ -2,14 +2,13 @@
 records and keeps its own watermark; a window that fails (the org's API quota spent) reruns alone, resumes,
 and stores nothing twice; the sync maps and routes what the windows stored."""
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from jobs import failure_message, read_table, run_job
+from jobs import failure_message, raw_rows, read_table, run_job
 from three_sources import SF_STATUS
 
 from connectors.salesforce.sandbox import SalesforceSandbox
@@ -59,8 +58,7 @@ def backfill(project: Path, store_url: str, partition: str):
 
 
 def stored_record_ids(store_url: str) -> pd.Series:
-    rows = read_table(store_url, tables.raw_rows)
-    return rows["payload"].map(lambda p: json.loads(p)["Id"])
+    return raw_rows(store_url, "sfdc")["Id"]
 
 
 def test_windows_read_their_own_records_and_a_failed_window_reruns_alone(project, org, duckdb_url, tmp_path):

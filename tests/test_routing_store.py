@@ -137,7 +137,7 @@ def test_a_lead_not_accepted_in_time_is_withdrawn_and_rerouted_never_back(store_
         ["routed", "a"], ["withdrawn", "a"], ["rerouted", "b"], ["withdrawn", "b"], ["rerouted", "c"],
         ["withdrawn", "c"], ["rerouted", "-"]]
     assert "not accepted by Alpha within 2 days" in history.loc[1, "reason"]
-    labels = outbox(store).sort_values("event_id")["payload"].str.extract(r'"distribution_status":"([^"]+)"')[0]
+    labels = outbox(store).sort_values("event_id")["distribution_status"]
     assert labels.tolist() == ["Routed", "Withdrawn", "Rerouted", "Withdrawn", "Rerouted", "Withdrawn", "Not Routed"]
     # nothing is ever withdrawn twice
     assert reroute_overdue(source, partners, store, T0 + timedelta(days=30)).withdrawn == 0

@@ -1,19 +1,21 @@
-"""The store's bulk path behaves the same on DuckDB and Postgres: retries add nothing, upserts update."""
+"""The store's bulk path behaves the same on DuckDB and Postgres: retries add nothing, upserts update, raw rows
+keep every value as received."""
 
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
-from leadsync.store import LeadStore, tables
+from leadsync.store import LeadStore, raw, tables
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-def raw(batch: str, n: int, state: str = "new") -> pd.DataFrame:
-    return pd.DataFrame({"batch_id": batch, "row_number": range(1, n + 1), "source": "s",
+def quarantined(batch: str, n: int) -> pd.DataFrame:
+    return pd.DataFrame({"batch_id": batch, "row_number": range(1, n + 1), "source": "s", "file_name": "f.csv",
                          "payload": [f'{{"Email": "u{i}@x.com", "Note": "a,b \\"q\\"\\n"}}' for i in range(n)],
-                         "state": state})
+                         "reason": "bad", "quarantined_at": NOW})
 
 
 def count(store, table) -> int:
@@ -24,14 +26,14 @@ def count(store, table) -> int:
 def test_insert_is_idempotent_with_conflict_nothing(store_url):
     store = LeadStore(store_url)
     with store.begin() as conn:
-        store.insert_frame(conn, tables.raw_rows, raw("b1", 1000), conflict="nothing")
+        store.insert_frame(conn, tables.quarantine, quarantined("b1", 1000), conflict="nothing")
     with store.begin() as conn:
-        store.insert_frame(conn, tables.raw_rows, raw("b1", 1000), conflict="nothing")
-        store.insert_frame(conn, tables.raw_rows, raw("b2", 10), conflict="nothing")
-    assert count(store, tables.raw_rows) == 1010
+        store.insert_frame(conn, tables.quarantine, quarantined("b1", 1000), conflict="nothing")
+        store.insert_frame(conn, tables.quarantine, quarantined("b2", 10), conflict="nothing")
+    assert count(store, tables.quarantine) == 1010
     with store.begin() as conn:
-        payload = conn.execute(sa.select(tables.raw_rows.c.payload).where(tables.raw_rows.c.row_number == 1,
-                                                                          tables.raw_rows.c.batch_id == "b1")).scalar_one()
+        q = tables.quarantine
+        payload = conn.execute(sa.select(q.c.payload).where(q.c.row_number == 1, q.c.batch_id == "b1")).scalar_one()
     assert payload == '{"Email": "u0@x.com", "Note": "a,b \\"q\\"\\n"}'  # commas, quotes, newlines survive COPY
 
 
@@ -53,8 +55,48 @@ def test_a_failed_transaction_leaves_nothing(store_url):
     store = LeadStore(store_url)
     try:
         with store.begin() as conn:
-            store.insert_frame(conn, tables.raw_rows, raw("b1", 5))
+            store.insert_frame(conn, tables.quarantine, quarantined("b1", 5))
+            raw.append(store, conn, "s", "b1", pa.table({"Email": ["a@x.com"]}), pa.array([1]))
             raise RuntimeError("crash after insert, before commit")
     except RuntimeError:
         pass
-    assert count(store, tables.raw_rows) == 0
+    assert count(store, tables.quarantine) == 0
+    with store.begin() as conn:
+        assert raw.row_count(conn, "s") == 0
+
+
+def test_raw_rows_keep_every_value_and_each_batch_its_own_columns(store_url):
+    """Values stay the text received (leading zeros, commas, quotes, line breaks, empty vs missing); a batch
+    with new or fewer columns reads back as it arrived."""
+    store = LeadStore(store_url)
+    first = pa.table({"Email": ["a@x.com", None], "Postal Code": ["01234", ""], "Note": ['a,b "q"\nz', "ü"]})
+    second = pa.table({"email": ["b@x.com"], "Note": ["x"], "Extra": ["1"]})
+    with store.begin() as conn:
+        raw.append(store, conn, "s", "b1", first, pa.array([1, 3]))
+        raw.append(store, conn, "s", "b2", second, pa.array([7]))
+    with store.begin() as conn:
+        one = pa.Table.from_batches(list(raw.read_batch(store, conn, "s", "b1", ["Email", "Postal Code", "Note"], 10)))
+        two = pa.Table.from_batches(list(raw.read_batch(store, conn, "s", "b2", ["email", "Note", "Extra"], 10)))
+        assert raw.row_count(conn, "s") == 3
+    assert one.column(0).to_pylist() == [1, 3]
+    assert one.column(1).to_pylist() == ["a@x.com", None]
+    assert one.column(2).to_pylist() == ["01234", ""]
+    assert one.column(3).to_pylist() == ['a,b "q"\nz', "ü"]
+    assert two.column(0).to_pylist() == [7] and two.num_columns == 4
+    assert [two.column(i).to_pylist() for i in (1, 2, 3)] == [["b@x.com"], ["x"], ["1"]]
+
+
+def test_keyless_tables_keep_their_keys_by_the_insert_itself(store_url):
+    """DuckDB's append-only tables have no PRIMARY KEY; a retried insert still adds nothing and an upsert
+    updates in place (and on Postgres the key does it)."""
+    store = LeadStore(store_url)
+    rows = pd.DataFrame({"lead_id": ["L1", "L2"], "version": [1, 1], "source": "s", "status": "routed",
+                         "step": "rule_group", "reason": "r", "decided_at": NOW, "decided_by": "engine",
+                         "attempt": 1})
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.assignments, rows, conflict="nothing")
+        store.insert_frame(conn, tables.assignments, rows, conflict="nothing")
+        store.insert_frame(conn, tables.assignments, rows.assign(status="withdrawn").head(1), conflict="update",
+                           update=["status"])
+        got = dict(conn.execute(sa.select(tables.assignments.c.lead_id, tables.assignments.c.status)).all())
+    assert got == {"L1": "withdrawn", "L2": "routed"}

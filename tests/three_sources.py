@@ -21,6 +21,7 @@ from connectors.salesforce.sandbox import SalesforceSandbox
 from connectors.sftp.sandbox import SftpSandbox
 from connectors.sftp.seed import write_demo_leads
 from leadsync.store import LeadStore, tables
+from leadsync.writeback.events import fields_of
 
 REPO = Path(__file__).resolve().parents[1]
 SFTP_PASSWORD = "s3cret-for-tests"
@@ -153,14 +154,14 @@ def snapshot(store_url: str) -> dict:
     def rows(frame: pd.DataFrame) -> list[tuple]:
         return sorted(map(tuple, frame.astype(str).to_numpy().tolist()))
 
-    def timeless(payload: str) -> str:
-        return json.dumps({k: v for k, v in json.loads(payload).items() if not k.endswith("_at")}, sort_keys=True)
+    def timeless(fields: dict) -> str:
+        return json.dumps({k: v for k, v in fields.items() if not k.endswith("_at")}, sort_keys=True, default=str)
 
     # events by the lead's email rather than its id (API record ids are the sandbox's own); not whether each
     # was sent yet: an auto-accept partner's "Accepted" goes out in this run or the next depending on whether
     # the source's writeback ran before or after the deliveries step, which the executor's order decides
     events = outbox.merge(leads[["lead_id", "email"]], on="lead_id", how="left")
-    events["payload"] = events["payload"].map(timeless)
+    events["payload"] = [timeless(fields_of(r)) for r in events.to_dict("records")]
     return {
         "leads": rows(leads.drop(columns="lead_id")),
         "quarantine": rows(quarantine[["source", "file_name", "row_number", "reason"]]),

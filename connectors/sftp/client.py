@@ -9,6 +9,7 @@ cannot fix them and a failing login retried in a loop can lock the account.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import logging
 import posixpath
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -319,10 +321,14 @@ class SftpClient:
                                             "it was listed?); list the folder again") from None
         return buf.getvalue()
 
-    def _write(self, path: str, data: bytes) -> None:
+    def _write(self, path: str, data: bytes | Path) -> None:
         with self._remote(f"upload {path}"):
             # confirm=True compares the size on the server, so a short write is an error, not a bad file.
-            self._session.putfo(io.BytesIO(data), path, file_size=len(data), confirm=True)
+            if isinstance(data, Path):
+                with data.open("rb") as local:
+                    self._session.putfo(local, path, file_size=data.stat().st_size, confirm=True)
+            else:
+                self._session.putfo(io.BytesIO(data), path, file_size=len(data), confirm=True)
 
     def _rename(self, source: str, target: str) -> bool:
         """Rename source to a target checked to be free. False when the server refused because the target
@@ -417,10 +423,11 @@ class SftpClient:
 
     # ---------------------------------------------------------------------------------- outbox
 
-    def upload_outbox(self, name: str, data: bytes) -> str:
+    def upload_outbox(self, name: str, data: bytes | Path) -> str:
         """Publish a result file atomically: write `<name>.part`, then rename it to `<name>`, so a reader
         never sees half a file. Identical bytes already there: nothing to do (a retried upload). Different
-        bytes under that name: SftpError, because result files are never overwritten."""
+        bytes under that name: SftpError, because result files are never overwritten. `data` may be a local
+        file, streamed (a status file of a million rows never sits in memory)."""
         folder = self.settings.outbox
         target = posixpath.join(folder, _leaf(name))
         self._ensure_folder(folder)
@@ -439,16 +446,26 @@ class SftpClient:
         self._remove_quietly(part)
         return target
 
-    def _same_as_existing(self, target: str, data: bytes) -> bool:
+    def _same_as_existing(self, target: str, data: bytes | Path) -> bool:
         """False when target does not exist, True when it holds exactly `data`, SftpError otherwise."""
         attrs = self._stat(target)
         if attrs is None:
             return False
-        if attrs.st_size == len(data) and self._read(target) == data:
+        size = data.stat().st_size if isinstance(data, Path) else len(data)
+        if attrs.st_size == size and self._digest(target) == _local_digest(data):
             return True
         raise SftpError(f"{target} already exists on {self.settings.where} with different content "
-                        f"({attrs.st_size} bytes there, {len(data)} to upload); result files are never "
+                        f"({attrs.st_size} bytes there, {size} to upload); result files are never "
                         "overwritten: upload under a new name or have the old file removed")
+
+    def _digest(self, path: str) -> str:
+        """SHA-256 of a remote file, read in chunks."""
+        digest = hashlib.sha256()
+        with self._remote(f"download {path}"), self._session.open(path, "rb") as remote:
+            remote.prefetch()
+            while chunk := remote.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def list_outbox(self) -> list[RemoteFile]:
         files = self._list(self.settings.outbox)
@@ -456,3 +473,13 @@ class SftpClient:
 
     def read_outbox(self, name: str) -> bytes:
         return self._read(posixpath.join(self.settings.outbox, _leaf(name)))
+
+
+def _local_digest(data: bytes | Path) -> str:
+    if not isinstance(data, Path):
+        return hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256()
+    with data.open("rb") as local:
+        while chunk := local.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -25,12 +25,26 @@ ROW_NUMBER = "__row__"  # 1-based data row in the file; the header is row 0
 @dataclass
 class LeadTable:
     columns: list[str]  # header names as in the file, trimmed, BOM removed
-    frame: pd.DataFrame  # one column per header name (str or None) plus ROW_NUMBER
+    rows: pa.Table  # one string column per header name (null for an empty cell) plus ROW_NUMBER
     encoding: str  # "utf-8", "utf-8-sig", "cp1252", "latin-1" or "xlsx"
 
     @property
-    def row_numbers(self) -> pd.Series:
-        return self.frame[ROW_NUMBER]
+    def values(self) -> pa.Table:
+        """The data columns alone, named as in the file."""
+        return self.rows.drop_columns([ROW_NUMBER])
+
+    @property
+    def row_numbers(self) -> pa.Array:
+        return self.rows.column(ROW_NUMBER).combine_chunks()
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The same as a DataFrame of Python strings (None for empty), for scripts and small files."""
+        frame = self.rows.to_pandas()
+        for column_name in self.columns:
+            if frame[column_name].dtype != object:  # pandas configured to infer its own string dtype
+                frame[column_name] = frame[column_name].astype(object).where(frame[column_name].notna(), None)
+        return frame
 
 
 def read_lead_file(name: str, data: bytes) -> LeadTable:
@@ -83,12 +97,7 @@ def _finish(name: str, header: list[str | None], table: pa.Table, encoding: str)
         raise LeadFileError(f"{name}: the file has no data rows (only a header row); upload a file with at "
                             "least one lead below the header")
 
-    frame = rows.to_pandas()
-    frame.columns = kept_names + [ROW_NUMBER]
-    for column_name in kept_names:
-        if frame[column_name].dtype != object:  # pandas configured to infer its own string dtype
-            frame[column_name] = frame[column_name].astype(object).where(frame[column_name].notna(), None)
-    return LeadTable(columns=kept_names, frame=frame, encoding=encoding)
+    return LeadTable(columns=kept_names, rows=rows.rename_columns(kept_names + [ROW_NUMBER]), encoding=encoding)
 
 
 def _check_names(name: str, names: list[str], positions_in_file: list[int]) -> None:

@@ -79,7 +79,7 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
             report = pipeline.map_and_validate(leadsync.paths, store, source, cfg)
             checked, failures = pipeline.validate_stored(cfg, store, report.batch_ids)
             ratio_limit = cfg.quarantine_warn_ratio
-            preview = pipeline.stored_leads(cfg, store, report.batch_ids[-1:]).head(10)
+            preview = pipeline.stored_preview(cfg, store, report.batch_ids[-1:])
         ratio = report.quarantined / report.received if report.received else 0.0
         checks = [
             dg.AssetCheckResult(
@@ -129,7 +129,7 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
         if isinstance(report, ApiWritebackReport):
             if report.events_failed:
                 context.log.warning(f"{report.events_failed} writeback events refused by {source}; they are "
-                                    "retried next run (reasons in the metadata and writeback_outbox.last_error)")
+                                    "retried next run (reasons in the metadata and writeback_refusals)")
             return dg.MaterializeResult(metadata={
                 "dagster/row_count": report.events_sent,
                 "records_updated": report.records_updated,

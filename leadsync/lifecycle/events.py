@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
-from leadsync.pull.raw_batches import rows_as_json
 from leadsync.routing.state import DECISION_FIELDS, record
 from leadsync.store import tables
+from leadsync.writeback.events import queue_event
 
 # Distribution statuses the lifecycle adds, as written back (routing's STATUS_LABELS has the others).
 LIFECYCLE_LABELS = {"accepted": "Accepted", "rejected": "Rejected", "closed": "Closed"}
@@ -109,11 +109,8 @@ def add_event(ctx: Lifecycle, conn: sa.Connection, *, event_id: str, lead_id: st
         event_id=event_id, lead_id=lead_id, source=source, partner_id=partner_id, kind=kind,
         detail=json.dumps(detail, default=str, sort_keys=True), actor=actor, occurred_at=now))
     if outbox is not None:
-        payload = {**outbox_context(ctx, conn, lead_id, partner_id, now), **outbox}
-        conn.execute(sa.insert(tables.writeback_outbox).values(
-            event_id=event_id, source=source, lead_id=lead_id, kind=kind,
-            payload=json.dumps(payload, default=str, sort_keys=True), created_at=now, state="pending",
-            batch_id=None))
+        queue_event(conn, event_id, source, lead_id, kind,
+                    {**outbox_context(ctx, conn, lead_id, partner_id, now), **outbox}, now)
     return True
 
 
@@ -154,7 +151,12 @@ def record_decisions(ctx: Lifecycle, conn: sa.Connection, decisions: pd.DataFram
     lifecycle = decisions[decisions["status"].isin(list(LIFECYCLE_LABELS))]
     if not lifecycle.empty:
         names = {p.id: p.name for p in ctx.partners.partners}
-        payload = pd.DataFrame({
+        ctx.store.insert_frame(conn, tables.writeback_outbox, pd.DataFrame({
+            "event_id": (lifecycle["lead_id"] + ":distribution_status:"
+                         + lifecycle["version"].astype(str)).to_numpy(),
+            "source": lifecycle["source"].to_numpy(),
+            "lead_id": lifecycle["lead_id"].to_numpy(),
+            "kind": "distribution_status",
             "distribution_status": lifecycle["status"].map(LIFECYCLE_LABELS).to_numpy(),
             "partner_id": lifecycle["partner_id"].to_numpy(),
             "partner_name": lifecycle["partner_id"].map(names).to_numpy(),
@@ -162,17 +164,7 @@ def record_decisions(ctx: Lifecycle, conn: sa.Connection, decisions: pd.DataFram
             "rep_email": lifecycle["rep_email"].to_numpy(),
             "reason": lifecycle["reason"].to_numpy(),
             "decided_at": now.isoformat(),
-        })
-        ctx.store.insert_frame(conn, tables.writeback_outbox, pd.DataFrame({
-            "event_id": (lifecycle["lead_id"] + ":distribution_status:"
-                         + lifecycle["version"].astype(str)).to_numpy(),
-            "source": lifecycle["source"].to_numpy(),
-            "lead_id": lifecycle["lead_id"].to_numpy(),
-            "kind": "distribution_status",
-            "payload": rows_as_json(payload),
             "created_at": now,
-            "state": "pending",
-            "batch_id": None,
         }), conflict="nothing")
     record(ctx.store, conn, decisions, ctx.partners, now)
 

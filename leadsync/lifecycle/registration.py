@@ -26,7 +26,7 @@ from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.events import LifecycleError
 from leadsync.routing.fields import LeadFields
 from leadsync.routing.rules import describe, literal_truth, partner_truth
-from leadsync.store import tables
+from leadsync.writeback.events import queue_event
 
 SEPARATOR = ";"
 
@@ -148,10 +148,7 @@ def register_partner_leads(ctx: Lifecycle, partner_id: str, records: list[dict],
                            "reference": row["reference"], "fields": values, "matched_by": outcome["matched_by"],
                            "distribution_status": "Registered", "reason": outcome["reason"],
                            "decided_at": now.isoformat(), "actor": actor}
-                conn.execute(sa.insert(tables.writeback_outbox).values(
-                    event_id=f"registration:{reg_id}", source=target, lead_id=reg_id, kind="registration",
-                    payload=json.dumps(payload, default=str, sort_keys=True), created_at=now, state="pending",
-                    batch_id=None))
+                queue_event(conn, f"registration:{reg_id}", target, reg_id, "registration", payload, now)
             report.decisions.append(item)
             setattr(report, outcome["decision"], getattr(report, outcome["decision"]) + 1)
     return report

@@ -1,1 +1,1 @@
-"""Pulling records from sources into raw_rows, with a ledger that makes every re-pull harmless."""
+"""Pulling records from sources into the raw store, with a ledger that makes every re-pull harmless."""

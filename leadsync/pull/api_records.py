@@ -1,4 +1,4 @@
-"""Pull an API source (Salesforce, Marketo, Eloqua) into raw_rows, batch by batch, with a watermark.
+"""Pull an API source (Salesforce, Marketo, Eloqua) into the raw store, batch by batch, with a watermark.
 
 Every source is driven the same way through the LeadSource contract (connectors/source_api.py):
 check the connection, check the YAML's mapped fields against the source's real fields, then store each
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 from connectors.api_client import ApiConfigError, ApiQuotaExhausted
@@ -125,41 +127,75 @@ def _store(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: PulledBa
     report.received += len(records)
     report.paths[batch.kind] += len(records)
     batch_id = hashlib.sha1(f"{cfg.name}\0{batch.key}".encode()).hexdigest()[:16]
-    ids = records[source.record_id_field].astype(str)
-    stamps = records[source.modified_field].astype(str)
-    # What a version says, its modification stamp aside: our own writeback changes the stamp of every record
-    # it touches, and those echoes must not come back as changed leads.
-    content = pd.Series(rows_as_json(records.drop(columns=[source.modified_field]).astype(str)),
-                        index=records.index).map(lambda j: hashlib.sha1(j.encode()).hexdigest()[:20])
-    seen_versions: set[tuple[str, str]] = set()
-    seen_content: set[tuple[str, str]] = set()
-    unique_ids = ids.unique().tolist()
+    versions = record_versions(as_strings(records), source.record_id_field, source.modified_field)
     sr = tables.source_records
-    with store.begin() as conn:
-        for start in range(0, len(unique_ids), 10_000):
-            known = conn.execute(sa.select(sr.c.record_id, sr.c.modified, sr.c.content_sha).where(
-                sr.c.source == cfg.name, sr.c.record_id.in_(unique_ids[start:start + 10_000]))).all()
-            seen_versions.update((r, m) for r, m, _ in known)
-            seen_content.update((r, c) for r, _, c in known)
-    new_version = ~pd.Series([(i, m) in seen_versions for i, m in zip(ids, stamps, strict=True)], index=records.index)
-    new_version &= ~pd.DataFrame({"i": ids, "m": stamps}).duplicated(keep="last")
-    changed = ~pd.Series([(i, c) in seen_content for i, c in zip(ids, content, strict=True)], index=records.index)
-    report.already_had += int((~(new_version & changed)).sum())
-    versions = pd.DataFrame({"source": cfg.name, "record_id": ids[new_version], "modified": stamps[new_version],
-                             "content_sha": content[new_version], "batch_id": batch_id})
+    with store.begin() as conn, store.staged(conn, versions) as stage:
+        # set-based against what the source already sent: a version seen before, or the same content under a
+        # new modification stamp (our own writeback's echo), is not a change
+        seen = conn.execute(sa.text(
+            f"SELECT s.position, s.last AND NOT EXISTS (SELECT 1 FROM {sr.name} v WHERE v.source = :source "
+            f"AND v.record_id = s.record_id AND v.modified = s.modified) AS new_version, "
+            f"NOT EXISTS (SELECT 1 FROM {sr.name} v WHERE v.source = :source AND v.record_id = s.record_id "
+            f"AND v.content_sha = s.content_sha) AS changed FROM {stage} s ORDER BY s.position"),
+            {"source": cfg.name}).all()
+    new_version = pd.Series([bool(r[1]) for r in seen], index=records.index)
+    changed = pd.Series([bool(r[2]) for r in seen], index=records.index)
     fresh = new_version & changed
-    records = records[fresh].reset_index(drop=True)
-    rows = _with_campaigns(cfg, records, source.record_id_field, membership)
+    report.already_had += int((~fresh).sum())
+    kept = versions.filter(pa.array(new_version.to_numpy()))
+    new_versions = pa.table({"source": pa.array([cfg.name] * kept.num_rows, pa.string()),
+                             "record_id": kept.column("record_id"), "modified": kept.column("modified"),
+                             "content_sha": kept.column("content_sha"),
+                             "batch_id": pa.array([batch_id] * kept.num_rows, pa.string())})
+    rows = _with_campaigns(cfg, records[fresh].reset_index(drop=True), source.record_id_field, membership)
 
     def move_watermark(conn: sa.Connection) -> None:
-        store.insert_frame(conn, tables.source_records, versions, conflict="nothing")
+        store.insert_frame(conn, tables.source_records, new_versions, conflict="nothing")
         _save_watermark(store, conn, cfg.name, stream, batch.watermark, batch.resume, now)
 
-    digest = hashlib.sha256("\n".join(rows_as_json(rows)).encode()).hexdigest() if len(rows) else "empty"
+    shas = versions.filter(pa.array(fresh.to_numpy())).column("content_sha").to_pylist()
+    digest = hashlib.sha256("\n".join(shas).encode()).hexdigest() if shas else "empty"
     info = BatchInfo(batch_id, cfg.name, batch.key, digest, 0)
-    report.stored += store_batch(store, info, rows, pd.Series(range(1, len(rows) + 1)), now, also=move_watermark)
+    table = as_strings(rows)
+    report.stored += store_batch(store, info, table, pa.array(range(1, table.num_rows + 1), pa.int64()), now,
+                                 also=move_watermark)
     if batch.watermark is not None:
         report.watermark = batch.watermark
+
+
+def as_strings(records: pd.DataFrame) -> pa.Table:
+    """The records as received, every column text (a missing value stays null), for the raw store."""
+    columns = {}
+    for name in records.columns:
+        values = records[name]
+        if pd.api.types.is_bool_dtype(values):  # True/False as the vendors' JSON would print them
+            values = values.map({True: "true", False: "false"})
+        columns[str(name)] = pa.array(values.astype("string"), pa.string())
+    return pa.table(columns) if columns else pa.table({})
+
+
+def record_versions(table: pa.Table, id_field: str, modified_field: str) -> pa.Table:
+    """Per record of the page: position, record id, modification stamp, a hash of what it says (its stamp
+    aside: our own writeback changes the stamp of every record it touches, and those echoes must not come
+    back as changed leads), and whether it is the last copy of that version in the page. Computed set-based
+    in DuckDB."""
+    content = [c for c in table.column_names if c != modified_field]
+    parts = ", ".join(f"coalesce({_ident(c)}, chr(0))" for c in content) or "''"
+    con = duckdb.connect()
+    try:
+        con.register("page", table.append_column("__position__", pa.array(range(table.num_rows), pa.int64())))
+        return con.execute(
+            f"SELECT position, record_id, modified, content_sha, "
+            f"row_number() OVER (PARTITION BY record_id, modified ORDER BY position DESC) = 1 AS last FROM ("
+            f"SELECT __position__ AS position, CAST({_ident(id_field)} AS VARCHAR) AS record_id, "
+            f"coalesce(CAST({_ident(modified_field)} AS VARCHAR), '') AS modified, "
+            f"left(sha1(concat_ws(chr(31), {parts})), 20) AS content_sha FROM page) ORDER BY position").to_arrow_table()
+    finally:
+        con.close()
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _with_campaigns(cfg: ApiSource, records: pd.DataFrame, id_field: str, membership: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Pull lead files from an SFTP inbox.
 
-A file is moved out of the inbox only after its rows are committed to raw_rows (to processed/) or
+A file is moved out of the inbox only after its rows are committed to the raw store (to processed/) or
 its problem is recorded (to error/, with a reason file). If a run dies between the two, the next run
 finds the file still in the inbox, recognises it in the ledger and only moves it.
 """
@@ -15,7 +15,7 @@ from connectors.sftp.client import SftpClient
 from connectors.sftp.errors import LeadFileError
 from connectors.sftp.lead_files import read_lead_file
 from leadsync.config.schema import SourceConfig
-from leadsync.mapping import MissingColumnsError, resolve_columns
+from leadsync.intake.plan import MissingColumnsError, compile_plan
 from leadsync.pull.raw_batches import (
     BatchInfo,
     batch_id_for,
@@ -74,7 +74,7 @@ def _pull_one(cfg: SourceConfig, client: SftpClient, store: LeadStore, name: str
 
     try:
         table = read_lead_file(name, data)
-        resolve_columns(cfg, table.columns)
+        compile_plan(cfg, {name: name for name in table.columns})  # a required column missing: error/
     except (LeadFileError, MissingColumnsError) as exc:
         reason = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
         record_error(store, info, reason, now)
@@ -83,8 +83,7 @@ def _pull_one(cfg: SourceConfig, client: SftpClient, store: LeadStore, name: str
         return FileOutcome(name, "error", reason=reason, moved_to=moved)
 
     info = BatchInfo(info.batch_id, cfg.name, name, sha, len(data), table.encoding)
-    rows = table.frame.drop(columns="__row__")
-    stored = store_batch(store, info, rows, table.frame["__row__"], now)
+    stored = store_batch(store, info, table.values, table.row_numbers, now)
     moved = client.move_to_processed(name)
     record_moved(store, info.batch_id, moved)
     return FileOutcome(name, "stored", rows=stored, moved_to=moved)

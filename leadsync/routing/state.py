@@ -10,7 +10,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from leadsync.config.partners import PartnersConfig
-from leadsync.pull.raw_batches import rows_as_json
 from leadsync.routing.engine import RoutingState
 from leadsync.store import LeadStore, tables
 
@@ -114,7 +113,11 @@ def outbox_events(decisions: pd.DataFrame, partners: PartnersConfig, now: dateti
     telling = decisions["action"].isin(["withdrawn", "rerouted"]) & ~(
         (decisions["action"] == "rerouted") & (decisions["status"] != "routed"))
     label = by_status.where(~telling, decisions["action"].map(STATUS_LABELS))
-    payload = pd.DataFrame({
+    return pd.DataFrame({
+        "event_id": (decisions["lead_id"] + ":distribution_status:" + decisions["version"].astype(str)).to_numpy(),
+        "source": decisions["source"].to_numpy(),
+        "lead_id": decisions["lead_id"].to_numpy(),
+        "kind": "distribution_status",
         "distribution_status": label.to_numpy(),
         "partner_id": decisions["partner_id"].to_numpy(),
         "partner_name": decisions["partner_id"].map(names).to_numpy(),
@@ -122,14 +125,5 @@ def outbox_events(decisions: pd.DataFrame, partners: PartnersConfig, now: dateti
         "rep_email": decisions["rep_email"].to_numpy(),
         "reason": decisions["reason"].to_numpy(),
         "decided_at": now.isoformat(),
-    })
-    return pd.DataFrame({
-        "event_id": (decisions["lead_id"] + ":distribution_status:" + decisions["version"].astype(str)).to_numpy(),
-        "source": decisions["source"].to_numpy(),
-        "lead_id": decisions["lead_id"].to_numpy(),
-        "kind": "distribution_status",
-        "payload": rows_as_json(payload),
         "created_at": now,
-        "state": "pending",
-        "batch_id": None,
     })

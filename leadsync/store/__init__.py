@@ -3,7 +3,10 @@
 # The lifecycle's tables live with the lifecycle; importing them registers them on the same metadata,
 # so every store (DuckDB or Postgres) has them from the start.
 from leadsync.lifecycle import tables as lifecycle_tables  # noqa: F401
-from leadsync.store import tables
+from leadsync.store import (
+    raw,  # noqa: F401  (registers raw_columns)
+    tables,
+)
 from leadsync.store.engine import LeadStore, default_store_url
 
 __all__ = ["LeadStore", "default_store_url", "tables"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import uuid
 import zlib
@@ -12,15 +11,45 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from filelock import FileLock
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import PrimaryKeyConstraint
 
 from leadsync.store import tables
 from leadsync.store.tables import metadata
 
 Conflict = Literal["error", "nothing", "update"]
+
+# Rows per Arrow record batch when a stage streams a large result.
+BATCH_ROWS = 250_000
+
+
+@compiles(PrimaryKeyConstraint, "duckdb")
+def _no_art_on_append_only(constraint, compiler, **kw):
+    """DuckDB builds an ART index for every PRIMARY KEY; on the append-only tables it would cost more to keep
+    up on bulk loads than it saves (their keys are kept by insert_frame's set-based inserts)."""
+    if constraint.table is not None and constraint.table.name in tables.APPEND_ONLY_TABLES:
+        return None
+    return compiler.visit_primary_key_constraint(constraint, **kw)
+
+
+def _utc_session(dbapi_connection, _record) -> None:
+    """Naive times are UTC (see leadsync/intake/apply.py `utc`)."""
+    from leadsync.intake.apply import utc
+
+    utc(dbapi_connection)
+
+
+def duckdb_settings() -> dict[str, str]:
+    """Connection settings of the embedded store: a memory cap (DuckDB would take 80% of RAM for its buffers;
+    $LEADSYNC_DUCKDB_MEMORY_LIMIT changes it), and no insertion order kept where a query does not ask for one
+    (lets large inserts and exports stream)."""
+    return {"memory_limit": os.environ.get("LEADSYNC_DUCKDB_MEMORY_LIMIT", "1GB"),
+            "preserve_insertion_order": "false"}
 
 
 def _lock_key(section: str) -> int:
@@ -55,9 +84,8 @@ class LeadStore:
             path = Path(parsed.database or "")
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock: FileLock | None = FileLock(f"{path}.lock")
-            # DuckDB takes up to 80% of RAM for its buffers unless told; a supplier can cap it.
-            config = {"memory_limit": limit} if (limit := os.environ.get("LEADSYNC_DUCKDB_MEMORY_LIMIT")) else {}
-            self.engine = sa.create_engine(self.url, poolclass=NullPool, connect_args={"config": config})
+            self.engine = sa.create_engine(self.url, poolclass=NullPool, connect_args={"config": duckdb_settings()})
+            sa.event.listen(self.engine, "connect", _utc_session)
         else:
             if parsed.drivername == "postgresql":
                 self.url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -122,36 +150,48 @@ class LeadStore:
 
     # ------------------------------------------------------------------------------------ bulk I/O
 
+    def keyless(self, table: sa.Table) -> bool:
+        """True where the table has no PRIMARY KEY in the engine (DuckDB's append-only tables)."""
+        return self.dialect == "duckdb" and table.name in tables.APPEND_ONLY_TABLES
+
     def insert_frame(
         self,
         conn: sa.Connection,
         table: sa.Table,
-        frame: pd.DataFrame,
+        frame: pd.DataFrame | pa.Table,
         conflict: Conflict = "error",
         update: Sequence[str] = (),
     ) -> int:
-        """Bulk insert `frame` (columns named as the table's) in one statement.
+        """Bulk insert `frame` (a DataFrame or an Arrow table, columns named as the table's) set-based.
 
-        conflict='nothing' skips rows whose primary key exists (a retried insert adds nothing);
-        conflict='update' overwrites the `update` columns of existing rows."""
-        if frame.empty:
+        conflict='nothing' skips rows whose key exists (a retried insert adds nothing);
+        conflict='update' overwrites the `update` columns of existing rows. Keys are the table's primary key
+        columns; on a keyless table (see `keyless`) the same rules are kept by an anti-join and an
+        UPDATE … FROM, touching only the rows that conflict."""
+        rows = frame.num_rows if isinstance(frame, pa.Table) else len(frame)
+        if rows == 0:
             return 0
-        cols = list(frame.columns)
+        cols = list(frame.column_names if isinstance(frame, pa.Table) else frame.columns)
         stage = f"stage_{uuid.uuid4().hex[:12]}"
         if self.dialect == "duckdb":
             raw = conn.connection.driver_connection
             raw.register(stage, frame)
             try:
-                self._insert_from_stage(conn, table, stage, cols, conflict, update)
+                if self.keyless(table):
+                    self._merge_keyless(conn, table, stage, cols, conflict, update)
+                else:
+                    self._insert_from_stage(conn, table, stage, cols, conflict, update)
             finally:
                 raw.unregister(stage)
         elif self.dialect == "postgresql":
             self._copy_into_temp(conn, table, stage, frame)
             self._insert_from_stage(conn, table, stage, cols, conflict, update)
         else:
+            if isinstance(frame, pa.Table):
+                frame = frame.to_pandas()
             stmt = sa.insert(table)
             conn.execute(stmt, frame.astype(object).where(frame.notna(), None).to_dict("records"))
-        return len(frame)
+        return rows
 
     @staticmethod
     def _insert_from_stage(conn, table, stage, cols, conflict, update) -> None:
@@ -165,25 +205,36 @@ class LeadStore:
         conn.execute(stmt)
 
     @staticmethod
-    def _copy_into_temp(conn: sa.Connection, table: sa.Table, stage: str, frame: pd.DataFrame) -> None:
+    def _merge_keyless(conn, table, stage, cols, conflict, update) -> None:
         prep = conn.dialect.identifier_preparer
-        col_list = ", ".join(prep.quote(c) for c in frame.columns)
+        target, staged = prep.format_table(table), prep.quote(stage)
+        keys = [c.name for c in table.primary_key.columns]
+        same = " AND ".join(f"t.{prep.quote(k)} = s.{prep.quote(k)}" for k in keys)
+        if conflict == "update" and update:
+            sets = ", ".join(f"{prep.quote(c)} = s.{prep.quote(c)}" for c in update)
+            conn.exec_driver_sql(f"UPDATE {target} AS t SET {sets} FROM {staged} AS s WHERE {same}")
+        col_list = ", ".join(prep.quote(c) for c in cols)
+        select = f"SELECT {', '.join('s.' + prep.quote(c) for c in cols)} FROM {staged} AS s"
+        if conflict != "error":
+            select += f" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {same})"
+        conn.exec_driver_sql(f"INSERT INTO {target} ({col_list}) {select}")
+
+    @staticmethod
+    def _copy_into_temp(conn: sa.Connection, table: sa.Table, stage: str, frame: pd.DataFrame | pa.Table) -> None:
+        prep = conn.dialect.identifier_preparer
+        names = list(frame.column_names if isinstance(frame, pa.Table) else frame.columns)
+        col_list = ", ".join(prep.quote(c) for c in names)
         conn.exec_driver_sql(
             f"CREATE TEMP TABLE {prep.quote(stage)} ON COMMIT DROP AS "
             f"SELECT {col_list} FROM {prep.format_table(table)} WITH NO DATA"
         )
-        buf = io.StringIO()
-        frame.to_csv(buf, header=False, index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
-        cursor = conn.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {prep.quote(stage)} ({col_list}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(buf.getvalue())
+        copy_arrow(conn, f"COPY {prep.quote(stage)} ({col_list}) FROM STDIN WITH (FORMAT csv)", frame)
 
     def read_frame(self, conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
         """Run a query into a DataFrame. On DuckDB the result comes out columnar (no per-row Python);
         values are rendered by SQLAlchemy's literal binding, never by string formatting."""
         if self.dialect == "duckdb":
-            sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-            frame = conn.connection.driver_connection.sql(sql).df()
+            frame = conn.connection.driver_connection.sql(self.render(conn, query)).df()
         else:
             result = conn.execute(query)
             frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
@@ -192,3 +243,151 @@ class LeadStore:
             if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
                 frame[col] = frame[col].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
         return frame
+
+    @staticmethod
+    def render(conn: sa.Connection, query: sa.Select) -> str:
+        """SQL text of a SQLAlchemy query with its values bound as literals by SQLAlchemy (never by string
+        formatting), for the engines' own bulk paths (DuckDB relations, Postgres COPY)."""
+        return str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+    def read_batches(self, conn: sa.Connection, query: sa.Select, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result as Arrow record batches of about `rows` rows: memory stays flat however
+        many rows match. DuckDB hands out its own vectors; Postgres streams COPY … TO STDOUT as CSV."""
+        if self.dialect not in ("duckdb", "postgresql"):
+            frame = self.read_frame(conn, query)
+            for start in range(0, len(frame), rows):
+                yield pa.RecordBatch.from_pandas(frame.iloc[start:start + rows], preserve_index=False)
+            return
+        yield from self.read_sql_batches(conn, self.render(conn, query), query.selected_columns, rows)
+
+    def read_sql_batches(self, conn: sa.Connection, sql: str, columns, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """`read_batches` for SQL text leadsync generated (`columns` name and type the result's columns)."""
+        if self.dialect == "duckdb":
+            yield from conn.connection.driver_connection.sql(sql).to_arrow_reader(rows)
+            return
+        yield from _copy_out_batches(conn, sql, list(columns), rows)
+
+    @contextmanager
+    def staged(self, conn: sa.Connection, frame: pa.Table) -> Iterator[str]:
+        """`frame` as a relation the engine can join (its name is yielded), for set-based lookups against the
+        store: DuckDB reads the Arrow table where it lies; Postgres gets a temporary table filled by COPY."""
+        stage = f"stage_{uuid.uuid4().hex[:12]}"
+        if self.dialect == "duckdb":
+            driver = conn.connection.driver_connection
+            driver.register(stage, frame)
+            try:
+                yield stage
+            finally:
+                driver.unregister(stage)
+            return
+        prep = conn.dialect.identifier_preparer
+        cols = ", ".join(f"{prep.quote(f.name)} {_pg_type(f.type)}" for f in frame.schema)
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} ({cols}) ON COMMIT DROP")
+        names = ", ".join(prep.quote(n) for n in frame.column_names)
+        copy_arrow(conn, f"COPY {stage} ({names}) FROM STDIN WITH (FORMAT csv)", frame)
+        yield stage
+
+    def insert_from(self, conn: sa.Connection, table: sa.Table, relation: str, cols: Sequence[str],
+                    conflict: Conflict = "error", update: Sequence[str] = ()) -> None:
+        """insert_frame's rules for rows already in the engine (a temp table or view named `relation`)."""
+        if self.keyless(table):
+            self._merge_keyless(conn, table, relation, list(cols), conflict, update)
+        else:
+            self._insert_from_stage(conn, table, relation, list(cols), conflict, update)
+
+
+def copy_arrow(conn: sa.Connection, copy_sql: str, frame: pd.DataFrame | pa.Table) -> None:
+    """Feed `frame` to a Postgres COPY … FROM STDIN (CSV) in slices: no whole-table text copy in memory.
+    pyarrow writes a null as an empty field and an empty string as "" (which COPY keeps apart)."""
+    import pyarrow.csv as pacsv
+
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    cursor = conn.connection.driver_connection.cursor()
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    with cursor.copy(copy_sql) as copy:
+        for batch in table.to_batches(max_chunksize=50_000):
+            buf = pa.BufferOutputStream()
+            pacsv.write_csv(pa.Table.from_batches([_pg_ready(batch)]), buf, write_options=options)
+            copy.write(buf.getvalue().to_pybytes())
+
+
+def _pg_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Arrow types COPY's CSV reader takes as they are written: timestamps as ISO text with their zone."""
+    import pyarrow.compute as pc
+
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_timestamp(column.type):
+            if column.type.tz is None:
+                column = pc.assume_timezone(column, "UTC")
+            column = pc.strftime(column, "%Y-%m-%dT%H:%M:%S%z")  # %S carries the fraction
+        elif pa.types.is_null(column.type):
+            column = column.cast(pa.string())
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _copy_out_batches(conn: sa.Connection, sql: str, columns, rows: int) -> Iterator[pa.RecordBatch]:
+    """COPY (query) TO STDOUT as CSV, parsed by pyarrow's streaming reader into typed batches."""
+    import pyarrow.csv as pacsv
+
+    names = [c.name for c in columns]
+    types = {c.name: _arrow_type(c.type) for c in columns}
+    cursor = conn.connection.driver_connection.cursor()
+    pending = bytearray()
+
+    def parse(chunk: bytes) -> Iterator[pa.RecordBatch]:
+        reader = pacsv.open_csv(
+            pa.BufferReader(chunk),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=max(1 << 20, rows * 64)),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                                 quoted_strings_can_be_null=False))
+        yield from reader
+
+    with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+        for data in copy:
+            pending += data
+            if len(pending) >= 32 << 20:
+                cut = _last_record_end(pending)
+                if cut:
+                    yield from parse(bytes(pending[:cut]))
+                    del pending[:cut]
+    if pending:
+        yield from parse(bytes(pending))
+
+
+def _last_record_end(buf: bytearray) -> int:
+    """Offset after the last complete CSV record in `buf` (quotes balanced before a line break), or 0."""
+    end = len(buf)
+    while True:
+        nl = buf.rfind(b"\n", 0, end)
+        if nl < 0:
+            return 0
+        if buf.count(b'"', 0, nl) % 2 == 0:
+            return nl + 1
+        end = nl
+
+
+def _pg_type(type_: pa.DataType) -> str:
+    if pa.types.is_timestamp(type_):
+        return "TIMESTAMPTZ"
+    if pa.types.is_boolean(type_):
+        return "BOOLEAN"
+    if pa.types.is_integer(type_):
+        return "BIGINT"
+    if pa.types.is_floating(type_):
+        return "DOUBLE PRECISION"
+    return "TEXT"
+
+
+def _arrow_type(type_: sa.types.TypeEngine) -> pa.DataType:
+    if isinstance(type_, sa.DateTime):
+        return pa.timestamp("us", tz="UTC")
+    if isinstance(type_, sa.Boolean):
+        return pa.bool_()
+    if isinstance(type_, sa.Integer):
+        return pa.int64()
+    if isinstance(type_, sa.Float):
+        return pa.float64()
+    return pa.string()

@@ -1,4 +1,12 @@
-"""Tables of the lead store. Keys are deterministic strings, so a retried step finds its own rows."""
+"""Tables of the lead store. Keys are deterministic strings, so a retried step finds its own rows.
+
+The large tables (raw rows, leads, quarantine, decisions, outbox and their ledgers) are append-only: a stage
+records what it did in a ledger (`intake_batches`, `writeback_bindings`, …) read with anti-joins, never by
+UPDATEs of million-row tables. On DuckDB they carry no PRIMARY KEY (an ART index costs more to maintain on a
+bulk load than it saves: every lookup here is a set-based join) and the store enforces their keys in the
+insert itself (`LeadStore.insert_frame`); on Postgres they keep their keys and a few B-tree indexes.
+Raw rows live apart, in one typed table per source (`leadsync/store/raw.py`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
 
 # Bump when a table changes shape; a store written by another version is refused with a clear message.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 store_meta = sa.Table(
     "store_meta",
@@ -52,16 +60,20 @@ source_files = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("received_at", TS, nullable=False),
     sa.Column("moved_to", sa.String),
+    sa.Column("columns", sa.Text),  # JSON list of the batch's column names as received, in order
 )
 
-raw_rows = sa.Table(
-    "raw_rows",
+# The intake's ledger: one row per batch mapped (its rows became leads or quarantine rows). New batches are
+# the stored ones without a row here.
+intake_batches = sa.Table(
+    "intake_batches",
     metadata,
     sa.Column("batch_id", sa.String, primary_key=True),
-    sa.Column("row_number", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("source", sa.String, nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),  # the source row as JSON, column names as received
-    sa.Column("state", sa.String, nullable=False),  # new | mapped
+    sa.Column("received", sa.BigInteger, nullable=False),
+    sa.Column("stored", sa.BigInteger, nullable=False),
+    sa.Column("quarantined", sa.BigInteger, nullable=False),
+    sa.Column("mapped_at", TS, nullable=False),
 )
 
 leads = sa.Table(
@@ -202,24 +214,47 @@ lead_activities = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
-# Every outcome to be written back to the lead's source system, drained by that source's sink.
+# The fields of a writeback event with a column of their own: what a distribution-status event says, and the
+# fields lifecycle events (rejection, sales status, opportunity, marketing event) add. Anything else an event
+# carries stays in its `payload` (JSON text; null for the million distribution-status events of a big drop).
+OUTBOX_FIELDS: dict[str, sa.types.TypeEngine] = {
+    "distribution_status": sa.String(),
+    "partner_id": sa.String(),
+    "partner_name": sa.String(),
+    "rep_name": sa.String(),
+    "rep_email": sa.String(),
+    "reason": sa.Text(),
+    "decided_at": sa.String(),  # ISO 8601 text, as it goes into the status file
+    "rejection_reason": sa.String(),
+    "rejection_comment": sa.Text(),
+    "sales_status": sa.String(),
+    "external_id": sa.String(),  # opportunity
+    "name": sa.String(),
+    "stage": sa.String(),
+    "amount": sa.Float(),
+    "close_date": sa.String(),
+    "event_type": sa.String(),  # marketing event
+    "occurred_at": sa.String(),
+    "description": sa.Text(),
+}
+
+# Every outcome to be written back to the lead's source system, drained by that source's sink. Append-only:
+# which batch an event went out in is the ledger writeback_bindings, a refusal is a writeback_refusals row.
 writeback_outbox = sa.Table(
     "writeback_outbox",
     metadata,
     sa.Column("event_id", sa.String, primary_key=True),
     sa.Column("source", sa.String, nullable=False),
     sa.Column("lead_id", sa.String, nullable=False),
-    sa.Column("kind", sa.String, nullable=False),  # distribution_status | ...
-    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),  # distribution_status | rejection | sales_status | ...
+    *[sa.Column(name, type_) for name, type_ in OUTBOX_FIELDS.items()],
+    sa.Column("payload", sa.Text),  # JSON object of the event's other fields, or null
     sa.Column("created_at", TS, nullable=False),
-    sa.Column("state", sa.String, nullable=False),  # pending | batched (sent when its batch is sent)
-    sa.Column("batch_id", sa.String),
-    sa.Column("attempts", sa.Integer),  # API sinks: tries so far; the last refusal is kept
-    sa.Column("last_error", sa.Text),
 )
 
-# A group of outbox events sent together (one status file). Recorded before sending so that a crash
-# between send and record resends the very same batch (same file name, same bytes) and nothing more.
+# A group of outbox events sent together (one status file, one round of API updates). Recorded before sending
+# so that a crash between send and record resends the very same batch (same file name, same bytes) and
+# nothing more.
 writeback_batches = sa.Table(
     "writeback_batches",
     metadata,
@@ -233,10 +268,42 @@ writeback_batches = sa.Table(
     sa.Column("result", sa.Text),
 )
 
-sa.Index("ix_raw_rows_source_state", raw_rows.c.source, raw_rows.c.state)
-sa.Index("ix_leads_source", leads.c.source)
-sa.Index("ix_source_records_content", source_records.c.source, source_records.c.record_id, source_records.c.content_sha)
-sa.Index("ix_lead_activities_record", lead_activities.c.source, lead_activities.c.record_id)
-sa.Index("ix_assignments_partner_status", assignments.c.partner_id, assignments.c.status)
-sa.Index("ix_assignments_status_decided", assignments.c.status, assignments.c.decided_at)
-sa.Index("ix_outbox_source_state", writeback_outbox.c.source, writeback_outbox.c.state)
+# Which batch each event went out in (appended when the batch is prepared). An event is pending while it has
+# no binding to a batch in which it was not refused.
+writeback_bindings = sa.Table(
+    "writeback_bindings",
+    metadata,
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("batch_id", sa.String, primary_key=True),
+)
+
+# Events a source refused within a sent batch, with its reason: they are pending again, retried next run.
+writeback_refusals = sa.Table(
+    "writeback_refusals",
+    metadata,
+    sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("batch_id", sa.String, primary_key=True),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("refused_at", TS, nullable=False),
+)
+
+# Tables that grow with the number of leads: no PRIMARY KEY (no ART index) on DuckDB; their keys are kept by
+# the set-based inserts of LeadStore.insert_frame.
+APPEND_ONLY_TABLES = {"leads", "quarantine", "assignments", "assignment_history", "writeback_outbox",
+                      "writeback_bindings", "source_records", "lead_activities", "campaign_members"}
+
+# B-tree indexes for the Postgres store (DuckDB relies on its automatic min-max zonemaps and hash joins).
+POSTGRES_INDEXES = {
+    "leads": ["CREATE INDEX IF NOT EXISTS ix_leads_source_batch ON leads (source, batch_id)"],
+    "source_records": [("CREATE INDEX IF NOT EXISTS ix_source_records_content ON source_records "
+                       "(source, record_id, content_sha)")],
+    "lead_activities": ["CREATE INDEX IF NOT EXISTS ix_lead_activities_record ON lead_activities (source, record_id)"],
+    "assignments": ["CREATE INDEX IF NOT EXISTS ix_assignments_partner_status ON assignments (partner_id, status)",
+                    "CREATE INDEX IF NOT EXISTS ix_assignments_status_decided ON assignments (status, decided_at)"],
+    "writeback_outbox": [("CREATE INDEX IF NOT EXISTS ix_outbox_source_created ON writeback_outbox "
+                         "(source, created_at)")],
+    "writeback_bindings": ["CREATE INDEX IF NOT EXISTS ix_bindings_batch ON writeback_bindings (batch_id)"],
+}
+for _name, _statements in POSTGRES_INDEXES.items():
+    for _sql in _statements:
+        sa.event.listen(metadata.tables[_name], "after_create", sa.DDL(_sql).execute_if(dialect="postgresql"))

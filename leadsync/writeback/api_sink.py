@@ -21,6 +21,8 @@ from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, LeadSource
 from leadsync.config.schema import ApiSource
 from leadsync.intake import parse_payloads
 from leadsync.store import LeadStore, tables
+from leadsync.store.tables import OUTBOX_FIELDS
+from leadsync.writeback.events import CONTEXT_FIELDS
 from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
 
 # Outbox kinds whose payload sets fields on the source record (payload keys are writeback value names).
@@ -49,14 +51,33 @@ def drain_to_api(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
 
 
 def _events(store: LeadStore, batch: Batch) -> pd.DataFrame:
-    o, leads = tables.writeback_outbox, tables.leads
+    o, b, leads = tables.writeback_outbox, tables.writeback_bindings, tables.leads
     # outer join: an event without a stored lead (a partner registration) must come back as not sendable,
     # never vanish from a batch marked sent
-    query = (sa.select(o.c.event_id, o.c.lead_id, o.c.kind, o.c.payload, o.c.created_at, leads.c.source_record_id)
+    query = (sa.select(o.c.event_id, o.c.lead_id, o.c.kind, *[o.c[name] for name in OUTBOX_FIELDS], o.c.payload,
+                       o.c.created_at, leads.c.source_record_id)
+             .join(b, b.c.event_id == o.c.event_id)
              .outerjoin(leads, leads.c.lead_id == o.c.lead_id)
-             .where(o.c.batch_id == batch.batch_id).order_by(o.c.created_at, o.c.event_id))
+             .where(b.c.batch_id == batch.batch_id).order_by(o.c.created_at, o.c.event_id))
     with store.begin() as conn:
         return store.read_frame(conn, query)
+
+
+def _payloads(events: pd.DataFrame) -> pd.DataFrame:
+    """Each event's fields: its typed columns, and the extra fields of the few events that carry a payload."""
+    values = events[[name for name in OUTBOX_FIELDS]].astype(object)
+    values = values.where(values.notna(), None)
+    extra = events["payload"].notna()
+    if extra.any():
+        parsed = parse_payloads(events.loc[extra, "payload"])
+        parsed.index = events.index[extra]
+        for name in parsed.columns:
+            if name in values:
+                values[name] = values[name].where(values[name].notna(), parsed[name].reindex(values.index))
+            else:
+                values[name] = parsed[name].reindex(values.index)
+    # every event carries the distribution context (null or not); another field is there when an event sets it
+    return values.loc[:, [c for c in values.columns if c in CONTEXT_FIELDS or values[c].notna().any()]]
 
 
 def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, now: datetime,
@@ -65,8 +86,7 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
     if events.empty:
         mark_sent(store, batch, "empty", now)
         return
-    payloads = parse_payloads(events["payload"])
-    payloads.index = events.index
+    payloads = _payloads(events)
     outcome = pd.Series(None, index=events.index, dtype=object)  # None: sent; text: why not
 
     no_record = events["source_record_id"].isna()
@@ -86,7 +106,9 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
         _write_keyed(source.write_events, _marketing_events(events.loc[marketing], payloads.loc[marketing]), outcome)
 
     failed = outcome.notna()
-    _record(store, batch, events, outcome, now)
+    refused = pd.DataFrame({"event_id": events.loc[failed, "event_id"].to_numpy(),
+                            "error": outcome[failed].astype(str).to_numpy()})
+    mark_sent(store, batch, f"{len(events) - len(refused)} sent, {len(refused)} refused", now, refused)
     report.events_sent += int((~failed).sum())
     report.events_failed += int(failed.sum())
     report.per_kind.update(Counter(events.loc[~failed, "kind"]))
@@ -153,16 +175,3 @@ def _marketing_events(events: pd.DataFrame, payloads: pd.DataFrame) -> pd.DataFr
         "description": _get(payloads, "description"), "partner": _get(payloads, "partner_name"),
     }, index=events.index)
     return frame[EVENT_COLUMNS]
-
-
-def _record(store: LeadStore, batch: Batch, events: pd.DataFrame, outcome: pd.Series, now: datetime) -> None:
-    """Sent events stay bound to the sent batch; refused ones go back to pending with the reason."""
-    o = tables.writeback_outbox
-    failed = events.loc[outcome.notna(), "event_id"].tolist()
-    reasons = outcome[outcome.notna()].tolist()
-    with store.begin() as conn:
-        for event_id, reason in zip(failed, reasons, strict=True):
-            conn.execute(sa.update(o).where(o.c.event_id == event_id).values(
-                state="pending", batch_id=None, attempts=sa.func.coalesce(o.c.attempts, 0) + 1,
-                last_error=str(reason)[:2000]))
-    mark_sent(store, batch, f"{len(events) - len(failed)} sent, {len(failed)} refused", now)

@@ -1,10 +1,14 @@
-"""The outbox protocol every sink follows: prepare a batch, send it, record it.
+"""The outbox protocol every sink follows: prepare a batch, send it, record it. Append-only throughout.
 
-1. prepare: pending events of a source are bound to a new batch row (target name fixed now).
+1. prepare: the source's pending events are bound to a new batch: a writeback_batches row (target name fixed
+   now) and one writeback_bindings row per event, appended set-based in the engine.
 2. send: the sink sends the batch; sending the same batch again must be harmless at the target
    (same file name and bytes, or idempotent upserts keyed by the event).
-3. record: the batch and its events become 'sent'.
+3. record: the batch becomes 'sent' (one row); events the target refused get a writeback_refusals row with
+   the reason, which makes them pending again.
 A crash after 1 or 2 leaves the batch 'prepared'; the next run sends that same batch again first.
+
+An event is pending while it has no binding to a prepared or sent batch that did not refuse it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,40 @@ class Batch:
     created_at: datetime
 
 
+def _taken():
+    """Bindings that still hold their event: the batch is prepared or sent and did not refuse it."""
+    b, wb, r = tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
+    return (sa.select(b.c.event_id).join(wb, wb.c.batch_id == b.c.batch_id)
+            .where(~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id)))
+
+
+def pending_events(source: str | None = None) -> sa.Select:
+    """Outbox events not yet (successfully) sent, optionally of one source: event_id, source, lead_id, kind."""
+    o = tables.writeback_outbox
+    query = sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind).where(
+        o.c.event_id.not_in(_taken().scalar_subquery()))
+    return query.where(o.c.source == source) if source is not None else query
+
+
+def sent_events() -> sa.Select:
+    """Outbox events whose batch has been sent and did not refuse them (a selectable for counts and reports)."""
+    o, b, wb, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
+    return (sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, wb.c.sent_at)
+            .join(b, b.c.event_id == o.c.event_id).join(wb, wb.c.batch_id == b.c.batch_id)
+            .where(wb.c.state == "sent",
+                   ~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id)))
+
+
+def last_refusals() -> sa.Select:
+    """Per refused event: how many times it was refused and the latest reason (event_id, attempts, last_error)."""
+    r = tables.writeback_refusals
+    ranked = sa.select(r.c.event_id, r.c.error, sa.func.count().over(partition_by=r.c.event_id).label("attempts"),
+                       sa.func.row_number().over(partition_by=r.c.event_id,
+                                                 order_by=(r.c.refused_at.desc(), r.c.batch_id.desc())).label("n")
+                       ).subquery()
+    return sa.select(ranked.c.event_id, ranked.c.attempts, ranked.c.error.label("last_error")).where(ranked.c.n == 1)
+
+
 def prepared_batches(store: LeadStore, source: str) -> list[Batch]:
     b = tables.writeback_batches
     with store.begin() as conn:
@@ -40,53 +78,54 @@ def prepared_batches(store: LeadStore, source: str) -> list[Batch]:
 
 
 def prepare_batch(store: LeadStore, source: str, now: datetime, name_for) -> Batch | None:
-    """Bind all pending events of `source` to a new batch; `name_for(batch_id, now)` names the target."""
-    o = tables.writeback_outbox
+    """Bind all pending events of `source` to a new batch; `name_for(batch_id, now)` names the target.
+    The batch id derives from what it holds (count and first and last event) and when it was made."""
+    pending = pending_events(source).subquery()
     with store.begin() as conn:
-        ids = store.read_frame(conn, sa.select(o.c.event_id).where(o.c.source == source, o.c.state == "pending")
-                               .order_by(o.c.event_id))["event_id"]
-        if ids.empty:
+        # one writer per source (run tag limit / file lock / this section): the events bound are those counted
+        store.hold(conn, f"outbox:{source}")
+        count, first, last = conn.execute(sa.select(sa.func.count(), sa.func.min(pending.c.event_id),
+                                                    sa.func.max(pending.c.event_id))).one()
+        if not count:
             return None
-        digest = hashlib.sha1("\n".join(ids).encode())
-        batch = Batch(digest.hexdigest()[:16], source, "", len(ids), now)
-        batch = Batch(batch.batch_id, source, name_for(batch.batch_id, now), len(ids), now)
+        digest = hashlib.sha1(f"{source}\n{count}\n{first}\n{last}\n{now.isoformat()}".encode())
+        batch_id = digest.hexdigest()[:16]
+        batch = Batch(batch_id, source, name_for(batch_id, now), int(count), now)
         conn.execute(sa.insert(tables.writeback_batches).values(
             batch_id=batch.batch_id, source=source, target_name=batch.target_name,
             event_count=batch.event_count, created_at=now, state="prepared"))
-        # Same transaction as the select above, and one writer per source (run tag limit / file lock),
-        # so the events bound here are exactly `ids`.
-        conn.execute(
-            sa.update(o).where(o.c.source == source, o.c.state == "pending")
-            .values(state="batched", batch_id=batch.batch_id)
-        )
+        conn.execute(sa.insert(tables.writeback_bindings).from_select(
+            ["event_id", "batch_id"], sa.select(pending.c.event_id, sa.literal(batch_id, sa.String))))
     return batch
 
 
-def batch_events(store: LeadStore, batch: Batch) -> pd.DataFrame:
-    """The batch's events joined with their lead and the file it came from, in event_id order."""
-    o, l, f = tables.writeback_outbox, tables.leads, tables.source_files
-    # outer joins: a partner-registered lead (kind "registration") has no stored lead behind it yet
-    query = (
-        sa.select(o.c.event_id, o.c.lead_id, o.c.kind, o.c.payload, l.c.email, l.c.row_number,
-                  f.c.file_name.label("source_file"))
-        .outerjoin(l, l.c.lead_id == o.c.lead_id)
-        .outerjoin(f, f.c.batch_id == l.c.batch_id)
-        .where(o.c.batch_id == batch.batch_id)
-        .order_by(o.c.event_id)
-    )
-    with store.begin() as conn:
-        return store.read_frame(conn, query)
+def batch_event_ids(batch: Batch) -> sa.Select:
+    return sa.select(tables.writeback_bindings.c.event_id).where(tables.writeback_bindings.c.batch_id == batch.batch_id)
 
 
-def mark_sent(store: LeadStore, batch: Batch, result: str, now: datetime) -> None:
-    """An event is sent when its batch is: one row to update, however large the batch."""
+def mark_sent(store: LeadStore, batch: Batch, result: str, now: datetime,
+              refused: pd.DataFrame | None = None) -> None:
+    """The batch is sent: one row updated however large it is; `refused` (event_id, error) are pending again."""
     with store.begin() as conn:
+        if refused is not None and len(refused):
+            rows = refused.assign(batch_id=batch.batch_id, refused_at=now,
+                                  error=refused["error"].astype(str).str.slice(0, 2000))
+            store.insert_frame(conn, tables.writeback_refusals, rows[["event_id", "batch_id", "error", "refused_at"]],
+                               conflict="nothing")
         conn.execute(sa.update(tables.writeback_batches).where(tables.writeback_batches.c.batch_id == batch.batch_id)
                      .values(state="sent", sent_at=now, result=result))
 
 
-def sent_events():
-    """Outbox rows whose batch has been sent (a selectable for counts and reports)."""
-    o, b = tables.writeback_outbox, tables.writeback_batches
-    return sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, b.c.sent_at).join(
-        b, b.c.batch_id == o.c.batch_id).where(b.c.state == "sent")
+def event_states() -> sa.Select:
+    """Every outbox event with where it stands: state (pending | prepared | sent), attempts (refusals so far)
+    and last_error (the latest refusal's reason): the outbox as an operator reads it."""
+    o, b, wb, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
+
+    def held_by(state: str):
+        return sa.exists().where(b.c.event_id == o.c.event_id, wb.c.batch_id == b.c.batch_id, wb.c.state == state,
+                                 ~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id))
+
+    refusals = last_refusals().subquery()
+    state = sa.case((held_by("sent"), "sent"), (held_by("prepared"), "prepared"), else_="pending")
+    return (sa.select(*o.c, state.label("state"), refusals.c.attempts, refusals.c.last_error)
+            .outerjoin(refusals, refusals.c.event_id == o.c.event_id))

@@ -1,28 +1,31 @@
-"""SFTP sources get their statuses back as a CSV file in the outbox folder."""
+"""SFTP sources get their statuses back as a CSV file in the outbox folder.
+
+The engine writes the file (`COPY … TO`), ordered by event id, so the same batch always renders the same
+bytes; it is uploaded from disk as a stream. A million status rows never pass through Python.
+"""
 
 from __future__ import annotations
 
-import json
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
-import pandas as pd
+import sqlalchemy as sa
 
 from connectors.sftp.client import SftpClient
-from leadsync.intake import parse_payloads
-from leadsync.store import LeadStore
-from leadsync.writeback.outbox import Batch, batch_events, mark_sent, prepare_batch, prepared_batches
+from leadsync.store import LeadStore, tables
+from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
 
-STATUS_COLUMNS = ["lead_id", "source_file", "source_row", "email", "event", "distribution_status", "partner_id",
-                  "partner_name", "rep_name", "rep_email", "reason", "rejection_reason", "rejection_comment",
-                  "sales_status", "opportunity_id", "opportunity_name", "opportunity_stage", "opportunity_amount",
-                  "opportunity_close_date", "marketing_event_type", "marketing_event_at", "marketing_event",
-                  "decided_at"]
-# status-file column → payload key, where they differ (lifecycle events carry their own fields)
-PAYLOAD_KEYS = {"opportunity_id": "external_id", "opportunity_name": "name", "opportunity_stage": "stage",
-                "opportunity_amount": "amount", "opportunity_close_date": "close_date",
-                "marketing_event_type": "event_type", "marketing_event_at": "occurred_at",
-                "marketing_event": "description"}
+# status-file column → outbox column, in file order (lifecycle events carry their own fields)
+STATUS_FIELDS = {"distribution_status": "distribution_status", "partner_id": "partner_id",
+                 "partner_name": "partner_name", "rep_name": "rep_name", "rep_email": "rep_email",
+                 "reason": "reason", "rejection_reason": "rejection_reason", "rejection_comment": "rejection_comment",
+                 "sales_status": "sales_status", "opportunity_id": "external_id", "opportunity_name": "name",
+                 "opportunity_stage": "stage", "opportunity_amount": "amount", "opportunity_close_date": "close_date",
+                 "marketing_event_type": "event_type", "marketing_event_at": "occurred_at",
+                 "marketing_event": "description", "decided_at": "decided_at"}
+STATUS_COLUMNS = ["lead_id", "source_file", "source_row", "email", "event", *STATUS_FIELDS]
 
 
 @dataclass
@@ -38,25 +41,51 @@ def status_file_name(source: str):
     return name_for
 
 
-def render_status_csv(events: pd.DataFrame) -> bytes:
-    """Deterministic bytes for a batch: the same events always render the same file. One row per event: its
-    kind in `event`, the lead's distribution status and partner on every row, and the event's own fields."""
-    payload = parse_payloads(events["payload"])
-    out = pd.DataFrame({
-        "lead_id": events["lead_id"].to_numpy(),
-        "source_file": events["source_file"].to_numpy(),
-        "source_row": events["row_number"].to_numpy(),
-        "email": events["email"].to_numpy(),
-        "event": events["kind"].to_numpy(),
-    })
-    registered = (events["kind"] == "registration").to_numpy()
-    if registered.any():  # a lead a partner created: no source row yet; its email is in the registration
-        out.loc[registered, "email"] = [
-            (json.loads(p).get("fields") or {}).get("email") for p in events.loc[registered, "payload"]]
-    for column in STATUS_COLUMNS[5:]:
-        key = PAYLOAD_KEYS.get(column, column)
-        out[column] = payload[key].to_numpy() if key in payload else None
-    return out[STATUS_COLUMNS].to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+def _registration_email(dialect: str):
+    """A lead a partner registered has no source row yet: its email is in the registration's fields."""
+    if dialect == "postgresql":
+        return sa.literal_column("(writeback_outbox.payload::json -> 'fields' ->> 'email')")
+    return sa.func.json_extract_string(tables.writeback_outbox.c.payload, "$.fields.email")
+
+
+def status_query(batch: Batch, dialect: str) -> sa.Select:
+    """One row per event of the batch: its kind in `event`, the lead's distribution status and partner on every
+    row, and the event's own fields."""
+    o, b, l, f = tables.writeback_outbox, tables.writeback_bindings, tables.leads, tables.source_files
+    email = sa.case((o.c.kind == "registration", _registration_email(dialect)), else_=l.c.email)
+    # outer joins: a partner-registered lead (kind "registration") has no stored lead behind it yet
+    return (sa.select(o.c.lead_id, f.c.file_name.label("source_file"), l.c.row_number.label("source_row"),
+                      email.label("email"), o.c.kind.label("event"),
+                      *[o.c[col].label(name) for name, col in STATUS_FIELDS.items()])
+            .join(b, b.c.event_id == o.c.event_id)
+            .outerjoin(l, l.c.lead_id == o.c.lead_id)
+            .outerjoin(f, f.c.batch_id == l.c.batch_id)
+            .where(b.c.batch_id == batch.batch_id)
+            .order_by(o.c.event_id))
+
+
+def write_status_csv(store: LeadStore, batch: Batch, path: Path) -> int:
+    """Render the batch's status file to `path` in the engine; returns the number of rows."""
+    with store.begin() as conn:
+        sql = store.render(conn, status_query(batch, store.dialect))
+        if store.dialect == "duckdb":
+            target = "'" + str(path).replace("'", "''") + "'"
+            conn.exec_driver_sql(f"COPY ({sql}) TO {target} (FORMAT csv, HEADER, NEW_LINE '\\r\\n')")
+        else:
+            cursor = conn.connection.driver_connection.cursor()
+            with path.open("wb") as out, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+                for data in copy:
+                    out.write(data)
+        return conn.execute(sa.select(sa.func.count()).select_from(tables.writeback_bindings)
+                            .where(tables.writeback_bindings.c.batch_id == batch.batch_id)).scalar_one()
+
+
+def render_status_csv(store: LeadStore, batch: Batch) -> bytes:
+    """The batch's status file as bytes (for tests and small batches)."""
+    with tempfile.TemporaryDirectory(prefix="leadsync-status-") as tmp:
+        path = Path(tmp) / "status.csv"
+        write_status_csv(store, batch, path)
+        return path.read_bytes()
 
 
 def drain_outbox(source: str, client: SftpClient, store: LeadStore, now: datetime) -> WritebackReport:
@@ -71,8 +100,10 @@ def drain_outbox(source: str, client: SftpClient, store: LeadStore, now: datetim
 
 
 def _send(batch: Batch, client: SftpClient, store: LeadStore, now: datetime, report: WritebackReport) -> None:
-    events = batch_events(store, batch)
-    remote = client.upload_outbox(batch.target_name, render_status_csv(events))
+    with tempfile.TemporaryDirectory(prefix="leadsync-status-") as tmp:
+        path = Path(tmp) / batch.target_name
+        rows = write_status_csv(store, batch, path)
+        remote = client.upload_outbox(batch.target_name, path)
     mark_sent(store, batch, remote, now)
-    report.events_sent += len(events)
+    report.events_sent += rows
     report.files.append(remote)

@@ -31,6 +31,7 @@ from leadsync.lifecycle.settings import LifecycleSettings
 from leadsync.lifecycle.smtp import Mailer
 from leadsync.lifecycle.web import create_app
 from leadsync.store import LeadStore, tables
+from leadsync.writeback.events import fields_of
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -188,7 +189,7 @@ class World:
     def outbox(self, lead_id: str | None = None) -> pd.DataFrame:
         o = tables.writeback_outbox
         frame = self.frame(o, o.c.lead_id == lead_id) if lead_id else self.frame(o)
-        frame["data"] = frame["payload"].map(json.loads)
+        frame["data"] = [fields_of(r) for r in frame.to_dict("records")]
         return frame.sort_values(["created_at", "event_id"]).reset_index(drop=True)
 
     def events(self, lead_id: str) -> pd.DataFrame:

@@ -1,0 +1,191 @@
+"""The intake stage of one source: every batch not yet in the intake ledger becomes leads and quarantine rows,
+never nothing, in one transaction per batch (its leads, its quarantine rows, its ledger row).
+
+Plan → apply → store, forward only: the source's mapping compiles once per batch's columns into SQL
+(plan.py); on the embedded DuckDB store the SQL runs inside the store over the raw table (nothing crosses
+into Python); on Postgres the batch streams out as Arrow slices (COPY), the same SQL runs in an in-process
+DuckDB, and the results stream back with COPY.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from leadsync.config.schema import SourceConfig
+from leadsync.intake.apply import check_counts, compute_connection, lead_columns
+from leadsync.intake.plan import IntakePlan, MissingColumnsError, compile_plan, ident, literal
+from leadsync.store import LeadStore, raw, tables
+
+# Rows per slice when a batch is mapped outside the store (Postgres): memory stays flat for any file size.
+SLICE_ROWS = 200_000
+
+
+@dataclass
+class IntakeReport:
+    received: int = 0
+    stored: int = 0
+    merged_duplicates: int = 0
+    quarantined: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    batch_ids: list[str] = field(default_factory=list)
+
+
+def new_batches(conn: sa.Connection, source: str) -> list[tuple[str, str, list[str]]]:
+    """(batch_id, file name, column names) of the source's stored batches the intake has not mapped, in the
+    order they arrived: an anti-join of the pull's ledger with the intake's."""
+    f, done = tables.source_files, tables.intake_batches
+    rows = conn.execute(
+        sa.select(f.c.batch_id, f.c.file_name, f.c.columns)
+        .where(f.c.source == source, f.c.status == "stored", f.c.row_count > 0,
+               ~sa.exists().where(done.c.batch_id == f.c.batch_id))
+        .order_by(f.c.received_at, f.c.batch_id)).all()
+    return [(b, name, json.loads(cols or "[]")) for b, name, cols in rows]
+
+
+def map_new_rows(cfg: SourceConfig, store: LeadStore, now: datetime) -> IntakeReport:
+    report = IntakeReport()
+    with store.begin() as conn:
+        batches = new_batches(conn, cfg.name)
+    for batch_id, file_name, names in batches:
+        with store.begin() as conn:
+            columns = raw.batch_columns(conn, cfg.name, names)
+            if store.dialect == "duckdb":
+                got = _in_store(store, conn, cfg, batch_id, file_name, columns, now)
+            else:
+                got = _in_slices(store, conn, cfg, batch_id, file_name, columns, now)
+            received, stored, quarantined, kinds = got
+            conn.execute(sa.insert(tables.intake_batches).values(
+                batch_id=batch_id, source=cfg.name, received=received, stored=stored, quarantined=quarantined,
+                mapped_at=now))
+        report.received += received
+        report.stored += stored
+        report.quarantined += quarantined
+        report.merged_duplicates += received - stored - quarantined
+        report.reasons.update(kinds)
+        report.batch_ids.append(batch_id)
+    return report
+
+
+def _plan(cfg: SourceConfig, columns: dict[str, str], quote) -> IntakePlan:
+    return compile_plan(cfg, {name: quote(physical) for name, physical in columns.items()})
+
+
+def _leads_conflict(cfg: SourceConfig) -> tuple[str, list[str]]:
+    """Key mode (and API records, where a newer version of a record updates its lead) update the stored lead;
+    every_record leads are new by construction (their id names the batch)."""
+    if cfg.uniqueness.mode == "key" or cfg.is_api:
+        keep = {"lead_id", "received_at"}
+        return "update", [c.name for c in tables.leads.c if c.name not in keep]
+    return "nothing", []
+
+
+def _quarantine_sql(plan: IntakePlan, mapped: str, batch_id: str, file_name: str, now_sql: str) -> str:
+    return (f"SELECT {literal(batch_id)} AS batch_id, row_number, {literal(plan.source.name)} AS source, "
+            f"{literal(file_name)} AS file_name, CAST(raw_payload AS VARCHAR) AS payload, reasons AS reason, "
+            f"{now_sql} AS quarantined_at FROM {mapped} WHERE reasons IS NOT NULL")
+
+
+def _in_store(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id: str, file_name: str,
+              columns: dict[str, str], now: datetime):
+    """DuckDB: the plan runs over the raw table inside the store; only counts come back to Python."""
+    driver = conn.connection.driver_connection
+    now_sql = f"TIMESTAMPTZ {literal(now.isoformat())}"
+    relation = raw.batch_relation(conn, cfg.name, batch_id, columns)
+    try:
+        plan = _plan(cfg, columns, ident)
+    except MissingColumnsError as exc:  # the mapping changed since the pull: nothing maps
+        return _all_quarantined(store, conn, cfg, batch_id, file_name, columns, relation, str(exc), now_sql)
+    driver.execute(f"CREATE OR REPLACE TEMP TABLE intake_mapped AS {plan.mapped_sql(relation)}")
+    try:
+        received, quarantined, kinds = check_counts(driver, plan, "intake_mapped")
+        driver.execute(f"CREATE OR REPLACE TEMP TABLE intake_leads AS SELECT {lead_columns(plan, batch_id, now_sql)} "
+                       f"FROM ({plan.identity_sql('intake_mapped', batch_id)})")
+        stored = driver.execute("SELECT count(*) FROM intake_leads").fetchone()[0]
+        cols = [d[0] for d in driver.execute("SELECT * FROM intake_leads LIMIT 0").description]
+        conflict, update = _leads_conflict(cfg)
+        store.insert_from(conn, tables.leads, "intake_leads", cols, conflict, [c for c in update if c in cols])
+        q_cols = [c.name for c in tables.quarantine.c]
+        conn.exec_driver_sql(f"INSERT INTO quarantine ({', '.join(q_cols)}) "
+                             f"{_quarantine_sql(plan, 'intake_mapped', batch_id, file_name, now_sql)}")
+    finally:
+        driver.execute("DROP TABLE IF EXISTS intake_leads")
+        driver.execute("DROP TABLE IF EXISTS intake_mapped")
+    return received, int(stored), quarantined, kinds
+
+
+def _all_quarantined(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id: str, file_name: str,
+                     columns: dict[str, str], relation: str, reason: str, now_sql: str):
+    """Every row of the batch to quarantine with one reason (the batch lacks a required column)."""
+    pairs = ", ".join(f"{literal(name)}, {ident(physical)}" for name, physical in columns.items()) or "'', NULL"
+    q_cols = [c.name for c in tables.quarantine.c]
+    sql = (f"SELECT {literal(batch_id)}, row_number, {literal(cfg.name)}, {literal(file_name)}, "
+           f"CAST(json_object({pairs}) AS VARCHAR), {literal(reason)}, {now_sql} FROM {relation} AS b")
+    n = conn.exec_driver_sql(f"SELECT count(*) FROM {relation} AS b").scalar_one()
+    conn.exec_driver_sql(f"INSERT INTO quarantine ({', '.join(q_cols)}) {sql}")
+    return int(n), 0, int(n), Counter({reason.split(";")[0]: int(n)})
+
+
+def _in_slices(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id: str, file_name: str,
+               columns: dict[str, str], now: datetime):
+    """Postgres: slices of the batch stream out (COPY), through the plan in an in-process DuckDB, and back
+    (COPY into staging, one set-based insert each). In key mode a later slice updates the leads an earlier
+    one stored, which is what collapsing the whole batch to its last record would give."""
+    physical = {name: f"c{i}" for i, name in enumerate(columns)}
+    plan = None
+    problem = None
+    try:
+        plan = _plan(cfg, physical, ident)
+    except MissingColumnsError as exc:
+        problem = str(exc)
+    con = compute_connection()
+    now_sql = f"TIMESTAMPTZ {literal(now.isoformat())}"
+    received = stored = quarantined = 0
+    kinds: Counter = Counter()
+    conflict, update = _leads_conflict(cfg)
+    try:
+        for chunk in raw.read_batch(store, conn, cfg.name, batch_id, list(columns), SLICE_ROWS):
+            rows = pa.Table.from_batches([chunk]).rename_columns(["row_number", *physical.values()])
+            con.register("batch_rows", rows)
+            if plan is None:
+                pairs = ", ".join(f"{literal(n)}, {ident(p)}" for n, p in physical.items())
+                q = con.execute(f"SELECT {literal(batch_id)} AS batch_id, row_number, {literal(cfg.name)} AS source, "
+                                f"{literal(file_name)} AS file_name, CAST(json_object({pairs}) AS VARCHAR) AS payload, "
+                                f"{literal(problem)} AS reason, {now_sql} AS quarantined_at FROM batch_rows").to_arrow_table()
+                store.insert_frame(conn, tables.quarantine, q, conflict="nothing")
+                received += q.num_rows
+                quarantined += q.num_rows
+                kinds[problem.split(";")[0]] += q.num_rows
+                continue
+            con.execute(f"CREATE OR REPLACE TEMP TABLE mapped AS {plan.mapped_sql('batch_rows')}")
+            n, bad, found = check_counts(con, plan, "mapped")
+            leads = con.execute(f"SELECT {lead_columns(plan, batch_id, now_sql)} "
+                                f"FROM ({plan.identity_sql('mapped', batch_id)})").to_arrow_table()
+            q = con.execute(_quarantine_sql(plan, "mapped", batch_id, file_name, now_sql)).to_arrow_table()
+            store.insert_frame(conn, tables.leads, leads, conflict=conflict,
+                               update=[c for c in update if c in leads.column_names])
+            store.insert_frame(conn, tables.quarantine, q, conflict="nothing")
+            received, quarantined, stored = received + n, quarantined + bad, stored + leads.num_rows
+            kinds.update(found)
+    finally:
+        con.close()
+    return received, stored, quarantined, kinds
+
+
+def batch_frame(store: LeadStore, cfg: SourceConfig, batch_id: str) -> pd.DataFrame:
+    """One batch's raw rows as received (header names as columns): for scripts and the CLI."""
+    with store.begin() as conn:
+        names = next((n for b, _f, n in new_batches(conn, cfg.name) if b == batch_id), None)
+        if names is None:
+            f = tables.source_files
+            names = json.loads(conn.execute(sa.select(f.c.columns).where(f.c.batch_id == batch_id)).scalar_one() or "[]")
+        columns = raw.batch_columns(conn, cfg.name, names)
+        batches = list(raw.read_batch(store, conn, cfg.name, batch_id, names, SLICE_ROWS))
+    table = pa.Table.from_batches(batches) if batches else pa.table({})
+    return table.rename_columns(["row_number", *columns]).to_pandas() if batches else pd.DataFrame()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame
-from leadsync.routing.engine import DECISION_COLUMNS, fields_used, route
+from leadsync.routing.engine import DECISION_COLUMNS, RoutingState, fields_used, route
 from leadsync.routing.state import hold_routing, load_state, record, save_positions
 from leadsync.store import LeadStore, tables
 
@@ -43,24 +43,58 @@ def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
     return leads.sort_values(["received_at", "batch_id", "row_number"], kind="stable").reset_index(drop=True)
 
 
+# Leads routed per slice: decisions of one slice are recorded before the next is read, so a step's memory is
+# that of one slice however many leads wait (state carries over: pointers, open leads per partner).
+ROUTE_SLICE = 250_000
+
+
 def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
     report = RoutingReport()
     with store.begin() as conn:
         hold_routing(store, conn)  # before choosing the leads: two workers must not both route the same ones
-        not_yet = ~sa.exists().where(tables.assignments.c.lead_id == tables.leads.c.lead_id)
-        leads = leads_frame(store, conn, cfg, not_yet, fields_used(partners, cfg))
-        if leads.empty:
-            return report
-        leads = _arrival_order(leads)
-        held = leads["segregated"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-        result = route(leads[~held].reset_index(drop=True), partners, cfg, load_state(store, conn))
-        decisions = pd.concat([result.decisions, _segregated(leads.loc[held, "lead_id"])], ignore_index=True)
-        decisions = decisions.assign(source=cfg.name, version=1, attempt=1, decided_by="engine")
-        decisions["action"] = decisions["status"]
-        record(store, conn, decisions, partners, now, first=True)
-        save_positions(store, conn, result.positions, now)
-    report.add(decisions, partners)
+        waiting = _queue_new_leads(store, conn, cfg)
+        state = load_state(store, conn)
+        used = fields_used(partners, cfg)
+        for start in range(0, waiting, ROUTE_SLICE):
+            queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
+            in_slice = tables.leads.c.lead_id.in_(
+                sa.select(queue.c.lead_id).where(queue.c.ord > start, queue.c.ord <= start + ROUTE_SLICE))
+            leads = _arrival_order(leads_frame(store, conn, cfg, in_slice, used))
+            held = leads["segregated"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+            result = route(leads[~held].reset_index(drop=True), partners, cfg, state)
+            decisions = pd.concat([result.decisions, _segregated(leads.loc[held, "lead_id"])], ignore_index=True)
+            decisions = decisions.assign(source=cfg.name, version=1, attempt=1, decided_by="engine")
+            decisions["action"] = decisions["status"]
+            record(store, conn, decisions, partners, now, first=True)
+            save_positions(store, conn, result.positions, now)
+            state = advance(state, result)
+            report.add(decisions, partners)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
     return report
+
+
+def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -> int:
+    """The source's leads not yet routed, numbered in arrival order (a temporary table the slices read);
+    returns how many."""
+    l, a = tables.leads, tables.assignments
+    waiting = (sa.select(l.c.lead_id, sa.func.row_number().over(
+        order_by=(l.c.received_at, l.c.batch_id, l.c.row_number)).label("ord"))
+        .where(l.c.source == cfg.name, ~sa.exists().where(a.c.lead_id == l.c.lead_id)))
+    conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
+    temp = "CREATE TEMP TABLE routing_queue ON COMMIT DROP AS " if store.dialect == "postgresql" else \
+        "CREATE TEMP TABLE routing_queue AS "
+    conn.exec_driver_sql(temp + store.render(conn, waiting))
+    return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
+
+
+def advance(state: RoutingState, result) -> RoutingState:
+    """The state after a slice's decisions: its pointers, and its routed leads counted as open."""
+    positions = {**state.positions, **{k: slot for k, (slot, _partners) in result.positions.items()}}
+    routed = result.decisions.loc[result.decisions["status"] == "routed", "partner_id"].value_counts()
+    open_leads = dict(state.open_leads)
+    for partner, n in routed.items():
+        open_leads[partner] = open_leads.get(partner, 0) + int(n)
+    return RoutingState(positions=positions, open_leads=open_leads, excluded=state.excluded)
 
 
 def _segregated(lead_ids: pd.Series) -> pd.DataFrame:

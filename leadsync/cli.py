@@ -287,6 +287,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    from leadsync.store.migrate import migrate
+
+    report = migrate(args.store)
+    if not report.changed:
+        print(f"the store is at schema version {report.to_version} already: nothing to do")
+        return 0
+    print(f"migrated the store from schema version {report.from_version} to {report.to_version}: "
+          f"{report.raw_rows:,} raw rows in {report.raw_batches:,} batches moved to per-source tables "
+          f"({report.batches_mapped:,} mapped, {report.batches_to_map:,} to map on the next run); "
+          f"{report.outbox_events:,} writeback events ({report.bound:,} bound to batches, {report.refusals:,} "
+          f"with refusals kept)" + (f"; rebuilt without keys: {', '.join(report.rebuilt)}" if report.rebuilt else ""))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from leadsync.checks import run_checks
 
@@ -361,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     ck.add_argument("--connect", action="store_true", help="log in to each source and check its mapped fields")
     ck.add_argument("--source", help="one source (default: all, plus partners.yaml and lifecycle.yaml)")
     ck.set_defaults(func=cmd_check)
+    st = sub.add_parser("store", help="maintain the lead store: `leadsync store migrate` upgrades one written by an "
+                                      "earlier leadsync, in place")
+    st.add_argument("action", choices=["migrate"])
+    st.add_argument("--store", help=store_help)
+    st.set_defaults(func=cmd_store)
     args = parser.parse_args(argv)
     if getattr(args, "seed", 0) is None:
         args.seed = int(time.time()) % 100_000

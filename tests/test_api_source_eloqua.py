@@ -89,8 +89,8 @@ def test_contacts_are_pulled_routed_and_their_status_written_back(project, eloqu
     leads_now = read_table(duckdb_url, tables.leads).set_index("lead_id")
     assert len(leads_now) == SEEDED and leads_now.loc[changed["lead_id"], "title"] == "Chief Buyer"
     assert len(read_table(duckdb_url, tables.assignments)) == SEEDED
-    outbox_now = read_table(duckdb_url, tables.writeback_outbox)
-    assert (outbox_now["state"] == "batched").all()
+    outbox_now = outbox_states(duckdb_url)
+    assert (outbox_now["state"] == "sent").all()
     assert eloqua.contact(refused)["C_LeadSync_Distribution_Status1"] in ("Routed", "Not Routed", "Needs Review")
 
 

@@ -57,6 +57,14 @@ def _lock_key(section: str) -> int:
     return zlib.crc32(f"leadsync:{section}".encode())
 
 
+def stored_version(conn: sa.Connection) -> str | None:
+    """The schema version recorded in the store, or None (a new store, or one from before versions)."""
+    if not sa.inspect(conn).has_table(tables.store_meta.name):
+        return None
+    meta = tables.store_meta
+    return conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+
+
 class StoreSchemaError(RuntimeError):
     """The store was created by a leadsync with differently shaped tables."""
 
@@ -76,7 +84,9 @@ class LeadStore:
     connection is closed afterwards (NullPool), so a Dagster run, the CLI and the UI never collide.
     """
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, create: bool = True):
+        """`create=False` opens the store as it is (no tables created, no version checked): for
+        `leadsync store migrate`."""
         self.url = url or default_store_url()
         parsed = sa.engine.make_url(self.url)
         self.dialect = parsed.get_backend_name()
@@ -91,9 +101,13 @@ class LeadStore:
                 self.url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
             self._lock = None
             self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+        if not create:
+            return
         with self.begin() as conn:
             # Workers starting together would race on CREATE TABLE; the first creates, the others wait.
             self.hold(conn, "schema")
+            if stored_version(conn) not in (None, str(tables.SCHEMA_VERSION)):
+                self._check_schema(conn)  # refuses before anything is created in a store of another version
             metadata.create_all(conn)
             self._check_schema(conn)
 
@@ -109,8 +123,10 @@ class LeadStore:
         if found != str(tables.SCHEMA_VERSION):
             raise StoreSchemaError(
                 f"the lead store at {sa.engine.make_url(self.url).render_as_string()} was written with schema "
-                f"version {found}; this leadsync needs version {tables.SCHEMA_VERSION}. Move that store aside "
-                "(for the demo store: delete dagster_home/leadsync.duckdb) or set LEADSYNC_STORE_URL to a new one.")
+                f"version {found}; this leadsync needs version {tables.SCHEMA_VERSION}. "
+                + ("Migrate it in place with `leadsync store migrate` (back it up first), or move it aside "
+                   if found == "2" else "Move that store aside ")
+                + "(for the demo store: delete dagster_home/leadsync.duckdb) or set LEADSYNC_STORE_URL to a new one.")
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:

@@ -1,0 +1,166 @@
+"""`leadsync store migrate`: bring a store written by an earlier leadsync to this schema, in place, in one
+transaction (a failure leaves the store as it was).
+
+Version 2 → 3 (the columnar, append-only data plane):
+- raw_rows (one JSON text per row, a `state` column) → one typed table per source (raw_<source>); a batch
+  whose rows were all mapped gets its intake-ledger row, one still new is mapped by the next run;
+- writeback_outbox (JSON payload, state/batch_id/attempts/last_error) → typed columns with the payload's other
+  fields kept as JSON, a writeback_bindings row per event bound to a batch, and a writeback_refusals row per
+  refusal an event had (its latest reason kept);
+- on DuckDB the large tables are rebuilt without PRIMARY KEY (no ART index) and the old secondary indexes
+  dropped; on Postgres the new indexes are made.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from leadsync.intake.stored import parse_payloads
+from leadsync.store import raw, tables
+from leadsync.store.engine import LeadStore, StoreSchemaError, stored_version
+from leadsync.store.tables import OUTBOX_FIELDS, metadata
+from leadsync.writeback.events import outbox_row
+
+# v2 secondary indexes (DuckDB keeps none on the large tables; Postgres gets tables.POSTGRES_INDEXES)
+V2_INDEXES = ["ix_raw_rows_source_state", "ix_leads_source", "ix_source_records_content", "ix_lead_activities_record",
+              "ix_assignments_partner_status", "ix_assignments_status_decided", "ix_outbox_source_state"]
+CHUNK = 100_000
+
+
+@dataclass
+class MigrationReport:
+    from_version: str | None = None
+    to_version: str = str(tables.SCHEMA_VERSION)
+    raw_batches: int = 0
+    raw_rows: int = 0
+    batches_mapped: int = 0
+    batches_to_map: int = 0
+    outbox_events: int = 0
+    bound: int = 0
+    refusals: int = 0
+    rebuilt: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.from_version != self.to_version
+
+
+def migrate(url: str | None = None) -> MigrationReport:
+    store = LeadStore(url, create=False)
+    report = MigrationReport()
+    try:
+        with store.begin() as conn:
+            store.hold(conn, "schema")
+            found = stored_version(conn)
+            report.from_version = found
+            if found == str(tables.SCHEMA_VERSION):
+                return report
+            if found != "2":
+                raise StoreSchemaError(f"the store has schema version {found or 'unknown'}; `leadsync store migrate` "
+                                       f"brings version 2 to {tables.SCHEMA_VERSION} only")
+            _v2_to_v3(store, conn, report)
+    finally:
+        store.dispose()
+    return report
+
+
+def _v2_to_v3(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:
+    for name in V2_INDEXES:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+    conn.exec_driver_sql("ALTER TABLE source_files ADD COLUMN columns TEXT")
+    conn.exec_driver_sql("ALTER TABLE writeback_outbox RENAME TO writeback_outbox_v2")
+    if store.dialect == "duckdb":  # rebuilt without their ART key, rows kept
+        for name in sorted(tables.APPEND_ONLY_TABLES - {"writeback_outbox", "writeback_bindings"}):
+            if sa.inspect(conn).has_table(name):
+                conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {name}_v2")
+                metadata.tables[name].create(conn)
+                cols = ", ".join(c.name for c in metadata.tables[name].c)
+                conn.exec_driver_sql(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {name}_v2")
+                conn.exec_driver_sql(f"DROP TABLE {name}_v2")
+                report.rebuilt.append(name)
+    metadata.create_all(conn)  # the new tables (and, on Postgres, their indexes)
+    if store.dialect == "postgresql":
+        for statements in tables.POSTGRES_INDEXES.values():
+            for sql in statements:
+                conn.exec_driver_sql(sql)
+    _raw_rows(store, conn, report)
+    _outbox(store, conn, report)
+    conn.exec_driver_sql("DROP TABLE raw_rows")
+    conn.exec_driver_sql("DROP TABLE writeback_outbox_v2")
+    meta = tables.store_meta
+    conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value=str(tables.SCHEMA_VERSION)))
+
+
+def _raw_rows(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:
+    rr = sa.table("raw_rows", sa.column("batch_id", sa.String), sa.column("row_number", sa.BigInteger),
+                  sa.column("source", sa.String), sa.column("payload", sa.Text), sa.column("state", sa.String))
+    batches = conn.execute(sa.select(rr.c.source, rr.c.batch_id, sa.func.count(),
+                                     sa.func.count().filter(rr.c.state == "new"))
+                           .group_by(rr.c.source, rr.c.batch_id).order_by(rr.c.source, rr.c.batch_id)).all()
+    now = datetime.now(UTC)
+    f, lead, q = tables.source_files, tables.leads, tables.quarantine
+    for source, batch_id, rows, new in batches:
+        names: list[str] | None = None
+        for start in range(0, rows, CHUNK):
+            chunk = store.read_frame(conn, sa.select(rr.c.row_number, rr.c.payload).where(rr.c.batch_id == batch_id)
+                                     .order_by(rr.c.row_number).offset(start).limit(CHUNK))
+            values = parse_payloads(chunk["payload"])
+            names = names or list(json.loads(chunk["payload"].iloc[0]).keys())
+            table = pa.table({n: pa.array(values[n].astype("string") if n in values else [None] * len(chunk),
+                                          pa.string()) for n in names})
+            raw.append(store, conn, source, batch_id, table, pa.array(chunk["row_number"].to_numpy(), pa.int64()))
+        conn.execute(sa.update(f).where(f.c.batch_id == batch_id).values(columns=json.dumps(names or [])))
+        report.raw_batches += 1
+        report.raw_rows += rows
+        if new:
+            report.batches_to_map += 1
+            continue
+        stored = conn.execute(sa.select(sa.func.count()).where(lead.c.batch_id == batch_id)).scalar_one()
+        quarantined = conn.execute(sa.select(sa.func.count()).where(q.c.batch_id == batch_id)).scalar_one()
+        conn.execute(sa.insert(tables.intake_batches).values(batch_id=batch_id, source=source, received=rows,
+                                                             stored=stored, quarantined=quarantined, mapped_at=now))
+        report.batches_mapped += 1
+
+
+def _outbox(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:
+    old = sa.table("writeback_outbox_v2", *[sa.column(c) for c in (
+        "event_id", "source", "lead_id", "kind", "payload", "created_at", "state", "batch_id", "attempts",
+        "last_error")])
+    total = conn.execute(sa.select(sa.func.count()).select_from(old)).scalar_one()
+    now = datetime.now(UTC)
+    for start in range(0, total, CHUNK):
+        chunk = store.read_frame(conn, sa.select(old).order_by(old.c.event_id).offset(start).limit(CHUNK))
+        fields = parse_payloads(chunk["payload"])
+        rows = []
+        for i, event in enumerate(chunk.itertuples(index=False)):
+            values = {k: v for k, v in fields.iloc[i].items() if v is not None and not _missing(v)}
+            rows.append(outbox_row(event.event_id, event.source, event.lead_id, event.kind, values, event.created_at))
+        frame = pd.DataFrame(rows, columns=["event_id", "source", "lead_id", "kind", *OUTBOX_FIELDS, "payload",
+                                            "created_at"])
+        frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce")
+        store.insert_frame(conn, tables.writeback_outbox, frame)
+        bound = chunk[chunk["batch_id"].notna()]
+        store.insert_frame(conn, tables.writeback_bindings, bound[["event_id", "batch_id"]])
+        refused = chunk[chunk["attempts"].fillna(0) > 0]
+        refusals = [{"event_id": e, "batch_id": f"migrated-{n}", "error": (err if n == a else "refused") or "refused",
+                     "refused_at": now} for e, a, err in zip(refused["event_id"], refused["attempts"].astype(int),
+                                                             refused["last_error"], strict=True)
+                    for n in range(1, a + 1)]
+        if refusals:
+            store.insert_frame(conn, tables.writeback_refusals, pd.DataFrame(refusals))
+        report.outbox_events += len(chunk)
+        report.bound += len(bound)
+        report.refusals += len(refused)
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

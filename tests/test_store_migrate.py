@@ -1,0 +1,93 @@
+"""`leadsync store migrate`: a store written by leadsync at schema 2 (tests/fixtures/store_v2, made by the code
+of 3a0bbf7 with tests/fixtures/make_store_v2.py) becomes a schema-3 store in which every lead, decision and
+pending event is found, the batch still to map is mapped by the next run, and nothing is sent twice."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from leadsync.cli import main
+from leadsync.config import load_source
+from leadsync.intake import map_new_rows
+from leadsync.store import LeadStore, raw, tables
+from leadsync.store.engine import StoreSchemaError
+from leadsync.store.migrate import migrate
+from leadsync.writeback.outbox import event_states, pending_events
+
+FIXTURE = Path(__file__).parent / "fixtures" / "store_v2"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def v2_table(name: str) -> pd.DataFrame:
+    return pd.read_parquet(FIXTURE / f"{name}.parquet")
+
+
+def load_v2(url: str) -> None:
+    """The v2 store: its own DDL for the engine, its rows."""
+    engine = sa.create_engine(url)
+    dialect = "postgresql" if url.startswith("postgresql") else "duckdb"
+    with engine.begin() as conn:
+        for statement in (FIXTURE / f"schema_{dialect}.sql").read_text().split(";\n"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+        for file in sorted(FIXTURE.glob("*.parquet")):
+            frame = pd.read_parquet(file)
+            if len(frame):
+                frame = frame.astype(object).where(frame.notna(), None)
+                table = sa.table(file.stem, *[sa.column(c) for c in frame.columns])
+                conn.execute(sa.insert(table), frame.to_dict("records"))
+    engine.dispose()
+
+
+def read(store: LeadStore, query) -> pd.DataFrame:
+    with store.begin() as conn:
+        return store.read_frame(conn, query)
+
+
+def test_a_v2_store_is_refused_with_the_command_that_migrates_it(store_url):
+    load_v2(store_url)
+    with pytest.raises(StoreSchemaError, match="leadsync store migrate"):
+        LeadStore(store_url)
+
+
+def test_migrate_keeps_every_lead_decision_and_pending_event(store_url, capsys):
+    load_v2(store_url)
+    assert main(["store", "migrate", "--store", store_url]) == 0
+    assert "from schema version 2 to 3" in capsys.readouterr().out
+    store = LeadStore(store_url)  # opens: the store is at version 3
+
+    leads, old_leads = read(store, sa.select(tables.leads)), v2_table("leads")
+    assert sorted(leads["lead_id"]) == sorted(old_leads["lead_id"])
+    assert leads.set_index("lead_id")["email"].to_dict() == old_leads.set_index("lead_id")["email"].to_dict()
+    decided = read(store, sa.select(tables.assignments.c.lead_id, tables.assignments.c.status,
+                                    tables.assignments.c.partner_id)).set_index("lead_id").sort_index()
+    old = v2_table("assignments").set_index("lead_id").sort_index()[["status", "partner_id"]]
+    assert decided.fillna("-").equals(old.fillna("-"))
+    assert len(read(store, sa.select(tables.assignment_history))) == len(v2_table("assignment_history"))
+
+    outbox, old_outbox = read(store, event_states()), v2_table("writeback_outbox")
+    assert sorted(outbox["event_id"]) == sorted(old_outbox["event_id"])
+    states = outbox.set_index("event_id")["state"]
+    was_pending = old_outbox.loc[old_outbox["state"] == "pending", "event_id"]
+    assert set(states[states == "pending"].index) == set(was_pending)
+    assert (states[~states.index.isin(was_pending)] == "sent").all()
+    refused = outbox[outbox["attempts"].fillna(0) > 0]
+    assert len(refused) == 1 and "FIELD_CUSTOM_VALIDATION_EXCEPTION" in refused["last_error"].iloc[0]
+    accepted = outbox[outbox["distribution_status"] == "Accepted"]  # a lifecycle event: its fields typed
+    assert len(accepted) == 1 and accepted["partner_name"].notna().all()
+
+    with store.begin() as conn:  # every raw row, by source table, as received
+        assert raw.row_count(conn, "sftp_demo") == len(v2_table("raw_rows"))
+        columns = raw.physical_columns(conn, "sftp_demo")
+    assert {"Email", "Last Name", "Partner"} <= set(columns)
+
+    # the batch pulled but not mapped is mapped now, and only it
+    report = map_new_rows(load_source(REPO / "mappings/sources/sftp_demo.yaml"), store, datetime.now(UTC))
+    assert len(report.batch_ids) == 1 and report.received == 50
+    assert len(read(store, sa.select(tables.leads))) == len(old_leads) + report.stored
+    assert len(read(store, pending_events("sftp_demo"))) == len(was_pending)
+    store.dispose()
+    assert migrate(store_url).changed is False  # a second run has nothing to do

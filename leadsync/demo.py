@@ -155,7 +155,7 @@ def run_job(console: Console, defs, job_name: str, instance, verbose: bool, titl
                TextColumn("{task.fields[now]}"), TimeElapsedColumn())
     started_at = time.perf_counter()
     with Progress(*columns, console=console, transient=False, disable=verbose) as progress:
-        tasks = {name: progress.add_task(name, total=per_stage[name], now="")
+        tasks = {name: progress.add_task(name, total=per_stage[name], now="", start=False)
                  for name, _ in STAGES if per_stage.get(name)}
         stop = threading.Event()
 
@@ -195,6 +195,8 @@ def _update(instance, run_id, types, tasks, progress, done, failed) -> None:
         kind = event.event_type
         if kind == dg.DagsterEventType.STEP_START:
             running.setdefault(stage, []).append(event.step_key)
+            if next(t for t in progress.tasks if t.id == tasks[stage]).start_time is None:
+                progress.start_task(tasks[stage])  # the stage's clock runs from its first step
         elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
                       dg.DagsterEventType.STEP_SKIPPED):
             running.get(stage, []).remove(event.step_key) if event.step_key in running.get(stage, []) else None
@@ -237,7 +239,10 @@ def partners_at_work(running: Sandboxes, store, share: float = 0.3) -> str | Non
         def status(word: str, default: str, statuses: list[str] = statuses) -> str:
             return next((s for s in statuses if word in s.lower() and "not" not in s.lower()), default)
 
-        worked = ids[: max(1, int(len(ids) * share))]
+        untouched = [i for i in ids if _untouched(org.get("Lead", i))]  # a --keep run: not the same leads again
+        if not untouched:
+            continue
+        worked = untouched[: max(1, int(len(ids) * share))]
         for record_id in worked[1:]:
             org.update("Lead", record_id, {"Status": status("contacted", "Working - Contacted")})
         close = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 60 * 86400))
@@ -245,6 +250,14 @@ def partners_at_work(running: Sandboxes, store, share: float = 0.3) -> str | Non
                                      "Amount": 48000}, converted_status=status("converted", "Closed - Converted"))
         done.append(f"{crm.name}: {len(worked) - 1} leads contacted, 1 converted with an opportunity")
     return "; ".join(done) or None
+
+
+def _untouched(lead: dict | None) -> bool:
+    """A lead in the partner's CRM nobody has worked yet: open, not contacted, not converted."""
+    if not lead or lead.get("IsDeleted") or lead.get("IsConverted"):
+        return False
+    status = (lead.get("Status") or "").lower()
+    return "not contacted" in status or status in ("", "open", "new")
 
 
 # ---------------------------------------------------------------------------------------------- the demo

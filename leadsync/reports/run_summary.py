@@ -36,6 +36,19 @@ def pending_events() -> sa.Select:
         sa.or_(o.c.batch_id.is_(None), o.c.batch_id.not_in(sent)))
 
 
+def refusals(source: str) -> sa.Select | None:
+    """Why the source refused pending events: (reason, events), or None when the store keeps no reasons."""
+    # TODO(lead): read the outbox's refusal ledger once writeback_outbox loses its per-row state
+    o = tables.writeback_outbox
+    last_error = getattr(o.c, "last_error", None)
+    if last_error is None:
+        return None
+    pending = pending_events().subquery()
+    return (sa.select(last_error, sa.func.count()).join(pending, pending.c.event_id == o.c.event_id)
+            .where(o.c.source == source, last_error.is_not(None)).group_by(last_error)
+            .order_by(sa.func.count().desc()).limit(3))
+
+
 @dataclass
 class SourceSummary:
     source: str
@@ -130,7 +143,10 @@ def _one(conn: sa.Connection, cfg: SourceConfig, top_reasons: int) -> SourceSumm
                                         .where(pending.c.source == cfg.name).group_by(pending.c.kind)).all())
     s.pending = sum(s.pending_kinds.values())
     if s.pending:
-        s.pending_why = f"sent by the next {cfg.name}/writeback run (refused records are retried there)"
+        query = refusals(cfg.name)
+        refused = conn.execute(query).all() if query is not None else []
+        why = "; ".join(f"{n:,} refused: {_short_reason(str(reason))}" for reason, n in refused)
+        s.pending_why = (why + "; " if why else "") + f"the next {cfg.name}/writeback run sends (or retries) them"
     return s
 
 
@@ -139,7 +155,7 @@ def _short_reason(reason: str) -> str:
     text = reason.strip().splitlines()[0] if reason.strip() else "(no reason)"
     text = re.sub(r" value '[^']*'", "", text)
     text = re.sub(r" \(expected .*\)$", "", text)
-    return text if len(text) <= 70 else text[:69] + "…"
+    return text if len(text) <= 110 else text[:109] + "…"
 
 
 def where_written(cfg: SourceConfig, s: SourceSummary) -> str:
@@ -149,9 +165,9 @@ def where_written(cfg: SourceConfig, s: SourceSummary) -> str:
     vendor = VENDOR.get(cfg.type, cfg.type)
     extra = []
     if n := s.written_back_kinds.get("opportunity"):
-        extra.append(f"{n:,} opportunities upserted")
+        extra.append(f"{n:,} {'opportunity' if n == 1 else 'opportunities'} upserted")
     if n := s.written_back_kinds.get("marketing_event"):
-        extra.append(f"{n:,} partner activities recorded")
+        extra.append(f"{n:,} partner {'activity' if n == 1 else 'activities'} recorded")
     tail = f"; {', '.join(extra)}" if extra else ""
     if cfg.type == "sftp":
         c = cfg.connection

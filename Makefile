@@ -1,5 +1,5 @@
 # The two commands a new user needs (see README.md):
-#   make demo   - set up, start the SFTP sandbox with seeded leads, run the whole pipeline, print a summary
+#   make demo   - set up, start every bundled sandbox with seeded leads, run the whole pipeline, print a summary
 #   make test   - set up, run the whole test suite
 # Both create .venv and install what they need; nothing has to be installed by hand.
 
@@ -13,13 +13,18 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 .PHONY: demo test scale sandbox web ui bench lint clean
 
 $(STAMP): pyproject.toml
+	@echo "Setting up $(VENV): installing leadsync and its dependencies (Dagster, DuckDB, the vendor clients)."
+	@echo "The first time this takes a few minutes; later runs skip it until pyproject.toml changes."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "$(VENV) is ready."
 	touch $(STAMP)
 
+# Every bundled sandbox (SFTP, Salesforce, Marketo, Eloqua, SMTP, and a partner's CRM when partners.yaml
+# points one at loopback), seeded; the whole graph; a summary per source. Extra options: make demo ARGS="--verbose"
 demo: $(STAMP)
-	$(BIN)/leadsync demo
+	$(BIN)/leadsync demo $(ARGS)
 
 # The scale profile on this machine: Postgres, RabbitMQ and Redis on loopback, two Celery workers, the demo
 # run on them, then the UI and daemon until Ctrl-C (README: Scale-out).

@@ -35,53 +35,42 @@ def _env(paths) -> None:
 
 @contextmanager
 def _demo_sandboxes(paths, leads: int, seed: int | None):
-    """The demo's SFTP sandbox with a fresh drop of seeded files in its inbox, and its SMTP sandbox; yields the
-    SMTP sandbox (its folder keeps the emails) and stops both afterwards."""
-    from leadsync import pipeline
-    from leadsync.demo import drop_demo_files, start_mail_sandbox, start_sandbox
+    """Every bundled sandbox the project's YAML points at (leadsync/sandboxes.py), kept across runs under
+    $DAGSTER_HOME/sandboxes and seeded when empty, with a fresh drop of files in the SFTP inbox; yields the
+    SMTP sandbox (its folder keeps the emails; None when mail goes elsewhere) and stops them all afterwards."""
+    from rich.console import Console
 
-    cfg = pipeline.source_config(paths, "sftp_demo")
-    sandbox = start_sandbox(paths, cfg.connection.port, os.environ[cfg.connection.password_env])
-    mail = start_mail_sandbox(paths, _smtp_port(paths))
-    try:
-        files = drop_demo_files(sandbox.root / cfg.connection.folders.inbox, paths.partners_file, leads, seed)
-        print(f"SFTP sandbox on {sandbox.host}:{sandbox.port}; dropped {len(files)} files into the inbox:")
-        for f in files:
-            print(f"  {f.name}")
-        yield mail
-    finally:
-        mail.stop()
-        sandbox.stop()
+    from leadsync.demo import start_all
+
+    with start_all(Console(), paths, leads, seed or 0, fresh=False) as running:
+        mail = running.of_kind("smtp")
+        yield mail[0].server if mail else None
 
 
 def _print_run(result, elapsed: float, mail, where: str) -> None:
-    from leadsync import pipeline
-    from leadsync.demo import format_summary, run_figures
+    from rich.console import Console
+
+    from leadsync.config import load_partners, load_source, source_files
+    from leadsync.config.loader import project_paths
+    from leadsync.reports.run_summary import render, summarise
     from leadsync.store import LeadStore
 
-    figures = run_figures(result)
-    figures["mail_folder"] = str(mail.folder)
-    print(format_summary(pipeline.summary(LeadStore()), figures))
+    paths, console, store = project_paths(), Console(), LeadStore()
+    names = {p.id: p.name for p in load_partners(paths.partners_file).partners}
+    for table in render(summarise(store, [load_source(f) for f in source_files(paths)]), names):
+        console.print(table)
+    if mail is not None:
+        console.print(f"Partner emails: {mail.folder} (.eml files)")
     print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f}s{where}; "
-          f"store: {sa_safe(LeadStore().url)}")
+          f"store: {sa_safe(store.url)}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import dagster as dg
-
-    from leadsync.defs.build import build_definitions
+    from leadsync.demo import run_demo
 
     paths = project_paths(args.mappings)
     _env(paths)
-    with _demo_sandboxes(paths, args.leads, args.seed) as mail:
-        started = time.perf_counter()
-        defs = build_definitions(args.mappings)
-        with dg.DagsterInstance.get() as instance:
-            result = defs.resolve_job_def("leadsync").execute_in_process(instance=instance, raise_on_error=False)
-        _print_run(result, time.perf_counter() - started, mail, "")
-        print("See it in the UI: DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster dev  (then open http://127.0.0.1:3000)")
-        print("Partner links in those emails work while `make web` serves the partner-response app.")
-        return 0 if result.success else 1
+    return run_demo(args.mappings, args.leads, args.seed, args.keep, args.verbose)
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
@@ -320,9 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadsync", description=__doc__)
     parser.add_argument("--mappings", help="mappings folder (default: ./mappings or $LEADSYNC_MAPPINGS_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="start the SFTP sandbox with seeded leads, run everything, print a summary")
-    demo.add_argument("--leads", type=int, default=5_000, help="leads in the main seeded file")
+    demo = sub.add_parser("demo", help="start every bundled sandbox (SFTP, Salesforce, Marketo, Eloqua, a partner's "
+                                       "CRM, SMTP) with seeded leads, run everything, print a summary per source")
+    demo.add_argument("--leads", type=int, default=2_000,
+                      help="leads seeded per source (each API sandbox, and the SFTP drop's main file)")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: varies per run)")
+    demo.add_argument("--keep", action="store_true",
+                      help="keep the store and the sandboxes' data from the last demo (default: start afresh)")
+    demo.add_argument("--verbose", action="store_true", help="print Dagster's event log too")
     demo.set_defaults(func=cmd_demo)
     sc = sub.add_parser("scale", help="the demo on the scale profile: Postgres, RabbitMQ and Celery workers")
     sc.add_argument("--leads", type=int, default=5000)

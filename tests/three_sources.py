@@ -54,7 +54,9 @@ def lead_files(folder: Path, leads: int) -> Path:
 def three_sources(root: Path, files: Path, smtp_port: int, sf_leads: int = 150,
                   mkto_leads: int = 200) -> Iterator[ThreeSources]:
     with ExitStack() as stack:
-        shutil.copytree(REPO / "mappings", root / "mappings")
+        # the shipped vendor examples point at the demo's sandboxes: this project has its own sfdc and mkto
+        shutil.copytree(REPO / "mappings", root / "mappings", ignore=shutil.ignore_patterns(
+            "salesforce_demo.yaml", "marketo_demo.yaml", "eloqua_demo.yaml"))
         lifecycle = root / "mappings/lifecycle.yaml"
         lifecycle.write_text(lifecycle.read_text().replace("port: 8025", f"port: {smtp_port}"))
         sftp = stack.enter_context(SftpSandbox(root / "sftp", users={"demo": SFTP_PASSWORD}))

@@ -124,8 +124,11 @@ class Child:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """SIGTERM to its process group, SIGKILL after `timeout_s`, then every process left in its session."""
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> str:
+        """SIGTERM to its process group, SIGKILL after `timeout_s`, then every process left in its session;
+        returns what it took. The children must not inherit an ignored SIGINT (see run_dev): dagster dev maps
+        SIGTERM to it."""
+        started, how = time.monotonic(), "stopped"
         if self.alive():
             _signal_group(self.pid, signal.SIGTERM)
             try:
@@ -133,7 +136,10 @@ class Child:
             except subprocess.TimeoutExpired:
                 _signal_group(self.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        sweep_session(self.pid)
+                how = f"killed (no exit {timeout_s:g} s after SIGTERM)"
+        swept = sweep_session(self.pid)
+        left = f"; {len(swept)} leftover process(es) of its session stopped" if swept else ""
+        return f"{self.name} {how} in {time.monotonic() - started:.1f} s{left}"
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -245,7 +251,9 @@ def run_dev(paths: ProjectPaths, host: str = "127.0.0.1", port: int = 3000, web:
     """Start everything, print where it is, wait until stopped (a signal, or `dagster dev` exiting), stop
     everything (dagster dev first, then the web app, then the sandboxes). Returns 0 when stopped by a signal,
     else `dagster dev`'s exit code. DevError when something cannot start (what started is stopped)."""
-    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: started in the background from a non-interactive shell, it is ignored, and an ignored signal
+    # stays ignored in children, where dagster dev maps SIGTERM to it: dagster dev could then not be stopped.
+    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     env = {**os.environ, "LEADSYNC_MAPPINGS_DIR": str(paths.mappings.resolve())}
     logs = log_dir or Path(env["DAGSTER_HOME"]) / "dev_logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -258,11 +266,11 @@ def run_dev(paths: ProjectPaths, host: str = "127.0.0.1", port: int = 3000, web:
         children = []
         if web and (paths.mappings / "lifecycle.yaml").exists():
             children.append(start_web(paths, env, logs / "web.log"))
-            stack.callback(children[-1].stop)
+            stack.callback(lambda child=children[-1]: out(f"  {child.stop()}"))
             out(f"  partner web app (`leadsync web`), log in {logs / 'web.log'}")
         dagster = start_dagster(paths, host, port, env, logs / "dagster_dev.log")
         children.append(dagster)
-        stack.callback(dagster.stop)
+        stack.callback(lambda: out(f"  {dagster.stop()}"))
         out(f"  dagster dev (webserver, daemon, code server), log in {logs / 'dagster_dev.log'}")
         wait_until_loaded(url, children)
         out(f"Dagster UI on {url}; schedules and sensors are running. Ctrl-C (or SIGTERM to PID "
@@ -271,7 +279,7 @@ def run_dev(paths: ProjectPaths, host: str = "127.0.0.1", port: int = 3000, web:
             time.sleep(0.5)
         out(f"dagster dev exited with code {dagster.proc.returncode}; stopping the rest")
         return dagster.proc.returncode or 0
-    except (KeyboardInterrupt, Stop):
+    except (KeyboardInterrupt, Stop):  # Ctrl-C, a signal
         out("stopping dagster dev, the web app and the sandboxes …")
         return 0
     finally:
@@ -283,4 +291,3 @@ def run_dev(paths: ProjectPaths, host: str = "127.0.0.1", port: int = 3000, web:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            signal.signal(signal.SIGINT, signal.default_int_handler)

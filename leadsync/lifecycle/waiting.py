@@ -65,22 +65,31 @@ def _partner_waiting(partner_id: str, by_state: dict[str | None, int],
     reasons = []
     if unsent.get(None):
         if partner is not None and partner.auto_accept:
-            reasons.append(f"{unsent[None]} wait for the next delivery run to accept them (auto-accept)")
+            reasons.append(f"{_leads(unsent[None])} wait for the next delivery run to accept them (auto-accept)")
         elif partner is not None and not recipients(partner):
-            reasons.append(f"{unsent[None]} have no one to tell: add users or reps to {partner_id} in partners.yaml")
+            reasons.append(f"{_leads(unsent[None])} with no one to tell: add users or reps to {partner_id} in "
+                           "partners.yaml")
         elif partners is not None and partner is None:
-            reasons.append(f"{unsent[None]} belong to a partner no longer in partners.yaml")
+            reasons.append(f"{_leads(unsent[None])} of a partner no longer in partners.yaml")
         else:
-            reasons.append(f"{unsent[None]} not yet emailed (the next delivery run sends them)")
+            reasons.append(f"{_leads(unsent[None])} not yet emailed (the next delivery run sends them)")
     if unsent.get("pending"):
-        reasons.append(f"{unsent['pending']} emails queued, not yet sent (partner_mail_retry_schedule retries them)")
+        reasons.append(f"{_emails(unsent['pending'])} queued, not yet sent (partner_mail_retry_schedule retries them)")
     if unsent.get("failed"):
-        reasons.append(f"{unsent['failed']} emails refused for good (recipients refused; see deliveries.last_error)")
+        reasons.append(f"{_emails(unsent['failed'])} refused for good (recipients refused; see deliveries.last_error)")
     others = {s: n for s, n in unsent.items() if s not in (None, "pending", "failed")}
     for state, n in sorted(others.items()):
-        reasons.append(f"{n} emails {state}")
+        reasons.append(f"{_emails(n)} {state}")
     return PartnerWaiting(partner_id, partner.name if partner is not None else partner_id,
                           sum(unsent.values()), told, "; ".join(reasons))
+
+
+def _leads(n: int) -> str:
+    return f"{n} lead{'' if n == 1 else 's'}"
+
+
+def _emails(n: int) -> str:
+    return f"{n} email{'' if n == 1 else 's'}"
 
 
 def waiting_summary(store: LeadStore, partners: PartnersConfig | None = None) -> dict[str, dict]:

@@ -295,8 +295,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = run_checks(paths, connect=args.connect, source=args.source)
     for line in report.lines():
         print(line)
-    for line in report.connected():
-        print(line)
+    if report.connected():
+        print("connections that work (what was tried):")
+        for line in report.connected():
+            print(f"  {line}")
     print(report.summary(strict=args.strict))
     return report.exit_code(strict=args.strict)
 

@@ -42,9 +42,6 @@ class Connection:
     def ok(self) -> bool:
         return not any(p.is_error for p in self.problems)
 
-    def __str__(self) -> str:
-        return f"{self.file}: {self.target}: {self.done}"
-
 
 def check_connections(paths: ProjectPaths, only: str | None = None) -> list[Problem]:
     """Every source's connection (or only the source `only`), and the SMTP server when checking all."""

@@ -39,8 +39,8 @@ class CheckReport:
         return [str(p) for p in self.problems]
 
     def connected(self) -> list[str]:
-        """'<file>: <target>: <what was tried>' for each connection that worked."""
-        return [f"{c}" for c in self.connections if c.ok and c.done]
+        """'<target> (<file>): <what was tried>' for each connection that worked."""
+        return [f"{c.target} ({c.file}): {c.done}" for c in self.connections if c.ok and c.done]
 
     def summary(self, strict: bool = False) -> str:
         text = summary(self.problems, self.files_checked)

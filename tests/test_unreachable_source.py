@@ -51,3 +51,17 @@ def test_a_remote_host_gets_no_sandbox_hint_and_other_errors_keep_their_meaning(
     with pytest.raises(dg.Failure) as failed, source_errors("mkto"):
         raise ApiConfigError("identity: HTTP 401 bad client id; check the credentials")
     assert failed.value.description.startswith("Source 'mkto' is misconfigured: identity: HTTP 401")
+
+
+@pytest.mark.parametrize("message, unreachable_", [
+    ("connection to 127.0.0.1:2222 refused (user demo): no SFTP server listens there", True),
+    ("cannot resolve SFTP host 'sftp.nowhere' for demo@sftp.nowhere:22 (Name or service not known)", True),
+    ("connecting to 10.0.0.9:22 (user demo) timed out after 15 s; if it persists check the host", True),
+    ("demo@127.0.0.1:2222 refused to open an SFTP session; retrying may help", False),
+    ("authentication failed for demo@127.0.0.1:2222; check the password", False),
+    ("export: ReadTimeout: HTTPSConnectionPool(host='x', port=443): Read timed out. (read timeout=10)", False),
+])
+def test_only_a_server_that_never_answered_counts_as_unreachable(message, unreachable_):
+    from leadsync.defs.errors import unreachable
+
+    assert unreachable(message) is unreachable_

@@ -10,6 +10,7 @@ unreachable or unknown, timed out) fails saying so in the run's failure message 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,14 +21,16 @@ from connectors.sftp.errors import SftpConfigError, SftpTransientError
 from leadsync.config import ConfigError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_UNREACHABLE = ("refused", "unreachable", "cannot resolve", "timed out", "connectionerror", "max retries exceeded",
-                "failed to establish a new connection", "name or service not known")
+# What the SFTP client and requests say when nothing answers at the address (not: a login or a session refused).
+_UNREACHABLE = re.compile(
+    r"connection refused|refused \(user |is unreachable|cannot resolve|name or service not known"
+    r"|failed to establish a new connection|connecttimeout|connection to \S+ timed out|connecting to \S+ .*timed out"
+    r"|cannot connect to \S+", re.IGNORECASE)
 
 
 def unreachable(message: str) -> bool:
     """Whether an error says the server never answered (refused, unreachable, unresolvable, timed out)."""
-    text = message.lower()
-    return any(w in text for w in _UNREACHABLE)
+    return bool(_UNREACHABLE.search(message))
 
 
 def sandbox_hint(message: str) -> str:

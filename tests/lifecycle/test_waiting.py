@@ -63,3 +63,18 @@ def test_without_partners_the_counts_stand(world):
     world.add_leads([{"country": "JP"}])
     [lonely] = waiting_per_partner(world.store, None)
     assert (lonely.partner, lonely.not_told) == ("lonely", 1)
+
+
+def test_leadsync_summary_names_the_leads_waiting_per_partner(world, capsys):
+    import json
+    from pathlib import Path
+
+    from leadsync.cli import main
+
+    world.add_leads([{"country": "JP"}, {"country": "US"}])
+    mappings = Path(__file__).resolve().parents[2] / "mappings"  # its partners.yaml has neither 'lonely' nor 'north'
+    assert main(["--mappings", str(mappings), "summary", "--store", world.store.url]) == 0
+    waiting = json.loads(capsys.readouterr().out)["waiting_per_partner"]
+    assert {pid: (w["not_told"], w["awaiting_acceptance"]) for pid, w in waiting.items()} == {
+        "lonely": (1, 0), "north": (1, 0)}
+    assert waiting["lonely"]["why_not_told"] == "1 lead of a partner no longer in partners.yaml"

@@ -50,8 +50,10 @@ sandbox: $(STAMP)
 web: $(STAMP)
 	$(BIN)/leadsync web
 
+# The Dagster UI on http://127.0.0.1:3000 with what its schedules and sensors reach: the bundled sandboxes
+# and the partner web app (leadsync/dev.py). Ctrl-C, or SIGTERM to its PID, stops all of it.
 ui: $(STAMP)
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/leadsync dev --port 3000
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline_1m.py

@@ -1,16 +1,5 @@
-"""leadsync command line.
-
-  demo, sandbox, summary                 the embedded demo
-  scale [--workers N] [--serve]          the demo on the scale profile (Postgres, RabbitMQ, Celery workers)
-  route [--source S] [--dry-run --rules F]  route new leads now, or preview a changed rules file
-  reroute [--source S]                   withdraw leads not accepted in time and route them again
-  explain LEAD                           why a lead went where it went
-  assign LEAD PARTNER [--rep EMAIL]      assign or reassign a lead by hand
-  withdraw LEAD                          take a lead back from its partner by hand
-  web                                    serve the partner-response app (links in partner emails)
-  check [--connect] [--source S]         validate every YAML file (and try each source's connection)
-  report NAME [--group-by ..] [--out F]  export a report as CSV
-"""
+"""leadsync command line: pull supplier leads, route them to channel partners, deliver them and write the
+outcomes back. `leadsync <command> --help` describes each command."""
 
 from __future__ import annotations
 
@@ -158,11 +147,20 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from leadsync import pipeline
+    from leadsync.config import ConfigError, load_partners
+    from leadsync.lifecycle.waiting import waiting_summary
     from leadsync.store import LeadStore
 
     paths = project_paths(args.mappings)
     _env(paths)
-    print(json.dumps(pipeline.summary(LeadStore(args.store)), indent=2))
+    store = LeadStore(args.store)
+    totals = pipeline.summary(store)
+    try:
+        partners = load_partners(paths.partners_file)
+    except (ConfigError, OSError):
+        partners = None  # the counts stand; the reasons cannot name missing recipients
+    totals["waiting_per_partner"] = waiting_summary(store, partners)
+    print(json.dumps(totals, indent=2))
     return 0
 
 
@@ -301,14 +299,51 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = run_checks(paths, connect=args.connect, source=args.source)
     for line in report.lines():
         print(line)
-    print(report.summary())
-    return 1 if report.has_errors else 0
+    if report.connected():
+        print("connections that work (what was tried):")
+        for line in report.connected():
+            print(f"  {line}")
+    print(report.summary(strict=args.strict))
+    return report.exit_code(strict=args.strict)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from leadsync.dev import DevError, run_dev
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    print("leadsync dev: starting")
+    try:
+        return run_dev(paths, host=args.host, port=args.port, web=args.web,
+                       log_dir=Path(args.log_dir) if args.log_dir else None,
+                       out=lambda line: print(line, flush=True))
+    except DevError as exc:
+        print(f"leadsync dev: {exc}", file=sys.stderr)
+        return 2
+
+
+EPILOG = """\
+common commands:
+  leadsync demo                  start the bundled sandboxes, run every source end to end, print a summary
+  leadsync dev                   the Dagster UI with the sandboxes and the partner web app (make ui)
+  leadsync check [--connect]     validate the YAML under mappings/ (and log in to each source)
+  leadsync summary               store totals as JSON, with the leads waiting at each partner
+  leadsync explain LEAD          why a lead went where it went
+  leadsync route --dry-run --rules F   where stored leads would go under a changed partners.yaml
+  leadsync report list           the reports; `leadsync report NAME --out F.csv` exports one
+  leadsync store migrate         upgrade a lead store written by an earlier leadsync, in place
+
+Configuration lives in mappings/ (README.md: Configuration reference); secrets in the environment or .env.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="leadsync", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="leadsync", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Pull supplier leads (Salesforce, Marketo, Eloqua, SFTP files), route them to channel\n"
+                    "partners, deliver them and write every outcome back to the source.")
     parser.add_argument("--mappings", help="mappings folder (default: ./mappings or $LEADSYNC_MAPPINGS_DIR)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     demo = sub.add_parser("demo", help="start every bundled sandbox (SFTP, Salesforce, Marketo, Eloqua, a partner's "
                                        "CRM, SMTP) with seeded leads, run everything, print a summary per source")
     demo.add_argument("--leads", type=int, default=2_000,
@@ -325,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--serve", action="store_true", help="then keep the UI, daemon and workers up until Ctrl-C")
     sc.set_defaults(func=cmd_scale)
     sub.add_parser("sandbox", help="run the demo SFTP sandbox in the foreground").set_defaults(func=cmd_sandbox)
-    summ = sub.add_parser("summary", help="print store totals as JSON")
+    summ = sub.add_parser("summary", help="print store totals as JSON, with the leads waiting at each partner")
     summ.add_argument("--store", help="SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)")
     summ.set_defaults(func=cmd_summary)
     store_help = "SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)"
@@ -369,12 +404,20 @@ def main(argv: list[str] | None = None) -> int:
     ck = sub.add_parser("check", help="validate every YAML file; --connect also tries each source's credentials")
     ck.add_argument("--connect", action="store_true", help="log in to each source and check its mapped fields")
     ck.add_argument("--source", help="one source (default: all, plus partners.yaml and lifecycle.yaml)")
+    ck.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 1), e.g. in CI")
     ck.set_defaults(func=cmd_check)
     st = sub.add_parser("store", help="maintain the lead store: `leadsync store migrate` upgrades one written by an "
                                       "earlier leadsync, in place")
     st.add_argument("action", choices=["migrate"])
     st.add_argument("--store", help=store_help)
     st.set_defaults(func=cmd_store)
+    dev = sub.add_parser("dev", help="the Dagster UI (dagster dev) with the bundled sandboxes and the partner web "
+                                     "app; Ctrl-C stops all of it")
+    dev.add_argument("--host", default="127.0.0.1", help="where the UI listens (default: 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=3000, help="the UI's port (default: 3000; 0: any free port)")
+    dev.add_argument("--no-web", dest="web", action="store_false", help="do not start the partner web app")
+    dev.add_argument("--log-dir", help="where the children's logs go (default: $DAGSTER_HOME/dev_logs)")
+    dev.set_defaults(func=cmd_dev)
     args = parser.parse_args(argv)
     if getattr(args, "seed", 0) is None:
         args.seed = int(time.time()) % 100_000

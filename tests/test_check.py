@@ -1,10 +1,16 @@
 """`leadsync check`: every YAML file and the references between them, and with --connect each source's
 credentials and mapped fields, on real servers on loopback (the SFTP, Eloqua and SMTP sandboxes). One line
-per problem naming the file and the key path; exit 1 on any error."""
+per problem naming the file and the key path; exit 1 on any error, warnings only with --strict; --connect
+says what it tried on each connection that works. Partners nobody would tell of their leads are warned about;
+auto-accept without a CRM is refused unless partners.yaml says why."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +20,7 @@ from connectors.eloqua.sandbox import EloquaSandbox
 from connectors.sftp.sandbox import SftpSandbox
 from leadsync.checks import connection_problems, project_check_results, source_check_results
 from leadsync.checks.check_results import asset_check_result
+from leadsync.checks.connect import source_connection
 from leadsync.cli import main
 from leadsync.config.loader import project_paths
 
@@ -22,6 +29,8 @@ SFTP_FILE = "mappings/sources/sftp_demo.yaml"
 ELOQUA_FILE = "mappings/sources/eloqua_demo.yaml"
 PARTNERS_FILE = "mappings/partners.yaml"
 LIFECYCLE_FILE = "mappings/lifecycle.yaml"
+REPO = Path(__file__).resolve().parents[1]
+CONNECTED = "connections that work (what was tried):"
 
 
 @pytest.fixture
@@ -70,10 +79,20 @@ def edit(project: Path, file: str, change) -> None:
 
 
 def check(project: Path, capsys, *options: str) -> tuple[int, list[str], str]:
-    """Exit code, the problem lines and the summary line of `leadsync check`."""
+    """Exit code, the problem lines and the summary line of `leadsync check` (--connect's lines saying what
+    worked are left out: see `connected`)."""
+    code, lines, summary, _ = check_all(project, capsys, *options)
+    return code, lines, summary
+
+
+def check_all(project: Path, capsys, *options: str) -> tuple[int, list[str], str, list[str]]:
+    """Exit code, problem lines, summary, and the connections that work (--connect)."""
     code = main(["--mappings", str(project / "mappings"), "check", *options])
     *lines, summary = capsys.readouterr().out.strip().splitlines()
-    return code, lines, summary
+    if CONNECTED in lines:
+        at = lines.index(CONNECTED)
+        return code, lines[:at], summary, [line.strip() for line in lines[at + 1:]]
+    return code, lines, summary, []
 
 
 def test_a_clean_project_passes(project, capsys):
@@ -82,9 +101,37 @@ def test_a_clean_project_passes(project, capsys):
     assert summary == "all 4 files valid"  # two sources, partners.yaml, lifecycle.yaml
 
 
-def test_a_clean_project_connects_to_every_source_and_the_smtp_server(project, capsys):
-    code, lines, summary = check(project, capsys, "--connect")
-    assert (code, lines, summary) == (0, [], "all 4 files valid")
+def test_a_clean_project_connects_to_every_source_and_the_smtp_server_and_says_what_it_tried(
+        project, capsys, sftp, eloqua, mail_sandbox):
+    (sftp.root / "inbox").mkdir(exist_ok=True)
+    (sftp.root / "inbox" / "leads.csv").write_text("Email\na@b.example\n")
+    code, lines, summary, connected = check_all(project, capsys, "--connect")
+    assert (code, lines, summary) == (0, [], "all 4 files valid; 3 of 3 connections work")
+    assert connected == [
+        (f"eloqua_demo ({ELOQUA_FILE}): logged in to {eloqua.url}; Eloqua contact has all 7 mapped fields "
+        "(9 fields read with the record id and modified date); nothing pulled"),
+        (f"sftp_demo ({SFTP_FILE}): logged in to 127.0.0.1:{sftp.port} as demo (password; host key matches "
+        "known_hosts); inbox folder 'inbox' exists and lists (1 lead file waiting); nothing moved"),
+        (f"smtp ({LIFECYCLE_FILE}): SMTP server 127.0.0.1:{mail_sandbox.port} reached (plain, no login (open "
+        "relay)); nothing sent"),
+    ]
+    # without --connect nothing is tried, so nothing is claimed
+    assert check_all(project, capsys)[3] == []
+
+
+def test_the_connection_asset_check_says_what_it_tried_not_configuration_valid(project):
+    from leadsync.defs.build import build_definitions
+
+    paths = project_paths(project / "mappings")
+    found = source_connection(paths, "sftp_demo")
+    result = asset_check_result(found.problems, passed_description=found.done)
+    assert result.passed and result.description.startswith("logged in to 127.0.0.1:")
+    graph = build_definitions(project / "mappings").resolve_asset_graph()
+    specs = {(key.asset_key.to_user_string(), key.name): graph.get_check_spec(key).description
+             for key in graph.asset_check_keys}
+    described = specs[("sftp_demo/raw_rows", "connection_ok")]
+    assert "configuration valid" not in described and "log in to sftp_demo" in described
+    assert "has someone to notify" in specs[("partners/deliveries", "configuration_valid")]
 
 
 def typo_in_a_key(project):
@@ -145,7 +192,7 @@ def test_problems_in_several_files_are_all_listed_sorted_by_file(project, capsys
     assert [line.split(":")[0] for line in lines] == [LIFECYCLE_FILE, PARTNERS_FILE, SFTP_FILE, SFTP_FILE]
     assert summary == "4 problems in 3 files"
     # Connecting adds nothing: a source whose YAML is broken is not tried, and its problems are not repeated.
-    assert check(project, capsys, "--connect") == (code, lines, summary)
+    assert check(project, capsys, "--connect") == (code, lines, summary + "; 2 of 3 connections work")
 
 
 def test_a_rule_field_some_sources_lack_is_a_warning_naming_them(project, capsys):
@@ -169,7 +216,7 @@ def test_connect_reports_a_wrong_sftp_password_and_a_field_eloqua_lacks_one_line
     assert eloqua_line.startswith(f"{ELOQUA_FILE}: fields[6] (title): Eloqua contact has no field 'C_Job_Title'")
     assert "Fix 'column' in the mapping" in eloqua_line
     assert sftp_line.startswith(f"{SFTP_FILE}: connection.password_env: authentication failed for ")
-    assert summary == "2 problems in 2 files"
+    assert summary == "2 problems in 2 files; 1 of 3 connections work"
 
 
 def test_a_source_that_cannot_be_reached_does_not_hide_another_sources_problem(project, capsys, eloqua):
@@ -208,7 +255,7 @@ def test_one_source_is_checked_alone(project, capsys, monkeypatch):
     monkeypatch.setenv("LEADSYNC_SFTP_DEMO_PASSWORD", "wrong")
     rule_on_a_field_no_source_maps(project)
     code, lines, summary = check(project, capsys, "--connect", "--source", "eloqua_demo")
-    assert (code, lines, summary) == (0, [], "the 1 file checked is valid")
+    assert (code, lines, summary) == (0, [], "the 1 file checked is valid; 1 of 1 connections work")
     code, lines, _ = check(project, capsys, "--connect", "--source", "sftp_demo")
     assert code == 1 and [line.split(":")[:2] for line in lines] == [[SFTP_FILE, " connection.password_env"]]
 
@@ -230,3 +277,84 @@ def test_the_dagster_checks_see_each_sources_problems_and_the_projects_apart(pro
     assert not failed.passed and failed.severity.value == "ERROR"
     assert failed.metadata["errors"].value == 1
     assert asset_check_result([]).passed
+
+
+def test_the_shipped_mappings_on_a_fresh_clone_print_no_warning(tmp_path):
+    """As a new user runs it: the repository's mappings/ and .env, no sandbox started yet (its known_hosts is
+    written when it starts), none of leadsync's variables in the environment, --strict."""
+    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
+    shutil.copy(REPO / ".env", tmp_path / ".env")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADSYNC_", "DAGSTER_"))}
+    done = subprocess.run([sys.executable, "-m", "leadsync.cli", "check", "--strict"], check=False, cwd=tmp_path, env={
+        **env, "LEADSYNC_MAPPINGS_DIR": str(tmp_path / "mappings")}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "warning" not in done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("all ") and done.stdout.strip().endswith("files valid")
+
+
+def partner(project: Path, partner_id: str, change) -> None:
+    edit(project, PARTNERS_FILE, lambda d: change(next(p for p in d["partners"] if p["id"] == partner_id)))
+
+
+def test_a_partner_nobody_would_tell_is_a_warning_and_fails_only_with_strict(project, capsys):
+    partner(project, "albion", lambda p: (p.pop("users"), p.pop("reps")))
+    code, lines, summary = check(project, capsys)
+    assert code == 0
+    assert lines == [(f"{PARTNERS_FILE}: partners[4] (Albion IT).users: warning: Albion IT can receive leads but nobody "
+                     "would be told of them (it has no users and no reps): its leads would wait unseen. Add users "
+                     "(the first, or those marked default: true, are emailed) or reps, or set active: false")]
+    assert summary == "1 problem in 1 file (0 errors, 1 warning)"
+    code, lines, summary = check(project, capsys, "--strict")
+    assert code == 1 and len(lines) == 1
+    assert summary.endswith("(--strict: warnings fail the check)")
+
+
+def test_users_all_marked_not_default_and_no_reps_tell_nobody(project, capsys):
+    partner(project, "rhein", lambda p: [u.update(default=False) for u in p["users"]])
+    _, lines, _ = check(project, capsys)
+    assert len(lines) == 1 and "(every user is marked default: false)" in lines[0]
+
+
+def test_an_inactive_or_auto_accept_partner_needs_no_one_to_notify(project, capsys):
+    partner(project, "albion", lambda p: (p.pop("users"), p.pop("reps"), p.update(active=False)))
+    partner(project, "maple", lambda p: p.pop("users"))  # auto-accept with its reason: no emails are sent
+    assert check(project, capsys) == (0, [], "all 4 files valid")
+
+
+def test_auto_accept_without_a_crm_is_refused_unless_the_yaml_says_why(project, capsys):
+    partner(project, "maple", lambda p: p.pop("auto_accept_without_crm"))
+    code, lines, summary = check(project, capsys)
+    assert code == 1 and summary == "1 problem in 1 file"
+    assert lines == [(f"{PARTNERS_FILE}: partners[3] (Maple Systems).auto_accept: Maple Systems auto-accepts but has "
+                     "no CRM connection: its leads would be accepted with no email and created nowhere, so nobody at "
+                     "the partner hears of them. Give it a `crm` block, or set auto_accept: false and list users to "
+                     "notify, or say why with auto_accept_without_crm: <reason>")]
+
+
+def test_a_reason_that_has_no_effect_is_a_warning_and_an_empty_one_an_error(project, capsys):
+    partner(project, "cascade", lambda p: p.update(auto_accept_without_crm="they asked for it"))
+    code, lines, _ = check(project, capsys)
+    assert code == 0 and len(lines) == 1
+    assert lines[0].startswith(f"{PARTNERS_FILE}: partners[1] (Cascade Secure).auto_accept_without_crm: warning: "
+                               "Cascade Secure does not auto-accept, so this reason has no effect")
+    partner(project, "cascade", lambda p: p.update(auto_accept_without_crm="  "))
+    code, lines, _ = check(project, capsys)
+    assert code == 1 and lines == [(f"{PARTNERS_FILE}: partners[1] (Cascade Secure).auto_accept_without_crm: say why "
+                                   "the partner auto-accepts without a CRM (a sentence), or remove the key")]
+
+
+def test_the_project_check_in_dagster_shows_warnings_with_warn_severity_and_refusals_as_errors(project):
+    paths = project_paths(project / "mappings")
+    assert asset_check_result(project_check_results(paths)).passed
+
+    partner(project, "albion", lambda p: (p.pop("users"), p.pop("reps")))
+    warned = asset_check_result(project_check_results(paths))
+    assert not warned.passed and warned.severity.value == "WARN"
+    assert (warned.metadata["errors"].value, warned.metadata["warnings"].value) == (0, 1)
+    assert warned.description.startswith("1 warning, no errors: mappings/partners.yaml: partners[4] (Albion IT)")
+
+    partner(project, "maple", lambda p: p.pop("auto_accept_without_crm"))
+    refused = asset_check_result(project_check_results(paths))
+    assert refused.severity.value == "ERROR" and refused.metadata["errors"].value == 1
+    assert "auto-accepts but has no CRM connection" in refused.description
+    assert "warning" in refused.metadata["problems"].value  # Albion's warning is still listed

@@ -1,12 +1,16 @@
-"""The UI as an operator sees it: `dagster dev` on loopback against this code location, a run launched over
-GraphQL, then headless Chromium showing the asset graph (pull, route, writeback) and the run's success.
-A screenshot of each page is kept under test-artifacts/."""
+"""The UI as an operator opens it: `leadsync dev` (what `make ui` runs) on a copy of the shipped project with
+free ports, which starts the bundled sandboxes, the partner web app and `dagster dev`. The default-on
+schedules and sensors then tick against real servers: one schedule tick later there is no failed run, headless
+Chromium shows each source's asset graph, a run launched over GraphQL succeeds, and SIGTERM to the
+`leadsync dev` PID stops every process it started. Screenshots are kept under test-artifacts/."""
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,12 +18,13 @@ import pytest
 import requests
 import yaml
 
-from connectors.sftp.sandbox import SftpSandbox
 from connectors.sftp.seed import write_demo_leads
+from leadsync.dev import session_members
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+TICK = "* * * * *"  # the source's own `schedule` key: a tick every minute instead of every 30
 
 
 def free_port() -> int:
@@ -28,53 +33,172 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def sftp(tmp_path):
-    with SftpSandbox(tmp_path / "sftp", users={"demo": "pw"}) as server:
-        yield server
+class Dev:
+    """`leadsync dev` running in a subprocess; its output lines as they come."""
 
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADSYNC_", "DAGSTER_"))}
+        env["DAGSTER_HOME"] = str(root / "dagster_home")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "leadsync"), "--mappings", str(root / "mappings"), "dev",
+             "--port", str(self.port)], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-@pytest.fixture
-def dagster_dev(project, sftp, tmp_path, mail_sandbox):
-    path = project / "mappings/sources/sftp_demo.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["connection"].update(port=sftp.port, known_hosts=str(sftp.write_known_hosts(project / "known_hosts")))
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    write_demo_leads(sftp.root / "inbox" / "leads.csv", 300, seed=3, partner_names=["Blue Peak Security"])
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster_home/dagster.yaml", home / "dagster.yaml")
-    port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "LEADSYNC_MAPPINGS_DIR": str(project / "mappings"),
-           "LEADSYNC_STORE_URL": f"duckdb:///{tmp_path / 'store.duckdb'}", "LEADSYNC_SFTP_DEMO_PASSWORD": "pw"}
-    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115 - held open for the server's lifetime, closed below
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
-                             "-m", "leadsync.definitions"], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/server_info", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None:
+                break
             time.sleep(0.5)
-        else:
-            pytest.fail(f"dagster dev did not start: {(tmp_path / 'dagster_dev.log').read_text()[-2000:]}")
-        yield url, port, tmp_path / "dagster_dev.log"
+        logs = self.root / "dagster_home/dev_logs/dagster_dev.log"
+        tail = logs.read_text()[-3000:] if logs.exists() else ""
+        pytest.fail(f"leadsync dev never said {text!r}:\n{self.output}\n{tail}")
+
+    def children(self) -> list[int]:
+        """The sessions of the processes it started (each child starts a session of its own)."""
+        return session_members_of_parent(self.proc.pid)
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        answer = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
+        return answer.json()["data"]
+
+    def runs(self) -> list[dict]:
+        data = self.graphql("{ runsOrError(limit: 50) { ... on Runs { results { runId jobName status "
+                            "tags { key value } } } } }")
+        return data["runsOrError"]["results"]
+
+
+def session_members_of_parent(ppid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == ppid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def project_copy(root: Path) -> Path:
+    """The repository's mappings, .env and dagster.yaml; every port a free one; sftp_demo ticking every minute."""
+    shutil.copytree(REPO / "mappings", root / "mappings")
+    shutil.copy(REPO / ".env", root / ".env")
+    (root / "dagster_home").mkdir()
+    shutil.copy(REPO / "dagster_home/dagster.yaml", root / "dagster_home/dagster.yaml")
+    source = root / "mappings/sources/sftp_demo.yaml"
+    data = yaml.safe_load(source.read_text())
+    data["connection"]["port"] = free_port()
+    data["schedule"] = TICK
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    lifecycle = root / "mappings/lifecycle.yaml"
+    data = yaml.safe_load(lifecycle.read_text())
+    data["smtp"]["port"] = free_port()
+    web = free_port()
+    data["web"].update(port=web, base_url=f"http://127.0.0.1:{web}")
+    lifecycle.write_text(yaml.safe_dump(data, sort_keys=False))
+    return root
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    root = project_copy(tmp_path_factory.mktemp("ui") / "project")
+    server = Dev(root)
+    try:
+        server.wait_for("Dagster UI on", timeout=300)
+        yield server
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
-        log.close()
+        if server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGTERM)
+            server.proc.wait(timeout=120)
 
 
-def test_an_operator_launches_a_run_and_sees_the_graph_and_its_success(dagster_dev):
+def browser():
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("the browser part needs Debian's chromium and chromium-driver (make test installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1600,1000"):
+        options.add_argument(arg)
+    ARTIFACTS.mkdir(exist_ok=True)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def test_leadsync_dev_starts_the_sandboxes_the_web_app_and_dagster(dev):
+    started = dev.output
+    assert "SFTP sandbox for sftp_demo on 127.0.0.1:" in started
+    assert "SMTP sandbox on 127.0.0.1:" in started
+    assert "partner web app" in started
+    web = yaml.safe_load((dev.root / "mappings/lifecycle.yaml").read_text())["web"]["port"]
+    assert requests.get(f"http://127.0.0.1:{web}/healthz", timeout=10).ok
+
+
+def test_one_schedule_tick_later_no_run_failed_and_the_graph_shows_every_source(dev):
+    deadline = time.monotonic() + 240
+    ticked: list[dict] = []
+    while time.monotonic() < deadline:
+        ticked = [r for r in dev.runs() if {"key": "dagster/schedule_name", "value": "sftp_demo_schedule"} in r["tags"]
+                  and r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        if ticked:
+            break
+        time.sleep(3)
+    assert ticked, f"no schedule tick finished a run within 4 minutes: {dev.runs()}"
+    failed = [(r["jobName"], r["status"]) for r in dev.runs() if r["status"] in ("FAILURE", "CANCELED")]
+    assert failed == [], (dev.root / "dagster_home/dev_logs/dagster_dev.log").read_text()[-4000:]
+    assert ticked[0]["status"] == "SUCCESS"
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    sources = sorted(p.stem for p in (dev.root / "mappings/sources").glob("*.yaml"))
+    chrome = browser()
+    try:
+        for source in sources:
+            # the global lineage shows each source as a group; double-clicking it opens the group's assets
+            chrome.get(f"{dev.url}/asset-groups")
+            group = WebDriverWait(chrome, 60).until(
+                lambda b, name=source: b.find_elements(By.XPATH, f"//*[text()='{name}']") or False)
+            ActionChains(chrome).double_click(group[-1]).perform()
+            try:
+                WebDriverWait(chrome, 90).until(lambda b: all(
+                    name in b.page_source for name in ("raw_rows", "leads", "assignments", "reroutes", "writeback")))
+            finally:
+                chrome.save_screenshot(str(ARTIFACTS / f"ui_asset_graph_{source}.png"))
+        chrome.get(f"{dev.url}/runs")
+        WebDriverWait(chrome, 60).until(lambda b: b.find_elements(By.XPATH, "//*[text()='sftp_demo_sync']") or False)
+        assert "Failure" not in chrome.page_source
+        chrome.save_screenshot(str(ARTIFACTS / "ui_runs_after_a_tick.png"))
+    finally:
+        chrome.quit()
+
+
+def test_an_operator_launches_a_run_and_sees_its_success(dev):
     from dagster_graphql import DagsterGraphQLClient
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    url, port, log = dagster_dev
-    client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    inbox = dev.root / "dagster_home/sftp_sandbox/root/inbox"
+    write_demo_leads(inbox / "leads.csv", 300, seed=3, partner_names=["Blue Peak Security"])
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dev.port)
     run_id = client.submit_job_execution("sftp_demo_sync")
     deadline = time.monotonic() + 240
     status = None
@@ -83,38 +207,31 @@ def test_an_operator_launches_a_run_and_sees_the_graph_and_its_success(dagster_d
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(1)
-    assert status == "SUCCESS", log.read_text()[-3000:]
-
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("the browser part needs Debian's chromium and chromium-driver (make test installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1600,1000"):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    ARTIFACTS.mkdir(exist_ok=True)
+    assert status == "SUCCESS", (dev.root / "dagster_home/dev_logs/dagster_dev.log").read_text()[-3000:]
+    chrome = browser()
     try:
-        # the global lineage shows each source as a group; double-clicking it opens the group's assets
-        browser.get(f"{url}/asset-groups")
-        group = WebDriverWait(browser, 60).until(
-            lambda b: b.find_elements(By.XPATH, "//*[text()='sftp_demo']") or False)
-        ActionChains(browser).double_click(group[-1]).perform()
+        chrome.get(f"{dev.url}/runs/{run_id}")
         try:
-            WebDriverWait(browser, 60).until(lambda b: all(
-                name in b.page_source for name in ("raw_rows", "assignments", "writeback")))
+            WebDriverWait(chrome, 60).until(lambda b: "Success" in b.page_source)
         finally:
-            browser.save_screenshot(str(ARTIFACTS / "ui_asset_graph.png"))
-        browser.get(f"{url}/runs/{run_id}")
-        try:
-            WebDriverWait(browser, 60).until(lambda b: "Success" in b.page_source)
-        finally:
-            browser.save_screenshot(str(ARTIFACTS / "ui_run_success.png"))
+            chrome.save_screenshot(str(ARTIFACTS / "ui_run_success.png"))
     finally:
-        browser.quit()
+        chrome.quit()
     assert (ARTIFACTS / "ui_run_success.png").stat().st_size > 10_000
+
+
+def test_sigterm_to_leadsync_dev_stops_everything_it_started(dev):
+    sessions = dev.children()
+    assert len(sessions) == 2  # the web app and dagster dev, each in a session of its own
+    members = {sid: session_members(sid) for sid in sessions}
+    assert all(members.values()), members
+    ports = [dev.port, *(yaml.safe_load((dev.root / f"mappings/{f}").read_text())[k]["port"]
+                         for f, k in (("sources/sftp_demo.yaml", "connection"), ("lifecycle.yaml", "smtp"),
+                                      ("lifecycle.yaml", "web")))]
+    dev.proc.send_signal(signal.SIGTERM)
+    assert dev.proc.wait(timeout=120) == 0, dev.output
+    assert "dagster dev stopped in" in dev.output and "partner web app stopped in" in dev.output
+    assert {sid: session_members(sid) for sid in sessions} == {sid: [] for sid in sessions}
+    for port in ports:  # nothing listens any more: every server is down
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"

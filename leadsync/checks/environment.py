@@ -13,6 +13,7 @@ from leadsync.config.schema import SourceConfig
 from leadsync.lifecycle.settings import LifecycleSettings
 
 FILE_KEYS = ("known_hosts", "private_key_path", "ca_bundle")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MIN_SECRET_LENGTH = 16  # as WebSettings.secret() requires
 
 
@@ -27,11 +28,22 @@ def source_environment(paths: ProjectPaths, file: Path, cfg: SourceConfig) -> li
                 f"environment variable {value} is not set here; set it to the {file.stem} "
                 f"{key.removesuffix('_env').replace('_', ' ')} (in the shell or .env) where leadsync runs"),
                 sources=[file.stem]))
-        if key in FILE_KEYS and value and not paths.resolve(value).exists():
+        if key in FILE_KEYS and value and not paths.resolve(value).exists() \
+                and not _written_by_bundled_sandbox(paths, connection, key, paths.resolve(value)):
             problems.append(warning(paths, file, f"connection.{key}", (
                 f"file {paths.resolve(value)} does not exist; create it or fix the path (relative paths start "
                 "at the project root)"), sources=[file.stem]))
     return problems
+
+
+def _written_by_bundled_sandbox(paths: ProjectPaths, connection, key: str, file: Path) -> bool:
+    """The known_hosts file of a loopback source in the bundled SFTP sandbox's folder: the sandbox writes it
+    when it starts (`leadsync dev`, `leadsync demo`), so its absence on a fresh clone is not a problem."""
+    from leadsync.demo import sandbox_dir
+
+    if key != "known_hosts" or getattr(connection, "host", None) not in LOOPBACK:
+        return False
+    return file.resolve().is_relative_to(sandbox_dir(paths).resolve())
 
 
 def lifecycle_environment(paths: ProjectPaths, file: Path, settings: LifecycleSettings) -> list[Problem]:

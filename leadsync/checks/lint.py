@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadsync.checks.environment import lifecycle_environment, source_environment
+from leadsync.checks.partners import partner_problems
 from leadsync.checks.problems import Problem, error, from_config_error, merge
 from leadsync.checks.references import reference_problems
 from leadsync.config import ConfigError, load_partners, load_source, source_files
@@ -77,6 +78,8 @@ def _load_partners(project: LoadedProject) -> None:
         project.partners = load_partners(paths.partners_file)
     except ConfigError as exc:
         project.problems += from_config_error(paths, exc)
+    else:
+        project.problems += partner_problems(paths, project.partners)
     accounts_file = _protected_accounts_file(paths)
     if accounts_file is not None:
         project.files.append(accounts_file)

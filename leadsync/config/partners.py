@@ -182,7 +182,11 @@ class Partner(Strict):
     lead_types: list[str] = Field(default_factory=list, description="SMB, Mid-Market, Enterprise or your own.")
     reps: list[Rep] = Field(default_factory=list)
     users: list[PartnerUser] = Field(default_factory=list, description="In the order they were added.")
-    auto_accept: bool = False
+    auto_accept: bool = Field(False, description="Leads are accepted on delivery, with no notification email: for "
+                                                 "partners whose CRM receives them (`crm`).")
+    auto_accept_without_crm: str | None = Field(
+        None, description="Why this partner auto-accepts with no CRM connection (nobody is told of its "
+                                        "leads); `leadsync check` refuses auto_accept without a `crm` unless set.")
     closed_loop: bool = Field(True, description="false: the partner opted out of closed-loop status reporting.")
     active: bool = True
     weight: int = Field(1, ge=1, le=1000, description="Share of round robin among several matching partners.")
@@ -193,6 +197,13 @@ class Partner(Strict):
         None, description="The partner's own CRM: accepted leads are created there and its updates come back.")
     technical_contact: str | None = Field(
         None, description="Who at the partner is emailed when its CRM refuses leadsync (credentials, fields).")
+
+    @field_validator("auto_accept_without_crm")
+    @classmethod
+    def _reason(cls, v: str | None) -> str | None:
+        if v is not None and len(v.strip()) < 3:
+            raise ValueError("say why the partner auto-accepts without a CRM (a sentence), or remove the key")
+        return v.strip() if v else v
 
     @field_validator("technical_contact")
     @classmethod

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from leadsync.config import ConfigError
+from leadsync.defs.config_checks import project_config_check
 from leadsync.defs.metadata import md_counts, md_table
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.lifecycle.closed_loop import send_closed_loop
@@ -20,6 +21,7 @@ from leadsync.lifecycle.delivery import deliver
 from leadsync.lifecycle.mail_queue import send_pending
 from leadsync.lifecycle.rewards import leaderboard
 from leadsync.lifecycle.smtp import SmtpConfigError, SmtpUnavailable
+from leadsync.lifecycle.waiting import waiting_frame, waiting_per_partner
 from leadsync.pipeline import now_utc
 
 DELIVERIES = dg.AssetKey(["partners", "deliveries"])
@@ -45,15 +47,21 @@ def lifecycle_assets(sources: list[str]) -> list[dg.AssetsDefinition]:
               retry_policy=dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL),
               pool="lead_store",
               description="Routed leads delivered: accepted at once for auto-accept partners, else a notification "
-                          "email with accept/reject links to the partner's default users and reps.")
+                          "email with accept/reject links to the partner's default users and reps. The metadata "
+                          "names the leads waiting per partner: not told yet (and why), or awaiting acceptance.")
     def deliveries(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with lifecycle_errors():
-            report = deliver(load_lifecycle(leadsync.paths, leadsync.store()), now_utc())
+            ctx = load_lifecycle(leadsync.paths, leadsync.store())
+            report = deliver(ctx, now_utc())
+            waiting = waiting_per_partner(ctx.store, ctx.partners)
         for problem in report.problems:
             context.log.warning(problem)
         return dg.MaterializeResult(metadata={
             "auto_accepted": report.auto_accepted, "emails_sent": report.sent, "emails_failed": report.failed,
             "retry_later": report.retry_later, "per_partner": md_counts(report.per_partner, "partner", "leads"),
+            "leads_waiting": sum(w.waiting for w in waiting),
+            "leads_not_told": sum(w.not_told for w in waiting),
+            "waiting_per_partner": md_table(waiting_frame(waiting), limit=50),
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in report.problems) or "none"),
         })
 
@@ -68,7 +76,8 @@ def lifecycle_assets(sources: list[str]) -> list[dg.AssetsDefinition]:
             "dagster/row_count": len(board.partners),
         })
 
-    return [deliveries, rewards_leaderboard]
+    # partners.yaml and lifecycle.yaml checked where partners get their leads (a check is an AssetsDefinition)
+    return [deliveries, rewards_leaderboard, project_config_check(DELIVERIES)]
 
 
 @dg.op(description="Send partner emails that could not be sent before (SMTP down, refused).")

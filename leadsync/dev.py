@@ -1,8 +1,8 @@
 """`leadsync dev` (`make ui`): the Dagster UI with everything the shipped schedules and sensors reach.
 
 It starts, in this order:
-1. the bundled sandboxes the mappings point at (`SANDBOXES`, in this process): today the SFTP sandbox of
-   every SFTP source that uses it and the SMTP sandbox of lifecycle.yaml, as `leadsync sandbox` starts them;
+1. every bundled sandbox the mappings point at (`SANDBOXES`, in this process), as `leadsync demo` starts
+   them: SFTP, Salesforce, Marketo, Eloqua, a partner's CRM org, SMTP (leadsync/sandboxes.py);
 2. the partner-response web app (`leadsync web`, a child process), so links in partner emails work;
 3. `dagster dev` (webserver, daemon and code server), in a session of its own.
 
@@ -31,7 +31,6 @@ import yaml
 
 from leadsync.config.loader import ProjectPaths
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 READY_TIMEOUT_S = 300  # the code location loads in ~10-30 s on 2 busy cores; the daemon a little later
 STOP_TIMEOUT_S = 30
 LOCATION = "leadsync"
@@ -45,59 +44,22 @@ class DevError(Exception):
 
 
 @contextmanager
-def bundled_sandboxes(paths: ProjectPaths) -> Iterator[list[str]]:
-    """The sandboxes `leadsync sandbox` starts, for the sources that use them: the SFTP sandbox (on the
-    port of each loopback SFTP source whose known_hosts lives in the sandbox's folder) and the SMTP sandbox
-    (when lifecycle.yaml's server is on this machine). Yields one line per server started."""
-    from leadsync.config import ConfigError, load_source, source_files
-    from leadsync.config.schema import SftpSource
-    from leadsync.demo import sandbox_dir, start_mail_sandbox, start_sandbox
-    from leadsync.lifecycle.settings import load_settings
+def every_sandbox(paths: ProjectPaths) -> Iterator[list[str]]:
+    """Every sandbox the YAML points at, as `leadsync demo` starts them (SFTP, Salesforce, Marketo, Eloqua, a
+    partner's CRM org, SMTP), keeping their data from the last demo or dev session; seeded when empty."""
+    from leadsync.sandboxes import SandboxSetupError, start_sandboxes
 
-    started: list[str] = []
-    with ExitStack() as stack:
-        for file in source_files(paths):
-            try:
-                cfg = load_source(file)
-            except ConfigError:
-                continue  # its runs fail with the real error; `leadsync check` names it
-            c = getattr(cfg, "connection", None)
-            if not isinstance(cfg, SftpSource) or c.host not in LOOPBACK or not c.known_hosts \
-                    or not paths.resolve(c.known_hosts).resolve().is_relative_to(sandbox_dir(paths).resolve()):
-                continue
-            password = os.environ.get(c.password_env or "")
-            if not password:
-                raise DevError(f"{file.stem}: environment variable {c.password_env} is not set; the bundled SFTP "
-                               f"sandbox needs it (the repository's .env sets it)")
-            _port_free(c.port, f"{file.stem}'s SFTP sandbox ({file.name} connection.port)")
-            sandbox = start_sandbox(paths, c.port, password)
-            stack.callback(sandbox.stop)
-            started.append(f"SFTP sandbox for {file.stem} on {sandbox.host}:{sandbox.port} "
-                           f"(files in {sandbox.root})")
-        lifecycle = paths.mappings / "lifecycle.yaml"
-        if lifecycle.exists():
-            smtp = load_settings(lifecycle).smtp
-            if smtp.host in LOOPBACK:
-                _port_free(smtp.effective_port, "the SMTP sandbox (lifecycle.yaml smtp.port)")
-                mail = start_mail_sandbox(paths, smtp.effective_port)
-                stack.callback(mail.stop)
-                started.append(f"SMTP sandbox on {mail.host}:{mail.port} (partner emails kept in {mail.folder})")
-        yield started
+    try:
+        running = start_sandboxes(paths, leads=2_000, seed=7)
+    except SandboxSetupError as exc:
+        raise DevError(str(exc)) from None
+    with running:
+        yield [f"{s.kind} sandbox {s.name} on {s.url}" + (f" ({s.holds})" if s.holds else "") for s in running.started]
 
 
 # The one place `leadsync dev` learns which sandboxes to start: a context manager taking the project paths
-# and yielding one line per server. When leadsync.demo can start every bundled sandbox (SFTP, Salesforce,
-# Marketo, Eloqua, SMTP, a partner's CRM org), point this at that function instead.
-SANDBOXES: Callable[[ProjectPaths], AbstractContextManager[list[str]]] = bundled_sandboxes
-
-
-def _port_free(port: int, what: str) -> None:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            raise DevError(f"port {port} for {what} is taken: is `leadsync sandbox`, `leadsync demo` or another "
-                           "`leadsync dev` running? Stop it, or change the port in the YAML") from None
+# and yielding one line per server.
+SANDBOXES: Callable[[ProjectPaths], AbstractContextManager[list[str]]] = every_sandbox
 
 
 def free_port() -> int:

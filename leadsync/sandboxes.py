@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -232,6 +233,9 @@ def start_sandboxes(paths: ProjectPaths, *, leads: int, seed: int, state_dir: Pa
             where = c.host if cfg.type == "sftp" else getattr(c, "login_url", None) or getattr(c, "base_url", "")
             if not on_loopback(where):
                 continue
+            port, key = (c.port, "connection.port") if cfg.type == "sftp" else (
+                urlsplit(where).port, "connection.login_url" if cfg.type == "salesforce" else "connection.base_url")
+            _port_free(port, f"{cfg.name}'s {KIND_LABELS[cfg.type]} sandbox ({file.name} {key})")
             data = state / cfg.name
             if cfg.type == "sftp":
                 started = start_sftp(cfg, paths, data)
@@ -265,6 +269,22 @@ def start_sandboxes(paths: ProjectPaths, *, leads: int, seed: int, state_dir: Pa
         running.stop()
         raise
     return running
+
+
+KIND_LABELS = {"sftp": "SFTP", "salesforce": "Salesforce", "marketo": "Marketo", "eloqua": "Eloqua"}
+
+
+def _port_free(port: int | None, what: str) -> None:
+    """Stop before starting anything else when a sandbox's port is taken, naming the port and its YAML key."""
+    if not port:
+        return
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise SandboxSetupError(
+                f"port {port} for {what} is taken: is `leadsync demo`, `leadsync dev` or `leadsync sandbox` running? "
+                "Stop it, or change the port in the YAML") from None
 
 
 def _guard(name: str, start: Callable, *args):

@@ -18,7 +18,7 @@ from leadsync.config.schema import SourceConfig
 from leadsync.lifecycle import tables as lt
 from leadsync.partner_crm import tables as crm_tables
 from leadsync.store import LeadStore, tables
-from leadsync.writeback.outbox import sent_events
+from leadsync.writeback.outbox import last_refusals, pending_events, sent_events
 
 # Outbox kinds that set fields on the lead's own record at the source (see writeback/api_sink.py).
 RECORD_KINDS = ("distribution_status", "rejection", "sales_status", "rep")
@@ -27,26 +27,12 @@ WITH_PARTNER = ("routed", "accepted", "rejected", "closed")
 VENDOR = {"salesforce": "Salesforce", "marketo": "Marketo", "eloqua": "Eloqua", "sftp": "SFTP"}
 
 
-def pending_events() -> sa.Select:
-    """Outbox events not sent yet: columns event_id, source, lead_id, kind."""
-    # TODO(lead): use outbox.pending_events()
-    o, b = tables.writeback_outbox, tables.writeback_batches
-    sent = sa.select(b.c.batch_id).where(b.c.state == "sent")
-    return sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind).where(
-        sa.or_(o.c.batch_id.is_(None), o.c.batch_id.not_in(sent)))
-
-
-def refusals(source: str) -> sa.Select | None:
-    """Why the source refused pending events: (reason, events), or None when the store keeps no reasons."""
-    # TODO(lead): read the outbox's refusal ledger once writeback_outbox loses its per-row state
-    o = tables.writeback_outbox
-    last_error = getattr(o.c, "last_error", None)
-    if last_error is None:
-        return None
-    pending = pending_events().subquery()
-    return (sa.select(last_error, sa.func.count()).join(pending, pending.c.event_id == o.c.event_id)
-            .where(o.c.source == source, last_error.is_not(None)).group_by(last_error)
-            .order_by(sa.func.count().desc()).limit(3))
+def refusals(source: str) -> sa.Select:
+    """Why the source refused its pending events: (latest reason, events), the three most frequent."""
+    pending = pending_events(source).subquery()
+    last = last_refusals().subquery()
+    return (sa.select(last.c.last_error, sa.func.count()).join(pending, pending.c.event_id == last.c.event_id)
+            .group_by(last.c.last_error).order_by(sa.func.count().desc()).limit(3))
 
 
 @dataclass
@@ -138,13 +124,12 @@ def _one(conn: sa.Connection, cfg: SourceConfig, top_reasons: int) -> SourceSumm
         sent.c.source == cfg.name, sent.c.kind.in_(RECORD_KINDS)).distinct())
     s.where = where_written(cfg, s)
 
-    pending = pending_events().subquery()
+    pending = pending_events(cfg.name).subquery()
     s.pending_kinds = dict(conn.execute(sa.select(pending.c.kind, sa.func.count())
                                         .where(pending.c.source == cfg.name).group_by(pending.c.kind)).all())
     s.pending = sum(s.pending_kinds.values())
     if s.pending:
-        query = refusals(cfg.name)
-        refused = conn.execute(query).all() if query is not None else []
+        refused = conn.execute(refusals(cfg.name)).all()
         why = "; ".join(f"{n:,} refused: {_short_reason(str(reason))}" for reason, n in refused)
         s.pending_why = (why + "; " if why else "") + f"the next {cfg.name}/writeback run sends (or retries) them"
     return s

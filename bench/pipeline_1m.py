@@ -10,11 +10,12 @@ writeback. The SFTP server runs in a process of its own, so the peak is leadsync
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import resource
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -48,12 +49,6 @@ class Timer:
         return out
 
 
-def _serve(root: Path, host_key: Path, port: int) -> None:
-    SftpSandbox(root, users={"bench": "bench"}, host_key_path=host_key, port=port).start()
-    while True:
-        time.sleep(3600)
-
-
 @contextmanager
 def sftp_server(work: Path) -> Iterator[SftpSandbox]:
     """The SFTP sandbox in a process of its own (as a supplier's server is): its CPU and memory are not
@@ -64,9 +59,8 @@ def sftp_server(work: Path) -> Iterator[SftpSandbox]:
     twin = SftpSandbox(work / "sftp", users={"bench": "bench"}, host_key_path=work / "host_key", port=port)
     for folder in ("inbox", "processed", "error", "outbox"):
         (twin.root / folder).mkdir(parents=True, exist_ok=True)
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(twin.root, work / "host_key", port),
-                                                          daemon=True)
-    server.start()
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("sftp_server.py")), str(twin.root),
+                               str(work / "host_key"), str(port)])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -78,7 +72,7 @@ def sftp_server(work: Path) -> Iterator[SftpSandbox]:
         yield twin
     finally:
         server.terminate()
-        server.join(10)
+        server.wait(10)
 
 
 def main() -> None:

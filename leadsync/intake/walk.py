@@ -79,11 +79,12 @@ def _plan(cfg: SourceConfig, columns: dict[str, str], quote) -> IntakePlan:
 
 def _leads_conflict(cfg: SourceConfig) -> tuple[str, list[str]]:
     """Key mode (and API records, where a newer version of a record updates its lead) update the stored lead;
-    every_record leads are new by construction (their id names the batch)."""
+    every_record leads are new by construction (their id names the batch, which the intake ledger says is not
+    mapped yet, in this same transaction): a plain append, no lookup among the leads already stored."""
     if cfg.uniqueness.mode == "key" or cfg.is_api:
         keep = {"lead_id", "received_at"}
         return "update", [c.name for c in tables.leads.c if c.name not in keep]
-    return "nothing", []
+    return "error", []
 
 
 def _quarantine_sql(plan: IntakePlan, mapped: str, batch_id: str, file_name: str, now_sql: str) -> str:

@@ -68,7 +68,8 @@ def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
     n = len(leads)
     out = _Decisions(n)
     lead_ids = leads["lead_id"].to_numpy(dtype=object)
-    excluded_rows = {i: state.excluded[lid] for i, lid in enumerate(lead_ids) if lid in state.excluded}
+    excluded_rows = ({i: state.excluded[lid] for i, lid in enumerate(lead_ids) if lid in state.excluded}
+                     if state.excluded else {})
     room = {p.id: (p.capacity - state.open_leads.get(p.id, 0)) if p.capacity else np.inf for p in partners.partners}
     fields = LeadFields(leads)
     separator = _separator(source)
@@ -122,23 +123,34 @@ def _protected_accounts(out: _Decisions, fields: LeadFields, partners: PartnersC
         if not table:
             continue
         field_name, key = keys[name]
-        hits = fields.lookup(field_name, table, key)
-        rows = np.flatnonzero(pd.notna(hits) & out.undecided)
-        for row in rows:
-            account = hits[row]
+        accounts_here = list(table.values())
+        # per lead, the index of its protected account (or None), computed per distinct value; then one
+        # decision per account for all its leads at once
+        hits = fields.lookup(field_name, {k: i for i, k in enumerate(table)}, key)
+        found = pd.notna(hits) & out.undecided
+        if not found.any():
+            continue
+        rows_found = np.flatnonzero(found)
+        codes = hits[rows_found].astype(np.int64)
+        for i in np.unique(codes):
+            account = accounts_here[i]
             if account.open:
                 continue
             partner = partners.by_id(account.partner)
+            rows = rows_found[codes == i]
+            # rerouting away from the protecting partner: those leads compete as normal
+            rows = rows[[not _is_excluded(excluded_rows, int(r), partner.id) for r in rows]] \
+                if excluded_rows else rows
+            if not len(rows):
+                continue
             label = f"protected account ({name} {account.key[1]!r})"
-            if _is_excluded(excluded_rows, row, partner.id):
-                continue  # rerouting away from the protecting partner: compete as normal
             if not partner.active:
-                out.set(np.array([row]), status="needs_review", step="protected_account",
+                out.set(rows, status="needs_review", step="protected_account",
                         reason=f"{label} belongs to {partner.name}, which is inactive; assign by hand or "
                                f"move the account in partners.yaml")
                 continue
             rep = partner.rep(account.rep) if account.rep else None
-            out.set(np.array([row]), partner_id=partner.id, status="routed", step="protected_account",
+            out.set(rows, partner_id=partner.id, status="routed", step="protected_account",
                     rep_email=rep.email if rep else None, rep_name=rep.name if rep else None,
                     reason=f"{label} is protected for {partner.name}" + (f", rep {rep.name}" if rep else ""))
 

@@ -93,13 +93,17 @@ def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame
     frame["decided_at"] = now
     frame["rr_slot"] = pd.array(frame["rr_slot"], dtype="Int64")
     cols = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt"]
-    store.insert_frame(conn, tables.assignment_history, frame[[*cols, "action"]], conflict="nothing")
-    if first:  # leads never routed before: a plain insert (an upsert of a million rows costs far more)
-        store.insert_frame(conn, tables.assignments, frame[cols], conflict="nothing")
-    else:
-        store.insert_frame(conn, tables.assignments, frame[cols], conflict="update",
-                           update=[c for c in cols if c != "lead_id"])
     told = frame[frame["status"] != "segregated"]  # held-back leads are not reported to the source
+    if first:
+        # leads never routed before, chosen in this transaction under the routing section: nothing of theirs
+        # can exist yet, so plain appends (no key lookups against millions of earlier decisions)
+        store.insert_frame(conn, tables.assignment_history, frame[[*cols, "action"]])
+        store.insert_frame(conn, tables.assignments, frame[cols])
+        store.insert_frame(conn, tables.writeback_outbox, outbox_events(told, partners, now))
+        return
+    store.insert_frame(conn, tables.assignment_history, frame[[*cols, "action"]], conflict="nothing")
+    store.insert_frame(conn, tables.assignments, frame[cols], conflict="update",
+                       update=[c for c in cols if c != "lead_id"])
     store.insert_frame(conn, tables.writeback_outbox, outbox_events(told, partners, now), conflict="nothing")
 
 

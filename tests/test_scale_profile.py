@@ -105,6 +105,62 @@ def test_two_celery_workers_give_the_embedded_result(tmp_path, drop, mail_sandbo
     assert days and sum(int(spent.get(k)) for k in days) > 0
 
 
+# ------------------------------------------------------------------ routing does not depend on the source order
+
+ORDER_PARTNERS = {
+    "partners": [{"id": "a", "name": "Alpha", "countries": ["US"], "weight": 2},
+                 {"id": "b", "name": "Bravo", "countries": ["US"]}],
+    "routing": {"rule_groups": [{"name": "country", "rules": [
+        {"field": "country", "op": "in", "partner_attribute": "countries"}]}]},
+}
+
+
+def _routed_in_order(store_url: str, order: tuple[str, ...]) -> dict[str, tuple]:
+    """Two sources' leads (all matching the same two partners) routed one source after the other, in `order`,
+    as the scale profile's workers may take them; lead → (partner, slot, reason)."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from leadsync.assign import route_new_leads
+    from leadsync.config import load_source
+    from leadsync.config.schema import PartnersConfig
+    from leadsync.store import LeadStore, tables
+
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    store = LeadStore(store_url)
+    try:
+        for source, n in (("east", 5), ("west", 4)):
+            frame = pd.DataFrame({"lead_id": [f"{source}-{i}" for i in range(n)], "source": source,
+                                  "batch_id": f"{source}-b1", "row_number": range(1, n + 1), "country": "US",
+                                  "email": [f"{source}{i}@example.com" for i in range(n)]})
+            frame["lead_key"], frame["received_at"], frame["updated_at"] = frame["lead_id"], t0, t0
+            with store.begin() as conn:
+                store.insert_frame(conn, tables.leads, frame)
+        base = load_source(REPO / "mappings/sources/sftp_demo.yaml")
+        for source in order:
+            route_new_leads(base.model_copy(update={"name": source}), PartnersConfig.model_validate(ORDER_PARTNERS),
+                            store, t0)
+        with store.begin() as conn:
+            a = tables.assignments
+            got = store.read_frame(conn, sa.select(a.c.lead_id, a.c.partner_id, a.c.rr_slot, a.c.reason))
+    finally:
+        store.dispose()
+    return {r.lead_id: (r.partner_id, int(r.rr_slot), r.reason) for r in got.itertuples()}
+
+
+def test_the_slot_a_lead_gets_does_not_depend_on_which_source_routed_first(tmp_path):
+    """The embedded run routes its sources one after the other in a fixed order; the scale profile's workers
+    route them in whatever order their steps reach the routing section (a retried step comes last). Each
+    source's round robin continues its own cycle in its own arrival order, so any order gives the same result."""
+    first = _routed_in_order(f"duckdb:///{tmp_path / 'east_first.duckdb'}", ("east", "west"))
+    second = _routed_in_order(f"duckdb:///{tmp_path / 'west_first.duckdb'}", ("west", "east"))
+    assert first == second
+    # each source's leads take the weighted cycle (a, b, a) from its start, in arrival order
+    assert [first[f"east-{i}"][:2] for i in range(5)] == [("a", 0), ("b", 1), ("a", 2), ("a", 0), ("b", 1)]
+    assert [first[f"west-{i}"][:2] for i in range(4)] == [("a", 0), ("b", 1), ("a", 2), ("a", 0)]
+
+
 @pytest.fixture(scope="module")
 def embedded_result(tmp_path_factory) -> dict:
     """The embedded default's result on the same input, as the reference of the kill tests."""
@@ -200,11 +256,20 @@ def hold_routing_section(store_url: str):
 
 
 def routing_waiters(store_url: str) -> int:
+    """Transactions of this store waiting to enter its routing section. Only this database's waiters on the
+    routing key: the server is shared with other test runs, whose advisory locks must not count."""
+    from leadsync.routing.state import ROUTING_SECTION
+    from leadsync.store.engine import _lock_key
+
+    key = _lock_key(ROUTING_SECTION)  # a bigint key shows as classid (high 32 bits), objid (low), objsubid 1
     engine = sa.create_engine(store_url)
     try:
         with engine.connect() as conn:
             return conn.execute(sa.text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar_one()
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1"),
+                {"high": key >> 32, "low": key & 0xFFFFFFFF}).scalar_one()
     finally:
         engine.dispose()
 
@@ -236,7 +301,7 @@ def test_a_worker_killed_mid_step_loses_nothing_and_writes_nothing_twice(
                     time.sleep(0.2)
                 assert routing_waiters(postgres_url) > 0, "no routing step reached the routing section"
                 started = worker_of_steps(instance, run.run_id())
-                step = next(s for s in sorted(started) if s.endswith("__assignments"))
+                step = next(s for s in sorted(started) if s.endswith("__assignments"))  # one of the waiters
                 killed = kill_worker_of(run, workers, step)
                 release()
             else:
@@ -291,3 +356,4 @@ def test_the_scale_instance_queues_runs_per_source_on_postgres(scale_home, monke
     set_pool_limits(instance, pools)
     limits = {p.name: p for p in storage.get_pool_limits()}
     assert all(limits[p].limit == 1 and not limits[p].from_default for p in pools)
+

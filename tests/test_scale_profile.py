@@ -4,6 +4,7 @@ quarantine, assignment counts and outbox as the embedded default; a worker kille
 of a pull, a routing step or a writeback batch loses nothing and writes nothing twice."""
 
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -326,6 +327,108 @@ def test_a_worker_killed_mid_step_loses_nothing_and_writes_nothing_twice(
     # the org: no record created twice, every pulled lead carries its status once
     assert len(org_leads) == seeded
     assert all(r["LeadSync_Distribution_Status__c"] for r in org_leads)
+
+
+# ------------------------------------------------------------------ `leadsync scale --serve` leaves no orphans
+
+
+def _processes_marked(mark: str) -> dict[int, str]:
+    """Live processes whose environment carries `mark` (inherited by everything the command starts, whatever
+    its session or parent now): pid → command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if mark.encode() not in (entry / "environ").read_bytes():
+                continue
+            stat = (entry / "stat").read_bytes()
+            if stat[stat.rindex(b")") + 2:].split()[0] == b"Z":
+                continue  # exited, waiting to be reaped
+            found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+    return found
+
+
+def _mappings_on_free_ports(root: Path) -> Path:
+    """The repository's mappings (and .env) with the SFTP sandbox, SMTP sandbox and web app on free ports."""
+    import yaml
+
+    shutil.copytree(REPO / "mappings", root / "mappings")
+    shutil.copy(REPO / ".env", root / ".env")
+    source = root / "mappings/sources/sftp_demo.yaml"
+    data = yaml.safe_load(source.read_text())
+    data["connection"]["port"] = _free_port()
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    lifecycle = root / "mappings/lifecycle.yaml"
+    data = yaml.safe_load(lifecycle.read_text())
+    data["smtp"]["port"] = _free_port()
+    data["web"]["port"] = _free_port()
+    data["web"]["base_url"] = f"http://127.0.0.1:{data['web']['port']}"
+    lifecycle.write_text(yaml.safe_dump(data, sort_keys=False))
+    return root / "mappings"
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads the process table from /proc")
+def test_sigterm_to_scale_serve_stops_everything_it_started(tmp_path, postgres_url):
+    """`make scale &` then `kill <pid>`: the Celery workers, dagster dev, its webserver, daemon and code
+    servers all stop with the command. Started as a non-interactive shell starts a background job (SIGINT
+    ignored, which `dagster dev` and its children would inherit)."""
+    import os
+    import signal
+    import subprocess
+    import urllib.request
+
+    mark = f"LEADSYNC_TEST_MARK={uuid.uuid4().hex}"
+    mappings = _mappings_on_free_ports(tmp_path)
+    port = _free_port()
+    with fresh_database("leadsync_dagster") as dagster_url:
+        env = {**os.environ, mark.split("=")[0]: mark.split("=")[1], "LEADSYNC_STORE_URL": postgres_url,
+               "LEADSYNC_DAGSTER_PG_URL": str(sa.engine.make_url(dagster_url).set(drivername="postgresql+psycopg2")
+                                              .render_as_string(hide_password=False)),
+               "LEADSYNC_CELERY_QUEUE": f"{QUEUE}-serve", "LEADSYNC_BUDGET_PREFIX": f"leadsync-test:{uuid.uuid4().hex[:8]}"}
+        leadsync = str(Path(sys.executable).parent / "leadsync")
+        command = f"trap '' INT; exec {leadsync} --mappings {mappings} scale --serve --no-run --workers 1 --port {port}"
+        with (tmp_path / "scale.log").open("wb") as log:
+            shell = subprocess.Popen(["sh", "-c", command], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # its own group: the test's cleanup can reach it
+        try:
+            # up: the workers, dagster dev, and the webserver and daemon it starts once the code location loads
+            deadline = time.monotonic() + 240
+            started: dict[int, str] = {}
+            while time.monotonic() < deadline and shell.poll() is None:
+                started = _processes_marked(mark)
+                if any("dagster_webserver" in c for c in started.values()) and \
+                        any("dagster._daemon" in c for c in started.values()):
+                    break
+                time.sleep(0.5)
+            assert shell.poll() is None, (tmp_path / "scale.log").read_text()[-3000:]
+            kinds = {"dagster-celery worker", "dagster dev", "dagster_webserver", "dagster._daemon", "code-server"}
+            assert all(any(k in c for c in started.values()) for k in kinds), started
+            while True:  # the UI answers
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=10) as reply:
+                        assert reply.status == 200
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "the Dagster UI never answered"
+                    time.sleep(0.5)
+            started = _processes_marked(mark)
+
+            stopping = time.monotonic()
+            os.kill(shell.pid, signal.SIGTERM)  # the command's own pid (sh exec'd it), as `kill <pid>` would
+            code = shell.wait(timeout=90)
+            took = time.monotonic() - stopping
+            left = _processes_marked(mark)
+            assert left == {}, f"orphans {took:.0f}s after SIGTERM: {left}"
+            assert code == 130 and "stopped (SIGTERM)" in (tmp_path / "scale.log").read_text()
+        finally:
+            for pid in _processes_marked(mark):  # whatever a failure left behind
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 def test_the_scale_instance_queues_runs_per_source_on_postgres(scale_home, monkeypatch):

@@ -431,6 +431,47 @@ def test_sigterm_to_scale_serve_stops_everything_it_started(tmp_path, postgres_u
                     pass
 
 
+def test_the_summary_says_what_waits_to_be_written_back_and_why(duckdb_url):
+    import json
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from leadsync.scale.local import format_pending, pending_writeback
+    from leadsync.store import LeadStore, tables
+
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def event(i: int, label: str, state: str, batch: str | None = None, error: str | None = None) -> dict:
+        return {"event_id": f"e{i}", "source": "sfdc", "lead_id": f"L{i}", "kind": "distribution_status",
+                "payload": json.dumps({"distribution_status": label}), "created_at": now, "state": state,
+                "batch_id": batch, "attempts": 1 if error else None, "last_error": error}
+
+    store = LeadStore(duckdb_url)
+    try:
+        with store.begin() as conn:
+            store.insert_frame(conn, tables.writeback_batches, pd.DataFrame([
+                {"batch_id": "sent1", "source": "sfdc", "target_name": "-", "event_count": 1, "created_at": now,
+                 "state": "sent", "sent_at": now, "result": "ok"},
+                {"batch_id": "half", "source": "sfdc", "target_name": "-", "event_count": 1, "created_at": now,
+                 "state": "prepared", "sent_at": None, "result": None}]))
+            store.insert_frame(conn, tables.writeback_outbox, pd.DataFrame([
+                event(1, "Routed", "batched", "sent1"),  # written back: not pending
+                event(2, "Accepted", "pending"), event(3, "Accepted", "pending"),
+                event(4, "Routed", "pending", error="INVALID_FIELD: LeadSync_Partner__c"),
+                event(5, "Not Routed", "batched", "half")]))
+        rows = pending_writeback(store)
+    finally:
+        store.dispose()
+    got = {(r["label"], r["events"]): r["why"] for r in rows}
+    assert set(got) == {("Accepted", 2), ("Routed", 1), ("Not Routed", 1)}
+    assert "auto-accept partner" in got[("Accepted", 2)] and "after sfdc's writeback" in got[("Accepted", 2)]
+    assert "refused by sfdc (INVALID_FIELD" in got[("Routed", 1)]
+    assert "prepared but did not record as sent" in got[("Not Routed", 1)]
+    assert format_pending(rows).startswith("pending writeback: 4 events not written back yet")
+    assert format_pending([]).startswith("pending writeback: none")
+
+
 def test_the_scale_instance_queues_runs_per_source_on_postgres(scale_home, monkeypatch):
     monkeypatch.setenv("LEADSYNC_PROFILE", "scale")
     monkeypatch.setenv("LEADSYNC_STORE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

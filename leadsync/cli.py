@@ -63,14 +63,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    """The demo on the scale profile: Postgres, RabbitMQ, Celery workers (see leadsync/scale/local.py)."""
-    import subprocess
-
-    import dagster as dg
-
+    """The demo on the scale profile: Postgres, RabbitMQ, Celery workers (see leadsync/scale/local.py).
+    SIGTERM, SIGINT (Ctrl-C) or SIGHUP stops everything it started (leadsync/scale/serve.py)."""
     from leadsync.scale.local import ensure_databases, scale_environment
-    from leadsync.scale.runner import run_on_workers
-    from leadsync.scale.workers import Workers
+    from leadsync.scale.serve import stop_on_signals
 
     paths = project_paths(args.mappings)
     load_dotenv(paths.root / ".env", override=False)
@@ -78,23 +74,50 @@ def cmd_scale(args: argparse.Namespace) -> int:
     os.environ.update(env)
     if args.mappings:
         os.environ["LEADSYNC_MAPPINGS_DIR"] = str(Path(args.mappings).resolve())
-    ensure_databases(env)
+    with stop_on_signals():
+        try:
+            ensure_databases(env)
+            return _scale(args, paths, env)
+        except KeyboardInterrupt as stop:
+            print(f"leadsync scale: stopped ({stop or 'interrupted'}); the workers, sandboxes"
+                  f"{' and dagster dev' if args.serve else ''} it started are stopped", flush=True)
+            return 130
+
+
+def _scale(args: argparse.Namespace, paths, env: dict[str, str]) -> int:
+    import dagster as dg
+
+    from leadsync.scale.local import format_pending, pending_writeback
+    from leadsync.scale.runner import run_on_workers, was_interrupted
+    from leadsync.scale.serve import ProcessGroup
+    from leadsync.scale.workers import Workers
+    from leadsync.store import LeadStore
+
     with _demo_sandboxes(paths, args.leads, args.seed) as mail, \
             Workers(args.workers, env, Path(env["DAGSTER_HOME"]) / "workers") as workers:
         print(f"{args.workers} Celery workers up: {', '.join(w.name for w in workers.workers)} "
-              f"(logs in {workers.log_dir})")
-        started = time.perf_counter()
-        with dg.DagsterInstance.get() as instance:
-            result = run_on_workers(instance)
-        _print_run(result, time.perf_counter() - started, mail, " on the workers")
-        if args.serve:
-            print("Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops everything)")
+              f"(logs in {workers.log_dir})", flush=True)
+        success = True
+        if args.run:
+            started = time.perf_counter()
+            with dg.DagsterInstance.get() as instance:
+                result = run_on_workers(instance)
+            if was_interrupted(result):  # Dagster took the signal during the run: stop here as well
+                raise KeyboardInterrupt("a stop signal during the run")
+            _print_run(result, time.perf_counter() - started, mail, " on the workers")
+            store = LeadStore()
             try:
-                subprocess.run([str(Path(sys.executable).parent / "dagster"), "dev", "-m", "leadsync.definitions",
-                                "-h", "127.0.0.1", "-p", "3000"], check=False)
-            except KeyboardInterrupt:
-                pass
-        return 0 if result.success else 1
+                print(format_pending(pending_writeback(store)), flush=True)
+            finally:
+                store.dispose()
+            success = result.success
+        if args.serve:
+            print(f"Dagster UI and daemon on http://127.0.0.1:{args.port} (Ctrl-C, or SIGTERM to pid {os.getpid()}, "
+                  "stops everything)", flush=True)
+            with ProcessGroup([str(Path(sys.executable).parent / "dagster"), "dev", "-m", "leadsync.definitions",
+                               "-h", "127.0.0.1", "-p", str(args.port)]) as dev:
+                dev.wait()
+        return 0 if success else 1
 
 
 def sa_safe(url: str) -> str:
@@ -358,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--seed", type=int, default=7)
     sc.add_argument("--workers", type=int, default=2)
     sc.add_argument("--serve", action="store_true", help="then keep the UI, daemon and workers up until Ctrl-C")
+    sc.add_argument("--port", type=int, default=3000, help="the Dagster UI's port with --serve")
+    sc.add_argument("--no-run", dest="run", action="store_false",
+                    help="with --serve: do not run the demo job first, only bring the workers, UI and daemon up")
     sc.set_defaults(func=cmd_scale)
     sub.add_parser("sandbox", help="run the demo SFTP sandbox in the foreground").set_defaults(func=cmd_sandbox)
     summ = sub.add_parser("summary", help="print store totals as JSON, with the leads waiting at each partner")

@@ -4,6 +4,7 @@ quarantine, assignment counts and outbox as the embedded default; a worker kille
 of a pull, a routing step or a writeback batch loses nothing and writes nothing twice."""
 
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -105,6 +106,62 @@ def test_two_celery_workers_give_the_embedded_result(tmp_path, drop, mail_sandbo
     assert days and sum(int(spent.get(k)) for k in days) > 0
 
 
+# ------------------------------------------------------------------ routing does not depend on the source order
+
+ORDER_PARTNERS = {
+    "partners": [{"id": "a", "name": "Alpha", "countries": ["US"], "weight": 2},
+                 {"id": "b", "name": "Bravo", "countries": ["US"]}],
+    "routing": {"rule_groups": [{"name": "country", "rules": [
+        {"field": "country", "op": "in", "partner_attribute": "countries"}]}]},
+}
+
+
+def _routed_in_order(store_url: str, order: tuple[str, ...]) -> dict[str, tuple]:
+    """Two sources' leads (all matching the same two partners) routed one source after the other, in `order`,
+    as the scale profile's workers may take them; lead → (partner, slot, reason)."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from leadsync.assign import route_new_leads
+    from leadsync.config import load_source
+    from leadsync.config.schema import PartnersConfig
+    from leadsync.store import LeadStore, tables
+
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    store = LeadStore(store_url)
+    try:
+        for source, n in (("east", 5), ("west", 4)):
+            frame = pd.DataFrame({"lead_id": [f"{source}-{i}" for i in range(n)], "source": source,
+                                  "batch_id": f"{source}-b1", "row_number": range(1, n + 1), "country": "US",
+                                  "email": [f"{source}{i}@example.com" for i in range(n)]})
+            frame["lead_key"], frame["received_at"], frame["updated_at"] = frame["lead_id"], t0, t0
+            with store.begin() as conn:
+                store.insert_frame(conn, tables.leads, frame)
+        base = load_source(REPO / "mappings/sources/sftp_demo.yaml")
+        for source in order:
+            route_new_leads(base.model_copy(update={"name": source}), PartnersConfig.model_validate(ORDER_PARTNERS),
+                            store, t0)
+        with store.begin() as conn:
+            a = tables.assignments
+            got = store.read_frame(conn, sa.select(a.c.lead_id, a.c.partner_id, a.c.rr_slot, a.c.reason))
+    finally:
+        store.dispose()
+    return {r.lead_id: (r.partner_id, int(r.rr_slot), r.reason) for r in got.itertuples()}
+
+
+def test_the_slot_a_lead_gets_does_not_depend_on_which_source_routed_first(tmp_path):
+    """The embedded run routes its sources one after the other in a fixed order; the scale profile's workers
+    route them in whatever order their steps reach the routing section (a retried step comes last). Each
+    source's round robin continues its own cycle in its own arrival order, so any order gives the same result."""
+    first = _routed_in_order(f"duckdb:///{tmp_path / 'east_first.duckdb'}", ("east", "west"))
+    second = _routed_in_order(f"duckdb:///{tmp_path / 'west_first.duckdb'}", ("west", "east"))
+    assert first == second
+    # each source's leads take the weighted cycle (a, b, a) from its start, in arrival order
+    assert [first[f"east-{i}"][:2] for i in range(5)] == [("a", 0), ("b", 1), ("a", 2), ("a", 0), ("b", 1)]
+    assert [first[f"west-{i}"][:2] for i in range(4)] == [("a", 0), ("b", 1), ("a", 2), ("a", 0)]
+
+
 @pytest.fixture(scope="module")
 def embedded_result(tmp_path_factory) -> dict:
     """The embedded default's result on the same input, as the reference of the kill tests."""
@@ -200,11 +257,20 @@ def hold_routing_section(store_url: str):
 
 
 def routing_waiters(store_url: str) -> int:
+    """Transactions of this store waiting to enter its routing section. Only this database's waiters on the
+    routing key: the server is shared with other test runs, whose advisory locks must not count."""
+    from leadsync.routing.state import ROUTING_SECTION
+    from leadsync.store.engine import _lock_key
+
+    key = _lock_key(ROUTING_SECTION)  # a bigint key shows as classid (high 32 bits), objid (low), objsubid 1
     engine = sa.create_engine(store_url)
     try:
         with engine.connect() as conn:
             return conn.execute(sa.text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar_one()
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1"),
+                {"high": key >> 32, "low": key & 0xFFFFFFFF}).scalar_one()
     finally:
         engine.dispose()
 
@@ -236,7 +302,7 @@ def test_a_worker_killed_mid_step_loses_nothing_and_writes_nothing_twice(
                     time.sleep(0.2)
                 assert routing_waiters(postgres_url) > 0, "no routing step reached the routing section"
                 started = worker_of_steps(instance, run.run_id())
-                step = next(s for s in sorted(started) if s.endswith("__assignments"))
+                step = next(s for s in sorted(started) if s.endswith("__assignments"))  # one of the waiters
                 killed = kill_worker_of(run, workers, step)
                 release()
             else:
@@ -261,6 +327,149 @@ def test_a_worker_killed_mid_step_loses_nothing_and_writes_nothing_twice(
     # the org: no record created twice, every pulled lead carries its status once
     assert len(org_leads) == seeded
     assert all(r["LeadSync_Distribution_Status__c"] for r in org_leads)
+
+
+# ------------------------------------------------------------------ `leadsync scale --serve` leaves no orphans
+
+
+def _processes_marked(mark: str) -> dict[int, str]:
+    """Live processes whose environment carries `mark` (inherited by everything the command starts, whatever
+    its session or parent now): pid → command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if mark.encode() not in (entry / "environ").read_bytes():
+                continue
+            stat = (entry / "stat").read_bytes()
+            if stat[stat.rindex(b")") + 2:].split()[0] == b"Z":
+                continue  # exited, waiting to be reaped
+            found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+    return found
+
+
+def _mappings_on_free_ports(root: Path) -> Path:
+    """The repository's mappings (and .env) with the SFTP sandbox, SMTP sandbox and web app on free ports."""
+    import yaml
+
+    shutil.copytree(REPO / "mappings", root / "mappings")
+    shutil.copy(REPO / ".env", root / ".env")
+    source = root / "mappings/sources/sftp_demo.yaml"
+    data = yaml.safe_load(source.read_text())
+    data["connection"]["port"] = _free_port()
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    lifecycle = root / "mappings/lifecycle.yaml"
+    data = yaml.safe_load(lifecycle.read_text())
+    data["smtp"]["port"] = _free_port()
+    data["web"]["port"] = _free_port()
+    data["web"]["base_url"] = f"http://127.0.0.1:{data['web']['port']}"
+    lifecycle.write_text(yaml.safe_dump(data, sort_keys=False))
+    return root / "mappings"
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads the process table from /proc")
+def test_sigterm_to_scale_serve_stops_everything_it_started(tmp_path, postgres_url):
+    """`make scale &` then `kill <pid>`: the Celery workers, dagster dev, its webserver, daemon and code
+    servers all stop with the command. Started as a non-interactive shell starts a background job (SIGINT
+    ignored, which `dagster dev` and its children would inherit)."""
+    import os
+    import signal
+    import subprocess
+    import urllib.request
+
+    mark = f"LEADSYNC_TEST_MARK={uuid.uuid4().hex}"
+    mappings = _mappings_on_free_ports(tmp_path)
+    port = _free_port()
+    with fresh_database("leadsync_dagster") as dagster_url:
+        env = {**os.environ, mark.split("=")[0]: mark.split("=")[1], "LEADSYNC_STORE_URL": postgres_url,
+               "LEADSYNC_DAGSTER_PG_URL": str(sa.engine.make_url(dagster_url).set(drivername="postgresql+psycopg2")
+                                              .render_as_string(hide_password=False)),
+               "LEADSYNC_CELERY_QUEUE": f"{QUEUE}-serve", "LEADSYNC_BUDGET_PREFIX": f"leadsync-test:{uuid.uuid4().hex[:8]}"}
+        leadsync = str(Path(sys.executable).parent / "leadsync")
+        command = f"trap '' INT; exec {leadsync} --mappings {mappings} scale --serve --no-run --workers 1 --port {port}"
+        with (tmp_path / "scale.log").open("wb") as log:
+            shell = subprocess.Popen(["sh", "-c", command], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # its own group: the test's cleanup can reach it
+        try:
+            # up: the workers, dagster dev, and the webserver and daemon it starts once the code location loads
+            deadline = time.monotonic() + 240
+            started: dict[int, str] = {}
+            while time.monotonic() < deadline and shell.poll() is None:
+                started = _processes_marked(mark)
+                if any("dagster_webserver" in c for c in started.values()) and \
+                        any("dagster._daemon" in c for c in started.values()):
+                    break
+                time.sleep(0.5)
+            assert shell.poll() is None, (tmp_path / "scale.log").read_text()[-3000:]
+            kinds = {"dagster-celery worker", "dagster dev", "dagster_webserver", "dagster._daemon", "code-server"}
+            assert all(any(k in c for c in started.values()) for k in kinds), started
+            while True:  # the UI answers
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=10) as reply:
+                        assert reply.status == 200
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "the Dagster UI never answered"
+                    time.sleep(0.5)
+            started = _processes_marked(mark)
+
+            stopping = time.monotonic()
+            os.kill(shell.pid, signal.SIGTERM)  # the command's own pid (sh exec'd it), as `kill <pid>` would
+            code = shell.wait(timeout=90)
+            took = time.monotonic() - stopping
+            left = _processes_marked(mark)
+            assert left == {}, f"orphans {took:.0f}s after SIGTERM: {left}"
+            assert code == 130 and "stopped (SIGTERM)" in (tmp_path / "scale.log").read_text()
+        finally:
+            for pid in _processes_marked(mark):  # whatever a failure left behind
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def test_the_summary_says_what_waits_to_be_written_back_and_why(duckdb_url):
+    import json
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from leadsync.scale.local import format_pending, pending_writeback
+    from leadsync.store import LeadStore, tables
+
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def event(i: int, label: str, state: str, batch: str | None = None, error: str | None = None) -> dict:
+        return {"event_id": f"e{i}", "source": "sfdc", "lead_id": f"L{i}", "kind": "distribution_status",
+                "payload": json.dumps({"distribution_status": label}), "created_at": now, "state": state,
+                "batch_id": batch, "attempts": 1 if error else None, "last_error": error}
+
+    store = LeadStore(duckdb_url)
+    try:
+        with store.begin() as conn:
+            store.insert_frame(conn, tables.writeback_batches, pd.DataFrame([
+                {"batch_id": "sent1", "source": "sfdc", "target_name": "-", "event_count": 1, "created_at": now,
+                 "state": "sent", "sent_at": now, "result": "ok"},
+                {"batch_id": "half", "source": "sfdc", "target_name": "-", "event_count": 1, "created_at": now,
+                 "state": "prepared", "sent_at": None, "result": None}]))
+            store.insert_frame(conn, tables.writeback_outbox, pd.DataFrame([
+                event(1, "Routed", "batched", "sent1"),  # written back: not pending
+                event(2, "Accepted", "pending"), event(3, "Accepted", "pending"),
+                event(4, "Routed", "pending", error="INVALID_FIELD: LeadSync_Partner__c"),
+                event(5, "Not Routed", "batched", "half")]))
+        rows = pending_writeback(store)
+    finally:
+        store.dispose()
+    got = {(r["label"], r["events"]): r["why"] for r in rows}
+    assert set(got) == {("Accepted", 2), ("Routed", 1), ("Not Routed", 1)}
+    assert "auto-accept partner" in got[("Accepted", 2)] and "after sfdc's writeback" in got[("Accepted", 2)]
+    assert "refused by sfdc (INVALID_FIELD" in got[("Routed", 1)]
+    assert "prepared but did not record as sent" in got[("Not Routed", 1)]
+    assert format_pending(rows).startswith("pending writeback: 4 events not written back yet")
+    assert format_pending([]).startswith("pending writeback: none")
 
 
 def test_the_scale_instance_queues_runs_per_source_on_postgres(scale_home, monkeypatch):
@@ -291,3 +500,4 @@ def test_the_scale_instance_queues_runs_per_source_on_postgres(scale_home, monke
     set_pool_limits(instance, pools)
     limits = {p.name: p for p in storage.get_pool_limits()}
     assert all(limits[p].limit == 1 and not limits[p].from_default for p in pools)
+

@@ -34,7 +34,7 @@ DECISION_COLUMNS = ["lead_id", "partner_id", "rep_email", "rep_name", "status", 
 
 @dataclass
 class RoutingState:
-    positions: dict[str, int] = field(default_factory=dict)  # candidate-set key → next slot
+    positions: dict[str, int] = field(default_factory=dict)  # (source, candidate set) key → next slot
     open_leads: dict[str, int] = field(default_factory=dict)  # partner id → open leads now
     excluded: dict[str, set[str]] = field(default_factory=dict)  # lead id → partners that already had it
 
@@ -76,7 +76,7 @@ def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
 
     _protected_accounts(out, fields, partners, excluded_rows)
     _named_partner(out, leads, fields, partners, source, excluded_rows)
-    positions = _rule_groups(out, fields, partners, separator, state, room, excluded_rows)
+    positions = _rule_groups(out, fields, partners, separator, state, room, excluded_rows, source.name)
     _default_or_unassigned(out, partners, room, excluded_rows)
 
     frame = pd.DataFrame({"lead_id": lead_ids, **out.cols})
@@ -202,7 +202,7 @@ def _named_partner(out: _Decisions, leads: pd.DataFrame, fields: LeadFields, par
 
 
 def _rule_groups(out: _Decisions, fields: LeadFields, partners: PartnersConfig, separator: str,
-                 state: RoutingState, room: dict[str, float], excluded_rows: dict[int, set[str]]):
+                 state: RoutingState, room: dict[str, float], excluded_rows: dict[int, set[str]], source: str):
     cache = FieldCache(fields, separator)
     active = [p for p in partners.partners if p.active]
     changed: dict[str, tuple[int, str]] = {}
@@ -218,15 +218,16 @@ def _rule_groups(out: _Decisions, fields: LeadFields, partners: PartnersConfig, 
             out.set(match.review_rows, status="needs_review", step="rule_group", rule_group=group.name,
                     reason=reasons)
         if len(match.rows):
-            _share(out, match, candidates, group.name, state, room, changed)
+            _share(out, match, candidates, group.name, state, room, changed, source)
     return changed
 
 
-def _share(out: _Decisions, match, candidates: list[Partner], group_name: str,
-           state: RoutingState, room: dict[str, float], changed: dict[str, tuple[int, str]]) -> None:
-    """Hand the group's matched leads to partners, by weighted round robin within each candidate set."""
+def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, state: RoutingState,
+           room: dict[str, float], changed: dict[str, tuple[int, str]], source: str) -> None:
+    """Hand the group's matched leads to partners, by weighted round robin within each candidate set (the
+    source's own cycle of it: see round_robin.py)."""
     sets = [[candidates[j] for j in members] for members in match.set_members]
-    keys = [set_key(s) for s in sets]
+    keys = [set_key(s, source) for s in sets]
     seqs = [sequence([p.weight for p in s]) for s in sets]
     starts = np.array([state.positions.get(k, 0) for k in keys], dtype=np.int64)
     order = np.lexsort((match.rows, match.set_of_row))  # by set, then arrival order

@@ -6,6 +6,13 @@ t-th turn sits at (t + ½) / weight_j, ties in YAML order). A stored pointer say
 comes next; leads take slots in their arrival order, so the same input always gives the same answer and a
 restart continues where the last run stopped.
 
+The pointer is kept per source and candidate set. Arrival order is defined within a source (its batches and
+rows); between sources there is none: their routing steps run side by side on the scale profile's workers
+and take the routing section in whatever order they reach it (a retried step comes last). A pointer shared
+by every source would hand a lead a different slot depending on that order; one per source makes a source's
+decisions depend on its own leads alone. Each partner still gets its weighted share of every source's leads
+(within one cycle per source).
+
 Capacity: a partner at its capacity (open leads) is skipped — its slots are passed over — and the pointer
 still advances over them, so the cycle's fairness for everyone else is unchanged.
 """
@@ -21,9 +28,10 @@ import numpy as np
 from leadsync.config.partners import Partner
 
 
-def set_key(partners: Sequence[Partner]) -> str:
-    """Identity of a candidate set: its partners and weights (a weight change starts a new cycle)."""
-    text = ",".join(f"{p.id}:{p.weight}" for p in partners)
+def set_key(partners: Sequence[Partner], source: str) -> str:
+    """Identity of a round-robin cycle: the source whose leads it shares and the candidate set's partners and
+    weights (a weight change starts a new cycle)."""
+    text = source + "|" + ",".join(f"{p.id}:{p.weight}" for p in partners)
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 

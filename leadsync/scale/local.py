@@ -52,3 +52,51 @@ def ensure_databases(env: dict[str, str]) -> None:
                     conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     finally:
         admin.dispose()
+
+
+def pending_writeback(store) -> list[dict]:
+    """The outbox events not written back yet, grouped by what they are and why they wait: one row per
+    (source, kind, status label, reason) with its count."""
+    from leadsync.intake import parse_payloads
+    from leadsync.store import tables
+
+    o, b = tables.writeback_outbox, tables.writeback_batches
+    with store.begin() as conn:
+        waiting = store.read_frame(conn, sa.select(o.c.source, o.c.kind, o.c.payload, o.c.state, o.c.last_error)
+                                   .outerjoin(b, b.c.batch_id == o.c.batch_id)
+                                   .where(sa.or_(o.c.state == "pending", b.c.state != "sent")))
+    if waiting.empty:
+        return []
+    labels = parse_payloads(waiting["payload"])
+    waiting["label"] = labels["distribution_status"].fillna("").to_numpy() if "distribution_status" in labels else ""
+    waiting["why"] = [_why_pending(row) for row in waiting.itertuples()]
+    grouped = waiting.groupby(["source", "kind", "label", "why"]).size()
+    return [{"source": s, "kind": k, "label": lab, "why": why, "events": int(n)}
+            for (s, k, lab, why), n in grouped.sort_index().items()]
+
+
+def _why_pending(row) -> str:
+    if row.state == "batched":  # its batch is prepared, not sent
+        return (f"in a batch {row.source}'s writeback prepared but did not record as sent (interrupted between "
+                "send and record): the next writeback sends that same batch again first")
+    if isinstance(row.last_error, str) and row.last_error:
+        return f"refused by {row.source} ({row.last_error[:120]}): retried by the next writeback"
+    # a writeback takes every pending event of its source into its batch (writeback/outbox.py prepare_batch), so
+    # one still pending was recorded after the source's last writeback step took its batch
+    what = ("leads an auto-accept partner accepted at once in partners/deliveries, which runs beside the "
+            "sources' writeback steps" if row.label == "Accepted" else "recorded by a step that ran beside it")
+    return f"recorded after {row.source}'s writeback had taken its batch ({what}): sent by the next writeback run"
+
+
+def format_pending(rows: list[dict]) -> str:
+    """The summary's 'pending' explained: what waits to be written back, and why."""
+    total = sum(r["events"] for r in rows)
+    if not total:
+        return "pending writeback: none (every outbox event is written back)"
+    lines = [f"pending writeback: {total} events not written back yet"]
+    for r in rows:
+        what = f"{r['kind']} {r['label']!r}" if r["label"] else r["kind"]
+        lines.append(f"  {r['source']}: {r['events']} {what}: {r['why']}")
+    lines.append("  (`make scale` keeps the daemon up: the sources' sync schedules write them back; or run "
+                 "`leadsync scale` again)")
+    return "\n".join(lines)

@@ -7,6 +7,7 @@ with ($LEADSYNC_CELERY_CONFIG, default dagster_home/scale/celery.yaml), so both 
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -67,8 +68,16 @@ def require_shared_store(store_url: str | None) -> None:
 
 def executor_for(profile: str, store_url: str | None = None) -> dg.ExecutorDefinition:
     if profile == "scale":
+        from celery.exceptions import DuplicateTaskNameWarning
         from dagster_celery import celery_executor
 
+        # dagster-celery registers its `execute_plan` task on the orchestrating process's Celery app again for
+        # every step it submits (dagster_celery/executor.py `_submit_task` calls `create_task(app)`, a new
+        # closure each time), and Celery >= 5.7 warns that the name now belongs to another callable. Harmless:
+        # the orchestrator only builds the task's signature to send it by name; the workers run the task that
+        # dagster_celery.app registered once. Only that name's warning is silenced.
+        warnings.filterwarnings("ignore", message=r"Task name 'execute_plan' is already registered",
+                                category=DuplicateTaskNameWarning)
         require_shared_store(store_url)
         return celery_executor.configured(celery_config(), name="celery")
     # The embedded default keeps every step in one process: the DuckDB file has one writer.

@@ -31,3 +31,15 @@ def run_on_workers(instance: dg.DagsterInstance, job: str = "leadsync", tags: di
     with dg.execute_job(reconstructable_job(job), instance=instance, tags=tags, raise_on_error=False,
                         reexecution_options=options) as result:
         return result
+
+
+def was_interrupted(result: dg.JobExecutionResult) -> bool:
+    """Whether the run ended because this process got SIGINT/SIGTERM while orchestrating it: Dagster takes
+    those signals over during a run (dagster/_utils/interrupts.py), revokes the steps and fails the run
+    as an unexpected termination instead of raising."""
+    from dagster._core.events import RunFailureReason
+
+    if result.success:
+        return False
+    failure = next((e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE"), None)
+    return failure is not None and failure.job_failure_data.failure_reason == RunFailureReason.UNEXPECTED_TERMINATION

@@ -30,11 +30,16 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the whole worker (the command, Celery's main process and its pool process)."""
+        from leadsync.scale.serve import group_members
+
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while group_members(self.process.pid) and time.monotonic() < deadline:  # gone, not only signalled
+            time.sleep(0.1)
 
 
 def worker_command(name: str, queue: str | None = None) -> list[str]:
@@ -51,7 +56,11 @@ class Workers:
         self.workers: list[Worker] = []
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # a failed start, or a stop signal while waiting for the pings: no orphans
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -94,16 +103,25 @@ class Workers:
     def by_name(self, name: str) -> Worker:
         return next(w for w in self.workers if w.name == name)
 
-    def stop(self) -> None:
-        for w in self.workers:
-            if w.process.poll() is None:
-                try:
-                    os.killpg(w.process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
+    def stop(self, grace_s: float = 20) -> None:
+        """SIGTERM to every worker's process group (Celery's warm shutdown), SIGKILL to what is left of a group
+        after the grace period. Waits for the whole group, not only the command: Celery's main and pool
+        processes outlive `dagster-celery worker start` by a moment, and must not be left behind."""
+        from leadsync.scale.serve import group_members
+
         for w in self.workers:
             try:
-                w.process.wait(timeout=20)
+                os.killpg(w.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        deadline = time.monotonic() + grace_s
+        for w in self.workers:
+            try:
+                w.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                pass
+            while group_members(w.process.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if w.process.poll() is None or group_members(w.process.pid):
                 w.kill()
         self.workers = []

@@ -147,7 +147,7 @@ assignment_history = sa.Table(
     *_decision_columns(),
 )
 
-# Round-robin pointers: where each candidate set's cycle continues (shared by every source and run).
+# Round-robin pointers: where each source's cycle of a candidate set continues (across runs; see round_robin.py).
 routing_positions = sa.Table(
     "routing_positions",
     metadata,

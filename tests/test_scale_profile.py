@@ -432,7 +432,6 @@ def test_sigterm_to_scale_serve_stops_everything_it_started(tmp_path, postgres_u
 
 
 def test_the_summary_says_what_waits_to_be_written_back_and_why(duckdb_url):
-    import json
     from datetime import UTC, datetime
 
     import pandas as pd
@@ -442,10 +441,9 @@ def test_the_summary_says_what_waits_to_be_written_back_and_why(duckdb_url):
 
     now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
-    def event(i: int, label: str, state: str, batch: str | None = None, error: str | None = None) -> dict:
+    def event(i: int, label: str) -> dict:
         return {"event_id": f"e{i}", "source": "sfdc", "lead_id": f"L{i}", "kind": "distribution_status",
-                "payload": json.dumps({"distribution_status": label}), "created_at": now, "state": state,
-                "batch_id": batch, "attempts": 1 if error else None, "last_error": error}
+                "distribution_status": label, "created_at": now}
 
     store = LeadStore(duckdb_url)
     try:
@@ -456,10 +454,15 @@ def test_the_summary_says_what_waits_to_be_written_back_and_why(duckdb_url):
                 {"batch_id": "half", "source": "sfdc", "target_name": "-", "event_count": 1, "created_at": now,
                  "state": "prepared", "sent_at": None, "result": None}]))
             store.insert_frame(conn, tables.writeback_outbox, pd.DataFrame([
-                event(1, "Routed", "batched", "sent1"),  # written back: not pending
-                event(2, "Accepted", "pending"), event(3, "Accepted", "pending"),
-                event(4, "Routed", "pending", error="INVALID_FIELD: LeadSync_Partner__c"),
-                event(5, "Not Routed", "batched", "half")]))
+                event(1, "Routed"),  # written back (its batch sent): not pending
+                event(2, "Accepted"), event(3, "Accepted"),  # never bound: pending
+                event(4, "Routed"),  # refused in a sent batch: pending again, with the reason
+                event(5, "Not Routed")]))  # in a batch prepared, not recorded as sent
+            store.insert_frame(conn, tables.writeback_bindings, pd.DataFrame(
+                {"event_id": ["e1", "e4", "e5"], "batch_id": ["sent1", "sent1", "half"]}))
+            store.insert_frame(conn, tables.writeback_refusals, pd.DataFrame([
+                {"event_id": "e4", "batch_id": "sent1", "error": "INVALID_FIELD: LeadSync_Partner__c",
+                 "refused_at": now}]))
         rows = pending_writeback(store)
     finally:
         store.dispose()

@@ -57,18 +57,16 @@ def ensure_databases(env: dict[str, str]) -> None:
 def pending_writeback(store) -> list[dict]:
     """The outbox events not written back yet, grouped by what they are and why they wait: one row per
     (source, kind, status label, reason) with its count."""
-    from leadsync.intake import parse_payloads
-    from leadsync.store import tables
+    from leadsync.writeback.outbox import event_states
 
-    o, b = tables.writeback_outbox, tables.writeback_batches
+    states = event_states().subquery()
     with store.begin() as conn:
-        waiting = store.read_frame(conn, sa.select(o.c.source, o.c.kind, o.c.payload, o.c.state, o.c.last_error)
-                                   .outerjoin(b, b.c.batch_id == o.c.batch_id)
-                                   .where(sa.or_(o.c.state == "pending", b.c.state != "sent")))
+        waiting = store.read_frame(conn, sa.select(states.c.source, states.c.kind, states.c.distribution_status,
+                                                   states.c.state, states.c.last_error)
+                                   .where(states.c.state != "sent"))
     if waiting.empty:
         return []
-    labels = parse_payloads(waiting["payload"])
-    waiting["label"] = labels["distribution_status"].fillna("").to_numpy() if "distribution_status" in labels else ""
+    waiting["label"] = waiting["distribution_status"].fillna("")
     waiting["why"] = [_why_pending(row) for row in waiting.itertuples()]
     grouped = waiting.groupby(["source", "kind", "label", "why"]).size()
     return [{"source": s, "kind": k, "label": lab, "why": why, "events": int(n)}
@@ -76,7 +74,7 @@ def pending_writeback(store) -> list[dict]:
 
 
 def _why_pending(row) -> str:
-    if row.state == "batched":  # its batch is prepared, not sent
+    if row.state == "prepared":  # its batch is prepared, not sent
         return (f"in a batch {row.source}'s writeback prepared but did not record as sent (interrupted between "
                 "send and record): the next writeback sends that same batch again first")
     if isinstance(row.last_error, str) and row.last_error:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from databases import fresh_database, postgres_unreachable
+from project_copies import without_partner_crms
 
 REPO = Path(__file__).resolve().parents[1]
 VENDOR_EXAMPLES = ("salesforce_demo.yaml", "marketo_demo.yaml", "eloqua_demo.yaml")
@@ -53,5 +54,7 @@ def project(tmp_path, mail_sandbox, monkeypatch) -> Path:
     shutil.copytree(REPO / "mappings", root / "mappings", ignore=shutil.ignore_patterns(*VENDOR_EXAMPLES))
     lifecycle = root / "mappings/lifecycle.yaml"
     lifecycle.write_text(lifecycle.read_text().replace("port: 8025", f"port: {mail_sandbox.port}"))
+    without_partner_crms(root / "mappings/partners.yaml")
     monkeypatch.setenv("LEADSYNC_LIFECYCLE_SECRET", "test-lifecycle-secret")
     return root
+

@@ -97,16 +97,27 @@ def session_members_of_parent(ppid: int) -> list[int]:
 
 
 def project_copy(root: Path) -> Path:
-    """The repository's mappings, .env and dagster.yaml; every port a free one; sftp_demo ticking every minute."""
+    """The repository's mappings, .env and dagster.yaml; every port a free one; every source ticking every minute."""
     shutil.copytree(REPO / "mappings", root / "mappings")
     shutil.copy(REPO / ".env", root / ".env")
     (root / "dagster_home").mkdir()
     shutil.copy(REPO / "dagster_home/dagster.yaml", root / "dagster_home/dagster.yaml")
-    source = root / "mappings/sources/sftp_demo.yaml"
-    data = yaml.safe_load(source.read_text())
-    data["connection"]["port"] = free_port()
-    data["schedule"] = TICK
-    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    for source in sorted((root / "mappings/sources").glob("*.yaml")):  # all four sources, on sandboxes of their own
+        data = yaml.safe_load(source.read_text())
+        connection = data["connection"]
+        if data["type"] == "sftp":
+            connection["port"] = free_port()
+        else:
+            key = "login_url" if data["type"] == "salesforce" else "base_url"
+            connection[key] = f"http://127.0.0.1:{free_port()}"
+        data["schedule"] = TICK
+        source.write_text(yaml.safe_dump(data, sort_keys=False))
+    partners = root / "mappings/partners.yaml"
+    data = yaml.safe_load(partners.read_text())
+    for partner in data["partners"]:  # a partner's own CRM org (the demo's Maple) on a free port too
+        if partner.get("crm"):
+            partner["crm"]["connection"]["login_url"] = f"http://127.0.0.1:{free_port()}"
+    partners.write_text(yaml.safe_dump(data, sort_keys=False))
     lifecycle = root / "mappings/lifecycle.yaml"
     data = yaml.safe_load(lifecycle.read_text())
     data["smtp"]["port"] = free_port()

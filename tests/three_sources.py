@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 import yaml
+from project_copies import without_partner_crms
 
 from connectors.marketo.sandbox import MarketoSandbox
 from connectors.salesforce.sandbox import SalesforceSandbox
@@ -59,6 +60,7 @@ def three_sources(root: Path, files: Path, smtp_port: int, sf_leads: int = 150,
             "salesforce_demo.yaml", "marketo_demo.yaml", "eloqua_demo.yaml"))
         lifecycle = root / "mappings/lifecycle.yaml"
         lifecycle.write_text(lifecycle.read_text().replace("port: 8025", f"port: {smtp_port}"))
+        without_partner_crms(root / "mappings/partners.yaml")
         sftp = stack.enter_context(SftpSandbox(root / "sftp", users={"demo": SFTP_PASSWORD}))
         (sftp.root / "inbox").mkdir(parents=True, exist_ok=True)
         for f in files.iterdir():

@@ -24,7 +24,7 @@ import pandas as pd
 
 from leadsync.config.partners import Partner, PartnersConfig
 from leadsync.config.schema import SourceConfig
-from leadsync.routing.fields import LeadFields
+from leadsync.routing.fields import LeadFields, email_domain, squeezed
 from leadsync.routing.matching import FieldCache, match_group
 from leadsync.routing.round_robin import allocate, allocate_unlimited, sequence, set_key
 
@@ -116,8 +116,8 @@ def _protected_accounts(out: _Decisions, fields: LeadFields, partners: PartnersC
         by_field[name][value] = a
     # (lead field, how its normalised value becomes the account key); each evaluated per distinct value
     keys = {"account_id": ("account_id", None),
-            "company": ("company", lambda v: " ".join(v.split())),
-            "email_domain": ("email", lambda v: v.rsplit("@", 1)[-1])}
+            "company": ("company", squeezed),
+            "email_domain": ("email", email_domain)}
     for name in ("account_id", "company", "email_domain"):  # the most specific key first
         table = by_field[name]
         if not table:
@@ -173,29 +173,41 @@ def _named_partner(out: _Decisions, leads: pd.DataFrame, fields: LeadFields, par
                     reason=f"upload partner {p.name} chosen for every lead of this source")
     if not source.partner_field or source.partner_field not in leads:
         return
-    lookup: dict[str, Partner] = {}
-    for p in partners.partners:
-        lookup[p.id.lower()] = p
-        lookup[" ".join(p.name.lower().split())] = p
+    by_key: dict[str, int] = {}  # partner id or name (as compared) → index in partners.partners
+    for i, p in enumerate(partners.partners):
+        by_key[p.id.lower()] = i
+        by_key[" ".join(p.name.lower().split())] = i
     column = source.field(source.partner_field).column
     raw = leads[source.partner_field]
     named = ~fields[source.partner_field].empty
-    found = fields.lookup(source.partner_field, lookup, lambda v: " ".join(v.split()))
-    for row in np.flatnonzero(named & out.undecided):
-        p = found[row]
-        shown = str(raw.iat[row]).strip()
-        if p is None:
-            out.set(np.array([row]), status="needs_review", step="named_partner",
-                    reason=f"partner '{shown}' named in column '{column}' is not a known partner; fix the name "
-                           "in the file or add the partner to partners.yaml")
-        elif _is_excluded(excluded_rows, row, p.id):
-            continue  # rerouting away from the named partner
-        elif not p.active:
-            out.set(np.array([row]), status="needs_review", step="named_partner",
-                    reason=f"partner '{shown}' named in column '{column}' is inactive; assign by hand")
-        else:
-            out.set(np.array([row]), partner_id=p.id, status="routed", step="named_partner",
-                    reason=f"partner {p.name} named on the lead (column '{column}')")
+    found = fields.lookup(source.partner_field, by_key, squeezed)
+    rows_all = np.flatnonzero(named & out.undecided)
+    if not len(rows_all):
+        return
+    # decided in groups (one partner, or one spelling of an unknown or inactive one), not lead by lead
+    hits = pd.array(found[rows_all], dtype="Int64")
+    unknown = np.asarray(hits.isna(), dtype=bool)
+    codes_of_partner = hits.to_numpy(dtype=np.int64, na_value=-1)
+    shown_codes, shown = pd.factorize(raw.iloc[rows_all].astype(str).str.strip().to_numpy(dtype=object))
+    for code in np.unique(shown_codes[unknown]):
+        out.set(rows_all[unknown & (shown_codes == code)], status="needs_review", step="named_partner",
+                reason=f"partner '{shown[code]}' named in column '{column}' is not a known partner; fix the name "
+                       "in the file or add the partner to partners.yaml")
+    for i in np.unique(codes_of_partner[~unknown]):
+        p = partners.partners[int(i)]
+        rows = rows_all[codes_of_partner == i]
+        if excluded_rows:  # rerouting away from the named partner
+            rows = rows[[not _is_excluded(excluded_rows, int(r), p.id) for r in rows]]
+        if not len(rows):
+            continue
+        if not p.active:
+            codes = shown_codes[np.searchsorted(rows_all, rows)]
+            for code in np.unique(codes):
+                out.set(rows[codes == code], status="needs_review", step="named_partner",
+                        reason=f"partner '{shown[code]}' named in column '{column}' is inactive; assign by hand")
+            continue
+        out.set(rows, partner_id=p.id, status="routed", step="named_partner",
+                reason=f"partner {p.name} named on the lead (column '{column}')")
 
 
 # ------------------------------------------------------------------------------------- step 3
@@ -265,13 +277,14 @@ def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, s
     flat_ids = np.array([p.id for s in sets for p in s], dtype=object)
     partner_ids = flat_ids[offsets[set_of_row] + pos]
     names = {p.id: p.name for p in candidates}
-    cycle = np.array([len(q) for q in seqs], dtype=np.int64)[set_of_row]
-    reasons = [
-        f"rule group '{group_name}' matched {n} partner{'s' if n > 1 else ''}; "
-        f"round robin slot {sl + 1} of {c}: {names[pid]}"
-        for pid, n, sl, c in zip(partner_ids.tolist(), sizes[set_of_row].tolist(), slot.tolist(), cycle.tolist(),
-                                 strict=True)
-    ]
+    # one text per distinct (set, slot, partner): a cycle has a handful of slots, so a million leads share a
+    # few texts
+    codes, distinct = pd.factorize(pd.MultiIndex.from_arrays([set_of_row, slot, pos]))
+    texts = np.array([
+        f"rule group '{group_name}' matched {len(sets[st])} partner{'s' if len(sets[st]) > 1 else ''}; "
+        f"round robin slot {sl + 1} of {len(seqs[st])}: {names[flat_ids[offsets[st] + p]]}"
+        for st, sl, p in distinct], dtype=object)
+    reasons = texts[codes]
     out.set(rows, partner_id=partner_ids, status="routed", step="rule_group", rule_group=group_name,
             candidates=np.array([",".join(p.id for p in s) for s in sets], dtype=object)[set_of_row],
             rr_key=np.array(keys, dtype=object)[set_of_row], rr_slot=slot.astype(object),

@@ -75,59 +75,59 @@ def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partn
     """Record decisions: a history row each, the current assignment, and the writeback event.
 
     `decisions` has lead_id, source, version, action, attempt, decided_by and DECISION_FIELDS. Keys are
-    (lead, version), so recording the same decision twice adds nothing."""
+    (lead, version), so recording the same decision twice adds nothing. `first`: leads never routed before,
+    chosen in this transaction under the routing section; nothing of theirs can exist yet, so the rows are
+    plain appends (no key lookups against millions of earlier decisions)."""
     if decisions.empty:
         return
-    # In slices: the JSON payloads and the engine's staging copies of a million decisions at once would take
-    # gigabytes; a slice at a time keeps the step's memory flat (one transaction all the same).
+    # In slices: the engine's staging copy of a million decisions at once would take hundreds of MB; a slice
+    # at a time keeps the step's memory flat (one transaction all the same).
     for start in range(0, len(decisions), RECORD_SLICE):
         _record_slice(store, conn, decisions.iloc[start:start + RECORD_SLICE], partners, now, first)
 
 
-RECORD_SLICE = 200_000
+RECORD_SLICE = 250_000
+COLUMNS = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt"]
 
 
 def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partners: PartnersConfig,
                   now: datetime, first: bool) -> None:
-    frame = decisions.copy()
+    """The slice is staged once; its history rows, current rows and writeback events are three set-based
+    INSERT … SELECTs in the engine."""
+    frame = decisions[[c for c in COLUMNS if c != "decided_at"] + ["action"]].copy()
     frame["decided_at"] = now
     frame["rr_slot"] = pd.array(frame["rr_slot"], dtype="Int64")
-    cols = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt"]
-    told = frame[frame["status"] != "segregated"]  # held-back leads are not reported to the source
-    if first:
-        # leads never routed before, chosen in this transaction under the routing section: nothing of theirs
-        # can exist yet, so plain appends (no key lookups against millions of earlier decisions)
-        store.insert_frame(conn, tables.assignment_history, frame[[*cols, "action"]])
-        store.insert_frame(conn, tables.assignments, frame[cols])
-        store.insert_frame(conn, tables.writeback_outbox, outbox_events(told, partners, now))
-        return
-    store.insert_frame(conn, tables.assignment_history, frame[[*cols, "action"]], conflict="nothing")
-    store.insert_frame(conn, tables.assignments, frame[cols], conflict="update",
-                       update=[c for c in cols if c != "lead_id"])
-    store.insert_frame(conn, tables.writeback_outbox, outbox_events(told, partners, now), conflict="nothing")
+    frame["version"] = frame["version"].astype("int64")
+    frame["attempt"] = frame["attempt"].astype("int64")
+    with store.staged(conn, frame, reads=3) as stage:
+        relation = f"(SELECT * FROM {stage})"
+        store.insert_from(conn, tables.assignment_history, relation, [*COLUMNS, "action"],
+                          "error" if first else "nothing")
+        store.insert_from(conn, tables.assignments, relation, COLUMNS, "error" if first else "update",
+                          [c for c in COLUMNS if c != "lead_id"])
+        events = outbox_select(stage, partners, now)
+        store.insert_from(conn, tables.writeback_outbox, events, OUTBOX_COLUMNS, "error" if first else "nothing")
 
 
-def outbox_events(decisions: pd.DataFrame, partners: PartnersConfig, now: datetime) -> pd.DataFrame:
-    """One distribution_status event per decision; its id is derived from (lead, version), so the same
-    decision can never be queued twice."""
-    names = {p.id: p.name for p in partners.partners}
-    # what happened (withdrawn, rerouted), else the resulting status; a reroute that found no partner is
-    # "Not Routed"
-    by_status = decisions["status"].map(STATUS_LABELS)
-    telling = decisions["action"].isin(["withdrawn", "rerouted"]) & ~(
-        (decisions["action"] == "rerouted") & (decisions["status"] != "routed"))
-    label = by_status.where(~telling, decisions["action"].map(STATUS_LABELS))
-    return pd.DataFrame({
-        "event_id": (decisions["lead_id"] + ":distribution_status:" + decisions["version"].astype(str)).to_numpy(),
-        "source": decisions["source"].to_numpy(),
-        "lead_id": decisions["lead_id"].to_numpy(),
-        "kind": "distribution_status",
-        "distribution_status": label.to_numpy(),
-        "partner_id": decisions["partner_id"].to_numpy(),
-        "partner_name": decisions["partner_id"].map(names).to_numpy(),
-        "rep_name": decisions["rep_name"].to_numpy(),
-        "rep_email": decisions["rep_email"].to_numpy(),
-        "reason": decisions["reason"].to_numpy(),
-        "decided_at": now.isoformat(),
-        "created_at": now,
-    })
+OUTBOX_COLUMNS = ["event_id", "source", "lead_id", "kind", "distribution_status", "partner_id", "partner_name",
+                  "rep_name", "rep_email", "reason", "decided_at", "created_at"]
+
+
+def outbox_select(stage: str, partners: PartnersConfig, now: datetime) -> str:
+    """One distribution_status event per staged decision (held-back, segregated leads are not reported to the
+    source), as SQL over the stage. Its id derives from (lead, version), so the same decision can never be
+    queued twice. The label is what happened (withdrawn, rerouted), else the resulting status; a reroute that
+    found no partner is "Not Routed"."""
+    def lit(value) -> str:
+        return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+
+    by_status = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in STATUS_LABELS.items())
+    names = " ".join(f"WHEN {lit(p.id)} THEN {lit(p.name)}" for p in partners.partners)
+    label = (f"CASE WHEN s.action = 'withdrawn' OR (s.action = 'rerouted' AND s.status = 'routed') "
+             f"THEN (CASE s.action {by_status} END) ELSE (CASE s.status {by_status} END) END")
+    return (f"(SELECT s.lead_id || ':distribution_status:' || CAST(s.version AS VARCHAR) AS event_id, s.source, "
+            f"s.lead_id, 'distribution_status' AS kind, {label} AS distribution_status, s.partner_id, "
+            f"{'CASE s.partner_id ' + names + ' END' if names else 'CAST(NULL AS VARCHAR)'} AS partner_name, "
+            f"s.rep_name, s.rep_email, s.reason, {lit(now.isoformat())} AS decided_at, "
+            f"CAST({lit(now.isoformat())} AS TIMESTAMP WITH TIME ZONE) AS created_at "
+            f"FROM {stage} s WHERE s.status <> 'segregated')")

@@ -210,8 +210,9 @@ class LeadStore:
         return rows
 
     @staticmethod
-    def _insert_from_stage(conn, table, stage, cols, conflict, update) -> None:
-        source = sa.select(*[sa.column(c) for c in cols]).select_from(sa.table(stage))
+    def _insert_from_stage(conn, table, relation, cols, conflict, update) -> None:
+        """`relation`: SQL after FROM (a staged table's name, or a parenthesised SELECT leadsync wrote)."""
+        source = sa.select(*[sa.column(c) for c in cols]).select_from(sa.text(f"{relation} AS s"))
         stmt = pg_insert(table).from_select(cols, source)
         pk = [c.name for c in table.primary_key.columns]
         if conflict == "nothing":
@@ -221,9 +222,9 @@ class LeadStore:
         conn.execute(stmt)
 
     @staticmethod
-    def _merge_keyless(conn, table, stage, cols, conflict, update) -> None:
+    def _merge_keyless(conn, table, relation, cols, conflict, update) -> None:
         prep = conn.dialect.identifier_preparer
-        target, staged = prep.format_table(table), prep.quote(stage)
+        target, staged = prep.format_table(table), relation
         keys = [c.name for c in table.primary_key.columns]
         same = " AND ".join(f"t.{prep.quote(k)} = s.{prep.quote(k)}" for k in keys)
         if conflict == "update" and update:
@@ -284,18 +285,30 @@ class LeadStore:
         yield from _copy_out_batches(conn, sql, list(columns), rows)
 
     @contextmanager
-    def staged(self, conn: sa.Connection, frame: pa.Table) -> Iterator[str]:
-        """`frame` as a relation the engine can join (its name is yielded), for set-based lookups against the
-        store: DuckDB reads the Arrow table where it lies; Postgres gets a temporary table filled by COPY."""
+    def staged(self, conn: sa.Connection, frame: pa.Table | pd.DataFrame, reads: int = 1) -> Iterator[str]:
+        """`frame` as a relation the engine can join (its name is yielded), for set-based work against the
+        store. DuckDB reads the frame where it lies, or, when the caller will read it `reads` > 1 times, copies
+        it once into a temporary table (a DataFrame of Python strings would be converted at every read);
+        Postgres gets a temporary table filled by COPY."""
         stage = f"stage_{uuid.uuid4().hex[:12]}"
         if self.dialect == "duckdb":
             driver = conn.connection.driver_connection
-            driver.register(stage, frame)
+            driver.register(f"{stage}_in", frame)
             try:
-                yield stage
+                if reads > 1:
+                    driver.execute(f"CREATE TEMP TABLE {stage} AS SELECT * FROM {stage}_in")
+                    driver.unregister(f"{stage}_in")
+                    yield stage
+                else:
+                    yield f"{stage}_in"
             finally:
-                driver.unregister(stage)
+                if reads > 1:
+                    driver.execute(f"DROP TABLE IF EXISTS {stage}")
+                else:
+                    driver.unregister(f"{stage}_in")
             return
+        if isinstance(frame, pd.DataFrame):
+            frame = pa.Table.from_pandas(frame, preserve_index=False)
         prep = conn.dialect.identifier_preparer
         cols = ", ".join(f"{prep.quote(f.name)} {_pg_type(f.type)}" for f in frame.schema)
         conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} ({cols}) ON COMMIT DROP")
@@ -305,7 +318,8 @@ class LeadStore:
 
     def insert_from(self, conn: sa.Connection, table: sa.Table, relation: str, cols: Sequence[str],
                     conflict: Conflict = "error", update: Sequence[str] = ()) -> None:
-        """insert_frame's rules for rows already in the engine (a temp table or view named `relation`)."""
+        """insert_frame's rules for rows already in the engine: `relation` is a temp table's name or a
+        parenthesised SELECT (SQL leadsync wrote, values bound as literals) with columns named as `cols`."""
         if self.keyless(table):
             self._merge_keyless(conn, table, relation, list(cols), conflict, update)
         else:

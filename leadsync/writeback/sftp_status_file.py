@@ -6,6 +6,7 @@ bytes; it is uploaded from disk as a stream. A million status rows never pass th
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,20 +65,53 @@ def status_query(batch: Batch, dialect: str) -> sa.Select:
             .order_by(o.c.event_id))
 
 
+# Rows per part of a status file: each part is sorted on its own, so a file of millions of rows is written in
+# bounded memory (the parts, in event-id order, concatenate into the same bytes a single sort would give).
+PART_ROWS = 250_000
+
+
+def _part_bounds(store: LeadStore, conn: sa.Connection, batch: Batch) -> list[str]:
+    """The first event id of each part of the batch (event ids in order, every PART_ROWS-th)."""
+    b = tables.writeback_bindings
+    ranked = sa.select(b.c.event_id, sa.func.row_number().over(order_by=b.c.event_id).label("n")).where(
+        b.c.batch_id == batch.batch_id).subquery()
+    return list(conn.execute(sa.select(ranked.c.event_id).where((ranked.c.n - 1) % PART_ROWS == 0)
+                             .order_by(ranked.c.event_id)).scalars())
+
+
 def write_status_csv(store: LeadStore, batch: Batch, path: Path) -> int:
-    """Render the batch's status file to `path` in the engine; returns the number of rows."""
+    """Render the batch's status file to `path` in the engine, part by part; returns the number of rows."""
+    o = tables.writeback_outbox
     with store.begin() as conn:
-        sql = store.render(conn, status_query(batch, store.dialect))
-        if store.dialect == "duckdb":
-            target = "'" + str(path).replace("'", "''") + "'"
-            conn.exec_driver_sql(f"COPY ({sql}) TO {target} (FORMAT csv, HEADER, NEW_LINE '\\r\\n')")
-        else:
-            cursor = conn.connection.driver_connection.cursor()
-            with path.open("wb") as out, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
-                for data in copy:
-                    out.write(data)
+        bounds = _part_bounds(store, conn, batch)
+        with path.open("wb") as out:
+            for i, low in enumerate(bounds or [None]):
+                query = status_query(batch, store.dialect)
+                if low is not None:
+                    query = query.where(o.c.event_id >= low)
+                if i + 1 < len(bounds):
+                    query = query.where(o.c.event_id < bounds[i + 1])
+                _copy_part(store, conn, query, out, header=i == 0)
         return conn.execute(sa.select(sa.func.count()).select_from(tables.writeback_bindings)
                             .where(tables.writeback_bindings.c.batch_id == batch.batch_id)).scalar_one()
+
+
+def _copy_part(store: LeadStore, conn: sa.Connection, query: sa.Select, out, header: bool) -> None:
+    sql = store.render(conn, query)
+    if store.dialect == "duckdb":
+        with tempfile.TemporaryDirectory(prefix="leadsync-part-") as tmp:
+            part = Path(tmp) / "part.csv"
+            target = "'" + str(part).replace("'", "''") + "'"
+            conn.exec_driver_sql(f"COPY ({sql}) TO {target} (FORMAT csv, HEADER {str(header).lower()}, "
+                                 "NEW_LINE '\\r\\n')")
+            with part.open("rb") as data:
+                shutil.copyfileobj(data, out, 1 << 20)
+        return
+    cursor = conn.connection.driver_connection.cursor()
+    options = "FORMAT csv, HEADER" if header else "FORMAT csv"
+    with cursor.copy(f"COPY ({sql}) TO STDOUT WITH ({options})") as copy:
+        for data in copy:
+            out.write(data)
 
 
 def render_status_csv(store: LeadStore, batch: Batch) -> bytes:

@@ -31,8 +31,8 @@ class RoutingReport:
         self.decided += len(decisions)
         routed = decisions[decisions["status"] == "routed"]
         names = {p.id: p.name for p in partners.partners}
-        self.per_partner.update(Counter(routed["partner_id"].map(names)))
-        self.per_step.update(Counter(decisions["step"]))
+        self.per_partner.update({names.get(p, p): int(n) for p, n in routed["partner_id"].value_counts().items()})
+        self.per_step.update({s: int(n) for s, n in decisions["step"].value_counts().items()})
         self.unassigned += int((decisions["status"] == "unassigned").sum())
         self.needs_review += int((decisions["status"] == "needs_review").sum())
         self.preview = decisions.head(10)[["lead_id", "status", "partner_id", "step", "rule_group", "reason"]]

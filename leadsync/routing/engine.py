@@ -279,11 +279,14 @@ def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, s
     names = {p.id: p.name for p in candidates}
     # one text per distinct (set, slot, partner): a cycle has a handful of slots, so a million leads share a
     # few texts
-    codes, distinct = pd.factorize(pd.MultiIndex.from_arrays([set_of_row, slot, pos]))
+    width_slot, width_pos = int(slot.max(initial=0)) + 1, int(pos.max(initial=0)) + 1
+    combined = (set_of_row.astype(np.int64) * width_slot + slot) * width_pos + pos
+    distinct, codes = np.unique(combined, return_inverse=True)
     texts = np.array([
         f"rule group '{group_name}' matched {len(sets[st])} partner{'s' if len(sets[st]) > 1 else ''}; "
         f"round robin slot {sl + 1} of {len(seqs[st])}: {names[flat_ids[offsets[st] + p]]}"
-        for st, sl, p in distinct], dtype=object)
+        for st, sl, p in ((int(c) // width_pos // width_slot, int(c) // width_pos % width_slot, int(c) % width_pos)
+                          for c in distinct)], dtype=object)
     reasons = texts[codes]
     out.set(rows, partner_id=partner_ids, status="routed", step="rule_group", rule_group=group_name,
             candidates=np.array([",".join(p.id for p in s) for s in sets], dtype=object)[set_of_row],

@@ -106,12 +106,16 @@ def _in_store(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id
     driver.execute(f"CREATE OR REPLACE TEMP TABLE intake_mapped AS {plan.mapped_sql(relation)}")
     try:
         received, quarantined, kinds = check_counts(driver, plan, "intake_mapped")
-        driver.execute(f"CREATE OR REPLACE TEMP TABLE intake_leads AS SELECT {lead_columns(plan, batch_id, now_sql)} "
-                       f"FROM ({plan.identity_sql('intake_mapped', batch_id)})")
-        stored = driver.execute("SELECT count(*) FROM intake_leads").fetchone()[0]
-        cols = [d[0] for d in driver.execute("SELECT * FROM intake_leads LIMIT 0").description]
+        identified = f"(SELECT {lead_columns(plan, batch_id, now_sql)} FROM ({plan.identity_sql('intake_mapped', batch_id)}))"
+        cols = [d[0] for d in driver.execute(f"SELECT * FROM {identified} LIMIT 0").description]
         conflict, update = _leads_conflict(cfg)
-        store.insert_from(conn, tables.leads, "intake_leads", cols, conflict, [c for c in update if c in cols])
+        if conflict == "error":  # new leads only: straight from the plan into the table
+            stored = driver.execute(f"INSERT INTO leads ({', '.join(cols)}) SELECT {', '.join(cols)} "
+                                    f"FROM {identified}").fetchone()[0]
+        else:  # staged once: updates of known leads, then the new ones
+            driver.execute(f"CREATE OR REPLACE TEMP TABLE intake_leads AS SELECT * FROM {identified}")
+            stored = driver.execute("SELECT count(*) FROM intake_leads").fetchone()[0]
+            store.insert_from(conn, tables.leads, "intake_leads", cols, conflict, [c for c in update if c in cols])
         q_cols = [c.name for c in tables.quarantine.c]
         conn.exec_driver_sql(f"INSERT INTO quarantine ({', '.join(q_cols)}) "
                              f"{_quarantine_sql(plan, 'intake_mapped', batch_id, file_name, now_sql)}")

@@ -234,7 +234,7 @@ def start_sandboxes(paths: ProjectPaths, *, leads: int, seed: int, state_dir: Pa
             if not on_loopback(where):
                 continue
             port, key = (c.port, "connection.port") if cfg.type == "sftp" else (
-                urlsplit(where).port, "connection.login_url" if cfg.type == "salesforce" else "connection.base_url")
+                urlsplit(where).port, "connection.base_url" if cfg.type == "marketo" else "connection.login_url")
             _port_free(port, f"{cfg.name}'s {KIND_LABELS[cfg.type]} sandbox ({file.name} {key})")
             data = state / cfg.name
             if cfg.type == "sftp":

@@ -108,7 +108,7 @@ def project_copy(root: Path) -> Path:
         if data["type"] == "sftp":
             connection["port"] = free_port()
         else:
-            key = "login_url" if data["type"] == "salesforce" else "base_url"
+            key = "base_url" if data["type"] == "marketo" else "login_url"
             connection[key] = f"http://127.0.0.1:{free_port()}"
         data["schedule"] = TICK
         source.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -1,8 +1,11 @@
 """Partner CRMs in Dagster: `partners/crm_deliveries` (after `partners/deliveries`, which accepts auto-accept
 partners' leads) creates accepted leads in each CRM-connected partner's CRM and marks withdrawals;
 `partners/crm_updates` pulls the partners' changes into lifecycle events. The job `partner_crm` runs both
-and then every source's writeback (schedule `partner_crm_schedule`, every 15 minutes), so a partner's change
-reaches the supplier's source in the next run.
+and every source's writeback (schedule `partner_crm_schedule`, every 15 minutes). Each writeback depends on
+`partners/crm_updates` (leadsync/defs/source_assets.py), so in any job holding both the writebacks run after
+it and a partner's change reaches the supplier's source in the same run. `partners/crm_updates` reads an
+outside system and depends on nothing, so nothing that fails before it (an SMTP outage failing
+`partners/deliveries`, say) holds the writebacks back.
 
 One partner's CRM failing never fails the step: the other partners are served, the failing partner's
 technical contact and the supplier's contacts are emailed, and the asset check `every_partner_crm_ok`
@@ -74,9 +77,9 @@ def partner_crm_definitions(sources: list[str]) -> dg.Definitions:
             report = run_deliveries(ctx, leadsync.paths, now_utc(), _run_url(context))
         return _result(context, CRM_DELIVERIES, report)
 
-    # Not after crm_deliveries: in the partner_crm job the updates then run before the writebacks (Dagster
-    # orders independent steps by key), so a partner's change reaches the supplier in the same run.
-    @dg.asset(key=CRM_UPDATES, deps=[DELIVERIES], group_name="partners", kinds={"salesforce"},
+    # A root asset, like a source's raw_rows: it reads the partners' CRMs. The writebacks depend on it (see the
+    # module's docstring), so it must not wait for deliveries: a failed delivery step would skip every writeback.
+    @dg.asset(key=CRM_UPDATES, group_name="partners", kinds={"salesforce"},
               pool="lead_store", check_specs=[dg.AssetCheckSpec(CHECK, asset=CRM_UPDATES, description=(
                   "Every CRM-connected partner's changes were read and applied."))],
               description="CRM-connected partners' changes (status, owner, conversion, opportunity) as lifecycle "
@@ -90,7 +93,8 @@ def partner_crm_definitions(sources: list[str]) -> dg.Definitions:
     writebacks = [dg.AssetKey([s, "writeback"]) for s in sources]
     job = dg.define_asset_job(
         "partner_crm", selection=dg.AssetSelection.assets(CRM_DELIVERIES, CRM_UPDATES, *writebacks),
-        description="Partner CRMs: create accepted leads, mark withdrawals, pull partners' changes, write back.")
+        description="Partner CRMs: create accepted leads, mark withdrawals, pull partners' changes, then write "
+                    "back to every source (the writebacks depend on partners/crm_updates).")
     schedule = dg.ScheduleDefinition(name="partner_crm_schedule", job=job, cron_schedule="*/15 * * * *",
                                      default_status=dg.DefaultScheduleStatus.RUNNING,
                                      description="Partner CRMs in and out every 15 minutes.")

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
 from databases import fresh_database, postgres_unreachable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,5 +54,14 @@ def project(tmp_path, mail_sandbox, monkeypatch) -> Path:
     shutil.copytree(REPO / "mappings", root / "mappings", ignore=shutil.ignore_patterns(*VENDOR_EXAMPLES))
     lifecycle = root / "mappings/lifecycle.yaml"
     lifecycle.write_text(lifecycle.read_text().replace("port: 8025", f"port: {mail_sandbox.port}"))
+    # likewise Maple without its own Salesforce org (a bundled sandbox only the demo starts; tests/partner_crm
+    # and test_demo.py give partners CRMs of their own): auto-accept, with the reason written down
+    partners_file = root / "mappings/partners.yaml"
+    partners = yaml.safe_load(partners_file.read_text())
+    maple = next(p for p in partners["partners"] if p["id"] == "maple")
+    maple.pop("crm"), maple.pop("technical_contact", None)
+    maple["auto_accept_without_crm"] = ("Maple takes every Canadian lead by contract and receives them in the weekly "
+                                        "lead export from the supplier's channel team")
+    partners_file.write_text(yaml.safe_dump(partners, sort_keys=False, allow_unicode=True))
     monkeypatch.setenv("LEADSYNC_LIFECYCLE_SECRET", "test-lifecycle-secret")
     return root

@@ -65,11 +65,6 @@ def project(project: Path, sftp: SftpSandbox, eloqua: EloquaSandbox, monkeypatch
             {"column": "C_Title", "field": "title"},
         ],
     }, sort_keys=False))
-    # Maple without its CRM (the shipped demo gives it a bundled Salesforce org, which no test here starts):
-    # auto-accept with the reason written down, what the auto-accept tests below take away
-    partner(project, "maple", lambda p: (p.pop("crm"), p.pop("technical_contact", None), p.update(
-        auto_accept_without_crm="Maple takes every Canadian lead by contract and receives them in the weekly lead "
-                                "export from the supplier's channel team")))
     monkeypatch.setenv("LEADSYNC_SFTP_DEMO_PASSWORD", SFTP_PASSWORD)
     monkeypatch.setenv("LEADSYNC_ELOQUA_DEMO_PASSWORD", eloqua.password)
     monkeypatch.setenv("DAGSTER_HOME", str(project / "dagster_home"))

@@ -5,7 +5,8 @@ and every source's writeback (schedule `partner_crm_schedule`, every 15 minutes)
 `partners/crm_updates` (leadsync/defs/source_assets.py), so in any job holding both the writebacks run after
 it and a partner's change reaches the supplier's source in the same run. `partners/crm_updates` reads an
 outside system and depends on nothing, so nothing that fails before it (an SMTP outage failing
-`partners/deliveries`, say) holds the writebacks back.
+`partners/deliveries`, say) holds the writebacks back; a source mapping that does not load is left out of it
+(that source's own run fails and says why) rather than failing it.
 
 One partner's CRM failing never fails the step: the other partners are served, the failing partner's
 technical contact and the supplier's contacts are emailed, and the asset check `every_partner_crm_ok`
@@ -14,16 +15,21 @@ fails (severity ERROR) naming each failing partner and why. Only a problem with 
 """
 
 import os
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from leadsync.config import ConfigError, load_partners, load_source, source_files
+from leadsync.config.loader import ProjectPaths
 from leadsync.defs.lifecycle_defs import DELIVERIES, lifecycle_errors
 from leadsync.defs.metadata import md_table
 from leadsync.defs.resources import LeadsyncResource
-from leadsync.lifecycle.context import load_lifecycle
+from leadsync.lifecycle.context import Lifecycle, check_references, lifecycle_file, load_lifecycle
+from leadsync.lifecycle.settings import load_settings
 from leadsync.partner_crm.sync import CrmRunReport, run_deliveries, run_updates
 from leadsync.pipeline import now_utc
+from leadsync.store import LeadStore
 
 CRM_DELIVERIES = dg.AssetKey(["partners", "crm_deliveries"])
 CRM_UPDATES = dg.AssetKey(["partners", "crm_updates"])
@@ -34,6 +40,31 @@ UI_URL_ENV = "LEADSYNC_DAGSTER_URL"
 def _run_url(context: dg.AssetExecutionContext) -> str:
     base = os.environ.get(UI_URL_ENV, "http://127.0.0.1:3000").rstrip("/")
     return f"{base}/runs/{context.run_id}"
+
+
+def _updates_lifecycle(context: dg.AssetExecutionContext, paths: ProjectPaths, store: LeadStore) -> Lifecycle:
+    """What reading the partners' CRMs needs: lifecycle.yaml and partners.yaml must load (else the step fails),
+    but a source mapping that does not is left out with a warning. That source's own run fails and emails its
+    contacts; the partners' changes for the other sources must not wait for it, as every writeback depends on
+    this asset (the sources only say whom to alert when a partner's CRM fails)."""
+    try:
+        return load_lifecycle(paths, store)
+    except ConfigError as exc:
+        if Path(exc.file).parent.resolve() != paths.sources_dir.resolve():
+            raise
+    settings = load_settings(lifecycle_file(paths))
+    partners = load_partners(paths.partners_file)
+    sources = {}
+    for file in source_files(paths):
+        try:
+            cfg = load_source(file)
+        except ConfigError as exc:
+            context.log.warning(f"{file.name} is left out of this read of the partners' CRMs (its own run says "
+                                f"why and emails its contacts): {exc}")
+            continue
+        sources[cfg.name] = cfg
+    check_references(settings, partners, [file.stem for file in source_files(paths)], lifecycle_file(paths))
+    return Lifecycle(store=store, partners=partners, settings=settings, sources=sources)
 
 
 def _result(context: dg.AssetExecutionContext, key: dg.AssetKey, report: CrmRunReport) -> dg.MaterializeResult:
@@ -86,7 +117,7 @@ def partner_crm_definitions(sources: list[str]) -> dg.Definitions:
                           "events; the sources' writebacks carry them to the supplier.")
     def crm_updates(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with lifecycle_errors():
-            ctx = load_lifecycle(leadsync.paths, leadsync.store())
+            ctx = _updates_lifecycle(context, leadsync.paths, leadsync.store())
             report = run_updates(ctx, leadsync.paths, now_utc(), _run_url(context))
         return _result(context, CRM_UPDATES, report)
 

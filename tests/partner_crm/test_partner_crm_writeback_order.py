@@ -56,3 +56,21 @@ def test_a_partner_crm_change_is_written_back_in_the_same_run(project, supplier_
     assert order.index(UPDATES) < order.index(WRITEBACK), order
     # one run: the partner's change is on the supplier's lead now, not after the next run
     assert supplier_org.get("Lead", ada["source_record_id"])["LeadSync_Sales_Status__c"] == "Contacted"
+
+
+def test_a_broken_source_mapping_holds_back_no_other_writeback(project, partner_org, supplier_org,
+                                                                               store_url):
+    rename_source(project, "sfdc", EARLY)
+    assert run_job(project, store_url).success
+    broken = project / "mappings/sources/broken_feed.yaml"
+    broken.write_text("name: broken_feed\ntype: sftp\nuniquness: {mode: every_record}\nfields: []\n")
+    ada = read_table(store_url, tables.leads).set_index("email").loc["ada@engines.example"]
+    [record] = partner_org.connect().query_all(
+        f"SELECT Id FROM Lead WHERE LeadSync_Lead_Id__c = '{ada['lead_id']}'")["records"]
+    partner_org.update("Lead", record["Id"], {"Status": "Working – Contacted"})
+
+    result = run_job(project, store_url, "partner_crm")
+    failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "broken_feed__writeback" in failed and "partners__crm_updates" not in failed
+    assert {UPDATES, WRITEBACK} <= set(finished(result))
+    assert supplier_org.get("Lead", ada["source_record_id"])["LeadSync_Sales_Status__c"] == "Contacted"

@@ -129,6 +129,41 @@ def test_the_demo_runs_every_source_and_prints_a_table_per_source(demo):
     assert sum(t.get("delivered into partner crm", 0) for t in tables.values()) > 0, out
 
 
+def routed_per_partner(output: str) -> dict[str, dict[str, int]]:
+    """Each source's "routed to partners" rows in the summary: partner name → leads."""
+    tables: dict[str, dict[str, int]] = {}
+    current, in_routed = None, False
+    for line in output.splitlines():
+        title = re.match(r"^\s*(\w+) \((SFTP|Salesforce|Marketo|Eloqua)\)\s*$", line)
+        if title:
+            current, in_routed = tables.setdefault(title.group(1), {}), False
+            continue
+        label = re.match(r"^\W*([a-zA-Z][a-zA-Z :+-]*[a-zA-Z])\s*│", line)
+        if label:
+            in_routed = label.group(1).strip() == "routed to partners"
+            continue
+        row = re.match(r"^\W*?([\d,]+)\s*│\s*(\S.*?)\s*│", line)
+        if current is not None and in_routed and row:
+            current[row.group(2)] = int(row.group(1).replace(",", ""))
+    return tables
+
+
+def test_vendor_leads_are_routed_on_lead_type_products_and_iso_countries(demo):
+    """The vendor orgs carry lead type and product interest custom fields and ISO countries, so their leads
+    meet every rule group: enterprise accounts (Summit), territory and products (Northwind, Cascade, Blue Peak)
+    and country only (Maple, Albion, Rhein), and most are routed."""
+    _, _, done = demo
+    assert done.returncode == 0, done.stdout[-3000:]
+    tables, routed = figures(done.stdout), routed_per_partner(done.stdout)
+    for source in ("salesforce_demo", "marketo_demo", "eloqua_demo"):
+        partners = routed[source]
+        assert partners.get("Summit Enterprise Partners", 0) > 0, (source, partners)
+        assert sum(partners.get(p, 0) for p in ("Northwind Networks", "Cascade Secure", "Blue Peak Security")) > 0, (
+            source, partners)
+        assert partners.get("Maple Systems", 0) > 0 and partners.get("Rhein Digital", 0) > 0, (source, partners)
+        assert tables[source]["unassigned"] < tables[source]["pulled"] / 2, (source, tables[source])
+
+
 def test_each_vendor_sandbox_holds_the_write_backs(demo):
     """Read each sandbox's saved state back (the demo has stopped them): the outcomes are on the records."""
     root, _, done = demo

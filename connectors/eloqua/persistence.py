@@ -19,7 +19,7 @@ from pyarrow import feather
 
 from connectors.eloqua.contacts import ContactStore
 from connectors.eloqua.custom_objects import CustomObjectData, CustomObjectRecord
-from connectors.eloqua.schema import ContactField, CustomObject, CustomObjectField
+from connectors.eloqua.schema import DEFAULT_CONTACT_FIELDS, ContactField, CustomObject, CustomObjectField
 from connectors.eloqua.state import Definition, EloquaState
 from connectors.eloqua.syncs import Sync
 
@@ -66,6 +66,7 @@ def load(state: EloquaState, folder: Path) -> bool:
     with state.lock:
         state.contacts = ContactStore([ContactField(**f) for f in doc["contact_fields"]],
                                       pq.read_table(folder / "contacts.parquet"))
+        _add_new_default_fields(state.contacts)
         state.activities = pq.read_table(folder / "activities.parquet")
         state.campaign_responses = pq.read_table(folder / "campaign_responses.parquet")
         state.campaigns = [{**c, **{k: datetime.fromisoformat(c[k]) for k in ("createdAt", "updatedAt", "startAt",
@@ -80,6 +81,15 @@ def load(state: EloquaState, folder: Path) -> bool:
         state.next_sync_id = doc["next_sync_id"]
         state.auth.load_tokens(doc.get("tokens", {}))
     return True
+
+
+def _add_new_default_fields(contacts: ContactStore) -> None:
+    """Fields the sandbox's default instance gained since the state was saved (empty on the saved contacts),
+    so a restored demo instance answers the mappings written for the current one."""
+    taken = {f.id for f in contacts.fields}
+    for f in DEFAULT_CONTACT_FIELDS:
+        if contacts.field(f.internal_name) is None and f.id not in taken:
+            contacts.add_field(f)
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:

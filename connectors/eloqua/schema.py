@@ -72,6 +72,11 @@ DEFAULT_CONTACT_FIELDS: tuple[ContactField, ...] = (
     _f(100022, "Company Size", "C_Company_Size1"),
     _f(100023, "Lead Source - Most Recent", "C_Lead_Source___Most_Recent1"),
     _f(100024, "Annual Revenue", "C_Annual_Revenue1", "numeric"),
+    # The supplier's own custom fields that routing reads (an admin's; Eloqua appends "1" to internal names):
+    # the lead's segment, and the products it asked about as `;`-joined values ("Firewall;SD-WAN"), as a
+    # CRM multi-select lands in an Eloqua text field.
+    _f(100101, "Lead Type", "C_Lead_Type1", is_standard=False),
+    _f(100102, "Product Interest", "C_Product_Interest1", is_standard=False),
     # The fields leadsync writes back (custom fields an admin creates; Eloqua appends "1" to internal names).
     _f(100201, "LeadSync Distribution Status", "C_LeadSync_Distribution_Status1", is_standard=False),
     _f(100202, "LeadSync Partner", "C_LeadSync_Partner1", is_standard=False),

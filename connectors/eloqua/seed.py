@@ -1,9 +1,16 @@
 """Generated Eloqua data: contacts, campaigns, activities and campaign responses, deterministic for a seed.
 
 Contacts reuse the SFTP sandbox's lead generator (names, companies, titles, phones, countries with matching
-states and postal codes), so the same people can turn up in both demos, and add what Eloqua holds on top:
-cities, industries, company sizes, creation and modification dates, subscription flags. Everything is drawn
-column-wise with numpy and Arrow kernels: 300,000 contacts take about a second.
+states and postal codes, products of interest), so the same people can turn up in both demos, and add what
+Eloqua holds on top: cities, industries, company sizes with the lead type they imply, creation and
+modification dates, subscription flags. Everything is drawn column-wise with numpy and Arrow kernels: 300,000
+contacts take about a second.
+
+Country and State or Province are free text in Eloqua; this instance keeps them as ISO codes (country "US",
+province "ON"), as instances normalised to their CRM's country and state codes do, and as leadsync's routing
+rules and partners.yaml speak them. An instance holding country names ("United States") is caught by the
+demo mapping's country picklist (mappings/sources/eloqua_demo.yaml): quarantined with the value named, never
+silently unrouted.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from connectors.eloqua.contacts import TIMESTAMP, ContactStore, arrow_type, cont
 from connectors.sftp.seed import CAMPAIGNS as LEAD_CAMPAIGNS
 from connectors.sftp.seed import demo_leads_table
 
-COUNTRY_NAMES = {"US": "United States", "CA": "Canada", "GB": "United Kingdom", "DE": "Germany", "FR": "France"}
+# Lead Type (a custom field) follows the company size band: up to 249 employees SMB, up to 999 Mid-Market.
+LEAD_TYPE_OF_SIZE = {"1-49": "SMB", "50-249": "SMB", "250-999": "Mid-Market", "1000-4999": "Enterprise",
+                     "5000+": "Enterprise"}
 CITIES_BY_REGION = {
     "CA": "Los Angeles", "WA": "Seattle", "OR": "Portland", "NV": "Las Vegas", "AZ": "Phoenix",
     "NY": "New York", "NJ": "Newark", "MA": "Boston", "PA": "Philadelphia", "CT": "Hartford", "TX": "Austin",
@@ -89,17 +98,20 @@ def contacts_table(store: ContactStore, n: int, seed: int, now: datetime, first_
         "C_Company": leads.column("Company").combine_chunks(),
         "C_Title": leads.column("Job Title").combine_chunks(),
         "C_BusPhone": leads.column("Phone").combine_chunks(),
-        "C_Country": pa.array(list(COUNTRY_NAMES.values())).take(pc.index_in(code, pa.array(list(COUNTRY_NAMES)))),
+        "C_Country": code,
         "C_State_Prov": blank_to_null(region),
         "C_Zip_Postal": leads.column("Postal Code").combine_chunks(),
         "C_City": city,
         "C_Industry1": pick(INDUSTRIES),
         "C_Company_Size1": pick(COMPANY_SIZES, COMPANY_SIZE_SHARE),
         "C_Lead_Source___Most_Recent1": pick(LEAD_SOURCES),
+        "C_Product_Interest1": leads.column("Products of Interest").combine_chunks(),
         "C_DateCreated": pa.array(created.astype("datetime64[ms]"), TIMESTAMP),
         "C_DateModified": pa.array(modified.astype("datetime64[ms]"), TIMESTAMP),
         "ContactIDExt": contact_id_ext(ids),
     }
+    columns["C_Lead_Type1"] = pa.array(list(LEAD_TYPE_OF_SIZE.values())).take(
+        pc.index_in(columns["C_Company_Size1"], pa.array(list(LEAD_TYPE_OF_SIZE))))
     columns["C_EmailDisplayName"] = pc.binary_join_element_wise(columns["C_FirstName"], columns["C_LastName"], " ")
     for f in store.fields:
         columns.setdefault(f.internal_name, pa.nulls(n, arrow_type(f)))

@@ -1,6 +1,6 @@
-"""Field definitions: the lead schema (standard fields plus leadsync's custom fields, extendable), the
-types Marketo names (`string`, `email`, `integer`, `currency`, `datetime`, ...), and how API input is
-checked against them.
+"""Field definitions: the lead schema (standard fields, leadsync's custom fields and the supplier's own custom
+fields that routing reads, extendable), the types Marketo names (`string`, `email`, `integer`, `currency`,
+`datetime`, ...), and how API input is checked against them.
 """
 
 from __future__ import annotations
@@ -150,6 +150,13 @@ LEADSYNC_LEAD_FIELDS = [
     f("leadsyncRepEmail", "Leadsync Rep Email", "email", searchable=True),
     f("leadsyncLeadKey", "Leadsync Lead Key", searchable=True),
 ]
+# The supplier's own custom fields (an admin's, Admin > Field Management): the lead's segment and the products
+# it asked about. Marketo has no multi-select type: a multi-select synced from the CRM, or filled by a form's
+# checkboxes, lands in a string field as `;`-joined values ("Firewall;SD-WAN").
+SUPPLIER_LEAD_FIELDS = [
+    f("leadType", "Lead Type"),
+    f("productInterest", "Product Interest"),
+]
 # Fields Get Leads returns when the call names none.
 DEFAULT_LEAD_RESPONSE_FIELDS = ["id", "email", "updatedAt", "createdAt", "firstName", "lastName"]
 
@@ -192,10 +199,10 @@ class FieldSet:
 
 
 class LeadSchema(FieldSet):
-    """The lead fields: standard, leadsync's custom ones, plus any the caller adds."""
+    """The lead fields: standard, leadsync's custom ones, the supplier's, plus any the caller adds."""
 
     def __init__(self, extra_fields: list[FieldDef] | tuple = ()):
-        fields = [*STANDARD_LEAD_FIELDS, *LEADSYNC_LEAD_FIELDS, *extra_fields]
+        fields = [*STANDARD_LEAD_FIELDS, *LEADSYNC_LEAD_FIELDS, *SUPPLIER_LEAD_FIELDS, *extra_fields]
         numbered = []
         for position, field in enumerate(fields, start=1):
             custom = position > len(STANDARD_LEAD_FIELDS)

@@ -1,7 +1,8 @@
-"""Generated demo data for the Marketo sandbox: leads (varied countries, states, postal codes, industries,
-company sizes), programs with members, and the activities that history implies (New Lead, Change Data
-Value, Visit Webpage, Change Status in Progression). Deterministic for (n, seed, until); 300,000 leads
-in a few seconds: columns are drawn with numpy and assembled with Arrow, never row by row.
+"""Generated demo data for the Marketo sandbox: leads (varied countries and states as ISO codes, postal codes,
+industries, company sizes with the lead type they imply, products of interest), programs with members, and
+the activities that history implies (New Lead, Change Data Value, Visit Webpage, Change Status in
+Progression). Deterministic for (n, seed, until); 300,000 leads in a few seconds: columns are drawn with
+numpy and assembled with Arrow, never row by row.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def lead_table(n: int, seed: int, until: datetime, first_id: int, schema: pa.Sch
         "industry": pa.array(INDUSTRIES, pa.string()).take(rng.integers(0, len(INDUSTRIES), n)),
         "leadSource": pa.array(LEAD_SOURCES, pa.string()).take(rng.integers(0, len(LEAD_SOURCES), n)),
         "numberOfEmployees": pa.array(employees), "annualRevenue": pa.array(revenue),
+        # the supplier's custom fields: the segment the size band came from, and `;`-joined product interests
+        "leadType": base["Lead Type"], "productInterest": base["Products of Interest"],
         "createdAt": pa.array(created.astype("datetime64[s]")).cast(pa.timestamp("us")),
         "updatedAt": pa.array(updated.astype("datetime64[s]")).cast(pa.timestamp("us")),
     }

@@ -1,8 +1,12 @@
 """Partner CRMs in Dagster: `partners/crm_deliveries` (after `partners/deliveries`, which accepts auto-accept
 partners' leads) creates accepted leads in each CRM-connected partner's CRM and marks withdrawals;
 `partners/crm_updates` pulls the partners' changes into lifecycle events. The job `partner_crm` runs both
-and then every source's writeback (schedule `partner_crm_schedule`, every 15 minutes), so a partner's change
-reaches the supplier's source in the next run.
+and every source's writeback (schedule `partner_crm_schedule`, every 15 minutes). Each writeback depends on
+`partners/crm_updates` (leadsync/defs/source_assets.py), so in any job holding both the writebacks run after
+it and a partner's change reaches the supplier's source in the same run. `partners/crm_updates` reads an
+outside system and depends on nothing, so nothing that fails before it (an SMTP outage failing
+`partners/deliveries`, say) holds the writebacks back; a source mapping that does not load is left out of it
+(that source's own run fails and says why) rather than failing it.
 
 One partner's CRM failing never fails the step: the other partners are served, the failing partner's
 technical contact and the supplier's contacts are emailed, and the asset check `every_partner_crm_ok`
@@ -11,16 +15,21 @@ fails (severity ERROR) naming each failing partner and why. Only a problem with 
 """
 
 import os
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from leadsync.config import ConfigError, load_partners, load_source, source_files
+from leadsync.config.loader import ProjectPaths
 from leadsync.defs.lifecycle_defs import DELIVERIES, lifecycle_errors
 from leadsync.defs.metadata import md_table
 from leadsync.defs.resources import LeadsyncResource
-from leadsync.lifecycle.context import load_lifecycle
+from leadsync.lifecycle.context import Lifecycle, check_references, lifecycle_file, load_lifecycle
+from leadsync.lifecycle.settings import load_settings
 from leadsync.partner_crm.sync import CrmRunReport, run_deliveries, run_updates
 from leadsync.pipeline import now_utc
+from leadsync.store import LeadStore
 
 CRM_DELIVERIES = dg.AssetKey(["partners", "crm_deliveries"])
 CRM_UPDATES = dg.AssetKey(["partners", "crm_updates"])
@@ -31,6 +40,31 @@ UI_URL_ENV = "LEADSYNC_DAGSTER_URL"
 def _run_url(context: dg.AssetExecutionContext) -> str:
     base = os.environ.get(UI_URL_ENV, "http://127.0.0.1:3000").rstrip("/")
     return f"{base}/runs/{context.run_id}"
+
+
+def _updates_lifecycle(context: dg.AssetExecutionContext, paths: ProjectPaths, store: LeadStore) -> Lifecycle:
+    """What reading the partners' CRMs needs: lifecycle.yaml and partners.yaml must load (else the step fails),
+    but a source mapping that does not is left out with a warning. That source's own run fails and emails its
+    contacts; the partners' changes for the other sources must not wait for it, as every writeback depends on
+    this asset (the sources only say whom to alert when a partner's CRM fails)."""
+    try:
+        return load_lifecycle(paths, store)
+    except ConfigError as exc:
+        if Path(exc.file).parent.resolve() != paths.sources_dir.resolve():
+            raise
+    settings = load_settings(lifecycle_file(paths))
+    partners = load_partners(paths.partners_file)
+    sources = {}
+    for file in source_files(paths):
+        try:
+            cfg = load_source(file)
+        except ConfigError as exc:
+            context.log.warning(f"{file.name} is left out of this read of the partners' CRMs (its own run says "
+                                f"why and emails its contacts): {exc}")
+            continue
+        sources[cfg.name] = cfg
+    check_references(settings, partners, [file.stem for file in source_files(paths)], lifecycle_file(paths))
+    return Lifecycle(store=store, partners=partners, settings=settings, sources=sources)
 
 
 def _result(context: dg.AssetExecutionContext, key: dg.AssetKey, report: CrmRunReport) -> dg.MaterializeResult:
@@ -74,23 +108,24 @@ def partner_crm_definitions(sources: list[str]) -> dg.Definitions:
             report = run_deliveries(ctx, leadsync.paths, now_utc(), _run_url(context))
         return _result(context, CRM_DELIVERIES, report)
 
-    # Not after crm_deliveries: in the partner_crm job the updates then run before the writebacks (Dagster
-    # orders independent steps by key), so a partner's change reaches the supplier in the same run.
-    @dg.asset(key=CRM_UPDATES, deps=[DELIVERIES], group_name="partners", kinds={"salesforce"},
+    # A root asset, like a source's raw_rows: it reads the partners' CRMs. The writebacks depend on it (see the
+    # module's docstring), so it must not wait for deliveries: a failed delivery step would skip every writeback.
+    @dg.asset(key=CRM_UPDATES, group_name="partners", kinds={"salesforce"},
               pool="lead_store", check_specs=[dg.AssetCheckSpec(CHECK, asset=CRM_UPDATES, description=(
                   "Every CRM-connected partner's changes were read and applied."))],
               description="CRM-connected partners' changes (status, owner, conversion, opportunity) as lifecycle "
                           "events; the sources' writebacks carry them to the supplier.")
     def crm_updates(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with lifecycle_errors():
-            ctx = load_lifecycle(leadsync.paths, leadsync.store())
+            ctx = _updates_lifecycle(context, leadsync.paths, leadsync.store())
             report = run_updates(ctx, leadsync.paths, now_utc(), _run_url(context))
         return _result(context, CRM_UPDATES, report)
 
     writebacks = [dg.AssetKey([s, "writeback"]) for s in sources]
     job = dg.define_asset_job(
         "partner_crm", selection=dg.AssetSelection.assets(CRM_DELIVERIES, CRM_UPDATES, *writebacks),
-        description="Partner CRMs: create accepted leads, mark withdrawals, pull partners' changes, write back.")
+        description="Partner CRMs: create accepted leads, mark withdrawals, pull partners' changes, then write "
+                    "back to every source (the writebacks depend on partners/crm_updates).")
     schedule = dg.ScheduleDefinition(name="partner_crm_schedule", job=job, cron_schedule="*/15 * * * *",
                                      default_status=dg.DefaultScheduleStatus.RUNNING,
                                      description="Partner CRMs in and out every 15 minutes.")

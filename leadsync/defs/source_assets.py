@@ -12,6 +12,7 @@ import pandas as pd
 from leadsync import pipeline
 from leadsync.defs.errors import source_errors
 from leadsync.defs.metadata import md_counts, md_table
+from leadsync.defs.partner_crm_defs import CRM_UPDATES
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.pull.api_records import ApiPullReport
 from leadsync.scale.profile import current_profile
@@ -121,7 +122,11 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
             report = pipeline.reroute(leadsync.paths, leadsync.store(), source)
         return dg.MaterializeResult(metadata={"withdrawn": report.withdrawn, **_routing_metadata(report)})
 
-    @dg.asset(key=wb_key, deps=[assign_key, reroute_key], retry_policy=RETRY, **common, automation_condition=FOLLOW,
+    # After partners/crm_updates too: it queues the partners' CRM changes in the outbox this drains, so a job
+    # holding both (partner_crm, leadsync) writes them back in the same run. Automation ignores that dependency:
+    # a partner_crm run writes back itself, and a project without CRM partners never materialises it.
+    @dg.asset(key=wb_key, deps=[assign_key, reroute_key, CRM_UPDATES], retry_policy=RETRY, **common,
+              automation_condition=FOLLOW.ignore(dg.AssetSelection.assets(CRM_UPDATES)),
               description=f"Drains the writeback outbox of {source} into the source system.")
     def writeback(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):

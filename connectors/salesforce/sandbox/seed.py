@@ -2,8 +2,9 @@
 few accounts, contacts and opportunities. Deterministic for a seed on a fresh sandbox (same ids, same
 values); built column-wise with numpy, so 300,000 leads take a couple of seconds.
 
-The data gives routing something to chew on: eight countries with consistent states and postal codes,
-industries, employee counts from one-person shops to large enterprises, product interests; about 3% of
+The data gives routing something to chew on: eight countries (ISO codes) with consistent states and postal
+codes, industries, employee counts from one-person shops to large enterprises with the lead type (SMB,
+Mid-Market, Enterprise) that follows from them, product interests (a `;`-joined multi-select); about 3% of
 leads repeat an earlier person's e-mail (the same person from a second campaign), and some leads are
 members of two campaigns.
 """
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from connectors.salesforce.sandbox.standard_objects import INDUSTRIES, PRODUCTS
+from connectors.salesforce.sandbox.standard_objects import INDUSTRIES, LEAD_TYPES, PRODUCTS
 from connectors.salesforce.sandbox.store import RecordStore
 from connectors.sftp.seed import CA_FSA_LETTERS, FIRST_NAMES, GB_AREAS, JOB_TITLES, LAST_NAMES, US_ZIP3
 
@@ -55,6 +56,9 @@ CAMPAIGNS = [("RSA 2026 Booth", "Trade Show", "Completed"), ("Q4 Webinar Series"
                                                                "In Progress"),
              ("EMEA Email Nurture", "Email", "Planned")]
 REPS = [("Dana", "Whitfield"), ("Marco", "Bellini"), ("Aiko", "Mori"), ("Sam", "Okoye")]
+# Lead_Type__c from the company's size: under 200 employees SMB, under 1,000 Mid-Market, else Enterprise
+# (the bands the Marketo sandbox draws sizes from).
+LEAD_TYPE_FLOORS = (200, 1000)
 
 
 @dataclass
@@ -216,6 +220,7 @@ def _seed_leads(store: RecordStore, rng: np.random.Generator, timeline: _Timelin
         "LeadSource": _pick(rng, LEAD_SOURCES, n, LEAD_SOURCE_SHARE)[0], "Status": status,
         "Rating": _pick(rng, RATINGS, n, [0.4, 0.15, 0.25, 0.2])[0], "NumberOfEmployees": employees.tolist(),
         "AnnualRevenue": revenue.tolist(), "Product_Interest__c": products,
+        "Lead_Type__c": _lead_types(employees),
         "OwnerId": _pick(rng, owner_pool, n)[0],
         "HasOptedOutOfEmail": (rng.random(n) < 0.03).tolist(), "DoNotCall": [False] * n,
         "IsConverted": [s == "Closed - Converted" for s in status],
@@ -271,6 +276,13 @@ def _geography(rng: np.random.Generator, code: np.ndarray) -> tuple[list, list, 
             else:
                 postals[i] = f"{1000 + d % 98000:05d}"
     return states, cities, postals
+
+
+def _lead_types(employees: np.ndarray) -> list[str]:
+    """SMB, Mid-Market or Enterprise by employee count; draws nothing, so the other columns stay as seeded."""
+    pool = np.empty(len(LEAD_TYPES), dtype=object)
+    pool[:] = LEAD_TYPES
+    return pool[np.searchsorted(LEAD_TYPE_FLOORS, employees, side="right")].tolist()
 
 
 def _products(rng: np.random.Generator, n: int) -> list[str]:

@@ -1,5 +1,6 @@
-"""The objects leadsync reads and writes, with Salesforce's standard fields (Object Reference) and the
-custom fields leadsync's writeback targets. `Schema.default()` starts from these."""
+"""The objects leadsync reads and writes, with Salesforce's standard fields (Object Reference), the custom
+fields leadsync's writeback targets, and the supplier's own custom fields on Lead that routing reads
+(Product_Interest__c, a multi-select picklist; Lead_Type__c, a picklist). `Schema.default()` starts from these."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ OPPORTUNITY_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value P
 ACCOUNT_TYPES = ("Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
                  "Installation Partner", "Technology Partner", "Other")
 PRODUCTS = ("Firewall", "Endpoint", "Cloud Backup", "SD-WAN", "Email Security")
+LEAD_TYPES = ("SMB", "Mid-Market", "Enterprise")
 
 DISTRIBUTION_STATUSES = ("routed", "unassigned", "accepted", "rejected", "withdrawn", "rerouted",
                          "needs_review")
@@ -167,7 +169,9 @@ def standard_objects() -> list[ObjectSpec]:
         *_audit(),
         F("LastActivityDate", "date", "Last Activity", createable=False, updateable=False),
         *leadsync_person_fields(),
+        # the supplier's custom fields (an admin's, as in a real org): what the lead wants, and its segment
         F("Product_Interest__c", "multipicklist", "Product Interest", picklist_values=PRODUCTS),
+        _picklist("Lead_Type__c", "Lead Type", LEAD_TYPES),
     ])
     contact = _obj("Contact", "003", "Contact", "Contacts", [
         *_head(),

@@ -87,6 +87,7 @@ def test_contact_field_lists(conn):
     rest = conn.session.get(f"{conn.rest()}/assets/contact/fields", params={"depth": "complete"}).json()
     by_name = {f["internalName"]: f for f in rest["elements"]}
     assert by_name["C_LeadSync_Rejection_Reason1"]["dataType"] == "largeText"
+    assert by_name["C_Lead_Type1"]["isStandard"] == "false" and by_name["C_Product_Interest1"]["dataType"] == "text"
     assert by_name["C_DateModified"]["dataType"] == "date" and by_name["C_DateModified"]["isReadOnly"] == "true"
     bulk = conn.session.get(f"{conn.bulk}/contacts/fields", params={"limit": 1000}).json()
     item = next(i for i in bulk["items"] if i["internalName"] == "C_EmailAddress")
@@ -95,6 +96,7 @@ def test_contact_field_lists(conn):
     assert {i["internalName"] for i in bulk["items"]} >= {
         "C_FirstName", "C_LastName", "C_Company", "C_Country", "C_State_Prov", "C_Zip_Postal", "C_City",
         "C_BusPhone", "C_Title", "C_Industry1", "C_DateCreated", "C_DateModified", "ContactIDExt",
+        "C_Lead_Type1", "C_Product_Interest1",
         "C_LeadSync_Distribution_Status1", "C_LeadSync_Partner1", "C_LeadSync_Rejection_Reason1",
         "C_LeadSync_Sales_Status1", "C_LeadSync_Rep_Name1", "C_LeadSync_Rep_Email1", "C_LeadSync_Lead_Key1"}
     assert bulk["totalResults"] == len(bulk["items"]) and bulk["hasMore"] is False

@@ -28,16 +28,22 @@ def test_contacts_are_varied_and_complete():
     table = seeded(5000).contacts.table
     assert table.column("id").to_pylist() == list(range(1, 5001))
     assert pc.count_distinct(table.column("C_EmailAddress")).as_py() == 5000
-    assert set(pc.unique(table.column("C_Country")).to_pylist()) == {"United States", "Canada", "United Kingdom",
-                                                                      "Germany", "France"}
+    assert set(pc.unique(table.column("C_Country")).to_pylist()) == {"US", "CA", "GB", "DE", "FR"}  # ISO codes
     assert pc.count_distinct(table.column("C_State_Prov")).as_py() > 15
     assert pc.count_distinct(table.column("C_Industry1")).as_py() == 10
     assert pc.count_distinct(table.column("C_Company_Size1")).as_py() == 5
     for name in ("C_FirstName", "C_LastName", "C_Company", "C_City", "C_Zip_Postal", "C_Title", "C_BusPhone"):
         assert table.column(name).null_count == 0, name
     rows = table.to_pylist()
-    us = [r for r in rows if r["C_Country"] == "United States"]
-    assert all(len(r["C_Zip_Postal"]) == 5 and r["C_State_Prov"] for r in us)
+    us = [r for r in rows if r["C_Country"] == "US"]
+    assert all(len(r["C_Zip_Postal"]) == 5 and len(r["C_State_Prov"]) == 2 for r in us)
+    # the supplier's custom fields: the lead type follows the company size, products are a `;`-joined list
+    size_type = {(r["C_Company_Size1"], r["C_Lead_Type1"]) for r in rows}
+    assert size_type == {("1-49", "SMB"), ("50-249", "SMB"), ("250-999", "Mid-Market"),
+                         ("1000-4999", "Enterprise"), ("5000+", "Enterprise")}
+    products = {p for r in rows for p in r["C_Product_Interest1"].split(";")}
+    assert products == {"Firewall", "Endpoint", "Cloud Backup", "SD-WAN", "Email Security"}
+    assert any(";" in r["C_Product_Interest1"] for r in rows)
     assert all(r["C_DateCreated"] <= r["C_DateModified"] <= NOW.replace(tzinfo=None) for r in rows)
     assert rows[0]["ContactIDExt"] == "CLSYN000000000001"
 

@@ -56,10 +56,10 @@ ui: $(STAMP)
 	$(BIN)/leadsync dev --port 3000
 
 bench: $(STAMP)
-	$(BIN)/python bench/pipeline_1m.py
+	/usr/bin/time -f "peak RSS %M KB, %e s wall" $(BIN)/python bench/pipeline_1m.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check leadsync connectors tests bench
 
 clean:
-	rm -rf $(VENV) dagster_home/leadsync.duckdb* dagster_home/sftp_sandbox
+	rm -rf $(VENV) dagster_home/leadsync.duckdb* dagster_home/sftp_sandbox dagster_home/sandboxes dagster_home/mail_sandbox

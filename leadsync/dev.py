@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import yaml
@@ -54,7 +55,15 @@ def every_sandbox(paths: ProjectPaths) -> Iterator[list[str]]:
     except SandboxSetupError as exc:
         raise DevError(str(exc)) from None
     with running:
-        yield [f"{s.kind} sandbox {s.name} on {s.url}" + (f" ({s.holds})" if s.holds else "") for s in running.started]
+        yield [_line(s) for s in running.started]
+
+
+def _line(started) -> str:
+    what = {"sftp": "SFTP sandbox", "salesforce": "Salesforce sandbox", "marketo": "Marketo sandbox",
+            "eloqua": "Eloqua sandbox", "partner_crm": "Salesforce org (partner CRM)"}.get(started.kind)
+    where = urlsplit(started.url).netloc or started.url
+    head = f"SMTP sandbox on {where}" if started.kind == "smtp" else f"{what} for {started.name} on {where}"
+    return head + (f" ({started.holds})" if started.holds else "")
 
 
 # The one place `leadsync dev` learns which sandboxes to start: a context manager taking the project paths

@@ -1,6 +1,7 @@
 """Helpers for the tests that run the Dagster job on a project (imported by name: pytest puts tests/ on
 sys.path for the test modules in it)."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -17,13 +18,19 @@ def run_job(project: Path, store_url: str, job: str = "leadsync") -> dg.ExecuteI
     return defs.resolve_job_def(job).execute_in_process(raise_on_error=False)
 
 
-def read_table(store_url: str, table: sa.Table) -> pd.DataFrame:
+@contextmanager
+def connection(store_url: str):
+    """A transaction on the store at `store_url`, the store disposed afterwards: (store, connection)."""
     store = LeadStore(store_url)
     try:
         with store.begin() as conn:
-            return store.read_frame(conn, sa.select(table))
+            yield store, conn
     finally:
         store.dispose()
+
+
+def read_table(store_url: str, table: sa.Table) -> pd.DataFrame:
+    return read_query(store_url, sa.select(table))
 
 
 def materialization(result: dg.ExecuteInProcessResult, key: str) -> dict:
@@ -41,12 +48,8 @@ def retried(result: dg.ExecuteInProcessResult) -> bool:
 
 
 def read_query(store_url: str, query: sa.Select) -> pd.DataFrame:
-    store = LeadStore(store_url)
-    try:
-        with store.begin() as conn:
-            return store.read_frame(conn, query)
-    finally:
-        store.dispose()
+    with connection(store_url) as (store, conn):
+        return store.read_frame(conn, query)
 
 
 def outbox_states(store_url: str) -> pd.DataFrame:
@@ -60,23 +63,15 @@ def raw_row_count(store_url: str, source: str) -> int:
     """Rows a source has sent, as stored in its raw table."""
     from leadsync.store import raw
 
-    store = LeadStore(store_url)
-    try:
-        with store.begin() as conn:
-            return raw.row_count(conn, source)
-    finally:
-        store.dispose()
+    with connection(store_url) as (_store, conn):
+        return raw.row_count(conn, source)
 
 
 def raw_rows(store_url: str, source: str) -> pd.DataFrame:
     """Every raw row a source has sent, columns named as received (plus batch_id and row_number)."""
     from leadsync.store import raw
 
-    store = LeadStore(store_url)
-    try:
-        with store.begin() as conn:
-            names = {p: n for n, p in raw.physical_columns(conn, source).items()}
-            frame = store.read_frame(conn, sa.select(sa.text("*")).select_from(sa.table(raw.table_name(source))))
-        return frame.rename(columns=names)
-    finally:
-        store.dispose()
+    with connection(store_url) as (store, conn):
+        names = {p: n for n, p in raw.physical_columns(conn, source).items()}
+        frame = store.read_frame(conn, sa.select(sa.text("*")).select_from(sa.table(raw.table_name(source))))
+    return frame.rename(columns=names)

@@ -26,11 +26,10 @@ def v2_table(name: str) -> pd.DataFrame:
 
 
 def load_v2(url: str) -> None:
-    """The v2 store: its own DDL for the engine, its rows."""
+    """The v2 store: its DDL (the same text for both engines), its rows."""
     engine = sa.create_engine(url)
-    dialect = "postgresql" if url.startswith("postgresql") else "duckdb"
     with engine.begin() as conn:
-        for statement in (FIXTURE / f"schema_{dialect}.sql").read_text().split(";\n"):
+        for statement in (FIXTURE / "schema.sql").read_text().split(";\n"):
             if statement.strip():
                 conn.exec_driver_sql(statement)
         for file in sorted(FIXTURE.glob("*.parquet")):

@@ -98,11 +98,6 @@ def write_back(paths: ProjectPaths, store: LeadStore, source: str) -> WritebackR
         return drain_outbox(cfg.name, client, store, now_utc())
 
 
-def stored_leads(cfg: SourceConfig, store: LeadStore, batch_ids: list[str]) -> pd.DataFrame:
-    with store.begin() as conn:
-        return leads_frame(store, conn, cfg, tables.leads.c.batch_id.in_(batch_ids))
-
-
 def validate_stored(cfg: SourceConfig, store: LeadStore, batch_ids: list[str]):
     """Validate the leads stored from these batches against the typed pandera schema.
     Returns (rows checked, failure cases DataFrame or None)."""

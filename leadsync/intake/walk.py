@@ -14,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
@@ -182,15 +181,3 @@ def _in_slices(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_i
         con.close()
     return received, stored, quarantined, kinds
 
-
-def batch_frame(store: LeadStore, cfg: SourceConfig, batch_id: str) -> pd.DataFrame:
-    """One batch's raw rows as received (header names as columns): for scripts and the CLI."""
-    with store.begin() as conn:
-        names = next((n for b, _f, n in new_batches(conn, cfg.name) if b == batch_id), None)
-        if names is None:
-            f = tables.source_files
-            names = json.loads(conn.execute(sa.select(f.c.columns).where(f.c.batch_id == batch_id)).scalar_one() or "[]")
-        columns = raw.batch_columns(conn, cfg.name, names)
-        batches = list(raw.read_batch(store, conn, cfg.name, batch_id, names, SLICE_ROWS))
-    table = pa.Table.from_batches(batches) if batches else pa.table({})
-    return table.rename_columns(["row_number", *columns]).to_pandas() if batches else pd.DataFrame()

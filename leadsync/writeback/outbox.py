@@ -99,10 +99,6 @@ def prepare_batch(store: LeadStore, source: str, now: datetime, name_for) -> Bat
     return batch
 
 
-def batch_event_ids(batch: Batch) -> sa.Select:
-    return sa.select(tables.writeback_bindings.c.event_id).where(tables.writeback_bindings.c.batch_id == batch.batch_id)
-
-
 def mark_sent(store: LeadStore, batch: Batch, result: str, now: datetime,
               refused: pd.DataFrame | None = None) -> None:
     """The batch is sent: one row updated however large it is; `refused` (event_id, error) are pending again."""

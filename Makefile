@@ -9,6 +9,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 export DAGSTER_HOME := $(CURDIR)/dagster_home
+# make passes SIGTERM on to the command it runs, but a SIGKILL ends make alone: with this, the long-running
+# commands below (ui, scale, sandbox, web) stop, and stop what they started, when make dies (leadsync/scale/serve.py).
+export LEADSYNC_STOP_WITH_PARENT := 1
 
 .PHONY: demo test scale sandbox web ui bench lint clean
 
@@ -39,8 +42,10 @@ $(BROWSER_DRIVER):
 	( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver ) \
 	  || echo "could not install chromium/chromium-driver: the browser test will be skipped"
 
+# Two workers, a file at a time, the longest files first (tests/conftest.py); `pytest tests/x.py` runs one file
+# in this process as usual.
 test: $(STAMP) $(BROWSER_DRIVER)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # Run the SFTP sandbox in the foreground (for `dagster dev` sessions); Ctrl-C stops it.
 sandbox: $(STAMP)

@@ -66,7 +66,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
     """The demo on the scale profile: Postgres, RabbitMQ, Celery workers (see leadsync/scale/local.py).
     SIGTERM, SIGINT (Ctrl-C) or SIGHUP stops everything it started (leadsync/scale/serve.py)."""
     from leadsync.scale.local import ensure_databases, scale_environment
-    from leadsync.scale.serve import stop_on_signals
+    from leadsync.scale.serve import stop_on_signals, stop_with_parent
 
     paths = project_paths(args.mappings)
     load_dotenv(paths.root / ".env", override=False)
@@ -76,6 +76,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
         os.environ["LEADSYNC_MAPPINGS_DIR"] = str(Path(args.mappings).resolve())
     with stop_on_signals():
         try:
+            stop_with_parent()
             ensure_databases(env)
             return _scale(args, paths, env)
         except KeyboardInterrupt as stop:
@@ -136,6 +137,7 @@ def _smtp_port(paths) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     from leadsync.lifecycle.context import load_lifecycle
     from leadsync.lifecycle.web import serve
+    from leadsync.scale.serve import stop_with_parent
     from leadsync.store import LeadStore
 
     paths = project_paths(args.mappings)
@@ -143,6 +145,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     ctx = load_lifecycle(paths, LeadStore(args.store))
     print(f"partner-response app on http://{ctx.settings.web.host}:{ctx.settings.web.port} "
           f"(links in emails start with {ctx.settings.web.base_url}); Ctrl-C stops it")
+    stop_with_parent()  # `make web`: a signal to make's PID stops the app as well (uvicorn stops on SIGTERM)
     serve(ctx)
     return 0
 
@@ -150,6 +153,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from leadsync import pipeline
     from leadsync.demo import start_mail_sandbox, start_sandbox
+    from leadsync.scale.serve import stop_on_signals, stop_with_parent
 
     paths = project_paths(args.mappings)
     _env(paths)
@@ -159,8 +163,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     print(f"SFTP sandbox serving {sandbox.root} on {sandbox.host}:{sandbox.port}; SMTP sandbox on "
           f"{mail.host}:{mail.port} keeping mail in {mail.folder} (Ctrl-C stops them)")
     try:
-        while True:
-            time.sleep(3600)
+        with stop_on_signals():  # SIGTERM too stops the sandboxes cleanly
+            stop_with_parent()  # `make sandbox`: a signal to make's PID stops the sandboxes as well
+            while True:
+                time.sleep(3600)
     except KeyboardInterrupt:
         return 0
     finally:

@@ -31,6 +31,7 @@ import requests
 import yaml
 
 from leadsync.config.loader import ProjectPaths
+from leadsync.scale.serve import stop_with_parent
 
 READY_TIMEOUT_S = 300  # the code location loads in ~10-30 s on 2 busy cores; the daemon a little later
 STOP_TIMEOUT_S = 30
@@ -232,6 +233,7 @@ def run_dev(paths: ProjectPaths, host: str = "127.0.0.1", port: int = 3000, web:
     url = f"http://{host}:{port}"
     stack = ExitStack()
     try:
+        stop_with_parent()  # `make ui`: a signal to make's PID stops this as well
         for line in stack.enter_context(SANDBOXES(paths)):
             out(f"  {line}")
         children = []

@@ -12,6 +12,22 @@ from project_copies import without_partner_crms
 
 REPO = Path(__file__).resolve().parents[1]
 VENDOR_EXAMPLES = ("salesforce_demo.yaml", "marketo_demo.yaml", "eloqua_demo.yaml")
+# `make test` runs the suite on two pytest-xdist workers, a file at a time (`--dist loadfile`): a file's
+# module-scoped fixtures (the UI's `leadsync dev`, the scale profile's embedded reference) start once. xdist
+# hands out files in collection order, one to each worker and then to whichever is free, so the longest
+# files go first, one per worker, and the many short ones fill in around them. Slowest first:
+LONGEST_FILES = ("test_scale_profile.py", "test_ui.py", "test_demo.py", "test_end_to_end.py",
+                 "partner_crm/test_partner_crm_closed_loop.py", "test_api_source_salesforce.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.path.relative_to(REPO / "tests").as_posix()
+        return LONGEST_FILES.index(path) if path in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)  # stable: the tests of a file keep their order
+
+
 @pytest.fixture
 def duckdb_url(tmp_path) -> str:
     return f"duckdb:///{tmp_path / 'leadsync.duckdb'}"

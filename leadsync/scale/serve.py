@@ -54,6 +54,30 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(s, h)
 
 
+# Set by the Makefile for its long-running targets (`make ui`, `make scale`, …): make passes a SIGTERM on to
+# the command it runs, but a SIGKILL (kill -9, the OOM killer) ends make alone: the command and everything it
+# started would run on as orphans. With this set the command asks the kernel for a SIGTERM when its parent dies, and stops
+# as if signalled itself. Not by default: `nohup leadsync dev &` from a script that then exits must live on.
+STOP_WITH_PARENT = "LEADSYNC_STOP_WITH_PARENT"
+
+
+def stop_with_parent() -> None:
+    """When $LEADSYNC_STOP_WITH_PARENT is set (Linux): SIGTERM to this process when its parent exits (call it
+    after `stop_on_signals` or another SIGTERM handler is in place, so the signal runs the cleanup)."""
+    if not os.environ.get(STOP_WITH_PARENT) or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0) != 0:
+        print(f"{STOP_WITH_PARENT}: prctl failed (errno {ctypes.get_errno()}); a signal to the parent will not "
+              "stop this process", file=sys.stderr, flush=True)
+        return
+    if os.getppid() != parent or parent == 1:  # the parent was gone before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def group_members(pgid: int) -> list[int]:
     """Live processes of process group `pgid` (Linux /proc; zombies left for init to reap do not count).
     Without /proc: [pgid] while the group has any process, else []."""

@@ -48,6 +48,26 @@ def worker_command(name: str, queue: str | None = None) -> list[str]:
             "--loglevel", "INFO", *(["-q", queue] if queue else [])]
 
 
+def prepare_instance(env: dict[str, str]) -> None:
+    """Create (or migrate) the instance's storage once, before any worker starts. Every worker opens the
+    instance at start, and dagster-postgres creates missing tables without a lock: two workers on a fresh
+    database race, and one dies with `type "run_tags" already exists`."""
+    import dagster as dg
+
+    home = env.get("DAGSTER_HOME")
+    if not home:
+        return
+    # the instance's YAML reads its URLs from the environment: the workers' own, not only this process's
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with dg.DagsterInstance.from_config(home) as instance:
+            instance.upgrade()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 class Workers:
     """`count` workers named `<prefix>1..N`, with `env` added to this process's environment."""
 
@@ -71,6 +91,7 @@ class Workers:
         env = {**os.environ, **self.env, "LEADSYNC_PROFILE": "scale"}
         # the worker command runs `celery` by name: it must find this environment's, not the system's
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        prepare_instance(env)
         host = socket.gethostname()
         for i in range(1, self.count + 1):
             name = f"{self.prefix}{i}"

@@ -10,7 +10,7 @@ without an index.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -63,10 +63,30 @@ def append(store: LeadStore, conn: sa.Connection, source: str, batch_id: str, ro
            row_numbers: pa.Array) -> int:
     """Append one batch: `rows` has one string column per header name (as received), `row_numbers` the row of
     each in its file or page. Runs in the caller's transaction, with the batch's ledger row."""
+    return append_blocks(store, conn, source, batch_id, list(rows.column_names), [(rows, row_numbers)])
+
+
+def append_blocks(store: LeadStore, conn: sa.Connection, source: str, batch_id: str, names: list[str],
+                  blocks: Iterable[tuple[pa.Table, pa.Array]]) -> int:
+    """Append one batch arriving in blocks (a large file read as a stream), each `(rows, row_numbers)` as for
+    `append`, with the same columns `names`. Runs in the caller's transaction: a block that fails to come
+    (the file turns out bad halfway) rolls back the ones before it with the rest."""
     store.hold(conn, f"raw:{source}")  # two pulls of one source must not both add the same new column
-    names = list(rows.column_names)
-    known = _ensure_columns(store, conn, source, names)
-    physical = [known[n] for n in names]
+    physical: list[str] | None = None
+    appended = 0
+    for rows, row_numbers in blocks:
+        if not rows.num_rows:
+            continue
+        if physical is None:  # not before the first rows: a batch without any adds no table or column
+            known = _ensure_columns(store, conn, source, names)
+            physical = [known[n] for n in names]
+        _insert(store, conn, source, batch_id, physical, rows, row_numbers)
+        appended += rows.num_rows
+    return appended
+
+
+def _insert(store: LeadStore, conn: sa.Connection, source: str, batch_id: str, physical: list[str],
+            rows: pa.Table, row_numbers: pa.Array) -> None:
     arrays = [pa.array([batch_id] * rows.num_rows, pa.string()), row_numbers.cast(pa.int64())]
     arrays += [c.cast(pa.string()) for c in rows.columns]
     staged = pa.Table.from_arrays(arrays, names=["batch_id", "row_number", *physical])
@@ -82,7 +102,6 @@ def append(store: LeadStore, conn: sa.Connection, source: str, batch_id: str, ro
             driver.unregister(stage)
     else:
         copy_arrow(conn, f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)", staged)
-    return rows.num_rows
 
 
 def batch_relation(conn: sa.Connection, source: str, batch_id: str, columns: dict[str, str]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import threading
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
@@ -263,6 +264,7 @@ def test_a_malformed_row_in_a_later_block_stores_nothing_and_the_file_goes_to_er
     assert (sandbox.root / "error/b_bad.csv").read_bytes() == bad
     assert (sandbox.root / "error/b_bad.csv.error.txt").read_text() == reason + "\n"
     assert not list((sandbox.root / "inbox").iterdir()) and not list(temp_folder.iterdir())
+    assert not [t for t in threading.enumerate() if t.name == "leadsync-read-ahead"]  # the reading thread ended
 
 
 def test_a_missing_required_column_stores_nothing(cfg, client, drop, store, sandbox, small_blocks):

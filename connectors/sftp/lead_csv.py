@@ -1,4 +1,5 @@
-"""Parse delimited lead files (CSV/TXT/TSV) as suppliers send them into Arrow record batches of strings.
+"""Parse delimited lead files (CSV/TXT/TSV) as suppliers send them into Arrow tables of strings, a block at a
+time.
 
 Handles UTF-8 with or without BOM, cp1252 (older Excel "CSV" on Windows), `,` `;` TAB `|` delimiters,
 CRLF, quoted values with line breaks and Excel's "sep=;" first line. pyarrow does the parsing: a million
@@ -7,7 +8,7 @@ rows take about a second, where Python's csv module would take many.
 The file is read as a stream, so memory stays flat whatever its size: one pass over the file decides the
 encoding (the whole file must be valid UTF-8 to be read as UTF-8), a second transcodes it in chunks, empties
 whitespace-only lines, splits off the header and hands the rest to pyarrow's streaming reader, which
-yields one record batch per block.
+parses one block at a time.
 """
 
 from __future__ import annotations
@@ -273,17 +274,11 @@ class DelimitedReader:
             where = f" at line {row.number}" if row.number else ""
             detail = (f"a row{where} has {row.actual_columns} columns where the header has "
                       f"{row.expected_columns}: {row.text[:120]!r}")
+        elif "straddl" in str(exc):  # pyarrow: one row spans more than a whole block
+            detail = (f"a row is longer than {BLOCK:,} bytes; most likely a quote opened in it is never "
+                      "closed")
         else:
             detail = str(exc)
         return LeadFileError(f"{self.name}: cannot read the file as {what}-separated values ({detail}); every "
                              "row needs as many columns as the header and values containing the delimiter "
                              "must be quoted. Fix the file and upload it again")
-
-
-def read_delimited(name: str, data: bytes) -> tuple[list[str], pa.Table, str]:
-    """The whole file at once: header names as written, the data rows as one all-string Arrow table, and
-    the detected encoding. For small files and scripts; the pull streams (DelimitedReader)."""
-    reader = DelimitedReader(name, io.BytesIO(data))
-    schema = pa.schema([(f"c{i}", pa.string()) for i in range(len(reader.header))])
-    tables = list(reader)
-    return reader.header, pa.concat_tables(tables) if tables else schema.empty_table(), reader.encoding

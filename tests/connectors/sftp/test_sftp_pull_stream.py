@@ -113,6 +113,15 @@ def test_a_malformed_row_is_reported_before_an_earlier_unnamed_column_with_value
         read_lead_file("n.csv", data + b"a,b,c,d,e\r\n")
 
 
+def test_an_unclosed_quote_is_named_as_the_likely_cause_of_an_endless_row(monkeypatch):
+    monkeypatch.setattr(lead_csv, "BLOCK", 1000)
+    data = b'Email,Note\na@x.com,"unclosed\n' + b"b@x.com,y\n" * 300
+    with pytest.raises(LeadFileError, match=r"^q\.csv: cannot read the file as comma-separated values \(a row is "
+                                            r"longer than 1,000 bytes; most likely a quote opened in it is never "
+                                            r"closed\); every row needs"):
+        read_lead_file("q.csv", data)
+
+
 def test_duplicate_names_are_refused_without_yielding_any_block(small_blocks):
     data, _ = lead_rows(200)
     data = data.replace(b"Last Name", b"email", 1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import BinaryIO, Self
 
 import paramiko
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -30,7 +30,7 @@ from connectors.sftp.errors import SftpConfigError, SftpError, SftpFileNotFoundE
 from connectors.sftp.host_keys import TrustedHostKeys, fingerprint, known_hosts_label, trusted_host_keys
 from connectors.sftp.settings import SftpSettings
 
-__all__ = ["LEAD_FILE_SUFFIXES", "RemoteFile", "SftpClient", "SftpSettings", "is_lead_file"]
+__all__ = ["LEAD_FILE_SUFFIXES", "Downloaded", "RemoteFile", "SftpClient", "SftpSettings", "is_lead_file"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,27 @@ class RemoteFile:
     name: str
     size: int
     mtime: datetime  # UTC
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    path: Path  # the local copy
+    sha256: str  # hex digest of its bytes
+    size: int
+
+
+class _HashingWriter:
+    """A file-like sink that hashes and counts what is written through it."""
+
+    def __init__(self, target: BinaryIO):
+        self._target = target
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self._target.write(data)
 
 
 def is_lead_file(name: str) -> bool:
@@ -313,13 +334,17 @@ class SftpClient:
 
     def _read(self, path: str) -> bytes:
         buf = io.BytesIO()
+        self._read_into(path, buf)
+        return buf.getvalue()
+
+    def _read_into(self, path: str, target: BinaryIO) -> int:
+        """Stream a remote file into `target` (paramiko prefetches; chunks are written as they arrive)."""
         with self._remote(f"download {path}"):
             try:
-                self._session.getfo(path, buf)
+                return self._session.getfo(path, target)
             except FileNotFoundError:
                 raise SftpFileNotFoundError(f"{path} is not on {self.settings.where} (moved or deleted since "
                                             "it was listed?); list the folder again") from None
-        return buf.getvalue()
 
     def _write(self, path: str, data: bytes | Path) -> None:
         with self._remote(f"upload {path}"):
@@ -368,6 +393,14 @@ class SftpClient:
 
     def download(self, name: str) -> bytes:
         return self._read(posixpath.join(self.settings.inbox, _leaf(name)))
+
+    def download_to(self, name: str, target: Path) -> Downloaded:
+        """Download an inbox file to a local file, hashing the bytes as they stream: however large the
+        file, it never sits in memory. A failed download leaves `target` incomplete; discard it."""
+        with target.open("wb") as local:
+            sink = _HashingWriter(local)
+            self._read_into(posixpath.join(self.settings.inbox, _leaf(name)), sink)
+        return Downloaded(target, sink.digest.hexdigest(), sink.size)
 
     def move_to_processed(self, name: str) -> str:
         """Move an inbox file to processed/ without overwriting; returns its final path."""

@@ -1,15 +1,25 @@
-"""Parse delimited lead files (CSV/TXT/TSV) as suppliers send them into an Arrow table of strings.
+"""Parse delimited lead files (CSV/TXT/TSV) as suppliers send them into Arrow tables of strings, a block at a
+time.
 
 Handles UTF-8 with or without BOM, cp1252 (older Excel "CSV" on Windows), `,` `;` TAB `|` delimiters,
 CRLF, quoted values with line breaks and Excel's "sep=;" first line. pyarrow does the parsing: a million
 rows take about a second, where Python's csv module would take many.
+
+The file is read as a stream, so memory stays flat whatever its size: one pass over the file decides the
+encoding (the whole file must be valid UTF-8 to be read as UTF-8), a second transcodes it in chunks, empties
+whitespace-only lines, splits off the header and hands the rest to pyarrow's streaming reader, which
+parses one block at a time.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
 import re
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -20,46 +30,166 @@ DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 UTF8_BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r\n" + UTF8_BOM
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # latin-1 maps every byte
+
+CHUNK = 1 << 22  # bytes read from the file at a time
+# pyarrow's streaming reader parses a block of this many bytes into one record batch, and reads up to 32
+# blocks ahead: 1 MiB blocks keep that read-ahead small without parsing any slower.
+BLOCK = 1 << 20
+BATCH = 1 << 23  # record batches are handed on in tables of about this many bytes (fewer, larger inserts)
+HEADER_LIMIT = 1 << 24  # a "header" longer than this is an unclosed quote, not column names
 
 _LEADING_BLANK_LINES = re.compile(rb"\A(?:[ \t]*(?:\r\n|\n|\r))+")
 # A line holding only spaces or tabs: pyarrow would see a row with one column. Emptying it makes it an
 # all-empty row, which is dropped later without shifting the row numbers of the rows after it.
 _WHITESPACE_LINE = re.compile(rb"\n[ \t]+(?=\r?\n)")
+_NOT_WHITESPACE = re.compile(rb"[^ \t\r\n]")
+_NOT_BLANK = re.compile(rb"[^ \t\r\n\xef\xbb\xbf]")  # _BLANK's complement
 _QUOTED = re.compile(r'"[^"]*"')
 _SEP_HINT = re.compile(r"^sep=(.)$", re.IGNORECASE)
 
 
-def to_utf8(data: bytes) -> tuple[bytes, str]:
-    """The file's bytes as UTF-8 without BOM, and the encoding they came in."""
-    if data.startswith(UTF8_BOM):
+def detect_encoding(name: str, source: BinaryIO) -> tuple[str, int]:
+    """The encoding of the whole file and the offset where its text starts (after a BOM), in one pass.
+
+    UTF-8 with a BOM is "utf-8-sig", without one "utf-8"; anything else is cp1252, or latin-1 where it has
+    one of the five bytes cp1252 leaves undefined. A BOM in front of non-UTF-8 text lies and is skipped."""
+    source.seek(0)
+    bom = source.read(len(UTF8_BOM)) == UTF8_BOM
+    start = len(UTF8_BOM) if bom else 0
+    source.seek(start)
+    size, blank, utf8, cp1252 = start, True, True, True
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    while chunk := source.read(CHUNK):
+        size += len(chunk)
+        if blank and _NOT_BLANK.search(chunk):
+            blank = False
+        if utf8:
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                utf8 = False
+        if cp1252 and any(byte in chunk for byte in _CP1252_UNDEFINED):
+            cp1252 = False
+    if utf8:
         try:
-            data[3:].decode("utf-8")
-            return data[3:], "utf-8-sig"
+            decoder.decode(b"", final=True)  # a multi-byte character cut off at the end
         except UnicodeDecodeError:
-            data = data[3:]  # a BOM in front of non-UTF-8 text: the BOM lies, trust the bytes
-    try:
-        data.decode("utf-8")
-        return data, "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252").encode("utf-8"), "cp1252"
-    except UnicodeDecodeError:  # cp1252 leaves five byte values undefined; latin-1 maps every byte
-        return data.decode("latin-1").encode("utf-8"), "latin-1"
+            utf8 = False
+    if blank:
+        raise LeadFileError(f"{name}: the file has no data rows (it is empty, {size} bytes); upload a file "
+                            "with a header row and at least one lead")
+    if utf8:
+        return ("utf-8-sig" if bom else "utf-8"), start
+    return ("cp1252" if cp1252 else "latin-1"), start
 
 
-def split_header(utf8: bytes) -> tuple[str, int]:
-    """The first record (quoted line breaks allowed) and the offset where the next one starts.
+def _utf8_pieces(source: BinaryIO, encoding: str) -> Iterator[bytes]:
+    """The text as UTF-8, in pieces that end just after a line feed (only the last may not), so that a
+    whitespace-only line is never split between two pieces."""
+    carry = b""
+    transcode = encoding not in ("utf-8", "utf-8-sig")
+    while raw := source.read(CHUNK):
+        text = raw.decode(encoding).encode("utf-8") if transcode else raw  # single-byte codecs: no state
+        buf = carry + text if carry else text
+        cut = buf.rfind(b"\n") + 1
+        if cut == 0 and not buf.translate(None, b" \t\r"):
+            carry = buf  # spaces only so far: they may yet turn out to be a whitespace-only line
+            continue
+        if cut == 0:
+            cut = len(buf)  # a long line, or a file with CR line ends: no whitespace-only line to find
+        yield buf[:cut]
+        carry = buf[cut:]
+    if carry:
+        yield carry
 
-    Scanning bytes is safe: quote and line-break bytes never occur inside UTF-8 multi-byte characters."""
-    in_quotes = False
-    for i, byte in enumerate(utf8):
-        if byte == 0x22:
-            in_quotes = not in_quotes  # a doubled "" toggles twice, which is right
-        elif byte in (0x0A, 0x0D) and not in_quotes:
-            end = i + 2 if utf8[i:i + 2] == b"\r\n" else i + 1
-            return utf8[:i].decode("utf-8"), end
-    return utf8.decode("utf-8"), len(utf8)
+
+def _cleaned(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """Leading blank lines dropped, whitespace-only lines emptied: what one regex over the whole text does."""
+    head = b""
+    for piece in pieces:
+        head += piece
+        if _NOT_WHITESPACE.search(head):
+            break
+    leading = _LEADING_BLANK_LINES.match(head)
+    if leading:
+        head = head[leading.end():]
+    after_line_feed = False  # the first line has no line feed before it
+    for piece in itertools.chain((head,), pieces):
+        if not piece:
+            continue
+        if piece[:1] in (b" ", b"\t") and after_line_feed:  # a whitespace-only line may start the piece
+            yield _WHITESPACE_LINE.sub(b"\n", b"\n" + piece)[1:]
+        elif _WHITESPACE_LINE.search(piece):
+            yield _WHITESPACE_LINE.sub(b"\n", piece)
+        else:
+            yield piece
+        after_line_feed = piece.endswith(b"\n")
+
+
+class _TextStream(io.RawIOBase):
+    """The remaining pieces as a readable file for pyarrow."""
+
+    def __init__(self, first: bytes, pieces: Iterator[bytes]):
+        self._pending, self._offset = first, 0
+        self._pieces = pieces
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        parts, have = [], 0
+        while size < 0 or have < size:
+            if self._offset >= len(self._pending):
+                self._pending, self._offset = next(self._pieces, b""), 0
+                if not self._pending:
+                    break
+            end = len(self._pending) if size < 0 else min(len(self._pending), self._offset + size - have)
+            if self._offset == 0 and end == len(self._pending):
+                parts.append(self._pending)  # the whole piece: no copy
+            else:
+                parts.append(self._pending[self._offset:end])
+            have += end - self._offset
+            self._offset = end
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _record_end(buf: bytes) -> tuple[int, int] | None:
+    """(start of the line break ending the first record, start of the next record), or None while the
+    record is not complete. Quote and line-break bytes never occur inside UTF-8 multi-byte characters."""
+    i, in_quotes = 0, False
+    while True:
+        if in_quotes:
+            j = buf.find(b'"', i)
+            if j < 0:
+                return None
+            in_quotes, i = False, j + 1  # a doubled "" toggles twice, which is right
+            continue
+        hits = [p for p in (buf.find(b'"', i), buf.find(b"\n", i), buf.find(b"\r", i)) if p >= 0]
+        if not hits:
+            return None
+        j = min(hits)
+        if buf[j] == 0x22:
+            in_quotes, i = True, j + 1
+        else:
+            return j, (j + 2 if buf[j:j + 2] == b"\r\n" else j + 1)
+
+
+def _take_record(name: str, buf: bytes, pieces: Iterator[bytes]) -> tuple[str, bytes]:
+    """The first record of the text (quoted line breaks allowed) and what follows it."""
+    while True:
+        end = _record_end(buf)
+        if end is not None and end[1] < len(buf):  # (a CR at the very end may be half of a CRLF)
+            return buf[:end[0]].decode("utf-8"), buf[end[1]:]
+        more = next(pieces, None)
+        if more is None:
+            if end is not None:
+                return buf[:end[0]].decode("utf-8"), buf[end[1]:]
+            return buf.decode("utf-8"), b""
+        if len(buf) > HEADER_LIMIT:
+            raise LeadFileError(f"{name}: the header row does not end within {HEADER_LIMIT >> 20} MiB (a quote "
+                                "opened in it is never closed?); check the quotes in the first line")
+        buf += more
 
 
 def sniff_delimiter(header: str, name: str) -> str:
@@ -72,65 +202,83 @@ def sniff_delimiter(header: str, name: str) -> str:
     return max(candidates, key=bare.count)  # max keeps the first of equals; no delimiter at all: one column
 
 
-def read_delimited(name: str, data: bytes) -> tuple[list[str], pa.Table, str]:
-    """Header names as written, the data rows as an all-string Arrow table (empty cells null; empty rows
-    kept, so row i of the table is data row i + 1 of the file), and the detected encoding."""
-    if not data[:4096].strip(_BLANK) and not data.strip(_BLANK):  # the slice spares copying big files
-        raise LeadFileError(f"{name}: the file has no data rows (it is empty, {len(data)} bytes); upload "
-                            "a file with a header row and at least one lead")
-    utf8, encoding = to_utf8(data)
-    leading = _LEADING_BLANK_LINES.match(utf8)
-    if leading:
-        utf8 = utf8[leading.end():]
-    if _WHITESPACE_LINE.search(utf8):
-        utf8 = _WHITESPACE_LINE.sub(b"\n", utf8)
+class DelimitedReader:
+    """A delimited lead file opened for reading: the header names as written, the detected encoding, and
+    the data rows as all-string tables (c0, c1, …; empty cells null; empty rows kept, so row i overall is
+    data row i + 1 of the file), read while iterating. Iterate once."""
 
-    header_text, start = split_header(utf8)
-    hint = _SEP_HINT.match(header_text.strip())
-    if hint:  # Excel's "sep=;" line names the delimiter; the header follows it
-        delimiter = hint.group(1)
-        utf8 = utf8[start:]
-        header_text, start = split_header(utf8)
-    else:
-        delimiter = sniff_delimiter(header_text, name)
-    header = next(csv.reader(io.StringIO(header_text, newline=""), delimiter=delimiter), [])
-    if not any(h.strip() for h in header):
-        raise LeadFileError(f"{name}: the header row is empty; the first line must name the columns")
+    def __init__(self, name: str, source: BinaryIO):
+        self.name = name
+        self.encoding, start = detect_encoding(name, source)
+        source.seek(start)
+        pieces = _cleaned(_utf8_pieces(source, self.encoding))
+        header_text, rest = _take_record(name, b"", pieces)
+        hint = _SEP_HINT.match(header_text.strip())
+        if hint:  # Excel's "sep=;" line names the delimiter; the header follows it
+            self.delimiter = hint.group(1)
+            header_text, rest = _take_record(name, rest, pieces)
+        else:
+            self.delimiter = sniff_delimiter(header_text, name)
+        self.header = next(csv.reader(io.StringIO(header_text, newline=""), delimiter=self.delimiter), [])
+        if not any(h.strip() for h in self.header):
+            raise LeadFileError(f"{name}: the header row is empty; the first line must name the columns")
 
-    if not utf8[start:start + 4096].strip(_BLANK) and not utf8[start:].strip(_BLANK):
-        raise LeadFileError(f"{name}: the file has no data rows (only a header row); upload a file with at "
-                            "least one lead below the header")
+        while not _NOT_BLANK.search(rest):  # peek past blank lines, keeping them: they count as rows
+            more = next(pieces, None)
+            if more is None:
+                raise LeadFileError(f"{name}: the file has no data rows (only a header row); upload a file "
+                                    "with at least one lead below the header")
+            rest += more
+        self._stream = _TextStream(rest, pieces)
 
-    names = [f"c{i}" for i in range(len(header))]
-    invalid: list[pacsv.InvalidRow] = []
+    def __iter__(self) -> Iterator[pa.Table]:
+        """The data rows in tables of about BATCH bytes (the last one may be smaller)."""
+        names = [f"c{i}" for i in range(len(self.header))]
+        invalid: list[pacsv.InvalidRow] = []
 
-    def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        if not row.text.strip():
-            return "skip"  # a whitespace-only last line without a line break
-        invalid.append(row)
-        return "error"
+        def on_invalid_row(row: pacsv.InvalidRow) -> str:
+            if not row.text.strip():
+                return "skip"  # a whitespace-only last line without a line break
+            invalid.append(row)
+            return "error"
 
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(utf8)[start:]),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                             ignore_empty_lines=False, invalid_row_handler=on_invalid_row),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in names},
-                # Only an empty cell is missing: "NA" is Namibia and "NULL" may be someone's name.
-                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
-        )
-    except pa.ArrowInvalid as exc:
+        batches: list[pa.RecordBatch] = []
+        size = 0
+        try:
+            reader = pacsv.open_csv(
+                self._stream,
+                read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK),
+                parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
+                                                 ignore_empty_lines=False, invalid_row_handler=on_invalid_row),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in names},
+                    # Only an empty cell is missing: "NA" is Namibia and "NULL" may be someone's name.
+                    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
+            )
+            for batch in reader:
+                batches.append(batch)
+                size += batch.nbytes
+                if size >= BATCH:
+                    yield pa.Table.from_batches(batches, reader.schema)
+                    batches, size = [], 0
+        except pa.ArrowInvalid as exc:
+            raise self._unreadable(exc, invalid) from None
+        if batches:
+            yield pa.Table.from_batches(batches, reader.schema)
+
+    def _unreadable(self, exc: pa.ArrowInvalid, invalid: list[pacsv.InvalidRow]) -> LeadFileError:
+        delimiter = self.delimiter
         what = DELIMITER_NAMES[delimiter] if delimiter in DELIMITER_NAMES else repr(delimiter)
         if invalid:
             row = invalid[0]
             where = f" at line {row.number}" if row.number else ""
             detail = (f"a row{where} has {row.actual_columns} columns where the header has "
                       f"{row.expected_columns}: {row.text[:120]!r}")
+        elif "straddl" in str(exc):  # pyarrow: one row spans more than a whole block
+            detail = (f"a row is longer than {BLOCK:,} bytes; most likely a quote opened in it is never "
+                      "closed")
         else:
             detail = str(exc)
-        raise LeadFileError(f"{name}: cannot read the file as {what}-separated values ({detail}); every row "
-                            "needs as many columns as the header and values containing the delimiter must "
-                            "be quoted. Fix the file and upload it again") from None
-    return header, table, encoding
+        return LeadFileError(f"{self.name}: cannot read the file as {what}-separated values ({detail}); every "
+                             "row needs as many columns as the header and values containing the delimiter "
+                             "must be quoted. Fix the file and upload it again")

@@ -6,7 +6,11 @@ dropped, but every row keeps the number it has in the file so a user can find it
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.sftp.errors import LeadFileError
-from connectors.sftp.lead_csv import read_delimited
+from connectors.sftp.lead_csv import DelimitedReader
 from connectors.sftp.lead_xlsx import read_xlsx
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -47,57 +51,99 @@ class LeadTable:
         return frame
 
 
-def read_lead_file(name: str, data: bytes) -> LeadTable:
-    """Raises LeadFileError, naming the file, the reason and the fix, for anything not a lead table."""
+class LeadFileReader:
+    """A lead file opened for reading: its column names and encoding at once, its rows as LeadTables of a
+    block each (row numbers counted over the whole file), read while iterating. Iterate once.
+
+    Iterating raises LeadFileError on the first problem found, however far into the file: a caller storing
+    the blocks as they come must do so in one transaction and roll it back on that error."""
+
+    def __init__(self, name: str, header: list[str | None], encoding: str, blocks: Iterable[pa.Table]):
+        self.name = name
+        self.encoding = encoding
+        names = [(h or "").strip().lstrip("\ufeff").strip() for h in header]
+        self._names = names
+        self.columns = [n for n in names if n]
+        self._keep = [i for i, n in enumerate(names) if n]
+        self._nameless = [i + 1 for i, n in enumerate(names) if not n]  # 1-based positions
+        self._blocks = blocks
+        try:
+            _check_names(name, self.columns, [i + 1 for i in self._keep])
+            self._header_problem: LeadFileError | None = None
+        except LeadFileError as exc:
+            # Reported once the whole file is read, nothing yielded meanwhile: a malformed row, then an
+            # unnamed column with values, are reported before it.
+            self._header_problem = exc
+
+    def __iter__(self) -> Iterator[LeadTable]:
+        next_row, kept = 1, 0
+        nameless: dict[int, int] = {}  # column position → first data row with a value, for unnamed columns
+        for block in self._blocks:
+            numbers = pa.array(np.arange(next_row, next_row + block.num_rows, dtype=np.int64))
+            next_row += block.num_rows
+            for position in self._nameless:
+                if position not in nameless:
+                    column = _blank_to_null(block.column(position - 1))
+                    if column.null_count < len(column):
+                        nameless[position] = pc.filter(numbers, pc.is_valid(column))[0].as_py()
+                # else: a trailing delimiter or an empty spreadsheet column: nothing to keep
+            if nameless or self._header_problem is not None:
+                continue  # read on without yielding: a malformed row further down is reported first
+            kept_values = [_blank_to_null(block.column(i)) for i in self._keep]
+            has_value = None
+            for column in kept_values:
+                valid = pc.is_valid(column)
+                has_value = valid if has_value is None else pc.or_(has_value, valid)
+            rows = pa.Table.from_arrays(kept_values + [numbers], names=self.columns + [ROW_NUMBER])
+            rows = rows.filter(has_value)
+            if rows.num_rows:
+                kept += rows.num_rows
+                yield LeadTable(columns=self.columns, rows=rows, encoding=self.encoding)
+        if nameless:
+            position = min(nameless)
+            raise LeadFileError(f"{self.name}: column {position} has values (first in data row {nameless[position]}) "
+                                "but no name in the header row; name the column or delete it")
+        if self._header_problem is not None:
+            raise self._header_problem
+        if kept == 0:
+            raise LeadFileError(f"{self.name}: the file has no data rows (only a header row); upload a file "
+                                "with at least one lead below the header")
+
+
+@contextmanager
+def open_lead_file(name: str, source: Path | bytes) -> Iterator[LeadFileReader]:
+    """Open a lead file by its name's extension; raises LeadFileError, naming the file, the reason and the
+    fix, for anything not a lead table (problems in the header at once, the rest while iterating).
+
+    CSV/TXT/TSV files are read as a stream (memory stays flat whatever the size); XLSX files whole."""
     low = name.lower()
-    if low.endswith(XLSX_SUFFIXES):
-        header, rows, _sheet = read_xlsx(name, data)
-        width = max([len(header)] + [len(r) for r in rows])
-        padded = [r + [None] * (width - len(r)) for r in rows]
-        columns = list(zip(*padded, strict=True)) if padded else [()] * width
-        table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
-        return _finish(name, header + [None] * (width - len(header)), table, "xlsx")
-    if low.endswith(CSV_SUFFIXES):
-        header, table, encoding = read_delimited(name, data)
-        return _finish(name, header, table, encoding)
-    raise LeadFileError(f"{name}: unsupported file type; upload lead files as .csv, .txt, .tsv or .xlsx")
+    if not low.endswith(CSV_SUFFIXES + XLSX_SUFFIXES):
+        raise LeadFileError(f"{name}: unsupported file type; upload lead files as .csv, .txt, .tsv or .xlsx")
+    with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as file:
+        if low.endswith(XLSX_SUFFIXES):
+            header, rows, _sheet = read_xlsx(name, file)
+            width = max([len(header)] + [len(r) for r in rows])
+            padded = [r + [None] * (width - len(r)) for r in rows]
+            columns = list(zip(*padded, strict=True)) if padded else [()] * width
+            table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
+            yield LeadFileReader(name, header + [None] * (width - len(header)), "xlsx", [table])
+        else:
+            csv = DelimitedReader(name, file)
+            yield LeadFileReader(name, csv.header, csv.encoding, csv)
 
 
-def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def read_lead_file(name: str, data: bytes) -> LeadTable:
+    """The whole file as one LeadTable (for scripts and small files; the pull streams with open_lead_file).
+    Raises LeadFileError, naming the file, the reason and the fix, for anything not a lead table."""
+    with open_lead_file(name, data) as reader:
+        blocks = [block.rows for block in reader]
+    return LeadTable(columns=reader.columns, rows=pa.concat_tables(blocks), encoding=reader.encoding)
+
+
+def _blank_to_null(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Whitespace-only cells are empty cells: exporters pad with spaces, and " " is no email address."""
     blank = pc.equal(pc.utf8_trim_whitespace(column), "")
     return pc.if_else(blank, pa.scalar(None, pa.string()), column)
-
-
-def _finish(name: str, header: list[str | None], table: pa.Table, encoding: str) -> LeadTable:
-    names = [(h or "").strip().lstrip("\ufeff").strip() for h in header]
-    values = [_blank_to_null(c) for c in table.columns]
-    numbers = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
-
-    kept_names, kept_values, kept_positions = [], [], []
-    for position, (column_name, column) in enumerate(zip(names, values, strict=True), start=1):
-        if column_name:
-            kept_names.append(column_name)
-            kept_values.append(column)
-            kept_positions.append(position)
-        elif column.null_count < len(column):
-            first = pc.filter(numbers, pc.is_valid(column))[0].as_py()
-            raise LeadFileError(f"{name}: column {position} has values (first in data row {first}) but no "
-                                "name in the header row; name the column or delete it")
-        # else: a trailing delimiter or an empty spreadsheet column: nothing to keep
-    _check_names(name, kept_names, kept_positions)
-
-    has_value = None
-    for column in kept_values:
-        valid = pc.is_valid(column)
-        has_value = valid if has_value is None else pc.or_(has_value, valid)
-    rows = pa.table(kept_values + [numbers], names=[f"c{i}" for i in range(len(kept_values))] + [ROW_NUMBER])
-    rows = rows.filter(has_value)
-    if rows.num_rows == 0:
-        raise LeadFileError(f"{name}: the file has no data rows (only a header row); upload a file with at "
-                            "least one lead below the header")
-
-    return LeadTable(columns=kept_names, rows=rows.rename_columns(kept_names + [ROW_NUMBER]), encoding=encoding)
 
 
 def _check_names(name: str, names: list[str], positions_in_file: list[int]) -> None:

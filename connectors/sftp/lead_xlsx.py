@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime, time
+from typing import BinaryIO
 
 from openpyxl import load_workbook
 
@@ -32,11 +33,11 @@ def cell_text(value: object) -> str | None:
     return str(value)
 
 
-def read_xlsx(name: str, data: bytes) -> tuple[list[str | None], list[list[str | None]], str]:
+def read_xlsx(name: str, data: bytes | BinaryIO) -> tuple[list[str | None], list[list[str | None]], str]:
     """The header row (the first non-empty row), the rows below it (empty ones included, so rows[i] is
-    data row i + 1) and the sheet's name."""
+    data row i + 1) and the sheet's name. `data` is the file's bytes or the file opened for reading."""
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        book = load_workbook(io.BytesIO(data) if isinstance(data, bytes) else data, read_only=True, data_only=True)
         try:
             by_name = {title.lower(): title for title in book.sheetnames}
             sheet = book[by_name[LEADS_SHEET]] if LEADS_SHEET in by_name else book.worksheets[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,13 +67,22 @@ def store_batch(store: LeadStore, info: BatchInfo, rows: pa.Table, row_numbers: 
     """Store the ledger entry and the batch's rows (as received, one string column per header name) in one
     transaction; a batch already in the ledger adds nothing. `also` runs in the same transaction (an API pull
     moves its watermark there: stored and read-up-to move together)."""
-    ledger = _ledger_row(info, "stored", rows.num_rows, None, now, list(rows.column_names))
+    return store_blocks(store, info, list(rows.column_names), [(rows, row_numbers)], now, also)
+
+
+def store_blocks(store: LeadStore, info: BatchInfo, columns: list[str],
+                 blocks: Iterable[tuple[pa.Table, pa.Array]], now: datetime,
+                 also: Callable[[sa.Connection], None] | None = None) -> int:
+    """`store_batch` for a batch arriving in blocks (a lead file read as a stream): every block's rows and
+    then the ledger entry with their count, all in one transaction. An exception while the blocks come (the
+    file turns out bad halfway) rolls all of it back: nothing of the batch is stored. The blocks are not
+    read at all when the batch is already in the ledger."""
     with store.begin() as conn:
         if _known(conn, info.batch_id):
             stored = 0
         else:
-            store.insert_frame(conn, tables.source_files, ledger)
-            stored = raw.append(store, conn, info.source, info.batch_id, rows, row_numbers) if rows.num_rows else 0
+            stored = raw.append_blocks(store, conn, info.source, info.batch_id, columns, blocks)
+            store.insert_frame(conn, tables.source_files, _ledger_row(info, "stored", stored, None, now, columns))
         if also is not None:
             also(conn)
         return stored

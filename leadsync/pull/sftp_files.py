@@ -7,13 +7,14 @@ finds the file still in the inbox, recognises it in the ledger and only moves it
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
 from connectors.sftp.client import SftpClient
 from connectors.sftp.errors import LeadFileError
-from connectors.sftp.lead_files import read_lead_file
+from connectors.sftp.lead_files import open_lead_file
 from leadsync.config.schema import SourceConfig
 from leadsync.intake.plan import MissingColumnsError, compile_plan
 from leadsync.pull.raw_batches import (
@@ -22,7 +23,7 @@ from leadsync.pull.raw_batches import (
     ledger_status,
     record_error,
     record_moved,
-    store_batch,
+    store_blocks,
 )
 from leadsync.store import LeadStore
 
@@ -57,33 +58,47 @@ def pull_inbox(cfg: SourceConfig, client: SftpClient, store: LeadStore, now: dat
 
 
 def _pull_one(cfg: SourceConfig, client: SftpClient, store: LeadStore, name: str, now: datetime) -> FileOutcome:
-    data = client.download(name)
-    sha = hashlib.sha256(data).hexdigest()
-    info = BatchInfo(batch_id_for(cfg.name, name, sha), cfg.name, name, sha, len(data))
+    # The file goes to a local temporary file, hashed as it streams, and is read from there in blocks: memory
+    # stays flat whatever the file's size (the copy on disk is gone when this returns).
+    with tempfile.TemporaryDirectory(prefix="leadsync-pull-") as folder:
+        local = client.download_to(name, Path(folder) / "download")
+        info = BatchInfo(batch_id_for(cfg.name, name, local.sha256), cfg.name, name, local.sha256, local.size)
 
-    known = ledger_status(store, info.batch_id)
-    if known is not None:
-        status, error = known
-        if status == "stored":
-            moved = client.move_to_processed(name)
+        known = ledger_status(store, info.batch_id)
+        if known is not None:
+            status, error = known
+            if status == "stored":
+                moved = client.move_to_processed(name)
+                record_moved(store, info.batch_id, moved)
+                return FileOutcome(name, "already_stored", moved_to=moved)
+            moved = client.move_to_error(name, error or "rejected earlier")
             record_moved(store, info.batch_id, moved)
-            return FileOutcome(name, "already_stored", moved_to=moved)
-        moved = client.move_to_error(name, error or "rejected earlier")
-        record_moved(store, info.batch_id, moved)
-        return FileOutcome(name, "error", reason=error, moved_to=moved)
+            return FileOutcome(name, "error", reason=error, moved_to=moved)
 
-    try:
-        table = read_lead_file(name, data)
-        compile_plan(cfg, {name: name for name in table.columns})  # a required column missing: error/
-    except (LeadFileError, MissingColumnsError) as exc:
-        reason = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
-        record_error(store, info, reason, now)
-        moved = client.move_to_error(name, reason)
-        record_moved(store, info.batch_id, moved)
-        return FileOutcome(name, "error", reason=reason, moved_to=moved)
+        try:
+            stored = _store_file(cfg, store, info, local.path, now)
+        except (LeadFileError, MissingColumnsError) as exc:
+            reason = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
+            record_error(store, info, reason, now)
+            moved = client.move_to_error(name, reason)
+            record_moved(store, info.batch_id, moved)
+            return FileOutcome(name, "error", reason=reason, moved_to=moved)
 
-    info = BatchInfo(info.batch_id, cfg.name, name, sha, len(data), table.encoding)
-    stored = store_batch(store, info, table.values, table.row_numbers, now)
     moved = client.move_to_processed(name)
     record_moved(store, info.batch_id, moved)
     return FileOutcome(name, "stored", rows=stored, moved_to=moved)
+
+
+def _store_file(cfg: SourceConfig, store: LeadStore, info: BatchInfo, path: Path, now: datetime) -> int:
+    """Read the file block by block into the raw store, in one transaction: a problem found halfway (a
+    malformed row) raises LeadFileError and leaves nothing stored."""
+    with open_lead_file(info.file_name, path) as reader:
+        try:
+            compile_plan(cfg, {name: name for name in reader.columns})  # a required column missing: error/
+        except MissingColumnsError:
+            for _ in reader:  # a file that cannot be read at all is reported as such first
+                pass
+            raise
+        info = replace(info, encoding=reader.encoding)
+        blocks = ((block.values, block.row_numbers) for block in reader)
+        return store_blocks(store, info, reader.columns, blocks, now)

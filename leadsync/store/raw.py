@@ -9,14 +9,21 @@ without an index.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import queue
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import pyarrow as pa
 import sqlalchemy as sa
 
 from leadsync.store.engine import LeadStore, copy_arrow
 from leadsync.store.tables import metadata
+
+T = TypeVar("T")
 
 raw_columns = sa.Table(
     "raw_columns",
@@ -63,26 +70,145 @@ def append(store: LeadStore, conn: sa.Connection, source: str, batch_id: str, ro
            row_numbers: pa.Array) -> int:
     """Append one batch: `rows` has one string column per header name (as received), `row_numbers` the row of
     each in its file or page. Runs in the caller's transaction, with the batch's ledger row."""
+    return append_blocks(store, conn, source, batch_id, list(rows.column_names), [(rows, row_numbers)])
+
+
+def append_blocks(store: LeadStore, conn: sa.Connection, source: str, batch_id: str, names: list[str],
+                  blocks: Iterable[tuple[pa.Table, pa.Array]]) -> int:
+    """Append one batch arriving in blocks, each `(rows, row_numbers)` as for `append`, with the same columns
+    `names`. Runs in the caller's transaction.
+
+    `blocks` may be a stream (an iterator: a large file read block by block): it is then read a block or two
+    ahead in a thread of its own, so reading the next block overlaps storing this one, and an exception while
+    the blocks come (the file turns out bad halfway) is raised as it is, rolling back the blocks before it
+    with the rest. On DuckDB a stream feeds one INSERT as an Arrow stream, which the engine writes out as it
+    goes (one INSERT per block would keep the whole uncommitted batch in memory); blocks given as a list go
+    in as one table. On Postgres, one COPY per block."""
     store.hold(conn, f"raw:{source}")  # two pulls of one source must not both add the same new column
-    names = list(rows.column_names)
+    streamed = not isinstance(blocks, Sequence)
+    blocks = iter(blocks)
+    first = next((block for block in blocks if block[0].num_rows), None)
+    if first is None:
+        return 0  # a batch without rows adds no table or column
     known = _ensure_columns(store, conn, source, names)
     physical = [known[n] for n in names]
+    staged = (_staged(batch_id, physical, rows, numbers) for rows, numbers in itertools.chain([first], blocks)
+              if rows.num_rows)
+    target = _quoted(conn, table_name(source))
+    cols = ", ".join(_quoted(conn, c) for c in ["batch_id", "row_number", *physical])
+    with _ReadAhead(staged) if streamed else contextlib.nullcontext(staged) as tables:
+        if store.dialect != "duckdb":
+            appended = 0
+            for table in tables:
+                copy_arrow(conn, f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)", table)
+                appended += table.num_rows
+            return appended
+        if not streamed:
+            table = pa.concat_tables(list(tables))
+            _duckdb_insert(conn, target, cols, table)
+            return table.num_rows
+        return _duckdb_insert_stream(conn, target, cols, tables)
+
+
+def _duckdb_insert(conn: sa.Connection, target: str, cols: str, data: pa.Table | pa.RecordBatchReader) -> None:
+    stage = f"raw_stage_{uuid.uuid4().hex[:12]}"
+    driver = conn.connection.driver_connection
+    driver.register(stage, data)
+    try:
+        conn.exec_driver_sql(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}")
+    except Exception:
+        # The transaction is aborted and refuses even to unregister; its rollback drops the view.
+        with contextlib.suppress(Exception):
+            driver.unregister(stage)
+        raise
+    driver.unregister(stage)
+
+
+def _duckdb_insert_stream(conn: sa.Connection, target: str, cols: str, tables: Iterator[pa.Table]) -> int:
+    """One INSERT reading `tables` as an Arrow stream; an exception raised by `tables` is raised as it is
+    (DuckDB would report it as a failed read of the stream)."""
+    first = next(tables)
+    appended, failure = 0, []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal appended
+        try:
+            for table in itertools.chain([first], tables):
+                appended += table.num_rows
+                yield from table.to_batches()
+        except BaseException as exc:
+            failure.append(exc)
+            raise
+
+    try:
+        _duckdb_insert(conn, target, cols, pa.RecordBatchReader.from_batches(first.schema, batches()))
+    except Exception:
+        if failure:
+            raise failure[0] from None
+        raise
+    return appended
+
+
+class _ReadAhead:
+    """Iterate `items` in a thread of its own, up to `depth` items ahead of the consumer: while the consumer
+    stores one block, the next one is read and decoded. An exception in `items` reaches the consumer in its
+    place. Leaving the `with` block stops the thread (closing `items`) and waits for it."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[T], depth: int = 2):
+        self._items = items
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="leadsync-read-ahead", daemon=True)
+
+    def __enter__(self) -> Iterator[T]:
+        self._thread.start()
+        return self._consume()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)  # free a producer waiting to put
+
+    def _put(self, entry: tuple[object, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    break
+            else:
+                self._put((self._END, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            self._put((self._END, exc))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()  # in this thread, the only one that ran the generator
+
+    def _consume(self) -> Iterator[T]:
+        while True:
+            item, exc = self._queue.get()
+            if item is self._END:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+
+
+def _staged(batch_id: str, physical: list[str], rows: pa.Table, row_numbers: pa.Array) -> pa.Table:
     arrays = [pa.array([batch_id] * rows.num_rows, pa.string()), row_numbers.cast(pa.int64())]
     arrays += [c.cast(pa.string()) for c in rows.columns]
-    staged = pa.Table.from_arrays(arrays, names=["batch_id", "row_number", *physical])
-    cols = ", ".join(_quoted(conn, c) for c in staged.column_names)
-    target = _quoted(conn, table_name(source))
-    if store.dialect == "duckdb":
-        stage = f"raw_stage_{uuid.uuid4().hex[:12]}"
-        driver = conn.connection.driver_connection
-        driver.register(stage, staged)
-        try:
-            conn.exec_driver_sql(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}")
-        finally:
-            driver.unregister(stage)
-    else:
-        copy_arrow(conn, f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)", staged)
-    return rows.num_rows
+    return pa.Table.from_arrays(arrays, names=["batch_id", "row_number", *physical])
 
 
 def batch_relation(conn: sa.Connection, source: str, batch_id: str, columns: dict[str, str]) -> str:

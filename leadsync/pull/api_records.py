@@ -12,22 +12,31 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import queue
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
 from connectors.api_client import ApiConfigError, ApiQuotaExhausted
-from connectors.source_api import CampaignSelection, LeadSource, PulledBatch
+from connectors.source_api import CampaignSelection, LeadSource, PulledBatch, text_table
 from leadsync.config import ConfigError
 from leadsync.config.schema import ApiSource
 from leadsync.pull.raw_batches import BatchInfo, rows_as_json, store_batch
 from leadsync.store import LeadStore, tables
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Columns the pull adds to records from the campaign membership (map them like any other column).
 CAMPAIGN_COLUMNS = ("CampaignId", "CampaignName")
@@ -109,9 +118,11 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     report.watermark = watermark
 
     membership = _campaign_data(cfg, source, store, since, now, report)
+    batches = _with_versions(source.pull(fields, since, resume, until), source.record_id_field,
+                             source.modified_field)
     try:
-        for batch in source.pull(fields, since, resume, until):
-            _store(cfg, source, store, batch, membership, now, report, stream)
+        for batch, versions in read_ahead(batches):
+            _store(cfg, store, batch, versions, source.record_id_field, membership, now, report, stream)
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
     # activities have no upper bound in the source contract: the incremental pull reads them
@@ -120,58 +131,120 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     return report
 
 
-def _store(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: PulledBatch, membership: pd.DataFrame,
-           now: datetime, report: ApiPullReport, stream: str = "records") -> None:
-    records = batch.records.reset_index(drop=True)
+def _with_versions(batches: Iterator[PulledBatch], id_field: str, modified_field: str
+                   ) -> Iterator[tuple[PulledBatch, pa.Table]]:
+    """Each batch with its record versions (see record_versions): pure work on the batch alone, so it runs
+    ahead of the store with the connector's reading."""
+    for batch in batches:
+        yield batch, record_versions(batch.table, id_field, modified_field)
+
+
+def read_ahead(items: Iterator[T], depth: int = 1, join_s: float = 120.0) -> Iterator[T]:
+    """`items`, produced in a thread of their own up to `depth` items ahead of the consumer, so the
+    connector reads (network, parsing: mostly outside the GIL) while the previous batch is stored. Memory
+    stays `depth` + 2 batches. An exception of `items` reaches the consumer after the items before it, as
+    if it had been iterated directly; when the consumer stops early (or fails), the producer stops at its
+    next item and closes `items` (its clean-up runs), and the consumer waits for that."""
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    break
+            else:
+                put((True, end))
+        except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised there)
+            put((False, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None and stop.is_set():
+                close()
+
+    producer = threading.Thread(target=produce, name="leadsync-pull-ahead", daemon=True)
+    producer.start()
+    try:
+        while True:
+            ok, item = handoff.get()
+            if not ok:
+                raise item  # type: ignore[misc]
+            if item is end:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        producer.join(join_s)
+        if producer.is_alive():
+            log.warning("the source's reader thread did not stop within %.0f s; leaving it to finish", join_s)
+
+
+def _store(cfg: ApiSource, store: LeadStore, batch: PulledBatch, versions: pa.Table, id_field: str,
+           membership: pd.DataFrame, now: datetime, report: ApiPullReport, stream: str = "records") -> None:
+    table = batch.table
+    count = table.num_rows
     report.batches += 1
-    report.received += len(records)
-    report.paths[batch.kind] += len(records)
+    report.received += count
+    report.paths[batch.kind] += count
     batch_id = hashlib.sha1(f"{cfg.name}\0{batch.key}".encode()).hexdigest()[:16]
-    versions = record_versions(as_strings(records), source.record_id_field, source.modified_field)
-    sr = tables.source_records
-    with store.begin() as conn, store.staged(conn, versions) as stage:
-        # set-based against what the source already sent: a version seen before, or the same content under a
-        # new modification stamp (our own writeback's echo), is not a change
-        seen = conn.execute(sa.text(
-            f"SELECT s.position, s.last AND NOT EXISTS (SELECT 1 FROM {sr.name} v WHERE v.source = :source "
-            f"AND v.record_id = s.record_id AND v.modified = s.modified) AS new_version, "
-            f"NOT EXISTS (SELECT 1 FROM {sr.name} v WHERE v.source = :source AND v.record_id = s.record_id "
-            f"AND v.content_sha = s.content_sha) AS changed FROM {stage} s ORDER BY s.position"),
-            {"source": cfg.name}).all()
-    new_version = pd.Series([bool(r[1]) for r in seen], index=records.index)
-    changed = pd.Series([bool(r[2]) for r in seen], index=records.index)
+    new_version, changed = _seen(store, cfg.name, versions)
     fresh = new_version & changed
-    report.already_had += int((~fresh).sum())
-    kept = versions.filter(pa.array(new_version.to_numpy()))
-    new_versions = pa.table({"source": pa.array([cfg.name] * kept.num_rows, pa.string()),
+    report.already_had += count - int(fresh.sum())
+    kept = versions.filter(pa.array(new_version))
+    new_versions = pa.table({"source": pa.repeat(pa.scalar(cfg.name, pa.string()), kept.num_rows),
                              "record_id": kept.column("record_id"), "modified": kept.column("modified"),
                              "content_sha": kept.column("content_sha"),
-                             "batch_id": pa.array([batch_id] * kept.num_rows, pa.string())})
-    rows = _with_campaigns(cfg, records[fresh].reset_index(drop=True), source.record_id_field, membership)
+                             "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), kept.num_rows)})
+    rows = table if fresh.all() else table.filter(pa.array(fresh))
+    if not membership.empty and rows.num_rows:
+        rows = text_table(_with_campaigns(cfg, rows.to_pandas(), id_field, membership))
 
     def move_watermark(conn: sa.Connection) -> None:
         store.insert_frame(conn, tables.source_records, new_versions, conflict="nothing")
         _save_watermark(store, conn, cfg.name, stream, batch.watermark, batch.resume, now)
 
-    shas = versions.filter(pa.array(fresh.to_numpy())).column("content_sha").to_pylist()
+    shas = versions.column("content_sha").filter(pa.array(fresh)).to_pylist()
     digest = hashlib.sha256("\n".join(shas).encode()).hexdigest() if shas else "empty"
     info = BatchInfo(batch_id, cfg.name, batch.key, digest, 0)
-    table = as_strings(rows)
-    report.stored += store_batch(store, info, table, pa.array(range(1, table.num_rows + 1), pa.int64()), now,
-                                 also=move_watermark)
+    row_numbers = pa.array(np.arange(1, rows.num_rows + 1, dtype=np.int64))
+    report.stored += store_batch(store, info, rows, row_numbers, now, also=move_watermark)
     if batch.watermark is not None:
         report.watermark = batch.watermark
 
 
-def as_strings(records: pd.DataFrame) -> pa.Table:
-    """The records as received, every column text (a missing value stays null), for the raw store."""
-    columns = {}
-    for name in records.columns:
-        values = records[name]
-        if pd.api.types.is_bool_dtype(values):  # True/False as the vendors' JSON would print them
-            values = values.map({True: "true", False: "false"})
-        columns[str(name)] = pa.array(values.astype("string"), pa.string())
-    return pa.table(columns) if columns else pa.table({})
+def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Per record of the page (in order): whether it is a version the source has not sent before (and the
+    last copy of it in the page), and whether its content changed. Set-based against what the source already
+    sent: a version seen before, or the same content under a new modification stamp (our own writeback's
+    echo), is not a change. Only the records that are not fresh come back from the store."""
+    count = versions.num_rows
+    new_version = versions.column("last").to_numpy(zero_copy_only=False).astype(bool, copy=True)
+    changed = np.ones(count, dtype=bool)
+    if not count:
+        return new_version, changed
+    sr = tables.source_records
+    with store.begin() as conn, store.staged(conn, versions) as stage:
+        rows = conn.execute(sa.text(
+            f"SELECT position, new_version, changed FROM (SELECT s.position, s.last AND NOT EXISTS ("
+            f"SELECT 1 FROM {sr.name} v WHERE v.source = :source AND v.record_id = s.record_id "
+            f"AND v.modified = s.modified) AS new_version, NOT EXISTS (SELECT 1 FROM {sr.name} v "
+            f"WHERE v.source = :source AND v.record_id = s.record_id AND v.content_sha = s.content_sha) AS changed "
+            f"FROM {stage} s) AS flags WHERE NOT (new_version AND changed)"), {"source": source}).all()
+    if rows:
+        positions = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        new_version[positions] = np.fromiter((bool(r[1]) for r in rows), dtype=bool, count=len(rows))
+        changed[positions] = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=len(rows))
+    return new_version, changed
 
 
 def record_versions(table: pa.Table, id_field: str, modified_field: str) -> pa.Table:
@@ -183,13 +256,14 @@ def record_versions(table: pa.Table, id_field: str, modified_field: str) -> pa.T
     parts = ", ".join(f"coalesce({_ident(c)}, chr(0))" for c in content) or "''"
     con = duckdb.connect()
     try:
-        con.register("page", table.append_column("__position__", pa.array(range(table.num_rows), pa.int64())))
-        return con.execute(
+        con.register("page", table.append_column("__position__", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+        return con.sql(
             f"SELECT position, record_id, modified, content_sha, "
             f"row_number() OVER (PARTITION BY record_id, modified ORDER BY position DESC) = 1 AS last FROM ("
             f"SELECT __position__ AS position, CAST({_ident(id_field)} AS VARCHAR) AS record_id, "
             f"coalesce(CAST({_ident(modified_field)} AS VARCHAR), '') AS modified, "
-            f"left(sha1(concat_ws(chr(31), {parts})), 20) AS content_sha FROM page) ORDER BY position").to_arrow_table()
+            f"left(sha1(concat_ws(chr(31), {parts})), 20) AS content_sha FROM page) ORDER BY position"
+        ).to_arrow_table()
     finally:
         con.close()
 

@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 ID, UPDATED_AT = "id", "updatedAt"
 
@@ -63,12 +65,20 @@ def iso_text(value: Any) -> str | None:
     return iso(when) if when is not None else None
 
 
-def digest(records: pd.DataFrame) -> str:
+def digest(records: pd.DataFrame | pa.Table) -> str:
     """A short digest of the (id, updatedAt) pairs of a batch: the same records give the same digest."""
-    pairs = sorted(zip(records[ID].astype(str), records[UPDATED_AT].fillna("").astype(str), strict=True))
+    if isinstance(records, pa.Table):
+        ids = [str(i) for i in records.column(ID).to_pylist()]
+        stamps = ["" if u is None else str(u) for u in records.column(UPDATED_AT).to_pylist()]
+    else:
+        ids = records[ID].astype(str).tolist()
+        stamps = records[UPDATED_AT].fillna("").astype(str).tolist()
+    pairs = sorted(zip(ids, stamps, strict=True))
     return hashlib.sha1("\n".join(f"{i}|{u}" for i, u in pairs).encode()).hexdigest()[:12]
 
 
-def max_updated(records: pd.DataFrame) -> datetime | None:
+def max_updated(records: pd.DataFrame | pa.Table) -> datetime | None:
+    if isinstance(records, pa.Table):
+        return parse_time(pc.max(records.column(UPDATED_AT)).as_py()) if records.num_rows else None
     values = records[UPDATED_AT].dropna()
     return parse_time(max(values)) if len(values) else None

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
+import pyarrow as pa
 from simple_salesforce.bulk2 import Operation
 
 from connectors.api_client import ApiError
 from connectors.salesforce.source.client import SalesforceClient
 from connectors.salesforce.source.describe import ObjectDescription
-from connectors.salesforce.source.records import csv_frame, rest_frame
+from connectors.salesforce.source.records import csv_table, rest_table
 from connectors.salesforce.source.segregation import SEGREGATED_COLUMN
 from connectors.salesforce.source.settings import SalesforceSettings
 from connectors.salesforce.source.soql import datetime_literal
@@ -132,8 +133,8 @@ class Watermarks:
         return max(candidates) if candidates else None
 
 
-def _stamps(frame: pd.DataFrame) -> pd.Series:
-    return pd.to_datetime(frame[STAMP], utc=True, format="ISO8601")
+def _stamps(table: pa.Table) -> pd.Series:
+    return pd.to_datetime(table.column(STAMP).to_pandas(), utc=True, format="ISO8601")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -189,10 +190,11 @@ class LeadPull:
                 self.plan.rest_soql, headers={"Sforce-Query-Options": f"batchSize={batch}"}))
         while True:
             final = bool(response.get("done", True))
-            frame = rest_frame(response.get("records", []), self.plan.columns)
-            if len(frame) or final:
+            frame = rest_table(response.get("records", []), self.plan.columns)
+            if frame.num_rows or final:
                 watermark = marks.after(_stamps(frame), final)
-                digest = hashlib.sha1("\n".join(frame[ID] + "@" + frame[STAMP]).encode()).hexdigest()[:12]
+                pairs = zip(frame.column(ID).to_pylist(), frame.column(STAMP).to_pylist(), strict=True)
+                digest = hashlib.sha1("\n".join(f"{i}@{m}" for i, m in pairs).encode()).hexdigest()[:12]
                 state = None if final else {"v": RESUME_VERSION, "shape": self.plan.shape, "path": "rest",
                                             "since": since_key, "next": response["nextRecordsUrl"],
                                             "page": page_no + 1, "seen_max": _iso(marks.seen_max)}
@@ -221,12 +223,12 @@ class LeadPull:
                 job_id, at, self.settings.bulk_page_size))
             locator = page["locator"] or ""
             final = locator == ""
-            frame = csv_frame(page["records"], self.plan.columns)
+            frame = csv_table(page["records"], self.plan.columns)
             watermark = marks.after(_stamps(frame), final)
             state = None if final else {"v": RESUME_VERSION, "shape": self.plan.shape, "path": "bulk",
                                         "job_id": job_id, "locator": locator,
                                         "seen_max": _iso(marks.seen_max)}
-            if len(frame) or final:
+            if frame.num_rows or final:
                 yield self._batch(frame, f"bulk:{job_id}:{current or 'first'}", watermark, state, "bulk")
             if final:
                 self._delete_job(job_id)
@@ -262,12 +264,12 @@ class LeadPull:
 
     # ------------------------------------------------------------------ batches
 
-    def _batch(self, frame: pd.DataFrame, key: str, watermark: datetime | None, resume: dict | None,
+    def _batch(self, table: pa.Table, key: str, watermark: datetime | None, resume: dict | None,
                kind: str) -> PulledBatch:
         segregation = self.settings.segregation
+        output = table.select(self.plan.output)
         if segregation is not None:
-            flags = segregation.flags(frame, self.described, self.plan.segregation_columns)
-        frame = frame[self.plan.output].reset_index(drop=True)
-        if segregation is not None:
-            frame[SEGREGATED_COLUMN] = flags.to_numpy()
-        return PulledBatch(key=key, records=frame, watermark=watermark, resume=resume, kind=kind)
+            used = list(dict.fromkeys(self.plan.segregation_columns.values()))
+            flags = segregation.flags(table.select(used).to_pandas(), self.described, self.plan.segregation_columns)
+            output = output.append_column(SEGREGATED_COLUMN, pa.array(flags.tolist(), pa.string()))
+        return PulledBatch(key=key, records=output, watermark=watermark, resume=resume, kind=kind)

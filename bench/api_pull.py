@@ -154,7 +154,7 @@ def bench(vendor: str, n: int, store_url: str | None, same_process: bool) -> Non
             rows = batches = 0
             kinds = set()
             for batch in source.pull(FIELDS[vendor], since_for(vendor)):
-                rows += batch.rows
+                rows += batch.rows if hasattr(batch, "rows") else len(batch.records)  # older leadsync: a DataFrame
                 batches += 1
                 kinds.add(batch.kind)
         print(f"{vendor:<11} connector pull: {rows:,} records in {batches} batches ({'/'.join(sorted(kinds))}) "

@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from connectors.api_client import ApiConfigError, ApiQuotaExhausted
@@ -123,6 +124,7 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     try:
         for batch, versions in read_ahead(batches):
             _store(cfg, store, batch, versions, source.record_id_field, membership, now, report, stream)
+            del batch, versions  # the reader starts the batch after next once this one is let go
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
     # activities have no upper bound in the source contract: the incremental pull reads them
@@ -139,32 +141,45 @@ def _with_versions(batches: Iterator[PulledBatch], id_field: str, modified_field
         yield batch, record_versions(batch.table, id_field, modified_field)
 
 
-def read_ahead(items: Iterator[T], depth: int = 1, join_s: float = 120.0) -> Iterator[T]:
-    """`items`, produced in a thread of their own up to `depth` items ahead of the consumer, so the
-    connector reads (network, parsing: mostly outside the GIL) while the previous batch is stored. Memory
-    stays `depth` + 2 batches. An exception of `items` reaches the consumer after the items before it, as
-    if it had been iterated directly; when the consumer stops early (or fails), the producer stops at its
-    next item and closes `items` (its clean-up runs), and the consumer waits for that."""
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
+def read_ahead(items: Iterator[T], join_s: float = 120.0) -> Iterator[T]:
+    """`items`, produced in a thread of their own one item ahead of the consumer, so the connector reads
+    (network, parsing: mostly outside the GIL) while the previous batch is stored. At most two items are
+    alive: the one the consumer holds and the next; the producer starts a further one only once the consumer
+    asks for it (the consumer must drop its reference to the previous one by then). An exception of `items`
+    reaches the consumer after the items before it, as if it had been iterated directly; when the consumer
+    stops early (or fails), the producer stops before its next item and closes `items` (its clean-up runs),
+    and the consumer waits for that."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    turns = threading.Semaphore(2)  # items the producer may start before the consumer has finished one
     stop = threading.Event()
     end = object()
 
-    def put(entry: tuple[bool, object]) -> bool:
+    def wait(acquire: Callable[[], bool]) -> bool:
         while not stop.is_set():
+            if acquire():
+                return True
+        return False
+
+    def put(entry: tuple[bool, object]) -> bool:
+        def attempt() -> bool:
             try:
                 handoff.put(entry, timeout=0.1)
                 return True
             except queue.Full:
-                continue
-        return False
+                return False
+        return wait(attempt)
 
     def produce() -> None:
         try:
-            for item in items:
+            while wait(lambda: turns.acquire(timeout=0.1)):
+                try:
+                    item = next(items)
+                except StopIteration:
+                    put((True, end))
+                    return
                 if not put((True, item)):
-                    break
-            else:
-                put((True, end))
+                    return
+                del item
         except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised there)
             put((False, exc))
         finally:
@@ -182,6 +197,8 @@ def read_ahead(items: Iterator[T], depth: int = 1, join_s: float = 120.0) -> Ite
             if item is end:
                 return
             yield item  # type: ignore[misc]
+            item = None
+            turns.release()
     finally:
         stop.set()
         producer.join(join_s)
@@ -226,7 +243,8 @@ def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray
     """Per record of the page (in order): whether it is a version the source has not sent before (and the
     last copy of it in the page), and whether its content changed. Set-based against what the source already
     sent: a version seen before, or the same content under a new modification stamp (our own writeback's
-    echo), is not a change. Only the records that are not fresh come back from the store."""
+    echo), is not a change. One join on the record id, built on the page's side (an anti-join would hash
+    every version the source ever sent, for every page); only the records that are not fresh come back."""
     count = versions.num_rows
     new_version = versions.column("last").to_numpy(zero_copy_only=False).astype(bool, copy=True)
     changed = np.ones(count, dtype=bool)
@@ -235,11 +253,12 @@ def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray
     sr = tables.source_records
     with store.begin() as conn, store.staged(conn, versions) as stage:
         rows = conn.execute(sa.text(
-            f"SELECT position, new_version, changed FROM (SELECT s.position, s.last AND NOT EXISTS ("
-            f"SELECT 1 FROM {sr.name} v WHERE v.source = :source AND v.record_id = s.record_id "
-            f"AND v.modified = s.modified) AS new_version, NOT EXISTS (SELECT 1 FROM {sr.name} v "
-            f"WHERE v.source = :source AND v.record_id = s.record_id AND v.content_sha = s.content_sha) AS changed "
-            f"FROM {stage} s) AS flags WHERE NOT (new_version AND changed)"), {"source": source}).all()
+            f"SELECT position, new_version, changed FROM (SELECT s.position, "
+            f"s.last AND NOT bool_or(v.modified = s.modified) AS new_version, "
+            f"NOT bool_or(v.content_sha = s.content_sha) AS changed "
+            f"FROM {stage} s JOIN {sr.name} v ON v.source = :source AND v.record_id = s.record_id "
+            f"GROUP BY s.position, s.last) AS flags WHERE NOT (new_version AND changed)"),
+            {"source": source}).all()
     if rows:
         positions = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         new_version[positions] = np.fromiter((bool(r[1]) for r in rows), dtype=bool, count=len(rows))
@@ -248,24 +267,34 @@ def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray
 
 
 def record_versions(table: pa.Table, id_field: str, modified_field: str) -> pa.Table:
-    """Per record of the page: position, record id, modification stamp, a hash of what it says (its stamp
-    aside: our own writeback changes the stamp of every record it touches, and those echoes must not come
-    back as changed leads), and whether it is the last copy of that version in the page. Computed set-based
-    in DuckDB."""
+    """Per record of the page, in order: position, record id, modification stamp, a hash of what it says
+    (its stamp aside: our own writeback changes the stamp of every record it touches, and those echoes must
+    not come back as changed leads), and whether it is the last copy of that version in the page (a page
+    seldom holds one twice: then DuckDB ranks the copies)."""
+    count = table.num_rows
+    record_id = table.column(id_field).cast(pa.string())
+    modified = pc.fill_null(table.column(modified_field).cast(pa.string()), "")
     content = [c for c in table.column_names if c != modified_field]
     parts = ", ".join(f"coalesce({_ident(c)}, chr(0))" for c in content) or "''"
-    con = duckdb.connect()
+    position = pa.array(np.arange(count, dtype=np.int64))
+    con = duckdb.connect(config={"preserve_insertion_order": True})  # a projection keeps the page's order
     try:
-        con.register("page", table.append_column("__position__", pa.array(np.arange(table.num_rows, dtype=np.int64))))
-        return con.sql(
-            f"SELECT position, record_id, modified, content_sha, "
-            f"row_number() OVER (PARTITION BY record_id, modified ORDER BY position DESC) = 1 AS last FROM ("
-            f"SELECT __position__ AS position, CAST({_ident(id_field)} AS VARCHAR) AS record_id, "
-            f"coalesce(CAST({_ident(modified_field)} AS VARCHAR), '') AS modified, "
-            f"left(sha1(concat_ws(chr(31), {parts})), 20) AS content_sha FROM page) ORDER BY position"
-        ).to_arrow_table()
+        con.register("page", table)
+        content_sha = con.sql(f"SELECT left(sha1(concat_ws(chr(31), {parts})), 20) AS h FROM page"
+                              ).to_arrow_table().column(0)
+        key = pc.binary_join_element_wise(record_id, modified, "\x1f")
+        if pc.count_distinct(key).as_py() == count:
+            last = pa.repeat(pa.scalar(True), count)
+        else:
+            con.register("versions", pa.table({"position": position, "record_id": record_id, "modified": modified}))
+            last = con.sql("SELECT row_number() OVER (PARTITION BY record_id, modified ORDER BY position DESC) = 1 "
+                           "AS last FROM versions ORDER BY position").to_arrow_table().column(0)
     finally:
         con.close()
+    if len(content_sha) != count:
+        raise RuntimeError(f"record versions: {len(content_sha)} hashes for {count} records")
+    return pa.table({"position": position, "record_id": record_id, "modified": modified,
+                     "content_sha": content_sha, "last": last})
 
 
 def _ident(name: str) -> str:

@@ -67,13 +67,13 @@ def iso_text(value: Any) -> str | None:
 
 def digest(records: pd.DataFrame | pa.Table) -> str:
     """A short digest of the (id, updatedAt) pairs of a batch: the same records give the same digest."""
-    if isinstance(records, pa.Table):
-        ids = [str(i) for i in records.column(ID).to_pylist()]
-        stamps = ["" if u is None else str(u) for u in records.column(UPDATED_AT).to_pylist()]
-    else:
-        ids = records[ID].astype(str).tolist()
-        stamps = records[UPDATED_AT].fillna("").astype(str).tolist()
-    pairs = sorted(zip(ids, stamps, strict=True))
+    if isinstance(records, pa.Table):  # sorted by (id, updatedAt) as text: UTF-8 byte order is code point order
+        pairs = pa.table({"i": pc.fill_null(records.column(ID).cast(pa.string()), "None"),
+                          "u": pc.fill_null(records.column(UPDATED_AT).cast(pa.string()), "")})
+        pairs = pairs.take(pc.sort_indices(pairs, [("i", "ascending"), ("u", "ascending")]))
+        lines = pc.binary_join_element_wise(pairs.column("i"), pairs.column("u"), "|").to_pylist()
+        return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:12]
+    pairs = sorted(zip(records[ID].astype(str), records[UPDATED_AT].fillna("").astype(str), strict=True))
     return hashlib.sha1("\n".join(f"{i}|{u}" for i, u in pairs).encode()).hexdigest()[:12]
 
 

@@ -3,16 +3,17 @@
 Run on demand: `.venv/bin/python bench/api_pull.py [--records 300000] [--vendors salesforce,marketo,eloqua]
 [--store URL] [--same-process]`.
 
-For each vendor, in a process of its own: seed N records in its sandbox, then time (1) the connector's pull
-alone (batches yielded, records/s) and (2) leadsync's whole pull stage (the same pull, each batch stored in a
-store with its watermark; a fresh DuckDB file unless --store names one, e.g. a Postgres database).
+For each vendor: seed N records in its sandbox (in a process of its own; not timed), then, each in a fresh
+process as a Dagster step would run, time (1) the connector's pull alone (batches yielded) and (2)
+leadsync's whole pull stage (the same pull, stored batch by batch with its watermark and record versions,
+into a fresh DuckDB file unless --store names a store, e.g. a Postgres database).
 
-The sandbox runs in another process (its seeding is not timed), so the figures are leadsync's: the pull's
-wall time and CPU time (user + system of the measuring process, every thread) and its peak RSS, sampled
-every 20 ms (absolute, and the growth during the phase). Memory stays flat as the record count grows when
-batches are streamed, never held together. With --same-process the sandbox serves from threads of the
-measuring process (as before 2026-12): its serving then competes with the pull for the GIL and its data
-counts in the RSS.
+The figures are leadsync's: wall time and records/s, CPU time (user + system of the measuring process, all
+its threads; steadier than wall time on a shared machine) and peak RSS (sampled every 20 ms, and the
+kernel's high-water mark VmHWM of the process). Memory stays flat as the record count grows when batches
+are streamed, never held together. With --same-process everything runs in one process, the sandbox serving
+from its threads (as the bench did before 2026-12): the sandbox then competes with the pull for the GIL
+and its data counts in the RSS.
 """
 
 from __future__ import annotations
@@ -132,44 +133,61 @@ def since_for(vendor: str) -> datetime | None:
 
 
 def bench(vendor: str, n: int, store_url: str | None, same_process: bool) -> None:
-    warnings.filterwarnings("ignore")
+    """Seed the vendor's sandbox once, then measure each phase in a fresh process of its own (as a Dagster
+    step runs): its peak RSS is the phase's alone."""
     if same_process:
-        server, info = start_sandbox(vendor, n)
-        stop = server.stop
-    else:
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=_serve, args=(vendor, n, child), daemon=True)
-        process.start()
-        info = parent.recv()
-        print(f"{vendor:<11} sandbox seeded with {n:,} records in {info.pop('seeded_s'):.1f} s (own process, "
-              "not timed)", flush=True)
+        phase(vendor, None, store_url, n)
+        return
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(vendor, n, child), daemon=True)
+    process.start()
+    info = parent.recv()
+    print(f"{vendor:<11} sandbox seeded with {n:,} records in {info.pop('seeded_s'):.1f} s (own process, "
+          "not timed)", flush=True)
+    try:
+        for stage in ("connector", "stage"):
+            worker = ctx.Process(target=phase, args=(vendor, info, store_url, n, stage))
+            worker.start()
+            worker.join()
+            if vendor == "marketo" and stage == "connector":
+                time.sleep(21)  # Marketo allows 100 calls per 20 s: let the first pull's calls age out
+    finally:
+        parent.send("stop")
+        process.join(60)
 
-        def stop():
-            parent.send("stop")
-            process.join(60)
+
+def phase(vendor: str, info: dict | None, store_url: str | None, n: int, which: str = "both") -> None:
+    """The connector's pull alone and/or the whole pull stage, in this process."""
+    warnings.filterwarnings("ignore")
+    server = None
+    if info is None:  # --same-process: the sandbox serves from this process's threads
+        server, info = start_sandbox(vendor, n)
     source = make_source(vendor, info)
     try:
-        with Measure() as m:
-            rows = batches = 0
-            kinds = set()
-            for batch in source.pull(FIELDS[vendor], since_for(vendor)):
-                rows += batch.rows if hasattr(batch, "rows") else len(batch.records)  # older leadsync: a DataFrame
-                batches += 1
-                kinds.add(batch.kind)
-        print(f"{vendor:<11} connector pull: {rows:,} records in {batches} batches ({'/'.join(sorted(kinds))}) "
-              f"in {m.line(rows)}", flush=True)
-        if vendor == "marketo":
-            time.sleep(21)  # Marketo allows 100 calls per 20 s: let the first pull's calls age out
-        store_stage(vendor, source, store_url)
+        if which in ("connector", "both"):
+            with Measure() as m:
+                rows = batches = 0
+                kinds = set()
+                for batch in source.pull(FIELDS[vendor], since_for(vendor)):
+                    rows += batch.rows if hasattr(batch, "rows") else len(batch.records)  # older: a DataFrame
+                    batches += 1
+                    kinds.add(batch.kind)
+            print(f"{vendor:<11} connector pull: {rows:,} records in {batches} batches "
+                  f"({'/'.join(sorted(kinds))}) in {m.line(rows)}", flush=True)
+            if which == "both" and vendor == "marketo":
+                time.sleep(21)
+        if which in ("stage", "both"):
+            store_stage(vendor, source, store_url)
     finally:
         close = getattr(source, "close", None)
         if close:
             close()
-        stop()
+        if server is not None:
+            server.stop()
     with open("/proc/self/status") as f:
         hwm = next(line for line in f if line.startswith("VmHWM")).split()[1]
-    print(f"{vendor:<11} process peak RSS (VmHWM, whole run): {int(hwm) / 1024:,.0f} MiB", flush=True)
+    print(f"{vendor:<11} {which} process: peak RSS (VmHWM) {int(hwm) / 1024:,.0f} MiB", flush=True)
 
 
 def store_stage(vendor: str, source, store_url: str | None) -> None:

@@ -5,9 +5,11 @@ leadsync drives every API source the same way (leadsync/pull/api_records.py, lea
 - `check()` before anything: credentials and reachability, raising ApiConfigError with a fix.
 - `available_fields()` to check the YAML mapping against the source's real fields at run time.
 - `pull(fields, since, resume, until)` yields PulledBatch after PulledBatch (`until`, exclusive, bounds a
-  time window: a backfill partition); leadsync stores each batch and moves the
-  watermark (and resume state) in the same transaction, so an interrupted pull repeats at most one batch,
-  which the batch key makes harmless. Records are text columns named as the vendor names its fields.
+  time window: a backfill partition); leadsync stores each batch (or a few consecutive ones together) and
+  moves the watermark (and resume state) in the same transaction, so an interrupted pull repeats at most
+  what that transaction held, which the record versions make harmless. leadsync reads the next batch while
+  it stores the previous one (the generator runs in a thread of its own, one batch ahead). Records are text
+  columns named as the vendor names its fields, best handed over as an Arrow table of strings.
 - `campaigns(selection)`, `memberships(...)`, `activities(...)` for the campaign and history data.
 - `write_records`, `write_opportunities`, `write_events` take one row per change and return one result per
   row (`ok`, `error`): per-record failures are results, not exceptions, so the others still land and the

@@ -196,3 +196,55 @@ def test_a_quota_stop_keeps_what_was_stored_and_its_watermark(duckdb_url):
     assert report.stored == 1 and "daily quota spent" in report.stopped
     assert pd.Timestamp(watermark(store)[0]) == pd.Timestamp("2026-11-01T00:00:00Z")
     store.dispose()
+
+
+def units(pages, got=None, **limits):
+    """The store units of `pages`, gathered into `got` as they come (an error raised after the ones before)."""
+    from leadsync.pull import api_records
+
+    got = [] if got is None else got
+    with api_records.ReadAhead(api_records._hashed(pages, "SystemModstamp")) as ahead:
+        got.extend(api_records._units(ahead, "Id", "SystemModstamp", **limits))
+    return got
+
+
+def test_consecutive_batches_are_stored_together_up_to_a_unit():
+    pages = [page(f"p{i}", [(str(i), "t1", f"{i}@x.example", None)]) for i in range(5)]
+    got = units(iter(pages), rows=2)
+    assert [[b.key for b in u.batches] for u in got] == [["p0", "p1"], ["p2", "p3"], ["p4"]]
+    assert got[0].table.num_rows == 2 and got[0].versions.column("record_id").to_pylist() == ["0", "1"]
+    assert got[0].versions.column("content_sha").to_pylist() == \
+        record_versions(got[0].table, "Id", "SystemModstamp").column("content_sha").to_pylist()
+    assert got[2].key == "p4"  # a unit of one batch keeps the batch's own key (and ledger entry)
+    wide = PulledBatch(key="w", records=pa.table({"Id": ["9"], "SystemModstamp": ["t1"], "Extra": ["x"]}),
+                       watermark=None)
+    got = units(iter([pages[0], wide, pages[1]]), rows=10)
+    assert [[b.key for b in u.batches] for u in got] == [["p0"], ["w"], ["p1"]]  # columns changed
+
+
+def test_a_slow_source_is_stored_as_it_comes_and_a_failing_one_up_to_its_error():
+    def slow():
+        yield page("p0", [("0", "t1", "a@x.example", None)])
+        time.sleep(0.3)
+        yield page("p1", [("1", "t1", "b@x.example", None)])
+        raise ApiQuotaExhausted("daily quota spent")
+
+    got = []
+    with pytest.raises(ApiQuotaExhausted):
+        units(slow(), got, rows=10, seconds=0.1)
+    assert [[b.key for b in u.batches] for u in got] == [["p0"], ["p1"]]  # the second stored before the error
+
+
+def test_a_unit_moves_the_last_watermark_and_resume_of_its_batches(duckdb_url):
+    store, cfg = LeadStore(duckdb_url), source_config()
+    pages = [page("p1", [("1", "t1", "a@x.example", "CEO")], watermark=datetime(2026, 10, 1, tzinfo=UTC)),
+             page("p2", [("2", "t1", "b@x.example", "CTO")], watermark=datetime(2026, 11, 1, tzinfo=UTC)),
+             page("p3", [("3", "t1", "c@x.example", None)])]  # no watermark of its own (REST: not yet safe)
+    report = pull_records(cfg, ScriptedSource(pages), store, NOW, Path("sf_stage.yaml"))
+    assert (report.batches, report.stored) == (3, 3)
+    mark, resume = watermark(store)
+    assert pd.Timestamp(mark) == pd.Timestamp("2026-11-01T00:00:00Z") and '"p3"' in resume
+    with store.begin() as conn:
+        ledger = conn.execute(sa.select(tables.source_files.c.file_name, tables.source_files.c.row_count)).all()
+    assert ledger == [("p1 … p3 (3 batches)", 3)]
+    store.dispose()

@@ -15,12 +15,13 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import duckdb
 import numpy as np
@@ -119,12 +120,12 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     report.watermark = watermark
 
     membership = _campaign_data(cfg, source, store, since, now, report)
-    batches = _with_versions(source.pull(fields, since, resume, until), source.record_id_field,
-                             source.modified_field)
+    pages = _hashed(source.pull(fields, since, resume, until), source.modified_field)
     try:
-        for batch, versions in read_ahead(batches):
-            _store(cfg, store, batch, versions, source.record_id_field, membership, now, report, stream)
-            del batch, versions  # the reader starts the batch after next once this one is let go
+        with ReadAhead(pages) as ahead:
+            for unit in _units(ahead, source.record_id_field, source.modified_field):
+                _store(cfg, store, unit, source.record_id_field, membership, now, report, stream)
+                del unit
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
     # activities have no upper bound in the source contract: the incremental pull reads them
@@ -133,87 +134,204 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     return report
 
 
-def _with_versions(batches: Iterator[PulledBatch], id_field: str, modified_field: str
-                   ) -> Iterator[tuple[PulledBatch, pa.Table]]:
-    """Each batch with its record versions (see record_versions): pure work on the batch alone, so it runs
-    ahead of the store with the connector's reading."""
-    for batch in batches:
-        yield batch, record_versions(batch.table, id_field, modified_field)
+@dataclass
+class StoreUnit:
+    """Consecutive batches of one pull, stored in one transaction: their rows (the batches' tables end to
+    end, no copy), the record versions of those rows, and what storing them all moves: the watermark and
+    resume state of the last batch that carries them, as if each had been stored in turn."""
+
+    batches: list[PulledBatch]
+    table: pa.Table
+    versions: pa.Table
+
+    @property
+    def key(self) -> str:
+        """The batch's key for one batch (its ledger entry as before); for several, all their keys in turn."""
+        if len(self.batches) == 1:
+            return self.batches[0].key
+        return "\0".join(b.key for b in self.batches)
+
+    @property
+    def label(self) -> str:
+        """What the ledger's file_name says: the batch key, or the first and last of the batches'."""
+        if len(self.batches) == 1:
+            return self.batches[0].key
+        return f"{self.batches[0].key} … {self.batches[-1].key} ({len(self.batches)} batches)"
+
+    @property
+    def watermark(self) -> datetime | None:
+        return next((b.watermark for b in reversed(self.batches) if b.watermark is not None), None)
+
+    @property
+    def resume(self) -> dict | None:
+        return self.batches[-1].resume
 
 
-def read_ahead(items: Iterator[T], join_s: float = 120.0) -> Iterator[T]:
+# A store transaction's fixed cost (DuckDB: open the file, checkpoint on close, rewrite the last partial row
+# group) dwarfs a small batch's rows: the pull stores consecutive batches together up to UNIT_ROWS rows (about
+# a DuckDB row group, 122,880), or what arrived within UNIT_SECONDS of the first, whichever comes first.
+UNIT_ROWS = 100_000
+UNIT_SECONDS = 5.0
+
+END, NOT_YET = object(), object()  # what ReadAhead.get returns at the end, and when nothing came in time
+
+
+class ReadAhead:
     """`items`, produced in a thread of their own one item ahead of the consumer, so the connector reads
-    (network, parsing: mostly outside the GIL) while the previous batch is stored. At most two items are
-    alive: the one the consumer holds and the next; the producer starts a further one only once the consumer
-    asks for it (the consumer must drop its reference to the previous one by then). An exception of `items`
-    reaches the consumer after the items before it, as if it had been iterated directly; when the consumer
-    stops early (or fails), the producer stops before its next item and closes `items` (its clean-up runs),
-    and the consumer waits for that."""
-    handoff: queue.Queue = queue.Queue(maxsize=1)
-    turns = threading.Semaphore(2)  # items the producer may start before the consumer has finished one
-    stop = threading.Event()
-    end = object()
+    (network, parsing: mostly outside the GIL) while the consumer stores. The producer starts an item only
+    once the consumer has taken the previous one: besides what the consumer holds, one item is alive.
+    An exception of `items` is raised by `get` after the items before it, as if they had been iterated
+    directly. Closing (leaving the `with`) stops the producer before its next item, closes `items` (its
+    clean-up runs) and waits for the thread."""
 
-    def wait(acquire: Callable[[], bool]) -> bool:
-        while not stop.is_set():
-            if acquire():
+    def __init__(self, items: Iterator[T], join_s: float = 120.0):
+        self._items, self._join_s = items, join_s
+        self._handoff: queue.Queue = queue.Queue(maxsize=1)
+        self._turn = threading.Semaphore(1)
+        self._stop = threading.Event()
+        self._over = False
+        self._thread = threading.Thread(target=self._produce, name="leadsync-pull-ahead", daemon=True)
+        self._thread.start()
+
+    def _until_stopped(self, attempt: Callable[[], bool]) -> bool:
+        while not self._stop.is_set():
+            if attempt():
                 return True
         return False
 
-    def put(entry: tuple[bool, object]) -> bool:
+    def _put(self, entry: tuple[bool, object]) -> bool:
         def attempt() -> bool:
             try:
-                handoff.put(entry, timeout=0.1)
+                self._handoff.put(entry, timeout=0.1)
                 return True
             except queue.Full:
                 return False
-        return wait(attempt)
+        return self._until_stopped(attempt)
 
-    def produce() -> None:
+    def _produce(self) -> None:
         try:
-            while wait(lambda: turns.acquire(timeout=0.1)):
+            while self._until_stopped(lambda: self._turn.acquire(timeout=0.1)):
                 try:
-                    item = next(items)
+                    item = next(self._items)
                 except StopIteration:
-                    put((True, end))
+                    self._put((True, END))
                     return
-                if not put((True, item)):
+                if not self._put((True, item)):
                     return
                 del item
-        except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised there)
-            put((False, exc))
+        except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised by get)
+            self._put((False, exc))
         finally:
-            close = getattr(items, "close", None)
-            if close is not None and stop.is_set():
+            close = getattr(self._items, "close", None)
+            if close is not None and self._stop.is_set():
                 close()
 
-    producer = threading.Thread(target=produce, name="leadsync-pull-ahead", daemon=True)
-    producer.start()
-    try:
-        while True:
-            ok, item = handoff.get()
-            if not ok:
-                raise item  # type: ignore[misc]
-            if item is end:
-                return
+    def get(self, timeout: float | None = None) -> T | object:
+        """The next item; END after the last; NOT_YET when none came within `timeout` seconds."""
+        if self._over:
+            return END
+        try:
+            ok, item = self._handoff.get(timeout=timeout)
+        except queue.Empty:
+            return NOT_YET
+        self._turn.release()
+        if not ok:
+            self._over = True
+            raise item  # type: ignore[misc]
+        if item is END:
+            self._over = True
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(self._join_s)
+        if self._thread.is_alive():
+            log.warning("the source's reader thread did not stop within %.0f s; leaving it to finish",
+                        self._join_s)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items` through a ReadAhead, as an iterator."""
+    with ReadAhead(items) as ahead:
+        while (item := ahead.get()) is not END:
             yield item  # type: ignore[misc]
-            item = None
-            turns.release()
-    finally:
-        stop.set()
-        producer.join(join_s)
-        if producer.is_alive():
-            log.warning("the source's reader thread did not stop within %.0f s; leaving it to finish", join_s)
 
 
-def _store(cfg: ApiSource, store: LeadStore, batch: PulledBatch, versions: pa.Table, id_field: str,
-           membership: pd.DataFrame, now: datetime, report: ApiPullReport, stream: str = "records") -> None:
-    table = batch.table
+def _hashed(batches: Iterator[PulledBatch], modified_field: str) -> Iterator[tuple[PulledBatch, pa.Array]]:
+    """Each batch with the content hashes of its records (content_hashes): the costly part of the record
+    versions, work on the batch alone, done in the reader's thread."""
+    for batch in batches:
+        yield batch, content_hashes(batch.table, modified_field)
+
+
+def _units(ahead: ReadAhead, id_field: str, modified_field: str, rows: int = UNIT_ROWS,
+           seconds: float = UNIT_SECONDS) -> Iterator[StoreUnit]:
+    """The batches of `ahead` (with their hashes) as store units: a unit takes batches until it holds
+    `rows` rows, `seconds` have passed since its first batch came (a slow source is stored as it comes),
+    the next batch has other columns, or the source ends or fails. What the source delivered before an
+    error is stored (as if the batches had been stored one by one), then the error is raised."""
+    carry = None
+    while True:
+        group = [] if carry is None else [carry]
+        carry, error, ended = None, None, False
+        count = sum(batch.rows for batch, _ in group)
+        deadline = time.monotonic() + seconds
+        while count < rows:
+            wait = None if not group else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                break
+            try:
+                item = ahead.get(wait)
+            except Exception as exc:  # noqa: BLE001 (raised once the batches before it are stored)
+                error = exc
+                break
+            if item is NOT_YET:
+                break
+            if item is END:
+                ended = True
+                break
+            if group and item[0].table.column_names != group[0][0].table.column_names:
+                carry = item
+                break
+            if not group:
+                deadline = time.monotonic() + seconds
+            group.append(item)
+            count += item[0].rows
+            del item
+        if group:
+            yield _unit(group, id_field, modified_field)
+            del group
+        if error is not None:
+            raise error
+        if ended:
+            return
+
+
+def _unit(group: list[tuple[PulledBatch, pa.Array]], id_field: str, modified_field: str) -> StoreUnit:
+    batches = [batch for batch, _ in group]
+    if len(group) == 1:
+        table, hashes = batches[0].table, group[0][1]
+    else:
+        table = pa.concat_tables([batch.table for batch in batches])
+        hashes = pa.chunked_array([h for _, h in group], pa.string())
+    return StoreUnit(batches, table, record_versions(table, id_field, modified_field, hashes))
+
+
+def _store(cfg: ApiSource, store: LeadStore, unit: StoreUnit, id_field: str, membership: pd.DataFrame,
+           now: datetime, report: ApiPullReport, stream: str = "records") -> None:
+    table, versions = unit.table, unit.versions
     count = table.num_rows
-    report.batches += 1
+    report.batches += len(unit.batches)
     report.received += count
-    report.paths[batch.kind] += count
-    batch_id = hashlib.sha1(f"{cfg.name}\0{batch.key}".encode()).hexdigest()[:16]
+    for batch in unit.batches:
+        report.paths[batch.kind] += batch.rows
+    batch_id = hashlib.sha1(f"{cfg.name}\0{unit.key}".encode()).hexdigest()[:16]
     new_version, changed = _seen(store, cfg.name, versions)
     fresh = new_version & changed
     report.already_had += count - int(fresh.sum())
@@ -224,19 +342,33 @@ def _store(cfg: ApiSource, store: LeadStore, batch: PulledBatch, versions: pa.Ta
                              "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), kept.num_rows)})
     rows = table if fresh.all() else table.filter(pa.array(fresh))
     if not membership.empty and rows.num_rows:
-        rows = text_table(_with_campaigns(cfg, rows.to_pandas(), id_field, membership))
+        rows = _campaign_rows(cfg, unit, fresh, id_field, membership)
+    watermark = unit.watermark
 
     def move_watermark(conn: sa.Connection) -> None:
         store.insert_frame(conn, tables.source_records, new_versions, conflict="nothing")
-        _save_watermark(store, conn, cfg.name, stream, batch.watermark, batch.resume, now)
+        _save_watermark(store, conn, cfg.name, stream, watermark, unit.resume, now)
 
     shas = versions.column("content_sha").filter(pa.array(fresh)).to_pylist()
     digest = hashlib.sha256("\n".join(shas).encode()).hexdigest() if shas else "empty"
-    info = BatchInfo(batch_id, cfg.name, batch.key, digest, 0)
+    info = BatchInfo(batch_id, cfg.name, unit.label, digest, 0)
     row_numbers = pa.array(np.arange(1, rows.num_rows + 1, dtype=np.int64))
     report.stored += store_batch(store, info, rows, row_numbers, now, also=move_watermark)
-    if batch.watermark is not None:
-        report.watermark = batch.watermark
+    if watermark is not None:
+        report.watermark = watermark
+
+
+def _campaign_rows(cfg: ApiSource, unit: StoreUnit, fresh: np.ndarray, id_field: str,
+                   membership: pd.DataFrame) -> pa.Table:
+    """The unit's fresh rows with their campaign columns, joined batch by batch (a record keeps one row per
+    batch, see _with_campaigns)."""
+    parts, offset = [], 0
+    for batch in unit.batches:
+        page = unit.table.slice(offset, batch.rows).filter(pa.array(fresh[offset:offset + batch.rows]))
+        offset += batch.rows
+        if page.num_rows:
+            parts.append(text_table(_with_campaigns(cfg, page.to_pandas(), id_field, membership)))
+    return pa.concat_tables(parts)
 
 
 def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -266,35 +398,46 @@ def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray
     return new_version, changed
 
 
-def record_versions(table: pa.Table, id_field: str, modified_field: str) -> pa.Table:
-    """Per record of the page, in order: position, record id, modification stamp, a hash of what it says
-    (its stamp aside: our own writeback changes the stamp of every record it touches, and those echoes must
-    not come back as changed leads), and whether it is the last copy of that version in the page (a page
+def content_hashes(table: pa.Table, modified_field: str) -> pa.Array:
+    """Per record, a hash of what it says, its modification stamp aside (our own writeback changes the stamp
+    of every record it touches, and those echoes must not come back as changed leads): the first 20 hex
+    digits of the SHA-1 of its values joined by U+001F, a null as U+0000, computed by DuckDB."""
+    content = [c for c in table.column_names if c != modified_field]
+    parts = ", ".join(f"coalesce({_ident(c)}, chr(0))" for c in content) or "''"
+    con = duckdb.connect(config={"preserve_insertion_order": True})  # a projection keeps the page's order
+    try:
+        con.register("page", table)
+        hashes = con.sql(f"SELECT left(sha1(concat_ws(chr(31), {parts})), 20) AS h FROM page").to_arrow_table()
+    finally:
+        con.close()
+    if hashes.num_rows != table.num_rows:
+        raise RuntimeError(f"content hashes: {hashes.num_rows} for {table.num_rows} records")
+    return hashes.column(0).combine_chunks()
+
+
+def record_versions(table: pa.Table, id_field: str, modified_field: str,
+                    hashes: pa.Array | pa.ChunkedArray | None = None) -> pa.Table:
+    """Per record of the page, in order: position, record id, modification stamp, content hash
+    (content_hashes, unless given) and whether it is the last copy of that version in the page (a page
     seldom holds one twice: then DuckDB ranks the copies)."""
     count = table.num_rows
     record_id = table.column(id_field).cast(pa.string())
     modified = pc.fill_null(table.column(modified_field).cast(pa.string()), "")
-    content = [c for c in table.column_names if c != modified_field]
-    parts = ", ".join(f"coalesce({_ident(c)}, chr(0))" for c in content) or "''"
     position = pa.array(np.arange(count, dtype=np.int64))
-    con = duckdb.connect(config={"preserve_insertion_order": True})  # a projection keeps the page's order
-    try:
-        con.register("page", table)
-        content_sha = con.sql(f"SELECT left(sha1(concat_ws(chr(31), {parts})), 20) AS h FROM page"
-                              ).to_arrow_table().column(0)
-        key = pc.binary_join_element_wise(record_id, modified, "\x1f")
-        if pc.count_distinct(key).as_py() == count:
-            last = pa.repeat(pa.scalar(True), count)
-        else:
+    key = pc.binary_join_element_wise(record_id, modified, "\x1f")
+    if pc.count_distinct(key).as_py() == count:
+        last = pa.repeat(pa.scalar(True), count)
+    else:
+        con = duckdb.connect()
+        try:
             con.register("versions", pa.table({"position": position, "record_id": record_id, "modified": modified}))
             last = con.sql("SELECT row_number() OVER (PARTITION BY record_id, modified ORDER BY position DESC) = 1 "
                            "AS last FROM versions ORDER BY position").to_arrow_table().column(0)
-    finally:
-        con.close()
-    if len(content_sha) != count:
-        raise RuntimeError(f"record versions: {len(content_sha)} hashes for {count} records")
+        finally:
+            con.close()
     return pa.table({"position": position, "record_id": record_id, "modified": modified,
-                     "content_sha": content_sha, "last": last})
+                     "content_sha": content_hashes(table, modified_field) if hashes is None else hashes,
+                     "last": last})
 
 
 def _ident(name: str) -> str:

@@ -7,15 +7,14 @@ request after that answers 404 or 410, which `data_page` reports as None ("expir
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 import requests
 
 from connectors.api_client import ApiConfigError, ApiError, ApiTransientError
@@ -36,21 +35,22 @@ class DataPage:
 
 
 def page_table(body: bytes, columns: list[str]) -> DataPage:
-    """A Bulk data page (`{"hasMore": …, "items": [{field: "text", …}, …]}`) as a DataPage. polars parses the
-    JSON straight into Arrow columns; a page it cannot read that way (a value that is not text) goes through
-    the json module, values as text."""
+    """A Bulk data page (`{"hasMore": …, "items": [{field: "text", …}, …]}`) as a DataPage. pyarrow's JSON
+    reader parses the whole page (one document: one block) straight into Arrow string columns; a page it
+    cannot read that way (a value that is not text) goes through the json module, values as text."""
+    item = pa.struct([(name, pa.string()) for name in columns])
     try:
-        frame = pl.read_json(io.BytesIO(body), schema={
-            "hasMore": pl.Boolean, "items": pl.List(pl.Struct({name: pl.String for name in columns}))})
-        if frame.height != 1:
-            raise ValueError(f"a data page of {frame.height} documents")
-        has_more = bool(frame.get_column("hasMore")[0])
-        items = frame.get_column("items").to_arrow()
-        items = items.combine_chunks() if isinstance(items, pa.ChunkedArray) else items
-        rows = items.flatten() if items.null_count == 0 else pa.array([], items.type.value_type)
-        arrays = [column.cast(pa.string()) for column in rows.flatten()] if len(rows) else \
-            [pa.array([], pa.string()) for _ in columns]
-    except (pl.exceptions.PolarsError, ValueError, pa.ArrowException):
+        parsed = pajson.read_json(pa.BufferReader(body), read_options=pajson.ReadOptions(
+            block_size=max(len(body) + 1, 1 << 20), use_threads=False), parse_options=pajson.ParseOptions(
+            explicit_schema=pa.schema([("hasMore", pa.bool_()), ("items", pa.list_(item))]),
+            unexpected_field_behavior="ignore", newlines_in_values=True))
+        if parsed.num_rows != 1:
+            raise ValueError(f"a data page of {parsed.num_rows} documents")
+        has_more = bool(parsed.column("hasMore")[0].as_py())
+        items = parsed.column("items").combine_chunks()
+        rows = items.flatten() if items.null_count == 0 else pa.array([], item)
+        arrays = rows.flatten()
+    except (pa.ArrowException, ValueError):
         page = json.loads(body)
         items = page.get("items") or []
         has_more = bool(page.get("hasMore"))

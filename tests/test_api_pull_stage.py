@@ -220,6 +220,8 @@ def test_consecutive_batches_are_stored_together_up_to_a_unit():
                        watermark=None)
     got = units(iter([pages[0], wide, pages[1]]), rows=10)
     assert [[b.key for b in u.batches] for u in got] == [["p0"], ["w"], ["p1"]]  # columns changed
+    got = units(iter(pages), rows=10, size=pages[0].table.nbytes * 3)
+    assert [len(u.batches) for u in got] == [3, 2]  # wide records: fewer to a unit
 
 
 def test_a_slow_source_is_stored_as_it_comes_and_a_failing_one_up_to_its_error():

@@ -169,8 +169,10 @@ class StoreUnit:
 
 # A store transaction's fixed cost (DuckDB: open the file, checkpoint on close, rewrite the last partial row
 # group) dwarfs a small batch's rows: the pull stores consecutive batches together up to UNIT_ROWS rows (about
-# a DuckDB row group, 122,880), or what arrived within UNIT_SECONDS of the first, whichever comes first.
+# a DuckDB row group, 122,880) or UNIT_BYTES of Arrow data (wide records), or what arrived within
+# UNIT_SECONDS of the first, whichever comes first.
 UNIT_ROWS = 100_000
+UNIT_BYTES = 64 << 20
 UNIT_SECONDS = 5.0
 
 END, NOT_YET = object(), object()  # what ReadAhead.get returns at the end, and when nothing came in time
@@ -271,18 +273,19 @@ def _hashed(batches: Iterator[PulledBatch], modified_field: str) -> Iterator[tup
 
 
 def _units(ahead: ReadAhead, id_field: str, modified_field: str, rows: int = UNIT_ROWS,
-           seconds: float = UNIT_SECONDS) -> Iterator[StoreUnit]:
+           seconds: float = UNIT_SECONDS, size: int = UNIT_BYTES) -> Iterator[StoreUnit]:
     """The batches of `ahead` (with their hashes) as store units: a unit takes batches until it holds
-    `rows` rows, `seconds` have passed since its first batch came (a slow source is stored as it comes),
-    the next batch has other columns, or the source ends or fails. What the source delivered before an
-    error is stored (as if the batches had been stored one by one), then the error is raised."""
+    `rows` rows or `size` bytes, `seconds` have passed since its first batch came (a slow source is stored
+    as it comes), the next batch has other columns, or the source ends or fails. What the source delivered
+    before an error is stored (as if the batches had been stored one by one), then the error is raised."""
     carry = None
     while True:
         group = [] if carry is None else [carry]
         carry, error, ended = None, None, False
         count = sum(batch.rows for batch, _ in group)
+        held = sum(batch.table.nbytes for batch, _ in group)
         deadline = time.monotonic() + seconds
-        while count < rows:
+        while count < rows and held < size:
             wait = None if not group else deadline - time.monotonic()
             if wait is not None and wait <= 0:
                 break
@@ -303,6 +306,7 @@ def _units(ahead: ReadAhead, id_field: str, modified_field: str, rows: int = UNI
                 deadline = time.monotonic() + seconds
             group.append(item)
             count += item[0].rows
+            held += item[0].table.nbytes
             del item
         if group:
             yield _unit(group, id_field, modified_field)
@@ -384,17 +388,21 @@ def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray
         return new_version, changed
     sr = tables.source_records
     with store.begin() as conn, store.staged(conn, versions) as stage:
-        rows = conn.execute(sa.text(
-            f"SELECT position, new_version, changed FROM (SELECT s.position, "
-            f"s.last AND NOT bool_or(v.modified = s.modified) AS new_version, "
-            f"NOT bool_or(v.content_sha = s.content_sha) AS changed "
-            f"FROM {stage} s JOIN {sr.name} v ON v.source = :source AND v.record_id = s.record_id "
-            f"GROUP BY s.position, s.last) AS flags WHERE NOT (new_version AND changed)"),
-            {"source": source}).all()
-    if rows:
-        positions = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        new_version[positions] = np.fromiter((bool(r[1]) for r in rows), dtype=bool, count=len(rows))
-        changed[positions] = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=len(rows))
+        sql = (f"SELECT position, new_version, changed FROM (SELECT s.position, "
+               f"s.last AND NOT bool_or(v.modified = s.modified) AS new_version, "
+               f"NOT bool_or(v.content_sha = s.content_sha) AS changed "
+               f"FROM {stage} s JOIN {sr.name} v ON v.source = :source AND v.record_id = s.record_id "
+               f"GROUP BY s.position, s.last) AS flags WHERE NOT (new_version AND changed)")
+        if store.dialect == "duckdb":  # columnar out (a page read again comes back whole)
+            found = conn.connection.driver_connection.sql(sql.replace(":source", "$source"),
+                                                          params={"source": source}).to_arrow_table()
+            flags = [found.column(i).to_numpy(zero_copy_only=False) for i in range(3)]
+        else:
+            rows = conn.execute(sa.text(sql), {"source": source}).all()
+            flags = [np.array([r[i] for r in rows], dtype=np.int64 if i == 0 else bool) for i in range(3)]
+    positions = flags[0].astype(np.int64)
+    new_version[positions] = flags[1].astype(bool)
+    changed[positions] = flags[2].astype(bool)
     return new_version, changed
 
 

@@ -5,7 +5,7 @@ Run on demand: `.venv/bin/python bench/api_pull.py [--records 300000] [--vendors
 
 For each vendor: seed N records in its sandbox (in a process of its own; not timed), then, each in a fresh
 process as a Dagster step would run, time (1) the connector's pull alone (batches yielded) and (2)
-leadsync's whole pull stage (the same pull, stored batch by batch with its watermark and record versions,
+leadsync's whole pull stage (the same pull, stored unit by unit with its watermark and record versions,
 into a fresh DuckDB file unless --store names a store, e.g. a Postgres database).
 
 The figures are leadsync's: wall time and records/s, CPU time (user + system of the measuring process, all
@@ -208,7 +208,7 @@ def store_stage(vendor: str, source, store_url: str | None) -> None:
         store = LeadStore(store_url or f"duckdb:///{tmp}/bench.duckdb")
         with Measure() as m:
             report = pull_records(cfg, source, store, datetime.now(UTC), Path(f"{cfg.name}.yaml"))
-        print(f"{vendor:<11} pull stage (store each batch + watermark, {store.dialect}): {report.stored:,} records "
+        print(f"{vendor:<11} pull stage (stored with versions + watermark, {store.dialect}): {report.stored:,} records "
               f"in {report.batches} batches in {m.line(report.stored)}", flush=True)
         store.dispose()
 

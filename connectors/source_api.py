@@ -5,9 +5,11 @@ leadsync drives every API source the same way (leadsync/pull/api_records.py, lea
 - `check()` before anything: credentials and reachability, raising ApiConfigError with a fix.
 - `available_fields()` to check the YAML mapping against the source's real fields at run time.
 - `pull(fields, since, resume, until)` yields PulledBatch after PulledBatch (`until`, exclusive, bounds a
-  time window: a backfill partition); leadsync stores each batch and moves the
-  watermark (and resume state) in the same transaction, so an interrupted pull repeats at most one batch,
-  which the batch key makes harmless. Records are text columns named as the vendor names its fields.
+  time window: a backfill partition); leadsync stores each batch (or a few consecutive ones together) and
+  moves the watermark (and resume state) in the same transaction, so an interrupted pull repeats at most
+  what that transaction held, which the record versions make harmless. leadsync reads the next batch while
+  it stores the previous one (the generator runs in a thread of its own, one batch ahead). Records are text
+  columns named as the vendor names its fields, best handed over as an Arrow table of strings.
 - `campaigns(selection)`, `memberships(...)`, `activities(...)` for the campaign and history data.
 - `write_records`, `write_opportunities`, `write_events` take one row per change and return one result per
   row (`ok`, `error`): per-record failures are results, not exceptions, so the others still land and the
@@ -25,6 +27,7 @@ from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
+import pyarrow as pa
 
 # Columns of the frames exchanged with write_* (besides the vendor field columns of write_records).
 RESULT_COLUMNS = ["key", "ok", "error"]
@@ -32,15 +35,65 @@ OPPORTUNITY_COLUMNS = ["key", "external_id", "record_id", "name", "stage", "amou
 EVENT_COLUMNS = ["key", "record_id", "event_type", "occurred_at", "description", "partner"]
 
 
-@dataclass
 class PulledBatch:
-    """One batch of source records, stored as a unit."""
+    """One batch of source records, stored as a unit.
 
-    key: str  # deterministic within the source: the same records fetched again get the same key
-    records: pd.DataFrame  # one row per record, text columns named as the vendor's fields (+ the id field)
-    watermark: datetime | None  # the source is read up to here once this batch is stored (None: unchanged)
-    resume: dict | None = None  # where an interrupted export continues (e.g. Eloqua sync uri + offset)
-    kind: str = "rest"  # rest | bulk: which path fetched it (for the run's metadata)
+    The records are text columns named as the vendor's fields (+ the id field), one row per record, a
+    missing value null. A connector hands them over as an Arrow table of strings (`table`: what leadsync
+    stores, no Python object per value) or as a DataFrame; each view is made from the other on first use
+    (`records`: object columns, None for null)."""
+
+    __slots__ = ("_frame", "_table", "key", "kind", "resume", "watermark")
+
+    def __init__(self, key: str, records: pd.DataFrame | pa.Table, watermark: datetime | None,
+                 resume: dict | None = None, kind: str = "rest"):
+        self.key = key  # deterministic within the source: the same records fetched again get the same key
+        self.watermark = watermark  # the source is read up to here once this batch is stored (None: unchanged)
+        self.resume = resume  # where an interrupted export continues (e.g. Eloqua sync uri + offset)
+        self.kind = kind  # rest | bulk: which path fetched it (for the run's metadata)
+        self._table = records if isinstance(records, pa.Table) else None
+        self._frame = records if isinstance(records, pd.DataFrame) else None
+        if self._table is None and self._frame is None:
+            raise TypeError(f"PulledBatch records must be a DataFrame or an Arrow table, not {type(records)}")
+
+    @property
+    def table(self) -> pa.Table:
+        """The records as an Arrow table of strings."""
+        if self._table is None:
+            self._table = text_table(self._frame)
+        return self._table
+
+    @property
+    def records(self) -> pd.DataFrame:
+        """The records as a DataFrame of object columns (str, None for null)."""
+        if self._frame is None:
+            self._frame = self._table.to_pandas()
+        return self._frame
+
+    @property
+    def rows(self) -> int:
+        return self._table.num_rows if self._table is not None else len(self._frame)
+
+    def __repr__(self) -> str:
+        return f"PulledBatch(key={self.key!r}, rows={self.rows}, watermark={self.watermark!r}, kind={self.kind!r})"
+
+
+def text_table(records: pd.DataFrame) -> pa.Table:
+    """A DataFrame of records as an Arrow table of strings: each value as text (booleans as the vendors' JSON
+    prints them, true/false), a missing value null."""
+    columns = {}
+    for name in records.columns:
+        values = records[name]
+        if pd.api.types.is_bool_dtype(values):
+            values = values.map({True: "true", False: "false"})
+        columns[str(name)] = pa.array(values.astype("string"), pa.string())
+    return pa.table(columns) if columns else pa.table({})
+
+
+def string_table(columns: dict[str, pa.Array | pa.ChunkedArray | list]) -> pa.Table:
+    """An Arrow table of string columns, in the order given (a list is converted, None as null)."""
+    return pa.table({name: values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
+                     for name, values in columns.items()}) if columns else pa.table({})
 
 
 @dataclass

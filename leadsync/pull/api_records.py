@@ -12,22 +12,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import queue
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Self, TypeVar
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from connectors.api_client import ApiConfigError, ApiQuotaExhausted
-from connectors.source_api import CampaignSelection, LeadSource, PulledBatch
+from connectors.source_api import CampaignSelection, LeadSource, PulledBatch, text_table
 from leadsync.config import ConfigError
 from leadsync.config.schema import ApiSource
 from leadsync.pull.raw_batches import BatchInfo, rows_as_json, store_batch
 from leadsync.store import LeadStore, tables
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Columns the pull adds to records from the campaign membership (map them like any other column).
 CAMPAIGN_COLUMNS = ("CampaignId", "CampaignName")
@@ -109,9 +120,12 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     report.watermark = watermark
 
     membership = _campaign_data(cfg, source, store, since, now, report)
+    pages = _hashed(source.pull(fields, since, resume, until), source.modified_field)
     try:
-        for batch in source.pull(fields, since, resume, until):
-            _store(cfg, source, store, batch, membership, now, report, stream)
+        with ReadAhead(pages) as ahead:
+            for unit in _units(ahead, source.record_id_field, source.modified_field):
+                _store(cfg, store, unit, source.record_id_field, membership, now, report, stream)
+                del unit
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
     # activities have no upper bound in the source contract: the incremental pull reads them
@@ -120,78 +134,318 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     return report
 
 
-def _store(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: PulledBatch, membership: pd.DataFrame,
+@dataclass
+class StoreUnit:
+    """Consecutive batches of one pull, stored in one transaction: their rows (the batches' tables end to
+    end, no copy), the record versions of those rows, and what storing them all moves: the watermark and
+    resume state of the last batch that carries them, as if each had been stored in turn."""
+
+    batches: list[PulledBatch]
+    table: pa.Table
+    versions: pa.Table
+
+    @property
+    def key(self) -> str:
+        """The batch's key for one batch (its ledger entry as before); for several, all their keys in turn."""
+        if len(self.batches) == 1:
+            return self.batches[0].key
+        return "\0".join(b.key for b in self.batches)
+
+    @property
+    def label(self) -> str:
+        """What the ledger's file_name says: the batch key, or the first and last of the batches'."""
+        if len(self.batches) == 1:
+            return self.batches[0].key
+        return f"{self.batches[0].key} … {self.batches[-1].key} ({len(self.batches)} batches)"
+
+    @property
+    def watermark(self) -> datetime | None:
+        return next((b.watermark for b in reversed(self.batches) if b.watermark is not None), None)
+
+    @property
+    def resume(self) -> dict | None:
+        return self.batches[-1].resume
+
+
+# A store transaction's fixed cost (DuckDB: open the file, checkpoint on close, rewrite the last partial row
+# group) dwarfs a small batch's rows: the pull stores consecutive batches together up to UNIT_ROWS rows (about
+# a DuckDB row group, 122,880) or UNIT_BYTES of Arrow data (wide records), or what arrived within
+# UNIT_SECONDS of the first, whichever comes first.
+UNIT_ROWS = 100_000
+UNIT_BYTES = 64 << 20
+UNIT_SECONDS = 5.0
+
+END, NOT_YET = object(), object()  # what ReadAhead.get returns at the end, and when nothing came in time
+
+
+class ReadAhead:
+    """`items`, produced in a thread of their own one item ahead of the consumer, so the connector reads
+    (network, parsing: mostly outside the GIL) while the consumer stores. The producer starts an item only
+    once the consumer has taken the previous one: besides what the consumer holds, one item is alive.
+    An exception of `items` is raised by `get` after the items before it, as if they had been iterated
+    directly. Closing (leaving the `with`) stops the producer before its next item, closes `items` (its
+    clean-up runs) and waits for the thread."""
+
+    def __init__(self, items: Iterator[T], join_s: float = 120.0):
+        self._items, self._join_s = items, join_s
+        self._handoff: queue.Queue = queue.Queue(maxsize=1)
+        self._turn = threading.Semaphore(1)
+        self._stop = threading.Event()
+        self._over = False
+        self._thread = threading.Thread(target=self._produce, name="leadsync-pull-ahead", daemon=True)
+        self._thread.start()
+
+    def _until_stopped(self, attempt: Callable[[], bool]) -> bool:
+        while not self._stop.is_set():
+            if attempt():
+                return True
+        return False
+
+    def _put(self, entry: tuple[bool, object]) -> bool:
+        def attempt() -> bool:
+            try:
+                self._handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                return False
+        return self._until_stopped(attempt)
+
+    def _produce(self) -> None:
+        try:
+            while self._until_stopped(lambda: self._turn.acquire(timeout=0.1)):
+                try:
+                    item = next(self._items)
+                except StopIteration:
+                    self._put((True, END))
+                    return
+                if not self._put((True, item)):
+                    return
+                del item
+        except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised by get)
+            self._put((False, exc))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None and self._stop.is_set():
+                close()
+
+    def get(self, timeout: float | None = None) -> T | object:
+        """The next item; END after the last; NOT_YET when none came within `timeout` seconds."""
+        if self._over:
+            return END
+        try:
+            ok, item = self._handoff.get(timeout=timeout)
+        except queue.Empty:
+            return NOT_YET
+        self._turn.release()
+        if not ok:
+            self._over = True
+            raise item  # type: ignore[misc]
+        if item is END:
+            self._over = True
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(self._join_s)
+        if self._thread.is_alive():
+            log.warning("the source's reader thread did not stop within %.0f s; leaving it to finish",
+                        self._join_s)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items` through a ReadAhead, as an iterator."""
+    with ReadAhead(items) as ahead:
+        while (item := ahead.get()) is not END:
+            yield item  # type: ignore[misc]
+
+
+def _hashed(batches: Iterator[PulledBatch], modified_field: str) -> Iterator[tuple[PulledBatch, pa.Array]]:
+    """Each batch with the content hashes of its records (content_hashes): the costly part of the record
+    versions, work on the batch alone, done in the reader's thread."""
+    for batch in batches:
+        yield batch, content_hashes(batch.table, modified_field)
+
+
+def _units(ahead: ReadAhead, id_field: str, modified_field: str, rows: int = UNIT_ROWS,
+           seconds: float = UNIT_SECONDS, size: int = UNIT_BYTES) -> Iterator[StoreUnit]:
+    """The batches of `ahead` (with their hashes) as store units: a unit takes batches until it holds
+    `rows` rows or `size` bytes, `seconds` have passed since its first batch came (a slow source is stored
+    as it comes), the next batch has other columns, or the source ends or fails. What the source delivered
+    before an error is stored (as if the batches had been stored one by one), then the error is raised."""
+    carry = None
+    while True:
+        group = [] if carry is None else [carry]
+        carry, error, ended = None, None, False
+        count = sum(batch.rows for batch, _ in group)
+        held = sum(batch.table.nbytes for batch, _ in group)
+        deadline = time.monotonic() + seconds
+        while count < rows and held < size:
+            wait = None if not group else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                break
+            try:
+                item = ahead.get(wait)
+            except Exception as exc:  # noqa: BLE001 (raised once the batches before it are stored)
+                error = exc
+                break
+            if item is NOT_YET:
+                break
+            if item is END:
+                ended = True
+                break
+            if group and item[0].table.column_names != group[0][0].table.column_names:
+                carry = item
+                break
+            if not group:
+                deadline = time.monotonic() + seconds
+            group.append(item)
+            count += item[0].rows
+            held += item[0].table.nbytes
+            del item
+        if group:
+            yield _unit(group, id_field, modified_field)
+            del group
+        if error is not None:
+            raise error
+        if ended:
+            return
+
+
+def _unit(group: list[tuple[PulledBatch, pa.Array]], id_field: str, modified_field: str) -> StoreUnit:
+    batches = [batch for batch, _ in group]
+    if len(group) == 1:
+        table, hashes = batches[0].table, group[0][1]
+    else:
+        table = pa.concat_tables([batch.table for batch in batches])
+        hashes = pa.chunked_array([h for _, h in group], pa.string())
+    return StoreUnit(batches, table, record_versions(table, id_field, modified_field, hashes))
+
+
+def _store(cfg: ApiSource, store: LeadStore, unit: StoreUnit, id_field: str, membership: pd.DataFrame,
            now: datetime, report: ApiPullReport, stream: str = "records") -> None:
-    records = batch.records.reset_index(drop=True)
-    report.batches += 1
-    report.received += len(records)
-    report.paths[batch.kind] += len(records)
-    batch_id = hashlib.sha1(f"{cfg.name}\0{batch.key}".encode()).hexdigest()[:16]
-    versions = record_versions(as_strings(records), source.record_id_field, source.modified_field)
-    sr = tables.source_records
-    with store.begin() as conn, store.staged(conn, versions) as stage:
-        # set-based against what the source already sent: a version seen before, or the same content under a
-        # new modification stamp (our own writeback's echo), is not a change
-        seen = conn.execute(sa.text(
-            f"SELECT s.position, s.last AND NOT EXISTS (SELECT 1 FROM {sr.name} v WHERE v.source = :source "
-            f"AND v.record_id = s.record_id AND v.modified = s.modified) AS new_version, "
-            f"NOT EXISTS (SELECT 1 FROM {sr.name} v WHERE v.source = :source AND v.record_id = s.record_id "
-            f"AND v.content_sha = s.content_sha) AS changed FROM {stage} s ORDER BY s.position"),
-            {"source": cfg.name}).all()
-    new_version = pd.Series([bool(r[1]) for r in seen], index=records.index)
-    changed = pd.Series([bool(r[2]) for r in seen], index=records.index)
+    table, versions = unit.table, unit.versions
+    count = table.num_rows
+    report.batches += len(unit.batches)
+    report.received += count
+    for batch in unit.batches:
+        report.paths[batch.kind] += batch.rows
+    batch_id = hashlib.sha1(f"{cfg.name}\0{unit.key}".encode()).hexdigest()[:16]
+    new_version, changed = _seen(store, cfg.name, versions)
     fresh = new_version & changed
-    report.already_had += int((~fresh).sum())
-    kept = versions.filter(pa.array(new_version.to_numpy()))
-    new_versions = pa.table({"source": pa.array([cfg.name] * kept.num_rows, pa.string()),
+    report.already_had += count - int(fresh.sum())
+    kept = versions.filter(pa.array(new_version))
+    new_versions = pa.table({"source": pa.repeat(pa.scalar(cfg.name, pa.string()), kept.num_rows),
                              "record_id": kept.column("record_id"), "modified": kept.column("modified"),
                              "content_sha": kept.column("content_sha"),
-                             "batch_id": pa.array([batch_id] * kept.num_rows, pa.string())})
-    rows = _with_campaigns(cfg, records[fresh].reset_index(drop=True), source.record_id_field, membership)
+                             "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), kept.num_rows)})
+    rows = table if fresh.all() else table.filter(pa.array(fresh))
+    if not membership.empty and rows.num_rows:
+        rows = _campaign_rows(cfg, unit, fresh, id_field, membership)
+    watermark = unit.watermark
 
     def move_watermark(conn: sa.Connection) -> None:
         store.insert_frame(conn, tables.source_records, new_versions, conflict="nothing")
-        _save_watermark(store, conn, cfg.name, stream, batch.watermark, batch.resume, now)
+        _save_watermark(store, conn, cfg.name, stream, watermark, unit.resume, now)
 
-    shas = versions.filter(pa.array(fresh.to_numpy())).column("content_sha").to_pylist()
+    shas = versions.column("content_sha").filter(pa.array(fresh)).to_pylist()
     digest = hashlib.sha256("\n".join(shas).encode()).hexdigest() if shas else "empty"
-    info = BatchInfo(batch_id, cfg.name, batch.key, digest, 0)
-    table = as_strings(rows)
-    report.stored += store_batch(store, info, table, pa.array(range(1, table.num_rows + 1), pa.int64()), now,
-                                 also=move_watermark)
-    if batch.watermark is not None:
-        report.watermark = batch.watermark
+    info = BatchInfo(batch_id, cfg.name, unit.label, digest, 0)
+    row_numbers = pa.array(np.arange(1, rows.num_rows + 1, dtype=np.int64))
+    report.stored += store_batch(store, info, rows, row_numbers, now, also=move_watermark)
+    if watermark is not None:
+        report.watermark = watermark
 
 
-def as_strings(records: pd.DataFrame) -> pa.Table:
-    """The records as received, every column text (a missing value stays null), for the raw store."""
-    columns = {}
-    for name in records.columns:
-        values = records[name]
-        if pd.api.types.is_bool_dtype(values):  # True/False as the vendors' JSON would print them
-            values = values.map({True: "true", False: "false"})
-        columns[str(name)] = pa.array(values.astype("string"), pa.string())
-    return pa.table(columns) if columns else pa.table({})
+def _campaign_rows(cfg: ApiSource, unit: StoreUnit, fresh: np.ndarray, id_field: str,
+                   membership: pd.DataFrame) -> pa.Table:
+    """The unit's fresh rows with their campaign columns, joined batch by batch (a record keeps one row per
+    batch, see _with_campaigns)."""
+    parts, offset = [], 0
+    for batch in unit.batches:
+        page = unit.table.slice(offset, batch.rows).filter(pa.array(fresh[offset:offset + batch.rows]))
+        offset += batch.rows
+        if page.num_rows:
+            parts.append(text_table(_with_campaigns(cfg, page.to_pandas(), id_field, membership)))
+    return pa.concat_tables(parts)
 
 
-def record_versions(table: pa.Table, id_field: str, modified_field: str) -> pa.Table:
-    """Per record of the page: position, record id, modification stamp, a hash of what it says (its stamp
-    aside: our own writeback changes the stamp of every record it touches, and those echoes must not come
-    back as changed leads), and whether it is the last copy of that version in the page. Computed set-based
-    in DuckDB."""
+def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Per record of the page (in order): whether it is a version the source has not sent before (and the
+    last copy of it in the page), and whether its content changed. Set-based against what the source already
+    sent: a version seen before, or the same content under a new modification stamp (our own writeback's
+    echo), is not a change. One join on the record id, built on the page's side (an anti-join would hash
+    every version the source ever sent, for every page); only the records that are not fresh come back."""
+    count = versions.num_rows
+    new_version = versions.column("last").to_numpy(zero_copy_only=False).astype(bool, copy=True)
+    changed = np.ones(count, dtype=bool)
+    if not count:
+        return new_version, changed
+    sr = tables.source_records
+    with store.begin() as conn, store.staged(conn, versions) as stage:
+        sql = (f"SELECT position, new_version, changed FROM (SELECT s.position, "
+               f"s.last AND NOT bool_or(v.modified = s.modified) AS new_version, "
+               f"NOT bool_or(v.content_sha = s.content_sha) AS changed "
+               f"FROM {stage} s JOIN {sr.name} v ON v.source = :source AND v.record_id = s.record_id "
+               f"GROUP BY s.position, s.last) AS flags WHERE NOT (new_version AND changed)")
+        if store.dialect == "duckdb":  # columnar out (a page read again comes back whole)
+            found = conn.connection.driver_connection.sql(sql.replace(":source", "$source"),
+                                                          params={"source": source}).to_arrow_table()
+            flags = [found.column(i).to_numpy(zero_copy_only=False) for i in range(3)]
+        else:
+            rows = conn.execute(sa.text(sql), {"source": source}).all()
+            flags = [np.array([r[i] for r in rows], dtype=np.int64 if i == 0 else bool) for i in range(3)]
+    positions = flags[0].astype(np.int64)
+    new_version[positions] = flags[1].astype(bool)
+    changed[positions] = flags[2].astype(bool)
+    return new_version, changed
+
+
+def content_hashes(table: pa.Table, modified_field: str) -> pa.Array:
+    """Per record, a hash of what it says, its modification stamp aside (our own writeback changes the stamp
+    of every record it touches, and those echoes must not come back as changed leads): the first 20 hex
+    digits of the SHA-1 of its values joined by U+001F, a null as U+0000, computed by DuckDB."""
     content = [c for c in table.column_names if c != modified_field]
     parts = ", ".join(f"coalesce({_ident(c)}, chr(0))" for c in content) or "''"
-    con = duckdb.connect()
+    con = duckdb.connect(config={"preserve_insertion_order": True})  # a projection keeps the page's order
     try:
-        con.register("page", table.append_column("__position__", pa.array(range(table.num_rows), pa.int64())))
-        return con.execute(
-            f"SELECT position, record_id, modified, content_sha, "
-            f"row_number() OVER (PARTITION BY record_id, modified ORDER BY position DESC) = 1 AS last FROM ("
-            f"SELECT __position__ AS position, CAST({_ident(id_field)} AS VARCHAR) AS record_id, "
-            f"coalesce(CAST({_ident(modified_field)} AS VARCHAR), '') AS modified, "
-            f"left(sha1(concat_ws(chr(31), {parts})), 20) AS content_sha FROM page) ORDER BY position").to_arrow_table()
+        con.register("page", table)
+        hashes = con.sql(f"SELECT left(sha1(concat_ws(chr(31), {parts})), 20) AS h FROM page").to_arrow_table()
     finally:
         con.close()
+    if hashes.num_rows != table.num_rows:
+        raise RuntimeError(f"content hashes: {hashes.num_rows} for {table.num_rows} records")
+    return hashes.column(0).combine_chunks()
+
+
+def record_versions(table: pa.Table, id_field: str, modified_field: str,
+                    hashes: pa.Array | pa.ChunkedArray | None = None) -> pa.Table:
+    """Per record of the page, in order: position, record id, modification stamp, content hash
+    (content_hashes, unless given) and whether it is the last copy of that version in the page (a page
+    seldom holds one twice: then DuckDB ranks the copies)."""
+    count = table.num_rows
+    record_id = table.column(id_field).cast(pa.string())
+    modified = pc.fill_null(table.column(modified_field).cast(pa.string()), "")
+    position = pa.array(np.arange(count, dtype=np.int64))
+    key = pc.binary_join_element_wise(record_id, modified, "\x1f")
+    if pc.count_distinct(key).as_py() == count:
+        last = pa.repeat(pa.scalar(True), count)
+    else:
+        con = duckdb.connect()
+        try:
+            con.register("versions", pa.table({"position": position, "record_id": record_id, "modified": modified}))
+            last = con.sql("SELECT row_number() OVER (PARTITION BY record_id, modified ORDER BY position DESC) = 1 "
+                           "AS last FROM versions ORDER BY position").to_arrow_table().column(0)
+        finally:
+            con.close()
+    return pa.table({"position": position, "record_id": record_id, "modified": modified,
+                     "content_sha": content_hashes(table, modified_field) if hashes is None else hashes,
+                     "last": last})
 
 
 def _ident(name: str) -> str:

@@ -16,11 +16,13 @@ it has not delivered. An export with no rows yields no batch (the watermark stay
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.api_client import ApiError
 from connectors.eloqua.source.bulk import Bulk
@@ -30,6 +32,7 @@ from connectors.eloqua.source.timestamps import as_utc, filter_time, iso, parse_
 from connectors.source_api import PulledBatch
 
 log = logging.getLogger(__name__)
+_ISO_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2}(\.\d+)?)?$")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class ContactPull:
             cursor = self._start(fields, _resume_since(resume, since), before=before)
             fresh = cursor.sync
         while True:
-            page = self.bulk.data_page(cursor.sync, cursor.offset, self.settings.export_page_size)
+            page = self.bulk.data_table(cursor.sync, cursor.offset, self.settings.export_page_size, list(fields))
             if page is None:  # the sync's staged data is gone (retention over): export again from the same since
                 if cursor.sync == fresh and cursor.offset == 0:
                     raise ApiError(f"Eloqua Bulk {cursor.sync}: its data expired right after the export finished "
@@ -84,12 +87,13 @@ class ContactPull:
                 cursor = self._start(fields, cursor.since, cursor.newest, cursor.before)
                 fresh = cursor.sync
                 continue
-            items = page.get("items") or []
-            last = not (page.get("hasMore") and items)
-            newest = _newest(items, cursor.newest)
-            after = replace(cursor, offset=cursor.offset + len(items), newest=newest)
-            if items or (last and cursor.offset > 0):
-                yield PulledBatch(key=f"{cursor.sync}:{cursor.offset}", records=_frame(items, list(fields)),
+            records = page.table
+            count = records.num_rows
+            last = not (page.has_more and count)
+            newest = _newest(records.column(MODIFIED) if MODIFIED in records.column_names else None, cursor.newest)
+            after = replace(cursor, offset=cursor.offset + count, newest=newest)
+            if count or (last and cursor.offset > 0):
+                yield PulledBatch(key=f"{cursor.sync}:{cursor.offset}", records=records,
                                   watermark=_watermark(newest, cursor.since) if last else None,
                                   resume=None if last else after.as_resume(), kind="bulk")
             if last:
@@ -149,22 +153,28 @@ def _resume_since(resume: dict | None, since: datetime | None) -> datetime | Non
         return since
 
 
-def _newest(items: list[dict], newest: datetime | None) -> datetime | None:
-    for item in items:
-        moment = parse_bulk_time(item.get(MODIFIED))
-        if moment is not None and (newest is None or moment > newest):
-            newest = moment
-    return newest
+def _newest(stamps: pa.ChunkedArray | None, newest: datetime | None) -> datetime | None:
+    """The latest of `newest` and the page's C_DateModified values (unreadable ones ignored). The values'
+    text orders as their times once trimmed, "T" read as " " and "Z" dropped (fixed-width dates and times,
+    a fraction compared digit by digit), so the largest is parsed alone; a largest value that does not parse
+    sends the page through the value-by-value path."""
+    if stamps is None or len(stamps) == stamps.null_count:
+        return newest
+    trimmed = pc.utf8_trim_whitespace(stamps)
+    ordered = pc.replace_substring(pc.replace_substring(trimmed, "T", " "), "Z", "")
+    top = pc.max(ordered).as_py()
+    moment = parse_bulk_time(top)
+    if moment is None or not _ISO_PREFIX.match(top):
+        for value in stamps.to_pylist():
+            found = parse_bulk_time(value)
+            if found is not None and (moment is None or found > moment):
+                moment = found
+    if moment is None:
+        return newest
+    return moment if newest is None or moment > newest else newest
 
 
 def _watermark(newest: datetime | None, since: datetime | None) -> datetime | None:
     if newest is None:
         return since
     return max(newest, since) if since is not None else newest
-
-
-def _frame(items: list[dict], columns: list[str]) -> pd.DataFrame:
-    """Text columns named as the vendor's fields; Eloqua writes null as "", which becomes None."""
-    frame = pd.DataFrame.from_records(items, columns=columns) if items else pd.DataFrame(columns=columns)
-    frame = frame.astype(object)
-    return frame.where(frame.ne("") & frame.notna(), None)

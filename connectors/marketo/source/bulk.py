@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -130,9 +129,9 @@ class LeadExports:
         return ExportFile(export_id, path, int(status.get("numberOfRecords") or 0))
 
 
-def read_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
-    """The CSV file as DataFrames of `rows` rows (the last one shorter), every column text, Marketo's
-    literal `null` as None."""
+def read_chunks(path: Path, rows: int) -> Iterator[pa.Table]:
+    """The CSV file as Arrow tables of `rows` rows (the last one shorter), every column text, Marketo's
+    literal `null` as null. Read by pyarrow's streaming CSV reader: one block in memory at a time."""
     with open(path, newline="", encoding="utf-8") as fh:
         header = next(csv.reader(fh), None)
     if not header:
@@ -149,8 +148,8 @@ def read_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
         count += batch.num_rows
         while count >= rows:
             table = pa.Table.from_batches(pending)
-            yield table.slice(0, rows).to_pandas()
+            yield table.slice(0, rows).combine_chunks()
             rest = table.slice(rows)
             pending, count = rest.to_batches(), rest.num_rows
     if count:
-        yield pa.Table.from_batches(pending, schema=reader.schema).to_pandas()
+        yield pa.Table.from_batches(pending, schema=reader.schema).combine_chunks()

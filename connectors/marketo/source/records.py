@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 ID, UPDATED_AT = "id", "updatedAt"
 
@@ -63,12 +65,20 @@ def iso_text(value: Any) -> str | None:
     return iso(when) if when is not None else None
 
 
-def digest(records: pd.DataFrame) -> str:
+def digest(records: pd.DataFrame | pa.Table) -> str:
     """A short digest of the (id, updatedAt) pairs of a batch: the same records give the same digest."""
+    if isinstance(records, pa.Table):  # sorted by (id, updatedAt) as text: UTF-8 byte order is code point order
+        pairs = pa.table({"i": pc.fill_null(records.column(ID).cast(pa.string()), "None"),
+                          "u": pc.fill_null(records.column(UPDATED_AT).cast(pa.string()), "")})
+        pairs = pairs.take(pc.sort_indices(pairs, [("i", "ascending"), ("u", "ascending")]))
+        lines = pc.binary_join_element_wise(pairs.column("i"), pairs.column("u"), "|").to_pylist()
+        return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:12]
     pairs = sorted(zip(records[ID].astype(str), records[UPDATED_AT].fillna("").astype(str), strict=True))
     return hashlib.sha1("\n".join(f"{i}|{u}" for i, u in pairs).encode()).hexdigest()[:12]
 
 
-def max_updated(records: pd.DataFrame) -> datetime | None:
+def max_updated(records: pd.DataFrame | pa.Table) -> datetime | None:
+    if isinstance(records, pa.Table):
+        return parse_time(pc.max(records.column(UPDATED_AT)).as_py()) if records.num_rows else None
     values = records[UPDATED_AT].dropna()
     return parse_time(max(values)) if len(values) else None

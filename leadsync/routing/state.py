@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from leadsync.config.partners import PartnersConfig
@@ -69,65 +71,95 @@ def save_positions(store: LeadStore, conn: sa.Connection, changed: dict[str, tup
 DECISION_FIELDS = ["partner_id", "rep_email", "rep_name", "status", "step", "rule_group", "candidates",
                    "rr_key", "rr_slot", "reason"]
 
+_TEXT, _INT = pa.string(), pa.int64()
+# A decision as the routing section records it (decided_at aside, stamped at recording).
+DECISION_SCHEMA = pa.schema([("lead_id", _TEXT), ("version", _INT),
+                             *[(name, _INT if name == "rr_slot" else _TEXT) for name in DECISION_FIELDS],
+                             ("source", _TEXT), ("decided_by", _TEXT), ("attempt", _INT), ("action", _TEXT)])
 
-def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partners: PartnersConfig,
+
+def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame | pa.Table, partners: PartnersConfig,
            now: datetime, first: bool = False) -> None:
     """Record decisions: a history row each, the current assignment, and the writeback event.
 
-    `decisions` has lead_id, source, version, action, attempt, decided_by and DECISION_FIELDS. Keys are
-    (lead, version), so recording the same decision twice adds nothing. `first`: leads never routed before,
-    chosen in this transaction under the routing section; nothing of theirs can exist yet, so the rows are
-    plain appends (no key lookups against millions of earlier decisions)."""
-    if decisions.empty:
+    `decisions` (a DataFrame, or an Arrow table of DECISION_SCHEMA) has lead_id, source, version, action,
+    attempt, decided_by and DECISION_FIELDS. Keys are (lead, version), so recording the same decision twice
+    adds nothing. `first`: leads never routed before, chosen in this transaction under the routing section;
+    nothing of theirs can exist yet, so the rows are plain appends (no key lookups against millions of earlier
+    decisions)."""
+    if len(decisions) == 0:
         return
+    if isinstance(decisions, pd.DataFrame):
+        decisions = pa.Table.from_pandas(decisions[DECISION_SCHEMA.names], schema=DECISION_SCHEMA,
+                                         preserve_index=False)
     # In slices: the engine's staging copy of a million decisions at once would take hundreds of MB; a slice
     # at a time keeps the step's memory flat (one transaction all the same).
-    for start in range(0, len(decisions), RECORD_SLICE):
-        _record_slice(store, conn, decisions.iloc[start:start + RECORD_SLICE], partners, now, first)
+    for start in range(0, decisions.num_rows, RECORD_SLICE):
+        _record_slice(store, conn, decisions.slice(start, RECORD_SLICE), partners, now, first)
 
 
-RECORD_SLICE = 250_000
+# DuckDB appends in row groups of 122,880 rows; a slice of whole row groups leaves no part-filled group for the
+# next slice to reopen and the checkpoint at commit to rewrite.
+RECORD_SLICE = 2 * 122_880
 COLUMNS = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt"]
 
 
-def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partners: PartnersConfig,
+def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, partners: PartnersConfig,
                   now: datetime, first: bool) -> None:
-    """The slice is staged once; its history rows, current rows and writeback events are three set-based
-    INSERT … SELECTs in the engine."""
-    frame = decisions[[c for c in COLUMNS if c != "decided_at"] + ["action"]].copy()
-    frame["decided_at"] = now
-    frame["rr_slot"] = pd.array(frame["rr_slot"], dtype="Int64")
-    frame["version"] = frame["version"].astype("int64")
-    frame["attempt"] = frame["attempt"].astype("int64")
-    with store.staged(conn, frame, reads=3) as stage:
-        relation = f"(SELECT * FROM {stage})"
-        store.insert_from(conn, tables.assignment_history, relation, [*COLUMNS, "action"],
+    """The slice's history rows, current rows and writeback events: set-based INSERT … SELECTs in the engine
+    over the Arrow tables as they lie (DuckDB) or staged once by COPY (Postgres)."""
+    decisions = decisions.append_column("decided_at", pa.repeat(_instant(now), decisions.num_rows))
+    with store.staged(conn, decisions) as stage:
+        store.insert_from(conn, tables.assignment_history, stage, [*COLUMNS, "action"],
                           "error" if first else "nothing")
-        store.insert_from(conn, tables.assignments, relation, COLUMNS, "error" if first else "update",
+        store.insert_from(conn, tables.assignments, stage, COLUMNS, "error" if first else "update",
                           [c for c in COLUMNS if c != "lead_id"])
-        events = outbox_select(stage, partners, now)
-        store.insert_from(conn, tables.writeback_outbox, events, OUTBOX_COLUMNS, "error" if first else "nothing")
+    events = outbox_events(decisions, partners, now)
+    if events.num_rows:
+        with store.staged(conn, events) as stage:
+            store.insert_from(conn, tables.writeback_outbox, stage, OUTBOX_COLUMNS, "error" if first else "nothing")
 
 
 OUTBOX_COLUMNS = ["event_id", "source", "lead_id", "kind", "distribution_status", "partner_id", "partner_name",
                   "rep_name", "rep_email", "reason", "decided_at", "created_at"]
 
 
-def outbox_select(stage: str, partners: PartnersConfig, now: datetime) -> str:
-    """One distribution_status event per staged decision (held-back, segregated leads are not reported to the
-    source), as SQL over the stage. Its id derives from (lead, version), so the same decision can never be
-    queued twice. The label is what happened (withdrawn, rerouted), else the resulting status; a reroute that
-    found no partner is "Not Routed"."""
-    def lit(value) -> str:
-        return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+def outbox_events(decisions: pa.Table, partners: PartnersConfig, now: datetime) -> pa.Table:
+    """One distribution_status event per decision (held-back, segregated leads are not reported to the
+    source), as an Arrow table of OUTBOX_COLUMNS. Its id derives from (lead, version), so the same decision can
+    never be queued twice. The label is what happened (withdrawn, rerouted), else the resulting status; a
+    reroute that found no partner is "Not Routed". Labels and partner names are looked up per distinct value."""
+    d = decisions.select(["lead_id", "version", "source", "action", "status", "partner_id", "rep_name", "rep_email",
+                          "reason"])
+    reported = pc.fill_null(pc.not_equal(d["status"], "segregated"), True)
+    if not pc.all(reported).as_py():
+        d = d.filter(reported)
+    action, status = d["action"], d["status"]
+    by_action = pc.fill_null(pc.or_(pc.equal(action, "withdrawn"),
+                                    pc.and_(pc.equal(action, "rerouted"), pc.equal(status, "routed"))), False)
+    label = pc.if_else(by_action, _mapped(action, STATUS_LABELS), _mapped(status, STATUS_LABELS))
+    n = d.num_rows
+    return pa.table({
+        "event_id": pc.binary_join_element_wise(d["lead_id"], pc.cast(d["version"], pa.string()),
+                                                ":distribution_status:"),
+        "source": d["source"], "lead_id": d["lead_id"], "kind": pa.repeat("distribution_status", n),
+        "distribution_status": label, "partner_id": d["partner_id"],
+        "partner_name": _mapped(d["partner_id"], {p.id: p.name for p in partners.partners}),
+        "rep_name": d["rep_name"], "rep_email": d["rep_email"], "reason": d["reason"],
+        "decided_at": pa.repeat(now.isoformat(), n),
+        "created_at": pa.repeat(_instant(now), n),
+    })
 
-    by_status = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in STATUS_LABELS.items())
-    names = " ".join(f"WHEN {lit(p.id)} THEN {lit(p.name)}" for p in partners.partners)
-    label = (f"CASE WHEN s.action = 'withdrawn' OR (s.action = 'rerouted' AND s.status = 'routed') "
-             f"THEN (CASE s.action {by_status} END) ELSE (CASE s.status {by_status} END) END")
-    return (f"(SELECT s.lead_id || ':distribution_status:' || CAST(s.version AS VARCHAR) AS event_id, s.source, "
-            f"s.lead_id, 'distribution_status' AS kind, {label} AS distribution_status, s.partner_id, "
-            f"{'CASE s.partner_id ' + names + ' END' if names else 'CAST(NULL AS VARCHAR)'} AS partner_name, "
-            f"s.rep_name, s.rep_email, s.reason, {lit(now.isoformat())} AS decided_at, "
-            f"CAST({lit(now.isoformat())} AS TIMESTAMP WITH TIME ZONE) AS created_at "
-            f"FROM {stage} s WHERE s.status <> 'segregated')")
+
+def _instant(now: datetime) -> pa.Scalar:
+    return pa.scalar(now, pa.timestamp("us", "UTC"))
+
+
+def _mapped(values: pa.ChunkedArray | pa.Array, mapping: dict[str, str]) -> pa.Array:
+    """`mapping[value]` per value (null where the value is null or not a key), looked up once per distinct
+    value."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)
+    looked_up = pa.array([mapping.get(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    return looked_up.take(encoded.indices)

@@ -34,15 +34,16 @@ class RoutingReport:
     def add(self, decisions: pd.DataFrame | pa.Table, partners: PartnersConfig) -> None:
         """Count decisions (a DataFrame, or an Arrow table as the routing stage records them)."""
         if isinstance(decisions, pa.Table):
-            frame = decisions.select(["status", "partner_id", "step"]).to_pandas(types_mapper=pd.ArrowDtype)
-            preview = decisions.slice(0, 10).to_pandas()
+            frame = decisions.select(["status", "partner_id", "step"]).to_pandas()  # dictionary → categorical
+            preview = decisions.slice(0, 10).to_pandas().astype(object)
+            preview = preview.where(preview.notna(), None)
         else:
             frame = preview = decisions
         self.decided += len(frame)
         routed = frame[frame["status"] == "routed"]
         names = {p.id: p.name for p in partners.partners}
-        self.per_partner.update({names.get(p, p): int(n) for p, n in routed["partner_id"].value_counts().items()})
-        self.per_step.update({s: int(n) for s, n in frame["step"].value_counts().items()})
+        self.per_partner.update({names.get(p, p): int(n) for p, n in routed["partner_id"].value_counts().items() if n})
+        self.per_step.update({s: int(n) for s, n in frame["step"].value_counts().items() if n})
         self.unassigned += int((frame["status"] == "unassigned").sum())
         self.needs_review += int((frame["status"] == "needs_review").sum())
         self.preview = preview.head(10)[["lead_id", "status", "partner_id", "step", "rule_group", "reason"]]
@@ -122,24 +123,35 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
 
 
 def _first_decisions(lead_ids: pd.Series, held: np.ndarray, result: RoutingResult, cfg: SourceConfig) -> pa.Table:
-    """A slice's first decisions as an Arrow table (state.DECISION_SCHEMA), in arrival order: the engine's
-    decision kinds gathered by code, and the leads matching the source's segregation filter (stored,
-    recorded, never distributed)."""
+    """A slice's first decisions as an Arrow table (state.DECISION_SCHEMA, text columns dictionary-encoded),
+    in arrival order: the engine's decision kinds by code, and the leads matching the source's segregation
+    filter (stored, recorded, never distributed). No text is copied per lead."""
     kinds = pd.concat([result.kinds, pd.DataFrame([{
         "status": "segregated", "step": "segregated",
         "reason": "matches the source's segregation filter: stored, never distributed"}])], ignore_index=True)
     codes = np.full(len(lead_ids), len(kinds) - 1, dtype=np.int64)
     codes[~held] = result.codes
-    indices = pa.array(codes)
     n = len(codes)
     ids = pa.array(lead_ids)
-    columns = {"lead_id": ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids, "version": pa.repeat(pa.scalar(1, pa.int64()), n)}
+    columns = {"lead_id": ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids,
+               "version": pa.repeat(pa.scalar(1, pa.int64()), n)}
     for name in DECISION_FIELDS:
-        values = kinds[name].astype(object).where(kinds[name].notna(), None).tolist()
-        columns[name] = pa.array(values, DECISION_SCHEMA.field(name).type).take(indices)
-    columns.update(source=pa.repeat(cfg.name, n), decided_by=pa.repeat("engine", n),
+        columns[name] = _by_code(kinds[name], codes, DECISION_SCHEMA.field(name).type)
+    columns.update(source=_by_code(pd.Series([cfg.name]), np.zeros(n, dtype=np.int64), pa.string()),
+                   decided_by=_by_code(pd.Series(["engine"]), np.zeros(n, dtype=np.int64), pa.string()),
                    attempt=pa.repeat(pa.scalar(1, pa.int64()), n), action=columns["status"])
-    return pa.table(columns, schema=DECISION_SCHEMA)
+    return pa.table(columns)
+
+
+def _by_code(per_kind: pd.Series, codes: np.ndarray, type_: pa.DataType) -> pa.Array:
+    """Per lead `per_kind[code]`: text as a dictionary array over the distinct values (null where None)."""
+    values = per_kind.astype(object).where(per_kind.notna(), None)
+    if not pa.types.is_string(type_):
+        return pa.array(values.tolist(), type_).take(pa.array(codes))
+    value_codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    indices = value_codes[codes]
+    return pa.DictionaryArray.from_arrays(pa.array(indices, type=pa.int32(), mask=indices < 0),
+                                          pa.array(distinct.tolist(), pa.string()))
 
 
 def advance(state: RoutingState, result: RoutingResult) -> RoutingState:

@@ -31,10 +31,9 @@ def _normalised(values: pa.Array) -> pa.Array:
 
 def _raw_encoding(column: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """Per lead the code of its raw value (-1: missing), and the distinct raw values as Arrow text."""
-    if isinstance(column.dtype, pd.ArrowDtype) and pa.types.is_string(column.dtype.pyarrow_dtype) or \
-            isinstance(column.dtype, pd.ArrowDtype) and pa.types.is_large_string(column.dtype.pyarrow_dtype):
-        values = pa.array(column)
-        encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+    values = _arrow_text(column)
+    if values is not None:
+        encoded = pc.dictionary_encode(values)
         codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         return codes, encoded.dictionary
     if isinstance(column.dtype, pd.CategoricalDtype):
@@ -109,13 +108,39 @@ class LeadFields:
 
     def lookup(self, field: str, keys: list[str], key=None) -> np.ndarray:
         """Per lead, the index in `keys` of `key(normalised value)` (-1: not there, or empty) — computed once
-        per distinct value, in Arrow. `key` maps the Arrow array of distinct values at once (see `squeezed`,
+        per distinct value, in Arrow; for a column of mostly distinct values (emails) not yet encoded, once per
+        lead (cheaper than encoding it). `key` maps an Arrow array of values at once (see `squeezed`,
         `email_domain`); `keys` must be distinct."""
+        column = self.leads.get(field, None)
+        if field not in self._encoded and column is not None and _mostly_distinct(column):
+            values = _normalised(_arrow_text(column))
+            values = values if key is None else key(values)
+            found = pc.index_in(values, value_set=pa.array(keys, values.type)).fill_null(-1)
+            return found.to_numpy(zero_copy_only=False).astype(np.int64)
         enc = self[field]
         values = enc.arrow_uniques if key is None else key(enc.arrow_uniques)
         found = pc.index_in(values, value_set=pa.array(keys, values.type)).fill_null(-1)
         per_unique = np.append(found.to_numpy(zero_copy_only=False), -1).astype(np.int64)
         return per_unique[enc.codes]  # EMPTY (-1) picks the -1 appended last
+
+
+def _arrow_text(column: pd.Series) -> pa.Array | None:
+    """The column's Arrow text array when it is Arrow-backed text (None otherwise)."""
+    if not isinstance(column.dtype, pd.ArrowDtype):
+        return None
+    if not (pa.types.is_string(column.dtype.pyarrow_dtype) or pa.types.is_large_string(column.dtype.pyarrow_dtype)):
+        return None
+    values = pa.array(column)
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _mostly_distinct(column: pd.Series, sample: int = 2000) -> bool:
+    """An Arrow-backed text column whose first values are nearly all different (e.g. emails)."""
+    values = _arrow_text(column)
+    if values is None or len(values) < 4 * sample:
+        return False
+    head = values.slice(0, sample)
+    return len(pc.unique(head)) > 0.9 * sample
 
 
 def _text(values) -> pa.Array:

@@ -80,18 +80,20 @@ DECISION_SCHEMA = pa.schema([("lead_id", _TEXT), ("version", _INT),
 
 def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame | pa.Table, partners: PartnersConfig,
            now: datetime, first: bool = False) -> None:
-    """Record decisions: a history row each, the current assignment, and the writeback event.
+    """Record decisions: each becomes its lead's current assignment (the one it replaces moves to the
+    assignment log, so the history view keeps every decision once) and a writeback event.
 
-    `decisions` (a DataFrame, or an Arrow table of DECISION_SCHEMA) has lead_id, source, version, action,
-    attempt, decided_by and DECISION_FIELDS. Keys are (lead, version), so recording the same decision twice
-    adds nothing. `first`: leads never routed before, chosen in this transaction under the routing section;
-    nothing of theirs can exist yet, so the rows are plain appends (no key lookups against millions of earlier
-    decisions)."""
+    `decisions` (a DataFrame, or an Arrow table of DECISION_SCHEMA's columns, text as plain or dictionary
+    arrays) has lead_id, source, version, action, attempt, decided_by and DECISION_FIELDS. Keys are (lead,
+    version), so recording the same decision twice adds nothing. `first`: leads never routed before, chosen in
+    this transaction under the routing section; nothing of theirs can exist yet, so the rows are plain appends
+    (no key lookups against millions of earlier decisions)."""
     if len(decisions) == 0:
         return
     if isinstance(decisions, pd.DataFrame):
         decisions = pa.Table.from_pandas(decisions[DECISION_SCHEMA.names], schema=DECISION_SCHEMA,
                                          preserve_index=False)
+    decisions = decisions.select(DECISION_SCHEMA.names)
     # In slices: the engine's staging copy of a million decisions at once would take hundreds of MB; a slice
     # at a time keeps the step's memory flat (one transaction all the same).
     for start in range(0, decisions.num_rows, RECORD_SLICE):
@@ -99,25 +101,46 @@ def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame | pa.T
 
 
 # DuckDB appends in row groups of 122,880 rows; a slice of whole row groups leaves no part-filled group for the
-# next slice to reopen and the checkpoint at commit to rewrite.
-RECORD_SLICE = 2 * 122_880
-COLUMNS = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt"]
+# next slice to reopen and the checkpoint at commit to rewrite. Each row group goes in as an Arrow batch of its
+# own, so the engine's threads append them side by side.
+ROW_GROUP = 122_880
+RECORD_SLICE = 2 * ROW_GROUP
+COLUMNS = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt", "action"]
 
 
 def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, partners: PartnersConfig,
                   now: datetime, first: bool) -> None:
-    """The slice's history rows, current rows and writeback events: set-based INSERT … SELECTs in the engine
-    over the Arrow tables as they lie (DuckDB) or staged once by COPY (Postgres)."""
+    """The slice's current rows (and the log rows they replace) and writeback events: set-based INSERT …
+    SELECTs in the engine over the Arrow tables as they lie (DuckDB) or staged once by COPY (Postgres)."""
     decisions = decisions.append_column("decided_at", pa.repeat(_instant(now), decisions.num_rows))
+    decisions = pa.Table.from_batches(decisions.to_batches(max_chunksize=ROW_GROUP))
     with store.staged(conn, decisions) as stage:
-        store.insert_from(conn, tables.assignment_history, stage, [*COLUMNS, "action"],
-                          "error" if first else "nothing")
-        store.insert_from(conn, tables.assignments, stage, COLUMNS, "error" if first else "update",
-                          [c for c in COLUMNS if c != "lead_id"])
+        if first:
+            store.insert_from(conn, tables.assignments, stage, COLUMNS)
+        else:
+            _supersede(store, conn, stage)
     events = outbox_events(decisions, partners, now)
+    events = pa.Table.from_batches(events.to_batches(max_chunksize=ROW_GROUP), events.schema)
     if events.num_rows:
         with store.staged(conn, events) as stage:
             store.insert_from(conn, tables.writeback_outbox, stage, OUTBOX_COLUMNS, "error" if first else "nothing")
+
+
+def _supersede(store: LeadStore, conn: sa.Connection, stage: str) -> None:
+    """Staged decisions of leads that may have some already: the newest per lead becomes current, the current
+    row it replaces goes to the log, and a decision older than one already there goes straight to the log
+    (each only once, whatever was recorded before)."""
+    cols = ", ".join(COLUMNS)
+    newer_current = "EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = s.lead_id AND a.version > s.version)"
+    newer_staged = f"EXISTS (SELECT 1 FROM {stage} n WHERE n.lead_id = s.lead_id AND n.version > s.version)"
+    replaced = (f"(SELECT {cols} FROM assignments c WHERE EXISTS (SELECT 1 FROM {stage} s "
+                f"WHERE s.lead_id = c.lead_id AND s.version > c.version))")
+    store.insert_from(conn, tables.assignment_log, replaced, COLUMNS, "nothing")
+    older = f"(SELECT {cols} FROM {stage} s WHERE {newer_current} OR {newer_staged})"
+    store.insert_from(conn, tables.assignment_log, older, COLUMNS, "nothing")
+    newest = (f"(SELECT {cols} FROM {stage} s WHERE NOT {newer_staged} AND NOT EXISTS (SELECT 1 FROM assignments a "
+              f"WHERE a.lead_id = s.lead_id AND a.version >= s.version))")
+    store.insert_from(conn, tables.assignments, newest, COLUMNS, "update", [c for c in COLUMNS if c != "lead_id"])
 
 
 OUTBOX_COLUMNS = ["event_id", "source", "lead_id", "kind", "distribution_status", "partner_id", "partner_name",

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame, parse_payloads
 from leadsync.routing.engine import RoutingResult, RoutingState, fields_used, route
-from leadsync.routing.state import (DECISION_FIELDS, DECISION_SCHEMA, RECORD_SLICE, hold_routing, load_state,
-                                    record, save_positions)
+from leadsync.routing.state import (DECISION_FIELDS, DECISION_SCHEMA, ROW_GROUP, hold_routing, load_state, record,
+                                    save_positions)
 from leadsync.store import LeadStore, tables
 from leadsync.store.tables import STANDARD_LEAD_FIELDS
 
@@ -55,9 +55,10 @@ def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
 
 
 # Leads routed per slice: decisions of one slice are recorded before the next is read, so a step's memory is
-# that of one slice however many leads wait (state carries over: pointers, open leads per partner). Whole
-# DuckDB row groups (see state.RECORD_SLICE).
-ROUTE_SLICE = RECORD_SLICE
+# that of one slice however many leads wait (state carries over: pointers, open leads per partner). Decisions
+# go to the store in whole DuckDB row groups (see state.RECORD_SLICE); the few left over wait for the next
+# slice's.
+ROUTE_SLICE = 250_000
 
 
 def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
@@ -67,15 +68,21 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         waiting = _queue_new_leads(store, conn, cfg)
         state = load_state(store, conn)
         used = fields_used(partners, cfg)
+        held_back: list[pa.Table] = []  # decided, not yet recorded: less than a row group
         for start in range(0, waiting, ROUTE_SLICE):
             leads = _queued_leads(store, conn, cfg, used, start, start + ROUTE_SLICE)
             held = leads["segregated"].to_numpy(dtype=np.int64) == 1
             result = route(leads[~held].reset_index(drop=True), partners, cfg, state)
             decisions = _first_decisions(leads["lead_id"], held, result, cfg)
-            record(store, conn, decisions, partners, now, first=True)
+            report.add(decisions, partners)
+            decisions = pa.concat_tables([*held_back, decisions])
+            whole = decisions.num_rows // ROW_GROUP * ROW_GROUP
+            record(store, conn, decisions.slice(0, whole), partners, now, first=True)
+            held_back = [decisions.slice(whole)]
             save_positions(store, conn, result.positions, now)
             state = advance(state, result)
-            report.add(decisions, partners)
+        for rest in held_back:
+            record(store, conn, rest, partners, now, first=True)
         conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
     return report
 

@@ -50,7 +50,9 @@ class FieldCache:
         if name not in self._rows_by_value:
             shifted = self.fields[name].codes + 1  # 0 = empty, 1.. = distinct values
             counts = np.bincount(shifted, minlength=len(self.fields[name].uniques) + 1)
-            order = np.argsort(shifted, kind="stable")
+            # a stable sort of small integers is numpy's radix sort
+            narrow = np.int16 if len(counts) < 1 << 15 else np.int32 if len(counts) < 1 << 31 else np.int64
+            order = np.argsort(shifted.astype(narrow), kind="stable")
             starts = np.concatenate([[0], np.cumsum(counts)])
             self._rows_by_value[name] = (order, starts, counts)
         return self._rows_by_value[name]

@@ -113,17 +113,22 @@ def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, pa
     """The slice's current rows (and the log rows they replace) and writeback events: set-based INSERT …
     SELECTs in the engine over the Arrow tables as they lie (DuckDB) or staged once by COPY (Postgres)."""
     decisions = decisions.append_column("decided_at", pa.repeat(_instant(now), decisions.num_rows))
-    decisions = pa.Table.from_batches(decisions.to_batches(max_chunksize=ROW_GROUP))
+    decisions = _in_row_groups(decisions)
     with store.staged(conn, decisions) as stage:
         if first:
             store.insert_from(conn, tables.assignments, stage, COLUMNS)
         else:
             _supersede(store, conn, stage)
     events = outbox_events(decisions, partners, now)
-    events = pa.Table.from_batches(events.to_batches(max_chunksize=ROW_GROUP), events.schema)
+    events = _in_row_groups(events)
     if events.num_rows:
         with store.staged(conn, events) as stage:
             store.insert_from(conn, tables.writeback_outbox, stage, OUTBOX_COLUMNS, "error" if first else "nothing")
+
+
+def _in_row_groups(table: pa.Table) -> pa.Table:
+    """The table as batches of one row group each (the last one the rest)."""
+    return pa.Table.from_batches(table.combine_chunks().to_batches(max_chunksize=ROW_GROUP), table.schema)
 
 
 def _supersede(store: LeadStore, conn: sa.Connection, stage: str) -> None:

@@ -15,8 +15,15 @@ import sqlalchemy as sa
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame, parse_payloads
 from leadsync.routing.engine import RoutingResult, RoutingState, fields_used, route
-from leadsync.routing.state import (DECISION_FIELDS, DECISION_SCHEMA, ROW_GROUP, hold_routing, load_state, record,
-                                    save_positions)
+from leadsync.routing.state import (
+    DECISION_FIELDS,
+    DECISION_SCHEMA,
+    ROW_GROUP,
+    hold_routing,
+    load_state,
+    record,
+    save_positions,
+)
 from leadsync.store import LeadStore, tables
 from leadsync.store.tables import STANDARD_LEAD_FIELDS
 

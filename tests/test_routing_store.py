@@ -250,8 +250,8 @@ def test_slices_route_like_one_batch_and_record_each_decision_once(store_url, du
                                                                    monkeypatch):
     """Routed three leads at a time and recorded in 'row groups' of two (the leftovers wait for the next
     slice): the same decisions as one batch, each lead's decision stored once, one event each."""
-    import leadsync.assign as assign
-    import leadsync.routing.state as state
+    from leadsync import assign
+    from leadsync.routing import state
 
     records = [{"country": c} for c in ["US", "US", "FR", "US", "CA", "US", "US", "US", "FR", "US", "US"]]
     one = LeadStore(duckdb_url.replace(".duckdb", "-one.duckdb"))

@@ -111,7 +111,6 @@ def test_a_schema_3_store_keeps_every_decision_once_and_routes_on(store_url, cap
     from leadsync.config.schema import PartnersConfig
     from leadsync.routing.explain import explain
     from leadsync.routing.manual import assign_by_hand
-
     from tests.test_routing_store import PARTNERS, T0, put_leads
 
     source, partners = load_source(REPO / "mappings/sources/sftp_demo.yaml"), PartnersConfig.model_validate(PARTNERS)

@@ -75,22 +75,35 @@ class RoutingResult:
 
 
 class _Decisions:
-    """Per lead the code of its decision's kind, filled step by step; `undecided` shrinks as steps decide."""
+    """Per lead the code of its decision's kind, filled step by step; `undecided` shrinks as steps decide.
+    Kinds are kept column by column."""
 
     def __init__(self, n: int):
         self.codes = np.full(n, -1, dtype=np.int64)
         self.undecided = np.ones(n, dtype=bool)
-        self.kinds: list[tuple] = []
+        self.columns: dict[str, list] = {name: [] for name in KIND_COLUMNS}
+        self.count = 0
         self._known: dict[tuple, int] = {}
 
     def kind(self, **values) -> int:
-        """The code of one outcome (unnamed columns are None)."""
+        """The code of one outcome (unnamed columns are None); the same outcome always gets the same code."""
         key = tuple(values.get(name) for name in KIND_COLUMNS)
         code = self._known.get(key)
         if code is None:
-            code = self._known[key] = len(self.kinds)
-            self.kinds.append(key)
+            code = self._known[key] = self.count
+            for name, value in zip(KIND_COLUMNS, key, strict=True):
+                self.columns[name].append(value)
+            self.count += 1
         return code
+
+    def new_kinds(self, n: int, **values) -> np.ndarray:
+        """Codes of n outcomes known to be new and distinct (per-kind sequences or one value for all; unnamed
+        columns are None): the round-robin turns of one rule group, named by group, set and slot."""
+        for name in KIND_COLUMNS:
+            value = values.get(name)
+            self.columns[name].extend(value if isinstance(value, list | np.ndarray) else [value] * n)
+        self.count += n
+        return np.arange(self.count - n, self.count, dtype=np.int64)
 
     def set(self, rows: np.ndarray, codes) -> None:
         """Decide `rows` (those still undecided) with one kind, or per-row kind codes aligned with `rows`."""
@@ -100,8 +113,9 @@ class _Decisions:
         self.undecided[rows] = False
 
     def kinds_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.kinds, columns=KIND_COLUMNS, dtype=object)
-        return frame.astype(object).where(frame.notna(), None)
+        frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in self.columns.items()},
+                             columns=KIND_COLUMNS)
+        return frame.where(frame.notna(), None)
 
 
 def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
@@ -263,12 +277,14 @@ def _rule_groups(out: _Decisions, fields: LeadFields, partners: PartnersConfig, 
                  state: RoutingState, room: dict[str, float], excluded_rows: dict[int, set[str]], source: str):
     cache = FieldCache(fields, separator)
     active = [p for p in partners.partners if p.active]
+    position = {p.id: i for i, p in enumerate(active)}
     changed: dict[str, tuple[int, str]] = {}
     for group in partners.routing.rule_groups:
         if not out.undecided.any():
             break
-        wanted = set(group.partners) if group.partners is not None else None
-        candidates = [p for p in active if wanted is None or p.id in wanted]
+        # the group's partners that are active, in partners.yaml order
+        candidates = active if group.partners is None else \
+            [active[i] for i in sorted({position[w] for w in group.partners if w in position})]
         match = match_group(group, candidates, cache, out.undecided, excluded_rows)
         if len(match.review_rows):
             # one text per distinct set of missing required fields
@@ -322,22 +338,24 @@ def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, s
     # leads whose every matching partner is at capacity (pos -1) stay undecided for the later steps
     got = pos >= 0
     rows, set_of_row, pos, slot = rows[got], set_of_row[got], pos[got], slot[got]
-    names = {p.id: p.name for p in candidates}
     # one kind per distinct (set, slot, partner): a cycle has a handful of slots, so a million leads share a
-    # few decisions
+    # few decisions; new ones all (this group's turns), made column by column
     width_slot, width_pos = int(slot.max(initial=0)) + 1, int(pos.max(initial=0)) + 1
     combined = (set_of_row.astype(np.int64) * width_slot + slot) * width_pos + pos
     distinct, inverse = np.unique(combined, return_inverse=True)
-    member_ids = [",".join(p.id for p in s) for s in sets]
-    kinds = np.empty(len(distinct), dtype=np.int64)
-    for i, c in enumerate(distinct.tolist()):
-        st, sl, p = c // width_pos // width_slot, c // width_pos % width_slot, c % width_pos
-        partner = sets[st][p]
-        many = len(sets[st]) > 1
-        kinds[i] = out.kind(partner_id=partner.id, status="routed", step="rule_group", rule_group=group_name,
-                            candidates=member_ids[st], rr_key=keys[st], rr_slot=sl,
-                            reason=f"rule group '{group_name}' matched {len(sets[st])} partner{'s' if many else ''}; "
-                                   f"round robin slot {sl + 1} of {len(seqs[st])}: {names[partner.id]}")
+    st, sl, at = distinct // width_pos // width_slot, distinct // width_pos % width_slot, distinct % width_pos
+    sizes = np.array([len(s) for s in sets], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    chosen = [p for s in sets for p in s]
+    chosen = [chosen[i] for i in (offsets[st] + at).tolist()]
+    member_ids = np.array([",".join(p.id for p in s) for s in sets], dtype=object)
+    cycle = np.array([len(q) for q in seqs], dtype=np.int64)
+    reasons = [f"rule group '{group_name}' matched {n} partner{'s' if n > 1 else ''}; round robin slot {t + 1} of "
+               f"{c}: {p.name}" for n, t, c, p in zip(sizes[st].tolist(), sl.tolist(), cycle[st].tolist(), chosen,
+                                                      strict=True)]
+    kinds = out.new_kinds(len(distinct), partner_id=[p.id for p in chosen], status="routed", step="rule_group",
+                          rule_group=group_name, candidates=member_ids[st].tolist(),
+                          rr_key=np.array(keys, dtype=object)[st].tolist(), rr_slot=sl.tolist(), reason=reasons)
     out.set(rows, kinds[inverse.reshape(-1)])
 
 

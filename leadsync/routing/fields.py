@@ -18,14 +18,9 @@ import pyarrow.compute as pc
 EMPTY = -1  # code of an empty or missing value
 
 
-def normalise(values: pd.Series | np.ndarray) -> pd.Series:
-    """Trimmed, lower-case text: how every routing comparison sees a value."""
-    return pd.Series(values, dtype="string[pyarrow]").str.strip().str.lower()
-
-
 def _normalised(values: pa.Array) -> pa.Array:
-    """`normalise` over Arrow text, with empty text as null (ASCII text by the faster ASCII kernels, which
-    give the same result on it)."""
+    """Trimmed, lower-case text (how every routing comparison sees a value), with empty text as null; ASCII
+    text by the faster ASCII kernels, which give the same result on it."""
     if pc.all(pc.string_is_ascii(values)).as_py() is not False:
         norm = pc.ascii_lower(pc.ascii_trim_whitespace(values))
     else:

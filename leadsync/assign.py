@@ -77,7 +77,7 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         used = fields_used(partners, cfg)
         held_back: list[pa.Table] = []  # decided, not yet recorded: less than a row group
         for start in range(0, waiting, ROUTE_SLICE):
-            leads = _queued_leads(store, conn, cfg, used, start, start + ROUTE_SLICE)
+            leads = _queued_leads(store, conn, cfg, used, start, min(start + ROUTE_SLICE, waiting))
             held = leads["segregated"].to_numpy(dtype=np.int64) == 1
             result = route(leads[~held].reset_index(drop=True), partners, cfg, state)
             decisions = _first_decisions(leads["lead_id"], held, result, cfg)
@@ -98,7 +98,7 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
     """The source's leads not yet routed, numbered in arrival order (a temporary table the slices read);
     returns how many."""
     l, a = tables.leads, tables.assignments
-    waiting = (sa.select(l.c.lead_id, sa.func.row_number().over(
+    waiting = (sa.select(l.c.lead_id, l.c.received_at, l.c.batch_id, l.c.row_number, sa.func.row_number().over(
         order_by=(l.c.received_at, l.c.batch_id, l.c.row_number)).label("ord"))
         .where(l.c.source == cfg.name, ~sa.exists().where(a.c.lead_id == l.c.lead_id)))
     conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
@@ -110,9 +110,9 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
 
 def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used: list[str], start: int,
                   stop: int) -> pd.DataFrame:
-    """Queued leads start < ord <= stop in arrival order, with the fields routing reads, as Arrow-backed
-    columns (no Python object per value; routing dictionary-encodes them in Arrow). Mapped fields without a
-    column of their own come from the leads' attributes."""
+    """Queued leads start < ord <= stop (stop at most the queue's length) in arrival order, with the fields
+    routing reads, as Arrow-backed columns (no Python object per value; routing dictionary-encodes them in
+    Arrow). Mapped fields without a column of their own come from the leads' attributes."""
     l = tables.leads
     queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
     extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
@@ -121,7 +121,8 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
     cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS]]
     query = (sa.select(*cols, *([l.c.attributes] if extra else []))
              .select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
-             .where(l.c.source == cfg.name, queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
+             .where(l.c.source == cfg.name, queue.c.ord > start, queue.c.ord <= stop,
+                    *_arrival_range(conn, start, stop)).order_by(queue.c.ord))
     batches = list(store.read_batches(conn, query))
     table = pa.Table.from_batches(batches) if batches else pa.table(
         {c.name: pa.array([], pa.int64() if c.name == "segregated" else pa.string()) for c in query.selected_columns})
@@ -134,6 +135,24 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
         for name in extra:
             leads[name] = values[name].reindex(leads.index) if name in values else None
     return leads
+
+
+def _arrival_range(conn: sa.Connection, start: int, stop: int) -> list:
+    """Conditions on the leads table that every queued lead start < ord <= stop meets (their first and last
+    arrival keys bound them): redundant with the queue join, they let the engine skip the stored leads outside
+    the slice (DuckDB by its min-max zonemaps) instead of reading every lead for every slice."""
+    l = tables.leads
+    queue = sa.table("routing_queue", sa.column("ord"), sa.column("received_at"), sa.column("batch_id"),
+                     sa.column("row_number"))
+    ends = conn.execute(sa.select(queue.c.received_at, queue.c.batch_id, queue.c.row_number)
+                        .where(queue.c.ord.in_([start + 1, stop])).order_by(queue.c.ord)).all()
+    first, last = ends[0], ends[-1]
+    conditions = [l.c.received_at.between(first[0], last[0])]
+    if first[0] == last[0]:
+        conditions.append(l.c.batch_id.between(first[1], last[1]))
+        if first[1] == last[1]:
+            conditions.append(l.c.row_number.between(first[2], last[2]))
+    return conditions
 
 
 def _first_decisions(lead_ids: pd.Series, held: np.ndarray, result: RoutingResult, cfg: SourceConfig) -> pa.Table:

@@ -254,8 +254,15 @@ def test_slices_route_like_one_batch_and_record_each_decision_once(store_url, du
     from leadsync.routing import state
 
     records = [{"country": c} for c in ["US", "US", "FR", "US", "CA", "US", "US", "US", "FR", "US", "US"]]
+    # arrival order: b1 (received first), then b0 and b2 (received together, by batch id), each by row
+    batches = [("b0", records[:4], T0 + timedelta(hours=1)), ("b1", records[4:6], T0),
+               ("b2", records[6:], T0 + timedelta(hours=1))]
+
+    def put(s: LeadStore) -> list[str]:
+        return [lead for batch, rows, at in batches for lead in put_leads(s, batch, rows, at)]
+
     one = LeadStore(duckdb_url.replace(".duckdb", "-one.duckdb"))
-    put_leads(one, "b0", records, T0)
+    put(one)
     route_new_leads(source, partners, one, T0)
 
     monkeypatch.setattr(assign, "ROUTE_SLICE", 3)
@@ -263,7 +270,7 @@ def test_slices_route_like_one_batch_and_record_each_decision_once(store_url, du
     monkeypatch.setattr(state, "ROW_GROUP", 2)
     monkeypatch.setattr(state, "RECORD_SLICE", 4)
     store = LeadStore(store_url)
-    ids = put_leads(store, "b0", records, T0)
+    ids = put(store)
     report = route_new_leads(source, partners, store, T0)
     assert report.decided == len(ids)
     def decided(s: LeadStore) -> list:
@@ -271,6 +278,9 @@ def test_slices_route_like_one_batch_and_record_each_decision_once(store_url, du
         return frame.assign(rr_slot=frame["rr_slot"].astype("Int64")).astype(object).fillna("-").values.tolist()
 
     assert decided(store) == decided(one)
+    arrival = [lead for batch in ("b1", "b0", "b2") for lead in ids if f"-{batch}-" in lead]
+    us = current(store).loc[arrival].query("candidates == 'a,b,c'")
+    assert us["rr_slot"].astype(int).tolist()[:4] == [0, 1, 2, 3]  # round robin in arrival order
     with store.begin() as conn:
         history = store.read_frame(conn, sa.select(tables.assignment_history))
     assert sorted(history["lead_id"]) == sorted(ids) and (history["version"] == 1).all()

@@ -3,9 +3,11 @@ and recording decisions (current row, audit trail, writeback event) in one trans
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -162,32 +164,59 @@ def outbox_events(decisions: pa.Table, partners: PartnersConfig, now: datetime) 
     reported = pc.fill_null(pc.not_equal(d["status"], "segregated"), True)
     if not pc.all(reported).as_py():
         d = d.filter(reported)
-    action, status = d["action"], d["status"]
-    by_action = pc.fill_null(pc.or_(pc.equal(action, "withdrawn"),
-                                    pc.and_(pc.equal(action, "rerouted"), pc.equal(status, "routed"))), False)
-    label = pc.if_else(by_action, _mapped(action, STATUS_LABELS), _mapped(status, STATUS_LABELS))
     n = d.num_rows
     return pa.table({
         "event_id": pc.binary_join_element_wise(d["lead_id"], pc.cast(d["version"], pa.string()),
                                                 ":distribution_status:"),
         "source": d["source"], "lead_id": d["lead_id"], "kind": pa.repeat("distribution_status", n),
-        "distribution_status": label, "partner_id": d["partner_id"],
-        "partner_name": _mapped(d["partner_id"], {p.id: p.name for p in partners.partners}),
+        "distribution_status": _per_value([d["action"], d["status"]], _label), "partner_id": d["partner_id"],
+        "partner_name": _per_value([d["partner_id"]], {p.id: p.name for p in partners.partners}.get),
         "rep_name": d["rep_name"], "rep_email": d["rep_email"], "reason": d["reason"],
         "decided_at": pa.repeat(now.isoformat(), n),
         "created_at": pa.repeat(_instant(now), n),
     })
 
 
+def _label(action: str | None, status: str | None) -> str | None:
+    if action == "withdrawn" or (action == "rerouted" and status == "routed"):
+        return STATUS_LABELS.get(action)
+    return STATUS_LABELS.get(status)
+
+
 def _instant(now: datetime) -> pa.Scalar:
     return pa.scalar(now, pa.timestamp("us", "UTC"))
 
 
-def _mapped(values: pa.ChunkedArray | pa.Array, mapping: dict[str, str]) -> pa.Array:
-    """`mapping[value]` per value (null where the value is null or not a key), looked up once per distinct
-    value."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    encoded = pc.dictionary_encode(values)
-    looked_up = pa.array([mapping.get(v) for v in encoded.dictionary.to_pylist()], pa.string())
-    return looked_up.take(encoded.indices)
+def _per_value(columns: list[pa.ChunkedArray | pa.Array], fn) -> pa.DictionaryArray:
+    """`fn(*values)` per row, computed once per distinct combination of the columns' values; a dictionary
+    array (null where fn gives None): no text is copied per row."""
+    codes, dictionaries = [], []
+    for column in columns:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+        codes.append(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1)
+        dictionaries.append([None, *encoded.dictionary.to_pylist()])
+    combined = np.zeros(len(codes[0]), dtype=np.int64)
+    for code, values in zip(codes, dictionaries, strict=True):
+        combined = combined * len(values) + code
+    if math.prod(len(values) for values in dictionaries) < 1 << 20:  # small numbers: no sort needed
+        present = np.bincount(combined)
+        distinct = np.flatnonzero(present)
+        remap = np.zeros(len(present), dtype=np.int64)
+        remap[distinct] = np.arange(len(distinct))
+        inverse = remap[combined]
+    else:
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    results = []
+    for c in distinct.tolist():
+        values = []
+        for options in reversed(dictionaries):
+            c, i = divmod(c, len(options))
+            values.append(options[i])
+        results.append(fn(*reversed(values)))
+    texts, index = pd.factorize(pd.Series(results, dtype=object), use_na_sentinel=True)
+    indices = texts[inverse]
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32(), mask=indices < 0),
+                                          pa.array(index.tolist(), pa.string()))

@@ -105,6 +105,8 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
     temp = "CREATE TEMP TABLE routing_queue ON COMMIT DROP AS " if store.dialect == "postgresql" else \
         "CREATE TEMP TABLE routing_queue AS "
     conn.exec_driver_sql(temp + store.render(conn, waiting))
+    if store.dialect == "postgresql":  # a temporary table has no statistics: without them the planner loops
+        conn.exec_driver_sql("ANALYZE routing_queue")
     return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
 
 
@@ -121,8 +123,9 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
     cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS]]
     query = (sa.select(*cols, *([l.c.attributes] if extra else []))
              .select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
-             .where(l.c.source == cfg.name, queue.c.ord > start, queue.c.ord <= stop,
-                    *_arrival_range(conn, start, stop)).order_by(queue.c.ord))
+             .where(l.c.source == cfg.name, queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
+    if store.dialect == "duckdb":
+        query = query.where(*_arrival_range(conn, start, stop))
     batches = list(store.read_batches(conn, query))
     table = pa.Table.from_batches(batches) if batches else pa.table(
         {c.name: pa.array([], pa.int64() if c.name == "segregated" else pa.string()) for c in query.selected_columns})
@@ -139,8 +142,8 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
 
 def _arrival_range(conn: sa.Connection, start: int, stop: int) -> list:
     """Conditions on the leads table that every queued lead start < ord <= stop meets (their first and last
-    arrival keys bound them): redundant with the queue join, they let the engine skip the stored leads outside
-    the slice (DuckDB by its min-max zonemaps) instead of reading every lead for every slice."""
+    arrival keys bound them): redundant with the queue join, they let DuckDB skip the stored leads outside the
+    slice by its min-max zonemaps instead of reading every lead for every slice."""
     l = tables.leads
     queue = sa.table("routing_queue", sa.column("ord"), sa.column("received_at"), sa.column("batch_id"),
                      sa.column("row_number"))

@@ -7,14 +7,25 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
-from leadsync.intake import leads_frame
-from leadsync.routing.engine import DECISION_COLUMNS, RoutingState, fields_used, route
-from leadsync.routing.state import hold_routing, load_state, record, save_positions
+from leadsync.intake import leads_frame, parse_payloads
+from leadsync.routing.engine import RoutingResult, RoutingState, fields_used, route
+from leadsync.routing.state import (
+    DECISION_FIELDS,
+    DECISION_SCHEMA,
+    ROW_GROUP,
+    hold_routing,
+    load_state,
+    record,
+    save_positions,
+)
 from leadsync.store import LeadStore, tables
+from leadsync.store.tables import STANDARD_LEAD_FIELDS
 
 
 @dataclass
@@ -27,15 +38,22 @@ class RoutingReport:
     withdrawn: int = 0
     preview: pd.DataFrame | None = None
 
-    def add(self, decisions: pd.DataFrame, partners: PartnersConfig) -> None:
-        self.decided += len(decisions)
-        routed = decisions[decisions["status"] == "routed"]
+    def add(self, decisions: pd.DataFrame | pa.Table, partners: PartnersConfig) -> None:
+        """Count decisions (a DataFrame, or an Arrow table as the routing stage records them)."""
+        if isinstance(decisions, pa.Table):
+            frame = decisions.select(["status", "partner_id", "step"]).to_pandas()  # dictionary → categorical
+            preview = decisions.slice(0, 10).to_pandas().astype(object)
+            preview = preview.where(preview.notna(), None)
+        else:
+            frame = preview = decisions
+        self.decided += len(frame)
+        routed = frame[frame["status"] == "routed"]
         names = {p.id: p.name for p in partners.partners}
-        self.per_partner.update({names.get(p, p): int(n) for p, n in routed["partner_id"].value_counts().items()})
-        self.per_step.update({s: int(n) for s, n in decisions["step"].value_counts().items()})
-        self.unassigned += int((decisions["status"] == "unassigned").sum())
-        self.needs_review += int((decisions["status"] == "needs_review").sum())
-        self.preview = decisions.head(10)[["lead_id", "status", "partner_id", "step", "rule_group", "reason"]]
+        self.per_partner.update({names.get(p, p): int(n) for p, n in routed["partner_id"].value_counts().items() if n})
+        self.per_step.update({s: int(n) for s, n in frame["step"].value_counts().items() if n})
+        self.unassigned += int((frame["status"] == "unassigned").sum())
+        self.needs_review += int((frame["status"] == "needs_review").sum())
+        self.preview = preview.head(10)[["lead_id", "status", "partner_id", "step", "rule_group", "reason"]]
 
 
 def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
@@ -44,7 +62,9 @@ def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
 
 
 # Leads routed per slice: decisions of one slice are recorded before the next is read, so a step's memory is
-# that of one slice however many leads wait (state carries over: pointers, open leads per partner).
+# that of one slice however many leads wait (state carries over: pointers, open leads per partner). Decisions
+# go to the store in whole DuckDB row groups (see state.RECORD_SLICE); the few left over wait for the next
+# slice's.
 ROUTE_SLICE = 250_000
 
 
@@ -55,20 +75,21 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         waiting = _queue_new_leads(store, conn, cfg)
         state = load_state(store, conn)
         used = fields_used(partners, cfg)
+        held_back: list[pa.Table] = []  # decided, not yet recorded: less than a row group
         for start in range(0, waiting, ROUTE_SLICE):
-            queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
-            in_slice = tables.leads.c.lead_id.in_(
-                sa.select(queue.c.lead_id).where(queue.c.ord > start, queue.c.ord <= start + ROUTE_SLICE))
-            leads = _arrival_order(leads_frame(store, conn, cfg, in_slice, used))
-            held = leads["segregated"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+            leads = _queued_leads(store, conn, cfg, used, start, min(start + ROUTE_SLICE, waiting))
+            held = leads["segregated"].to_numpy(dtype=np.int64) == 1
             result = route(leads[~held].reset_index(drop=True), partners, cfg, state)
-            decisions = pd.concat([result.decisions, _segregated(leads.loc[held, "lead_id"])], ignore_index=True)
-            decisions = decisions.assign(source=cfg.name, version=1, attempt=1, decided_by="engine")
-            decisions["action"] = decisions["status"]
-            record(store, conn, decisions, partners, now, first=True)
+            decisions = _first_decisions(leads["lead_id"], held, result, cfg)
+            report.add(decisions, partners)
+            decisions = pa.concat_tables([*held_back, decisions])
+            whole = decisions.num_rows // ROW_GROUP * ROW_GROUP
+            record(store, conn, decisions.slice(0, whole), partners, now, first=True)
+            held_back = [decisions.slice(whole)]
             save_positions(store, conn, result.positions, now)
             state = advance(state, result)
-            report.add(decisions, partners)
+        for rest in held_back:
+            record(store, conn, rest, partners, now, first=True)
         conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
     return report
 
@@ -77,33 +98,105 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
     """The source's leads not yet routed, numbered in arrival order (a temporary table the slices read);
     returns how many."""
     l, a = tables.leads, tables.assignments
-    waiting = (sa.select(l.c.lead_id, sa.func.row_number().over(
+    waiting = (sa.select(l.c.lead_id, l.c.received_at, l.c.batch_id, l.c.row_number, sa.func.row_number().over(
         order_by=(l.c.received_at, l.c.batch_id, l.c.row_number)).label("ord"))
         .where(l.c.source == cfg.name, ~sa.exists().where(a.c.lead_id == l.c.lead_id)))
     conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
     temp = "CREATE TEMP TABLE routing_queue ON COMMIT DROP AS " if store.dialect == "postgresql" else \
         "CREATE TEMP TABLE routing_queue AS "
     conn.exec_driver_sql(temp + store.render(conn, waiting))
+    if store.dialect == "postgresql":  # a temporary table has no statistics: without them the planner loops
+        conn.exec_driver_sql("ANALYZE routing_queue")
     return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
 
 
-def advance(state: RoutingState, result) -> RoutingState:
+def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used: list[str], start: int,
+                  stop: int) -> pd.DataFrame:
+    """Queued leads start < ord <= stop (stop at most the queue's length) in arrival order, with the fields
+    routing reads, as Arrow-backed columns (no Python object per value; routing dictionary-encodes them in
+    Arrow). Mapped fields without a column of their own come from the leads' attributes."""
+    l = tables.leads
+    queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
+    extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
+    # segregated as 0/1: Postgres writes booleans as t/f in CSV, which Arrow's CSV reader does not take
+    held = sa.cast(sa.func.coalesce(l.c.segregated, False), sa.Integer).label("segregated")
+    cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS]]
+    query = (sa.select(*cols, *([l.c.attributes] if extra else []))
+             .select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
+             .where(l.c.source == cfg.name, queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
+    if store.dialect == "duckdb":
+        query = query.where(*_arrival_range(conn, start, stop))
+    batches = list(store.read_batches(conn, query))
+    table = pa.Table.from_batches(batches) if batches else pa.table(
+        {c.name: pa.array([], pa.int64() if c.name == "segregated" else pa.string()) for c in query.selected_columns})
+    leads = table.to_pandas(types_mapper=pd.ArrowDtype)
+    if extra:
+        attributes = leads.pop("attributes")
+        present = attributes.notna() & (attributes != "")
+        values = parse_payloads(attributes[present].astype(object)) if present.any() else pd.DataFrame()
+        values.index = leads.index[present]
+        for name in extra:
+            leads[name] = values[name].reindex(leads.index) if name in values else None
+    return leads
+
+
+def _arrival_range(conn: sa.Connection, start: int, stop: int) -> list:
+    """Conditions on the leads table that every queued lead start < ord <= stop meets (their first and last
+    arrival keys bound them): redundant with the queue join, they let DuckDB skip the stored leads outside the
+    slice by its min-max zonemaps instead of reading every lead for every slice."""
+    l = tables.leads
+    queue = sa.table("routing_queue", sa.column("ord"), sa.column("received_at"), sa.column("batch_id"),
+                     sa.column("row_number"))
+    ends = conn.execute(sa.select(queue.c.received_at, queue.c.batch_id, queue.c.row_number)
+                        .where(queue.c.ord.in_([start + 1, stop])).order_by(queue.c.ord)).all()
+    first, last = ends[0], ends[-1]
+    conditions = [l.c.received_at.between(first[0], last[0])]
+    if first[0] == last[0]:
+        conditions.append(l.c.batch_id.between(first[1], last[1]))
+        if first[1] == last[1]:
+            conditions.append(l.c.row_number.between(first[2], last[2]))
+    return conditions
+
+
+def _first_decisions(lead_ids: pd.Series, held: np.ndarray, result: RoutingResult, cfg: SourceConfig) -> pa.Table:
+    """A slice's first decisions as an Arrow table (state.DECISION_SCHEMA, text columns dictionary-encoded),
+    in arrival order: the engine's decision kinds by code, and the leads matching the source's segregation
+    filter (stored, recorded, never distributed). No text is copied per lead."""
+    kinds = pd.concat([result.kinds, pd.DataFrame([{
+        "status": "segregated", "step": "segregated",
+        "reason": "matches the source's segregation filter: stored, never distributed"}])], ignore_index=True)
+    codes = np.full(len(lead_ids), len(kinds) - 1, dtype=np.int64)
+    codes[~held] = result.codes
+    n = len(codes)
+    ids = pa.array(lead_ids)
+    columns = {"lead_id": ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids,
+               "version": pa.repeat(pa.scalar(1, pa.int64()), n)}
+    for name in DECISION_FIELDS:
+        columns[name] = _by_code(kinds[name], codes, DECISION_SCHEMA.field(name).type)
+    columns.update(source=_by_code(pd.Series([cfg.name]), np.zeros(n, dtype=np.int64), pa.string()),
+                   decided_by=_by_code(pd.Series(["engine"]), np.zeros(n, dtype=np.int64), pa.string()),
+                   attempt=pa.repeat(pa.scalar(1, pa.int64()), n), action=columns["status"])
+    return pa.table(columns)
+
+
+def _by_code(per_kind: pd.Series, codes: np.ndarray, type_: pa.DataType) -> pa.Array:
+    """Per lead `per_kind[code]`: text as a dictionary array over the distinct values (null where None)."""
+    values = per_kind.astype(object).where(per_kind.notna(), None)
+    if not pa.types.is_string(type_):
+        return pa.array(values.tolist(), type_).take(pa.array(codes))
+    value_codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    indices = value_codes[codes]
+    return pa.DictionaryArray.from_arrays(pa.array(indices, type=pa.int32(), mask=indices < 0),
+                                          pa.array(distinct.tolist(), pa.string()))
+
+
+def advance(state: RoutingState, result: RoutingResult) -> RoutingState:
     """The state after a slice's decisions: its pointers, and its routed leads counted as open."""
     positions = {**state.positions, **{k: slot for k, (slot, _partners) in result.positions.items()}}
-    routed = result.decisions.loc[result.decisions["status"] == "routed", "partner_id"].value_counts()
     open_leads = dict(state.open_leads)
-    for partner, n in routed.items():
+    for partner, n in result.count("partner_id", where={"status": "routed"}).items():
         open_leads[partner] = open_leads.get(partner, 0) + int(n)
     return RoutingState(positions=positions, open_leads=open_leads, excluded=state.excluded)
-
-
-def _segregated(lead_ids: pd.Series) -> pd.DataFrame:
-    """Leads matching the source's segregation filter: stored, recorded, never distributed."""
-    frame = pd.DataFrame({c: None for c in DECISION_COLUMNS}, index=range(len(lead_ids)))
-    frame["lead_id"] = lead_ids.to_numpy()
-    frame["status"], frame["step"] = "segregated", "segregated"
-    frame["reason"] = "matches the source's segregation filter: stored, never distributed"
-    return frame
 
 
 def overdue(assigned: pd.DataFrame, partners: PartnersConfig, now: datetime) -> pd.Series:

@@ -244,3 +244,82 @@ def test_manual_assignment_job_takes_run_config_and_the_reroute_schedule_is_on(s
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert {k.to_user_string() for k in defs.resolve_job_def("reroute").asset_layer.executable_asset_keys} == {
         "sftp_demo/reroutes", "sftp_demo/writeback", "partners/deliveries"}  # rerouted leads are delivered
+
+
+def test_slices_route_like_one_batch_and_record_each_decision_once(store_url, duckdb_url, source, partners,
+                                                                   monkeypatch):
+    """Routed three leads at a time and recorded in 'row groups' of two (the leftovers wait for the next
+    slice): the same decisions as one batch, each lead's decision stored once, one event each."""
+    from leadsync import assign
+    from leadsync.routing import state
+
+    records = [{"country": c} for c in ["US", "US", "FR", "US", "CA", "US", "US", "US", "FR", "US", "US"]]
+    # arrival order: b1 (received first), then b0 and b2 (received together, by batch id), each by row
+    batches = [("b0", records[:4], T0 + timedelta(hours=1)), ("b1", records[4:6], T0),
+               ("b2", records[6:], T0 + timedelta(hours=1))]
+
+    def put(s: LeadStore) -> list[str]:
+        return [lead for batch, rows, at in batches for lead in put_leads(s, batch, rows, at)]
+
+    one = LeadStore(duckdb_url.replace(".duckdb", "-one.duckdb"))
+    put(one)
+    route_new_leads(source, partners, one, T0)
+
+    monkeypatch.setattr(assign, "ROUTE_SLICE", 3)
+    monkeypatch.setattr(assign, "ROW_GROUP", 2)
+    monkeypatch.setattr(state, "ROW_GROUP", 2)
+    monkeypatch.setattr(state, "RECORD_SLICE", 4)
+    store = LeadStore(store_url)
+    ids = put(store)
+    report = route_new_leads(source, partners, store, T0)
+    assert report.decided == len(ids)
+    def decided(s: LeadStore) -> list:
+        frame = current(s)[["partner_id", "status", "step", "rr_slot", "reason", "action"]]
+        return frame.assign(rr_slot=frame["rr_slot"].astype("Int64")).astype(object).fillna("-").values.tolist()
+
+    assert decided(store) == decided(one)
+    arrival = [lead for batch in ("b1", "b0", "b2") for lead in ids if f"-{batch}-" in lead]
+    us = current(store).loc[arrival].query("candidates == 'a,b,c'")
+    assert us["rr_slot"].astype(int).tolist()[:4] == [0, 1, 2, 3]  # round robin in arrival order
+    with store.begin() as conn:
+        history = store.read_frame(conn, sa.select(tables.assignment_history))
+    assert sorted(history["lead_id"]) == sorted(ids) and (history["version"] == 1).all()
+    events = outbox(store)
+    assert sorted(events["lead_id"]) == sorted(ids) and events["event_id"].is_unique
+
+
+def test_a_decision_recorded_again_or_late_adds_nothing_and_every_version_is_kept_once(store_url, partners):
+    from leadsync.routing.state import record
+
+    store = LeadStore(store_url)
+    (lead,) = put_leads(store, "b0", [{"country": "US"}], T0)
+
+    def decision(version: int, partner: str | None, status: str) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "lead_id": lead, "source": "sftp_demo", "version": version, "action": status, "status": status,
+            "step": "manual", "partner_id": partner, "rep_email": None, "rep_name": None, "rule_group": None,
+            "candidates": None, "rr_key": None, "rr_slot": None, "reason": f"v{version}", "decided_by": "manual:t",
+            "attempt": 1}])
+
+    def history() -> list:
+        with store.begin() as conn:
+            rows = store.read_frame(conn, sa.select(tables.assignment_history).where(
+                tables.assignment_history.c.lead_id == lead).order_by(tables.assignment_history.c.version))
+        return rows[["version", "partner_id", "reason"]].fillna("-").values.tolist()
+
+    with store.begin() as conn:
+        record(store, conn, decision(1, "a", "routed"), partners, T0)
+        record(store, conn, decision(2, "b", "routed"), partners, T0)
+        record(store, conn, decision(1, "a", "routed"), partners, T0)  # again, after a later one
+        record(store, conn, decision(2, "b", "routed"), partners, T0)  # the current one again
+    assert history() == [[1, "a", "v1"], [2, "b", "v2"]]
+    assert current(store).loc[lead, ["version", "partner_id"]].tolist() == [2, "b"]
+
+    with store.begin() as conn:  # two versions in one call: the newer one is current
+        record(store, conn, pd.concat([decision(4, None, "withdrawn"), decision(3, "c", "routed")]), partners, T0)
+        record(store, conn, decision(3, "c", "routed"), partners, T0)
+    assert history() == [[1, "a", "v1"], [2, "b", "v2"], [3, "c", "v3"], [4, "-", "v4"]]
+    assert current(store).loc[lead, ["version", "status"]].tolist() == [4, "withdrawn"]
+    assert sorted(outbox(store)["event_id"]) == [f"{lead}:distribution_status:{v}" for v in (1, 2, 3, 4)]
+    with store.begin() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.assignment_log)).scalar_one() == 3

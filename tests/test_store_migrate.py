@@ -55,7 +55,7 @@ def test_a_v2_store_is_refused_with_the_command_that_migrates_it(store_url):
 def test_migrate_keeps_every_lead_decision_and_pending_event(store_url, capsys):
     load_v2(store_url)
     assert main(["store", "migrate", "--store", store_url]) == 0
-    assert "from schema version 2 to 3" in capsys.readouterr().out
+    assert "from schema version 2 to 4" in capsys.readouterr().out
     store = LeadStore(store_url)  # opens: the store is at version 3
 
     leads, old_leads = read(store, sa.select(tables.leads)), v2_table("leads")
@@ -90,3 +90,55 @@ def test_migrate_keeps_every_lead_decision_and_pending_event(store_url, capsys):
     assert len(read(store, pending_events("sftp_demo"))) == len(was_pending)
     store.dispose()
     assert migrate(store_url).changed is False  # a second run has nothing to do
+
+
+def _as_schema_3(url: str) -> None:
+    """Give a store the shape leadsync wrote at schema 3: every decision in an assignment_history table (the
+    current one too), assignments without `action`."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE history_v3 AS SELECT * FROM assignment_history")
+        conn.exec_driver_sql("DROP VIEW assignment_history")
+        conn.exec_driver_sql("ALTER TABLE history_v3 RENAME TO assignment_history")
+        conn.exec_driver_sql("DROP TABLE assignment_log")
+        conn.exec_driver_sql("ALTER TABLE assignments DROP COLUMN action")
+        conn.exec_driver_sql("UPDATE store_meta SET value = '3' WHERE key = 'schema_version'")
+    engine.dispose()
+
+
+def test_a_schema_3_store_keeps_every_decision_once_and_routes_on(store_url, capsys):
+    from leadsync.assign import reroute_overdue, route_new_leads
+    from leadsync.config.schema import PartnersConfig
+    from leadsync.routing.explain import explain
+    from leadsync.routing.manual import assign_by_hand
+    from tests.test_routing_store import PARTNERS, T0, put_leads
+
+    source, partners = load_source(REPO / "mappings/sources/sftp_demo.yaml"), PartnersConfig.model_validate(PARTNERS)
+    store = LeadStore(store_url)
+    ids = put_leads(store, "b0", [{"country": "US"}, {"country": "US"}, {"country": "FR"}], T0)
+    route_new_leads(source, partners, store, T0)
+    reroute_overdue(source, partners, store, T0 + pd.Timedelta(days=2))  # withdrawn and rerouted: versions 2, 3
+    assign_by_hand(store, partners, ids[2], "b", T0, actor="dana")
+    history = read(store, sa.select(tables.assignment_history).order_by("lead_id", "version"))
+    current = read(store, sa.select(tables.assignments).order_by("lead_id"))
+    assert len(history) > len(current) == 3
+    store.dispose()
+
+    _as_schema_3(store_url)
+    with pytest.raises(StoreSchemaError, match="schema version 3"):
+        LeadStore(store_url)
+    assert main(["store", "migrate", "--store", store_url]) == 0
+    assert "from schema version 3 to 4" in capsys.readouterr().out
+    store = LeadStore(store_url)
+    after = read(store, sa.select(tables.assignment_history).order_by("lead_id", "version"))
+    pd.testing.assert_frame_equal(after, history)
+    pd.testing.assert_frame_equal(read(store, sa.select(tables.assignments).order_by("lead_id")), current)
+    assert len(read(store, sa.select(tables.assignment_log))) == len(history) - len(current)
+    assert "assigned by manual:dana" in explain(store, ids[2])
+
+    (late,) = put_leads(store, "b1", [{"country": "US"}], T0)  # routing goes on from the migrated store
+    assert route_new_leads(source, partners, store, T0).decided == 1
+    assert read(store, sa.select(tables.assignment_history).where(tables.assignment_history.c.lead_id == late)
+                ).iloc[0]["action"] == "routed"
+    store.dispose()
+    assert migrate(store_url).changed is False

@@ -30,6 +30,8 @@ from leadsync.routing.round_robin import allocate, allocate_unlimited, sequence,
 
 DECISION_COLUMNS = ["lead_id", "partner_id", "rep_email", "rep_name", "status", "step", "rule_group",
                     "candidates", "rr_key", "rr_slot", "reason"]
+# What a decision says besides its lead: a million leads share a few hundred distinct outcomes ("kinds").
+KIND_COLUMNS = DECISION_COLUMNS[1:]
 
 
 @dataclass
@@ -41,24 +43,79 @@ class RoutingState:
 
 @dataclass
 class RoutingResult:
-    decisions: pd.DataFrame
+    """Decisions as codes: lead i's decision is row `codes[i]` of `kinds` (one row per distinct outcome:
+    partner, rep, status, step, group, candidates, round-robin key and slot, reason). `decisions` spells
+    them out per lead (object columns, for callers working lead by lead); `lead_ids` is the leads' id column
+    as it came in (an Arrow-backed column stays one)."""
+
+    lead_ids: pd.Series
+    codes: np.ndarray
+    kinds: pd.DataFrame
     positions: dict[str, tuple[int, str]]  # changed pointers: key → (next slot, "id:weight,…")
+    _decisions: pd.DataFrame | None = None
+
+    @property
+    def decisions(self) -> pd.DataFrame:
+        if self._decisions is None:
+            columns = {"lead_id": self.lead_ids.to_numpy(dtype=object)}
+            for name in KIND_COLUMNS:
+                columns[name] = self.kinds[name].to_numpy(dtype=object)[self.codes]
+            self._decisions = pd.DataFrame(columns)
+        return self._decisions
+
+    def count(self, column: str, where: dict | None = None) -> dict:
+        """Leads per value of a kind column (optionally only kinds matching `where`), without spelling out the
+        decisions: a bincount over the codes."""
+        per_kind = np.bincount(self.codes, minlength=len(self.kinds))
+        kinds = self.kinds.assign(_n=per_kind)
+        for name, value in (where or {}).items():
+            kinds = kinds[kinds[name] == value]
+        kinds = kinds[kinds["_n"] > 0]
+        return {k: int(n) for k, n in kinds.groupby(column, dropna=True, sort=False)["_n"].sum().items()}
 
 
 class _Decisions:
-    """Column arrays filled step by step; `undecided` shrinks as steps decide."""
+    """Per lead the code of its decision's kind, filled step by step; `undecided` shrinks as steps decide.
+    Kinds are kept column by column."""
 
     def __init__(self, n: int):
-        self.cols = {c: np.full(n, None, dtype=object) for c in DECISION_COLUMNS if c != "lead_id"}
+        self.codes = np.full(n, -1, dtype=np.int64)
         self.undecided = np.ones(n, dtype=bool)
+        self.columns: dict[str, list] = {name: [] for name in KIND_COLUMNS}
+        self.count = 0
+        self._known: dict[tuple, int] = {}
 
-    def set(self, rows: np.ndarray, **values) -> None:
-        """Decide `rows` (those still undecided; per-row value arrays align with `rows`)."""
+    def kind(self, **values) -> int:
+        """The code of one outcome (unnamed columns are None); the same outcome always gets the same code."""
+        key = tuple(values.get(name) for name in KIND_COLUMNS)
+        code = self._known.get(key)
+        if code is None:
+            code = self._known[key] = self.count
+            for name, value in zip(KIND_COLUMNS, key, strict=True):
+                self.columns[name].append(value)
+            self.count += 1
+        return code
+
+    def new_kinds(self, n: int, **values) -> np.ndarray:
+        """Codes of n outcomes known to be new and distinct (per-kind sequences or one value for all; unnamed
+        columns are None): the round-robin turns of one rule group, named by group, set and slot."""
+        for name in KIND_COLUMNS:
+            value = values.get(name)
+            self.columns[name].extend(value if isinstance(value, list | np.ndarray) else [value] * n)
+        self.count += n
+        return np.arange(self.count - n, self.count, dtype=np.int64)
+
+    def set(self, rows: np.ndarray, codes) -> None:
+        """Decide `rows` (those still undecided) with one kind, or per-row kind codes aligned with `rows`."""
         keep = self.undecided[rows]
         rows = rows[keep]
-        for name, value in values.items():
-            self.cols[name][rows] = value[keep] if isinstance(value, np.ndarray) else value
+        self.codes[rows] = codes[keep] if isinstance(codes, np.ndarray) else codes
         self.undecided[rows] = False
+
+    def kinds_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in self.columns.items()},
+                             columns=KIND_COLUMNS)
+        return frame.where(frame.notna(), None)
 
 
 def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
@@ -67,9 +124,9 @@ def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
     state = state or RoutingState()
     n = len(leads)
     out = _Decisions(n)
-    lead_ids = leads["lead_id"].to_numpy(dtype=object)
-    excluded_rows = ({i: state.excluded[lid] for i, lid in enumerate(lead_ids) if lid in state.excluded}
-                     if state.excluded else {})
+    lead_ids = leads["lead_id"].reset_index(drop=True)
+    excluded_rows = ({i: state.excluded[lid] for i, lid in enumerate(lead_ids.to_numpy(dtype=object))
+                      if lid in state.excluded} if state.excluded else {})
     room = {p.id: (p.capacity - state.open_leads.get(p.id, 0)) if p.capacity else np.inf for p in partners.partners}
     fields = LeadFields(leads)
     separator = _separator(source)
@@ -78,9 +135,7 @@ def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
     _named_partner(out, leads, fields, partners, source, excluded_rows)
     positions = _rule_groups(out, fields, partners, separator, state, room, excluded_rows, source.name)
     _default_or_unassigned(out, partners, room, excluded_rows)
-
-    frame = pd.DataFrame({"lead_id": lead_ids, **out.cols})
-    return RoutingResult(frame, positions)
+    return RoutingResult(lead_ids, out.codes, out.kinds_frame(), positions)
 
 
 def fields_used(partners: PartnersConfig, source: SourceConfig) -> list[str]:
@@ -98,8 +153,11 @@ def _separator(source: SourceConfig) -> str:
     return mapped.separator if mapped is not None else ";"
 
 
-def _is_excluded(excluded_rows: dict[int, set[str]], row: int, partner_id: str) -> bool:
-    return partner_id in excluded_rows.get(row, ())
+def _not_excluded(excluded_rows: dict[int, set[str]], rows: np.ndarray, partner_id: str) -> np.ndarray:
+    """`rows` without the leads being rerouted away from `partner_id`."""
+    if not excluded_rows:
+        return rows
+    return rows[[partner_id not in excluded_rows.get(int(r), ()) for r in rows]]
 
 
 # ------------------------------------------------------------------------------------- step 1
@@ -124,35 +182,33 @@ def _protected_accounts(out: _Decisions, fields: LeadFields, partners: PartnersC
             continue
         field_name, key = keys[name]
         accounts_here = list(table.values())
-        # per lead, the index of its protected account (or None), computed per distinct value; then one
+        # per lead, the index of its protected account (-1: none), computed per distinct value; then one
         # decision per account for all its leads at once
-        hits = fields.lookup(field_name, {k: i for i, k in enumerate(table)}, key)
-        found = pd.notna(hits) & out.undecided
-        if not found.any():
+        hits = fields.lookup(field_name, list(table), key)
+        rows_found = np.flatnonzero((hits >= 0) & out.undecided)
+        if not len(rows_found):
             continue
-        rows_found = np.flatnonzero(found)
-        codes = hits[rows_found].astype(np.int64)
+        codes = hits[rows_found]
         for i in np.unique(codes):
             account = accounts_here[i]
             if account.open:
                 continue
             partner = partners.by_id(account.partner)
-            rows = rows_found[codes == i]
             # rerouting away from the protecting partner: those leads compete as normal
-            rows = rows[[not _is_excluded(excluded_rows, int(r), partner.id) for r in rows]] \
-                if excluded_rows else rows
+            rows = _not_excluded(excluded_rows, rows_found[codes == i], partner.id)
             if not len(rows):
                 continue
             label = f"protected account ({name} {account.key[1]!r})"
             if not partner.active:
-                out.set(rows, status="needs_review", step="protected_account",
-                        reason=f"{label} belongs to {partner.name}, which is inactive; assign by hand or "
-                               f"move the account in partners.yaml")
+                out.set(rows, out.kind(status="needs_review", step="protected_account",
+                                       reason=f"{label} belongs to {partner.name}, which is inactive; assign by "
+                                              f"hand or move the account in partners.yaml"))
                 continue
             rep = partner.rep(account.rep) if account.rep else None
-            out.set(rows, partner_id=partner.id, status="routed", step="protected_account",
-                    rep_email=rep.email if rep else None, rep_name=rep.name if rep else None,
-                    reason=f"{label} is protected for {partner.name}" + (f", rep {rep.name}" if rep else ""))
+            out.set(rows, out.kind(partner_id=partner.id, status="routed", step="protected_account",
+                                   rep_email=rep.email if rep else None, rep_name=rep.name if rep else None,
+                                   reason=f"{label} is protected for {partner.name}"
+                                          + (f", rep {rep.name}" if rep else "")))
 
 
 # ------------------------------------------------------------------------------------- step 2
@@ -163,14 +219,16 @@ def _named_partner(out: _Decisions, leads: pd.DataFrame, fields: LeadFields, par
     if source.upload_partner:
         p = partners.by_id(source.upload_partner)
         rows = np.flatnonzero(out.undecided)
-        rows = np.array([r for r in rows if not (p and _is_excluded(excluded_rows, r, p.id))], dtype=np.int64)
+        if p is not None:
+            rows = _not_excluded(excluded_rows, rows, p.id)
         if p is None or not p.active:
             state = "not a known partner id" if p is None else "inactive"
-            out.set(rows, status="needs_review", step="upload_partner",
-                    reason=f"upload partner '{source.upload_partner}' is {state}; fix upload_partner in the source YAML")
+            out.set(rows, out.kind(status="needs_review", step="upload_partner",
+                                   reason=f"upload partner '{source.upload_partner}' is {state}; fix "
+                                          "upload_partner in the source YAML"))
         else:
-            out.set(rows, partner_id=p.id, status="routed", step="upload_partner",
-                    reason=f"upload partner {p.name} chosen for every lead of this source")
+            out.set(rows, out.kind(partner_id=p.id, status="routed", step="upload_partner",
+                                   reason=f"upload partner {p.name} chosen for every lead of this source"))
     if not source.partner_field or source.partner_field not in leads:
         return
     by_key: dict[str, int] = {}  # partner id or name (as compared) → index in partners.partners
@@ -178,36 +236,38 @@ def _named_partner(out: _Decisions, leads: pd.DataFrame, fields: LeadFields, par
         by_key[p.id.lower()] = i
         by_key[" ".join(p.name.lower().split())] = i
     column = source.field(source.partner_field).column
-    raw = leads[source.partner_field]
-    named = ~fields[source.partner_field].empty
-    found = fields.lookup(source.partner_field, by_key, squeezed)
-    rows_all = np.flatnonzero(named & out.undecided)
+    enc = fields[source.partner_field]
+    index = np.append(np.fromiter(by_key.values(), dtype=np.int64, count=len(by_key)), -1)
+    found = index[fields.lookup(source.partner_field, list(by_key), squeezed)]
+    rows_all = np.flatnonzero(~enc.empty & out.undecided)
     if not len(rows_all):
         return
-    # decided in groups (one partner, or one spelling of an unknown or inactive one), not lead by lead
-    hits = pd.array(found[rows_all], dtype="Int64")
-    unknown = np.asarray(hits.isna(), dtype=bool)
-    codes_of_partner = hits.to_numpy(dtype=np.int64, na_value=-1)
-    shown_codes, shown = pd.factorize(raw.iloc[rows_all].astype(str).str.strip().to_numpy(dtype=object))
-    for code in np.unique(shown_codes[unknown]):
-        out.set(rows_all[unknown & (shown_codes == code)], status="needs_review", step="named_partner",
-                reason=f"partner '{shown[code]}' named in column '{column}' is not a known partner; fix the name "
-                       "in the file or add the partner to partners.yaml")
-    for i in np.unique(codes_of_partner[~unknown]):
+    # decided in groups (one partner, or one spelling of an unknown or inactive one), not lead by lead: the
+    # name is shown as written (trimmed), one text per distinct spelling
+    shown = np.asarray(pd.Series(enc.raw_uniques, dtype=object).astype(str).str.strip(), dtype=object)
+    raw_codes = enc.raw_codes[rows_all]
+    partner_of_row = found[rows_all]
+    unknown = partner_of_row < 0
+    for code in np.unique(raw_codes[unknown]):
+        out.set(rows_all[unknown & (raw_codes == code)], out.kind(
+            status="needs_review", step="named_partner",
+            reason=f"partner '{shown[code]}' named in column '{column}' is not a known partner; fix the name "
+                   "in the file or add the partner to partners.yaml"))
+    for i in np.unique(partner_of_row[~unknown]):
         p = partners.partners[int(i)]
-        rows = rows_all[codes_of_partner == i]
-        if excluded_rows:  # rerouting away from the named partner
-            rows = rows[[not _is_excluded(excluded_rows, int(r), p.id) for r in rows]]
+        mine = partner_of_row == i
+        rows = _not_excluded(excluded_rows, rows_all[mine], p.id)  # rerouting away from the named partner
         if not len(rows):
             continue
         if not p.active:
-            codes = shown_codes[np.searchsorted(rows_all, rows)]
+            codes = enc.raw_codes[rows]
             for code in np.unique(codes):
-                out.set(rows[codes == code], status="needs_review", step="named_partner",
-                        reason=f"partner '{shown[code]}' named in column '{column}' is inactive; assign by hand")
+                out.set(rows[codes == code], out.kind(
+                    status="needs_review", step="named_partner",
+                    reason=f"partner '{shown[code]}' named in column '{column}' is inactive; assign by hand"))
             continue
-        out.set(rows, partner_id=p.id, status="routed", step="named_partner",
-                reason=f"partner {p.name} named on the lead (column '{column}')")
+        out.set(rows, out.kind(partner_id=p.id, status="routed", step="named_partner",
+                               reason=f"partner {p.name} named on the lead (column '{column}')"))
 
 
 # ------------------------------------------------------------------------------------- step 3
@@ -217,18 +277,24 @@ def _rule_groups(out: _Decisions, fields: LeadFields, partners: PartnersConfig, 
                  state: RoutingState, room: dict[str, float], excluded_rows: dict[int, set[str]], source: str):
     cache = FieldCache(fields, separator)
     active = [p for p in partners.partners if p.active]
+    position = {p.id: i for i, p in enumerate(active)}
     changed: dict[str, tuple[int, str]] = {}
     for group in partners.routing.rule_groups:
         if not out.undecided.any():
             break
-        wanted = set(group.partners) if group.partners is not None else None
-        candidates = [p for p in active if wanted is None or p.id in wanted]
+        # the group's partners that are active, in partners.yaml order
+        candidates = active if group.partners is None else \
+            [active[i] for i in sorted({position[w] for w in group.partners if w in position})]
         match = match_group(group, candidates, cache, out.undecided, excluded_rows)
         if len(match.review_rows):
-            reasons = np.array([f"rule group '{group.name}' requires {', '.join(missing)}, which the lead does "
-                                "not have: review by hand" for missing in match.review_fields], dtype=object)
-            out.set(match.review_rows, status="needs_review", step="rule_group", rule_group=group.name,
-                    reason=reasons)
+            # one text per distinct set of missing required fields
+            masks, inverse = np.unique(match.review_missing, return_inverse=True)
+            kinds = np.array([out.kind(
+                status="needs_review", step="rule_group", rule_group=group.name,
+                reason=f"rule group '{group.name}' requires "
+                       f"{', '.join(f for j, f in enumerate(match.required_fields) if int(m) >> j & 1)}, which the "
+                       "lead does not have: review by hand") for m in masks], dtype=np.int64)
+            out.set(match.review_rows, kinds[inverse.reshape(-1)])
         if len(match.rows):
             _share(out, match, candidates, group.name, state, room, changed, source)
     return changed
@@ -272,26 +338,25 @@ def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, s
     # leads whose every matching partner is at capacity (pos -1) stay undecided for the later steps
     got = pos >= 0
     rows, set_of_row, pos, slot = rows[got], set_of_row[got], pos[got], slot[got]
-    sizes = np.array([len(s) for s in sets], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    flat_ids = np.array([p.id for s in sets for p in s], dtype=object)
-    partner_ids = flat_ids[offsets[set_of_row] + pos]
-    names = {p.id: p.name for p in candidates}
-    # one text per distinct (set, slot, partner): a cycle has a handful of slots, so a million leads share a
-    # few texts
+    # one kind per distinct (set, slot, partner): a cycle has a handful of slots, so a million leads share a
+    # few decisions; new ones all (this group's turns), made column by column
     width_slot, width_pos = int(slot.max(initial=0)) + 1, int(pos.max(initial=0)) + 1
     combined = (set_of_row.astype(np.int64) * width_slot + slot) * width_pos + pos
-    distinct, codes = np.unique(combined, return_inverse=True)
-    texts = np.array([
-        f"rule group '{group_name}' matched {len(sets[st])} partner{'s' if len(sets[st]) > 1 else ''}; "
-        f"round robin slot {sl + 1} of {len(seqs[st])}: {names[flat_ids[offsets[st] + p]]}"
-        for st, sl, p in ((int(c) // width_pos // width_slot, int(c) // width_pos % width_slot, int(c) % width_pos)
-                          for c in distinct)], dtype=object)
-    reasons = texts[codes]
-    out.set(rows, partner_id=partner_ids, status="routed", step="rule_group", rule_group=group_name,
-            candidates=np.array([",".join(p.id for p in s) for s in sets], dtype=object)[set_of_row],
-            rr_key=np.array(keys, dtype=object)[set_of_row], rr_slot=slot.astype(object),
-            reason=np.array(reasons, dtype=object))
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    st, sl, at = distinct // width_pos // width_slot, distinct // width_pos % width_slot, distinct % width_pos
+    sizes = np.array([len(s) for s in sets], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    chosen = [p for s in sets for p in s]
+    chosen = [chosen[i] for i in (offsets[st] + at).tolist()]
+    member_ids = np.array([",".join(p.id for p in s) for s in sets], dtype=object)
+    cycle = np.array([len(q) for q in seqs], dtype=np.int64)
+    reasons = [f"rule group '{group_name}' matched {n} partner{'s' if n > 1 else ''}; round robin slot {t + 1} of "
+               f"{c}: {p.name}" for n, t, c, p in zip(sizes[st].tolist(), sl.tolist(), cycle[st].tolist(), chosen,
+                                                      strict=True)]
+    kinds = out.new_kinds(len(distinct), partner_id=[p.id for p in chosen], status="routed", step="rule_group",
+                          rule_group=group_name, candidates=member_ids[st].tolist(),
+                          rr_key=np.array(keys, dtype=object)[st].tolist(), rr_slot=sl.tolist(), reason=reasons)
+    out.set(rows, kinds[inverse.reshape(-1)])
 
 
 # ------------------------------------------------------------------------------------- step 4
@@ -302,12 +367,13 @@ def _default_or_unassigned(out: _Decisions, partners: PartnersConfig, room: dict
     rows = np.flatnonzero(out.undecided)
     default = partners.by_id(partners.routing.default_partner) if partners.routing.default_partner else None
     if default is not None and default.active and len(rows):
-        eligible = np.array([r for r in rows if not _is_excluded(excluded_rows, r, default.id)], dtype=np.int64)
+        eligible = _not_excluded(excluded_rows, rows, default.id)
         take = eligible[: int(min(len(eligible), room[default.id]))] if np.isfinite(room[default.id]) else eligible
         room[default.id] -= len(take)
-        out.set(take, partner_id=default.id, status="routed", step="default_partner",
-                reason=f"no rule matched; default partner {default.name}")
+        out.set(take, out.kind(partner_id=default.id, status="routed", step="default_partner",
+                               reason=f"no rule matched; default partner {default.name}"))
     rows = np.flatnonzero(out.undecided)
     if len(rows):
-        out.set(rows, status="unassigned", step="none",
-                reason="no partner matched (or every match is at capacity or already had the lead): unassigned queue")
+        out.set(rows, out.kind(status="unassigned", step="none",
+                               reason="no partner matched (or every match is at capacity or already had the "
+                                      "lead): unassigned queue"))

@@ -29,7 +29,9 @@ class GroupMatch:
     set_of_row: np.ndarray  # per matched row: index into set_members
     set_members: list[np.ndarray] = field(default_factory=list)  # per set: candidate indexes, in YAML order
     review_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
-    review_fields: list[list[str]] = field(default_factory=list)  # per review row: the empty required fields
+    # per review row: which required fields it lacks (bit j: required_fields[j])
+    review_missing: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
+    required_fields: list[str] = field(default_factory=list)
 
 
 class FieldCache:
@@ -48,7 +50,9 @@ class FieldCache:
         if name not in self._rows_by_value:
             shifted = self.fields[name].codes + 1  # 0 = empty, 1.. = distinct values
             counts = np.bincount(shifted, minlength=len(self.fields[name].uniques) + 1)
-            order = np.argsort(shifted, kind="stable")
+            # a stable sort of small integers is numpy's radix sort
+            narrow = np.int16 if len(counts) < 1 << 15 else np.int32 if len(counts) < 1 << 31 else np.int64
+            order = np.argsort(shifted.astype(narrow), kind="stable")
             starts = np.concatenate([[0], np.cumsum(counts)])
             self._rows_by_value[name] = (order, starts, counts)
         return self._rows_by_value[name]
@@ -180,9 +184,10 @@ def match_group(group: RuleGroup, candidates: Sequence[Partner], cache: FieldCac
     set_of_row, set_keys = pd.factorize(keys_all)
     members = [_members(representatives[int(key)], k) for key in set_keys]
     review = np.concatenate(review_rows) if review_rows else np.array([], dtype=np.int64)
-    empty_by_field = {name: fields[name].empty[review] for name in required_fields}
-    review_fields = [[name for name in required_fields if empty_by_field[name][i]] for i in range(len(review))]
-    return GroupMatch(rows_out, set_of_row.astype(np.int64), members, review, review_fields)
+    missing = np.zeros(len(review), dtype=np.int64)
+    for j, name in enumerate(required_fields):
+        missing |= fields[name].empty[review].astype(np.int64) << j
+    return GroupMatch(rows_out, set_of_row.astype(np.int64), members, review, missing, required_fields)
 
 
 def _exclusion_bits(excluded: dict[int, set[str]], candidates: Sequence[Partner], words: int) -> dict[int, np.ndarray]:

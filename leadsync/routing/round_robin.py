@@ -19,6 +19,7 @@ still advances over them, so the cycle's fairness for everyone else is unchanged
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,12 +37,20 @@ def set_key(partners: Sequence[Partner], source: str) -> str:
 
 
 def sequence(weights: Sequence[int]) -> np.ndarray:
-    """Partner positions (indexes into weights) of one cycle, smooth for any weights."""
+    """Partner positions (indexes into weights) of one cycle, smooth for any weights (read-only: cycles of
+    the same weights are shared, a routing call meets thousands of candidate sets)."""
+    return _cycle(tuple(int(w) for w in weights))
+
+
+@functools.lru_cache(maxsize=8192)
+def _cycle(weights: tuple[int, ...]) -> np.ndarray:
     w = np.asarray(weights, dtype=np.int64)
     owners = np.repeat(np.arange(len(w)), w)
     turn = np.arange(len(owners)) - np.repeat(np.cumsum(w) - w, w)
     at = (turn + 0.5) / w[owners]
-    return owners[np.lexsort((owners, at))]
+    cycle = owners[np.lexsort((owners, at))]
+    cycle.flags.writeable = False
+    return cycle
 
 
 @dataclass

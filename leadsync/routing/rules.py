@@ -11,9 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadsync.config.partners import Partner, Rule
-from leadsync.routing.fields import EncodedField, normalise
+from leadsync.routing.fields import EncodedField
 
 
 def _as_list(value: object) -> list[str]:
@@ -67,7 +69,7 @@ def literal_truth(rule: Rule, enc: EncodedField, separator: str, postal: PostalI
         hit = np.isin(uniques, np.array(wanted, dtype=object))
         return ~hit if rule.op == "not_in" else hit
     if rule.op == "contains_any":
-        return _multi_value_matrix(uniques, separator, {w: 0 for w in wanted}, 1)[:, 0]
+        return _multi_value_matrix(enc.arrow_uniques, separator, {w: 0 for w in wanted}, 1)[:, 0]
     if rule.op == "range":
         low, high = wanted
         num = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy()
@@ -110,7 +112,7 @@ def partner_truth(rule: Rule, enc: EncodedField, candidates: Sequence[Partner], 
         item_partners = np.zeros((len(items), k), dtype=bool)
         for v, j in pairs:
             item_partners[items[v], j] = True
-        return _multi_value_matrix(uniques, separator, items, k, item_partners)
+        return _multi_value_matrix(enc.arrow_uniques, separator, items, k, item_partners)
     if rule.op in ("prefix", "range"):
         index = postal or PostalIndex(uniques)
         out = np.zeros((len(uniques), k), dtype=bool)
@@ -121,18 +123,20 @@ def partner_truth(rule: Rule, enc: EncodedField, candidates: Sequence[Partner], 
     raise ValueError(f"operator {rule.op} cannot compare with a partner attribute")
 
 
-def _multi_value_matrix(uniques: np.ndarray, separator: str, items: dict[str, int], k: int,
+def _multi_value_matrix(uniques: np.ndarray | pa.Array, separator: str, items: dict[str, int], k: int,
                         item_partners: np.ndarray | None = None) -> np.ndarray:
-    """For multi-picklist values ('Firewall;SD-WAN'): OR over the value's items of each item's row."""
+    """For multi-picklist values ('Firewall;SD-WAN'): OR over the value's items of each item's row. Split,
+    normalised and looked up in Arrow."""
     out = np.zeros((len(uniques), k), dtype=bool)
     if not len(uniques) or not items:
         return out
-    exploded = pd.Series(uniques, dtype=object).str.split(separator, regex=False).explode()
-    parts = normalise(exploded.to_numpy(dtype=object))
-    item_row = parts.map(items).to_numpy(dtype=float, na_value=np.nan)
-    found = ~np.isnan(item_row)
-    value_rows = exploded.index.to_numpy()[found]
-    item_rows = item_row[found].astype(np.int64)
+    values = uniques if isinstance(uniques, pa.Array) else pa.array(np.asarray(uniques, dtype=object), pa.string())
+    parts = pc.split_pattern(values, separator)
+    found = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(pc.list_flatten(parts))),
+                        value_set=pa.array(list(items), pa.string())).fill_null(-1).to_numpy(zero_copy_only=False)
+    hit = found >= 0
+    value_rows = pc.list_parent_indices(parts).to_numpy(zero_copy_only=False)[hit]
+    item_rows = np.fromiter(items.values(), dtype=np.int64, count=len(items))[found[hit]]
     if item_partners is None:
         out[value_rows, 0] = True
     else:

@@ -3,10 +3,14 @@ and recording decisions (current row, audit trail, writeback event) in one trans
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from leadsync.config.partners import PartnersConfig
@@ -69,65 +73,150 @@ def save_positions(store: LeadStore, conn: sa.Connection, changed: dict[str, tup
 DECISION_FIELDS = ["partner_id", "rep_email", "rep_name", "status", "step", "rule_group", "candidates",
                    "rr_key", "rr_slot", "reason"]
 
+_TEXT, _INT = pa.string(), pa.int64()
+# A decision as the routing section records it (decided_at aside, stamped at recording).
+DECISION_SCHEMA = pa.schema([("lead_id", _TEXT), ("version", _INT),
+                             *[(name, _INT if name == "rr_slot" else _TEXT) for name in DECISION_FIELDS],
+                             ("source", _TEXT), ("decided_by", _TEXT), ("attempt", _INT), ("action", _TEXT)])
 
-def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partners: PartnersConfig,
+
+def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame | pa.Table, partners: PartnersConfig,
            now: datetime, first: bool = False) -> None:
-    """Record decisions: a history row each, the current assignment, and the writeback event.
+    """Record decisions: each becomes its lead's current assignment (the one it replaces moves to the
+    assignment log, so the history view keeps every decision once) and a writeback event.
 
-    `decisions` has lead_id, source, version, action, attempt, decided_by and DECISION_FIELDS. Keys are
-    (lead, version), so recording the same decision twice adds nothing. `first`: leads never routed before,
-    chosen in this transaction under the routing section; nothing of theirs can exist yet, so the rows are
-    plain appends (no key lookups against millions of earlier decisions)."""
-    if decisions.empty:
+    `decisions` (a DataFrame, or an Arrow table of DECISION_SCHEMA's columns, text as plain or dictionary
+    arrays) has lead_id, source, version, action, attempt, decided_by and DECISION_FIELDS. Keys are (lead,
+    version), so recording the same decision twice adds nothing. `first`: leads never routed before, chosen in
+    this transaction under the routing section; nothing of theirs can exist yet, so the rows are plain appends
+    (no key lookups against millions of earlier decisions)."""
+    if len(decisions) == 0:
         return
+    if isinstance(decisions, pd.DataFrame):
+        decisions = pa.Table.from_pandas(decisions[DECISION_SCHEMA.names], schema=DECISION_SCHEMA,
+                                         preserve_index=False)
+    decisions = decisions.select(DECISION_SCHEMA.names)
     # In slices: the engine's staging copy of a million decisions at once would take hundreds of MB; a slice
     # at a time keeps the step's memory flat (one transaction all the same).
-    for start in range(0, len(decisions), RECORD_SLICE):
-        _record_slice(store, conn, decisions.iloc[start:start + RECORD_SLICE], partners, now, first)
+    for start in range(0, decisions.num_rows, RECORD_SLICE):
+        _record_slice(store, conn, decisions.slice(start, RECORD_SLICE), partners, now, first)
 
 
-RECORD_SLICE = 250_000
-COLUMNS = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt"]
+# DuckDB appends in row groups of 122,880 rows; a slice of whole row groups leaves no part-filled group for the
+# next slice to reopen and the checkpoint at commit to rewrite. Each row group goes in as an Arrow batch of its
+# own, so the engine's threads append them side by side.
+ROW_GROUP = 122_880
+RECORD_SLICE = 2 * ROW_GROUP
+COLUMNS = ["lead_id", "version", *DECISION_FIELDS, "source", "decided_at", "decided_by", "attempt", "action"]
 
 
-def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame, partners: PartnersConfig,
+def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, partners: PartnersConfig,
                   now: datetime, first: bool) -> None:
-    """The slice is staged once; its history rows, current rows and writeback events are three set-based
-    INSERT … SELECTs in the engine."""
-    frame = decisions[[c for c in COLUMNS if c != "decided_at"] + ["action"]].copy()
-    frame["decided_at"] = now
-    frame["rr_slot"] = pd.array(frame["rr_slot"], dtype="Int64")
-    frame["version"] = frame["version"].astype("int64")
-    frame["attempt"] = frame["attempt"].astype("int64")
-    with store.staged(conn, frame, reads=3) as stage:
-        relation = f"(SELECT * FROM {stage})"
-        store.insert_from(conn, tables.assignment_history, relation, [*COLUMNS, "action"],
-                          "error" if first else "nothing")
-        store.insert_from(conn, tables.assignments, relation, COLUMNS, "error" if first else "update",
-                          [c for c in COLUMNS if c != "lead_id"])
-        events = outbox_select(stage, partners, now)
-        store.insert_from(conn, tables.writeback_outbox, events, OUTBOX_COLUMNS, "error" if first else "nothing")
+    """The slice's current rows (and the log rows they replace) and writeback events: set-based INSERT …
+    SELECTs in the engine over the Arrow tables as they lie (DuckDB) or staged once by COPY (Postgres)."""
+    decisions = decisions.append_column("decided_at", pa.repeat(_instant(now), decisions.num_rows))
+    decisions = _in_row_groups(decisions)
+    with store.staged(conn, decisions) as stage:
+        if first:
+            store.insert_from(conn, tables.assignments, stage, COLUMNS)
+        else:
+            _supersede(store, conn, stage)
+    events = outbox_events(decisions, partners, now)
+    events = _in_row_groups(events)
+    if events.num_rows:
+        with store.staged(conn, events) as stage:
+            store.insert_from(conn, tables.writeback_outbox, stage, OUTBOX_COLUMNS, "error" if first else "nothing")
+
+
+def _in_row_groups(table: pa.Table) -> pa.Table:
+    """The table as batches of one row group each (the last one the rest)."""
+    return pa.Table.from_batches(table.combine_chunks().to_batches(max_chunksize=ROW_GROUP), table.schema)
+
+
+def _supersede(store: LeadStore, conn: sa.Connection, stage: str) -> None:
+    """Staged decisions of leads that may have some already: the newest per lead becomes current, the current
+    row it replaces goes to the log, and a decision older than one already there goes straight to the log
+    (each only once, whatever was recorded before)."""
+    cols = ", ".join(COLUMNS)
+    newer_current = "EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = s.lead_id AND a.version > s.version)"
+    newer_staged = f"EXISTS (SELECT 1 FROM {stage} n WHERE n.lead_id = s.lead_id AND n.version > s.version)"
+    replaced = (f"(SELECT {cols} FROM assignments c WHERE EXISTS (SELECT 1 FROM {stage} s "
+                f"WHERE s.lead_id = c.lead_id AND s.version > c.version))")
+    store.insert_from(conn, tables.assignment_log, replaced, COLUMNS, "nothing")
+    older = f"(SELECT {cols} FROM {stage} s WHERE {newer_current} OR {newer_staged})"
+    store.insert_from(conn, tables.assignment_log, older, COLUMNS, "nothing")
+    newest = (f"(SELECT {cols} FROM {stage} s WHERE NOT {newer_staged} AND NOT EXISTS (SELECT 1 FROM assignments a "
+              f"WHERE a.lead_id = s.lead_id AND a.version >= s.version))")
+    store.insert_from(conn, tables.assignments, newest, COLUMNS, "update", [c for c in COLUMNS if c != "lead_id"])
 
 
 OUTBOX_COLUMNS = ["event_id", "source", "lead_id", "kind", "distribution_status", "partner_id", "partner_name",
                   "rep_name", "rep_email", "reason", "decided_at", "created_at"]
 
 
-def outbox_select(stage: str, partners: PartnersConfig, now: datetime) -> str:
-    """One distribution_status event per staged decision (held-back, segregated leads are not reported to the
-    source), as SQL over the stage. Its id derives from (lead, version), so the same decision can never be
-    queued twice. The label is what happened (withdrawn, rerouted), else the resulting status; a reroute that
-    found no partner is "Not Routed"."""
-    def lit(value) -> str:
-        return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+def outbox_events(decisions: pa.Table, partners: PartnersConfig, now: datetime) -> pa.Table:
+    """One distribution_status event per decision (held-back, segregated leads are not reported to the
+    source), as an Arrow table of OUTBOX_COLUMNS. Its id derives from (lead, version), so the same decision can
+    never be queued twice. The label is what happened (withdrawn, rerouted), else the resulting status; a
+    reroute that found no partner is "Not Routed". Labels and partner names are looked up per distinct value."""
+    d = decisions.select(["lead_id", "version", "source", "action", "status", "partner_id", "rep_name", "rep_email",
+                          "reason"])
+    reported = pc.fill_null(pc.not_equal(d["status"], "segregated"), True)
+    if not pc.all(reported).as_py():
+        d = d.filter(reported)
+    n = d.num_rows
+    return pa.table({
+        "event_id": pc.binary_join_element_wise(d["lead_id"], pc.cast(d["version"], pa.string()),
+                                                ":distribution_status:"),
+        "source": d["source"], "lead_id": d["lead_id"], "kind": pa.repeat("distribution_status", n),
+        "distribution_status": _per_value([d["action"], d["status"]], _label), "partner_id": d["partner_id"],
+        "partner_name": _per_value([d["partner_id"]], {p.id: p.name for p in partners.partners}.get),
+        "rep_name": d["rep_name"], "rep_email": d["rep_email"], "reason": d["reason"],
+        "decided_at": pa.repeat(now.isoformat(), n),
+        "created_at": pa.repeat(_instant(now), n),
+    })
 
-    by_status = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in STATUS_LABELS.items())
-    names = " ".join(f"WHEN {lit(p.id)} THEN {lit(p.name)}" for p in partners.partners)
-    label = (f"CASE WHEN s.action = 'withdrawn' OR (s.action = 'rerouted' AND s.status = 'routed') "
-             f"THEN (CASE s.action {by_status} END) ELSE (CASE s.status {by_status} END) END")
-    return (f"(SELECT s.lead_id || ':distribution_status:' || CAST(s.version AS VARCHAR) AS event_id, s.source, "
-            f"s.lead_id, 'distribution_status' AS kind, {label} AS distribution_status, s.partner_id, "
-            f"{'CASE s.partner_id ' + names + ' END' if names else 'CAST(NULL AS VARCHAR)'} AS partner_name, "
-            f"s.rep_name, s.rep_email, s.reason, {lit(now.isoformat())} AS decided_at, "
-            f"CAST({lit(now.isoformat())} AS TIMESTAMP WITH TIME ZONE) AS created_at "
-            f"FROM {stage} s WHERE s.status <> 'segregated')")
+
+def _label(action: str | None, status: str | None) -> str | None:
+    if action == "withdrawn" or (action == "rerouted" and status == "routed"):
+        return STATUS_LABELS.get(action)
+    return STATUS_LABELS.get(status)
+
+
+def _instant(now: datetime) -> pa.Scalar:
+    return pa.scalar(now, pa.timestamp("us", "UTC"))
+
+
+def _per_value(columns: list[pa.ChunkedArray | pa.Array], fn) -> pa.DictionaryArray:
+    """`fn(*values)` per row, computed once per distinct combination of the columns' values; a dictionary
+    array (null where fn gives None): no text is copied per row."""
+    codes, dictionaries = [], []
+    for column in columns:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+        codes.append(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1)
+        dictionaries.append([None, *encoded.dictionary.to_pylist()])
+    combined = np.zeros(len(codes[0]), dtype=np.int64)
+    for code, values in zip(codes, dictionaries, strict=True):
+        combined = combined * len(values) + code
+    if math.prod(len(values) for values in dictionaries) < 1 << 20:  # small numbers: no sort needed
+        present = np.bincount(combined)
+        distinct = np.flatnonzero(present)
+        remap = np.zeros(len(present), dtype=np.int64)
+        remap[distinct] = np.arange(len(distinct))
+        inverse = remap[combined]
+    else:
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    results = []
+    for c in distinct.tolist():
+        values = []
+        for options in reversed(dictionaries):
+            c, i = divmod(c, len(options))
+            values.append(options[i])
+        results.append(fn(*reversed(values)))
+    texts, index = pd.factorize(pd.Series(results, dtype=object), use_na_sentinel=True)
+    indices = texts[inverse]
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32(), mask=indices < 0),
+                                          pa.array(index.tolist(), pa.string()))

@@ -9,6 +9,10 @@ Version 2 → 3 (the columnar, append-only data plane):
   refusal an event had (its latest reason kept);
 - on DuckDB the large tables are rebuilt without PRIMARY KEY (no ART index) and the old secondary indexes
   dropped; on Postgres the new indexes are made.
+
+Version 3 → 4 (each decision stored once):
+- assignments gets `action` (from its history row); the history rows a later decision replaced move to
+  assignment_log; assignment_history becomes the view over the two.
 """
 
 from __future__ import annotations
@@ -61,10 +65,12 @@ def migrate(url: str | None = None) -> MigrationReport:
             report.from_version = found
             if found == str(tables.SCHEMA_VERSION):
                 return report
-            if found != "2":
+            if found not in ("2", "3"):
                 raise StoreSchemaError(f"the store has schema version {found or 'unknown'}; `leadsync store migrate` "
-                                       f"brings version 2 to {tables.SCHEMA_VERSION} only")
-            _v2_to_v3(store, conn, report)
+                                       f"brings versions 2 and 3 to {tables.SCHEMA_VERSION} only")
+            if found == "2":
+                _v2_to_v3(store, conn, report)
+            _v3_to_v4(store, conn)
     finally:
         store.dispose()
     return report
@@ -80,7 +86,8 @@ def _v2_to_v3(store: LeadStore, conn: sa.Connection, report: MigrationReport) ->
             if sa.inspect(conn).has_table(name):
                 conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {name}_v2")
                 metadata.tables[name].create(conn)
-                cols = ", ".join(c.name for c in metadata.tables[name].c)
+                kept = _columns(conn, f"{name}_v2")
+                cols = ", ".join(c.name for c in metadata.tables[name].c if c.name in kept)
                 conn.exec_driver_sql(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {name}_v2")
                 conn.exec_driver_sql(f"DROP TABLE {name}_v2")
                 report.rebuilt.append(name)
@@ -93,6 +100,29 @@ def _v2_to_v3(store: LeadStore, conn: sa.Connection, report: MigrationReport) ->
     _outbox(store, conn, report)
     conn.exec_driver_sql("DROP TABLE raw_rows")
     conn.exec_driver_sql("DROP TABLE writeback_outbox_v2")
+
+
+def _columns(conn: sa.Connection, table: str) -> set[str]:
+    result = conn.exec_driver_sql(f"SELECT * FROM {table} LIMIT 0")
+    names = set(result.keys())
+    result.close()
+    return names
+
+
+def _v3_to_v4(store: LeadStore, conn: sa.Connection) -> None:
+    """Each decision stored once: the current one in assignments (now with its action), the replaced ones in
+    assignment_log, assignment_history the view over both."""
+    if "action" not in _columns(conn, "assignments"):
+        conn.exec_driver_sql("ALTER TABLE assignments ADD COLUMN action VARCHAR")
+    conn.exec_driver_sql("UPDATE assignments SET action = h.action FROM assignment_history h "
+                         "WHERE h.lead_id = assignments.lead_id AND h.version = assignments.version")
+    conn.exec_driver_sql("UPDATE assignments SET action = status WHERE action IS NULL")
+    tables.assignment_log.create(conn, checkfirst=True)
+    cols = ", ".join(tables.HISTORY_COLUMNS)
+    conn.exec_driver_sql(f"INSERT INTO assignment_log ({cols}) SELECT {cols} FROM assignment_history h WHERE NOT "
+                         "EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = h.lead_id AND a.version = h.version)")
+    conn.exec_driver_sql("DROP TABLE assignment_history")
+    conn.exec_driver_sql(tables.history_view_sql())
     meta = tables.store_meta
     conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value=str(tables.SCHEMA_VERSION)))
 

@@ -16,7 +16,7 @@ metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
 
 # Bump when a table changes shape; a store written by another version is refused with a clear message.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 store_meta = sa.Table(
     "store_meta",
@@ -127,6 +127,11 @@ def _decision_columns() -> list[sa.Column]:
     ]
 
 
+# Every decision ever taken about a lead is kept once: the current one in `assignments`, the ones a later decision
+# replaced in `assignment_log`; `assignment_history` (a view) is the two together, the audit trail (routing,
+# withdrawal, reroute, manual changes, lifecycle). A million leads routed for the first time are one row each.
+_ACTION = "action"  # routed | unassigned | needs_review | withdrawn | rerouted | assigned | reassigned | accepted | …
+
 # The current routing decision per lead (the latest row of assignment_history).
 assignments = sa.Table(
     "assignments",
@@ -134,18 +139,52 @@ assignments = sa.Table(
     sa.Column("lead_id", sa.String, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
     *_decision_columns(),
+    sa.Column(_ACTION, sa.String),  # what the decision did (set on every row since schema 4)
 )
 
-# Every decision ever taken about a lead: the audit trail (routing, withdrawal, reroute, manual changes).
-assignment_history = sa.Table(
-    "assignment_history",
+# Decisions replaced by a later one: a lead's current decision moves here when the next is recorded.
+assignment_log = sa.Table(
+    "assignment_log",
     metadata,
     sa.Column("lead_id", sa.String, primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    # routed | unassigned | needs_review | withdrawn | rerouted | assigned | reassigned | accepted | rejected | closed
-    sa.Column("action", sa.String, nullable=False),
+    sa.Column(_ACTION, sa.String, nullable=False),
     *_decision_columns(),
 )
+
+# Every decision ever taken about a lead, oldest version first per lead: a view over assignment_log and
+# assignments (not created by metadata.create_all as a table; see _create_history_view).
+assignment_history = sa.Table(
+    "assignment_history",
+    sa.MetaData(),
+    sa.Column("lead_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column(_ACTION, sa.String, nullable=False),
+    *_decision_columns(),
+)
+HISTORY_COLUMNS = [c.name for c in assignment_history.c]
+
+
+def history_view_sql() -> str:
+    cols = ", ".join(HISTORY_COLUMNS)
+    return (f"CREATE VIEW assignment_history AS SELECT {cols} FROM assignment_log "
+            f"UNION ALL SELECT {cols} FROM assignments")
+
+
+def _create_history_view(_metadata, connection, tables=(), **_kw) -> None:
+    """After a create_all of the store's tables: the history view, unless a relation of that name is there (a
+    store being migrated from schema 3 or earlier still has the table). The query is read to its end: DuckDB
+    refuses other work while a result is left half-read."""
+    if assignments not in tables:
+        return
+    found = connection.exec_driver_sql(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'assignment_history' "
+        "AND table_schema = current_schema()").scalar_one()
+    if not found:
+        connection.exec_driver_sql(history_view_sql())
+
+
+sa.event.listen(metadata, "after_create", _create_history_view)
 
 # Round-robin pointers: where each source's cycle of a candidate set continues (across runs; see round_robin.py).
 routing_positions = sa.Table(
@@ -289,7 +328,7 @@ writeback_refusals = sa.Table(
 
 # Tables that grow with the number of leads: no PRIMARY KEY (no ART index) on DuckDB; their keys are kept by
 # the set-based inserts of LeadStore.insert_frame.
-APPEND_ONLY_TABLES = {"leads", "quarantine", "assignments", "assignment_history", "writeback_outbox",
+APPEND_ONLY_TABLES = {"leads", "quarantine", "assignments", "assignment_log", "writeback_outbox",
                       "writeback_bindings", "source_records", "lead_activities", "campaign_members"}
 
 # B-tree indexes for the Postgres store (DuckDB relies on its automatic min-max zonemaps and hash joins).

@@ -1,5 +1,6 @@
 """Routing state in the store: round-robin pointers, open leads per partner, who already had a lead;
-and recording decisions (current row, audit trail, writeback event) in one transaction."""
+and recording decisions (the current row, the replaced one kept in the log, the writeback event) in one
+transaction."""
 
 from __future__ import annotations
 
@@ -96,6 +97,13 @@ def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame | pa.T
         decisions = pa.Table.from_pandas(decisions[DECISION_SCHEMA.names], schema=DECISION_SCHEMA,
                                          preserve_index=False)
     decisions = decisions.select(DECISION_SCHEMA.names)
+    if pc.count_distinct(decisions["lead_id"]).as_py() < decisions.num_rows:
+        # several decisions of one lead at once (rare, and few): recorded round by round, oldest first
+        frame = decisions.to_pandas().sort_values("version", kind="stable")
+        rounds = frame.groupby("lead_id", sort=False).cumcount()
+        for n in range(int(rounds.max()) + 1):
+            record(store, conn, frame[rounds == n], partners, now, first)
+        return
     # In slices: the engine's staging copy of a million decisions at once would take hundreds of MB; a slice
     # at a time keeps the step's memory flat (one transaction all the same).
     for start in range(0, decisions.num_rows, RECORD_SLICE):
@@ -134,20 +142,21 @@ def _in_row_groups(table: pa.Table) -> pa.Table:
 
 
 def _supersede(store: LeadStore, conn: sa.Connection, stage: str) -> None:
-    """Staged decisions of leads that may have some already: the newest per lead becomes current, the current
-    row it replaces goes to the log, and a decision older than one already there goes straight to the log
-    (each only once, whatever was recorded before)."""
+    """Staged decisions (one per lead) of leads that may have some already: a newer one becomes current and the
+    current row it replaces goes to the log; one older than the current goes straight to the log (each only
+    once, whatever was recorded before)."""
+    if store.dialect == "postgresql":  # a fresh temporary table has no statistics for the planner
+        conn.exec_driver_sql(f"ANALYZE {stage}")
     cols = ", ".join(COLUMNS)
-    newer_current = "EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = s.lead_id AND a.version > s.version)"
-    newer_staged = f"EXISTS (SELECT 1 FROM {stage} n WHERE n.lead_id = s.lead_id AND n.version > s.version)"
     replaced = (f"(SELECT {cols} FROM assignments c WHERE EXISTS (SELECT 1 FROM {stage} s "
                 f"WHERE s.lead_id = c.lead_id AND s.version > c.version))")
     store.insert_from(conn, tables.assignment_log, replaced, COLUMNS, "nothing")
-    older = f"(SELECT {cols} FROM {stage} s WHERE {newer_current} OR {newer_staged})"
+    older = (f"(SELECT {cols} FROM {stage} s WHERE EXISTS (SELECT 1 FROM assignments a "
+             f"WHERE a.lead_id = s.lead_id AND a.version > s.version))")
     store.insert_from(conn, tables.assignment_log, older, COLUMNS, "nothing")
-    newest = (f"(SELECT {cols} FROM {stage} s WHERE NOT {newer_staged} AND NOT EXISTS (SELECT 1 FROM assignments a "
-              f"WHERE a.lead_id = s.lead_id AND a.version >= s.version))")
-    store.insert_from(conn, tables.assignments, newest, COLUMNS, "update", [c for c in COLUMNS if c != "lead_id"])
+    newer = (f"(SELECT {cols} FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM assignments a "
+             f"WHERE a.lead_id = s.lead_id AND a.version >= s.version))")
+    store.insert_from(conn, tables.assignments, newer, COLUMNS, "update", [c for c in COLUMNS if c != "lead_id"])
 
 
 OUTBOX_COLUMNS = ["event_id", "source", "lead_id", "kind", "distribution_status", "partner_id", "partner_name",

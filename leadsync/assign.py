@@ -78,7 +78,7 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         held_back: list[pa.Table] = []  # decided, not yet recorded: less than a row group
         for start in range(0, waiting, ROUTE_SLICE):
             leads = _queued_leads(store, conn, cfg, used, start, min(start + ROUTE_SLICE, waiting))
-            held = leads["segregated"].to_numpy(dtype=np.int64) == 1
+            held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
             result = route(leads[~held].reset_index(drop=True), partners, cfg, state)
             decisions = _first_decisions(leads["lead_id"], held, result, cfg)
             report.add(decisions, partners)
@@ -118,8 +118,7 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
     l = tables.leads
     queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
     extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
-    # segregated as 0/1: Postgres writes booleans as t/f in CSV, which Arrow's CSV reader does not take
-    held = sa.cast(sa.func.coalesce(l.c.segregated, False), sa.Integer).label("segregated")
+    held = sa.func.coalesce(l.c.segregated, False).label("segregated")
     cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS]]
     query = (sa.select(*cols, *([l.c.attributes] if extra else []))
              .select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
@@ -128,7 +127,7 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
         query = query.where(*_arrival_range(conn, start, stop))
     batches = list(store.read_batches(conn, query))
     table = pa.Table.from_batches(batches) if batches else pa.table(
-        {c.name: pa.array([], pa.int64() if c.name == "segregated" else pa.string()) for c in query.selected_columns})
+        {c.name: pa.array([], pa.bool_() if c.name == "segregated" else pa.string()) for c in query.selected_columns})
     leads = table.to_pandas(types_mapper=pd.ArrowDtype)
     if extra:
         attributes = leads.pop("attributes")

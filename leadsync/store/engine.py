@@ -125,7 +125,7 @@ class LeadStore:
                 f"the lead store at {sa.engine.make_url(self.url).render_as_string()} was written with schema "
                 f"version {found}; this leadsync needs version {tables.SCHEMA_VERSION}. "
                 + ("Migrate it in place with `leadsync store migrate` (back it up first), or move it aside "
-                   if found == "2" else "Move that store aside ")
+                   if found in ("2", "3") else "Move that store aside ")
                 + "(for the demo store: delete dagster_home/leadsync.duckdb) or set LEADSYNC_STORE_URL to a new one.")
 
     @contextmanager
@@ -371,8 +371,10 @@ def _copy_out_batches(conn: sa.Connection, sql: str, columns, rows: int) -> Iter
             pa.BufferReader(chunk),
             read_options=pacsv.ReadOptions(column_names=names, block_size=max(1 << 20, rows * 64)),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            # Postgres writes booleans as t/f in CSV
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
-                                                 quoted_strings_can_be_null=False))
+                                                 quoted_strings_can_be_null=False,
+                                                 true_values=["t"], false_values=["f"]))
         yield from reader
 
     with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:

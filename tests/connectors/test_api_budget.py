@@ -324,7 +324,9 @@ def test_the_window_waits_instead_of_exceeding(store):
             stamps.append(time.monotonic())
     # Any 0.3 s holds at most 10 calls; 25 calls need the third window.
     assert all(stamps[i + 10] - stamps[i] >= 0.3 for i in range(len(stamps) - 10))
-    assert 0.6 <= stamps[-1] - stamps[0] < 1.2 and budget.waited_s > 0.5
+    # It waited, and no more than the span: time a busy machine spent between calls counts toward the window.
+    span = stamps[-1] - stamps[0]
+    assert 0.6 <= span < 2.0 and 0 < budget.waited_s <= span
 
 
 def test_threads_never_hold_more_leases_than_allowed(store):

@@ -1,7 +1,6 @@
 """Generated demo leads: deterministic, realistic, and fast enough for the million-row benchmark."""
 
 import re
-import time
 
 import pandas as pd
 import pytest
@@ -73,14 +72,12 @@ def test_written_file_decodes_to_the_same_leads(tmp_path):
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
 
 
-def test_a_million_rows_write_and_decode_in_seconds(tmp_path):
-    started = time.perf_counter()
-    path = write_demo_leads(tmp_path / "big.csv", 1_000_000, partner_names=["Northwind Networks"])
-    written = time.perf_counter() - started
-    data = path.read_bytes()
-    started = time.perf_counter()
-    t = read_lead_file("big.csv", data)
-    decoded = time.perf_counter() - started
-    assert len(t.frame) == 1_000_000 and t.frame["__row__"].iloc[-1] == 1_000_000
-    # Typically ~3 s each on 2 cores; the bound leaves room for a busy CI machine.
-    assert written < 15 and decoded < 15, (written, decoded)
+def test_a_large_file_decodes_to_every_row_across_blocks(tmp_path):
+    """Big enough (~25 MB) that the reader parses it in many blocks; how fast is bench/pipeline_1m.py's business."""
+    n = 150_000
+    path = write_demo_leads(tmp_path / "big.csv", n, partner_names=["Northwind Networks"])
+    t = read_lead_file("big.csv", path.read_bytes())
+    assert list(t.frame["__row__"]) == list(range(1, n + 1))
+    expected = demo_leads(n, partner_names=["Northwind Networks"])
+    pd.testing.assert_frame_equal(t.frame[EXPECTED_COLUMNS].fillna("").iloc[::997].reset_index(drop=True),
+                                  expected.iloc[::997].reset_index(drop=True), check_dtype=False)

@@ -1,11 +1,10 @@
 """The scale profile on real parts: Dagster on Postgres, steps on two Celery workers over the loopback
 RabbitMQ, the lead store on Postgres. Three sources (SFTP, Salesforce, Marketo) give the same leads,
-quarantine, assignment counts and outbox as the embedded default; a worker killed with SIGKILL in the middle
-of a pull, a routing step or a writeback batch loses nothing and writes nothing twice."""
+quarantine, assignment counts and outbox as the embedded default (a worker killed mid-step: test_scale_kills.py);
+`leadsync scale --serve` leaves no orphans; the scale instance's queue and pools."""
 
 import shutil
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -15,63 +14,17 @@ import pytest
 import redis
 import sqlalchemy as sa
 from databases import fresh_database, postgres_unreachable, rabbitmq_unreachable
-from three_sources import lead_files, snapshot, three_sources
+from scale_runs import QUEUE, free_port, scale_env, worker_of_steps
+from three_sources import snapshot, three_sources
 
 from leadsync.defs.build import build_definitions
-from leadsync.scale.profile import SCALE_HOME, pools_of, set_pool_limits
+from leadsync.scale.profile import pools_of, set_pool_limits
 from leadsync.scale.runner import run_on_workers
 from leadsync.scale.workers import Workers
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(bool(postgres_unreachable() or rabbitmq_unreachable()),
                                 reason=f"{postgres_unreachable() or rabbitmq_unreachable()}")
-
-
-@pytest.fixture
-def drop(tmp_path) -> Path:
-    return lead_files(tmp_path / "drop", 2_000)
-
-
-@pytest.fixture
-def scale_home(tmp_path, monkeypatch) -> Path:
-    """A Dagster instance configured as dagster_home/scale/dagster.yaml, on a fresh Postgres database."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(SCALE_HOME / "dagster.yaml", home / "dagster.yaml")
-    with fresh_database("leadsync_dagster") as url:
-        # dagster-postgres speaks psycopg2 (its NOTIFY takes a bound parameter) and SQLAlchemy 2.1 defaults to psycopg 3
-        monkeypatch.setenv("LEADSYNC_DAGSTER_PG_URL", str(sa.engine.make_url(url).set(drivername="postgresql+psycopg2")
-                                                          .render_as_string(hide_password=False)))
-        monkeypatch.setenv("DAGSTER_HOME", str(home))
-        yield home
-
-
-# A queue of this test session's own: another test run or a benchmark sharing the RabbitMQ must not take its
-# steps. One per session, not per test: Dagster keeps the code location it loaded for the run (and with it
-# the executor's settings) for the life of the process.
-QUEUE = f"leadsync-test-{uuid.uuid4().hex[:10]}"
-
-
-def scale_env(project, store_url: str, home: Path) -> dict[str, str]:
-    """The scale profile's environment for the orchestrating test and its workers: the session's queue, the
-    shared API budget in Redis under a prefix of the test's own."""
-    return {**project.env, "LEADSYNC_STORE_URL": store_url, "DAGSTER_HOME": str(home),
-            "LEADSYNC_PROFILE": "scale", "LEADSYNC_CELERY_QUEUE": QUEUE,
-            "LEADSYNC_REDIS_URL": "redis://127.0.0.1:6379/0",
-            "LEADSYNC_BUDGET_PREFIX": f"leadsync-test:{uuid.uuid4().hex[:8]}"}
-
-
-def worker_of_steps(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
-    """step key → the Celery worker that executed it (from the run's engine events)."""
-    found = {}
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None or event.event_type_value != "ENGINE_EVENT" or not event.step_key:
-            continue
-        worker = (event.engine_event_data.metadata or {}).get("Celery worker")
-        if worker is not None:
-            found[event.step_key] = worker.value
-    return found
 
 
 def test_two_celery_workers_give_the_embedded_result(tmp_path, drop, mail_sandbox, postgres_url, scale_home,
@@ -155,173 +108,6 @@ def test_the_slot_a_lead_gets_does_not_depend_on_which_source_routed_first(tmp_p
     assert [first[f"west-{i}"][:2] for i in range(4)] == [("a", 0), ("b", 1), ("a", 2), ("a", 0)]
 
 
-@pytest.fixture(scope="module")
-def embedded_result(tmp_path_factory) -> dict:
-    """The embedded default's result on the same input: the reference every scale-profile run must match."""
-    from connectors.smtp_sandbox import SmtpSandbox
-
-    root = tmp_path_factory.mktemp("embedded")
-    with pytest.MonkeyPatch.context() as mp, SmtpSandbox(root / "mail", port=_free_port()) as smtp, \
-            three_sources(root / "project", lead_files(root / "drop", 2_000), smtp.port) as project:
-        for k, v in project.env.items():
-            mp.setenv(k, v)
-        url = f"duckdb:///{root / 'leadsync.duckdb'}"
-        assert build_definitions(project.mappings, url).resolve_job_def("leadsync") \
-            .execute_in_process(raise_on_error=False).success
-        return snapshot(url)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RunInBackground:
-    """The run orchestrated on a thread, so that the test can kill a worker in the middle of it."""
-
-    def __init__(self, instance: dg.DagsterInstance):
-        self.instance, self.result, self.error = instance, None, None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.result = run_on_workers(self.instance)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test by join()
-            self.error = exc
-
-    def run_id(self, timeout_s: float = 60) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            runs = self.instance.get_runs(limit=1)
-            if runs:
-                return runs[0].run_id
-            time.sleep(0.2)
-        raise TimeoutError("the run was not created")
-
-    def join(self, timeout_s: float = 600):
-        self.thread.join(timeout_s)
-        if self.error is not None:
-            raise self.error
-        assert self.result is not None, "the run did not finish in time"
-        return self.result
-
-
-def kill_worker_of(run: RunInBackground, workers: Workers, step: str, timeout_s: float = 120) -> str:
-    """SIGKILL the worker executing `step` (from the run's engine events); returns its name."""
-    deadline = time.monotonic() + timeout_s
-    run_id = run.run_id()
-    while time.monotonic() < deadline:
-        name = worker_of_steps(run.instance, run_id).get(step)
-        if name is not None:
-            workers.by_name(name).kill()
-            return name
-        time.sleep(0.2)
-    raise TimeoutError(f"no worker started {step}")
-
-
-def executions_of(instance: dg.DagsterInstance, run_id: str, step: str) -> list[str]:
-    """The workers that began executing `step`, in order."""
-    return [(r.dagster_event.engine_event_data.metadata or {})["Celery worker"].value
-            for r in instance.all_logs(run_id)
-            if r.dagster_event is not None and r.dagster_event.event_type_value == "ENGINE_EVENT"
-            and r.dagster_event.step_key == step
-            and "Celery worker" in (r.dagster_event.engine_event_data.metadata or {})]
-
-
-def hold_routing_section(store_url: str):
-    """Hold the store's routing section from outside, as a slow routing step elsewhere would."""
-    from leadsync.routing.state import hold_routing
-    from leadsync.store import LeadStore
-
-    store = LeadStore(store_url)
-    conn = store.engine.connect()
-    tx = conn.begin()
-    hold_routing(store, conn)
-
-    def release() -> None:
-        tx.rollback()
-        conn.close()
-        store.dispose()
-    return release
-
-
-def routing_waiters(store_url: str) -> int:
-    """Transactions of this store waiting to enter its routing section. Only this database's waiters on the
-    routing key: the server is shared with other test runs, whose advisory locks must not count."""
-    from leadsync.routing.state import ROUTING_SECTION
-    from leadsync.store.engine import _lock_key
-
-    key = _lock_key(ROUTING_SECTION)  # a bigint key shows as classid (high 32 bits), objid (low), objsubid 1
-    engine = sa.create_engine(store_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                " AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1"),
-                {"high": key >> 32, "low": key & 0xFFFFFFFF}).scalar_one()
-    finally:
-        engine.dispose()
-
-
-@pytest.mark.parametrize("moment", ["pull", "routing", "writeback"])
-def test_a_worker_killed_mid_step_loses_nothing_and_writes_nothing_twice(
-        moment, tmp_path, drop, mail_sandbox, postgres_url, scale_home, monkeypatch, embedded_result):
-    with three_sources(tmp_path / "scale", drop, mail_sandbox.port) as project:
-        env = scale_env(project, postgres_url, scale_home)
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        seeded = len(project.org.connect().query_all("SELECT Id FROM Lead")["records"])
-        with Workers(2, env, tmp_path / "workers") as workers:
-            instance = dg.DagsterInstance.from_config(str(scale_home))
-            release = None
-            if moment == "pull":  # the second SOQL query of the Salesforce pull: campaigns done, records next
-                gate = project.org.http.faults.hold_next("/query", skip=1)
-                step = "sfdc__raw_rows"
-            elif moment == "writeback":  # the Collections update carrying the statuses
-                gate = project.org.http.faults.hold_next("/composite/sobjects", method="PATCH")
-                step = "sfdc__writeback"
-            else:
-                release = hold_routing_section(postgres_url)
-                step = None
-            run = RunInBackground(instance)
-            if moment == "routing":
-                deadline = time.monotonic() + 180
-                while routing_waiters(postgres_url) == 0 and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                assert routing_waiters(postgres_url) > 0, "no routing step reached the routing section"
-                started = worker_of_steps(instance, run.run_id())
-                step = next(s for s in sorted(started) if s.endswith("__assignments"))  # one of the waiters
-                killed = kill_worker_of(run, workers, step)
-                release()
-            else:
-                assert gate.wait_reached(180), f"{step} never reached the held request"
-                killed = kill_worker_of(run, workers, step)
-                gate.release()  # the held call now reaches the org although its worker is gone
-            result = run.join()
-        assert result.success, [e.message for e in result.all_events if e.is_failure]
-        ran_on = executions_of(instance, result.run_id, step)
-        assert ran_on[0] == killed and len(set(ran_on)) == 2  # begun on the killed worker, redone on the other
-
-        org_leads = project.org.connect().query_all(
-            "SELECT Id, LeadSync_Distribution_Status__c FROM Lead")["records"]
-    got = snapshot(postgres_url)
-    # no lead lost or duplicated, no decision or round-robin slot twice, the same events as the embedded run
-    assert got["leads"] == embedded_result["leads"]
-    assert got["quarantine"] == embedded_result["quarantine"]
-    assert got["assignments_per_partner"] == embedded_result["assignments_per_partner"]
-    assert got["decisions_per_lead"] == 1
-    assert got["slots_handed_out"] == embedded_result["slots_handed_out"]
-    assert got["outbox"] == embedded_result["outbox"]
-    # the org: no record created twice, every pulled lead carries its status once
-    assert len(org_leads) == seeded
-    assert all(r["LeadSync_Distribution_Status__c"] for r in org_leads)
-
-
 # ------------------------------------------------------------------ `leadsync scale --serve` leaves no orphans
 
 
@@ -352,12 +138,12 @@ def _mappings_on_free_ports(root: Path) -> Path:
     shutil.copy(REPO / ".env", root / ".env")
     source = root / "mappings/sources/sftp_demo.yaml"
     data = yaml.safe_load(source.read_text())
-    data["connection"]["port"] = _free_port()
+    data["connection"]["port"] = free_port()
     source.write_text(yaml.safe_dump(data, sort_keys=False))
     lifecycle = root / "mappings/lifecycle.yaml"
     data = yaml.safe_load(lifecycle.read_text())
-    data["smtp"]["port"] = _free_port()
-    data["web"]["port"] = _free_port()
+    data["smtp"]["port"] = free_port()
+    data["web"]["port"] = free_port()
     data["web"]["base_url"] = f"http://127.0.0.1:{data['web']['port']}"
     lifecycle.write_text(yaml.safe_dump(data, sort_keys=False))
     return root / "mappings"
@@ -375,7 +161,7 @@ def test_sigterm_to_scale_serve_stops_everything_it_started(tmp_path, postgres_u
 
     mark = f"LEADSYNC_TEST_MARK={uuid.uuid4().hex}"
     mappings = _mappings_on_free_ports(tmp_path)
-    port = _free_port()
+    port = free_port()
     with fresh_database("leadsync_dagster") as dagster_url:
         env = {**os.environ, mark.split("=")[0]: mark.split("=")[1], "LEADSYNC_STORE_URL": postgres_url,
                "LEADSYNC_DAGSTER_PG_URL": str(sa.engine.make_url(dagster_url).set(drivername="postgresql+psycopg2")

@@ -15,7 +15,7 @@ import logging
 import posixpath
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +40,8 @@ LEAD_FILE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx")
 IN_FLIGHT_SUFFIXES = (".part", ".tmp", ".filepart")
 IGNORED_PREFIXES = (".", "~$")
 
+# An SFTP write request carries at most 32 KiB (paramiko's limit, OpenSSH's packet size); read a MiB at a time.
+UPLOAD_CHUNK = 1 << 20
 CONNECT_ATTEMPTS = 3
 CONNECT_WAIT = wait_exponential(multiplier=0.5, max=4)  # 0.5 s, then 1 s: a blip, not an outage
 
@@ -346,14 +348,32 @@ class SftpClient:
                 raise SftpFileNotFoundError(f"{path} is not on {self.settings.where} (moved or deleted since "
                                             "it was listed?); list the folder again") from None
 
-    def _write(self, path: str, data: bytes | Path) -> None:
+    def _write(self, path: str, data: bytes | Path | Iterable[Path]) -> list[Path] | None:
+        """Write `data` to `path`; parts (local files, in order) are appended as they come and returned as a
+        list, read once each."""
         with self._remote(f"upload {path}"):
             # confirm=True compares the size on the server, so a short write is an error, not a bad file.
             if isinstance(data, Path):
                 with data.open("rb") as local:
                     self._session.putfo(local, path, file_size=data.stat().st_size, confirm=True)
-            else:
+                return None
+            if isinstance(data, bytes):
                 self._session.putfo(io.BytesIO(data), path, file_size=len(data), confirm=True)
+                return None
+            parts, size = [], 0
+            with self._session.open(path, "wb") as remote:
+                remote.set_pipelined(True)  # writes go out back to back; the server's answers are read at close
+                for part in data:
+                    parts.append(part)
+                    with part.open("rb") as local:
+                        while chunk := local.read(UPLOAD_CHUNK):
+                            remote.write(chunk)
+                            size += len(chunk)
+            written = self._session.stat(path).st_size
+            if written != size:
+                raise SftpTransientError(f"{path} on {self.settings.where} holds {written} bytes after an upload of "
+                                         f"{size}: a short write; upload again")
+            return parts
 
     def _rename(self, source: str, target: str) -> bool:
         """Rename source to a target checked to be free. False when the server refused because the target
@@ -456,18 +476,21 @@ class SftpClient:
 
     # ---------------------------------------------------------------------------------- outbox
 
-    def upload_outbox(self, name: str, data: bytes | Path) -> str:
+    def upload_outbox(self, name: str, data: bytes | Path | Iterable[Path]) -> str:
         """Publish a result file atomically: write `<name>.part`, then rename it to `<name>`, so a reader
         never sees half a file. Identical bytes already there: nothing to do (a retried upload). Different
         bytes under that name: SftpError, because result files are never overwritten. `data` may be a local
-        file, streamed (a status file of a million rows never sits in memory)."""
+        file, streamed (a status file of a million rows never sits in memory), or the file's parts as local
+        files in order, each sent as soon as it comes (while the caller writes the next)."""
         folder = self.settings.outbox
         target = posixpath.join(folder, _leaf(name))
         self._ensure_folder(folder)
+        if not isinstance(data, bytes | Path) and self._stat(target) is not None:
+            data = list(data)  # a retried upload: compared whole with what is there
         if self._same_as_existing(target, data):
             return target
         part = f"{target}.part"
-        self._write(part, data)
+        data = self._write(part, data) or data
         try:
             renamed = self._rename(part, target)
         except FileNotFoundError:
@@ -479,12 +502,12 @@ class SftpClient:
         self._remove_quietly(part)
         return target
 
-    def _same_as_existing(self, target: str, data: bytes | Path) -> bool:
+    def _same_as_existing(self, target: str, data: bytes | Path | list[Path]) -> bool:
         """False when target does not exist, True when it holds exactly `data`, SftpError otherwise."""
         attrs = self._stat(target)
         if attrs is None:
             return False
-        size = data.stat().st_size if isinstance(data, Path) else len(data)
+        size = sum(p.stat().st_size for p in _files(data)) if not isinstance(data, bytes) else len(data)
         if attrs.st_size == size and self._digest(target) == _local_digest(data):
             return True
         raise SftpError(f"{target} already exists on {self.settings.where} with different content "
@@ -508,11 +531,16 @@ class SftpClient:
         return self._read(posixpath.join(self.settings.outbox, _leaf(name)))
 
 
-def _local_digest(data: bytes | Path) -> str:
-    if not isinstance(data, Path):
+def _files(data: Path | list[Path]) -> list[Path]:
+    return [data] if isinstance(data, Path) else data
+
+
+def _local_digest(data: bytes | Path | list[Path]) -> str:
+    if isinstance(data, bytes):
         return hashlib.sha256(data).hexdigest()
     digest = hashlib.sha256()
-    with data.open("rb") as local:
-        while chunk := local.read(1 << 20):
-            digest.update(chunk)
+    for path in _files(data):
+        with path.open("rb") as local:
+            while chunk := local.read(1 << 20):
+                digest.update(chunk)
     return digest.hexdigest()

@@ -1,13 +1,17 @@
 """SFTP sources get their statuses back as a CSV file in the outbox folder.
 
 The engine writes the file (`COPY … TO`), ordered by event id, so the same batch always renders the same
-bytes; it is uploaded from disk as a stream. A million status rows never pass through Python.
+bytes, in parts: each part is uploaded while the engine writes the next. A million status rows never pass
+through Python.
 """
 
 from __future__ import annotations
 
+import queue
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,37 +83,74 @@ def _part_bounds(store: LeadStore, conn: sa.Connection, batch: Batch) -> list[st
                              .order_by(ranked.c.event_id)).scalars())
 
 
+def status_file_parts(store: LeadStore, batch: Batch, folder: Path) -> Iterator[Path]:
+    """The batch's status file as part files in `folder`, in order (concatenated: the whole file). The engine
+    renders each part in a thread of its own, one part ahead of the one the caller is using, so uploading a
+    part and writing the next go on at once. Stops with the caller: closing the generator ends the thread."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item) -> bool:
+        """Hand `item` to the caller; False when the caller has stopped."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def render() -> None:
+        try:
+            o = tables.writeback_outbox
+            with store.begin() as conn:
+                bounds = _part_bounds(store, conn, batch)
+                for i, low in enumerate(bounds or [None]):
+                    query = status_query(batch, store.dialect)
+                    if low is not None:
+                        query = query.where(o.c.event_id >= low)
+                    if i + 1 < len(bounds):
+                        query = query.where(o.c.event_id < bounds[i + 1])
+                    part = folder / f"part{i:05d}.csv"
+                    _copy_part(store, conn, query, part, header=i == 0)
+                    if not offer(part):
+                        return
+            offer(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            offer(exc)
+
+    thread = threading.Thread(target=render, name=f"status-file-{batch.batch_id}", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def write_status_csv(store: LeadStore, batch: Batch, path: Path) -> int:
-    """Render the batch's status file to `path` in the engine, part by part; returns the number of rows."""
-    o = tables.writeback_outbox
-    with store.begin() as conn:
-        bounds = _part_bounds(store, conn, batch)
-        with path.open("wb") as out:
-            for i, low in enumerate(bounds or [None]):
-                query = status_query(batch, store.dialect)
-                if low is not None:
-                    query = query.where(o.c.event_id >= low)
-                if i + 1 < len(bounds):
-                    query = query.where(o.c.event_id < bounds[i + 1])
-                _copy_part(store, conn, query, out, header=i == 0)
-        return conn.execute(sa.select(sa.func.count()).select_from(tables.writeback_bindings)
-                            .where(tables.writeback_bindings.c.batch_id == batch.batch_id)).scalar_one()
-
-
-def _copy_part(store: LeadStore, conn: sa.Connection, query: sa.Select, out, header: bool) -> None:
-    sql = store.render(conn, query)
-    if store.dialect == "duckdb":
-        with tempfile.TemporaryDirectory(prefix="leadsync-part-") as tmp:
-            part = Path(tmp) / "part.csv"
-            target = "'" + str(part).replace("'", "''") + "'"
-            conn.exec_driver_sql(f"COPY ({sql}) TO {target} (FORMAT csv, HEADER {str(header).lower()}, "
-                                 "NEW_LINE '\\r\\n')")
+    """Render the batch's status file to `path`; returns the number of rows."""
+    with tempfile.TemporaryDirectory(prefix="leadsync-parts-") as tmp, path.open("wb") as out:
+        for part in status_file_parts(store, batch, Path(tmp)):
             with part.open("rb") as data:
                 shutil.copyfileobj(data, out, 1 << 20)
+            part.unlink()
+    return batch.event_count
+
+
+def _copy_part(store: LeadStore, conn: sa.Connection, query: sa.Select, part: Path, header: bool) -> None:
+    sql = store.render(conn, query)
+    if store.dialect == "duckdb":
+        target = "'" + str(part).replace("'", "''") + "'"
+        conn.exec_driver_sql(f"COPY ({sql}) TO {target} (FORMAT csv, HEADER {str(header).lower()}, "
+                             "NEW_LINE '\\r\\n')")
         return
     cursor = conn.connection.driver_connection.cursor()
     options = "FORMAT csv, HEADER" if header else "FORMAT csv"
-    with cursor.copy(f"COPY ({sql}) TO STDOUT WITH ({options})") as copy:
+    with part.open("wb") as out, cursor.copy(f"COPY ({sql}) TO STDOUT WITH ({options})") as copy:
         for data in copy:
             out.write(data)
 
@@ -135,9 +176,11 @@ def drain_outbox(source: str, client: SftpClient, store: LeadStore, now: datetim
 
 def _send(batch: Batch, client: SftpClient, store: LeadStore, now: datetime, report: WritebackReport) -> None:
     with tempfile.TemporaryDirectory(prefix="leadsync-status-") as tmp:
-        path = Path(tmp) / batch.target_name
-        rows = write_status_csv(store, batch, path)
-        remote = client.upload_outbox(batch.target_name, path)
+        parts = status_file_parts(store, batch, Path(tmp))
+        try:
+            remote = client.upload_outbox(batch.target_name, parts)
+        finally:
+            parts.close()  # an upload that failed part-way stops the rendering too
     mark_sent(store, batch, remote, now)
-    report.events_sent += rows
+    report.events_sent += batch.event_count
     report.files.append(remote)

@@ -109,6 +109,30 @@ def test_outbox_upload_is_atomic_and_never_overwrites(sandbox, client):
     assert sorted(p.name for p in (sandbox.root / "outbox").iterdir()) == ["status.csv"]  # no .part left
 
 
+def test_outbox_upload_of_parts_sends_them_in_order_as_one_file(sandbox, client, tmp_path):
+    parts = []
+    for i, text in enumerate([b"a,b\r\n", b"1,2\r\n" * 300_000, b"3,4\r\n"]):  # the middle part: 1.5 MB
+        parts.append(tmp_path / f"part{i}.csv")
+        parts[-1].write_bytes(text)
+    whole = b"".join(p.read_bytes() for p in parts)
+    taken = []
+
+    def arriving():  # as a renderer hands them over: one at a time
+        for part in parts:
+            taken.append(part.name)
+            yield part
+
+    assert client.upload_outbox("status.csv", arriving()) == "outbox/status.csv"
+    assert taken == ["part0.csv", "part1.csv", "part2.csv"]
+    assert (sandbox.root / "outbox/status.csv").read_bytes() == whole
+    assert client.upload_outbox("status.csv", iter(parts)) == "outbox/status.csv"  # a retry, same bytes: no-op
+    parts[1].write_bytes(b"1,2\r\n" * 299_999 + b"9,9\r\n")  # same size, other bytes
+    with pytest.raises(SftpError, match="different content"):
+        client.upload_outbox("status.csv", iter(parts))
+    assert (sandbox.root / "outbox/status.csv").read_bytes() == whole
+    assert sorted(p.name for p in (sandbox.root / "outbox").iterdir()) == ["status.csv"]
+
+
 def test_outbox_listing_skips_partial_uploads(client, drop):
     drop("outbox", "half.csv.part", "x", mtime=1_700_000_001)
     drop("outbox", "done.csv", "abc", mtime=1_700_000_000)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from conftest import answer
+from replay_server import answer
 
 from connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError
 from connectors.salesforce.source import SalesforceSource

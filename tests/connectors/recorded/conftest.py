@@ -34,3 +34,16 @@ def replay() -> Iterator[Replay]:
 def fast_http() -> HttpSettings:
     """Short timeouts and retry waits: tests count attempts, not seconds."""
     return HttpSettings(timeout_s=2.0, retry=FAST_RETRY)
+
+
+@pytest.fixture
+def closing() -> Iterator:
+    """closing(source) -> source, closed after the test."""
+    opened = []
+
+    def keep(source):
+        opened.append(source)
+        return source
+    yield keep
+    for source in opened:
+        source.close()

@@ -40,18 +40,10 @@ def instance(replay):
 
 
 @pytest.fixture
-def source_for(instance, fast_http):
-    opened = []
-
-    def build(**overrides) -> EloquaSource:
-        settings = EloquaSettings(**{"site": "LeadSyncDemo", "username": "Demo.User", "password": "pw",
-                                     "login_url": instance.url, "http": fast_http, "sync_poll_interval_s": 0.01,
-                                     **overrides})
-        opened.append(EloquaSource(settings))
-        return opened[-1]
-    yield build
-    for source in opened:
-        source.close()
+def source_for(instance, fast_http, closing):
+    return lambda **overrides: closing(EloquaSource(EloquaSettings(**{
+        "site": "LeadSyncDemo", "username": "Demo.User", "password": "pw", "login_url": instance.url,
+        "http": fast_http, "sync_poll_interval_s": 0.01, **overrides})))
 
 
 def export(instance, *sync_states: dict) -> None:

@@ -36,20 +36,11 @@ def instance(replay):
 
 
 @pytest.fixture
-def source_for(instance, fast_http, tmp_path):
-    opened = []
-
-    def build(**overrides) -> MarketoSource:
-        settings = MarketoSettings(**{"base_url": instance.url, "client_id": "id", "client_secret": "secret",
-                                      "http": fast_http, "rate_limit_wait_s": 0.01, "export_poll_s": 0.01,
-                                      "export_queue_wait_s": 0.01, "first_pull_days": 1, "work_dir": tmp_path,
-                                      **overrides})
-        opened.append(MarketoSource(settings, clock=lambda: NOW))
-        return opened[-1]
-    yield build
-    for source in opened:
-        source.close()
-
+def source_for(instance, fast_http, tmp_path, closing):
+    return lambda **overrides: closing(MarketoSource(MarketoSettings(**{
+        "base_url": instance.url, "client_id": "id", "client_secret": "secret", "http": fast_http,
+        "rate_limit_wait_s": 0.01, "export_poll_s": 0.01, "export_queue_wait_s": 0.01, "first_pull_days": 1,
+        "work_dir": tmp_path, **overrides}), clock=lambda: NOW))
 
 
 def test_lead_reads_by_id_follow_next_page_token_and_the_watermark_covers_only_what_was_read(instance, source_for):

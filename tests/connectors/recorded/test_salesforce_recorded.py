@@ -36,17 +36,10 @@ def org(replay):
 
 
 @pytest.fixture
-def source_for(org, fast_http):
-    opened = []
-
-    def build(**overrides) -> SalesforceSource:
-        settings = SalesforceSettings(login_url=org.url, consumer_key="key", consumer_secret="secret",
-                                      http=fast_http, bulk_poll_s=0, **overrides)
-        opened.append(SalesforceSource(settings))
-        return opened[-1]
-    yield build
-    for source in opened:
-        source.close()
+def source_for(org, fast_http, closing):
+    return lambda **overrides: closing(SalesforceSource(SalesforceSettings(**{
+        "login_url": org.url, "consumer_key": "key", "consumer_secret": "secret", "http": fast_http,
+        "bulk_poll_s": 0, **overrides})))
 
 
 def rest_pull(org) -> None:

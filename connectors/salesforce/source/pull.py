@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,10 +32,9 @@ import pyarrow as pa
 from simple_salesforce.bulk2 import Operation, _Bulk2Client
 from simple_salesforce.util import call_salesforce
 
-from connectors.api_client import ApiError, ApiTransientError, RetryPolicy, with_retries
+from connectors.api_client import ApiError
 from connectors.salesforce.source.client import SalesforceClient
 from connectors.salesforce.source.describe import ObjectDescription
-from connectors.salesforce.source.errors import BulkJobFailed, bulk_job_error
 from connectors.salesforce.source.records import csv_table, rest_table
 from connectors.salesforce.source.segregation import SEGREGATED_COLUMN
 from connectors.salesforce.source.settings import SalesforceSettings
@@ -46,7 +44,6 @@ from connectors.source_api import PulledBatch
 log = logging.getLogger(__name__)
 ID, STAMP = "Id", "SystemModstamp"
 RESUME_VERSION = 1
-BULK_POLL_MAX_S = 30.0  # the longest wait between two polls of a bulk job
 
 
 @dataclass(frozen=True)
@@ -239,9 +236,7 @@ class LeadPull:
             job_id, locator = resume["job_id"], resume["locator"]
             marks = Watermarks(_from_iso(resume.get("seen_max")), ordered=False)
         if job_id is None:
-            job_id = with_retries(self._start_job, RetryPolicy(
-                self.settings.bulk_job_attempts, self.settings.http.retry.initial_s, self.settings.http.retry.max_s),
-                self.client.on_retry, retry_on=BulkJobFailed)
+            job_id = self.client.with_new_jobs(self._start_job)
             locator = ""
         while True:
             current = locator
@@ -268,22 +263,8 @@ class LeadPull:
         obj = self.plan.object_name
         job = self.client.call(f"create bulk query job of {obj}", lambda sf: self.client.bulk2(sf, obj).create_job(
             Operation.query, query=self.plan.select))
-        job_id = job["id"]
-        deadline = time.monotonic() + self.settings.bulk_timeout_s
-        delay = self.settings.bulk_poll_s
-        while True:
-            time.sleep(delay)
-            info = self.client.call(f"bulk query job {job_id} of {obj}",
-                                    lambda sf: self.client.bulk2(sf, obj).get_job(job_id, True))
-            state = info.get("state")
-            if state == "JobComplete":
-                return job_id
-            if state in ("Failed", "Aborted"):
-                raise bulk_job_error(f"bulk query of {obj}", str(info.get("errorMessage") or state), job_id)
-            if time.monotonic() >= deadline:
-                raise ApiTransientError(f"bulk query of {obj}: job {job_id} still {state} after "
-                                        f"{self.settings.bulk_timeout_s:g} s (bulk_timeout_s)")
-            delay = min(delay * 2 or 0.05, BULK_POLL_MAX_S)
+        self.client.wait_for_bulk_job(obj, job["id"], is_query=True)
+        return job["id"]
 
     def _job_ready(self, job_id: str) -> bool:
         try:

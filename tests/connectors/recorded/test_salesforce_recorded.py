@@ -171,3 +171,23 @@ def test_a_refused_record_in_a_collection_is_a_result_and_the_write_is_sent_once
     assert results["ok"].tolist() == [True, False]
     assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in results["error"].iloc[1]
     assert org.count("PATCH", r"/composite/sobjects") == 1
+
+
+def test_a_bulk_write_whose_poll_fails_is_uploaded_once_in_one_job(org, source_for):
+    ingest = r"/services/data/v62\.0/jobs/ingest"
+    job = rf"{ingest}/7505fEXAMPLE4C2AAM$"
+    org.on("POST", rf"{ingest}/?$", sf("ingest_job_created"))
+    org.on("PUT", rf"{ingest}/7505fEXAMPLE4C2AAM/batches/?$", sf("ingest_uploaded"))
+    org.on("PATCH", job, sf("ingest_closed"))
+    org.on("GET", job, sf("server_unavailable"), sf("ingest_in_progress"), sf("ingest_complete"))
+    org.on("GET", r"/successfulResults/?$", sf("ingest_successful_results"))
+    org.on("GET", r"/failedResults/?$", sf("ingest_failed_results"))
+    updates = pd.DataFrame({"key": ["k1", "k2"], "record_id": ["00QD000000Ybq1aMAB", "00QD000000Ybq1bMAB"],
+                            "Email": ["ada@example.com", "bob@"]})
+
+    results = source_for(write_bulk_threshold=1).write_records(updates)
+
+    assert results["ok"].tolist() == [True, False]
+    assert results["error"].iloc[1] == "INVALID_EMAIL_ADDRESS: Email: invalid email address: bob@ [Email]"
+    assert org.count("POST", rf"{ingest}/?$") == 1 and org.count("PUT", r"/batches/?$") == 1
+    assert org.count("PATCH", job) == 1 and org.count("GET", job) == 3

@@ -131,9 +131,13 @@ class Bulk:
         if sync["status"] == "error":
             raise SyncFailed(f"Eloqua Bulk {sync['uri']} of {sync.get('syncedInstanceUri')} ended in error: "
                              f"{self.logs_text(sync['uri'])}")
-        if sync["status"] == "warning":
-            sync = {**sync, "warnings": self.warnings(sync)}
-        return sync
+        return self.with_warnings(sync)
+
+    def with_warnings(self, sync: dict) -> dict:
+        """The sync, with its warning log lines under "warnings" when it ended `warning` (read once)."""
+        if sync.get("status") != "warning" or "warnings" in sync:
+            return sync
+        return {**sync, "warnings": self.warnings(sync)}
 
     def warnings(self, sync: dict) -> list[str]:
         """The warning (and error) lines of a sync's logs, each "ELQ-code message (n records)", named by the

@@ -141,8 +141,7 @@ class ContactPull:
             sync = self.bulk.wait(sync)
         if sync.get("status") not in ("success", "warning"):
             return None
-        self._note(sync if "warnings" in sync or sync.get("status") != "warning" else
-                   {**sync, "warnings": self.bulk.warnings(sync)})
+        self._note(self.bulk.with_warnings(sync))
         return replace(cursor, fields=tuple(fields))
 
     def _note(self, sync: dict) -> None:

@@ -157,3 +157,11 @@ def test_a_job_already_queued_is_waited_for_not_enqueued_again(instance, source_
     [batch] = source_for().pull(["email"], None)
 
     assert batch.rows == 2 and instance.count("POST", ENQUEUE) == 1 and instance.count("POST", CREATE) == 1
+
+
+def test_the_daily_export_quota_on_create_stops_before_any_export_exists(instance, source_for):
+    instance.on("POST", CREATE, mk("export_daily_quota"))
+
+    with pytest.raises(ApiQuotaExhausted, match="Export daily quota exceeded"):
+        list(source_for().pull(["email"], None))
+    assert instance.count("POST", CREATE) == 1 and instance.count("POST", ENQUEUE) == 0

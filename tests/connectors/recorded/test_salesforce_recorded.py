@@ -191,3 +191,11 @@ def test_a_bulk_write_whose_poll_fails_is_uploaded_once_in_one_job(org, source_f
     assert results["error"].iloc[1] == "INVALID_EMAIL_ADDRESS: Email: invalid email address: bob@ [Email]"
     assert org.count("POST", rf"{ingest}/?$") == 1 and org.count("PUT", r"/batches/?$") == 1
     assert org.count("PATCH", job) == 1 and org.count("GET", job) == 3
+
+
+def test_a_session_that_ends_while_a_bulk_job_runs_logs_in_again_and_keeps_the_job(org, source_for):
+    bulk_pull(org, sf("bulk_job_in_progress"), sf("invalid_session"), sf("bulk_job_complete"))
+
+    [batch] = source_for(bulk_threshold=10).pull(FIELDS, None)
+
+    assert batch.rows == 2 and org.count("POST", JOBS) == 1 and org.count("POST", TOKEN) == 2

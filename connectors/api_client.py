@@ -31,6 +31,7 @@ import urllib3
 from tenacity import (
     RetryCallState,
     Retrying,
+    retry_if_exception,
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -93,14 +94,16 @@ class RetryPolicy:
 
 
 def with_retries(fn: Callable[[], Any], policy: RetryPolicy, on_retry: Callable[[ApiTransientError, int], None]
-                 | None = None, retry_on: type[ApiTransientError] = ApiTransientError) -> Any:
-    """Run `fn`, retrying `retry_on` (ApiTransientError) with back-off (a Retry-After hint wins); other
-    errors pass."""
+                 | None = None, retry_on: type[ApiTransientError] | Callable[[BaseException], bool]
+                 = ApiTransientError) -> Any:
+    """Run `fn`, retrying `retry_on` (ApiTransientError; a class, or a test of the exception) with back-off
+    (a Retry-After hint wins); other errors pass."""
     def before_sleep(state: RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
             on_retry(state.outcome.exception(), state.attempt_number)
 
-    retrying = Retrying(retry=retry_if_exception_type(retry_on), stop=stop_after_attempt(policy.attempts),
+    retry = retry_if_exception_type(retry_on) if isinstance(retry_on, type) else retry_if_exception(retry_on)
+    retrying = Retrying(retry=retry, stop=stop_after_attempt(policy.attempts),
                         wait=policy.wait(), reraise=True, before_sleep=before_sleep)
     return retrying(fn)
 
@@ -143,6 +146,13 @@ def new_session(settings: HttpSettings) -> requests.Session:
         session.trust_env = False
         session.verify = str(settings.ca_bundle)
     return session
+
+
+def answered_refusal(exc: BaseException) -> bool:
+    """A transient error the server answered with a status (429, 5xx): the request was refused, not carried
+    out, so sending it again cannot do it twice. A timeout or a dropped connection may come after the server
+    acted on the request: a write that must not happen twice is not repeated on those."""
+    return isinstance(exc, ApiTransientError) and exc.status is not None
 
 
 def transport_errors(exc: requests.RequestException, what: str) -> ApiError:

@@ -222,8 +222,9 @@ class Bulk:
             self._post_rows(definition_uri, rows[:half])
             self._post_rows(definition_uri, rows[half:])
             return
+        # once: rows staged twice would be imported twice (the second copy rejected as a duplicate identifier)
         self.client.request("POST", self.url(f"{definition_uri}/data"), what=f"Eloqua Bulk upload to {definition_uri}",
-                            data=raw, headers={"Content-Type": "application/json; charset=utf-8"})
+                            once=True, data=raw, headers={"Content-Type": "application/json; charset=utf-8"})
 
     def rejects(self, sync_uri: str) -> Iterator[dict]:
         return self.client.bulk_items(f"{sync_uri}/rejects", f"Eloqua Bulk {sync_uri} rejects")

@@ -4,9 +4,11 @@ its log lines, one that ends `error` failing with them, a refused definition a c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from replay_server import answer
@@ -166,3 +168,31 @@ def test_oauth_in_the_yaml_needs_a_way_to_get_a_token(oauth_yaml):
     oauth_yaml.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="auth 'oauth' needs refresh_token_env"):
         load_source(oauth_yaml)
+
+
+def write(instance, *staged: dict):
+    instance.on("POST", r"^/API/Bulk/2\.0/contacts/imports$", elq("import_defined"))
+    instance.on("POST", r"^/API/Bulk/2\.0/contacts/imports/1/data$", *staged)
+    instance.on("POST", SYNCS, elq("import_sync_pending"))
+    instance.on("GET", r"^/API/Bulk/2\.0/syncs/2$", elq("import_sync_success"))
+    return pd.DataFrame({"key": ["k1", "k2"], "record_id": ["1", "2"],
+                         "C_EmailAddress": ["ada@example.com", "bob@example.com"]})
+
+
+def test_staging_rows_refused_with_a_status_is_sent_again_and_the_write_lands_once(instance, source_for):
+    updates = write(instance, elq("service_unavailable"), elq("rows_staged"))
+
+    results = source_for().write_records(updates)
+
+    assert results["ok"].tolist() == [True, True]
+    assert instance.count("POST", r"/contacts/imports/1/data$") == 2 and instance.count("POST", SYNCS) == 1
+
+
+def test_staging_rows_that_time_out_is_not_sent_again(instance, source_for, fast_http):
+    updates = write(instance, elq("rows_staged", delay_s=0.4))
+
+    with pytest.raises(ApiTransientError, match="ReadTimeout"):
+        source_for(http=replace(fast_http, timeout_s=0.15)).write_records(updates)
+
+    # the rows may have been staged: a second copy would be imported twice; the next run writes them anew
+    assert instance.count("POST", r"/contacts/imports/1/data$") == 1 and instance.count("POST", SYNCS) == 0

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 from tenacity import (
     RetryCallState,
     Retrying,
+    retry_if_exception,
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -56,6 +58,13 @@ class ApiTransientError(ApiError):
                  retry_after_s: float | None = None):
         super().__init__(message, vendor_code, status)
         self.retry_after_s = retry_after_s
+
+
+class ApiUnreachable(ApiTransientError):
+    """Nothing answered at the address: the name did not resolve, the connection was refused, or connecting
+    timed out. Retried like any transient error; a connection check (which has no earlier answer to go by)
+    reports it as a wrong URL. A host that accepted the connection and then answered slowly or dropped it
+    is not unreachable: that is a plain ApiTransientError."""
 
 
 class ApiQuotaExhausted(ApiError):
@@ -85,13 +94,16 @@ class RetryPolicy:
 
 
 def with_retries(fn: Callable[[], Any], policy: RetryPolicy, on_retry: Callable[[ApiTransientError, int], None]
-                 | None = None) -> Any:
-    """Run `fn`, retrying ApiTransientError with back-off (a Retry-After hint wins); other errors pass."""
+                 | None = None, retry_on: type[ApiTransientError] | Callable[[BaseException], bool]
+                 = ApiTransientError) -> Any:
+    """Run `fn`, retrying `retry_on` (ApiTransientError; a class, or a test of the exception) with back-off
+    (a Retry-After hint wins); other errors pass."""
     def before_sleep(state: RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
             on_retry(state.outcome.exception(), state.attempt_number)
 
-    retrying = Retrying(retry=retry_if_exception_type(ApiTransientError), stop=stop_after_attempt(policy.attempts),
+    retry = retry_if_exception_type(retry_on) if isinstance(retry_on, type) else retry_if_exception(retry_on)
+    retrying = Retrying(retry=retry, stop=stop_after_attempt(policy.attempts),
                         wait=policy.wait(), reraise=True, before_sleep=before_sleep)
     return retrying(fn)
 
@@ -136,14 +148,42 @@ def new_session(settings: HttpSettings) -> requests.Session:
     return session
 
 
+def answered_refusal(exc: BaseException) -> bool:
+    """A transient error the server answered with a status (429, 5xx): the request was refused, not carried
+    out, so sending it again cannot do it twice. A timeout or a dropped connection may come after the server
+    acted on the request: a write that must not happen twice is not repeated on those."""
+    return isinstance(exc, ApiTransientError) and exc.status is not None
+
+
 def transport_errors(exc: requests.RequestException, what: str) -> ApiError:
-    """A requests failure as an ApiError: unreachable hosts and TLS failures are configuration problems
-    (the URL or CA is wrong) once retries are spent; timeouts and dropped connections are transient."""
+    """A requests failure as an ApiError: TLS failures are configuration problems (the URL or CA is wrong);
+    a host that never answered is ApiUnreachable; a read timeout or a dropped connection (the host was
+    reached, it is slow or restarting) is ApiTransientError."""
     if isinstance(exc, requests.exceptions.SSLError):
         return ApiConfigError(f"{what}: TLS verification failed ({exc}); check the URL and the CA bundle")
+    if isinstance(exc, requests.ConnectTimeout) or (isinstance(exc, requests.ConnectionError)
+                                                     and _never_connected(exc)):
+        return ApiUnreachable(f"{what}: {type(exc).__name__}: {exc}")
     if isinstance(exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError):
         return ApiTransientError(f"{what}: {type(exc).__name__}: {exc}")
     return ApiTransientError(f"{what}: {exc}")
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a requests ConnectionError failed before a connection was made (urllib3's NewConnectionError,
+    which covers refused connections and names that do not resolve), as opposed to one dropped later."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            return True
+        stack += [getattr(current, "reason", None), current.__cause__, current.__context__,
+                  *(arg for arg in current.args if isinstance(arg, BaseException))]
+    return False
 
 
 def http_status_error(status: int, body: str, what: str, retry_after: str | None = None) -> ApiError:

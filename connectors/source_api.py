@@ -43,14 +43,17 @@ class PulledBatch:
     stores, no Python object per value) or as a DataFrame; each view is made from the other on first use
     (`records`: object columns, None for null)."""
 
-    __slots__ = ("_frame", "_table", "key", "kind", "resume", "watermark")
+    __slots__ = ("_frame", "_table", "key", "kind", "resume", "warnings", "watermark")
 
     def __init__(self, key: str, records: pd.DataFrame | pa.Table, watermark: datetime | None,
-                 resume: dict | None = None, kind: str = "rest"):
+                 resume: dict | None = None, kind: str = "rest", warnings: tuple[str, ...] = ()):
         self.key = key  # deterministic within the source: the same records fetched again get the same key
         self.watermark = watermark  # the source is read up to here once this batch is stored (None: unchanged)
         self.resume = resume  # where an interrupted export continues (e.g. Eloqua sync uri + offset)
         self.kind = kind  # rest | bulk: which path fetched it (for the run's metadata)
+        # what the vendor warned of while producing these records (e.g. an Eloqua sync that ended `warning`,
+        # with its log lines): the records are good, the run's log and metadata show the warnings
+        self.warnings = tuple(warnings)
         self._table = records if isinstance(records, pa.Table) else None
         self._frame = records if isinstance(records, pd.DataFrame) else None
         if self._table is None and self._frame is None:

@@ -12,6 +12,7 @@ from connectors.api_client import ApiConfigError, HttpSettings
 from connectors.sftp.client import SftpClient, SftpSettings
 from connectors.source_api import LeadSource
 from leadsync.config import ConfigError
+from leadsync.config.eloqua_oauth import eloqua_oauth
 from leadsync.config.loader import ProjectPaths
 from leadsync.config.schema import ApiSource, SourceConfig
 
@@ -75,8 +76,9 @@ def _eloqua(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
         extra |= {"status_mode": "custom_object", "status_object": wb.status_object}
     try:
         settings = EloquaSettings(
-            site=c.site, username=c.username, password=secret(cfg, file, "password_env", c.password_env),
-            login_url=c.login_url, http=_http(cfg, paths), identifier=c.identifier, sync_poll_interval_s=c.sync_poll_s,
+            site=c.site, username=c.username,
+            password=secret(cfg, file, "password_env", c.password_env) if c.password_env else None,
+            **(eloqua_oauth(cfg, file, paths, secret) if c.auth == "oauth" else {}), login_url=c.login_url, http=_http(cfg, paths), identifier=c.identifier, sync_poll_interval_s=c.sync_poll_s,
             calls_per_window=c.calls_per_window, window_s=c.window_s, max_concurrent=c.max_concurrent,
             daily_quota=c.daily_quota,
             look_back=timedelta(minutes=cfg.pull.look_back_minutes), **extra)

@@ -250,3 +250,23 @@ def test_a_unit_moves_the_last_watermark_and_resume_of_its_batches(duckdb_url):
         ledger = conn.execute(sa.select(tables.source_files.c.file_name, tables.source_files.c.row_count)).all()
     assert ledger == [("p1 … p3 (3 batches)", 3)]
     store.dispose()
+
+
+def test_the_sources_warnings_reach_the_report_once_and_the_runs_log_and_metadata(duckdb_url, capfd):
+    import dagster as dg
+
+    from leadsync.defs.source_assets import api_pull_result
+
+    store, cfg = LeadStore(duckdb_url), source_config()
+    warned = "Eloqua Bulk /syncs/1 of /contacts/exports/1: ELQ-00002 Invalid email addresses. (1 records)"
+    pages = [page("p1", [("1", "t1", "a@x.example", "CEO")]), page("p2", [("2", "t1", "b@x.example", None)],
+                                                                  watermark=datetime(2026, 11, 1, tzinfo=UTC))]
+    pages = [PulledBatch(p.key, p.table, p.watermark, p.resume, p.kind, warnings=(warned,)) for p in pages]
+
+    report = pull_records(cfg, ScriptedSource(pages), store, NOW, Path("sf_stage.yaml"))
+
+    assert report.stored == 2 and report.warnings == [warned]  # the data is kept, the warning said once
+    result = api_pull_result(dg.build_asset_context(), report)
+    assert warned in result.metadata["source_warnings"].value
+    assert f"WARNING - system - the source warned (its records are kept): {warned}" in capfd.readouterr().err
+    store.dispose()

@@ -100,3 +100,36 @@ def test_standard_field_with_an_incompatible_type(tmp_path):
                                                "{column: Created Date, field: created_at, type: string"))
     with pytest.raises(ConfigError, match="'created_at' is a standard field stored as datetime"):
         load_source(path)
+
+
+def test_a_byte_that_is_not_utf8_names_the_line_and_is_a_failure_not_retried(tmp_path):
+    import dagster as dg
+
+    from leadsync.defs.errors import source_errors
+
+    latin1 = DEMO_SOURCE.replace("description:", "# Société Générale's drop\ndescription:", 1).encode("latin-1")
+    path = tmp_path / "sftp_demo.yaml"
+    path.write_bytes(latin1)
+    line = latin1[:latin1.index(b"\xe9")].count(b"\n") + 1
+    with pytest.raises(ConfigError, match=rf"line {line}, column \d+: byte 0xe9 is not UTF-8.*save it as UTF-8"):
+        load_source(path)
+    with pytest.raises(dg.Failure) as failure, source_errors("sftp_demo"):
+        load_source(path)
+    assert failure.value.allow_retries is False and "not UTF-8" in failure.value.description
+
+
+@pytest.mark.parametrize("key", ["type", "name"])
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, key):
+    first = next(i for i, text in enumerate(DEMO_SOURCE.splitlines(), start=1) if text.startswith(f"{key}:"))
+    path = write(tmp_path, DEMO_SOURCE + f"{key}: again\n")
+    last = len((DEMO_SOURCE + f"{key}: again\n").splitlines())
+    with pytest.raises(ConfigError, match=rf"line {last}, column 1: key '{key}' is given twice in the same "
+                                          rf"mapping \(first on line {first}\)"):
+        load_source(path)
+
+
+def test_a_nested_key_given_twice_in_partners_is_refused(tmp_path):
+    path = write(tmp_path, PARTNERS.replace("  default_partner:", "  default_partner: acme\n  default_partner:", 1),
+                 "partners.yaml")
+    with pytest.raises(ConfigError, match="key 'default_partner' is given twice"):
+        load_partners(path)

@@ -12,9 +12,12 @@ import errno
 import hashlib
 import io
 import logging
+import os
 import posixpath
 import socket
 import stat
+import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +47,35 @@ IGNORED_PREFIXES = (".", "~$")
 UPLOAD_CHUNK = 1 << 20
 CONNECT_ATTEMPTS = 3
 CONNECT_WAIT = wait_exponential(multiplier=0.5, max=4)  # 0.5 s, then 1 s: a blip, not an outage
+# A server this machine logged in to this recently that now refuses connections is restarting (it dropped a
+# download and is not back yet), not misconfigured: the refusal is transient. The memory is a file per
+# connection (host, port, user, trusted key) in LEADSYNC_SFTP_STATE_DIR (default: the temp folder), so the
+# step retries of a run, each in a process of its own, share it.
+REACHED_WINDOW_S = 15 * 60.0
+
+
+def _reached_marker(s: SftpSettings) -> Path:
+    root = Path(os.environ.get("LEADSYNC_SFTP_STATE_DIR") or Path(tempfile.gettempdir()) / "leadsync-sftp-reached")
+    identity = repr((s.host.lower(), s.port, s.username, s.host_key, s.known_hosts_path))
+    return root / hashlib.sha1(identity.encode()).hexdigest()
+
+
+def _remember_reached(s: SftpSettings) -> None:
+    marker = _reached_marker(s)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError as exc:  # only a refusal's wording depends on it
+        log.debug("cannot note that %s was reached: %s", s.where, exc)
+
+
+def _reached_at(s: SftpSettings) -> datetime | None:
+    """When this machine last logged in to this server, if within REACHED_WINDOW_S."""
+    try:
+        stamp = _reached_marker(s).stat().st_mtime
+    except OSError:
+        return None
+    return datetime.fromtimestamp(stamp, UTC) if time.time() - stamp <= REACHED_WINDOW_S else None
 
 
 @dataclass(frozen=True)
@@ -167,6 +199,7 @@ class SftpClient:
                 raise SftpTransientError(f"{s.where} refused to open an SFTP session; retrying may help")
             sftp.get_channel().settimeout(s.timeout_s)  # a stalled read fails instead of hanging forever
             self._sftp = sftp
+            _remember_reached(s)
         except SftpError:
             self.close()
             raise
@@ -187,6 +220,11 @@ class SftpClient:
             raise SftpConfigError(f"cannot resolve SFTP host {s.host!r} for {s.where} ({exc.strerror}); "
                                   "check the host name and this machine's DNS") from None
         except ConnectionRefusedError:
+            reached = _reached_at(s)
+            if reached is not None:
+                raise SftpTransientError(f"connection to {s.address} refused (user {s.username}), though this "
+                                         f"machine logged in there at {reached:%H:%M:%S} UTC: the server is "
+                                         "probably restarting; retrying") from None
             raise SftpConfigError(f"connection to {s.address} refused (user {s.username}): no SFTP server "
                                   "listens there; check the host and the port (SFTP is usually 22)") from None
         except TimeoutError as exc:

@@ -92,7 +92,7 @@ def _protected_accounts_file(paths: ProjectPaths) -> Path | None:
     try:
         data = yaml.safe_load(paths.partners_file.read_text(encoding="utf-8"))
         name = data["routing"]["protected_accounts_file"]
-    except (OSError, yaml.YAMLError, TypeError, KeyError):
+    except (OSError, yaml.YAMLError, TypeError, KeyError, ValueError):  # ValueError: not UTF-8 (the loader says so)
         return None
     return paths.partners_file.parent / name if isinstance(name, str) and name else None
 

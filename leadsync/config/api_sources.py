@@ -131,8 +131,19 @@ class MarketoConnection(Strict):
 class EloquaConnection(Strict):
     login_url: str = "https://login.eloqua.com"
     site: str = Field(description="Company (site) name of the Eloqua instance.")
-    username: str
-    password_env: str
+    auth: Literal["basic", "oauth"] = Field(
+        "basic", description="basic: Site\\User:password on every call; oauth: OAuth 2.0 bearer tokens from "
+                             "/auth/oauth2/token (Oracle's recommendation), renewed once on a 401.")
+    username: str | None = Field(None, description="The integration user (basic; oauth's password grant).")
+    password_env: str | None = None
+    client_id_env: str | None = Field(None, description="oauth: environment variable holding the app's client id.")
+    client_secret_env: str | None = None
+    refresh_token_env: str | None = Field(
+        None, description="oauth: environment variable holding a refresh token from the app's authorization "
+                          "(authorization code grant). Without it, the password grant with username/password_env.")
+    token_file: str | None = Field(
+        None, description="oauth: file where leadsync keeps the refresh token; Eloqua rotates it on every use, so "
+                          "the newest one is written here (mode 600) and read before refresh_token_env.")
     identifier: Literal["ContactID", "C_EmailAddress"] = Field(
         "ContactID", description="What writes are keyed by.")
     sync_poll_s: float = Field(2.0, gt=0, description="How often a Bulk sync's status is checked.")
@@ -142,3 +153,17 @@ class EloquaConnection(Strict):
     window_s: float = Field(1.0, gt=0)
     max_concurrent: int | None = Field(None, ge=1, description="Calls in flight at once, across all workers.")
     daily_quota: int | None = Field(None, ge=0, description="Calls per UTC day leadsync may make.")
+
+    @model_validator(mode="after")
+    def _auth(self) -> EloquaConnection:
+        if self.auth == "basic":
+            missing = [k for k in ("username", "password_env") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"auth 'basic' needs {', '.join(missing)} (or set auth: oauth)")
+            return self
+        missing = [k for k in ("client_id_env", "client_secret_env") if not getattr(self, k)]
+        if not self.refresh_token_env and not self.token_file and not (self.username and self.password_env):
+            missing.append("refresh_token_env (or token_file, or username and password_env for the password grant)")
+        if missing:
+            raise ValueError(f"auth 'oauth' needs {', '.join(missing)}")
+        return self

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from leadsync.config.schema import SOURCE_MODELS, PartnersConfig, ProtectedAccount, SourceConfig
+from leadsync.config.yaml_text import read_yaml
 
 M = typing.TypeVar("M", bound=BaseModel)
 
@@ -122,16 +123,7 @@ def _protected_accounts_csv(path: Path) -> list[dict]:
 
 
 def _load(path: Path, model: type[M] | typing.Callable[[dict], type[M]]) -> M:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, ["file not found; create it or fix the path"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(path, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax"]) from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(path, [f"expected a mapping of keys at the top level, found {type(data).__name__}"])
     if not isinstance(model, type):

@@ -155,6 +155,8 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
 def api_pull_result(context: dg.AssetExecutionContext, report: ApiPullReport) -> dg.MaterializeResult:
     if report.stopped:
         context.log.warning(report.stopped)
+    for line in report.warnings:
+        context.log.warning(f"the source warned (its records are kept): {line}")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": report.stored,
         "received": report.received,
@@ -163,6 +165,7 @@ def api_pull_result(context: dg.AssetExecutionContext, report: ApiPullReport) ->
         "by_path": md_counts(report.paths, "path", "records"),
         "watermark": str(report.watermark) if report.watermark else "none yet",
         "stopped_early": report.stopped or "no",
+        "source_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in report.warnings) or "none"),
         "campaigns": report.campaigns,
         "memberships": report.memberships,
         "activities": report.activities,

@@ -56,6 +56,7 @@ class ApiPullReport:
     campaigns: int = 0
     memberships: int = 0
     activities: int = 0
+    warnings: list[str] = field(default_factory=list)  # what the source warned of (its data is kept)
 
 
 def check_mapping(cfg: ApiSource, source: LeadSource, file: Path) -> list[str]:
@@ -335,6 +336,7 @@ def _store(cfg: ApiSource, store: LeadStore, unit: StoreUnit, id_field: str, mem
     report.received += count
     for batch in unit.batches:
         report.paths[batch.kind] += batch.rows
+        report.warnings += [w for w in batch.warnings if w not in report.warnings]
     batch_id = hashlib.sha1(f"{cfg.name}\0{unit.key}".encode()).hexdigest()[:16]
     new_version, changed = _seen(store, cfg.name, versions)
     fresh = new_version & changed

@@ -115,7 +115,9 @@ class Bulk:
         return None if answer.status_code in EXPIRED else answer.json()
 
     def wait(self, sync: dict) -> dict:
-        """Poll until the sync has ended; raises SyncFailed (with its logs) when it ended in error."""
+        """Poll until the sync has ended; raises SyncFailed (with its logs) when it ended in error. A sync
+        that ended `warning` did its work (its data is good) but logged what went wrong on the way: its
+        warning log lines come back under the key "warnings" (a list of text), for the caller to show."""
         deadline = time.monotonic() + self.settings.sync_timeout_s
         while sync.get("status") not in FINISHED:
             if time.monotonic() > deadline:
@@ -129,7 +131,27 @@ class Bulk:
         if sync["status"] == "error":
             raise SyncFailed(f"Eloqua Bulk {sync['uri']} of {sync.get('syncedInstanceUri')} ended in error: "
                              f"{self.logs_text(sync['uri'])}")
-        return sync
+        return self.with_warnings(sync)
+
+    def with_warnings(self, sync: dict) -> dict:
+        """The sync, with its warning log lines under "warnings" when it ended `warning` (read once)."""
+        if sync.get("status") != "warning" or "warnings" in sync:
+            return sync
+        return {**sync, "warnings": self.warnings(sync)}
+
+    def warnings(self, sync: dict) -> list[str]:
+        """The warning (and error) lines of a sync's logs, each "ELQ-code message (n records)", named by the
+        sync; one line saying the logs could not be read rather than an exception (the data is good)."""
+        uri = sync["uri"]
+        try:
+            entries = [e for e in self.logs(uri) if e.get("severity") in ("warning", "error")]
+        except ApiError as exc:
+            return [f"Eloqua Bulk {uri} ended with warnings; its logs could not be read ({exc})"]
+        if not entries:
+            return [f"Eloqua Bulk {uri} ended with warnings and logged none"]
+        return [f"Eloqua Bulk {uri} of {sync.get('syncedInstanceUri', '?')}: {e.get('statusCode', '')} "
+                f"{e.get('message', '')}".rstrip() + (f" ({e['count']} records)" if e.get("count") else "")
+                for e in entries]
 
     def run(self, definition_uri: str) -> dict:
         """Start a sync of the definition and wait for its end."""
@@ -200,8 +222,9 @@ class Bulk:
             self._post_rows(definition_uri, rows[:half])
             self._post_rows(definition_uri, rows[half:])
             return
+        # once: rows staged twice would be imported twice (the second copy rejected as a duplicate identifier)
         self.client.request("POST", self.url(f"{definition_uri}/data"), what=f"Eloqua Bulk upload to {definition_uri}",
-                            data=raw, headers={"Content-Type": "application/json; charset=utf-8"})
+                            once=True, data=raw, headers={"Content-Type": "application/json; charset=utf-8"})
 
     def rejects(self, sync_uri: str) -> Iterator[dict]:
         return self.client.bulk_items(f"{sync_uri}/rejects", f"Eloqua Bulk {sync_uri} rejects")

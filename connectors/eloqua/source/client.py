@@ -22,6 +22,7 @@ from connectors.api_client import (
     ApiConfigError,
     ApiError,
     ApiTransientError,
+    answered_refusal,
     http_status_error,
     new_session,
     transport_errors,
@@ -193,10 +194,13 @@ class EloquaClient:
 
     # ------------------------------------------------------------------ calls
 
-    def request(self, method: str, url: str, *, what: str, allow: tuple[int, ...] = (), **kwargs) -> requests.Response:
-        """One API call, retried on transient errors. Statuses in `allow` are returned, not raised."""
+    def request(self, method: str, url: str, *, what: str, allow: tuple[int, ...] = (), once: bool = False,
+                **kwargs) -> requests.Response:
+        """One API call, retried on transient errors. Statuses in `allow` are returned, not raised. `once`: a
+        call that must not take effect twice (staging import rows) is repeated only after the server refused
+        it with a status, never after a timeout or a dropped connection, which may follow its effect."""
         return with_retries(lambda: self._send(method, url, what, allow, kwargs), self.settings.http.retry,
-                            self._log_retry)
+                            self._log_retry, retry_on=answered_refusal if once else ApiTransientError)
 
     def _send(self, method: str, url: str, what: str, allow: tuple[int, ...], kwargs: dict) -> requests.Response:
         renewed = False

@@ -64,6 +64,7 @@ class ContactPull:
     def __init__(self, bulk: Bulk, settings: EloquaSettings):
         self.bulk = bulk
         self.settings = settings
+        self.warnings: list[str] = []  # of the syncs read in this pull (a sync that ended `warning`)
 
     def run(self, fields: dict[str, str], since: datetime | None, resume: dict | None,
             before: datetime | None = None) -> Iterator[PulledBatch]:
@@ -95,7 +96,8 @@ class ContactPull:
             if count or (last and cursor.offset > 0):
                 yield PulledBatch(key=f"{cursor.sync}:{cursor.offset}", records=records,
                                   watermark=_watermark(newest, cursor.since) if last else None,
-                                  resume=None if last else after.as_resume(), kind="bulk")
+                                  resume=None if last else after.as_resume(), kind="bulk",
+                                  warnings=tuple(self.warnings))
             if last:
                 return
             cursor = after
@@ -117,6 +119,7 @@ class ContactPull:
             body["filter"] = " AND ".join(conditions)
         definition = self.bulk.define("contacts", "exports", body)
         sync = self.bulk.run(definition)
+        self._note(sync)
         return ExportCursor(definition, sync["uri"], 0, since, parse_bulk_time(sync.get("createdAt")),
                             tuple(fields), newest, before)
 
@@ -138,7 +141,14 @@ class ContactPull:
             sync = self.bulk.wait(sync)
         if sync.get("status") not in ("success", "warning"):
             return None
+        self._note(self.bulk.with_warnings(sync))
         return replace(cursor, fields=tuple(fields))
+
+    def _note(self, sync: dict) -> None:
+        for line in sync.get("warnings") or ():
+            log.warning("%s", line)
+            if line not in self.warnings:
+                self.warnings.append(line)
 
 
 def _when(text: str | None) -> datetime | None:

@@ -9,7 +9,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 
 from connectors.api_client import ApiError, ApiQuotaExhausted, ApiTransientError, RetryPolicy, with_retries
 from connectors.marketo.source.client import MarketoClient
+from connectors.marketo.source.errors import ExportAlreadyQueued, ExportQueueFull
 from connectors.marketo.source.records import iso
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class ExportFile:
     rows: int
 
 
+class ExportFailed(ApiTransientError):
+    """An export job Marketo ended Failed (or Canceled): only a new job can do the work."""
+
+
 class LeadExports:
     def __init__(self, client: MarketoClient):
         self.client = client
@@ -71,22 +76,42 @@ class LeadExports:
                 return found
         policy = RetryPolicy(attempts=self.settings.export_attempts, initial_s=self.settings.http.retry.initial_s,
                              max_s=self.settings.http.retry.max_s)
-        return with_retries(lambda: self._run(fields, filter_field, window), policy)
+        return with_retries(lambda: self._run(fields, filter_field, window), policy, retry_on=ExportFailed)
 
     def _run(self, fields: list[str], filter_field: str, window: Window) -> ExportFile:
+        """One export job: created once, enqueued (again, the same job, while Marketo's queue is full), waited
+        for and downloaded, all within `export_timeout_s`."""
+        deadline = time.monotonic() + self.settings.export_timeout_s
         body = {"fields": fields, "format": "CSV",
                 "filter": {filter_field: {"startAt": iso(window.start), "endAt": iso(window.end)}}}
-        (job,) = self.client.post("/bulk/v1/leads/export/create.json", body)["result"]
+        (job,) = self._when_queue_has_room(deadline, "create", lambda: self.client.post(
+            "/bulk/v1/leads/export/create.json", body))["result"]
         export_id = job["exportId"]
-        self.client.post(f"/bulk/v1/leads/export/{export_id}/enqueue.json", {})
-        status = self._wait(export_id)
+        try:
+            self._when_queue_has_room(deadline, f"enqueue {export_id}", lambda: self.client.post(
+                f"/bulk/v1/leads/export/{export_id}/enqueue.json", {}))
+        except ExportAlreadyQueued:
+            log.info("Marketo export %s was already queued (an earlier enqueue went through)", export_id)
+        status = self._wait(export_id, deadline)
         if status["status"] != "Completed":
-            raise ApiTransientError(f"Marketo lead export {export_id} ({window.label}) ended {status['status']}: "
-                                    f"{status.get('errorMsg', 'no message')}")
+            raise ExportFailed(f"Marketo lead export {export_id} ({window.label}) ended {status['status']}: "
+                               f"{status.get('errorMsg', 'no message')}")
         return self._download(export_id, status)
 
-    def _wait(self, export_id: str) -> dict:
-        deadline = time.monotonic() + self.settings.export_timeout_s
+    def _when_queue_has_room(self, deadline: float, what: str, call: Callable[[], dict]) -> dict:
+        """`call()`, repeated every `export_queue_wait_s` while Marketo answers 1029 "Too many jobs in queue";
+        past the deadline the pull fails as transient (the next run exports again)."""
+        while True:
+            try:
+                return call()
+            except ExportQueueFull as exc:
+                if time.monotonic() + self.settings.export_queue_wait_s > deadline:
+                    raise ApiTransientError(f"{exc}; the queue stayed full for {self.settings.export_timeout_s:g} s "
+                                            f"(export_timeout_s) ({what})", vendor_code=exc.vendor_code) from exc
+                log.info("Marketo's export queue is full (%s); waiting %g s", what, self.settings.export_queue_wait_s)
+                time.sleep(self.settings.export_queue_wait_s)
+
+    def _wait(self, export_id: str, deadline: float) -> dict:
         while True:
             (status,) = self.client.get(f"/bulk/v1/leads/export/{export_id}/status.json")["result"]
             if status["status"] in DONE:

@@ -70,19 +70,24 @@ class MarketoClient:
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", path, json=body)
 
-    def pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def pages(self, path: str, params: dict[str, Any], form: bool = False) -> Iterator[dict[str, Any]]:
         """The answers of a call paged by `nextPageToken`, until `moreResult` is false (or, for calls that
-        do not say, until no token comes back)."""
+        do not say, until no token comes back). `form`: a read in the long-query form (`query`). An answer
+        saying there is more without a token to get it raises ApiTransientError: the caller has not read
+        everything and must not act as if it had."""
         token = params.get("nextPageToken")
+        read = self.query if form else self.get
         while True:
-            body = self.get(path, {**params, "nextPageToken": token} if token else params)
+            body = read(path, {**params, "nextPageToken": token} if token else params)
             yield body
             more = body.get("moreResult")
             next_token = body.get("nextPageToken")
+            if more is True and not next_token:
+                raise ApiTransientError(f"Marketo {path}: moreResult is true but no nextPageToken came back")
             if more is False or not next_token or (more is None and next_token == token):
                 return
             if next_token == token:  # more to come, yet the same place: paging again would loop for ever
-                raise ApiError(f"Marketo GET {path}: paging did not advance (nextPageToken {token!r} came back "
+                raise ApiError(f"Marketo {path}: paging did not advance (nextPageToken {token!r} came back "
                                f"with moreResult true)")
             token = next_token
 

@@ -125,10 +125,15 @@ class LeadPull:
                     future.cancel()
 
     def _leads_by_id(self, ids: list[int], columns: list[str]) -> pd.DataFrame:
-        body = self.client.query("/rest/v1/leads.json", {
-            "filterType": "id", "filterValues": ",".join(map(str, ids)), "fields": ",".join(columns),
-            "batchSize": 300})
-        return frame(body.get("result") or [], columns)
+        """The leads of `ids`, every page of the answer (Get Leads pages by nextPageToken like any other
+        call, even with fewer values than batchSize): a batch holds all it asked for, or raises, so its
+        watermark never passes a lead not read. Ids Marketo does not return once paging is done are leads
+        it no longer has (deleted or merged)."""
+        form = {"filterType": "id", "filterValues": ",".join(map(str, ids)), "fields": ",".join(columns),
+                "batchSize": 300}
+        records = [item for body in self.client.pages("/rest/v1/leads.json", form, form=True)
+                   for item in body.get("result") or []]
+        return frame(records, columns)
 
     # ------------------------------------------------------------------ Bulk Extract
 

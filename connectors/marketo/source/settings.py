@@ -51,6 +51,7 @@ class MarketoSettings:
     bulk_chunk_rows: int = 50_000  # rows per bulk batch
     export_poll_s: float = 30.0  # Marketo refreshes a job's status at most once a minute
     export_timeout_s: float = 3 * 3600.0
+    export_queue_wait_s: float = 60.0  # after 1029 "Too many jobs in queue": wait, enqueue the same job again
     export_attempts: int = 2  # a Failed export job is created afresh this many times in all
     work_dir: Path | None = None  # where export files are streamed to (default: the system temp dir)
 

@@ -10,7 +10,7 @@ from typing import Self
 import pandas as pd
 
 from connectors.api_budget import ApiBudget
-from connectors.api_client import ApiConfigError, ApiTransientError
+from connectors.api_client import ApiConfigError, ApiUnreachable
 from connectors.marketo.source import campaigns as programs
 from connectors.marketo.source import history, writes
 from connectors.marketo.source.client import MarketoClient
@@ -55,12 +55,9 @@ class MarketoSource:
         """Credentials, reachability and lead read access; ApiConfigError with the fix otherwise."""
         try:
             self.available_fields()
-        except ApiTransientError as exc:
-            if exc.status is None and exc.vendor_code is None:  # never got an answer: a wrong URL or host down
-                raise ApiConfigError(f"Marketo at {self.settings.base_url} is unreachable ({exc}); check base_url "
-                                     f"(https://<munchkin-id>.mktorest.com, Admin > Web Services > REST API)") \
-                    from exc
-            raise
+        except ApiUnreachable as exc:  # nothing answered: a wrong URL or the host is down (a slow host is not)
+            raise ApiConfigError(f"Marketo at {self.settings.base_url} is unreachable ({exc}); check base_url "
+                                 f"(https://<munchkin-id>.mktorest.com, Admin > Web Services > REST API)") from exc
 
     def available_fields(self) -> dict[str, str]:
         """Lead field REST name → Marketo data type (leads/describe)."""

@@ -9,6 +9,7 @@ receives the current client on every attempt, so a repeated call runs with the n
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -17,15 +18,16 @@ from simple_salesforce.bulk2 import _Bulk2Client
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from connectors.api_budget import ApiBudget
-from connectors.api_client import ApiTransientError, with_retries
+from connectors.api_client import ApiTransientError, RetryPolicy, with_retries
 from connectors.salesforce.source.auth import login, login_error
 from connectors.salesforce.source.describe import ObjectDescription
-from connectors.salesforce.source.errors import SessionExpired, translate
+from connectors.salesforce.source.errors import BulkJobFailed, SessionExpired, bulk_job_error, translate
 from connectors.salesforce.source.settings import SalesforceSettings
 from connectors.salesforce.source.transport import LimitInfo, OrgBudgets, build_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+BULK_POLL_MAX_S = 30.0  # the longest wait between two polls of a bulk job
 RetryHook = Callable[[ApiTransientError, int], None]
 
 
@@ -68,8 +70,10 @@ class SalesforceClient:
 
     # ------------------------------------------------------------------ calls
 
-    def call(self, what: str, fn: Callable[[Salesforce], T]) -> T:
-        """`fn(sf)` with retries on transient errors; raises ApiConfigError / ApiQuotaExhausted / ApiError."""
+    def call(self, what: str, fn: Callable[[Salesforce], T], retry: bool = True) -> T:
+        """`fn(sf)` with retries on transient errors (once only with `retry` False: a call that must not be
+        repeated, e.g. an upload whose answer may have been lost after it landed); raises ApiConfigError /
+        ApiQuotaExhausted / ApiError."""
         def attempt() -> T:
             try:
                 return fn(self.sf)
@@ -83,7 +87,36 @@ class SalesforceClient:
                 if isinstance(error, SessionExpired):
                     self.forget_session()
                 raise error from exc
-        return with_retries(attempt, self.settings.http.retry, self.on_retry)
+        policy = self.settings.http.retry if retry else RetryPolicy(attempts=1)
+        return with_retries(attempt, policy, self.on_retry)
+
+    def with_new_jobs(self, run_job: Callable[[], T]) -> T:
+        """`run_job()` (create a bulk job and see it through), run again as a new job when Salesforce failed
+        the job itself (BulkJobFailed), `bulk_job_attempts` times in all; every other error passes."""
+        retry = self.settings.http.retry
+        policy = RetryPolicy(self.settings.bulk_job_attempts, retry.initial_s, retry.max_s)
+        return with_retries(run_job, policy, self.on_retry, retry_on=BulkJobFailed)
+
+    def wait_for_bulk_job(self, object_name: str, job_id: str, is_query: bool) -> dict[str, Any]:
+        """Poll a Bulk API 2.0 job until it is JobComplete (its info is returned), each poll retried alone, so
+        a poll that fails never costs a new job. A job that ends Failed or Aborted raises what its
+        errorMessage means (errors.bulk_job_error); one still running after `bulk_timeout_s` is transient."""
+        kind = "query" if is_query else "ingest"
+        deadline = time.monotonic() + self.settings.bulk_timeout_s
+        delay = self.settings.bulk_poll_s
+        while True:
+            time.sleep(delay)
+            info = self.call(f"bulk {kind} job {job_id} of {object_name}",
+                             lambda sf: self.bulk2(sf, object_name).get_job(job_id, is_query))
+            state = info.get("state")
+            if state == "JobComplete":
+                return info
+            if state in ("Failed", "Aborted"):
+                raise bulk_job_error(f"bulk {kind} of {object_name}", str(info.get("errorMessage") or state), job_id)
+            if time.monotonic() >= deadline:
+                raise ApiTransientError(f"bulk {kind} of {object_name}: job {job_id} still {state} after "
+                                        f"{self.settings.bulk_timeout_s:g} s (bulk_timeout_s)")
+            delay = min(delay * 2 or 0.05, BULK_POLL_MAX_S)
 
     def describe(self, object_name: str, fresh: bool = False) -> ObjectDescription:
         """describe of `object_name`, once per client (again with `fresh`)."""

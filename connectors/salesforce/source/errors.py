@@ -1,14 +1,16 @@
 """simple-salesforce's and requests' exceptions as the connector error taxonomy (connectors/api_client.py).
 
 - 401 INVALID_SESSION_ID → `SessionExpired` (transient: the caller logs in again and repeats the call).
-- 403 REQUEST_LIMIT_EXCEEDED → ApiQuotaExhausted when `Sforce-Limit-Info` shows the daily allocation spent
-  (or, without the header, the message names the TotalRequests limit); otherwise it is the concurrent or
-  burst limit → transient.
+- 403 REQUEST_LIMIT_EXCEEDED → ApiQuotaExhausted when the message names the TotalRequests limit (the org's
+  24-hour allocation), whatever the last `Sforce-Limit-Info` said; transient when it names a Concurrent
+  limit; otherwise the header decides (usage at its maximum: quota).
 - Other 403, 404, INVALID_FIELD / INVALID_TYPE / MALFORMED_QUERY and bulk jobs refusing their data →
   ApiConfigError. 5xx, 429, failed bulk jobs and dropped connections → ApiTransientError.
 """
 
 from __future__ import annotations
+
+import re
 
 import requests
 from simple_salesforce.exceptions import (
@@ -33,7 +35,10 @@ from connectors.salesforce.source.transport import LimitInfo
 CONFIG_CODES = frozenset({"INVALID_FIELD", "INVALID_TYPE", "MALFORMED_QUERY", "INVALID_QUERY_FILTER_OPERATOR",
                           "INVALID_FIELD_FOR_INSERT_UPDATE", "INSUFFICIENT_ACCESS", "API_DISABLED_FOR_ORG",
                           "NOT_FOUND", "INVALID_SESSION_ID", "API_CURRENTLY_DISABLED", "JSON_PARSER_ERROR"})
-_BULK_CONFIG_MARKERS = ("InvalidBatch", "InvalidJob", "Field name not found", "InsufficientAccess")
+_BULK_CONFIG_MARKERS = ("InvalidBatch", "InvalidJob", "Field name not found", "InsufficientAccess",
+                        "FeatureNotEnabled", "InvalidOperation")
+_BULK_QUOTA_MARKERS = ("ExceededQuota",)
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)' on (?:entity|sobject of type) '?(\w+)'?")
 
 
 class SessionExpired(ApiTransientError):
@@ -41,6 +46,10 @@ class SessionExpired(ApiTransientError):
 
     def __init__(self, message: str):
         super().__init__(message, vendor_code="INVALID_SESSION_ID", status=401, retry_after_s=0)
+
+
+class BulkJobFailed(ApiTransientError):
+    """A bulk job ended Failed for a reason of Salesforce's own: only a new job can do the work."""
 
 
 def first_error(content: object) -> tuple[str | None, str]:
@@ -64,13 +73,35 @@ def translate(exc: BaseException, what: str, limits: LimitInfo) -> ApiError | No
     if isinstance(exc, SalesforceError):
         return _http_error(exc, what, limits)
     if isinstance(exc, SalesforceOperationError):
-        text = str(exc)
-        if any(marker in text for marker in _BULK_CONFIG_MARKERS):
-            return ApiConfigError(f"{what}: Salesforce refused the bulk job: {text}")
-        return ApiTransientError(f"{what}: the bulk job did not complete: {text}")
+        return bulk_job_error(what, str(exc))
     if isinstance(exc, requests.RequestException):
         return transport_errors(exc, what)
     return None
+
+
+def bulk_job_error(what: str, message: str, job_id: str | None = None) -> ApiError:
+    """What a Bulk API 2.0 job that ended `Failed` (or was refused) with `message` (its errorMessage) means.
+    A SOQL or field problem ("INVALID_FIELD: ... No such column 'Foo' on entity 'Lead'", MALFORMED_QUERY,
+    InvalidJob...) is the configuration's: a new job would fail the same way. ExceededQuota is the day's
+    bulk allocation. Anything else (the job failed inside Salesforce) is transient."""
+    job = f" {job_id}" if job_id else ""
+    message = " ".join(message.split()).rstrip(". ")
+    code = re.match(r"\s*([A-Za-z_]+)\s*:", message)
+    code = code.group(1) if code else None
+    if (code and code.upper() in CONFIG_CODES) or any(marker in message for marker in _BULK_CONFIG_MARKERS):
+        column = _NO_SUCH_COLUMN.search(message)
+        fix = (f"the field '{column.group(1)}' does not exist on {column.group(2)} (or the integration user "
+               "cannot see it): fix 'column' in the source's mapping, or create the field / grant field-level "
+               "access in Salesforce" if column else
+               "check the mapped field names and the object against describe in Salesforce")
+        return ApiConfigError(f"{what}: Salesforce's bulk query job{job} failed: {message}. Fix: {fix}.",
+                              vendor_code=code or "BULK_JOB_FAILED")
+    if any(marker in message for marker in _BULK_QUOTA_MARKERS):
+        return ApiQuotaExhausted(f"{what}: Salesforce refused the bulk job{job}: {message} (the org's "
+                                 "24-hour Bulk API allocation); the pull stops here and resumes from the same "
+                                 "watermark once the allocation frees up.", vendor_code="ExceededQuota")
+    return BulkJobFailed(f"{what}: the bulk job{job} did not complete: {message}",
+                         vendor_code=code or "BULK_JOB_FAILED")
 
 
 def _http_error(exc: SalesforceError, what: str, limits: LimitInfo) -> ApiError:
@@ -93,15 +124,25 @@ def _http_error(exc: SalesforceError, what: str, limits: LimitInfo) -> ApiError:
 
 
 def _limit_exceeded(what: str, message: str, limits: LimitInfo) -> ApiError:
-    usage = limits.usage
+    """REQUEST_LIMIT_EXCEEDED is both the org's 24-hour allocation ("TotalRequests Limit exceeded.") and the
+    concurrency limits ("ConcurrentPerOrgLongTxn Limit exceeded.", "ConcurrentRequests ..."). The message
+    names which, and it wins over the last Sforce-Limit-Info seen, which can be stale (other integrations
+    spend the same allocation); only a message naming neither falls back on the header."""
     header = limits.header or "no Sforce-Limit-Info header"
-    daily = usage[0] >= usage[1] if usage else "TotalRequests" in message
+    if "TotalRequests" in message:
+        daily = True
+    elif "Concurrent" in message:
+        daily = False
+    else:
+        usage = limits.usage
+        daily = bool(usage and usage[0] >= usage[1])
     if daily:
         return ApiQuotaExhausted(
-            f"{what}: Salesforce's daily API request allocation is spent ({header}): REQUEST_LIMIT_EXCEEDED "
-            f"{message} The allocation is a rolling 24-hour window, so calls succeed again as the oldest "
-            "requests age out; the pull stops here and resumes from the same watermark.",
+            f"{what}: Salesforce's daily API request allocation is spent (REQUEST_LIMIT_EXCEEDED: {message}; "
+            f"last usage seen: {header}). The allocation is a rolling 24-hour window, so calls succeed again as "
+            "the oldest requests age out (Setup > Company Information shows the usage): the pull stops here "
+            "and the next run resumes from the same watermark.",
             vendor_code="REQUEST_LIMIT_EXCEEDED", status=403)
-    return ApiTransientError(f"{what}: Salesforce refused the call with REQUEST_LIMIT_EXCEEDED ({header}): "
-                             "the concurrent-request or burst limit; retrying",
+    return ApiTransientError(f"{what}: Salesforce refused the call with REQUEST_LIMIT_EXCEEDED ({message}; "
+                             f"{header}): the concurrent-request limit; retrying",
                              vendor_code="REQUEST_LIMIT_EXCEEDED", status=403)

@@ -2,9 +2,9 @@
 `write_bulk_threshold`, one result per row either way.
 
 Collections: PATCH composite/sobjects (update by Id) or composite/sobjects/<Object>/<ExternalIdField>
-(upsert), ≤`collections_size` records a call, allOrNone false, results in input order. Bulk:
-simple-salesforce's bulk2 update/upsert, then its successfulResults and failedResults (sf__Error) matched
-back by the Id or external id column. A record named twice in one write is written in two rounds (in
+(upsert), ≤`collections_size` records a call, allOrNone false, results in input order. Bulk: one ingest
+job created, uploaded and closed once, then polled (a failed poll never costs a second job or upload), then
+its successfulResults and failedResults (sf__Error) matched back by the Id or external id column. A record named twice in one write is written in two rounds (in
 order, so the later change wins), since one request may not name a record twice.
 
 Values: None/NaN leaves a field as it is; "" clears it (JSON null; "#N/A" in Bulk CSV). Values are sent as
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
+from simple_salesforce.bulk2 import Operation
 
+from connectors.api_client import ApiError
 from connectors.salesforce.source.client import SalesforceClient
 from connectors.salesforce.source.records import text
 from connectors.salesforce.source.settings import SalesforceSettings
@@ -31,6 +34,8 @@ from connectors.source_api import RESULT_COLUMNS
 
 CLEAR = object()  # set the field to null
 CSV_NULL = "#N/A"
+MAX_UPLOAD_BYTES = 90 * 1024 * 1024  # Bulk API 2.0 takes at most 100 MB of CSV a job
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -167,18 +172,10 @@ class RecordWriter:
     def _bulk(self, object_name: str, rows: list[WriteRow], identity: str,
               upsert: bool) -> list[tuple[bool, str | None]]:
         records = [{k: _csv_cell(v) for k, v in row.values.items()} for row in rows]
-        poll = self.settings.bulk_poll_s
-
-        def run(sf) -> list[dict]:
-            handle = getattr(sf.bulk2, object_name)
-            if upsert:
-                return handle.upsert(records=records, external_id_field=identity, wait=poll)
-            return handle.update(records=records, wait=poll)
-
-        jobs = self.client.call(f"bulk {'upsert' if upsert else 'update'} of {object_name}", run)
         outcome: dict[str, tuple[bool, str | None]] = {}
-        for job in jobs:
-            job_id = job["job_id"]
+        for data in _upload_parts(records):
+            # a job Salesforce failed itself is run again as a new job: the writes are upserts
+            job_id = self.client.with_new_jobs(lambda d=data: self._ingest_job(object_name, d, identity, upsert))
             for kind in ("successful", "failed"):
                 getter = "get_successful_records" if kind == "successful" else "get_failed_records"
                 page = self.client.call(f"read bulk {kind} results", lambda sf, g=getter, j=job_id: getattr(
@@ -191,6 +188,48 @@ class RecordWriter:
                         outcome[key] = (False, bulk_error(result.get("sf__Error") or ""))
         return [outcome.get(_identity_value(record, identity), (False, "not processed by the bulk job"))
                 for record in records]
+
+    def _ingest_job(self, object_name: str, data: str, identity: str, upsert: bool) -> str:
+        """One Bulk API 2.0 ingest job of `data` (CSV), run to its end; its id. The job is created once, its data
+        uploaded and the job closed once (a lost answer is not repeated: the rows may have landed), then it is
+        polled, each poll retried alone: no failure after the upload costs a second job or a second upload.
+        An upload or close that fails aborts the job, so nothing of it is applied; the rows are retried next
+        run."""
+        what = f"bulk {'upsert' if upsert else 'update'} of {object_name}"
+        operation = Operation.upsert if upsert else Operation.update
+        job_id = self.client.call(what, lambda sf: self.client.bulk2(sf, object_name).create_job(
+            operation, external_id_field=identity if upsert else None))["id"]
+        try:
+            self.client.call(what, lambda sf: self.client.bulk2(sf, object_name).upload_job_data(
+                job_id, data), retry=False)
+            self.client.call(what, lambda sf: self.client.bulk2(sf, object_name).close_job(job_id), retry=False)
+        except ApiError:
+            try:
+                self.client.call(what, lambda sf: self.client.bulk2(sf, object_name).abort_job(job_id, False))
+            except ApiError as exc:  # it never reached UploadComplete, so Salesforce will not run it anyway
+                log.warning("could not abort Salesforce bulk job %s: %s", job_id, exc)
+            raise
+        self.client.wait_for_bulk_job(object_name, job_id, is_query=False)
+        return job_id
+
+
+def _csv_text(records: list[dict[str, str]]) -> str:
+    """Records as a Bulk API 2.0 CSV upload: a header of every field named (in first-seen order), LF endings."""
+    columns = list(dict.fromkeys(name for record in records for name in record))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue()
+
+
+def _upload_parts(records: list[dict[str, str]]) -> list[str]:
+    """`records` as CSV uploads, cut so each stays under Bulk API 2.0's 100 MB a job (with a margin)."""
+    data = _csv_text(records)
+    if len(records) <= 1 or len(data.encode("utf-8")) <= MAX_UPLOAD_BYTES:
+        return [data]
+    half = len(records) // 2
+    return _upload_parts(records[:half]) + _upload_parts(records[half:])
 
 
 def bulk_error(raw: str) -> str:

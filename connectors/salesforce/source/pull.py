@@ -236,7 +236,7 @@ class LeadPull:
             job_id, locator = resume["job_id"], resume["locator"]
             marks = Watermarks(_from_iso(resume.get("seen_max")), ordered=False)
         if job_id is None:
-            job_id = self.client.call(what, self._start_job)
+            job_id = self.client.with_new_jobs(self._start_job)
             locator = ""
         while True:
             current = locator
@@ -255,10 +255,15 @@ class LeadPull:
                 self._delete_job(job_id)
                 return
 
-    def _start_job(self, sf) -> str:
-        bulk = self.client.bulk2(sf, self.plan.object_name)
-        job = bulk.create_job(Operation.query, query=f"{self.plan.select}")
-        bulk.wait_for_job(job["id"], True, wait=self.settings.bulk_poll_s)
+    def _start_job(self) -> str:
+        """Create the query job once and wait for it. Each poll is retried alone (a poll that times out does
+        not create a second job); a job that ends Failed raises what its errorMessage means (errors.py): an
+        unknown field is an ApiConfigError naming it, never retried with a new job; only a job Salesforce
+        failed for its own reasons (BulkJobFailed) is created again, `bulk_job_attempts` times in all."""
+        obj = self.plan.object_name
+        job = self.client.call(f"create bulk query job of {obj}", lambda sf: self.client.bulk2(sf, obj).create_job(
+            Operation.query, query=self.plan.select))
+        self.client.wait_for_bulk_job(obj, job["id"], is_query=True)
         return job["id"]
 
     def _job_ready(self, job_id: str) -> bool:

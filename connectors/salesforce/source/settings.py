@@ -67,7 +67,9 @@ class SalesforceSettings:
     # Pull
     bulk_threshold: int = 10_000  # changed records (COUNT() first) above which the pull uses Bulk API 2.0
     bulk_page_size: int = 50_000  # rows per Bulk API 2.0 results page (maxRecords)
-    bulk_poll_s: float = 1.0  # first wait before polling a bulk job (simple-salesforce backs off from there)
+    bulk_poll_s: float = 1.0  # first wait before polling a bulk job (doubling from there, up to 30 s)
+    bulk_job_attempts: int = 2  # a job Salesforce failed for its own reasons is created afresh this many times in all
+    bulk_timeout_s: float = 6 * 3600.0  # a bulk job still running after this long fails the pull (transient)
     look_back_s: float = 300.0  # re-read this far behind the watermark
     rest_batch_size: int = 2000  # REST page size (Sforce-Query-Options batchSize, 200..2000)
     segregation: SegregationFilter | None = None
@@ -105,6 +107,8 @@ class SalesforceSettings:
             problems.append("collections_size must be within 1..200")
         if self.bulk_threshold < 0 or self.write_bulk_threshold < 0 or self.bulk_page_size < 1:
             problems.append("bulk_threshold, write_bulk_threshold must be ≥ 0 and bulk_page_size ≥ 1")
+        if self.bulk_job_attempts < 1 or self.bulk_timeout_s <= 0:
+            problems.append("bulk_job_attempts must be ≥ 1 and bulk_timeout_s positive")
         if self.look_back_s < 0:
             problems.append("look_back_s must be ≥ 0")
         if self.daily_api_budget is not None and self.daily_api_budget < 0:

@@ -22,14 +22,33 @@ from connectors.api_budget import ApiBudget, budget_key
 from connectors.api_client import new_session
 from connectors.salesforce.source.settings import SALESFORCE_HOSTS, SalesforceSettings
 
-_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_USAGE = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
+_APP_USAGE = re.compile(r"per-app-api-usage=(\d+)/(\d+)(?:\(appName=([^)]*)\))?")
 COUNTED_PATHS = ("/services/data/", "/services/async/")  # what the daily request allocation counts
 
 
 def parse_usage(header: str | None) -> tuple[int, int] | None:
-    """(used, max) from `Sforce-Limit-Info: api-usage=18/15000; per-app-api-usage=...`."""
-    match = _USAGE.search(header or "")
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    """(used, max) of `Sforce-Limit-Info: api-usage=25/5000; per-app-api-usage=17/250(appName=...)` as the
+    API budget should count it: the org's allocation, tightened by the connected app's own quota when the
+    header carries one (per-app-api-usage): `max - used` is the fewer calls left of the two, so a 250-call
+    app cap inside a 5,000-call org reads as 4,767/5,000 after 17 calls of the app and 25 of the org."""
+    org = _USAGE.search(header or "")
+    app = _APP_USAGE.search(header or "")
+    if org is None and app is None:
+        return None
+    if org is None:
+        return int(app.group(1)), int(app.group(2))
+    used, maximum = int(org.group(1)), int(org.group(2))
+    if app is not None:
+        app_left = int(app.group(2)) - int(app.group(1))
+        used = max(used, maximum - app_left)
+    return used, maximum
+
+
+def app_usage(header: str | None) -> tuple[int, int, str] | None:
+    """(used, max, app name) of the connected app's quota in a `Sforce-Limit-Info` header, when it has one."""
+    app = _APP_USAGE.search(header or "")
+    return (int(app.group(1)), int(app.group(2)), app.group(3) or "") if app else None
 
 
 class OrgBudgets:

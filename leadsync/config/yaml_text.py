@@ -12,7 +12,12 @@ from pathlib import Path
 import yaml
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it (the wheels are): every asset of a run reads the mappings,
+# and the pure-Python scanner took seconds a run.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):
     """SafeLoader that refuses a mapping key given twice (merge keys `<<` excepted)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:

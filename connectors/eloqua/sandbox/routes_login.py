@@ -1,0 +1,46 @@
+"""The login host: base-URL discovery (`GET /id`) and the OAuth 2.0 token endpoint."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from connectors.eloqua.sandbox.auth import NOT_AUTHENTICATED, OAuthError
+from connectors.eloqua.sandbox.http_common import json_response
+
+
+def login_routes(sandbox) -> list[Route]:
+    state = sandbox.state
+
+    async def discover(request: Request) -> Response:
+        user = state.auth.authenticate(request.headers.get("authorization"))
+        if user is None:
+            return json_response(NOT_AUTHENTICATED, 401)
+        base = sandbox.pod_url or f"{request.url.scheme}://{request.url.netloc}"
+        return json_response(state.auth.id_body(user, base))
+
+    async def token(request: Request) -> Response:
+        raw = await request.body()
+        if "json" in request.headers.get("content-type", "") or raw.lstrip().startswith(b"{"):
+            try:
+                params = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                params = None
+            if not isinstance(params, dict):
+                return json_response({"error": "invalid_request", "error_description": "Malformed JSON body."},
+                                     400)
+        else:
+            params = dict(parse_qsl(raw.decode("utf-8", "replace")))
+        try:
+            client_id = state.auth.client(request.headers.get("authorization"))
+            body = state.auth.grant(client_id, {k: str(v) for k, v in params.items()})
+        except OAuthError as exc:
+            return json_response(exc.body, exc.status)
+        return json_response(body, headers={"Cache-Control": "no-store"})
+
+    return [Route("/id", discover, methods=["GET"]),
+            Route("/auth/oauth2/token", token, methods=["POST"])]

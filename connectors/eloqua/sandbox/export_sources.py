@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.eloqua.sandbox.accounts import FIRST_ACCOUNT_ID, LINKED_ACCOUNT_RE, account_field
 from connectors.eloqua.sandbox.schema import CONTACT_FIELD_RE, CONTACT_SYSTEM_STATEMENTS, CUSTOM_OBJECT_RE
 
 KIND = {"text": "text", "largeText": "text", "emailAddress": "text", "date": "date", "numeric": "number",
@@ -74,13 +75,16 @@ class ContactSource:
         return f.internal_name if f else None
 
     def kind_of(self, statement: str) -> str | None:
+        linked = LINKED_ACCOUNT_RE.match(statement)
+        if linked:
+            return "account" if account_field(linked.group(1)) else None
         column = self.column_of(statement)
         if column is None:
             return None
         return SYSTEM_KIND.get(column) or KIND[self.catalog.contacts.field(column).data_type]
 
     def filterable(self, statement: str) -> bool:
-        return self.kind_of(statement) is not None
+        return self.kind_of(statement) not in (None, "account")
 
     def table(self) -> pa.Table:
         return self.catalog.contacts.table
@@ -89,7 +93,27 @@ class ContactSource:
         return table.column(self.column_of(statement)), self.kind_of(statement)
 
     def output_column(self, table: pa.Table, statement: str) -> pa.Array:
+        linked = LINKED_ACCOUNT_RE.match(statement)
+        if linked:
+            return linked_account_values(self.catalog.contacts.table, table, linked.group(1))
         return as_text(table.column(self.column_of(statement)))
+
+
+def linked_account_values(contacts: pa.Table, rows: pa.Table, internal_name: str) -> pa.Array:
+    """`{{Contact.Account.Field(internal_name)}}` for each contact of `rows` (a subset of `contacts`): the
+    value of the account its Company names, taken from that account's first contact (see accounts.py)."""
+    f = account_field(internal_name)
+    companies = as_text(contacts.column("C_Company")).to_numpy(zero_copy_only=False).astype(str)
+    order = np.argsort(contacts.column("id").to_numpy(zero_copy_only=False), kind="stable")
+    names, first = np.unique(companies[order], return_index=True)  # each company's first contact by id
+    keep = names != ""
+    names, first_rows = names[keep], order[first][keep]
+    if f.contact_column is None:
+        values = pa.array([str(FIRST_ACCOUNT_ID + i) for i in range(len(names))], pa.string())
+    else:
+        values = as_text(contacts.column(f.contact_column)).take(pa.array(first_rows, pa.int64()))
+    position = pc.index_in(as_text(rows.column("C_Company")), value_set=pa.array(names, pa.string()))
+    return pc.fill_null(values.take(position), "")
 
 
 # Activity statements: those stored as a column, then those derived from the stored ids on output.

@@ -1,6 +1,7 @@
 """Bulk API 2.0 routes: fields, export and import definitions, uploads, syncs and their data, rejects, logs.
 
-Entities: contacts, activities (exports), campaignResponses (exports) and customObjects/{id}.
+Entities: contacts, activities (exports), campaignResponses (exports) and customObjects/{id}. Discovery:
+contacts/fields, accounts/fields, activities/fields[?activityType=], customObjects and customObjects/{id}/fields.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.eloqua.sandbox import bulk_service as bulk
+from connectors.eloqua.sandbox.accounts import ACCOUNT_FIELDS, bulk_account_field
+from connectors.eloqua.sandbox.bulk_catalog import ACTIVITY_TYPES, activity_fields, bulk_custom_object
+from connectors.eloqua.sandbox.definitions import failure
 from connectors.eloqua.sandbox.field_shapes import (
     bulk_contact_field,
     bulk_custom_object_field,
@@ -128,6 +132,38 @@ def bulk_routes(state) -> list[Route]:
         items += bulk_custom_object_system_fields(data.schema)
         return json_response(bulk.list_page(items, limit, offset))
 
+    async def account_fields(request: Request) -> Response:
+        limit, offset = bulk_paging(request, bulk.MAX_LIST_LIMIT)
+        return json_response(bulk.list_page([bulk_account_field(f) for f in ACCOUNT_FIELDS], limit, offset))
+
+    async def account_field(request: Request) -> Response:
+        f = next((f for f in ACCOUNT_FIELDS if f.id == request.path_params["id"]), None)
+        return json_response(bulk_account_field(f)) if f else empty(404)
+
+    async def list_activity_fields(request: Request) -> Response:
+        limit, offset = bulk_paging(request, bulk.MAX_LIST_LIMIT)
+        activity_type = request.query_params.get("activityType")
+        if activity_type is not None and activity_type not in ACTIVITY_TYPES:
+            raise bulk.validation_error(failure("activityType", "Must be one of: " + ", ".join(ACTIVITY_TYPES) + ".",
+                                                activity_type))
+        return json_response(bulk.list_page(activity_fields(activity_type), limit, offset))
+
+    async def activity_field(request: Request) -> Response:
+        uri = f"/activities/fields/{request.path_params['id']}"
+        found = next((f for f in activity_fields() if f["uri"] == uri), None)
+        return json_response(found) if found else empty(404)
+
+    async def custom_objects(request: Request) -> Response:
+        limit, offset = bulk_paging(request, bulk.MAX_LIST_LIMIT)
+        with state.custom_objects.lock:
+            schemas = [data.schema for data in state.custom_objects.objects.values()]
+        items = [bulk_custom_object(co, user_of(request)) for co in sorted(schemas, key=lambda co: co.id)]
+        return json_response(bulk.list_page(items, limit, offset))
+
+    async def custom_object(request: Request) -> Response:
+        data = state.custom_objects.get(request.path_params["object_id"])
+        return json_response(bulk_custom_object(data.schema, user_of(request))) if data else empty(404)
+
     async def create_sync(request: Request) -> Response:
         body = await read_json(request)
         sync = await run_in_threadpool(bulk.start_sync, state, body, user_of(request))
@@ -163,6 +199,12 @@ def bulk_routes(state) -> list[Route]:
         Route(f"{BULK}/contacts/fields", guarded(contact_fields), methods=["GET"]),
         Route(f"{BULK}/contacts/fields/{{id:int}}", guarded(contact_field), methods=["GET"]),
         Route(f"{BULK}/customobjects/{{object_id:int}}/fields", guarded(custom_object_fields), methods=["GET"]),
+        Route(f"{BULK}/accounts/fields", guarded(account_fields), methods=["GET"]),
+        Route(f"{BULK}/accounts/fields/{{id:int}}", guarded(account_field), methods=["GET"]),
+        Route(f"{BULK}/activities/fields", guarded(list_activity_fields), methods=["GET"]),
+        Route(f"{BULK}/activities/fields/{{id:int}}", guarded(activity_field), methods=["GET"]),
+        Route(f"{BULK}/customobjects", guarded(custom_objects), methods=["GET"]),
+        Route(f"{BULK}/customobjects/{{object_id:int}}", guarded(custom_object), methods=["GET"]),
         Route(f"{BULK}/syncs", guarded(create_sync), methods=["POST"]),
         Route(f"{BULK}/syncs", guarded(list_syncs), methods=["GET"]),
         Route(f"{BULK}/syncs/{{id:int}}", guarded(get_sync), methods=["GET"]),

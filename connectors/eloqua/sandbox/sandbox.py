@@ -42,7 +42,7 @@ class EloquaSandbox:
                  seed_contacts: int = 0, seed: int = 7, activities_per_contact: float = 2.0,
                  data_dir: Path | None = None, clock: SandboxClock | None = None, port: int = 0,
                  host: str = "127.0.0.1", tls: bool = False, pod_url: str | None = None,
-                 sync_delay_s: float = 0.02):
+                 sync_delay_s: float = 0.02, tls_dir: Path | None = None):
         self.site, self.username, self.password = site, username, password
         self.client_id, self.client_secret = client_id, client_secret
         self.clock = clock or SandboxClock()
@@ -56,7 +56,7 @@ class EloquaSandbox:
         if self.data_dir:
             self.state.queue.on_finished = lambda _sync: self.save()
         self.pod_url = pod_url  # urls.base announced by /id; default: the URL the client reached us on
-        self.http = HttpSandbox(build_app(self), port=port, host=host, tls=tls, name="eloqua")
+        self.http = HttpSandbox(build_app(self), port=port, host=host, tls=tls, tls_dir=tls_dir, name="eloqua")
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -1,4 +1,4 @@
-"""Bulk Extract for leads and activities: create → enqueue → Queued → Processing → Completed (or Failed,
+"""Bulk Extract for leads, activities and program members (bulk_members): create → enqueue → Queued → Processing → Completed (or Failed,
 Canceled), status, file (raw CSV/TSV/SSV, Range supported by the route), list. One queue shared by both
 entities: at most `export_max_processing` jobs process at once and `export_max_queued` wait (1029); files
 count against a daily volume quota in MB (1029 "Export daily quota exceeded" on create and enqueue).
@@ -20,15 +20,16 @@ from typing import Any
 
 import duckdb
 
+from connectors.marketo.sandbox.bulk_members import ENTITY, member_spec, member_sql
 from connectors.marketo.sandbox.clock import CENTRAL, SandboxClock, as_utc, iso, naive_utc, parse_iso
 from connectors.marketo.sandbox.database import Database
 from connectors.marketo.sandbox.envelope import MarketoError
 from connectors.marketo.sandbox.faults import MarketoFaults
-from connectors.marketo.sandbox.fields import FieldDef, LeadSchema
+from connectors.marketo.sandbox.fields import FieldDef, FieldSet, LeadSchema
 from connectors.marketo.sandbox.leads import batch_size, decode_cursor, encode_cursor
 from connectors.marketo.sandbox.limits import MarketoLimits
 
-ENTITIES = ("leads", "activities")
+ENTITIES = ("leads", "activities", ENTITY)
 DELIMITERS = {"CSV": ",", "TSV": "\t", "SSV": ";"}
 ACTIVITY_COLUMNS = {
     "marketoGUID": "CAST(id AS VARCHAR)", "leadId": "leadId",
@@ -42,8 +43,9 @@ MB = 1024 * 1024
 
 class ExportJobs:
     def __init__(self, db: Database, clock: SandboxClock, limits: MarketoLimits, faults: MarketoFaults,
-                 lead_schema: LeadSchema, folder: Path):
+                 lead_schema: LeadSchema, folder: Path, member_fields: FieldSet | None = None):
         self.db, self.clock, self.limits, self.faults, self.schema = db, clock, limits, faults, lead_schema
+        self.member_fields = member_fields or FieldSet([])
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._quota_adjust = 0  # bytes counted on top of today's files (fault switch)
@@ -136,7 +138,10 @@ class ExportJobs:
 
     def _write(self, job: dict[str, Any], path: Path) -> int:
         spec = json.loads(job["spec"])
-        select, params = (self._lead_sql if job["entity"] == "leads" else self._activity_sql)(spec)
+        if job["entity"] == ENTITY:
+            select, params = member_sql(spec, self.schema, lambda f: _render_sql(f, "l."), _stored, _sql_ident)
+        else:
+            select, params = (self._lead_sql if job["entity"] == "leads" else self._activity_sql)(spec)
         delimiter = DELIMITERS[job["format"]].replace("'", "''")
         tmp = path.with_suffix(".part")
         cursor = self.db.cursor()
@@ -180,7 +185,11 @@ class ExportJobs:
         fmt = str(body.get("format") or "CSV").upper()
         if fmt not in DELIMITERS:
             raise MarketoError("1003", f"Invalid format '{body.get('format')}'")
-        spec = (self._lead_spec if entity == "leads" else self._activity_spec)(body)
+        if entity == ENTITY:
+            spec = member_spec(body, self.schema, self.member_fields, self._window,
+                               self.limits.updated_at_export_filter)
+        else:
+            spec = (self._lead_spec if entity == "leads" else self._activity_spec)(body)
         export_id = str(uuid.uuid4())
         self.db.execute("INSERT INTO export_jobs (exportId, entity, owner, status, format, spec, createdAt) "
                         "VALUES (?, ?, ?, 'Created', ?, ?, ?)",
@@ -351,8 +360,8 @@ def _headers(body: dict[str, Any], fields: list[str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in headers.items()}
 
 
-def _render_sql(field: FieldDef) -> str:
-    column = f'"{field.name}"'
+def _render_sql(field: FieldDef, alias: str = "") -> str:
+    column = f'{alias}"{field.name}"'
     if field.data_type == "datetime":
         return f"strftime({column}, '%Y-%m-%dT%H:%M:%SZ')"
     if field.data_type == "date":

@@ -106,7 +106,7 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
         return {"result": [{"date": s.clock.central_day().isoformat(), "total": s.meter.calls_today(),
                             "users": [{"userId": s.tokens.scope, "count": s.meter.calls_today()}]}]}
 
-    bulk = r"/bulk/v1/(?P<entity>leads|activities)/export"
+    bulk = r"/bulk/v1/(?P<entity>leads|activities|program/members)/export"
     job = rf"{bulk}/(?P<exportId>[A-Za-z0-9-]+)"
     return [
         Route(r"/rest/v1/lead/(?P<id>\d+)\.json",

@@ -95,7 +95,8 @@ class MarketoSandbox:
         self.objects = ObjectStore(self.db, self.clock, self.limits,
                                    [OPPORTUNITY, OPPORTUNITY_ROLE, LEADSYNC_ASSIGNMENT, *custom_objects])
         self.objects.lead_exists = self.leads.existing_ids
-        self.exports = ExportJobs(self.db, self.clock, self.limits, self.faults, self.schema, files / "exports")
+        self.exports = ExportJobs(self.db, self.clock, self.limits, self.faults, self.schema, files / "exports",
+                                  self.programs.member_fields)
         self.faults._set_export_quota = self.exports.set_remaining_quota_mb
         self.api = MarketoApi(self, build_routes(self))
         self.http = HttpSandbox(self.api.app, port=port, host=host, tls=tls, tls_dir=tls_dir, name="marketo")

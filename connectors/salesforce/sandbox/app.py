@@ -27,6 +27,7 @@ from connectors.salesforce.sandbox import (
     bulk_v1,
     rest_collections,
     rest_query,
+    rest_replication,
     rest_sobjects,
 )
 from connectors.salesforce.sandbox.auth import OAuthError
@@ -137,6 +138,8 @@ def _routes(org: Org) -> list[Route]:
         api("/sobjects", rest_sobjects.global_describe, ["GET"]),
         api("/sobjects/{sobject}", rest_sobjects.sobject_root, ["GET", "POST"]),
         api("/sobjects/{sobject}/describe", rest_sobjects.describe, ["GET"]),
+        api("/sobjects/{sobject}/updated", rest_replication.updated, ["GET"]),
+        api("/sobjects/{sobject}/deleted", rest_replication.deleted, ["GET"]),
         api("/sobjects/{sobject}/{record_id}", rest_sobjects.record, ["GET", "PATCH", "DELETE"]),
         api("/sobjects/{sobject}/{field}/{value}", rest_sobjects.by_external_id, ["GET", "PATCH", "DELETE"]),
         api("/composite/sobjects", rest_collections.create, ["POST"]),

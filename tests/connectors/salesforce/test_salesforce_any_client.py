@@ -1,19 +1,21 @@
 """The Salesforce sandbox as clients other than leadsync's see it (issue 18): an OAuth web-server login with
 a refresh token (requests-oauthlib, the way a desktop tool signs in), then simple-salesforce unchanged
 through every lead-pull path it has (`query_all`, Bulk API 1.0 `bulk`, Bulk API 2.0 `bulk2`) and a bulk
-update; Bulk 1.0 over XML and CSV with PK chunking; header names as Salesforce writes them."""
+update; Bulk 1.0 over XML and CSV with PK chunking; getUpdated/getDeleted; header names as Salesforce writes
+them."""
 
 from __future__ import annotations
 
 import csv
 import io
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from requests_oauthlib import OAuth2Session
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from connectors.salesforce.sandbox import SandboxRedirectAdapter
 
@@ -160,3 +162,21 @@ def test_header_names_are_cased_as_salesforce_writes_them(org, sf):
     names = list(response.raw.headers.keys())  # as they came off the wire
     assert "Content-Type" in names and "Sforce-Limit-Info" in names and "Date" in names
     assert not any(name.islower() for name in names)
+
+
+def test_get_updated_and_get_deleted_through_simple_salesforce(org, sf, make_leads):
+    start = org.clock.now() - timedelta(minutes=1)
+    ids = make_leads(3)
+    sf.Lead.update(ids[0], {"Title": "CTO"})
+    sf.Lead.delete(ids[1])
+    end = org.clock.now() + timedelta(minutes=1)
+
+    updated = sf.Lead.updated(start, end)
+    deleted = sf.Lead.deleted(start, end)
+
+    assert sorted(updated["ids"]) == sorted([ids[0], ids[2]])
+    assert [d["id"] for d in deleted["deletedRecords"]] == [ids[1]]
+    assert updated["latestDateCovered"].endswith(":00.000+0000")
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.Lead.updated(end, start)
+    assert refused.value.content[0]["errorCode"] == "INVALID_REPLICATION_DATE"

@@ -20,6 +20,7 @@ from connectors.marketo.sandbox.envelope import MarketoError, RecordError
 from connectors.marketo.sandbox.fields import FieldDef, FieldSet
 
 NEW_LEAD, CHANGE_DATA_VALUE, VISIT_WEBPAGE, FILL_OUT_FORM, CHANGE_PROGRAM_STATUS = 12, 13, 1, 2, 104
+DELETE_LEAD = 37
 
 
 @dataclass(frozen=True)

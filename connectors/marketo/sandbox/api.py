@@ -34,7 +34,7 @@ class Call:
     """One API call as a handler sees it."""
 
     params: dict[str, Any]  # query string + form body (+ JSON body of a POST ... _method=GET)
-    body: Any  # the JSON body of a POST, else None
+    body: Any  # the JSON body of a POST or DELETE, else None
     path: dict[str, str]  # named groups of the route pattern
     method: str  # GET for a POST with _method=GET
     request_id: str
@@ -144,7 +144,7 @@ class MarketoApi:
         for key, value in request.query_params.multi_items():
             params[key] = f"{params[key]},{value}" if key in params else value
         body: Any = None
-        if request.method == "POST":
+        if request.method in ("POST", "DELETE"):  # DELETE: Remove from List takes a JSON body too
             raw = await request.body()
             kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if kind == "application/x-www-form-urlencoded":
@@ -165,4 +165,4 @@ class MarketoApi:
             raise MarketoError("612")  # writes take JSON
         params.pop("access_token", None)
         params.pop("_method", None)
-        return Call(params, body if method == "POST" else None, path_params, method, rid, client_id)
+        return Call(params, body if method in ("POST", "DELETE") else None, path_params, method, rid, client_id)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.marketo.sandbox.activities import CHANGE_DATA_VALUE, NEW_LEAD, ActivityLog
+from connectors.marketo.sandbox.activities import CHANGE_DATA_VALUE, DELETE_LEAD, NEW_LEAD, ActivityLog
 from connectors.marketo.sandbox.clock import SandboxClock, iso, naive_utc
 from connectors.marketo.sandbox.database import Database
 from connectors.marketo.sandbox.envelope import MarketoError, RecordError, skipped
@@ -160,6 +160,36 @@ class LeadStore:
             raise MarketoError("1003", f"input may hold at most {self.limits.max_batch} records")
         with self.db.lock:
             return _SyncBatch(self, action, lookup, request_id, source, api_method).run(records)
+
+    def delete(self, lead_ids: list[Any]) -> list[dict[str, Any]]:
+        """Delete Leads: each lead goes with its memberships and a Delete Lead (37) activity is logged, as
+        Get Deleted Leads reads them; an unknown id is skipped with 1004."""
+        if not lead_ids:
+            raise MarketoError("701", "input cannot be blank")
+        if len(lead_ids) > self.limits.max_batch:
+            raise MarketoError("1003", f"input may hold at most {self.limits.max_batch} records")
+        results, activities = [], []
+        with self.db.lock:
+            rows = {r["id"]: r for r in self.db.rows(
+                f"SELECT id, firstName, lastName FROM leads WHERE id IN ({', '.join('?' * len(lead_ids))})",
+                [int(i) if str(i).isdigit() else -1 for i in lead_ids])}
+            for raw in lead_ids:
+                lead_id = int(raw) if str(raw).isdigit() else raw
+                row = rows.pop(lead_id, None)
+                if row is None:
+                    results.append(skipped(RecordError("1004"), id=lead_id))
+                    continue
+                for table in ("leads", "program_members", "static_list_members"):
+                    self.db.execute(f"DELETE FROM {table} WHERE {'id' if table == 'leads' else 'leadId'} = ?",
+                                    [lead_id])
+                name = " ".join(p for p in (row["firstName"], row["lastName"]) if p)
+                activities.append({"leadId": lead_id, "activityDate": naive_utc(self.clock.now()),
+                                   "activityTypeId": DELETE_LEAD, "primaryAttributeValueId": lead_id,
+                                   "primaryAttributeValue": name or str(lead_id),
+                                   "attributes": {"Remove from CRM": False}})
+                results.append({"id": lead_id, "status": "deleted"})
+            self.activities.record(activities)
+        return results
 
     def reserve_ids(self, count: int) -> int:
         """`count` consecutive new lead ids; returns the first."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from connectors.marketo.sandbox.activities import CHANGE_DATA_VALUE, NEW_LEAD
+from connectors.marketo.sandbox.activities import CHANGE_DATA_VALUE, DELETE_LEAD, NEW_LEAD
 from connectors.marketo.sandbox.api import Call, Route
 from connectors.marketo.sandbox.envelope import MarketoError
 from connectors.marketo.sandbox.leads import batch_size
@@ -49,10 +50,12 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
 
     def activities(c: Call) -> dict:
         p = c.params
-        if p.get("listId"):
-            raise MarketoError("1013", f"Static list '{p['listId']}' not found")
         types = _ints(p.get("activityTypeIds"), "activityTypeIds", MAX_ACTIVITY_TYPES, required=True)
         leads = _ints(p.get("leadIds"), "leadIds", MAX_ACTIVITY_LEADS)
+        if p.get("listId"):  # the list's members (any leadIds as well)
+            leads = sorted(set(s.lists.member_ids(p["listId"])) & set(leads or s.lists.member_ids(p["listId"])))
+            if not leads:
+                return {"result": [], "nextPageToken": p.get("nextPageToken"), "moreResult": False}
         return s.activities.page(p.get("nextPageToken"), types, leads, batch_size(p.get("batchSize"), s.limits))
 
     def lead_changes(c: Call) -> dict:
@@ -102,6 +105,24 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
         fmt = path.suffix[1:].upper()
         return FileResponse(path, media_type=CONTENT_TYPES.get(fmt) or mimetypes.guess_type(path.name)[0])
 
+    def delete_leads(c: Call) -> dict:
+        body = c.body if isinstance(c.body, dict) else {}
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        ids = [item.get("id") for item in items if isinstance(item, dict)]
+        return {"result": s.leads.delete(ids or _ints(c.params.get("id"), "id", s.limits.max_batch) or [])}
+
+    def deleted_leads(c: Call) -> dict:
+        p = c.params
+        return s.activities.page(p.get("nextPageToken"), [DELETE_LEAD], None, batch_size(p.get("batchSize"), s.limits))
+
+    def list_change(action: str) -> Callable[[Call], dict]:
+        def handler(c: Call) -> dict:
+            body = c.body if isinstance(c.body, dict) else {}
+            items = body.get("input") or c.params.get("input") or []
+            ids = [item.get("id") for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+            return s.lists.change(c.path["listId"], ids or _ints(c.params.get("id"), "id", 300) or [], action)
+        return handler
+
     def usage(c: Call) -> dict:
         return {"result": [{"date": s.clock.central_day().isoformat(), "total": s.meter.calls_today(),
                             "users": [{"userId": s.tokens.scope, "count": s.meter.calls_today()}]}]}
@@ -111,7 +132,9 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
     return [
         Route(r"/rest/v1/lead/(?P<id>\d+)\.json",
               {"GET": lambda c: {"result": s.leads.by_id(int(c.path["id"]), c.params.get("fields"))}}),
-        Route(r"/rest/v1/leads\.json", {"GET": leads_query, "POST": leads_sync}),
+        Route(r"/rest/v1/leads\.json", {"GET": leads_query, "POST": leads_sync, "DELETE": delete_leads}),
+        Route(r"/rest/v1/leads/delete\.json", {"POST": delete_leads}),
+        Route(r"/rest/v1/activities/deletedleads\.json", {"GET": deleted_leads}),
         Route(r"/rest/v1/leads/describe\.json", {"GET": lambda c: {"result": s.schema.describe()}}),
         Route(r"/rest/v1/leads/describe2\.json", {"GET": lambda c: {"result": s.schema.describe2()}}),
         Route(r"/rest/v1/leads/programs/(?P<programId>\d+)\.json", {"GET": lambda c: s.programs.leads_of(
@@ -137,6 +160,13 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
         Route(r"/rest/v1/customobjects\.json",
               {"GET": lambda c: {"result": s.objects.custom_types(c.params.get("names"))}}),
         *lead_database_object(r"/rest/v1/customobjects/(?P<apiName>\w+)", None),
+        Route(r"/rest/v1/lists\.json", {"GET": lambda c: s.lists.lists(c.params)}),
+        Route(r"/rest/v1/lists/(?P<listId>\d+)\.json", {"GET": lambda c: s.lists.get(c.path["listId"])}),
+        Route(r"/rest/v1/lists?/(?P<listId>\d+)/leads\.json", {
+            "GET": lambda c: s.lists.leads_of(c.path["listId"], c.params.get("fields"), c.params.get("batchSize"),
+                                              c.params.get("nextPageToken")),
+            "POST": list_change("add"), "DELETE": list_change("remove")}),
+        Route(r"/rest/v1/lists/(?P<listId>\d+)/leads/ismember\.json", {"GET": list_change("check")}),
         Route(r"/rest/v1/stats/usage\.json", {"GET": usage}),
         Route(r"/rest/asset/v1/programs\.json", {"GET": lambda c: s.programs.browse(c.params)}, asset=True),
         Route(r"/rest/asset/v1/program/(?P<id>\d+)\.json",

@@ -46,6 +46,7 @@ from connectors.marketo.sandbox.objects import (
 from connectors.marketo.sandbox.programs import Programs
 from connectors.marketo.sandbox.routes import build_routes
 from connectors.marketo.sandbox.seed import SeedSummary, seed_demo_data
+from connectors.marketo.sandbox.static_lists import StaticLists
 
 if TYPE_CHECKING:
     from marketorestpython.client import MarketoClient
@@ -92,6 +93,7 @@ class MarketoSandbox:
         self.leads = LeadStore(self.db, self.schema, self.activities, self.clock, self.faults, self.limits)
         self.activities.lead_exists = self.leads.existing_ids
         self.programs = Programs(self.db, self.clock, self.leads, list(program_member_fields))
+        self.lists = StaticLists(self.db, self.clock, self.leads)
         self.objects = ObjectStore(self.db, self.clock, self.limits,
                                    [OPPORTUNITY, OPPORTUNITY_ROLE, LEADSYNC_ASSIGNMENT, *custom_objects])
         self.objects.lead_exists = self.leads.existing_ids
@@ -141,7 +143,11 @@ class MarketoSandbox:
     def seed(self, leads: int, seed: int = 7, until: datetime | None = None) -> SeedSummary:
         """Add `leads` generated leads (plus programs, memberships, activities); deterministic for
         (leads, seed, until); `until` defaults to the sandbox clock's now."""
+        first = int(self.db.scalar("SELECT coalesce(max(id), 0) FROM leads")) + 1
         summary = seed_demo_data(self.leads, self.programs, self.activities, leads, seed, until)
+        new_ids = range(first, first + leads)  # two static lists over the new leads, for list-based pulls
+        self.lists.create("Newsletter Subscribers", list(new_ids[::5]), "Opted in to the monthly newsletter")
+        self.lists.create("Partner Program Invitees", list(new_ids[::9]), "Invited to the partner program")
         pyarrow.default_memory_pool().release_unused()  # hand the generation buffers back to the system
         return summary
 

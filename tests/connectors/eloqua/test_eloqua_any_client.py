@@ -111,3 +111,16 @@ def test_custom_objects_listing_leads_to_their_fields(client):
     fields = eloqua.listing(f"{objects[0]['uri']}/fields")
     assert objects[0]["uniqueFieldUri"] in {f.get("uri") for f in fields}
     assert eloqua.get("/customObjects/99").status_code == 404
+
+
+@pytest.mark.parametrize("path, params", [("/accounts/fields", {}), ("/activities/fields", {"activityType": "FormSubmit"}),
+                                          ("/customObjects", {})])
+def test_discovery_listings_answer_200_json_with_the_bulk_paging_envelope(client, path, params):
+    _, eloqua = client
+    response = eloqua.get(path, limit=2, offset=0, **params)
+
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert {"items", "totalResults", "limit", "offset", "count", "hasMore"} <= body.keys()
+    assert body["count"] == len(body["items"]) == 2 and body["hasMore"] is (body["totalResults"] > 2)
+    assert all(item["uri"].startswith("/") for item in body["items"])

@@ -12,6 +12,7 @@ import pyarrow as pa
 from connectors.eloqua.sandbox.clock import iso_z
 from connectors.eloqua.sandbox.definitions import failure, parse_duration
 from connectors.eloqua.sandbox.export_sources import (
+    AccountSource,
     ActivitySource,
     CampaignResponseSource,
     ContactSource,
@@ -46,6 +47,8 @@ def source_for(state: EloquaState, entity: str):
         return ActivitySource(state)
     if entity == "campaignResponses":
         return CampaignResponseSource(state)
+    if entity == "accounts":
+        return AccountSource(state)
     object_id = int(entity.split("/")[1])
     if state.custom_objects.get(object_id) is None:
         raise BulkError(404)

@@ -14,7 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.eloqua.sandbox.accounts import FIRST_ACCOUNT_ID, LINKED_ACCOUNT_RE, account_field
+from connectors.eloqua.sandbox.accounts import (
+    ACCOUNT_FIELDS,
+    FIRST_ACCOUNT_ID,
+    LINKED_ACCOUNT_RE,
+    account_field,
+)
 from connectors.eloqua.sandbox.schema import CONTACT_FIELD_RE, CONTACT_SYSTEM_STATEMENTS, CUSTOM_OBJECT_RE
 
 KIND = {"text": "text", "largeText": "text", "emailAddress": "text", "date": "date", "numeric": "number",
@@ -60,12 +65,17 @@ def campaign_values(catalog: Catalog, campaign_ids: pa.Array, key: str) -> pa.Ar
     return pc.fill_null(values.take(pc.index_in(campaign_ids, value_set=ids)), "")
 
 
-class ContactSource:
-    entity = "contacts"
+class CatalogSource:
+    """What the sources over the sandbox's state share: the state, and the 250-field cap."""
+
     max_fields = 250
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+
+
+class ContactSource(CatalogSource):
+    entity = "contacts"
 
     def column_of(self, statement: str) -> str | None:
         if statement in CONTACT_SYSTEM_STATEMENTS:
@@ -99,21 +109,67 @@ class ContactSource:
         return as_text(table.column(self.column_of(statement)))
 
 
-def linked_account_values(contacts: pa.Table, rows: pa.Table, internal_name: str) -> pa.Array:
-    """`{{Contact.Account.Field(internal_name)}}` for each contact of `rows` (a subset of `contacts`): the
-    value of the account its Company names, taken from that account's first contact (see accounts.py)."""
-    f = account_field(internal_name)
+def accounts_table(contacts: pa.Table) -> pa.Table:
+    """The accounts the contacts link to (see accounts.py): one row per distinct non-empty Company, with
+    `id`, each account field by internal name (text), `created_at` and `updated_at` (the earliest creation
+    and latest change of its contacts)."""
     companies = as_text(contacts.column("C_Company")).to_numpy(zero_copy_only=False).astype(str)
     order = np.argsort(contacts.column("id").to_numpy(zero_copy_only=False), kind="stable")
     names, first = np.unique(companies[order], return_index=True)  # each company's first contact by id
     keep = names != ""
-    names, first_rows = names[keep], order[first][keep]
-    if f.contact_column is None:
-        values = pa.array([str(FIRST_ACCOUNT_ID + i) for i in range(len(names))], pa.string())
-    else:
-        values = as_text(contacts.column(f.contact_column)).take(pa.array(first_rows, pa.int64()))
-    position = pc.index_in(as_text(rows.column("C_Company")), value_set=pa.array(names, pa.string()))
-    return pc.fill_null(values.take(position), "")
+    names, first_rows = names[keep], pa.array(order[first][keep], pa.int64())
+    columns = {"id": pa.array(np.arange(FIRST_ACCOUNT_ID, FIRST_ACCOUNT_ID + len(names)), pa.int64())}
+    for f in ACCOUNT_FIELDS:
+        columns[f.internal_name] = (as_text(columns["id"]) if f.contact_column is None
+                                    else as_text(contacts.column(f.contact_column)).take(first_rows))
+    spans = contacts.group_by("C_Company").aggregate([("C_DateCreated", "min"), ("C_DateModified", "max")])
+    at = pc.index_in(pa.array(names, pa.string()), value_set=as_text(spans.column("C_Company")))
+    columns["created_at"] = spans.column("C_DateCreated_min").take(at)
+    columns["updated_at"] = spans.column("C_DateModified_max").take(at)
+    return pa.table(columns)
+
+
+def linked_account_values(contacts: pa.Table, rows: pa.Table, internal_name: str) -> pa.Array:
+    """`{{Contact.Account.Field(internal_name)}}` for each contact of `rows` (a subset of `contacts`)."""
+    accounts = accounts_table(contacts)
+    position = pc.index_in(as_text(rows.column("C_Company")), value_set=accounts.column("M_CompanyName"))
+    return pc.fill_null(accounts.column(account_field(internal_name).internal_name).take(position), "")
+
+
+ACCOUNT_SYSTEM = {"{{Account.Id}}": ("id", "number"), "{{Account.CreatedAt}}": ("created_at", "date"),
+                  "{{Account.UpdatedAt}}": ("updated_at", "date")}
+ACCOUNT_FIELD_RE = re.compile(r"^\{\{Account\.Field\(([A-Za-z0-9_]+)\)\}\}$")
+
+
+class AccountSource(CatalogSource):
+    """Account exports over the accounts derived from contacts (accounts.py)."""
+
+    entity = "accounts"
+
+    def _column(self, statement: str) -> tuple[str, str] | None:
+        if statement in ACCOUNT_SYSTEM:
+            return ACCOUNT_SYSTEM[statement]
+        m = ACCOUNT_FIELD_RE.match(statement)
+        f = account_field(m.group(1)) if m else None
+        return (f.internal_name, "number" if f.data_type == "number" else "text") if f else None
+
+    def kind_of(self, statement: str) -> str | None:
+        column = self._column(statement)
+        return column[1] if column else None
+
+    def filterable(self, statement: str) -> bool:
+        return self._column(statement) is not None
+
+    def table(self) -> pa.Table:
+        return accounts_table(self.catalog.contacts.table)
+
+    def filter_column(self, table: pa.Table, statement: str):
+        column, kind = self._column(statement)
+        values = table.column(column)
+        return (pc.cast(values, pa.int64()) if kind == "number" and column != "id" else values), kind
+
+    def output_column(self, table: pa.Table, statement: str) -> pa.Array:
+        return as_text(table.column(self._column(statement)[0]))
 
 
 # Activity statements: those stored as a column, then those derived from the stored ids on output.
@@ -155,13 +211,9 @@ ACTIVITY_TYPE_FIELDS = {
 ACTIVITY_CONTACT_RE = re.compile(r"^\{\{Activity\.Contact\.Field\(([A-Za-z0-9_]+)\)\}\}$")
 
 
-class ActivitySource:
+class ActivitySource(CatalogSource):
     entity = "activities"
-    max_fields = 250
     max_contact_fields = 10  # "a maximum of 10 contact fields allowed in an activity export definition"
-
-    def __init__(self, catalog: Catalog):
-        self.catalog = catalog
 
     def kind_of(self, statement: str) -> str | None:
         if statement in ACTIVITY_COLUMNS:
@@ -294,12 +346,8 @@ CAMPAIGN_RESPONSE_DERIVED = {"{{CampaignResponse.Campaign.Field(CampaignName)}}"
 CAMPAIGN_RESPONSE_CONTACT_RE = re.compile(r"^\{\{CampaignResponse\.Contact\.Field\(([A-Za-z0-9_]+)\)\}\}$")
 
 
-class CampaignResponseSource:
+class CampaignResponseSource(CatalogSource):
     entity = "campaignResponses"
-    max_fields = 250
-
-    def __init__(self, catalog: Catalog):
-        self.catalog = catalog
 
     def kind_of(self, statement: str) -> str | None:
         if statement in CAMPAIGN_RESPONSE_COLUMNS:

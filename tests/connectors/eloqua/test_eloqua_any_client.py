@@ -124,3 +124,19 @@ def test_discovery_listings_answer_200_json_with_the_bulk_paging_envelope(client
     assert {"items", "totalResults", "limit", "offset", "count", "hasMore"} <= body.keys()
     assert body["count"] == len(body["items"]) == 2 and body["hasMore"] is (body["totalResults"] > 2)
     assert all(item["uri"].startswith("/") for item in body["items"])
+
+
+def test_account_export_from_discovered_fields_matches_the_linked_statements(client):
+    _, eloqua = client
+    account = {f["internalName"]: f["statement"] for f in eloqua.listing("/accounts/fields")}
+    contacts = eloqua.export("contacts", {"Company": "{{Contact.Account.Field(M_CompanyName)}}",
+                                          "AccountId": "{{Contact.Account.Field(M_CompanyID)}}",
+                                          "Country": "{{Contact.Account.Field(M_Country)}}"})
+    country = next(r["Country"] for r in contacts if r["Country"])
+
+    accounts = eloqua.export("accounts", {"Id": "{{Account.Id}}", "Name": account["M_CompanyName"],
+                                          "Country": account["M_Country"], "Created": "{{Account.CreatedAt}}"},
+                             filter=f"'{account['M_Country']}' = '{country}'")
+
+    linked = {(r["AccountId"], r["Company"]) for r in contacts if r["Country"] == country}
+    assert {(r["Id"], r["Name"]) for r in accounts} == linked and all(r["Created"] for r in accounts)

@@ -1,9 +1,9 @@
-"""The login host: base-URL discovery (`GET /id`) and the OAuth 2.0 token endpoint."""
+"""The login host: base-URL discovery (`GET /id`), the OAuth 2.0 authorize and token endpoints."""
 
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -42,5 +42,21 @@ def login_routes(sandbox) -> list[Route]:
             return json_response(exc.body, exc.status)
         return json_response(body, headers={"Cache-Control": "no-store"})
 
+    async def authorize(request: Request) -> Response:
+        """The authorization-code grant's first leg: the sandbox's user accepts at once (no login page) and
+        the browser goes back to `redirect_uri` with `code` (valid one minute) and `state`."""
+        params = request.query_params
+        client_id, redirect_uri = params.get("client_id", ""), params.get("redirect_uri", "")
+        if client_id not in state.auth.clients or not redirect_uri.startswith(("http://", "https://")):
+            return Response("<html><body><h1>invalid_request</h1><p>Unknown client_id or missing redirect_uri"
+                            "</p></body></html>", 400, media_type="text/html")
+        back = {"state": params["state"]} if "state" in params else {}
+        if params.get("response_type") != "code":
+            back = {"error": "unsupported_response_type", **back}
+        else:
+            back = {"code": state.auth.issue_authorization_code(sandbox.username, client_id), **back}
+        return Response(status_code=302, headers={"Location": f"{redirect_uri}?{urlencode(back)}"})
+
     return [Route("/id", discover, methods=["GET"]),
+            Route("/auth/oauth2/authorize", authorize, methods=["GET"]),
             Route("/auth/oauth2/token", token, methods=["POST"])]

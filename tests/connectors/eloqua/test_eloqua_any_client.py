@@ -1,12 +1,14 @@
 """The Eloqua sandbox as a client written from Oracle's documented flow sees it (issue 18): Basic auth as
-`Site\\User:password`, base URL from login's `/id`, Bulk API 2.0 fields discovery (contacts, accounts,
-activities per type, custom objects), then exports that use what discovery returned, including
-linked-account statements (`{{Contact.Account.Field(M_CompanyName)}}`) in a contact export."""
+`Site\\User:password` (or OAuth: authorize, code, refresh), base URL from login's `/id`, Bulk API 2.0 fields
+discovery (contacts, accounts, activities per type, custom objects), then exports that use what discovery
+returned, including linked-account statements (`{{Contact.Account.Field(M_CompanyName)}}`) in a contact
+export and an account export."""
 
 from __future__ import annotations
 
 import base64
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -140,3 +142,26 @@ def test_account_export_from_discovered_fields_matches_the_linked_statements(cli
 
     linked = {(r["AccountId"], r["Company"]) for r in contacts if r["Country"] == country}
     assert {(r["Id"], r["Name"]) for r in accounts} == linked and all(r["Created"] for r in accounts)
+
+
+def test_oauth_authorization_code_then_refresh_as_oracle_documents(client):
+    sandbox, _ = client
+    http = requests.Session()
+    http.trust_env, http.verify = False, str(sandbox.ca_pem_path)
+    basic = (sandbox.client_id, sandbox.client_secret)
+
+    redirect = http.get(f"{sandbox.url}/auth/oauth2/authorize", allow_redirects=False, params={
+        "response_type": "code", "client_id": sandbox.client_id, "redirect_uri": "https://tool.example/cb",
+        "scope": "full", "state": "xyz"})
+    back = parse_qs(urlsplit(redirect.headers["Location"]).query)
+    tokens = http.post(f"{sandbox.url}/auth/oauth2/token", auth=basic, json={
+        "grant_type": "authorization_code", "code": back["code"][0], "redirect_uri": "https://tool.example/cb"})
+    refreshed = http.post(f"{sandbox.url}/auth/oauth2/token", auth=basic, json={
+        "grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"], "scope": "full",
+        "redirect_uri": "https://tool.example/cb"})
+    identity = http.get(f"{sandbox.url}/id", headers={"Authorization": f"Bearer {refreshed.json()['access_token']}"})
+
+    assert redirect.status_code == 302 and back["state"] == ["xyz"]
+    assert tokens.status_code == 200 and tokens.json()["token_type"] == "bearer"
+    assert refreshed.status_code == 200 and refreshed.json()["refresh_token"] != tokens.json()["refresh_token"]
+    assert identity.status_code == 200 and identity.json()["site"]["name"] == sandbox.site

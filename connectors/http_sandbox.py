@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -36,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 # Host names the sandbox certificate is valid for. Loopback names, plus the vendors' own hosts so a client
 # whose transport is redirected to the sandbox still sees a certificate for the name it asked for.
 CERT_NAMES = (
-    "127.0.0.1", "localhost", "::1",
+    "127.0.0.1", "localhost", "::1", "127.0.0.2", "127.0.0.3", "127.0.0.4",  # `leadsync sandbox --vendor-hosts`
     "login.salesforce.com", "test.salesforce.com", "*.my.salesforce.com",
     "*.mktorest.com", "login.eloqua.com", "*.eloqua.com",
 )
@@ -177,17 +178,65 @@ class FaultMiddleware:
         await self.app(scope, receive, send)
 
 
-class SandboxTls:
-    """A trustme CA and a server certificate for `CERT_NAMES`, written to a folder."""
+# Header names as the vendors write them. Starlette hands uvicorn lower-case names; a vendor's server writes
+# Content-Type, Sforce-Limit-Info, ... and some clients look headers up case-sensitively. Names not listed
+# are capitalised per dash-separated word (Content-Length, Retry-After).
+HEADER_NAMES = {name.lower().encode(): name.encode() for name in (
+    "Sforce-NumberOfRecords", "Sforce-Locator", "Sforce-Limit-Info", "WWW-Authenticate", "ETag",
+    "X-SFDC-Request-Id", "X-Content-Type-Options", "X-XSS-Protection", "X-Frame-Options", "X-Request-Id",
+)}
 
-    def __init__(self, folder: Path):
+
+def vendor_case(name: bytes) -> bytes:
+    known = HEADER_NAMES.get(name.lower())
+    if known is not None:
+        return known
+    return b"-".join(part[:1].upper() + part[1:].lower() for part in name.split(b"-"))
+
+
+class HeaderCaseMiddleware:
+    """Writes response header names in the vendor's casing and adds the Date header (uvicorn's own
+    `date`/`server` headers are off: they would go out lower-case). Served with uvicorn's h11 protocol,
+    which keeps the names' case; its httptools protocol lower-cases every name."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def cased(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(vendor_case(k), v) for k, v in message.get("headers", [])]
+                if not any(k == b"Date" for k, _ in headers):
+                    headers.insert(0, (b"Date", formatdate(usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, cased)
+
+
+class SandboxTls:
+    """A trustme CA and a server certificate for `CERT_NAMES`, written to a folder. A CA already kept in the
+    folder (`sandbox-ca.pem` with `sandbox-ca-key.pem`) is reused, so sandboxes started on the same folder,
+    or again later, share the one CA a user trusts once; each sandbox `name` gets its own leaf files."""
+
+    def __init__(self, folder: Path, name: str = "sandbox"):
         folder.mkdir(parents=True, exist_ok=True)
-        ca = trustme.CA()
-        cert = ca.issue_cert(*CERT_NAMES)
         self.ca_pem_path = folder / "sandbox-ca.pem"
-        self.cert_chain_path = folder / "sandbox-cert.pem"
-        self.key_path = folder / "sandbox-key.pem"
-        ca.cert_pem.write_to_path(str(self.ca_pem_path))
+        ca_key_path = folder / "sandbox-ca-key.pem"
+        if self.ca_pem_path.exists() and ca_key_path.exists():
+            ca = trustme.CA.from_pem(self.ca_pem_path.read_bytes(), ca_key_path.read_bytes())
+        else:
+            ca = trustme.CA(organization_name="leadsync sandboxes")
+            ca.private_key_pem.write_to_path(str(ca_key_path))
+            ca_key_path.chmod(0o600)
+            ca.cert_pem.write_to_path(str(self.ca_pem_path))
+        cert = ca.issue_cert(*CERT_NAMES)
+        self.cert_chain_path = folder / f"{name}-cert.pem"
+        self.key_path = folder / f"{name}-key.pem"
         cert.private_key_pem.write_to_path(str(self.key_path))
         # The chain file holds the leaf and any intermediates; uvicorn wants it as one file.
         with open(self.cert_chain_path, "wb") as out:
@@ -200,7 +249,7 @@ class HttpSandbox:
     def __init__(self, app: ASGIApp, *, port: int = 0, host: str = "127.0.0.1", tls: bool = False,
                  tls_dir: Path | None = None, name: str = "sandbox"):
         self.faults = FaultSwitches()
-        self._app = FaultMiddleware(app, self.faults)
+        self._app = HeaderCaseMiddleware(FaultMiddleware(app, self.faults))
         self.host = host
         self.port = port or _free_port(host)
         self.name = name
@@ -210,7 +259,7 @@ class HttpSandbox:
             if tls_dir is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix=f"leadsync-{name}-tls-")
                 tls_dir = Path(self._tmp.name)
-            self.tls = SandboxTls(tls_dir)
+            self.tls = SandboxTls(tls_dir, name)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -229,7 +278,8 @@ class HttpSandbox:
     def start(self) -> Self:
         config = uvicorn.Config(
             self._app, host=self.host, port=self.port, log_level="warning", access_log=False,
-            lifespan="off", timeout_keep_alive=30, timeout_graceful_shutdown=1,
+            lifespan="off", timeout_keep_alive=30, timeout_graceful_shutdown=1, http="h11",
+            server_header=False, date_header=False,
             ssl_certfile=str(self.tls.cert_chain_path) if self.tls else None,
             ssl_keyfile=str(self.tls.key_path) if self.tls else None,
         )

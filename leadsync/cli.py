@@ -151,6 +151,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    if args.vendors:
+        return _vendor_sandboxes(args)
     from leadsync import pipeline
     from leadsync.demo import start_mail_sandbox, start_sandbox
     from leadsync.scale.serve import stop_on_signals, stop_with_parent
@@ -172,6 +174,57 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     finally:
         mail.stop()
         sandbox.stop()
+
+
+def _vendor_sandboxes(args: argparse.Namespace) -> int:
+    """`leadsync sandbox salesforce marketo eloqua` (or `all`): the vendor emulators on fixed ports, for any
+    client; see the README's "Pointing another tool at the sandboxes"."""
+    from leadsync.sandboxes import (
+        VENDOR_HOST_ADDRESSES,
+        VENDOR_HOST_NAMES,
+        SandboxSetupError,
+        start_standalone,
+    )
+    from leadsync.scale.serve import stop_on_signals, stop_with_parent
+
+    unknown = [v for v in args.vendors if v not in (*VENDOR_HOST_ADDRESSES, "all")]
+    if unknown:
+        print(f"leadsync sandbox: unknown vendor {unknown[0]!r}; use salesforce, marketo, eloqua or all",
+              file=sys.stderr)
+        return 2
+    vendors = list(VENDOR_HOST_ADDRESSES) if "all" in args.vendors else list(dict.fromkeys(args.vendors))
+    state = Path(args.state_dir or Path(os.environ.get("DAGSTER_HOME") or "dagster_home") / "sandboxes" /
+                 "standalone").resolve()
+
+    def show(started) -> None:
+        lines = started.holds.split("\n")
+        print(f"{started.kind}: {started.url}  ({lines[0]})")
+        for line in lines[1:]:
+            print(f"  {line}")
+
+    try:
+        running = start_standalone(vendors, state, leads=args.seed_leads, seed=args.seed, tls=args.tls,
+                                   vendor_hosts=args.vendor_hosts, on_start=show)
+    except SandboxSetupError as exc:
+        print(f"leadsync sandbox: {exc}", file=sys.stderr)
+        return 2
+    with running:
+        if args.tls:
+            ca = state / "tls" / "sandbox-ca.pem"
+            print(f"CA certificate: {ca}  (trust it: REQUESTS_CA_BUNDLE={ca}, curl --cacert, or the OS store)")
+        if args.vendor_hosts:
+            print("hosts-file lines (e.g. /etc/hosts), so clients that hard-code the vendors' hosts land here:")
+            for vendor in vendors:
+                print(f"  {VENDOR_HOST_ADDRESSES[vendor]}  {' '.join(VENDOR_HOST_NAMES[vendor])}")
+        print(f"state kept in {state} (Ctrl-C stops)", flush=True)
+        try:
+            with stop_on_signals():
+                stop_with_parent()
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -391,7 +444,18 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--no-run", dest="run", action="store_false",
                     help="with --serve: do not run the demo job first, only bring the workers, UI and daemon up")
     sc.set_defaults(func=cmd_scale)
-    sub.add_parser("sandbox", help="run the demo SFTP sandbox in the foreground").set_defaults(func=cmd_sandbox)
+    sb = sub.add_parser("sandbox", help="run sandboxes in the foreground: with no VENDOR the demo's SFTP and SMTP "
+                                        "ones; with VENDORs those vendor emulators, for any client")
+    sb.add_argument("vendors", nargs="*", metavar="VENDOR",
+                    help="salesforce, marketo, eloqua or all: on 127.0.0.1 ports 8443, 8444, 8445")
+    sb.add_argument("--seed-leads", type=int, default=2000, help="leads seeded into an empty vendor sandbox")
+    sb.add_argument("--seed", type=int, default=7)
+    sb.add_argument("--no-tls", dest="tls", action="store_false", help="serve plain http")
+    sb.add_argument("--vendor-hosts", action="store_true",
+                    help="serve on port 443 of 127.0.0.2/3/4 (Salesforce/Marketo/Eloqua) and print hosts-file lines "
+                         "for the vendors' own host names (needs root or CAP_NET_BIND_SERVICE)")
+    sb.add_argument("--state-dir", help="where they keep data and the CA (default $DAGSTER_HOME/sandboxes/standalone)")
+    sb.set_defaults(func=cmd_sandbox)
     summ = sub.add_parser("summary", help="print store totals as JSON, with the leads waiting at each partner")
     summ.add_argument("--store", help="SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)")
     summ.set_defaults(func=cmd_summary)

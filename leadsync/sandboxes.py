@@ -274,13 +274,13 @@ def start_sandboxes(paths: ProjectPaths, *, leads: int, seed: int, state_dir: Pa
 KIND_LABELS = {"sftp": "SFTP", "salesforce": "Salesforce", "marketo": "Marketo", "eloqua": "Eloqua"}
 
 
-def _port_free(port: int | None, what: str) -> None:
+def _port_free(port: int | None, what: str, host: str = "127.0.0.1") -> None:
     """Stop before starting anything else when a sandbox's port is taken, naming the port and its YAML key."""
     if not port:
         return
     with socket.socket() as s:
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             raise SandboxSetupError(
                 f"port {port} for {what} is taken: is `leadsync demo`, `leadsync dev` or `leadsync sandbox` running? "
@@ -348,3 +348,90 @@ def drop_into_sftp_sources(paths: ProjectPaths, running: Sandboxes, leads: int, 
         started.holds = f"{len(made)} files dropped into {cfg.connection.folders.inbox}/"
     running.dropped_files += made
     return made
+
+
+# ---------------------------------------------------------------------------------------------- on their own
+
+STANDALONE_PORTS = {"salesforce": 8443, "marketo": 8444, "eloqua": 8445}
+# --vendor-hosts: each on port 443 of its own loopback address, so a hosts-file line can send the vendor's
+# real host names there (Linux routes all of 127.0.0.0/8 to loopback; the certificate names these addresses).
+VENDOR_HOST_ADDRESSES = {"salesforce": "127.0.0.2", "marketo": "127.0.0.3", "eloqua": "127.0.0.4"}
+VENDOR_HOST_NAMES = {"salesforce": ("login.salesforce.com", "test.salesforce.com", "leadsync-sandbox.my.salesforce.com"),
+                     "marketo": ("123-sbx-456.mktorest.com",), "eloqua": ("login.eloqua.com",)}
+
+
+def start_standalone(vendors: list[str], state_dir: Path, *, leads: int, seed: int, tls: bool = True,
+                     vendor_hosts: bool = False, on_start: Callable[[Started], None] | None = None) -> Sandboxes:
+    """The named vendor sandboxes on fixed ports (see STANDALONE_PORTS, or VENDOR_HOST_ADDRESSES:443), each
+    keeping its state under `state_dir/<vendor>` and seeded with `leads` when empty, all serving TLS from one
+    CA kept in `state_dir/tls` (so a client trusts `state_dir/tls/sandbox-ca.pem` once). `started.holds`
+    lists the URLs and credentials to print."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    running = Sandboxes()
+    try:
+        for vendor in vendors:
+            host, port = (VENDOR_HOST_ADDRESSES[vendor], 443) if vendor_hosts else ("127.0.0.1",
+                                                                                     STANDALONE_PORTS[vendor])
+            _port_free(port, f"the {KIND_LABELS[vendor]} sandbox", host)
+            started = _guard(vendor, _STANDALONE[vendor], state_dir / vendor, host, port,
+                             state_dir / "tls" if tls else None, leads, seed)
+            running.stack.callback(started.server.stop)
+            running.started.append(started)
+            if on_start:
+                on_start(started)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+def _salesforce_alone(data: Path, host: str, port: int, tls_dir: Path | None, leads: int, seed: int) -> Started:
+    from connectors.salesforce.sandbox import SalesforceSandbox
+
+    org = SalesforceSandbox(data_dir=data, autosave_s=30, **_where(host, port, tls_dir))
+    if org.count("Lead") == 0 and leads:
+        org.seed(leads=leads, seed=seed)
+    c = org.credentials
+    return _alone("salesforce", org, [
+        f"{_fmt(org.count('Lead'))} leads",
+        f"instance / login URL  {org.url}  (REST /services/data, Bulk 1.0 /services/async, OAuth /services/oauth2)",
+        f"connected app         client_id {c.client_id}  client_secret {c.client_secret}",
+        f"refresh token         {c.refresh_token}  (grant_type=refresh_token)",
+        f"web-server flow       callback {c.callback_urls[1]} or any http://localhost:<port>/...",
+        f"user                  {c.username}  password {c.password}  security token {c.security_token}",
+        f"client credentials    My Domain {c.my_domain}.my.salesforce.com"])
+
+
+def _marketo_alone(data: Path, host: str, port: int, tls_dir: Path | None, leads: int, seed: int) -> Started:
+    from connectors.marketo.sandbox import MarketoSandbox
+
+    mkto = MarketoSandbox(data_dir=data, seed_leads=leads, seed=seed, **_where(host, port, tls_dir))
+    return _alone("marketo", mkto, [
+        f"{_fmt(mkto.leads.count())} leads",
+        f"base URL (host)       {mkto.url}  (REST /rest, identity /identity/oauth/token, Bulk /bulk)",
+        f"munchkin id           {mkto.munchkin_id}",
+        f"client_id             {mkto.client_id}  client_secret {mkto.client_secret}"])
+
+
+def _eloqua_alone(data: Path, host: str, port: int, tls_dir: Path | None, leads: int, seed: int) -> Started:
+    from connectors.eloqua.sandbox import EloquaSandbox
+
+    eloqua = EloquaSandbox(data_dir=data, seed_contacts=leads, seed=seed, **_where(host, port, tls_dir))
+    return _alone("eloqua", eloqua, [
+        f"{_fmt(eloqua.state.contacts.table.num_rows)} contacts",
+        f"login URL             {eloqua.url}  (/id gives the REST and Bulk base URLs)",
+        f"site\\user             {eloqua.site}\\{eloqua.username}  password {eloqua.password}",
+        f"OAuth client          {eloqua.client_id} / {eloqua.client_secret}  (/auth/oauth2/token)"])
+
+
+def _where(host: str, port: int, tls_dir: Path | None) -> dict[str, Any]:
+    return {"host": host, "port": port, "tls": tls_dir is not None, "tls_dir": tls_dir}
+
+
+def _alone(kind: str, server: Any, lines: list[str]) -> Started:
+    """Start `server`; `lines`: what it holds, then its URLs and credentials (one per line)."""
+    server.start()
+    return Started(kind, kind, server.url, server, "\n".join(lines))
+
+
+_STANDALONE = {"salesforce": _salesforce_alone, "marketo": _marketo_alone, "eloqua": _eloqua_alone}

@@ -1,5 +1,3 @@
-"""Oracle Eloqua: a loopback sandbox speaking Eloqua's REST and Bulk API 2.0 wire format, with demo data.
-
-Start with `connectors.eloqua.sandbox.EloquaSandbox`; `connectors.eloqua.session.open_session` logs in the
-way integrations do (Basic `Site\\User:password`, base URL from `/id`).
-"""
+"""Oracle Eloqua: `source/` is the client leadsync pulls and writes back with; `sandbox/` is a loopback
+emulator speaking Eloqua's REST and Bulk API 2.0 wire format, with demo data
+(`connectors.eloqua.sandbox.EloquaSandbox`)."""

@@ -8,15 +8,17 @@
         sf = org.connect()                       # simple_salesforce.Salesforce (client credentials)
         sf.query_all("SELECT Id, Email FROM Lead WHERE SystemModstamp >= 2026-09-01T00:00:00Z")
 
-Covers OAuth (client credentials, JWT bearer, username-password, SOAP login), SOQL query/queryAll with
-paging, describe, sObject CRUD and upsert, sObject Collections, Bulk API 2.0 query and ingest jobs, the API
-budget (`Sforce-Limit-Info`), and fault switches (`org.faults`). Run it for demos:
+Covers OAuth (client credentials, JWT bearer, username-password, web-server with refresh tokens, SOAP
+login), SOQL query/queryAll with paging, describe, getUpdated/getDeleted, sObject CRUD and upsert, sObject
+Collections, Bulk API 1.0 and 2.0 query and ingest jobs, the API budget (`Sforce-Limit-Info`), and fault
+switches (`org.faults`); README.md beside this file lists what is served and what is not. Run it for demos:
 
     python -m connectors.salesforce.sandbox --data-dir DIR --port 8443 --seed-leads 20000
 
 Module map: schema/standard_objects (object model), store (records), writes (validation), soql_parser and
-soql_engine (queries), auth, limits, faults, rest_* and bulk_* (the API), app (routes), seed, persistence,
-client (requests session for simple-salesforce), sandbox (the context manager).
+soql_engine (queries), auth and oauth_web, limits, faults, rest_* and bulk_* (the API; bulk_v1* is Bulk
+1.0), app (routes), seed, persistence, client (requests session for simple-salesforce), sandbox (the
+context manager).
 """
 
 from connectors.salesforce.sandbox.auth import SandboxCredentials

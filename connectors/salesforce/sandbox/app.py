@@ -21,11 +21,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connectors.salesforce.sandbox import bulk_ingest, bulk_query, rest_collections, rest_query, rest_sobjects
+from connectors.salesforce.sandbox import (
+    bulk_ingest,
+    bulk_query,
+    bulk_v1,
+    rest_collections,
+    rest_query,
+    rest_replication,
+    rest_sobjects,
+)
 from connectors.salesforce.sandbox.auth import OAuthError
 from connectors.salesforce.sandbox.context import ApiCall, Org
 from connectors.salesforce.sandbox.errors import NOT_FOUND_MESSAGE, ApiError
 from connectors.salesforce.sandbox.limits import LIMIT_EXCEEDED_MESSAGE
+from connectors.salesforce.sandbox.oauth_web import OAuthFlowError
 
 Handler = Callable[[Org, ApiCall], Response]
 _VERSION = re.compile(r"^v(\d{2,3}\.\d)$")
@@ -63,9 +72,30 @@ def _token_endpoint(org: Org) -> Callable[[Request], object]:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
         try:
             body = org.auth.token(form, request.headers.get("authorization"))
-        except OAuthError as exc:
+        except (OAuthError, OAuthFlowError) as exc:
             return JSONResponse(exc.body, status_code=400)
         return JSONResponse(body)
+
+    return endpoint
+
+
+def _authorize(org: Org) -> Callable[[Request], object]:
+    async def endpoint(request: Request) -> Response:
+        status, headers, html = org.auth.web.authorize(dict(request.query_params))
+        return Response(html, status_code=status, headers=headers, media_type="text/html")
+
+    return endpoint
+
+
+def _revoke(org: Org) -> Callable[[Request], object]:
+    async def endpoint(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        token = form.get("token") or request.query_params.get("token", "")
+        if org.auth.web.revoke(token) or org.sessions.valid(token):
+            org.sessions.revoke(token)
+            return Response(status_code=200)
+        return JSONResponse({"error": "unsupported_token_type", "error_description": "this token type is not "
+                                                                                     "supported"}, status_code=400)
 
     return endpoint
 
@@ -95,6 +125,8 @@ def _routes(org: Org) -> list[Route]:
     ingest_results = "/jobs/ingest/{job_id}/{kind}"
     return [
         Route("/services/oauth2/token", _token_endpoint(org), methods=["POST"]),
+        Route("/services/oauth2/authorize", _authorize(org), methods=["GET"]),
+        Route("/services/oauth2/revoke", _revoke(org), methods=["POST"]),
         Route("/services/Soap/u/{version}", _soap_login(org), methods=["POST"]),
         Route("/services/data", _versions, methods=["GET"]),
         api("", rest_sobjects.resources, ["GET"]),
@@ -106,6 +138,8 @@ def _routes(org: Org) -> list[Route]:
         api("/sobjects", rest_sobjects.global_describe, ["GET"]),
         api("/sobjects/{sobject}", rest_sobjects.sobject_root, ["GET", "POST"]),
         api("/sobjects/{sobject}/describe", rest_sobjects.describe, ["GET"]),
+        api("/sobjects/{sobject}/updated", rest_replication.updated, ["GET"]),
+        api("/sobjects/{sobject}/deleted", rest_replication.deleted, ["GET"]),
         api("/sobjects/{sobject}/{record_id}", rest_sobjects.record, ["GET", "PATCH", "DELETE"]),
         api("/sobjects/{sobject}/{field}/{value}", rest_sobjects.by_external_id, ["GET", "PATCH", "DELETE"]),
         api("/composite/sobjects", rest_collections.create, ["POST"]),
@@ -122,6 +156,7 @@ def _routes(org: Org) -> list[Route]:
         api("/jobs/ingest/{job_id}", bulk_ingest.info, ["GET", "PATCH", "DELETE"]),
         api("/jobs/ingest/{job_id}/batches", bulk_ingest.upload, ["PUT"]),
         api(ingest_results, bulk_ingest.results, ["GET"]),
+        *bulk_v1.routes(org),
     ]
 
 

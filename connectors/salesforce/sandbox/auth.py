@@ -1,4 +1,5 @@
-"""Who may call the sandbox: OAuth 2.0 token endpoint (client credentials, JWT bearer, username-password),
+"""Who may call the sandbox: OAuth 2.0 token endpoint (client credentials, JWT bearer, username-password,
+authorization code and refresh token: the last two with `oauth_web`),
 the SOAP login simple-salesforce uses for username + password + security token, and the session registry.
 
 Errors have Salesforce's shapes: the token endpoint answers 400 {"error", "error_description"}; the SOAP
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.salesforce.sandbox.ids import to_18
+from connectors.salesforce.sandbox.oauth_web import WebServerFlow
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
@@ -44,6 +46,11 @@ class SandboxCredentials:
     org_id: str = to_18("00D8d000000LsYn")
     user_id: str = to_18("0058d000000LsYn")
     jwt_certificates: list[str] = field(default_factory=list)
+    # web-server flow: the connected app's callback URLs (loopback ones are accepted too, see oauth_web), and
+    # a standing refresh token for tools configured with one
+    callback_urls: tuple[str, ...] = ("https://login.salesforce.com/services/oauth2/success",
+                                      "http://localhost:1717/OauthRedirect")
+    refresh_token: str = "5Aep861leadsync.sandbox.standing.refresh.token"
 
 
 def generate_jwt_key_pair() -> tuple[str, str]:
@@ -138,6 +145,8 @@ class Authenticator:
         self.instance_url = instance_url
         self._jwt_keys = [_public_key(pem) for pem in credentials.jwt_certificates]
         self._signing_key = secrets.token_bytes(32)
+        self.web = WebServerFlow(credentials.client_id, credentials.client_secret, credentials.callback_urls,
+                                 credentials.refresh_token)
 
     def add_jwt_certificate(self, pem: str) -> None:
         self._jwt_keys.append(_public_key(pem))
@@ -148,14 +157,15 @@ class Authenticator:
         """The token endpoint's JSON answer for a form-encoded request; raises OAuthError."""
         grant = form.get("grant_type", "")
         if grant == "client_credentials":
-            client_id, secret = form.get("client_id"), form.get("client_secret")
-            if authorization and authorization.lower().startswith("basic "):
-                try:
-                    client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
-                except (ValueError, UnicodeDecodeError):
-                    raise OAuthError("invalid_client", "invalid client credentials") from None
-            self._check_client(client_id, secret)
+            self._check_client(*_client_of(form, authorization))
             return self._grant(scope="api")
+        if grant == "authorization_code":
+            self._check_client(*_client_of(form, authorization))
+            granted = self.web.exchange_code(form)
+            return self._grant(scope=granted.scope, refresh_token=granted.refresh_token)
+        if grant == "refresh_token":
+            self._check_client(*_client_of(form, authorization))
+            return self._grant(scope=self.web.use_refresh_token(form).scope)
         if grant == "password":
             self._check_client(form.get("client_id"), form.get("client_secret"))
             creds = self.credentials
@@ -208,14 +218,15 @@ class Authenticator:
         if claims["sub"] != self.credentials.username:
             raise OAuthError("invalid_grant", "user hasn't approved this consumer")
 
-    def _grant(self, scope: str | None) -> dict:
+    def _grant(self, scope: str | None, refresh_token: str | None = None) -> dict:
         creds = self.credentials
         session = self.sessions.issue(creds.user_id)
         issued_at = str(int(session.issued_at * 1000))
         identity = f"https://login.salesforce.com/id/{creds.org_id}/{creds.user_id}"
         signature = base64.b64encode(hmac.new(self._signing_key, (identity + issued_at).encode(),
                                               hashlib.sha256).digest()).decode()
-        body = {"access_token": session.token, "instance_url": self.instance_url().rstrip("/"),
+        body = {"access_token": session.token, **({"refresh_token": refresh_token} if refresh_token else {}),
+                "instance_url": self.instance_url().rstrip("/"),
                 "id": identity, "token_type": "Bearer", "issued_at": issued_at, "signature": signature}
         if scope:
             body["scope"] = scope
@@ -242,6 +253,17 @@ class Authenticator:
         return 200, _soap_login_response(session.token, f"{base}/services/Soap/u/{version}/{creds.org_id[:15]}",
                                          f"{base}/services/Soap/m/{version}/{creds.org_id[:15]}",
                                          creds.user_id, creds.username, creds.org_id)
+
+
+def _client_of(form: Mapping[str, str], authorization: str | None) -> tuple[str | None, str | None]:
+    """(client_id, client_secret) from HTTP Basic auth, else from the form."""
+    if authorization and authorization.lower().startswith("basic "):
+        try:
+            client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise OAuthError("invalid_client", "invalid client credentials") from None
+        return client_id, secret
+    return form.get("client_id"), form.get("client_secret")
 
 
 def _soap_fault(code: str, message: str) -> str:

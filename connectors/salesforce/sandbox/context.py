@@ -12,6 +12,7 @@ from connectors.salesforce.sandbox.errors import ApiError
 if TYPE_CHECKING:
     from connectors.salesforce.sandbox.auth import Authenticator, SandboxCredentials, SessionRegistry
     from connectors.salesforce.sandbox.bulk_jobs import BulkJobs
+    from connectors.salesforce.sandbox.bulk_v1_jobs import BulkV1Jobs
     from connectors.salesforce.sandbox.clock import SandboxClock
     from connectors.salesforce.sandbox.faults import SalesforceFaults
     from connectors.salesforce.sandbox.limits import ApiBudget
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Org:
-    """The sandbox org: schema, records, clock, sessions, limits, faults, open query cursors and bulk jobs."""
+    """The sandbox org: schema, records, clock, sessions, limits, faults, open query cursors and bulk jobs (2.0 and 1.0)."""
 
     schema: Schema
     store: RecordStore
@@ -37,6 +38,7 @@ class Org:
     bulk: BulkJobs
     instance_url: Callable[[], str]
     faults: SalesforceFaults = None  # type: ignore[assignment]  # set once the HTTP server exists
+    bulk_v1: BulkV1Jobs = None  # type: ignore[assignment]  # Bulk API 1.0 jobs (bulk_v1.py)
 
 
 @dataclass

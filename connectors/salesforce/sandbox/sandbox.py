@@ -31,6 +31,7 @@ from connectors.salesforce.sandbox.auth import (
     public_key_pem,
 )
 from connectors.salesforce.sandbox.bulk_jobs import JOB_PREFIX, BulkJobs
+from connectors.salesforce.sandbox.bulk_v1_jobs import BulkV1Jobs
 from connectors.salesforce.sandbox.client import connect_simple_salesforce, sandbox_session
 from connectors.salesforce.sandbox.clock import SandboxClock, normalize_datetime
 from connectors.salesforce.sandbox.context import Org
@@ -96,7 +97,8 @@ class SalesforceSandbox:
         bulk = BulkJobs(lambda: self.store.ids.new(JOB_PREFIX), self.clock.now_wire)
         self.org = Org(schema=self.schema, store=self.store, clock=self.clock, writer=writer,
                        credentials=self.credentials, sessions=self.sessions, auth=self.auth,
-                       budget=self.budget, cursors=QueryCursors(), bulk=bulk, instance_url=lambda: self.url)
+                       budget=self.budget, cursors=QueryCursors(), bulk=bulk, instance_url=lambda: self.url,
+                       bulk_v1=BulkV1Jobs())
         self.http = _HttpServer(build_app(self.org), port=port, host=host, tls=tls, tls_dir=tls_dir,
                                 name="salesforce")
         self.faults = SalesforceFaults(self.http.faults, self.sessions, self.budget, self.rejections)

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from connectors.eloqua.sandbox import EloquaSandbox
-from connectors.eloqua.session import EloquaConnection
+from connectors.eloqua.sandbox.session import EloquaConnection
 
 SEEDED = 300
 

@@ -4,7 +4,7 @@ import base64
 
 import requests
 
-from connectors.eloqua.session import basic_authorization, open_session
+from connectors.eloqua.sandbox.session import basic_authorization, open_session
 
 
 def basic(client_id: str, secret: str) -> str:

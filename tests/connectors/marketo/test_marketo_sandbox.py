@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from connectors.marketo.clock import SandboxClock, iso
-from connectors.marketo.fields import FieldDef
 from connectors.marketo.sandbox import MarketoSandbox
+from connectors.marketo.sandbox.clock import SandboxClock, iso
+from connectors.marketo.sandbox.fields import FieldDef
 
 REPO = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)

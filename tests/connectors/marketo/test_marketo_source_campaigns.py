@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.api_client import ApiConfigError
-from connectors.marketo.clock import SandboxClock, naive_utc
 from connectors.marketo.sandbox import MarketoSandbox
+from connectors.marketo.sandbox.clock import SandboxClock, naive_utc
 from connectors.marketo.source import MarketoSource
 from connectors.marketo.source.settings import sandbox_settings
 from connectors.source_api import CampaignSelection

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.api_client import ApiConfigError, ApiQuotaExhausted, HttpSettings, RetryPolicy
-from connectors.marketo.clock import CENTRAL, SandboxClock
 from connectors.marketo.sandbox import MarketoSandbox
+from connectors.marketo.sandbox.clock import CENTRAL, SandboxClock
 from connectors.marketo.source import MarketoSettings, MarketoSource
 from connectors.marketo.source.errors import quota_reset
 from connectors.marketo.source.settings import sandbox_settings

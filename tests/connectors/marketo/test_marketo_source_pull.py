@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.api_client import ApiConfigError, ApiError
-from connectors.marketo.clock import SandboxClock, naive_utc
 from connectors.marketo.sandbox import MarketoSandbox
+from connectors.marketo.sandbox.clock import SandboxClock, naive_utc
 from connectors.marketo.source import MarketoSource
 from connectors.marketo.source.bulk import export_windows
 from connectors.marketo.source.pull import _rest_watermark

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from connectors.api_client import ApiConfigError
-from connectors.marketo.activities import PARTNER_EVENT, CustomActivityType
-from connectors.marketo.fields import FieldDef
-from connectors.marketo.objects import ObjectType
 from connectors.marketo.sandbox import MarketoSandbox
+from connectors.marketo.sandbox.activities import PARTNER_EVENT, CustomActivityType
+from connectors.marketo.sandbox.fields import FieldDef
+from connectors.marketo.sandbox.objects import ObjectType
 from connectors.marketo.source import MarketoSource
 from connectors.marketo.source.settings import sandbox_settings
 from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, RESULT_COLUMNS

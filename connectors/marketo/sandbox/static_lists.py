@@ -1,0 +1,135 @@
+"""Static lists: Get Lists, Get List by Id, Get Leads by List Id (paged), Add to / Remove from List and
+Member of List, as marketorestpython calls them (`get_multiple_lists`, `get_multiple_leads_by_list_id`,
+`add_leads_to_list`, `remove_leads_from_list`, `member_of_list`).
+
+A list unknown to the instance is 1013 "Static list not found"; per-lead results are `added` / `removed` /
+`memberof` / `notmemberof`, or `skipped` with 1004 (no such lead) or 1015 (not in the list).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.marketo.sandbox.clock import SandboxClock, iso, naive_utc
+from connectors.marketo.sandbox.database import Database
+from connectors.marketo.sandbox.envelope import MarketoError
+from connectors.marketo.sandbox.fields import DEFAULT_LEAD_RESPONSE_FIELDS
+from connectors.marketo.sandbox.leads import LeadStore, batch_size, decode_cursor, encode_cursor
+
+MAX_LEADS_PER_CALL = 300
+
+
+class StaticLists:
+    def __init__(self, db: Database, clock: SandboxClock, leads: LeadStore):
+        self.db, self.clock, self.leads = db, clock, leads
+
+    # ------------------------------------------------------------------ direct helpers (seeding, tests)
+
+    def create(self, name: str, lead_ids: list[int] = (), description: str = "",
+               program_name: str | None = None) -> int:
+        """Add a list (with members); returns its id."""
+        now = naive_utc(self.clock.now())
+        with self.db.lock:
+            list_id = int(self.db.scalar("SELECT coalesce(max(id), 1000) FROM static_lists")) + 1
+            self.db.execute("INSERT INTO static_lists VALUES (?, ?, ?, ?, 'Default', ?, ?)",
+                            [list_id, name, description, program_name, now, now])
+            self._add(list_id, list(lead_ids))
+        return list_id
+
+    def _add(self, list_id: int, lead_ids: list[int]) -> None:
+        for lead_id in lead_ids:
+            self.db.execute("INSERT INTO static_list_members SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
+                            "static_list_members WHERE listId = ? AND leadId = ?)", [list_id, lead_id, list_id, lead_id])
+
+    # ------------------------------------------------------------------ REST
+
+    def lists(self, params: dict[str, str]) -> dict[str, Any]:
+        where, args = ["TRUE"], []
+        for key, column, cast in (("id", "id", int), ("name", "name", str), ("programName", "programName", str),
+                                  ("workspaceName", "workspaceName", str)):
+            if params.get(key):
+                try:
+                    values = [cast(v.strip()) for v in str(params[key]).split(",") if v.strip()]
+                except ValueError:
+                    raise MarketoError("1003", f"Invalid {key} '{params[key]}'") from None
+                where.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args += values
+        page = batch_size(params.get("batchSize"), self.leads.limits)
+        after = decode_cursor("lists", params.get("nextPageToken"))
+        rows = self.db.rows(f"SELECT * FROM static_lists WHERE {' AND '.join(where)} AND id > ? ORDER BY id "
+                            "LIMIT ?", [*args, after, page + 1])
+        out: dict[str, Any] = {"result": [self._render(r) for r in rows[:page]]}
+        if len(rows) > page:
+            out["nextPageToken"] = encode_cursor("lists", rows[page - 1]["id"])
+        return out
+
+    def get(self, list_id: Any) -> dict[str, Any]:
+        return {"result": [self._render(self._list(list_id))]}
+
+    def leads_of(self, list_id: Any, fields: str | None, size: Any, token: str | None) -> dict[str, Any]:
+        found = self._list(list_id)
+        wanted = self.leads.schema.parse_list(fields, DEFAULT_LEAD_RESPONSE_FIELDS)
+        page = batch_size(size, self.leads.limits)
+        after = decode_cursor(f"list{found['id']}", token)
+        rows = self.db.rows("SELECT l.* FROM static_list_members m JOIN leads l ON l.id = m.leadId "
+                            "WHERE m.listId = ? AND l.id > ? ORDER BY l.id LIMIT ?", [found["id"], after, page + 1])
+        out: dict[str, Any] = {"result": [self.leads.render(r, wanted) for r in rows[:page]]}
+        if len(rows) > page:
+            out["nextPageToken"] = encode_cursor(f"list{found['id']}", rows[page - 1]["id"])
+        return out
+
+    def change(self, list_id: Any, lead_ids: list[Any], action: str) -> dict[str, Any]:
+        """action: add | remove | check (Member of List)."""
+        found = self._list(list_id)
+        if not lead_ids:
+            raise MarketoError("701", "id cannot be blank")
+        if len(lead_ids) > MAX_LEADS_PER_CALL:
+            raise MarketoError("1003", f"At most {MAX_LEADS_PER_CALL} leads per call")
+        results = []
+        with self.db.lock:
+            members = {r["leadId"] for r in self.db.rows("SELECT leadId FROM static_list_members WHERE listId = ?",
+                                                         [found["id"]])}
+            known = self.leads.existing_ids({int(i) for i in lead_ids if str(i).isdigit()})
+            for raw in lead_ids:
+                lead_id = int(raw) if str(raw).isdigit() else raw
+                if lead_id not in known:
+                    results.append({"id": lead_id, "status": "skipped",
+                                    "reasons": [{"code": "1004", "message": "Lead not found"}]})
+                elif action == "check":
+                    results.append({"id": lead_id, "status": "memberof" if lead_id in members else "notmemberof"})
+                elif action == "remove" and lead_id not in members:
+                    results.append({"id": lead_id, "status": "skipped",
+                                    "reasons": [{"code": "1015", "message": "Lead not in list"}]})
+                elif action == "remove":
+                    self.db.execute("DELETE FROM static_list_members WHERE listId = ? AND leadId = ?",
+                                    [found["id"], lead_id])
+                    results.append({"id": lead_id, "status": "removed"})
+                else:
+                    self._add(found["id"], [lead_id])
+                    results.append({"id": lead_id, "status": "added"})
+            if action != "check":
+                self.db.execute("UPDATE static_lists SET updatedAt = ? WHERE id = ?",
+                                [naive_utc(self.clock.now()), found["id"]])
+        return {"result": results}
+
+    def member_ids(self, list_id: Any) -> list[int]:
+        """The lead ids of a list (Get Lead Activities' `listId`)."""
+        found = self._list(list_id)
+        return [r["leadId"] for r in self.db.rows("SELECT leadId FROM static_list_members WHERE listId = ? "
+                                                   "ORDER BY leadId", [found["id"]])]
+
+    def _list(self, list_id: Any) -> dict[str, Any]:
+        try:
+            rows = self.db.rows("SELECT * FROM static_lists WHERE id = ?", [int(list_id)])
+        except (TypeError, ValueError):
+            rows = []
+        if not rows:
+            raise MarketoError("1013", f"Static list '{list_id}' not found")
+        return rows[0]
+
+    @staticmethod
+    def _render(row: dict[str, Any]) -> dict[str, Any]:
+        out = {"id": row["id"], "name": row["name"], "description": row["description"],
+               "programName": row["programName"], "workspaceName": row["workspaceName"],
+               "createdAt": iso(row["createdAt"]), "updatedAt": iso(row["updatedAt"])}
+        return {k: v for k, v in out.items() if v not in (None, "")}

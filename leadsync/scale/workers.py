@@ -69,9 +69,14 @@ def prepare_instance(env: dict[str, str]) -> None:
 
 
 class Workers:
-    """`count` workers named `<prefix>1..N`, with `env` added to this process's environment."""
+    """`count` workers named `<prefix>1..N`, with `env` added to this process's environment. The prefix is the
+    Celery queue's name when `env` sets one (LEADSYNC_CELERY_QUEUE): node names are broker-wide, and two groups
+    of workers on one broker under the same names would answer each other's pings and take each other's
+    names in the run's events."""
 
-    def __init__(self, count: int, env: dict[str, str], log_dir: Path, prefix: str = "leadsync-worker"):
+    def __init__(self, count: int, env: dict[str, str], log_dir: Path, prefix: str | None = None):
+        queue = {**os.environ, **env}.get("LEADSYNC_CELERY_QUEUE")
+        prefix = prefix or (f"{queue}-worker" if queue else "leadsync-worker")
         self.count, self.env, self.log_dir, self.prefix = count, env, Path(log_dir), prefix
         self.workers: list[Worker] = []
 

@@ -184,7 +184,8 @@ def test_sigterm_to_scale_serve_stops_everything_it_started(tmp_path, postgres_u
                 time.sleep(0.5)
             assert shell.poll() is None, (tmp_path / "scale.log").read_text()[-3000:]
             kinds = {"dagster-celery worker", "dagster dev", "dagster_webserver", "dagster._daemon", "code-server"}
-            assert all(any(k in c for c in started.values()) for k in kinds), started
+            missing = [k for k in kinds if not any(k in c for c in started.values())]
+            assert missing == [], f"not started: {missing}\n" + (tmp_path / "scale.log").read_text()[-3000:]
             while True:  # the UI answers
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=10) as reply:

@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -122,9 +123,11 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     membership = _campaign_data(cfg, source, store, since, now, report)
     pages = _hashed(source.pull(fields, since, resume, until), source.modified_field)
     try:
-        with ReadAhead(pages) as ahead:
-            for unit in _units(ahead, source.record_id_field, source.modified_field):
-                _store(cfg, store, unit, source.record_id_field, membership, now, report, stream)
+        # one store connection for the units (each its own transaction), let go while the source keeps us waiting
+        with store.session() as session, ReadAhead(pages) as ahead:
+            for unit in _units(IdleRelease(ahead, session.release), source.record_id_field, source.modified_field):
+                with session.begin() as conn:
+                    _store(cfg, store, conn, unit, source.record_id_field, membership, now, report, stream)
                 del unit
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
@@ -258,6 +261,22 @@ class ReadAhead:
         self.close()
 
 
+class IdleRelease:
+    """A ReadAhead whose consumer, once it has waited `idle_s` seconds for the next item, calls `on_idle` (a
+    store session lets the store go: a slow source must not keep other processes out of a DuckDB file)."""
+
+    def __init__(self, ahead: ReadAhead, on_idle: Callable[[], None], idle_s: float = 1.0):
+        self._ahead, self._on_idle, self._idle_s = ahead, on_idle, idle_s
+
+    def get(self, timeout: float | None = None) -> object:
+        first = self._idle_s if timeout is None else min(timeout, self._idle_s)
+        item = self._ahead.get(first)
+        if item is not NOT_YET or (timeout is not None and timeout <= first):
+            return item
+        self._on_idle()
+        return self._ahead.get(None if timeout is None else timeout - first)
+
+
 def read_ahead(items: Iterator[T]) -> Iterator[T]:
     """`items` through a ReadAhead, as an iterator."""
     with ReadAhead(items) as ahead:
@@ -268,8 +287,12 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
 def _hashed(batches: Iterator[PulledBatch], modified_field: str) -> Iterator[tuple[PulledBatch, pa.Array]]:
     """Each batch with the content hashes of its records (content_hashes): the costly part of the record
     versions, work on the batch alone, done in the reader's thread."""
-    for batch in batches:
-        yield batch, content_hashes(batch.table, modified_field)
+    con = duckdb.connect(config={"preserve_insertion_order": True})  # one for the pull (opening one costs ~35 ms)
+    try:
+        for batch in batches:
+            yield batch, content_hashes(batch.table, modified_field, con)
+    finally:
+        con.close()
 
 
 def _units(ahead: ReadAhead, id_field: str, modified_field: str, rows: int = UNIT_ROWS,
@@ -327,8 +350,11 @@ def _unit(group: list[tuple[PulledBatch, pa.Array]], id_field: str, modified_fie
     return StoreUnit(batches, table, record_versions(table, id_field, modified_field, hashes))
 
 
-def _store(cfg: ApiSource, store: LeadStore, unit: StoreUnit, id_field: str, membership: pd.DataFrame,
-           now: datetime, report: ApiPullReport, stream: str = "records") -> None:
+def _store(cfg: ApiSource, store: LeadStore, conn: sa.Connection, unit: StoreUnit, id_field: str,
+           membership: pd.DataFrame, now: datetime, report: ApiPullReport, stream: str = "records") -> None:
+    """Store one unit in `conn`'s transaction: which of its record versions are new (read in the same
+    transaction as they are written, so a version is stored once), its fresh rows, their versions, the
+    ledger entry and the watermark."""
     table, versions = unit.table, unit.versions
     count = table.num_rows
     report.batches += len(unit.batches)
@@ -336,7 +362,7 @@ def _store(cfg: ApiSource, store: LeadStore, unit: StoreUnit, id_field: str, mem
     for batch in unit.batches:
         report.paths[batch.kind] += batch.rows
     batch_id = hashlib.sha1(f"{cfg.name}\0{unit.key}".encode()).hexdigest()[:16]
-    new_version, changed = _seen(store, cfg.name, versions)
+    new_version, changed = _seen(store, conn, cfg.name, versions)
     fresh = new_version & changed
     report.already_had += count - int(fresh.sum())
     kept = versions.filter(pa.array(new_version))
@@ -350,16 +376,27 @@ def _store(cfg: ApiSource, store: LeadStore, unit: StoreUnit, id_field: str, mem
     watermark = unit.watermark
 
     def move_watermark(conn: sa.Connection) -> None:
-        store.insert_frame(conn, tables.source_records, new_versions, conflict="nothing")
+        # DuckDB: the file lock is held since _seen found these versions absent (and `last` keeps one copy of
+        # each), so a plain append; Postgres (another process may pull the same source) skips conflicts
+        store.insert_frame(conn, tables.source_records, new_versions,
+                           conflict="error" if store.dialect == "duckdb" else "nothing")
         _save_watermark(store, conn, cfg.name, stream, watermark, unit.resume, now)
 
-    shas = versions.column("content_sha").filter(pa.array(fresh)).to_pylist()
-    digest = hashlib.sha256("\n".join(shas).encode()).hexdigest() if shas else "empty"
-    info = BatchInfo(batch_id, cfg.name, unit.label, digest, 0)
+    info = BatchInfo(batch_id, cfg.name, unit.label, _digest(versions.column("content_sha"), fresh), 0)
     row_numbers = pa.array(np.arange(1, rows.num_rows + 1, dtype=np.int64))
-    report.stored += store_batch(store, info, rows, row_numbers, now, also=move_watermark)
+    report.stored += store_batch(store, info, rows, row_numbers, now, also=move_watermark, conn=conn)
     if watermark is not None:
         report.watermark = watermark
+
+
+def _digest(shas: pa.ChunkedArray | pa.Array, fresh: np.ndarray) -> str:
+    """SHA-256 of the fresh records' content hashes joined by newlines ("empty" for none), joined by Arrow."""
+    kept = shas.filter(pa.array(fresh))
+    if not len(kept):
+        return "empty"
+    kept = kept.combine_chunks() if isinstance(kept, pa.ChunkedArray) else kept
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(kept)], pa.int32()), kept), "\n")
+    return hashlib.sha256(joined[0].as_buffer()).hexdigest()
 
 
 def _campaign_rows(cfg: ApiSource, unit: StoreUnit, fresh: np.ndarray, id_field: str,
@@ -375,7 +412,7 @@ def _campaign_rows(cfg: ApiSource, unit: StoreUnit, fresh: np.ndarray, id_field:
     return pa.concat_tables(parts)
 
 
-def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+def _seen(store: LeadStore, conn: sa.Connection, source: str, versions: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Per record of the page (in order): whether it is a version the source has not sent before (and the
     last copy of it in the page), and whether its content changed. Set-based against what the source already
     sent: a version seen before, or the same content under a new modification stamp (our own writeback's
@@ -387,7 +424,7 @@ def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray
     if not count:
         return new_version, changed
     sr = tables.source_records
-    with store.begin() as conn, store.staged(conn, versions) as stage:
+    with store.staged(conn, versions) as stage:
         sql = (f"SELECT position, new_version, changed FROM (SELECT s.position, "
                f"s.last AND NOT bool_or(v.modified = s.modified) AS new_version, "
                f"NOT bool_or(v.content_sha = s.content_sha) AS changed "
@@ -406,18 +443,24 @@ def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray
     return new_version, changed
 
 
-def content_hashes(table: pa.Table, modified_field: str) -> pa.Array:
+def content_hashes(table: pa.Table, modified_field: str, con: duckdb.DuckDBPyConnection | None = None) -> pa.Array:
     """Per record, a hash of what it says, its modification stamp aside (our own writeback changes the stamp
     of every record it touches, and those echoes must not come back as changed leads): the first 20 hex
-    digits of the SHA-1 of its values joined by U+001F, a null as U+0000, computed by DuckDB."""
+    digits of the SHA-1 of its values joined by U+001F, a null as U+0000, computed by DuckDB (on `con`, an
+    in-memory connection that keeps insertion order, when given; else one of its own)."""
     content = [c for c in table.column_names if c != modified_field]
     parts = ", ".join(f"coalesce({_ident(c)}, chr(0))" for c in content) or "''"
-    con = duckdb.connect(config={"preserve_insertion_order": True})  # a projection keeps the page's order
+    own = con is None
+    if own:
+        con = duckdb.connect(config={"preserve_insertion_order": True})  # a projection keeps the page's order
+    view = f"page_{uuid.uuid4().hex[:12]}"
     try:
-        con.register("page", table)
-        hashes = con.sql(f"SELECT left(sha1(concat_ws(chr(31), {parts})), 20) AS h FROM page").to_arrow_table()
+        con.register(view, table)
+        hashes = con.sql(f"SELECT left(sha1(concat_ws(chr(31), {parts})), 20) AS h FROM {view}").to_arrow_table()
+        con.unregister(view)
     finally:
-        con.close()
+        if own:
+            con.close()
     if hashes.num_rows != table.num_rows:
         raise RuntimeError(f"content hashes: {hashes.num_rows} for {table.num_rows} records")
     return hashes.column(0).combine_chunks()
@@ -432,8 +475,9 @@ def record_versions(table: pa.Table, id_field: str, modified_field: str,
     record_id = table.column(id_field).cast(pa.string())
     modified = pc.fill_null(table.column(modified_field).cast(pa.string()), "")
     position = pa.array(np.arange(count, dtype=np.int64))
-    key = pc.binary_join_element_wise(record_id, modified, "\x1f")
-    if pc.count_distinct(key).as_py() == count:
+    # distinct ids (the usual page) are distinct versions: no need to build and count the id+stamp keys
+    if len(pc.unique(record_id)) == count or \
+            pc.count_distinct(pc.binary_join_element_wise(record_id, modified, "\x1f")).as_py() == count:
         last = pa.repeat(pa.scalar(True), count)
     else:
         con = duckdb.connect()

@@ -295,12 +295,16 @@ def _hashed(batches: Iterator[PulledBatch], modified_field: str) -> Iterator[tup
         con.close()
 
 
-def _units(ahead: ReadAhead, id_field: str, modified_field: str, rows: int = UNIT_ROWS,
-           seconds: float = UNIT_SECONDS, size: int = UNIT_BYTES) -> Iterator[StoreUnit]:
+def _units(ahead: ReadAhead | IdleRelease, id_field: str, modified_field: str, rows: int | None = None,
+           seconds: float | None = None, size: int | None = None) -> Iterator[StoreUnit]:
     """The batches of `ahead` (with their hashes) as store units: a unit takes batches until it holds
     `rows` rows or `size` bytes, `seconds` have passed since its first batch came (a slow source is stored
     as it comes), the next batch has other columns, or the source ends or fails. What the source delivered
-    before an error is stored (as if the batches had been stored one by one), then the error is raised."""
+    before an error is stored (as if the batches had been stored one by one), then the error is raised.
+    The limits default to UNIT_ROWS, UNIT_SECONDS and UNIT_BYTES."""
+    rows = UNIT_ROWS if rows is None else rows
+    seconds = UNIT_SECONDS if seconds is None else seconds
+    size = UNIT_BYTES if size is None else size
     carry = None
     while True:
         group = [] if carry is None else [carry]

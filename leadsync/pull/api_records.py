@@ -123,9 +123,12 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     membership = _campaign_data(cfg, source, store, since, now, report)
     pages = _hashed(source.pull(fields, since, resume, until), source.modified_field)
     try:
-        # one store connection for the units (each its own transaction), let go while the source keeps us waiting
-        with store.session() as session, ReadAhead(pages) as ahead:
-            for unit in _units(IdleRelease(ahead, session.release), source.record_id_field, source.modified_field):
+        # units made one ahead in a thread of their own (while this one stores); one store connection for them
+        # (each unit its own transaction), let go while the source keeps us waiting
+        units = _units_ahead(pages, source.record_id_field, source.modified_field)
+        with store.session() as session, ReadAhead(units) as ahead:
+            waiting = IdleRelease(ahead, session.release)
+            while (unit := waiting.get()) is not END:
                 with session.begin() as conn:
                     _store(cfg, store, conn, unit, source.record_id_field, membership, now, report, stream)
                 del unit
@@ -293,6 +296,15 @@ def _hashed(batches: Iterator[PulledBatch], modified_field: str) -> Iterator[tup
             yield batch, content_hashes(batch.table, modified_field, con)
     finally:
         con.close()
+
+
+def _units_ahead(pages: Iterator[tuple[PulledBatch, pa.Array]], id_field: str,
+                 modified_field: str) -> Iterator[StoreUnit]:
+    """The store units of `pages`, the pages read one ahead in a thread of their own (see _units). Run through
+    a ReadAhead, the units are made (batches gathered, record versions) while the consumer stores the one
+    before: besides the consumer's unit, one made unit and one page are alive."""
+    with ReadAhead(pages) as ahead:
+        yield from _units(ahead, id_field, modified_field)
 
 
 def _units(ahead: ReadAhead | IdleRelease, id_field: str, modified_field: str, rows: int | None = None,

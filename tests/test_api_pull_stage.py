@@ -325,3 +325,19 @@ def test_idle_release_calls_back_only_after_waiting_long_enough():
         assert waiting.get(0.1) is NOT_YET and idle == []  # a short wait asked for: not idle
         assert waiting.get() == 2 and idle == [True]
         assert waiting.get() is END
+
+
+def test_the_store_session_is_opened_afresh_every_so_many_rows(duckdb_url, monkeypatch):
+    from leadsync.pull import api_records
+
+    # an open DuckDB keeps the blocks it wrote: memory stays flat only if the file is closed now and then
+    monkeypatch.setattr(api_records, "UNIT_ROWS", 1)
+    monkeypatch.setattr(api_records, "SESSION_ROWS", 2)
+    store, cfg = LeadStore(duckdb_url), source_config()
+    opened = []
+    sa.event.listen(store.engine, "connect", lambda *_: opened.append(1))
+    pages = [page(f"p{i}", [(str(i), "t1", f"{i}@x.example", None)]) for i in range(5)]
+    report = pull_records(cfg, ScriptedSource(pages), store, NOW, Path("sf_stage.yaml"))
+    assert report.stored == 5 and report.batches == 5
+    assert len(opened) == 1 + 3  # the watermark's read, then units 1-2, 3-4 and 5 on one connection each
+    store.dispose()

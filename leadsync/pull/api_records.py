@@ -123,15 +123,17 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     membership = _campaign_data(cfg, source, store, since, now, report)
     pages = _hashed(source.pull(fields, since, resume, until), source.modified_field)
     try:
-        # units made one ahead in a thread of their own (while this one stores); one store connection for them
-        # (each unit its own transaction), let go while the source keeps us waiting
-        units = _units_ahead(pages, source.record_id_field, source.modified_field)
-        with store.session() as session, ReadAhead(units) as ahead:
-            waiting = IdleRelease(ahead, session.release)
-            while (unit := waiting.get()) is not END:
+        # one store connection for the units (each its own transaction), let go while the source keeps us waiting
+        with store.session() as session, ReadAhead(pages) as ahead:
+            held = 0
+            for unit in _units(IdleRelease(ahead, session.release), source.record_id_field, source.modified_field):
                 with session.begin() as conn:
                     _store(cfg, store, conn, unit, source.record_id_field, membership, now, report, stream)
+                held += unit.table.num_rows
                 del unit
+                if held >= SESSION_ROWS:  # DuckDB keeps the blocks it wrote while the file is open
+                    session.release()
+                    held = 0
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
     # activities have no upper bound in the source contract: the incremental pull reads them
@@ -180,6 +182,9 @@ class StoreUnit:
 UNIT_ROWS = 100_000
 UNIT_BYTES = 64 << 20
 UNIT_SECONDS = 5.0
+# The store session is opened afresh after this many rows: an open DuckDB keeps the blocks it has written in
+# its buffers (~40 MiB per million raw rows), so memory would grow with the pull.
+SESSION_ROWS = 300_000
 
 END, NOT_YET = object(), object()  # what ReadAhead.get returns at the end, and when nothing came in time
 
@@ -296,15 +301,6 @@ def _hashed(batches: Iterator[PulledBatch], modified_field: str) -> Iterator[tup
             yield batch, content_hashes(batch.table, modified_field, con)
     finally:
         con.close()
-
-
-def _units_ahead(pages: Iterator[tuple[PulledBatch, pa.Array]], id_field: str,
-                 modified_field: str) -> Iterator[StoreUnit]:
-    """The store units of `pages`, the pages read one ahead in a thread of their own (see _units). Run through
-    a ReadAhead, the units are made (batches gathered, record versions) while the consumer stores the one
-    before: besides the consumer's unit, one made unit and one page are alive."""
-    with ReadAhead(pages) as ahead:
-        yield from _units(ahead, id_field, modified_field)
 
 
 def _units(ahead: ReadAhead | IdleRelease, id_field: str, modified_field: str, rows: int | None = None,

@@ -85,6 +85,29 @@ def test_read_ahead_holds_at_most_the_current_item_and_the_next():
     assert seen == list(range(8)) and live["most"] <= 3  # the generator's own reference to its last item
 
 
+def test_read_ahead_by_bytes_runs_further_ahead_with_small_items_only():
+    from leadsync.pull.api_records import ReadAhead
+
+    def ahead_of_consumer(size: int) -> int:
+        started = []
+
+        def items():
+            for n in range(12):
+                started.append(n)
+                yield n
+
+        most = 0
+        with ReadAhead(items(), ahead_bytes=10, size=lambda _: size) as reader:
+            for n in range(12):
+                time.sleep(0.03)  # storing: the reader runs ahead meanwhile
+                most = max(most, max(started) + 1 - n)  # items read and not yet taken
+                assert reader.get() == n
+        return most
+
+    assert ahead_of_consumer(4) == 3  # 0, 4 and 8 bytes waiting let it start one more each
+    assert ahead_of_consumer(20) == 1  # one large item waiting: no more
+
+
 def test_a_consumer_that_stops_early_closes_the_source():
     closed = threading.Event()
 

@@ -124,7 +124,8 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     pages = _hashed(source.pull(fields, since, resume, until), source.modified_field)
     try:
         # one store connection for the units (each its own transaction), let go while the source keeps us waiting
-        with store.session() as session, ReadAhead(pages) as ahead:
+        with store.session() as session, ReadAhead(pages, ahead_bytes=READ_AHEAD_BYTES,
+                                                   size=lambda item: item[0].table.nbytes) as ahead:
             held = 0
             for unit in _units(IdleRelease(ahead, session.release), source.record_id_field, source.modified_field):
                 with session.begin() as conn:
@@ -185,6 +186,11 @@ UNIT_SECONDS = 5.0
 # The store session is opened afresh after this many rows: an open DuckDB keeps the blocks it has written in
 # its buffers (~40 MiB per million raw rows), so memory would grow with the pull.
 SESSION_ROWS = 300_000
+# The source is read ahead of the store while the batches read and not yet taken hold fewer bytes than this
+# (at least one batch): after a job's small last chunk (Marketo's exports: 50,000 records, then a few hundred)
+# the next job is polled and read while a unit is stored; a large batch (a 50,000-record page is 7-9 MB) stays
+# one ahead.
+READ_AHEAD_BYTES = 1 << 20
 
 END, NOT_YET = object(), object()  # what ReadAhead.get returns at the end, and when nothing came in time
 
@@ -193,47 +199,50 @@ class ReadAhead:
     """`items`, produced in a thread of their own one item ahead of the consumer, so the connector reads
     (network, parsing: mostly outside the GIL) while the consumer stores. The producer starts an item only
     once the consumer has taken the previous one: besides what the consumer holds, one item is alive.
+    With `ahead_bytes` (and `size`, an item's bytes), the producer also starts the next item while the items
+    not yet taken hold fewer than `ahead_bytes`: a source whose small items come with waits (jobs to poll)
+    keeps reading while the consumer stores, and large items stay one ahead.
     An exception of `items` is raised by `get` after the items before it, as if they had been iterated
     directly. Closing (leaving the `with`) stops the producer before its next item, closes `items` (its
     clean-up runs) and waits for the thread."""
 
-    def __init__(self, items: Iterator[T], join_s: float = 120.0):
+    def __init__(self, items: Iterator[T], join_s: float = 120.0, ahead_bytes: int = 0,
+                 size: Callable[[T], int] | None = None):
         self._items, self._join_s = items, join_s
-        self._handoff: queue.Queue = queue.Queue(maxsize=1)
-        self._turn = threading.Semaphore(1)
+        self._ahead_bytes, self._size = ahead_bytes, size or (lambda _: 0)
+        self._handoff: queue.Queue = queue.Queue()
+        self._room = threading.Condition()
+        self._waiting, self._waiting_bytes = 0, 0  # items produced and not yet taken, and their bytes
         self._stop = threading.Event()
         self._over = False
         self._thread = threading.Thread(target=self._produce, name="leadsync-pull-ahead", daemon=True)
         self._thread.start()
 
-    def _until_stopped(self, attempt: Callable[[], bool]) -> bool:
-        while not self._stop.is_set():
-            if attempt():
-                return True
+    def _may_start(self) -> bool:
+        """Wait (until stopped) for room to start the next item."""
+        with self._room:
+            while not self._stop.is_set():
+                if self._waiting == 0 or self._waiting_bytes < self._ahead_bytes:
+                    return True
+                self._room.wait(0.1)
         return False
-
-    def _put(self, entry: tuple[bool, object]) -> bool:
-        def attempt() -> bool:
-            try:
-                self._handoff.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                return False
-        return self._until_stopped(attempt)
 
     def _produce(self) -> None:
         try:
-            while self._until_stopped(lambda: self._turn.acquire(timeout=0.1)):
+            while self._may_start():
                 try:
                     item = next(self._items)
                 except StopIteration:
-                    self._put((True, END))
+                    self._handoff.put((True, END, 0))
                     return
-                if not self._put((True, item)):
-                    return
+                size = self._size(item)
+                with self._room:
+                    self._waiting += 1
+                    self._waiting_bytes += size
+                self._handoff.put((True, item, size))
                 del item
         except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised by get)
-            self._put((False, exc))
+            self._handoff.put((False, exc, 0))
         finally:
             close = getattr(self._items, "close", None)
             if close is not None and self._stop.is_set():
@@ -244,19 +253,25 @@ class ReadAhead:
         if self._over:
             return END
         try:
-            ok, item = self._handoff.get(timeout=timeout)
+            ok, item, size = self._handoff.get(timeout=timeout)
         except queue.Empty:
             return NOT_YET
-        self._turn.release()
         if not ok:
             self._over = True
             raise item  # type: ignore[misc]
         if item is END:
             self._over = True
+            return item
+        with self._room:
+            self._waiting -= 1
+            self._waiting_bytes -= size
+            self._room.notify()
         return item
 
     def close(self) -> None:
         self._stop.set()
+        with self._room:
+            self._room.notify()
         self._thread.join(self._join_s)
         if self._thread.is_alive():
             log.warning("the source's reader thread did not stop within %.0f s; leaving it to finish",

@@ -62,3 +62,13 @@ def test_a_duckdb_session_holds_the_file_lock_until_released(duckdb_url):
     assert free()  # and let go when the session ends
     assert versions(store) == ["1", "2"]
     store.dispose()
+
+
+def test_a_duckdb_session_can_cap_the_engines_threads(store_url):
+    store = LeadStore(store_url)
+    with store.session(duckdb_threads=1) as session, session.begin() as conn:
+        add(conn, "1")  # Postgres ignores the cap
+        if store.dialect == "duckdb":
+            assert conn.exec_driver_sql("SELECT current_setting('threads')").scalar_one() == 1
+    assert versions(store) == ["1"]
+    store.dispose()

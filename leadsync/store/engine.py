@@ -134,13 +134,14 @@ class LeadStore:
             yield conn
 
     @contextmanager
-    def session(self) -> Iterator[StoreSession]:
+    def session(self, duckdb_threads: int | None = None) -> Iterator[StoreSession]:
         """One connection kept across several transactions (a stage storing unit after unit), each of them
         `session.begin()`. DuckDB then opens its file once, not per transaction (opening it costs as much as
         storing a small unit), and checkpoints when its WAL fills rather than at every close. The file lock
         is held while the connection is open; `session.release()` closes it (a stage waiting on its source
-        lets other processes in), the next `begin()` opens it again."""
-        session = StoreSession(self)
+        lets other processes in), the next `begin()` opens it again. `duckdb_threads` caps DuckDB's threads
+        while the session's connection is open (a stage whose other threads keep the cores busy)."""
+        session = StoreSession(self, duckdb_threads if self.dialect == "duckdb" else None)
         try:
             yield session
         finally:
@@ -343,8 +344,8 @@ class StoreSession:
     """A connection of `store` held across transactions (see LeadStore.session); opened at the first
     `begin()` and after each `release()`."""
 
-    def __init__(self, store: LeadStore):
-        self.store = store
+    def __init__(self, store: LeadStore, duckdb_threads: int | None = None):
+        self.store, self._threads = store, duckdb_threads
         self._held: ExitStack | None = None
         self._conn: sa.Connection | None = None
 
@@ -358,6 +359,9 @@ class StoreSession:
                 if self.store._lock is not None:
                     held.enter_context(self.store._lock)
                 self._conn = held.enter_context(self.store.engine.connect())
+                if self._threads:
+                    self._conn.exec_driver_sql(f"SET threads = {int(self._threads)}")
+                    self._conn.commit()
             except BaseException:
                 held.close()
                 raise

@@ -85,6 +85,29 @@ def test_read_ahead_holds_at_most_the_current_item_and_the_next():
     assert seen == list(range(8)) and live["most"] <= 3  # the generator's own reference to its last item
 
 
+def test_read_ahead_by_bytes_runs_further_ahead_with_small_items_only():
+    from leadsync.pull.api_records import ReadAhead
+
+    def ahead_of_consumer(size: int) -> int:
+        started = []
+
+        def items():
+            for n in range(12):
+                started.append(n)
+                yield n
+
+        most = 0
+        with ReadAhead(items(), ahead_bytes=10, size=lambda _: size) as reader:
+            for n in range(12):
+                time.sleep(0.03)  # storing: the reader runs ahead meanwhile
+                most = max(most, max(started) + 1 - n)  # items read and not yet taken
+                assert reader.get() == n
+        return most
+
+    assert ahead_of_consumer(4) == 3  # 0, 4 and 8 bytes waiting let it start one more each
+    assert ahead_of_consumer(20) == 1  # one large item waiting: no more
+
+
 def test_a_consumer_that_stops_early_closes_the_source():
     closed = threading.Event()
 
@@ -269,4 +292,94 @@ def test_the_sources_warnings_reach_the_report_once_and_the_runs_log_and_metadat
     result = api_pull_result(dg.build_asset_context(), report)
     assert warned in result.metadata["source_warnings"].value
     assert f"WARNING - system - the source warned (its records are kept): {warned}" in capfd.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ one store session
+
+class FailingSource(ScriptedSource):
+    """Yields its pages, then fails as a broken connection would (not a quota stop)."""
+
+    def pull(self, fields, since, resume=None, until=None):
+        yield from self.pages
+        raise ConnectionError("the export's connection broke")
+
+
+def test_a_crash_between_units_keeps_the_units_before_and_a_retry_adds_no_copy(store_url, monkeypatch):
+    from leadsync.pull import api_records
+
+    monkeypatch.setattr(api_records, "UNIT_ROWS", 1)  # each page a unit of its own, in one store session
+    store, cfg = LeadStore(store_url), source_config()
+    pages = [page("p1", [("1", "t1", "a@x.example", "CEO")], watermark=datetime(2026, 10, 1, tzinfo=UTC)),
+             page("p2", [("2", "t1", "b@x.example", "CTO")], watermark=datetime(2026, 11, 1, tzinfo=UTC))]
+    with pytest.raises(ConnectionError):
+        pull_records(cfg, FailingSource(pages), store, NOW, Path("sf_stage.yaml"))
+    assert stored(store) == [("1", "CEO"), ("2", "CTO")]
+    assert pd.Timestamp(watermark(store)[0]) == pd.Timestamp("2026-11-01T00:00:00Z")
+
+    # the retry reads both pages again (and one more): only the new record is stored
+    again = [*pages, page("p3", [("3", "t1", "c@x.example", None)])]
+    report = pull_records(cfg, ScriptedSource(again), store, NOW, Path("sf_stage.yaml"))
+    assert (report.stored, report.already_had, report.batches) == (1, 2, 3)
+    assert stored(store) == [("1", "CEO"), ("2", "CTO"), ("3", None)]
+    with store.begin() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.source_records)).scalar_one() == 3
+    store.dispose()
+
+
+def test_a_slow_source_lets_the_store_go_between_units(duckdb_url, monkeypatch):
+    from filelock import FileLock, Timeout
+
+    from leadsync.pull import api_records
+
+    monkeypatch.setattr(api_records, "UNIT_ROWS", 1)
+    store, cfg = LeadStore(duckdb_url), source_config()
+    lock_path = sa.engine.make_url(duckdb_url).database + ".lock"
+    free_while_waiting = []
+
+    class SlowSource(ScriptedSource):
+        def pull(self, fields, since, resume=None, until=None):
+            yield page("p1", [("1", "t1", "a@x.example", "CEO")])
+            time.sleep(1.6)  # the first unit is stored by now; the stage has waited over a second for this one
+            try:
+                with FileLock(lock_path, timeout=0.5, thread_local=False):
+                    free_while_waiting.append(True)
+            except Timeout:
+                free_while_waiting.append(False)
+            yield page("p2", [("2", "t1", "b@x.example", "CTO")])
+
+    report = pull_records(cfg, SlowSource([]), store, NOW, Path("sf_stage.yaml"))
+    assert report.stored == 2 and free_while_waiting == [True]
+    store.dispose()
+
+
+def test_idle_release_calls_back_only_after_waiting_long_enough():
+    from leadsync.pull.api_records import END, NOT_YET, IdleRelease, ReadAhead
+
+    def items():
+        yield 1
+        time.sleep(1.0)
+        yield 2
+
+    idle = []
+    with ReadAhead(items()) as ahead:
+        waiting = IdleRelease(ahead, lambda: idle.append(True), idle_s=0.5)
+        assert waiting.get() == 1 and idle == []
+        assert waiting.get(0.1) is NOT_YET and idle == []  # a short wait asked for: not idle
+        assert waiting.get() == 2 and idle == [True]
+        assert waiting.get() is END
+
+
+def test_the_store_session_is_opened_afresh_every_so_many_rows(duckdb_url, monkeypatch):
+    from leadsync.pull import api_records
+
+    # an open DuckDB keeps the blocks it wrote: memory stays flat only if the file is closed now and then
+    monkeypatch.setattr(api_records, "UNIT_ROWS", 1)
+    monkeypatch.setattr(api_records, "SESSION_ROWS", 2)
+    store, cfg = LeadStore(duckdb_url), source_config()
+    opened = []
+    sa.event.listen(store.engine, "connect", lambda *_: opened.append(1))
+    pages = [page(f"p{i}", [(str(i), "t1", f"{i}@x.example", None)]) for i in range(5)]
+    report = pull_records(cfg, ScriptedSource(pages), store, NOW, Path("sf_stage.yaml"))
+    assert report.stored == 5 and report.batches == 5
+    assert len(opened) == 1 + 3  # the watermark's read, then units 1-2, 3-4 and 5 on one connection each
     store.dispose()

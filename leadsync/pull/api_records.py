@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -123,10 +124,18 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     membership = _campaign_data(cfg, source, store, since, now, report)
     pages = _hashed(source.pull(fields, since, resume, until), source.modified_field)
     try:
-        with ReadAhead(pages) as ahead:
-            for unit in _units(ahead, source.record_id_field, source.modified_field):
-                _store(cfg, store, unit, source.record_id_field, membership, now, report, stream)
+        # one store connection for the units (each its own transaction), let go while the source keeps us waiting
+        with store.session(duckdb_threads=SESSION_THREADS) as session, ReadAhead(pages, ahead_bytes=READ_AHEAD_BYTES,
+                                                   size=lambda item: item[0].table.nbytes) as ahead:
+            held = 0
+            for unit in _units(IdleRelease(ahead, session.release), source.record_id_field, source.modified_field):
+                with session.begin() as conn:
+                    _store(cfg, store, conn, unit, source.record_id_field, membership, now, report, stream)
+                held += unit.table.num_rows
                 del unit
+                if held >= SESSION_ROWS:  # DuckDB keeps the blocks it wrote while the file is open
+                    session.release()
+                    held = 0
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
     # activities have no upper bound in the source contract: the incremental pull reads them
@@ -175,6 +184,17 @@ class StoreUnit:
 UNIT_ROWS = 100_000
 UNIT_BYTES = 64 << 20
 UNIT_SECONDS = 5.0
+# The store session is opened afresh after this many rows: an open DuckDB keeps the blocks it has written in
+# its buffers (~40 MiB per million raw rows), so memory would grow with the pull.
+SESSION_ROWS = 300_000
+# DuckDB's threads while the pull stores (its reader thread parses and hashes meanwhile): one, measured on
+# 2 cores as 10% less CPU for the same wall time as DuckDB's default (a thread per core).
+SESSION_THREADS = 1
+# The source is read ahead of the store while the batches read and not yet taken hold fewer bytes than this
+# (at least one batch): after a job's small last chunk (Marketo's exports: 50,000 records, then a few hundred)
+# the next job is polled and read while a unit is stored; a large batch (a 50,000-record page is 7-9 MB) stays
+# one ahead.
+READ_AHEAD_BYTES = 1 << 20
 
 END, NOT_YET = object(), object()  # what ReadAhead.get returns at the end, and when nothing came in time
 
@@ -183,47 +203,50 @@ class ReadAhead:
     """`items`, produced in a thread of their own one item ahead of the consumer, so the connector reads
     (network, parsing: mostly outside the GIL) while the consumer stores. The producer starts an item only
     once the consumer has taken the previous one: besides what the consumer holds, one item is alive.
+    With `ahead_bytes` (and `size`, an item's bytes), the producer also starts the next item while the items
+    not yet taken hold fewer than `ahead_bytes`: a source whose small items come with waits (jobs to poll)
+    keeps reading while the consumer stores, and large items stay one ahead.
     An exception of `items` is raised by `get` after the items before it, as if they had been iterated
     directly. Closing (leaving the `with`) stops the producer before its next item, closes `items` (its
     clean-up runs) and waits for the thread."""
 
-    def __init__(self, items: Iterator[T], join_s: float = 120.0):
+    def __init__(self, items: Iterator[T], join_s: float = 120.0, ahead_bytes: int = 0,
+                 size: Callable[[T], int] | None = None):
         self._items, self._join_s = items, join_s
-        self._handoff: queue.Queue = queue.Queue(maxsize=1)
-        self._turn = threading.Semaphore(1)
+        self._ahead_bytes, self._size = ahead_bytes, size or (lambda _: 0)
+        self._handoff: queue.Queue = queue.Queue()
+        self._room = threading.Condition()
+        self._waiting, self._waiting_bytes = 0, 0  # items produced and not yet taken, and their bytes
         self._stop = threading.Event()
         self._over = False
         self._thread = threading.Thread(target=self._produce, name="leadsync-pull-ahead", daemon=True)
         self._thread.start()
 
-    def _until_stopped(self, attempt: Callable[[], bool]) -> bool:
-        while not self._stop.is_set():
-            if attempt():
-                return True
+    def _may_start(self) -> bool:
+        """Wait (until stopped) for room to start the next item."""
+        with self._room:
+            while not self._stop.is_set():
+                if self._waiting == 0 or self._waiting_bytes < self._ahead_bytes:
+                    return True
+                self._room.wait(0.1)
         return False
-
-    def _put(self, entry: tuple[bool, object]) -> bool:
-        def attempt() -> bool:
-            try:
-                self._handoff.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                return False
-        return self._until_stopped(attempt)
 
     def _produce(self) -> None:
         try:
-            while self._until_stopped(lambda: self._turn.acquire(timeout=0.1)):
+            while self._may_start():
                 try:
                     item = next(self._items)
                 except StopIteration:
-                    self._put((True, END))
+                    self._handoff.put((True, END, 0))
                     return
-                if not self._put((True, item)):
-                    return
+                size = self._size(item)
+                with self._room:
+                    self._waiting += 1
+                    self._waiting_bytes += size
+                self._handoff.put((True, item, size))
                 del item
         except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised by get)
-            self._put((False, exc))
+            self._handoff.put((False, exc, 0))
         finally:
             close = getattr(self._items, "close", None)
             if close is not None and self._stop.is_set():
@@ -234,19 +257,25 @@ class ReadAhead:
         if self._over:
             return END
         try:
-            ok, item = self._handoff.get(timeout=timeout)
+            ok, item, size = self._handoff.get(timeout=timeout)
         except queue.Empty:
             return NOT_YET
-        self._turn.release()
         if not ok:
             self._over = True
             raise item  # type: ignore[misc]
         if item is END:
             self._over = True
+            return item
+        with self._room:
+            self._waiting -= 1
+            self._waiting_bytes -= size
+            self._room.notify()
         return item
 
     def close(self) -> None:
         self._stop.set()
+        with self._room:
+            self._room.notify()
         self._thread.join(self._join_s)
         if self._thread.is_alive():
             log.warning("the source's reader thread did not stop within %.0f s; leaving it to finish",
@@ -259,6 +288,22 @@ class ReadAhead:
         self.close()
 
 
+class IdleRelease:
+    """A ReadAhead whose consumer, once it has waited `idle_s` seconds for the next item, calls `on_idle` (a
+    store session lets the store go: a slow source must not keep other processes out of a DuckDB file)."""
+
+    def __init__(self, ahead: ReadAhead, on_idle: Callable[[], None], idle_s: float = 1.0):
+        self._ahead, self._on_idle, self._idle_s = ahead, on_idle, idle_s
+
+    def get(self, timeout: float | None = None) -> object:
+        first = self._idle_s if timeout is None else min(timeout, self._idle_s)
+        item = self._ahead.get(first)
+        if item is not NOT_YET or (timeout is not None and timeout <= first):
+            return item
+        self._on_idle()
+        return self._ahead.get(None if timeout is None else timeout - first)
+
+
 def read_ahead(items: Iterator[T]) -> Iterator[T]:
     """`items` through a ReadAhead, as an iterator."""
     with ReadAhead(items) as ahead:
@@ -269,16 +314,24 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
 def _hashed(batches: Iterator[PulledBatch], modified_field: str) -> Iterator[tuple[PulledBatch, pa.Array]]:
     """Each batch with the content hashes of its records (content_hashes): the costly part of the record
     versions, work on the batch alone, done in the reader's thread."""
-    for batch in batches:
-        yield batch, content_hashes(batch.table, modified_field)
+    con = duckdb.connect(config={"preserve_insertion_order": True})  # one for the pull (opening one costs ~35 ms)
+    try:
+        for batch in batches:
+            yield batch, content_hashes(batch.table, modified_field, con)
+    finally:
+        con.close()
 
 
-def _units(ahead: ReadAhead, id_field: str, modified_field: str, rows: int = UNIT_ROWS,
-           seconds: float = UNIT_SECONDS, size: int = UNIT_BYTES) -> Iterator[StoreUnit]:
+def _units(ahead: ReadAhead | IdleRelease, id_field: str, modified_field: str, rows: int | None = None,
+           seconds: float | None = None, size: int | None = None) -> Iterator[StoreUnit]:
     """The batches of `ahead` (with their hashes) as store units: a unit takes batches until it holds
     `rows` rows or `size` bytes, `seconds` have passed since its first batch came (a slow source is stored
     as it comes), the next batch has other columns, or the source ends or fails. What the source delivered
-    before an error is stored (as if the batches had been stored one by one), then the error is raised."""
+    before an error is stored (as if the batches had been stored one by one), then the error is raised.
+    The limits default to UNIT_ROWS, UNIT_SECONDS and UNIT_BYTES."""
+    rows = UNIT_ROWS if rows is None else rows
+    seconds = UNIT_SECONDS if seconds is None else seconds
+    size = UNIT_BYTES if size is None else size
     carry = None
     while True:
         group = [] if carry is None else [carry]
@@ -328,8 +381,11 @@ def _unit(group: list[tuple[PulledBatch, pa.Array]], id_field: str, modified_fie
     return StoreUnit(batches, table, record_versions(table, id_field, modified_field, hashes))
 
 
-def _store(cfg: ApiSource, store: LeadStore, unit: StoreUnit, id_field: str, membership: pd.DataFrame,
-           now: datetime, report: ApiPullReport, stream: str = "records") -> None:
+def _store(cfg: ApiSource, store: LeadStore, conn: sa.Connection, unit: StoreUnit, id_field: str,
+           membership: pd.DataFrame, now: datetime, report: ApiPullReport, stream: str = "records") -> None:
+    """Store one unit in `conn`'s transaction: which of its record versions are new (read in the same
+    transaction as they are written, so a version is stored once), its fresh rows, their versions, the
+    ledger entry and the watermark."""
     table, versions = unit.table, unit.versions
     count = table.num_rows
     report.batches += len(unit.batches)
@@ -338,7 +394,7 @@ def _store(cfg: ApiSource, store: LeadStore, unit: StoreUnit, id_field: str, mem
         report.paths[batch.kind] += batch.rows
         report.warnings += [w for w in batch.warnings if w not in report.warnings]
     batch_id = hashlib.sha1(f"{cfg.name}\0{unit.key}".encode()).hexdigest()[:16]
-    new_version, changed = _seen(store, cfg.name, versions)
+    new_version, changed = _seen(store, conn, cfg.name, versions)
     fresh = new_version & changed
     report.already_had += count - int(fresh.sum())
     kept = versions.filter(pa.array(new_version))
@@ -352,16 +408,27 @@ def _store(cfg: ApiSource, store: LeadStore, unit: StoreUnit, id_field: str, mem
     watermark = unit.watermark
 
     def move_watermark(conn: sa.Connection) -> None:
-        store.insert_frame(conn, tables.source_records, new_versions, conflict="nothing")
+        # DuckDB: the file lock is held since _seen found these versions absent (and `last` keeps one copy of
+        # each), so a plain append; Postgres (another process may pull the same source) skips conflicts
+        store.insert_frame(conn, tables.source_records, new_versions,
+                           conflict="error" if store.dialect == "duckdb" else "nothing")
         _save_watermark(store, conn, cfg.name, stream, watermark, unit.resume, now)
 
-    shas = versions.column("content_sha").filter(pa.array(fresh)).to_pylist()
-    digest = hashlib.sha256("\n".join(shas).encode()).hexdigest() if shas else "empty"
-    info = BatchInfo(batch_id, cfg.name, unit.label, digest, 0)
+    info = BatchInfo(batch_id, cfg.name, unit.label, _digest(versions.column("content_sha"), fresh), 0)
     row_numbers = pa.array(np.arange(1, rows.num_rows + 1, dtype=np.int64))
-    report.stored += store_batch(store, info, rows, row_numbers, now, also=move_watermark)
+    report.stored += store_batch(store, info, rows, row_numbers, now, also=move_watermark, conn=conn)
     if watermark is not None:
         report.watermark = watermark
+
+
+def _digest(shas: pa.ChunkedArray | pa.Array, fresh: np.ndarray) -> str:
+    """SHA-256 of the fresh records' content hashes joined by newlines ("empty" for none), joined by Arrow."""
+    kept = shas.filter(pa.array(fresh))
+    if not len(kept):
+        return "empty"
+    kept = kept.combine_chunks() if isinstance(kept, pa.ChunkedArray) else kept
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(kept)], pa.int32()), kept), "\n")
+    return hashlib.sha256(joined[0].as_buffer()).hexdigest()
 
 
 def _campaign_rows(cfg: ApiSource, unit: StoreUnit, fresh: np.ndarray, id_field: str,
@@ -377,7 +444,7 @@ def _campaign_rows(cfg: ApiSource, unit: StoreUnit, fresh: np.ndarray, id_field:
     return pa.concat_tables(parts)
 
 
-def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+def _seen(store: LeadStore, conn: sa.Connection, source: str, versions: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Per record of the page (in order): whether it is a version the source has not sent before (and the
     last copy of it in the page), and whether its content changed. Set-based against what the source already
     sent: a version seen before, or the same content under a new modification stamp (our own writeback's
@@ -389,7 +456,7 @@ def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray
     if not count:
         return new_version, changed
     sr = tables.source_records
-    with store.begin() as conn, store.staged(conn, versions) as stage:
+    with store.staged(conn, versions) as stage:
         sql = (f"SELECT position, new_version, changed FROM (SELECT s.position, "
                f"s.last AND NOT bool_or(v.modified = s.modified) AS new_version, "
                f"NOT bool_or(v.content_sha = s.content_sha) AS changed "
@@ -408,18 +475,24 @@ def _seen(store: LeadStore, source: str, versions: pa.Table) -> tuple[np.ndarray
     return new_version, changed
 
 
-def content_hashes(table: pa.Table, modified_field: str) -> pa.Array:
+def content_hashes(table: pa.Table, modified_field: str, con: duckdb.DuckDBPyConnection | None = None) -> pa.Array:
     """Per record, a hash of what it says, its modification stamp aside (our own writeback changes the stamp
     of every record it touches, and those echoes must not come back as changed leads): the first 20 hex
-    digits of the SHA-1 of its values joined by U+001F, a null as U+0000, computed by DuckDB."""
+    digits of the SHA-1 of its values joined by U+001F, a null as U+0000, computed by DuckDB (on `con`, an
+    in-memory connection that keeps insertion order, when given; else one of its own)."""
     content = [c for c in table.column_names if c != modified_field]
     parts = ", ".join(f"coalesce({_ident(c)}, chr(0))" for c in content) or "''"
-    con = duckdb.connect(config={"preserve_insertion_order": True})  # a projection keeps the page's order
+    own = con is None
+    if own:
+        con = duckdb.connect(config={"preserve_insertion_order": True})  # a projection keeps the page's order
+    view = f"page_{uuid.uuid4().hex[:12]}"
     try:
-        con.register("page", table)
-        hashes = con.sql(f"SELECT left(sha1(concat_ws(chr(31), {parts})), 20) AS h FROM page").to_arrow_table()
+        con.register(view, table)
+        hashes = con.sql(f"SELECT left(sha1(concat_ws(chr(31), {parts})), 20) AS h FROM {view}").to_arrow_table()
+        con.unregister(view)
     finally:
-        con.close()
+        if own:
+            con.close()
     if hashes.num_rows != table.num_rows:
         raise RuntimeError(f"content hashes: {hashes.num_rows} for {table.num_rows} records")
     return hashes.column(0).combine_chunks()
@@ -434,8 +507,9 @@ def record_versions(table: pa.Table, id_field: str, modified_field: str,
     record_id = table.column(id_field).cast(pa.string())
     modified = pc.fill_null(table.column(modified_field).cast(pa.string()), "")
     position = pa.array(np.arange(count, dtype=np.int64))
-    key = pc.binary_join_element_wise(record_id, modified, "\x1f")
-    if pc.count_distinct(key).as_py() == count:
+    # distinct ids (the usual page) are distinct versions: no need to build and count the id+stamp keys
+    if len(pc.unique(record_id)) == count or \
+            pc.count_distinct(pc.binary_join_element_wise(record_id, modified, "\x1f")).as_py() == count:
         last = pa.repeat(pa.scalar(True), count)
     else:
         con = duckdb.connect()

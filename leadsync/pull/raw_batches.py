@@ -63,29 +63,32 @@ def rows_as_json(frame: pd.DataFrame) -> np.ndarray:
 
 
 def store_batch(store: LeadStore, info: BatchInfo, rows: pa.Table, row_numbers: pa.Array, now: datetime,
-                also: Callable[[sa.Connection], None] | None = None) -> int:
+                also: Callable[[sa.Connection], None] | None = None, conn: sa.Connection | None = None) -> int:
     """Store the ledger entry and the batch's rows (as received, one string column per header name) in one
     transaction; a batch already in the ledger adds nothing. `also` runs in the same transaction (an API pull
-    moves its watermark there: stored and read-up-to move together)."""
-    return store_blocks(store, info, list(rows.column_names), [(rows, row_numbers)], now, also)
+    moves its watermark there: stored and read-up-to move together). With `conn`, all of it runs in that
+    connection's transaction (the caller's, e.g. a store session's) instead of one of its own."""
+    return store_blocks(store, info, list(rows.column_names), [(rows, row_numbers)], now, also, conn)
 
 
 def store_blocks(store: LeadStore, info: BatchInfo, columns: list[str],
                  blocks: Iterable[tuple[pa.Table, pa.Array]], now: datetime,
-                 also: Callable[[sa.Connection], None] | None = None) -> int:
+                 also: Callable[[sa.Connection], None] | None = None, conn: sa.Connection | None = None) -> int:
     """`store_batch` for a batch arriving in blocks (a lead file read as a stream): every block's rows and
-    then the ledger entry with their count, all in one transaction. An exception while the blocks come (the
-    file turns out bad halfway) rolls all of it back: nothing of the batch is stored. The blocks are not
-    read at all when the batch is already in the ledger."""
-    with store.begin() as conn:
-        if _known(conn, info.batch_id):
-            stored = 0
-        else:
-            stored = raw.append_blocks(store, conn, info.source, info.batch_id, columns, blocks)
-            store.insert_frame(conn, tables.source_files, _ledger_row(info, "stored", stored, None, now, columns))
-        if also is not None:
-            also(conn)
-        return stored
+    then the ledger entry with their count, all in one transaction (`conn`'s when given). An exception while
+    the blocks come (the file turns out bad halfway) rolls all of it back: nothing of the batch is stored.
+    The blocks are not read at all when the batch is already in the ledger."""
+    if conn is None:
+        with store.begin() as conn:
+            return store_blocks(store, info, columns, blocks, now, also, conn)
+    if _known(conn, info.batch_id):
+        stored = 0
+    else:
+        stored = raw.append_blocks(store, conn, info.source, info.batch_id, columns, blocks)
+        store.insert_frame(conn, tables.source_files, _ledger_row(info, "stored", stored, None, now, columns))
+    if also is not None:
+        also(conn)
+    return stored
 
 
 def _known(conn: sa.Connection, batch_id: str) -> bool:

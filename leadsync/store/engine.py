@@ -6,7 +6,7 @@ import os
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal
 
@@ -132,6 +132,20 @@ class LeadStore:
     def begin(self) -> Iterator[sa.Connection]:
         with self._lock if self._lock is not None else nullcontext(), self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def session(self, duckdb_threads: int | None = None) -> Iterator[StoreSession]:
+        """One connection kept across several transactions (a stage storing unit after unit), each of them
+        `session.begin()`. DuckDB then opens its file once, not per transaction (opening it costs as much as
+        storing a small unit), and checkpoints when its WAL fills rather than at every close. The file lock
+        is held while the connection is open; `session.release()` closes it (a stage waiting on its source
+        lets other processes in), the next `begin()` opens it again. `duckdb_threads` caps DuckDB's threads
+        while the session's connection is open (a stage whose other threads keep the cores busy)."""
+        session = StoreSession(self, duckdb_threads if self.dialect == "duckdb" else None)
+        try:
+            yield session
+        finally:
+            session.release()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -324,6 +338,46 @@ class LeadStore:
             self._merge_keyless(conn, table, relation, list(cols), conflict, update)
         else:
             self._insert_from_stage(conn, table, relation, list(cols), conflict, update)
+
+
+class StoreSession:
+    """A connection of `store` held across transactions (see LeadStore.session); opened at the first
+    `begin()` and after each `release()`."""
+
+    def __init__(self, store: LeadStore, duckdb_threads: int | None = None):
+        self.store, self._threads = store, duckdb_threads
+        self._held: ExitStack | None = None
+        self._conn: sa.Connection | None = None
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A transaction on the session's connection: committed when the block ends, rolled back (and the
+        connection closed, so the next transaction starts afresh) on an exception."""
+        if self._conn is None:
+            held = ExitStack()
+            try:
+                if self.store._lock is not None:
+                    held.enter_context(self.store._lock)
+                self._conn = held.enter_context(self.store.engine.connect())
+                if self._threads:
+                    self._conn.exec_driver_sql(f"SET threads = {int(self._threads)}")
+                    self._conn.commit()
+            except BaseException:
+                held.close()
+                raise
+            self._held = held
+        try:
+            with self._conn.begin():
+                yield self._conn
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Close the connection (and free the file lock) until the next `begin()`."""
+        held, self._held, self._conn = self._held, None, None
+        if held is not None:
+            held.close()
 
 
 def copy_arrow(conn: sa.Connection, copy_sql: str, frame: pd.DataFrame | pa.Table) -> None:

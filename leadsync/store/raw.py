@@ -206,7 +206,7 @@ class _ReadAhead:
 
 
 def _staged(batch_id: str, physical: list[str], rows: pa.Table, row_numbers: pa.Array) -> pa.Table:
-    arrays = [pa.array([batch_id] * rows.num_rows, pa.string()), row_numbers.cast(pa.int64())]
+    arrays = [pa.repeat(pa.scalar(batch_id, pa.string()), rows.num_rows), row_numbers.cast(pa.int64())]
     arrays += [c.cast(pa.string()) for c in rows.columns]
     return pa.Table.from_arrays(arrays, names=["batch_id", "row_number", *physical])
 

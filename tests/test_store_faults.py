@@ -5,8 +5,12 @@ In a run the step fails with that message, classed for the retry policy (lock: t
 
 import os
 import subprocess
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import psycopg
@@ -107,11 +111,10 @@ def test_an_error_raised_inside_a_transaction_that_is_not_the_stores_keeps_its_c
 # ------------------------------------------------------------------------------------ disk full
 
 
-@pytest.fixture
-def full_disk(tmp_path):
-    """A 1 MB tmpfs (mounting needs root; skipped elsewhere: the classifier tests below cover it)."""
-    folder = tmp_path / "small"
-    folder.mkdir()
+@contextmanager
+def small_tmpfs(folder: Path) -> Iterator[Path]:
+    """A 1 MB tmpfs on `folder`, every block taken (mounting needs root; skipped elsewhere: the classifier
+    tests below cover the same errors)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
@@ -119,16 +122,28 @@ def full_disk(tmp_path):
     if mounted.returncode:
         pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
     try:
-        try:
-            with open(folder / "filler", "wb") as filler:  # every block taken
-                while True:
-                    filler.write(b"\0" * 4096)
-                    filler.flush()
-        except OSError:
-            pass
+        fill(folder)
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder: Path) -> None:
+    try:
+        with open(folder / "filler", "ab") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    folder = tmp_path / "small"
+    folder.mkdir()
+    with small_tmpfs(folder):
+        yield folder
 
 
 def test_a_full_disk_fails_at_once_saying_where_to_free_space_and_how_much_is_free(full_disk, capsys):
@@ -218,3 +233,55 @@ def test_other_errors_are_not_store_faults():
     assert classify(ValueError("No space left on device"), "duckdb:///x.duckdb") is None  # not the driver's
     assert classify(wrapped(psycopg.errors.UniqueViolation("duplicate key")), "postgresql://h/db") is None
     assert isinstance(StoreLocked("m", "w", None, None), StoreFault)
+
+
+
+@pytest.fixture
+def postgres_on_a_full_disk():
+    """A fresh Postgres database whose tables go to a tablespace on the full tmpfs (the server runs as `postgres`
+    on this machine; skipped otherwise)."""
+    import pwd
+    import shutil
+
+    from databases import PG_ADMIN_URL, fresh_database, postgres_unreachable
+
+    if reason := postgres_unreachable():
+        pytest.skip(reason)
+    owner = next((p for p in pwd.getpwall() if p.pw_name == "postgres"), None)
+    if owner is None:
+        pytest.skip("the Postgres server's user is not on this machine")
+    mount = Path(tempfile.mkdtemp(prefix="leadsync-full-"))  # not under pytest's folder: the server's user reads it
+    name = f"leadsync_full_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with small_tmpfs(mount):
+            (mount / "filler").unlink()
+            folder = mount / "pg"
+            folder.mkdir()
+            shutil.chown(folder, owner.pw_uid, owner.pw_gid)
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"CREATE TABLESPACE {name} LOCATION '{folder}'")
+            try:
+                with fresh_database("leadsync_full") as url:
+                    with admin.connect() as conn:
+                        conn.exec_driver_sql(f'ALTER DATABASE "{sa.engine.make_url(url).database}" '
+                                             f"SET default_tablespace = {name}")
+                    fill(mount)
+                    yield url
+            finally:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f"DROP TABLESPACE IF EXISTS {name}")
+    finally:
+        admin.dispose()
+        mount.rmdir()
+
+
+def test_postgres_disk_full_for_real_is_not_retried_and_names_the_server(postgres_on_a_full_disk):
+    url = sa.engine.make_url(postgres_on_a_full_disk)
+    started = time.monotonic()
+    with pytest.raises(StoreDiskFull) as full:
+        LeadStore(postgres_on_a_full_disk)
+    assert time.monotonic() - started < float(WAIT)
+    assert str(full.value).startswith(f"The lead store's PostgreSQL server at {url.host}:{url.port or 5432} "
+                                      f"(database {url.database}) has no disk space left (could not ")
+    assert "No space left on device" in str(full.value) and "Free space on the server's data disk" in str(full.value)

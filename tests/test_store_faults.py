@@ -226,7 +226,7 @@ def test_an_unknown_postgres_host_is_not_waited_for():
     with pytest.raises(StoreUnreachable) as unknown:
         LeadStore("postgresql+psycopg://leadsync@no-such-host.invalid:5432/leadsync")
     assert time.monotonic() - started < float(WAIT)
-    assert unknown.value.transient is False and "Correct the host in LEADSYNC_STORE_URL" in str(unknown.value)
+    assert unknown.value.transient is False and "Correct the host in the store's URL (LEADSYNC_STORE_URL" in str(unknown.value)
 
 
 def test_other_errors_are_not_store_faults():

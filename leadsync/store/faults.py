@@ -202,13 +202,12 @@ def classify(exc: BaseException, url: str) -> StoreFault | None:
         if _UNRESOLVED.search(text):
             return StoreUnreachable(
                 f"The lead store's PostgreSQL host '{parsed.host}' is unknown ({_first_line(text)}). Correct the host "
-                f"in LEADSYNC_STORE_URL (now {_shown(parsed)}).", _server(parsed), transient=False)
+                f"in the store's URL ({_url_names(parsed)}).", _server(parsed), transient=False)
         if _REFUSED.search(text):
             return StoreUnreachable(
                 f"The lead store's PostgreSQL server at {_server(parsed)} refuses connections "
                 f"({_first_line(text)}){_waited(waited)}. Start the server (or wait for its restart to end), or "
-                f"correct LEADSYNC_STORE_URL (now {_shown(parsed)}); nothing was written, the next run starts where "
-                "this one stopped.", _server(parsed), transient=True)
+                f"correct the store's URL ({_url_names(parsed)}); nothing was written.", _server(parsed), transient=True)
     return None
 
 
@@ -271,8 +270,8 @@ def _server(url: sa.URL) -> str:
     return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
-def _shown(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
+def _url_names(url: sa.URL) -> str:
+    return f"LEADSYNC_STORE_URL or --store, now {url.render_as_string(hide_password=True)}"
 
 
 def _free(folder: Path) -> str:

@@ -229,6 +229,28 @@ def test_an_unknown_postgres_host_is_not_waited_for():
     assert unknown.value.transient is False and "Correct the host in the store's URL (LEADSYNC_STORE_URL" in str(unknown.value)
 
 
+def test_a_postgres_server_that_drops_the_connection_is_transient():
+    dropped = psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly\n\t"
+                                       "This probably means the server terminated abnormally")
+    fault = classify(wrapped(dropped), "postgresql+psycopg://leadsync@db.internal/leadsync_scale")
+    assert isinstance(fault, StoreUnreachable) and fault.transient is True
+    assert str(fault).startswith("The lead store's PostgreSQL server at db.internal:5432 closed the connection (")
+
+
+def test_a_postgres_session_ended_by_the_server_mid_transaction_is_named(postgres_url):
+    store = LeadStore(postgres_url)
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with pytest.raises(StoreUnreachable) as ended, store.begin() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        conn.execute(sa.text("SELECT 1"))
+    admin.dispose()
+    store.dispose()
+    assert ended.value.transient is True
+    assert "closed the connection (terminating connection due to administrator command)" in str(ended.value)
+
+
 def test_other_errors_are_not_store_faults():
     assert classify(ValueError("No space left on device"), "duckdb:///x.duckdb") is None  # not the driver's
     assert classify(wrapped(psycopg.errors.UniqueViolation("duplicate key")), "postgresql://h/db") is None

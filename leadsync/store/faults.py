@@ -41,6 +41,8 @@ _WRITE_FILE = re.compile(r'(?:write|extend|create|open) file "(?P<path>[^"]+)"',
 _EMPTY_FILE = re.compile(r'The file "(?P<path>[^"]+)" exists, but it is not a valid DuckDB database file')
 _REFUSED = re.compile(r"connection refused|is the server running|server closed the connection unexpectedly"
                       r"|the database system is (?:starting up|shutting down|in recovery mode)", re.IGNORECASE)
+# admin_shutdown (a stop, or the session terminated), crash_shutdown, cannot_connect_now (starting up)
+_SHUTDOWN = ("57P01", "57P02", "57P03")
 _UNRESOLVED = re.compile(r"failed to resolve host|could not translate host name|name or service not known",
                          re.IGNORECASE)
 
@@ -203,9 +205,12 @@ def classify(exc: BaseException, url: str) -> StoreFault | None:
             return StoreUnreachable(
                 f"The lead store's PostgreSQL host '{parsed.host}' is unknown ({_first_line(text)}). Correct the host "
                 f"in the store's URL ({_url_names(parsed)}).", _server(parsed), transient=False)
-        if _REFUSED.search(text):
+        state = _sqlstate(exc)
+        if (refused := _REFUSED.search(text)) is not None or state in _SHUTDOWN:
+            closed = state in ("57P01", "57P02") or "closed" in (refused.group(0) if refused else "")
+            what = "closed the connection" if closed else "refuses connections"
             return StoreUnreachable(
-                f"The lead store's PostgreSQL server at {_server(parsed)} refuses connections "
+                f"The lead store's PostgreSQL server at {_server(parsed)} {what} "
                 f"({_first_line(text)}){_waited(waited)}. Start the server (or wait for its restart to end), or "
                 f"correct the store's URL ({_url_names(parsed)}); nothing was written.", _server(parsed), transient=True)
     return None

@@ -518,10 +518,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "seed", 0) is None:
         args.seed = int(time.time()) % 100_000
     from leadsync.store.engine import StoreSchemaError
+    from leadsync.store.faults import StoreFault
 
     try:
         return args.func(args)
-    except StoreSchemaError as exc:
+    except (StoreSchemaError, StoreFault) as exc:  # one message naming the cause and the fix, no traceback
         print(f"leadsync {args.command}: {exc}", file=sys.stderr)
         return 2
 

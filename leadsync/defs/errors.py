@@ -19,6 +19,7 @@ import dagster as dg
 from connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError
 from connectors.sftp.errors import SftpConfigError, SftpTransientError
 from leadsync.config import ConfigError
+from leadsync.store.faults import StoreFault
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # What the SFTP client and requests say when nothing answers at the address (not: a login or a session refused).
@@ -51,10 +52,29 @@ def _unreachable_failure(source: str, exc: Exception, allow_retries: bool) -> dg
     )
 
 
+def store_failure(exc: StoreFault) -> dg.Failure:
+    """A store fault as the step's one message. Locked by another process or a server refusing connections
+    (already waited for, bounded, inside the step): transient, so the asset's RetryPolicy may try again later.
+    A full disk or a wrong host: not retried (trying again at once frees no space)."""
+    return dg.Failure(description=str(exc), metadata={"reason": exc.reason, "store": exc.where},
+                      allow_retries=exc.transient)
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Store faults (leadsync/store/faults.py) fail the step as `store_failure`."""
+    try:
+        yield
+    except StoreFault as exc:
+        raise store_failure(exc) from exc
+
+
 @contextmanager
 def source_errors(source: str) -> Iterator[None]:
     try:
         yield
+    except StoreFault as exc:
+        raise store_failure(exc) from exc
     except ConfigError as exc:
         raise dg.Failure(
             description=f"Source '{source}' is misconfigured: {exc}",

@@ -13,6 +13,7 @@ import dagster as dg
 
 from leadsync.config import ConfigError
 from leadsync.defs.config_checks import project_config_check
+from leadsync.defs.errors import store_failure
 from leadsync.defs.metadata import md_counts, md_table
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.lifecycle.closed_loop import send_closed_loop
@@ -23,6 +24,7 @@ from leadsync.lifecycle.rewards import leaderboard
 from leadsync.lifecycle.smtp import SmtpConfigError, SmtpUnavailable
 from leadsync.lifecycle.waiting import waiting_frame, waiting_per_partner
 from leadsync.pipeline import now_utc
+from leadsync.store.faults import StoreFault
 
 DELIVERIES = dg.AssetKey(["partners", "deliveries"])
 LEADERBOARD = dg.AssetKey(["partners", "leaderboard"])
@@ -32,6 +34,8 @@ LEADERBOARD = dg.AssetKey(["partners", "leaderboard"])
 def lifecycle_errors() -> Iterator[None]:
     try:
         yield
+    except StoreFault as exc:
+        raise store_failure(exc) from exc
     except ConfigError as exc:
         raise dg.Failure(description=f"The partner lifecycle is misconfigured: {exc}", allow_retries=False) from exc
     except SmtpConfigError as exc:

@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from leadsync.config.loader import ProjectPaths, project_paths
+from leadsync.defs.errors import store_errors
 from leadsync.store import LeadStore
 
 
@@ -28,7 +29,8 @@ class LeadsyncResource(dg.ConfigurableResource):
 
     def store(self) -> LeadStore:
         if self._store is None:
-            self._store = LeadStore(self.store_url)
+            with store_errors():  # opening it can meet a locked file, a full disk, a server down
+                self._store = LeadStore(self.store_url)
         return self._store
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

@@ -7,9 +7,11 @@ import dagster as dg
 from pydantic import Field
 
 from leadsync.config import load_partners
+from leadsync.defs.errors import store_failure
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.pipeline import now_utc
 from leadsync.routing.manual import ManualAssignmentError, assign_by_hand, withdraw_by_hand
+from leadsync.store.faults import StoreFault
 
 
 def reroute_job_and_schedule(sources: list[str], cron: str = "0 * * * *"):
@@ -51,6 +53,8 @@ def manual_assignment_op(context: dg.OpExecutionContext, config: ManualAssignmen
                                       actor=config.actor)
     except ManualAssignmentError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
+    except StoreFault as exc:
+        raise store_failure(exc) from exc
     context.log.info(f"lead {result.lead_id}: {result.action}; partner {result.previous_partner_id or '-'} → "
                      f"{result.partner_id or '-'} (version {result.version}); the writeback sends it next run")
 

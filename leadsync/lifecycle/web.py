@@ -51,6 +51,7 @@ from leadsync.lifecycle.status import SALES_STATUSES, allowed_next
 from leadsync.lifecycle.tokens import Claims, TokenError, TokenExpired, TokenUsed, verify
 from leadsync.lifecycle.updates import COLUMNS, ImportReport, apply_update, import_csv, import_rows
 from leadsync.store import LeadStore
+from leadsync.store.faults import StoreFault, wait_seconds
 
 log = logging.getLogger(__name__)
 MAX_BODY = 10 * 1024 * 1024
@@ -411,7 +412,22 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
     async def home(request: Request) -> Response:
         return app.message("Partner lead responses", "Open a lead from the link in your email.")
 
-    return Starlette(routes=[
+    async def store_fault(request: Request, exc: Exception) -> Response:
+        """The store is locked by another process, its server is down or its disk is full (already waited for,
+        briefly): 503 with Retry-After and a short page; the operator's message (cause, fix) goes to the log."""
+        assert isinstance(exc, StoreFault)
+        log.warning("partner web app: %s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": str(exc.retry_after)}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": f"The lead store is {BUSY[exc.transient]}; try again in "
+                                          f"{exc.retry_after} seconds. Nothing was applied."}, 503, headers=headers)
+        page = app.message(f"The lead service is {BUSY[exc.transient]}",
+                           f"The lead service is {BUSY[exc.transient]} right now. Please try again in "
+                           f"{_minutes(exc.retry_after)}: your link still works.", 503, error=True)
+        page.headers.update(headers)
+        return page
+
+    return Starlette(exception_handlers={StoreFault: store_fault}, routes=[
         Route("/", home),
         Route("/healthz", healthz),
         Route("/lead/accept", accept_lead, methods=["GET", "POST"]),
@@ -423,11 +439,20 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
     ])
 
 
+BUSY = {True: "busy", False: "unavailable"}  # a StoreFault's `transient` → what the partner is told
+WEB_STORE_WAIT = 5.0  # seconds a click waits for a locked store before the busy page
+
+
+def _minutes(seconds: int) -> str:
+    return "a minute" if seconds <= 60 else f"{round(seconds / 60)} minutes"
+
+
 def serve(ctx: Lifecycle, mailer: Mailer | None = None) -> None:
     """Run the app in the foreground on web.host:web.port (the `leadsync web` command). No access log:
     links carry tokens in their query string."""
     import uvicorn
 
+    ctx.store.lock_wait = min(wait_seconds(), WEB_STORE_WAIT)  # a partner's click does not wait 30 s
     app = create_app(ctx.store, ctx.partners, ctx.settings, ctx.sources, mailer=mailer)
     uvicorn.run(app, host=ctx.settings.web.host, port=ctx.settings.web.port, access_log=False, log_level="info")
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import PrimaryKeyConstraint
 
-from leadsync.store import tables
+from leadsync.store import faults, tables
 from leadsync.store.tables import metadata
 
 Conflict = Literal["error", "nothing", "update"]
@@ -84,6 +84,8 @@ class LeadStore:
     connection is closed afterwards (NullPool), so a Dagster run, the CLI and the UI never collide.
     """
 
+    lock_wait: float | None = None  # seconds a store fault worth waiting for is waited for (None: faults.wait_seconds())
+
     def __init__(self, url: str | None = None, create: bool = True):
         """`create=False` opens the store as it is (no tables created, no version checked): for
         `leadsync store migrate`."""
@@ -130,7 +132,10 @@ class LeadStore:
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
-        with self._lock if self._lock is not None else nullcontext(), self.engine.begin() as conn:
+        """A transaction. A file locked by another process or a server refusing connections is waited for
+        (bounded, with back-off); those and a full disk raise a StoreFault naming the cause and the fix (faults.py)."""
+        with faults.translated(self.url), self._lock if self._lock is not None else nullcontext(), \
+                faults.opened(self.engine.begin, self.lock_wait) as conn:
             yield conn
 
     @contextmanager

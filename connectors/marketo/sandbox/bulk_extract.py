@@ -162,8 +162,8 @@ class ExportJobs:
             columns.append(f'{_render_sql(field)} AS "{_sql_ident(headers.get(name, name))}"')
         (column, window), = spec["filter"].items()
         if column == "staticListId":  # the list's members when the job runs
-            return (f"SELECT {', '.join(columns)} FROM leads WHERE id IN (SELECT leadId FROM static_list_members "
-                    "WHERE listId = ?) ORDER BY id", [window])
+            members = "SELECT leadId FROM static_list_members WHERE listId = ?"
+            return f"SELECT {', '.join(columns)} FROM leads WHERE id IN ({members}) ORDER BY id", [window]
         return (f"SELECT {', '.join(columns)} FROM leads WHERE \"{column}\" BETWEEN ? AND ? ORDER BY id",
                 [_stored(window["startAt"]), _stored(window["endAt"])])
 

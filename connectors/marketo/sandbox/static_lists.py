@@ -11,9 +11,8 @@ A list unknown to the instance is 1013 "Static list not found"; per-lead results
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 from connectors.marketo.sandbox.clock import SandboxClock, asset_iso, iso, naive_utc
 from connectors.marketo.sandbox.database import Database

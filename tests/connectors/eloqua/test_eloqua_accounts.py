@@ -186,3 +186,17 @@ def test_application_api_account_validation(eloqua):
                                 "requirement": {"type": "NotNullRequirement"}, "value": "<null>"}]
     assert too_long.status_code == 400 and too_long.json()[0]["property"] == "city"
     assert too_long.json()[0]["requirement"] == {"type": "ValidTextLengthRequirement", "minimum": 0, "maximum": 100}
+
+
+def test_accounts_survive_a_restart_and_an_older_save_gets_its_companies_accounts(tmp_path):
+    with EloquaSandbox(seed_contacts=20, data_dir=tmp_path, sync_delay_s=0) as first:
+        eloqua = DocumentedClient(first)
+        created = eloqua.http.post(f"{eloqua.rest}/data/account", json={"name": "Kept Across Restarts"}).json()
+        seeded = eloqua.accounts()["total"]
+    with EloquaSandbox(data_dir=tmp_path) as second:
+        eloqua = DocumentedClient(second)
+        assert eloqua.http.get(f"{eloqua.rest}/data/account/{created['id']}").json()["name"] == "Kept Across Restarts"
+        assert eloqua.accounts()["total"] == seeded
+    (tmp_path / "accounts.parquet").unlink()  # as saved before accounts were stored
+    with EloquaSandbox(data_dir=tmp_path) as third:
+        assert DocumentedClient(third).accounts()["total"] == seeded - 1  # the companies' accounts only

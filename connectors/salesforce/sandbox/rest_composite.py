@@ -267,9 +267,9 @@ def _tree_nodes(org: Org, spec: ObjectSpec, records: Any, depth: int, refs: set[
                                                  f"{spec.name} was expected")
         values, children = {}, []
         for key, value in record.items():
-            link = child_relationship(org.schema, spec, key) if isinstance(value, dict) else None
             if key == "attributes":
                 continue
+            link = child_relationship(org.schema, spec, key) if isinstance(value, dict) else None
             if link is not None:
                 child_spec, field_name = link
                 children += [(field_name, node) for node in

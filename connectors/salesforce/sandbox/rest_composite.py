@@ -99,11 +99,17 @@ class Subrequests:
         return Answer(404, {}, _error("NOT_FOUND", NOT_FOUND_MESSAGE))
 
 
+class _TooMany(Exception):
+    """A composite request over 25 subrequests: Salesforce runs none and answers one LIMIT_EXCEEDED result."""
+
+
 def _body(call: ApiCall, key: str) -> tuple[dict, list]:
     body = call.json()
     items = body.get(key) if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
         raise ApiError(400, "JSON_PARSER_ERROR", f"Cannot deserialize the request: a '{key}' list is required")
+    if len(items) > MAX_SUBREQUESTS and key == "compositeRequest":
+        raise _TooMany()
     if len(items) > MAX_SUBREQUESTS:
         raise ApiError(400, "LIMIT_EXCEEDED", f"A {key} may hold at most {MAX_SUBREQUESTS} subrequests; "
                                               f"received {len(items)}")
@@ -167,7 +173,12 @@ def _substitute(value: Any, answers: dict[str, Answer], in_url: bool = False) ->
 def composite(subrequests: Subrequests) -> Handler:
     def handler(org: Org, call: ApiCall) -> Response:
         """POST /composite."""
-        body, items = _body(call, "compositeRequest")
+        try:
+            body, items = _body(call, "compositeRequest")
+        except _TooMany:
+            return JSONResponse({"compositeResponse": [{
+                "body": _error("LIMIT_EXCEEDED", "The request can’t contain more than 25 operations."),
+                "httpHeaders": {}, "httpStatusCode": 400, "referenceId": None}]})
         all_or_none = body.get("allOrNone") is True
         seen: set[str] = set()
         heavy = 0

@@ -86,7 +86,6 @@ def test_without_all_or_none_a_reference_to_a_failed_subrequest_halts_only_its_d
 
 @pytest.mark.parametrize(("body", "code"), [
     ({"compositeRequest": [_sub("same", "GET", "/limits"), _sub("same", "GET", "/limits")]}, "JSON_PARSER_ERROR"),
-    ({"compositeRequest": [_sub(f"r{i}", "GET", "/limits") for i in range(26)]}, "LIMIT_EXCEEDED"),
     ({"compositeRequest": [{"method": "GET", "url": V + "/limits"}]}, "JSON_PARSER_ERROR"),
 ])
 def test_a_malformed_composite_request_is_refused_whole(sf, body, code):
@@ -94,6 +93,17 @@ def test_a_malformed_composite_request_is_refused_whole(sf, body, code):
         sf.restful("composite", method="POST", json=body)
 
     assert refused.value.status == 400 and refused.value.content[0]["errorCode"] == code
+
+
+def test_over_25_subrequests_run_none_and_answer_one_limit_exceeded_result(org, sf):
+    used = org.budget.used
+    answer = sf.restful("composite", method="POST", json={"compositeRequest": [
+        _sub(f"r{i}", "POST", "/sobjects/Account", {"Name": f"A{i}"}) for i in range(26)]})
+
+    assert answer == {"compositeResponse": [{
+        "body": [{"errorCode": "LIMIT_EXCEEDED", "message": "The request can’t contain more than 25 operations."}],
+        "httpHeaders": {}, "httpStatusCode": 400, "referenceId": None}]}
+    assert sf.query("SELECT Id FROM Account")["totalSize"] == 0 and org.budget.used == used + 2  # with the query
 
 
 def test_batch_runs_independent_subrequests_and_halts_on_error_when_asked(org, sf):

@@ -19,7 +19,12 @@ from connectors.eloqua.sandbox.export_sources import (
     CustomObjectSource,
 )
 from connectors.eloqua.sandbox.exports import stage_export, validate_export
-from connectors.eloqua.sandbox.import_apply import apply_contact_import, apply_custom_object_import
+from connectors.eloqua.sandbox.import_apply import (
+    account_kind,
+    apply_custom_object_import,
+    apply_record_import,
+    contact_kind,
+)
 from connectors.eloqua.sandbox.imports import parse_upload, validate_import
 from connectors.eloqua.sandbox.page_json import page_json
 from connectors.eloqua.sandbox.state import Definition, EloquaState
@@ -172,8 +177,9 @@ def _import_job(state: EloquaState, definition: Definition, rows: list[dict]):
             sync.log(state.clock.now(), "ELQ-00107", failed, severity="error")
             return "error"
         now = state.clock.now()
-        if definition.entity == "contacts":
-            outcome = apply_contact_import(state, definition.body, rows, sync.uri, now, state.faults.take_bad_record)
+        if definition.entity in ("contacts", "accounts"):
+            kind = (contact_kind if definition.entity == "contacts" else account_kind)(state)
+            outcome = apply_record_import(kind, definition.body, rows, sync.uri, now, state.faults.take_bad_record)
         else:
             object_id = int(definition.entity.split("/")[1])
             outcome = apply_custom_object_import(state, object_id, definition.body, rows, sync.uri, now,

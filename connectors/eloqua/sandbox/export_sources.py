@@ -14,12 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.eloqua.sandbox.accounts import (
-    ACCOUNT_FIELDS,
-    FIRST_ACCOUNT_ID,
-    LINKED_ACCOUNT_RE,
-    account_field,
-)
+from connectors.eloqua.sandbox.accounts import ACCOUNT_FIELD_RE, LINKED_ACCOUNT_RE, account_field
 from connectors.eloqua.sandbox.schema import CONTACT_FIELD_RE, CONTACT_SYSTEM_STATEMENTS, CUSTOM_OBJECT_RE
 
 KIND = {"text": "text", "largeText": "text", "emailAddress": "text", "date": "date", "numeric": "number",
@@ -32,6 +27,7 @@ class Catalog(Protocol):
     """What sources read from the sandbox state (see state.py)."""
 
     contacts: object
+    accounts: object
     custom_objects: object
     campaigns: list[dict]
     activities: pa.Table
@@ -105,44 +101,28 @@ class ContactSource(CatalogSource):
     def output_column(self, table: pa.Table, statement: str) -> pa.Array:
         linked = LINKED_ACCOUNT_RE.match(statement)
         if linked:
-            return linked_account_values(self.catalog.contacts.table, table, linked.group(1))
+            return linked_account_values(self.catalog, table, linked.group(1))
         return as_text(table.column(self.column_of(statement)))
 
 
-def accounts_table(contacts: pa.Table) -> pa.Table:
-    """The accounts the contacts link to (see accounts.py): one row per distinct non-empty Company, with
-    `id`, each account field by internal name (text), `created_at` and `updated_at` (the earliest creation
-    and latest change of its contacts)."""
-    companies = as_text(contacts.column("C_Company")).to_numpy(zero_copy_only=False).astype(str)
-    order = np.argsort(contacts.column("id").to_numpy(zero_copy_only=False), kind="stable")
-    names, first = np.unique(companies[order], return_index=True)  # each company's first contact by id
-    keep = names != ""
-    names, first_rows = names[keep], pa.array(order[first][keep], pa.int64())
-    columns = {"id": pa.array(np.arange(FIRST_ACCOUNT_ID, FIRST_ACCOUNT_ID + len(names)), pa.int64())}
-    for f in ACCOUNT_FIELDS:
-        columns[f.internal_name] = (as_text(columns["id"]) if f.contact_column is None
-                                    else as_text(contacts.column(f.contact_column)).take(first_rows))
-    spans = contacts.group_by("C_Company").aggregate([("C_DateCreated", "min"), ("C_DateModified", "max")])
-    at = pc.index_in(pa.array(names, pa.string()), value_set=as_text(spans.column("C_Company")))
-    columns["created_at"] = spans.column("C_DateCreated_min").take(at)
-    columns["updated_at"] = spans.column("C_DateModified_max").take(at)
-    return pa.table(columns)
-
-
-def linked_account_values(contacts: pa.Table, rows: pa.Table, internal_name: str) -> pa.Array:
-    """`{{Contact.Account.Field(internal_name)}}` for each contact of `rows` (a subset of `contacts`)."""
-    accounts = accounts_table(contacts)
-    position = pc.index_in(as_text(rows.column("C_Company")), value_set=accounts.column("M_CompanyName"))
-    return pc.fill_null(accounts.column(account_field(internal_name).internal_name).take(position), "")
+def linked_account_values(catalog: Catalog, rows: pa.Table, internal_name: str) -> pa.Array:
+    """`{{Contact.Account.Field(internal_name)}}` for each contact of `rows`: the field of the account named as
+    the contact's Company (accounts.py)."""
+    accounts = catalog.accounts
+    position = accounts.positions_for_names(as_text(rows.column("C_Company")).to_pylist())
+    found = position >= 0
+    column = as_text(accounts.table.column(account_field(internal_name).internal_name))
+    if not len(column):
+        return pa.array([""] * rows.num_rows, pa.string())
+    return pc.if_else(pa.array(found), column.take(pa.array(np.where(found, position, 0))), "")
 
 
 ACCOUNT_SYSTEM = {"{{Account.Id}}": ("id", "number"), "{{Account.CreatedAt}}": ("created_at", "date"),
                   "{{Account.UpdatedAt}}": ("updated_at", "date")}
-ACCOUNT_FIELD_RE = re.compile(r"^\{\{Account\.Field\(([A-Za-z0-9_]+)\)\}\}$")
 
 
 class AccountSource(CatalogSource):
-    """Account exports over the accounts derived from contacts (accounts.py)."""
+    """Account exports over the stored accounts (accounts.py)."""
 
     entity = "accounts"
 
@@ -161,7 +141,7 @@ class AccountSource(CatalogSource):
         return self._column(statement) is not None
 
     def table(self) -> pa.Table:
-        return accounts_table(self.catalog.contacts.table)
+        return self.catalog.accounts.table
 
     def filter_column(self, table: pa.Table, statement: str):
         column, kind = self._column(statement)

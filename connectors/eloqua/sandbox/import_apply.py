@@ -2,6 +2,8 @@
 
 Contacts are matched on the identifier field (email address case-insensitively, contact id, or Eloqua
 Contact ID); an unknown email creates a contact, an unknown id is rejected ("Contact does not exist.").
+Accounts likewise: on the company name (an unknown one creates an account), account id, Eloqua Company ID or
+CompanyIDExt.
 Custom object records are matched on their unique field, id or external id; unmatched rows create records,
 optionally linked to a contact (mapDataCards). Rejected rows keep their values, the reason, the ELQ status
 code, the 1-based position in the staged data and the fields at fault, as `/syncs/{id}/rejects` lists them.
@@ -14,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from connectors.eloqua.sandbox.accounts import NAME, account_field, account_target
 from connectors.eloqua.sandbox.contacts import contact_id_ext
 from connectors.eloqua.sandbox.custom_objects import CustomObjectRecord
 from connectors.eloqua.sandbox.imports import coerce, contact_target, custom_object_target
@@ -68,37 +70,73 @@ def _merge(change: dict, values: dict, current: dict, rule: str, skip: set[str])
             change[target] = value
 
 
-def apply_contact_import(catalog, definition: dict, rows: list[dict], sync_uri: str, now: datetime,
-                         bad_record: BadRecord) -> ImportOutcome:
+@dataclass(frozen=True)
+class RecordKind:
+    """What importing into a table of records (contacts, accounts) needs to know of them."""
+
+    store: object  # an ArrowRecords
+    target: Callable[[str], str | None]  # import statement -> column
+    field_of: Callable[[str], object]  # column -> its field (data_type, max_length)
+    key_column: str  # the identifier an unmatched row creates a record with (email address, company name)
+    modified_column: str
+    not_null: tuple[str, ...]
+    new_row: Callable[[int, dict, datetime], dict]  # (id, values, when) -> the row to append
+    created: tuple[str, str]  # ELQ code and message of the count
+    updated: tuple[str, str]
+    unmatched: tuple[str, str]  # the rejection of a row matched by an identifier that cannot create
+
+
+def contact_kind(catalog) -> RecordKind:
     store = catalog.contacts
+
+    def new_row(contact_id: int, values: dict, stamp: datetime) -> dict:
+        return {**values, "id": contact_id, "ContactIDExt": contact_id_ext([contact_id])[0].as_py(),
+                "C_DateCreated": stamp, "C_DateModified": stamp, "_subscribed": True, "_bounced": False,
+                "_email_format": "HTML"}
+    return RecordKind(store, lambda s: contact_target(store, s), store.field, "C_EmailAddress", "C_DateModified",
+                      tuple(f.internal_name for f in store.fields if f.not_null), new_row,
+                      ("ELQ-00004", "Contacts created."), ("ELQ-00022", "Contacts updated."),
+                      ("ELQ-00085", "Contact does not exist."))
+
+
+def account_kind(catalog) -> RecordKind:
+    store = catalog.accounts
+    return RecordKind(store, account_target, account_field, NAME, "updated_at", (), store.new_row,
+                      ("ELQ-00005", "Accounts created."), ("ELQ-00023", "Accounts updated."),
+                      ("ELQ-00034", "Account does not exist."))
+
+
+def _identifier_text(value: object) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def apply_record_import(kind: RecordKind, definition: dict, rows: list[dict], sync_uri: str, now: datetime,
+                        bad_record: BadRecord) -> ImportOutcome:
+    """Contacts or accounts: match each row on the identifier field, update the match or (when the identifier
+    is the key column) create a record, or reject the row."""
+    store = kind.store
     out = ImportOutcome()
-    targets = {key: contact_target(store, s.strip()) for key, s in definition["fields"].items()}
+    targets = {key: kind.target(s.strip()) for key, s in definition["fields"].items()}
     id_key = definition["identifierFieldName"]
     id_target = targets[id_key]
     rule = definition.get("updateRule", "always")
-    not_null = [f for f in store.fields if f.not_null and f.internal_name in targets.values()]
+    not_null = [c for c in kind.not_null if c in targets.values()]
     with store.lock:
         valid = []
         for index, row in enumerate(rows, start=1):
-            values, invalid, reason, code = _convert(row, targets, store.field)
+            values, invalid, reason, code = _convert(row, targets, kind.field_of)
             if not invalid and values.get(id_target) is None:
                 invalid, (code, reason) = [id_key], MISSING
-            if not invalid and any(values.get(f.internal_name) is None for f in not_null):
+            if not invalid and any(values.get(c) is None for c in not_null):
                 invalid, (code, reason) = [k for k, t in targets.items() if values.get(t) is None], MISSING
             if invalid:
                 out.reject(index, row, code, reason, invalid, sync_uri)
             else:
                 valid.append((index, row, values))
         idents = [v[id_target] for _, _, v in valid]
-        if id_target == "C_EmailAddress":
-            positions = store.positions_for_emails(idents)
-        elif id_target == "id":
-            positions = store.positions_for_ids(idents)
-        else:
-            found = pc.index_in(pa.array([str(i) for i in idents], pa.string()),
-                                value_set=store.table.column("ContactIDExt").combine_chunks())
-            positions = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
-        columns = sorted({t for t in targets.values() if t != "id"} | {"C_EmailAddress"})
+        positions = store.positions_for_ids(idents) if id_target == "id" else \
+            store.positions_for_text(id_target, [_identifier_text(i) for i in idents])
+        columns = sorted({t for t in targets.values() if t != "id"} | {kind.key_column})
         matched = [int(p) for p in positions if p >= 0]
         current_rows = store.table.select(columns).take(pa.array(matched, pa.int64())).to_pylist()
         current = dict(zip(matched, current_rows, strict=True))
@@ -108,36 +146,30 @@ def apply_contact_import(catalog, definition: dict, rows: list[dict], sync_uri: 
         stamp = now.replace(tzinfo=None)
         for (index, row, values), pos in zip(valid, positions, strict=True):
             pos = int(pos)
-            email = values.get("C_EmailAddress") or (current[pos]["C_EmailAddress"] if pos >= 0 else "")
-            fault = bad_record(email or "")
+            key = values.get(kind.key_column) or (current[pos][kind.key_column] if pos >= 0 else "")
+            fault = bad_record(key or "")
             if fault:
                 out.reject(index, row, fault[0], fault[1], [id_key], sync_uri)
                 continue
-            if pos < 0 and id_target != "C_EmailAddress":
-                out.reject(index, row, "ELQ-00085", "Contact does not exist.", [id_key], sync_uri)
+            if pos < 0 and id_target != kind.key_column:
+                out.reject(index, row, *kind.unmatched, [id_key], sync_uri)
                 continue
             if pos < 0:
-                pending = created.setdefault(email.lower(), {"C_EmailAddress": email})
-                _merge(pending, values, dict(pending), rule, {"id", "C_EmailAddress"})
+                pending = created.setdefault(key.lower(), {kind.key_column: key})
+                _merge(pending, values, dict(pending), rule, {"id", kind.key_column})
                 continue
             change = updates.setdefault(pos, {})
             _merge(change, values, {**current[pos], **change}, rule, {"id", id_target})
             updated_positions.add(pos)
         for change in updates.values():
             if change:
-                change["C_DateModified"] = stamp
-        new_rows = []
+                change[kind.modified_column] = stamp
         next_id = store.next_id()
-        for offset, values in enumerate(created.values()):
-            contact_id = next_id + offset
-            new_rows.append({**values, "id": contact_id, "ContactIDExt": contact_id_ext([contact_id])[0].as_py(),
-                             "C_DateCreated": stamp, "C_DateModified": stamp, "_subscribed": True,
-                             "_bounced": False, "_email_format": "HTML"})
+        new_rows = [kind.new_row(next_id + offset, values, stamp) for offset, values in enumerate(created.values())]
         store.apply({p: c for p, c in updates.items() if c}, new_rows)
     invalid_emails = sum(1 for r in out.rejects if r["statusCode"] == "ELQ-00002")
-    out.counts = [("ELQ-00001", "Total records processed.", len(rows)),
-                  ("ELQ-00004", "Contacts created.", len(new_rows)),
-                  ("ELQ-00022", "Contacts updated.", len(updated_positions))]
+    out.counts = [("ELQ-00001", "Total records processed.", len(rows)), (*kind.created, len(new_rows)),
+                  (*kind.updated, len(updated_positions))]
     if invalid_emails:
         out.counts.append(("ELQ-00002", "Invalid email addresses.", invalid_emails))
     if out.rejects:

@@ -13,6 +13,7 @@ import json
 import re
 from datetime import datetime
 
+from connectors.eloqua.sandbox.accounts import ACCOUNT_FIELDS, IDENTIFIER_COLUMNS, account_target
 from connectors.eloqua.sandbox.definitions import (
     DEFAULT_IMPORT_RETENTION,
     check_common,
@@ -64,15 +65,20 @@ def validate_import(entity: str, catalog, body: dict) -> list[dict]:
                                 body["updateRule"]))
     if field_problems:
         return problems
-    if entity == "contacts":
-        targets = {key: contact_target(catalog.contacts, s.strip()) for key, s in fields.items()}
-        unique = {"C_EmailAddress", "id", "ContactIDExt"}
+    if entity in ("contacts", "accounts"):
+        if entity == "contacts":
+            targets = {key: contact_target(catalog.contacts, s.strip()) for key, s in fields.items()}
+            unique, record = {"C_EmailAddress", "id", "ContactIDExt"}, "contact"
+            read_only = {f.internal_name for f in catalog.contacts.fields if f.read_only} - {"ContactIDExt"}
+        else:
+            targets = {key: account_target(s.strip()) for key, s in fields.items()}
+            unique, record = IDENTIFIER_COLUMNS, "account"
+            read_only = {f.internal_name for f in ACCOUNT_FIELDS if f.system}
         for key, target in targets.items():
-            f = catalog.contacts.field(target) if target not in (None, "id") else None
             if target is None:
                 problems.append(failure(f"fields.{key}", "Must be a valid Eloqua Markup Language statement "
-                                        "referencing an existing contact field.", fields[key]))
-            elif f is not None and f.read_only and target != "ContactIDExt":
+                                        f"referencing an existing {record} field.", fields[key]))
+            elif target in read_only and key != body.get("identifierFieldName"):
                 problems.append(failure(f"fields.{key}", "Must not reference a read-only field.", fields[key]))
     else:
         data = catalog.custom_objects.get(int(entity.split("/")[1]))

@@ -1,6 +1,6 @@
 """Keeping a sandbox's state in a folder, so a demo instance survives restarts.
 
-Tables go to Parquet (contacts, activities, campaign responses) and staged export data to Arrow IPC files;
+Tables go to Parquet (contacts, accounts, activities, campaign responses) and staged export data to Arrow IPC files;
 everything else (fields, custom objects and records, campaigns, definitions, syncs, tokens, counters) to one
 JSON file. Each file is written next to its final name and renamed, so a crash leaves the previous save whole.
 """
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import feather
 
+from connectors.eloqua.sandbox.accounts import AccountStore
 from connectors.eloqua.sandbox.contacts import ContactStore
 from connectors.eloqua.sandbox.custom_objects import CustomObjectData, CustomObjectRecord
 from connectors.eloqua.sandbox.schema import (
@@ -36,6 +37,7 @@ def save(state: EloquaState, folder: Path) -> None:
     (folder / "syncs").mkdir(parents=True, exist_ok=True)
     with state.lock:
         _write_parquet(state.contacts.table, folder / "contacts.parquet")
+        _write_parquet(state.accounts.table, folder / "accounts.parquet")
         _write_parquet(state.activities, folder / "activities.parquet")
         _write_parquet(state.campaign_responses, folder / "campaign_responses.parquet")
         kept = set()
@@ -72,6 +74,11 @@ def load(state: EloquaState, folder: Path) -> bool:
         state.contacts = ContactStore([ContactField(**f) for f in doc["contact_fields"]],
                                       pq.read_table(folder / "contacts.parquet"))
         _add_new_default_fields(state.contacts)
+        if (folder / "accounts.parquet").exists():
+            state.accounts = AccountStore(pq.read_table(folder / "accounts.parquet"))
+        else:  # saved before accounts were stored: the accounts its contacts' companies imply
+            state.accounts = AccountStore()
+            state.accounts.seed_from(state.contacts.table)
         state.activities = pq.read_table(folder / "activities.parquet")
         state.campaign_responses = pq.read_table(folder / "campaign_responses.parquet")
         state.campaigns = [{**c, **{k: datetime.fromisoformat(c[k]) for k in ("createdAt", "updatedAt", "startAt",

@@ -1,4 +1,5 @@
-"""Application (REST) API routes: contacts, contact fields, campaigns, custom objects and their records."""
+"""Application (REST) API routes: contacts, accounts, contact fields, campaigns, custom objects and their
+records."""
 
 from __future__ import annotations
 
@@ -29,10 +30,17 @@ from connectors.eloqua.sandbox.http_common import (
     rest_paging,
     user_of,
 )
+from connectors.eloqua.sandbox.rest_accounts import (
+    account_changes,
+    account_json,
+    account_search_column,
+    new_account,
+)
 from connectors.eloqua.sandbox.rest_contacts import (
     RestValidationError,
     contact_changes,
     contact_json,
+    contact_search_column,
     search_mask,
 )
 
@@ -40,6 +48,7 @@ REST1 = "/api/rest/1.0"
 REST2 = "/api/rest/2.0"
 ORDERABLE = {"id": "id", "createdat": "C_DateCreated", "updatedat": "C_DateModified", "name": "C_EmailAddress",
              "emailaddress": "C_EmailAddress"}
+ACCOUNT_ORDERABLE = {"id": "id", "createdat": "created_at", "updatedat": "updated_at", "name": "M_CompanyName"}
 
 
 def _page(items: list, page: int, count: int) -> list:
@@ -59,13 +68,14 @@ def rest_routes(state) -> list[Route]:
                 return json_response(exc.errors, 400)
         return endpoint
 
-    def list_contacts(request: Request) -> Response:
+    def listing(request: Request, records, column_of, orderable: dict[str, str], render) -> Response:
+        """A searched, ordered page of contacts or accounts in the REST envelope."""
         page, count, depth = rest_paging(request)
-        table = store.table
-        mask = search_mask(store, request.query_params.get("search", ""))
+        table = records.table
+        mask = search_mask(table, request.query_params.get("search", ""), column_of)
         positions = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
         order = request.query_params.get("orderBy", "id ASC").split()
-        column = ORDERABLE.get(order[0].lower(), "id") if order else "id"
+        column = orderable.get(order[0].lower(), "id") if order else "id"
         if column != "id" or (len(order) > 1 and order[1].upper() == "DESC"):
             keys = table.column(column).combine_chunks().take(pa.array(positions))
             descending = len(order) > 1 and order[1].upper() == "DESC"
@@ -73,8 +83,14 @@ def rest_routes(state) -> list[Route]:
             positions = positions[ranked.to_numpy()]
         chosen = positions[(page - 1) * count: page * count]
         rows = table.take(pa.array(chosen, pa.int64())).to_pylist()
-        return json_response(rest_envelope([contact_json(store, r, depth) for r in rows], page, count,
-                                           len(positions)))
+        return json_response(rest_envelope([render(r, depth) for r in rows], page, count, len(positions)))
+
+    def list_contacts(request: Request) -> Response:
+        return listing(request, store, lambda name: contact_search_column(store, name), ORDERABLE,
+                       lambda row, depth: contact_json(store, row, depth))
+
+    def list_accounts(request: Request) -> Response:
+        return listing(request, state.accounts, account_search_column, ACCOUNT_ORDERABLE, account_json)
 
     def position_of(contact_id: int) -> int:
         pos = int(store.positions_for_ids([contact_id])[0])
@@ -84,6 +100,36 @@ def rest_routes(state) -> list[Route]:
 
     async def contacts(request: Request) -> Response:
         return await run_in_threadpool(list_contacts, request)
+
+    async def accounts(request: Request) -> Response:
+        return await run_in_threadpool(list_accounts, request)
+
+    def account_position(account_id: int) -> int:
+        pos = int(state.accounts.positions_for_ids([account_id])[0])
+        if pos < 0:
+            raise BulkError(404)
+        return pos
+
+    async def get_account(request: Request) -> Response:
+        depth = request.query_params.get("depth", "complete").lower()
+        depth = depth if depth in ("minimal", "partial", "complete") else "complete"
+        return json_response(account_json(state.accounts.row(account_position(request.path_params["id"])), depth))
+
+    async def put_account(request: Request) -> Response:
+        body = await read_json(request)
+        changes = account_changes(body if isinstance(body, dict) else {}, full=True)
+        with state.accounts.lock:
+            pos = account_position(request.path_params["id"])
+            changes["updated_at"] = to_timestamp(state.clock.now())
+            state.accounts.apply({pos: changes})
+            row = state.accounts.row(pos)
+        return json_response(account_json(row, "complete"))
+
+    async def create_account(request: Request) -> Response:
+        body = await read_json(request)
+        changes = account_changes(body if isinstance(body, dict) else {}, full=False)
+        account_id = new_account(state.accounts, changes, state.clock.now())
+        return json_response(account_json(state.accounts.row(account_position(account_id)), "complete"), 201)
 
     async def get_contact(request: Request) -> Response:
         depth = request.query_params.get("depth", "complete").lower()
@@ -188,6 +234,10 @@ def rest_routes(state) -> list[Route]:
         Route(f"{REST1}/data/contact", guarded(create_contact), methods=["POST"]),
         Route(f"{REST1}/data/contact/{{id:int}}", guarded(get_contact), methods=["GET"]),
         Route(f"{REST1}/data/contact/{{id:int}}", guarded(put_contact), methods=["PUT"]),
+        Route(f"{REST1}/data/accounts", guarded(accounts), methods=["GET"]),
+        Route(f"{REST1}/data/account", guarded(create_account), methods=["POST"]),
+        Route(f"{REST1}/data/account/{{id:int}}", guarded(get_account), methods=["GET"]),
+        Route(f"{REST1}/data/account/{{id:int}}", guarded(put_account), methods=["PUT"]),
         Route(f"{REST1}/assets/contact/fields", guarded(contact_fields), methods=["GET"]),
         Route(f"{REST1}/assets/contact/field/{{id:int}}", guarded(contact_field), methods=["GET"]),
         Route(f"{REST2}/assets/campaigns", guarded(campaigns), methods=["GET"]),

@@ -10,6 +10,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from connectors.eloqua.sandbox import seed as generated
+from connectors.eloqua.sandbox.accounts import AccountStore
 from connectors.eloqua.sandbox.auth import Auth, EloquaUser
 from connectors.eloqua.sandbox.clock import SandboxClock
 from connectors.eloqua.sandbox.contacts import TIMESTAMP, ContactStore
@@ -30,7 +31,7 @@ EMPTY_RESPONSES = pa.schema([("id", pa.int64()), ("created_at", TIMESTAMP), ("me
 @dataclass
 class Definition:
     id: int
-    entity: str  # contacts | activities | campaignResponses | customObjects/<id>
+    entity: str  # contacts | accounts | activities | campaignResponses | customObjects/<id>
     kind: str  # exports | imports
     body: dict  # what GET returns: the request body with defaults, uri and audit fields
     staged: list[dict] = field(default_factory=list)  # uploaded import rows waiting for a sync
@@ -48,6 +49,7 @@ class EloquaState:
         self.auth = Auth(clock, site_id, site_name, users, clients)
         self.faults = EloquaFaults()
         self.contacts = ContactStore(DEFAULT_CONTACT_FIELDS)
+        self.accounts = AccountStore()
         self.custom_objects = CustomObjectStore(default_custom_objects())
         self.campaigns: list[dict] = []
         self.campaign_fields: list[dict] = list(generated.CAMPAIGN_FIELDS)
@@ -61,7 +63,8 @@ class EloquaState:
 
     def seed(self, contacts: int, seed: int = 7, activities_per_contact: float = 2.0,
              campaigns: int = 12, now: datetime | None = None) -> None:
-        """Replace the data with generated contacts, campaigns, activities and campaign responses."""
+        """Replace the data with generated contacts (and the accounts of their companies), campaigns, activities
+        and campaign responses."""
         now = now or self.clock.now()
         table = generated.contacts_table(self.contacts, contacts, seed, now)
         campaign_rows = generated.campaigns(now, seed, campaigns)
@@ -70,6 +73,7 @@ class EloquaState:
         with self.lock, self.contacts.lock:
             self.contacts.table = table
             self.contacts.apply({})  # resets the lookup caches
+            self.accounts.seed_from(table)
             self.campaigns = campaign_rows
             self.activities = activities
             self.campaign_responses = generated.campaign_responses_table(activities) if contacts \

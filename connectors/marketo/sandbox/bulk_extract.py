@@ -161,6 +161,9 @@ class ExportJobs:
             field = self.schema.require(name)
             columns.append(f'{_render_sql(field)} AS "{_sql_ident(headers.get(name, name))}"')
         (column, window), = spec["filter"].items()
+        if column == "staticListId":  # the list's members when the job runs
+            members = "SELECT leadId FROM static_list_members WHERE listId = ?"
+            return f"SELECT {', '.join(columns)} FROM leads WHERE id IN ({members}) ORDER BY id", [window]
         return (f"SELECT {', '.join(columns)} FROM leads WHERE \"{column}\" BETWEEN ? AND ? ORDER BY id",
                 [_stored(window["startAt"]), _stored(window["endAt"])])
 
@@ -277,11 +280,25 @@ class ExportJobs:
         (kind, value), = filter_.items()
         if kind not in LEAD_FILTERS:
             raise MarketoError("1003", f"Invalid filter type '{kind}'")
-        if kind != "createdAt" and not (kind == "updatedAt" and self.limits.updated_at_export_filter):
-            # The sandbox has no static or smart lists; updatedAt is switchable like on real subscriptions.
+        if kind in ("staticListId", "staticListName"):
+            filter_ = {"staticListId": self._static_list(kind, value)}
+        elif kind == "createdAt" or (kind == "updatedAt" and self.limits.updated_at_export_filter):
+            filter_ = {kind: self._window(value, kind)}
+        else:  # the sandbox has no smart lists; updatedAt is switchable like on real subscriptions
             raise MarketoError("1035", f"Unsupported filter type for target subscription: {kind}")
-        return {"fields": fields, "filter": {kind: self._window(value, kind)},
-                "columnHeaderNames": _headers(body, fields)}
+        return {"fields": fields, "filter": filter_, "columnHeaderNames": _headers(body, fields)}
+
+    def _static_list(self, kind: str, value: Any) -> int:
+        """The id of the static list a `staticListId` (integer) or `staticListName` filter names."""
+        if kind == "staticListId":
+            if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+                raise MarketoError("1003", f"Invalid staticListId '{value}'")
+            rows = self.db.rows("SELECT id FROM static_lists WHERE id = ?", [int(value)])
+        else:
+            rows = self.db.rows("SELECT id FROM static_lists WHERE name = ?", [str(value)])
+        if not rows:
+            raise MarketoError("1003", f"Static list '{value}' not found")
+        return int(rows[0]["id"])
 
     def _activity_spec(self, body: dict[str, Any]) -> dict[str, Any]:
         fields = body.get("fields") or DEFAULT_ACTIVITY_FIELDS

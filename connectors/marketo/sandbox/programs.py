@@ -106,18 +106,10 @@ class Programs:
 
     def browse(self, params: dict[str, str]) -> dict[str, Any]:
         """Get Programs: {result} or, when nothing matches, no result and the no-assets warning."""
-        max_return = _int(params.get("maxReturn") or 20, "maxReturn")
-        offset = _int(params.get("offset") or 0, "offset")
-        if not 1 <= max_return <= 200 or offset < 0:
-            raise MarketoError("1003", "maxReturn must be between 1 and 200")
-        where, args = ["TRUE"], []
+        where, args, max_return, offset = asset_browse(params)
         if params.get("status"):
             where.append("status = ?")
             args.append(params["status"])
-        for name, op in (("earliestUpdatedAt", ">="), ("latestUpdatedAt", "<=")):
-            if params.get(name):
-                where.append(f"updatedAt {op} ?")
-                args.append(_when(params[name], name))
         if params.get("filterType"):
             column = {"id": "id", "programid": "id", "folderid": "folderId", "workspace": "workspace"}.get(
                 params["filterType"].lower())
@@ -217,6 +209,22 @@ class Programs:
         return [{"id": r["programId"], "progressionStatus": r["progressionStatus"], "isExhausted": False,
                  "acquiredBy": r["acquiredBy"], "reachedSuccess": r["reachedSuccess"],
                  "membershipDate": iso(r["membershipDate"]), "updatedAt": iso(r["updatedAt"])} for r in rows]
+
+
+def asset_browse(params: dict[str, str]) -> tuple[list[str], list[Any], int, int]:
+    """The Asset API's browse parameters every asset shares: `maxReturn` (1..200, default 20), `offset`, and
+    the `earliestUpdatedAt`/`latestUpdatedAt` watermarks; returns SQL conditions, their arguments, maxReturn
+    and offset."""
+    max_return = _int(params.get("maxReturn") or 20, "maxReturn")
+    offset = _int(params.get("offset") or 0, "offset")
+    if not 1 <= max_return <= 200 or offset < 0:
+        raise MarketoError("1003", "maxReturn must be between 1 and 200")
+    where, args = ["TRUE"], []
+    for name, op in (("earliestUpdatedAt", ">="), ("latestUpdatedAt", "<=")):
+        if params.get(name):
+            where.append(f"updatedAt {op} ?")
+            args.append(_when(params[name], name))
+    return where, args, max_return, offset
 
 
 def _int(value: Any, name: str) -> int:

@@ -1,6 +1,9 @@
 """Static lists: Get Lists, Get List by Id, Get Leads by List Id (paged), Add to / Remove from List and
 Member of List, as marketorestpython calls them (`get_multiple_lists`, `get_multiple_leads_by_list_id`,
-`add_leads_to_list`, `remove_leads_from_list`, `member_of_list`).
+`add_leads_to_list`, `remove_leads_from_list`, `member_of_list`); and the Asset API's Get Static Lists
+(browse: `folder`, `offset`/`maxReturn`, `earliestUpdatedAt`/`latestUpdatedAt`), Get Static List by Id and
+by Name (`browse_lists`, `get_list_by_id`, `get_list_by_name`), answered like the other assets: nothing
+found is a success with the "No assets found" warning and no `result`.
 
 A list unknown to the instance is 1013 "Static list not found"; per-lead results are `added` / `removed` /
 `memberof` / `notmemberof`, or `skipped` with 1004 (no such lead) or 1015 (not in the list).
@@ -8,15 +11,19 @@ A list unknown to the instance is 1013 "Static list not found"; per-lead results
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from connectors.marketo.sandbox.clock import SandboxClock, iso, naive_utc
+from connectors.marketo.sandbox.clock import SandboxClock, asset_iso, iso, naive_utc
 from connectors.marketo.sandbox.database import Database
 from connectors.marketo.sandbox.envelope import MarketoError
 from connectors.marketo.sandbox.fields import DEFAULT_LEAD_RESPONSE_FIELDS
 from connectors.marketo.sandbox.leads import LeadStore, batch_size, decode_cursor, encode_cursor
+from connectors.marketo.sandbox.programs import NO_ASSETS, asset_browse
 
 MAX_LEADS_PER_CALL = 300
+# The folder that holds lists made outside any program (Database > Group Lists in the Marketo UI).
+GROUP_LISTS_FOLDER = {"id": 12, "type": "Folder"}
 
 
 class StaticLists:
@@ -111,6 +118,47 @@ class StaticLists:
                 self.db.execute("UPDATE static_lists SET updatedAt = ? WHERE id = ?",
                                 [naive_utc(self.clock.now()), found["id"]])
         return {"result": results}
+
+    # ------------------------------------------------------------------ Asset API
+
+    def browse(self, params: dict[str, str]) -> dict[str, Any]:
+        """Get Static Lists: in a `folder` ({"id","type"} JSON), paged by offset/maxReturn."""
+        where, args, max_return, offset = asset_browse(params)
+        rows = self.db.rows(f"SELECT * FROM static_lists WHERE {' AND '.join(where)} ORDER BY id", args)
+        if params.get("folder"):
+            try:
+                folder = json.loads(params["folder"])
+                wanted = (int(folder["id"]), str(folder.get("type") or "Folder"))
+            except (ValueError, TypeError, KeyError):
+                raise MarketoError("1003", f"Invalid folder '{params['folder']}'") from None
+            rows = [r for r in rows if self._folder(r) == {"id": wanted[0], "type": wanted[1]}]
+        rows = rows[offset:offset + max_return]
+        return {"result": [self._asset(r) for r in rows]} if rows else {"warnings": [NO_ASSETS]}
+
+    def asset(self, list_id: Any = None, name: str | None = None) -> dict[str, Any]:
+        """Get Static List by Id (path) or by Name (exact match)."""
+        if name is None:
+            try:
+                rows = self.db.rows("SELECT * FROM static_lists WHERE id = ?", [int(list_id)])
+            except (TypeError, ValueError):
+                raise MarketoError("1003", f"Invalid id '{list_id}'") from None
+        else:
+            rows = self.db.rows("SELECT * FROM static_lists WHERE name = ?", [name])
+        return {"result": [self._asset(rows[0])]} if rows else {"warnings": [NO_ASSETS]}
+
+    def _folder(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A list made in a program sits in that program; any other in the Group Lists folder."""
+        if row["programName"]:
+            program = self.db.rows("SELECT id FROM programs WHERE name = ?", [row["programName"]])
+            if program:
+                return {"id": program[0]["id"], "type": "Program"}
+        return dict(GROUP_LISTS_FOLDER)
+
+    def _asset(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = {"id": row["id"], "name": row["name"], "description": row["description"] or None,
+               "createdAt": asset_iso(row["createdAt"]), "updatedAt": asset_iso(row["updatedAt"]),
+               "folder": self._folder(row), "computedUrl": f"https://app-sj01.marketo.com/#ST{row['id']}A1"}
+        return {k: v for k, v in out.items() if v is not None}
 
     def member_ids(self, list_id: Any) -> list[int]:
         """The lead ids of a list (Get Lead Activities' `listId`)."""

@@ -26,6 +26,7 @@ from connectors.salesforce.sandbox import (
     bulk_query,
     bulk_v1,
     rest_collections,
+    rest_composite,
     rest_query,
     rest_replication,
     rest_sobjects,
@@ -112,6 +113,30 @@ async def _versions(request: Request) -> Response:
     return rest_sobjects.versions()
 
 
+# The REST resources a direct call or a composite subrequest reaches: (path under DATA, handler, methods,
+# extra path parameters).
+REST_RESOURCES: list[tuple[str, Handler, list[str], dict[str, str]]] = [
+    ("", rest_sobjects.resources, ["GET"], {}),
+    ("/limits", rest_sobjects.limits, ["GET"], {}),
+    ("/query", rest_query.query, ["GET"], {"endpoint": "query"}),
+    ("/queryAll", rest_query.query, ["GET"], {"endpoint": "queryAll"}),
+    ("/query/{locator}", rest_query.query_more, ["GET"], {}),
+    ("/queryAll/{locator}", rest_query.query_more, ["GET"], {}),
+    ("/sobjects", rest_sobjects.global_describe, ["GET"], {}),
+    ("/sobjects/{sobject}", rest_sobjects.sobject_root, ["GET", "POST"], {}),
+    ("/sobjects/{sobject}/describe", rest_sobjects.describe, ["GET"], {}),
+    ("/sobjects/{sobject}/updated", rest_replication.updated, ["GET"], {}),
+    ("/sobjects/{sobject}/deleted", rest_replication.deleted, ["GET"], {}),
+    ("/sobjects/{sobject}/{record_id}", rest_sobjects.record, ["GET", "PATCH", "DELETE"], {}),
+    ("/sobjects/{sobject}/{field}/{value}", rest_sobjects.by_external_id, ["GET", "PATCH", "DELETE"], {}),
+    ("/composite/sobjects", rest_collections.create, ["POST"], {}),
+    ("/composite/sobjects", rest_collections.update, ["PATCH"], {}),
+    ("/composite/sobjects", rest_collections.delete, ["DELETE"], {}),
+    ("/composite/sobjects/{sobject}", rest_collections.retrieve, ["GET"], {}),
+    ("/composite/sobjects/{sobject}/{field}", rest_collections.upsert, ["PATCH"], {}),
+]
+
+
 def _routes(org: Org) -> list[Route]:
     def api(path: str, handler: Handler, methods: list[str], **extra: str) -> Route:
         endpoint = _api(org, handler)
@@ -122,6 +147,7 @@ def _routes(org: Org) -> list[Route]:
             return Route(DATA + path, with_params, methods=methods)
         return Route(DATA + path, endpoint, methods=methods)
 
+    subrequests = rest_composite.Subrequests(REST_RESOURCES)
     ingest_results = "/jobs/ingest/{job_id}/{kind}"
     return [
         Route("/services/oauth2/token", _token_endpoint(org), methods=["POST"]),
@@ -129,24 +155,10 @@ def _routes(org: Org) -> list[Route]:
         Route("/services/oauth2/revoke", _revoke(org), methods=["POST"]),
         Route("/services/Soap/u/{version}", _soap_login(org), methods=["POST"]),
         Route("/services/data", _versions, methods=["GET"]),
-        api("", rest_sobjects.resources, ["GET"]),
-        api("/limits", rest_sobjects.limits, ["GET"]),
-        api("/query", rest_query.query, ["GET"], endpoint="query"),
-        api("/queryAll", rest_query.query, ["GET"], endpoint="queryAll"),
-        api("/query/{locator}", rest_query.query_more, ["GET"]),
-        api("/queryAll/{locator}", rest_query.query_more, ["GET"]),
-        api("/sobjects", rest_sobjects.global_describe, ["GET"]),
-        api("/sobjects/{sobject}", rest_sobjects.sobject_root, ["GET", "POST"]),
-        api("/sobjects/{sobject}/describe", rest_sobjects.describe, ["GET"]),
-        api("/sobjects/{sobject}/updated", rest_replication.updated, ["GET"]),
-        api("/sobjects/{sobject}/deleted", rest_replication.deleted, ["GET"]),
-        api("/sobjects/{sobject}/{record_id}", rest_sobjects.record, ["GET", "PATCH", "DELETE"]),
-        api("/sobjects/{sobject}/{field}/{value}", rest_sobjects.by_external_id, ["GET", "PATCH", "DELETE"]),
-        api("/composite/sobjects", rest_collections.create, ["POST"]),
-        api("/composite/sobjects", rest_collections.update, ["PATCH"]),
-        api("/composite/sobjects", rest_collections.delete, ["DELETE"]),
-        api("/composite/sobjects/{sobject}", rest_collections.retrieve, ["GET"]),
-        api("/composite/sobjects/{sobject}/{field}", rest_collections.upsert, ["PATCH"]),
+        *(api(path, handler, methods, **extra) for path, handler, methods, extra in REST_RESOURCES),
+        api("/composite", rest_composite.composite(subrequests), ["POST"]),
+        api("/composite/batch", rest_composite.batch(subrequests), ["POST"]),
+        api("/composite/tree/{sobject}", rest_composite.tree, ["POST"]),
         api("/jobs/query", bulk_query.create, ["POST"]),
         api("/jobs/query", bulk_query.listing, ["GET"]),
         api("/jobs/query/{job_id}", bulk_query.info, ["GET", "PATCH", "DELETE"]),

@@ -79,15 +79,35 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
     }
 
 
+# Child relationship names of the standard lookups (Account.Contacts, Campaign.CampaignMembers, ...), as
+# SOQL sub-queries and sObject Tree requests name them. Lookups not listed have none.
+CHILD_RELATIONSHIPS = {
+    ("Contact", "AccountId"): "Contacts", ("Opportunity", "AccountId"): "Opportunities",
+    ("CampaignMember", "CampaignId"): "CampaignMembers", ("CampaignMember", "LeadId"): "CampaignMembers",
+    ("CampaignMember", "ContactId"): "CampaignMembers", ("Campaign", "ParentId"): "ChildCampaigns",
+    ("Task", "WhoId"): "Tasks", ("Task", "WhatId"): "Tasks", ("Event", "WhoId"): "Events",
+    ("Event", "WhatId"): "Events",
+}
+
+
+def _children(spec: ObjectSpec, schema: Schema) -> list[tuple[ObjectSpec, FieldSpec]]:
+    return [(child, field_spec) for child in schema.objects.values() for field_spec in child.fields.values()
+            if field_spec.type == "reference" and spec.name in field_spec.reference_to]
+
+
+def child_relationship(schema: Schema, spec: ObjectSpec, name: str) -> tuple[ObjectSpec, str] | None:
+    """The child object and its lookup field behind `spec`'s child relationship `name` (any case)."""
+    for child, field_spec in _children(spec, schema):
+        if CHILD_RELATIONSHIPS.get((child.name, field_spec.name), "").lower() == name.lower():
+            return child, field_spec.name
+    return None
+
+
 def _child_relationships(spec: ObjectSpec, schema: Schema) -> list[dict[str, Any]]:
-    out = []
-    for child in schema.objects.values():
-        for field_spec in child.fields.values():
-            if field_spec.type == "reference" and spec.name in field_spec.reference_to:
-                out.append({"cascadeDelete": child.name == "CampaignMember", "childSObject": child.name,
-                            "deprecatedAndHidden": False, "field": field_spec.name, "junctionIdListNames": [],
-                            "junctionReferenceTo": [], "relationshipName": None, "restrictedDelete": False})
-    return out
+    return [{"cascadeDelete": child.name == "CampaignMember", "childSObject": child.name,
+             "deprecatedAndHidden": False, "field": field_spec.name, "junctionIdListNames": [],
+             "junctionReferenceTo": [], "relationshipName": CHILD_RELATIONSHIPS.get((child.name, field_spec.name)),
+             "restrictedDelete": False} for child, field_spec in _children(spec, schema)]
 
 
 def describe_object(spec: ObjectSpec, schema: Schema, version: str) -> dict[str, Any]:

@@ -87,7 +87,8 @@ def test_file_is_404_until_done_then_served_with_ranges(wire, sandbox):
 @pytest.mark.parametrize(("filter_", "code"), [
     ({"createdAt": {"startAt": "2026-09-01T00:00:00Z", "endAt": "2026-10-03T00:00:00Z"}}, "1003"),  # 32 days
     ({"createdAt": {"startAt": "2026-09-01T00:00:00Z"}}, "1003"),
-    ({"staticListId": 1001}, "1035"),
+    ({"smartListId": 1001}, "1035"),  # the sandbox has no smart lists
+    ({"staticListId": 424242}, "1003"),  # no such static list
     ({"createdAt": {"startAt": "2026-09-01T00:00:00Z", "endAt": "2026-09-02T00:00:00Z"}, "updatedAt": {}}, "1003"),
 ])
 def test_export_filters_are_checked_like_marketo(wire, filter_, code):

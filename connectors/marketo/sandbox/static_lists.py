@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pyarrow as pa
+
 from connectors.marketo.sandbox.clock import SandboxClock, asset_iso, iso, naive_utc
 from connectors.marketo.sandbox.database import Database
 from connectors.marketo.sandbox.envelope import MarketoError
@@ -44,9 +46,19 @@ class StaticLists:
         return list_id
 
     def _add(self, list_id: int, lead_ids: list[int]) -> None:
-        for lead_id in lead_ids:
-            self.db.execute("INSERT INTO static_list_members SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
-                            "static_list_members WHERE listId = ? AND leadId = ?)", [list_id, lead_id, list_id, lead_id])
+        """Members not in the list yet, added in one statement (a seeded list holds thousands)."""
+        if not lead_ids:
+            return
+        ids = pa.array(sorted(set(lead_ids)), pa.int64())
+        incoming = pa.table({"listId": pa.repeat(pa.scalar(list_id, pa.int64()), len(ids)), "leadId": ids})
+        with self.db.lock:
+            self.db.con.register("_members", incoming)
+            try:
+                self.db.execute("INSERT INTO static_list_members SELECT m.listId, m.leadId FROM _members m WHERE NOT "
+                                "EXISTS (SELECT 1 FROM static_list_members s WHERE s.listId = m.listId AND "
+                                "s.leadId = m.leadId)")
+            finally:
+                self.db.con.unregister("_members")
 
     # ------------------------------------------------------------------ REST
 

@@ -416,6 +416,10 @@ def _pg_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
+# COPY output is parsed in pieces of about this size as it streams in.
+COPY_PARSE_BYTES = 32 << 20
+
+
 def _copy_out_batches(conn: sa.Connection, sql: str, columns, rows: int) -> Iterator[pa.RecordBatch]:
     """COPY (query) TO STDOUT as CSV, parsed by pyarrow's streaming reader into typed batches."""
     import pyarrow.csv as pacsv
@@ -436,16 +440,21 @@ def _copy_out_batches(conn: sa.Connection, sql: str, columns, rows: int) -> Iter
                                                  true_values=["t"], false_values=["f"]))
         yield from reader
 
+    # Parsed as the COPY streams in, handed out only once it has ended: the caller may run statements on this
+    # connection between batches, and a connection in the middle of a COPY takes none (psycopg would wait on
+    # its own lock for ever). A caller reading more than fits in memory reads in slices (raw.read_batch).
+    parsed: list[pa.RecordBatch] = []
     with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
         for data in copy:
             pending += data
-            if len(pending) >= 32 << 20:
+            if len(pending) >= COPY_PARSE_BYTES:
                 cut = _last_record_end(pending)
                 if cut:
-                    yield from parse(bytes(pending[:cut]))
+                    parsed.extend(parse(bytes(pending[:cut])))
                     del pending[:cut]
     if pending:
-        yield from parse(bytes(pending))
+        parsed.extend(parse(bytes(pending)))
+    yield from parsed
 
 
 def _last_record_end(buf: bytearray) -> int:

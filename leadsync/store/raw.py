@@ -230,9 +230,23 @@ def read_batch(store: LeadStore, conn: sa.Connection, source: str, batch_id: str
                rows: int) -> Iterator[pa.RecordBatch]:
     """One batch's rows in record batches of about `rows` rows, in row order, columns physical."""
     columns = batch_columns(conn, source, names)
-    sql = f"SELECT * FROM {batch_relation(conn, source, batch_id, columns)} AS b ORDER BY row_number"
+    relation = batch_relation(conn, source, batch_id, columns)
     query = sa.select(sa.column("row_number", sa.BigInteger), *[sa.column(p, sa.String) for p in columns.values()])
-    yield from store.read_sql_batches(conn, sql, query.selected_columns, rows)
+    if store.dialect != "postgresql":
+        sql = f"SELECT * FROM {relation} AS b ORDER BY row_number"
+        yield from store.read_sql_batches(conn, sql, query.selected_columns, rows)
+        return
+    # Postgres: a slice per COPY, by row number, each read whole before it is handed out (the caller writes on
+    # this connection between slices), so a batch of millions of rows is never in memory at once.
+    after = None
+    while True:
+        more = "" if after is None else f" WHERE row_number > {int(after)}"
+        sql = f"SELECT * FROM {relation} AS b{more} ORDER BY row_number LIMIT {int(rows)}"
+        got = list(store.read_sql_batches(conn, sql, query.selected_columns, rows))
+        yield from got
+        if sum(b.num_rows for b in got) < rows:
+            return
+        after = got[-1].column(0)[-1].as_py()
 
 
 def row_count(conn: sa.Connection, source: str) -> int:

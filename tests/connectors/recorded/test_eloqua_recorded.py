@@ -86,6 +86,15 @@ def test_a_refused_export_definition_is_a_configuration_error_sent_once(instance
     assert instance.count("POST", EXPORTS) == 1 and instance.count("POST", SYNCS) == 0
 
 
+def test_forbidden_is_a_configuration_error_naming_the_permissions_sent_once(instance, source_for):
+    instance.on("POST", EXPORTS, elq("forbidden"))
+
+    with pytest.raises(ApiConfigError, match="403") as refused:
+        list(source_for().pull(["C_EmailAddress"], None))
+    assert "permission" in str(refused.value)
+    assert instance.count("POST", EXPORTS) == 1 and instance.count("POST", SYNCS) == 0
+
+
 @pytest.mark.parametrize("name", ["too_many_requests", "service_unavailable"])
 def test_throttling_and_outages_are_retried(instance, source_for, name):
     instance.on("GET", FIELDS, elq(name), elq("contact_fields"))

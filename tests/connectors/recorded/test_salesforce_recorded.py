@@ -95,6 +95,14 @@ def test_a_query_salesforce_refuses_is_a_configuration_error_sent_once(org, sour
     assert org.count("GET", QUERY) == 2  # the count, and the query once
 
 
+def test_a_login_the_token_endpoint_refuses_is_a_configuration_error_sent_once(org, source_for):
+    org.on("POST", TOKEN, sf("token_invalid_grant"))
+
+    with pytest.raises(ApiConfigError, match="invalid_grant"):
+        list(source_for().pull(FIELDS, None))
+    assert org.count("POST", TOKEN) == 1 and org.count("GET", QUERY) == 0  # not retried, nothing asked
+
+
 def test_not_found_is_a_configuration_error_naming_the_fix(org, source_for):
     org.on("GET", DESCRIBE, sf("not_found"))
 

@@ -110,6 +110,8 @@ def _http_error(exc: SalesforceError, what: str, limits: LimitInfo) -> ApiError:
     detail = f"{what}: HTTP {status} {code or ''} {message}".replace("  ", " ").strip()
     if isinstance(exc, SalesforceRefusedRequest) and code == "REQUEST_LIMIT_EXCEEDED":
         return _limit_exceeded(what, message, limits)
+    if code in _BULK_QUOTA_MARKERS:  # a bulk job refused at creation: the day's bulk allocation, as when it fails
+        return bulk_job_error(what, f"{code}: {message}")
     if status == 429 or status >= 500:
         return ApiTransientError(detail, vendor_code=code, status=status)
     if isinstance(exc, SalesforceRefusedRequest):

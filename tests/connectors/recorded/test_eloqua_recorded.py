@@ -69,6 +69,22 @@ def test_a_sync_that_ends_warning_keeps_its_data_and_carries_its_log_lines(insta
     assert instance.count("GET", LOGS) == 1 and instance.count("POST", SYNCS) == 1
 
 
+def test_staged_data_that_expires_between_pages_is_exported_again_from_the_same_since(instance, source_for):
+    done = elq("sync_warning")
+    export(instance, elq("sync_active"), {**done, "json": {**done["json"], "status": "success"}})
+    first = elq("data")["json"]
+    page_1 = {**first, "count": 1, "hasMore": True, "items": first["items"][:1]}
+    instance.on("GET", DATA, {"status": 200, "json": page_1}, elq("data_expired"), elq("data"))
+
+    batches = list(source_for(export_page_size=1).pull(["C_EmailAddress"], datetime(2026, 11, 1, tzinfo=UTC)))
+
+    assert [b.records["ContactID"].tolist() for b in batches] == [["1"], ["1", "2"]]  # the second export, whole
+    assert batches[0].watermark is None and batches[-1].watermark == datetime(2026, 11, 30, 11, tzinfo=UTC)
+    assert instance.count("POST", EXPORTS) == 2 and instance.count("POST", SYNCS) == 2
+    again = instance.requests("POST", EXPORTS)[1].body.decode()
+    assert "2026-11-01" in again  # from the same since, not from what the first page read
+
+
 def test_a_sync_that_ends_error_fails_with_its_logs_and_is_not_read(instance, source_for):
     export(instance, elq("sync_error"))
     instance.on("GET", LOGS, elq("logs_error"))

@@ -157,6 +157,17 @@ def test_a_bulk_job_salesforce_failed_itself_gets_one_new_job_then_is_transient(
     assert org.count("POST", JOBS) == 2  # bulk_job_attempts, not six
 
 
+def test_a_bulk_job_refused_for_the_days_quota_stops_the_pull_as_quota_with_one_request(org, source_for):
+    bulk_pull(org)
+    org.on("POST", JOBS, sf("bulk_job_exceeded_quota"))
+
+    with pytest.raises(ApiQuotaExhausted, match="24-hour") as stopped:
+        list(source_for(bulk_threshold=10).pull(FIELDS, None))
+
+    assert stopped.value.vendor_code == "ExceededQuota"
+    assert org.count("POST", JOBS) == 1 and org.count("GET", JOB) == 0  # not retried: it cannot succeed today
+
+
 def test_a_spent_per_app_quota_stops_the_next_call_before_it_is_sent(org, source_for):
     org.on("GET", DESCRIBE, sf("per_app_usage_spent"))
     source = source_for(daily_api_budget=100_000)

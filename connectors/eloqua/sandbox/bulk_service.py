@@ -21,6 +21,7 @@ from connectors.eloqua.sandbox.export_sources import (
 from connectors.eloqua.sandbox.exports import stage_export, validate_export
 from connectors.eloqua.sandbox.import_apply import (
     account_kind,
+    apply_activity_import,
     apply_custom_object_import,
     apply_record_import,
     contact_kind,
@@ -180,6 +181,9 @@ def _import_job(state: EloquaState, definition: Definition, rows: list[dict]):
         if definition.entity in ("contacts", "accounts"):
             kind = (contact_kind if definition.entity == "contacts" else account_kind)(state)
             outcome = apply_record_import(kind, definition.body, rows, sync.uri, now, state.faults.take_bad_record)
+        elif definition.entity == "activities":
+            outcome = apply_activity_import(state, definition.body, rows, sync.uri, now,
+                                            state.faults.take_bad_record)
         else:
             object_id = int(definition.entity.split("/")[1])
             outcome = apply_custom_object_import(state, object_id, definition.body, rows, sync.uri, now,

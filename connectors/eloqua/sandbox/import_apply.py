@@ -5,7 +5,8 @@ Contact ID); an unknown email creates a contact, an unknown id is rejected ("Con
 Accounts likewise: on the company name (an unknown one creates an account), account id, Eloqua Company ID or
 CompanyIDExt.
 Custom object records are matched on their unique field, id or external id; unmatched rows create records,
-optionally linked to a contact (mapDataCards). Rejected rows keep their values, the reason, the ELQ status
+optionally linked to a contact (mapDataCards). Activities (of the definition's activityType) are appended for an
+existing contact; a row naming no such contact is rejected. Rejected rows keep their values, the reason, the ELQ status
 code, the 1-based position in the staged data and the fields at fault, as `/syncs/{id}/rejects` lists them.
 """
 
@@ -16,11 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.eloqua.sandbox.accounts import NAME, account_field, account_target
 from connectors.eloqua.sandbox.contacts import contact_id_ext
 from connectors.eloqua.sandbox.custom_objects import CustomObjectRecord
-from connectors.eloqua.sandbox.imports import coerce, contact_target, custom_object_target
+from connectors.eloqua.sandbox.imports import (
+    ACTIVITY_IMPORT_TARGETS,
+    coerce,
+    contact_target,
+    custom_object_target,
+)
 
 MISSING = ("ELQ-00061", "Rejected records (missing fields).")
 # bad_record(email) -> None, or (status code, message) when a fault switch rejects that email
@@ -257,6 +264,73 @@ def apply_custom_object_import(catalog, object_id: int, definition: dict, rows: 
                   ("ELQ-00012", "CustomObject data updated.", updated)]
     if link_key:
         out.counts.append(("ELQ-00025", "CustomObject data linked.", linked))
+    if out.rejects:
+        out.counts.append(("ELQ-00060", "Total rejected records.", len(out.rejects)))
+    return out
+
+
+ACTIVITY_DATA_TYPES = {"created_at": "date", "contact_id": "number", "campaign_id": "number", "asset_id": "number"}
+
+
+def apply_activity_import(catalog, definition: dict, rows: list[dict], sync_uri: str, now: datetime,
+                          bad_record: BadRecord) -> ImportOutcome:
+    """Activities of the definition's activityType: each row names an existing contact (by id or email
+    address) and a date; it is appended to the activity history, or rejected ("Contact does not exist.")."""
+    out = ImportOutcome()
+    targets = {key: ACTIVITY_IMPORT_TARGETS[s.strip()] for key, s in definition["fields"].items()}
+    activity_type = definition["activityType"]
+    contact_key = next((k for k, t in targets.items() if t == "contact_id"), None) or \
+        next(k for k, t in targets.items() if t == "email")
+    store = catalog.contacts
+    ids = store.ids()
+    accepted = []
+    for index, row in enumerate(rows, start=1):
+        values, invalid, reason, code = {}, [], None, ""
+        for key, text in row.items():
+            target = targets[key]
+            value, why = coerce(text, ACTIVITY_DATA_TYPES.get(target, "text"), None)
+            if target == "type" and value is not None and value != activity_type:
+                why = f"Malformed records. '{value}' is not the definition's activity type {activity_type}."
+            if target in ("contact_id", "campaign_id", "asset_id") and value is not None and not why:
+                value = int(value) if float(value).is_integer() else None
+                why = None if value is not None else f"Malformed records. '{text}' is not a valid id."
+            if why:
+                invalid.append(key)
+                reason, code = (reason, code) if reason else (why, "ELQ-00032")
+            else:
+                values[target] = value
+        if not invalid:
+            empty = [k for k, t in targets.items() if t in ("created_at", "contact_id", "email")
+                     and values.get(t) is None]
+            if empty:
+                invalid, (code, reason) = empty, MISSING
+        if not invalid:
+            if values.get("contact_id") is not None:
+                pos = store.positions_for_ids([values["contact_id"]])[0]
+            else:
+                pos = store.positions_for_emails([values["email"]])[0]
+            if pos < 0:
+                invalid, code, reason = [contact_key], "ELQ-00085", "Contact does not exist."
+            else:
+                values["contact_id"] = int(ids[pos])
+        fault = None if invalid else bad_record(str(values.get("email") or ""))
+        if fault:
+            invalid, (code, reason) = [contact_key], fault
+        if invalid:
+            out.reject(index, row, code, reason, invalid, sync_uri)
+        else:
+            accepted.append(values)
+    if accepted:
+        with catalog.lock:
+            table = catalog.activities
+            first = (pc.max(table.column("id")).as_py() or 0) + 1 if table.num_rows else 1
+            new = pa.Table.from_pylist([
+                {"id": first + i, "type": activity_type, "created_at": v["created_at"],
+                 "contact_id": v["contact_id"], "campaign_id": v.get("campaign_id"), "asset_id": v.get("asset_id")}
+                for i, v in enumerate(accepted)], schema=table.schema)
+            catalog.activities = pa.concat_tables([table, new]).unify_dictionaries()
+    out.counts = [("ELQ-00001", "Total records processed.", len(rows)),
+                  ("ELQ-00006", "Activities created.", len(accepted))]
     if out.rejects:
         out.counts.append(("ELQ-00060", "Total rejected records.", len(out.rejects)))
     return out

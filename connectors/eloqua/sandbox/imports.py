@@ -20,6 +20,7 @@ from connectors.eloqua.sandbox.definitions import (
     check_fields,
     failure,
 )
+from connectors.eloqua.sandbox.export_sources import ACTIVITY_TYPE_FIELDS
 from connectors.eloqua.sandbox.schema import CONTACT_FIELD_RE, CUSTOM_OBJECT_RE
 
 MAX_IMPORT_FIELDS = 100
@@ -51,6 +52,36 @@ def custom_object_target(data, statement: str) -> str | None:
     return {"Id": "id", "ExternalId": "external_id"}.get(m.group(3) or "")
 
 
+# What an activity import writes: statement -> stored activity column ("email" finds the contact by address).
+# Asset name and type are accepted but not stored: exports derive them from the activity type and asset id.
+ACTIVITY_IMPORT_TARGETS = {"{{Activity.Type}}": "type", "{{Activity.CreatedAt}}": "created_at",
+                           "{{Activity.Contact.Id}}": "contact_id", "{{Activity.Field(EmailAddress)}}": "email",
+                           "{{Activity.Campaign.Id}}": "campaign_id", "{{Activity.Asset.Id}}": "asset_id",
+                           "{{Activity.Asset.Name}}": "asset_name", "{{Activity.Asset.Type}}": "asset_type"}
+CONTACT_KEYS = ("{{Activity.Contact.Id}}", "{{Activity.Field(EmailAddress)}}")  # for every activity type
+
+
+def _validate_activity_import(body: dict, fields: dict) -> list[dict]:
+    problems = []
+    of_type = ACTIVITY_TYPE_FIELDS.get(body.get("activityType"))
+    if of_type is None:
+        problems.append(failure("activityType", "Must be one of: " + ", ".join(ACTIVITY_TYPE_FIELDS) + ".",
+                                body.get("activityType")))
+    targets = {key: ACTIVITY_IMPORT_TARGETS.get(s.strip()) for key, s in fields.items()}
+    for key, target in targets.items():
+        if target is None:
+            problems.append(failure(f"fields.{key}", "Must be a valid Eloqua Markup Language statement "
+                                    "referencing an importable activity field.", fields[key]))
+        elif of_type is not None and fields[key].strip() not in of_type and fields[key].strip() not in CONTACT_KEYS:
+            problems.append(failure(f"fields.{key}", "Must be a field of the import's activity type.", fields[key]))
+    if "created_at" not in targets.values():
+        problems.append(failure("fields", "Must include {{Activity.CreatedAt}}.", None))
+    if not {"contact_id", "email"} & set(targets.values()):
+        problems.append(failure("fields", "Must include {{Activity.Contact.Id}} or "
+                                          "{{Activity.Field(EmailAddress)}}.", None))
+    return problems
+
+
 def validate_import(entity: str, catalog, body: dict) -> list[dict]:
     """Failures of an import definition body (empty when valid). Fills in defaults on `body`."""
     problems = check_common(body, DEFAULT_IMPORT_RETENTION)
@@ -65,6 +96,8 @@ def validate_import(entity: str, catalog, body: dict) -> list[dict]:
                                 body["updateRule"]))
     if field_problems:
         return problems
+    if entity == "activities":
+        return problems + _validate_activity_import(body, fields)
     if entity in ("contacts", "accounts"):
         if entity == "contacts":
             targets = {key: contact_target(catalog.contacts, s.strip()) for key, s in fields.items()}

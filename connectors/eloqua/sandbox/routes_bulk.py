@@ -1,6 +1,6 @@
 """Bulk API 2.0 routes: fields, export and import definitions, uploads, syncs and their data, rejects, logs.
 
-Entities: contacts, accounts, activities (exports), campaignResponses (exports) and customObjects/{id}. Discovery:
+Entities: contacts, accounts, activities, campaignResponses (exports) and customObjects/{id}. Discovery:
 contacts/fields, accounts/fields, activities/fields[?activityType=], customObjects and customObjects/{id}/fields.
 """
 
@@ -32,7 +32,7 @@ from connectors.eloqua.sandbox.imports import MAX_UPLOAD_BYTES
 
 BULK = "/api/bulk/2.0"
 JSON = "application/json; charset=utf-8"
-ENTITIES = {"contacts": ("exports", "imports"), "accounts": ("exports", "imports"), "activities": ("exports",),
+ENTITIES = {"contacts": ("exports", "imports"), "accounts": ("exports", "imports"), "activities": ("exports", "imports"),
             "campaignresponses": ("exports",),
             "customobjects/{object_id:int}": ("exports", "imports")}
 

@@ -124,16 +124,26 @@ def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, pa
     SELECTs in the engine over the Arrow tables as they lie (DuckDB) or staged once by COPY (Postgres)."""
     decisions = decisions.append_column("decided_at", pa.repeat(_instant(now), decisions.num_rows))
     decisions = _in_row_groups(decisions)
-    with store.staged(conn, decisions) as stage:
+    with store.staged(conn, _read_once(store, decisions) if first else decisions) as stage:
         if first:
             store.insert_from(conn, tables.assignments, stage, COLUMNS)
         else:
-            _supersede(store, conn, stage)
+            _supersede(store, conn, stage)  # reads the stage three times: the table itself
     events = outbox_events(decisions, partners, now)
     events = _in_row_groups(events)
     if events.num_rows:
-        with store.staged(conn, events) as stage:
+        with store.staged(conn, _read_once(store, events)) as stage:
             store.insert_from(conn, tables.writeback_outbox, stage, OUTBOX_COLUMNS, "error" if first else "nothing")
+
+
+def _read_once(store: LeadStore, table: pa.Table) -> pa.Table | pa.RecordBatchReader:
+    """What one INSERT reads: on DuckDB a stream of the table's batches. DuckDB keeps an Arrow table it read
+    inside an open transaction alive until the commit (its strings are not copied), and routing records
+    millions of decisions in one transaction: every slice's tables would stay in memory. A stream is copied
+    as it is read."""
+    if store.dialect == "duckdb":
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    return table
 
 
 def _in_row_groups(table: pa.Table) -> pa.Table:

@@ -6,34 +6,17 @@ export's linked-account statements; a REST-created account in a Bulk export."""
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 import requests
+from documented_client import DocumentedClient as BaseClient
 
 from connectors.eloqua.sandbox import EloquaSandbox
 
 LINKED_CITY = "{{Contact.Account.Field(M_City)}}"
 
 
-class DocumentedClient:
-    """Oracle's steps, nothing from leadsync: Basic `Site\\User:password`, `/id`, then REST and Bulk calls."""
-
-    def __init__(self, sandbox: EloquaSandbox):
-        self.sandbox = sandbox
-        self.http = requests.Session()
-        self.http.trust_env = False
-        token = base64.b64encode(f"{sandbox.site}\\{sandbox.username}:{sandbox.password}".encode()).decode()
-        self.http.headers.update({"Authorization": f"Basic {token}", "Accept": "application/json"})
-        apis = self.http.get(f"{sandbox.url}/id").json()["urls"]["apis"]["rest"]
-        self.rest = apis["standard"].replace("{version}", "1.0").rstrip("/")
-        self.bulk = apis["bulk"].replace("{version}", "2.0").rstrip("/")
-
-    def sync(self, definition_uri: str) -> dict:
-        created = self.http.post(f"{self.bulk}/syncs", json={"syncedInstanceUri": definition_uri})
-        assert created.status_code == 201, created.text
-        assert self.sandbox.wait_for_syncs(10)
-        return self.http.get(f"{self.bulk}{created.json()['uri']}").json()
+class DocumentedClient(BaseClient):
+    """The documented client, with the calls of this file."""
 
     def import_accounts(self, fields: dict, identifier: str, rows: list[dict]) -> tuple[dict, requests.Response]:
         definition = self.http.post(f"{self.bulk}/accounts/imports", json={
@@ -42,20 +25,10 @@ class DocumentedClient:
         upload = self.http.post(f"{self.bulk}{definition.json()['uri']}/data", json=rows)
         return definition.json(), upload
 
-    def export(self, entity: str, fields: dict, filter: str | None = None) -> list[dict]:
-        created = self.http.post(f"{self.bulk}/{entity}/exports", json={
-            "name": "read back", "fields": fields, **({"filter": filter} if filter else {})})
-        assert created.status_code == 201, created.text
-        sync = self.sync(created.json()["uri"])
-        assert sync["status"] == "success"
-        return self.http.get(f"{self.bulk}{sync['uri']}/data", params={"limit": 50000}).json()["items"]
-
     def accounts(self, **params) -> dict:
         answer = self.http.get(f"{self.rest}/data/accounts", params=params)
         assert answer.status_code == 200, answer.text
         return answer.json()
-
-
 @pytest.fixture
 def sandbox():
     with EloquaSandbox(seed_contacts=60, sync_delay_s=0.001) as server:

@@ -4,43 +4,15 @@ sync with its logs and rejects, then an activity export of that type that reads 
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 import requests
+from documented_client import DocumentedClient
 
 from connectors.eloqua.sandbox import EloquaSandbox
 
 FIELDS = {"ActivityType": "{{Activity.Type}}", "ActivityDate": "{{Activity.CreatedAt}}",
           "EmailAddress": "{{Activity.Field(EmailAddress)}}", "AssetName": "{{Activity.Asset.Name}}",
           "AssetType": "{{Activity.Asset.Type}}", "CampaignId": "{{Activity.Campaign.Id}}"}
-
-
-class DocumentedClient:
-    """Oracle's steps, nothing from leadsync: Basic `Site\\User:password`, `/id`, then Bulk calls."""
-
-    def __init__(self, sandbox: EloquaSandbox):
-        self.sandbox = sandbox
-        self.http = requests.Session()
-        self.http.trust_env = False
-        token = base64.b64encode(f"{sandbox.site}\\{sandbox.username}:{sandbox.password}".encode()).decode()
-        self.http.headers.update({"Authorization": f"Basic {token}", "Accept": "application/json"})
-        bulk = self.http.get(f"{sandbox.url}/id").json()["urls"]["apis"]["rest"]["bulk"]
-        self.bulk = bulk.replace("{version}", "2.0").rstrip("/")
-
-    def sync(self, definition_uri: str) -> dict:
-        created = self.http.post(f"{self.bulk}/syncs", json={"syncedInstanceUri": definition_uri})
-        assert created.status_code == 201, created.text
-        assert self.sandbox.wait_for_syncs(10)
-        return self.http.get(f"{self.bulk}{created.json()['uri']}").json()
-
-    def export(self, entity: str, fields: dict, filter: str | None = None) -> list[dict]:
-        created = self.http.post(f"{self.bulk}/{entity}/exports", json={
-            "name": "read back", "fields": fields, **({"filter": filter} if filter else {})})
-        assert created.status_code == 201, created.text
-        sync = self.sync(created.json()["uri"])
-        assert sync["status"] == "success"
-        return self.http.get(f"{self.bulk}{sync['uri']}/data", params={"limit": 50000}).json()["items"]
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -41,12 +42,39 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class StagePeak:
+    """The highest RSS seen during one stage (sampled from /proc every 20 ms): the process's peak so far only
+    ever grows, so it cannot tell which stage grows with the number of leads."""
+
+    def __init__(self) -> None:
+        self.high = 0
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self._page
+
+    def _sample(self) -> None:
+        while True:
+            self.high = max(self.high, self._rss())
+            time.sleep(0.02)
+
+    def reset(self) -> None:
+        self.high = self._rss()
+
+    def mb(self) -> float:
+        return max(self.high, self._rss()) / 2**20
+
+
 class Timer:
     def __init__(self, rows: int):
         self.rows = rows
         self.lines: list[str] = []
+        self.peak = StagePeak()
 
     def stage(self, name: str, fn, rows: int | None = None):
+        self.peak.reset()
         started, cpu = time.perf_counter(), time.process_time()
         out = fn()
         took, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -54,7 +82,7 @@ class Timer:
         # CPU seconds (all threads) and the peak RSS so far show which stage grows with the file, even on a
         # machine busy with other work.
         line = (f"{name:<34} {took:8.2f} s   {n / took:>12,.0f} rows/s   cpu {cpu:7.2f} s   "
-                f"peak so far {peak_rss_mb():,.0f} MB")
+                f"stage peak {self.peak.mb():,.0f} MB   peak so far {peak_rss_mb():,.0f} MB")
         print(line, flush=True)
         self.lines.append(line)
         return out

@@ -95,36 +95,51 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
 
 
 def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -> int:
-    """The source's leads not yet routed, numbered in arrival order (a temporary table the slices read);
-    returns how many."""
+    """The source's leads not yet routed, in arrival order, as a temporary table the slices read; returns how
+    many. On DuckDB the queue holds only each lead's row id, written in arrival order (its own row ids are
+    then the queue's order): a temporary table stays in memory until the transaction ends, and millions of
+    lead ids would cost hundreds of MB. On Postgres it holds lead ids numbered in arrival order (`ord`)."""
     l, a = tables.leads, tables.assignments
-    waiting = (sa.select(l.c.lead_id, l.c.received_at, l.c.batch_id, l.c.row_number, sa.func.row_number().over(
-        order_by=(l.c.received_at, l.c.batch_id, l.c.row_number)).label("ord"))
-        .where(l.c.source == cfg.name, ~sa.exists().where(a.c.lead_id == l.c.lead_id)))
+    arrival = (l.c.received_at, l.c.batch_id, l.c.row_number)
+    not_routed = (l.c.source == cfg.name, ~sa.exists().where(a.c.lead_id == l.c.lead_id))
     conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
-    temp = "CREATE TEMP TABLE routing_queue ON COMMIT DROP AS " if store.dialect == "postgresql" else \
-        "CREATE TEMP TABLE routing_queue AS "
-    conn.exec_driver_sql(temp + store.render(conn, waiting))
-    if store.dialect == "postgresql":  # a temporary table has no statistics: without them the planner loops
-        conn.exec_driver_sql("ANALYZE routing_queue")
+    if store.dialect == "duckdb":
+        # Batches sort by their ordinal among the source's batches, not by their ids: the sort of millions of
+        # leads then carries three fixed-width keys, which halves its memory.
+        ids = sa.select(l.c.batch_id).where(l.c.source == cfg.name).distinct().subquery("batch_ids")
+        order = sa.select(ids.c.batch_id, sa.func.row_number().over(order_by=ids.c.batch_id).label("batch_ord")
+                          ).subquery("batch_order")
+        waiting = (sa.select(sa.literal_column("leads.rowid").label("rid"))
+                   .select_from(l.join(order, order.c.batch_id == l.c.batch_id)).where(*not_routed)
+                   .order_by(l.c.received_at, order.c.batch_ord, l.c.row_number))
+        conn.exec_driver_sql("SET preserve_insertion_order = true")  # the ORDER BY is the queue's row order
+        try:
+            conn.exec_driver_sql("CREATE TEMP TABLE routing_queue AS " + store.render(conn, waiting))
+        finally:
+            conn.exec_driver_sql("RESET preserve_insertion_order")
+    else:
+        waiting = sa.select(l.c.lead_id, sa.func.row_number().over(order_by=arrival).label("ord")).where(*not_routed)
+        conn.exec_driver_sql("CREATE TEMP TABLE routing_queue ON COMMIT DROP AS " + store.render(conn, waiting))
+        conn.exec_driver_sql("ANALYZE routing_queue")  # a temporary table has no statistics: the planner loops
     return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
 
 
 def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used: list[str], start: int,
                   stop: int) -> pd.DataFrame:
-    """Queued leads start < ord <= stop (stop at most the queue's length) in arrival order, with the fields
-    routing reads, as Arrow-backed columns (no Python object per value; routing dictionary-encodes them in
-    Arrow). Mapped fields without a column of their own come from the leads' attributes."""
+    """Queued leads start < position <= stop (stop at most the queue's length) in arrival order, with the
+    fields routing reads, as Arrow-backed columns (no Python object per value; routing dictionary-encodes them
+    in Arrow). Mapped fields without a column of their own come from the leads' attributes."""
     l = tables.leads
-    queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
     extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
     held = sa.func.coalesce(l.c.segregated, False).label("segregated")
     cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS]]
-    query = (sa.select(*cols, *([l.c.attributes] if extra else []))
-             .select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
-             .where(l.c.source == cfg.name, queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
+    query = sa.select(*cols, *([l.c.attributes] if extra else []))
     if store.dialect == "duckdb":
-        query = query.where(*_arrival_range(conn, start, stop))
+        query = _in_queue_rows(conn, query, start, stop)
+    else:
+        queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
+        query = (query.select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
+                 .where(l.c.source == cfg.name, queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
     batches = list(store.read_batches(conn, query))
     table = pa.Table.from_batches(batches) if batches else pa.table(
         {c.name: pa.array([], pa.bool_() if c.name == "segregated" else pa.string()) for c in query.selected_columns})
@@ -139,22 +154,22 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
     return leads
 
 
-def _arrival_range(conn: sa.Connection, start: int, stop: int) -> list:
-    """Conditions on the leads table that every queued lead start < ord <= stop meets (their first and last
-    arrival keys bound them): redundant with the queue join, they let DuckDB skip the stored leads outside the
-    slice by its min-max zonemaps instead of reading every lead for every slice."""
-    l = tables.leads
-    queue = sa.table("routing_queue", sa.column("ord"), sa.column("received_at"), sa.column("batch_id"),
-                     sa.column("row_number"))
-    ends = conn.execute(sa.select(queue.c.received_at, queue.c.batch_id, queue.c.row_number)
-                        .where(queue.c.ord.in_([start + 1, stop])).order_by(queue.c.ord)).all()
-    first, last = ends[0], ends[-1]
-    conditions = [l.c.received_at.between(first[0], last[0])]
-    if first[0] == last[0]:
-        conditions.append(l.c.batch_id.between(first[1], last[1]))
-        if first[1] == last[1]:
-            conditions.append(l.c.row_number.between(first[2], last[2]))
-    return conditions
+def _in_queue_rows(conn: sa.Connection, query: sa.Select, start: int, stop: int) -> sa.Select:
+    """DuckDB: the leads at queue positions start … stop - 1, in queue order. A queue made inside the
+    transaction numbers its rows from a base of its own (DuckDB's row ids for rows not yet committed),
+    consecutively in the order written. The bounds on the leads' own row ids (the slice's smallest and largest)
+    are redundant with the join; they let DuckDB skip the row groups of leads outside the slice instead of
+    reading every lead for every slice."""
+    rowid = sa.literal_column("leads.rowid")
+    base = conn.exec_driver_sql("SELECT min(rowid) FROM routing_queue").scalar_one()
+    first, last = base + start, base + stop - 1
+    low, high = conn.exec_driver_sql(f"SELECT min(rid), max(rid) FROM routing_queue "
+                                     f"WHERE rowid BETWEEN {int(first)} AND {int(last)}").one()
+    position = sa.literal_column("rowid")
+    part = (sa.select(sa.literal_column("rid"), position.label("pos")).select_from(sa.table("routing_queue"))
+            .where(position.between(first, last)).subquery("queue"))
+    return (query.select_from(tables.leads.join(part, part.c.rid == rowid))
+            .where(rowid.between(low, high)).order_by(part.c.pos))
 
 
 def _first_decisions(lead_ids: pd.Series, held: np.ndarray, result: RoutingResult, cfg: SourceConfig) -> pa.Table:

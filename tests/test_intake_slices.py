@@ -1,5 +1,6 @@
 """A batch larger than one slice maps in slices on Postgres (COPY out a slice, map it, write it, next slice on
-the same connection) and whole in DuckDB: every row is a lead or quarantined once, whatever the slice size.
+the same connection) and in slices of row numbers inside DuckDB: every row is a lead or quarantined once,
+whatever the slice size, and in key mode a key repeated in two slices is one lead holding the later record.
 A regression here used to hang: the COPY of the raw rows was still open when the first slice's leads were
 written on the same connection (it took a batch over 32 MB, i.e. ~150,000 rows, to show)."""
 
@@ -8,7 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
+import yaml
 
 from connectors.sftp.seed import demo_leads_table
 from leadsync.config import load_source
@@ -23,6 +26,7 @@ ROWS = 1_000
 
 def test_a_batch_of_many_slices_maps_every_row_once(store_url, monkeypatch):
     monkeypatch.setattr(walk, "SLICE_ROWS", 128)  # 8 slices on Postgres
+    monkeypatch.setattr(walk, "STORE_SLICE_ROWS", 128)  # 8 slices in DuckDB
     monkeypatch.setattr(engine, "COPY_PARSE_BYTES", 4_096)  # COPY output parsed in many pieces
     cfg = load_source(REPO / "mappings/sources/sftp_demo.yaml")
     store = LeadStore(store_url)
@@ -43,4 +47,79 @@ def test_a_batch_of_many_slices_maps_every_row_once(store_url, monkeypatch):
         held = conn.execute(sa.select(tables.quarantine.c.row_number)).scalars().all()
     assert len(leads) == len(set(leads)) == report.stored and len(held) == report.quarantined
     assert sorted([*leads, *held]) == list(range(1, ROWS + 1))
+    store.dispose()
+
+
+def test_in_key_mode_a_key_in_two_slices_is_one_lead_with_the_later_record(store_url, monkeypatch, tmp_path):
+    monkeypatch.setattr(walk, "SLICE_ROWS", 128)
+    monkeypatch.setattr(walk, "STORE_SLICE_ROWS", 128)
+    data = yaml.safe_load((REPO / "mappings/sources/sftp_demo.yaml").read_text())
+    data["uniqueness"] = {"mode": "key", "key": ["email", "campaign"]}
+    (tmp_path / "keyed.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    cfg = load_source(tmp_path / "keyed.yaml")
+    store = LeadStore(store_url)
+    rows = demo_leads_table(ROWS, 3, ["Blue Peak Security"], 0.0)
+    rows = pa.table({name: rows[name].cast(pa.string()) for name in rows.column_names})
+    half = ROWS // 2  # the second half repeats the first half's keys (email, campaign), 500 rows later
+    repeat = lambda name: pa.concat_arrays([rows[name].combine_chunks()[:half]] * 2)  # noqa: E731
+    rows = rows.set_column(rows.schema.get_field_index("Email"), "Email", repeat("Email"))
+    rows = rows.set_column(rows.schema.get_field_index("Campaign"), "Campaign", repeat("Campaign"))
+    later = pc.binary_join_element_wise(rows["First Name"], pa.array(["", "-later"]).take(
+        pa.array([0] * half + [1] * half)), "")
+    rows = rows.set_column(rows.schema.get_field_index("First Name"), "First Name", later)
+    info = BatchInfo("b-keyed", cfg.name, "keyed.csv", "1" * 64, 1)
+    assert store_batch(store, info, rows, pa.array(range(1, ROWS + 1), pa.int64()), NOW) == ROWS
+
+    report = map_new_rows(cfg, store, NOW)
+    with store.begin() as conn:
+        names = conn.execute(sa.select(tables.leads.c.first_name)).scalars().all()
+        held = conn.execute(sa.select(sa.func.count()).select_from(tables.quarantine)).scalar_one()
+    assert report.received == ROWS and report.quarantined == held
+    assert report.stored == len(names) and report.merged_duplicates == ROWS - held - len(names)
+    assert len(names) <= half and all(n.endswith("-later") for n in names)  # the later record of each key
+    store.dispose()
+
+
+def test_a_crash_between_slices_goes_on_after_the_last_slice_mapped(store_url, monkeypatch):
+    """Each slice commits with its ledger row: a run that fails in the fourth slice keeps three, and the next
+    run maps the rest, every row once, and writes the batch's ledger row with the sums of all slices."""
+    monkeypatch.setattr(walk, "SLICE_ROWS", 128)
+    monkeypatch.setattr(walk, "STORE_SLICE_ROWS", 128)
+    cfg = load_source(REPO / "mappings/sources/sftp_demo.yaml")
+    store = LeadStore(store_url)
+    rows = demo_leads_table(ROWS, 3, ["Blue Peak Security"], 0.1)
+    rows = pa.table({name: rows[name].cast(pa.string()) for name in rows.column_names})
+    assert store_batch(store, BatchInfo("b-crash", cfg.name, "crash.csv", "2" * 64, 1), rows,
+                       pa.array(range(1, ROWS + 1), pa.int64()), NOW) == ROWS
+    work = walk._slice_in_store if store.dialect == "duckdb" else walk._slice_outside
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 4:
+            raise RuntimeError("the worker died")
+        return work(*args, **kwargs)
+
+    monkeypatch.setattr(walk, "_slice_in_store" if store.dialect == "duckdb" else "_slice_outside", failing)
+    try:
+        map_new_rows(cfg, store, NOW)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the fourth slice should have failed")
+    with store.begin() as conn:
+        slices = conn.execute(sa.select(tables.intake_slices.c.last_row).order_by("last_row")).scalars().all()
+        assert slices == [128, 256, 384]
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.intake_batches)).scalar_one() == 0
+
+    report = map_new_rows(cfg, store, NOW)
+    assert report.received == ROWS - 384 and report.batch_ids == ["b-crash"]
+    with store.begin() as conn:
+        leads = conn.execute(sa.select(tables.leads.c.row_number)).scalars().all()
+        held = conn.execute(sa.select(tables.quarantine.c.row_number)).scalars().all()
+        ledger = conn.execute(sa.select(tables.intake_batches.c.received, tables.intake_batches.c.stored,
+                                        tables.intake_batches.c.quarantined)).one()
+    assert sorted([*leads, *held]) == list(range(1, ROWS + 1))
+    assert tuple(ledger) == (ROWS, len(leads), len(held))
+    assert map_new_rows(cfg, store, NOW).received == 0  # the batch is done
     store.dispose()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import yaml
 
-
 # libyaml's parser where PyYAML was built with it (the wheels are): every asset of a run reads the mappings,
 # and the pure-Python scanner took seconds a run.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -47,7 +47,8 @@ def check_counts(con, plan: IntakePlan, mapped: str) -> tuple[int, int, Counter]
     """(rows, quarantined rows, failures per reason kind) of a mapped relation."""
     checks = plan.checks()
     sums = "".join(f", count(*) FILTER (WHERE {ident('fail_' + str(i))})" for i in range(len(checks)))
-    row = con.execute(f"SELECT count(*), count(*) FILTER (WHERE reasons IS NOT NULL){sums} FROM {mapped}").fetchone()
+    # fetchall: a result left unfinished would refuse the connection's next relation (con.sql)
+    row = con.execute(f"SELECT count(*), count(*) FILTER (WHERE reasons IS NOT NULL){sums} FROM {mapped}").fetchall()[0]
     kinds: Counter = Counter()
     for check, n in zip(checks, row[2:], strict=True):
         if n:

@@ -1,10 +1,13 @@
 """The intake stage of one source: every batch not yet in the intake ledger becomes leads and quarantine rows,
-never nothing, in one transaction per batch (its leads, its quarantine rows, its ledger row).
+never nothing, a slice of row numbers at a time: each slice's leads, quarantine rows and ledger row
+(`intake_slices`) in one transaction, the batch's ledger row (`intake_batches`) with its last slice. Memory is
+that of one slice for any file size, and a crash repeats at most one slice.
 
 Plan → apply → store, forward only: the source's mapping compiles once per batch's columns into SQL
 (plan.py); on the embedded DuckDB store the SQL runs inside the store over the raw table (nothing crosses
-into Python); on Postgres the batch streams out as Arrow slices (COPY), the same SQL runs in an in-process
-DuckDB, and the results stream back with COPY.
+into Python); on Postgres the slice streams out as Arrow (COPY), the same SQL runs in an in-process
+DuckDB, and the results stream back with COPY. In key mode a later slice updates the leads an earlier one
+stored, which is what collapsing the whole batch to its last record would give.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from leadsync.store import LeadStore, raw, tables
 
 # Rows per slice when a batch is mapped outside the store (Postgres): memory stays flat for any file size.
 SLICE_ROWS = 200_000
+# Rows per slice inside the embedded store: a slice's mapped rows are a temporary table in DuckDB's memory, so
+# a batch of five million rows mapped at once would hold five times what a batch of one million holds.
+STORE_SLICE_ROWS = 500_000
 
 
 @dataclass
@@ -53,23 +59,80 @@ def map_new_rows(cfg: SourceConfig, store: LeadStore, now: datetime) -> IntakeRe
     with store.begin() as conn:
         batches = new_batches(conn, cfg.name)
     for batch_id, file_name, names in batches:
+        _map_batch(store, cfg, batch_id, file_name, names, now, report)
+        report.batch_ids.append(batch_id)
+    return report
+
+
+def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: str, names: list[str],
+               now: datetime, report: IntakeReport) -> None:
+    """The batch's slices not yet in the intake's slice ledger, in row order, one transaction each; the last
+    one also writes the batch's ledger row. A batch a crash interrupted goes on after its last slice mapped."""
+    in_store = store.dialect == "duckdb"
+    with store.begin() as conn:
+        columns = raw.batch_columns(conn, cfg.name, names)
+        done = conn.execute(sa.select(sa.func.max(tables.intake_slices.c.last_row))
+                            .where(tables.intake_slices.c.batch_id == batch_id)).scalar()
+        ranges = _row_slices(conn, raw.batch_relation(conn, cfg.name, batch_id, columns), done,
+                             STORE_SLICE_ROWS if in_store else SLICE_ROWS)
+    physical = columns if in_store else {name: f"c{i}" for i, name in enumerate(columns)}
+    try:
+        plan, problem = _plan(cfg, physical, ident), None
+    except MissingColumnsError as exc:  # the mapping changed since the pull: nothing maps
+        plan, problem = None, str(exc)
+    work = _slice_in_store if in_store else _slice_outside
+    for i, (first, last) in enumerate(ranges or [None]):
         with store.begin() as conn:
-            columns = raw.batch_columns(conn, cfg.name, names)
-            if store.dialect == "duckdb":
-                got = _in_store(store, conn, cfg, batch_id, file_name, columns, now)
+            if first is None:  # no rows left to map (none stored): the batch is done
+                received = stored = quarantined = 0
+                kinds: Counter = Counter()
             else:
-                got = _in_slices(store, conn, cfg, batch_id, file_name, columns, now)
-            received, stored, quarantined, kinds = got
-            conn.execute(sa.insert(tables.intake_batches).values(
-                batch_id=batch_id, source=cfg.name, received=received, stored=stored, quarantined=quarantined,
-                mapped_at=now))
+                before = _batch_leads(conn, cfg, batch_id)
+                received, stored, quarantined, kinds = work(store, conn, cfg, plan, problem, batch_id, file_name,
+                                                            columns, first, last, now)
+                if before is not None:  # a key repeated across slices is one lead: count leads new to the batch
+                    stored = _batch_leads(conn, cfg, batch_id) - before
+                conn.execute(sa.insert(tables.intake_slices).values(
+                    batch_id=batch_id, first_row=first, last_row=last, received=received, stored=stored,
+                    quarantined=quarantined, mapped_at=now))
+            if i == len(ranges) - 1 or not ranges:
+                _batch_mapped(conn, cfg, batch_id, now)
         report.received += received
         report.stored += stored
         report.quarantined += quarantined
         report.merged_duplicates += received - stored - quarantined
         report.reasons.update(kinds)
-        report.batch_ids.append(batch_id)
-    return report
+
+
+def _row_slices(conn: sa.Connection, relation: str, done: int | None, size: int) -> list[tuple[int, int]]:
+    """Row-number ranges of at most `size` rows each covering the batch's rows after `done` (the last row
+    number mapped, or None). Row numbers may have gaps; a range covers numbers, not rows."""
+    after = "" if done is None else f" WHERE row_number > {int(done)}"
+    low, high = conn.exec_driver_sql(f"SELECT min(row_number), max(row_number) FROM {relation} AS b{after}").one()
+    if low is None:
+        return []
+    return [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
+
+
+def _batch_leads(conn: sa.Connection, cfg: SourceConfig, batch_id: str) -> int | None:
+    """The leads the batch holds now, where a slice may update leads an earlier slice stored (key mode, API
+    records); None where every lead a slice stores is new."""
+    if _leads_conflict(cfg)[0] != "update":
+        return None
+    l = tables.leads
+    return conn.execute(sa.select(sa.func.count()).select_from(l)
+                        .where(l.c.source == cfg.name, l.c.batch_id == batch_id)).scalar_one()
+
+
+def _batch_mapped(conn: sa.Connection, cfg: SourceConfig, batch_id: str, now: datetime) -> None:
+    """The batch's ledger row: the sums of its slices."""
+    s = tables.intake_slices
+    received, stored, quarantined = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(s.c.received), 0), sa.func.coalesce(sa.func.sum(s.c.stored), 0),
+                  sa.func.coalesce(sa.func.sum(s.c.quarantined), 0)).where(s.c.batch_id == batch_id)).one()
+    conn.execute(sa.insert(tables.intake_batches).values(
+        batch_id=batch_id, source=cfg.name, received=int(received), stored=int(stored),
+        quarantined=int(quarantined), mapped_at=now))
 
 
 def _plan(cfg: SourceConfig, columns: dict[str, str], quote) -> IntakePlan:
@@ -92,16 +155,16 @@ def _quarantine_sql(plan: IntakePlan, mapped: str, batch_id: str, file_name: str
             f"{now_sql} AS quarantined_at FROM {mapped} WHERE reasons IS NOT NULL")
 
 
-def _in_store(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id: str, file_name: str,
-              columns: dict[str, str], now: datetime):
-    """DuckDB: the plan runs over the raw table inside the store; only counts come back to Python."""
-    driver = conn.connection.driver_connection
+def _slice_in_store(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, plan: IntakePlan | None,
+                    problem: str | None, batch_id: str, file_name: str, columns: dict[str, str], first: int,
+                    last: int, now: datetime):
+    """DuckDB: the plan runs over the slice's raw rows inside the store; only counts come back to Python."""
     now_sql = f"TIMESTAMPTZ {literal(now.isoformat())}"
-    relation = raw.batch_relation(conn, cfg.name, batch_id, columns)
-    try:
-        plan = _plan(cfg, columns, ident)
-    except MissingColumnsError as exc:  # the mapping changed since the pull: nothing maps
-        return _all_quarantined(store, conn, cfg, batch_id, file_name, columns, relation, str(exc), now_sql)
+    relation = (f"(SELECT * FROM {raw.batch_relation(conn, cfg.name, batch_id, columns)} AS b "
+                f"WHERE row_number BETWEEN {int(first)} AND {int(last)})")
+    if plan is None:
+        return _all_quarantined(conn, cfg, batch_id, file_name, columns, relation, problem, now_sql)
+    driver = conn.connection.driver_connection
     driver.execute(f"CREATE OR REPLACE TEMP TABLE intake_mapped AS {plan.mapped_sql(relation)}")
     try:
         received, quarantined, kinds = check_counts(driver, plan, "intake_mapped")
@@ -124,7 +187,7 @@ def _in_store(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id
     return received, int(stored), quarantined, kinds
 
 
-def _all_quarantined(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id: str, file_name: str,
+def _all_quarantined(conn: sa.Connection, cfg: SourceConfig, batch_id: str, file_name: str,
                      columns: dict[str, str], relation: str, reason: str, now_sql: str):
     """Every row of the batch to quarantine with one reason (the batch lacks a required column)."""
     pairs = ", ".join(f"{literal(name)}, {ident(physical)}" for name, physical in columns.items()) or "'', NULL"
@@ -136,32 +199,26 @@ def _all_quarantined(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, b
     return int(n), 0, int(n), Counter({reason.split(";")[0]: int(n)})
 
 
-def _in_slices(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id: str, file_name: str,
-               columns: dict[str, str], now: datetime):
-    """Postgres: slices of the batch stream out (COPY), through the plan in an in-process DuckDB, and back
-    (COPY into staging, one set-based insert each). In key mode a later slice updates the leads an earlier
-    one stored, which is what collapsing the whole batch to its last record would give."""
+def _slice_outside(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, plan: IntakePlan | None,
+                   problem: str | None, batch_id: str, file_name: str, columns: dict[str, str], first: int,
+                   last: int, now: datetime):
+    """Postgres: the slice's raw rows stream out (COPY), through the plan in an in-process DuckDB, and back
+    (COPY into staging, one set-based insert each)."""
     physical = {name: f"c{i}" for i, name in enumerate(columns)}
-    plan = None
-    problem = None
-    try:
-        plan = _plan(cfg, physical, ident)
-    except MissingColumnsError as exc:
-        problem = str(exc)
     con = compute_connection()
     now_sql = f"TIMESTAMPTZ {literal(now.isoformat())}"
     received = stored = quarantined = 0
     kinds: Counter = Counter()
     conflict, update = _leads_conflict(cfg)
     try:
-        for chunk in raw.read_batch(store, conn, cfg.name, batch_id, list(columns), SLICE_ROWS):
+        for chunk in raw.read_batch(store, conn, cfg.name, batch_id, list(columns), SLICE_ROWS, (first, last)):
             rows = pa.Table.from_batches([chunk]).rename_columns(["row_number", *physical.values()])
             con.register("batch_rows", rows)
             if plan is None:
                 pairs = ", ".join(f"{literal(n)}, {ident(p)}" for n, p in physical.items())
-                q = con.execute(f"SELECT {literal(batch_id)} AS batch_id, row_number, {literal(cfg.name)} AS source, "
-                                f"{literal(file_name)} AS file_name, CAST(json_object({pairs}) AS VARCHAR) AS payload, "
-                                f"{literal(problem)} AS reason, {now_sql} AS quarantined_at FROM batch_rows").to_arrow_table()
+                q = con.sql(f"SELECT {literal(batch_id)} AS batch_id, row_number, {literal(cfg.name)} AS source, "
+                            f"{literal(file_name)} AS file_name, CAST(json_object({pairs}) AS VARCHAR) AS payload, "
+                            f"{literal(problem)} AS reason, {now_sql} AS quarantined_at FROM batch_rows").to_arrow_table()
                 store.insert_frame(conn, tables.quarantine, q, conflict="nothing")
                 received += q.num_rows
                 quarantined += q.num_rows
@@ -169,9 +226,10 @@ def _in_slices(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_i
                 continue
             con.execute(f"CREATE OR REPLACE TEMP TABLE mapped AS {plan.mapped_sql('batch_rows')}")
             n, bad, found = check_counts(con, plan, "mapped")
-            leads = con.execute(f"SELECT {lead_columns(plan, batch_id, now_sql)} "
-                                f"FROM ({plan.identity_sql('mapped', batch_id)})").to_arrow_table()
-            q = con.execute(_quarantine_sql(plan, "mapped", batch_id, file_name, now_sql)).to_arrow_table()
+            # con.sql(…).to_arrow_table(): a DB-API cursor's Arrow output would copy the rows once more
+            leads = con.sql(f"SELECT {lead_columns(plan, batch_id, now_sql)} "
+                            f"FROM ({plan.identity_sql('mapped', batch_id)})").to_arrow_table()
+            q = con.sql(_quarantine_sql(plan, "mapped", batch_id, file_name, now_sql)).to_arrow_table()
             store.insert_frame(conn, tables.leads, leads, conflict=conflict,
                                update=[c for c in update if c in leads.column_names])
             store.insert_frame(conn, tables.quarantine, q, conflict="nothing")
@@ -180,4 +238,3 @@ def _in_slices(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_i
     finally:
         con.close()
     return received, stored, quarantined, kinds
-

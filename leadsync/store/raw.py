@@ -227,10 +227,13 @@ def batch_columns(conn: sa.Connection, source: str, names: list[str]) -> dict[st
 
 
 def read_batch(store: LeadStore, conn: sa.Connection, source: str, batch_id: str, names: list[str],
-               rows: int) -> Iterator[pa.RecordBatch]:
-    """One batch's rows in record batches of about `rows` rows, in row order, columns physical."""
+               rows: int, between: tuple[int, int] | None = None) -> Iterator[pa.RecordBatch]:
+    """One batch's rows (those numbered within `between`, both ends included, if given) in record batches of
+    about `rows` rows, in row order, columns physical."""
     columns = batch_columns(conn, source, names)
     relation = batch_relation(conn, source, batch_id, columns)
+    if between is not None:
+        relation = f"(SELECT * FROM {relation} AS r WHERE row_number BETWEEN {int(between[0])} AND {int(between[1])})"
     query = sa.select(sa.column("row_number", sa.BigInteger), *[sa.column(p, sa.String) for p in columns.values()])
     if store.dialect != "postgresql":
         sql = f"SELECT * FROM {relation} AS b ORDER BY row_number"

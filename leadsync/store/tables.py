@@ -76,6 +76,21 @@ intake_batches = sa.Table(
     sa.Column("mapped_at", TS, nullable=False),
 )
 
+# The intake's progress inside a batch: one row per slice of row numbers mapped, each in a transaction of its
+# own (a batch of millions of rows is never one transaction's worth of memory, and a crash repeats one slice,
+# not the batch). The batch's row in `intake_batches` is written with its last slice.
+intake_slices = sa.Table(
+    "intake_slices",
+    metadata,
+    sa.Column("batch_id", sa.String, primary_key=True),
+    sa.Column("last_row", sa.BigInteger, primary_key=True, autoincrement=False),  # the slice's last row number
+    sa.Column("first_row", sa.BigInteger, nullable=False),
+    sa.Column("received", sa.BigInteger, nullable=False),
+    sa.Column("stored", sa.BigInteger, nullable=False),  # leads new to the batch (a repeated key counts once)
+    sa.Column("quarantined", sa.BigInteger, nullable=False),
+    sa.Column("mapped_at", TS, nullable=False),
+)
+
 leads = sa.Table(
     "leads",
     metadata,

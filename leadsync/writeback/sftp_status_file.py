@@ -53,20 +53,40 @@ def _registration_email(dialect: str):
     return sa.func.json_extract_string(tables.writeback_outbox.c.payload, "$.fields.email")
 
 
-def status_query(batch: Batch, dialect: str) -> sa.Select:
-    """One row per event of the batch: its kind in `event`, the lead's distribution status and partner on every
-    row, and the event's own fields."""
+def status_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None,
+                 leads: tuple[str, str] | None = None) -> sa.Select:
+    """One row per event of the batch (with event ids from `low` up to, not including, `high`, where given):
+    its kind in `event`, the lead's distribution status and partner on every row, and the event's own fields.
+    `leads`, the smallest and largest lead id among those events, bounds the leads read: redundant with the
+    join, it lets DuckDB skip the row groups of other leads instead of reading all of them for every part."""
     o, b, l, f = tables.writeback_outbox, tables.writeback_bindings, tables.leads, tables.source_files
     email = sa.case((o.c.kind == "registration", _registration_email(dialect)), else_=l.c.email)
+    same_lead = l.c.lead_id == o.c.lead_id
+    if leads is not None:
+        same_lead = sa.and_(same_lead, l.c.lead_id.between(*leads))
     # outer joins: a partner-registered lead (kind "registration") has no stored lead behind it yet
     return (sa.select(o.c.lead_id, f.c.file_name.label("source_file"), l.c.row_number.label("source_row"),
                       email.label("email"), o.c.kind.label("event"),
                       *[o.c[col].label(name) for name, col in STATUS_FIELDS.items()])
             .join(b, b.c.event_id == o.c.event_id)
-            .outerjoin(l, l.c.lead_id == o.c.lead_id)
+            .outerjoin(l, same_lead)
             .outerjoin(f, f.c.batch_id == l.c.batch_id)
-            .where(b.c.batch_id == batch.batch_id)
+            .where(b.c.batch_id == batch.batch_id, *_event_range(low, high))
             .order_by(o.c.event_id))
+
+
+def _event_range(low: str | None, high: str | None) -> list:
+    o = tables.writeback_outbox
+    return [*([o.c.event_id >= low] if low is not None else []), *([o.c.event_id < high] if high is not None else [])]
+
+
+def _part_leads(conn: sa.Connection, batch: Batch, low: str | None, high: str | None) -> tuple[str, str] | None:
+    """The smallest and largest lead id among the part's events (None when it has none)."""
+    o, b = tables.writeback_outbox, tables.writeback_bindings
+    first, last = conn.execute(sa.select(sa.func.min(o.c.lead_id), sa.func.max(o.c.lead_id))
+                               .join(b, b.c.event_id == o.c.event_id)
+                               .where(b.c.batch_id == batch.batch_id, *_event_range(low, high))).one()
+    return None if first is None else (first, last)
 
 
 # Rows per part of a status file: each part is sorted on its own, so a file of millions of rows is written in
@@ -75,12 +95,27 @@ PART_ROWS = 250_000
 
 
 def _part_bounds(store: LeadStore, conn: sa.Connection, batch: Batch) -> list[str]:
-    """The first event id of each part of the batch (event ids in order, every PART_ROWS-th)."""
+    """The first event id of each part after the first (event ids in order; parts of about PART_ROWS rows).
+    Any increasing bounds give the same bytes once the parts are joined, so on DuckDB they come from a
+    sample of the batch's event ids (sorting millions of ids to cut them exactly would take as much memory
+    as the rest of the write back); Postgres sorts on disk and cuts exactly."""
     b = tables.writeback_bindings
+    parts = -(-batch.event_count // PART_ROWS)
+    if parts <= 1:
+        return []
+    if store.dialect == "duckdb":
+        ids = store.render(conn, sa.select(b.c.event_id).where(b.c.batch_id == batch.batch_id))
+        drawn = min(batch.event_count, parts * SAMPLE_PER_PART)
+        sample = sorted(conn.exec_driver_sql(
+            f"SELECT event_id FROM ({ids}) AS ids USING SAMPLE reservoir({drawn} ROWS) REPEATABLE (7)").scalars())
+        return sorted({sample[i * len(sample) // parts] for i in range(1, parts)})
     ranked = sa.select(b.c.event_id, sa.func.row_number().over(order_by=b.c.event_id).label("n")).where(
         b.c.batch_id == batch.batch_id).subquery()
-    return list(conn.execute(sa.select(ranked.c.event_id).where((ranked.c.n - 1) % PART_ROWS == 0)
-                             .order_by(ranked.c.event_id)).scalars())
+    return list(conn.execute(sa.select(ranked.c.event_id).where((ranked.c.n - 1) % PART_ROWS == 0,
+                                                                ranked.c.n > 1).order_by(ranked.c.event_id)).scalars())
+
+
+SAMPLE_PER_PART = 200  # sampled event ids per part: parts within a few percent of PART_ROWS
 
 
 def status_file_parts(store: LeadStore, batch: Batch, folder: Path) -> Iterator[Path]:
@@ -102,15 +137,12 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path) -> Iterator[
 
     def render() -> None:
         try:
-            o = tables.writeback_outbox
             with store.begin() as conn:
-                bounds = _part_bounds(store, conn, batch)
-                for i, low in enumerate(bounds or [None]):
-                    query = status_query(batch, store.dialect)
-                    if low is not None:
-                        query = query.where(o.c.event_id >= low)
-                    if i + 1 < len(bounds):
-                        query = query.where(o.c.event_id < bounds[i + 1])
+                bounds = [None, *_part_bounds(store, conn, batch)]
+                for i, low in enumerate(bounds):
+                    high = bounds[i + 1] if i + 1 < len(bounds) else None
+                    leads = _part_leads(conn, batch, low, high) if len(bounds) > 1 else None
+                    query = status_query(batch, store.dialect, low, high, leads)
                     part = folder / f"part{i:05d}.csv"
                     _copy_part(store, conn, query, part, header=i == 0)
                     if not offer(part):

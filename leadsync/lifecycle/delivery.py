@@ -39,15 +39,17 @@ class DeliveryReport:
     problems: list[str] = field(default_factory=list)
 
 
-def recipients(partner: Partner) -> list[str]:
+def recipients(partner: Partner, notified_reps: list[str] | None = None) -> list[str]:
     """Who is told about a new lead: the partner's default lead-notification users (Partner.default_users)
-    and its reps, each address once."""
-    return list(dict.fromkeys([u.email for u in partner.default_users()] + [r.email for r in partner.reps]))
+    and its reps (those of `notified_reps` when the partner chose them in the portal), each address once."""
+    reps = [r.email for r in partner.reps if notified_reps is None or r.email in notified_reps]
+    return list(dict.fromkeys([u.email for u in partner.default_users()] + reps))
 
 
 def deliver(ctx: Lifecycle, now: datetime, mailer: Mailer | None = None) -> DeliveryReport:
     """Auto-accept, queue the notification emails of newly routed leads, send every pending email."""
     report = DeliveryReport()
+    ctx.refresh_partner_settings()  # a setting changed in the portal counts from the next lead delivered
     report.auto_accepted = auto_accept_routed(ctx, now)
     queue_new_lead_emails(ctx, now, report)
     sent = send_pending(ctx, now, mailer)
@@ -118,7 +120,8 @@ def queue_new_lead_emails(ctx: Lifecycle, now: datetime, report: DeliveryReport 
         for lead_id, version, partner_id, source in waiting:
             partner = ctx.partner(partner_id)
             view = views.get(lead_id)
-            to = recipients(partner) if partner else []
+            chosen = ctx.settings_of(partner_id)  # the partner's portal settings (reps told, language)
+            to = recipients(partner, chosen.notified_reps if chosen else None) if partner else []
             if view is None:
                 no_mapping[source] += 1
                 continue
@@ -127,7 +130,8 @@ def queue_new_lead_emails(ctx: Lifecycle, now: datetime, report: DeliveryReport 
                 continue
             accept_days = partner.accept_within_days or ctx.partners.routing.accept_within_days
             email = render(
-                "new_lead", f"New lead for {partner.name}: {view.title}", partner=partner, view=view,
+                "new_lead", f"New lead for {partner.name}: {view.title}", language=chosen.language if chosen else None,
+                partner=partner, view=view,
                 accept_days=f"{accept_days:g}" if accept_days else None,
                 accept_url=link(ctx, "accept", partner_id, lead_id, now, version),
                 reject_url=link(ctx, "reject", partner_id, lead_id, now, version),

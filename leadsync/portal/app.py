@@ -196,4 +196,5 @@ ROUTES: list[PortalRoute] = [
     PortalRoute("/leads", "leads", ("GET",), "member"),
     PortalRoute("/leads/bulk", "bulk", ("POST",), "member"),
     PortalRoute("/leads/{lead_id}", "lead", ("GET",), "member"),
+    PortalRoute("/settings", "settings", ("GET", "POST"), "admin"),
 ]

@@ -12,7 +12,7 @@ from leadsync.lifecycle.lead_view import lead_view
 from leadsync.lifecycle.opportunities import current_opportunity
 from leadsync.lifecycle.status import SALES_STATUSES
 from leadsync.lifecycle.web import _describe
-from leadsync.portal import actions, auth
+from leadsync.portal import actions, auth, overrides
 from leadsync.portal.app import Portal, csrf_token, first
 from leadsync.portal.i18n import LANGUAGES, translate
 from leadsync.portal.leads import LeadFilter, owned, partner_leads
@@ -123,3 +123,36 @@ class Views:
             raise LifecycleError(self._(request, "This lead's details are not available right now."), "lead_id", 409)
         return self.p.page(request, "lead", view.title, member, view=view, current=current, progress=held,
                            opportunity=opp, events=events)
+
+    # ------------------------------------------------------------------------------ settings
+
+    def settings(self, request: Request, member: auth.Member, form: Form) -> Response:
+        """The partner's lead settings (admins only); a POST saves those that changed, with who and when."""
+        yaml_partner = self.ctx.yaml_partners.by_id(member.partner_id)
+        with self.ctx.store.begin() as conn:
+            current = overrides.in_force(yaml_partner, overrides.latest_changes(conn, member.partner_id).get(
+                member.partner_id, {}), self.ctx.settings.portal)
+        error, code = None, 200
+        if form is not None:
+            wanted = {
+                "notification_users": form.get("notification_users", []),
+                "notified_reps": form.get("notified_reps", []),
+                "auto_accept": first(form).get("auto_accept") == "on",
+                "closed_loop": first(form).get("closed_loop") == "on",
+                "language": first(form).get("language_default", "en"),
+                "time_zone": first(form).get("time_zone", "UTC").strip() or "UTC",
+            }
+            wanted = {k: v for k, v in wanted.items() if k not in current.locked}
+            try:
+                with self.ctx.store.begin() as conn:
+                    changed = overrides.save(conn, yaml_partner, current, wanted, member.email, self.p.clock())
+            except overrides.SettingError as exc:
+                error, code = str(exc), 400
+            else:
+                self.ctx.refresh_partner_settings()
+                request.session["notice"] = {"error": False, "text": self._(
+                    request, "Saved: %(what)s.", what=", ".join(changed)) if changed else self._(
+                    request, "Nothing changed.")}
+                return RedirectResponse("/portal/settings", 303)
+        return self.p.page(request, "settings", "Lead settings", member, code, current=current,
+                           yaml_partner=yaml_partner, error=error, settings_names=overrides.SETTINGS)

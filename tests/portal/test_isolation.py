@@ -17,6 +17,7 @@ CASES = {
     "/leads": ("GET", "/portal/leads?q={lead}", None),
     "/leads/bulk": ("POST", "/portal/leads/bulk", {"action": "accept", "lead_id": "{lead}"}),
     "/leads/{lead_id}": ("GET", "/portal/leads/{lead}", None),
+    "/settings": ("POST", "/portal/settings", {"closed_loop": "", "notification_users": "leads@northwind.example"}),
 }
 
 

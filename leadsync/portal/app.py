@@ -196,5 +196,8 @@ ROUTES: list[PortalRoute] = [
     PortalRoute("/leads", "leads", ("GET",), "member"),
     PortalRoute("/leads/bulk", "bulk", ("POST",), "member"),
     PortalRoute("/leads/{lead_id}", "lead", ("GET",), "member"),
+    PortalRoute("/pipeline", "pipeline", ("GET",), "member"),
+    PortalRoute("/pipeline.csv", "pipeline_csv", ("GET",), "member"),
+    PortalRoute("/ranking", "ranking", ("GET",), "member"),
     PortalRoute("/settings", "settings", ("GET", "POST"), "admin"),
 ]

@@ -13,9 +13,11 @@ from leadsync.lifecycle.opportunities import current_opportunity
 from leadsync.lifecycle.status import SALES_STATUSES
 from leadsync.lifecycle.web import _describe
 from leadsync.portal import actions, auth, overrides
-from leadsync.portal.app import Portal, csrf_token, first
+from leadsync.portal.app import HEADERS, Portal, csrf_token, first
 from leadsync.portal.i18n import LANGUAGES, translate
 from leadsync.portal.leads import LeadFilter, owned, partner_leads
+from leadsync.portal.pipeline_view import pipeline, pipeline_csv
+from leadsync.portal.ranking import ANONYMOUS, ranking
 
 Form = dict[str, list[str]] | None
 
@@ -123,6 +125,20 @@ class Views:
             raise LifecycleError(self._(request, "This lead's details are not available right now."), "lead_id", 409)
         return self.p.page(request, "lead", view.title, member, view=view, current=current, progress=held,
                            opportunity=opp, events=events)
+
+    # ------------------------------------------------------------------------------ pipeline, ranking
+
+    def pipeline(self, request: Request, member: auth.Member, form: Form) -> Response:
+        return self.p.page(request, "pipeline", "Pipeline", member, pipeline=pipeline(self.ctx, member.partner_id))
+
+    def pipeline_csv(self, request: Request, member: auth.Member, form: Form) -> Response:
+        body = pipeline_csv(pipeline(self.ctx, member.partner_id))
+        return Response(body, media_type="text/csv; charset=utf-8", headers={
+            **HEADERS, "Content-Disposition": f'attachment; filename="pipeline-{member.partner_id}.csv"'})
+
+    def ranking(self, request: Request, member: auth.Member, form: Form) -> Response:
+        return self.p.page(request, "ranking", "Ranking and rewards", member,
+                           ranking=ranking(self.ctx, member.partner_id), anonymous=ANONYMOUS)
 
     # ------------------------------------------------------------------------------ settings
 

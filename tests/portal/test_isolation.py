@@ -17,6 +17,9 @@ CASES = {
     "/leads": ("GET", "/portal/leads?q={lead}", None),
     "/leads/bulk": ("POST", "/portal/leads/bulk", {"action": "accept", "lead_id": "{lead}"}),
     "/leads/{lead_id}": ("GET", "/portal/leads/{lead}", None),
+    "/pipeline": ("GET", "/portal/pipeline", None),
+    "/pipeline.csv": ("GET", "/portal/pipeline.csv", None),
+    "/ranking": ("GET", "/portal/ranking", None),
     "/settings": ("POST", "/portal/settings", {"closed_loop": "", "notification_users": "leads@northwind.example"}),
 }
 

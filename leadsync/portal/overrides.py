@@ -20,6 +20,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -210,3 +211,21 @@ def describe(yaml_partners: PartnersConfig, changes: dict[str, dict[str, Change]
             if setting in s.changes or (setting in s.locked and setting in changes[p.id]):
                 lines.append(f"{p.id}.{setting} = {json.dumps(getattr(s, setting))} ({s.origin(setting)})")
     return lines
+
+
+def stored_lines(store_url: str | None, partners: PartnersConfig, portal: PortalSettings,
+                 partner_id: str | None = None) -> list[str]:
+    """describe() over a store, for the CLI: nothing when the store does not exist yet (a check must not
+    create one) or has no portal tables."""
+    from leadsync.store import LeadStore
+    from leadsync.store.engine import default_store_url
+
+    url = store_url or default_store_url()
+    if url.startswith("duckdb:///") and not Path(url.removeprefix("duckdb:///")).exists():
+        return []
+    store = LeadStore(url)
+    with store.begin() as conn:
+        if not sa.inspect(conn).has_table(partner_settings.name):
+            return []
+        changes = latest_changes(conn, partner_id)
+    return describe(partners, changes, portal)

@@ -82,3 +82,25 @@ def test_check_and_explain_lines_name_who_changed_what(served, browser_session):
                                    served.ctx.settings.portal)
     assert len(lines) == 1 and lines[0].startswith('north.notification_users = ["ops@northwind.example"] (portal, by '
                                                    "leads@northwind.example on")
+
+
+def test_leadsync_check_and_explain_show_the_portal_changes(served, browser_session, project, capsys):
+    import yaml
+
+    from leadsync.cli import main
+    from lifecycle_fixtures import PARTNERS
+
+    (project / "mappings/partners.yaml").write_text(yaml.safe_dump(PARTNERS))
+    (lead,) = served.add_leads([{"first_name": "Ada", "company": "Engines", "country": "US"}])
+    admin = browser_session().sign_in("leads@northwind.example")
+    save(admin, notification_users="ops@northwind.example", notified_reps="nora@northwind.example",
+         closed_loop="on")
+    mappings = str(project / "mappings")
+
+    main(["--mappings", mappings, "check", "--store", served.store.url])
+    out = capsys.readouterr().out
+    assert "partner settings changed in the portal (over partners.yaml):" in out
+    assert '  north.notification_users = ["ops@northwind.example"] (portal, by leads@northwind.example on' in out
+
+    main(["--mappings", mappings, "explain", lead, "--store", served.store.url])
+    assert "north.notification_users" in capsys.readouterr().out

@@ -86,9 +86,9 @@ def test_check_and_explain_lines_name_who_changed_what(served, browser_session):
 
 def test_leadsync_check_and_explain_show_the_portal_changes(served, browser_session, project, capsys):
     import yaml
+    from lifecycle_fixtures import PARTNERS
 
     from leadsync.cli import main
-    from lifecycle_fixtures import PARTNERS
 
     (project / "mappings/partners.yaml").write_text(yaml.safe_dump(PARTNERS))
     (lead,) = served.add_leads([{"first_name": "Ada", "company": "Engines", "country": "US"}])

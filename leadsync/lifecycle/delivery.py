@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -44,6 +45,11 @@ def recipients(partner: Partner, notified_reps: list[str] | None = None) -> list
     and its reps (those of `notified_reps` when the partner chose them in the portal), each address once."""
     reps = [r.email for r in partner.reps if notified_reps is None or r.email in notified_reps]
     return list(dict.fromkeys([u.email for u in partner.default_users()] + reps))
+
+
+def expiry_in(when: datetime, chosen) -> datetime:
+    """`when` in the partner's time zone (portal settings), else UTC."""
+    return when.astimezone(ZoneInfo(chosen.time_zone)) if chosen else when
 
 
 def deliver(ctx: Lifecycle, now: datetime, mailer: Mailer | None = None) -> DeliveryReport:
@@ -135,7 +141,8 @@ def queue_new_lead_emails(ctx: Lifecycle, now: datetime, report: DeliveryReport 
                 accept_days=f"{accept_days:g}" if accept_days else None,
                 accept_url=link(ctx, "accept", partner_id, lead_id, now, version),
                 reject_url=link(ctx, "reject", partner_id, lead_id, now, version),
-                expires_at=f"{now + timedelta(hours=web.token_ttl_hours):%d %b %Y %H:%M}")
+                expires_at=f"{expiry_in(now + timedelta(hours=web.token_ttl_hours), chosen):%d %b %Y %H:%M}",
+                time_zone=chosen.time_zone if chosen else "UTC")
             if queue_email(conn, delivery_id=f"new_lead:{lead_id}:{version}", kind="new_lead", partner_id=partner_id,
                            recipients=to, email=email, now=now, lead_id=lead_id, version=version):
                 report.queued += 1

@@ -81,6 +81,7 @@ class Portal:
         html = environment().get_template(f"portal/{template}.html").render(
             **gettext_callables(lang), title=translate(lang, title), member=member, partner=partner,
             csrf=csrf_token(request), languages=LANGUAGES, notice=request.session.pop("notice", None),
+            next_url=request.url.path if request.method == "GET" and status_code == 200 else "/portal/",
             support_contact=self.ctx.settings.web.support_contact, **context)
         return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 

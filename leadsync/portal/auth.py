@@ -25,6 +25,7 @@ from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.email_render import render
 from leadsync.lifecycle.mail_queue import queue_email
 from leadsync.lifecycle.tokens import TokenError, TokenExpired, TokenForged, TokenUsed
+from leadsync.portal.overrides import user_language
 from leadsync.portal.tables import portal_sessions, portal_sign_ins
 
 Role = Literal["admin", "user"]
@@ -108,10 +109,11 @@ def request_link(ctx: Lifecycle, email: str, client: str | None, now: datetime, 
                                             "x": int(expires.timestamp())})
             url = f"{ctx.settings.web.base_url}/portal/sign-in/link?t={token}"
             partner = ctx.partner(m.partner_id)
+            chosen = user_language(conn, m.partner_id, email) or language  # the user's own, else the browser's
             delivery_id = f"portal_sign_in:{link_id}"
             queue_email(conn, delivery_id=delivery_id, kind="portal_sign_in", partner_id=m.partner_id,
                         recipients=[email], now=now, email=render(
-                            "portal_sign_in", "Your sign-in link", language=language, name=m.name,
+                            "portal_sign_in", "Your sign-in link", language=chosen, name=m.name,
                             partner=partner, url=url, minutes=f"{portal.sign_in_link_ttl_minutes:g}",
                             expires_at=f"{expires:%d %b %Y %H:%M}"))
             ids.append(delivery_id)

@@ -229,3 +229,21 @@ def stored_lines(store_url: str | None, partners: PartnersConfig, portal: Portal
             return []
         changes = latest_changes(conn, partner_id)
     return describe(partners, changes, portal)
+
+
+USER_LANGUAGE = "language:"  # + email: a partner user's own language for the portal and sign-in emails
+
+
+def save_user_language(conn: sa.Connection, partner_id: str, email: str, language: str, now: datetime) -> None:
+    if language not in LANGUAGE_CODES:
+        raise SettingError(f"Choose one of the languages {', '.join(LANGUAGE_CODES)}.", "language")
+    conn.execute(sa.insert(partner_settings).values(
+        change_id=f"{partner_id}:{USER_LANGUAGE}{email}:{now:%Y%m%dT%H%M%S%f}:{secrets.token_hex(4)}",
+        partner_id=partner_id, setting=USER_LANGUAGE + email, value=json.dumps(language), changed_by=email,
+        changed_at=now))
+
+
+def user_language(conn: sa.Connection, partner_id: str, email: str) -> str | None:
+    """The language the user chose in the portal, else None."""
+    change = latest_changes(conn, partner_id).get(partner_id, {}).get(USER_LANGUAGE + email)
+    return change.value if change else None

@@ -58,8 +58,9 @@ class Views:
             token = request.query_params.get("t")
             auth.check_link(self.ctx, token, self.p.clock())
             return self.p.page(request, "sign_in_link", "Sign in to the partner portal", token=token)
-        _who, session_id, _ = auth.sign_in(self.ctx, first(form).get("t"), self.p.clock())
-        lang = request.session.get("lang")
+        who, session_id, _ = auth.sign_in(self.ctx, first(form).get("t"), self.p.clock())
+        with self.ctx.store.begin() as conn:  # the language the user chose before, else this browser's
+            lang = overrides.user_language(conn, who.partner_id, who.email) or request.session.get("lang")
         request.session.clear()  # a new session id and CSRF token: nothing from before sign-in carries over
         request.session.update({"sid": session_id, **({"lang": lang} if lang else {})})
         csrf_token(request)
@@ -78,6 +79,11 @@ class Views:
         chosen = first(form).get("language", "")
         if chosen in LANGUAGES:
             request.session["lang"] = chosen
+            signed_in = self.p.member(request)
+            if signed_in is not None:  # kept for the user: the next session and sign-in emails use it
+                with self.ctx.store.begin() as conn:
+                    overrides.save_user_language(conn, signed_in.partner_id, signed_in.email, chosen,
+                                                 self.p.clock())
         back = first(form).get("next", "/portal/")
         return RedirectResponse(back if back.startswith("/portal/") else "/portal/", 303)
 

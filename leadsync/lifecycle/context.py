@@ -37,6 +37,9 @@ class Lifecycle:
         """Lay the partner settings changed in the portal (as stored now) over partners.yaml."""
         with self.store.begin() as conn:
             changes = latest_changes(conn)
+        if changes and changes == getattr(self, "_portal_changes", None):
+            return  # nothing changed since: keep the layered partners (and their index by id)
+        object.__setattr__(self, "_portal_changes", changes)
         partners, in_force = layered(self.yaml_partners, changes, self.settings.portal)
         object.__setattr__(self, "partners", partners)
         object.__setattr__(self, "partner_settings", in_force)

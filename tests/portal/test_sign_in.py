@@ -83,3 +83,24 @@ def test_admins_are_the_listed_emails_else_the_first_user(served):
     assert (north.role, auth.member(served.ctx, "north", "ops@northwind.example").role) == ("admin", "user")
     assert auth.member(served.ctx, "north", "nora@northwind.example").role == "user"
     assert auth.member(served.ctx, "blue", "leads@northwind.example") is None
+
+
+def test_admins_listed_in_lifecycle_yaml_replace_the_first_user_rule(make_served):
+    served = make_served(portal={"admins": {"north": ["Ops@Northwind.example"]}})
+    assert auth.member(served.ctx, "north", "ops@northwind.example").role == "admin"
+    assert auth.member(served.ctx, "north", "leads@northwind.example").role == "user"
+
+
+def test_the_session_cookie_is_secure_when_the_portal_is_served_over_tls(served):
+    from starlette.testclient import TestClient
+
+    from leadsync.lifecycle.web import create_app
+
+    ctx = served.ctx
+    tls = ctx.settings.model_copy(update={"web": ctx.settings.web.model_copy(
+        update={"base_url": "https://leads.supplier.example"})})
+    app = create_app(ctx.store, ctx.partners, tls, ctx.sources, mailer=served.mailer)
+    with TestClient(app, base_url="https://leads.supplier.example") as client:
+        page = client.get("/portal/sign-in")
+    cookie = page.headers["set-cookie"].lower()
+    assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie

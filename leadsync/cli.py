@@ -307,7 +307,38 @@ def cmd_explain(args: argparse.Namespace) -> int:
     _env(paths)
     text = explain(LeadStore(args.store), args.lead)
     print(text)
+    for line in _portal_settings(paths, args.store, _current_partner(args.store, args.lead)):
+        print(line)
     return 1 if text.endswith("is not in the store") else 0
+
+
+def _current_partner(store_url: str | None, lead_id: str) -> str | None:
+    import sqlalchemy as sa
+
+    from leadsync.store import LeadStore, tables
+
+    with LeadStore(store_url).begin() as conn:
+        rows = conn.execute(sa.select(tables.assignments.c.partner_id)
+                            .where(tables.assignments.c.lead_id == lead_id)).all()
+    return rows[0][0] if rows else None
+
+
+def _portal_settings(paths, store_url: str | None, partner_id: str | None = None, every: bool = False) -> list[str]:
+    """Partner settings changed in the partner portal, laid over partners.yaml (leadsync/portal/overrides.py)."""
+    from leadsync.config import ConfigError, load_partners
+    from leadsync.lifecycle.context import lifecycle_file
+    from leadsync.lifecycle.settings import load_settings
+    from leadsync.portal.overrides import stored_lines
+
+    if partner_id is None and not every:
+        return []
+    try:
+        partners = load_partners(paths.partners_file)
+        portal = load_settings(lifecycle_file(paths)).portal
+    except ConfigError:  # `leadsync check` reports it
+        return []
+    lines = stored_lines(store_url, partners, portal, partner_id)
+    return ["partner settings changed in the portal (over partners.yaml):", *(f"  {x}" for x in lines)] if lines else []
 
 
 def cmd_manual(args: argparse.Namespace) -> int:
@@ -380,6 +411,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         _sources(paths, args.source)  # an unknown name stops here, listing the sources
     report = run_checks(paths, connect=args.connect, source=args.source)
     for line in report.lines():
+        print(line)
+    for line in _portal_settings(paths, args.store, every=True):
         print(line)
     if report.connected():
         print("connections that work (what was tried):")
@@ -501,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     ck.add_argument("--connect", action="store_true", help="log in to each source and check its mapped fields")
     ck.add_argument("--source", help="one source (default: all, plus partners.yaml and lifecycle.yaml)")
     ck.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 1), e.g. in CI")
+    ck.add_argument("--store", help=store_help + "; the partner settings changed in the portal are listed from it")
     ck.set_defaults(func=cmd_check)
     st = sub.add_parser("store", help="maintain the lead store: `leadsync store migrate` upgrades one written by an "
                                       "earlier leadsync, in place")

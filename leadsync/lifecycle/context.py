@@ -1,5 +1,8 @@
 """What every lifecycle step needs: the store, the partners, the lifecycle settings and the source mappings
-(for partner-visible fields). Built once per run or per web app."""
+(for partner-visible fields). Built once per run or per web app.
+
+`partners` is partners.yaml with the settings partners changed in the portal laid over it
+(leadsync/portal/overrides.py: precedence there); `refresh_partner_settings()` lays them again."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from leadsync.config.partners import Partner, PartnersConfig
 from leadsync.config.schema import SourceConfig
 from leadsync.lifecycle import tables as _tables
 from leadsync.lifecycle.settings import LifecycleSettings, load_settings
+from leadsync.portal.overrides import PartnerSettings, latest_changes, layered, yaml_of
 from leadsync.store import LeadStore
 
 
@@ -26,6 +30,23 @@ class Lifecycle:
     def __post_init__(self) -> None:
         with self.store.begin() as conn:  # a store opened before the lifecycle tables were registered
             _tables.ensure_tables(conn)
+        object.__setattr__(self, "yaml_partners", yaml_of(self.partners))
+        self.refresh_partner_settings()
+
+    def refresh_partner_settings(self) -> None:
+        """Lay the partner settings changed in the portal (as stored now) over partners.yaml."""
+        with self.store.begin() as conn:
+            changes = latest_changes(conn)
+        if changes and changes == getattr(self, "_portal_changes", None):
+            return  # nothing changed since: keep the layered partners (and their index by id)
+        object.__setattr__(self, "_portal_changes", changes)
+        partners, in_force = layered(self.yaml_partners, changes, self.settings.portal)
+        object.__setattr__(self, "partners", partners)
+        object.__setattr__(self, "partner_settings", in_force)
+
+    def settings_of(self, partner_id: str) -> PartnerSettings | None:
+        """The partner's portal settings in force, when it changed any (else partners.yaml is all)."""
+        return self.partner_settings.get(partner_id)
 
     def partner(self, partner_id: str | None) -> Partner | None:
         return self.partners.by_id(partner_id) if partner_id else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -39,15 +40,22 @@ class DeliveryReport:
     problems: list[str] = field(default_factory=list)
 
 
-def recipients(partner: Partner) -> list[str]:
+def recipients(partner: Partner, notified_reps: list[str] | None = None) -> list[str]:
     """Who is told about a new lead: the partner's default lead-notification users (Partner.default_users)
-    and its reps, each address once."""
-    return list(dict.fromkeys([u.email for u in partner.default_users()] + [r.email for r in partner.reps]))
+    and its reps (those of `notified_reps` when the partner chose them in the portal), each address once."""
+    reps = [r.email for r in partner.reps if notified_reps is None or r.email in notified_reps]
+    return list(dict.fromkeys([u.email for u in partner.default_users()] + reps))
+
+
+def expiry_in(when: datetime, chosen) -> datetime:
+    """`when` in the partner's time zone (portal settings), else UTC."""
+    return when.astimezone(ZoneInfo(chosen.time_zone)) if chosen else when
 
 
 def deliver(ctx: Lifecycle, now: datetime, mailer: Mailer | None = None) -> DeliveryReport:
     """Auto-accept, queue the notification emails of newly routed leads, send every pending email."""
     report = DeliveryReport()
+    ctx.refresh_partner_settings()  # a setting changed in the portal counts from the next lead delivered
     report.auto_accepted = auto_accept_routed(ctx, now)
     queue_new_lead_emails(ctx, now, report)
     sent = send_pending(ctx, now, mailer)
@@ -118,7 +126,8 @@ def queue_new_lead_emails(ctx: Lifecycle, now: datetime, report: DeliveryReport 
         for lead_id, version, partner_id, source in waiting:
             partner = ctx.partner(partner_id)
             view = views.get(lead_id)
-            to = recipients(partner) if partner else []
+            chosen = ctx.settings_of(partner_id)  # the partner's portal settings (reps told, language)
+            to = recipients(partner, chosen.notified_reps if chosen else None) if partner else []
             if view is None:
                 no_mapping[source] += 1
                 continue
@@ -127,11 +136,13 @@ def queue_new_lead_emails(ctx: Lifecycle, now: datetime, report: DeliveryReport 
                 continue
             accept_days = partner.accept_within_days or ctx.partners.routing.accept_within_days
             email = render(
-                "new_lead", f"New lead for {partner.name}: {view.title}", partner=partner, view=view,
+                "new_lead", f"New lead for {partner.name}: {view.title}", language=chosen.language if chosen else None,
+                partner=partner, view=view,
                 accept_days=f"{accept_days:g}" if accept_days else None,
                 accept_url=link(ctx, "accept", partner_id, lead_id, now, version),
                 reject_url=link(ctx, "reject", partner_id, lead_id, now, version),
-                expires_at=f"{now + timedelta(hours=web.token_ttl_hours):%d %b %Y %H:%M}")
+                expires_at=f"{expiry_in(now + timedelta(hours=web.token_ttl_hours), chosen):%d %b %Y %H:%M}",
+                time_zone=chosen.time_zone if chosen else "UTC")
             if queue_email(conn, delivery_id=f"new_lead:{lead_id}:{version}", kind="new_lead", partner_id=partner_id,
                            recipients=to, email=email, now=now, lead_id=lead_id, version=version):
                 report.queued += 1

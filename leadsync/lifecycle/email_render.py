@@ -1,6 +1,8 @@
 """Emails to partners, rendered from the Jinja2 templates under templates/email/ (text and HTML parts).
 
-Only a LeadView reaches a template, so only partner-visible fields can appear in an email."""
+Only a LeadView reaches a template, so only partner-visible fields can appear in an email. Templates are
+translated (gettext, leadsync/portal/i18n.py): `render(..., language="de")` renders them in German, and
+the subject from templates/email/<name>.subject when that file exists."""
 
 from __future__ import annotations
 
@@ -14,20 +16,25 @@ from pathlib import Path
 import jinja2
 
 from leadsync.lifecycle.settings import SmtpSettings
+from leadsync.portal.i18n import gettext_callables
 
 TEMPLATES = Path(__file__).parent / "templates"
+PORTAL_TEMPLATES = Path(__file__).parents[1] / "portal" / "templates"  # the partner portal's pages and emails
 
 
 @cache
 def environment() -> jinja2.Environment:
     """The Jinja2 environment for emails and web pages: HTML autoescaped, text as is, undefined names fail."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([TEMPLATES, PORTAL_TEMPLATES]),
+        extensions=["jinja2.ext.i18n"],  # {% trans %}; the gettext callables come with each render's context
         autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
     )
+    env.install_null_translations(newstyle=True)  # English when a render brings no language of its own
+    return env
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,15 @@ class RenderedEmail:
     html: str
 
 
-def render(template: str, subject: str, **context) -> RenderedEmail:
-    """templates/email/<template>.txt and .html with `context`."""
+def render(template: str, subject: str, language: str | None = None, **context) -> RenderedEmail:
+    """templates/email/<template>.txt and .html with `context`, in `language` (default English). The
+    subject is templates/email/<template>.subject rendered the same way when it exists, else `subject`."""
     env = environment()
+    context = {**gettext_callables(language or "en"), **context}
+    try:
+        subject = env.get_template(f"email/{template}.subject").render(**context)
+    except jinja2.TemplateNotFound:
+        pass
     return RenderedEmail(subject=" ".join(subject.split()),
                          text=env.get_template(f"email/{template}.txt").render(**context),
                          html=env.get_template(f"email/{template}.html").render(**context))

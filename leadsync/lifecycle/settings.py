@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from leadsync.config.loader import ConfigError, _load
 from leadsync.config.partners import RuleGroup
+from leadsync.portal.config import PortalSettings
 
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 CODE = r"^[a-z][a-z0-9_]*$"
@@ -160,6 +161,7 @@ class LifecycleSettings(Strict):
     rewards: Rewards = Rewards()
     closed_loop: ClosedLoop = ClosedLoop()
     auto_registration: AutoRegistration = AutoRegistration()
+    portal: PortalSettings = PortalSettings()  # the partner portal (leadsync/portal/)
 
     @model_validator(mode="after")
     def _unique_codes(self) -> LifecycleSettings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from leadsync.portal.tables import PORTAL_TABLES
 from leadsync.store.tables import TS, metadata
 
 # Every partner action on a lead (accept, reject, sales status, rep, opportunity, marketing event), one row
@@ -142,7 +143,7 @@ sa.Index("ix_opportunities_lead", opportunities.c.lead_id)
 sa.Index("ix_rewards_partner", rewards_ledger.c.partner_id)
 
 LIFECYCLE_TABLES = [lifecycle_events, used_tokens, lead_progress, opportunities, marketing_events, rewards_ledger,
-                    deliveries, partner_registrations]
+                    deliveries, partner_registrations, *PORTAL_TABLES]  # the partner portal's (sign-ins, settings)
 
 
 def ensure_tables(conn: sa.Connection) -> None:

@@ -31,7 +31,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from leadsync.config.partners import PartnersConfig
 from leadsync.config.schema import SourceConfig
@@ -50,6 +50,7 @@ from leadsync.lifecycle.smtp import Mailer, SmtpError
 from leadsync.lifecycle.status import SALES_STATUSES, allowed_next
 from leadsync.lifecycle.tokens import Claims, TokenError, TokenExpired, TokenUsed, verify
 from leadsync.lifecycle.updates import COLUMNS, ImportReport, apply_update, import_csv, import_rows
+from leadsync.portal.app import create_portal
 from leadsync.store import LeadStore
 from leadsync.store.faults import StoreFault, wait_seconds
 
@@ -436,6 +437,8 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
         Route("/import", import_file, methods=["GET", "POST"]),
         Route("/api/v1/updates", api_updates, methods=["POST"]),
         Route("/api/v1/leads", api_leads, methods=["POST"]),
+        # the partner portal (sign-in, leads in bulk, pipeline, ranking, settings): leadsync/portal/
+        Mount("/portal", app=create_portal(app.ctx, app.clock, mailer)),
     ])
 
 

@@ -1,0 +1,69 @@
+"""Translations of the portal pages and partner emails: gettext catalogues (Babel), one per language under
+locales/<lang>/LC_MESSAGES/messages.po. The .po files are compiled in memory on first use (Babel's own
+compiler), so a fresh checkout needs no build step; English is the source text."""
+
+from __future__ import annotations
+
+import gettext as _gettext
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+from jinja2 import pass_context
+from markupsafe import Markup
+
+LOCALES = Path(__file__).parent / "locales"
+LANGUAGES = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español"}
+DEFAULT = "en"
+
+
+def language_of(code: str | None) -> str:
+    """A supported language code for `code` ('de-AT' → 'de'), else English."""
+    base = (code or "").strip().lower().replace("_", "-").split("-")[0]
+    return base if base in LANGUAGES else DEFAULT
+
+
+@cache
+def translations(language: str) -> _gettext.NullTranslations:
+    """The compiled catalogue of `language`; English (and a language without a catalogue): the source text."""
+    po = LOCALES / language / "LC_MESSAGES" / "messages.po"
+    if language == DEFAULT or not po.exists():
+        return _gettext.NullTranslations()
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=language)
+    buffer = BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def gettext_callables(language: str) -> dict:
+    """`_`, `gettext` and `ngettext` for a template's context, in Jinja's new style ({% trans %} blocks and
+    _('text %(name)s', name=…) both work, and translated text is escaped like any other value)."""
+    t = translations(language_of(language))
+
+    @pass_context
+    def gettext(context, message: str, **variables) -> str:
+        text = t.gettext(message)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables if variables else text
+
+    @pass_context
+    def ngettext(context, singular: str, plural: str, num: int, **variables) -> str:
+        variables.setdefault("num", num)
+        text = t.ngettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext, "language": language_of(language)}
+
+
+def translate(language: str | None, message: str, **variables) -> str:
+    """One message outside a template (subjects, flash notices)."""
+    text = translations(language_of(language)).gettext(message)
+    return text % variables if variables else text

@@ -1,0 +1,249 @@
+"""Partner settings changed in the portal, laid over partners.yaml.
+
+Precedence, for each partner and setting: a setting the supplier locks (lifecycle.yaml
+`portal.locked.<partner or '*'>`) is partners.yaml's, always; otherwise the latest change a partner admin
+made in the portal (table `partner_settings`, who and when kept with every change); otherwise
+partners.yaml. The layer is pure (`layered`): the Lifecycle context applies it whenever it is built, and
+delivery applies it again before each run, so a change takes effect on the next lead delivered.
+
+  notification_users  the users emailed about new leads (partners.yaml: `default` flags, the first added)
+  notified_reps       which reps also receive new-lead emails (partners.yaml: every rep)
+  auto_accept         accept on delivery (allowed only for a partner with a CRM connection, `crm`)
+  closed_loop         false: the partner opted out of closed-loop status requests
+  language            the language of the partner's emails (en, de, fr, es)
+  time_zone           the time zone the partner's emails and pages show times in (an IANA name)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+
+from leadsync.config.partners import Partner, PartnersConfig
+from leadsync.portal.config import PortalSettings
+from leadsync.portal.tables import partner_settings
+
+SETTINGS = ("notification_users", "notified_reps", "auto_accept", "closed_loop", "language", "time_zone")
+LANGUAGE_CODES = ("en", "de", "fr", "es")
+
+
+class SettingError(ValueError):
+    """A change that cannot be saved; `setting` names the form field at fault."""
+
+    def __init__(self, message: str, setting: str):
+        super().__init__(message)
+        self.setting = setting
+
+
+@dataclass(frozen=True)
+class Change:
+    setting: str
+    value: Any
+    changed_by: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class PartnerSettings:
+    """What is in force for one partner, and where each value came from."""
+
+    notification_users: list[str]
+    notified_reps: list[str]
+    auto_accept: bool
+    closed_loop: bool
+    language: str
+    time_zone: str
+    changes: dict[str, Change]  # setting → the portal change in force (absent: partners.yaml, or locked)
+    locked: list[str]
+
+    def origin(self, setting: str) -> str:
+        if setting in self.locked:
+            return "locked by the supplier (partners.yaml)"
+        change = self.changes.get(setting)
+        if change is None:
+            return "partners.yaml"
+        return f"portal, by {change.changed_by} on {change.changed_at:%Y-%m-%d %H:%M} UTC"
+
+
+def baseline(partner: Partner) -> dict[str, Any]:
+    """partners.yaml's values of the settings."""
+    return {"notification_users": [u.email for u in partner.default_users()],
+            "notified_reps": [r.email for r in partner.reps], "auto_accept": partner.auto_accept,
+            "closed_loop": partner.closed_loop, "language": "en", "time_zone": "UTC"}
+
+
+def latest_changes(conn: sa.Connection, partner_id: str | None = None) -> dict[str, dict[str, Change]]:
+    """partner id → setting → its latest change."""
+    t = partner_settings
+    query = sa.select(t.c.partner_id, t.c.setting, t.c.value, t.c.changed_by, t.c.changed_at) \
+        .order_by(t.c.changed_at, t.c.change_id)
+    if partner_id is not None:
+        query = query.where(t.c.partner_id == partner_id)
+    out: dict[str, dict[str, Change]] = {}
+    for pid, setting, value, by, at in conn.execute(query).all():
+        out.setdefault(pid, {})[setting] = Change(setting, json.loads(value), by, at)
+    return out
+
+
+def in_force(partner: Partner, changes: dict[str, Change], portal: PortalSettings) -> PartnerSettings:
+    values = baseline(partner)
+    locked = [s for s in SETTINGS if portal.is_locked(partner.id, s)]
+    used = {s: c for s, c in changes.items() if s in SETTINGS and s not in locked}
+    for setting, change in used.items():
+        values[setting] = change.value
+    if values["auto_accept"] and partner.crm is None and "auto_accept" in used:
+        values["auto_accept"] = partner.auto_accept  # the CRM connection went away since: YAML again
+    return PartnerSettings(**values, changes=used, locked=locked)
+
+
+def apply(partner: Partner, s: PartnerSettings) -> Partner:
+    """The partner as routing and delivery see it with these settings."""
+    users = [u.model_copy(update={"default": u.email in s.notification_users}) for u in partner.users] \
+        if "notification_users" in s.changes else partner.users
+    return partner.model_copy(update={"users": users, "auto_accept": s.auto_accept, "closed_loop": s.closed_loop})
+
+
+# A layered config → the partners.yaml config it was made from: a Lifecycle built from another's partners
+# (the web app's, the Dagster resources') lays the changes over partners.yaml again, not over old changes.
+_YAML: dict[int, tuple[PartnersConfig, PartnersConfig]] = {}
+
+
+def yaml_of(partners: PartnersConfig) -> PartnersConfig:
+    known = _YAML.get(id(partners))
+    return known[1] if known and known[0] is partners else partners
+
+
+def layered(yaml_partners: PartnersConfig, changes: dict[str, dict[str, Change]],
+            portal: PortalSettings) -> tuple[PartnersConfig, dict[str, PartnerSettings]]:
+    """The partners with the portal's changes in force, and each changed partner's settings."""
+    if not changes:
+        return yaml_partners, {}
+    result = _layered(yaml_partners, changes, portal)
+    _YAML[id(result[0])] = (result[0], yaml_partners)
+    return result
+
+
+def _layered(yaml_partners: PartnersConfig, changes: dict[str, dict[str, Change]],
+             portal: PortalSettings) -> tuple[PartnersConfig, dict[str, PartnerSettings]]:
+    effective: dict[str, PartnerSettings] = {}
+    partners = []
+    for p in yaml_partners.partners:
+        if p.id in changes:
+            effective[p.id] = in_force(p, changes[p.id], portal)
+            partners.append(apply(p, effective[p.id]))
+        else:
+            partners.append(p)
+    config = yaml_partners.model_copy(update={"partners": partners})
+    config._by_id = None  # a copy keeps the original's index of partners by id: build it anew
+    return config, effective
+
+
+def validate(partner: Partner, setting: str, value: Any) -> Any:
+    """The value as stored; SettingError saying what is allowed."""
+    if setting == "notification_users":
+        known = {u.email for u in partner.users}
+        chosen = [v.lower() for v in value]
+        if not chosen:
+            raise SettingError("Choose at least one user to be told about new leads.", setting)
+        if set(chosen) - known:
+            raise SettingError(f"{sorted(set(chosen) - known)} are not users of {partner.name}.", setting)
+        return chosen
+    if setting == "notified_reps":
+        chosen = [v.lower() for v in value]
+        unknown = [e for e in chosen if partner.rep(e) is None]
+        if unknown:
+            raise SettingError(f"{unknown} are not reps of {partner.name}.", setting)
+        return chosen
+    if setting == "auto_accept":
+        if value and partner.crm is None:
+            raise SettingError("Auto-accept needs a connection to your CRM, where accepted leads are created; "
+                               "ask the supplier to connect it first.", setting)
+        return bool(value)
+    if setting == "closed_loop":
+        return bool(value)
+    if setting == "language":
+        if value not in LANGUAGE_CODES:
+            raise SettingError(f"Choose one of the languages {', '.join(LANGUAGE_CODES)}.", setting)
+        return value
+    if setting == "time_zone":
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingError(f"'{value}' is not a time zone; use a name like Europe/Berlin.", setting) from None
+        return str(value)
+    raise SettingError(f"'{setting}' is not a partner setting; known: {', '.join(SETTINGS)}", setting)
+
+
+def save(conn: sa.Connection, partner: Partner, current: PartnerSettings, wanted: dict[str, Any], by: str,
+         now: datetime) -> list[str]:
+    """Record each setting of `wanted` that differs from what is in force; the settings changed.
+    Locked settings are refused (SettingError)."""
+    changed = []
+    for setting, value in wanted.items():
+        if setting in current.locked:
+            raise SettingError(f"The supplier manages '{setting}' for {partner.name}; it cannot be changed here.",
+                               setting)
+        value = validate(partner, setting, value)
+        if value == getattr(current, setting):
+            continue
+        conn.execute(sa.insert(partner_settings).values(
+            change_id=f"{partner.id}:{setting}:{now:%Y%m%dT%H%M%S%f}:{secrets.token_hex(4)}", partner_id=partner.id,
+            setting=setting, value=json.dumps(value), changed_by=by, changed_at=now))
+        changed.append(setting)
+    return changed
+
+
+def describe(yaml_partners: PartnersConfig, changes: dict[str, dict[str, Change]], portal: PortalSettings) -> list[str]:
+    """One line per setting a partner changed in the portal (for `leadsync check` and `explain`)."""
+    lines = []
+    for p in yaml_partners.partners:
+        if p.id not in changes:
+            continue
+        s = in_force(p, changes[p.id], portal)
+        for setting in SETTINGS:
+            if setting in s.changes or (setting in s.locked and setting in changes[p.id]):
+                lines.append(f"{p.id}.{setting} = {json.dumps(getattr(s, setting))} ({s.origin(setting)})")
+    return lines
+
+
+def stored_lines(store_url: str | None, partners: PartnersConfig, portal: PortalSettings,
+                 partner_id: str | None = None) -> list[str]:
+    """describe() over a store, for the CLI: nothing when the store does not exist yet (a check must not
+    create one) or has no portal tables."""
+    from leadsync.store import LeadStore
+    from leadsync.store.engine import default_store_url
+
+    url = store_url or default_store_url()
+    if url.startswith("duckdb:///") and not Path(url.removeprefix("duckdb:///")).exists():
+        return []
+    store = LeadStore(url)
+    with store.begin() as conn:
+        if not sa.inspect(conn).has_table(partner_settings.name):
+            return []
+        changes = latest_changes(conn, partner_id)
+    return describe(partners, changes, portal)
+
+
+USER_LANGUAGE = "language:"  # + email: a partner user's own language for the portal and sign-in emails
+
+
+def save_user_language(conn: sa.Connection, partner_id: str, email: str, language: str, now: datetime) -> None:
+    if language not in LANGUAGE_CODES:
+        raise SettingError(f"Choose one of the languages {', '.join(LANGUAGE_CODES)}.", "language")
+    conn.execute(sa.insert(partner_settings).values(
+        change_id=f"{partner_id}:{USER_LANGUAGE}{email}:{now:%Y%m%dT%H%M%S%f}:{secrets.token_hex(4)}",
+        partner_id=partner_id, setting=USER_LANGUAGE + email, value=json.dumps(language), changed_by=email,
+        changed_at=now))
+
+
+def user_language(conn: sa.Connection, partner_id: str, email: str) -> str | None:
+    """The language the user chose in the portal, else None."""
+    change = latest_changes(conn, partner_id).get(partner_id, {}).get(USER_LANGUAGE + email)
+    return change.value if change else None

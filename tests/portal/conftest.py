@@ -1,0 +1,91 @@
+"""Portal fixtures: the lifecycle fixtures (partners, a source mapping, a real SMTP server on loopback, the
+partner-response app — which mounts the portal — served by uvicorn on loopback), and a `portal` helper
+that signs a member in from the link in the email the SMTP server received."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+# The lifecycle fixtures, loaded under a name of their own (test folders have no __init__ files).
+_spec = importlib.util.spec_from_file_location("lifecycle_fixtures", Path(__file__).parents[1] / "lifecycle/conftest.py")
+lifecycle_fixtures = importlib.util.module_from_spec(_spec)
+sys.modules["lifecycle_fixtures"] = lifecycle_fixtures
+_spec.loader.exec_module(lifecycle_fixtures)
+smtp_server = lifecycle_fixtures.smtp_server
+source = lifecycle_fixtures.source
+partners = lifecycle_fixtures.partners
+make_served = lifecycle_fixtures.make_served
+served = lifecycle_fixtures.served
+T0 = lifecycle_fixtures.T0
+
+
+def sign_in_link(mail) -> str:
+    found = re.search(r"(http://\S+/portal/sign-in/link\?t=\S+)", mail.text)
+    assert found, f"no sign-in link in:\n{mail.text}"
+    return found.group(1)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+class PortalClient:
+    """An httpx client of the served portal, with its own cookie jar (one browser)."""
+
+    def __init__(self, world):
+        self.world = world
+        self.http = httpx.Client(base_url=world.base_url, trust_env=False, timeout=10)
+
+    def csrf(self, path: str = "/portal/sign-in") -> str:
+        return csrf_of(self.http.get(path).text)
+
+    def request_link(self, email: str) -> httpx.Response:
+        return self.http.post("/portal/sign-in", data={"email": email, "csrf": self.csrf()})
+
+    def latest_link(self, email: str) -> str:
+        mails = [m for m in self.world.inbox.to(email) if "/portal/sign-in/link" in m.text]
+        assert mails, f"no sign-in email to {email}"
+        return sign_in_link(mails[-1])
+
+    def use_link(self, link: str) -> httpx.Response:
+        page = self.http.get(link)
+        token = re.search(r'name="t" value="([^"]+)"', page.text)
+        assert token, page.text
+        return self.http.post("/portal/sign-in/link", data={"t": token.group(1), "csrf": csrf_of(page.text)})
+
+    def sign_in(self, email: str) -> PortalClient:
+        assert self.request_link(email).status_code == 200
+        done = self.use_link(self.latest_link(email))
+        assert done.status_code == 303 and done.headers["location"] == "/portal/leads", done.text
+        return self
+
+    def post(self, path: str, data: dict | list, csrf: bool = True) -> httpx.Response:
+        items = list(data.items()) if isinstance(data, dict) else list(data)
+        if csrf:
+            items.append(("csrf", self.csrf("/portal/leads")))
+        return self.http.post(path, content=httpx.QueryParams(items).__str__().encode(),
+                              headers={"content-type": "application/x-www-form-urlencoded"})
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture
+def browser_session(served):
+    """browser_session(world=served) -> a new PortalClient of the served portal (closed at the end)."""
+    clients: list[PortalClient] = []
+
+    def make(world=None) -> PortalClient:
+        clients.append(PortalClient(world or served))
+        return clients[-1]
+    yield make
+    for c in clients:
+        c.close()

@@ -1,0 +1,96 @@
+"""A partner user sees and changes only their own partner's leads: every route of the portal's route table
+is tried by a Northwind user against a Blue Peak lead, without a session, and without (or with a wrong)
+CSRF token. A route added to ROUTES without a case here fails test_every_route_has_a_case."""
+
+import pytest
+
+from leadsync.portal.app import ROUTES
+
+# How each route is tried: (method, path, form). {lead} is a Blue Peak lead; forms name it where they take
+# lead ids. Public routes are listed with None: they hold no partner data.
+CASES = {
+    "/": None,
+    "/sign-in": None,
+    "/sign-in/link": None,
+    "/language": None,
+    "/sign-out": ("POST", "/portal/sign-out", {}),
+    "/leads": ("GET", "/portal/leads?q={lead}", None),
+    "/leads/bulk": ("POST", "/portal/leads/bulk", {"action": "accept", "lead_id": "{lead}"}),
+    "/leads/{lead_id}": ("GET", "/portal/leads/{lead}", None),
+    "/pipeline": ("GET", "/portal/pipeline", None),
+    "/pipeline.csv": ("GET", "/portal/pipeline.csv", None),
+    "/ranking": ("GET", "/portal/ranking", None),
+    "/settings": ("POST", "/portal/settings", {"closed_loop": "", "notification_users": "leads@northwind.example"}),
+}
+
+
+def test_every_route_has_a_case():
+    assert sorted(r.path for r in ROUTES) == sorted(CASES)
+
+
+@pytest.fixture
+def two_partners(served, browser_session):
+    """A routed lead of each partner (by country), and a Northwind user signed in."""
+    north_lead, blue_lead = served.add_leads([
+        {"first_name": "Ada", "last_name": "Lovelace", "company": "Engines", "country": "US"},
+        {"first_name": "Alan", "last_name": "Turing", "company": "Bletchley", "country": "GB"}])
+    assert served.assignment(blue_lead)["partner_id"] == "blue"
+    return north_lead, blue_lead, browser_session().sign_in("leads@northwind.example")
+
+
+def _fill(value, lead):
+    return value.replace("{lead}", lead) if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.access != "public"], ids=lambda r: r.path)
+def test_a_partner_user_cannot_read_or_act_on_another_partners_lead(route, two_partners, served):
+    _north_lead, blue_lead, north = two_partners
+    method, path, form = CASES[route.path]
+    path = _fill(path, blue_lead)
+    before = served.events(blue_lead)
+    if method == "GET":
+        answer = north.http.get(path)
+        text = answer.text  # (the search box may echo the lead id searched for: no row, link or name may)
+        assert f"/portal/leads/{blue_lead}" not in text and f'name="lead_id" value="{blue_lead}"' not in text
+        assert "Bletchley" not in text and "Turing" not in text
+    else:
+        answer = north.post(path, {k: _fill(v, blue_lead) for k, v in form.items()})
+    assert answer.status_code in (200, 303, 404), answer.text
+    assert served.assignment(blue_lead)["status"] == "routed"
+    assert served.events(blue_lead).equals(before)
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.access != "public"], ids=lambda r: r.path)
+def test_every_member_route_needs_a_live_session(route, two_partners, browser_session):
+    method, path, form = CASES[route.path]
+    stranger = browser_session()
+    path = _fill(path, two_partners[0])
+    answer = stranger.http.get(path) if method == "GET" else stranger.post(path, form or {}, csrf=False)
+    if method == "POST":  # no session, so no CSRF token: refused before anything else
+        assert answer.status_code == 403
+    else:
+        assert answer.status_code == 303 and answer.headers["location"] == "/portal/sign-in"
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "POST" in r.methods], ids=lambda r: r.path)
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_a_form_without_the_sessions_csrf_token_is_refused(route, token, two_partners, served):
+    north_lead, _, north = two_partners
+    form = {"action": "accept", "lead_id": north_lead, "email": "ops@northwind.example", "language": "de"}
+    if token:
+        form["csrf"] = token
+    answer = north.post("/portal" + route.path.rstrip("/"), form, csrf=False)
+    assert answer.status_code == 403 and "The form has expired" in answer.text
+    assert served.assignment(north_lead)["status"] == "routed"
+    assert north.http.get("/portal/leads").status_code == 200  # still signed in: sign-out was refused too
+
+
+def test_the_lead_list_shows_only_the_partners_own_leads(two_partners, served, browser_session):
+    north_lead, blue_lead, north = two_partners
+    page = north.http.get("/portal/leads").text
+    assert north_lead in page and blue_lead not in page
+    blue = browser_session().sign_in("dana@bluepeak.example")
+    page = blue.http.get("/portal/leads").text
+    assert blue_lead in page and north_lead not in page
+    detail = blue.http.get(f"/portal/leads/{north_lead}")
+    assert detail.status_code == 404 and "Lovelace" not in detail.text

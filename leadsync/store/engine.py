@@ -46,10 +46,13 @@ def _utc_session(dbapi_connection, _record) -> None:
 
 def duckdb_settings() -> dict[str, str]:
     """Connection settings of the embedded store: a memory cap (DuckDB would take 80% of RAM for its buffers;
-    $LEADSYNC_DUCKDB_MEMORY_LIMIT changes it), and no insertion order kept where a query does not ask for one
-    (lets large inserts and exports stream)."""
+    $LEADSYNC_DUCKDB_MEMORY_LIMIT changes it), no insertion order kept where a query does not ask for one
+    (lets large inserts and exports stream), and a checkpoint once the write-ahead log holds 256 MB rather
+    than DuckDB's 16 MB: stages commit in units (an API pull's 100k records, an intake slice), and a
+    checkpoint after each took a third of an API pull's time. The log is still made durable at every commit;
+    the last connection's close checkpoints whatever is left."""
     return {"memory_limit": os.environ.get("LEADSYNC_DUCKDB_MEMORY_LIMIT", "1GB"),
-            "preserve_insertion_order": "false"}
+            "preserve_insertion_order": "false", "checkpoint_threshold": "256MB"}
 
 
 def _lock_key(section: str) -> int:

@@ -176,7 +176,10 @@ class Partner(Strict):
     tier: str | None = None
     countries: list[str] = Field(default_factory=list)
     states: list[str] = Field(default_factory=list)
-    postal_codes: list[str] = Field(default_factory=list, description="Prefixes ('94') or ranges ('94000-94999').")
+    postal_codes: list[str] | dict[str, list[str]] = Field(
+        default_factory=list, description="Prefixes ('94') or ranges ('94000-94999'); or per country, "
+                                          "{DE: ['10000-19999'], AT: ['1000-1999']}: each list holds only for "
+                                          "leads of that country.")
     products: list[str] = Field(default_factory=list)
     competencies: list[str] = Field(default_factory=list)
     lead_types: list[str] = Field(default_factory=list, description="SMB, Mid-Market, Enterprise or your own.")
@@ -211,6 +214,23 @@ class Partner(Strict):
         if v is not None and not re.fullmatch(EMAIL, v):
             raise ValueError(f"'{v}' is not an email address")
         return v.lower() if v else v
+
+    @field_validator("postal_codes")
+    @classmethod
+    def _postal_countries(cls, v: list[str] | dict[str, list[str]]) -> list[str] | dict[str, list[str]]:
+        if isinstance(v, dict):
+            blank = [c for c in v if not str(c).strip()]
+            if blank:
+                raise ValueError("postal_codes per country: every key must be a country (as leads spell it, "
+                                 "e.g. DE), not empty")
+            seen: dict[str, str] = {}
+            for c in v:
+                norm = str(c).strip().lower()
+                if norm in seen:
+                    raise ValueError(f"postal_codes names country '{c}' twice (as '{seen[norm]}' too): merge the "
+                                     "two lists")
+                seen[norm] = c
+        return v
 
     def rep(self, email: str) -> Rep | None:
         return next((r for r in self.reps if r.email == email.lower()), None)

@@ -7,8 +7,10 @@ Precedence, the first step that decides wins (each is optional):
    (source `partner_field`) — an unknown or inactive partner is an error for that lead (needs_review),
    never a silent fallback;
 3. rule groups in order — rules AND inside a group, groups OR; a lead missing a required rule's field
-   goes to manual review; several matching partners share by weighted round robin, skipping partners at
-   capacity;
+   goes to manual review when a candidate that has the rule's attribute would match it otherwise (the
+   missing value is what stands between them; candidates without the attribute fail the rule, and a group
+   left with none does not match); several matching partners share by weighted round robin, skipping
+   partners at capacity;
 4. the default partner (if it has room), else the unassigned queue.
 
 Leads being rerouted carry the partners that already had them; those are excluded at every step.
@@ -27,6 +29,7 @@ from leadsync.config.schema import SourceConfig
 from leadsync.routing.fields import LeadFields, email_domain, squeezed
 from leadsync.routing.matching import FieldCache, match_group
 from leadsync.routing.round_robin import allocate, allocate_unlimited, sequence, set_key
+from leadsync.routing.rules import describe
 
 DECISION_COLUMNS = ["lead_id", "partner_id", "rep_email", "rep_name", "status", "step", "rule_group",
                     "candidates", "rr_key", "rr_slot", "reason"]
@@ -287,17 +290,30 @@ def _rule_groups(out: _Decisions, fields: LeadFields, partners: PartnersConfig, 
             [active[i] for i in sorted({position[w] for w in group.partners if w in position})]
         match = match_group(group, candidates, cache, out.undecided, excluded_rows)
         if len(match.review_rows):
-            # one text per distinct set of missing required fields
-            masks, inverse = np.unique(match.review_missing, return_inverse=True)
-            kinds = np.array([out.kind(
-                status="needs_review", step="rule_group", rule_group=group.name,
-                reason=f"rule group '{group.name}' requires "
-                       f"{', '.join(f for j, f in enumerate(match.required_fields) if int(m) >> j & 1)}, which the "
-                       "lead does not have: review by hand") for m in masks], dtype=np.int64)
-            out.set(match.review_rows, kinds[inverse.reshape(-1)])
+            _review(out, match, candidates, group.name)
         if len(match.rows):
             _share(out, match, candidates, group.name, state, room, changed, source)
     return changed
+
+
+def _review(out: _Decisions, match, candidates: list[Partner], group_name: str) -> None:
+    """Leads held for review by a required rule: one kind per distinct (missing fields, partners that could
+    take the lead with them); the reason names the rules and the partners, the candidates column lists them."""
+    combined = match.review_missing * max(len(match.review_members), 1) + match.review_set
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    codes = []
+    for value in distinct.tolist():
+        mask, members = divmod(value, max(len(match.review_members), 1))
+        rules = [r for j, r in enumerate(match.required_rules) if mask >> j & 1]
+        waiting = [candidates[j] for j in match.review_members[members]]
+        shown = ", ".join(p.name for p in waiting[:10]) + (f" and {len(waiting) - 10} more" if len(waiting) > 10 else "")
+        codes.append(out.kind(
+            status="needs_review", step="rule_group", rule_group=group_name,
+            candidates=",".join(p.id for p in waiting),
+            reason=f"rule group '{group_name}' requires {', '.join(dict.fromkeys(r.field for r in rules))}, which "
+                   f"the lead does not have ({'; '.join(describe(r) for r in rules)}); with it the lead could go to "
+                   f"{shown}: review by hand"))
+    out.set(match.review_rows, np.array(codes, dtype=np.int64)[inverse.reshape(-1)])
 
 
 def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, state: RoutingState,

@@ -52,7 +52,9 @@ def explain(store: LeadStore, lead_id: str) -> str:
                      + (f" '{d['rule_group']}'" if d["rule_group"] else ""))
         if d["candidates"]:
             candidates = d["candidates"].split(",")
-            lines.append(f"  candidates ({len(candidates)}): {', '.join(candidates)}")
+            label = "partners that could take it with the missing value" if d["status"] == "needs_review" \
+                else "candidates"
+            lines.append(f"  {label} ({len(candidates)}): {', '.join(candidates)}")
             if pd.notna(d["rr_slot"]):
                 lines.append(f"  round robin: slot {int(d['rr_slot']) + 1} of set {d['rr_key']}")
         lines.append(f"  partner: {d['partner_id'] or '-'}    status: {d['status']}")

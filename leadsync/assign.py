@@ -14,6 +14,8 @@ import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame, parse_payloads
+from leadsync.routing.conflicts import earlier_holders, queued_slice
+from leadsync.routing.conflicts import policy_for as conflict_policy
 from leadsync.routing.engine import RoutingResult, RoutingState, fields_used, route
 from leadsync.routing.state import (
     DECISION_FIELDS,
@@ -75,11 +77,14 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         waiting = _queue_new_leads(store, conn, cfg)
         state = load_state(store, conn)
         used = fields_used(partners, cfg)
+        policy = conflict_policy(cfg, partners)
         held_back: list[pa.Table] = []  # decided, not yet recorded: less than a row group
         for start in range(0, waiting, ROUTE_SLICE):
             leads = _queued_leads(store, conn, cfg, used, start, min(start + ROUTE_SLICE, waiting))
             held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
-            result = route(leads[~held].reset_index(drop=True), partners, cfg, state)
+            conflicts = earlier_holders(store, conn, policy, queued_slice(start, min(start + ROUTE_SLICE, waiting))) \
+                if policy else None
+            result = route(leads[~held].reset_index(drop=True), partners, cfg, state, conflicts)
             decisions = _first_decisions(leads["lead_id"], held, result, cfg)
             report.add(decisions, partners)
             decisions = pa.concat_tables([*held_back, decisions])

@@ -317,6 +317,27 @@ class ProtectedAccount(Strict):
         return "email_domain", self.email_domain.strip().lower().lstrip("@")
 
 
+class ConflictPolicy(Strict):
+    """Channel conflict: a new lead for a buyer someone already works. The buyer is the same when `match`
+    agrees (the email; or the email domain and the company, case and spacing ignored) with a lead received
+    within `within_days` before it that a partner still holds (routed or accepted, not closed), or with a
+    lead a partner registered in that time. `same_partner`: the new lead goes to that partner; `review`: it
+    waits for a person, both leads named; `allow`: no check."""
+
+    match: list[Literal["email", "domain", "company"]] = Field(
+        description="[email] or [domain, company]: what makes two leads the same buyer.")
+    within_days: float = Field(gt=0, description="How far back (days before the new lead arrived) to look.")
+    action: Literal["same_partner", "review", "allow"]
+
+    @field_validator("match")
+    @classmethod
+    def _match(cls, v: list[str]) -> list[str]:
+        if sorted(v) not in (["email"], ["company", "domain"]):
+            raise ValueError(f"{v} is not a conflict match: write [email] (the same person) or [domain, company] "
+                             "(the same organisation)")
+        return ["email"] if v == ["email"] else ["domain", "company"]
+
+
 class Routing(Strict):
     default_partner: str | None = Field(None, description="Partner for leads no rule matches; else unassigned.")
     accept_within_days: float | None = Field(
@@ -325,6 +346,8 @@ class Routing(Strict):
     protected_accounts_file: str | None = Field(
         None, description="CSV beside partners.yaml with columns account_id,company,email_domain,partner,rep,open.")
     rule_groups: list[RuleGroup] = Field(default_factory=list)
+    conflict: ConflictPolicy | None = Field(
+        None, description="Channel-conflict policy for every source (a source's own `conflict` overrides it).")
 
 
 class PartnersConfig(Strict):

@@ -6,6 +6,9 @@ Precedence, the first step that decides wins (each is optional):
 2. the partner chosen for the whole upload (source `upload_partner`), else the partner named on the lead
    (source `partner_field`) — an unknown or inactive partner is an error for that lead (needs_review),
    never a silent fallback;
+   then channel conflict (the source's or the global `conflict` policy) — a lead of a buyer a partner
+   already holds (an earlier lead within the window, or a registration) goes to that partner
+   (`same_partner`) or to review (`review`), its reason naming the earlier lead;
 3. rule groups in order — rules AND inside a group, groups OR; a lead missing a required rule's field
    goes to manual review when a candidate that has the rule's attribute would match it otherwise (the
    missing value is what stands between them; candidates without the attribute fail the rule, and a group
@@ -122,8 +125,10 @@ class _Decisions:
 
 
 def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
-          state: RoutingState | None = None) -> RoutingResult:
-    """Decide every lead of `leads` (in arrival order: round robin hands out slots in this order)."""
+          state: RoutingState | None = None, conflicts: pd.DataFrame | None = None) -> RoutingResult:
+    """Decide every lead of `leads` (in arrival order: round robin hands out slots in this order).
+    `conflicts` (routing.conflicts.CONFLICT_COLUMNS): per lead of `leads` with an earlier lead or
+    registration of the same buyer, which one and the partner holding it."""
     state = state or RoutingState()
     n = len(leads)
     out = _Decisions(n)
@@ -136,6 +141,9 @@ def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
 
     _protected_accounts(out, fields, partners, excluded_rows)
     _named_partner(out, leads, fields, partners, source, excluded_rows)
+    policy = source.conflict or partners.routing.conflict
+    if conflicts is not None and len(conflicts) and policy is not None and policy.action != "allow":
+        _conflicts(out, lead_ids, conflicts, policy, partners, room)
     positions = _rule_groups(out, fields, partners, separator, state, room, excluded_rows, source.name)
     _default_or_unassigned(out, partners, room, excluded_rows)
     return RoutingResult(lead_ids, out.codes, out.kinds_frame(), positions)
@@ -271,6 +279,44 @@ def _named_partner(out: _Decisions, leads: pd.DataFrame, fields: LeadFields, par
             continue
         out.set(rows, out.kind(partner_id=p.id, status="routed", step="named_partner",
                                reason=f"partner {p.name} named on the lead (column '{column}')"))
+
+
+# ------------------------------------------------------------------------------------- step 2b
+
+
+def _conflicts(out: _Decisions, lead_ids: pd.Series, conflicts: pd.DataFrame, policy, partners: PartnersConfig,
+               room: dict[str, float]) -> None:
+    """Leads of a buyer a partner already works (see ConflictPolicy): `same_partner` sends them to that
+    partner (capacity does not split a buyer; an inactive partner means review), `review` holds them. One
+    decision per lead: its reason names the earlier lead."""
+    found = pd.Index(lead_ids.astype(object)).get_indexer(conflicts["lead_id"].astype(object))
+    conflicts = conflicts[found >= 0].assign(row=found[found >= 0])
+    conflicts = conflicts[out.undecided[conflicts["row"].to_numpy()]]
+    if conflicts.empty:
+        return
+    buyer = "email" if policy.match == ["email"] else "email domain and company"
+    partner_ids, statuses, reasons = [], [], []
+    for c in conflicts.itertuples(index=False):
+        p = partners.by_id(c.partner_id)
+        name = p.name if p is not None else c.partner_id
+        earlier = (f"earlier lead {c.earlier_id} (source '{c.earlier_source}', received {c.earlier_at:%Y-%m-%d}), "
+                   f"held by {name}" if c.earlier_kind == "lead" else
+                   f"registration {c.earlier_id} by {name} ({c.earlier_at:%Y-%m-%d})")
+        what = f"channel conflict: same {buyer} as {earlier}, within {policy.within_days:g} days"
+        if policy.action == "same_partner" and p is not None and p.active:
+            partner_ids.append(p.id)
+            statuses.append("routed")
+            reasons.append(f"{what}: sent to {name}, which already works this buyer")
+            room[p.id] -= 1
+        else:
+            why = "review by hand" if policy.action == "review" else \
+                f"{name} is inactive or unknown, so it cannot take the buyer's new lead: review by hand"
+            partner_ids.append(None)
+            statuses.append("needs_review")
+            reasons.append(f"{what}: {why} (this lead and {c.earlier_id})")
+    kinds = out.new_kinds(len(conflicts), partner_id=partner_ids, status=statuses, step="conflict",
+                          candidates=conflicts["partner_id"].tolist(), reason=reasons)
+    out.set(conflicts["row"].to_numpy(dtype=np.int64), kinds)
 
 
 # ------------------------------------------------------------------------------------- step 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame, parse_payloads
+from leadsync.routing.business_time import latest_start, moments
 from leadsync.routing.conflicts import earlier_holders, queued_slice
 from leadsync.routing.conflicts import policy_for as conflict_policy
 from leadsync.routing.engine import RoutingResult, RoutingState, fields_used, route
@@ -204,13 +205,11 @@ def advance(state: RoutingState, result: RoutingResult) -> RoutingState:
 
 
 def overdue(assigned: pd.DataFrame, partners: PartnersConfig, now: datetime) -> pd.Series:
-    """Which routed leads have waited longer than their partner's (or the global) acceptance window.
-    Auto-accept partners accept on delivery, so their leads never time out."""
-    days = {p.id: (p.accept_within_days or partners.routing.accept_within_days)
-            for p in partners.partners if not p.auto_accept}
-    window = assigned["partner_id"].map(days)
-    limit = pd.to_timedelta(window.astype(float), unit="D")
-    return window.notna() & (assigned["decided_at"] + limit <= pd.Timestamp(now))
+    """Which routed leads have waited longer than their partner's (or the global) acceptance window, counted
+    in the partner's time zone and business days (routing.business_time). Auto-accept partners accept on
+    delivery, so their leads never time out."""
+    ends = moments(assigned, partners)
+    return ends.notna() & (ends <= pd.Timestamp(now))
 
 
 def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
@@ -258,8 +257,5 @@ def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
 
 
 def reroute_cutoff(partners: PartnersConfig, now: datetime) -> datetime | None:
-    """The oldest decision time that can be overdue now (None when nothing ever times out)."""
-    windows = [p.accept_within_days for p in partners.partners if p.accept_within_days]
-    if partners.routing.accept_within_days:
-        windows.append(partners.routing.accept_within_days)
-    return now - timedelta(days=min(windows)) if windows else None
+    """Decisions taken after this cannot be overdue now (None when nothing ever times out)."""
+    return latest_start(partners, now)

@@ -200,6 +200,30 @@ class Partner(Strict):
         None, description="The partner's own CRM: accepted leads are created there and its updates come back.")
     technical_contact: str | None = Field(
         None, description="Who at the partner is emailed when its CRM refuses leadsync (credentials, fields).")
+    timezone: str = Field("UTC", description="IANA zone the partner works in (e.g. Europe/Berlin): its days, "
+                                            "windows and reminders are counted there, its emails show dates there.")
+    business_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = Field(
+        None, min_length=1, description="Days the partner works (e.g. [mon, tue, wed, thu, fri]): acceptance "
+                                        "windows and reminders count only these; none: every day.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{v}' is not an IANA time zone; write e.g. Europe/Berlin, America/New_York or "
+                             "UTC") from None
+        return v
+
+    @field_validator("business_days")
+    @classmethod
+    def _days(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"business_days names a day twice: {v}")
+        return v
 
     @field_validator("auto_accept_without_crm")
     @classmethod

@@ -18,6 +18,7 @@ from leadsync.routing.business_time import latest_start, moments
 from leadsync.routing.conflicts import earlier_holders, queued_slice
 from leadsync.routing.conflicts import policy_for as conflict_policy
 from leadsync.routing.engine import RoutingResult, RoutingState, fields_used, route
+from leadsync.routing.offers import expire_offers
 from leadsync.routing.state import (
     DECISION_FIELDS,
     DECISION_SCHEMA,
@@ -39,6 +40,7 @@ class RoutingReport:
     unassigned: int = 0
     needs_review: int = 0
     withdrawn: int = 0
+    offers_expired: int = 0
     preview: pd.DataFrame | None = None
 
     def add(self, decisions: pd.DataFrame | pa.Table, partners: PartnersConfig) -> None:
@@ -216,6 +218,7 @@ def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
     """Withdraw leads not accepted in time (recording the partner that had them) and route them again,
     never back to a partner that already had them; unassigned when none is left."""
     report = RoutingReport()
+    report.offers_expired = expire_offers(cfg, partners, store, now)  # unclaimed offers go to their fallback
     cutoff = reroute_cutoff(partners, now)
     if cutoff is None:
         return report

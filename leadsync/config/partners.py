@@ -306,12 +306,37 @@ class Rule(Strict):
         return self
 
 
+class OfferSettings(Strict):
+    """How a group in `mode: offer` offers a lead: to up to `to` of its matching partners at once (taken in
+    round-robin turn), the first to accept gets it; unclaimed after `claim_within_days` (routing's
+    accept_within_days when omitted; never when both are unset) it goes to `fallback`."""
+
+    to: int = Field(3, ge=2, le=50, description="How many matching partners are offered the lead at once.")
+    claim_within_days: float | None = Field(None, gt=0, description="Days the offer stays open.")
+    fallback: Literal["unassigned", "default_partner"] = Field(
+        "unassigned", description="Where an unclaimed lead goes: the unassigned queue or routing.default_partner.")
+
+
 class RuleGroup(Strict):
-    """Rules inside a group all hold (AND); the first group with a match wins (groups are OR)."""
+    """Rules inside a group all hold (AND); the first group with a match wins (groups are OR).
+
+    `mode: assign` (default) gives each lead to one partner (round robin); `mode: offer` offers it to
+    several (`offer`), and the first to accept gets it."""
 
     name: str
     partners: list[str] | None = Field(None, description="Candidate partner ids; all active partners when omitted.")
     rules: list[Rule] = Field(min_length=1)
+    mode: Literal["assign", "offer"] = "assign"
+    offer: OfferSettings | None = Field(None, description="mode offer: to how many, for how long, then where.")
+
+    @model_validator(mode="after")
+    def _offer(self) -> RuleGroup:
+        if self.offer is not None and self.mode != "offer":
+            raise ValueError(f"rule group '{self.name}' has 'offer' settings but mode '{self.mode}': add "
+                             "`mode: offer` or remove `offer`")
+        if self.mode == "offer" and self.offer is None:
+            object.__setattr__(self, "offer", OfferSettings())
+        return self
 
 
 class ProtectedAccount(Strict):
@@ -395,6 +420,9 @@ class PartnersConfig(Strict):
             unknown = [p for p in g.partners or [] if p not in known]
             if unknown:
                 raise ValueError(f"rule group '{g.name}' names unknown partners {unknown}; known: {shown}")
+            if g.offer and g.offer.fallback == "default_partner" and not self.routing.default_partner:
+                raise ValueError(f"rule group '{g.name}': offer fallback 'default_partner' needs "
+                                 "routing.default_partner; set one or use fallback 'unassigned'")
         by_id = {p.id: p for p in self.partners}
         seen: dict[tuple[str, str], str] = {}
         for a in self.routing.protected_accounts:
@@ -411,6 +439,9 @@ class PartnersConfig(Strict):
 
     def by_id(self, partner_id: str) -> Partner | None:
         return self._index().get(partner_id)
+
+    def rule_group(self, name: str | None) -> RuleGroup | None:
+        return next((g for g in self.routing.rule_groups if g.name == name), None)
 
     def _index(self) -> dict[str, Partner]:
         if self._by_id is None:  # built on first use: thousands of partners are looked up per batch

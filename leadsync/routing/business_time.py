@@ -39,10 +39,15 @@ def _wall(local: datetime, days: float) -> datetime:
     return moved.astimezone(UTC).astimezone(local.tzinfo)
 
 
+def utc(moment: datetime) -> datetime:
+    """An aware moment; a naive one (as some drivers return stored times) is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def add_days(start: datetime, days: float, partner: Partner | None) -> datetime:
-    """The moment `days` (the partner's days) after `start` (aware), as UTC."""
+    """The moment `days` (the partner's days) after `start`, as UTC."""
     tz = zone(partner.timezone if partner else "UTC")
-    local = start.astimezone(tz)
+    local = utc(start).astimezone(tz)
     work = _workdays(partner)
     if work is None:
         return _wall(local, days).astimezone(UTC)
@@ -98,7 +103,7 @@ def moments(frame: pd.DataFrame, partners: PartnersConfig, days_before_end: floa
 def shown(moment: datetime, partner: Partner | None) -> str:
     """A moment as the partner reads it: in its zone, with the zone's abbreviation (e.g. Tue 04 Nov 2026
     09:00 CET)."""
-    local = moment.astimezone(zone(partner.timezone if partner else "UTC"))
+    local = utc(moment).astimezone(zone(partner.timezone if partner else "UTC"))
     return f"{local:%a %d %b %Y %H:%M} {local.tzname()}"
 
 

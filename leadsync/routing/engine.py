@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from leadsync.config.partners import Partner, PartnersConfig
+from leadsync.config.partners import Partner, PartnersConfig, RuleGroup
 from leadsync.config.schema import SourceConfig
 from leadsync.routing.fields import LeadFields, email_domain, squeezed
 from leadsync.routing.matching import FieldCache, match_group
@@ -338,7 +338,7 @@ def _rule_groups(out: _Decisions, fields: LeadFields, partners: PartnersConfig, 
         if len(match.review_rows):
             _review(out, match, candidates, group.name)
         if len(match.rows):
-            _share(out, match, candidates, group.name, state, room, changed, source)
+            _share(out, match, candidates, group, state, room, changed, source)
     return changed
 
 
@@ -362,10 +362,13 @@ def _review(out: _Decisions, match, candidates: list[Partner], group_name: str) 
     out.set(match.review_rows, np.array(codes, dtype=np.int64)[inverse.reshape(-1)])
 
 
-def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, state: RoutingState,
+def _share(out: _Decisions, match, candidates: list[Partner], group: RuleGroup, state: RoutingState,
            room: dict[str, float], changed: dict[str, tuple[int, str]], source: str) -> None:
     """Hand the group's matched leads to partners, by weighted round robin within each candidate set (the
-    source's own cycle of it: see round_robin.py)."""
+    source's own cycle of it: see round_robin.py). In `mode: offer` the partner whose turn it is and the
+    set's next ones (with room) up to `offer.to` are offered the lead: status `offered`, no partner yet,
+    `candidates` the partners offered in that order."""
+    group_name = group.name
     sets = [[candidates[j] for j in members] for members in match.set_members]
     keys = [set_key(s, source) for s in sets]
     seqs = [sequence([p.weight for p in s]) for s in sets]
@@ -415,10 +418,28 @@ def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, s
     reasons = [f"rule group '{group_name}' matched {n} partner{'s' if n > 1 else ''}; round robin slot {t + 1} of "
                f"{c}: {p.name}" for n, t, c, p in zip(sizes[st].tolist(), sl.tolist(), cycle[st].tolist(), chosen,
                                                       strict=True)]
+    if group.mode == "offer":
+        offered = [_offered(sets[s], p, group.offer.to, room) for s, p in zip(st.tolist(), chosen, strict=True)]
+        kinds = out.new_kinds(
+            len(distinct), partner_id=None, status="offered", step="rule_group", rule_group=group_name,
+            candidates=[",".join(p.id for p in o) for o in offered],
+            rr_key=np.array(keys, dtype=object)[st].tolist(), rr_slot=sl.tolist(),
+            reason=[f"rule group '{group_name}' (mode offer) matched {n} partner{'s' if n > 1 else ''}; offered to "
+                    f"{', '.join(p.name for p in o)}: the first to accept gets it"
+                    for n, o in zip(sizes[st].tolist(), offered, strict=True)])
+        out.set(rows, kinds[inverse.reshape(-1)])
+        return
     kinds = out.new_kinds(len(distinct), partner_id=[p.id for p in chosen], status="routed", step="rule_group",
                           rule_group=group_name, candidates=member_ids[st].tolist(),
                           rr_key=np.array(keys, dtype=object)[st].tolist(), rr_slot=sl.tolist(), reason=reasons)
     out.set(rows, kinds[inverse.reshape(-1)])
+
+
+def _offered(members: list[Partner], first: Partner, to: int, room: dict[str, float]) -> list[Partner]:
+    """The partner whose turn it is, then the set's next partners (in set order, wrapping) that have room."""
+    start = members.index(first)
+    after = [members[(start + i) % len(members)] for i in range(1, len(members))]
+    return [first, *[p for p in after if room[p.id] > 0]][:to]
 
 
 # ------------------------------------------------------------------------------------- step 4

@@ -54,7 +54,8 @@ def explain(store: LeadStore, lead_id: str) -> str:
         if d["candidates"]:
             candidates = d["candidates"].split(",")
             label = "partner already working this buyer" if d["step"] == "conflict" else \
-                "partners that could take it with the missing value" if d["status"] == "needs_review" else "candidates"
+                "partners that could take it with the missing value" if d["status"] == "needs_review" else \
+                "offered to" if d["action"] in ("offered", "claimed", "offer_expired") else "candidates"
             lines.append(f"  {label} ({len(candidates)}): {', '.join(candidates)}")
             if pd.notna(d["rr_slot"]):
                 lines.append(f"  round robin: slot {int(d['rr_slot']) + 1} of set {d['rr_key']}")

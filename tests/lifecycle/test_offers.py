@@ -134,6 +134,7 @@ def test_the_loser_sees_the_taken_page_and_gets_an_email(make_served, http):
     assert world.outbox(lead)["data"].map(lambda d: d["distribution_status"]).tolist() == ["Offered", "Accepted"]
     text = explain(world.store, lead)
     assert "claimed by Alder: the first of the 2 partners offered it (a, b) to accept" in text
+    assert "offered to (2): a, b" in text and "now: accepted with a" in text
 
 
 @pytest.mark.parametrize(("fallback", "expected"), [("unassigned", ("unassigned", None)),

@@ -127,7 +127,7 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
     queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
     extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
     held = sa.func.coalesce(l.c.segregated, False).label("segregated")
-    cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS]]
+    cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS or name == "received_at"]]
     query = (sa.select(*cols, *([l.c.attributes] if extra else []))
              .select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
              .where(l.c.source == cfg.name, queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))

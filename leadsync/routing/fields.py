@@ -133,6 +133,14 @@ def _arrow_text(column: pd.Series) -> pa.Array | None:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
+def normalised_column(column: pd.Series) -> pa.Array:
+    """A lead column as routing compares it (trimmed, lower-case, empty as null), as one Arrow array."""
+    values = _arrow_text(column)
+    if values is None:
+        values = pa.array(column.to_numpy(dtype=object), pa.string(), from_pandas=True)
+    return _normalised(values)
+
+
 def _mostly_distinct(column: pd.Series, sample: int = 2000) -> bool:
     """An Arrow-backed text column whose first values are nearly all different (e.g. emails)."""
     values = _arrow_text(column)

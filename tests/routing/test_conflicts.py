@@ -143,3 +143,30 @@ def test_a_source_policy_overrides_the_global_one_and_allow_checks_nothing(store
 def test_a_match_other_than_email_or_domain_and_company_is_refused():
     with pytest.raises(ValueError, match=r"write \[email\] \(the same person\) or \[domain, company\]"):
         ConflictPolicy(match=["company"], within_days=3, action="review")
+
+
+def test_the_same_buyer_twice_in_one_batch_follows_the_first_lead(store_url, sources):
+    demo, _ = sources
+    store = LeadStore(store_url)
+    cfg = partners({"match": ["email"], "within_days": 30, "action": "same_partner"})
+    ids = put(store, "sftp_demo", "b0", [("ann@acme.example", "Acme"), ("bob@initech.example", "Initech"),
+                                         ("Ann@Acme.example ", "Acme"), ("cy@hooli.example", "Hooli")], T0)
+    old = put(store, "sftp_demo", "b1", [("dee@globex.example", "Globex")], T0 - timedelta(days=40))
+    again = put(store, "sftp_demo", "b2", [("dee@globex.example", "Globex")], T0)
+    route_new_leads(demo, cfg, store, T0)
+    # arrival order: Dee (40 days ago) → a; then Ann → b, Bob → c, Ann again → b (her first lead's partner,
+    # no round-robin turn taken), Cy → a, Dee again → b (her first lead is 40 days older: outside the window)
+    got = decisions(store, old + ids + again)
+    assert got == [["routed", "a", "rule_group"], ["routed", "b", "rule_group"], ["routed", "c", "rule_group"],
+                   ["routed", "b", "conflict"], ["routed", "a", "rule_group"], ["routed", "b", "rule_group"]]
+    assert f"same email as lead {ids[0]} in the same batch, routed to Bravo: sent to Bravo" in explain(store, ids[2])
+
+
+def test_review_holds_the_second_lead_of_a_batch_naming_both(duckdb_url, sources):
+    demo, _ = sources
+    store = LeadStore(duckdb_url)
+    cfg = partners({"match": ["domain", "company"], "within_days": 7, "action": "review"})
+    ids = put(store, "sftp_demo", "b0", [("ann@acme.example", "Acme Corp"), ("zed@ACME.example", "acme  corp")], T0)
+    route_new_leads(demo, cfg, store, T0)
+    assert decisions(store, ids) == [["routed", "a", "rule_group"], ["needs_review", None, "conflict"]]
+    assert f"review by hand (this lead and {ids[0]})" in explain(store, ids[1])

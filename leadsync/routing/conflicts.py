@@ -51,14 +51,21 @@ def earlier_holders(store: LeadStore, conn: sa.Connection, policy: ConflictPolic
     mine = _keys(policy, q.c.email, q.c.company)
     present = sa.and_(*[k.is_not(None) & (k != "") for k in mine])
     l, a, r = tables.leads, tables.assignments, lt.partner_registrations
-    theirs = _keys(policy, l.c.email, l.c.company)
+    # the leads partners hold, received in the slice's window, with their keys: the small side of the join
+    # (computed once, not per pair), so a first run over a million leads nobody holds yet costs nothing
+    since = sa.select(sa.func.min(q.c.received_at)).scalar_subquery() - window
+    held = (sa.select(l.c.lead_id, l.c.source, l.c.received_at, a.c.partner_id,
+                      *[k.label(f"k{i}") for i, k in enumerate(_keys(policy, l.c.email, l.c.company))])
+            .select_from(a.join(l, l.c.lead_id == a.c.lead_id))
+            .where(a.c.status.in_(HELD), a.c.partner_id.is_not(None), l.c.received_at >= since)
+            .cte("held"))
+    theirs = [held.c[f"k{i}"] for i in range(len(mine))]
     earlier_leads = (
-        sa.select(q.c.lead_id, l.c.lead_id.label("earlier_id"), sa.literal("lead").label("earlier_kind"),
-                  l.c.source.label("earlier_source"), a.c.partner_id, l.c.received_at.label("earlier_at"))
-        .select_from(q.join(l, sa.and_(*[m == t for m, t in zip(mine, theirs, strict=True)]))
-                     .join(a, a.c.lead_id == l.c.lead_id))
-        .where(present, l.c.lead_id != q.c.lead_id, l.c.received_at <= q.c.received_at,
-               l.c.received_at >= q.c.received_at - window, a.c.status.in_(HELD), a.c.partner_id.is_not(None)))
+        sa.select(q.c.lead_id, held.c.lead_id.label("earlier_id"), sa.literal("lead").label("earlier_kind"),
+                  held.c.source.label("earlier_source"), held.c.partner_id, held.c.received_at.label("earlier_at"))
+        .select_from(q.join(held, sa.and_(*[m == t for m, t in zip(mine, theirs, strict=True)])))
+        .where(present, held.c.lead_id != q.c.lead_id, held.c.received_at <= q.c.received_at,
+               held.c.received_at >= q.c.received_at - window))
     registered = _keys(policy, r.c.email, r.c.company)
     registrations = (
         sa.select(q.c.lead_id, r.c.registration_id.label("earlier_id"), sa.literal("registration").label("earlier_kind"),

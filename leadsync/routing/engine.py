@@ -344,16 +344,25 @@ def _same_buyer_in_batch(out: _Decisions, fields: LeadFields, policy) -> np.ndar
     previous[order[1:][same[1:]]] = order[:-1][same[1:]]
     received = fields.leads.get("received_at")
     if received is not None:
-        at = pd.to_datetime(received, utc=True).to_numpy()
+        at = _nanoseconds(received)
         has = previous >= 0
-        gap = np.zeros(fields.n, dtype="timedelta64[ns]")
+        gap = np.zeros(fields.n, dtype=np.int64)
         gap[has] = at[has] - at[previous[has]]
-        previous[has & (gap > np.timedelta64(int(policy.within_days * 86400e9), "ns"))] = -1
+        previous[has & (gap > int(policy.within_days * 86400e9))] = -1
     previous[~out.undecided] = -1
     if not (previous >= 0).any():
         return None
     out.undecided[previous >= 0] = False  # held: decided after the others, from the lead they follow
     return previous
+
+
+def _nanoseconds(column: pd.Series) -> np.ndarray:
+    """Instants as int64 nanoseconds since the epoch (an Arrow-backed column without a Python object each)."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        values = pa.array(column)
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        return pc.cast(pc.cast(values, pa.timestamp("ns", values.type.tz)), pa.int64()).to_numpy(zero_copy_only=False)
+    return pd.to_datetime(column, utc=True).astype("int64").to_numpy()
 
 
 def _buyer_keys(fields: LeadFields, policy) -> np.ndarray | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,11 @@ import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame, parse_payloads
+from leadsync.routing.business_time import latest_start, moments
+from leadsync.routing.conflicts import CONFLICT_KEYS, earlier_holders
+from leadsync.routing.conflicts import policy_for as conflict_policy
 from leadsync.routing.engine import RoutingResult, RoutingState, fields_used, route
+from leadsync.routing.offers import expire_offers
 from leadsync.routing.state import (
     DECISION_FIELDS,
     DECISION_SCHEMA,
@@ -36,6 +40,7 @@ class RoutingReport:
     unassigned: int = 0
     needs_review: int = 0
     withdrawn: int = 0
+    offers_expired: int = 0
     preview: pd.DataFrame | None = None
 
     def add(self, decisions: pd.DataFrame | pa.Table, partners: PartnersConfig) -> None:
@@ -75,11 +80,14 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         waiting = _queue_new_leads(store, conn, cfg)
         state = load_state(store, conn)
         used = fields_used(partners, cfg)
+        policy = conflict_policy(cfg, partners)
         held_back: list[pa.Table] = []  # decided, not yet recorded: less than a row group
         for start in range(0, waiting, ROUTE_SLICE):
             leads = _queued_leads(store, conn, cfg, used, start, min(start + ROUTE_SLICE, waiting))
             held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
-            result = route(leads[~held].reset_index(drop=True), partners, cfg, state)
+            conflicts = earlier_holders(store, conn, policy, _queue_slice(
+                store, conn, CONFLICT_KEYS, start, min(start + ROUTE_SLICE, waiting))) if policy else None
+            result = route(leads[~held].reset_index(drop=True), partners, cfg, state, conflicts)
             decisions = _first_decisions(leads["lead_id"], held, result, cfg)
             report.add(decisions, partners)
             decisions = pa.concat_tables([*held_back, decisions])
@@ -132,14 +140,8 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
     l = tables.leads
     extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
     held = sa.func.coalesce(l.c.segregated, False).label("segregated")
-    cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS]]
-    query = sa.select(*cols, *([l.c.attributes] if extra else []))
-    if store.dialect == "duckdb":
-        query = _in_queue_rows(conn, query, start, stop)
-    else:
-        queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
-        query = (query.select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
-                 .where(l.c.source == cfg.name, queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
+    cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS or name == "received_at"]]
+    query = _queue_slice(store, conn, [*cols, *([l.c.attributes] if extra else [])], start, stop)
     batches = list(store.read_batches(conn, query))
     table = pa.Table.from_batches(batches) if batches else pa.table(
         {c.name: pa.array([], pa.bool_() if c.name == "segregated" else pa.string()) for c in query.selected_columns})
@@ -152,6 +154,17 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
         for name in extra:
             leads[name] = values[name].reindex(leads.index) if name in values else None
     return leads
+
+
+def _queue_slice(store: LeadStore, conn: sa.Connection, columns: list, start: int, stop: int) -> sa.Select:
+    """`columns` of the leads at queue positions start … stop - 1, in queue order."""
+    query = sa.select(*columns)
+    if store.dialect == "duckdb":
+        return _in_queue_rows(conn, query, start, stop)
+    l = tables.leads
+    queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
+    return (query.select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
+            .where(queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
 
 
 def _in_queue_rows(conn: sa.Connection, query: sa.Select, start: int, stop: int) -> sa.Select:
@@ -214,19 +227,18 @@ def advance(state: RoutingState, result: RoutingResult) -> RoutingState:
 
 
 def overdue(assigned: pd.DataFrame, partners: PartnersConfig, now: datetime) -> pd.Series:
-    """Which routed leads have waited longer than their partner's (or the global) acceptance window.
-    Auto-accept partners accept on delivery, so their leads never time out."""
-    days = {p.id: (p.accept_within_days or partners.routing.accept_within_days)
-            for p in partners.partners if not p.auto_accept}
-    window = assigned["partner_id"].map(days)
-    limit = pd.to_timedelta(window.astype(float), unit="D")
-    return window.notna() & (assigned["decided_at"] + limit <= pd.Timestamp(now))
+    """Which routed leads have waited longer than their partner's (or the global) acceptance window, counted
+    in the partner's time zone and business days (routing.business_time). Auto-accept partners accept on
+    delivery, so their leads never time out."""
+    ends = moments(assigned, partners)
+    return ends.notna() & (ends <= pd.Timestamp(now))
 
 
 def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
     """Withdraw leads not accepted in time (recording the partner that had them) and route them again,
     never back to a partner that already had them; unassigned when none is left."""
     report = RoutingReport()
+    report.offers_expired = expire_offers(cfg, partners, store, now)  # unclaimed offers go to their fallback
     cutoff = reroute_cutoff(partners, now)
     if cutoff is None:
         return report
@@ -268,8 +280,5 @@ def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
 
 
 def reroute_cutoff(partners: PartnersConfig, now: datetime) -> datetime | None:
-    """The oldest decision time that can be overdue now (None when nothing ever times out)."""
-    windows = [p.accept_within_days for p in partners.partners if p.accept_within_days]
-    if partners.routing.accept_within_days:
-        windows.append(partners.routing.accept_within_days)
-    return now - timedelta(days=min(windows)) if windows else None
+    """Decisions taken after this cannot be overdue now (None when nothing ever times out)."""
+    return latest_start(partners, now)

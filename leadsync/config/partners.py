@@ -176,7 +176,10 @@ class Partner(Strict):
     tier: str | None = None
     countries: list[str] = Field(default_factory=list)
     states: list[str] = Field(default_factory=list)
-    postal_codes: list[str] = Field(default_factory=list, description="Prefixes ('94') or ranges ('94000-94999').")
+    postal_codes: list[str] | dict[str, list[str]] = Field(
+        default_factory=list, description="Prefixes ('94') or ranges ('94000-94999'); or per country, "
+                                          "{DE: ['10000-19999'], AT: ['1000-1999']}: each list holds only for "
+                                          "leads of that country.")
     products: list[str] = Field(default_factory=list)
     competencies: list[str] = Field(default_factory=list)
     lead_types: list[str] = Field(default_factory=list, description="SMB, Mid-Market, Enterprise or your own.")
@@ -197,6 +200,30 @@ class Partner(Strict):
         None, description="The partner's own CRM: accepted leads are created there and its updates come back.")
     technical_contact: str | None = Field(
         None, description="Who at the partner is emailed when its CRM refuses leadsync (credentials, fields).")
+    timezone: str = Field("UTC", description="IANA zone the partner works in (e.g. Europe/Berlin): its days, "
+                                            "windows and reminders are counted there, its emails show dates there.")
+    business_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = Field(
+        None, min_length=1, description="Days the partner works (e.g. [mon, tue, wed, thu, fri]): acceptance "
+                                        "windows and reminders count only these; none: every day.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{v}' is not an IANA time zone; write e.g. Europe/Berlin, America/New_York or "
+                             "UTC") from None
+        return v
+
+    @field_validator("business_days")
+    @classmethod
+    def _days(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"business_days names a day twice: {v}")
+        return v
 
     @field_validator("auto_accept_without_crm")
     @classmethod
@@ -211,6 +238,23 @@ class Partner(Strict):
         if v is not None and not re.fullmatch(EMAIL, v):
             raise ValueError(f"'{v}' is not an email address")
         return v.lower() if v else v
+
+    @field_validator("postal_codes")
+    @classmethod
+    def _postal_countries(cls, v: list[str] | dict[str, list[str]]) -> list[str] | dict[str, list[str]]:
+        if isinstance(v, dict):
+            blank = [c for c in v if not str(c).strip()]
+            if blank:
+                raise ValueError("postal_codes per country: every key must be a country (as leads spell it, "
+                                 "e.g. DE), not empty")
+            seen: dict[str, str] = {}
+            for c in v:
+                norm = str(c).strip().lower()
+                if norm in seen:
+                    raise ValueError(f"postal_codes names country '{c}' twice (as '{seen[norm]}' too): merge the "
+                                     "two lists")
+                seen[norm] = c
+        return v
 
     def rep(self, email: str) -> Rep | None:
         return next((r for r in self.reps if r.email == email.lower()), None)
@@ -262,12 +306,37 @@ class Rule(Strict):
         return self
 
 
+class OfferSettings(Strict):
+    """How a group in `mode: offer` offers a lead: to up to `to` of its matching partners at once (taken in
+    round-robin turn), the first to accept gets it; unclaimed after `claim_within_days` (routing's
+    accept_within_days when omitted; never when both are unset) it goes to `fallback`."""
+
+    to: int = Field(3, ge=2, le=50, description="How many matching partners are offered the lead at once.")
+    claim_within_days: float | None = Field(None, gt=0, description="Days the offer stays open.")
+    fallback: Literal["unassigned", "default_partner"] = Field(
+        "unassigned", description="Where an unclaimed lead goes: the unassigned queue or routing.default_partner.")
+
+
 class RuleGroup(Strict):
-    """Rules inside a group all hold (AND); the first group with a match wins (groups are OR)."""
+    """Rules inside a group all hold (AND); the first group with a match wins (groups are OR).
+
+    `mode: assign` (default) gives each lead to one partner (round robin); `mode: offer` offers it to
+    several (`offer`), and the first to accept gets it."""
 
     name: str
     partners: list[str] | None = Field(None, description="Candidate partner ids; all active partners when omitted.")
     rules: list[Rule] = Field(min_length=1)
+    mode: Literal["assign", "offer"] = "assign"
+    offer: OfferSettings | None = Field(None, description="mode offer: to how many, for how long, then where.")
+
+    @model_validator(mode="after")
+    def _offer(self) -> RuleGroup:
+        if self.offer is not None and self.mode != "offer":
+            raise ValueError(f"rule group '{self.name}' has 'offer' settings but mode '{self.mode}': add "
+                             "`mode: offer` or remove `offer`")
+        if self.mode == "offer" and self.offer is None:
+            object.__setattr__(self, "offer", OfferSettings())
+        return self
 
 
 class ProtectedAccount(Strict):
@@ -297,6 +366,27 @@ class ProtectedAccount(Strict):
         return "email_domain", self.email_domain.strip().lower().lstrip("@")
 
 
+class ConflictPolicy(Strict):
+    """Channel conflict: a new lead for a buyer someone already works. The buyer is the same when `match`
+    agrees (the email; or the email domain and the company, case and spacing ignored) with a lead received
+    within `within_days` before it that a partner still holds (routed or accepted, not closed), or with a
+    lead a partner registered in that time. `same_partner`: the new lead goes to that partner; `review`: it
+    waits for a person, both leads named; `allow`: no check."""
+
+    match: list[Literal["email", "domain", "company"]] = Field(
+        description="[email] or [domain, company]: what makes two leads the same buyer.")
+    within_days: float = Field(gt=0, description="How far back (days before the new lead arrived) to look.")
+    action: Literal["same_partner", "review", "allow"]
+
+    @field_validator("match")
+    @classmethod
+    def _match(cls, v: list[str]) -> list[str]:
+        if sorted(v) not in (["email"], ["company", "domain"]):
+            raise ValueError(f"{v} is not a conflict match: write [email] (the same person) or [domain, company] "
+                             "(the same organisation)")
+        return ["email"] if v == ["email"] else ["domain", "company"]
+
+
 class Routing(Strict):
     default_partner: str | None = Field(None, description="Partner for leads no rule matches; else unassigned.")
     accept_within_days: float | None = Field(
@@ -305,6 +395,8 @@ class Routing(Strict):
     protected_accounts_file: str | None = Field(
         None, description="CSV beside partners.yaml with columns account_id,company,email_domain,partner,rep,open.")
     rule_groups: list[RuleGroup] = Field(default_factory=list)
+    conflict: ConflictPolicy | None = Field(
+        None, description="Channel-conflict policy for every source (a source's own `conflict` overrides it).")
 
 
 class PartnersConfig(Strict):
@@ -328,6 +420,9 @@ class PartnersConfig(Strict):
             unknown = [p for p in g.partners or [] if p not in known]
             if unknown:
                 raise ValueError(f"rule group '{g.name}' names unknown partners {unknown}; known: {shown}")
+            if g.offer and g.offer.fallback == "default_partner" and not self.routing.default_partner:
+                raise ValueError(f"rule group '{g.name}': offer fallback 'default_partner' needs "
+                                 "routing.default_partner; set one or use fallback 'unassigned'")
         by_id = {p.id: p for p in self.partners}
         seen: dict[tuple[str, str], str] = {}
         for a in self.routing.protected_accounts:
@@ -344,6 +439,9 @@ class PartnersConfig(Strict):
 
     def by_id(self, partner_id: str) -> Partner | None:
         return self._index().get(partner_id)
+
+    def rule_group(self, name: str | None) -> RuleGroup | None:
+        return next((g for g in self.routing.rule_groups if g.name == name), None)
 
     def _index(self) -> dict[str, Partner]:
         if self._by_id is None:  # built on first use: thousands of partners are looked up per batch

@@ -20,6 +20,7 @@ from leadsync.config.api_sources import (
     SalesforceConnection,
     WritebackConfig,
 )
+from leadsync.config.partners import ConflictPolicy
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 
@@ -148,6 +149,8 @@ class SourceConfig(Strict):
     schedule: str | None = Field(
         "*/30 * * * *", description="Cron for this source's pull-to-writeback job (UTC); null: no schedule.")
     fields: list[FieldMapping]
+    conflict: ConflictPolicy | None = Field(
+        None, description="Channel-conflict policy for this source's leads (over partners.yaml routing.conflict).")
 
     @field_validator("schedule")
     @classmethod

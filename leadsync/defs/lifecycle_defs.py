@@ -16,10 +16,12 @@ from leadsync.defs.config_checks import project_config_check
 from leadsync.defs.errors import store_failure
 from leadsync.defs.metadata import md_counts, md_table
 from leadsync.defs.resources import LeadsyncResource
+from leadsync.lifecycle.aging import queue_aging_emails
 from leadsync.lifecycle.closed_loop import send_closed_loop
 from leadsync.lifecycle.context import load_lifecycle
 from leadsync.lifecycle.delivery import deliver
 from leadsync.lifecycle.mail_queue import send_pending
+from leadsync.lifecycle.offers import queue_offer_emails
 from leadsync.lifecycle.rewards import leaderboard
 from leadsync.lifecycle.smtp import SmtpConfigError, SmtpUnavailable
 from leadsync.lifecycle.waiting import waiting_frame, waiting_per_partner
@@ -56,11 +58,15 @@ def lifecycle_assets(sources: list[str]) -> list[dg.AssetsDefinition]:
     def deliveries(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with lifecycle_errors():
             ctx = load_lifecycle(leadsync.paths, leadsync.store())
+            aging = queue_aging_emails(ctx, now_utc())  # sent with the deliveries' emails
+            offers = queue_offer_emails(ctx, now_utc())
             report = deliver(ctx, now_utc())
             waiting = waiting_per_partner(ctx.store, ctx.partners)
-        for problem in report.problems:
+        for problem in report.problems + aging.problems:
             context.log.warning(problem)
         return dg.MaterializeResult(metadata={
+            "reminders_queued": aging.reminders, "withdrawal_notices_queued": aging.withdrawal_notices,
+            "escalation_emails_queued": aging.escalations, "offer_emails_queued": offers,
             "auto_accepted": report.auto_accepted, "emails_sent": report.sent, "emails_failed": report.failed,
             "retry_later": report.retry_later, "per_partner": md_counts(report.per_partner, "partner", "leads"),
             "leads_waiting": sum(w.waiting for w in waiting),
@@ -84,11 +90,17 @@ def lifecycle_assets(sources: list[str]) -> list[dg.AssetsDefinition]:
     return [deliveries, rewards_leaderboard, project_config_check(DELIVERIES)]
 
 
-@dg.op(description="Send partner emails that could not be sent before (SMTP down, refused).")
+@dg.op(description="Queue the reminders, withdrawal notices and escalations now due (lifecycle.yaml aging), and "
+                   "send partner emails that could not be sent before (SMTP down, refused).")
 def send_queued_mail(context: dg.OpExecutionContext, leadsync: LeadsyncResource) -> None:
     with lifecycle_errors():
-        report = send_pending(load_lifecycle(leadsync.paths, leadsync.store()), now_utc())
-    context.log.info(f"queued partner mail: {report}")
+        ctx = load_lifecycle(leadsync.paths, leadsync.store())
+        aging = queue_aging_emails(ctx, now_utc())  # reminders fall due between deliveries runs
+        queue_offer_emails(ctx, now_utc())
+        report = send_pending(ctx, now_utc())
+    for problem in aging.problems:
+        context.log.warning(problem)
+    context.log.info(f"queued partner mail: {report}; aging: {aging}")
 
 
 @dg.op(description="Ask owners of accepted, still-open leads for an update (closed loop).")

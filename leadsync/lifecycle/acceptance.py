@@ -6,6 +6,10 @@ at Not Contacted). Rejecting needs a reason (lifecycle.yaml `reject_reasons`); t
 (the default), the lead is routed again, never to a partner that already had it (unassigned when none is
 left); with `return_to_supplier` it stays rejected until the supplier assigns it by hand.
 Both are recorded once: a second click finds the lead already decided and changes nothing.
+
+An offered lead (a rule group in `mode: offer`) goes to the first offered partner to accept: the claim is
+a conditional insert (routing/offers.py), so two acceptances at once cannot both win; the winner's
+acceptance is recorded as a `claimed` decision, the others get OfferTaken (the "taken" page) and an email.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from leadsync.lifecycle.events import (
     current_assignment,
     start_progress,
 )
+from leadsync.lifecycle.offers import queue_taken_emails
 from leadsync.routing.engine import fields_used, route
+from leadsync.routing.offers import claim, winner_of
 from leadsync.routing.state import load_state, record, save_positions
 from leadsync.store import tables
 
@@ -36,6 +42,44 @@ class Decision:
     message: str  # for the partner
     decided_at: datetime | None = None
     rerouted_to: str | None = None  # partner id the rejected lead went to next (None: unassigned / returned)
+    emails: tuple[str, ...] = ()  # deliveries queued by the decision (offer taken), to send now
+
+
+class OfferTaken(LifecycleError):
+    """The lead was offered to several partners and another one accepted it first."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "lead_id", 409)
+
+
+def _taken_check(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str) -> None:
+    """OfferTaken when the lead's offer was claimed by another partner."""
+    won = winner_of(conn, lead_id)
+    if won is not None and won[0] != partner_id:
+        raise OfferTaken(f"This lead was taken: another partner accepted it first ({won[1]:%d %b %Y %H:%M} UTC). "
+                         f"Nothing was changed for {ctx.partner_name(partner_id)}.")
+
+
+def _claim(ctx: Lifecycle, conn: sa.Connection, current: dict, partner_id: str, now: datetime,
+           actor: str) -> Decision:
+    lead_id, name = current["lead_id"], ctx.partner_name(partner_id)
+    offered = (current["candidates"] or "").split(",")
+    if partner_id not in offered:
+        raise LifecycleError(f"This lead was not offered to {name}.", "lead_id", 409)
+    winner, _at = claim(ctx.store, conn, lead_id, int(current["version"]), partner_id, now)
+    if winner != partner_id:
+        _taken_check(ctx, conn, lead_id, partner_id)
+    version = change_assignment(ctx, conn, current, action="claimed", status="accepted", now=now,
+                                reason=f"claimed by {name}: the first of the {len(offered)} partners offered it "
+                                       f"({', '.join(offered)}) to accept", decided_by=f"partner:{partner_id}",
+                                partner_id=partner_id)
+    start_progress(ctx, conn, {**current, "partner_id": partner_id}, now)
+    add_event(ctx, conn, event_id=f"{lead_id}:accepted:{version}", lead_id=lead_id, source=current["source"],
+              partner_id=partner_id, kind="accepted", detail={"via": actor, "offered_to": offered}, actor=actor,
+              now=now)
+    emails = queue_taken_emails(ctx, conn, current, partner_id, now)
+    return Decision(lead_id, "accepted", f"You accepted this lead for {name}; it is yours. The other partners it "
+                    "was offered to are told it is taken.", now, emails=tuple(emails))
 
 
 def _routed_to(ctx: Lifecycle, current: dict | None, lead_id: str, partner_id: str) -> dict:
@@ -63,9 +107,12 @@ def _already(ctx: Lifecycle, conn: sa.Connection, current: dict, partner_id: str
 
 def accept(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, now: datetime,
            actor: str = "web") -> Decision:
-    """Accept a lead routed to the partner (inside the caller's transaction)."""
+    """Accept a lead routed (or offered) to the partner (inside the caller's transaction)."""
     current = current_assignment(ctx, conn, lead_id, lock=True)
+    if current is not None and current["status"] == "offered":
+        return _claim(ctx, conn, current, partner_id, now, actor)
     if current is not None and current["partner_id"] != partner_id:
+        _taken_check(ctx, conn, lead_id, partner_id)
         done = _already(ctx, conn, current, partner_id)
         if done:  # rejected by this partner, and rerouted since
             raise LifecycleError(f"{done.message} It cannot be accepted any more.", "lead_id", 409)
@@ -102,7 +149,11 @@ def reject(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, r
     if comment and len(comment) > 2000:
         raise LifecycleError("The comment is longer than 2000 characters.", "comment")
     current = current_assignment(ctx, conn, lead_id, lock=True)
+    if current is not None and current["status"] == "offered":
+        raise LifecycleError("This lead is offered to several partners: accept it to take it, or leave it to the "
+                             "others. There is nothing to reject.", "lead_id", 409)
     if current is not None and current["partner_id"] != partner_id:
+        _taken_check(ctx, conn, lead_id, partner_id)
         done = _already(ctx, conn, current, partner_id)
         if done:
             return done

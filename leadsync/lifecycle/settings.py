@@ -147,6 +147,23 @@ class AutoRegistration(Strict):
     partner_rules: dict[str, list[RuleGroup]] = Field(default_factory=dict)
 
 
+class Aging(Strict):
+    """Leads that wait: a reminder before a partner's acceptance window ends, a notice when a lead is
+    withdrawn from it, and an escalation to the supplier's contacts for leads nobody has taken. Each email
+    is queued once (the `deliveries` ledger) whatever the number of runs. Days are the partner's (its
+    `timezone` and `business_days` in partners.yaml)."""
+
+    remind_days_before: float | None = Field(
+        1, gt=0, description="Remind the partner this many of its days before the acceptance window ends; "
+                             "null: no reminder.")
+    withdrawal_notice: bool = Field(True, description="Tell the partner when a lead is withdrawn from it.")
+    notice_within_days: float = Field(
+        7, gt=0, description="Withdrawals older than this are not notified (a store upgraded with old ones).")
+    escalate_after_days: float | None = Field(
+        None, gt=0, description="Email the source's contacts about leads unassigned or in review longer than "
+                                "this many days (one email per source and run, each lead once); null: never.")
+
+
 class LifecycleSettings(Strict):
     """mappings/lifecycle.yaml."""
 
@@ -162,6 +179,7 @@ class LifecycleSettings(Strict):
     closed_loop: ClosedLoop = ClosedLoop()
     auto_registration: AutoRegistration = AutoRegistration()
     portal: PortalSettings = PortalSettings()  # the partner portal (leadsync/portal/)
+    aging: Aging = Aging()
 
     @model_validator(mode="after")
     def _unique_codes(self) -> LifecycleSettings:

@@ -135,6 +135,17 @@ partner_registrations = sa.Table(
     sa.Column("decided_at", TS, nullable=False),
 )
 
+# Who claimed an offered lead (rule groups in `mode: offer`): one row per (lead, assignment version); the key
+# makes the first claim the only one (routing/offers.py).
+offer_claims = sa.Table(
+    "offer_claims",
+    metadata,
+    sa.Column("lead_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("partner_id", sa.String, nullable=False),
+    sa.Column("claimed_at", TS, nullable=False),
+)
+
 sa.Index("ix_lifecycle_events_lead", lifecycle_events.c.lead_id, lifecycle_events.c.occurred_at)
 sa.Index("ix_deliveries_state", deliveries.c.state)
 sa.Index("ix_deliveries_lead", deliveries.c.lead_id, deliveries.c.kind)
@@ -143,7 +154,8 @@ sa.Index("ix_opportunities_lead", opportunities.c.lead_id)
 sa.Index("ix_rewards_partner", rewards_ledger.c.partner_id)
 
 LIFECYCLE_TABLES = [lifecycle_events, used_tokens, lead_progress, opportunities, marketing_events, rewards_ledger,
-                    deliveries, partner_registrations, *PORTAL_TABLES]  # the partner portal's (sign-ins, settings)
+                    deliveries, partner_registrations, offer_claims,
+                    *PORTAL_TABLES]  # the partner portal's (sign-ins, settings)
 
 
 def ensure_tables(conn: sa.Connection) -> None:

@@ -36,7 +36,7 @@ from starlette.routing import Mount, Route
 from leadsync.config.partners import PartnersConfig
 from leadsync.config.schema import SourceConfig
 from leadsync.lifecycle import tables as lt
-from leadsync.lifecycle.acceptance import accept, reject
+from leadsync.lifecycle.acceptance import OfferTaken, accept, reject
 from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.email_render import environment
 from leadsync.lifecycle.events import LifecycleError, current_assignment, lead_events, progress
@@ -51,6 +51,7 @@ from leadsync.lifecycle.status import SALES_STATUSES, allowed_next
 from leadsync.lifecycle.tokens import Claims, TokenError, TokenExpired, TokenUsed, verify
 from leadsync.lifecycle.updates import COLUMNS, ImportReport, apply_update, import_csv, import_rows
 from leadsync.portal.app import create_portal
+from leadsync.routing.offers import winner_of
 from leadsync.store import LeadStore
 from leadsync.store.faults import StoreFault, wait_seconds
 
@@ -78,6 +79,8 @@ class _App:
         return self.page("message", title, status_code, message=message, error=error, status_url=status_url)
 
     def refused(self, exc: TokenError | LifecycleError) -> HTMLResponse:
+        if isinstance(exc, OfferTaken):
+            return self.message("This lead was taken", str(exc), exc.status_code)
         if isinstance(exc, TokenError):
             return self.message(exc.title, str(exc), exc.status_code, error=True)
         return self.message("This cannot be done", str(exc), exc.status_code, error=True)
@@ -117,6 +120,12 @@ class _App:
             self.check_unused(conn, claims)
             current = current_assignment(self.ctx, conn, claims.lead_id)
             view = lead_view(self.ctx, conn, claims.lead_id)
+            won = winner_of(conn, claims.lead_id)
+        if won is not None and won[0] != claims.partner_id:
+            raise OfferTaken(f"This lead was taken: another partner accepted it first ({won[1]:%d %b %Y %H:%M} UTC).")
+        if current is not None and current["status"] == "offered" and template == "accept" and \
+                claims.partner_id in (current["candidates"] or "").split(","):
+            return self.page(template, "Accept this offered lead?", view=view, **context)
         if current is None or current["partner_id"] != claims.partner_id:
             raise LifecycleError("This lead is no longer assigned to "
                                  f"{self.ctx.partner_name(claims.partner_id)}: it was withdrawn or given to another "
@@ -139,6 +148,7 @@ class _App:
                 self.mark_used(conn, claims, now)
         except (TokenError, LifecycleError) as exc:
             return self.refused(exc)
+        self.send_emails(list(decision.emails))  # offer taken: the other partners are told now
         title = "Lead accepted" if decision.outcome == "accepted" else "Already accepted"
         return self.message(title, decision.message, status_url=self.status_url(claims))
 
@@ -281,7 +291,8 @@ class _App:
                              "decisions": report.decisions})
 
     def send_emails(self, delivery_ids: list[str]) -> None:
-        """Send rep notifications now; when the mail server fails they stay queued for the delivery job."""
+        """Send rep notifications (and offer-taken emails) now; when the mail server fails they stay queued
+        for the delivery job."""
         if not delivery_ids:
             return
         try:

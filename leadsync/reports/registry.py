@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from leadsync.reports.charts import BarChart
+from leadsync.reports.lead_age import lead_age, lead_age_chart
 from leadsync.reports.leads import (
     lead_distribution_chart,
     lead_distribution_summary,
@@ -58,6 +59,9 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("rep_stack_ranking", "Rep Stack Ranking",
            "Every partner's reps ranked by the pipeline amount of the leads they hold, then conversions.",
            rep_stack_ranking, rep_stack_ranking_chart),
+    Report("lead_age", "Lead Age",
+           "Leads per distribution status and partner, bucketed by days since received (under 1, 1-3, 3-7, "
+           "7-14, 14-30, 30+), with the oldest and the longest in its status.", lead_age, lead_age_chart),
 )}
 
 

@@ -6,9 +6,14 @@ Precedence, the first step that decides wins (each is optional):
 2. the partner chosen for the whole upload (source `upload_partner`), else the partner named on the lead
    (source `partner_field`) — an unknown or inactive partner is an error for that lead (needs_review),
    never a silent fallback;
+   then channel conflict (the source's or the global `conflict` policy) — a lead of a buyer a partner
+   already holds (an earlier lead within the window, or a registration) goes to that partner
+   (`same_partner`) or to review (`review`), its reason naming the earlier lead;
 3. rule groups in order — rules AND inside a group, groups OR; a lead missing a required rule's field
-   goes to manual review; several matching partners share by weighted round robin, skipping partners at
-   capacity;
+   goes to manual review when a candidate that has the rule's attribute would match it otherwise (the
+   missing value is what stands between them; candidates without the attribute fail the rule, and a group
+   left with none does not match); several matching partners share by weighted round robin, skipping
+   partners at capacity;
 4. the default partner (if it has room), else the unassigned queue.
 
 Leads being rerouted carry the partners that already had them; those are excluded at every step.
@@ -22,11 +27,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from leadsync.config.partners import Partner, PartnersConfig
+from leadsync.config.partners import Partner, PartnersConfig, RuleGroup
 from leadsync.config.schema import SourceConfig
+from leadsync.routing.conflict_steps import decide_earlier_holders, follow_first, hold_same_buyer
 from leadsync.routing.fields import LeadFields, email_domain, squeezed
 from leadsync.routing.matching import FieldCache, match_group
 from leadsync.routing.round_robin import allocate, allocate_unlimited, sequence, set_key
+from leadsync.routing.rules import describe
 
 DECISION_COLUMNS = ["lead_id", "partner_id", "rep_email", "rep_name", "status", "step", "rule_group",
                     "candidates", "rr_key", "rr_slot", "reason"]
@@ -119,8 +126,10 @@ class _Decisions:
 
 
 def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
-          state: RoutingState | None = None) -> RoutingResult:
-    """Decide every lead of `leads` (in arrival order: round robin hands out slots in this order)."""
+          state: RoutingState | None = None, conflicts: pd.DataFrame | None = None) -> RoutingResult:
+    """Decide every lead of `leads` (in arrival order: round robin hands out slots in this order).
+    `conflicts` (routing.conflicts.CONFLICT_COLUMNS): per lead of `leads` with an earlier lead or
+    registration of the same buyer, which one and the partner holding it."""
     state = state or RoutingState()
     n = len(leads)
     out = _Decisions(n)
@@ -133,8 +142,16 @@ def route(leads: pd.DataFrame, partners: PartnersConfig, source: SourceConfig,
 
     _protected_accounts(out, fields, partners, excluded_rows)
     _named_partner(out, leads, fields, partners, source, excluded_rows)
+    policy = source.conflict or partners.routing.conflict
+    if policy is not None and policy.action == "allow":
+        policy = None
+    if conflicts is not None and len(conflicts) and policy is not None:
+        decide_earlier_holders(out, lead_ids, conflicts, policy, partners, room)
+    follow = hold_same_buyer(out, fields, policy) if policy is not None else None
     positions = _rule_groups(out, fields, partners, separator, state, room, excluded_rows, source.name)
     _default_or_unassigned(out, partners, room, excluded_rows)
+    if follow is not None:
+        follow_first(out, lead_ids, follow, policy, partners, room)
     return RoutingResult(lead_ids, out.codes, out.kinds_frame(), positions)
 
 
@@ -145,6 +162,9 @@ def fields_used(partners: PartnersConfig, source: SourceConfig) -> list[str]:
     used |= {"email" if k == "email_domain" else k for k in keys}
     if source.partner_field:
         used.add(source.partner_field)
+    policy = source.conflict or partners.routing.conflict
+    if policy is not None and policy.action != "allow":
+        used |= {"received_at", *(["company"] if "company" in policy.match else [])}  # same buyer in a batch
     return sorted(used | {"email"})
 
 
@@ -287,23 +307,39 @@ def _rule_groups(out: _Decisions, fields: LeadFields, partners: PartnersConfig, 
             [active[i] for i in sorted({position[w] for w in group.partners if w in position})]
         match = match_group(group, candidates, cache, out.undecided, excluded_rows)
         if len(match.review_rows):
-            # one text per distinct set of missing required fields
-            masks, inverse = np.unique(match.review_missing, return_inverse=True)
-            kinds = np.array([out.kind(
-                status="needs_review", step="rule_group", rule_group=group.name,
-                reason=f"rule group '{group.name}' requires "
-                       f"{', '.join(f for j, f in enumerate(match.required_fields) if int(m) >> j & 1)}, which the "
-                       "lead does not have: review by hand") for m in masks], dtype=np.int64)
-            out.set(match.review_rows, kinds[inverse.reshape(-1)])
+            _review(out, match, candidates, group.name)
         if len(match.rows):
-            _share(out, match, candidates, group.name, state, room, changed, source)
+            _share(out, match, candidates, group, state, room, changed, source)
     return changed
 
 
-def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, state: RoutingState,
+def _review(out: _Decisions, match, candidates: list[Partner], group_name: str) -> None:
+    """Leads held for review by a required rule: one kind per distinct (missing fields, partners that could
+    take the lead with them); the reason names the rules and the partners, the candidates column lists them."""
+    combined = match.review_missing * max(len(match.review_members), 1) + match.review_set
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    codes = []
+    for value in distinct.tolist():
+        mask, members = divmod(value, max(len(match.review_members), 1))
+        rules = [r for j, r in enumerate(match.required_rules) if mask >> j & 1]
+        waiting = [candidates[j] for j in match.review_members[members]]
+        shown = ", ".join(p.name for p in waiting[:10]) + (f" and {len(waiting) - 10} more" if len(waiting) > 10 else "")
+        codes.append(out.kind(
+            status="needs_review", step="rule_group", rule_group=group_name,
+            candidates=",".join(p.id for p in waiting),
+            reason=f"rule group '{group_name}' requires {', '.join(dict.fromkeys(r.field for r in rules))}, which "
+                   f"the lead does not have ({'; '.join(describe(r) for r in rules)}); with it the lead could go to "
+                   f"{shown}: review by hand"))
+    out.set(match.review_rows, np.array(codes, dtype=np.int64)[inverse.reshape(-1)])
+
+
+def _share(out: _Decisions, match, candidates: list[Partner], group: RuleGroup, state: RoutingState,
            room: dict[str, float], changed: dict[str, tuple[int, str]], source: str) -> None:
     """Hand the group's matched leads to partners, by weighted round robin within each candidate set (the
-    source's own cycle of it: see round_robin.py)."""
+    source's own cycle of it: see round_robin.py). In `mode: offer` the partner whose turn it is and the
+    set's next ones (with room) up to `offer.to` are offered the lead: status `offered`, no partner yet,
+    `candidates` the partners offered in that order."""
+    group_name = group.name
     sets = [[candidates[j] for j in members] for members in match.set_members]
     keys = [set_key(s, source) for s in sets]
     seqs = [sequence([p.weight for p in s]) for s in sets]
@@ -353,10 +389,28 @@ def _share(out: _Decisions, match, candidates: list[Partner], group_name: str, s
     reasons = [f"rule group '{group_name}' matched {n} partner{'s' if n > 1 else ''}; round robin slot {t + 1} of "
                f"{c}: {p.name}" for n, t, c, p in zip(sizes[st].tolist(), sl.tolist(), cycle[st].tolist(), chosen,
                                                       strict=True)]
+    if group.mode == "offer":
+        offered = [_offered(sets[s], p, group.offer.to, room) for s, p in zip(st.tolist(), chosen, strict=True)]
+        kinds = out.new_kinds(
+            len(distinct), partner_id=None, status="offered", step="rule_group", rule_group=group_name,
+            candidates=[",".join(p.id for p in o) for o in offered],
+            rr_key=np.array(keys, dtype=object)[st].tolist(), rr_slot=sl.tolist(),
+            reason=[f"rule group '{group_name}' (mode offer) matched {n} partner{'s' if n > 1 else ''}; offered to "
+                    f"{', '.join(p.name for p in o)}: the first to accept gets it"
+                    for n, o in zip(sizes[st].tolist(), offered, strict=True)])
+        out.set(rows, kinds[inverse.reshape(-1)])
+        return
     kinds = out.new_kinds(len(distinct), partner_id=[p.id for p in chosen], status="routed", step="rule_group",
                           rule_group=group_name, candidates=member_ids[st].tolist(),
                           rr_key=np.array(keys, dtype=object)[st].tolist(), rr_slot=sl.tolist(), reason=reasons)
     out.set(rows, kinds[inverse.reshape(-1)])
+
+
+def _offered(members: list[Partner], first: Partner, to: int, room: dict[str, float]) -> list[Partner]:
+    """The partner whose turn it is, then the set's next partners (in set order, wrapping) that have room."""
+    start = members.index(first)
+    after = [members[(start + i) % len(members)] for i in range(1, len(members))]
+    return [first, *[p for p in after if room[p.id] > 0]][:to]
 
 
 # ------------------------------------------------------------------------------------- step 4

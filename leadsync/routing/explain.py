@@ -16,6 +16,7 @@ from leadsync.store import LeadStore, tables
 STEP_TEXT = {
     "protected_account": "account protection",
     "upload_partner": "partner chosen for the upload",
+    "conflict": "channel conflict",
     "named_partner": "partner named on the lead",
     "rule_group": "rule group",
     "default_partner": "default partner",
@@ -52,7 +53,10 @@ def explain(store: LeadStore, lead_id: str) -> str:
                      + (f" '{d['rule_group']}'" if d["rule_group"] else ""))
         if d["candidates"]:
             candidates = d["candidates"].split(",")
-            lines.append(f"  candidates ({len(candidates)}): {', '.join(candidates)}")
+            label = "partner already working this buyer" if d["step"] == "conflict" else \
+                "partners that could take it with the missing value" if d["status"] == "needs_review" else \
+                "offered to" if d["action"] in ("offered", "claimed", "offer_expired") else "candidates"
+            lines.append(f"  {label} ({len(candidates)}): {', '.join(candidates)}")
             if pd.notna(d["rr_slot"]):
                 lines.append(f"  round robin: slot {int(d['rr_slot']) + 1} of set {d['rr_key']}")
         lines.append(f"  partner: {d['partner_id'] or '-'}    status: {d['status']}")

@@ -133,6 +133,14 @@ def _arrow_text(column: pd.Series) -> pa.Array | None:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
+def normalised_column(column: pd.Series) -> pa.Array:
+    """A lead column as routing compares it (trimmed, lower-case, empty as null), as one Arrow array."""
+    values = _arrow_text(column)
+    if values is None:
+        values = pa.array(column.to_numpy(dtype=object), pa.string(), from_pandas=True)
+    return _normalised(values)
+
+
 def _mostly_distinct(column: pd.Series, sample: int = 2000) -> bool:
     """An Arrow-backed text column whose first values are nearly all different (e.g. emails)."""
     values = _arrow_text(column)
@@ -158,3 +166,29 @@ def email_domain(values) -> pa.Array:
     offsets = parts.offsets
     last = pc.list_flatten(parts).take(pc.subtract(offsets[1:], offsets[0].as_py() + 1))
     return pc.if_else(pc.is_null(values), pa.scalar(None, last.type), last)
+
+
+class CountryScopedField(EncodedField):
+    """A field read together with the lead's country: one code per distinct (country, value) pair, so a
+    partner's country-scoped entries (`postal_codes: {DE: [...], AT: [...]}`) are evaluated per pair.
+    `uniques[i]` is pair i's value and `countries[i]` its country (normalised; "" when the lead has none);
+    a lead whose value is empty is EMPTY whatever its country."""
+
+    def __init__(self, value: EncodedField, country: EncodedField):
+        self._empty = None
+        self._raw_uniques = None
+        n_values = max(len(value.uniques), 1)
+        combined = np.where(value.codes == EMPTY, -1, (country.codes + 1) * n_values + value.codes)
+        codes, pairs = pd.factorize(combined, use_na_sentinel=True)
+        # factorize keeps -1 as a value: map it back to EMPTY and renumber the real pairs
+        real = pairs >= 0
+        renumber = np.full(len(pairs), EMPTY, dtype=np.int64)
+        renumber[real] = np.arange(int(real.sum()))
+        self.codes = renumber[codes] if len(codes) else codes.astype(np.int64)
+        pairs = pairs[real]
+        country_names = np.append(country.uniques, "").astype(object)  # code -1 (no country) → ""
+        self.countries = country_names[pairs // n_values - 1]
+        self._uniques = value.uniques[pairs % n_values] if len(value.uniques) else np.array([], dtype=object)
+        self.arrow_uniques = pa.array(self._uniques.tolist(), pa.string())
+        self.raw_codes = self.codes
+        self.arrow_raw_uniques = self.arrow_uniques

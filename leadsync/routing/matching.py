@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from leadsync.config.partners import Partner, RuleGroup
-from leadsync.routing.fields import LeadFields
-from leadsync.routing.rules import PostalIndex, literal_truth, partner_truth
+from leadsync.config.partners import Partner, Rule, RuleGroup
+from leadsync.routing.fields import CountryScopedField, EncodedField, LeadFields
+from leadsync.routing.rules import PostalIndex, has_attribute, literal_truth, partner_truth
 
 CHUNK = 1 << 18
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
@@ -29,9 +29,12 @@ class GroupMatch:
     set_of_row: np.ndarray  # per matched row: index into set_members
     set_members: list[np.ndarray] = field(default_factory=list)  # per set: candidate indexes, in YAML order
     review_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
-    # per review row: which required fields it lacks (bit j: required_fields[j])
+    # per review row: which required rules' fields it lacks (bit j: required_rules[j])
     review_missing: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
-    required_fields: list[str] = field(default_factory=list)
+    required_rules: list[Rule] = field(default_factory=list)
+    # per review row: index into review_members, the candidates that could take the lead given the value
+    review_set: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
+    review_members: list[np.ndarray] = field(default_factory=list)
 
 
 class FieldCache:
@@ -45,11 +48,32 @@ class FieldCache:
         self.separator = separator
         self._postal: dict[str, PostalIndex] = {}
         self._rows_by_value: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._scoped: dict[str, CountryScopedField] = {}
+
+    def rule_field(self, rule: Rule, candidates: Sequence[Partner]) -> str:
+        """The name a rule's lead values are read under: the field itself, or `<field>@country` when a
+        candidate scopes that attribute by country (`postal_codes: {DE: [...]}`)."""
+        attribute = rule.partner_attribute
+        if attribute and any(isinstance(getattr(p, attribute), dict) for p in candidates):
+            return f"{rule.field}@country"
+        return rule.field
+
+    def field(self, name: str) -> EncodedField:
+        if not name.endswith("@country"):
+            return self.fields[name]
+        if name not in self._scoped:
+            self._scoped[name] = CountryScopedField(self.fields[name.removesuffix("@country")],
+                                                    self.fields["country"])
+        return self._scoped[name]
+
+    def countries(self, name: str) -> np.ndarray | None:
+        """Per distinct value of a country-scoped name, the lead's country; None for a plain field."""
+        return self._scoped[name].countries if name in self._scoped else None
 
     def _index(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if name not in self._rows_by_value:
-            shifted = self.fields[name].codes + 1  # 0 = empty, 1.. = distinct values
-            counts = np.bincount(shifted, minlength=len(self.fields[name].uniques) + 1)
+            shifted = self.field(name).codes + 1  # 0 = empty, 1.. = distinct values
+            counts = np.bincount(shifted, minlength=len(self.field(name).uniques) + 1)
             # a stable sort of small integers is numpy's radix sort
             narrow = np.int16 if len(counts) < 1 << 15 else np.int32 if len(counts) < 1 << 31 else np.int64
             order = np.argsort(shifted.astype(narrow), kind="stable")
@@ -68,14 +92,14 @@ class FieldCache:
         if when_empty:
             values = np.concatenate([[0], values])
         if len(values) > self.SCAN_ABOVE:
-            return np.flatnonzero(self.fields[name].gather(truth, when_empty))
+            return np.flatnonzero(self.field(name).gather(truth, when_empty))
         if not len(values):
             return np.array([], dtype=np.int64)
         return np.concatenate([order[starts[v]:starts[v + 1]] for v in values])
 
     def postal(self, name: str) -> PostalIndex:
         if name not in self._postal:
-            self._postal[name] = PostalIndex(self.fields[name].uniques)
+            self._postal[name] = PostalIndex(self.field(name).uniques)
         return self._postal[name]
 
 
@@ -108,30 +132,43 @@ def _row_keys(words: np.ndarray) -> np.ndarray:
 
 def match_group(group: RuleGroup, candidates: Sequence[Partner], cache: FieldCache, undecided: np.ndarray,
                 excluded: dict[int, set[str]] | None = None) -> GroupMatch:
-    """Match the undecided leads (a boolean mask over lead rows) against one group's rules and candidates."""
-    fields, sep = cache.fields, cache.separator
+    """Match the undecided leads (a boolean mask over lead rows) against one group's rules and candidates.
+
+    An empty lead field: a plain rule does not hold; an optional one is skipped; a required one holds only
+    for the candidates that have the attribute it compares with (a literal rule: for every candidate), and
+    a lead that then still has a candidate goes to review (`review_rows`, with those candidates) — the
+    missing value is what stands between it and a partner that could take it. Candidates without the
+    attribute fail the rule, so a lead none of whose candidates could use the value fails the group."""
+    sep = cache.separator
     k = len(candidates)
     nothing = GroupMatch(np.array([], dtype=np.int64), np.array([], dtype=np.int64))
     if k == 0:
         return nothing
-    required_fields = [r.field for r in group.rules if r.required]
+    required_rules = [r for r in group.rules if r.required]
 
     # Each rule as one boolean per distinct value (for a partner rule: "some candidate accepts it") and
-    # what an empty lead field means for it; partner rules keep their full matrix for the bitsets.
+    # what an empty lead field means for it; partner rules keep their full matrix for the bitsets, and the
+    # candidates an empty value still leaves in (all: optional; those with the attribute: required).
     filters, matrices = [], []
     for rule in group.rules:
-        enc = fields[rule.field]
-        lenient = rule.optional or rule.required
+        name = cache.rule_field(rule, candidates)
+        enc = cache.field(name)
         if rule.op == "is_empty":
-            filters.append((rule.field, enc, np.zeros(len(enc.uniques), dtype=bool), True))
+            filters.append((name, enc, np.zeros(len(enc.uniques), dtype=bool), True))
             continue
-        postal = cache.postal(rule.field) if rule.op in ("prefix", "range") else None
+        postal = cache.postal(name) if rule.op in ("prefix", "range") else None
         if rule.partner_attribute is None:
-            filters.append((rule.field, enc, literal_truth(rule, enc, sep, postal), lenient))
+            filters.append((name, enc, literal_truth(rule, enc, sep, postal), rule.optional or rule.required))
         else:
-            truth = partner_truth(rule, enc, candidates, sep, postal)
-            filters.append((rule.field, enc, truth.any(axis=1), lenient))
-            matrices.append((enc, truth, lenient))
+            truth = partner_truth(rule, enc, candidates, sep, postal, cache.countries(name))
+            if rule.optional:
+                empty_ok = np.ones(k, dtype=bool)
+            elif rule.required:
+                empty_ok = np.array([has_attribute(p, rule.partner_attribute) for p in candidates], dtype=bool)
+            else:
+                empty_ok = np.zeros(k, dtype=bool)
+            filters.append((name, enc, truth.any(axis=1), bool(empty_ok.any())))
+            matrices.append((enc, truth, empty_ok))
 
     # Start from the most selective rule's leads (an index lookup, not a scan), then filter by the others.
     driver = min(range(len(filters)), key=lambda i: cache.estimate(filters[i][0], filters[i][2], filters[i][3]))
@@ -146,15 +183,13 @@ def match_group(group: RuleGroup, candidates: Sequence[Partner], cache: FieldCac
 
     words = (k + 63) // 64
     full = _pack(np.ones((1, k), dtype=bool), words)[0]
-    packed_rules = []
-    for enc, truth, lenient in matrices:
-        empty_row = full if lenient else np.zeros(words, dtype=np.uint64)
-        packed_rules.append((enc, np.vstack([_pack(truth, words), empty_row[None, :]])))
+    packed_rules = [(enc, np.vstack([_pack(truth, words), _pack(empty_ok[None, :], words)]))
+                    for enc, truth, empty_ok in matrices]
 
     excluded_bits = _exclusion_bits(excluded, candidates, words) if excluded else {}
     excluded_rows = np.fromiter(excluded_bits, dtype=np.int64, count=len(excluded_bits))
 
-    matched_rows, matched_keys, review_rows = [], [], []
+    matched_rows, matched_keys, review_rows, review_keys = [], [], [], []
     representatives: dict[int, np.ndarray] = {}
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]
@@ -165,17 +200,19 @@ def match_group(group: RuleGroup, candidates: Sequence[Partner], cache: FieldCac
             for i in np.flatnonzero(np.isin(chunk, excluded_rows)):
                 acc[i] &= ~excluded_bits[int(chunk[i])]
         hit = acc.any(axis=1)
-        if required_fields:
+        if required_rules:
             missing = np.zeros(len(chunk), dtype=bool)
-            for name in required_fields:
-                missing |= fields[name].empty[chunk]
-            review_rows.append(chunk[hit & missing])
+            for rule in required_rules:
+                missing |= cache.field(cache.rule_field(rule, candidates)).empty[chunk]
+            review = hit & missing
+            keys = _row_keys(acc[review])
+            _remember(representatives, keys, acc[review])
+            review_rows.append(chunk[review])
+            review_keys.append(keys)
             hit &= ~missing
         acc, chunk = acc[hit], chunk[hit]
         keys = _row_keys(acc)
-        uniq, first = np.unique(keys, return_index=True)
-        for key, i in zip(uniq.tolist(), first.tolist(), strict=True):
-            representatives.setdefault(key, acc[i])
+        _remember(representatives, keys, acc)
         matched_rows.append(chunk)
         matched_keys.append(keys)
 
@@ -184,10 +221,20 @@ def match_group(group: RuleGroup, candidates: Sequence[Partner], cache: FieldCac
     set_of_row, set_keys = pd.factorize(keys_all)
     members = [_members(representatives[int(key)], k) for key in set_keys]
     review = np.concatenate(review_rows) if review_rows else np.array([], dtype=np.int64)
+    review_set, review_set_keys = pd.factorize(np.concatenate(review_keys) if review_keys else
+                                               np.array([], dtype=np.uint64))
     missing = np.zeros(len(review), dtype=np.int64)
-    for j, name in enumerate(required_fields):
-        missing |= fields[name].empty[review].astype(np.int64) << j
-    return GroupMatch(rows_out, set_of_row.astype(np.int64), members, review, missing, required_fields)
+    for j, rule in enumerate(required_rules):
+        missing |= cache.field(cache.rule_field(rule, candidates)).empty[review].astype(np.int64) << j
+    return GroupMatch(rows_out, set_of_row.astype(np.int64), members, review, missing, required_rules,
+                      review_set.astype(np.int64), [_members(representatives[int(key)], k) for key in review_set_keys])
+
+
+def _remember(representatives: dict[int, np.ndarray], keys: np.ndarray, acc: np.ndarray) -> None:
+    """Keep one bitset per key (the sets named by `_row_keys`)."""
+    uniq, first = np.unique(keys, return_index=True)
+    for key, i in zip(uniq.tolist(), first.tolist(), strict=True):
+        representatives.setdefault(key, acc[i])
 
 
 def _exclusion_bits(excluded: dict[int, set[str]], candidates: Sequence[Partner], words: int) -> dict[int, np.ndarray]:

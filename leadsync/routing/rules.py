@@ -89,12 +89,32 @@ def _postal_hits(index: PostalIndex, entries: list[str]) -> np.ndarray:
     return hit
 
 
+def has_attribute(partner: Partner, attribute: str) -> bool:
+    """Does the partner say anything about this attribute (a non-empty list or mapping, or a value)?"""
+    value = getattr(partner, attribute)
+    return bool(value) if isinstance(value, list | dict) else value is not None and str(value).strip() != ""
+
+
+def _scoped_entries(partner: Partner, attribute: str) -> list[tuple[str | None, list[str]]]:
+    """The partner's entries for an attribute as (country or None for every country, entries): a flat list
+    is one unscoped pair; a mapping `{DE: [...], AT: [...]}` one pair per country (normalised)."""
+    value = getattr(partner, attribute)
+    if isinstance(value, dict):
+        return [(str(c).strip().lower(), _as_list(v)) for c, v in value.items()]
+    return [(None, _as_list(value))]
+
+
 def partner_truth(rule: Rule, enc: EncodedField, candidates: Sequence[Partner], separator: str,
-                  postal: PostalIndex | None = None) -> np.ndarray:
-    """Boolean matrix (distinct values × candidates): does the rule hold for this value and that partner?"""
+                  postal: PostalIndex | None = None, countries: np.ndarray | None = None) -> np.ndarray:
+    """Boolean matrix (distinct values × candidates): does the rule hold for this value and that partner?
+
+    `countries` (per distinct value, the lead's country) is given when the values are country-scoped pairs
+    (see CountryScopedField): a partner's entries under a country then hold only for values of that country."""
     uniques = enc.uniques
     k = len(candidates)
     attr = rule.partner_attribute
+    if countries is not None:
+        return _scoped_truth(rule, uniques, countries, candidates, postal)
     if rule.op in ("equals", "in", "not_in"):
         position = {u: i for i, u in enumerate(uniques)}
         out = np.zeros((len(uniques), k), dtype=bool)
@@ -121,6 +141,24 @@ def partner_truth(rule: Rule, enc: EncodedField, candidates: Sequence[Partner], 
                 out[index.match(entry), j] = True
         return out
     raise ValueError(f"operator {rule.op} cannot compare with a partner attribute")
+
+
+def _scoped_truth(rule: Rule, uniques: np.ndarray, countries: np.ndarray, candidates: Sequence[Partner],
+                  postal: PostalIndex | None) -> np.ndarray:
+    if rule.op not in ("equals", "in", "not_in", "prefix", "range"):
+        raise ValueError(f"operator {rule.op} cannot compare with a country-scoped partner attribute")
+    index = postal or PostalIndex(uniques)
+    out = np.zeros((len(uniques), len(candidates)), dtype=bool)
+    for j, p in enumerate(candidates):
+        for country, entries in _scoped_entries(p, rule.partner_attribute):
+            if rule.op in ("prefix", "range"):
+                rows = np.concatenate([index.match(e) for e in entries]) if entries else np.array([], dtype=np.int64)
+            else:
+                rows = np.flatnonzero(np.isin(uniques, np.array(_norm(entries), dtype=object)))
+            if country is not None:
+                rows = rows[countries[rows] == country]
+            out[rows, j] = True
+    return ~out if rule.op == "not_in" else out
 
 
 def _multi_value_matrix(uniques: np.ndarray | pa.Array, separator: str, items: dict[str, int], k: int,

@@ -22,7 +22,7 @@ from leadsync.store import LeadStore, tables
 OPEN_STATUSES = ("routed", "accepted")
 
 # What the source system is told, per action/status (the distribution status written back).
-STATUS_LABELS = {"routed": "Routed", "unassigned": "Not Routed", "needs_review": "Needs Review",
+STATUS_LABELS = {"routed": "Routed", "offered": "Offered", "unassigned": "Not Routed", "needs_review": "Needs Review",
                  "withdrawn": "Withdrawn", "rerouted": "Rerouted", "accepted": "Accepted", "rejected": "Rejected",
                  "closed": "Closed"}
 

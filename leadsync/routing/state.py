@@ -124,16 +124,20 @@ def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, pa
     SELECTs in the engine over the Arrow tables as they lie (DuckDB) or staged once by COPY (Postgres)."""
     decisions = decisions.append_column("decided_at", pa.repeat(_instant(now), decisions.num_rows))
     decisions = _in_row_groups(decisions)
-    with store.staged(conn, _read_once(store, decisions) if first else decisions) as stage:
-        if first:
-            store.insert_from(conn, tables.assignments, stage, COLUMNS)
-        else:
+    if first:  # leads routed for the first time: their decisions and events are new rows
+        store.append(conn, tables.assignments, _read_once(store, decisions), COLUMNS)
+    else:
+        with store.staged(conn, decisions) as stage:
             _supersede(store, conn, stage)  # reads the stage three times: the table itself
     events = outbox_events(decisions, partners, now)
     events = _in_row_groups(events)
-    if events.num_rows:
+    if not events.num_rows:
+        return
+    if first:
+        store.append(conn, tables.writeback_outbox, _read_once(store, events), OUTBOX_COLUMNS)
+    else:
         with store.staged(conn, _read_once(store, events)) as stage:
-            store.insert_from(conn, tables.writeback_outbox, stage, OUTBOX_COLUMNS, "error" if first else "nothing")
+            store.insert_from(conn, tables.writeback_outbox, stage, OUTBOX_COLUMNS, "nothing")
 
 
 def _read_once(store: LeadStore, table: pa.Table) -> pa.Table | pa.RecordBatchReader:

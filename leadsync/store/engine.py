@@ -221,6 +221,9 @@ class LeadStore:
                     self._insert_from_stage(conn, table, stage, cols, conflict, update)
             finally:
                 raw.unregister(stage)
+        elif self.dialect == "postgresql" and conflict == "error":
+            self.append(conn, table, frame if isinstance(frame, pa.Table) else
+                        pa.Table.from_pandas(frame, preserve_index=False), cols)
         elif self.dialect == "postgresql":
             self._copy_into_temp(conn, table, stage, frame)
             self._insert_from_stage(conn, table, stage, cols, conflict, update)
@@ -305,6 +308,21 @@ class LeadStore:
             yield from conn.connection.driver_connection.sql(sql).to_arrow_reader(rows)
             return
         yield from _copy_out_batches(conn, sql, list(columns), rows)
+
+    def append(self, conn: sa.Connection, table: sa.Table, data: pa.Table | pa.RecordBatchReader,
+               cols: Sequence[str]) -> None:
+        """Insert rows that are new by construction (a key already there is an error): on DuckDB the data is
+        read where it lies (a stream stays one); on Postgres it is COPYed into the table itself, with no
+        staging table to fill and read back (that took half of each routing slice's time)."""
+        if self.dialect != "postgresql":
+            with self.staged(conn, data) as stage:
+                self.insert_from(conn, table, stage, cols)
+            return
+        if isinstance(data, pa.RecordBatchReader):
+            data = data.read_all()
+        prep = conn.dialect.identifier_preparer
+        names = ", ".join(prep.quote(c) for c in cols)
+        copy_arrow(conn, f"COPY {prep.format_table(table)} ({names}) FROM STDIN WITH (FORMAT csv)", data.select(list(cols)))
 
     @contextmanager
     def staged(self, conn: sa.Connection, frame: pa.Table | pd.DataFrame, reads: int = 1) -> Iterator[str]:

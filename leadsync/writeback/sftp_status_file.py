@@ -141,7 +141,9 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path) -> Iterator[
                 bounds = [None, *_part_bounds(store, conn, batch)]
                 for i, low in enumerate(bounds):
                     high = bounds[i + 1] if i + 1 < len(bounds) else None
-                    leads = _part_leads(conn, batch, low, high) if len(bounds) > 1 else None
+                    # DuckDB only: Postgres finds the part's leads by their key's index
+                    leads = _part_leads(conn, batch, low, high) if len(bounds) > 1 and store.dialect == "duckdb" \
+                        else None
                     query = status_query(batch, store.dialect, low, high, leads)
                     part = folder / f"part{i:05d}.csv"
                     _copy_part(store, conn, query, part, header=i == 0)

@@ -363,7 +363,7 @@ def test_the_project_check_in_dagster_shows_warnings_with_warn_severity_and_refu
 def test_a_byte_that_is_not_utf8_is_one_line_naming_the_place_and_the_fix(project, capsys):
     file = project / PARTNERS_FILE
     file.write_bytes(file.read_bytes().replace(b"partners:", b"# Soci\xe9t\xe9 G\xe9n\xe9rale\npartners:", 1))
-    code, lines, summary = check(project, capsys)
+    code, lines, _summary = check(project, capsys)
     assert code == 1
     assert len(lines) == 1 and lines[0].startswith(f"{PARTNERS_FILE}: line "), lines
     assert "byte 0xe9 is not UTF-8" in lines[0] and "save it as UTF-8" in lines[0]
@@ -374,7 +374,7 @@ def test_a_key_given_twice_is_an_error_naming_both_lines(project, capsys):
     text = file.read_text()
     assert "default_partner:" in text
     file.write_text(text.replace("  default_partner:", "  default_partner: acme\n  default_partner:", 1))
-    code, lines, summary = check(project, capsys)
+    code, lines, _summary = check(project, capsys)
     assert code == 1
     assert len(lines) == 1 and "key 'default_partner' is given twice" in lines[0], lines
     assert lines[0].startswith(f"{PARTNERS_FILE}: line ")

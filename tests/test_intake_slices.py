@@ -61,7 +61,7 @@ def test_in_key_mode_a_key_in_two_slices_is_one_lead_with_the_later_record(store
     rows = demo_leads_table(ROWS, 3, ["Blue Peak Security"], 0.0)
     rows = pa.table({name: rows[name].cast(pa.string()) for name in rows.column_names})
     half = ROWS // 2  # the second half repeats the first half's keys (email, campaign), 500 rows later
-    repeat = lambda name: pa.concat_arrays([rows[name].combine_chunks()[:half]] * 2)  # noqa: E731
+    repeat = lambda name: pa.concat_arrays([rows[name].combine_chunks()[:half]] * 2)
     rows = rows.set_column(rows.schema.get_field_index("Email"), "Email", repeat("Email"))
     rows = rows.set_column(rows.schema.get_field_index("Campaign"), "Campaign", repeat("Campaign"))
     later = pc.binary_join_element_wise(rows["First Name"], pa.array(["", "-later"]).take(

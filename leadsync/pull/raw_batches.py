@@ -79,8 +79,8 @@ def store_blocks(store: LeadStore, info: BatchInfo, columns: list[str],
     the blocks come (the file turns out bad halfway) rolls all of it back: nothing of the batch is stored.
     The blocks are not read at all when the batch is already in the ledger."""
     if conn is None:
-        with store.begin() as conn:
-            return store_blocks(store, info, columns, blocks, now, also, conn)
+        with store.begin() as own:
+            return store_blocks(store, info, columns, blocks, now, also, own)
     if _known(conn, info.batch_id):
         stored = 0
     else:

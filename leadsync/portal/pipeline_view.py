@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from leadsync.csv_safe import neutralise
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.lead_view import lead_views
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("lead_id", "lead", "opportunity", "stage", "amount", "currency", "close_date", "updated_at")
 
 
@@ -44,17 +44,11 @@ def pipeline(ctx: Lifecycle, partner_id: str) -> Pipeline:
     return Pipeline(opportunities, totals, len(rows), sum(r["amount"] or 0 for r in rows))
 
 
-def safe_cell(value: object) -> str:
-    """The cell as text, a leading apostrophe before text a spreadsheet would treat as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def pipeline_csv(p: Pipeline) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in p.opportunities:
-        writer.writerow([safe_cell(row[c]) if c != "amount" else ("" if row[c] is None else f"{row[c]:.2f}")
+        writer.writerow([neutralise(row[c]) if c != "amount" else ("" if row[c] is None else f"{row[c]:.2f}")
                          for c in CSV_COLUMNS])
     return out.getvalue()

@@ -35,7 +35,7 @@ def scale_environment() -> dict[str, str]:
         "LEADSYNC_DAGSTER_PG_URL": os.environ.get("LEADSYNC_DAGSTER_PG_URL")
         or dagster.render_as_string(hide_password=False),
         "DAGSTER_HOME": str(SCALE_HOME),
-        # one API budget per source across the workers (connectors/api_budget.py)
+        # one API budget per source across the workers (connectors/api_budget/)
         "LEADSYNC_REDIS_URL": os.environ.get("LEADSYNC_REDIS_URL") or "redis://127.0.0.1:6379/0",
     }
 

@@ -1,4 +1,4 @@
-"""The shared API budget (connectors/api_budget.py) against a real Redis, real worker processes and real
+"""The shared API budget (connectors/api_budget/) against a real Redis, real worker processes and real
 HTTP: the Marketo sandbox enforces Marketo's own limits (606 past the window, 615 past the in-flight limit)
 and counts what it served, so "zero 606/615 and every call served" is the vendor's verdict, not ours.
 

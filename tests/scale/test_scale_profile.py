@@ -46,7 +46,7 @@ def test_two_celery_workers_give_the_embedded_result(tmp_path, drop, mail_sandbo
     assert got["quarantine"] == expected["quarantine"]
     assert got["assignments_per_partner"] == expected["assignments_per_partner"]
     assert got["outbox"] == expected["outbox"]
-    # the workers spent the Marketo source's calls from one budget kept in Redis (connectors/api_budget.py)
+    # the workers spent the Marketo source's calls from one budget kept in Redis (connectors/api_budget/)
     spent = redis.Redis.from_url(env["LEADSYNC_REDIS_URL"])
     days = list(spent.scan_iter(f"{env['LEADSYNC_BUDGET_PREFIX']}:{{marketo:*}}:d:*"))
     assert days and sum(int(spent.get(k)) for k in days) > 0

@@ -1,9 +1,11 @@
 """Route a source's new leads, and withdraw and reroute leads not accepted in time; every decision is
-recorded with its audit row, its writeback event and the round-robin pointers, in one transaction."""
+recorded with its audit row, its writeback event and the round-robin pointers in the same transaction."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +31,7 @@ from leadsync.routing.state import (
     save_positions,
 )
 from leadsync.store import LeadStore, tables
+from leadsync.store.engine import StoreSession
 from leadsync.store.tables import STANDARD_LEAD_FIELDS
 
 
@@ -66,40 +69,53 @@ def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
     return leads.sort_values(["received_at", "batch_id", "row_number"], kind="stable").reset_index(drop=True)
 
 
-# Leads routed per slice: decisions of one slice are recorded before the next is read, so a step's memory is
-# that of one slice however many leads wait (state carries over: pointers, open leads per partner). Decisions
-# go to the store in whole DuckDB row groups (see state.RECORD_SLICE); the few left over wait for the next
-# slice's.
-ROUTE_SLICE = 250_000
+# Routing reads the waiting leads in slices of ROUTE_SLICE (arrival order), so its memory stays that of one
+# slice however many leads wait (state carries over: pointers, open leads per partner). A slice is whole DuckDB
+# row groups (see state.ROW_GROUP), so each slice's decisions go to the store without a part-filled group.
+# Postgres routes every slice in one transaction, under the routing section (an advisory lock of the
+# transaction). DuckDB commits each slice with its decisions, events and pointers: a transaction keeps every
+# block it wrote in memory until it ends, which made one transaction over 5M leads grow by ~300 MB; the store
+# session keeps the file lock (one writer) from the first slice to the last, and a run that dies between two
+# slices leaves the rest waiting, routed by the next run like any new lead.
+ROUTE_SLICE = 2 * ROW_GROUP
 
 
 def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
     report = RoutingReport()
-    with store.begin() as conn:
-        hold_routing(store, conn)  # before choosing the leads: two workers must not both route the same ones
-        waiting = _queue_new_leads(store, conn, cfg)
-        state = load_state(store, conn)
+    with store.session() as session, _slice_transactions(store, session) as transaction:
+        with transaction() as conn:
+            hold_routing(store, conn)  # before choosing the leads: two workers must not both route the same ones
+            waiting = _queue_new_leads(store, conn, cfg)
+            state = load_state(store, conn)
         used = fields_used(partners, cfg)
         policy = conflict_policy(cfg, partners)
-        held_back: list[pa.Table] = []  # decided, not yet recorded: less than a row group
         for start in range(0, waiting, ROUTE_SLICE):
-            leads = _queued_leads(store, conn, cfg, used, start, min(start + ROUTE_SLICE, waiting))
-            held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
-            conflicts = earlier_holders(store, conn, policy, _queue_slice(
-                store, conn, CONFLICT_KEYS, start, min(start + ROUTE_SLICE, waiting))) if policy else None
-            result = route(leads[~held].reset_index(drop=True), partners, cfg, state, conflicts)
-            decisions = _first_decisions(leads["lead_id"], held, result, cfg)
+            stop = min(start + ROUTE_SLICE, waiting)
+            with transaction() as conn:
+                leads = _queued_leads(store, conn, cfg, used, start, stop)
+                held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
+                conflicts = earlier_holders(store, conn, policy, _queue_slice(
+                    store, conn, CONFLICT_KEYS, start, stop)) if policy else None
+                result = route(leads[~held].reset_index(drop=True), partners, cfg, state, conflicts)
+                decisions = _first_decisions(leads["lead_id"], held, result, cfg)
+                record(store, conn, decisions, partners, now, first=True)
+                save_positions(store, conn, result.positions, now)
             report.add(decisions, partners)
-            decisions = pa.concat_tables([*held_back, decisions])
-            whole = decisions.num_rows // ROW_GROUP * ROW_GROUP
-            record(store, conn, decisions.slice(0, whole), partners, now, first=True)
-            held_back = [decisions.slice(whole)]
-            save_positions(store, conn, result.positions, now)
             state = advance(state, result)
-        for rest in held_back:
-            record(store, conn, rest, partners, now, first=True)
-        conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
+        with transaction() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
     return report
+
+
+@contextmanager
+def _slice_transactions(store: LeadStore, session: StoreSession) -> Iterator[Callable]:
+    """`transaction()` for each step of a routing run: on DuckDB a transaction of its own on the session's
+    connection (committed at the end of the step); on Postgres the one transaction of the whole run."""
+    if store.dialect == "duckdb":
+        yield session.begin
+        return
+    with session.begin() as conn:
+        yield lambda: nullcontext(conn)
 
 
 def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -> int:

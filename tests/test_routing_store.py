@@ -248,8 +248,8 @@ def test_manual_assignment_job_takes_run_config_and_the_reroute_schedule_is_on(s
 
 def test_slices_route_like_one_batch_and_record_each_decision_once(store_url, duckdb_url, source, partners,
                                                                    monkeypatch):
-    """Routed three leads at a time and recorded in 'row groups' of two (the leftovers wait for the next
-    slice): the same decisions as one batch, each lead's decision stored once, one event each."""
+    """Routed three leads at a time and recorded in 'row groups' of two: the same decisions as one batch,
+    each lead's decision stored once, one event each."""
     from leadsync import assign
     from leadsync.routing import state
 
@@ -284,6 +284,45 @@ def test_slices_route_like_one_batch_and_record_each_decision_once(store_url, du
     with store.begin() as conn:
         history = store.read_frame(conn, sa.select(tables.assignment_history))
     assert sorted(history["lead_id"]) == sorted(ids) and (history["version"] == 1).all()
+    events = outbox(store)
+    assert sorted(events["lead_id"]) == sorted(ids) and events["event_id"].is_unique
+
+
+def test_a_run_that_dies_between_slices_is_finished_by_the_next_run_exactly_once(store_url, duckdb_url, source,
+                                                                                    partners, monkeypatch):
+    """DuckDB commits each slice (its decisions, events and pointers); Postgres the whole run. A run that
+    fails in its third slice leaves two slices routed on DuckDB, none on Postgres; the next run routes the
+    rest, and the decisions, round-robin slots and events are those of one uninterrupted run."""
+    from leadsync import assign
+
+    records = [{"country": c} for c in ["US", "US", "FR", "US", "CA", "US", "US", "US", "FR", "US", "US"]]
+    one = LeadStore(duckdb_url.replace(".duckdb", "-one.duckdb"))
+    put_leads(one, "b0", records, T0)
+    route_new_leads(source, partners, one, T0)
+
+    monkeypatch.setattr(assign, "ROUTE_SLICE", 3)
+    store = LeadStore(store_url)
+    ids = put_leads(store, "b0", records, T0)
+    real_route, calls = assign.route, []
+
+    def dies_in_third_slice(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("worker lost")
+        return real_route(*args, **kwargs)
+
+    monkeypatch.setattr(assign, "route", dies_in_third_slice)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        route_new_leads(source, partners, store, T0)
+    assert len(current(store)) == (6 if store.dialect == "duckdb" else 0)
+    assert len(outbox(store)) == len(current(store))
+
+    monkeypatch.setattr(assign, "route", real_route)
+    report = route_new_leads(source, partners, store, T0)
+    assert report.decided == (5 if store.dialect == "duckdb" else 11)
+    columns = ["partner_id", "status", "step", "rr_slot", "reason"]
+    got, want = current(store)[columns], current(one)[columns]
+    assert got.astype(object).fillna("-").values.tolist() == want.astype(object).fillna("-").values.tolist()
     events = outbox(store)
     assert sorted(events["lead_id"]) == sorted(ids) and events["event_id"].is_unique
 

@@ -365,6 +365,29 @@ def cmd_manual(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_lead(args: argparse.Namespace) -> int:
+    from leadsync.config import ConfigError
+    from leadsync.pull.manual_entry import ManualEntryError, add_lead, parse_field_args
+    from leadsync.store import LeadStore
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    _sources(paths, args.source)  # an unknown name stops here, listing the sources
+    try:
+        values = parse_field_args(args.field or [], args.json)
+        entry = add_lead(paths, LeadStore(args.store), args.source, values, args.by, write_back=args.write_back)
+    except (ManualEntryError, ConfigError) as exc:
+        print(f"leadsync add-lead: {exc}", file=sys.stderr)
+        return 2
+    if entry.lead_id is None:
+        print(f"leadsync add-lead: the lead was quarantined ({entry.origin}): {entry.reason}", file=sys.stderr)
+        return 1
+    where = f"partner {entry.partner_id}" if entry.partner_id else "no partner"
+    print(f"lead {entry.lead_id} entered in {entry.source} ({entry.origin}): {entry.status or 'not routed'}, "
+          f"{where}" + ("; written back" if entry.written_back else "; written back on the next writeback run"))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from leadsync.reports.export import REPORTS, export_report, partner_names
     from leadsync.reports.options import ReportError
@@ -530,6 +553,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--by", default=os.environ.get("USER", "operator"), help="who (default: $USER)")
         p.add_argument("--store", help=store_help)
         p.set_defaults(func=cmd_manual)
+    al = sub.add_parser("add-lead", help="enter one lead by hand in a source: mapped, validated, routed and "
+                                         "written back like any other")
+    al.add_argument("--source", required=True, help="the source it belongs to (SFTP sources; API sources refuse)")
+    al.add_argument("--field", action="append", metavar="FIELD=VALUE",
+                    help="a lead field (or source column) and its value; repeat for each field")
+    al.add_argument("--json", help="the fields as a JSON object, e.g. '{\"email\": \"ann@acme.com\"}'")
+    al.add_argument("--by", default=os.environ.get("USER", "operator"),
+                    help="who entered it, recorded as the lead's origin (default: $USER)")
+    al.add_argument("--no-write-back", dest="write_back", action="store_false",
+                    help="leave the write-back to the next scheduled run")
+    al.add_argument("--store", help=store_help)
+    al.set_defaults(func=cmd_add_lead)
     ck = sub.add_parser("check", help="validate every YAML file; --connect also tries each source's credentials")
     ck.add_argument("--connect", action="store_true", help="log in to each source and check its mapped fields")
     ck.add_argument("--source", help="one source (default: all, plus partners.yaml and lifecycle.yaml)")

@@ -385,11 +385,13 @@ def cmd_add_lead(args: argparse.Namespace) -> int:
     where = f"partner {entry.partner_id}" if entry.partner_id else "no partner"
     print(f"lead {entry.lead_id} entered in {entry.source} ({entry.origin}): {entry.status or 'not routed'}, "
           f"{where}" + ("; written back" if entry.written_back else "; written back on the next writeback run"))
+    if entry.write_back_error:
+        print(f"leadsync add-lead: {entry.write_back_error}", file=sys.stderr)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from leadsync.reports.export import REPORTS, export_report, partner_names
+    from leadsync.reports.export import REPORTS, export_report, mapped_fields, partner_names
     from leadsync.reports.options import ReportError
     from leadsync.store import LeadStore
 
@@ -401,7 +403,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     try:
         written = export_report(LeadStore(args.store), args.name, args.out, group_by=args.group_by,
-                                partner_names=partner_names(args.mappings))
+                                partner_names=partner_names(args.mappings), date_from=args.date_from,
+                                date_to=args.date_to, filters=args.filter, fields=mapped_fields(args.mappings))
     except ReportError as exc:
         print(f"leadsync report: {exc}", file=sys.stderr)
         return 2
@@ -516,10 +519,18 @@ def main(argv: list[str] | None = None) -> int:
     summ.add_argument("--store", help="SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)")
     summ.set_defaults(func=cmd_summary)
     store_help = "SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)"
-    rep = sub.add_parser("report", help="export a report as CSV (`leadsync report list` names them)")
+    rep = sub.add_parser("report", help="export a report as CSV or XLSX (`leadsync report list` names them)")
     rep.add_argument("name", help="report name, or 'list'")
-    rep.add_argument("--group-by", help="lead_distribution_summary: 1-3 of partner,source,campaign,status,month")
-    rep.add_argument("--out", help="CSV file (default: standard output)")
+    rep.add_argument("--group-by", help="grouped reports: 1-3 of partner,source,campaign,status,month (stage, origin "
+                                        "for opportunity reports) or any mapped lead field, internal-only ones too")
+    rep.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD",
+                     help="first day included (leads: received; opportunities: created; UTC)")
+    rep.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last day included")
+    rep.add_argument("--filter", action="append", metavar="FIELD=VALUE",
+                     help="keep rows whose partner, source, campaign, status or mapped lead field has this value; "
+                          "repeat for more (the same field twice: either value)")
+    rep.add_argument("--out", help="file: .xlsx writes a workbook, anything else CSV (default: CSV on standard "
+                                   "output); every text cell is made inert for spreadsheets")
     rep.add_argument("--store", help=store_help)
     rep.set_defaults(func=cmd_report)
     web = sub.add_parser("web", help="serve the partner-response web app (accept/reject links, status pages)")

@@ -25,7 +25,6 @@ import base64
 import io
 import re
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -48,7 +47,7 @@ from leadsync.lifecycle.settings import LifecycleSettings
 from leadsync.lifecycle.updates import apply_update
 from leadsync.reports import REPORTS, ReportError, ReportOptions, run_report
 from leadsync.reports.assets import report_assets
-from leadsync.reports.charts import BarChart, render_svg
+from leadsync.reports.charts import PALETTE, BarChart, render_png
 from leadsync.reports.export import export_report
 from leadsync.store import LeadStore, tables
 
@@ -272,8 +271,9 @@ def test_reports_of_an_empty_store_are_empty_not_errors(duckdb_url):
 
 
 @pytest.mark.parametrize(("group_by", "message"), [
-    ("partner,region", "'region' is not a dimension; allowed: partner, source, campaign, status, month"),
-    ("", "group_by takes 1 to 3 of partner, source, campaign, status, month; got 0"),
+    ("partner,region", ("'region' is not a dimension; allowed: partner, source, campaign, status, month, stage, "
+                       "origin")),
+    ("", "group_by takes 1 to 3 of partner, source, campaign, status, month, stage, origin; got 0"),
     ("partner,source,campaign,month", "group_by takes 1 to 3 of .*; got 4"),
     (["status", "Status"], "names a dimension twice"),
 ])
@@ -295,20 +295,30 @@ def test_export_writes_csv_to_a_file_or_stdout(store, tmp_path, capsys):
     assert pd.read_csv(io.StringIO(text))[["source", "leads"]].values.tolist() == [["events", 2], ["web", 6]]
 
     with pytest.raises(ReportError, match="unknown report 'pipeline'; reports: lead_summary, "
-                                          "lead_distribution_summary, opportunity_overview"):
+                                          "lead_distribution_summary, lead_distribution_list, opportunity_overview"):
         export_report(store, "pipeline")
-    with pytest.raises(ReportError, match="lead_summary has no grouping; group_by applies to: "
-                                          "lead_distribution_summary"):
-        export_report(store, "lead_summary", group_by="partner")
+    with pytest.raises(ReportError, match="rep_stack_ranking has no grouping; group_by applies to: "
+                                          "lead_summary, lead_distribution_summary"):
+        export_report(store, "rep_stack_ranking", group_by="partner")
     with pytest.raises(ReportError, match="'region' is not a dimension"):
         export_report(store, "lead_distribution_summary", tmp_path / "never.csv", group_by="region")
     assert not (tmp_path / "never.csv").exists()
 
 
-def svg_of(markdown: str) -> ET.Element:
-    found = re.fullmatch(r"!\[[^\]]*\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", markdown)
+def png_of(markdown: str) -> bytes:
+    found = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
     assert found, markdown[:200]
-    return ET.fromstring(base64.b64decode(found.group(1)))
+    png = base64.b64decode(found.group(1))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    return png
+
+
+def colours(png: bytes) -> set[str]:
+    """The colours painted in a PNG, as #rrggbb."""
+    import matplotlib.image
+
+    pixels = (matplotlib.image.imread(io.BytesIO(png))[:, :, :3] * 255).round().astype(int).reshape(-1, 3)
+    return {"#{:02X}{:02X}{:02X}".format(*tuple(p)) for p in {tuple(p) for p in pixels.tolist()}}
 
 
 def test_report_assets_materialise_with_a_table_and_a_chart(store, tmp_path):
@@ -328,13 +338,13 @@ def test_report_assets_materialise_with_a_table_and_a_chart(store, tmp_path):
     assert set(meta) == set(REPORTS)
     for name, entries in meta.items():
         assert {"dagster/row_count", "report", "chart"} <= set(entries), name
-        assert svg_of(entries["chart"].value).tag == "{http://www.w3.org/2000/svg}svg", name
+        assert PALETTE[0] in colours(png_of(entries["chart"].value)), name
     assert meta["lead_summary"]["dagster/row_count"].value == 2
     assert meta["lead_distribution_summary"]["group_by"].value == "source"
     assert meta["lead_distribution_summary"]["dagster/row_count"].value == 2
     assert "| Nora West" in meta["rep_stack_ranking"]["report"].value
-    ranking = ET.tostring(svg_of(meta["rep_stack_ranking"]["chart"].value), encoding="unicode")
-    assert "1. Nora West (Northwind Networks)" in ranking and "50,000" in ranking
+    ranking = REPORTS["rep_stack_ranking"].chart(run_report(store, "rep_stack_ranking", partner_names=NAMES))
+    assert ranking.labels[0] == "1. Nora West (Northwind Networks)"
 
 
 def test_a_bad_group_by_in_run_config_fails_the_asset_without_retries(duckdb_url, tmp_path):
@@ -348,16 +358,19 @@ def test_a_bad_group_by_in_run_config_fails_the_asset_without_retries(duckdb_url
         raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "'region' is not a dimension; allowed: partner, source, campaign, status, month" in str(
+    assert "'region' is not a dimension; allowed: partner, source, campaign, status, month, stage, origin" in str(
         failure.event_specific_data.error)
 
 
-def test_the_svg_chart_stacks_series_and_escapes_labels():
-    svg = render_svg(BarChart("Leads <by> partner", ["A & B", "C"], {"accepted": [3, 1], "open": [2, 0]},
+def test_the_png_chart_stacks_series_and_grows_with_its_bars():
+    import matplotlib.image
+
+    two = render_png(BarChart("Leads <by> partner", ["A & B", "C"], {"accepted": [3, 1], "open": [2, 0]},
                               unit="leads"))
-    root = ET.fromstring(svg)
-    ns = "{http://www.w3.org/2000/svg}"
-    bars = [r for r in root.iter(f"{ns}rect") if r.find(f"{ns}title") is not None]
-    assert [r.find(f"{ns}title").text for r in bars] == ["accepted: 3", "open: 2", "accepted: 1"]
-    texts = [t.text for t in root.iter(f"{ns}text")]
-    assert "Leads <by> partner" in texts and "A & B" in texts and "5 leads" in texts and "1 leads" in texts
+    painted = colours(two)
+    assert PALETTE[0] in painted and PALETTE[1] in painted  # both series drawn
+    one = render_png(BarChart("Leads", ["A & B", "C"], {"accepted": [3, 1]}))
+    assert PALETTE[0] in colours(one) and PALETTE[1] not in colours(one)
+    many = render_png(BarChart("Leads", [f"partner {i}" for i in range(12)], {"accepted": list(range(12))}))
+    height = lambda png: matplotlib.image.imread(io.BytesIO(png)).shape[0]
+    assert height(many) > height(two)

@@ -19,7 +19,9 @@ from datetime import datetime
 import pyarrow as pa
 import sqlalchemy as sa
 
+from connectors.sftp.errors import SftpError
 from leadsync import pipeline
+from leadsync.config import ConfigError
 from leadsync.config.loader import ProjectPaths
 from leadsync.config.schema import SourceConfig
 from leadsync.pull.raw_batches import BatchInfo, batch_id_for, store_batch
@@ -45,6 +47,7 @@ class ManualEntry:
     status: str | None = None  # routed | unassigned | needs_review | …: the lead's assignment after routing
     partner_id: str | None = None
     written_back: bool = False
+    write_back_error: str | None = None  # the write-back failed: the outbox keeps the lead for the next run
 
 
 def columns_of(cfg: SourceConfig, values: dict[str, str]) -> dict[str, str]:
@@ -139,9 +142,13 @@ def add_lead(paths: ProjectPaths, store: LeadStore, source: str, values: dict[st
         return ManualEntry(source, info.batch_id, origin, None, reason)
     pipeline.route_leads(paths, store, source, now)
     status, partner = _assignment(store, lead_id)
+    error = None
     if write_back:
-        pipeline.write_back(paths, store, source)
-    return ManualEntry(source, info.batch_id, origin, lead_id, None, status, partner, write_back)
+        try:
+            pipeline.write_back(paths, store, source)
+        except (SftpError, ConfigError, OSError) as exc:  # routed all the same; the outbox keeps the event
+            error = f"{source}: the write-back failed ({exc}); the next writeback run sends it"
+    return ManualEntry(source, info.batch_id, origin, lead_id, None, status, partner, write_back and not error, error)
 
 
 def _outcome(store: LeadStore, batch_id: str) -> tuple[str | None, str | None]:

@@ -135,6 +135,7 @@ def _smtp_port(paths) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    from leadsync.console.config import load_console
     from leadsync.lifecycle.context import load_lifecycle
     from leadsync.lifecycle.web import serve
     from leadsync.scale.serve import stop_with_parent
@@ -146,7 +147,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     print(f"partner-response app on http://{ctx.settings.web.host}:{ctx.settings.web.port} "
           f"(links in emails start with {ctx.settings.web.base_url}); Ctrl-C stops it")
     stop_with_parent()  # `make web`: a signal to make's PID stops the app as well (uvicorn stops on SIGTERM)
-    serve(ctx)
+    serve(ctx, console=load_console(paths))
     return 0
 
 
@@ -438,6 +439,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = run_checks(paths, connect=args.connect, source=args.source)
     for line in report.lines():
         print(line)
+    console_problem = None if args.source else _console_problem(paths)
+    if console_problem:
+        print(console_problem)
     for line in _portal_settings(paths, args.store, every=True):
         print(line)
     if report.connected():
@@ -445,7 +449,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in report.connected():
             print(f"  {line}")
     print(report.summary(strict=args.strict))
-    return report.exit_code(strict=args.strict)
+    return report.exit_code(strict=args.strict) or (1 if console_problem else 0)
+
+
+def _console_problem(paths) -> str | None:
+    """mappings/console.yaml (the supplier console's users and sign-in) checked like the other YAML files."""
+    from leadsync.config import ConfigError
+    from leadsync.console.config import console_file, load_console_config
+
+    try:
+        load_console_config(console_file(paths))
+    except ConfigError as exc:
+        return f"error: {exc}"
+    return None
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -533,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
                                    "output); every text cell is made inert for spreadsheets")
     rep.add_argument("--store", help=store_help)
     rep.set_defaults(func=cmd_report)
-    web = sub.add_parser("web", help="serve the partner-response web app (accept/reject links, status pages)")
+    web = sub.add_parser("web", help="serve the partner-response web app (accept/reject links, status pages, the "
+                                     "partner portal at /portal and the supplier console at /console)")
     web.add_argument("--store", help=store_help)
     web.set_defaults(func=cmd_web)
     rt = sub.add_parser("route", help="route new leads now, or --dry-run a changed rules file over stored leads")

@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import openpyxl
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -374,3 +375,116 @@ def test_the_png_chart_stacks_series_and_grows_with_its_bars():
     many = render_png(BarChart("Leads", [f"partner {i}" for i in range(12)], {"accepted": list(range(12))}))
     height = lambda png: matplotlib.image.imread(io.BytesIO(png)).shape[0]
     assert height(many) > height(two)
+
+
+# ------------------------------------------------------------------ date ranges, filters, internal-only segments
+
+def scored_source():
+    """The SFTP mapping plus an internal-only custom field (`lead_score`, kept in the lead's attributes)."""
+    data = yaml.safe_load((REPO / "mappings/sources/sftp_demo.yaml").read_text())
+    data["fields"].append({"column": "Lead Score", "field": "lead_score", "shared": False})
+    return SOURCE_MODELS["sftp"].model_validate({**data, "name": "web"})
+
+
+# lead, received, country, lead_score (internal), campaign: November is cut in half at the 15th.
+SCORED = [
+    ("w-oct", datetime(2026, 10, 31, 23, 0, tzinfo=UTC), "US", "A", None),
+    ("w-03", datetime(2026, 11, 3, 9, 0, tzinfo=UTC), "US", "A", "Spring"),
+    ("w-10", datetime(2026, 11, 10, 9, 0, tzinfo=UTC), "US", "B", None),
+    ("w-14", datetime(2026, 11, 14, 23, 59, tzinfo=UTC), "GB", "A", None),
+    ("w-15", datetime(2026, 11, 15, 0, 0, tzinfo=UTC), "US", "A", None),
+    ("w-20", datetime(2026, 11, 20, 9, 0, tzinfo=UTC), "GB", "B", None),
+    ("w-28", datetime(2026, 11, 28, 9, 0, tzinfo=UTC), "JP", "A", None),
+]
+
+
+@pytest.fixture
+def scored_store(store_url) -> Iterator[LeadStore]:
+    store = LeadStore(store_url)
+    rows = [{"lead_id": lead, "source": "web", "batch_id": "b1", "row_number": i, "lead_key": lead,
+             "email": f"{lead}@example.com", "country": country, "campaign": campaign,
+             "company": '=HYPERLINK("http://evil.example","x")' if lead == "w-03" else "Acme",
+             "attributes": f'{{"lead_score": "{score}"}}', "received_at": at, "updated_at": at}
+            for i, (lead, at, country, score, campaign) in enumerate(SCORED, start=1)]
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.leads, pd.DataFrame(rows))
+    route_new_leads(scored_source(), PartnersConfig.model_validate(PARTNERS), store, datetime(2026, 12, 1, tzinfo=UTC))
+    opportunities = [("o-1", "w-03", "north", 1000.0, datetime(2026, 11, 5, tzinfo=UTC)),
+                     ("o-2", "w-10", "north", 2000.0, datetime(2026, 11, 16, tzinfo=UTC)),
+                     ("o-3", "crm-9", "blue", 500.0, datetime(2026, 11, 14, 12, tzinfo=UTC))]
+    with store.begin() as conn:
+        for oid, lead, partner, amount, at in opportunities:
+            conn.execute(sa.insert(lt.opportunities).values(
+                opportunity_id=oid, lead_id=lead, source="web", partner_id=partner, name=oid, stage="Proposal",
+                amount=amount, currency="USD", close_date=None, created_at=at, updated_at=at, version=1))
+    yield store
+    store.dispose()
+
+
+FIELDS = frozenset(f.field for f in scored_source().fields)
+
+
+def test_a_date_range_cutting_november_in_half_counts_only_its_days(scored_store):
+    first_half = run_report(scored_store, "lead_summary", date_from="2026-11-01", date_to="2026-11-14")
+    assert records(first_half, ["source", "leads", "routed", "unassigned"]) == [("web", 3, 3, 0)]  # 3rd, 10th, 14th
+    second_half = run_report(scored_store, "lead_summary", date_from="2026-11-15", date_to="2026-11-30")
+    assert records(second_half, ["source", "leads", "routed", "unassigned"]) == [("web", 3, 2, 1)]  # 15, 20, 28 (JP)
+    by_month = run_report(scored_store, "lead_distribution_summary", group_by="month", date_to="2026-11-14")
+    assert records(by_month, ["month", "leads"]) == [("2026-10", 1), ("2026-11", 3)]
+
+
+def test_a_segment_by_an_internal_only_field(scored_store):
+    by_score = run_report(scored_store, "lead_distribution_summary", group_by="lead_score", fields=FIELDS,
+                          date_from="2026-11-15")
+    assert records(by_score, ["lead_score", "leads"]) == [("A", 2), ("B", 1)]
+    only_a = run_report(scored_store, "lead_summary", filters=["lead_score=a"], fields=FIELDS)
+    assert records(only_a, ["source", "leads", "unassigned"]) == [("web", 5, 1)]
+    gb_a = run_report(scored_store, "lead_distribution_list", filters=["lead_score=A", "country=GB"], fields=FIELDS)
+    assert gb_a["lead_id"].tolist() == ["w-14"] and gb_a["lead_score"].tolist() == ["A"]
+    with pytest.raises(ReportError, match="filter on 'shoe_size': not a field; filter on partner, source"):
+        run_report(scored_store, "lead_summary", filters=["shoe_size=9"], fields=FIELDS)
+
+
+def test_opportunity_reports_by_creation_date_filter_and_segment(scored_store):
+    first_half = run_report(scored_store, "opportunity_summary", date_from="2026-11-01", date_to="2026-11-14")
+    assert records(first_half, ["origin", "opportunities", "amount", "share_of_amount_pct"]) == [
+        ("marketing_lead", 1, 1000.0, 66.7), ("partner_generated", 0, 0.0, 0.0), ("distributed", 0, 0.0, 0.0),
+        ("crm_only", 1, 500.0, 33.3)]
+    by_score = run_report(scored_store, "opportunity_summary", group_by="lead_score", fields=FIELDS,
+                          filters=["partner=north"])
+    assert records(by_score, ["lead_score", "origin", "amount"]) == [("A", "marketing_lead", 1000.0),
+                                                                     ("B", "distributed", 2000.0)]
+    overview = run_report(scored_store, "opportunity_overview", group_by="month,partner")
+    assert records(overview, ["month", "partner_id", "amount"]) == [("2026-11", "blue", 500.0),
+                                                                    ("2026-11", "north", 3000.0)]
+    details = run_report(scored_store, "opportunity_details", filters=["country=US"], date_to="2026-11-14")
+    assert details["opportunity_id"].tolist() == ["o-1"]
+
+
+def test_report_cli_writes_neutralised_csv_and_xlsx_with_range_filter_and_grouping(scored_store, tmp_path, capsys):
+    from leadsync.cli import main
+
+    mappings = tmp_path / "mappings"
+    (mappings / "sources").mkdir(parents=True)
+    (mappings / "partners.yaml").write_text(yaml.safe_dump(PARTNERS))
+    (mappings / "sources/web.yaml").write_text(yaml.safe_dump(scored_source().model_dump(mode="json",
+                                                                                        exclude_none=True)))
+    out_csv, out_xlsx = tmp_path / "list.csv", tmp_path / "by_score.xlsx"
+    assert main(["--mappings", str(mappings), "report", "lead_distribution_list", "--from", "2026-11-01",
+                 "--to", "2026-11-14", "--filter", "country=US", "--out", str(out_csv),
+                 "--store", scored_store.url]) == 0
+    listed = pd.read_csv(out_csv, dtype=str)
+    assert listed["lead_id"].tolist() == ["w-10", "w-03"]
+    details = tmp_path / "details.csv"
+    assert main(["--mappings", str(mappings), "report", "opportunity_details", "--out", str(details),
+                 "--store", scored_store.url]) == 0
+    company = pd.read_csv(details, dtype=str).set_index("opportunity_id").loc["o-1", "company"]
+    assert company == "'=HYPERLINK(\"http://evil.example\",\"x\")"  # issue 24: no formula in the file
+    assert main(["--mappings", str(mappings), "report", "lead_distribution_summary", "--group-by", "lead_score",
+                 "--out", str(out_xlsx), "--store", scored_store.url]) == 0
+    sheet = openpyxl.load_workbook(out_xlsx).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0][:2] == ["lead_score", "leads"] and [r[:2] for r in rows[1:]] == [["A", 5], ["B", 2]]
+    assert main(["--mappings", str(mappings), "report", "lead_summary", "--from", "2026-11-31",
+                 "--store", scored_store.url]) == 2
+    assert "from: '2026-11-31' is not a date" in capsys.readouterr().err

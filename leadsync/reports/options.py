@@ -3,8 +3,8 @@
 - Date range: `date_from` and `date_to`, both days included (UTC). Lead reports date a lead by when leadsync
   received it; opportunity reports date an opportunity by when it was created.
 - Filters: `field=value` pairs; the same field given twice matches either value. A field is one of
-  FILTER_DIMENSIONS (partner id, source, campaign, distribution status) or any mapped lead field, the
-  internal-only ones (`shared: false`) included. Values match without regard to case or surrounding spaces.
+  FILTER_DIMENSIONS (partner id, source, campaign, distribution status), a standard lead column (country,
+  lead_type, …) or any mapped lead field, the internal-only ones (`shared: false`) included. Values match without regard to case or surrounding spaces.
 - Grouping: 1 to 3 dimensions: GROUP_BY_VALUES, `stage` and `origin` (opportunity reports), or any mapped lead
   field. A mapped field named like a built-in dimension is reached by the built-in.
 """
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
+
+from leadsync.store.tables import STANDARD_LEAD_FIELDS
 
 GROUP_BY_VALUES = ("partner", "source", "campaign", "status", "month")
 OPPORTUNITY_DIMENSIONS = ("stage", "origin")
@@ -42,7 +44,7 @@ def parse_group_by(value: str | Sequence[str] | None, fields: Iterable[str] = ()
     fields = set(fields)
     items = value.split(",") if isinstance(value, str) else list(value)
     names = tuple(_name(str(v), fields) for v in items if str(v).strip())
-    known = {*GROUP_BY_VALUES, *OPPORTUNITY_DIMENSIONS, *fields}
+    known = {*GROUP_BY_VALUES, *OPPORTUNITY_DIMENSIONS, *fields, *STANDARD_LEAD_FIELDS}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ReportError(f"group_by: {', '.join(repr(u) for u in unknown)} is not a dimension; "
@@ -84,7 +86,7 @@ def parse_filters(value: str | Sequence[str] | Mapping[str, object] | None,
     out: dict[str, list[str]] = {}
     for key, val in pairs:
         name = _name(key, fields)
-        if name not in FILTER_DIMENSIONS and name not in fields:
+        if name not in FILTER_DIMENSIONS and name not in fields and name not in STANDARD_LEAD_FIELDS:
             allowed = ", ".join(FILTER_DIMENSIONS) + (f" or a mapped field ({', '.join(sorted(fields))})"
                                                       if fields else "")
             raise ReportError(f"filter on '{key}': not a field; filter on {allowed}")

@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from leadsync.lifecycle import tables as lt
+from leadsync.partner_crm.tables import partner_crm_only_opportunities as crm_only
 from leadsync.reports.data import report_db
 from leadsync.reports.options import ReportOptions
 from leadsync.store import LeadStore, tables
@@ -57,7 +58,12 @@ def scoped_db(store: LeadStore, reads: Mapping[sa.Table, Sequence[str]], frames:
     _add(reads, tables.leads, ["lead_id", "source", "campaign", "received_at", *standard,
                                *(["attributes"] if custom else [])])
     _add(reads, tables.assignments, ["lead_id", "partner_id", "status"])
+    with_crm_only = lt.opportunities in reads and _stored(store, crm_only.name)
+    if with_crm_only:
+        reads[crm_only] = list(_CRM_ONLY_COLUMNS)
     with report_db(store, reads, frames) as db:
+        if with_crm_only:
+            _add_crm_only(db, reads[lt.opportunities])
         for name in custom:  # custom fields live in the lead's attributes JSON
             db.execute(f"ALTER TABLE leads ADD COLUMN {quote(name)} VARCHAR")
             db.execute(f"UPDATE leads SET {quote(name)} = json_extract_string(attributes, $path)",
@@ -65,6 +71,28 @@ def scoped_db(store: LeadStore, reads: Mapping[sa.Table, Sequence[str]], frames:
         _apply_filters(db, options, dated)
         _apply_dates(db, options, dated, tables.quarantine in reads, lt.opportunities in reads)
         yield db
+
+
+# A CRM-only opportunity (leadsync/partner_crm/crm_only.py) as a row of `opportunities`: its lead id names no
+# lead, which is what makes its origin crm_only.
+_CRM_ONLY_COLUMNS = ("partner_id", "record_id", "name", "stage", "amount", "currency", "close_date", "created_at",
+                     "modified_at")
+_OPPORTUNITY_FROM_CRM = {"opportunity_id": "'crm:' || partner_id || ':' || record_id",
+                         "lead_id": "'crm:' || partner_id || ':' || record_id", "source": "'crm:' || partner_id",
+                         "partner_id": "partner_id", "name": "name", "stage": "stage", "amount": "amount",
+                         "currency": "currency", "close_date": "close_date", "created_at": "created_at",
+                         "updated_at": "modified_at", "version": "1"}
+
+
+def _stored(store: LeadStore, table: str) -> bool:
+    with store.begin() as conn:
+        return sa.inspect(conn).has_table(table)
+
+
+def _add_crm_only(db: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> None:
+    cols = [c for c in columns if c in _OPPORTUNITY_FROM_CRM]
+    db.execute(f"INSERT INTO opportunities ({', '.join(map(quote, cols))}) "
+               f"SELECT {', '.join(_OPPORTUNITY_FROM_CRM[c] for c in cols)} FROM {crm_only.name}")
 
 
 def _apply_filters(db: duckdb.DuckDBPyConnection, options: ReportOptions, dated: str) -> None:

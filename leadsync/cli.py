@@ -135,6 +135,7 @@ def _smtp_port(paths) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    from leadsync.config import ConfigError
     from leadsync.console.config import load_console
     from leadsync.lifecycle.context import load_lifecycle
     from leadsync.lifecycle.web import serve
@@ -143,11 +144,16 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     paths = project_paths(args.mappings)
     _env(paths)
+    try:
+        console = load_console(paths)
+    except ConfigError as exc:
+        print(f"leadsync web: {exc}", file=sys.stderr)
+        return 2
     ctx = load_lifecycle(paths, LeadStore(args.store))
     print(f"partner-response app on http://{ctx.settings.web.host}:{ctx.settings.web.port} "
           f"(links in emails start with {ctx.settings.web.base_url}); Ctrl-C stops it")
     stop_with_parent()  # `make web`: a signal to make's PID stops the app as well (uvicorn stops on SIGTERM)
-    serve(ctx, console=load_console(paths))
+    serve(ctx, console=console)
     return 0
 
 
@@ -440,8 +446,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     console_problem = None if args.source else _console_problem(paths)
-    if console_problem:
-        print(console_problem)
     for line in _portal_settings(paths, args.store, every=True):
         print(line)
     if report.connected():
@@ -449,6 +453,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in report.connected():
             print(f"  {line}")
     print(report.summary(strict=args.strict))
+    if console_problem:  # checked apart from run_checks (leadsync/checks/): the console's own file
+        print(console_problem)
+        print("mappings/console.yaml is not valid: `leadsync web` will not start the console until it is fixed")
     return report.exit_code(strict=args.strict) or (1 if console_problem else 0)
 
 

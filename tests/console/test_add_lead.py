@@ -7,42 +7,22 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import sqlalchemy as sa
-import yaml
 
 from connectors.sftp.sandbox import SftpSandbox
 from leadsync.cli import main
 from leadsync.store import LeadStore, tables
 
-PASSWORD = "s3cret-for-tests"
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def sandbox(tmp_path):
-    with SftpSandbox(tmp_path / "sftp", users={"demo": PASSWORD}) as server:
-        yield server
-
-
-@pytest.fixture
-def sftp_project(project, sandbox, monkeypatch):
-    known_hosts = sandbox.write_known_hosts(project / "known_hosts")
-    path = project / "mappings/sources/sftp_demo.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["connection"].update(port=sandbox.port, known_hosts=str(known_hosts))
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    monkeypatch.setenv("LEADSYNC_SFTP_DEMO_PASSWORD", PASSWORD)
-    return project
-
-
-def status_rows(sandbox: SftpSandbox) -> pd.DataFrame:
-    files = sorted((sandbox.root / "outbox").glob("*.csv"))
+def status_rows(sftp: SftpSandbox) -> pd.DataFrame:
+    files = sorted((sftp.root / "outbox").glob("*.csv"))
     return pd.concat([pd.read_csv(f, dtype=str) for f in files], ignore_index=True) if files else pd.DataFrame()
 
 
-def test_add_lead_is_routed_and_appears_in_the_status_file(sftp_project, sandbox, duckdb_url, capsys):
-    code = main(["--mappings", str(sftp_project / "mappings"), "add-lead", "--source", "sftp_demo",
+def test_add_lead_is_routed_and_appears_in_the_status_file(console_project, sftp, duckdb_url, capsys):
+    code = main(["--mappings", str(console_project / "mappings"), "add-lead", "--source", "sftp_demo",
                  "--field", "email=ann@acme.com", "--field", "Last Name=Lee", "--field", "country=US",
                  "--field", "state=CA", "--field", "products=Firewall",
                  "--json", '{"company": "Acme", "lead_type": "SMB"}',
@@ -60,14 +40,14 @@ def test_add_lead_is_routed_and_appears_in_the_status_file(sftp_project, sandbox
     assert ledger.file_name.startswith("manual entry by Pat Ops at ") and ledger.row_count == 1
     assert lead["company"] == "Acme" and lead["last_name"] == "Lee"
     assert assignment.status in ("routed", "accepted") and assignment.partner_id
-    rows = status_rows(sandbox)
+    rows = status_rows(sftp)
     mine = rows[rows["lead_id"] == lead["lead_id"]]
     assert len(mine) == 1 and mine["email"].iloc[0] == "ann@acme.com"
     assert mine["source_file"].iloc[0].startswith("manual entry by Pat Ops")
 
 
-def test_an_invalid_lead_is_quarantined_with_the_mappings_reason(sftp_project, duckdb_url, capsys):
-    code = main(["--mappings", str(sftp_project / "mappings"), "add-lead", "--source", "sftp_demo",
+def test_an_invalid_lead_is_quarantined_with_the_mappings_reason(console_project, duckdb_url, capsys):
+    code = main(["--mappings", str(console_project / "mappings"), "add-lead", "--source", "sftp_demo",
                  "--field", "email=not-an-email", "--field", "last_name=Lee", "--by", "Pat", "--store", duckdb_url,
                  "--no-write-back"])
     assert code == 1
@@ -77,8 +57,8 @@ def test_an_invalid_lead_is_quarantined_with_the_mappings_reason(sftp_project, d
     assert len(reasons) == 1 and "email" in reasons[0].lower()
 
 
-def test_unknown_fields_and_api_sources_are_refused_with_the_fix(sftp_project, duckdb_url, capsys):
-    mappings = sftp_project / "mappings"
+def test_unknown_fields_and_api_sources_are_refused_with_the_fix(console_project, duckdb_url, capsys):
+    mappings = console_project / "mappings"
     assert main(["--mappings", str(mappings), "add-lead", "--source", "sftp_demo", "--field", "shoe_size=9",
                  "--store", duckdb_url]) == 2
     err = capsys.readouterr().err

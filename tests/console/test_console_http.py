@@ -227,3 +227,22 @@ def test_exported_cells_that_look_like_formulas_are_inert(make_console, clients,
         assert cell.data_type == "s"
         campaign = cell.value
     assert campaign == "'=HYPERLINK(\"http://evil.example\",\"x\")"
+
+
+def test_reroute_and_withdraw_from_a_search_with_a_note(make_console, clients):
+    world = make_console()
+    lead = world.add(ROUTED)
+    held_by = world.assignment(lead)["partner_id"]
+    pat = clients(world).sign_in()
+    found = pat.http.get("/console/search", params={"q": "acme.example", "field": "email"})
+    assert f'name="lead" value="{lead}"' in found.text
+    other = "bluepeak" if held_by != "bluepeak" else "northwind"
+    assert pat.post("/console/bulk", [("action", "reroute"), ("partner", other), ("note", "territory swap"),
+                                      ("lead", lead)]).status_code == 303
+    a = world.assignment(lead)
+    assert (a["partner_id"], a["action"]) == (other, "reassigned") and "territory swap" in a["reason"]
+    refused = pat.post("/console/bulk", [("action", "reroute"), ("note", ""), ("lead", lead)])
+    assert refused.status_code == 400 and "a note is required" in refused.text
+    assert pat.post("/console/bulk", [("action", "withdraw"), ("note", "duplicate of another lead"),
+                                      ("lead", lead)]).status_code == 303
+    assert world.assignment(lead)["status"] == "withdrawn"

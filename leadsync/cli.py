@@ -135,6 +135,8 @@ def _smtp_port(paths) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    from leadsync.config import ConfigError
+    from leadsync.console.config import load_console
     from leadsync.lifecycle.context import load_lifecycle
     from leadsync.lifecycle.web import serve
     from leadsync.scale.serve import stop_with_parent
@@ -142,11 +144,16 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     paths = project_paths(args.mappings)
     _env(paths)
+    try:
+        console = load_console(paths)
+    except ConfigError as exc:
+        print(f"leadsync web: {exc}", file=sys.stderr)
+        return 2
     ctx = load_lifecycle(paths, LeadStore(args.store))
     print(f"partner-response app on http://{ctx.settings.web.host}:{ctx.settings.web.port} "
           f"(links in emails start with {ctx.settings.web.base_url}); Ctrl-C stops it")
     stop_with_parent()  # `make web`: a signal to make's PID stops the app as well (uvicorn stops on SIGTERM)
-    serve(ctx)
+    serve(ctx, console=console)
     return 0
 
 
@@ -365,8 +372,33 @@ def cmd_manual(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_lead(args: argparse.Namespace) -> int:
+    from leadsync.config import ConfigError
+    from leadsync.pull.manual_entry import ManualEntryError, add_lead, parse_field_args
+    from leadsync.store import LeadStore
+
+    paths = project_paths(args.mappings)
+    _env(paths)
+    _sources(paths, args.source)  # an unknown name stops here, listing the sources
+    try:
+        values = parse_field_args(args.field or [], args.json)
+        entry = add_lead(paths, LeadStore(args.store), args.source, values, args.by, write_back=args.write_back)
+    except (ManualEntryError, ConfigError) as exc:
+        print(f"leadsync add-lead: {exc}", file=sys.stderr)
+        return 2
+    if entry.lead_id is None:
+        print(f"leadsync add-lead: the lead was quarantined ({entry.origin}): {entry.reason}", file=sys.stderr)
+        return 1
+    where = f"partner {entry.partner_id}" if entry.partner_id else "no partner"
+    print(f"lead {entry.lead_id} entered in {entry.source} ({entry.origin}): {entry.status or 'not routed'}, "
+          f"{where}" + ("; written back" if entry.written_back else "; written back on the next writeback run"))
+    if entry.write_back_error:
+        print(f"leadsync add-lead: {entry.write_back_error}", file=sys.stderr)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from leadsync.reports.export import REPORTS, export_report, partner_names
+    from leadsync.reports.export import REPORTS, export_report, mapped_fields, partner_names
     from leadsync.reports.options import ReportError
     from leadsync.store import LeadStore
 
@@ -378,7 +410,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     try:
         written = export_report(LeadStore(args.store), args.name, args.out, group_by=args.group_by,
-                                partner_names=partner_names(args.mappings))
+                                partner_names=partner_names(args.mappings), date_from=args.date_from,
+                                date_to=args.date_to, filters=args.filter, fields=mapped_fields(args.mappings))
     except ReportError as exc:
         print(f"leadsync report: {exc}", file=sys.stderr)
         return 2
@@ -412,6 +445,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = run_checks(paths, connect=args.connect, source=args.source)
     for line in report.lines():
         print(line)
+    console_problem = None if args.source else _console_problem(paths)
     for line in _portal_settings(paths, args.store, every=True):
         print(line)
     if report.connected():
@@ -419,7 +453,22 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in report.connected():
             print(f"  {line}")
     print(report.summary(strict=args.strict))
-    return report.exit_code(strict=args.strict)
+    if console_problem:  # checked apart from run_checks (leadsync/checks/): the console's own file
+        print(console_problem)
+        print("mappings/console.yaml is not valid: `leadsync web` will not start the console until it is fixed")
+    return report.exit_code(strict=args.strict) or (1 if console_problem else 0)
+
+
+def _console_problem(paths) -> str | None:
+    """mappings/console.yaml (the supplier console's users and sign-in) checked like the other YAML files."""
+    from leadsync.config import ConfigError
+    from leadsync.console.config import console_file, load_console_config
+
+    try:
+        load_console_config(console_file(paths))
+    except ConfigError as exc:
+        return f"error: {exc}"
+    return None
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -493,13 +542,22 @@ def main(argv: list[str] | None = None) -> int:
     summ.add_argument("--store", help="SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)")
     summ.set_defaults(func=cmd_summary)
     store_help = "SQLAlchemy URL (default: $LEADSYNC_STORE_URL or dagster_home DuckDB)"
-    rep = sub.add_parser("report", help="export a report as CSV (`leadsync report list` names them)")
+    rep = sub.add_parser("report", help="export a report as CSV or XLSX (`leadsync report list` names them)")
     rep.add_argument("name", help="report name, or 'list'")
-    rep.add_argument("--group-by", help="lead_distribution_summary: 1-3 of partner,source,campaign,status,month")
-    rep.add_argument("--out", help="CSV file (default: standard output)")
+    rep.add_argument("--group-by", help="grouped reports: 1-3 of partner,source,campaign,status,month (stage, origin "
+                                        "for opportunity reports) or any mapped lead field, internal-only ones too")
+    rep.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD",
+                     help="first day included (leads: received; opportunities: created; UTC)")
+    rep.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last day included")
+    rep.add_argument("--filter", action="append", metavar="FIELD=VALUE",
+                     help="keep rows whose partner, source, campaign, status or mapped lead field has this value; "
+                          "repeat for more (the same field twice: either value)")
+    rep.add_argument("--out", help="file: .xlsx writes a workbook, anything else CSV (default: CSV on standard "
+                                   "output); every text cell is made inert for spreadsheets")
     rep.add_argument("--store", help=store_help)
     rep.set_defaults(func=cmd_report)
-    web = sub.add_parser("web", help="serve the partner-response web app (accept/reject links, status pages)")
+    web = sub.add_parser("web", help="serve the partner-response web app (accept/reject links, status pages, the "
+                                     "partner portal at /portal and the supplier console at /console)")
     web.add_argument("--store", help=store_help)
     web.set_defaults(func=cmd_web)
     rt = sub.add_parser("route", help="route new leads now, or --dry-run a changed rules file over stored leads")
@@ -530,6 +588,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--by", default=os.environ.get("USER", "operator"), help="who (default: $USER)")
         p.add_argument("--store", help=store_help)
         p.set_defaults(func=cmd_manual)
+    al = sub.add_parser("add-lead", help="enter one lead by hand in a source: mapped, validated, routed and "
+                                         "written back like any other")
+    al.add_argument("--source", required=True, help="the source it belongs to (SFTP sources; API sources refuse)")
+    al.add_argument("--field", action="append", metavar="FIELD=VALUE",
+                    help="a lead field (or source column) and its value; repeat for each field")
+    al.add_argument("--json", help="the fields as a JSON object, e.g. '{\"email\": \"ann@acme.com\"}'")
+    al.add_argument("--by", default=os.environ.get("USER", "operator"),
+                    help="who entered it, recorded as the lead's origin (default: $USER)")
+    al.add_argument("--no-write-back", dest="write_back", action="store_false",
+                    help="leave the write-back to the next scheduled run")
+    al.add_argument("--store", help=store_help)
+    al.set_defaults(func=cmd_add_lead)
     ck = sub.add_parser("check", help="validate every YAML file; --connect also tries each source's credentials")
     ck.add_argument("--connect", action="store_true", help="log in to each source and check its mapped fields")
     ck.add_argument("--source", help="one source (default: all, plus partners.yaml and lifecycle.yaml)")

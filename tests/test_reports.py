@@ -25,12 +25,12 @@ import base64
 import io
 import re
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import openpyxl
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -48,7 +48,7 @@ from leadsync.lifecycle.settings import LifecycleSettings
 from leadsync.lifecycle.updates import apply_update
 from leadsync.reports import REPORTS, ReportError, ReportOptions, run_report
 from leadsync.reports.assets import report_assets
-from leadsync.reports.charts import BarChart, render_svg
+from leadsync.reports.charts import PALETTE, BarChart, render_png
 from leadsync.reports.export import export_report
 from leadsync.store import LeadStore, tables
 
@@ -272,8 +272,9 @@ def test_reports_of_an_empty_store_are_empty_not_errors(duckdb_url):
 
 
 @pytest.mark.parametrize(("group_by", "message"), [
-    ("partner,region", "'region' is not a dimension; allowed: partner, source, campaign, status, month"),
-    ("", "group_by takes 1 to 3 of partner, source, campaign, status, month; got 0"),
+    ("partner,region", ("'region' is not a dimension; allowed: partner, source, campaign, status, month, stage, "
+                       "origin")),
+    ("", "group_by takes 1 to 3 of partner, source, campaign, status, month, stage, origin; got 0"),
     ("partner,source,campaign,month", "group_by takes 1 to 3 of .*; got 4"),
     (["status", "Status"], "names a dimension twice"),
 ])
@@ -295,20 +296,30 @@ def test_export_writes_csv_to_a_file_or_stdout(store, tmp_path, capsys):
     assert pd.read_csv(io.StringIO(text))[["source", "leads"]].values.tolist() == [["events", 2], ["web", 6]]
 
     with pytest.raises(ReportError, match="unknown report 'pipeline'; reports: lead_summary, "
-                                          "lead_distribution_summary, opportunity_overview"):
+                                          "lead_distribution_summary, lead_distribution_list, opportunity_overview"):
         export_report(store, "pipeline")
-    with pytest.raises(ReportError, match="lead_summary has no grouping; group_by applies to: "
-                                          "lead_distribution_summary"):
-        export_report(store, "lead_summary", group_by="partner")
+    with pytest.raises(ReportError, match="rep_stack_ranking has no grouping; group_by applies to: "
+                                          "lead_summary, lead_distribution_summary"):
+        export_report(store, "rep_stack_ranking", group_by="partner")
     with pytest.raises(ReportError, match="'region' is not a dimension"):
         export_report(store, "lead_distribution_summary", tmp_path / "never.csv", group_by="region")
     assert not (tmp_path / "never.csv").exists()
 
 
-def svg_of(markdown: str) -> ET.Element:
-    found = re.fullmatch(r"!\[[^\]]*\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", markdown)
+def png_of(markdown: str) -> bytes:
+    found = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
     assert found, markdown[:200]
-    return ET.fromstring(base64.b64decode(found.group(1)))
+    png = base64.b64decode(found.group(1))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    return png
+
+
+def colours(png: bytes) -> set[str]:
+    """The colours painted in a PNG, as #rrggbb."""
+    import matplotlib.image
+
+    pixels = (matplotlib.image.imread(io.BytesIO(png))[:, :, :3] * 255).round().astype(int).reshape(-1, 3)
+    return {"#{:02X}{:02X}{:02X}".format(*tuple(p)) for p in {tuple(p) for p in pixels.tolist()}}
 
 
 def test_report_assets_materialise_with_a_table_and_a_chart(store, tmp_path):
@@ -328,13 +339,13 @@ def test_report_assets_materialise_with_a_table_and_a_chart(store, tmp_path):
     assert set(meta) == set(REPORTS)
     for name, entries in meta.items():
         assert {"dagster/row_count", "report", "chart"} <= set(entries), name
-        assert svg_of(entries["chart"].value).tag == "{http://www.w3.org/2000/svg}svg", name
+        assert PALETTE[0] in colours(png_of(entries["chart"].value)), name
     assert meta["lead_summary"]["dagster/row_count"].value == 2
     assert meta["lead_distribution_summary"]["group_by"].value == "source"
     assert meta["lead_distribution_summary"]["dagster/row_count"].value == 2
     assert "| Nora West" in meta["rep_stack_ranking"]["report"].value
-    ranking = ET.tostring(svg_of(meta["rep_stack_ranking"]["chart"].value), encoding="unicode")
-    assert "1. Nora West (Northwind Networks)" in ranking and "50,000" in ranking
+    ranking = REPORTS["rep_stack_ranking"].chart(run_report(store, "rep_stack_ranking", partner_names=NAMES))
+    assert ranking.labels[0] == "1. Nora West (Northwind Networks)"
 
 
 def test_a_bad_group_by_in_run_config_fails_the_asset_without_retries(duckdb_url, tmp_path):
@@ -348,16 +359,132 @@ def test_a_bad_group_by_in_run_config_fails_the_asset_without_retries(duckdb_url
         raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "'region' is not a dimension; allowed: partner, source, campaign, status, month" in str(
+    assert "'region' is not a dimension; allowed: partner, source, campaign, status, month, stage, origin" in str(
         failure.event_specific_data.error)
 
 
-def test_the_svg_chart_stacks_series_and_escapes_labels():
-    svg = render_svg(BarChart("Leads <by> partner", ["A & B", "C"], {"accepted": [3, 1], "open": [2, 0]},
+def test_the_png_chart_stacks_series_and_grows_with_its_bars():
+    import matplotlib.image
+
+    two = render_png(BarChart("Leads <by> partner", ["A & B", "C"], {"accepted": [3, 1], "open": [2, 0]},
                               unit="leads"))
-    root = ET.fromstring(svg)
-    ns = "{http://www.w3.org/2000/svg}"
-    bars = [r for r in root.iter(f"{ns}rect") if r.find(f"{ns}title") is not None]
-    assert [r.find(f"{ns}title").text for r in bars] == ["accepted: 3", "open: 2", "accepted: 1"]
-    texts = [t.text for t in root.iter(f"{ns}text")]
-    assert "Leads <by> partner" in texts and "A & B" in texts and "5 leads" in texts and "1 leads" in texts
+    painted = colours(two)
+    assert PALETTE[0] in painted and PALETTE[1] in painted  # both series drawn
+    one = render_png(BarChart("Leads", ["A & B", "C"], {"accepted": [3, 1]}))
+    assert PALETTE[0] in colours(one) and PALETTE[1] not in colours(one)
+    many = render_png(BarChart("Leads", [f"partner {i}" for i in range(12)], {"accepted": list(range(12))}))
+    height = lambda png: matplotlib.image.imread(io.BytesIO(png)).shape[0]
+    assert height(many) > height(two)
+
+
+# ------------------------------------------------------------------ date ranges, filters, internal-only segments
+
+def scored_source():
+    """The SFTP mapping plus an internal-only custom field (`lead_score`, kept in the lead's attributes)."""
+    data = yaml.safe_load((REPO / "mappings/sources/sftp_demo.yaml").read_text())
+    data["fields"].append({"column": "Lead Score", "field": "lead_score", "shared": False})
+    return SOURCE_MODELS["sftp"].model_validate({**data, "name": "web"})
+
+
+# lead, received, country, lead_score (internal), campaign: November is cut in half at the 15th.
+SCORED = [
+    ("w-oct", datetime(2026, 10, 31, 23, 0, tzinfo=UTC), "US", "A", None),
+    ("w-03", datetime(2026, 11, 3, 9, 0, tzinfo=UTC), "US", "A", "Spring"),
+    ("w-10", datetime(2026, 11, 10, 9, 0, tzinfo=UTC), "US", "B", None),
+    ("w-14", datetime(2026, 11, 14, 23, 59, tzinfo=UTC), "GB", "A", None),
+    ("w-15", datetime(2026, 11, 15, 0, 0, tzinfo=UTC), "US", "A", None),
+    ("w-20", datetime(2026, 11, 20, 9, 0, tzinfo=UTC), "GB", "B", None),
+    ("w-28", datetime(2026, 11, 28, 9, 0, tzinfo=UTC), "JP", "A", None),
+]
+
+
+@pytest.fixture
+def scored_store(store_url) -> Iterator[LeadStore]:
+    store = LeadStore(store_url)
+    rows = [{"lead_id": lead, "source": "web", "batch_id": "b1", "row_number": i, "lead_key": lead,
+             "email": f"{lead}@example.com", "country": country, "campaign": campaign,
+             "company": '=HYPERLINK("http://evil.example","x")' if lead == "w-03" else "Acme",
+             "attributes": f'{{"lead_score": "{score}"}}', "received_at": at, "updated_at": at}
+            for i, (lead, at, country, score, campaign) in enumerate(SCORED, start=1)]
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.leads, pd.DataFrame(rows))
+    route_new_leads(scored_source(), PartnersConfig.model_validate(PARTNERS), store, datetime(2026, 12, 1, tzinfo=UTC))
+    opportunities = [("o-1", "w-03", "north", 1000.0, datetime(2026, 11, 5, tzinfo=UTC)),
+                     ("o-2", "w-10", "north", 2000.0, datetime(2026, 11, 16, tzinfo=UTC)),
+                     ("o-3", "crm-9", "blue", 500.0, datetime(2026, 11, 14, 12, tzinfo=UTC))]
+    with store.begin() as conn:
+        for oid, lead, partner, amount, at in opportunities:
+            conn.execute(sa.insert(lt.opportunities).values(
+                opportunity_id=oid, lead_id=lead, source="web", partner_id=partner, name=oid, stage="Proposal",
+                amount=amount, currency="USD", close_date=None, created_at=at, updated_at=at, version=1))
+    yield store
+    store.dispose()
+
+
+FIELDS = frozenset(f.field for f in scored_source().fields)
+
+
+def test_a_date_range_cutting_november_in_half_counts_only_its_days(scored_store):
+    first_half = run_report(scored_store, "lead_summary", date_from="2026-11-01", date_to="2026-11-14")
+    assert records(first_half, ["source", "leads", "routed", "unassigned"]) == [("web", 3, 3, 0)]  # 3rd, 10th, 14th
+    second_half = run_report(scored_store, "lead_summary", date_from="2026-11-15", date_to="2026-11-30")
+    assert records(second_half, ["source", "leads", "routed", "unassigned"]) == [("web", 3, 2, 1)]  # 15, 20, 28 (JP)
+    by_month = run_report(scored_store, "lead_distribution_summary", group_by="month", date_to="2026-11-14")
+    assert records(by_month, ["month", "leads"]) == [("2026-10", 1), ("2026-11", 3)]
+
+
+def test_a_segment_by_an_internal_only_field(scored_store):
+    by_score = run_report(scored_store, "lead_distribution_summary", group_by="lead_score", fields=FIELDS,
+                          date_from="2026-11-15")
+    assert records(by_score, ["lead_score", "leads"]) == [("A", 2), ("B", 1)]
+    only_a = run_report(scored_store, "lead_summary", filters=["lead_score=a"], fields=FIELDS)
+    assert records(only_a, ["source", "leads", "unassigned"]) == [("web", 5, 1)]
+    gb_a = run_report(scored_store, "lead_distribution_list", filters=["lead_score=A", "country=GB"], fields=FIELDS)
+    assert gb_a["lead_id"].tolist() == ["w-14"] and gb_a["lead_score"].tolist() == ["A"]
+    with pytest.raises(ReportError, match="filter on 'shoe_size': not a field; filter on partner, source"):
+        run_report(scored_store, "lead_summary", filters=["shoe_size=9"], fields=FIELDS)
+
+
+def test_opportunity_reports_by_creation_date_filter_and_segment(scored_store):
+    first_half = run_report(scored_store, "opportunity_summary", date_from="2026-11-01", date_to="2026-11-14")
+    assert records(first_half, ["origin", "opportunities", "amount", "share_of_amount_pct"]) == [
+        ("marketing_lead", 1, 1000.0, 66.7), ("partner_generated", 0, 0.0, 0.0), ("distributed", 0, 0.0, 0.0),
+        ("crm_only", 1, 500.0, 33.3)]
+    by_score = run_report(scored_store, "opportunity_summary", group_by="lead_score", fields=FIELDS,
+                          filters=["partner=north"])
+    assert records(by_score, ["lead_score", "origin", "amount"]) == [("A", "marketing_lead", 1000.0),
+                                                                     ("B", "distributed", 2000.0)]
+    overview = run_report(scored_store, "opportunity_overview", group_by="month,partner")
+    assert records(overview, ["month", "partner_id", "amount"]) == [("2026-11", "blue", 500.0),
+                                                                    ("2026-11", "north", 3000.0)]
+    details = run_report(scored_store, "opportunity_details", filters=["country=US"], date_to="2026-11-14")
+    assert details["opportunity_id"].tolist() == ["o-1"]
+
+
+def test_report_cli_writes_neutralised_csv_and_xlsx_with_range_filter_and_grouping(scored_store, tmp_path, capsys):
+    from leadsync.cli import main
+
+    mappings = tmp_path / "mappings"
+    (mappings / "sources").mkdir(parents=True)
+    (mappings / "partners.yaml").write_text(yaml.safe_dump(PARTNERS))
+    (mappings / "sources/web.yaml").write_text(yaml.safe_dump(scored_source().model_dump(mode="json",
+                                                                                        exclude_none=True)))
+    out_csv, out_xlsx = tmp_path / "list.csv", tmp_path / "by_score.xlsx"
+    assert main(["--mappings", str(mappings), "report", "lead_distribution_list", "--from", "2026-11-01",
+                 "--to", "2026-11-14", "--filter", "country=US", "--out", str(out_csv),
+                 "--store", scored_store.url]) == 0
+    listed = pd.read_csv(out_csv, dtype=str)
+    assert listed["lead_id"].tolist() == ["w-10", "w-03"]
+    details = tmp_path / "details.csv"
+    assert main(["--mappings", str(mappings), "report", "opportunity_details", "--out", str(details),
+                 "--store", scored_store.url]) == 0
+    company = pd.read_csv(details, dtype=str).set_index("opportunity_id").loc["o-1", "company"]
+    assert company == "'=HYPERLINK(\"http://evil.example\",\"x\")"  # issue 24: no formula in the file
+    assert main(["--mappings", str(mappings), "report", "lead_distribution_summary", "--group-by", "lead_score",
+                 "--out", str(out_xlsx), "--store", scored_store.url]) == 0
+    sheet = openpyxl.load_workbook(out_xlsx).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0][:2] == ["lead_score", "leads"] and [r[:2] for r in rows[1:]] == [["A", 5], ["B", 2]]
+    assert main(["--mappings", str(mappings), "report", "lead_summary", "--from", "2026-11-31",
+                 "--store", scored_store.url]) == 2
+    assert "from: '2026-11-31' is not a date" in capsys.readouterr().err

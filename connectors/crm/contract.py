@@ -1,5 +1,6 @@
 """What leadsync needs of a partner's CRM, whatever the vendor: create (or update) leads keyed by leadsync's
-lead id, read back what the partner changed since a moment, and mark leads taken back from the partner.
+lead id, read back what the partner changed since a moment, mark leads taken back from the partner, and read
+the opportunities the partner created without a leadsync lead (the Opportunity Summary's CRM-only class).
 
 A connector for another CRM is one more module implementing `PartnerCrm`; leadsync reaches it through its
 registry (leadsync/partner_crm/kinds.py). Errors follow connectors/api_client.py: ApiConfigError (bad
@@ -65,6 +66,20 @@ class CrmLeadState:
     modified_at: datetime  # the latest change of the lead or of its opportunity (UTC)
 
 
+@dataclass(frozen=True)
+class CrmOnlyOpportunity:
+    """An opportunity the partner created in its CRM with no lead of leadsync's behind it (not the converted
+    opportunity of a lead carrying leadsync's external id)."""
+
+    record_id: str
+    name: str | None
+    stage: str | None
+    amount: float | None
+    close_date: date | None
+    created_at: datetime  # UTC
+    modified_at: datetime  # UTC
+
+
 class PartnerCrm(Protocol):
     """A partner's CRM (one org / account, logged in with the partner's own credentials)."""
 
@@ -84,6 +99,10 @@ class PartnerCrm(Protocol):
     def mark_withdrawn(self, external_ids: Sequence[str]) -> list[CrmWriteResult]:
         """Mark these leads as taken back (status or flag; never deleted). A lead the CRM no longer has is
         a success with a note."""
+
+    def crm_only_opportunities(self, since: datetime | None) -> list[CrmOnlyOpportunity]:
+        """Opportunities changed at or after `since` (all when None) that no leadsync lead converted into,
+        oldest change first."""
 
     def close(self) -> None: ...
 

@@ -10,6 +10,8 @@ parts: `SalesforceClient` (login flows, retries, error taxonomy, describe, REST 
   opportunity changed) since a moment: status, owner (name, email), conversion and the opportunity's name,
   stage, amount and close date.
 - Withdrawals set the status (or a flag field) by record Id; nothing is deleted.
+- CRM-only opportunities: the Opportunity records changed since a moment, less those that are the converted
+  opportunity of a lead carrying the external id (two queries: SOQL semi-joins are not for every org).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors.api_client import ApiConfigError
-from connectors.crm.contract import CrmLead, CrmLeadState, CrmOpportunity, CrmWriteResult
+from connectors.crm.contract import CrmLead, CrmLeadState, CrmOnlyOpportunity, CrmOpportunity, CrmWriteResult
 from connectors.salesforce.source.client import RetryHook, SalesforceClient
 from connectors.salesforce.source.describe import ObjectDescription
 from connectors.salesforce.source.ingest import RecordWriter, WriteRow, field_value, is_missing
@@ -28,6 +30,8 @@ from connectors.salesforce.source.settings import SalesforceSettings
 from connectors.salesforce.source.soql import chunks, datetime_literal, identifier, in_list, parse_datetime
 
 LEAD = "Lead"
+OPPORTUNITY = "Opportunity"
+_OPPORTUNITY_FIELDS = ("Id", "Name", "StageName", "Amount", "CloseDate", "CreatedDate", "SystemModstamp")
 CAMPAIGN_MODES = ("lead_source", "campaign", "field", "none")
 _CHANGE_FIELDS = ("Id", "Status", "OwnerId", "Owner.Name", "Owner.Email", "IsConverted", "ConvertedOpportunityId",
                   "ConvertedOpportunity.Name", "ConvertedOpportunity.StageName", "ConvertedOpportunity.Amount",
@@ -300,3 +304,28 @@ class SalesforcePartnerCrm:
             external_id=str(record[ext]), record_id=record["Id"], status=record.get("Status"),
             owner_name=owner.get("Name"), owner_email=(owner.get("Email") or "").lower() or None,
             converted=bool(record.get("IsConverted")), opportunity=opportunity, modified_at=modified)
+
+    def crm_only_opportunities(self, since: datetime | None) -> list[CrmOnlyOpportunity]:
+        ext = self._external_id()
+        self.client.describe(OPPORTUNITY).require(list(_OPPORTUNITY_FIELDS))
+        where = f" WHERE SystemModstamp >= {datetime_literal(since)}" if since is not None else ""
+        soql = f"SELECT {', '.join(_OPPORTUNITY_FIELDS)} FROM Opportunity{where} ORDER BY SystemModstamp, Id"
+        records = list(self.client.records(soql, "read the partner's opportunities"))
+        ours: set[str] = set()
+        for chunk in chunks(sorted(r["Id"] for r in records)):
+            soql = (f"SELECT ConvertedOpportunityId FROM Lead WHERE {ext} != null AND ConvertedOpportunityId IN "
+                    + in_list(chunk))
+            for lead in self.client.records(soql, "find the opportunities of leadsync's leads"):
+                if lead.get("ConvertedOpportunityId"):
+                    ours.add(lead["ConvertedOpportunityId"][:15])
+        found = []
+        for r in records:
+            if r["Id"][:15] in ours:
+                continue
+            close = r.get("CloseDate")
+            found.append(CrmOnlyOpportunity(
+                record_id=r["Id"], name=r.get("Name"), stage=r.get("StageName"),
+                amount=float(r["Amount"]) if r.get("Amount") is not None else None,
+                close_date=date.fromisoformat(str(close)[:10]) if close else None,
+                created_at=parse_datetime(r["CreatedDate"]), modified_at=parse_datetime(r["SystemModstamp"])))
+        return sorted(found, key=lambda o: (o.modified_at, o.record_id))

@@ -35,6 +35,8 @@ from starlette.routing import Mount, Route
 
 from leadsync.config.partners import PartnersConfig
 from leadsync.config.schema import SourceConfig
+from leadsync.console.app import create_console
+from leadsync.console.config import ConsoleSetup
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.acceptance import OfferTaken, accept, reject
 from leadsync.lifecycle.context import Lifecycle
@@ -364,8 +366,9 @@ def _multipart(body: bytes, content_type: str) -> tuple[dict[str, str], dict[str
 
 def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSettings,
                sources: Mapping[str, SourceConfig], *, clock: Callable[[], datetime] | None = None,
-               mailer: Mailer | None = None) -> Starlette:
-    """The partner-response app. `clock` (default: now, UTC) is what token expiry and records use."""
+               mailer: Mailer | None = None, console: ConsoleSetup | None = None) -> Starlette:
+    """The partner-response app. `clock` (default: now, UTC) is what token expiry and records use. With
+    `console` (mappings/console.yaml and the project paths) the supplier console is mounted at /console."""
     app = _App(Lifecycle(store, partners, settings, sources), clock or (lambda: datetime.now(UTC)), mailer)
     settings.web.secret()  # fail at start, with the fix, rather than on the first click
 
@@ -450,6 +453,8 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
         Route("/api/v1/leads", api_leads, methods=["POST"]),
         # the partner portal (sign-in, leads in bulk, pipeline, ranking, settings): leadsync/portal/
         Mount("/portal", app=create_portal(app.ctx, app.clock, mailer)),
+        # the supplier console (queues, manual entry, search, partners, reports): leadsync/console/
+        *([Mount("/console", app=create_console(app.ctx, app.clock, mailer, console))] if console else []),
     ])
 
 
@@ -461,13 +466,13 @@ def _minutes(seconds: int) -> str:
     return "a minute" if seconds <= 60 else f"{round(seconds / 60)} minutes"
 
 
-def serve(ctx: Lifecycle, mailer: Mailer | None = None) -> None:
+def serve(ctx: Lifecycle, mailer: Mailer | None = None, console: ConsoleSetup | None = None) -> None:
     """Run the app in the foreground on web.host:web.port (the `leadsync web` command). No access log:
     links carry tokens in their query string."""
     import uvicorn
 
     ctx.store.lock_wait = min(wait_seconds(), WEB_STORE_WAIT)  # a partner's click does not wait 30 s
-    app = create_app(ctx.store, ctx.partners, ctx.settings, ctx.sources, mailer=mailer)
+    app = create_app(ctx.store, ctx.partners, ctx.settings, ctx.sources, mailer=mailer, console=console)
     uvicorn.run(app, host=ctx.settings.web.host, port=ctx.settings.web.port, access_log=False, log_level="info")
 
 

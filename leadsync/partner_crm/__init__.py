@@ -5,5 +5,6 @@ source through the writeback), and withdrawals are marked in the CRM.
 Module map: kinds (the registry of CRM connectors and their defaults), tables (ledger and watermarks),
 values (what a partner's CRM gets of a lead, status and stage maps: pure functions), connect (a partner's
 connector from its YAML and environment), delivery (create and withdraw), changes (pull and apply),
+crm_only (opportunities the partner made without a leadsync lead),
 alerts (emails about a partner's CRM failing), sync (every partner, each failing alone).
 """

@@ -26,6 +26,8 @@ from leadsync.lifecycle.mail_queue import send_pending
 from leadsync.lifecycle.smtp import SmtpError
 from leadsync.partner_crm.alerts import queue_alert
 from leadsync.partner_crm.changes import pull_changes
+from leadsync.partner_crm.crm_only import enabled as crm_only_enabled
+from leadsync.partner_crm.crm_only import pull_crm_only
 from leadsync.partner_crm.delivery import deliver_to_crm, withdraw_from_crm
 from leadsync.partner_crm.kinds import kind_of, open_crm
 from leadsync.partner_crm.outcome import PartnerOutcome
@@ -66,6 +68,8 @@ def run_deliveries(ctx: Lifecycle, paths: ProjectPaths, now: datetime, run_url: 
 def run_updates(ctx: Lifecycle, paths: ProjectPaths, now: datetime, run_url: str | None = None) -> CrmRunReport:
     def work(partner: Partner, crm: PartnerCrm, outcome: PartnerOutcome) -> None:
         pull_changes(ctx, partner, crm, now, outcome)
+        if crm_only_enabled(partner):  # the opportunities it made without a leadsync lead
+            pull_crm_only(ctx, partner, crm, now, outcome)
     return _run(ctx, paths, now, "updates", work, run_url)
 
 

@@ -50,9 +50,28 @@ partner_crm_sync = sa.Table(
     sa.Column("last_error_at", TS),
 )
 
+# Opportunities a partner created in its CRM with no leadsync lead behind them (read when the partner's
+# `crm.crm_only_opportunities` is on): the Opportunity Summary's CRM-only class. One row per CRM record, its
+# latest state; the latest `modified_at` of a partner is where its next read starts.
+partner_crm_only_opportunities = sa.Table(
+    "partner_crm_only_opportunities",
+    metadata,
+    sa.Column("partner_id", sa.String, primary_key=True),
+    sa.Column("record_id", sa.String, primary_key=True),
+    sa.Column("crm", sa.String, nullable=False),
+    sa.Column("name", sa.String),
+    sa.Column("stage", sa.String),  # a lifecycle.yaml stage through crm.stage_map, else the CRM's own name
+    sa.Column("amount", sa.Float),
+    sa.Column("currency", sa.String),
+    sa.Column("close_date", sa.Date),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("modified_at", TS, nullable=False),
+    sa.Column("read_at", TS, nullable=False),
+)
+
 sa.Index("ix_partner_crm_leads_state", partner_crm_leads.c.partner_id, partner_crm_leads.c.state)
 
-PARTNER_CRM_TABLES = [partner_crm_leads, partner_crm_sync]
+PARTNER_CRM_TABLES = [partner_crm_leads, partner_crm_sync, partner_crm_only_opportunities]
 
 
 def ensure_tables(conn: sa.Connection) -> None:

@@ -1,8 +1,10 @@
 """The reports as Dagster assets: group `reports`, keys reports/<name>, each reading the store when
-materialised and showing a markdown table and a chart (an inline SVG image) as metadata.
+materialised and showing a markdown table and a chart (a matplotlib PNG as an inline `data:` image, which
+the UI shows at once; reports/charts.py) as metadata.
 
 By default they come after partners/deliveries, so a run of every asset reports what that run did. The
-lead distribution summary's grouping is run config (`group_by`, default partner and status).
+grouped reports' grouping is run config (`group_by`: built-in dimensions or mapped fields; each report's
+default when empty).
 """
 
 # No `from __future__ import annotations` here: Dagster reads the config and resource annotations at runtime.
@@ -16,8 +18,8 @@ from pydantic import Field
 from leadsync.config import ConfigError
 from leadsync.defs.metadata import md_table
 from leadsync.defs.resources import LeadsyncResource
-from leadsync.reports.charts import markdown_image, render_svg
-from leadsync.reports.export import partner_names
+from leadsync.reports.charts import markdown_image, render_png
+from leadsync.reports.export import mapped_fields, partner_names
 from leadsync.reports.options import DEFAULT_GROUP_BY, GROUP_BY_VALUES, ReportError
 from leadsync.reports.registry import REPORTS, Report, report_options
 
@@ -27,14 +29,16 @@ TABLE_ROWS = 25
 
 
 class DistributionConfig(dg.Config):
-    group_by: list[str] = Field(default=list(DEFAULT_GROUP_BY),
-                                description=f"1 to 3 of {', '.join(GROUP_BY_VALUES)}, in this order.")
+    group_by: list[str] = Field(default_factory=list,
+                                description=f"1 to 3 of {', '.join(GROUP_BY_VALUES)} or mapped lead fields, in "
+                                            f"this order; empty: the report's default (lead_distribution_summary: "
+                                            f"{', '.join(DEFAULT_GROUP_BY)}).")
 
 
 def report_metadata(report: Report, frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     """Row count, the first rows as a markdown table, and the chart as a markdown image."""
     chart = report.chart(frame)
-    image = markdown_image(render_svg(chart), chart.title) if chart is not None else "_no data yet_"
+    image = markdown_image(render_png(chart), chart.title) if chart is not None else "_no data yet_"
     return {
         "dagster/row_count": dg.MetadataValue.int(len(frame)),
         "report": md_table(frame, limit=TABLE_ROWS),
@@ -46,7 +50,8 @@ def report_metadata(report: Report, frame: pd.DataFrame) -> dict[str, dg.Metadat
 def _compute(report: Report, leadsync: LeadsyncResource, **options: object) -> dg.MaterializeResult:
     try:
         names = partner_names(leadsync.mappings_dir)
-        frame = report.function(leadsync.store(), report_options(report, {**options, "partner_names": names}))
+        frame = report.function(leadsync.store(), report_options(
+            report, {**options, "partner_names": names, "fields": mapped_fields(leadsync.mappings_dir)}))
     except ConfigError as exc:
         raise dg.Failure(description=f"The partners file does not load: {exc}", allow_retries=False) from exc
     except ReportError as exc:
@@ -63,7 +68,7 @@ def _report_asset(report: Report, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefin
     if report.takes_group_by:
         @dg.asset(**spec)
         def grouped_report(leadsync: LeadsyncResource, config: DistributionConfig) -> dg.MaterializeResult:
-            return _compute(report, leadsync, group_by=config.group_by)
+            return _compute(report, leadsync, group_by=config.group_by or None)
         return grouped_report
 
     @dg.asset(**spec)

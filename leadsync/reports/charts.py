@@ -1,25 +1,28 @@
-"""A small, dependency-free SVG bar chart for report metadata.
+"""Report charts drawn with matplotlib (Agg backend: no display needed) as PNG.
 
-Horizontal bars (labels stay readable however long), several series stacked, a legend, the total at the end
-of each bar and a value axis. The Dagster UI renders markdown images whose source is a `data:` URI (its
-sanitiser allows the `data` protocol for `src`), so `markdown_image` embeds the SVG in the asset's metadata
-with nothing to serve or store.
+A chart is a horizontal bar chart (labels stay readable however long), several series stacked, a legend and
+the total at the end of each bar. The same PNG is served by the supplier console and embedded in the asset's
+metadata as a markdown image with a `data:` URI (the Dagster UI's sanitiser allows `data` images), so it
+shows in the UI with nothing to serve or store.
 """
 
 from __future__ import annotations
 
 import base64
-import math
+import io
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot's first import: headless, thread-safe figure objects
+from matplotlib.figure import Figure
 
 PALETTE = ("#4E79A7", "#F28E2B", "#59A14F", "#E15759", "#76B7B2", "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F",
            "#BAB0AC")
-WIDTH = 760
-ROW = 24
-BAR = 16
-FONT = "font-family='Helvetica, Arial, sans-serif'"
+MAX_BARS = 20
+_LOCK = threading.Lock()  # matplotlib's font cache and text layout are not thread-safe across figures
 
 
 @dataclass(frozen=True)
@@ -39,83 +42,46 @@ def fmt(value: float) -> str:
     return f"{value:,.1f}"
 
 
-def short(value: float) -> str:
-    """Axis ticks: 2500 → '2.5k', 3000000 → '3M'."""
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:g}{suffix}"
-    return f"{value:g}"
-
-
-def nice_step(top: float, ticks: int = 4) -> float:
-    """A round tick step (1, 2, 2.5 or 5 times a power of ten) so that about `ticks` steps cover `top`."""
-    if top <= 0:
-        return 1.0
-    raw = top / ticks
-    power = 10 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-
-
-def _clip(text: str, limit: int = 36) -> str:
+def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def render_svg(chart: BarChart, max_bars: int = 20) -> str:
-    """The chart as an SVG document; only the first `max_bars` labels are drawn (the note says how many)."""
-    names = list(chart.series)
+def render_png(chart: BarChart, max_bars: int = MAX_BARS, dpi: int = 100) -> bytes:
+    """The chart as PNG bytes; only the first `max_bars` labels are drawn (a note says how many there were)."""
     count = len(chart.labels)
     labels = [_clip(str(label)) for label in chart.labels[:max_bars]]
-    values = [[float(chart.series[s][i] or 0) for s in names] for i in range(len(labels))]
-    totals = [sum(row) for row in values]
-    step = nice_step(max(totals, default=0))
-    if all(float(v).is_integer() for row in values for v in row):
-        step = max(1.0, step)  # counts: no ticks at 0.5
-    axis_top = step * max(1, math.ceil(max(totals, default=0) / step))
-
-    label_w = min(260, max(60, 7 * max((len(s) for s in labels), default=0)))
-    x0, x1 = label_w + 16, WIDTH - 110
-    scale = (x1 - x0) / axis_top
-    top = 36 + (22 * math.ceil(len(names) / 5) if len(names) > 1 else 0)
-    height = top + ROW * len(labels) + 40 + (16 if count > max_bars else 0)
-
-    out = [(f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' "
-            f"viewBox='0 0 {WIDTH} {height}' {FONT} font-size='12'>"),
-           f"<rect width='{WIDTH}' height='{height}' fill='white'/>",
-           f"<text x='12' y='22' font-size='15' font-weight='bold' fill='#222'>{escape(chart.title)}</text>"]
-    if len(names) > 1:
+    names = list(chart.series)
+    with _LOCK:
+        fig = Figure(figsize=(8, 1.2 + 0.38 * max(1, len(labels))), dpi=dpi)
+        ax = fig.add_subplot()
+        left = [0.0] * len(labels)
+        positions = list(range(len(labels)))[::-1]  # first label on top
         for i, name in enumerate(names):
-            lx, ly = 12 + (i % 5) * 148, 38 + (i // 5) * 22
-            out.append(f"<rect x='{lx}' y='{ly - 10}' width='12' height='12' fill='{PALETTE[i % len(PALETTE)]}'/>"
-                       f"<text x='{lx + 17}' y='{ly}' fill='#333'>{escape(_clip(name, 20))}</text>")
-    bottom = top + ROW * len(labels)
-    tick = 0.0
-    while tick <= axis_top + step / 2:
-        x = x0 + tick * scale
-        out.append(f"<line x1='{x:.1f}' y1='{top - 4}' x2='{x:.1f}' y2='{bottom}' stroke='#e4e4e4'/>"
-                   f"<text x='{x:.1f}' y='{bottom + 16}' text-anchor='middle' fill='#666'>{short(tick)}</text>")
-        tick += step
-    for row, (label, parts, total) in enumerate(zip(labels, values, totals, strict=True)):
-        y = top + row * ROW
-        out.append(f"<text x='{x0 - 8}' y='{y + BAR - 3}' text-anchor='end' fill='#333'>{escape(label)}</text>")
-        x = float(x0)
-        for i, value in enumerate(parts):
-            if value <= 0:
-                continue
-            w = value * scale
-            out.append(f"<rect x='{x:.1f}' y='{y}' width='{w:.1f}' height='{BAR}' "
-                       f"fill='{PALETTE[i % len(PALETTE)]}'><title>{escape(names[i])}: {fmt(value)}</title></rect>")
-            x += w
+            values = [float(chart.series[name][j] or 0) for j in range(len(labels))]
+            ax.barh(positions, values, left=left, color=PALETTE[i % len(PALETTE)], label=str(name), height=0.65)
+            left = [a + b for a, b in zip(left, values, strict=True)]
         unit = f" {chart.unit}" if chart.unit else ""
-        out.append(f"<text x='{x + 6:.1f}' y='{y + BAR - 3}' fill='#222'>{escape(fmt(total) + unit)}</text>")
-    out.append(f"<line x1='{x0}' y1='{top - 4}' x2='{x0}' y2='{bottom}' stroke='#999'/>")
-    if count > max_bars:
-        out.append(f"<text x='12' y='{height - 8}' fill='#666'>first {max_bars} of {count} rows shown</text>")
-    out.append("</svg>")
-    return "".join(out)
+        for y, total in zip(positions, left, strict=True):
+            ax.annotate(fmt(total) + unit, (total, y), xytext=(4, 0), textcoords="offset points", va="center",
+                        fontsize=8)
+        ax.set_yticks(positions, labels, fontsize=8)
+        ax.set_title(chart.title, loc="left", fontsize=11, fontweight="bold")
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(axis="x", color="#e4e4e4")
+        ax.set_axisbelow(True)
+        ax.margins(x=0.15)
+        if len(names) > 1:
+            ax.legend(fontsize=8, loc="lower right", frameon=False)
+        if count > max_bars:
+            fig.text(0.01, 0.01, f"first {max_bars} of {count} rows shown", fontsize=8, color="#666")
+        fig.tight_layout()
+        out = io.BytesIO()
+        fig.savefig(out, format="png")
+    return out.getvalue()
 
 
-def markdown_image(svg: str, alt: str) -> str:
-    """Markdown showing `svg` inline, as a base64 `data:` URI."""
-    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+def markdown_image(png: bytes, alt: str) -> str:
+    """Markdown showing the PNG inline, as a base64 `data:` URI."""
+    data = base64.b64encode(png).decode("ascii")
     alt = alt.replace("[", "(").replace("]", ")")
-    return f"![{alt}](data:image/svg+xml;base64,{data})"
+    return f"![{alt}](data:image/png;base64,{data})"

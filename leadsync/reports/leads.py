@@ -6,6 +6,9 @@ needs_review, segregated (stored, never distributed), or `new` when it has not b
 `accepted` counts leads a partner accepted, closed ones included; `converted` those whose sales status is
 Converted Opportunity. `marketing_events` are the partners' events on the lead; `source_activities` the
 activity history pulled from the lead's source (e.g. Marketo activities) for its record.
+
+Every report here takes the options' date range (when leadsync received the lead), filters and grouping
+(reports/options.py); a grouping may name any mapped lead field, internal-only ones included.
 """
 
 from __future__ import annotations
@@ -15,12 +18,10 @@ import pandas as pd
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.status import CONVERTED
 from leadsync.reports.charts import BarChart
-from leadsync.reports.data import query, report_db
-from leadsync.reports.options import ReportOptions
+from leadsync.reports.data import query
+from leadsync.reports.options import DEFAULT_GROUP_BY, OPPORTUNITY_DIMENSIONS, ReportError, ReportOptions
+from leadsync.reports.scope import NO_CAMPAIGN, NO_PARTNER, field_sql, quote, scoped_db
 from leadsync.store import LeadStore, tables
-
-NO_PARTNER = "(no partner)"
-NO_CAMPAIGN = "(no campaign)"
 
 _READS = {
     tables.leads: ["lead_id", "source", "source_record_id", "campaign", "received_at"],
@@ -31,8 +32,12 @@ _READS = {
     tables.lead_activities: ["source", "record_id"],
 }
 
-# One row per lead with its dimensions and measures; the reports below group it.
-_FACTS = """
+
+def _facts(options: ReportOptions) -> str:
+    """One row per lead with its dimensions (the built-in ones and the mapped fields the options name) and
+    measures; the reports below group it."""
+    extra = "".join(f",\n           {field_sql('l', f)} AS {quote(f)}" for f in options.lead_fields())
+    return f"""
 WITH opp AS (
     SELECT lead_id, count(*) AS opportunities, coalesce(sum(amount), 0) AS opportunity_value
     FROM opportunities GROUP BY lead_id),
@@ -43,14 +48,16 @@ facts AS (
            l.source,
            coalesce(nullif(trim(l.campaign), ''), $no_campaign) AS campaign,
            strftime(l.received_at, '%Y-%m') AS month,
+           l.received_at,
            coalesce(a.partner_id, $no_partner) AS partner,
            coalesce(a.status, 'new') AS status,
+           p.sales_status,
            p.lead_id IS NOT NULL AS accepted,
            coalesce(p.sales_status = $converted, false) AS converted,
            coalesce(mev.marketing_events, 0) AS marketing_events,
            coalesce(act.source_activities, 0) AS source_activities,
            coalesce(opp.opportunities, 0) AS opportunities,
-           coalesce(opp.opportunity_value, 0) AS opportunity_value
+           coalesce(opp.opportunity_value, 0) AS opportunity_value{extra}
     FROM leads l
     LEFT JOIN assignments a ON a.lead_id = l.lead_id
     LEFT JOIN lead_progress p ON p.lead_id = l.lead_id
@@ -58,78 +65,83 @@ facts AS (
     LEFT JOIN mev ON mev.lead_id = l.lead_id
     LEFT JOIN act ON act.source = l.source AND act.record_id = l.source_record_id)
 """
+
+
 _PARAMS = {"no_campaign": NO_CAMPAIGN, "no_partner": NO_PARTNER, "converted": CONVERTED}
 
 # Current distribution statuses in the order a lead meets them; `other` catches any status added later.
 STATUS_COLUMNS = ("not_routed", "segregated", "needs_review", "unassigned", "routed", "accepted", "rejected",
                   "withdrawn", "closed", "other")
+_STATUS_OF = {"not_routed": "new", "segregated": "segregated", "needs_review": "needs_review",
+              "unassigned": "unassigned", "routed": "routed", "accepted": "accepted", "rejected": "rejected",
+              "withdrawn": "withdrawn", "closed": "closed"}
 
-_SUMMARY = _FACTS + """,
-counts AS (
-    SELECT source,
-           count(*) AS leads,
-           count(*) FILTER (WHERE status = 'new') AS not_routed,
-           count(*) FILTER (WHERE status = 'segregated') AS segregated,
-           count(*) FILTER (WHERE status = 'needs_review') AS needs_review,
-           count(*) FILTER (WHERE status = 'unassigned') AS unassigned,
-           count(*) FILTER (WHERE status = 'routed') AS routed,
-           count(*) FILTER (WHERE status = 'accepted') AS accepted,
-           count(*) FILTER (WHERE status = 'rejected') AS rejected,
-           count(*) FILTER (WHERE status = 'withdrawn') AS withdrawn,
-           count(*) FILTER (WHERE status = 'closed') AS closed,
-           count(*) FILTER (WHERE status NOT IN ('new', 'segregated', 'needs_review', 'unassigned', 'routed',
-                                                 'accepted', 'rejected', 'withdrawn', 'closed')) AS other,
-           count(*) FILTER (WHERE converted) AS converted,
-           sum(opportunities)::BIGINT AS opportunities,
-           sum(opportunity_value)::DOUBLE AS opportunity_value
-    FROM facts GROUP BY source),
-held_back AS (SELECT source, count(*) AS quarantined FROM quarantine GROUP BY source),
-sources AS (SELECT source FROM counts UNION SELECT source FROM held_back)
-SELECT s.source,
-       coalesce(c.leads, 0) AS leads,
-       coalesce(h.quarantined, 0) AS quarantined,
-       coalesce(c.not_routed, 0) AS not_routed,
-       coalesce(c.segregated, 0) AS segregated,
-       coalesce(c.needs_review, 0) AS needs_review,
-       coalesce(c.unassigned, 0) AS unassigned,
-       coalesce(c.routed, 0) AS routed,
-       coalesce(c.accepted, 0) AS accepted,
-       coalesce(c.rejected, 0) AS rejected,
-       coalesce(c.withdrawn, 0) AS withdrawn,
-       coalesce(c.closed, 0) AS closed,
-       coalesce(c.other, 0) AS other,
-       coalesce(c.converted, 0) AS converted,
-       coalesce(c.opportunities, 0) AS opportunities,
-       coalesce(c.opportunity_value, 0) AS opportunity_value
-FROM sources s
-LEFT JOIN counts c ON c.source = s.source
-LEFT JOIN held_back h ON h.source = s.source
-ORDER BY s.source
-"""
+
+def _lead_dims(options: ReportOptions, default: tuple[str, ...], report: str) -> list[str]:
+    dims = list(options.grouping(default))
+    wrong = [d for d in dims if d in OPPORTUNITY_DIMENSIONS]
+    if wrong:
+        raise ReportError(f"{report} groups leads; '{wrong[0]}' is a dimension of the opportunity reports")
+    return dims
+
+
+def _select_dims(dims: list[str]) -> tuple[list[str], list[str]]:
+    """(select list, group/order list) for the dimensions; `partner` brings its name along."""
+    select, order = [], []
+    for dim in dims:
+        select.append(f"f.{quote(dim)}")
+        order.append(f"f.{quote(dim)}")
+        if dim == "partner":
+            select.append("coalesce(n.partner_name, f.partner) AS partner_name")
+    return select, order
 
 
 def lead_summary(store: LeadStore, options: ReportOptions | None = None) -> pd.DataFrame:
-    """One row per source: leads stored, rows quarantined at intake, leads per current distribution status
-    (the STATUS_COLUMNS, which add up to `leads`), converted leads, opportunities and their value."""
-    reads = {**_READS, tables.quarantine: ["source"]}
-    with report_db(store, reads) as db:
-        return _ints(query(db, _SUMMARY, _PARAMS))
+    """One row per source (or per the options' grouping): leads stored, rows quarantined at intake (grouped
+    by source only), leads per current distribution status (the STATUS_COLUMNS, which add up to `leads`),
+    converted leads, opportunities and their value."""
+    options = options or ReportOptions()
+    dims = _lead_dims(options, ("source",), "lead_summary")
+    select, order = _select_dims(dims)
+    known = ", ".join(f"'{v}'" for v in _STATUS_OF.values())
+    statuses = ",\n       ".join(
+        f"count(*) FILTER (WHERE f.status = '{status}') AS {col}" for col, status in _STATUS_OF.items())
+    sql = _facts(options) + f"""
+SELECT {', '.join(select)},
+       count(*) AS leads,
+       {statuses},
+       count(*) FILTER (WHERE f.status NOT IN ({known})) AS other,
+       count(*) FILTER (WHERE f.converted) AS converted,
+       sum(f.opportunities)::BIGINT AS opportunities,
+       sum(f.opportunity_value)::DOUBLE AS opportunity_value
+FROM facts f LEFT JOIN partner_names n ON n.partner_id = f.partner
+GROUP BY ALL
+ORDER BY {', '.join(order)}
+"""
+    reads = {**_READS, tables.quarantine: ["source", "quarantined_at"]}
+    with scoped_db(store, reads, {"partner_names": options.names_frame()}, options, "leads") as db:
+        frame = query(db, sql, _PARAMS)
+        if dims == ["source"]:
+            held = query(db, "SELECT source, count(*) AS quarantined FROM quarantine GROUP BY source")
+            frame = frame.merge(held, on="source", how="outer")
+            frame.insert(2, "quarantined", frame.pop("quarantined"))
+            frame = frame.sort_values("source").reset_index(drop=True)
+            for col in frame.columns[1:]:
+                frame[col] = frame[col].fillna(0)
+    return _ints(frame)
 
 
 def lead_distribution_summary(store: LeadStore, options: ReportOptions | None = None) -> pd.DataFrame:
-    """Leads grouped by `options.group_by` (1–3 of partner, source, campaign, status, month): leads, accepted,
+    """Leads grouped by the options' grouping (1–3 dimensions; default partner and status): leads, accepted,
     converted, marketing_events, source_activities, opportunities, opportunity_value. `partner` is the
     current partner ('(no partner)' when none) followed by its name; `month` is when leadsync received the
-    lead (YYYY-MM, UTC); `campaign` the lead's campaign field ('(no campaign)' when empty)."""
+    lead (YYYY-MM, UTC); `campaign` the lead's campaign field ('(no campaign)' when empty); a mapped field
+    its value as text."""
     options = options or ReportOptions()
-    # The dimensions are checked against GROUP_BY_VALUES by ReportOptions: only those names reach the SQL.
-    dims = list(options.group_by)
-    select = []
-    for dim in dims:
-        select.append(f"f.{dim}")
-        if dim == "partner":
-            select.append("coalesce(n.partner_name, f.partner) AS partner_name")
-    sql = _FACTS + f"""
+    # Dimensions are checked by ReportOptions (built-ins or mapped field names) and quoted.
+    dims = _lead_dims(options, DEFAULT_GROUP_BY, "lead_distribution_summary")
+    select, order = _select_dims(dims)
+    sql = _facts(options) + f"""
 SELECT {', '.join(select)},
        count(*) AS leads,
        count(*) FILTER (WHERE accepted) AS accepted,
@@ -141,33 +153,76 @@ SELECT {', '.join(select)},
 FROM facts f
 LEFT JOIN partner_names n ON n.partner_id = f.partner
 GROUP BY ALL
-ORDER BY {', '.join(f'f.{d}' for d in dims)}
+ORDER BY {', '.join(order)}
 """
-    with report_db(store, _READS, {"partner_names": options.names_frame()}) as db:
+    with scoped_db(store, _READS, {"partner_names": options.names_frame()}, options, "leads") as db:
+        return _ints(query(db, sql, _PARAMS))
+
+
+def lead_distribution_list(store: LeadStore, options: ReportOptions | None = None) -> pd.DataFrame:
+    """The distributed leads (every lead leadsync routed to a partner at least once), newest first: its
+    partner now, distribution status, sales status, marketing events, source activities, opportunities
+    and opportunity value, plus the mapped fields the filters name."""
+    options = options or ReportOptions()
+    if options.group_by:
+        raise ReportError("lead_distribution_list lists leads one by one; for groups use lead_distribution_summary")
+    extra = "".join(f", f.{quote(f)}" for f in options.lead_fields())
+    sql = _facts(options) + f"""
+, distributed AS (SELECT DISTINCT lead_id FROM assignment_history WHERE partner_id IS NOT NULL)
+SELECT f.lead_id, f.source, f.campaign, strftime(f.received_at, '%Y-%m-%d %H:%M') AS received_at, f.partner,
+       coalesce(n.partner_name, f.partner) AS partner_name, f.status, f.sales_status, f.marketing_events,
+       f.source_activities, f.opportunities, f.opportunity_value::DOUBLE AS opportunity_value{extra}
+FROM facts f
+JOIN distributed d ON d.lead_id = f.lead_id
+LEFT JOIN partner_names n ON n.partner_id = f.partner
+ORDER BY f.received_at DESC, f.lead_id
+"""
+    reads = {**_READS, tables.assignment_history: ["lead_id", "partner_id"]}
+    with scoped_db(store, reads, {"partner_names": options.names_frame()}, options, "leads") as db:
         return _ints(query(db, sql, _PARAMS))
 
 
 def _ints(frame: pd.DataFrame) -> pd.DataFrame:
     """Counts as plain int64 (DuckDB hands some back as int32 or float when a group is empty)."""
     for col in frame.columns:
-        if col != "opportunity_value" and pd.api.types.is_numeric_dtype(frame[col]):
-            frame[col] = frame[col].astype("int64")
+        if col != "opportunity_value" and pd.api.types.is_numeric_dtype(frame[col]) \
+                and not pd.api.types.is_bool_dtype(frame[col]):
+            frame[col] = frame[col].fillna(0).astype("int64")
     return frame
+
+
+def dimension_labels(frame: pd.DataFrame, measures: set[str]) -> list[str]:
+    """One label per row: its dimension values (partner by name), joined by ' / '."""
+    dims = [c for c in frame.columns if c not in measures]
+    if "partner_name" in dims:
+        dims = [c for c in dims if c not in ("partner", "partner_id")]
+    return frame[dims].astype(str).agg(" / ".join, axis=1).tolist() if dims else ["all"] * len(frame)
 
 
 def lead_summary_chart(frame: pd.DataFrame) -> BarChart | None:
     if frame.empty:
         return None
     shown = [c for c in STATUS_COLUMNS if frame[c].sum() > 0]
-    return BarChart("Leads per source by distribution status", frame["source"].tolist(),
-                    {c.replace("_", " "): frame[c].tolist() for c in shown})
+    measures = {*STATUS_COLUMNS, "leads", "quarantined", "converted", "opportunities", "opportunity_value"}
+    return BarChart("Leads by distribution status", dimension_labels(frame, measures),
+                    {c.replace("_", " "): frame[c].tolist() for c in shown}, unit="leads")
+
+
+_DISTRIBUTION_MEASURES = {"leads", "accepted", "converted", "marketing_events", "source_activities",
+                          "opportunities", "opportunity_value"}
 
 
 def lead_distribution_chart(frame: pd.DataFrame) -> BarChart | None:
     if frame.empty:
         return None
-    dims = [c for c in frame.columns if c in ("partner_name", "source", "campaign", "status", "month")]
-    labels = frame[dims].astype(str).agg(" / ".join, axis=1).tolist()
-    return BarChart("Leads per group: accepted by a partner or not", labels,
+    return BarChart("Leads per group: accepted by a partner or not", dimension_labels(frame, _DISTRIBUTION_MEASURES),
                     {"accepted": frame["accepted"].tolist(),
-                     "not accepted": (frame["leads"] - frame["accepted"]).tolist()})
+                     "not accepted": (frame["leads"] - frame["accepted"]).tolist()}, unit="leads")
+
+
+def lead_distribution_list_chart(frame: pd.DataFrame) -> BarChart | None:
+    if frame.empty:
+        return None
+    per = frame.groupby(["partner_name", "status"]).size().unstack(fill_value=0)
+    return BarChart("Distributed leads per partner, by status", per.index.tolist(),
+                    {str(s): per[s].tolist() for s in per.columns}, unit="leads")

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
+from console_data import SUPPLIER, csrf_of
 
 from connectors.http_sandbox import HttpSandbox
 from connectors.sftp.sandbox import SftpSandbox
@@ -26,10 +27,6 @@ from leadsync.pull.manual_entry import add_lead
 from leadsync.store import LeadStore, tables
 
 PASSWORD = "s3cret-for-tests"
-SUPPLIER = "ops@supplier.example"
-ROUTED = {"email": "ann@acme.example", "last_name": "Lee", "company": "Acme", "country": "US", "state": "CA",
-          "products": "Firewall", "lead_type": "SMB"}
-UNASSIGNED = {"email": "tex@austin.example", "last_name": "Tex", "country": "US", "state": "TX", "products": "Endpoint", "lead_type": "SMB"}
 
 
 def free_port() -> int:
@@ -122,12 +119,6 @@ def make_console(console_project, duckdb_url, mail_sandbox, sftp):
     yield make
     for server in servers:
         server.stop()
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, f"no CSRF token on the page:\n{html[:500]}"
-    return found.group(1)
 
 
 class ConsoleClient:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from conftest import ROUTED, SUPPLIER, UNASSIGNED
+from console_data import ROUTED, SUPPLIER, UNASSIGNED
 
 from leadsync.lifecycle import tables as lt
 

@@ -12,7 +12,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import ROUTED, SUPPLIER, UNASSIGNED, csrf_of
+from console_data import ROUTED, SUPPLIER, UNASSIGNED, csrf_of
 
 from leadsync.console.app import ROUTES
 from leadsync.store import tables

@@ -206,11 +206,21 @@ class SourceConfig(Strict):
         return RECORD_ID_COLUMNS.get(self.type)
 
 
+class SftpWriteback(Strict):
+    """How the status file goes back to the SFTP source."""
+
+    neutralise_formulas: bool = Field(
+        True, description="Cells a spreadsheet would run as a formula (=, +, -, @, TAB, CR first) get a leading "
+                          "apostrophe. false: raw values for a machine consumer; text a partner typed (reject "
+                          "comments, rep, opportunity and event names) is made inert regardless.")
+
+
 class SftpSource(SourceConfig):
     """CSV/XLSX files dropped on an SFTP server."""
 
     type: Literal["sftp"]
     connection: SftpConnection
+    writeback: SftpWriteback = SftpWriteback()
 
 
 class ApiSource(SourceConfig):

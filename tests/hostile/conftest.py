@@ -1,0 +1,119 @@
+"""Hostile and clumsy input reaching leadsync through its public surfaces: a real SFTP client uploading to the
+SFTP sandbox, the pipeline stages the Dagster job and the CLI call, the status file a supplier downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import asyncssh
+import pandas as pd
+import pytest
+import yaml
+
+from connectors.sftp.sandbox import SftpSandbox
+from leadsync.config.loader import project_paths
+from leadsync.store import LeadStore
+
+PASSWORD = "s3cret-for-hostile-tests"
+HEADER = ("Email,First Name,Last Name,Company,Country,State,Postal Code,Products of Interest,Lead Type,Campaign,"
+          "Created Date,Partner\n")
+
+
+def lead_line(n: int, company: str = "Acme", partner: str = "Blue Peak Security") -> str:
+    return f"p{n}@acme{n}.com,Pat{n},Lee,{company},US,TX,73301,Firewall,SMB,Expo,2026-11-01,{partner}\n"
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    with SftpSandbox(tmp_path / "sftp", users={"demo": PASSWORD}) as server:
+        yield server
+
+
+def edit_source(project: Path, **changes) -> None:
+    """Merge `changes` into mappings/sources/sftp_demo.yaml (one level deep for dict values)."""
+    path = project / "mappings/sources/sftp_demo.yaml"
+    data = yaml.safe_load(path.read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture
+def project(project, sandbox, monkeypatch):
+    """The repo's mappings, the SFTP source pointed at the test's sandbox."""
+    edit_source(project, connection={"port": sandbox.port,
+                                     "known_hosts": str(sandbox.write_known_hosts(project / "known_hosts"))})
+    monkeypatch.setenv("LEADSYNC_SFTP_DEMO_PASSWORD", PASSWORD)
+    return project
+
+
+@pytest.fixture
+def paths(project):
+    return project_paths(project / "mappings")
+
+
+@pytest.fixture
+def store(duckdb_url):
+    """The embedded default store (a DuckDB file), disposed after the test."""
+    lead_store = LeadStore(duckdb_url)
+    try:
+        yield lead_store
+    finally:
+        lead_store.dispose()
+
+
+class Uploader:
+    """A real SFTP client (asyncssh) writing files to the sandbox's inbox, as a supplier's tool would."""
+
+    def __init__(self, sandbox: SftpSandbox):
+        self.sandbox = sandbox
+
+    async def _session(self):
+        return await asyncssh.connect(self.sandbox.host, port=self.sandbox.port, username="demo",
+                                      password=PASSWORD, known_hosts=None)
+
+    def put(self, name: str, data: bytes | str, folder: str = "inbox") -> None:
+        payload = data.encode() if isinstance(data, str) else data
+
+        async def go():
+            async with (await self._session() as conn, conn.start_sftp_client() as sftp,
+                        sftp.open(f"{folder}/{name}", "wb") as f):
+                await f.write(payload)
+        asyncio.run(go())
+
+    def slowly(self, name: str, chunks: list[bytes], between, folder: str = "inbox") -> None:
+        """Upload `chunks` under the final name, calling `between(i)` after chunk i is written (the file
+        open, as a slow upload over a thin line leaves it)."""
+        async def go():
+            async with (await self._session() as conn, conn.start_sftp_client() as sftp,
+                        sftp.open(f"{folder}/{name}", "wb") as f):
+                for i, chunk in enumerate(chunks):
+                    await f.write(chunk)
+                    await asyncio.to_thread(between, i)
+        asyncio.run(go())
+
+
+@pytest.fixture
+def uploader(sandbox) -> Uploader:
+    return Uploader(sandbox)
+
+
+def outbox_rows(sandbox: SftpSandbox) -> pd.DataFrame:
+    files = sorted((sandbox.root / "outbox").glob("*.csv"))
+    if not files:
+        return pd.DataFrame()
+    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False).assign(file=f.name) for f in files],
+                     ignore_index=True)
+
+
+def wait_until(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)

@@ -215,12 +215,39 @@ class SftpWriteback(Strict):
                           "comments, rep, opportunity and event names) is made inert regardless.")
 
 
+MB = 1 << 20
+
+
+class SftpFiles(Strict):
+    """Which inbox files a pull reads, and what one file (and one run) may cost."""
+
+    settle_seconds: float = Field(
+        2.0, ge=0, le=3600, description="A file is read once its size and modification time have held this "
+                                        "long (a file still being uploaded is left for the next run).")
+    done_marker: str | None = Field(
+        None, pattern=r"^\.[A-Za-z0-9_.-]{1,20}$",
+        description="e.g. '.done': a file is read only once '<name>.done' is in the inbox too (removed after).")
+    max_file_bytes: int = Field(
+        200 * MB, ge=1, le=50 * 1024 * MB, description="Largest file (uncompressed: an XLSX by its inflated "
+                                                       "size) read; a larger one goes to error/.")
+    max_file_rows: int = Field(2_000_000, ge=1, le=100_000_000, description="Most data rows read from one file.")
+    max_run_bytes: int = Field(
+        1024 * MB, ge=1, le=500 * 1024 * MB, description="Most bytes one run reads; later files wait for the next run.")
+    max_run_rows: int = Field(
+        10_000_000, ge=1, le=1_000_000_000, description="Most rows one run reads; later files wait for the next run.")
+    duplicate_files: Literal["skip", "warn", "ingest"] = Field(
+        "skip", description="A file whose content was received before under another name: skip (moved to "
+                            "processed/, nothing stored, a warning naming the earlier file), warn (stored again, "
+                            "with the warning) or ingest (stored again, silently).")
+
+
 class SftpSource(SourceConfig):
     """CSV/XLSX files dropped on an SFTP server."""
 
     type: Literal["sftp"]
     connection: SftpConnection
     writeback: SftpWriteback = SftpWriteback()
+    files: SftpFiles = SftpFiles()
 
 
 class ApiSource(SourceConfig):

@@ -96,6 +96,24 @@ def _known(conn: sa.Connection, batch_id: str) -> bool:
     return conn.execute(sa.select(sa.func.count()).where(f.c.batch_id == batch_id)).scalar_one() > 0
 
 
+def earlier_copy(store: LeadStore, info: BatchInfo) -> str | None:
+    """The name of a file of the same source with the same content stored earlier under another name (its
+    first such file), or None: the ledger keeps every file's SHA-256."""
+    f = tables.source_files
+    with store.begin() as conn:
+        return conn.execute(
+            sa.select(f.c.file_name).where(f.c.source == info.source, f.c.content_sha256 == info.content_sha256,
+                                           f.c.status == "stored", f.c.file_name != info.file_name)
+            .order_by(f.c.received_at, f.c.file_name).limit(1)).scalar()
+
+
+def record_duplicate(store: LeadStore, info: BatchInfo, reason: str, now: datetime) -> None:
+    """Ledger row of a file skipped because its content was stored before: no rows, the warning kept."""
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.source_files, _ledger_row(info, "duplicate", 0, reason, now),
+                           conflict="nothing")
+
+
 def record_error(store: LeadStore, info: BatchInfo, reason: str, now: datetime) -> None:
     with store.begin() as conn:
         store.insert_frame(conn, tables.source_files, _ledger_row(info, "error", 0, reason, now), conflict="nothing")

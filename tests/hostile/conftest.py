@@ -3,12 +3,13 @@ SFTP sandbox, the pipeline stages the Dagster job and the CLI call, the status f
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import asyncssh
 import pandas as pd
+import paramiko
 import pytest
 import yaml
 
@@ -68,34 +69,32 @@ def store(duckdb_url):
 
 
 class Uploader:
-    """A real SFTP client (asyncssh) writing files to the sandbox's inbox, as a supplier's tool would."""
+    """A real SFTP client (paramiko) writing files to the sandbox's inbox, as a supplier's tool would: whole
+    files with `put`, or held open with `open` and written a piece at a time, like a slow upload."""
 
     def __init__(self, sandbox: SftpSandbox):
         self.sandbox = sandbox
 
-    async def _session(self):
-        return await asyncssh.connect(self.sandbox.host, port=self.sandbox.port, username="demo",
-                                      password=PASSWORD, known_hosts=None)
+    @contextmanager
+    def session(self) -> Iterator[paramiko.SFTPClient]:
+        ssh = paramiko.SSHClient()
+        ssh.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # the test's own loopback server
+        ssh.connect(self.sandbox.host, port=self.sandbox.port, username="demo", password=PASSWORD,
+                    look_for_keys=False, allow_agent=False)
+        try:
+            with ssh.open_sftp() as sftp:
+                yield sftp
+        finally:
+            ssh.close()
 
     def put(self, name: str, data: bytes | str, folder: str = "inbox") -> None:
-        payload = data.encode() if isinstance(data, str) else data
+        with self.open(name, folder) as f:
+            f.write(data)
 
-        async def go():
-            async with (await self._session() as conn, conn.start_sftp_client() as sftp,
-                        sftp.open(f"{folder}/{name}", "wb") as f):
-                await f.write(payload)
-        asyncio.run(go())
-
-    def slowly(self, name: str, chunks: list[bytes], between, folder: str = "inbox") -> None:
-        """Upload `chunks` under the final name, calling `between(i)` after chunk i is written (the file
-        open, as a slow upload over a thin line leaves it)."""
-        async def go():
-            async with (await self._session() as conn, conn.start_sftp_client() as sftp,
-                        sftp.open(f"{folder}/{name}", "wb") as f):
-                for i, chunk in enumerate(chunks):
-                    await f.write(chunk)
-                    await asyncio.to_thread(between, i)
-        asyncio.run(go())
+    @contextmanager
+    def open(self, name: str, folder: str = "inbox") -> Iterator[paramiko.SFTPFile]:
+        with self.session() as sftp, sftp.open(f"{folder}/{name}", "wb") as f:
+            yield f
 
 
 @pytest.fixture

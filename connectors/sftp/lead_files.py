@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from connectors.sftp.errors import LeadFileError
 from connectors.sftp.lead_csv import DelimitedReader
-from connectors.sftp.lead_xlsx import read_xlsx
+from connectors.sftp.lead_xlsx import check_inflated_size, open_xlsx
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx",)
@@ -111,25 +111,30 @@ class LeadFileReader:
 
 
 @contextmanager
-def open_lead_file(name: str, source: Path | bytes) -> Iterator[LeadFileReader]:
+def open_lead_file(name: str, source: Path | bytes, max_bytes: int | None = None) -> Iterator[LeadFileReader]:
     """Open a lead file by its name's extension; raises LeadFileError, naming the file, the reason and the
     fix, for anything not a lead table (problems in the header at once, the rest while iterating).
 
-    CSV/TXT/TSV files are read as a stream (memory stays flat whatever the size); XLSX files whole."""
+    Both kinds are read as a stream: memory stays flat whatever the size. An XLSX whose parts inflate to
+    more than `max_bytes` is refused (LeadFileLimitError) before any of it is read."""
     low = name.lower()
     if not low.endswith(CSV_SUFFIXES + XLSX_SUFFIXES):
         raise LeadFileError(f"{name}: unsupported file type; upload lead files as .csv, .txt, .tsv or .xlsx")
     with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as file:
         if low.endswith(XLSX_SUFFIXES):
-            header, rows, _sheet = read_xlsx(name, file)
-            width = max([len(header)] + [len(r) for r in rows])
-            padded = [r + [None] * (width - len(r)) for r in rows]
-            columns = list(zip(*padded, strict=True)) if padded else [()] * width
-            table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
-            yield LeadFileReader(name, header + [None] * (width - len(header)), "xlsx", [table])
+            if max_bytes is not None:
+                check_inflated_size(name, file, max_bytes)
+            with open_xlsx(name, file) as sheet:
+                yield LeadFileReader(name, sheet.header, "xlsx", _xlsx_tables(sheet.blocks(), len(sheet.header)))
         else:
             csv = DelimitedReader(name, file)
             yield LeadFileReader(name, csv.header, csv.encoding, csv)
+
+
+def _xlsx_tables(blocks: Iterator[list[list[str | None]]], width: int) -> Iterator[pa.Table]:
+    for block in blocks:
+        columns = list(zip(*block, strict=True))
+        yield pa.table({f"c{i}": pa.array(columns[i], pa.string()) for i in range(width)})
 
 
 def read_lead_file(name: str, data: bytes) -> LeadTable:

@@ -226,7 +226,7 @@ def _store_file(cfg: SourceConfig, store: LeadStore, info: BatchInfo, path: Path
     """Read the file block by block into the raw store, in one transaction: a problem found halfway (a
     malformed row, a limit passed, the inbox file changed meanwhile) raises and leaves nothing stored.
     Returns (rows stored, encoding, rows that did not decode in the file's encoding)."""
-    with open_lead_file(info.file_name, path) as reader:
+    with open_lead_file(info.file_name, path, max_bytes=files.max_file_bytes) as reader:
         try:
             compile_plan(cfg, {name: name for name in reader.columns})  # a required column missing: error/
         except MissingColumnsError:

@@ -28,6 +28,9 @@ from connectors.sftp.errors import LeadFileError
 
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# Separators some exports use that leadsync does not read: a one-column header split by one of them is
+# named as such, rather than reported later as "missing required columns".
+UNSUPPORTED_DELIMITERS = (":", "~", "^", "#", "!", "*", "/", "\\")
 UTF8_BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r\n" + UTF8_BOM
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # latin-1 maps every byte
@@ -202,6 +205,33 @@ def sniff_delimiter(header: str, name: str) -> str:
     return max(candidates, key=bare.count)  # max keeps the first of equals; no delimiter at all: one column
 
 
+def unsupported_delimiter(header: list[str], names: int = 2) -> str | None:
+    """The unsupported separator that splits a one-column header into at least `names` names, or None."""
+    if len(header) != 1:
+        return None
+    bare = _QUOTED.sub("", header[0])
+    counts = {d: bare.count(d) for d in UNSUPPORTED_DELIMITERS}
+    found = max(counts, key=counts.get)
+    if counts[found] and sum(1 for part in bare.split(found) if part.strip()) >= names:
+        return found
+    return None
+
+
+def unsupported_delimiter_error(name: str, header: list[str], delimiter: str) -> LeadFileError:
+    return LeadFileError(f"{name}: the delimiter {delimiter!r} is not supported; use , ; TAB or | (the header row "
+                         f"{header[0][:80]!r} reads as one column). Export the file again with one of those "
+                         "and upload it again")
+
+
+def _refuse_unsupported_delimiter(name: str, header: list[str]) -> None:
+    """A header read as one column that an unsupported separator splits into three names or more (two could
+    be one name with a colon, "Email: work"; the pull names the delimiter then if the mapping's columns are
+    missing)."""
+    found = unsupported_delimiter(header, names=3)
+    if found is not None:
+        raise unsupported_delimiter_error(name, header, found)
+
+
 class DelimitedReader:
     """A delimited lead file opened for reading: the header names as written, the detected encoding, and
     the data rows as all-string tables (c0, c1, …; empty cells null; empty rows kept, so row i overall is
@@ -222,6 +252,7 @@ class DelimitedReader:
         self.header = next(csv.reader(io.StringIO(header_text, newline=""), delimiter=self.delimiter), [])
         if not any(h.strip() for h in self.header):
             raise LeadFileError(f"{name}: the header row is empty; the first line must name the columns")
+        _refuse_unsupported_delimiter(name, self.header)
 
         while not _NOT_BLANK.search(rest):  # peek past blank lines, keeping them: they count as rows
             more = next(pieces, None)

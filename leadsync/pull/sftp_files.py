@@ -23,6 +23,7 @@ from pathlib import Path
 from connectors.sftp.client import RemoteFile, SftpClient
 from connectors.sftp.errors import FileNotSettledError, LeadFileError, LeadFileLimitError
 from connectors.sftp.inbox_readiness import settled_files
+from connectors.sftp.lead_csv import unsupported_delimiter, unsupported_delimiter_error
 from connectors.sftp.lead_files import open_lead_file
 from leadsync.config.schema import SftpFiles, SourceConfig
 from leadsync.intake.plan import MissingColumnsError, compile_plan
@@ -220,6 +221,20 @@ def _counted(blocks: Iterator, name: str, files: SftpFiles, file_rows: int, run_
         yield values, numbers
 
 
+def _split_by_unsupported_delimiter_fits(cfg: SourceConfig, columns: list[str]) -> bool:
+    """A one-column header ("Email:Last Name") that an unsupported separator splits into the mapping's
+    columns: the file is fine but for its delimiter."""
+    delimiter = unsupported_delimiter(columns)
+    if delimiter is None:
+        return False
+    names = [part.strip() for part in columns[0].split(delimiter) if part.strip()]
+    try:
+        compile_plan(cfg, {n: n for n in names})
+    except MissingColumnsError:
+        return False
+    return True
+
+
 def _store_file(cfg: SourceConfig, store: LeadStore, info: BatchInfo, path: Path, now: datetime,
                 files: SftpFiles, file_rows: int, run_rows: int | None,
                 unchanged: Callable[[], None]) -> tuple[int, str, int]:
@@ -232,6 +247,9 @@ def _store_file(cfg: SourceConfig, store: LeadStore, info: BatchInfo, path: Path
         except MissingColumnsError:
             for _ in reader:  # a file that cannot be read at all is reported as such first
                 pass
+            if _split_by_unsupported_delimiter_fits(cfg, reader.columns):
+                delimiter = unsupported_delimiter(reader.columns)
+                raise unsupported_delimiter_error(info.file_name, reader.columns, delimiter) from None
             raise
         info = replace(info, encoding=reader.encoding)
         blocks = _counted(((block.values, block.row_numbers) for block in reader), info.file_name, files,

@@ -61,7 +61,11 @@ class FieldMapping(Strict):
     format: Literal["email"] | str | None = Field(
         None, description="'email' for strings; a strptime format such as '%m/%d/%Y' for datetimes."
     )
-    max_length: int | None = Field(None, gt=0)
+    max_length: int | None = Field(
+        None, gt=0, le=1_000_000, description="Longest value accepted; longer ones quarantine the row (or are cut, "
+                                              "with truncate: true). Default: the source's cells.max_length.")
+    truncate: bool = Field(False, description="Cut a value longer than max_length to it instead of quarantining "
+                                              "the row.")
 
     @model_validator(mode="after")
     def _picklists_need_values(self) -> FieldMapping:
@@ -82,6 +86,17 @@ class FieldMapping(Strict):
     @property
     def display_label(self) -> str:
         return self.label or self.column
+
+
+class CellPolicy(Strict):
+    """What any one value of a source may hold, enforced by the intake for every field."""
+
+    max_length: int = Field(
+        10_000, ge=1, le=1_000_000, description="Longest value of any field without its own max_length; a longer "
+                                                "one quarantines the row (or is cut: the field's truncate).")
+    control_characters: Literal["strip", "quarantine"] = Field(
+        "strip", description="NUL and the other control characters (not TAB, line feed, carriage return): "
+                             "strip them from the value, or quarantine the row naming the column.")
 
 
 class Uniqueness(Strict):
@@ -119,7 +134,7 @@ class SftpConnection(Strict):
     known_hosts: str | None = Field(None, description="known_hosts file (relative to the project root).")
     host_key: str | None = Field(None, description="The server's public key line, instead of known_hosts.")
     folders: SftpFolders = SftpFolders()
-    timeout_s: float = Field(15.0, gt=0)
+    timeout_s: float = Field(15.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _auth_and_host_key(self) -> SftpConnection:
@@ -146,6 +161,7 @@ class SourceConfig(Strict):
     partner_field: str | None = Field(None, description="Lead field that names the partner (a CSV column).")
     upload_partner: str | None = Field(None, description="One partner id chosen for every lead of the source.")
     quarantine_warn_ratio: float = Field(0.05, ge=0, le=1)
+    cells: CellPolicy = CellPolicy()
     schedule: str | None = Field(
         "*/30 * * * *", description="Cron for this source's pull-to-writeback job (UTC); null: no schedule.")
     fields: list[FieldMapping]

@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.sftp.errors import LeadFileError
-from connectors.sftp.lead_csv import DelimitedReader
+from connectors.sftp.lead_csv import STRAY_ROW, DelimitedReader
 from connectors.sftp.lead_xlsx import check_inflated_size, open_xlsx
+from connectors.sftp.mixed_encoding import StrayLine
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx",)
@@ -58,9 +59,15 @@ class LeadFileReader:
     Iterating raises LeadFileError on the first problem found, however far into the file: a caller storing
     the blocks as they come must do so in one transaction and roll it back on that error."""
 
-    def __init__(self, name: str, header: list[str | None], encoding: str, blocks: Iterable[pa.Table]):
+    def __init__(self, name: str, header: list[str | None], encoding: str, blocks: Iterable[pa.Table],
+                 stray: dict[int, StrayLine] | None = None, stray_encoding: str | None = None):
         self.name = name
         self.encoding = encoding
+        # Lines not in the file's encoding (connectors/sftp/mixed_encoding.py): each arrives as a stand-in row,
+        # taken out here; `undecodable` holds (data row number, the line) for the caller to quarantine.
+        self._stray = stray or {}
+        self.stray_encoding = stray_encoding
+        self.undecodable: list[tuple[int, StrayLine]] = []
         names = [(h or "").strip().lstrip("\ufeff").strip() for h in header]
         self._names = names
         self.columns = [n for n in names if n]
@@ -81,6 +88,8 @@ class LeadFileReader:
         for block in self._blocks:
             numbers = pa.array(np.arange(next_row, next_row + block.num_rows, dtype=np.int64))
             next_row += block.num_rows
+            if self._stray and block.num_columns:
+                block, numbers = self._take_out_stray_rows(block, numbers)
             for position in self._nameless:
                 if position not in nameless:
                     column = _blank_to_null(block.column(position - 1))
@@ -110,6 +119,18 @@ class LeadFileReader:
                                 "with at least one lead below the header")
 
 
+    def _take_out_stray_rows(self, block: pa.Table, numbers: pa.Array) -> tuple[pa.Table, pa.Array]:
+        first = block.column(0)
+        marked = pc.fill_null(pc.starts_with(first, STRAY_ROW), False)
+        if not pc.any(marked).as_py():
+            return block, numbers
+        for row, cell in zip(pc.filter(numbers, marked).to_pylist(), pc.filter(first, marked).to_pylist(),
+                             strict=True):  # one turn per stray line only
+            self.undecodable.append((row, self._stray[int(cell[len(STRAY_ROW):])]))
+        keep = pc.invert(marked)
+        return block.filter(keep), pc.filter(numbers, keep)
+
+
 @contextmanager
 def open_lead_file(name: str, source: Path | bytes, max_bytes: int | None = None) -> Iterator[LeadFileReader]:
     """Open a lead file by its name's extension; raises LeadFileError, naming the file, the reason and the
@@ -128,7 +149,7 @@ def open_lead_file(name: str, source: Path | bytes, max_bytes: int | None = None
                 yield LeadFileReader(name, sheet.header, "xlsx", _xlsx_tables(sheet.blocks(), len(sheet.header)))
         else:
             csv = DelimitedReader(name, file)
-            yield LeadFileReader(name, csv.header, csv.encoding, csv)
+            yield LeadFileReader(name, csv.header, csv.encoding, csv, csv.stray, csv.stray_encoding)
 
 
 def _xlsx_tables(blocks: Iterator[list[list[str | None]]], width: int) -> Iterator[pa.Table]:

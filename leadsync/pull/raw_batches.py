@@ -114,6 +114,23 @@ def record_duplicate(store: LeadStore, info: BatchInfo, reason: str, now: dateti
                            conflict="nothing")
 
 
+def quarantine_stray_lines(store: LeadStore, conn: sa.Connection, info: BatchInfo, reader, now: datetime) -> int:
+    """Quarantine rows for the file's lines that are not in its encoding (`reader.undecodable`: data row
+    number and line, see connectors/sftp/mixed_encoding.py), in the batch's transaction. Returns how many."""
+    if not reader.undecodable:
+        return 0
+    rows = [{"batch_id": info.batch_id, "row_number": row, "source": info.source, "file_name": info.file_name,
+             "payload": json.dumps({"line": stray.line, "bytes": stray.offending.hex(" "), "text": stray.text,
+                                    "encoding": reader.stray_encoding}, ensure_ascii=False),
+             "reason": (f"line {stray.line}: the bytes {stray.offending.hex(' ')} are not {reader.encoding} like "
+                        f"the rest of the file (the line reads as {reader.stray_encoding}: {stray.text[:200]!r}); "
+                        "it is not stored as a lead. Save the file in one encoding (UTF-8) and upload this row "
+                        "again"),
+             "quarantined_at": now} for row, stray in reader.undecodable]
+    store.insert_frame(conn, tables.quarantine, pd.DataFrame(rows))
+    return len(rows)
+
+
 def record_error(store: LeadStore, info: BatchInfo, reason: str, now: datetime) -> None:
     with store.begin() as conn:
         store.insert_frame(conn, tables.source_files, _ledger_row(info, "error", 0, reason, now), conflict="nothing")

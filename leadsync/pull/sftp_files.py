@@ -32,6 +32,7 @@ from leadsync.pull.raw_batches import (
     batch_id_for,
     earlier_copy,
     ledger_status,
+    quarantine_stray_lines,
     record_duplicate,
     record_error,
     record_moved,
@@ -254,5 +255,6 @@ def _store_file(cfg: SourceConfig, store: LeadStore, info: BatchInfo, path: Path
         info = replace(info, encoding=reader.encoding)
         blocks = _counted(((block.values, block.row_numbers) for block in reader), info.file_name, files,
                           file_rows, run_rows)
-        stored = store_blocks(store, info, reader.columns, blocks, now, also=lambda conn: unchanged())
-        return stored, reader.encoding, 0
+        stored = store_blocks(store, info, reader.columns, blocks, now,
+                              also=lambda conn: (quarantine_stray_lines(store, conn, info, reader, now), unchanged()))
+        return stored, reader.encoding, len(reader.undecodable)

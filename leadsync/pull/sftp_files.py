@@ -145,7 +145,10 @@ def _pull_one(cfg: SourceConfig, files: SftpFiles, client: SftpClient, store: Le
                        + ("nothing stored (files.duplicate_files: skip; set it to 'ingest' to store such files "
                           "again)" if files.duplicate_files == "skip" else "stored again (files.duplicate_files: warn)"))
             if files.duplicate_files == "skip":
-                _check_unchanged(client, name, local.size, local.sha256)
+                try:  # a copy still being uploaded is no copy yet
+                    _check_unchanged(client, name, local.size, local.sha256)
+                except FileNotSettledError as exc:
+                    return FileOutcome(name, "waiting", reason=str(exc))
                 record_duplicate(store, info, warning, now)
                 moved = client.move_to_processed(name)
                 record_moved(store, info.batch_id, moved)

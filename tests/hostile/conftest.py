@@ -68,6 +68,16 @@ def store(duckdb_url):
         lead_store.dispose()
 
 
+@pytest.fixture
+def any_store(store_url):
+    """The store at `store_url`: the embedded DuckDB file, then Postgres."""
+    lead_store = LeadStore(store_url)
+    try:
+        yield lead_store
+    finally:
+        lead_store.dispose()
+
+
 class Uploader:
     """A real SFTP client (paramiko) writing files to the sandbox's inbox, as a supplier's tool would: whole
     files with `put`, or held open with `open` and written a piece at a time, like a slow upload."""

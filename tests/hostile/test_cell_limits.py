@@ -11,21 +11,12 @@ from jobs import read_table
 
 from connectors.sftp import inbox_readiness
 from leadsync import pipeline
-from leadsync.store import LeadStore, tables
+from leadsync.store import tables
 
 
 @pytest.fixture(autouse=True)
 def settled(monkeypatch):
     monkeypatch.setattr(inbox_readiness, "wait", lambda seconds: None)
-
-
-@pytest.fixture
-def any_store(store_url):
-    lead_store = LeadStore(store_url)
-    try:
-        yield lead_store
-    finally:
-        lead_store.dispose()
 
 
 def field_option(project, field: str, **options) -> None:

@@ -10,12 +10,18 @@ import pandas as pd
 import pytest
 from conftest import HEADER, lead_line, outbox_rows
 
+from connectors.sftp import inbox_readiness
 from leadsync import pipeline
 from leadsync.lifecycle.acceptance import accept_lead, reject_lead
 from leadsync.lifecycle.context import load_lifecycle
 from leadsync.lifecycle.updates import apply_update
 from leadsync.store import tables
 from leadsync.writeback.sftp_status_file import KIND_OF_COLUMN, drain_outbox
+
+
+@pytest.fixture(autouse=True)
+def settled(monkeypatch):
+    monkeypatch.setattr(inbox_readiness, "wait", lambda seconds: None)
 
 EVIL_FILE = "=HYPERLINK(0).csv"
 EVIL_COMMENT = '=HYPERLINK("http://evil.example","Click")'
@@ -40,12 +46,13 @@ def _leads_routed_and_updated(paths, store, uploader):
 
 
 @pytest.mark.parametrize("neutralise", [True, False])
-def test_formula_cells_reach_the_status_file_inert_and_partner_text_always(project, paths, store, sandbox,
+def test_formula_cells_reach_the_status_file_inert_and_partner_text_always(project, paths, any_store, sandbox,
                                                                         uploader, neutralise):
-    _leads_routed_and_updated(paths, store, uploader)
+    _leads_routed_and_updated(paths, any_store, uploader)
     cfg = pipeline.source_config(paths, "sftp_demo")
     with pipeline.sftp_client(cfg, pipeline.source_file(paths, "sftp_demo"), paths) as client:
-        assert drain_outbox("sftp_demo", client, store, pipeline.now_utc(), neutralise_formulas=neutralise).files
+        assert drain_outbox("sftp_demo", client, any_store, pipeline.now_utc(),
+                            neutralise_formulas=neutralise).files
     rows = outbox_rows(sandbox)
     files = set(rows["source_file"]) - {""}
     assert files == ({"'" + EVIL_FILE} if neutralise else {EVIL_FILE})  # the sink's choice
@@ -59,9 +66,9 @@ def test_formula_cells_reach_the_status_file_inert_and_partner_text_always(proje
         assert not risky.any().any(), rows[risky.any(axis=1)]
 
 
-def test_each_status_column_holds_only_its_own_kind_of_event(project, paths, store, sandbox, uploader):
-    _leads_routed_and_updated(paths, store, uploader)
-    pipeline.write_back(paths, store, "sftp_demo")
+def test_each_status_column_holds_only_its_own_kind_of_event(project, paths, any_store, sandbox, uploader):
+    _leads_routed_and_updated(paths, any_store, uploader)
+    pipeline.write_back(paths, any_store, "sftp_demo")
     rows = outbox_rows(sandbox)
     assert {"rejection", "marketing_event", "distribution_status"} <= set(rows["event"])
     for column, kind in KIND_OF_COLUMN.items():

@@ -72,9 +72,10 @@ class XlsxSheet:
     header: list[str | None]
     _rows: Iterator[tuple]
 
-    def blocks(self, rows: int = BLOCK_ROWS) -> Iterator[list[list[str | None]]]:
-        """Lists of up to `rows` rows, each exactly as wide as the header. A value right of the header's last
-        column is an unnamed column: LeadFileError naming the column and the row."""
+    def blocks(self, rows: int | None = None) -> Iterator[list[list[str | None]]]:
+        """Lists of up to `rows` (BLOCK_ROWS) rows, each exactly as wide as the header. A value right of the
+        header's last column is an unnamed column: LeadFileError naming the column and the row."""
+        rows = rows or BLOCK_ROWS
         width, block, number = len(self.header), [], 0
         try:
             for values in self._rows:

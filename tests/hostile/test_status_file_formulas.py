@@ -42,6 +42,12 @@ def _leads_routed_and_updated(paths, store, uploader):
     apply_update(ctx, "bluepeak", {"lead_id": second, "marketing_event_type": "Webinar",
                                    "marketing_event_name": EVIL_EVENT, "marketing_event_date": "2026-11-20"},
                  now, actor="partner")
+    apply_update(ctx, "bluepeak", {"lead_id": second, "sales_status": "Contacted", "rep_name": "Dana Reyes",
+                                   "rep_email": "dana@bluepeak.example"}, now, actor="partner")
+    apply_update(ctx, "bluepeak", {"lead_id": second, "sales_status": "Converted Opportunity",
+                                   "opportunity_name": "Firewall refresh", "opportunity_stage": "Proposal",
+                                   "opportunity_amount": "12000", "opportunity_close_date": "2027-01-31"},
+                 now, actor="partner")
     return first, second
 
 
@@ -70,10 +76,13 @@ def test_each_status_column_holds_only_its_own_kind_of_event(project, paths, any
     _leads_routed_and_updated(paths, any_store, uploader)
     pipeline.write_back(paths, any_store, "sftp_demo")
     rows = outbox_rows(sandbox)
-    assert {"rejection", "marketing_event", "distribution_status"} <= set(rows["event"])
+    assert {"rejection", "marketing_event", "distribution_status", "sales_status", "rep", "opportunity"} <= set(
+        rows["event"])
     for column, kind in KIND_OF_COLUMN.items():
         others = rows.loc[rows["event"] != kind, column]
         assert (others == "").all(), (column, rows.loc[others != "", ["event", column]])
     event_row = rows.loc[rows["event"] == "marketing_event"].iloc[0]
     assert event_row["opportunity_name"] == "" and event_row["marketing_event"] == "'" + EVIL_EVENT
     assert pd.notna(event_row["marketing_event_type"]) and event_row["marketing_event_type"] == "Webinar"
+    opportunity = rows.loc[rows["event"] == "opportunity"].iloc[0]
+    assert (opportunity["opportunity_name"], opportunity["marketing_event"]) == ("Firewall refresh", "")

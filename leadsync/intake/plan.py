@@ -52,7 +52,7 @@ def is_required(f: FieldMapping) -> bool:
 @dataclass(frozen=True)
 class Check:
     field: str
-    kind: str  # required | email | max_length | number | datetime | picklist | multi_picklist
+    kind: str  # required | email | control_characters | max_length | number | datetime | picklist | multi_picklist
     fails: str  # SQL: true where the row fails
     message: str  # SQL: the reason text for a failing row
     label: str  # the reason's kind without the value, for run summaries

@@ -138,21 +138,9 @@ def _pull_one(cfg: SourceConfig, files: SftpFiles, client: SftpClient, store: Le
             record_moved(store, info.batch_id, moved)
             return FileOutcome(name, "error", reason=error, moved_to=moved)
 
-        warning = None
-        earlier = earlier_copy(store, info) if files.duplicate_files != "ingest" else None
-        if earlier is not None:
-            warning = (f"{name} has the same content as {earlier}, received earlier; "
-                       + ("nothing stored (files.duplicate_files: skip; set it to 'ingest' to store such files "
-                          "again)" if files.duplicate_files == "skip" else "stored again (files.duplicate_files: warn)"))
-            if files.duplicate_files == "skip":
-                try:  # a copy still being uploaded is no copy yet
-                    _check_unchanged(client, name, local.size, local.sha256)
-                except FileNotSettledError as exc:
-                    return FileOutcome(name, "waiting", reason=str(exc))
-                record_duplicate(store, info, warning, now)
-                moved = client.move_to_processed(name)
-                record_moved(store, info.batch_id, moved)
-                return FileOutcome(name, "duplicate", reason=warning, moved_to=moved)
+        warning, skipped = _duplicate(files, client, store, info, local, now)
+        if skipped is not None:
+            return skipped
 
         file_rows = files.max_file_rows
         run_rows = None if allowance.first else allowance.rows_left
@@ -180,6 +168,29 @@ def _pull_one(cfg: SourceConfig, files: SftpFiles, client: SftpClient, store: Le
     record_moved(store, info.batch_id, moved)
     return FileOutcome(name, "stored", rows=stored, moved_to=moved, reason=warning, encoding=encoding,
                        quarantined_rows=bad_rows)
+
+
+def _duplicate(files: SftpFiles, client: SftpClient, store: LeadStore, info: BatchInfo, local,
+               now: datetime) -> tuple[str | None, FileOutcome | None]:
+    """(the warning for content stored before under another name, or None; the outcome when the file is
+    skipped for it, files.duplicate_files: skip)."""
+    earlier = earlier_copy(store, info) if files.duplicate_files != "ingest" else None
+    if earlier is None:
+        return None, None
+    name = info.file_name
+    if files.duplicate_files == "warn":
+        return (f"{name} has the same content as {earlier}, received earlier; stored again "
+                "(files.duplicate_files: warn)"), None
+    warning = (f"{name} has the same content as {earlier}, received earlier; nothing stored "
+               "(files.duplicate_files: skip; set it to 'ingest' to store such files again)")
+    try:  # a copy still being uploaded is no copy yet
+        _check_unchanged(client, name, local.size, local.sha256)
+    except FileNotSettledError as exc:
+        return None, FileOutcome(name, "waiting", reason=str(exc))
+    record_duplicate(store, info, warning, now)
+    moved = client.move_to_processed(name)
+    record_moved(store, info.batch_id, moved)
+    return warning, FileOutcome(name, "duplicate", reason=warning, moved_to=moved)
 
 
 def _named(name: str, exc: Exception) -> str:

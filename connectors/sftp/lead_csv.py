@@ -377,7 +377,7 @@ class DelimitedReader:
                       f"{row.expected_columns}: {row.text[:120]!r}")
         elif "straddl" in str(exc):  # pyarrow: one row spans more than a whole block
             detail = (f"a row is longer than {BLOCK:,} bytes; most likely a quote opened in it is never "
-                      "closed")
+                      "closed, else a value far over any field's max_length")
         else:
             detail = str(exc)
         return LeadFileError(f"{self.name}: cannot read the file as {what}-separated values ({detail}); every "

@@ -4,6 +4,9 @@ On the embedded store and on Postgres (which refuses NUL in text)."""
 
 from __future__ import annotations
 
+import io
+
+import openpyxl
 import pytest
 import yaml
 from conftest import HEADER, edit_source, lead_line
@@ -59,3 +62,18 @@ def test_control_characters_quarantine_the_row_when_the_source_says_so(project, 
     assert read_table(duckdb_url, tables.leads)["company"].tolist() == ["Tab\tOK"]
     (reason,) = read_table(duckdb_url, tables.quarantine)["reason"].tolist()
     assert "column 'Company' value has a control character (code 0) at position 3" in reason
+
+
+def test_a_five_million_character_cell_in_a_workbook_is_quarantined(project, paths, store, duckdb_url, uploader):
+    book = openpyxl.Workbook()
+    book.active.append([c.strip() for c in HEADER.split(",")])
+    for n, company in ((1, "C" * 5_000_000), (2, "Acme")):
+        book.active.append(lead_line(n, company=company).strip().split(","))
+    data = io.BytesIO()
+    book.save(data)
+    uploader.put("huge_cell.xlsx", data.getvalue())
+    assert pipeline.pull(paths, store, "sftp_demo").files[0].status == "stored"
+    pipeline.map_and_validate(paths, store, "sftp_demo")
+    assert read_table(duckdb_url, tables.leads)["company"].tolist() == ["Acme"]
+    (reason,) = read_table(duckdb_url, tables.quarantine)["reason"].tolist()
+    assert "column 'Company' value is longer than 10000 characters (" in reason  # (Excel keeps 32,767)

@@ -3,45 +3,18 @@ SFTP sandbox, the pipeline stages the Dagster job and the CLI call, the status f
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
-import pandas as pd
-import paramiko
 import pytest
-import yaml
+from hostile_inputs import PASSWORD, Uploader, edit_source
 
 from connectors.sftp.sandbox import SftpSandbox
 from leadsync.config.loader import project_paths
 from leadsync.store import LeadStore
-
-PASSWORD = "s3cret-for-hostile-tests"
-HEADER = ("Email,First Name,Last Name,Company,Country,State,Postal Code,Products of Interest,Lead Type,Campaign,"
-          "Created Date,Partner\n")
-
-
-def lead_line(n: int, company: str = "Acme", partner: str = "Blue Peak Security") -> str:
-    return f"p{n}@acme{n}.com,Pat{n},Lee,{company},US,TX,73301,Firewall,SMB,Expo,2026-11-01,{partner}\n"
 
 
 @pytest.fixture
 def sandbox(tmp_path):
     with SftpSandbox(tmp_path / "sftp", users={"demo": PASSWORD}) as server:
         yield server
-
-
-def edit_source(project: Path, **changes) -> None:
-    """Merge `changes` into mappings/sources/sftp_demo.yaml (one level deep for dict values)."""
-    path = project / "mappings/sources/sftp_demo.yaml"
-    data = yaml.safe_load(path.read_text())
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key].update(value)
-        else:
-            data[key] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 @pytest.fixture
@@ -78,51 +51,8 @@ def any_store(store_url):
         lead_store.dispose()
 
 
-class Uploader:
-    """A real SFTP client (paramiko) writing files to the sandbox's inbox, as a supplier's tool would: whole
-    files with `put`, or held open with `open` and written a piece at a time, like a slow upload."""
-
-    def __init__(self, sandbox: SftpSandbox):
-        self.sandbox = sandbox
-
-    @contextmanager
-    def session(self) -> Iterator[paramiko.SFTPClient]:
-        ssh = paramiko.SSHClient()
-        ssh.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # the test's own loopback server
-        ssh.connect(self.sandbox.host, port=self.sandbox.port, username="demo", password=PASSWORD,
-                    look_for_keys=False, allow_agent=False)
-        try:
-            with ssh.open_sftp() as sftp:
-                yield sftp
-        finally:
-            ssh.close()
-
-    def put(self, name: str, data: bytes | str, folder: str = "inbox") -> None:
-        with self.open(name, folder) as f:
-            f.write(data)
-
-    @contextmanager
-    def open(self, name: str, folder: str = "inbox") -> Iterator[paramiko.SFTPFile]:
-        with self.session() as sftp, sftp.open(f"{folder}/{name}", "wb") as f:
-            yield f
-
-
 @pytest.fixture
 def uploader(sandbox) -> Uploader:
     return Uploader(sandbox)
 
 
-def outbox_rows(sandbox: SftpSandbox) -> pd.DataFrame:
-    files = sorted((sandbox.root / "outbox").glob("*.csv"))
-    if not files:
-        return pd.DataFrame()
-    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False).assign(file=f.name) for f in files],
-                     ignore_index=True)
-
-
-def wait_until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)

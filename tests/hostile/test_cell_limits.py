@@ -9,7 +9,7 @@ import io
 import openpyxl
 import pytest
 import yaml
-from conftest import HEADER, edit_source, lead_line
+from hostile_inputs import HEADER, edit_source, lead_line
 from jobs import read_table
 
 from connectors.sftp import inbox_readiness

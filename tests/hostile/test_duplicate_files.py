@@ -4,7 +4,7 @@ default; `warn` stores it again with the warning, `ingest` silently."""
 from __future__ import annotations
 
 import pytest
-from conftest import HEADER, edit_source, lead_line
+from hostile_inputs import HEADER, edit_source, lead_line
 from jobs import raw_row_count
 
 from connectors.sftp import inbox_readiness

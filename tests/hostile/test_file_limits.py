@@ -11,7 +11,7 @@ import zipfile
 
 import openpyxl
 import pytest
-from conftest import HEADER, edit_source, lead_line
+from hostile_inputs import HEADER, edit_source, lead_line
 from jobs import raw_row_count
 
 from connectors.sftp import inbox_readiness

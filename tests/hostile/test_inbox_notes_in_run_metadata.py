@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import HEADER, edit_source, lead_line
+from hostile_inputs import HEADER, edit_source, lead_line
 from jobs import materialization, run_job
 
 

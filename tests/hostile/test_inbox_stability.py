@@ -3,7 +3,7 @@ held (or its done-marker is there), and kept only if it is still the very file t
 
 from __future__ import annotations
 
-from conftest import HEADER, edit_source, lead_line
+from hostile_inputs import HEADER, edit_source, lead_line
 from jobs import raw_row_count
 
 from connectors.sftp import inbox_readiness

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import HEADER
+from hostile_inputs import HEADER
 from jobs import read_table
 
 from connectors.sftp import inbox_readiness

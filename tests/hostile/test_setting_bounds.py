@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import edit_source
+from hostile_inputs import edit_source
 
 from connectors.sftp.settings import SftpSettings
 from leadsync.cli import main

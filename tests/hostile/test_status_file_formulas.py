@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from conftest import HEADER, lead_line, outbox_rows
+from hostile_inputs import HEADER, lead_line, outbox_rows
 
 from connectors.sftp import inbox_readiness
 from leadsync import pipeline

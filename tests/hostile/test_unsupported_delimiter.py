@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import HEADER, lead_line
+from hostile_inputs import HEADER, lead_line
 
 from connectors.sftp import inbox_readiness
 from leadsync import pipeline

@@ -129,7 +129,8 @@ def test_an_unclosed_quote_is_named_as_the_likely_cause_of_an_endless_row(monkey
     data = b'Email,Note\na@x.com,"unclosed\n' + b"b@x.com,y\n" * 300
     with pytest.raises(LeadFileError, match=r"^q\.csv: cannot read the file as comma-separated values \(a row is "
                                             r"longer than 1,000 bytes; most likely a quote opened in it is never "
-                                            r"closed\); every row needs"):
+                                            r"closed, else a value far over any field's max_length\); "
+                                            r"every row needs"):
         read_lead_file("q.csv", data)
 
 

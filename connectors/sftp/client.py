@@ -449,6 +449,25 @@ class SftpClient:
         """Lead files waiting in the inbox, oldest first; uploads in flight and hidden files are skipped."""
         return [f for f in self._list(self.settings.inbox) if is_lead_file(f.name)]
 
+    def inbox_names(self) -> set[str]:
+        """Every regular file's name in the inbox (lead files, uploads in flight, done-markers)."""
+        return {f.name for f in self._list(self.settings.inbox)}
+
+    def inbox_file(self, name: str) -> RemoteFile | None:
+        """An inbox file's size and modification time now, or None when it is gone."""
+        attrs = self._stat(posixpath.join(self.settings.inbox, _leaf(name)))
+        if attrs is None:
+            return None
+        return RemoteFile(name, attrs.st_size or 0, datetime.fromtimestamp(attrs.st_mtime or 0, UTC))
+
+    def inbox_digest(self, name: str) -> str:
+        """SHA-256 of an inbox file as it is now, streamed (nothing kept)."""
+        return self._digest(posixpath.join(self.settings.inbox, _leaf(name)))
+
+    def remove_from_inbox(self, name: str) -> None:
+        """Delete an inbox file (a done-marker whose lead file was handled); already gone is fine."""
+        self._remove_quietly(posixpath.join(self.settings.inbox, _leaf(name)))
+
     def download(self, name: str) -> bytes:
         return self._read(posixpath.join(self.settings.inbox, _leaf(name)))
 

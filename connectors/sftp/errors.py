@@ -24,3 +24,17 @@ class SftpFileNotFoundError(SftpError, FileNotFoundError):
 
 class LeadFileError(Exception):
     """A file that cannot be read as a table of leads; the message names the file, the reason and the fix."""
+
+
+class FileNotSettledError(SftpError):
+    """An inbox file changed while it was being read (still being uploaded): nothing of it is kept, it stays
+    in the inbox for the next run."""
+
+
+class LeadFileLimitError(LeadFileError):
+    """A lead file over a configured limit (bytes, rows, inflated XLSX size): `per_run` when it is the run's
+    allowance that ran out (the file waits for the next run) rather than the file's own (it goes to error/)."""
+
+    def __init__(self, message: str, per_run: bool = False):
+        super().__init__(message)
+        self.per_run = per_run

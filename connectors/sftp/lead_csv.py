@@ -18,16 +18,28 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from connectors.sftp.errors import LeadFileError
+from connectors.sftp.mixed_encoding import (
+    MAX_STRAY_LINES,
+    StrayLine,
+    count_lines,
+    line_chunks,
+    replace_lines,
+    stray_lines,
+)
 
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# Separators some exports use that leadsync does not read: a one-column header split by one of them is
+# named as such, rather than reported later as "missing required columns".
+UNSUPPORTED_DELIMITERS = (":", "~", "^", "#", "!", "*", "/", "\\")
 UTF8_BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r\n" + UTF8_BOM
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # latin-1 maps every byte
@@ -84,13 +96,45 @@ def detect_encoding(name: str, source: BinaryIO) -> tuple[str, int]:
     return ("cp1252" if cp1252 else "latin-1"), start
 
 
-def _utf8_pieces(source: BinaryIO, encoding: str) -> Iterator[bytes]:
+# The first cell of a row standing in for a line set aside (not in the file's encoding): the reader takes
+# these rows out, keeping their true row numbers, before anything else sees them.
+STRAY_ROW = "\x1eleadsync:line-not-in-file-encoding:"
+
+
+@dataclass
+class EncodingChoice:
+    encoding: str
+    start: int  # where the text starts (after a BOM)
+    stray: dict[int, StrayLine] = field(default_factory=dict)  # lines in `stray_encoding` instead
+    stray_encoding: str | None = None
+
+
+def choose_encoding(name: str, source: BinaryIO) -> EncodingChoice:
+    """detect_encoding, and for a file that is not UTF-8 as a whole, the lines it holds in the other
+    encoding: the file's encoding is the one most of its non-ASCII lines are in; the others are set aside."""
+    encoding, start = detect_encoding(name, source)
+    if encoding.startswith("utf-8"):
+        return EncodingChoice(encoding, start)
+    counts = count_lines(source, start)
+    if counts.utf8 == 0:
+        return EncodingChoice(encoding, start)
+    majority, minority = ("utf-8", encoding) if counts.utf8 >= counts.other else (encoding, "utf-8")
+    stray = stray_lines(source, start, majority, minority)
+    if len(stray) > MAX_STRAY_LINES:
+        raise LeadFileError(f"{name}: the file mixes encodings ({counts.utf8:,} lines in UTF-8, {counts.other:,} "
+                            f"in {encoding}); save it in one encoding (UTF-8) and upload it again")
+    return EncodingChoice(majority, start, stray, minority)
+
+
+def _utf8_pieces(raw_chunks: Iterable[bytes], encoding: str, errors: str = "strict") -> Iterator[bytes]:
     """The text as UTF-8, in pieces that end just after a line feed (only the last may not), so that a
     whitespace-only line is never split between two pieces."""
     carry = b""
     transcode = encoding not in ("utf-8", "utf-8-sig")
-    while raw := source.read(CHUNK):
-        text = raw.decode(encoding).encode("utf-8") if transcode else raw  # single-byte codecs: no state
+    for raw in raw_chunks:
+        if not transcode and errors != "strict":
+            raw = raw.decode("utf-8", errors).encode("utf-8")  # a header peek past lines set aside
+        text = raw.decode(encoding, errors).encode("utf-8") if transcode else raw  # single-byte codecs: no state
         buf = carry + text if carry else text
         cut = buf.rfind(b"\n") + 1
         if cut == 0 and not buf.translate(None, b" \t\r"):
@@ -202,6 +246,33 @@ def sniff_delimiter(header: str, name: str) -> str:
     return max(candidates, key=bare.count)  # max keeps the first of equals; no delimiter at all: one column
 
 
+def unsupported_delimiter(header: list[str], names: int = 2) -> str | None:
+    """The unsupported separator that splits a one-column header into at least `names` names, or None."""
+    if len(header) != 1:
+        return None
+    bare = _QUOTED.sub("", header[0])
+    counts = {d: bare.count(d) for d in UNSUPPORTED_DELIMITERS}
+    found = max(counts, key=counts.get)
+    if counts[found] and sum(1 for part in bare.split(found) if part.strip()) >= names:
+        return found
+    return None
+
+
+def unsupported_delimiter_error(name: str, header: list[str], delimiter: str) -> LeadFileError:
+    return LeadFileError(f"{name}: the delimiter {delimiter!r} is not supported; use , ; TAB or | (the header row "
+                         f"{header[0][:80]!r} reads as one column). Export the file again with one of those "
+                         "and upload it again")
+
+
+def _refuse_unsupported_delimiter(name: str, header: list[str]) -> None:
+    """A header read as one column that an unsupported separator splits into three names or more (two could
+    be one name with a colon, "Email: work"; the pull names the delimiter then if the mapping's columns are
+    missing)."""
+    found = unsupported_delimiter(header, names=3)
+    if found is not None:
+        raise unsupported_delimiter_error(name, header, found)
+
+
 class DelimitedReader:
     """A delimited lead file opened for reading: the header names as written, the detected encoding, and
     the data rows as all-string tables (c0, c1, …; empty cells null; empty rows kept, so row i overall is
@@ -209,19 +280,28 @@ class DelimitedReader:
 
     def __init__(self, name: str, source: BinaryIO):
         self.name = name
-        self.encoding, start = detect_encoding(name, source)
-        source.seek(start)
-        pieces = _cleaned(_utf8_pieces(source, self.encoding))
-        header_text, rest = _take_record(name, b"", pieces)
-        hint = _SEP_HINT.match(header_text.strip())
-        if hint:  # Excel's "sep=;" line names the delimiter; the header follows it
-            self.delimiter = hint.group(1)
-            header_text, rest = _take_record(name, rest, pieces)
+        choice = choose_encoding(name, source)
+        self.encoding, start = choice.encoding, choice.start
+        self.stray, self.stray_encoding = choice.stray, choice.stray_encoding
+        if self.stray:  # a peek at the header first: the rows standing in for stray lines need its shape
+            source.seek(start)
+            peek = _cleaned(_utf8_pieces(iter(lambda: source.read(CHUNK), b""), self.encoding, errors="replace"))
+            _, header_text, delimiter, header = self._read_header(peek)
+            first_line = self._header_line(source, start)
+            last_line = first_line + header_text.count("\n")
+            if min(self.stray) <= last_line:
+                raise LeadFileError(f"{name}: the header row is in {self.stray_encoding} while the rows are in "
+                                    f"{self.encoding}; save the file in one encoding (UTF-8) and upload it again")
+            stand_ins = {n: (STRAY_ROW + str(n) + delimiter * (len(header) - 1)).encode("ascii") for n in self.stray}
+            raw = replace_lines(line_chunks(source, start), stand_ins)
         else:
-            self.delimiter = sniff_delimiter(header_text, name)
-        self.header = next(csv.reader(io.StringIO(header_text, newline=""), delimiter=self.delimiter), [])
+            source.seek(start)
+            raw = iter(lambda: source.read(CHUNK), b"")
+        pieces = _cleaned(_utf8_pieces(raw, self.encoding))
+        rest, _, self.delimiter, self.header = self._read_header(pieces)
         if not any(h.strip() for h in self.header):
             raise LeadFileError(f"{name}: the header row is empty; the first line must name the columns")
+        _refuse_unsupported_delimiter(name, self.header)
 
         while not _NOT_BLANK.search(rest):  # peek past blank lines, keeping them: they count as rows
             more = next(pieces, None)
@@ -230,6 +310,27 @@ class DelimitedReader:
                                     "with at least one lead below the header")
             rest += more
         self._stream = _TextStream(rest, pieces)
+
+    def _read_header(self, pieces: Iterator[bytes]) -> tuple[bytes, str, str, list[str]]:
+        """(text after the header, the header's text, the delimiter, the header's names)."""
+        header_text, rest = _take_record(self.name, b"", pieces)
+        hint = _SEP_HINT.match(header_text.strip())
+        if hint:  # Excel's "sep=;" line names the delimiter; the header follows it
+            delimiter = hint.group(1)
+            header_text, rest = _take_record(self.name, rest, pieces)
+        else:
+            delimiter = sniff_delimiter(header_text, self.name)
+        header = next(csv.reader(io.StringIO(header_text, newline=""), delimiter=delimiter), [])
+        self._sep_line = bool(hint)
+        return rest, header_text, delimiter, header
+
+    def _header_line(self, source: BinaryIO, start: int) -> int:
+        """The 1-based line where the header starts (after blank lines and a "sep=" line)."""
+        source.seek(start)
+        head = source.read(1 << 16)
+        leading = _LEADING_BLANK_LINES.match(head)
+        blank = head[:leading.end()].count(b"\n") if leading else 0
+        return blank + 1 + (1 if self._sep_line else 0)
 
     def __iter__(self) -> Iterator[pa.Table]:
         """The data rows in tables of about BATCH bytes (the last one may be smaller)."""
@@ -276,7 +377,7 @@ class DelimitedReader:
                       f"{row.expected_columns}: {row.text[:120]!r}")
         elif "straddl" in str(exc):  # pyarrow: one row spans more than a whole block
             detail = (f"a row is longer than {BLOCK:,} bytes; most likely a quote opened in it is never "
-                      "closed")
+                      "closed, else a value far over any field's max_length")
         else:
             detail = str(exc)
         return LeadFileError(f"{self.name}: cannot read the file as {what}-separated values ({detail}); every "

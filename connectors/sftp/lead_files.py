@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.sftp.errors import LeadFileError
-from connectors.sftp.lead_csv import DelimitedReader
-from connectors.sftp.lead_xlsx import read_xlsx
+from connectors.sftp.lead_csv import STRAY_ROW, DelimitedReader
+from connectors.sftp.lead_xlsx import check_inflated_size, open_xlsx
+from connectors.sftp.mixed_encoding import StrayLine
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx",)
@@ -58,9 +59,15 @@ class LeadFileReader:
     Iterating raises LeadFileError on the first problem found, however far into the file: a caller storing
     the blocks as they come must do so in one transaction and roll it back on that error."""
 
-    def __init__(self, name: str, header: list[str | None], encoding: str, blocks: Iterable[pa.Table]):
+    def __init__(self, name: str, header: list[str | None], encoding: str, blocks: Iterable[pa.Table],
+                 stray: dict[int, StrayLine] | None = None, stray_encoding: str | None = None):
         self.name = name
         self.encoding = encoding
+        # Lines not in the file's encoding (connectors/sftp/mixed_encoding.py): each arrives as a stand-in row,
+        # taken out here; `undecodable` holds (data row number, the line) for the caller to quarantine.
+        self._stray = stray or {}
+        self.stray_encoding = stray_encoding
+        self.undecodable: list[tuple[int, StrayLine]] = []
         names = [(h or "").strip().lstrip("\ufeff").strip() for h in header]
         self._names = names
         self.columns = [n for n in names if n]
@@ -81,6 +88,8 @@ class LeadFileReader:
         for block in self._blocks:
             numbers = pa.array(np.arange(next_row, next_row + block.num_rows, dtype=np.int64))
             next_row += block.num_rows
+            if self._stray and block.num_columns:
+                block, numbers = self._take_out_stray_rows(block, numbers)
             for position in self._nameless:
                 if position not in nameless:
                     column = _blank_to_null(block.column(position - 1))
@@ -110,26 +119,43 @@ class LeadFileReader:
                                 "with at least one lead below the header")
 
 
+    def _take_out_stray_rows(self, block: pa.Table, numbers: pa.Array) -> tuple[pa.Table, pa.Array]:
+        first = block.column(0)
+        marked = pc.fill_null(pc.starts_with(first, STRAY_ROW), False)
+        if not pc.any(marked).as_py():
+            return block, numbers
+        for row, cell in zip(pc.filter(numbers, marked).to_pylist(), pc.filter(first, marked).to_pylist(),
+                             strict=True):  # one turn per stray line only
+            self.undecodable.append((row, self._stray[int(cell[len(STRAY_ROW):])]))
+        keep = pc.invert(marked)
+        return block.filter(keep), pc.filter(numbers, keep)
+
+
 @contextmanager
-def open_lead_file(name: str, source: Path | bytes) -> Iterator[LeadFileReader]:
+def open_lead_file(name: str, source: Path | bytes, max_bytes: int | None = None) -> Iterator[LeadFileReader]:
     """Open a lead file by its name's extension; raises LeadFileError, naming the file, the reason and the
     fix, for anything not a lead table (problems in the header at once, the rest while iterating).
 
-    CSV/TXT/TSV files are read as a stream (memory stays flat whatever the size); XLSX files whole."""
+    Both kinds are read as a stream: memory stays flat whatever the size. An XLSX whose parts inflate to
+    more than `max_bytes` is refused (LeadFileLimitError) before any of it is read."""
     low = name.lower()
     if not low.endswith(CSV_SUFFIXES + XLSX_SUFFIXES):
         raise LeadFileError(f"{name}: unsupported file type; upload lead files as .csv, .txt, .tsv or .xlsx")
     with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as file:
         if low.endswith(XLSX_SUFFIXES):
-            header, rows, _sheet = read_xlsx(name, file)
-            width = max([len(header)] + [len(r) for r in rows])
-            padded = [r + [None] * (width - len(r)) for r in rows]
-            columns = list(zip(*padded, strict=True)) if padded else [()] * width
-            table = pa.table({f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
-            yield LeadFileReader(name, header + [None] * (width - len(header)), "xlsx", [table])
+            if max_bytes is not None:
+                check_inflated_size(name, file, max_bytes)
+            with open_xlsx(name, file) as sheet:
+                yield LeadFileReader(name, sheet.header, "xlsx", _xlsx_tables(sheet.blocks(), len(sheet.header)))
         else:
             csv = DelimitedReader(name, file)
-            yield LeadFileReader(name, csv.header, csv.encoding, csv)
+            yield LeadFileReader(name, csv.header, csv.encoding, csv, csv.stray, csv.stray_encoding)
+
+
+def _xlsx_tables(blocks: Iterator[list[list[str | None]]], width: int) -> Iterator[pa.Table]:
+    for block in blocks:
+        columns = list(zip(*block, strict=True))
+        yield pa.table({f"c{i}": pa.array(columns[i], pa.string()) for i in range(width)})
 
 
 def read_lead_file(name: str, data: bytes) -> LeadTable:

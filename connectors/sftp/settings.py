@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+MAX_TIMEOUT_S = 600.0
+
 
 @dataclass(frozen=True)
 class SftpSettings:
@@ -26,6 +28,14 @@ class SftpSettings:
     error: str = "error"
     outbox: str = "outbox"
     timeout_s: float = 15.0
+
+    def __post_init__(self) -> None:
+        # Bounds a script using the client directly gets too (the YAML's schema checks the same ones).
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"SFTP port {self.port} is out of range; give 1 to 65535")
+        if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
+            raise ValueError(f"SFTP timeout_s {self.timeout_s} is out of range; give more than 0 and at most "
+                             f"{MAX_TIMEOUT_S:g} seconds")
 
     @property
     def address(self) -> str:

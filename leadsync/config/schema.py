@@ -61,7 +61,11 @@ class FieldMapping(Strict):
     format: Literal["email"] | str | None = Field(
         None, description="'email' for strings; a strptime format such as '%m/%d/%Y' for datetimes."
     )
-    max_length: int | None = Field(None, gt=0)
+    max_length: int | None = Field(
+        None, gt=0, le=1_000_000, description="Longest value accepted; longer ones quarantine the row (or are cut, "
+                                              "with truncate: true). Default: the source's cells.max_length.")
+    truncate: bool = Field(False, description="Cut a value longer than max_length to it instead of quarantining "
+                                              "the row.")
 
     @model_validator(mode="after")
     def _picklists_need_values(self) -> FieldMapping:
@@ -82,6 +86,17 @@ class FieldMapping(Strict):
     @property
     def display_label(self) -> str:
         return self.label or self.column
+
+
+class CellPolicy(Strict):
+    """What any one value of a source may hold, enforced by the intake for every field."""
+
+    max_length: int = Field(
+        10_000, ge=1, le=1_000_000, description="Longest value of any field without its own max_length; a longer "
+                                                "one quarantines the row (or is cut: the field's truncate).")
+    control_characters: Literal["strip", "quarantine"] = Field(
+        "strip", description="NUL and the other control characters (not TAB, line feed, carriage return): "
+                             "strip them from the value, or quarantine the row naming the column.")
 
 
 class Uniqueness(Strict):
@@ -119,7 +134,7 @@ class SftpConnection(Strict):
     known_hosts: str | None = Field(None, description="known_hosts file (relative to the project root).")
     host_key: str | None = Field(None, description="The server's public key line, instead of known_hosts.")
     folders: SftpFolders = SftpFolders()
-    timeout_s: float = Field(15.0, gt=0)
+    timeout_s: float = Field(15.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _auth_and_host_key(self) -> SftpConnection:
@@ -146,6 +161,7 @@ class SourceConfig(Strict):
     partner_field: str | None = Field(None, description="Lead field that names the partner (a CSV column).")
     upload_partner: str | None = Field(None, description="One partner id chosen for every lead of the source.")
     quarantine_warn_ratio: float = Field(0.05, ge=0, le=1)
+    cells: CellPolicy = CellPolicy()
     schedule: str | None = Field(
         "*/30 * * * *", description="Cron for this source's pull-to-writeback job (UTC); null: no schedule.")
     fields: list[FieldMapping]
@@ -206,11 +222,48 @@ class SourceConfig(Strict):
         return RECORD_ID_COLUMNS.get(self.type)
 
 
+class SftpWriteback(Strict):
+    """How the status file goes back to the SFTP source."""
+
+    neutralise_formulas: bool = Field(
+        True, description="Cells a spreadsheet would run as a formula (=, +, -, @, TAB, CR first) get a leading "
+                          "apostrophe. false: raw values for a machine consumer; text a partner typed (reject "
+                          "comments, rep, opportunity and event names) is made inert regardless.")
+
+
+MB = 1 << 20
+
+
+class SftpFiles(Strict):
+    """Which inbox files a pull reads, and what one file (and one run) may cost."""
+
+    settle_seconds: float = Field(
+        2.0, ge=0, le=3600, description="A file is read once its size and modification time have held this "
+                                        "long (a file still being uploaded is left for the next run).")
+    done_marker: str | None = Field(
+        None, pattern=r"^\.[A-Za-z0-9_.-]{1,20}$",
+        description="e.g. '.done': a file is read only once '<name>.done' is in the inbox too (removed after).")
+    max_file_bytes: int = Field(
+        200 * MB, ge=1, le=50 * 1024 * MB, description="Largest file (uncompressed: an XLSX by its inflated "
+                                                       "size) read; a larger one goes to error/.")
+    max_file_rows: int = Field(2_000_000, ge=1, le=100_000_000, description="Most data rows read from one file.")
+    max_run_bytes: int = Field(
+        1024 * MB, ge=1, le=500 * 1024 * MB, description="Most bytes one run reads; later files wait for the next run.")
+    max_run_rows: int = Field(
+        10_000_000, ge=1, le=1_000_000_000, description="Most rows one run reads; later files wait for the next run.")
+    duplicate_files: Literal["skip", "warn", "ingest"] = Field(
+        "skip", description="A file whose content was received before under another name: skip (moved to "
+                            "processed/, nothing stored, a warning naming the earlier file), warn (stored again, "
+                            "with the warning) or ingest (stored again, silently).")
+
+
 class SftpSource(SourceConfig):
     """CSV/XLSX files dropped on an SFTP server."""
 
     type: Literal["sftp"]
     connection: SftpConnection
+    writeback: SftpWriteback = SftpWriteback()
+    files: SftpFiles = SftpFiles()
 
 
 class ApiSource(SourceConfig):

@@ -26,6 +26,9 @@ EMAIL_PATTERN = (r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0
 _BLANK_CHARS = " \t\n\x0b\x0c\r\xa0"
 _BLANKS = "'" + _BLANK_CHARS + "'"
 _PADDED = r"'^[\s\x{0b}\x{a0}]|[\s\x{0b}\x{a0}]$'"
+# Control characters no lead field has a use for (NUL first: Postgres text refuses it; a Postgres raw row
+# holds it as U+2400, see leadsync/store/raw.py); TAB, LF and CR stay.
+_CONTROL = r"'[\x{00}-\x{08}\x{0b}\x{0c}\x{0e}-\x{1f}\x{7f}\x{2400}]'"
 
 
 class MissingColumnsError(ValueError):
@@ -49,7 +52,7 @@ def is_required(f: FieldMapping) -> bool:
 @dataclass(frozen=True)
 class Check:
     field: str
-    kind: str  # required | email | max_length | number | datetime | picklist | multi_picklist
+    kind: str  # required | email | control_characters | max_length | number | datetime | picklist | multi_picklist
     fails: str  # SQL: true where the row fails
     message: str  # SQL: the reason text for a failing row
     label: str  # the reason's kind without the value, for run summaries
@@ -69,12 +72,25 @@ class IntakePlan:
     def fields(self) -> list[FieldMapping]:
         return list(self.source.fields)
 
+    def max_length(self, f: FieldMapping) -> int:
+        """The field's longest value: its own max_length, else the source's cells.max_length."""
+        return f.max_length or self.source.cells.max_length
+
     def normalised(self, f: FieldMapping) -> str:
+        """The cell trimmed, empty as null; control characters stripped (cells.control_characters: strip) and
+        the value cut to its max_length where the field says truncate."""
         col = self.columns.get(f.field)
         if col is None:
             return "CAST(NULL AS VARCHAR)"
         v = f"CAST({col} AS VARCHAR)"
-        return f"NULLIF(CASE WHEN regexp_matches({v}, {_PADDED}) THEN trim({v}, {_BLANKS}) ELSE {v} END, '')"
+        if self.source.cells.control_characters == "strip":
+            v = f"(CASE WHEN regexp_matches({v}, {_CONTROL}) THEN regexp_replace({v}, {_CONTROL}, '', 'g') ELSE {v} END)"
+        v = f"NULLIF(CASE WHEN regexp_matches({v}, {_PADDED}) THEN trim({v}, {_BLANKS}) ELSE {v} END, '')"
+        return f"left({v}, {int(self.max_length(f))})" if f.truncate else v
+
+    def raw(self, f: FieldMapping) -> str:
+        col = self.columns.get(f.field)
+        return "CAST(NULL AS VARCHAR)" if col is None else f"CAST({col} AS VARCHAR)"
 
     def checks(self) -> list[Check]:
         out: list[Check] = []
@@ -89,10 +105,23 @@ class IntakePlan:
             if f.type is FieldType.string and f.format == "email":
                 out.append(Check(f.field, "email", f"NOT regexp_full_match({v}, {literal(EMAIL_PATTERN)})",
                                  f"{literal(where + ' value ')} || {quoted} || ' is not a valid email address'", bad))
-            if f.type is FieldType.string and f.max_length:
-                out.append(Check(f.field, "max_length", f"length({v}) > {int(f.max_length)}",
-                                 literal(f"{where} value is longer than {f.max_length} characters"),
-                                 f"{where} value is longer than {f.max_length} characters"))
+            if self.source.cells.control_characters == "quarantine":
+                raw = self.raw(f)
+                out.append(Check(f.field, "control_characters", f"regexp_matches({raw}, {_CONTROL})",
+                                 f"{literal(where + ' value has a control character (code ')} || "
+                                 f"CAST(unicode(regexp_extract({raw}, {_CONTROL})) AS VARCHAR) || "
+                                 f"{literal(') at position ')} || CAST(instr({raw}, regexp_extract({raw}, {_CONTROL})) "
+                                 "AS VARCHAR) || "
+                                 f"{literal('; remove it from the file, or set cells.control_characters: strip')}",
+                                 f"{where} value has control characters"))
+            longest = self.max_length(f)
+            if not f.truncate:
+                hint = ("raise the field's max_length (up to 1000000) or set truncate: true" if f.max_length else
+                        "give the field a max_length, or raise cells.max_length, or set truncate: true")
+                out.append(Check(f.field, "max_length", f"length({v}) > {int(longest)}",
+                                 f"{literal(where + ' value is longer than ' + str(longest) + ' characters (')} || "
+                                 f"CAST(length({v}) AS VARCHAR) || {literal('); ' + hint)}",
+                                 f"{where} value is longer than {longest} characters"))
             if f.type is FieldType.number:
                 out.append(Check(f.field, "number", f"TRY_CAST({v} AS DOUBLE) IS NULL",
                                  f"{literal(where + ' value ')} || {quoted} || ' is not a number'", bad))

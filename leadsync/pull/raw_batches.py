@@ -96,6 +96,41 @@ def _known(conn: sa.Connection, batch_id: str) -> bool:
     return conn.execute(sa.select(sa.func.count()).where(f.c.batch_id == batch_id)).scalar_one() > 0
 
 
+def earlier_copy(store: LeadStore, info: BatchInfo) -> str | None:
+    """The name of a file of the same source with the same content stored earlier under another name (its
+    first such file), or None: the ledger keeps every file's SHA-256."""
+    f = tables.source_files
+    with store.begin() as conn:
+        return conn.execute(
+            sa.select(f.c.file_name).where(f.c.source == info.source, f.c.content_sha256 == info.content_sha256,
+                                           f.c.status == "stored", f.c.file_name != info.file_name)
+            .order_by(f.c.received_at, f.c.file_name).limit(1)).scalar()
+
+
+def record_duplicate(store: LeadStore, info: BatchInfo, reason: str, now: datetime) -> None:
+    """Ledger row of a file skipped because its content was stored before: no rows, the warning kept."""
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.source_files, _ledger_row(info, "duplicate", 0, reason, now),
+                           conflict="nothing")
+
+
+def quarantine_stray_lines(store: LeadStore, conn: sa.Connection, info: BatchInfo, reader, now: datetime) -> int:
+    """Quarantine rows for the file's lines that are not in its encoding (`reader.undecodable`: data row
+    number and line, see connectors/sftp/mixed_encoding.py), in the batch's transaction. Returns how many."""
+    if not reader.undecodable:
+        return 0
+    rows = [{"batch_id": info.batch_id, "row_number": row, "source": info.source, "file_name": info.file_name,
+             "payload": json.dumps({"line": stray.line, "bytes": stray.offending.hex(" "), "text": stray.text,
+                                    "encoding": reader.stray_encoding}, ensure_ascii=False),
+             "reason": (f"line {stray.line}: the bytes {stray.offending.hex(' ')} are not {reader.encoding} like "
+                        f"the rest of the file (the line reads as {reader.stray_encoding}: {stray.text[:200]!r}); "
+                        "it is not stored as a lead. Save the file in one encoding (UTF-8) and upload this row "
+                        "again"),
+             "quarantined_at": now} for row, stray in reader.undecodable]
+    store.insert_frame(conn, tables.quarantine, pd.DataFrame(rows))
+    return len(rows)
+
+
 def record_error(store: LeadStore, info: BatchInfo, reason: str, now: datetime) -> None:
     with store.begin() as conn:
         store.insert_frame(conn, tables.source_files, _ledger_row(info, "error", 0, reason, now), conflict="nothing")

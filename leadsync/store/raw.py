@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from leadsync.store.engine import LeadStore, copy_arrow
@@ -100,7 +101,7 @@ def append_blocks(store: LeadStore, conn: sa.Connection, source: str, batch_id: 
         if store.dialect != "duckdb":
             appended = 0
             for table in tables:
-                copy_arrow(conn, f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)", table)
+                copy_arrow(conn, f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)", _nul_as_symbol(table))
                 appended += table.num_rows
             return appended
         if not streamed:
@@ -203,6 +204,18 @@ class _ReadAhead:
                     raise exc
                 return
             yield item
+
+
+# Postgres text cannot hold NUL: a raw row keeps it as the symbol for NUL (U+2400), which the intake treats
+# as the control character it stands for (leadsync/intake/plan.py: stripped or quarantined).
+NUL_SYMBOL = "\u2400"
+
+
+def _nul_as_symbol(table: pa.Table) -> pa.Table:
+    for i, column in enumerate(table.columns):
+        if pa.types.is_string(column.type) and pc.any(pc.match_substring(column, "\x00")).as_py():
+            table = table.set_column(i, table.field(i), pc.replace_substring(column, "\x00", NUL_SYMBOL))
+    return table
 
 
 def _staged(batch_id: str, physical: list[str], rows: pa.Table, row_numbers: pa.Array) -> pa.Table:

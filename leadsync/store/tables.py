@@ -54,7 +54,7 @@ source_files = sa.Table(
     sa.Column("file_name", sa.String, nullable=False),
     sa.Column("content_sha256", sa.String, nullable=False),
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
-    sa.Column("status", sa.String, nullable=False),  # stored | error
+    sa.Column("status", sa.String, nullable=False),  # stored | error | duplicate (same content as a stored file; nothing stored)
     sa.Column("row_count", sa.BigInteger, nullable=False),
     sa.Column("encoding", sa.String),
     sa.Column("error", sa.Text),

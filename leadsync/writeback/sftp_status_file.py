@@ -19,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from connectors.sftp.client import SftpClient
+from leadsync.csv_safe import neutralise_sql
 from leadsync.store import LeadStore, tables
 from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
 
@@ -31,6 +32,18 @@ STATUS_FIELDS = {"distribution_status": "distribution_status", "partner_id": "pa
                  "marketing_event_type": "event_type", "marketing_event_at": "occurred_at",
                  "marketing_event": "description", "decided_at": "decided_at"}
 STATUS_COLUMNS = ["lead_id", "source_file", "source_row", "email", "event", *STATUS_FIELDS]
+# Columns that belong to one kind of event: on any other event's row they are empty (a marketing event carries
+# its name in the outbox's `name` too, which would otherwise read as an opportunity name). The other columns
+# (distribution status, partner, rep, reason, decided_at) are the context every event carries.
+KIND_OF_COLUMN = {"rejection_reason": "rejection", "rejection_comment": "rejection", "sales_status": "sales_status",
+                  **{c: "opportunity" for c in ("opportunity_id", "opportunity_name", "opportunity_stage",
+                                                "opportunity_amount", "opportunity_close_date")},
+                  **{c: "marketing_event" for c in ("marketing_event_type", "marketing_event_at", "marketing_event")}}
+# Not text: written as the engine prints them (a number or a date cannot start a formula).
+NOT_TEXT = {"source_row", "opportunity_amount"}
+# Text a partner typed (portal, partner CRM): always made inert, whatever the sink's setting says.
+PARTNER_TYPED = {"rep_name", "rep_email", "rejection_comment", "opportunity_id", "opportunity_name",
+                 "opportunity_stage", "marketing_event_type", "marketing_event"}
 
 
 @dataclass
@@ -54,9 +67,12 @@ def _registration_email(dialect: str):
 
 
 def status_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None,
-                 leads: tuple[str, str] | None = None) -> sa.Select:
+                 leads: tuple[str, str] | None = None, neutralise_formulas: bool = True) -> sa.Select:
     """One row per event of the batch (with event ids from `low` up to, not including, `high`, where given):
-    its kind in `event`, the lead's distribution status and partner on every row, and the event's own fields.
+    its kind in `event`, the lead's distribution status and partner on every row, and the event's own fields
+    (empty on the rows of other kinds, KIND_OF_COLUMN). Every text cell that a spreadsheet would run as a
+    formula is made inert (leadsync/csv_safe.py); with `neutralise_formulas` false only the partner-typed
+    ones are (PARTNER_TYPED), for machine consumers that need the raw values.
     `leads`, the smallest and largest lead id among those events, bounds the leads read: redundant with the
     join, it lets DuckDB skip the row groups of other leads instead of reading all of them for every part."""
     o, b, l, f = tables.writeback_outbox, tables.writeback_bindings, tables.leads, tables.source_files
@@ -64,15 +80,27 @@ def status_query(batch: Batch, dialect: str, low: str | None = None, high: str |
     same_lead = l.c.lead_id == o.c.lead_id
     if leads is not None:
         same_lead = sa.and_(same_lead, l.c.lead_id.between(*leads))
+
+    def own_kind(name: str, col: str):
+        kind = KIND_OF_COLUMN.get(name)
+        return o.c[col] if kind is None else sa.case((o.c.kind == kind, o.c[col]))
+
     # outer joins: a partner-registered lead (kind "registration") has no stored lead behind it yet
-    return (sa.select(o.c.lead_id, f.c.file_name.label("source_file"), l.c.row_number.label("source_row"),
-                      email.label("email"), o.c.kind.label("event"),
-                      *[o.c[col].label(name) for name, col in STATUS_FIELDS.items()])
+    rows = (sa.select(o.c.event_id, o.c.lead_id, f.c.file_name.label("source_file"),
+                      l.c.row_number.label("source_row"), email.label("email"), o.c.kind.label("event"),
+                      *[own_kind(name, col).label(name) for name, col in STATUS_FIELDS.items()])
             .join(b, b.c.event_id == o.c.event_id)
             .outerjoin(l, same_lead)
             .outerjoin(f, f.c.batch_id == l.c.batch_id)
             .where(b.c.batch_id == batch.batch_id, *_event_range(low, high))
-            .order_by(o.c.event_id))
+            .subquery("status_rows"))
+
+    def cell(name: str):
+        if name in NOT_TEXT or not (neutralise_formulas or name in PARTNER_TYPED):
+            return rows.c[name]
+        return sa.literal_column(neutralise_sql(f'status_rows."{name}"', dialect)).label(name)
+
+    return sa.select(*[cell(name) for name in STATUS_COLUMNS]).select_from(rows).order_by(rows.c.event_id)
 
 
 def _event_range(low: str | None, high: str | None) -> list:
@@ -118,7 +146,8 @@ def _part_bounds(store: LeadStore, conn: sa.Connection, batch: Batch) -> list[st
 SAMPLE_PER_PART = 200  # sampled event ids per part: parts within a few percent of PART_ROWS
 
 
-def status_file_parts(store: LeadStore, batch: Batch, folder: Path) -> Iterator[Path]:
+def status_file_parts(store: LeadStore, batch: Batch, folder: Path,
+                      neutralise_formulas: bool = True) -> Iterator[Path]:
     """The batch's status file as part files in `folder`, in order (concatenated: the whole file). The engine
     renders each part in a thread of its own, one part ahead of the one the caller is using, so uploading a
     part and writing the next go on at once. Stops with the caller: closing the generator ends the thread."""
@@ -144,7 +173,7 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path) -> Iterator[
                     # DuckDB only: Postgres finds the part's leads by their key's index
                     leads = _part_leads(conn, batch, low, high) if len(bounds) > 1 and store.dialect == "duckdb" \
                         else None
-                    query = status_query(batch, store.dialect, low, high, leads)
+                    query = status_query(batch, store.dialect, low, high, leads, neutralise_formulas)
                     part = folder / f"part{i:05d}.csv"
                     _copy_part(store, conn, query, part, header=i == 0)
                     if not offer(part):
@@ -165,10 +194,10 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path) -> Iterator[
         thread.join()
 
 
-def write_status_csv(store: LeadStore, batch: Batch, path: Path) -> int:
+def write_status_csv(store: LeadStore, batch: Batch, path: Path, neutralise_formulas: bool = True) -> int:
     """Render the batch's status file to `path`; returns the number of rows."""
     with tempfile.TemporaryDirectory(prefix="leadsync-parts-") as tmp, path.open("wb") as out:
-        for part in status_file_parts(store, batch, Path(tmp)):
+        for part in status_file_parts(store, batch, Path(tmp), neutralise_formulas):
             with part.open("rb") as data:
                 shutil.copyfileobj(data, out, 1 << 20)
             part.unlink()
@@ -189,28 +218,32 @@ def _copy_part(store: LeadStore, conn: sa.Connection, query: sa.Select, part: Pa
             out.write(data)
 
 
-def render_status_csv(store: LeadStore, batch: Batch) -> bytes:
+def render_status_csv(store: LeadStore, batch: Batch, neutralise_formulas: bool = True) -> bytes:
     """The batch's status file as bytes (for tests and small batches)."""
     with tempfile.TemporaryDirectory(prefix="leadsync-status-") as tmp:
         path = Path(tmp) / "status.csv"
-        write_status_csv(store, batch, path)
+        write_status_csv(store, batch, path, neutralise_formulas)
         return path.read_bytes()
 
 
-def drain_outbox(source: str, client: SftpClient, store: LeadStore, now: datetime) -> WritebackReport:
+def drain_outbox(source: str, client: SftpClient, store: LeadStore, now: datetime,
+                 neutralise_formulas: bool = True) -> WritebackReport:
+    """Upload the source's pending statuses as one status file (after any file a dead run left prepared).
+    `neutralise_formulas` is the source's `writeback.neutralise_formulas` (false only for machine consumers)."""
     report = WritebackReport()
     for batch in prepared_batches(store, source):  # left over by a run that died mid-send
-        _send(batch, client, store, now, report)
+        _send(batch, client, store, now, report, neutralise_formulas)
         report.resumed += 1
     batch = prepare_batch(store, source, now, status_file_name(source))
     if batch is not None:
-        _send(batch, client, store, now, report)
+        _send(batch, client, store, now, report, neutralise_formulas)
     return report
 
 
-def _send(batch: Batch, client: SftpClient, store: LeadStore, now: datetime, report: WritebackReport) -> None:
+def _send(batch: Batch, client: SftpClient, store: LeadStore, now: datetime, report: WritebackReport,
+          neutralise_formulas: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="leadsync-status-") as tmp:
-        parts = status_file_parts(store, batch, Path(tmp))
+        parts = status_file_parts(store, batch, Path(tmp), neutralise_formulas)
         try:
             remote = client.upload_outbox(batch.target_name, parts)
         finally:

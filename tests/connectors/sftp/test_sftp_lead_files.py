@@ -272,3 +272,30 @@ def test_xlsx_with_a_damaged_sheet_is_refused():
 def test_a_csv_renamed_to_xlsx_is_refused():
     with pytest.raises(LeadFileError, match="not a valid XLSX workbook"):
         read_lead_file("leads.xlsx", b"Email\na@x.com\n")
+
+
+def test_xlsx_rows_are_read_a_block_at_a_time(monkeypatch):
+    from connectors.sftp import lead_xlsx
+    from connectors.sftp.lead_files import open_lead_file
+
+    monkeypatch.setattr(lead_xlsx, "BLOCK_ROWS", 10)
+    data = xlsx({"Leads": [["Email", "Name"], *[[f"p{i}@x.com", f"N{i}"] for i in range(35)]]})
+    with open_lead_file("a.xlsx", data) as reader:
+        sizes = [block.rows.num_rows for block in reader]
+    assert sizes == [10, 10, 10, 5]
+
+
+def test_xlsx_value_right_of_the_header_names_the_column_and_row():
+    data = xlsx({"Leads": [["Email", "Name"], ["a@x.com", "Ann"], ["b@x.com", "Bob", "stray"]]})
+    with pytest.raises(LeadFileError, match=r"e\.xlsx: column 3 has values \(first in data row 2\) but no name"):
+        read_lead_file("e.xlsx", data)
+
+
+def test_xlsx_inflating_past_the_limit_is_refused_before_reading():
+    from connectors.sftp.errors import LeadFileLimitError
+    from connectors.sftp.lead_files import open_lead_file
+
+    data = xlsx({"Leads": [["Email"], *[[f"p{i}@x.com"] for i in range(200)]]})
+    refused = r"inflates to [0-9,]+ bytes, over the file limit of 1,000 \(files\.max_file_bytes"
+    with pytest.raises(LeadFileLimitError, match=refused), open_lead_file("big.xlsx", data, max_bytes=1000):
+        pass

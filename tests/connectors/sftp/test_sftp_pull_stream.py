@@ -85,12 +85,23 @@ def test_small_and_large_blocks_read_the_same(monkeypatch, encoding, prefix):
     assert whole.frame.loc[0, "First Name"] == "Zoë"
 
 
-def test_a_non_utf8_byte_near_the_end_decides_the_encoding_of_the_whole_file(small_blocks):
-    data, _ = lead_rows(200)
+def test_a_cp1252_line_near_the_end_of_a_utf8_file_is_set_aside_not_turned_into_mojibake(small_blocks):
+    data, expected = lead_rows(200)
     t = read_lead_file("a.csv", data + "last@x.com,Zoé,Lee,x\r\n".encode("cp1252"))
-    assert t.encoding == "cp1252"
-    assert t.frame.loc[0, "First Name"] == "ZoÃ«"  # UTF-8 bytes read as cp1252, as the whole-file rule says
-    assert t.frame.iloc[-1]["First Name"] == "Zoé"
+    assert t.encoding == "utf-8"  # most non-ASCII lines are UTF-8
+    assert t.frame.loc[0, "First Name"] == "Zoë"
+    assert t.frame["Email"].tolist() == [email for email, _ in expected]
+
+
+def test_stray_lines_keep_the_true_row_numbers_of_the_rows_after_them(small_blocks):
+    data, expected = lead_rows(60)  # multi-line values among them: lines and rows differ
+    stray = "odd@x.com,Zoé,Lee,x\r\n".encode("cp1252")
+    with open_lead_file("a.csv", data + stray + b"after@x.com,Ann,Lee,y\r\n") as reader:
+        rows = [r for block in reader for r in block.rows.to_pylist()]
+    assert [(r["Email"], r[ROW_NUMBER]) for r in rows] == [*expected, ("after@x.com", 62)]
+    ((row, line),) = reader.undecodable
+    assert row == 61 and line.line == data.count(b"\n") + 1 and line.offending == b"\xe9"
+    assert reader.stray_encoding == "cp1252"
 
 
 def test_a_malformed_row_in_a_later_block_is_raised_while_reading(small_blocks):
@@ -118,7 +129,8 @@ def test_an_unclosed_quote_is_named_as_the_likely_cause_of_an_endless_row(monkey
     data = b'Email,Note\na@x.com,"unclosed\n' + b"b@x.com,y\n" * 300
     with pytest.raises(LeadFileError, match=r"^q\.csv: cannot read the file as comma-separated values \(a row is "
                                             r"longer than 1,000 bytes; most likely a quote opened in it is never "
-                                            r"closed\); every row needs"):
+                                            r"closed, else a value far over any field's max_length\); "
+                                            r"every row needs"):
         read_lead_file("q.csv", data)
 
 

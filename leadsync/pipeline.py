@@ -95,7 +95,7 @@ def write_back(paths: ProjectPaths, store: LeadStore, source: str) -> WritebackR
         with lead_source(cfg, file, paths) as api:
             return drain_to_api(cfg, api, store, now_utc())
     with sftp_client(cfg, file, paths) as client:
-        return drain_outbox(cfg.name, client, store, now_utc())
+        return drain_outbox(cfg.name, client, store, now_utc(), cfg.writeback.neutralise_formulas)
 
 
 def validate_stored(cfg: SourceConfig, store: LeadStore, batch_ids: list[str]):

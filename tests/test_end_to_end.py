@@ -147,7 +147,8 @@ def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_
 def test_new_files_on_a_later_run_are_added_alongside(project, sandbox, duckdb_url):
     (inbox(sandbox) / "a.csv").write_text(HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
     assert run_job(project, duckdb_url).success
-    (inbox(sandbox) / "b.csv").write_text(HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
+    # the same person again in a new file (new content: a file of content already received is skipped)
+    (inbox(sandbox) / "b.csv").write_text(HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,F,2026-11-02,\n")
     assert run_job(project, duckdb_url).success
     # SFTP: every record received is its own lead, even with the same email.
     assert len(read_table(duckdb_url, tables.leads)) == 2

@@ -60,6 +60,8 @@ class EloquaSettings:
     opportunity_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_OPPORTUNITY_FIELDS))
     event_object: str = "LeadSync Partner Event"
     event_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_EVENT_FIELDS))
+    # Contacts leadsync creates (registrations, hand-entered leads) carry their key here (creates.py)
+    lead_key_field: str = "C_LeadSync_Lead_Key1"
 
     def __post_init__(self) -> None:
         problems = []

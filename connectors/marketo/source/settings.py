@@ -68,6 +68,9 @@ class MarketoSettings:
     opportunity_role: str = "Partner Lead"
     custom_object_name: str = "leadsyncOpportunity_c"
     custom_object_lead_field: str = "leadId"  # custom_object mode: the field linking the object to a lead
+    # Leads leadsync creates (registrations, hand-entered leads) carry their key here: a searchable string
+    # field, the lookupField of the createOnly sync, so a key sent again is never a second lead (creates.py)
+    lead_key_field: str = "leadsyncLeadKey"
 
     def __post_init__(self) -> None:
         if self.opportunity_mode not in ("opportunity", "custom_object"):

@@ -12,7 +12,7 @@ import pandas as pd
 from connectors.api_budget import ApiBudget
 from connectors.api_client import ApiConfigError, ApiUnreachable
 from connectors.marketo.source import campaigns as programs
-from connectors.marketo.source import history, writes
+from connectors.marketo.source import creates, history, writes
 from connectors.marketo.source.client import MarketoClient
 from connectors.marketo.source.events import EventWriter
 from connectors.marketo.source.pull import LeadPull
@@ -87,3 +87,7 @@ class MarketoSource:
 
     def write_events(self, events: pd.DataFrame) -> pd.DataFrame:
         return self._events.write(events)
+
+    def create_records(self, records: pd.DataFrame) -> pd.DataFrame:
+        """New leads keyed by `key` (createOnly on `lead_key_field`; see creates.py). CREATE_RESULT_COLUMNS."""
+        return creates.create_records(self.client, records)

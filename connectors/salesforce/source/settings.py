@@ -88,6 +88,9 @@ class SalesforceSettings:
     # record_id, subject, occurred_at, description → fields; then constant fields of every event record
     event_fields: Mapping[str, str] = field(default_factory=lambda: EVENT_FIELDS)
     event_values: Mapping[str, str] = field(default_factory=lambda: EVENT_VALUES)
+    # Records leadsync creates (registrations, hand-entered leads) carry their key here: an External ID
+    # marked Unique on the object, so a second send of the same key finds the first record (creates.py)
+    lead_key_field: str = "LeadSync_Lead_Key__c"
 
     def __post_init__(self) -> None:
         problems = []
@@ -116,6 +119,7 @@ class SalesforceSettings:
         if self.max_concurrent is not None and self.max_concurrent < 1:
             problems.append("max_concurrent must be ≥ 1 (or null)")
         for name in (self.opportunity_object, self.opportunity_external_id_field, self.event_object,
+                     self.lead_key_field,
                      self.event_external_id_field, *self.opportunity_fields.values(),
                      *self.event_fields.values(), *self.event_values):
             identifier(name)

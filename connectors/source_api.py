@@ -112,6 +112,21 @@ class CampaignSelection:
     types: list[str] = field(default_factory=list)
 
 
+# nurture takes one row per record whose enrolment changes: action "enrol" or "remove".
+NURTURE_COLUMNS = ["key", "record_id", "action"]
+
+
+@dataclass(frozen=True)
+class NurtureTarget:
+    """Where leads are enrolled for nurturing: a Salesforce campaign (kind `campaign`, CampaignMember with
+    `member_status`), a Marketo program (`program`, with `member_status` as the program status) or static list
+    (`static_list`), an Eloqua shared contact list (`contact_list`)."""
+
+    kind: str
+    id: str
+    member_status: str | None = None
+
+
 class LeadSource(Protocol):
     """What a vendor connector gives leadsync. See the module docstring for the guarantees."""
 
@@ -151,6 +166,11 @@ class LeadSource(Protocol):
     def write_events(self, events: pd.DataFrame) -> pd.DataFrame:
         """EVENT_COLUMNS (partner marketing events as the vendor's activity/task/custom object), upserted by
         key. Returns RESULT_COLUMNS."""
+        ...
+
+    def nurture(self, target: NurtureTarget, changes: pd.DataFrame) -> pd.DataFrame:
+        """NURTURE_COLUMNS: enrol records in the target or remove them from it. Idempotent: enrolling a
+        member or removing a non-member succeeds and changes nothing. Returns RESULT_COLUMNS."""
         ...
 
     def create_records(self, records: pd.DataFrame) -> pd.DataFrame:

@@ -76,6 +76,26 @@ class Vendor:
             return self.server.http.faults
         return self.server.http_faults if self.kind == "marketo" else self.server.faults
 
+    def nurture_target(self) -> dict:
+        """A fresh nurture target in the sandbox, as the `nurture:` YAML names it."""
+        if self.kind == "salesforce":
+            campaign = self.server.connect().Campaign.create({"Name": "Nurture stream", "IsActive": True})
+            return {"target": "campaign", "id": campaign["id"], "member_status": "Sent"}
+        if self.kind == "marketo":
+            program = self.server.programs.create("Nurture stream", channel="Nurture")
+            return {"target": "program", "id": str(program), "member_status": "Member"}
+        return {"target": "contact_list", "id": str(self.server.state.contact_lists.create("Nurture stream").id)}
+
+    def nurture_members(self, target: dict) -> list[str]:
+        """Record ids in the nurture target, one entry per membership (a duplicate would show twice)."""
+        if self.kind == "salesforce":
+            found = self.server.connect().query_all(
+                f"SELECT LeadId FROM CampaignMember WHERE CampaignId = '{target['id']}'")["records"]
+            return [r["LeadId"][:15] for r in found]
+        if self.kind == "marketo":
+            return [str(i) for i in self.server.programs.member_lead_ids(target["id"])]
+        return [str(i) for i in self.server.state.contact_lists.members(int(target["id"]))]
+
     def records_keyed(self, key: str) -> list[str]:
         """Ids of the records holding `key` in the lead key field (what leadsync creates records by)."""
         if self.kind == "salesforce":

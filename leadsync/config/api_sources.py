@@ -88,6 +88,37 @@ class WritebackConfig(Strict):
         return self
 
 
+class NurtureConfig(Strict):
+    """Leads a partner is nurturing go into the supplier's nurture campaign; leads that are done leave it.
+    Decided per record from the latest sales status a writeback carries: `enrol_on` enrols, `remove_on`
+    removes, any other status leaves the enrolment as it is."""
+
+    target: Literal["campaign", "program", "static_list", "contact_list"] = Field(
+        description="Salesforce: campaign (CampaignMember); Marketo: program or static_list; Eloqua: contact_list.")
+    id: str = Field(min_length=1, max_length=64, description="The campaign / program / list id in the source.")
+    member_status: str | None = Field(
+        None, max_length=80, description="Salesforce CampaignMember Status, or the Marketo program status "
+                                         "(required for a program, e.g. Member).")
+    enrol_on: list[str] = Field(default_factory=lambda: ["Contacted", "Nurture"], max_length=len(SALES_STATUSES))
+    remove_on: list[str] = Field(default_factory=lambda: ["Unqualified/Invalid", "Converted Opportunity"],
+                                 max_length=len(SALES_STATUSES))
+
+    @model_validator(mode="after")
+    def _statuses(self) -> NurtureConfig:
+        bad = sorted(set(self.enrol_on + self.remove_on) - set(SALES_STATUSES))
+        if bad:
+            raise ValueError(f"nurture: unknown sales statuses {bad}; ours are {list(SALES_STATUSES)}")
+        both = sorted(set(self.enrol_on) & set(self.remove_on))
+        if both:
+            raise ValueError(f"nurture: {both} both enrol and remove; keep each status in one list")
+        if self.target == "program" and not self.member_status:
+            raise ValueError("nurture: a Marketo program needs member_status (a status of its channel, e.g. Member)")
+        return self
+
+
+NURTURE_TARGETS = {"salesforce": ("campaign",), "marketo": ("program", "static_list"), "eloqua": ("contact_list",)}
+
+
 class SalesforceConnection(Strict):
     login_url: str = Field("https://login.salesforce.com", description="Login (or My Domain) URL.")
     auth: Literal["client_credentials", "jwt", "password"] = "client_credentials"

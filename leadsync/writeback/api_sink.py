@@ -23,6 +23,7 @@ from leadsync.intake import parse_payloads
 from leadsync.store import LeadStore, tables
 from leadsync.store.tables import OUTBOX_FIELDS
 from leadsync.writeback.events import CONTEXT_FIELDS, fields_of
+from leadsync.writeback.nurture import apply_nurture
 from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
 from leadsync.writeback.record_creation import CREATE_KINDS, creation_rows
 from leadsync.writeback.records_created import ensure_table, record_created, source_records_created
@@ -37,6 +38,7 @@ class ApiWritebackReport:
     events_failed: int = 0
     records_updated: int = 0
     records_created: int = 0
+    nurtured: int = 0  # records enrolled in / removed from the nurture target
     resumed: int = 0
     per_kind: Counter = field(default_factory=Counter)
     failures: list[dict] = field(default_factory=list)  # a sample: event, lead, record, error
@@ -117,6 +119,8 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
     marketing = events.index[(events["kind"] == "marketing_event") & ~no_record]
     if len(marketing):
         _write_keyed(source.write_events, _marketing_events(events.loc[marketing], payloads.loc[marketing]), outcome)
+
+    report.nurtured += apply_nurture(cfg, source, events.loc[~no_record], payloads.loc[~no_record], outcome)
 
     failed = outcome.notna()
     refused = pd.DataFrame({"event_id": events.loc[failed, "event_id"].to_numpy(),

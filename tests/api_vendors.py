@@ -4,6 +4,8 @@ the API-source tests (tests/test_api_*.py)."""
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
+import sqlalchemy as sa
 import yaml
 
 FIELDS = {  # our lead field → each vendor's field name
@@ -75,6 +77,20 @@ class Vendor:
         if self.kind == "salesforce":
             return self.server.http.faults
         return self.server.http_faults if self.kind == "marketo" else self.server.faults
+
+    def change_at_source(self, record_id: str, email: str, values: dict) -> None:
+        """What the supplier's own team does in its system: set fields of a record (named as WRITEBACK names
+        them: sales_status, rep_name, ...), which moves its modification stamp."""
+        fields = {WRITEBACK[self.kind][k]: v for k, v in values.items()}
+        if self.kind == "salesforce":
+            self.server.connect().Lead.update(record_id, fields)
+        elif self.kind == "marketo":
+            result = self.server.leads.sync([{"id": int(record_id), **fields}], "updateOnly", "id", "test")
+            assert result[0]["status"] == "updated", result
+        else:
+            contacts = self.server.state.contacts
+            position = int(contacts.positions_for_ids([int(record_id)])[0])
+            contacts.apply({position: {**fields, "C_DateModified": self.server.state.clock.now()}})
 
     def nurture_target(self) -> dict:
         """A fresh nurture target in the sandbox, as the `nurture:` YAML names it."""
@@ -157,3 +173,18 @@ def started_vendor(request, tmp_path):
     v = Vendor(request.param, tmp_path)
     yield v
     v.server.stop()
+
+
+def routed_leads(project: Path, store_url: str, limit: int = 2) -> pd.DataFrame:
+    """Run the whole `leadsync` job (pull, intake, routing: every lead to Northwind) and read the first
+    `limit` leads: lead_id, email, source_record_id."""
+    from leadsync.defs.build import build_definitions
+    from leadsync.store import LeadStore, tables
+
+    defs = build_definitions(project / "mappings", store_url)
+    assert defs.resolve_job_def("leadsync").execute_in_process(raise_on_error=False).success
+    store = LeadStore(store_url)
+    leads = tables.leads
+    with store.begin() as conn:
+        return store.read_frame(conn, sa.select(leads.c.lead_id, leads.c.email, leads.c.source_record_id)
+                                .order_by(leads.c.lead_id).limit(limit))

@@ -6,16 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from api_vendors import VENDORS, Vendor, api_source_yaml, started_vendor
+from api_vendors import VENDORS, Vendor, api_source_yaml, routed_leads, started_vendor
 
 from leadsync import pipeline
 from leadsync.config.loader import project_paths
-from leadsync.defs.build import build_definitions
 from leadsync.lifecycle.acceptance import accept_lead
 from leadsync.lifecycle.context import load_lifecycle
 from leadsync.lifecycle.updates import apply_update
-from leadsync.store import LeadStore, tables
+from leadsync.store import LeadStore
 
 vendor = pytest.fixture(params=VENDORS, name="vendor")(started_vendor)
 
@@ -32,12 +30,8 @@ def project(project: Path, vendor: Vendor, target: dict, monkeypatch) -> Path:
 
 
 def test_nurture_enrols_once_and_removes(project, vendor, target, duckdb_url):
-    defs = build_definitions(project / "mappings", duckdb_url)
-    assert defs.resolve_job_def("leadsync").execute_in_process(raise_on_error=False).success
+    leads = routed_leads(project, duckdb_url)
     store = LeadStore(duckdb_url)
-    with store.begin() as conn:
-        leads = store.read_frame(conn, sa.select(tables.leads.c.lead_id, tables.leads.c.source_record_id)
-                                 .order_by(tables.leads.c.lead_id).limit(2))
     nurtured, untouched = leads.iloc[0], leads.iloc[1]
     record = str(nurtured["source_record_id"])[:15] if vendor.kind == "salesforce" else str(
         nurtured["source_record_id"])

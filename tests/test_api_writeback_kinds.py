@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
-from api_vendors import VENDORS, WRITEBACK, Vendor, api_source_yaml, started_vendor
+from api_vendors import VENDORS, WRITEBACK, Vendor, api_source_yaml, routed_leads, started_vendor
 
 from leadsync import pipeline
 from leadsync.config.loader import project_paths
-from leadsync.defs.build import build_definitions
 from leadsync.lifecycle.acceptance import accept_lead, reject_lead
 from leadsync.lifecycle.context import load_lifecycle
 from leadsync.lifecycle.updates import apply_update
-from leadsync.store import LeadStore, tables
+from leadsync.store import LeadStore
 from leadsync.writeback import outbox
 
 vendor = pytest.fixture(params=VENDORS, name="vendor")(started_vendor)
@@ -30,13 +28,8 @@ def project(project: Path, vendor: Vendor, monkeypatch) -> Path:
 
 
 def test_every_partner_outcome_reaches_the_source_records(project, vendor, duckdb_url):
-    defs = build_definitions(project / "mappings", duckdb_url)
-    assert defs.resolve_job_def("leadsync").execute_in_process(raise_on_error=False).success
-
+    leads = routed_leads(project, duckdb_url)
     store = LeadStore(duckdb_url)
-    with store.begin() as conn:
-        leads = store.read_frame(conn, sa.select(tables.leads.c.lead_id, tables.leads.c.email,
-                                                 tables.leads.c.source_record_id).order_by(tables.leads.c.lead_id))
     worked, rejected = leads.iloc[0], leads.iloc[1]
     paths = project_paths(project / "mappings")
     ctx = load_lifecycle(paths, store)

@@ -116,6 +116,45 @@ class NurtureConfig(Strict):
         return self
 
 
+class FollowStatus(Strict):
+    field: str = Field(min_length=1, max_length=120, description="The source field holding the sales status.")
+    values: dict[str, str] = Field(
+        default_factory=dict, max_length=200,
+        description="The source's values → our sales statuses; a value equal to one of ours needs no entry, and "
+                    "the reverse of writeback.sales_status_values is known already. Other values are ignored "
+                    "(and reported).")
+
+    @model_validator(mode="after")
+    def _ours(self) -> FollowStatus:
+        bad = sorted(set(self.values.values()) - set(SALES_STATUSES))
+        if bad:
+            raise ValueError(f"follow_source.sales_status.values: {bad} are not sales statuses; ours are "
+                             f"{list(SALES_STATUSES)}")
+        return self
+
+
+class FollowSourceConfig(Strict):
+    """Changes the supplier's own team makes at the source, on leads a partner holds, become the same lifecycle
+    events a partner's update makes (actor `source:<name>`), and are never written back to the source.
+    Conflict rule: a source change applies only when the record was modified after the partner's latest
+    update of the lead (its newest lifecycle event not made by the source, else its acceptance); an older one
+    is skipped and reported in the pull's metadata, the partner's update kept."""
+
+    sales_status: FollowStatus | None = None
+    owner_name: str | None = Field(None, max_length=120, description="Source field: the rep's (owner's) name.")
+    owner_email: str | None = Field(None, max_length=120, description="Source field: the rep's email.")
+    converted: str | None = Field(None, max_length=120,
+                                  description="Source boolean field: true makes the lead Converted Opportunity.")
+    opportunity: dict[Literal["name", "stage", "amount", "close_date"], str] = Field(
+        default_factory=dict, description="Opportunity value → source field (read with a conversion).")
+
+    @property
+    def source_fields(self) -> list[str]:
+        names = [self.sales_status.field if self.sales_status else None, self.owner_name, self.owner_email,
+                 self.converted, *self.opportunity.values()]
+        return [n for n in names if n]
+
+
 NURTURE_TARGETS = {"salesforce": ("campaign",), "marketo": ("program", "static_list"), "eloqua": ("contact_list",)}
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from leadsync.config.api_sources import (
     NURTURE_TARGETS,
     EloquaConnection,
+    FollowSourceConfig,
     MarketoConnection,
     NurtureConfig,
     PullConfig,
@@ -224,6 +225,9 @@ class ApiSource(SourceConfig):
     nurture: NurtureConfig | None = Field(
         None, description="Enrol leads in the source's nurture campaign/program/list on Contacted or Nurture, "
                           "remove them on Unqualified or Converted.")
+
+    follow_source: FollowSourceConfig | None = Field(
+        None, description="Source fields whose changes by the supplier's team become lifecycle events.")
 
     @model_validator(mode="after")
     def _nurture_target(self) -> ApiSource:

@@ -110,6 +110,7 @@ class CampaignSelection:
     ids: list[str] = field(default_factory=list)
     name_pattern: str | None = None  # a regular expression matched against the name
     types: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # campaign fields wanted beyond the standard ones
 
 
 # nurture takes one row per record whose enrolment changes: action "enrol" or "remove".

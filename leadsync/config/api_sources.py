@@ -20,12 +20,35 @@ WRITEBACK_VALUES = ("distribution_status", "partner_name", "partner_id", "reason
 SALES_STATUSES = ("Not Contacted", "Contacted", "Nurture", "Converted Opportunity", "Unqualified/Invalid")
 
 
+class CampaignFieldConfig(Strict):
+    """One campaign field to pull and keep with its campaign: the source's field (Salesforce: the Campaign
+    field's API name, e.g. BudgetedCost or Region__c; Marketo: a program column such as channel, cost, url,
+    tags; Eloqua: a standard column or a custom campaign field's name), how partners see it, and whether they
+    may."""
+
+    field: str = Field(min_length=1, max_length=120)
+    label: str | None = Field(None, max_length=120, description="Label partners see; defaults to the field name.")
+    shared: bool = Field(True, description="Shown to partners (emails, portal, reports); false keeps it internal.")
+
+
 class CampaignSelectionConfig(Strict):
     """Which campaigns (Salesforce campaigns, Marketo programs, Eloqua campaigns) to pull."""
 
-    ids: list[str] = Field(default_factory=list)
-    name_pattern: str | None = Field(None, description="Regular expression matched against the campaign name.")
-    types: list[str] = Field(default_factory=list)
+    ids: list[str] = Field(default_factory=list, max_length=1000)
+    name_pattern: str | None = Field(None, max_length=500,
+                                     description="Regular expression matched against the campaign name.")
+    types: list[str] = Field(default_factory=list, max_length=100)
+    fields: list[CampaignFieldConfig] = Field(
+        default_factory=list, max_length=100,
+        description="Campaign fields pulled beyond name, description, type and dates, with partner-facing labels.")
+
+    @model_validator(mode="after")
+    def _unique_fields(self) -> CampaignSelectionConfig:
+        names = [f.field.lower() for f in self.fields]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"pull.campaigns.fields: {twice} chosen twice; name each field once")
+        return self
 
     @property
     def any(self) -> bool:

@@ -35,6 +35,8 @@ from connectors.api_client import ApiConfigError, ApiQuotaExhausted
 from connectors.source_api import CampaignSelection, LeadSource, PulledBatch, text_table
 from leadsync.config import ConfigError
 from leadsync.config.schema import ApiSource
+from leadsync.pull.campaign_fields import chosen_values, store_values
+from leadsync.pull.campaign_fields import ensure_table as ensure_campaign_fields
 from leadsync.pull.follow_source import FollowReport, SourceFollower, lifecycle_for
 from leadsync.pull.raw_batches import BatchInfo, rows_as_json, store_batch
 from leadsync.store import LeadStore, tables
@@ -128,7 +130,7 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
         since, until = max(since, window.start) if since else window.start, window.end
     report.watermark = watermark
 
-    membership = _campaign_data(cfg, source, store, since, now, report)
+    membership = _campaign_data(cfg, source, store, since, now, report, file)
     follower = (SourceFollower(cfg, store, source.record_id_field, source.modified_field)
                 if cfg.follow_source is not None and window is None else None)
     pages = _hashed(source.pull(fields, since, resume, until), source.modified_field)
@@ -554,14 +556,20 @@ def _with_campaigns(cfg: ApiSource, records: pd.DataFrame, id_field: str, member
     return joined.reset_index(drop=True)
 
 
-def _campaign_data(cfg: ApiSource, source: LeadSource, store: LeadStore, since, now, report) -> pd.DataFrame:
-    """Selected campaigns and their members, stored; returns record_id → CampaignId/CampaignName."""
+def _campaign_data(cfg: ApiSource, source: LeadSource, store: LeadStore, since, now, report,
+                   file: Path) -> pd.DataFrame:
+    """Selected campaigns (with their chosen fields, campaign_fields.py) and their members, stored; returns
+    record_id → CampaignId/CampaignName."""
     sel = cfg.pull.campaigns
     if not sel.any:
         return pd.DataFrame()
-    found = source.campaigns(CampaignSelection(ids=sel.ids, name_pattern=sel.name_pattern, types=sel.types))
+    found = source.campaigns(CampaignSelection(ids=sel.ids, name_pattern=sel.name_pattern, types=sel.types,
+                                               fields=[f.field for f in sel.fields]))
     if found.empty:
         return pd.DataFrame()
+    chosen = chosen_values(cfg, found, file, now)
+    if len(chosen):
+        ensure_campaign_fields(store)
     standard = ["campaign_id", "name", "description", "type", "start_date", "end_date"]
     rows = pd.DataFrame({c: found[c].astype(object) if c in found else None for c in standard})
     extra = found.drop(columns=[c for c in standard if c in found])
@@ -571,6 +579,7 @@ def _campaign_data(cfg: ApiSource, source: LeadSource, store: LeadStore, since, 
     with store.begin() as conn:
         store.insert_frame(conn, tables.campaigns, rows, conflict="update",
                            update=[*standard[1:], "details", "updated_at"])
+        store_values(store, conn, chosen)
         if len(members):
             m = members.assign(source=cfg.name)[["source", "campaign_id", "record_id", "status", "joined_at"]]
             m = m.astype({"campaign_id": str, "record_id": str}).drop_duplicates(["campaign_id", "record_id"])

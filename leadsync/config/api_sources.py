@@ -70,8 +70,8 @@ class BackfillConfig(Strict):
 
 class PullConfig(Strict):
     since: datetime | None = Field(None, description="Where the first pull starts; everything when omitted.")
-    bulk_threshold: int = Field(10_000, ge=1, description="Changed records above which the bulk API is used.")
-    look_back_minutes: float = Field(5, ge=0, description="Re-read this far behind the watermark.")
+    bulk_threshold: int = Field(10_000, ge=1, le=100_000_000, description="Changed records above which the bulk API is used.")
+    look_back_minutes: float = Field(5, ge=0, le=10_080, description="Re-read this far behind the watermark.")
     campaigns: CampaignSelectionConfig = CampaignSelectionConfig()
     activities: ActivitiesConfig = ActivitiesConfig()
     backfill: BackfillConfig | None = Field(None, description="Read history in time-window partitions.")
@@ -109,6 +109,16 @@ class WritebackConfig(Strict):
         if bad:
             raise ValueError(f"writeback.sales_status_values: unknown statuses {bad}; ours are {list(SALES_STATUSES)}")
         return self
+
+
+class RetryConfig(Strict):
+    """How a vendor call that failed transiently (5xx, 429, timeout, dropped connection) is tried again, with
+    exponential back-off and jitter (a Retry-After hint wins); once spent, the run ends naming the vendor's
+    endpoint, and the next run resumes from the watermark."""
+
+    attempts: int = Field(6, ge=1, le=10, description="Tries in all, the first included.")
+    initial_s: float = Field(0.5, gt=0, le=60, description="First wait between tries.")
+    max_s: float = Field(30, gt=0, le=300, description="Longest wait between tries.")
 
 
 class NurtureConfig(Strict):
@@ -192,11 +202,13 @@ class SalesforceConnection(Strict):
     object: Literal["Lead", "Contact"] = "Lead"
     api_version: str = "62.0"
     ca_bundle: str | None = Field(None, description="CA file to trust (a sandbox's test CA).")
-    timeout_s: float = Field(30, gt=0)
+    timeout_s: float = Field(30, gt=0, le=600, description="Seconds a call may take before it is retried.")
+    retries: RetryConfig = RetryConfig()
     daily_api_budget: int | None = Field(
-        None, ge=0, description="Stop once the org has used this many API requests in 24 h (its allocation counts "
+        None, ge=0, le=1_000_000_000, description="Stop once the org has used this many API requests in 24 h (its allocation counts "
                                 "every integration): leaves room for the others. None: only Salesforce's limit.")
-    max_concurrent: int | None = Field(None, ge=1, description="API calls in flight at once, across all workers.")
+    max_concurrent: int | None = Field(None, ge=1, le=25, description="API calls in flight at once, across all workers "
+                                                                        "(Salesforce allows 25 long-running requests).")
 
     @model_validator(mode="after")
     def _flow(self) -> SalesforceConnection:
@@ -214,11 +226,12 @@ class MarketoConnection(Strict):
     client_secret_env: str
     calls_per_20s: int = Field(90, ge=1, le=100, description="Stay under Marketo's 100 calls per 20 s.")
     max_concurrent: int = Field(8, ge=1, le=10)
-    daily_quota: int | None = Field(50_000, ge=0, description="Calls per day (US Central) leadsync may make; "
+    daily_quota: int | None = Field(50_000, ge=0, le=100_000_000, description="Calls per day (US Central) leadsync may make; "
                                                               "Marketo's default subscription quota is 50,000.")
-    export_poll_s: float = Field(30, gt=0, description="How often a Bulk Extract job's status is checked.")
+    export_poll_s: float = Field(30, gt=0, le=3600, description="How often a Bulk Extract job's status is checked.")
     ca_bundle: str | None = None
-    timeout_s: float = Field(30, gt=0)
+    timeout_s: float = Field(30, gt=0, le=600, description="Seconds a call may take before it is retried.")
+    retries: RetryConfig = RetryConfig()
 
 
 class EloquaConnection(Strict):
@@ -239,13 +252,14 @@ class EloquaConnection(Strict):
                           "the newest one is written here (mode 600) and read before refresh_token_env.")
     identifier: Literal["ContactID", "C_EmailAddress"] = Field(
         "ContactID", description="What writes are keyed by.")
-    sync_poll_s: float = Field(2.0, gt=0, description="How often a Bulk sync's status is checked.")
+    sync_poll_s: float = Field(2.0, gt=0, le=600, description="How often a Bulk sync's status is checked.")
     ca_bundle: str | None = None
-    timeout_s: float = Field(30, gt=0)
-    calls_per_window: int | None = Field(None, ge=1, description="At most this many calls per `window_s`.")
-    window_s: float = Field(1.0, gt=0)
-    max_concurrent: int | None = Field(None, ge=1, description="Calls in flight at once, across all workers.")
-    daily_quota: int | None = Field(None, ge=0, description="Calls per UTC day leadsync may make.")
+    timeout_s: float = Field(30, gt=0, le=600, description="Seconds a call may take before it is retried.")
+    retries: RetryConfig = RetryConfig()
+    calls_per_window: int | None = Field(None, ge=1, le=1_000_000, description="At most this many calls per `window_s`.")
+    window_s: float = Field(1.0, gt=0, le=86_400)
+    max_concurrent: int | None = Field(None, ge=1, le=100, description="Calls in flight at once, across all workers.")
+    daily_quota: int | None = Field(None, ge=0, le=1_000_000_000, description="Calls per UTC day leadsync may make.")
 
     @model_validator(mode="after")
     def _auth(self) -> EloquaConnection:

@@ -31,13 +31,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from connectors.api_client import ApiConfigError, ApiQuotaExhausted
+from connectors.api_client import (
+    ApiConfigError,
+    ApiQuotaExhausted,
+    ApiTransientError,
+    ApiUnreachable,
+    SourceOutage,
+)
 from connectors.source_api import CampaignSelection, LeadSource, PulledBatch, text_table
 from leadsync.config import ConfigError
 from leadsync.config.schema import ApiSource
 from leadsync.pull.campaign_fields import chosen_values, store_values
 from leadsync.pull.campaign_fields import ensure_table as ensure_campaign_fields
 from leadsync.pull.follow_source import FollowReport, SourceFollower, lifecycle_for
+from leadsync.pull.outage import pull_outage
 from leadsync.pull.raw_batches import BatchInfo, rows_as_json, store_batch
 from leadsync.store import LeadStore, tables
 
@@ -117,6 +124,17 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     incremental pull turns changes made at the source into lifecycle events (`lifecycle`: the project's,
     loaded from the source file's project when not given)."""
     report = ApiPullReport()
+    try:
+        return _pull(cfg, source, store, now, file, window, lifecycle, report)
+    except ApiTransientError as exc:  # retries spent: say who failed, that nothing is lost, where the next run starts
+        if isinstance(exc, SourceOutage | ApiUnreachable):
+            raise
+        stored = _watermark(store, cfg.name, window.stream if window else "records")[0]
+        raise pull_outage(cfg, exc, stored, report.stored, cfg.connection.retries.attempts) from exc
+
+
+def _pull(cfg: ApiSource, source: LeadSource, store: LeadStore, now: datetime, file: Path,
+          window: PullWindow | None, lifecycle, report: ApiPullReport) -> ApiPullReport:
     try:
         source.check()
         fields = check_mapping(cfg, source, file)

@@ -17,9 +17,11 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
+from connectors.api_client import ApiTransientError, ApiUnreachable, SourceOutage
 from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, LeadSource
 from leadsync.config.schema import ApiSource
 from leadsync.intake import parse_payloads
+from leadsync.pull.outage import writeback_outage
 from leadsync.store import LeadStore, tables
 from leadsync.store.tables import OUTBOX_FIELDS
 from leadsync.writeback.events import CONTEXT_FIELDS, fields_of
@@ -48,12 +50,23 @@ def drain_to_api(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     report = ApiWritebackReport()
     ensure_table(store)
     for batch in prepared_batches(store, cfg.name):  # left over by a run that died mid-send
-        _send(cfg, source, store, batch, now, report)
+        _send_or_say(cfg, source, store, batch, now, report)
         report.resumed += 1
     batch = prepare_batch(store, cfg.name, now, lambda batch_id, _now: f"{cfg.type}:{batch_id}")
     if batch is not None:
-        _send(cfg, source, store, batch, now, report)
+        _send_or_say(cfg, source, store, batch, now, report)
     return report
+
+
+def _send_or_say(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, now: datetime,
+                 report: ApiWritebackReport) -> None:
+    """Send a batch; a vendor that kept failing ends the run with who failed and that the batch stays queued."""
+    try:
+        _send(cfg, source, store, batch, now, report)
+    except ApiTransientError as exc:
+        if isinstance(exc, SourceOutage | ApiUnreachable):
+            raise
+        raise writeback_outage(cfg, exc, batch.event_count, cfg.connection.retries.attempts) from exc
 
 
 def _events(store: LeadStore, batch: Batch) -> pd.DataFrame:

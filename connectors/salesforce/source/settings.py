@@ -17,7 +17,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from connectors.api_budget import BudgetLimits, Rolling24h, lease_ttl
-from connectors.api_client import ApiConfigError, HttpSettings
+from connectors.api_client import ApiConfigError, HttpSettings, out_of_bounds
 from connectors.salesforce.source.segregation import SegregationFilter
 from connectors.salesforce.source.soql import identifier
 
@@ -123,6 +123,14 @@ class SalesforceSettings:
                      self.event_external_id_field, *self.opportunity_fields.values(),
                      *self.event_fields.values(), *self.event_values):
             identifier(name)
+        day = 86_400
+        problems += out_of_bounds({
+            "bulk_threshold": (self.bulk_threshold, 0, 100_000_000),
+            "write_bulk_threshold": (self.write_bulk_threshold, 0, 100_000_000),
+            "bulk_page_size": (self.bulk_page_size, 1, 1_000_000), "bulk_poll_s": (self.bulk_poll_s, 0, 300),
+            "bulk_job_attempts": (self.bulk_job_attempts, 1, 10), "bulk_timeout_s": (self.bulk_timeout_s, 1, 2 * day),
+            "look_back_s": (self.look_back_s, 0, 7 * day), "daily_api_budget": (self.daily_api_budget, 0, 1_000_000_000),
+            "max_concurrent": (self.max_concurrent, 1, 25)})
         if problems:
             raise ApiConfigError("Salesforce settings: " + "; ".join(problems))
 

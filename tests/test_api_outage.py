@@ -95,7 +95,7 @@ def test_every_numeric_setting_has_an_upper_bound_named_in_the_error():
         HttpSettings(retry=RetryPolicy(attempts=99))
     with pytest.raises(ValueError, match=r"history_days must be within 1..3,650, not 99999"):
         MarketoSettings("https://123-ABC-456.mktorest.com", "id", "secret", history_days=99999)
-    with pytest.raises(ApiConfigError, match=r"bulk_timeout_s must be within 1..172,800"):
+    with pytest.raises(ApiConfigError, match=r"bulk_timeout_s must be within 0.001..172,800"):
         SalesforceSettings(consumer_key="k", consumer_secret="s", bulk_timeout_s=10**12)
-    with pytest.raises(ApiConfigError, match=r"sync_timeout_s must be within 1..172,800"):
+    with pytest.raises(ApiConfigError, match=r"sync_timeout_s must be within 0.001..172,800"):
         EloquaSettings(site="Acme", username="u", password="p", sync_timeout_s=10**12)

@@ -45,6 +45,11 @@ class FollowReport:
     conflicts: list[dict] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)
 
+    def as_metadata(self) -> dict:
+        """Plain values for a run's metadata: counts, and the conflicts and problems (at most 20 each)."""
+        return {"followed_records": self.records_seen, "followed_applied": self.applied,
+                "followed_conflicts": self.conflicts[:20], "followed_problems": self.problems[:20]}
+
 
 class SourceFollower:
     """Collects followed records during a pull (`collect`), turns their changes into lifecycle events after it

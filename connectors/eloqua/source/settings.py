@@ -91,7 +91,7 @@ class EloquaSettings:
             "calls_per_window": (self.calls_per_window, 1, 1_000_000), "window_s": (self.window_s, 0.001, 86_400),
             "max_concurrent": (self.max_concurrent, 1, 100), "daily_quota": (self.daily_quota, 0, 1_000_000_000),
             "sync_poll_interval_s": (self.sync_poll_interval_s, 0.001, 600),
-            "sync_timeout_s": (self.sync_timeout_s, 1, 172_800),
+            "sync_timeout_s": (self.sync_timeout_s, 0.001, 172_800),
             "import_rows_per_upload": (self.import_rows_per_upload, 1, 5_000_000),
             "look_back (seconds)": (self.look_back.total_seconds(), 0, 7 * 86_400)})
         if problems:

@@ -91,7 +91,7 @@ class MarketoSettings:
             "rate_limit_wait_s": (self.rate_limit_wait_s, 0, 600), "bulk_threshold": (self.bulk_threshold, 0, 100_000_000),
             "look_back_s": (self.look_back_s, 0, 7 * day), "first_pull_days": (self.first_pull_days, 1, 3650),
             "bulk_chunk_rows": (self.bulk_chunk_rows, 1, 10_000_000), "export_poll_s": (self.export_poll_s, 0, 3600),
-            "export_timeout_s": (self.export_timeout_s, 1, 2 * day),
+            "export_timeout_s": (self.export_timeout_s, 0.001, 2 * day),
             "export_queue_wait_s": (self.export_queue_wait_s, 0, 3600), "export_attempts": (self.export_attempts, 1, 10),
             "history_days": (self.history_days, 1, 3650)})
         if problems:

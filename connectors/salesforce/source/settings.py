@@ -128,7 +128,7 @@ class SalesforceSettings:
             "bulk_threshold": (self.bulk_threshold, 0, 100_000_000),
             "write_bulk_threshold": (self.write_bulk_threshold, 0, 100_000_000),
             "bulk_page_size": (self.bulk_page_size, 1, 1_000_000), "bulk_poll_s": (self.bulk_poll_s, 0, 300),
-            "bulk_job_attempts": (self.bulk_job_attempts, 1, 10), "bulk_timeout_s": (self.bulk_timeout_s, 1, 2 * day),
+            "bulk_job_attempts": (self.bulk_job_attempts, 1, 10), "bulk_timeout_s": (self.bulk_timeout_s, 0.001, 2 * day),
             "look_back_s": (self.look_back_s, 0, 7 * day), "daily_api_budget": (self.daily_api_budget, 0, 1_000_000_000),
             "max_concurrent": (self.max_concurrent, 1, 25)})
         if problems:

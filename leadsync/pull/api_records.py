@@ -77,18 +77,19 @@ def check_mapping(cfg: ApiSource, source: LeadSource, file: Path) -> list[str]:
     available = source.available_fields()
     by_lower = {name.lower(): name for name in available}
     fields, problems = [], []
-    wanted = [(f"fields[{i}] ({f.field})", f.column) for i, f in enumerate(cfg.fields)]
+    fix = "Fix 'column' in the mapping or create the field in the source system."
+    wanted = [(f"fields[{i}] ({f.field})", f.column, fix) for i, f in enumerate(cfg.fields)]
     if cfg.follow_source is not None:
-        wanted += [("follow_source", name) for name in cfg.follow_source.source_fields]
-    for where, column in wanted:
+        follow_fix = "Fix the field name under follow_source or create the field in the source system."
+        wanted += [("follow_source", name, follow_fix) for name in cfg.follow_source.source_fields]
+    for where, column, fix in wanted:
         if column in CAMPAIGN_COLUMNS:
             continue
         name = by_lower.get(column.lower())
         if name is None:
             near = [n for n in available if n.lower().startswith(column.lower()[:4])][:5]
             hint = f"; similar fields: {', '.join(near)}" if near else ""
-            problems.append(f"{where}: {object_label(cfg)} has no field '{column}'{hint}. "
-                            "Fix the field name in the source's YAML or create the field in the source system.")
+            problems.append(f"{where}: {object_label(cfg)} has no field '{column}'{hint}. {fix}")
         else:
             fields.append(name)
     if problems:

@@ -41,9 +41,9 @@ def lifecycle_targeting_crm(paths, store: LeadStore) -> Lifecycle:
     return Lifecycle(store=store, partners=ctx.yaml_partners, settings=settings, sources=ctx.sources)
 
 
-def test_a_registration_makes_one_record_across_a_lost_answer(project, vendor, duckdb_url):
+def test_a_registration_makes_one_record_across_a_lost_answer(project, vendor, store_url):
     paths = project_paths(project / "mappings")
-    store = LeadStore(duckdb_url)
+    store = LeadStore(store_url)
     ctx = lifecycle_targeting_crm(paths, store)
     report = register_partner_leads(ctx, "northwind", [LEAD], datetime.now(UTC))
     assert report.registered == 1, report.decisions

@@ -67,6 +67,16 @@ class ApiUnreachable(ApiTransientError):
     is not unreachable: that is a plain ApiTransientError."""
 
 
+class SourceOutage(ApiTransientError):
+    """A vendor that kept failing after every retry, said for an operator: which vendor and endpoint, that
+    nothing was lost and where the next run resumes (the message); the same as `metadata` (for the run's
+    failure metadata). Still transient: the next run (or a retry of the step) may succeed."""
+
+    def __init__(self, message: str, metadata: dict, cause: ApiTransientError):
+        super().__init__(message, cause.vendor_code, cause.status, cause.retry_after_s)
+        self.metadata = metadata
+
+
 class ApiQuotaExhausted(ApiError):
     """The daily API quota is spent: stop cleanly, keep the watermark, try again after the reset.
     `resets_at` (UTC-aware) is when calls are available again, when known."""
@@ -75,6 +85,14 @@ class ApiQuotaExhausted(ApiError):
                  resets_at: datetime | None = None):
         super().__init__(message, vendor_code, status)
         self.resets_at = resets_at
+
+
+def out_of_bounds(bounds: dict[str, tuple[float | int | None, float, float]]) -> list[str]:
+    """`name must be within low..high, not value` for each setting outside its bounds (None: not set, fine).
+    Every numeric setting has an upper bound, so a typo (an extra three zeros) fails at once, by name, rather
+    than overflowing or stalling a run later."""
+    return [f"{name} must be within {low:,}..{high:,}, not {value!r}" for name, (value, low, high) in bounds.items()
+            if value is not None and not low <= value <= high]
 
 
 @dataclass
@@ -136,6 +154,13 @@ class HttpSettings:
     timeout_s: float = 30.0
     ca_bundle: Path | None = None  # trust this CA (a sandbox's test CA); None: the system's trust store
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        problems = out_of_bounds({"timeout_s": (self.timeout_s, 0.001, 600), "retry.attempts": (
+            self.retry.attempts, 1, 20), "retry.initial_s": (self.retry.initial_s, 0, 60),
+            "retry.max_s": (self.retry.max_s, 0, 300)})
+        if problems:
+            raise ApiConfigError("HTTP settings: " + "; ".join(problems))
 
 
 def new_session(settings: HttpSettings) -> requests.Session:

@@ -80,6 +80,7 @@ class FaultSwitches:
         self._gates: list[Gate] = []
         self.latency_s: float = 0.0
         self._drop_next = 0
+        self._lost_answers: list[tuple[str, str | None]] = []
         self.requests_seen = 0
 
     def hold_next(self, path_contains: str, method: str | None = None, skip: int = 0) -> Gate:
@@ -122,9 +123,31 @@ class FaultSwitches:
         with self._lock:
             self._drop_next += times
 
+    def drop_response_next(self, path_contains: str, method: str | None = None) -> None:
+        """The next request whose path contains `path_contains` (and whose method is `method`) is carried out
+        by the vendor app as usual, then its answer is lost: the connection drops mid-response. The client
+        cannot tell whether its write landed (it did): what a retry after a network failure must cope with."""
+        with self._lock:
+            self._lost_answers.append((path_contains, method.upper() if method else None))
+
+    @property
+    def answers_to_lose(self) -> int:
+        """Lost answers asked for (drop_response_next) whose request has not come yet."""
+        with self._lock:
+            return len(self._lost_answers)
+
+    def _answer_lost(self, path: str, method: str) -> bool:
+        with self._lock:
+            for i, (contains, wanted) in enumerate(self._lost_answers):
+                if contains in path and wanted in (None, method):
+                    del self._lost_answers[i]
+                    return True
+        return False
+
     def clear(self) -> None:
         with self._lock:
             self._queued.clear()
+            self._lost_answers.clear()
             self._drop_next = 0
             self.latency_s = 0.0
             for gate in self._gates:
@@ -144,6 +167,14 @@ class FaultSwitches:
         return None
 
 
+async def _broken_answer(send: Send) -> None:
+    """Promise a body and send none: uvicorn then closes the socket mid-response, which clients see as a broken
+    connection (requests: ChunkedEncodingError / ProtocolError), as on a real drop."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")]})
+    await send({"type": "http.response.body", "body": b"{", "more_body": False})
+
+
 class FaultMiddleware:
     def __init__(self, app: ASGIApp, faults: FaultSwitches):
         self.app = app
@@ -157,11 +188,14 @@ class FaultMiddleware:
             await asyncio.sleep(self.faults.latency_s)
         fault = self.faults._take(scope["path"])
         if fault == "drop":
-            # Promise a body and send none: uvicorn then closes the socket mid-response, which clients see
-            # as a broken connection (requests: ChunkedEncodingError / ProtocolError), as on a real drop.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")]})
-            await send({"type": "http.response.body", "body": b"{", "more_body": False})
+            await _broken_answer(send)
+            return
+        if fault is None and self.faults._answer_lost(scope["path"], scope.get("method", "GET")):
+            async def swallow(message) -> None:  # the app's answer, never delivered
+                pass
+
+            await self.app(scope, receive, swallow)
+            await _broken_answer(send)
             return
         gate = self.faults._gate_for(scope["path"], scope.get("method", "GET"))
         if gate is not None:

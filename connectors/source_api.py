@@ -15,6 +15,8 @@ leadsync drives every API source the same way (leadsync/pull/api_records.py, lea
   row (`ok`, `error`): per-record failures are results, not exceptions, so the others still land and the
   failed ones are retried next run. Every write is an upsert keyed by an id or an external id, so a retry
   never duplicates.
+- `create_records` makes new records (partner registrations, hand-entered leads), keyed by leadsync's key
+  in the vendor's lead key field, and answers each record's id.
 
 Errors are those of connectors/api_client.py.
 """
@@ -33,6 +35,8 @@ import pyarrow as pa
 RESULT_COLUMNS = ["key", "ok", "error"]
 OPPORTUNITY_COLUMNS = ["key", "external_id", "record_id", "name", "stage", "amount", "close_date", "partner"]
 EVENT_COLUMNS = ["key", "record_id", "event_type", "occurred_at", "description", "partner"]
+# create_records answers one row per input row: the result, and the id of the record made (or found) for it.
+CREATE_RESULT_COLUMNS = ["key", "ok", "error", "record_id"]
 
 
 class PulledBatch:
@@ -106,6 +110,22 @@ class CampaignSelection:
     ids: list[str] = field(default_factory=list)
     name_pattern: str | None = None  # a regular expression matched against the name
     types: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # campaign fields wanted beyond the standard ones
+
+
+# nurture takes one row per record whose enrolment changes: action "enrol" or "remove".
+NURTURE_COLUMNS = ["key", "record_id", "action"]
+
+
+@dataclass(frozen=True)
+class NurtureTarget:
+    """Where leads are enrolled for nurturing: a Salesforce campaign (kind `campaign`, CampaignMember with
+    `member_status`), a Marketo program (`program`, with `member_status` as the program status) or static list
+    (`static_list`), an Eloqua shared contact list (`contact_list`)."""
+
+    kind: str
+    id: str
+    member_status: str | None = None
 
 
 class LeadSource(Protocol):
@@ -147,4 +167,16 @@ class LeadSource(Protocol):
     def write_events(self, events: pd.DataFrame) -> pd.DataFrame:
         """EVENT_COLUMNS (partner marketing events as the vendor's activity/task/custom object), upserted by
         key. Returns RESULT_COLUMNS."""
+        ...
+
+    def nurture(self, target: NurtureTarget, changes: pd.DataFrame) -> pd.DataFrame:
+        """NURTURE_COLUMNS: enrol records in the target or remove them from it. Idempotent: enrolling a
+        member or removing a non-member succeeds and changes nothing. Returns RESULT_COLUMNS."""
+        ...
+
+    def create_records(self, records: pd.DataFrame) -> pd.DataFrame:
+        """New source records: `key` (leadsync's id for what the record stands for, e.g. a registration id,
+        stored in the vendor's lead key field) and one column per vendor field. A key sent again finds the
+        record its first send made (an upsert, or a create-only call plus a lookup by key): never a second
+        record. Returns CREATE_RESULT_COLUMNS (record_id: the vendor's id of the record)."""
         ...

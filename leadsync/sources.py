@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from connectors.api_client import ApiConfigError, HttpSettings
+from connectors.api_client import ApiConfigError, HttpSettings, RetryPolicy
 from connectors.sftp.client import SftpClient, SftpSettings
 from connectors.source_api import LeadSource
 from leadsync.config import ConfigError
@@ -60,7 +60,9 @@ def lead_source(cfg: ApiSource, file: Path, paths: ProjectPaths) -> Iterator[Lea
 
 def _http(cfg: ApiSource, paths: ProjectPaths) -> HttpSettings:
     c = cfg.connection
-    return HttpSettings(timeout_s=c.timeout_s, ca_bundle=paths.resolve(c.ca_bundle) if c.ca_bundle else None)
+    retry = RetryPolicy(attempts=c.retries.attempts, initial_s=c.retries.initial_s, max_s=c.retries.max_s)
+    return HttpSettings(timeout_s=c.timeout_s, ca_bundle=paths.resolve(c.ca_bundle) if c.ca_bundle else None,
+                        retry=retry)
 
 
 def _eloqua(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:

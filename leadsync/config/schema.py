@@ -14,8 +14,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadsync.config.api_sources import (
+    NURTURE_TARGETS,
     EloquaConnection,
+    FollowSourceConfig,
     MarketoConnection,
+    NurtureConfig,
     PullConfig,
     SalesforceConnection,
     WritebackConfig,
@@ -272,6 +275,20 @@ class ApiSource(SourceConfig):
 
     pull: PullConfig = PullConfig()
     writeback: WritebackConfig = WritebackConfig()
+    nurture: NurtureConfig | None = Field(
+        None, description="Enrol leads in the source's nurture campaign/program/list on Contacted or Nurture, "
+                          "remove them on Unqualified or Converted.")
+
+    follow_source: FollowSourceConfig | None = Field(
+        None, description="Source fields whose changes by the supplier's team become lifecycle events.")
+
+    @model_validator(mode="after")
+    def _nurture_target(self) -> ApiSource:
+        allowed = NURTURE_TARGETS.get(self.type, ())
+        if self.nurture is not None and self.nurture.target not in allowed:
+            raise ValueError(f"nurture.target: {self.type} sources nurture into {' or '.join(allowed)}, "
+                             f"not {self.nurture.target}")
+        return self
 
 
 class SalesforceSource(ApiSource):

@@ -31,10 +31,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from connectors.api_client import ApiConfigError, ApiQuotaExhausted
+from connectors.api_client import (
+    ApiConfigError,
+    ApiQuotaExhausted,
+    ApiTransientError,
+    ApiUnreachable,
+    SourceOutage,
+)
 from connectors.source_api import CampaignSelection, LeadSource, PulledBatch, text_table
 from leadsync.config import ConfigError
 from leadsync.config.schema import ApiSource
+from leadsync.pull.campaign_fields import chosen_values, store_values
+from leadsync.pull.campaign_fields import ensure_table as ensure_campaign_fields
+from leadsync.pull.follow_source import FollowReport, SourceFollower, lifecycle_for
+from leadsync.pull.outage import pull_outage
 from leadsync.pull.raw_batches import BatchInfo, rows_as_json, store_batch
 from leadsync.store import LeadStore, tables
 
@@ -54,6 +64,7 @@ class ApiPullReport:
     paths: Counter = field(default_factory=Counter)  # rest | bulk → records
     watermark: datetime | None = None
     stopped: str | None = None  # why the pull stopped early (quota), None when it read everything
+    followed: FollowReport | None = None  # follow_source: changes made at the source (follow_source.py)
     campaigns: int = 0
     memberships: int = 0
     activities: int = 0
@@ -61,20 +72,24 @@ class ApiPullReport:
 
 
 def check_mapping(cfg: ApiSource, source: LeadSource, file: Path) -> list[str]:
-    """The source's field names for the mapped columns; a column the source does not have fails the pull
-    with the object, the field and the mapping file."""
+    """The source's field names for the mapped columns (and the fields `follow_source` reads); a column the
+    source does not have fails the pull with the object, the field and the mapping file."""
     available = source.available_fields()
     by_lower = {name.lower(): name for name in available}
     fields, problems = [], []
-    for i, f in enumerate(cfg.fields):
-        if f.column in CAMPAIGN_COLUMNS:
+    fix = "Fix 'column' in the mapping or create the field in the source system."
+    wanted = [(f"fields[{i}] ({f.field})", f.column, fix) for i, f in enumerate(cfg.fields)]
+    if cfg.follow_source is not None:
+        follow_fix = "Fix the field name under follow_source or create the field in the source system."
+        wanted += [("follow_source", name, follow_fix) for name in cfg.follow_source.source_fields]
+    for where, column, fix in wanted:
+        if column in CAMPAIGN_COLUMNS:
             continue
-        name = by_lower.get(f.column.lower())
+        name = by_lower.get(column.lower())
         if name is None:
-            near = [n for n in available if n.lower().startswith(f.column.lower()[:4])][:5]
+            near = [n for n in available if n.lower().startswith(column.lower()[:4])][:5]
             hint = f"; similar fields: {', '.join(near)}" if near else ""
-            problems.append(f"fields[{i}] ({f.field}): {object_label(cfg)} has no field '{f.column}'{hint}. "
-                            "Fix 'column' in the mapping or create the field in the source system.")
+            problems.append(f"{where}: {object_label(cfg)} has no field '{column}'{hint}. {fix}")
         else:
             fields.append(name)
     if problems:
@@ -104,10 +119,23 @@ class PullWindow:
 
 
 def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: datetime, file: Path,
-                 window: PullWindow | None = None) -> ApiPullReport:
+                 window: PullWindow | None = None, lifecycle=None) -> ApiPullReport:
     """The incremental pull (window None), or one window of history. Records already received (the same
-    version, from any window or the incremental pull) are not stored twice."""
+    version, from any window or the incremental pull) are not stored twice. With `follow_source`, the
+    incremental pull turns changes made at the source into lifecycle events (`lifecycle`: the project's,
+    loaded from the source file's project when not given)."""
     report = ApiPullReport()
+    try:
+        return _pull(cfg, source, store, now, file, window, lifecycle, report)
+    except ApiTransientError as exc:  # retries spent: say who failed, that nothing is lost, where the next run starts
+        if isinstance(exc, SourceOutage | ApiUnreachable):
+            raise
+        stored = _watermark(store, cfg.name, window.stream if window else "records")[0]
+        raise pull_outage(cfg, exc, stored, report.stored, cfg.connection.retries.attempts) from exc
+
+
+def _pull(cfg: ApiSource, source: LeadSource, store: LeadStore, now: datetime, file: Path,
+          window: PullWindow | None, lifecycle, report: ApiPullReport) -> ApiPullReport:
     try:
         source.check()
         fields = check_mapping(cfg, source, file)
@@ -121,7 +149,9 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
         since, until = max(since, window.start) if since else window.start, window.end
     report.watermark = watermark
 
-    membership = _campaign_data(cfg, source, store, since, now, report)
+    membership = _campaign_data(cfg, source, store, since, now, report, file)
+    follower = (SourceFollower(cfg, store, source.record_id_field, source.modified_field)
+                if cfg.follow_source is not None and window is None else None)
     pages = _hashed(source.pull(fields, since, resume, until), source.modified_field)
     try:
         # one store connection for the units (each its own transaction), let go while the source keeps us waiting
@@ -131,6 +161,8 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
             for unit in _units(IdleRelease(ahead, session.release), source.record_id_field, source.modified_field):
                 with session.begin() as conn:
                     _store(cfg, store, conn, unit, source.record_id_field, membership, now, report, stream)
+                if follower is not None:
+                    follower.collect(unit.table)
                 held += unit.table.num_rows
                 del unit
                 if held >= SESSION_ROWS:  # DuckDB keeps the blocks it wrote while the file is open
@@ -138,6 +170,8 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
                     held = 0
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
+    if follower is not None:  # what was stored is the source's state: follow it (also after a quota stop)
+        report.followed = follower.apply(lifecycle or lifecycle_for(file, store), now)
     # activities have no upper bound in the source contract: the incremental pull reads them
     if cfg.pull.activities.enabled and window is None:
         _activities(cfg, source, store, since, report)
@@ -541,14 +575,20 @@ def _with_campaigns(cfg: ApiSource, records: pd.DataFrame, id_field: str, member
     return joined.reset_index(drop=True)
 
 
-def _campaign_data(cfg: ApiSource, source: LeadSource, store: LeadStore, since, now, report) -> pd.DataFrame:
-    """Selected campaigns and their members, stored; returns record_id → CampaignId/CampaignName."""
+def _campaign_data(cfg: ApiSource, source: LeadSource, store: LeadStore, since, now, report,
+                   file: Path) -> pd.DataFrame:
+    """Selected campaigns (with their chosen fields, campaign_fields.py) and their members, stored; returns
+    record_id → CampaignId/CampaignName."""
     sel = cfg.pull.campaigns
     if not sel.any:
         return pd.DataFrame()
-    found = source.campaigns(CampaignSelection(ids=sel.ids, name_pattern=sel.name_pattern, types=sel.types))
+    found = source.campaigns(CampaignSelection(ids=sel.ids, name_pattern=sel.name_pattern, types=sel.types,
+                                               fields=[f.field for f in sel.fields]))
     if found.empty:
         return pd.DataFrame()
+    chosen = chosen_values(cfg, found, file, now)
+    if len(chosen):
+        ensure_campaign_fields(store)
     standard = ["campaign_id", "name", "description", "type", "start_date", "end_date"]
     rows = pd.DataFrame({c: found[c].astype(object) if c in found else None for c in standard})
     extra = found.drop(columns=[c for c in standard if c in found])
@@ -558,6 +598,7 @@ def _campaign_data(cfg: ApiSource, source: LeadSource, store: LeadStore, since, 
     with store.begin() as conn:
         store.insert_frame(conn, tables.campaigns, rows, conflict="update",
                            update=[*standard[1:], "details", "updated_at"])
+        store_values(store, conn, chosen)
         if len(members):
             m = members.assign(source=cfg.name)[["source", "campaign_id", "record_id", "status", "joined_at"]]
             m = m.astype({"campaign_id": str, "record_id": str}).drop_duplicates(["campaign_id", "record_id"])

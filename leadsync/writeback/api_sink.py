@@ -17,13 +17,18 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
+from connectors.api_client import ApiTransientError, ApiUnreachable, SourceOutage
 from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, LeadSource
 from leadsync.config.schema import ApiSource
 from leadsync.intake import parse_payloads
+from leadsync.pull.outage import writeback_outage
 from leadsync.store import LeadStore, tables
 from leadsync.store.tables import OUTBOX_FIELDS
-from leadsync.writeback.events import CONTEXT_FIELDS
+from leadsync.writeback.events import CONTEXT_FIELDS, fields_of
+from leadsync.writeback.nurture import apply_nurture
 from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
+from leadsync.writeback.record_creation import CREATE_KINDS, creation_rows
+from leadsync.writeback.records_created import ensure_table, record_created, source_records_created
 
 # Outbox kinds whose payload sets fields on the source record (payload keys are writeback value names).
 RECORD_KINDS = ("distribution_status", "rejection", "sales_status", "rep")
@@ -34,6 +39,8 @@ class ApiWritebackReport:
     events_sent: int = 0
     events_failed: int = 0
     records_updated: int = 0
+    records_created: int = 0
+    nurtured: int = 0  # records enrolled in / removed from the nurture target
     resumed: int = 0
     per_kind: Counter = field(default_factory=Counter)
     failures: list[dict] = field(default_factory=list)  # a sample: event, lead, record, error
@@ -41,23 +48,39 @@ class ApiWritebackReport:
 
 def drain_to_api(cfg: ApiSource, source: LeadSource, store: LeadStore, now: datetime) -> ApiWritebackReport:
     report = ApiWritebackReport()
+    ensure_table(store)
     for batch in prepared_batches(store, cfg.name):  # left over by a run that died mid-send
-        _send(cfg, source, store, batch, now, report)
+        _send_or_say(cfg, source, store, batch, now, report)
         report.resumed += 1
     batch = prepare_batch(store, cfg.name, now, lambda batch_id, _now: f"{cfg.type}:{batch_id}")
     if batch is not None:
-        _send(cfg, source, store, batch, now, report)
+        _send_or_say(cfg, source, store, batch, now, report)
     return report
+
+
+def _send_or_say(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, now: datetime,
+                 report: ApiWritebackReport) -> None:
+    """Send a batch; a vendor that kept failing ends the run with who failed and that the batch stays queued."""
+    try:
+        _send(cfg, source, store, batch, now, report)
+    except ApiTransientError as exc:
+        if isinstance(exc, SourceOutage | ApiUnreachable):
+            raise
+        raise writeback_outage(cfg, exc, batch.event_count, cfg.connection.retries.attempts) from exc
 
 
 def _events(store: LeadStore, batch: Batch) -> pd.DataFrame:
     o, b, leads = tables.writeback_outbox, tables.writeback_bindings, tables.leads
-    # outer join: an event without a stored lead (a partner registration) must come back as not sendable,
-    # never vanish from a batch marked sent
+    made = source_records_created
+    # outer joins: an event without a stored lead (a partner registration) must come back, never vanish from a
+    # batch marked sent; a lead whose record leadsync created (new_record) is written to that record
+    record_id = sa.func.coalesce(leads.c.source_record_id, made.c.record_id).label("source_record_id")
     query = (sa.select(o.c.event_id, o.c.lead_id, o.c.kind, *[o.c[name] for name in OUTBOX_FIELDS], o.c.payload,
-                       o.c.created_at, leads.c.source_record_id)
+                       o.c.created_at, record_id)
              .join(b, b.c.event_id == o.c.event_id)
              .outerjoin(leads, leads.c.lead_id == o.c.lead_id)
+             .outerjoin(made, sa.and_(made.c.source == o.c.source, made.c.lead_id == o.c.lead_id,
+                                      made.c.kind == "new_record"))
              .where(b.c.batch_id == batch.batch_id).order_by(o.c.created_at, o.c.event_id))
     with store.begin() as conn:
         return store.read_frame(conn, query)
@@ -89,11 +112,16 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
     payloads = _payloads(events)
     outcome = pd.Series(None, index=events.index, dtype=object)  # None: sent; text: why not
 
-    no_record = events["source_record_id"].isna()
+    creations = events["kind"].isin(CREATE_KINDS)
+    if creations.any():  # first: the other events of a lead created here go to its new record
+        made = _create_records(cfg, source, store, events.loc[creations], outcome, now, report)
+        events["source_record_id"] = events["source_record_id"].astype(object)
+        events.loc[creations, "source_record_id"] = events.loc[creations, "event_id"].map(made)
+        by_lead = {lead: made[e] for e, lead in zip(events["event_id"], events["lead_id"], strict=True) if e in made}
+        events.loc[~creations, "source_record_id"] = events.loc[~creations, "source_record_id"].fillna(
+            events.loc[~creations, "lead_id"].map(by_lead))
+    no_record = events["source_record_id"].isna() & ~creations
     outcome[no_record] = "the lead has no source record id to write to"
-    outcome[events["kind"] == "registration"] = (
-        f"partner registrations cannot be created in {cfg.type} sources yet: point "
-        "auto_registration.target_source at an SFTP source")
 
     records = events.index[events["kind"].isin(RECORD_KINDS) & ~no_record]
     if len(records):
@@ -105,6 +133,8 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
     if len(marketing):
         _write_keyed(source.write_events, _marketing_events(events.loc[marketing], payloads.loc[marketing]), outcome)
 
+    report.nurtured += apply_nurture(cfg, source, events.loc[~no_record], payloads.loc[~no_record], outcome)
+
     failed = outcome.notna()
     refused = pd.DataFrame({"event_id": events.loc[failed, "event_id"].to_numpy(),
                             "error": outcome[failed].astype(str).to_numpy()})
@@ -115,6 +145,30 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
     for i in events.index[failed][: 20 - len(report.failures)]:
         report.failures.append({"event": events.at[i, "event_id"], "record": events.at[i, "source_record_id"],
                                 "error": outcome[i]})
+
+
+def _create_records(cfg: ApiSource, source: LeadSource, store: LeadStore, events: pd.DataFrame,
+                    outcome: pd.Series, now: datetime, report: ApiWritebackReport) -> dict[str, str]:
+    """Registrations and new leads become records of the source (record_creation.py); each created record's
+    id is stored (source_records_created). Returns event id → the id of the record it made."""
+    payloads = [fields_of(row) for row in events.to_dict("records")]
+    rows = creation_rows(cfg, events, payloads)
+    results = source.create_records(rows)
+    by_key = {str(k): (bool(ok), err, rid) for k, ok, err, rid in
+              results[["key", "ok", "error", "record_id"]].itertuples(index=False, name=None)}
+    made = []
+    for (i, event), payload, key in zip(events.iterrows(), payloads, rows["key"], strict=True):
+        ok, error, record_id = by_key.get(str(key), (False, "no result returned by the source for this record", None))
+        if not ok:
+            outcome[i] = error or "refused without a reason"
+            continue
+        made.append({"source": cfg.name, "key": str(key), "kind": event["kind"], "lead_id": event["lead_id"],
+                     "partner_id": payload.get("partner_id"), "record_id": str(record_id),
+                     "event_id": event["event_id"]})
+    if made:
+        record_created(store, pd.DataFrame(made), now)
+    report.records_created += len(made)
+    return {m["event_id"]: m["record_id"] for m in made}
 
 
 def _write_records(cfg: ApiSource, source: LeadSource, events: pd.DataFrame, payloads: pd.DataFrame,

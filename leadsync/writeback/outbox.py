@@ -125,3 +125,31 @@ def event_states() -> sa.Select:
     state = sa.case((held_by("sent"), "sent"), (held_by("prepared"), "prepared"), else_="pending")
     return (sa.select(*o.c, state.label("state"), refusals.c.attempts, refusals.c.last_error)
             .outerjoin(refusals, refusals.c.event_id == o.c.event_id))
+
+
+FROM_SOURCE = "changed at the source: not written back"
+
+
+def mark_from_source(store: LeadStore, source: str, actor: str, now: datetime) -> int:
+    """Bind the pending events of `source` that record a change made at the source itself (lifecycle events by
+    `actor`, e.g. `source:crm`) to a batch marked sent, with FROM_SOURCE as its result: the source holds these
+    values already, so writing them back would only echo them. Returns how many events were so marked."""
+    from leadsync.lifecycle import tables as lt
+
+    pending = pending_events(source).subquery()
+    mine = (sa.select(pending.c.event_id).join(lt.lifecycle_events, lt.lifecycle_events.c.event_id == pending.c.event_id)
+            .where(lt.lifecycle_events.c.actor == actor)).subquery()
+    with store.begin() as conn:
+        store.hold(conn, f"outbox:{source}")
+        count, first, last = conn.execute(sa.select(sa.func.count(), sa.func.min(mine.c.event_id),
+                                                    sa.func.max(mine.c.event_id))).one()
+        if not count:
+            return 0
+        batch_id = hashlib.sha1(f"{source}\nfrom-source\n{count}\n{first}\n{last}\n{now.isoformat()}".encode()
+                                ).hexdigest()[:16]
+        conn.execute(sa.insert(tables.writeback_batches).values(
+            batch_id=batch_id, source=source, target_name=f"{source}:from-source", event_count=int(count),
+            created_at=now, state="sent", sent_at=now, result=FROM_SOURCE))
+        conn.execute(sa.insert(tables.writeback_bindings).from_select(
+            ["event_id", "batch_id"], sa.select(mine.c.event_id, sa.literal(batch_id, sa.String))))
+    return int(count)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from connectors.eloqua.sandbox.auth import NOT_AUTHENTICATED
 from connectors.eloqua.sandbox.http_common import json_response
 from connectors.eloqua.sandbox.routes_bulk import bulk_routes
+from connectors.eloqua.sandbox.routes_lists import contact_list_routes
 from connectors.eloqua.sandbox.routes_login import login_routes
 from connectors.eloqua.sandbox.routes_rest import rest_routes
 
@@ -55,5 +56,5 @@ class EloquaFrontEnd:
 
 def build_app(sandbox) -> ASGIApp:
     state = sandbox.state
-    routes = login_routes(sandbox) + rest_routes(state) + bulk_routes(state)
+    routes = login_routes(sandbox) + rest_routes(state) + contact_list_routes(state) + bulk_routes(state)
     return EloquaFrontEnd(Starlette(routes=routes), state)

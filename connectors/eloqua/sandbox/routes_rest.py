@@ -209,6 +209,13 @@ def rest_routes(state) -> list[Route]:
             return empty(404)
         return json_response(rest_campaign(found, "complete", user_of(request), state.campaign_fields))
 
+    async def campaign_fields(request: Request) -> Response:
+        """The campaign fields (custom fields of campaigns), as Application API 2.0 lists them."""
+        page, count, _depth = rest_paging(request)
+        elements = [{"type": "CampaignField", "id": str(f["id"]), "name": f["name"], "dataType": "text",
+                     "depth": "minimal"} for f in state.campaign_fields]
+        return json_response(rest_envelope(_page(elements, page, count), page, count, len(elements)))
+
     async def custom_objects(request: Request) -> Response:
         page, count, depth = rest_paging(request)
         items = [d.schema for d in state.custom_objects.objects.values()]
@@ -241,6 +248,7 @@ def rest_routes(state) -> list[Route]:
         Route(f"{REST1}/assets/contact/fields", guarded(contact_fields), methods=["GET"]),
         Route(f"{REST1}/assets/contact/field/{{id:int}}", guarded(contact_field), methods=["GET"]),
         Route(f"{REST2}/assets/campaigns", guarded(campaigns), methods=["GET"]),
+        Route(f"{REST2}/assets/campaign/fields", guarded(campaign_fields), methods=["GET"]),
         Route(f"{REST2}/assets/campaign/{{id:int}}", guarded(campaign), methods=["GET"]),
         Route(f"{REST2}/assets/customobjects", guarded(custom_objects), methods=["GET"]),
         Route(f"{REST2}/assets/customobject/{{id:int}}", guarded(custom_object), methods=["GET"]),

@@ -13,6 +13,7 @@ from connectors.eloqua.sandbox import seed as generated
 from connectors.eloqua.sandbox.accounts import AccountStore
 from connectors.eloqua.sandbox.auth import Auth, EloquaUser
 from connectors.eloqua.sandbox.clock import SandboxClock
+from connectors.eloqua.sandbox.contact_lists import ContactLists
 from connectors.eloqua.sandbox.contacts import TIMESTAMP, ContactStore
 from connectors.eloqua.sandbox.custom_objects import CustomObjectStore
 from connectors.eloqua.sandbox.faults import EloquaFaults
@@ -52,6 +53,7 @@ class EloquaState:
         self.accounts = AccountStore()
         self.custom_objects = CustomObjectStore(default_custom_objects())
         self.campaigns: list[dict] = []
+        self.contact_lists = ContactLists()
         self.campaign_fields: list[dict] = list(generated.CAMPAIGN_FIELDS)
         self.activities: pa.Table = EMPTY_ACTIVITIES
         self.campaign_responses: pa.Table = EMPTY_RESPONSES

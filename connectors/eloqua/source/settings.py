@@ -14,7 +14,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from connectors.api_budget import BudgetLimits, MidnightIn, budget_key, lease_ttl
-from connectors.api_client import ApiConfigError, HttpSettings
+from connectors.api_client import ApiConfigError, HttpSettings, out_of_bounds
 
 MAX_EXPORT_PAGE = 50_000  # Bulk API: at most 50,000 records per data request
 MAX_LIST_PAGE = 1000  # Bulk API lists (fields, rejects, logs) and REST pages: at most 1000
@@ -60,6 +60,8 @@ class EloquaSettings:
     opportunity_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_OPPORTUNITY_FIELDS))
     event_object: str = "LeadSync Partner Event"
     event_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_EVENT_FIELDS))
+    # Contacts leadsync creates (registrations, hand-entered leads) carry their key here (creates.py)
+    lead_key_field: str = "C_LeadSync_Lead_Key1"
 
     def __post_init__(self) -> None:
         problems = []
@@ -85,6 +87,13 @@ class EloquaSettings:
                 (self.daily_quota is not None and self.daily_quota < 0):
             problems.append("calls_per_window and max_concurrent must be ≥ 1, daily_quota ≥ 0 (or null), "
                             "window_s positive")
+        problems += out_of_bounds({
+            "calls_per_window": (self.calls_per_window, 1, 1_000_000), "window_s": (self.window_s, 0.001, 86_400),
+            "max_concurrent": (self.max_concurrent, 1, 100), "daily_quota": (self.daily_quota, 0, 1_000_000_000),
+            "sync_poll_interval_s": (self.sync_poll_interval_s, 0.001, 600),
+            "sync_timeout_s": (self.sync_timeout_s, 0.001, 172_800),
+            "import_rows_per_upload": (self.import_rows_per_upload, 1, 5_000_000),
+            "look_back (seconds)": (self.look_back.total_seconds(), 0, 7 * 86_400)})
         if problems:
             raise ApiConfigError("Eloqua settings: " + "; ".join(problems))
 

@@ -21,11 +21,13 @@ from connectors.eloqua.source.bulk import Bulk
 from connectors.eloqua.source.campaigns import Campaigns
 from connectors.eloqua.source.client import EloquaClient, Endpoints
 from connectors.eloqua.source.contact_fields import MODIFIED, RECORD_ID, ContactFields
+from connectors.eloqua.source.creates import create_contacts
 from connectors.eloqua.source.custom_objects import CustomObjects
+from connectors.eloqua.source.nurture import change_list
 from connectors.eloqua.source.pull import ContactPull
 from connectors.eloqua.source.settings import EloquaSettings
 from connectors.eloqua.source.writes import Writes
-from connectors.source_api import CampaignSelection, PulledBatch
+from connectors.source_api import CampaignSelection, NurtureTarget, PulledBatch
 
 
 class EloquaSource:
@@ -77,6 +79,14 @@ class EloquaSource:
 
     def write_events(self, events: pd.DataFrame) -> pd.DataFrame:
         return self._writes.events(events)
+
+    def nurture(self, target: NurtureTarget, changes: pd.DataFrame) -> pd.DataFrame:
+        """Contacts added to / removed from a shared contact list (nurture.py). RESULT_COLUMNS."""
+        return change_list(self.client, target, changes)
+
+    def create_records(self, records: pd.DataFrame) -> pd.DataFrame:
+        """New contacts keyed by `key` (imported by email address; see creates.py). CREATE_RESULT_COLUMNS."""
+        return create_contacts(self._writes, records)
 
     def close(self) -> None:
         self.client.close()

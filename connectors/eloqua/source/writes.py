@@ -78,7 +78,7 @@ class Writes:
                 continue
             keys.append(key)
             rows.append({ident: ident_value, **{n: import_value(v) for n, v in zip(names, values, strict=True)}})
-        errors = self._import("contacts", fields, ident, rows, {}) if rows else {}
+        errors = self.import_rows("contacts", fields, ident, rows, {}) if rows else {}
         return _results(list(updates["key"]), {**failed, **{keys[i]: e for i, e in errors.items()}})
 
     # ------------------------------------------------------------------ custom objects
@@ -131,7 +131,7 @@ class Writes:
                 values[link["mapDataCardsSourceField"]] = linked
             keys.append(key)
             rows.append(values)
-        errors = self._import(obj.entity, fields, id_field.internal_name, rows, link or {}) if rows else {}
+        errors = self.import_rows(obj.entity, fields, id_field.internal_name, rows, link or {}) if rows else {}
         return _results(list(frame["key"]), {**failed, **{keys[i]: e for i, e in errors.items()}})
 
     def _link(self, obj: CustomObjectInfo, frame: pd.DataFrame,
@@ -163,7 +163,7 @@ class Writes:
 
     # ------------------------------------------------------------------ the import itself
 
-    def _import(self, entity: str, fields: dict[str, str], identifier: str, rows: list[dict[str, str]],
+    def import_rows(self, entity: str, fields: dict[str, str], identifier: str, rows: list[dict[str, str]],
                 extra: dict) -> dict[int, str]:
         """Define, upload, sync and wait; position of each rejected row → why."""
         body = {"name": f"leadsync write-back ({len(rows)} rows)", "fields": fields,

@@ -81,6 +81,54 @@ class Programs:
             "reachedSuccess": [status == statuses[-1]] * n, "membershipDate": [at] * n, "updatedAt": [at] * n,
             "custom": [json.dumps(custom) if custom else None] * n}))
 
+    def sync_member_status(self, program_id: Any, status: Any, items: Any) -> list[dict[str, Any]]:
+        """Sync Program Member Status (POST /rest/v1/programs/{id}/members/status.json): each lead becomes a
+        member with `statusName` (created), or has its status set (updated); per-lead `skipped` reasons."""
+        program = self._program(program_id)
+        statuses = CHANNEL_STATUSES.get(program["channel"], ["Not in Program", "Member"])
+        if status not in statuses[1:]:
+            raise MarketoError("1003", f"Invalid statusName '{status}' for program {program['id']}; "
+                                       f"the channel's statuses are {statuses[1:]}")
+        results = []
+        with self.db.lock:
+            for seq, lead in enumerate(_lead_ids(items)):
+                if lead is None or not self.leads.existing_ids({lead}):
+                    results.append({"seq": seq, "status": "skipped",
+                                    "reasons": [{"code": "1004", "message": "Lead not found"}]})
+                    continue
+                at = naive_utc(self.clock.now())
+                found = self.db.scalar("SELECT count(*) FROM program_members WHERE programId = ? AND leadId = ?",
+                                       [program["id"], lead])
+                if found:
+                    self.db.execute("UPDATE program_members SET progressionStatus = ?, reachedSuccess = ?, "
+                                    "updatedAt = ? WHERE programId = ? AND leadId = ?",
+                                    [status, status == statuses[-1], at, program["id"], lead])
+                else:
+                    self.add_members(program["id"], [lead], status, when=at)
+                results.append({"seq": seq, "leadId": lead, "status": "updated" if found else "created"})
+        return results
+
+    def delete_members(self, program_id: Any, items: Any) -> list[dict[str, Any]]:
+        """Delete Program Members (POST /rest/v1/programs/{id}/members/delete.json): `deleted`, or `skipped`
+        (1004) for a lead that is no member."""
+        program = self._program(program_id)
+        results = []
+        with self.db.lock:
+            for seq, lead in enumerate(_lead_ids(items)):
+                found = lead is not None and self.db.scalar(
+                    "SELECT count(*) FROM program_members WHERE programId = ? AND leadId = ?", [program["id"], lead])
+                if not found:
+                    results.append({"seq": seq, "status": "skipped",
+                                    "reasons": [{"code": "1004", "message": "Lead not a member of the program"}]})
+                    continue
+                self.db.execute("DELETE FROM program_members WHERE programId = ? AND leadId = ?", [program["id"], lead])
+                results.append({"seq": seq, "leadId": lead, "status": "deleted"})
+        return results
+
+    def member_lead_ids(self, program_id: Any) -> list[int]:
+        return [r["leadId"] for r in self.db.rows("SELECT leadId FROM program_members WHERE programId = ? ORDER BY id",
+                                                  [int(program_id)])]
+
     # ------------------------------------------------------------------ Asset API
 
     def _program(self, program_id: Any) -> dict[str, Any]:
@@ -239,3 +287,15 @@ def _when(value: Any, name: str) -> datetime:
         return naive_utc(parse_iso(value))
     except (TypeError, ValueError):
         raise MarketoError("1003", f"Invalid {name} '{value}'") from None
+
+
+def _lead_ids(items: Any) -> list[int | None]:
+    if not isinstance(items, list) or not items:
+        raise MarketoError("701", "input cannot be blank")
+    if len(items) > 300:
+        raise MarketoError("1003", "At most 300 leads per call")
+    out: list[int | None] = []
+    for item in items:
+        raw = item.get("leadId") if isinstance(item, dict) else None
+        out.append(int(raw) if str(raw).isdigit() else None)
+    return out

@@ -153,6 +153,11 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
         Route(r"/rest/v1/activities/external\.json", {"POST": add_custom_activities}),
         Route(r"/rest/v1/programs/members/describe\.json",
               {"GET": lambda c: {"result": s.programs.describe_members()}}),
+        Route(r"/rest/v1/programs/(?P<programId>\d+)/members/status\.json", {"POST": lambda c: {
+            "result": s.programs.sync_member_status(c.path["programId"], (c.json() or {}).get("statusName"),
+                                                    (c.json() or {}).get("input"))}}),
+        Route(r"/rest/v1/programs/(?P<programId>\d+)/members/delete\.json", {"POST": lambda c: {
+            "result": s.programs.delete_members(c.path["programId"], (c.json() or {}).get("input"))}}),
         Route(r"/rest/v1/programs/(?P<programId>\d+)/members\.json",
               {"GET": lambda c: s.programs.members(c.path["programId"], c.params)}),
         *lead_database_object("/rest/v1/opportunities/roles", "opportunityRole"),

@@ -70,6 +70,9 @@ class MarketoClient:
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", path, json=body)
 
+    def delete(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("DELETE", path, json=body)
+
     def pages(self, path: str, params: dict[str, Any], form: bool = False) -> Iterator[dict[str, Any]]:
         """The answers of a call paged by `nextPageToken`, until `moreResult` is false (or, for calls that
         do not say, until no token comes back). `form`: a read in the long-query form (`query`). An answer

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from connectors.api_budget import BudgetLimits, MidnightIn, budget_key, lease_ttl
-from connectors.api_client import HttpSettings, RetryPolicy
+from connectors.api_client import HttpSettings, RetryPolicy, out_of_bounds
 
 if TYPE_CHECKING:
     from connectors.marketo.sandbox import MarketoSandbox
@@ -68,6 +68,9 @@ class MarketoSettings:
     opportunity_role: str = "Partner Lead"
     custom_object_name: str = "leadsyncOpportunity_c"
     custom_object_lead_field: str = "leadId"  # custom_object mode: the field linking the object to a lead
+    # Leads leadsync creates (registrations, hand-entered leads) carry their key here: a searchable string
+    # field, the lookupField of the createOnly sync, so a key sent again is never a second lead (creates.py)
+    lead_key_field: str = "leadsyncLeadKey"
 
     def __post_init__(self) -> None:
         if self.opportunity_mode not in ("opportunity", "custom_object"):
@@ -81,6 +84,18 @@ class MarketoSettings:
             raise ValueError("calls_per_20s, max_concurrent and window_s must be positive")
         if self.daily_quota is not None and self.daily_quota < 0:
             raise ValueError("daily_quota must be ≥ 0 (or None for no cap of leadsync's own)")
+        day = 86_400
+        problems = out_of_bounds({
+            "calls_per_20s": (self.calls_per_20s, 1, 100), "max_concurrent": (self.max_concurrent, 1, 10),
+            "window_s": (self.window_s, 0.001, 3600), "daily_quota": (self.daily_quota, 0, 100_000_000),
+            "rate_limit_wait_s": (self.rate_limit_wait_s, 0, 600), "bulk_threshold": (self.bulk_threshold, 0, 100_000_000),
+            "look_back_s": (self.look_back_s, 0, 7 * day), "first_pull_days": (self.first_pull_days, 1, 3650),
+            "bulk_chunk_rows": (self.bulk_chunk_rows, 1, 10_000_000), "export_poll_s": (self.export_poll_s, 0, 3600),
+            "export_timeout_s": (self.export_timeout_s, 0.001, 2 * day),
+            "export_queue_wait_s": (self.export_queue_wait_s, 0, 3600), "export_attempts": (self.export_attempts, 1, 10),
+            "history_days": (self.history_days, 1, 3650)})
+        if problems:
+            raise ValueError("Marketo settings: " + "; ".join(problems))
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
 
     @property

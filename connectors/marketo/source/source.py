@@ -12,12 +12,13 @@ import pandas as pd
 from connectors.api_budget import ApiBudget
 from connectors.api_client import ApiConfigError, ApiUnreachable
 from connectors.marketo.source import campaigns as programs
-from connectors.marketo.source import history, writes
+from connectors.marketo.source import creates, history, writes
 from connectors.marketo.source.client import MarketoClient
 from connectors.marketo.source.events import EventWriter
+from connectors.marketo.source.nurture import change_membership
 from connectors.marketo.source.pull import LeadPull
 from connectors.marketo.source.settings import MarketoSettings
-from connectors.source_api import CampaignSelection, PulledBatch
+from connectors.source_api import CampaignSelection, NurtureTarget, PulledBatch
 
 
 class MarketoSource:
@@ -87,3 +88,11 @@ class MarketoSource:
 
     def write_events(self, events: pd.DataFrame) -> pd.DataFrame:
         return self._events.write(events)
+
+    def nurture(self, target: NurtureTarget, changes: pd.DataFrame) -> pd.DataFrame:
+        """Program membership (with a status) or static list membership (nurture.py). RESULT_COLUMNS."""
+        return change_membership(self.client, target, changes)
+
+    def create_records(self, records: pd.DataFrame) -> pd.DataFrame:
+        """New leads keyed by `key` (createOnly on `lead_key_field`; see creates.py). CREATE_RESULT_COLUMNS."""
+        return creates.create_records(self.client, records)

@@ -107,6 +107,10 @@ class SalesforceFaults:
     def drop_next(self, times: int = 1) -> None:
         self._http.drop_next(times)
 
+    def drop_response_next(self, path_contains: str, method: str | None = None) -> None:
+        """Carry out the next matching request, then lose its answer (http_sandbox.FaultSwitches)."""
+        self._http.drop_response_next(path_contains, method)
+
     @property
     def latency_s(self) -> float:
         return self._http.latency_s

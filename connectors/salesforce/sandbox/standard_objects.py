@@ -38,7 +38,7 @@ PRODUCTS = ("Firewall", "Endpoint", "Cloud Backup", "SD-WAN", "Email Security")
 LEAD_TYPES = ("SMB", "Mid-Market", "Enterprise")
 
 DISTRIBUTION_STATUSES = ("routed", "unassigned", "accepted", "rejected", "withdrawn", "rerouted",
-                         "needs_review")
+                         "needs_review", "registered")
 SALES_STATUSES = ("Not Contacted", "Contacted", "Nurture", "Converted Opportunity", "Unqualified")
 
 

@@ -6,6 +6,7 @@ INVALID_SESSION_ID; Bulk API 2.0 calls do not, which `SalesforceClient` covers b
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from pathlib import Path
 
 import requests
@@ -59,10 +60,16 @@ def _login(settings: SalesforceSettings, session: requests.Session) -> Salesforc
                       consumer_secret=settings.consumer_secret, domain=settings.sf_domain, **common)
 
 
+# "Service Unavailable" → 503: simple-salesforce's client-credentials login passes the reason phrase on
+_REASONS = {status.phrase: status.value for status in HTTPStatus if status.value >= 429}
+
+
 def login_error(settings: SalesforceSettings, exc: SalesforceAuthenticationFailed) -> ApiError:
     """A failed login as the user should read it: where, with which flow, what Salesforce said, the fix."""
     code, message = exc.code, exc.auth_message
     where = f"Salesforce login at {settings.login_url} ({settings.auth} flow)"
+    if isinstance(code, str) and code in _REASONS:  # some flows report the HTTP reason phrase, not a code
+        code = _REASONS[code]
     if isinstance(code, int) and (code >= 500 or code == 429):
         return ApiTransientError(f"{where}: HTTP {code} {message[:200]}", status=code)
     said = f"{code}: {message}" if code else message

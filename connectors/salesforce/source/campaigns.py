@@ -44,7 +44,7 @@ class CampaignReader:
 
     def campaigns(self, selection: CampaignSelection, extra_fields: Sequence[str] = ()) -> pd.DataFrame:
         described = self.client.describe("Campaign")
-        extras = described.require(extra_fields)
+        extras = described.require([*extra_fields, *selection.fields])
         columns = {**CAMPAIGN_COLUMNS, **{name: path for name, path in extras.items()
                                           if path not in CAMPAIGN_COLUMNS.values()}}
         if not (selection.ids or selection.name_pattern or selection.types):

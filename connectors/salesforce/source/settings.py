@@ -17,7 +17,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from connectors.api_budget import BudgetLimits, Rolling24h, lease_ttl
-from connectors.api_client import ApiConfigError, HttpSettings
+from connectors.api_client import ApiConfigError, HttpSettings, out_of_bounds
 from connectors.salesforce.source.segregation import SegregationFilter
 from connectors.salesforce.source.soql import identifier
 
@@ -88,6 +88,9 @@ class SalesforceSettings:
     # record_id, subject, occurred_at, description → fields; then constant fields of every event record
     event_fields: Mapping[str, str] = field(default_factory=lambda: EVENT_FIELDS)
     event_values: Mapping[str, str] = field(default_factory=lambda: EVENT_VALUES)
+    # Records leadsync creates (registrations, hand-entered leads) carry their key here: an External ID
+    # marked Unique on the object, so a second send of the same key finds the first record (creates.py)
+    lead_key_field: str = "LeadSync_Lead_Key__c"
 
     def __post_init__(self) -> None:
         problems = []
@@ -116,9 +119,18 @@ class SalesforceSettings:
         if self.max_concurrent is not None and self.max_concurrent < 1:
             problems.append("max_concurrent must be ≥ 1 (or null)")
         for name in (self.opportunity_object, self.opportunity_external_id_field, self.event_object,
+                     self.lead_key_field,
                      self.event_external_id_field, *self.opportunity_fields.values(),
                      *self.event_fields.values(), *self.event_values):
             identifier(name)
+        day = 86_400
+        problems += out_of_bounds({
+            "bulk_threshold": (self.bulk_threshold, 0, 100_000_000),
+            "write_bulk_threshold": (self.write_bulk_threshold, 0, 100_000_000),
+            "bulk_page_size": (self.bulk_page_size, 1, 1_000_000), "bulk_poll_s": (self.bulk_poll_s, 0, 300),
+            "bulk_job_attempts": (self.bulk_job_attempts, 1, 10), "bulk_timeout_s": (self.bulk_timeout_s, 0.001, 2 * day),
+            "look_back_s": (self.look_back_s, 0, 7 * day), "daily_api_budget": (self.daily_api_budget, 0, 1_000_000_000),
+            "max_concurrent": (self.max_concurrent, 1, 25)})
         if problems:
             raise ApiConfigError("Salesforce settings: " + "; ".join(problems))
 

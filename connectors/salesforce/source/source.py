@@ -10,10 +10,12 @@ import pandas as pd
 
 from connectors.salesforce.source.campaigns import CampaignReader
 from connectors.salesforce.source.client import RetryHook, SalesforceClient
+from connectors.salesforce.source.creates import create_records
+from connectors.salesforce.source.nurture import change_campaign
 from connectors.salesforce.source.pull import LeadPull, plan_pull
 from connectors.salesforce.source.settings import SalesforceSettings
 from connectors.salesforce.source.writes import Writes
-from connectors.source_api import CampaignSelection, PulledBatch
+from connectors.source_api import CampaignSelection, NurtureTarget, PulledBatch
 
 
 class SalesforceSource:
@@ -78,3 +80,11 @@ class SalesforceSource:
 
     def write_events(self, events: pd.DataFrame) -> pd.DataFrame:
         return self._writes.events(events)
+
+    def nurture(self, target: NurtureTarget, changes: pd.DataFrame) -> pd.DataFrame:
+        """CampaignMembers of the nurture campaign added or deleted (nurture.py). RESULT_COLUMNS."""
+        return change_campaign(self.client, self.settings, target, changes)
+
+    def create_records(self, records: pd.DataFrame) -> pd.DataFrame:
+        """New records keyed by `key` (stored in `lead_key_field`; see creates.py). CREATE_RESULT_COLUMNS."""
+        return create_records(self.client, self.settings, records)

@@ -39,7 +39,7 @@ def _empty_result() -> pd.DataFrame:
     return pd.DataFrame({c: [] for c in RESULT_COLUMNS}, columns=RESULT_COLUMNS)
 
 
-def _writable(described: ObjectDescription, names: Iterable[str],
+def writable(described: ObjectDescription, names: Iterable[str],
               upsert_key: str | None = None) -> dict[str, str]:
     """{name: describe's spelling} of fields this write sets; ApiConfigError for unknown or read-only ones."""
     canonical = described.require(names)
@@ -61,7 +61,7 @@ class Writes:
         if updates.empty:
             return _empty_result()
         described = self.client.describe(obj)
-        fields = _writable(described, [c for c in updates.columns if c not in _RECORD_COLUMNS])
+        fields = writable(described, [c for c in updates.columns if c not in _RECORD_COLUMNS])
         rows = []
         for record in updates.to_dict("records"):
             record_id = record["record_id"]
@@ -83,7 +83,7 @@ class Writes:
         obj, external = settings.opportunity_object, settings.opportunity_external_id_field
         described = self.client.describe(obj)
         mapping = {**settings.opportunity_fields, "record_id": settings.opportunity_record_target}
-        fields = _writable(described, [external, *mapping.values()], upsert_key=external)
+        fields = writable(described, [external, *mapping.values()], upsert_key=external)
         account_field = settings.opportunity_account_field
         if account_field and described.canonical(account_field) is None:
             account_field = None  # e.g. a custom object without an account lookup
@@ -113,7 +113,7 @@ class Writes:
         obj, external = settings.event_object, settings.event_external_id_field
         described = self.client.describe(obj)
         mapping = dict(settings.event_fields)
-        fields = _writable(described, [external, *mapping.values(), *settings.event_values],
+        fields = writable(described, [external, *mapping.values(), *settings.event_values],
                            upsert_key=external)
         constants = {fields[name]: field_value(value, described.type_of(fields[name]))
                      for name, value in settings.event_values.items()}

@@ -35,8 +35,8 @@ def test_campaigns_by_ids_come_with_iso_dates_and_custom_fields(eloqua, source):
     assert first["end_date"] == seeded[1001]["endAt"].replace(tzinfo=UTC).isoformat()
     assert datetime.fromisoformat(first["updated_at"]) == seeded[1001]["updatedAt"].replace(tzinfo=UTC)
     assert first["type"] == "emailMarketing" and first["status"] == seeded[1001]["currentStatus"]
-    # Custom campaign fields (Partner Program, Region, Routing Key) by id: the sandbox lists no campaign fields.
-    assert (first["field_1"], first["field_3"]) == (seeded[1001]["fieldValues"]["1"], "route-0")
+    # Custom campaign fields (Partner Program, Region, Routing Key) by the names assets/campaign/fields lists
+    assert (first["Partner Program"], first["LeadSync Routing Key"]) == (seeded[1001]["fieldValues"]["1"], "route-0")
 
 
 def test_campaigns_by_name_pattern_type_and_all(source):

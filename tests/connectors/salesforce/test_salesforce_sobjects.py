@@ -24,7 +24,7 @@ def test_lead_describe_has_the_real_shape(sf):
     status = fields["LeadSync_Distribution_Status__c"]
     assert status["type"] == "picklist" and status["custom"] is True and status["restrictedPicklist"] is True
     assert [v["value"] for v in status["picklistValues"]] == ["routed", "unassigned", "accepted", "rejected",
-                                                              "withdrawn", "rerouted", "needs_review"]
+                                                              "withdrawn", "rerouted", "needs_review", "registered"]
     assert fields["LeadSync_Lead_Key__c"]["externalId"] is True
     assert fields["Email"]["type"] == "email" and fields["Email"]["length"] == 80
     assert fields["Company"]["nillable"] is False and fields["Name"]["updateable"] is False

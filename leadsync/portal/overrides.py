@@ -11,7 +11,8 @@ delivery applies it again before each run, so a change takes effect on the next 
   auto_accept         accept on delivery (allowed only for a partner with a CRM connection, `crm`)
   closed_loop         false: the partner opted out of closed-loop status requests
   language            the language of the partner's emails (en, de, fr, es)
-  time_zone           the time zone the partner's emails and pages show times in (an IANA name)
+  time_zone           the time zone the partner's emails and pages show times in (an IANA name;
+                      partners.yaml `timezone`, which also sets the partner's business days)
   auto_registration   off | supplier_managed | own_rules: which rule groups register the leads the partner
                       creates (lifecycle.yaml baseline: `auto_registration.modes`, else off)
   registration_rules  the partner's own rule groups, used in own_rules mode (AND inside a group, OR between
@@ -111,7 +112,7 @@ def baseline(partner: Partner, portal: PortalSettings | None = None) -> dict[str
     registration = portal.auto_registration if portal is not None else None
     return {"notification_users": [u.email for u in partner.default_users()],
             "notified_reps": [r.email for r in partner.reps], "auto_accept": partner.auto_accept,
-            "closed_loop": partner.closed_loop, "language": "en", "time_zone": "UTC",
+            "closed_loop": partner.closed_loop, "language": "en", "time_zone": partner.timezone,
             "auto_registration": registration.mode_of(partner.id) if registration else "off",
             "registration_rules": group_dicts(registration.partner_rules.get(partner.id, [])) if registration else [],
             "ignored_companies": [], "ignored_email_domains": []}
@@ -145,7 +146,8 @@ def apply(partner: Partner, s: PartnerSettings) -> Partner:
     """The partner as routing and delivery see it with these settings."""
     users = [u.model_copy(update={"default": u.email in s.notification_users}) for u in partner.users] \
         if "notification_users" in s.changes else partner.users
-    return partner.model_copy(update={"users": users, "auto_accept": s.auto_accept, "closed_loop": s.closed_loop})
+    return partner.model_copy(update={"users": users, "auto_accept": s.auto_accept, "closed_loop": s.closed_loop,
+                                      "timezone": s.time_zone})
 
 
 # A layered config → the partners.yaml config it was made from: a Lifecycle built from another's partners

@@ -12,12 +12,13 @@ from leadsync.lifecycle.lead_view import lead_view
 from leadsync.lifecycle.opportunities import current_opportunity
 from leadsync.lifecycle.status import SALES_STATUSES
 from leadsync.lifecycle.web import _describe
-from leadsync.portal import actions, auth, overrides
+from leadsync.portal import actions, auth, overrides, registration_form
 from leadsync.portal.app import HEADERS, Portal, csrf_token, first
 from leadsync.portal.i18n import LANGUAGES, translate
 from leadsync.portal.leads import LeadFilter, owned, partner_leads
 from leadsync.portal.pipeline_view import pipeline, pipeline_csv
 from leadsync.portal.ranking import ANONYMOUS, ranking
+from leadsync.routing.rules import describe as describe_rule
 
 Form = dict[str, list[str]] | None
 
@@ -164,6 +165,7 @@ class Views:
                 "language": first(form).get("language_default", "en"),
                 "time_zone": first(form).get("time_zone", "UTC").strip() or "UTC",
             }
+            wanted.update(registration_wanted(form))
             wanted = {k: v for k, v in wanted.items() if k not in current.locked}
             try:
                 with self.ctx.store.begin() as conn:
@@ -176,5 +178,27 @@ class Views:
                     request, "Saved: %(what)s.", what=", ".join(changed)) if changed else self._(
                     request, "Nothing changed.")}
                 return RedirectResponse("/portal/settings", 303)
+        registration = self.ctx.settings.auto_registration
         return self.p.page(request, "settings", "Lead settings", member, code, current=current,
-                           yaml_partner=yaml_partner, error=error, settings_names=overrides.SETTINGS)
+                           yaml_partner=yaml_partner, error=error, settings_names=overrides.SETTINGS,
+                           modes=overrides.REGISTRATION_MODES,
+                           yaml_files={name: overrides.yaml_file(name) for name in overrides.SETTINGS}, operators=registration_form.OPERATORS,
+                           rule_groups=registration_form.form_rows(current.registration_rules),
+                           supplier_groups=[(g.name, " and ".join(describe_rule(r) for r in g.rules))
+                                            for g in registration.supplier_rules
+                                            if g.partners is None or member.partner_id in g.partners],
+                           supplier_ignored=registration.ignored_companies + registration.ignored_email_domains)
+
+
+def registration_wanted(form: Form) -> dict:
+    """The auto-registration settings a settings form carries (a form without them changes none)."""
+    fields = first(form)
+    wanted: dict = {}
+    if "auto_registration" in fields:
+        wanted["auto_registration"] = fields["auto_registration"]
+    if registration_form.PRESENT in fields:
+        wanted["registration_rules"] = registration_form.groups_from_form(fields)
+    for name in ("ignored_companies", "ignored_email_domains"):
+        if name in fields:
+            wanted[name] = registration_form.lines(fields[name])
+    return wanted

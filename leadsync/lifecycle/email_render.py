@@ -59,7 +59,8 @@ def render(template: str, subject: str, language: str | None = None, limits: Ema
 
     Within `limits` (lifecycle.yaml `emails`, defaults when None): every value a template prints is cut to
     `max_field_chars` (ending with an ellipsis), the subject to SUBJECT_CHARS, and each part to
-    `max_body_chars` with a note that the rest is on the lead's page."""
+    `max_body_chars` by leaving out its middle (the lead's fields; the greeting and
+    the links at the end stay) with a note that the rest is on the lead's page."""
     env = environment()
     limits = limits or EmailLimits()
     context = {**gettext_callables(language or "en"), **context, FIELD_LIMIT: limits.max_field_chars}
@@ -82,16 +83,22 @@ def shorten(text: str, limit: int) -> str:
 
 
 def _cap_text(text: str, limit: int, note: str) -> str:
+    """The middle of a long body goes (the lead's fields); its start (greeting) and end (the links to
+    accept, reject or update) stay."""
     if len(text) <= limit:
         return text
-    return text[:limit] + f"{ELLIPSIS}\n\n[{note}]\n"
+    head, tail = limit * 2 // 3, limit // 3
+    start = text.find("\n", len(text) - tail)  # the end kept from a line's start
+    return f"{text[:head]}{ELLIPSIS}\n\n[{note}]\n{text[start:] if start >= 0 else ''}"
 
 
 def _cap_html(html: str, limit: int, note: str) -> str:
     if len(html) <= limit:
         return html
-    cut = html.rfind(">", 0, limit) + 1  # never inside a tag; an element left open is closed by the reader
-    return html[:cut] + f"{ELLIPSIS}<p><em>{escape(note)}</em></p></body></html>\n"
+    head = html.rfind(">", 0, limit * 2 // 3) + 1  # never inside a tag; elements left open are closed by readers
+    tail = html.find("<", len(html) - limit // 3)
+    tail = len(html) if tail < 0 else tail
+    return f"{html[:head]}{ELLIPSIS}<p><em>{escape(note)}</em></p>{html[tail:]}"
 
 
 @jinja2.pass_context

@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from leadsync.config.partners import Partner, PartnersConfig, RuleGroup
 from leadsync.portal.config import PortalSettings
+from leadsync.portal.i18n import Message
 from leadsync.portal.tables import partner_settings
 
 SETTINGS = ("notification_users", "notified_reps", "auto_accept", "closed_loop", "language", "time_zone",
@@ -191,36 +192,40 @@ def validate(partner: Partner, setting: str, value: Any) -> Any:
         known = {u.email for u in partner.users}
         chosen = [v.lower() for v in value]
         if not chosen:
-            raise SettingError("Choose at least one user to be told about new leads.", setting)
+            raise SettingError(Message("Choose at least one user to be told about new leads."), setting)
         if set(chosen) - known:
-            raise SettingError(f"{sorted(set(chosen) - known)} are not users of {partner.name}.", setting)
+            raise SettingError(Message("%(who)s are not users of %(partner)s.", who=", ".join(sorted(set(chosen) - known)),
+                                       partner=partner.name), setting)
         return chosen
     if setting == "notified_reps":
         chosen = [v.lower() for v in value]
         unknown = [e for e in chosen if partner.rep(e) is None]
         if unknown:
-            raise SettingError(f"{unknown} are not reps of {partner.name}.", setting)
+            raise SettingError(Message("%(who)s are not reps of %(partner)s.", who=", ".join(unknown), partner=partner.name),
+                               setting)
         return chosen
     if setting == "auto_accept":
         if value and partner.crm is None:
-            raise SettingError("Auto-accept needs a connection to your CRM, where accepted leads are created; "
-                               "ask the supplier to connect it first.", setting)
+            raise SettingError(Message("Auto-accept needs a connection to your CRM, where accepted leads are created; "
+                                       "ask the supplier to connect it first."), setting)
         return bool(value)
     if setting == "closed_loop":
         return bool(value)
     if setting == "language":
         if value not in LANGUAGE_CODES:
-            raise SettingError(f"Choose one of the languages {', '.join(LANGUAGE_CODES)}.", setting)
+            raise SettingError(Message("Choose one of the languages %(codes)s.", codes=", ".join(LANGUAGE_CODES)), setting)
         return value
     if setting == "time_zone":
         try:
             ZoneInfo(str(value))
         except (ZoneInfoNotFoundError, ValueError):
-            raise SettingError(f"'{value}' is not a time zone; use a name like Europe/Berlin.", setting) from None
+            raise SettingError(Message("'%(value)s' is not a time zone; use a name like Europe/Berlin.", value=value),
+                               setting) from None
         return str(value)
     if setting == "auto_registration":
         if value not in REGISTRATION_MODES:
-            raise SettingError(f"Choose one of the auto-registration modes {', '.join(REGISTRATION_MODES)}.", setting)
+            raise SettingError(Message("Choose one of the auto-registration modes %(modes)s.",
+                                       modes=", ".join(REGISTRATION_MODES)), setting)
         return value
     if setting == "registration_rules":
         return _rule_groups(value)
@@ -233,7 +238,7 @@ def _rule_groups(value: Any) -> list[dict]:
     """Rule groups as stored: each validated as partners.yaml's routing rule groups are."""
     groups = list(value or [])
     if len(groups) > MAX_GROUPS:
-        raise SettingError(f"Keep to {MAX_GROUPS} rule groups at most.", "registration_rules")
+        raise SettingError(Message("Keep to %(n)s rule groups at most.", n=MAX_GROUPS), "registration_rules")
     checked = []
     for i, group in enumerate(groups, start=1):
         try:
@@ -241,12 +246,14 @@ def _rule_groups(value: Any) -> list[dict]:
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
-            raise SettingError(f"Rule group {i} ({group.get('name') or 'unnamed'}): {where}: "
-                               f"{err['msg'].removeprefix('Value error, ')}.", "registration_rules") from None
+            raise SettingError(Message("Rule group %(n)s (%(name)s): %(where)s: %(problem)s.", n=i,
+                                       name=group.get("name") or "-", where=where,
+                                       problem=err["msg"].removeprefix("Value error, ")), "registration_rules") from None
     names = [g.name for g in checked]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise SettingError(f"Give each rule group its own name; used twice: {', '.join(twice)}.", "registration_rules")
+        raise SettingError(Message("Give each rule group its own name; used twice: %(names)s.", names=", ".join(twice)),
+                           "registration_rules")
     return group_dicts(checked)
 
 
@@ -257,11 +264,12 @@ def _ignored_list(setting: str, value: Any) -> list[str]:
         entries = [e.lower().lstrip("@") for e in entries]
         bad = [e for e in entries if e and ("@" in e or " " in e or "." not in e)]
         if bad:
-            raise SettingError(f"{bad[:5]} are not email domains; write one domain a line, like example.com.",
+            raise SettingError(Message("%(bad)s are not email domains; write one domain a line, like example.com.",
+                                       bad=", ".join(bad[:5])),
                                setting)
     entries = list(dict.fromkeys(e for e in entries if e))
     if len(entries) > MAX_IGNORED or any(len(e) > 200 for e in entries):
-        raise SettingError(f"Keep to {MAX_IGNORED} entries of at most 200 characters.", setting)
+        raise SettingError(Message("Keep to %(n)s entries of at most 200 characters.", n=MAX_IGNORED), setting)
     return entries
 
 
@@ -272,7 +280,8 @@ def save(conn: sa.Connection, partner: Partner, current: PartnerSettings, wanted
     changed = []
     for setting, value in wanted.items():
         if setting in current.locked:
-            raise SettingError(f"The supplier manages '{setting}' for {partner.name}; it cannot be changed here.",
+            raise SettingError(Message("The supplier manages '%(setting)s' for %(partner)s; it cannot be changed here.",
+                                       setting=setting, partner=partner.name),
                                setting)
         value = validate(partner, setting, value)
         if value == getattr(current, setting):
@@ -326,7 +335,7 @@ USER_LANGUAGE = "language:"  # + email: a partner user's own language for the po
 
 def save_user_language(conn: sa.Connection, partner_id: str, email: str, language: str, now: datetime) -> None:
     if language not in LANGUAGE_CODES:
-        raise SettingError(f"Choose one of the languages {', '.join(LANGUAGE_CODES)}.", "language")
+        raise SettingError(Message("Choose one of the languages %(codes)s.", codes=", ".join(LANGUAGE_CODES)), "language")
     conn.execute(sa.insert(partner_settings).values(
         change_id=f"{partner_id}:{USER_LANGUAGE}{email}:{now:%Y%m%dT%H%M%S%f}:{secrets.token_hex(4)}",
         partner_id=partner_id, setting=USER_LANGUAGE + email, value=json.dumps(language), changed_by=email,

@@ -14,7 +14,7 @@ from leadsync.lifecycle.status import SALES_STATUSES
 from leadsync.lifecycle.web import _describe
 from leadsync.portal import actions, auth, overrides, registration_form
 from leadsync.portal.app import HEADERS, Portal, csrf_token, first
-from leadsync.portal.i18n import LANGUAGES, translate
+from leadsync.portal.i18n import LANGUAGES, error_text, localized, translate
 from leadsync.portal.leads import LeadFilter, owned, partner_leads
 from leadsync.portal.pipeline_view import pipeline, pipeline_csv
 from leadsync.portal.ranking import ANONYMOUS, ranking
@@ -49,7 +49,7 @@ class Views:
             ids = auth.request_link(self.ctx, email, client, self.p.clock(), self.p.language(request))
         except auth.RateLimited as exc:
             return self.p.page(request, "sign_in", "Sign in to the partner portal", status_code=429, email=email,
-                               sent=False, error=str(exc))
+                               sent=False, error=error_text(self.p.language(request), exc))
         self.p.send(ids)
         return self.p.page(request, "sign_in", "Sign in to the partner portal", email=email, sent=True)
 
@@ -108,13 +108,17 @@ class Views:
         try:
             actions.check(self.ctx, member, fields.get("action", ""), lead_ids, fields)
         except LifecycleError as exc:
-            request.session["notice"] = {"error": True, "text": str(exc)}
+            request.session["notice"] = {"error": True, "text": error_text(self.p.language(request), exc)}
             return RedirectResponse(back, 303)
         result = actions.run(self.ctx, member, fields["action"], lead_ids, fields, self.p.clock())
         self.p.send(result.emails)
         request.session["notice"] = {"error": bool(result.failed), "text": self._(
             request, "%(done)s of %(total)s lead(s) done.", done=result.done, total=len(result.outcomes))}
-        request.session["results"] = [[o.lead_id, o.ok, o.message] for o in result.outcomes][:100]
+        lang = self.p.language(request)
+        request.session["results"] = [
+            [o.lead_id, o.ok, "; ".join(localized(lang, m) for m in (o.message if isinstance(o.message, tuple)
+                                                                      else (o.message,)))]
+            for o in result.outcomes][:100]
         return RedirectResponse(back, 303)
 
     def lead(self, request: Request, member: auth.Member, form: Form) -> Response:
@@ -171,7 +175,7 @@ class Views:
                 with self.ctx.store.begin() as conn:
                     changed = overrides.save(conn, yaml_partner, current, wanted, member.email, self.p.clock())
             except overrides.SettingError as exc:
-                error, code = str(exc), 400
+                error, code = error_text(self.p.language(request), exc), 400
             else:
                 self.ctx.refresh_partner_settings()
                 request.session["notice"] = {"error": False, "text": self._(

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
-from leadsync.lifecycle.delivery import recipients
+from leadsync.lifecycle.delivery import told_of
 from leadsync.lifecycle.email_render import render
 from leadsync.lifecycle.lead_view import lead_views
 from leadsync.lifecycle.links import link
@@ -81,7 +81,7 @@ def _reminders(ctx: Lifecycle, now: datetime, days_before: float, report: AgingR
         ttl = timedelta(hours=ctx.settings.web.token_ttl_hours)
         for row, end in zip(due.itertuples(index=False), ends[due.index], strict=True):
             partner, view = ctx.partner(row.partner_id), views.get(row.lead_id)
-            to = recipients(partner) if partner else []
+            to = told_of(ctx, partner)
             if view is None or not to:
                 continue
             version = int(row.version)
@@ -110,7 +110,7 @@ def _withdrawal_notices(ctx: Lifecycle, now: datetime, within_days: float, repor
         views = lead_views(ctx, conn, withdrawn["lead_id"].tolist())
         for row in withdrawn.itertuples(index=False):
             partner, view = ctx.partner(row.partner_id), views.get(row.lead_id)
-            to = recipients(partner) if partner else []
+            to = told_of(ctx, partner)
             if view is None or not to:
                 continue
             version = int(row.version)

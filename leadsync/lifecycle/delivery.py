@@ -47,6 +47,15 @@ def recipients(partner: Partner, notified_reps: list[str] | None = None) -> list
     return list(dict.fromkeys([u.email for u in partner.default_users()] + reps))
 
 
+def told_of(ctx: Lifecycle, partner: Partner | None) -> list[str]:
+    """recipients() of a partner with the reps it chose in the portal (every email about a lead it may take:
+    new lead, reminder, withdrawal, offer)."""
+    if partner is None:
+        return []
+    chosen = ctx.settings_of(partner.id)
+    return recipients(partner, chosen.notified_reps if chosen else None)
+
+
 def expiry_in(when: datetime, partner: Partner) -> datetime:
     """`when` in the partner's time zone (portal `time_zone`, else partners.yaml `timezone`)."""
     return when.astimezone(ZoneInfo(partner.timezone))

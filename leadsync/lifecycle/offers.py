@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
-from leadsync.lifecycle.delivery import recipients
+from leadsync.lifecycle.delivery import told_of
 from leadsync.lifecycle.lead_view import lead_view, lead_views
 from leadsync.lifecycle.links import link
 from leadsync.lifecycle.mail_queue import queue_email
@@ -42,7 +42,7 @@ def queue_offer_emails(ctx: Lifecycle, now: datetime) -> int:
             ends = claim_ends(ctx.partners, group, decided_at)
             for pid in ids:
                 partner = ctx.partner(pid)
-                to = recipients(partner) if partner else []
+                to = told_of(ctx, partner)
                 if view is None or not to or (lead_id, version, pid) in sent:
                     continue
                 email = render_for(ctx, conn, "offer", f"Lead offered to {partner.name}: {view.title}", partner,
@@ -62,7 +62,7 @@ def queue_taken_emails(ctx: Lifecycle, conn: sa.Connection, offer: dict, winner:
     ids = []
     for pid in (offer["candidates"] or "").split(","):
         partner = ctx.partner(pid)
-        to = recipients(partner) if partner else []
+        to = told_of(ctx, partner)
         if pid == winner or view is None or not to:
             continue
         delivery_id = f"offer_taken:{offer['lead_id']}:{offer['version']}:{pid}"

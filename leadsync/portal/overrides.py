@@ -295,10 +295,9 @@ def save(conn: sa.Connection, partner: Partner, current: PartnerSettings, wanted
 
 def describe(yaml_partners: PartnersConfig, changes: dict[str, dict[str, Change]], portal: PortalSettings,
              only: str | None = None) -> list[str]:
-    """One line per setting a partner changed in the portal (for `leadsync check` and `explain`), and each
-    partner's auto-registration mode in force when it is not off or not the YAML's (the mode decides what
-    the partner's own leads become, so check shows it even when it comes from lifecycle.yaml). `only`: one
-    partner's lines."""
+    """One line per setting a partner changed in the portal (for `leadsync check` and `explain`). With
+    `only` (one partner's lines, for `explain`) also its auto-registration mode in force when it is not off,
+    even when it comes from lifecycle.yaml: the mode decides what the partner's own leads become."""
     lines = []
     for p in yaml_partners.partners:
         if only is not None and p.id != only:
@@ -307,7 +306,7 @@ def describe(yaml_partners: PartnersConfig, changes: dict[str, dict[str, Change]
         s = in_force(p, own, portal)
         for setting in SETTINGS:
             shown = setting in s.changes or (setting in s.locked and setting in own)
-            if setting == "auto_registration" and portal.auto_registration is not None:
+            if setting == "auto_registration" and only is not None and portal.auto_registration is not None:
                 shown = shown or s.auto_registration != "off"
             if shown:
                 lines.append(f"{p.id}.{setting} = {json.dumps(getattr(s, setting))} ({s.origin(setting)})")

@@ -1,7 +1,8 @@
 """Auto-registration as a partner setting: off by default, supplier-managed or the partner's own rule groups
 (AND inside a group, OR between groups) and its own ignored companies, chosen in the portal and in force
 for the next lead the partner creates through the API; a lock keeps lifecycle.yaml's; `leadsync check`
-shows the mode in force and where it came from."""
+shows a mode chosen in the portal, `leadsync explain` the lead's partner's mode in force and where it came
+from."""
 
 import httpx
 import pandas as pd
@@ -107,14 +108,17 @@ def test_check_lines_show_the_mode_in_force_and_where_it_came_from(world, browse
     assert any(line.startswith('north.ignored_companies = ["Rival Corp"] (portal') for line in lines)
 
 
-def test_leadsync_check_shows_a_mode_set_in_lifecycle_yaml(project, capsys, duckdb_url):
+def test_leadsync_explain_shows_a_mode_set_in_lifecycle_yaml(served, project, capsys):
     import yaml
+    from lifecycle_fixtures import PARTNERS
 
     from leadsync.cli import main
 
+    (project / "mappings/partners.yaml").write_text(yaml.safe_dump(PARTNERS))
     path = project / "mappings/lifecycle.yaml"
     data = yaml.safe_load(path.read_text())
-    data["auto_registration"]["modes"] = {"cascade": "supplier_managed"}
+    data["auto_registration"].update(modes={"cascade": "supplier_managed"}, partner_rules={})
     path.write_text(yaml.safe_dump(data))
-    main(["--mappings", str(project / "mappings"), "check", "--store", duckdb_url])
+    (lead,) = served.add_leads([{"first_name": "Ada", "company": "Engines", "country": "DE"}])  # to cascade
+    main(["--mappings", str(project / "mappings"), "explain", lead, "--store", served.store.url])
     assert '  cascade.auto_registration = "supplier_managed" (lifecycle.yaml)' in capsys.readouterr().out

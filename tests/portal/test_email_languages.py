@@ -52,6 +52,10 @@ def test_portal_errors_and_bulk_outcomes_are_in_the_members_language(served, bro
     page = user.http.get("/portal/leads").text
     assert "Vous avez accepté ce lead pour Northwind Networks." in page
     assert "pas l’un de vos leads (ou il ne vous est plus attribué)" in page
+    user.post("/portal/leads/bulk", [("action", "status"), ("sales_status", "Unqualified/Invalid"), ("lead_id", lead)])
+    user.post("/portal/leads/bulk", [("action", "status"), ("sales_status", "Contacted"), ("lead_id", lead)])
+    page = user.http.get("/portal/leads?status=all").text
+    assert "le lead est clos (Unqualified/Invalid) : son statut commercial ne peut plus changer" in page
 
     admin = browser_session().sign_in("leads@northwind.example")
     admin.post("/portal/language", {"language": "de", "next": "/portal/settings"})

@@ -29,6 +29,7 @@ from leadsync.lifecycle.events import (
     start_progress,
 )
 from leadsync.lifecycle.offers import queue_taken_emails
+from leadsync.portal.i18n import Message
 from leadsync.routing.engine import fields_used, route
 from leadsync.routing.offers import claim, winner_of
 from leadsync.routing.state import load_state, record, save_positions
@@ -78,16 +79,17 @@ def _claim(ctx: Lifecycle, conn: sa.Connection, current: dict, partner_id: str, 
               partner_id=partner_id, kind="accepted", detail={"via": actor, "offered_to": offered}, actor=actor,
               now=now)
     emails = queue_taken_emails(ctx, conn, current, partner_id, now)
-    return Decision(lead_id, "accepted", f"You accepted this lead for {name}; it is yours. The other partners it "
-                    "was offered to are told it is taken.", now, emails=tuple(emails))
+    return Decision(lead_id, "accepted", Message("You accepted this lead for %(partner)s; it is yours. The other "
+                                                 "partners it was offered to are told it is taken.", partner=name),
+                    now, emails=tuple(emails))
 
 
 def _routed_to(ctx: Lifecycle, current: dict | None, lead_id: str, partner_id: str) -> dict:
     if current is None:
         raise LifecycleError(f"lead '{lead_id}' is not known; check the link in the email", "lead_id", 404)
     if current["partner_id"] != partner_id:
-        raise LifecycleError(f"This lead is no longer assigned to {ctx.partner_name(partner_id)}: it was "
-                             "withdrawn or given to another partner.", "lead_id", 409)
+        raise LifecycleError(Message("This lead is no longer assigned to %(partner)s: it was withdrawn or given to "
+                                     "another partner.", partner=ctx.partner_name(partner_id)), "lead_id", 409)
     return current
 
 
@@ -95,13 +97,14 @@ def _already(ctx: Lifecycle, conn: sa.Connection, current: dict, partner_id: str
     """The earlier decision when the partner already accepted or rejected this lead."""
     if current["partner_id"] == partner_id and current["status"] in ("accepted", "closed"):
         return Decision(current["lead_id"], "already_accepted",
-                        f"{ctx.partner_name(partner_id)} already accepted this lead.")
+                        Message("%(partner)s already accepted this lead.", partner=ctx.partner_name(partner_id)))
     h = tables.assignment_history
     rejected = conn.execute(sa.select(h.c.decided_at).where(
         h.c.lead_id == current["lead_id"], h.c.partner_id == partner_id, h.c.action == "rejected")).all()
     if rejected:
         return Decision(current["lead_id"], "already_rejected",
-                        f"{ctx.partner_name(partner_id)} already rejected this lead.", rejected[0][0])
+                        Message("%(partner)s already rejected this lead.", partner=ctx.partner_name(partner_id)),
+                        rejected[0][0])
     return None
 
 
@@ -115,22 +118,24 @@ def accept(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, n
         _taken_check(ctx, conn, lead_id, partner_id)
         done = _already(ctx, conn, current, partner_id)
         if done:  # rejected by this partner, and rerouted since
-            raise LifecycleError(f"{done.message} It cannot be accepted any more.", "lead_id", 409)
+            raise LifecycleError(Message("%(done)s It cannot be accepted any more.", done=done.message), "lead_id", 409)
     current = _routed_to(ctx, current, lead_id, partner_id)
     if current["status"] != "routed":
         done = _already(ctx, conn, current, partner_id)
         if done and done.outcome == "already_accepted":
             return done
         if done:
-            raise LifecycleError(f"{done.message} It cannot be accepted any more.", "lead_id", 409)
-        raise LifecycleError(f"This lead is {current['status']}; it cannot be accepted now.", "lead_id", 409)
+            raise LifecycleError(Message("%(done)s It cannot be accepted any more.", done=done.message), "lead_id", 409)
+        raise LifecycleError(Message("This lead is %(status)s; it cannot be accepted now.", status=current["status"]),
+                             "lead_id", 409)
     version = change_assignment(ctx, conn, current, action="accepted", status="accepted", now=now,
                                 reason=f"accepted by {ctx.partner_name(partner_id)}",
                                 decided_by=f"partner:{partner_id}")
     start_progress(ctx, conn, current, now)
     add_event(ctx, conn, event_id=f"{lead_id}:accepted:{version}", lead_id=lead_id, source=current["source"],
               partner_id=partner_id, kind="accepted", detail={"via": actor}, actor=actor, now=now)
-    return Decision(lead_id, "accepted", f"You accepted this lead for {ctx.partner_name(partner_id)}.", now)
+    return Decision(lead_id, "accepted", Message("You accepted this lead for %(partner)s.",
+                                                 partner=ctx.partner_name(partner_id)), now)
 
 
 def reject(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, reason_code: str | None,
@@ -178,8 +183,9 @@ def reject(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, r
     rerouted_to = None
     if ctx.settings.rejected_leads == "reroute":
         rerouted_to = _reroute(ctx, conn, {**current, "version": version, "status": "rejected"}, now)
-    return Decision(lead_id, "rejected", f"You rejected this lead for {ctx.partner_name(partner_id)} "
-                    f"(reason: {reason.label}).", now, rerouted_to)
+    return Decision(lead_id, "rejected", Message("You rejected this lead for %(partner)s (reason: %(reason)s).",
+                                                 partner=ctx.partner_name(partner_id), reason=reason.label),
+                    now, rerouted_to)
 
 
 def _reroute(ctx: Lifecycle, conn: sa.Connection, rejected: dict, now: datetime) -> str | None:

@@ -22,11 +22,12 @@ import sqlalchemy as sa
 
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
-from leadsync.lifecycle.delivery import recipients
+from leadsync.lifecycle.delivery import told_of
 from leadsync.lifecycle.email_render import render
 from leadsync.lifecycle.lead_view import lead_views
 from leadsync.lifecycle.links import link
 from leadsync.lifecycle.mail_queue import queue_email
+from leadsync.lifecycle.partner_email import render_for
 from leadsync.routing.business_time import latest_start, moments, shown
 from leadsync.store import tables
 
@@ -80,12 +81,12 @@ def _reminders(ctx: Lifecycle, now: datetime, days_before: float, report: AgingR
         ttl = timedelta(hours=ctx.settings.web.token_ttl_hours)
         for row, end in zip(due.itertuples(index=False), ends[due.index], strict=True):
             partner, view = ctx.partner(row.partner_id), views.get(row.lead_id)
-            to = recipients(partner) if partner else []
+            to = told_of(ctx, partner)
             if view is None or not to:
                 continue
             version = int(row.version)
-            email = render("reminder", f"Reminder: accept or reject by {shown(end, partner)}: {view.title}",
-                           partner=partner, view=view, ends_at=shown(end, partner),
+            email = render_for(ctx, conn, "reminder", f"Reminder: accept or reject by {shown(end, partner)}: "
+                               f"{view.title}", partner, partner=partner, view=view, ends_at=shown(end, partner),
                            accept_url=link(ctx, "accept", partner.id, row.lead_id, now, version),
                            reject_url=link(ctx, "reject", partner.id, row.lead_id, now, version),
                            expires_at=shown(now + ttl, partner))
@@ -109,12 +110,13 @@ def _withdrawal_notices(ctx: Lifecycle, now: datetime, within_days: float, repor
         views = lead_views(ctx, conn, withdrawn["lead_id"].tolist())
         for row in withdrawn.itertuples(index=False):
             partner, view = ctx.partner(row.partner_id), views.get(row.lead_id)
-            to = recipients(partner) if partner else []
+            to = told_of(ctx, partner)
             if view is None or not to:
                 continue
             version = int(row.version)
             at = shown(row.decided_at.to_pydatetime(), partner)
-            email = render("withdrawn", f"Lead withdrawn: {view.title}", partner=partner, view=view,
+            email = render_for(ctx, conn, "withdrawn", f"Lead withdrawn: {view.title}", partner, partner=partner,
+                               view=view,
                            withdrawn_at=at, why=row.reason)
             if queue_email(conn, delivery_id=f"withdrawn:{row.lead_id}:{version}", kind="withdrawn",
                            partner_id=partner.id, recipients=to, email=email, now=now, lead_id=row.lead_id,
@@ -146,8 +148,8 @@ def _escalations(ctx: Lifecycle, now: datetime, after_days: float, report: Aging
                        "since": f"{r.decided_at:%Y-%m-%d %H:%M}", "days": int((now - r.decided_at) / timedelta(days=1)),
                        "reason": r.reason} for r in leads.head(ESCALATION_LIST).itertuples(index=False)]
             more = len(leads) - len(listed)
-            email = render("escalation", f"{len(leads)} lead(s) of '{source}' waiting over {after_days:g} days "
-                                         "without a partner", source=source, after_days=f"{after_days:g}",
+            subject = f"{len(leads)} lead(s) of '{source}' waiting over {after_days:g} days without a partner"
+            email = render("escalation", subject, limits=ctx.settings.emails, source=source, after_days=f"{after_days:g}",
                            leads=listed + ([{"lead_id": f"… and {more} more", "status": "", "since": "", "days": "",
                                              "reason": "see leadsync summary"}] if more else []))
             if not queue_email(conn, delivery_id=delivery_id, kind="escalation", partner_id=SUPPLIER,

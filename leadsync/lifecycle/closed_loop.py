@@ -18,10 +18,10 @@ import sqlalchemy as sa
 
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
-from leadsync.lifecycle.email_render import render
 from leadsync.lifecycle.lead_view import lead_views
 from leadsync.lifecycle.links import link
 from leadsync.lifecycle.mail_queue import queue_email, send_pending
+from leadsync.lifecycle.partner_email import local, render_for
 from leadsync.lifecycle.smtp import Mailer
 from leadsync.store import tables
 
@@ -91,17 +91,19 @@ def queue_closed_loop(ctx: Lifecycle, now: datetime, report: ClosedLoopReport | 
                 report.problems.append(f"lead {r['lead_id']} of {partner.name}: no rep and no default user to ask")
                 continue
             view = views.get(r["lead_id"])
-            group = groups.setdefault((partner.id, to), {"greeting": greeting, "items": []})
+            group = groups.setdefault((partner.id, to), {"greeting": greeting, "items": [], "rep": bool(r["rep_email"])})
             group["items"].append({
                 "title": view.title if view else r["lead_id"], "partner_name": partner.name,
-                "sales_status": r["sales_status"], "accepted_on": f"{r['accepted_at']:%Y-%m-%d}",
+                "sales_status": r["sales_status"], "accepted_on": local(r["accepted_at"], partner),
                 "status_url": link(ctx, "status", partner.id, r["lead_id"], now)})
         for (partner_id, to), group in groups.items():
             items = group["items"][:MAX_LEADS_PER_EMAIL]
             digest = hashlib.sha1(",".join(to).encode()).hexdigest()[:12]
-            email = render("closed_loop", f"Please update your {len(group['items'])} open lead(s)",
-                           greeting=group["greeting"], items=items,
-                           import_url=link(ctx, "import", partner_id, None, now))
+            partner = ctx.partner(partner_id)
+            email = render_for(ctx, conn, "closed_loop", f"Please update your {len(group['items'])} open lead(s)",
+                               partner, recipient=to[0] if group["rep"] else None,
+                               greeting=group["greeting"], items=items,
+                               import_url=link(ctx, "import", partner_id, None, now))
             if queue_email(conn, delivery_id=f"closed_loop:{report.period}:{partner_id}:{digest}", kind="closed_loop",
                            partner_id=partner_id, recipients=list(to), email=email, now=now):
                 report.emails_queued += 1

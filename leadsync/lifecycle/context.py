@@ -68,6 +68,10 @@ def check_references(settings: LifecycleSettings, partners: PartnersConfig, sour
     for pid in settings.auto_registration.partner_rules:
         if pid not in known:
             problems.append(f"auto_registration.partner_rules.{pid}: not a partner id; known: {known[:20]}")
+    for pid in settings.auto_registration.modes:
+        if pid != "*" and pid not in known:
+            problems.append(f"auto_registration.modes.{pid}: not a partner id (or '*' for every partner); "
+                            f"known: {known[:20]}")
     target = settings.auto_registration.target_source
     if target and target not in source_names:
         problems.append(f"auto_registration.target_source: '{target}' is not a source; known: {source_names}")

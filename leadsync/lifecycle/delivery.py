@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from leadsync.config.partners import Partner
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
-from leadsync.lifecycle.email_render import render
 from leadsync.lifecycle.events import record_decisions
 from leadsync.lifecycle.lead_view import lead_views
 from leadsync.lifecycle.links import link
 from leadsync.lifecycle.mail_queue import queue_email, send_pending
+from leadsync.lifecycle.partner_email import render_for
 from leadsync.lifecycle.smtp import Mailer
 from leadsync.routing.state import DECISION_FIELDS
 from leadsync.store import tables
@@ -47,9 +47,18 @@ def recipients(partner: Partner, notified_reps: list[str] | None = None) -> list
     return list(dict.fromkeys([u.email for u in partner.default_users()] + reps))
 
 
-def expiry_in(when: datetime, chosen) -> datetime:
-    """`when` in the partner's time zone (portal settings), else UTC."""
-    return when.astimezone(ZoneInfo(chosen.time_zone)) if chosen else when
+def told_of(ctx: Lifecycle, partner: Partner | None) -> list[str]:
+    """recipients() of a partner with the reps it chose in the portal (every email about a lead it may take:
+    new lead, reminder, withdrawal, offer)."""
+    if partner is None:
+        return []
+    chosen = ctx.settings_of(partner.id)
+    return recipients(partner, chosen.notified_reps if chosen else None)
+
+
+def expiry_in(when: datetime, partner: Partner) -> datetime:
+    """`when` in the partner's time zone (portal `time_zone`, else partners.yaml `timezone`)."""
+    return when.astimezone(ZoneInfo(partner.timezone))
 
 
 def deliver(ctx: Lifecycle, now: datetime, mailer: Mailer | None = None) -> DeliveryReport:
@@ -135,14 +144,14 @@ def queue_new_lead_emails(ctx: Lifecycle, now: datetime, report: DeliveryReport 
                 no_recipients[partner_id] += 1
                 continue
             accept_days = partner.accept_within_days or ctx.partners.routing.accept_within_days
-            email = render(
-                "new_lead", f"New lead for {partner.name}: {view.title}", language=chosen.language if chosen else None,
+            email = render_for(
+                ctx, conn, "new_lead", f"New lead for {partner.name}: {view.title}", partner,
                 partner=partner, view=view,
                 accept_days=f"{accept_days:g}" if accept_days else None,
                 accept_url=link(ctx, "accept", partner_id, lead_id, now, version),
                 reject_url=link(ctx, "reject", partner_id, lead_id, now, version),
-                expires_at=f"{expiry_in(now + timedelta(hours=web.token_ttl_hours), chosen):%d %b %Y %H:%M}",
-                time_zone=chosen.time_zone if chosen else "UTC")
+                expires_at=f"{expiry_in(now + timedelta(hours=web.token_ttl_hours), partner):%d %b %Y %H:%M}",
+                time_zone=partner.timezone)
             if queue_email(conn, delivery_id=f"new_lead:{lead_id}:{version}", kind="new_lead", partner_id=partner_id,
                            recipients=to, email=email, now=now, lead_id=lead_id, version=version):
                 report.queued += 1

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
+from leadsync.portal.i18n import Message
 from leadsync.routing.state import DECISION_FIELDS, record
 from leadsync.store import tables
 from leadsync.writeback.events import queue_event
@@ -60,13 +61,15 @@ def held_lead(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str
     """The assignment and progress of a lead the partner has accepted; LifecycleError otherwise."""
     current = current_assignment(ctx, conn, lead_id, lock=True)
     if current is None:
-        raise LifecycleError(f"lead '{lead_id}' is not known; check the lead id in the email", "lead_id", 404)
+        raise LifecycleError(Message("lead '%(lead)s' is not known; check the lead id in the email", lead=lead_id),
+                             "lead_id", 404)
     name = ctx.partner_name(partner_id)
     if current["partner_id"] != partner_id or current["status"] not in ("routed", "accepted", "closed"):
-        raise LifecycleError(f"lead '{lead_id}' is not assigned to {name}", "lead_id", 409)
-    if current["status"] == "routed":
-        raise LifecycleError(f"lead '{lead_id}' is not accepted yet: accept it first (link in the email)",
+        raise LifecycleError(Message("lead '%(lead)s' is not assigned to %(partner)s", lead=lead_id, partner=name),
                              "lead_id", 409)
+    if current["status"] == "routed":
+        raise LifecycleError(Message("lead '%(lead)s' is not accepted yet: accept it first (link in the email)",
+                                     lead=lead_id), "lead_id", 409)
     held = progress(ctx, conn, lead_id, lock=True)
     if held is None or held["partner_id"] != partner_id:  # accepted before the lifecycle tables existed
         held = start_progress(ctx, conn, current, current["decided_at"])

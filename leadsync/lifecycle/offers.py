@@ -12,11 +12,11 @@ import sqlalchemy as sa
 
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
-from leadsync.lifecycle.delivery import recipients
-from leadsync.lifecycle.email_render import render
+from leadsync.lifecycle.delivery import told_of
 from leadsync.lifecycle.lead_view import lead_view, lead_views
 from leadsync.lifecycle.links import link
 from leadsync.lifecycle.mail_queue import queue_email
+from leadsync.lifecycle.partner_email import render_for
 from leadsync.routing.business_time import shown
 from leadsync.routing.offers import claim_ends
 from leadsync.store import tables
@@ -42,10 +42,11 @@ def queue_offer_emails(ctx: Lifecycle, now: datetime) -> int:
             ends = claim_ends(ctx.partners, group, decided_at)
             for pid in ids:
                 partner = ctx.partner(pid)
-                to = recipients(partner) if partner else []
+                to = told_of(ctx, partner)
                 if view is None or not to or (lead_id, version, pid) in sent:
                     continue
-                email = render("offer", f"Lead offered to {partner.name}: {view.title}", partner=partner, view=view,
+                email = render_for(ctx, conn, "offer", f"Lead offered to {partner.name}: {view.title}", partner,
+                                   partner=partner, view=view,
                                others=len(ids) - 1, ends_at=shown(ends, partner) if ends else None,
                                accept_url=link(ctx, "accept", pid, lead_id, now, version),
                                expires_at=shown(now + ttl, partner))
@@ -61,11 +62,11 @@ def queue_taken_emails(ctx: Lifecycle, conn: sa.Connection, offer: dict, winner:
     ids = []
     for pid in (offer["candidates"] or "").split(","):
         partner = ctx.partner(pid)
-        to = recipients(partner) if partner else []
+        to = told_of(ctx, partner)
         if pid == winner or view is None or not to:
             continue
         delivery_id = f"offer_taken:{offer['lead_id']}:{offer['version']}:{pid}"
-        email = render("offer_taken", f"Lead taken: {view.title}", partner=partner, view=view,
+        email = render_for(ctx, conn, "offer_taken", f"Lead taken: {view.title}", partner, partner=partner, view=view,
                        taken_at=shown(now, partner))
         if queue_email(conn, delivery_id=delivery_id, kind="offer_taken", partner_id=pid, recipients=to,
                        email=email, now=now, lead_id=offer["lead_id"], version=int(offer["version"])):

@@ -1,10 +1,18 @@
-"""Partner auto-registration: leads a partner creates are registered with the supplier when they match the
-partner's own rule groups or the supplier-managed ones (rules AND inside a group, groups OR); leads of
-ignored companies (or email domains) never are, whatever the rules say.
+"""Partner auto-registration: leads a partner creates are registered with the supplier per the partner's
+mode, which its admin chooses in the portal (leadsync/portal/overrides.py; baseline lifecycle.yaml
+`auto_registration.modes`, supplier locks in `portal.locked`):
+
+  off               (the default) no lead is registered;
+  supplier_managed  a lead is registered when it matches one of the supplier's rule groups
+                    (`auto_registration.supplier_rules`; a group with `partners: [...]` applies to those only);
+  own_rules         a lead is registered when it matches one of the partner's own rule groups (edited in the
+                    portal; baseline `auto_registration.partner_rules.<partner>`).
+
+Rules AND inside a group, groups OR. Leads of ignored companies or email domains — the supplier's lists
+(`auto_registration.ignored_*`) and the partner's own — are never registered, whatever the mode.
 
 Rules are the routing rules of partners.yaml (`field`, `op`, `value` or `partner_attribute` — compared with
-the partner that created the lead; `optional: true` skips a rule when the lead lacks the field). A
-supplier-managed group with `partners: [...]` applies to those partners only.
+the partner that created the lead; `optional: true` skips a rule when the lead lacks the field).
 
 A registered lead becomes a `registration` event in the outbox of `auto_registration.target_source`.
 A lead once registered stays registered; one not registered is decided again when sent again.
@@ -24,6 +32,7 @@ from leadsync.config.partners import Partner, RuleGroup
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.events import LifecycleError
+from leadsync.portal.overrides import PartnerSettings, in_force
 from leadsync.routing.fields import LeadFields
 from leadsync.routing.rules import describe, literal_truth, partner_truth
 from leadsync.writeback.events import queue_event
@@ -73,9 +82,30 @@ def _records(raw: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def decide(ctx: Lifecycle, partner: Partner, leads: pd.DataFrame) -> pd.DataFrame:
-    """decision (registered | not_matched | ignored), matched_by and reason per lead; pure."""
+def registration_settings(ctx: Lifecycle, partner_id: str) -> PartnerSettings:
+    """The partner's auto-registration settings in force (portal change, lock or lifecycle.yaml)."""
+    ctx.refresh_partner_settings()  # a mode changed in the portal counts from the next lead the partner sends
+    chosen = ctx.settings_of(partner_id)
+    if chosen is not None:
+        return chosen
+    return in_force(ctx.yaml_partners.by_id(partner_id), {}, ctx.settings.portal)
+
+
+def _ignored(leads: pd.DataFrame, companies: list[str], domains: list[str]) -> np.ndarray:
+    n = len(leads)
+    companies_n = {_norm_company(c) for c in companies} - {""}
+    domains_n = {d.strip().lower().lstrip("@") for d in domains} - {""}
+    company = leads["company"].map(_norm_company) if "company" in leads else pd.Series([""] * n)
+    domain = (leads["email"].fillna("").str.rsplit("@", n=1).str[-1].str.lower() if "email" in leads
+              else pd.Series([""] * n))
+    return (company.isin(companies_n) & (company != "")).to_numpy() | (domain.isin(domains_n) & (domain != "")).to_numpy()
+
+
+def decide(ctx: Lifecycle, partner: Partner, leads: pd.DataFrame, chosen: PartnerSettings | None = None) -> pd.DataFrame:
+    """decision (registered | not_matched | ignored), matched_by and reason per lead, per the partner's mode
+    (`chosen`, else its settings in force); pure but for reading those settings."""
     rules = ctx.settings.auto_registration
+    chosen = chosen or registration_settings(ctx, partner.id)
     n = len(leads)
     decision = np.full(n, "not_matched", dtype=object)
     matched_by = np.full(n, None, dtype=object)
@@ -83,18 +113,24 @@ def decide(ctx: Lifecycle, partner: Partner, leads: pd.DataFrame) -> pd.DataFram
     fields = LeadFields(leads)
     undecided = np.ones(n, dtype=bool)
 
-    companies = {_norm_company(c) for c in rules.ignored_companies}
-    domains = {d.strip().lower().lstrip("@") for d in rules.ignored_email_domains}
-    company = leads["company"].map(_norm_company) if "company" in leads else pd.Series([""] * n)
-    domain = (leads["email"].fillna("").str.rsplit("@", n=1).str[-1].str.lower() if "email" in leads
-              else pd.Series([""] * n))
-    ignored = (company.isin(companies) & (company != "")).to_numpy() | (domain.isin(domains) & (domain != "")).to_numpy()
-    decision[ignored] = "ignored"
-    reason[ignored] = "company or email domain is on the ignored list"
-    undecided &= ~ignored
+    by_supplier = _ignored(leads, rules.ignored_companies, rules.ignored_email_domains)
+    by_partner = _ignored(leads, chosen.ignored_companies, chosen.ignored_email_domains) & ~by_supplier
+    decision[by_supplier | by_partner] = "ignored"
+    reason[by_supplier] = "company or email domain is on the supplier's ignored list"
+    reason[by_partner] = f"company or email domain is on {partner.name}'s own ignored list"
+    undecided &= ~(by_supplier | by_partner)
 
-    groups = [("partner", g) for g in rules.partner_rules.get(partner.id, [])]
-    groups += [("supplier", g) for g in rules.supplier_rules if g.partners is None or partner.id in g.partners]
+    mode = chosen.auto_registration
+    if mode == "off":
+        reason[undecided] = (f"auto-registration is off for {partner.name} "
+                             f"({chosen.origin('auto_registration')})")
+        return pd.DataFrame({"decision": decision, "matched_by": matched_by, "reason": reason})
+    if mode == "own_rules":
+        groups = [("partner", g) for g in chosen.registration_groups()]
+        if not groups:
+            reason[undecided] = f"{partner.name} registers by its own rules and has none"
+    else:
+        groups = [("supplier", g) for g in rules.supplier_rules if g.partners is None or partner.id in g.partners]
     for owner, group in groups:
         if not undecided.any():
             break

@@ -9,11 +9,11 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from leadsync.lifecycle.context import Lifecycle
-from leadsync.lifecycle.email_render import render
 from leadsync.lifecycle.events import LifecycleError, add_event, held_lead, save_progress
 from leadsync.lifecycle.lead_view import lead_view
 from leadsync.lifecycle.links import link
 from leadsync.lifecycle.mail_queue import queue_email
+from leadsync.lifecycle.partner_email import render_for
 
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 
@@ -55,7 +55,8 @@ def assign_rep(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: st
     partner = ctx.partner(partner_id)
     delivery_id = f"rep_assigned:{lead_id}:{version}"
     queue_email(conn, delivery_id=delivery_id, kind="rep_assigned", partner_id=partner_id, recipients=[email],
-                email=render("rep_assigned", f"Lead assigned to you: {view.title}", partner=partner, view=view,
-                             rep_name=name, status_url=link(ctx, "status", partner_id, lead_id, now)),
+                email=render_for(ctx, conn, "rep_assigned", f"Lead assigned to you: {view.title}", partner,
+                                 recipient=email, partner=partner, view=view, rep_name=name,
+                                 status_url=link(ctx, "status", partner_id, lead_id, now)),
                 now=now, lead_id=lead_id)
     return True, delivery_id

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from leadsync.config.loader import ConfigError, _load
 from leadsync.config.partners import RuleGroup
+from leadsync.lifecycle.bounds import between
 from leadsync.portal.config import PortalSettings
 
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
@@ -36,9 +37,9 @@ class SmtpSettings(Strict):
     password_env: str | None = Field(None, description="Environment variable holding the SMTP password.")
     from_address: str
     from_name: str | None = None
-    timeout_s: float = Field(15.0, gt=0)
+    timeout_s: Annotated[float, between(0, 600, low_open=True)] = Field(15.0, description="Seconds, at most 600.")
     retries: int = Field(3, ge=0, le=10, description="Further attempts after a transient failure.")
-    retry_wait_s: float = Field(2.0, ge=0)
+    retry_wait_s: Annotated[float, between(0, 300)] = Field(2.0, description="Seconds between attempts, at most 300.")
 
     @field_validator("from_address")
     @classmethod
@@ -75,9 +76,12 @@ class WebSettings(Strict):
     host: str = Field("127.0.0.1", description="Interface the app listens on.")
     port: int = Field(8040, ge=1, le=65535)
     secret_env: str = Field("LEADSYNC_LIFECYCLE_SECRET", description="Environment variable: link-signing secret.")
-    token_ttl_hours: float = Field(168, gt=0, description="Accept/reject links expire after this many hours.")
-    status_link_ttl_days: float = Field(30, gt=0, description="Status-page and import links expire after this.")
-    api_key_ttl_days: float = Field(365, gt=0, description="Partner API keys expire after this.")
+    token_ttl_hours: Annotated[float, between(0, 8760, low_open=True)] = Field(
+        168, description="Accept/reject links expire after this many hours (at most 8760, a year).")
+    status_link_ttl_days: Annotated[float, between(0, 3650, low_open=True)] = Field(
+        30, description="Status-page and import links expire after this many days (at most 3650).")
+    api_key_ttl_days: Annotated[float, between(0, 3650, low_open=True)] = Field(
+        365, description="Partner API keys expire after this many days (at most 3650).")
     one_click_accept: bool = Field(
         False, description="true: opening the accept link accepts. false: it shows the lead and an Accept "
                            "button, so mail scanners that open every link never accept a lead.")
@@ -121,30 +125,53 @@ class MarketingEvents(Strict):
 class Rewards(Strict):
     """Points for keeping leads up to date, for the partner and its rep on the lead."""
 
-    timely_within_days: float = Field(
-        7, gt=0, description="An update is timely within this many days of acceptance or the previous update.")
-    points_per_timely_update: int = Field(10, ge=0)
-    conversion_points: int = Field(0, ge=0, description="Extra points when a lead becomes an opportunity.")
+    timely_within_days: Annotated[float, between(0, 365, low_open=True)] = Field(
+        7, description="An update is timely within this many days of acceptance or the previous update.")
+    points_per_timely_update: Annotated[int, between(0, 1_000_000)] = 10
+    conversion_points: Annotated[int, between(0, 1_000_000)] = Field(0, description="Extra points when a lead becomes an opportunity.")
 
 
 class ClosedLoop(Strict):
     enabled: bool = True
-    every_days: float = Field(7, gt=0, description="One request per owner per period of this many days.")
-    stale_after_days: float = Field(
-        0, ge=0, description="Ask only about leads not updated for this many days; 0: every open lead.")
+    every_days: Annotated[float, between(0, 365, low_open=True)] = Field(7, description="One request per owner per period of this many days.")
+    stale_after_days: Annotated[float, between(0, 3650)] = Field(
+        0, description="Ask only about leads not updated for this many days; 0: every open lead.")
     skip_auto_accept: bool = Field(
         True, description="Auto-accept partners work leads in their own CRM and report by import/API: no email.")
 
 
+RegistrationMode = Literal["off", "supplier_managed", "own_rules"]
+
+
 class AutoRegistration(Strict):
-    """Leads a partner creates are registered with the supplier when they match the partner's rule groups
-    or the supplier-managed ones; leads of ignored companies never are."""
+    """Leads a partner creates are registered with the supplier per the partner's mode: `off` (the default:
+    none is), `supplier_managed` (the supplier's rule groups) or `own_rules` (the partner's own groups);
+    leads of ignored companies or email domains (the supplier's lists and the partner's own) never are.
+    Partners change their mode, own rules and own ignored lists in the portal; this is the baseline."""
 
     target_source: str | None = Field(None, description="Source whose writeback outbox receives registrations.")
     ignored_companies: list[str] = Field(default_factory=list)
     ignored_email_domains: list[str] = Field(default_factory=list)
     supplier_rules: list[RuleGroup] = Field(default_factory=list)
     partner_rules: dict[str, list[RuleGroup]] = Field(default_factory=dict)
+    modes: dict[str, RegistrationMode] = Field(
+        default_factory=dict, description="Partner id (or '*' for every partner) → its mode until its admin "
+                                          "chooses another in the portal; a partner not listed: off.")
+
+    def mode_of(self, partner_id: str) -> RegistrationMode:
+        return self.modes.get(partner_id, self.modes.get("*", "off"))
+
+
+class EmailLimits(Strict):
+    """Caps on what one email to a partner may carry: a lead field of millions of characters must not become
+    a mail of tens of megabytes. A longer field is cut and ends with an ellipsis (…); a longer body is cut
+    with a note that the rest is on the lead's page."""
+
+    max_field_chars: Annotated[int, between(20, 100_000)] = Field(
+        2000, description="Characters of one lead field shown in an email (20 to 100,000).")
+    max_body_chars: Annotated[int, between(1000, 5_000_000)] = Field(
+        200_000, description="Characters of the text part, and of the HTML part, of one email (1,000 to "
+                             "5,000,000).")
 
 
 class Aging(Strict):
@@ -153,14 +180,14 @@ class Aging(Strict):
     is queued once (the `deliveries` ledger) whatever the number of runs. Days are the partner's (its
     `timezone` and `business_days` in partners.yaml)."""
 
-    remind_days_before: float | None = Field(
-        1, gt=0, description="Remind the partner this many of its days before the acceptance window ends; "
+    remind_days_before: Annotated[float | None, between(0, 365, low_open=True)] = Field(
+        1, description="Remind the partner this many of its days before the acceptance window ends; "
                              "null: no reminder.")
     withdrawal_notice: bool = Field(True, description="Tell the partner when a lead is withdrawn from it.")
-    notice_within_days: float = Field(
-        7, gt=0, description="Withdrawals older than this are not notified (a store upgraded with old ones).")
-    escalate_after_days: float | None = Field(
-        None, gt=0, description="Email the source's contacts about leads unassigned or in review longer than "
+    notice_within_days: Annotated[float, between(0, 3650, low_open=True)] = Field(
+        7, description="Withdrawals older than this are not notified (a store upgraded with old ones).")
+    escalate_after_days: Annotated[float | None, between(0, 3650, low_open=True)] = Field(
+        None, description="Email the source's contacts about leads unassigned or in review longer than "
                                 "this many days (one email per source and run, each lead once); null: never.")
 
 
@@ -180,6 +207,14 @@ class LifecycleSettings(Strict):
     auto_registration: AutoRegistration = AutoRegistration()
     portal: PortalSettings = PortalSettings()  # the partner portal (leadsync/portal/)
     aging: Aging = Aging()
+    emails: EmailLimits = EmailLimits()
+
+    @model_validator(mode="after")
+    def _portal_knows_registration(self) -> LifecycleSettings:
+        portal = self.portal.model_copy()  # a copy: the default PortalSettings() instance is shared
+        portal._auto_registration = self.auto_registration
+        object.__setattr__(self, "portal", portal)
+        return self
 
     @model_validator(mode="after")
     def _unique_codes(self) -> LifecycleSettings:

@@ -19,6 +19,7 @@ from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.events import LifecycleError, add_event, change_assignment, held_lead, save_progress
 from leadsync.lifecycle.opportunities import create_opportunity
 from leadsync.lifecycle.rewards import reward_status_update
+from leadsync.portal.i18n import Message
 
 NOT_CONTACTED = "Not Contacted"
 CONTACTED = "Contacted"
@@ -62,11 +63,12 @@ def check_transition(current: str, target: str) -> None:
         return
     nexts = allowed_next(current)
     if current in CLOSING:
-        raise LifecycleError(f"the lead is closed ({current}): its sales status can no longer change",
-                             "sales_status", 409)
+        raise LifecycleError(Message("the lead is closed (%(status)s): its sales status can no longer change",
+                                     status=current), "sales_status", 409)
     if target not in nexts:
-        raise LifecycleError(f"a lead cannot go from {current} to {target}; from {current} it can go to "
-                             f"{', '.join(nexts)}", "sales_status", 409)
+        raise LifecycleError(Message("a lead cannot go from %(current)s to %(target)s; from %(current)s it can go "
+                                     "to %(next)s", current=current, target=target, next=", ".join(nexts)),
+                             "sales_status", 409)
 
 
 def set_sales_status(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, status_text: str,

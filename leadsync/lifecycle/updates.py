@@ -23,6 +23,7 @@ from leadsync.lifecycle.marketing import parse_event, record_marketing_event
 from leadsync.lifecycle.opportunities import parse_fields, update_opportunity
 from leadsync.lifecycle.reps import assign_rep
 from leadsync.lifecycle.status import CONVERTED, set_sales_status
+from leadsync.portal.i18n import Message
 
 COLUMNS = ("lead_id", "sales_status", "rep_name", "rep_email", "opportunity_name", "opportunity_stage",
            "opportunity_amount", "opportunity_close_date", "marketing_event_type", "marketing_event_name",
@@ -97,7 +98,8 @@ def apply_update(ctx: Lifecycle, partner_id: str, row: Mapping[str, object], now
         if rep_name or rep_email:
             changed, email = assign_rep(ctx, conn, lead_id, partner_id, rep_name, rep_email, now, actor)
             if changed:
-                result.changes.append(f"rep set to {rep_name} <{(rep_email or '').lower()}>")
+                result.changes.append(Message("rep set to %(name)s <%(email)s>", name=rep_name,
+                                              email=(rep_email or "").lower()))
             if email:
                 result.emails.append(email)
         converted = False
@@ -107,7 +109,7 @@ def apply_update(ctx: Lifecycle, partner_id: str, row: Mapping[str, object], now
             new = set_sales_status(ctx, conn, lead_id, partner_id, status, now, actor, opportunity=opp,
                                    default_opportunity_name=view.title if view else None)
             if new:
-                result.changes.append(f"sales status set to {new}")
+                result.changes.append(Message("sales status set to %(status)s", status=new))
                 converted = new == CONVERTED
                 if converted:
                     result.changes.append("opportunity created")

@@ -16,18 +16,19 @@ from leadsync.lifecycle.events import LifecycleError
 from leadsync.lifecycle.status import SALES_STATUSES
 from leadsync.lifecycle.updates import apply_update
 from leadsync.portal.auth import Member
+from leadsync.portal.i18n import Message
 from leadsync.portal.leads import owned
 
 Action = Literal["accept", "reject", "status", "rep"]
 MAX_LEADS = 500
-NOT_YOURS = "not one of your leads (or no longer assigned to you)"
+NOT_YOURS = Message("not one of your leads (or no longer assigned to you)")
 
 
 @dataclass(frozen=True)
 class Outcome:
     lead_id: str
     ok: bool
-    message: str
+    message: str | tuple[str, ...]  # Messages (portal.i18n), shown in the member's language
 
 
 @dataclass
@@ -47,19 +48,20 @@ class BulkResult:
 def check(ctx: Lifecycle, member: Member, action: str, lead_ids: list[str], form: dict[str, str]) -> None:
     """LifecycleError (with the form field at fault) when the action as a whole cannot be taken."""
     if action not in ("accept", "reject", "status", "rep"):
-        raise LifecycleError(f"'{action}' is not an action; choose accept, reject, status or rep", "action")
+        raise LifecycleError(Message("'%(action)s' is not an action; choose accept, reject, status or rep",
+                                     action=action), "action")
     if not lead_ids:
-        raise LifecycleError("Select at least one lead.", "lead_id")
+        raise LifecycleError(Message("Select at least one lead."), "lead_id")
     if len(lead_ids) > MAX_LEADS:
-        raise LifecycleError(f"Select at most {MAX_LEADS} leads at a time.", "lead_id")
+        raise LifecycleError(Message("Select at most %(n)s leads at a time.", n=MAX_LEADS), "lead_id")
     if action == "reject" and ctx.settings.reject_reason(form.get("reason")) is None:
-        raise LifecycleError("Choose a reason for rejecting the selected leads.", "reason")
+        raise LifecycleError(Message("Choose a reason for rejecting the selected leads."), "reason")
     if action == "status" and form.get("sales_status") not in SALES_STATUSES:
-        raise LifecycleError("Choose the sales status to set.", "sales_status")
+        raise LifecycleError(Message("Choose the sales status to set."), "sales_status")
     if action == "rep":
         partner = ctx.partner(member.partner_id)
         if not form.get("rep") or partner is None or partner.rep(form["rep"]) is None:
-            raise LifecycleError("Choose one of your reps.", "rep")
+            raise LifecycleError(Message("Choose one of your reps."), "rep")
 
 
 def run(ctx: Lifecycle, member: Member, action: Action, lead_ids: list[str], form: dict[str, str],
@@ -89,7 +91,7 @@ def run(ctx: Lifecycle, member: Member, action: Action, lead_ids: list[str], for
             update = apply_update(ctx, pid, row, now, actor)
             result.emails += update.emails
             result.outcomes.append(Outcome(lead_id, bool(update.changes),
-                                           "; ".join(update.changes) if update.changes else "nothing changed"))
+                                           tuple(update.changes) or Message("nothing changed")))
         except LifecycleError as exc:
-            result.outcomes.append(Outcome(lead_id, False, str(exc)))
+            result.outcomes.append(Outcome(lead_id, False, exc.args[0]))
     return result

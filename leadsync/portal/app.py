@@ -33,7 +33,7 @@ from leadsync.lifecycle.mail_queue import send_pending
 from leadsync.lifecycle.smtp import Mailer, SmtpError
 from leadsync.lifecycle.tokens import TokenError
 from leadsync.portal import auth
-from leadsync.portal.i18n import LANGUAGES, gettext_callables, language_of, translate
+from leadsync.portal.i18n import LANGUAGES, error_text, gettext_callables, language_of, translate
 
 log = logging.getLogger(__name__)
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
@@ -156,7 +156,8 @@ def create_portal(ctx: Lifecycle, clock: Callable[[], datetime], mailer: Mailer 
                 try:
                     form = await read_form(request)
                 except LifecycleError as exc:
-                    return portal.message(request, "This cannot be done", str(exc), exc.status_code, error=True)
+                    return portal.message(request, "This cannot be done", error_text(portal.language(request), exc),
+                                          exc.status_code, error=True)
                 if not csrf_ok(request, form):
                     return portal.message(request, "The form has expired",
                                           translate(portal.language(request), "The page was open too long or in "
@@ -174,9 +175,11 @@ def create_portal(ctx: Lifecycle, clock: Callable[[], datetime], mailer: Mailer 
             try:
                 return await run_in_threadpool(method, request, member, form)
             except TokenError as exc:
-                return portal.message(request, exc.title, str(exc), exc.status_code, member, error=True)
+                return portal.message(request, exc.title, error_text(portal.language(request), exc), exc.status_code,
+                                      member, error=True)
             except LifecycleError as exc:
-                return portal.message(request, "This cannot be done", str(exc), exc.status_code, member, error=True)
+                return portal.message(request, "This cannot be done", error_text(portal.language(request), exc),
+                                      exc.status_code, member, error=True)
 
         return handle
 

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -25,6 +26,7 @@ from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.email_render import render
 from leadsync.lifecycle.mail_queue import queue_email
 from leadsync.lifecycle.tokens import TokenError, TokenExpired, TokenForged, TokenUsed
+from leadsync.portal.i18n import Message
 from leadsync.portal.overrides import user_language
 from leadsync.portal.tables import portal_sessions, portal_sign_ins
 
@@ -92,10 +94,10 @@ def request_link(ctx: Lifecycle, email: str, client: str | None, now: datetime, 
                                  .where(s.c.client == client, s.c.requested_at > hour_ago)).scalar_one() \
             if client else 0
         if by_email >= portal.sign_in_requests_per_hour:
-            raise RateLimited(f"Sign-in links for this address were requested {by_email} times in the last hour; "
-                              "use the latest email, or try again in an hour.")
+            raise RateLimited(Message("Sign-in links for this address were requested %(n)s times in the last hour; "
+                                      "use the latest email, or try again in an hour.", n=by_email))
         if by_client >= portal.sign_in_requests_per_hour_per_client:
-            raise RateLimited("Too many sign-in requests from your network in the last hour; try again later.")
+            raise RateLimited(Message("Too many sign-in requests from your network in the last hour; try again later."))
         if not found:  # recorded all the same: guessing addresses counts against the limits
             conn.execute(sa.insert(s).values(link_id=secrets.token_urlsafe(16), partner_id=None, email=email,
                                              client=client, requested_at=now, used_at=None))
@@ -113,9 +115,10 @@ def request_link(ctx: Lifecycle, email: str, client: str | None, now: datetime, 
             delivery_id = f"portal_sign_in:{link_id}"
             queue_email(conn, delivery_id=delivery_id, kind="portal_sign_in", partner_id=m.partner_id,
                         recipients=[email], now=now, email=render(
-                            "portal_sign_in", "Your sign-in link", language=chosen, name=m.name,
-                            partner=partner, url=url, minutes=f"{portal.sign_in_link_ttl_minutes:g}",
-                            expires_at=f"{expires:%d %b %Y %H:%M}"))
+                            "portal_sign_in", "Your sign-in link", language=chosen, limits=ctx.settings.emails,
+                            name=m.name, partner=partner, url=url, minutes=f"{portal.sign_in_link_ttl_minutes:g}",
+                            expires_at=f"{expires.astimezone(ZoneInfo(partner.timezone)):%d %b %Y %H:%M}",
+                            zone=partner.timezone))
             ids.append(delivery_id)
     return ids
 
@@ -127,9 +130,9 @@ def check_link(ctx: Lifecycle, token: str | None, now: datetime) -> tuple[str, s
         claims = _serializer(ctx).loads(token or "")
         link_id, partner_id, email, expires = claims["l"], claims["p"], claims["e"], int(claims["x"])
     except (BadSignature, KeyError, TypeError, ValueError):
-        raise TokenForged("This sign-in link was changed or was not issued by us. Ask for a new one.") from None
+        raise TokenForged(Message("This sign-in link was changed or was not issued by us. Ask for a new one.")) from None
     if now.timestamp() >= expires:
-        raise TokenExpired("This sign-in link has expired; ask for a new one.")
+        raise TokenExpired(Message("This sign-in link has expired; ask for a new one."))
     return link_id, partner_id, email
 
 
@@ -138,20 +141,21 @@ def sign_in(ctx: Lifecycle, token: str | None, now: datetime) -> tuple[Member, s
     link_id, partner_id, email = check_link(ctx, token, now)
     who = member(ctx, partner_id, email)
     if who is None:
-        raise TokenError(f"{email} is no longer a user or rep of this partner; ask your partner admin.")
+        raise TokenError(Message("%(email)s is no longer a user or rep of this partner; ask your partner admin.",
+                                 email=email))
     s = portal_sign_ins
     session_id = secrets.token_urlsafe(24)
     expires = now + timedelta(hours=ctx.settings.portal.session_hours)
     with ctx.store.begin() as conn:
         rows = conn.execute(sa.select(s.c.used_at).where(s.c.link_id == link_id, s.c.partner_id == partner_id)).all()
         if not rows:
-            raise TokenForged("This sign-in link is not known here; ask for a new one.")
+            raise TokenForged(Message("This sign-in link is not known here; ask for a new one."))
         if rows[0][0] is not None:
-            raise TokenUsed(f"This sign-in link was used on {rows[0][0]:%d %b %Y %H:%M} UTC; each link works once. "
-                            "Ask for a new one.")
+            raise TokenUsed(Message("This sign-in link was used on %(when)s UTC; each link works once. Ask for a new "
+                                    "one.", when=f"{rows[0][0]:%d %b %Y %H:%M}"))
         done = conn.execute(sa.update(s).where(s.c.link_id == link_id, s.c.used_at.is_(None)).values(used_at=now))
         if done.rowcount != 1:  # a second click raced the first one
-            raise TokenUsed("This sign-in link has just been used; each link works once. Ask for a new one.")
+            raise TokenUsed(Message("This sign-in link has just been used; each link works once. Ask for a new one."))
         conn.execute(sa.insert(portal_sessions).values(session_id=session_id, partner_id=partner_id, email=email,
                                                        started_at=now, expires_at=expires, ended_at=None))
     return who, session_id, expires

@@ -19,7 +19,10 @@ from leadsync.portal.i18n import DEFAULT, LANGUAGES, LOCALES
 
 ROOTS = (Path(__file__).parent, Path(__file__).parents[1] / "lifecycle" / "templates" / "email")
 TEMPLATES = [("**.html", "jinja2"), ("**.txt", "jinja2"), ("**.subject", "jinja2")]
-PYTHON_KEYWORDS = {"translate": (2,), "_": (2,), "page": (3,), "message": (2,)}
+PYTHON_KEYWORDS = {"translate": (2,), "_": (2,), "page": (3,), "message": (2,), "Message": (1,)}
+# Python code whose text reaches portal pages or partner emails: the portal's (titles, notices, Messages)
+# and the lifecycle's Messages (outcomes of the portal's bulk actions, errors it shows)
+PYTHON_ROOTS = ((Path(__file__).parent, PYTHON_KEYWORDS), (Path(__file__).parents[1] / "lifecycle", {"Message": (1,), "translate": (2,)}))
 
 
 def _extra() -> list[str]:
@@ -35,10 +38,11 @@ def template_messages() -> Catalog:
         for filename, lineno, message, comments, context in extract_from_dir(
                 root, TEMPLATES, options_map={"**": {"extensions": "jinja2.ext.i18n"}}):
             catalog.add(message, locations=[(filename, lineno)])
+    for root, keywords in PYTHON_ROOTS:
         for filename, lineno, message, comments, context in extract_from_dir(
-                Path(__file__).parent, [("**.py", "python")], keywords=PYTHON_KEYWORDS):
-            if root == ROOTS[0] and isinstance(message, str) and message.strip():
-                catalog.add(message, locations=[(filename, lineno)])
+                root, [("**.py", "python")], keywords=keywords):
+            if isinstance(message, str) and message.strip():
+                catalog.add(message, locations=[(f"{root.name}/{filename}", lineno)])
     for message in _extra():
         catalog.add(message)
     return catalog

@@ -8,6 +8,7 @@ import gettext as _gettext
 from functools import cache
 from io import BytesIO
 from pathlib import Path
+from typing import Self
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -67,3 +68,30 @@ def translate(language: str | None, message: str, **variables) -> str:
     """One message outside a template (subjects, flash notices)."""
     text = translations(language_of(language)).gettext(message)
     return text % variables if variables else text
+
+
+class Message(str):
+    """English text that keeps its msgid and values, so a portal page or email can show it in the reader's
+    language (`localized`). Raise errors with one: where English is wanted (logs, the JSON API) it is the
+    plain English string. `Message("Select at most %(n)s leads.", n=500)`; catalogues.py extracts msgids."""
+
+    msgid: str
+    params: dict
+
+    def __new__(cls, msgid: str, **params) -> Self:
+        text = super().__new__(cls, msgid % params if params else msgid)
+        text.msgid, text.params = msgid, params
+        return text
+
+
+def localized(language: str | None, text: object) -> str:
+    """`text` in `language`: a Message by its msgid, any other text when the catalogue has it, else as is."""
+    if isinstance(text, Message):
+        params = {k: localized(language, v) if isinstance(v, Message) else v for k, v in text.params.items()}
+        return translate(language, text.msgid, **params)
+    return translate(language, str(text)) if text else ""
+
+
+def error_text(language: str | None, exc: BaseException) -> str:
+    """An exception's message in `language` (str(exc) drops the Message; its first argument keeps it)."""
+    return localized(language, exc.args[0] if exc.args else str(exc))

@@ -12,12 +12,13 @@ from leadsync.lifecycle.lead_view import lead_view
 from leadsync.lifecycle.opportunities import current_opportunity
 from leadsync.lifecycle.status import SALES_STATUSES
 from leadsync.lifecycle.web import _describe
-from leadsync.portal import actions, auth, overrides
+from leadsync.portal import actions, auth, overrides, registration_form
 from leadsync.portal.app import HEADERS, Portal, csrf_token, first
-from leadsync.portal.i18n import LANGUAGES, translate
+from leadsync.portal.i18n import LANGUAGES, error_text, localized, translate
 from leadsync.portal.leads import LeadFilter, owned, partner_leads
 from leadsync.portal.pipeline_view import pipeline, pipeline_csv
 from leadsync.portal.ranking import ANONYMOUS, ranking
+from leadsync.routing.rules import describe as describe_rule
 
 Form = dict[str, list[str]] | None
 
@@ -48,7 +49,7 @@ class Views:
             ids = auth.request_link(self.ctx, email, client, self.p.clock(), self.p.language(request))
         except auth.RateLimited as exc:
             return self.p.page(request, "sign_in", "Sign in to the partner portal", status_code=429, email=email,
-                               sent=False, error=str(exc))
+                               sent=False, error=error_text(self.p.language(request), exc))
         self.p.send(ids)
         return self.p.page(request, "sign_in", "Sign in to the partner portal", email=email, sent=True)
 
@@ -107,13 +108,17 @@ class Views:
         try:
             actions.check(self.ctx, member, fields.get("action", ""), lead_ids, fields)
         except LifecycleError as exc:
-            request.session["notice"] = {"error": True, "text": str(exc)}
+            request.session["notice"] = {"error": True, "text": error_text(self.p.language(request), exc)}
             return RedirectResponse(back, 303)
         result = actions.run(self.ctx, member, fields["action"], lead_ids, fields, self.p.clock())
         self.p.send(result.emails)
         request.session["notice"] = {"error": bool(result.failed), "text": self._(
             request, "%(done)s of %(total)s lead(s) done.", done=result.done, total=len(result.outcomes))}
-        request.session["results"] = [[o.lead_id, o.ok, o.message] for o in result.outcomes][:100]
+        lang = self.p.language(request)
+        request.session["results"] = [
+            [o.lead_id, o.ok, "; ".join(localized(lang, m) for m in (o.message if isinstance(o.message, tuple)
+                                                                      else (o.message,)))]
+            for o in result.outcomes][:100]
         return RedirectResponse(back, 303)
 
     def lead(self, request: Request, member: auth.Member, form: Form) -> Response:
@@ -164,17 +169,40 @@ class Views:
                 "language": first(form).get("language_default", "en"),
                 "time_zone": first(form).get("time_zone", "UTC").strip() or "UTC",
             }
+            wanted.update(registration_wanted(form))
             wanted = {k: v for k, v in wanted.items() if k not in current.locked}
             try:
                 with self.ctx.store.begin() as conn:
                     changed = overrides.save(conn, yaml_partner, current, wanted, member.email, self.p.clock())
             except overrides.SettingError as exc:
-                error, code = str(exc), 400
+                error, code = error_text(self.p.language(request), exc), 400
             else:
                 self.ctx.refresh_partner_settings()
                 request.session["notice"] = {"error": False, "text": self._(
                     request, "Saved: %(what)s.", what=", ".join(changed)) if changed else self._(
                     request, "Nothing changed.")}
                 return RedirectResponse("/portal/settings", 303)
+        registration = self.ctx.settings.auto_registration
         return self.p.page(request, "settings", "Lead settings", member, code, current=current,
-                           yaml_partner=yaml_partner, error=error, settings_names=overrides.SETTINGS)
+                           yaml_partner=yaml_partner, error=error, settings_names=overrides.SETTINGS,
+                           modes=overrides.REGISTRATION_MODES,
+                           yaml_files={name: overrides.yaml_file(name) for name in overrides.SETTINGS}, operators=registration_form.OPERATORS,
+                           rule_groups=registration_form.form_rows(current.registration_rules),
+                           supplier_groups=[(g.name, " and ".join(describe_rule(r) for r in g.rules))
+                                            for g in registration.supplier_rules
+                                            if g.partners is None or member.partner_id in g.partners],
+                           supplier_ignored=registration.ignored_companies + registration.ignored_email_domains)
+
+
+def registration_wanted(form: Form) -> dict:
+    """The auto-registration settings a settings form carries (a form without them changes none)."""
+    fields = first(form)
+    wanted: dict = {}
+    if "auto_registration" in fields:
+        wanted["auto_registration"] = fields["auto_registration"]
+    if registration_form.PRESENT in fields:
+        wanted["registration_rules"] = registration_form.groups_from_form(fields)
+    for name in ("ignored_companies", "ignored_email_domains"):
+        if name in fields:
+            wanted[name] = registration_form.lines(fields[name])
+    return wanted

@@ -234,15 +234,14 @@ def store_world(store_url, partners, source, monkeypatch) -> World:
     return _world(store_url, partners, source, free_port(), "http://127.0.0.1:9", {})
 
 
-@pytest.fixture
-def make_served(duckdb_url, partners, source, smtp_server, monkeypatch):
-    """make_served(clock=None, **settings overrides) -> World whose web app is served on loopback."""
+def served_worlds(store_url: str, partners, source, smtp_server, monkeypatch):
+    """The make_served factory over one store (a generator: stops the servers when it resumes)."""
     monkeypatch.setenv("LEADSYNC_TEST_LIFECYCLE_SECRET", SECRET)
     servers: list[HttpSandbox] = []
 
     def make(clock=None, **overrides) -> World:
         port = free_port()
-        w = _world(duckdb_url, partners, source, smtp_server.port, f"http://127.0.0.1:{port}", overrides, smtp_server)
+        w = _world(store_url, partners, source, smtp_server.port, f"http://127.0.0.1:{port}", overrides, smtp_server)
         app = create_app(w.store, w.ctx.partners, w.ctx.settings, w.ctx.sources, clock=clock)
         server = HttpSandbox(app, port=port, name="lifecycle-web").start()
         servers.append(server)
@@ -250,6 +249,12 @@ def make_served(duckdb_url, partners, source, smtp_server, monkeypatch):
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def make_served(duckdb_url, partners, source, smtp_server, monkeypatch):
+    """make_served(clock=None, **settings overrides) -> World whose web app is served on loopback."""
+    yield from served_worlds(duckdb_url, partners, source, smtp_server, monkeypatch)
 
 
 @pytest.fixture

@@ -212,6 +212,7 @@ def test_json_api_takes_updates_with_a_partner_api_key(served, http):
 
 def test_partners_register_the_leads_they_create_through_the_api(make_served, http):
     w = make_served(auto_registration={"target_source": "sftp_demo", "ignored_companies": ["Supplier Inc"],
+                                       "modes": {"north": "supplier_managed"},
                                        "supplier_rules": [{"name": "territory", "rules": [
                                            {"field": "country", "op": "in", "partner_attribute": "countries"}]}]})
     key = issue_api_key(w.ctx, "north", pd.Timestamp.now(tz="UTC").to_pydatetime())

@@ -1,5 +1,6 @@
 """Portal fixtures: the lifecycle fixtures (partners, a source mapping, a real SMTP server on loopback, the
-partner-response app — which mounts the portal — served by uvicorn on loopback), and a `portal` helper
+partner-response app — which mounts the portal — served by uvicorn on loopback, on DuckDB and on PostgreSQL),
+and a `portal` helper
 that signs a member in from the link in the email the SMTP server received."""
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ _spec.loader.exec_module(lifecycle_fixtures)
 smtp_server = lifecycle_fixtures.smtp_server
 source = lifecycle_fixtures.source
 partners = lifecycle_fixtures.partners
-make_served = lifecycle_fixtures.make_served
 served = lifecycle_fixtures.served
 T0 = lifecycle_fixtures.T0
+
+
+@pytest.fixture
+def make_served(store_url, partners, source, smtp_server, monkeypatch):
+    """make_served(clock=None, **settings overrides) -> World whose web app (with the portal) is served on
+    loopback, over each store: every portal test runs on DuckDB and on PostgreSQL (`store_url`)."""
+    yield from lifecycle_fixtures.served_worlds(store_url, partners, source, smtp_server, monkeypatch)
 
 
 def sign_in_link(mail) -> str:

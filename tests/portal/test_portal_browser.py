@@ -1,7 +1,8 @@
 """A partner admin in a real browser (headless Debian Chromium through chromedriver, as
 tests/lifecycle/test_browser.py): signs in from the link in the email the SMTP server received, filters the
 lead list, bulk-accepts three leads, bulk-rejects two with a reason, changes who is told about new leads
-and sees it on the next routed lead, and sees the ranking. Skipped, saying what is missing, without
+and sees it on the next routed lead, switches auto-registration to its own rule group and sees the next lead
+it creates registered by it, and sees the ranking. On DuckDB and on PostgreSQL. Skipped, saying what is missing, without
 chromium, chromium-driver or selenium."""
 
 import importlib.util
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from leadsync.lifecycle.delivery import deliver
+from leadsync.lifecycle.registration import register_partner_leads
 from leadsync.lifecycle.updates import apply_update
 
 _spec = importlib.util.spec_from_file_location("lifecycle_browser", Path(__file__).parents[1] / "lifecycle/test_browser.py")
@@ -92,6 +94,20 @@ def test_a_partner_admin_works_leads_changes_a_setting_and_sees_the_ranking(brow
     deliver(served.ctx, now())
     notices = [m for m in served.inbox.messages if "Routed After" in m.message["Subject"]]
     assert [m.rcpt_tos for m in notices] == [["ops@northwind.example"]]
+
+    # auto-registration by the partner's own rule group: the next lead the partner creates is registered by it
+    browser.find_element(By.LINK_TEXT, "Settings").click()
+    wait.until(ec.title_is("Lead settings"))
+    browser.find_element(By.ID, "mode-own_rules").click()
+    browser.find_element(By.ID, "rg-0-name").send_keys("enterprise")
+    browser.find_element(By.ID, "rg-0-0-field").send_keys("lead_type")
+    browser.find_element(By.ID, "rg-0-0-value").send_keys("Enterprise")
+    browser.find_element(By.ID, "save-settings").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "notice"), "Saved: auto_registration, registration_rules."))
+    created = register_partner_leads(served.ctx, "north", [{"reference": "B-1", "lead_type": "Enterprise"},
+                                                           {"reference": "B-2", "lead_type": "SMB"}], now())
+    assert [(d["decision"], d["matched_by"]) for d in created.decisions] == [
+        ("registered", "partner:enterprise"), ("not_matched", None)]
 
     # points for keeping an accepted lead up to date, then the ranking page
     apply_update(served.ctx, "north", {"lead_id": leads[0], "rep_name": "Nora West",

@@ -69,6 +69,7 @@ PARTNERS = {
 }
 REGISTRATION_RULES = {
     "target_source": None, "ignored_companies": [], "ignored_email_domains": [], "partner_rules": {},
+    "modes": {"*": "supplier_managed"},
     "supplier_rules": [{"name": "territory", "rules": [
         {"field": "country", "op": "in", "partner_attribute": "countries"}]}],
 }

@@ -85,9 +85,4 @@ def load_lifecycle(paths: ProjectPaths, store: LeadStore) -> Lifecycle:
     partners = load_partners(paths.partners_file)
     sources = {cfg.name: cfg for cfg in (load_source(f) for f in source_files(paths))}
     check_references(settings, partners, list(sources), lifecycle_file(paths))
-    target = settings.auto_registration.target_source
-    if target and sources[target].is_api:
-        raise ConfigError(lifecycle_file(paths), [
-            (f"auto_registration.target_source: '{target}' is a {sources[target].type} source; partner "
-            "registrations can only be written to SFTP sources (status files) in this version")])
     return Lifecycle(store=store, partners=partners, settings=settings, sources=sources)

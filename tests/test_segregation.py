@@ -78,7 +78,8 @@ def sftp_project(project, sftp, monkeypatch):
 
 
 def test_sftp_leads_matching_the_filter_are_stored_but_never_routed_or_in_the_status_file(sftp_project, sftp,
-                                                                                          duckdb_url):
+                                                                                          store_url):
+    """On both stores: the filter runs inside the embedded DuckDB, and in an in-process DuckDB for Postgres."""
     # internal-only campaign OR any Californian postal code (a range of leading characters, as routing reads it)
     set_segregate(sftp_project, "sftp_demo", {"any": [
         {"field": "campaign", "op": "in", "value": ["Employee Referral"]},
@@ -91,21 +92,21 @@ def test_sftp_leads_matching_the_filter_are_stored_but_never_routed_or_in_the_st
         + "cid@gamma.com,Cid,Fox,Gamma,US,NY,10001,Firewall,SMB,Expo\n"
         + "dee@delta.com,Dee,Oak,Delta,US,TX,73301,Firewall,SMB,Expo\n", encoding="utf-8")
 
-    result = run_job(sftp_project, duckdb_url)
+    result = run_job(sftp_project, store_url)
     assert result.success
 
-    leads, status = held_and_routed(duckdb_url, "sftp_demo")
+    leads, status = held_and_routed(store_url, "sftp_demo")
     held = set(leads.loc[leads["segregated"].astype(bool), "email"])
     assert held == {"ann@acme.com", "bob@beta.com"}
     ids = dict(zip(leads["email"], leads["lead_id"], strict=True))
     assert {status[ids[e]] for e in held} == {"segregated"}
     assert {status[ids[e]] for e in ("cid@gamma.com", "dee@delta.com")} <= {"routed", "accepted", "unassigned"}
-    assert_never_written_back(duckdb_url, {ids[e] for e in held})
+    assert_never_written_back(store_url, {ids[e] for e in held})
     written = "".join(f.read_text() for f in (sftp.root / "outbox").glob("*.csv"))
     assert "cid@gamma.com" in written and "ann@acme.com" not in written and "bob@beta.com" not in written
 
     assert decided_by_segregation(result, "sftp_demo") == 2
-    row = summary_row(duckdb_url, "sftp_demo")
+    row = summary_row(store_url, "sftp_demo")
     assert (row["leads"], row["segregated"]) == (4, 2)
 
 

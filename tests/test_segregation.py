@@ -6,6 +6,7 @@ with an unknown operator."""
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import yaml
 from jobs import materialization, outbox_states, read_table, run_job
@@ -215,3 +216,44 @@ def test_check_refuses_an_unknown_operator_naming_the_ones_it_knows(project, cap
     assert code == 1
     assert "sftp_demo.yaml" in out and "segregate" in out and "'like'" in out
     assert "'contains_any'" in out and "'is_empty'" in out
+
+
+def segregated_emails(segregate: dict, **columns: list[str]) -> list[str]:
+    """The emails the intake plan holds back from a batch of raw strings (the pure map_table, no store)."""
+    from leadsync.config.schema import SftpSource
+    from leadsync.intake.apply import map_table
+
+    cfg = SftpSource.model_validate({
+        "name": "s", "type": "sftp", "segregate": segregate,
+        "connection": {"host": "h", "username": "u", "password_env": "P", "host_key": "k"},
+        "fields": [{"column": "Email", "field": "email", "format": "email"}, {"column": "Country", "field": "country"},
+                   {"column": "Zip", "field": "postal_code"}, {"column": "Products", "field": "products"},
+                   {"column": "Employees", "field": "employees", "type": "number"}]})
+    n = len(next(iter(columns.values())))
+    table = pa.table({"Email": [f"{i}@x.io" for i in range(n)], **columns})
+    leads = map_table(cfg, table).leads
+    return leads.loc[leads["segregated"].astype(bool), "email"].tolist()
+
+
+@pytest.mark.parametrize(("rule", "values", "held"), [
+    ({"field": "country", "op": "equals", "value": "us"}, [" US", "DE", "", "usa"], [0]),
+    ({"field": "country", "op": "in", "value": ["US", "ca"]}, ["Ca", "DE", "", "US"], [0, 3]),
+    # an empty field fails every operator but is_empty, not_in included (as routing reads it)
+    ({"field": "country", "op": "not_in", "value": ["US"]}, ["US", "DE", "", "fr"], [1, 3]),
+    ({"field": "country", "op": "is_empty"}, ["US", " ", "", "DE"], [1, 2]),
+    ({"field": "postal_code", "op": "prefix", "value": ["94", "SW1-SW9"]}, ["94105", "sw5a", "10001", "SE10"], [0, 1]),
+    ({"field": "employees", "op": "range", "value": ["100", "200"]}, ["150", "99", "200", "x"], [0, 2]),
+    ({"field": "employees", "op": "equals", "value": "5"}, ["5", "5.0", "50", ""], [0, 1]),
+    ({"field": "products", "op": "contains_any", "value": ["SD-WAN"]}, ["Firewall; sd-wan", "SD", "", "sd-wan"],
+     [0, 3]),
+])
+def test_each_operator_holds_back_what_routing_would_match(rule, values, held):
+    column = {"country": "Country", "postal_code": "Zip", "employees": "Employees", "products": "Products"}
+    assert segregated_emails({"all": [rule]}, **{column[rule["field"]]: values}) == [f"{i}@x.io" for i in held]
+
+
+def test_all_needs_every_condition_and_any_one():
+    columns = {"Country": ["US", "US", "DE", "DE"], "Zip": ["94105", "10001", "94105", "10001"]}
+    conditions = [{"field": "country", "op": "in", "value": ["US"]}, {"field": "postal_code", "op": "prefix", "value": ["94"]}]
+    assert segregated_emails({"all": conditions}, **columns) == ["0@x.io"]
+    assert segregated_emails({"any": conditions}, **columns) == ["0@x.io", "1@x.io", "2@x.io"]

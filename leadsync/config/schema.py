@@ -108,6 +108,9 @@ class Uniqueness(Strict):
       SFTP rows are the same as every_record. For sources where each send is a fresh hand-raise (a form
       filled in again, a new campaign response) that partners must work again.
     key: records sharing the key fields are one lead; a later record updates it.
+
+    Marketo and Eloqua default to every_record, not the seed's every_send: switching would make every edit a
+    marketer makes to a record (and each follow-up pull of it) a new lead for projects written before.
     """
 
     mode: Literal["every_record", "every_send", "key"] = "every_record"

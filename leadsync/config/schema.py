@@ -23,7 +23,7 @@ from leadsync.config.api_sources import (
     SalesforceConnection,
     WritebackConfig,
 )
-from leadsync.config.partners import ConflictPolicy
+from leadsync.config.partners import ConflictPolicy, Rule
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 
@@ -105,19 +105,26 @@ class CellPolicy(Strict):
 class Uniqueness(Strict):
     """What makes a lead unique within a source.
 
-    every_record: each record received is its own lead (SFTP, Marketo, Eloqua default).
+    every_record: each record is its own lead: an SFTP row; an API source's record (by its id), a newer
+      version of which updates the lead. For sources whose records are people you follow over time.
+    every_send: each version of a record the source sends is a new lead (a duplicate of the earlier ones);
+      SFTP rows are the same as every_record. For sources where each send is a fresh hand-raise (a form
+      filled in again, a new campaign response) that partners must work again.
     key: records sharing the key fields are one lead; a later record updates it.
+
+    Marketo and Eloqua default to every_record, not the seed's every_send: switching would make every edit a
+    marketer makes to a record (and each follow-up pull of it) a new lead for projects written before.
     """
 
-    mode: Literal["every_record", "key"] = "every_record"
+    mode: Literal["every_record", "every_send", "key"] = "every_record"
     key: list[str] = Field(default_factory=list, description="Lead fields forming the key (mode: key).")
 
     @model_validator(mode="after")
     def _key_matches_mode(self) -> Uniqueness:
         if self.mode == "key" and not self.key:
             raise ValueError("mode 'key' needs 'key': the lead fields that make a lead unique, e.g. [email]")
-        if self.mode == "every_record" and self.key:
-            raise ValueError("'key' is only used with mode 'key'")
+        if self.mode != "key" and self.key:
+            raise ValueError(f"'key' is only used with mode 'key', not {self.mode!r}")
         return self
 
 
@@ -148,6 +155,38 @@ class SftpConnection(Strict):
         return self
 
 
+class Segregation(Strict):
+    """Leads the source holds back: stored, never routed, never written back. The conditions are routing
+    rules over the source's mapped lead fields (field, op, value: the operators and matching of
+    partners.yaml's literal rules); `all` needs every condition to hold, `any` one of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    all_of: list[Rule] | None = Field(None, alias="all", description="Conditions that must all hold.")
+    any_of: list[Rule] | None = Field(None, alias="any", description="Conditions of which one must hold.")
+
+    @model_validator(mode="after")
+    def _one_list_of_literal_rules(self) -> Segregation:
+        if (self.all_of is None) == (self.any_of is None):
+            raise ValueError("segregate takes exactly one of 'all' or 'any', holding a list of conditions "
+                             "such as {field: country, op: in, value: [US, CA]}")
+        for rule in self.rules:
+            if rule.partner_attribute is not None or rule.required or rule.optional:
+                raise ValueError(f"segregate condition on '{rule.field}': give 'field', 'op' and 'value' only "
+                                 "(partner_attribute, required and optional are routing-only)")
+        if not self.rules:
+            raise ValueError("segregate: the list of conditions is empty; give at least one or remove segregate")
+        return self
+
+    @property
+    def rules(self) -> list[Rule]:
+        return list(self.all_of if self.all_of is not None else self.any_of or [])
+
+    @property
+    def match(self) -> Literal["all", "any"]:
+        return "all" if self.all_of is not None else "any"
+
+
 SOURCE_TYPES = ("sftp", "salesforce", "marketo", "eloqua")
 RECORD_ID_COLUMNS = {"salesforce": "Id", "marketo": "id", "eloqua": "ContactID"}
 
@@ -161,6 +200,9 @@ class SourceConfig(Strict):
     description: str = ""
     contacts: list[str] = Field(default_factory=list, description="Supplier contacts emailed on a bad pull.")
     uniqueness: Uniqueness = Uniqueness()
+    segregate: Segregation | None = Field(
+        None, description="{all|any: [{field, op, value}]}: leads matching are stored but never routed or "
+                          "written back (routing rule operators over mapped lead fields).")
     partner_field: str | None = Field(None, description="Lead field that names the partner (a CSV column).")
     upload_partner: str | None = Field(None, description="One partner id chosen for every lead of the source.")
     quarantine_warn_ratio: float = Field(0.05, ge=0, le=1)
@@ -208,6 +250,11 @@ class SourceConfig(Strict):
             if expected and f.type not in expected:
                 allowed = " or ".join(t.value for t in expected)
                 raise ValueError(f"lead field '{f.field}' is a standard field stored as {allowed}; not {f.type.value}")
+        if isinstance(self.segregate, Segregation):
+            for rule in self.segregate.rules:
+                if rule.field not in names:
+                    raise ValueError(f"segregate: condition field '{rule.field}' is not a mapped lead field; "
+                                     f"map it under 'fields' or use one of: {names}")
         if self.partner_field and self.partner_field not in names:
             raise ValueError(f"partner_field '{self.partner_field}' is not a mapped lead field; mapped: {names}")
         return self
@@ -333,7 +380,6 @@ from leadsync.config.partners import (  # noqa: F401
     ProtectedAccount,
     Rep,
     Routing,
-    Rule,
     RuleGroup,
 )
 

@@ -43,22 +43,31 @@ def lead_columns(plan: IntakePlan, batch_id: str, now_sql: str) -> str:
             f"{plan.attributes_sql()} AS attributes, {now_sql} AS received_at, {now_sql} AS updated_at")
 
 
-def check_counts(con, plan: IntakePlan, mapped: str) -> tuple[int, int, Counter]:
-    """(rows, quarantined rows, failures per reason kind) of a mapped relation."""
+@dataclass(frozen=True)
+class Counts:
+    received: int
+    quarantined: int
+    segregated: int  # valid rows matching the source's segregation filter (held back from routing)
+    reasons: Counter
+
+
+def check_counts(con, plan: IntakePlan, mapped: str) -> Counts:
+    """Rows, quarantined rows, segregated rows and failures per reason kind of a mapped relation."""
     checks = plan.checks()
     sums = "".join(f", count(*) FILTER (WHERE {ident('fail_' + str(i))})" for i in range(len(checks)))
     # fetchall: a result left unfinished would refuse the connection's next relation (con.sql)
-    row = con.execute(f"SELECT count(*), count(*) FILTER (WHERE reasons IS NOT NULL){sums} FROM {mapped}").fetchall()[0]
+    row = con.execute(f"SELECT count(*), count(*) FILTER (WHERE reasons IS NOT NULL), "
+                      f"count(*) FILTER (WHERE segregated AND reasons IS NULL){sums} FROM {mapped}").fetchall()[0]
     kinds: Counter = Counter()
-    for check, n in zip(checks, row[2:], strict=True):
+    for check, n in zip(checks, row[3:], strict=True):
         if n:
             kinds[check.label] += int(n)
-    return int(row[0]), int(row[1]), kinds
+    return Counts(int(row[0]), int(row[1]), int(row[2]), kinds)
 
 
 @dataclass
 class MappedBatch:
-    leads: pd.DataFrame  # index = row number; one typed column per lead field, plus lead_key and lead_id
+    leads: pd.DataFrame  # index = row number; one typed column per lead field, plus lead_key, lead_id, segregated
     quarantined: pd.Series  # index = row number; value = reason
     reasons: Counter
 
@@ -75,9 +84,9 @@ def map_table(cfg: SourceConfig, rows: pa.Table, batch_id: str = "batch", row_nu
     try:
         con.register("batch_rows", staged)
         con.execute(f"CREATE TEMP TABLE mapped AS {plan.mapped_sql('batch_rows')}")
-        _, _, kinds = check_counts(con, plan, "mapped")
+        kinds = check_counts(con, plan, "mapped").reasons
         fields = ", ".join(ident(f.field) for f in plan.fields)
-        leads = con.execute(f"SELECT row_number, {fields}, lead_key, lead_id FROM ({plan.identity_sql('mapped', batch_id)}) "
+        leads = con.execute(f"SELECT row_number, {fields}, lead_key, lead_id, segregated FROM ({plan.identity_sql('mapped', batch_id)}) "
                             "ORDER BY row_number").df().set_index("row_number")
         bad = con.execute("SELECT row_number, reasons FROM mapped WHERE reasons IS NOT NULL ORDER BY row_number").df()
     finally:

@@ -14,7 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from leadsync.config.schema import FieldMapping, FieldType, SourceConfig
+from leadsync.intake.segregation import segregation_sql
+from leadsync.intake.sql import ident, literal
 from leadsync.store.tables import STANDARD_LEAD_FIELDS
+
+__all__ = ["IntakePlan", "MissingColumnsError", "compile_plan", "ident", "literal"]
 
 # Same grammar as before the plan existed (and as partners' systems check addresses): local part, a domain
 # of labels, at least one dot.
@@ -33,15 +37,6 @@ _CONTROL = r"'[\x{00}-\x{08}\x{0b}\x{0c}\x{0e}-\x{1f}\x{7f}\x{2400}]'"
 
 class MissingColumnsError(ValueError):
     """The batch lacks required columns; nothing in it can become a lead."""
-
-
-def literal(value: str) -> str:
-    """A SQL string literal: the only way text from files or YAML enters the plan's SQL."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def is_required(f: FieldMapping) -> bool:
@@ -193,7 +188,10 @@ class IntakePlan:
         reasons = ", ".join(f"CASE WHEN {c.fails} THEN {c.message} END" for c in checks) or "NULL"
         typed = ", ".join(f"{self.typed(f)} AS {ident(f.field)}" for f in self.fields)
         record_id = f"CAST({self.record_id} AS VARCHAR)" if self.record_id else "CAST(NULL AS VARCHAR)"
+        # the connector's flag (Salesforce's filter, evaluated by its connector) or the source's segregate filter
+        # over the typed lead fields (t below)
         segregated = f"coalesce(lower({self.segregated}) = 'true', false)" if self.segregated else "false"
+        held = segregation_sql(self.source)
         pairs = ", ".join(f"{literal(name)}, {col}" for col, name in self.raw_names.items())
         flags = ", ".join(f"({c.fails}) AS {ident('fail_' + str(i))}" for i, c in enumerate(checks))
         # the raw payload (quarantine only) is built for failing rows alone: CASE evaluates per selected row
@@ -201,10 +199,11 @@ class IntakePlan:
 WITH b AS (SELECT * FROM {relation}),
 n AS (SELECT *, {normalised}, {record_id} AS record_id, {segregated} AS segregated FROM b),
 m AS (SELECT *{parts} FROM n),
-c AS (SELECT *, NULLIF(concat_ws('; ', {reasons}), '') AS reasons{', ' + flags if flags else ''} FROM m)
-SELECT row_number, {typed}, reasons, record_id, segregated,
+c AS (SELECT *, NULLIF(concat_ws('; ', {reasons}), '') AS reasons{', ' + flags if flags else ''} FROM m),
+t AS (SELECT row_number, {typed}, reasons, record_id, segregated,
        CASE WHEN reasons IS NOT NULL THEN CAST(json_object({pairs}) AS VARCHAR) END AS raw_payload{self._flag_columns(checks)}
-FROM c"""
+FROM c)
+SELECT * {f"REPLACE (segregated OR {held} AS segregated) " if held else ""}FROM t"""
 
     @staticmethod
     def _flag_columns(checks: list[Check]) -> str:
@@ -214,11 +213,14 @@ FROM c"""
         """Leads of the mapped relation with lead_key and lead_id (see `leadsync/intake/__init__.py` for the
         rules); within the batch, records of one key collapse to the last (the newest information)."""
         name = self.source.name
-        if self.source.uniqueness.mode == "every_record" and self.record_id is None:
+        mode = self.source.uniqueness.mode
+        if mode == "every_send" or (mode == "every_record" and self.record_id is None):
+            # the row is the lead: every version an API source sends is a row of its own (the pull stores a
+            # version once), so each send is a new lead, and re-mapping a batch finds the same ids
             row = "format('{:07d}', row_number)"
             return (f"SELECT *, {literal(batch_id + ':')} || {row} AS lead_key, "
                     f"{literal(f'{name}-{batch_id}-')} || {row} AS lead_id FROM {mapped} WHERE reasons IS NULL")
-        if self.source.uniqueness.mode == "every_record":
+        if mode == "every_record":
             key = "record_id"
         else:
             parts = [f"coalesce(lower(trim(CAST({ident(k)} AS VARCHAR))), '')" for k in self.source.uniqueness.key]

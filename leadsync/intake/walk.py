@@ -38,6 +38,7 @@ class IntakeReport:
     stored: int = 0
     merged_duplicates: int = 0
     quarantined: int = 0
+    segregated: int = 0  # valid rows matching the source's segregation filter: stored, never routed
     reasons: Counter = field(default_factory=Counter)
     batch_ids: list[str] = field(default_factory=list)
 
@@ -84,12 +85,12 @@ def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: st
     for i, (first, last) in enumerate(ranges or [None]):
         with store.begin() as conn:
             if first is None:  # no rows left to map (none stored): the batch is done
-                received = stored = quarantined = 0
+                received = stored = quarantined = segregated = 0
                 kinds: Counter = Counter()
             else:
                 before = _batch_leads(conn, cfg, batch_id)
-                received, stored, quarantined, kinds = work(store, conn, cfg, plan, problem, batch_id, file_name,
-                                                            columns, first, last, now)
+                received, stored, quarantined, segregated, kinds = work(
+                    store, conn, cfg, plan, problem, batch_id, file_name, columns, first, last, now)
                 if before is not None:  # a key repeated across slices is one lead: count leads new to the batch
                     stored = _batch_leads(conn, cfg, batch_id) - before
                 conn.execute(sa.insert(tables.intake_slices).values(
@@ -100,6 +101,7 @@ def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: st
         report.received += received
         report.stored += stored
         report.quarantined += quarantined
+        report.segregated += segregated
         report.merged_duplicates += received - stored - quarantined
         report.reasons.update(kinds)
 
@@ -140,10 +142,10 @@ def _plan(cfg: SourceConfig, columns: dict[str, str], quote) -> IntakePlan:
 
 
 def _leads_conflict(cfg: SourceConfig) -> tuple[str, list[str]]:
-    """Key mode (and API records, where a newer version of a record updates its lead) update the stored lead;
-    every_record leads are new by construction (their id names the batch, which the intake ledger says is not
+    """Key mode (and API records under every_record, where a newer version of a record updates its lead) update
+    the stored lead; SFTP rows and every_send leads are new by construction (their id names the batch, which the intake ledger says is not
     mapped yet, in this same transaction): a plain append, no lookup among the leads already stored."""
-    if cfg.uniqueness.mode == "key" or cfg.is_api:
+    if cfg.uniqueness.mode == "key" or (cfg.is_api and cfg.uniqueness.mode == "every_record"):
         keep = {"lead_id", "received_at"}
         return "update", [c.name for c in tables.leads.c if c.name not in keep]
     return "error", []
@@ -167,7 +169,7 @@ def _slice_in_store(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, pl
     driver = conn.connection.driver_connection
     driver.execute(f"CREATE OR REPLACE TEMP TABLE intake_mapped AS {plan.mapped_sql(relation)}")
     try:
-        received, quarantined, kinds = check_counts(driver, plan, "intake_mapped")
+        counts = check_counts(driver, plan, "intake_mapped")
         identified = f"(SELECT {lead_columns(plan, batch_id, now_sql)} FROM ({plan.identity_sql('intake_mapped', batch_id)}))"
         cols = [d[0] for d in driver.execute(f"SELECT * FROM {identified} LIMIT 0").description]
         conflict, update = _leads_conflict(cfg)
@@ -184,7 +186,7 @@ def _slice_in_store(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, pl
     finally:
         driver.execute("DROP TABLE IF EXISTS intake_leads")
         driver.execute("DROP TABLE IF EXISTS intake_mapped")
-    return received, int(stored), quarantined, kinds
+    return counts.received, int(stored), counts.quarantined, counts.segregated, counts.reasons
 
 
 def _all_quarantined(conn: sa.Connection, cfg: SourceConfig, batch_id: str, file_name: str,
@@ -196,7 +198,7 @@ def _all_quarantined(conn: sa.Connection, cfg: SourceConfig, batch_id: str, file
            f"CAST(json_object({pairs}) AS VARCHAR), {literal(reason)}, {now_sql} FROM {relation} AS b")
     n = conn.exec_driver_sql(f"SELECT count(*) FROM {relation} AS b").scalar_one()
     conn.exec_driver_sql(f"INSERT INTO quarantine ({', '.join(q_cols)}) {sql}")
-    return int(n), 0, int(n), Counter({reason.split(";")[0]: int(n)})
+    return int(n), 0, int(n), 0, Counter({reason.split(";")[0]: int(n)})
 
 
 def _slice_outside(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, plan: IntakePlan | None,
@@ -207,7 +209,7 @@ def _slice_outside(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, pla
     physical = {name: f"c{i}" for i, name in enumerate(columns)}
     con = compute_connection()
     now_sql = f"TIMESTAMPTZ {literal(now.isoformat())}"
-    received = stored = quarantined = 0
+    received = stored = quarantined = segregated = 0
     kinds: Counter = Counter()
     conflict, update = _leads_conflict(cfg)
     try:
@@ -225,7 +227,7 @@ def _slice_outside(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, pla
                 kinds[problem.split(";")[0]] += q.num_rows
                 continue
             con.execute(f"CREATE OR REPLACE TEMP TABLE mapped AS {plan.mapped_sql('batch_rows')}")
-            n, bad, found = check_counts(con, plan, "mapped")
+            counts = check_counts(con, plan, "mapped")
             # con.sql(…).to_arrow_table(): a DB-API cursor's Arrow output would copy the rows once more
             leads = con.sql(f"SELECT {lead_columns(plan, batch_id, now_sql)} "
                             f"FROM ({plan.identity_sql('mapped', batch_id)})").to_arrow_table()
@@ -233,8 +235,10 @@ def _slice_outside(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, pla
             store.insert_frame(conn, tables.leads, leads, conflict=conflict,
                                update=[c for c in update if c in leads.column_names])
             store.insert_frame(conn, tables.quarantine, q, conflict="nothing")
-            received, quarantined, stored = received + n, quarantined + bad, stored + leads.num_rows
-            kinds.update(found)
+            received, quarantined, stored = (received + counts.received, quarantined + counts.quarantined,
+                                             stored + leads.num_rows)
+            segregated += counts.segregated
+            kinds.update(counts.reasons)
     finally:
         con.close()
-    return received, stored, quarantined, kinds
+    return received, stored, quarantined, segregated, kinds

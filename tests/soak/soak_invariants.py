@@ -108,8 +108,12 @@ def check_decisions(world: World) -> list[str]:
 
 
 def check_outbox(world: World) -> list[str]:
+    """Events queued before the last run began must be sent; the last run may queue new ones (an auto-accepted
+    lead's "Accepted" after its source's writeback ran), which its successor sends."""
     outbox = _frames(world)["outbox"]
-    unsent = outbox[outbox.state != "sent"]
+    last_start = pd.Timestamp(world.runs[-1].started_at)
+    created = pd.to_datetime(outbox.created_at, utc=True)
+    unsent = outbox[(outbox.state != "sent") & (created < last_start)]
     bad = [f"outbox event {r.event_id} ({r.source}, {r.kind}): {r.state} after the clean runs, last error "
            f"{r.last_error!r}" for r in unsent.itertuples()]
     maple = next(p for p in load_partners(world.paths.partners_file).partners if p.id == "maple")

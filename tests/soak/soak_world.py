@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -39,6 +40,7 @@ class RunOutcome:
     status: str  # SUCCESS | FAILURE | KILLED | TIMEOUT
     seconds: float
     output: str = ""
+    started_at: datetime | None = None
 
 
 @dataclass
@@ -68,7 +70,7 @@ class World:
         """One `dagster job execute -j leadsync`; `killer(process, world)` runs on a thread beside it and may
         SIGKILL it (see kill()). The outcome is read back from the instance."""
         before = {r.run_id for r in self._runs()}
-        started = time.monotonic()
+        started, started_at = time.monotonic(), datetime.now(UTC)
         process = subprocess.Popen([DAGSTER, "job", "execute", "-m", "leadsync.definitions", "-j", "leadsync"],
                                    env=self.env, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, start_new_session=True)
@@ -86,7 +88,7 @@ class World:
         run_id = new[0].run_id if new else None
         if status is None:
             status = new[0].status.value if new else "FAILURE"
-        outcome = RunOutcome(run_id, status, time.monotonic() - started, output)
+        outcome = RunOutcome(run_id, status, time.monotonic() - started, output, started_at)
         self.runs.append(outcome)
         return outcome
 

@@ -27,6 +27,7 @@ class SoakReport:
     runs: Counter = field(default_factory=Counter)
     violations: dict[str, list[str]] = field(default_factory=dict)
     clean_runs_failed: list[str] = field(default_factory=list)
+    peak_rss_kb: int = 0
 
     @property
     def violation_count(self) -> int:
@@ -49,10 +50,11 @@ def rows_of(path: Path) -> int:
 
 
 def soak(root: Path, seed: int, rounds: int, faults_per_round: int, kill_chance: float = 0.5,
-         leads: int = 60, file_leads: int = 30, clean_runs: int = 2, log=print) -> SoakReport:
+         leads: int = 60, file_leads: int = 30, clean_runs: int = 2, log=print, time_runs: bool = False) -> SoakReport:
     rng = random.Random(seed)
     report = SoakReport(seed)
     world = build_world(root, leads=leads, seed=seed % 1000)
+    world.time_runs = time_runs
     dropped: dict[str, int] = {}
     try:
         for n in range(rounds):
@@ -76,6 +78,7 @@ def soak(root: Path, seed: int, rounds: int, faults_per_round: int, kill_chance:
                 report.clean_runs_failed.append(f"clean run {n + 1} ({outcome.run_id}) ended {outcome.status}: "
                                                 f"{outcome.output[-1500:]}")
         report.violations = violations(world, dropped)
+        report.peak_rss_kb = max(run.peak_rss_kb for run in world.runs)
     finally:
         _stop(world)
     return report

@@ -8,6 +8,7 @@ Imported by name (pytest puts tests/ and tests/soak/ on sys.path); bench/soak.py
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -42,6 +43,12 @@ class RunOutcome:
     output: str = ""
     started_at: datetime | None = None
 
+    @property
+    def peak_rss_kb(self) -> int:
+        """From /usr/bin/time -v's report (0 without one: not timed, or killed with the run)."""
+        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", self.output)
+        return int(found.group(1)) if found else 0
+
 
 @dataclass
 class World:
@@ -51,6 +58,7 @@ class World:
     home: Path
     store_url: str
     runs: list[RunOutcome] = field(default_factory=list)
+    time_runs: bool = False  # run each job under /usr/bin/time -v, for its peak RSS
 
     @property
     def paths(self):
@@ -71,7 +79,8 @@ class World:
         SIGKILL it (see kill()). The outcome is read back from the instance."""
         before = {r.run_id for r in self._runs()}
         started, started_at = time.monotonic(), datetime.now(UTC)
-        process = subprocess.Popen([DAGSTER, "job", "execute", "-m", "leadsync.definitions", "-j", "leadsync"],
+        command = [DAGSTER, "job", "execute", "-m", "leadsync.definitions", "-j", "leadsync"]
+        process = subprocess.Popen(["/usr/bin/time", "-v", *command] if self.time_runs else command,
                                    env=self.env, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, start_new_session=True)
         if killer is not None:

@@ -21,7 +21,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import sqlalchemy as sa
@@ -39,8 +40,8 @@ class Armed:
     detail: str
     beside: Callable | None = None  # (process, world) -> None, on a thread beside the run
     fired: Callable[[], int] | None = None  # after the run: how many fired (default: all armed)
+    snapshot: Callable[[], None] | None = None  # once every fault of the round is armed
     after: Callable[[], None] | None = None  # after the run: switch it off
-    fired_count: list[int] = field(default_factory=lambda: [0])
 
     def count_fired(self) -> int:
         return self.fired() if self.fired is not None else self.armed
@@ -63,11 +64,26 @@ def http_errors(world: World, rng: random.Random, status_choices: tuple[int, ...
     name = rng.choice(API)
     switches = http_switches(world, name)
     n, status = rng.randint(1, 3), rng.choice(status_choices)
-    before = _queued(switches)
     headers = {"Retry-After": "1"} if status == 429 else None
+    count = _FifoShare(lambda: _queued(switches), n)
     switches.fail_next(n, status=status, headers=headers)
-    return Armed(kind, n, f"{name}: next {n} requests answer {status}",
-                 fired=lambda: n - max(0, _queued(switches) - before), after=switches.clear)
+    return Armed(kind, n, f"{name}: next {n} requests answer {status}", snapshot=count.snapshot, fired=count.fired,
+                 after=switches.clear)
+
+
+class _FifoShare:
+    """How many of one fault's n entries in a sandbox's FIFO queue of faults were taken: the queue's length is
+    read before arming, once all faults are armed (snapshot) and after the run; entries leave from the front."""
+
+    def __init__(self, length: Callable[[], int], n: int):
+        self.length, self.n, self.before, self.total = length, n, length(), None
+
+    def snapshot(self) -> None:
+        self.total = self.length()
+
+    def fired(self) -> int:
+        taken = (self.total if self.total is not None else self.before + self.n) - self.length()
+        return max(0, min(self.n, taken - self.before))
 
 
 def http_5xx(world, rng):
@@ -82,9 +98,10 @@ def dropped(world: World, rng: random.Random) -> Armed:
     name = rng.choice(API)
     switches = http_switches(world, name)
     n = rng.randint(1, 2)
+    count = _FifoShare(lambda: switches._drop_next, n)
     switches.drop_next(n)
-    return Armed("dropped", n, f"{name}: next {n} connections cut mid-response",
-                 fired=lambda: n - switches._drop_next, after=switches.clear)
+    return Armed("dropped", n, f"{name}: next {n} connections cut mid-response", snapshot=count.snapshot,
+                 fired=count.fired, after=switches.clear)
 
 
 def timeout(world: World, rng: random.Random) -> Armed:
@@ -118,13 +135,13 @@ def token_expiry(world: World, rng: random.Random) -> Armed:
 
 
 def _some_emails(world: World, rng: random.Random, source: str, n: int) -> list[str]:
+    if not Path(world.store_url.removeprefix("duckdb:///")).exists():  # before the first run: no lead yet
+        return []
     store = LeadStore(world.store_url)
     try:
         with store.begin() as conn:
             emails = [e for (e,) in conn.execute(sa.select(tables.leads.c.email).where(
                 tables.leads.c.source == source, tables.leads.c.email.is_not(None)))]
-    except Exception:  # noqa: BLE001 - a store not created yet (first round): no lead to refuse
-        emails = []
     finally:
         store.dispose()
     return rng.sample(sorted(emails), min(n, len(emails)))
@@ -150,14 +167,17 @@ def sftp_drop(world: World, rng: random.Random) -> Armed:
     server = world.server("sftp_demo")
     n, cut_at = rng.randint(1, 2), rng.uniform(0.5, 8)
     server.drop_next_connections(n)
+    cut = [0]
 
     def beside(process, _world):
         time.sleep(cut_at)
-        if process.poll() is None:
+        if process.poll() is None and server._connections:  # sessions open right now: cut them
             server.disconnect_all()
+            cut[0] = 1
 
-    return Armed("sftp_drop", n + 1, f"sftp: {n} connections refused, every session cut {cut_at:.1f}s in",
-                 beside=beside, after=lambda: server.drop_next_connections(0))
+    return Armed("sftp_drop", n + 1, f"sftp: {n} connections refused, open sessions cut {cut_at:.1f}s in",
+                 beside=beside, fired=lambda: n - server._drop_next + cut[0],
+                 after=lambda: server.drop_next_connections(0))
 
 
 def smtp_down(world: World, rng: random.Random) -> Armed:
@@ -251,7 +271,11 @@ def arm_round(world: World, rng: random.Random, faults: int, kill_chance: float)
         chosen = [k for k in chosen if k != "smtp_down"] + ["smtp_down"]
     if rng.random() < kill_chance:
         chosen.append(rng.choice(KILLS))
-    return [KINDS[k](world, rng) for k in chosen]
+    armed = [KINDS[k](world, rng) for k in chosen]
+    for a in armed:
+        if a.snapshot is not None:
+            a.snapshot()
+    return armed
 
 
 def run_beside(armed: list[Armed]) -> Callable:
@@ -267,8 +291,9 @@ def run_beside(armed: list[Armed]) -> Callable:
 def disarm(armed: list[Armed]) -> dict[str, int]:
     """Switch every fault off; returns how many fired, per kind."""
     fired: dict[str, int] = {}
-    for a in armed:
+    for a in armed:  # all counted before any is cleared: faults of one sandbox share its queue
         fired[a.kind] = fired.get(a.kind, 0) + a.count_fired()
+    for a in armed:
         if a.after is not None:
             a.after()
     return fired

@@ -138,3 +138,22 @@ def _started_run(instance: dg.DagsterInstance, pid: int) -> dg.DagsterRun:
         error_info=None, level="DEBUG", user_message="", run_id=run.run_id, timestamp=time.time(),
         dagster_event=DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name, pid=pid)))
     return instance.get_run_by_id(run.run_id)
+
+
+def test_the_daemon_sensor_frees_a_dead_runs_slot_and_names_it(tmp_path):
+    """Under `dagster dev` a run may already be waiting when its blocker dies: the sensor frees the slot."""
+    from leadsync.defs.pool_recovery import dead_run_slots
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home/dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        dead = _started_run(instance, _dead_pid())
+        instance.event_log_storage.set_concurrency_slots("lead_store", 1)
+        assert instance.event_log_storage.claim_concurrency_slot("lead_store", dead.run_id, "mkto__leads").is_claimed
+        result = dead_run_slots(dg.build_sensor_context(instance=instance))
+        assert f"freed the slot held by run {dead.run_id}" in result.skip_message
+        assert "mkto__leads" in result.skip_message
+        assert instance.event_log_storage.get_concurrency_info("lead_store").claimed_slots == []
+        quiet = dead_run_slots(dg.build_sensor_context(instance=instance))
+        assert quiet.skip_message == "No pool slot is held by a dead run."

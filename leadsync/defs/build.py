@@ -48,11 +48,9 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
     reroute_job, reroute_schedule = reroute_job_and_schedule([name for name, _ in sources])
     source_jobs, source_schedules, inbox_sensors = source_automation(paths, sources)
     profile = current_profile()
-    executor = executor_for(profile, store_url)
-    # embedded: a run killed with kill -9 must not hold the lead_store slot for ever (defs/pool_slots.py)
-    recovery = [] if profile == "scale" else [dead_run_slots]
-    if profile != "scale":
-        executor = freeing_dead_slots(executor)
+    executor, recovery = executor_for(profile, store_url), []
+    if profile != "scale":  # a run killed with kill -9 must not hold the lead_store slot for ever (pool_slots.py)
+        executor, recovery = freeing_dead_slots(executor), [dead_run_slots]
     definitions = dg.Definitions(
         assets=assets,
         asset_checks=checks,

@@ -41,6 +41,7 @@ class Armed:
     beside: Callable | None = None  # (process, world) -> None, on a thread beside the run
     fired: Callable[[], int] | None = None  # after the run: how many fired (default: all armed)
     snapshot: Callable[[], None] | None = None  # once every fault of the round is armed
+    thread: threading.Thread | None = None  # its `beside`, once the run started
     after: Callable[[], None] | None = None  # after the run: switch it off
 
     def count_fired(self) -> int:
@@ -152,15 +153,26 @@ def partial_batch(world: World, rng: random.Random) -> Armed:
     source = "salesforce_demo" if name == "maple" else name
     emails = _some_emails(world, rng, source, rng.randint(1, 3))
     server = world.server(name)
+    faults = server.state.faults if name == "eloqua_demo" else server.faults
+    first_rule = len(faults._rejections._rules) if name in ("salesforce_demo", "maple") else 0
     for email in emails:
         if name == "marketo_demo":
-            server.faults.bad_record(email, times=1)
+            faults.bad_record(email, times=1)
         elif name == "eloqua_demo":
-            server.state.faults.reject_next_import_of(email)
+            faults.reject_next_import_of(email)
         else:
-            server.faults.reject_records(emails=[email], times=1)
-    clear = server.faults.clear if name in ("salesforce_demo", "maple") else None
-    return Armed("partial_batch", len(emails), f"{name}: writes of {len(emails)} records refused once", after=clear)
+            faults.reject_records(emails=[email], times=1)
+
+    def fired() -> int:  # the refusals not taken are still armed
+        if name == "eloqua_demo":
+            return sum(e.lower() not in faults._bad_records for e in emails)
+        if name == "marketo_demo":
+            return sum(not faults._bad_records.get(e.lower()) for e in emails)
+        return sum(rule["times"] == 0 for rule in faults._rejections._rules[first_rule:first_rule + len(emails)])
+
+    # cleared after the round: an unfired refusal must not leak into the next run (or the clean ones)
+    return Armed("partial_batch", len(emails), f"{name}: writes of {len(emails)} records refused once",
+                 fired=fired, after=faults.clear)
 
 
 def sftp_drop(world: World, rng: random.Random) -> Armed:
@@ -281,19 +293,23 @@ def arm_round(world: World, rng: random.Random, faults: int, kill_chance: float)
 def run_beside(armed: list[Armed]) -> Callable:
     """One killer for World.run: every armed fault's thread, started together."""
     def beside(process, world):
-        threads = [threading.Thread(target=a.beside, args=(process, world), daemon=True)
-                   for a in armed if a.beside is not None]
-        for t in threads:
-            t.start()
+        for a in armed:
+            if a.beside is not None:
+                a.thread = threading.Thread(target=a.beside, args=(process, world), daemon=True)
+                a.thread.start()
     return beside
 
 
 def disarm(armed: list[Armed]) -> dict[str, int]:
-    """Switch every fault off; returns how many fired, per kind."""
+    """Switch every fault off (and wait for the threads still at work, a store lock still held); returns how many
+    fired, per kind."""
     fired: dict[str, int] = {}
     for a in armed:  # all counted before any is cleared: faults of one sandbox share its queue
         fired[a.kind] = fired.get(a.kind, 0) + a.count_fired()
     for a in armed:
         if a.after is not None:
             a.after()
+    for a in armed:
+        if a.thread is not None and a.kind != "timeout" and not a.kind.startswith("kill"):
+            a.thread.join(30)  # gate threads end on their own once released; the others within seconds
     return fired

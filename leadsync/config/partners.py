@@ -23,6 +23,11 @@ from pydantic import (
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+# Upper bounds of the numeric settings: far above any sane value, far below what overflows a date or an interval
+# (a setting that passes `leadsync check` must not crash a run later).
+MAX_DAYS = 365  # to accept, to claim an offer: a lead older than a year is no longer a lead
+MAX_LOOKBACK_DAYS = 3650  # channel conflict look-back
+MAX_CAPACITY = 1_000_000  # open leads one partner may hold
 
 
 class Strict(BaseModel):
@@ -193,9 +198,11 @@ class Partner(Strict):
     closed_loop: bool = Field(True, description="false: the partner opted out of closed-loop status reporting.")
     active: bool = True
     weight: int = Field(1, ge=1, le=1000, description="Share of round robin among several matching partners.")
-    capacity: int | None = Field(None, ge=1, description="Most open leads the partner may hold; none: no limit.")
+    capacity: int | None = Field(None, ge=1, le=MAX_CAPACITY,
+                                  description="Most open leads the partner may hold; none: no limit.")
     accept_within_days: float | None = Field(
-        None, gt=0, description="Days to accept before the lead is withdrawn and rerouted (overrides routing's).")
+        None, gt=0, le=MAX_DAYS,
+        description="Days to accept before the lead is withdrawn and rerouted (overrides routing's).")
     crm: PartnerCrm | None = Field(
         None, description="The partner's own CRM: accepted leads are created there and its updates come back.")
     technical_contact: str | None = Field(
@@ -312,7 +319,7 @@ class OfferSettings(Strict):
     accept_within_days when omitted; never when both are unset) it goes to `fallback`."""
 
     to: int = Field(3, ge=2, le=50, description="How many matching partners are offered the lead at once.")
-    claim_within_days: float | None = Field(None, gt=0, description="Days the offer stays open.")
+    claim_within_days: float | None = Field(None, gt=0, le=MAX_DAYS, description="Days the offer stays open.")
     fallback: Literal["unassigned", "default_partner"] = Field(
         "unassigned", description="Where an unclaimed lead goes: the unassigned queue or routing.default_partner.")
 
@@ -375,7 +382,8 @@ class ConflictPolicy(Strict):
 
     match: list[Literal["email", "domain", "company"]] = Field(
         description="[email] or [domain, company]: what makes two leads the same buyer.")
-    within_days: float = Field(gt=0, description="How far back (days before the new lead arrived) to look.")
+    within_days: float = Field(gt=0, le=MAX_LOOKBACK_DAYS,
+                               description="How far back (days before the new lead arrived) to look.")
     action: Literal["same_partner", "review", "allow"]
 
     @field_validator("match")
@@ -390,7 +398,8 @@ class ConflictPolicy(Strict):
 class Routing(Strict):
     default_partner: str | None = Field(None, description="Partner for leads no rule matches; else unassigned.")
     accept_within_days: float | None = Field(
-        None, gt=0, description="Withdraw and reroute leads not accepted within this many days; none: never.")
+        None, gt=0, le=MAX_DAYS,
+        description="Withdraw and reroute leads not accepted within this many days; none: never.")
     protected_accounts: list[ProtectedAccount] = Field(default_factory=list)
     protected_accounts_file: str | None = Field(
         None, description="CSV beside partners.yaml with columns account_id,company,email_domain,partner,rep,open.")

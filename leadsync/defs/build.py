@@ -18,6 +18,7 @@ from leadsync.defs.lifecycle_defs import (
     partner_mail_retry,
 )
 from leadsync.defs.partner_crm_defs import partner_crm_definitions
+from leadsync.defs.pool_recovery import dead_run_slots, freeing_dead_slots
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.defs.routing_jobs import manual_assignment, reroute_job_and_schedule
 from leadsync.defs.source_assets import build_source_assets
@@ -46,6 +47,10 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
     checks = [c for name, _ in sources for c in source_config_checks(name)]
     reroute_job, reroute_schedule = reroute_job_and_schedule([name for name, _ in sources])
     source_jobs, source_schedules, inbox_sensors = source_automation(paths, sources)
+    profile = current_profile()
+    executor, recovery = executor_for(profile, store_url), []
+    if profile != "scale":  # a run killed with kill -9 must not hold the lead_store slot for ever (pool_slots.py)
+        executor, recovery = freeing_dead_slots(executor), [dead_run_slots]
     definitions = dg.Definitions(
         assets=assets,
         asset_checks=checks,
@@ -53,11 +58,11 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
                                   description="Pull, map, route and write back every source."),
               *source_jobs, *history_jobs, reroute_job, manual_assignment, partner_mail_retry, closed_loop],
         schedules=[*source_schedules, reroute_schedule, *lifecycle_schedules()],
-        sensors=[supplier_failure_email, *inbox_sensors, automation_sensor()],
+        sensors=[supplier_failure_email, *inbox_sensors, automation_sensor(), *recovery],
         resources={"leadsync": LeadsyncResource(
             mappings_dir=str(mappings_dir) if mappings_dir else None, store_url=store_url)},
         # embedded: every step in one process; scale: steps on Celery workers (leadsync/scale/profile.py)
-        executor=executor_for(current_profile(), store_url),
+        executor=executor,
     )
     # partner CRMs: deliveries into partners' own CRMs and their updates (leadsync/defs/partner_crm_defs.py)
     return dg.Definitions.merge(definitions, partner_crm_definitions([name for name, _ in sources]))

@@ -90,13 +90,11 @@ class Views(ReportViews):
     # ------------------------------------------------------------------------------ manual entry
 
     def new_lead(self, request: Request, user: ConsoleUser | None, form: Form) -> Response:
-        sources = {name: cfg for name, cfg in sorted(self.ctx.sources.items()) if not cfg.is_api}
+        sources = dict(sorted(self.ctx.sources.items()))
         values = first(form) if form is not None else {}
         chosen = values.get("source") or request.query_params.get("source") or next(iter(sources), None)
         if chosen not in sources:
-            api = ", ".join(n for n, c in self.ctx.sources.items() if c.is_api)
-            raise ValueError(f"'{chosen}' is not an SFTP source; leads are entered by hand in SFTP sources only "
-                             f"(API sources {api or '-'}: creating records there is not supported yet)")
+            raise ValueError(f"'{chosen}' is not a source; the sources are {', '.join(sources) or '-'}")
         cfg = sources[chosen]
         context = {"sources": list(sources), "source": chosen, "fields": cfg.fields, "values": values,
                    "active": "/console/leads/new", "entry": None, "error": None}

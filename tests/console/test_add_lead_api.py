@@ -113,9 +113,9 @@ def test_a_lead_entered_by_hand_becomes_one_record_with_its_statuses(project, ve
     assert lead_count(store) == before + 1
 
 
-def test_an_answer_lost_on_the_create_and_the_retry_leave_one_record(project, vendor, duckdb_url):
+def test_an_answer_lost_on_the_create_and_the_retry_leave_one_record(project, vendor, store_url):
     paths = project_paths(project / "mappings")
-    store = LeadStore(duckdb_url)
+    store = LeadStore(store_url)  # DuckDB and Postgres
     path, method = CREATE_PATH[vendor.kind]
     vendor.http_faults.drop_response_next(path, method)  # the vendor makes the record, the answer never arrives
     entry = add_lead(paths, store, "crm", {"email": "ada@analytical.example", "last_name": "Byron",

@@ -18,7 +18,7 @@ from leadsync.console.reports_views import ReportViews
 from leadsync.console.search import search_leads, searchable_fields
 from leadsync.portal.app import csrf_token, first
 from leadsync.portal.auth import RateLimited
-from leadsync.pull.manual_entry import ManualEntryError, add_lead
+from leadsync.pull.manual_entry import ManualEntryError, add_lead, refuse_manual_entry
 
 Form = dict[str, list[str]] | None
 
@@ -98,7 +98,11 @@ class Views(ReportViews):
         cfg = sources[chosen]
         context = {"sources": list(sources), "source": chosen, "fields": cfg.fields, "values": values,
                    "active": "/console/leads/new", "entry": None, "error": None}
-        if form is None:
+        if form is None:  # a source that refuses manual entry says so, with the fix, before anything is typed
+            try:
+                refuse_manual_entry(cfg)
+            except ManualEntryError as exc:
+                context["error"] = str(exc)
             return self.c.page(request, "new_lead", "Enter a lead", user, **context)
         entered = {f.field: values.get(f"f_{f.field}", "") for f in cfg.fields}
         try:

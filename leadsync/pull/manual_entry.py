@@ -158,6 +158,7 @@ def _refuse_known_record(cfg: SourceConfig, store: LeadStore, row: dict[str, str
     with store.begin() as conn:
         record = conn.execute(sa.select(leads.c.source_record_id).where(
             leads.c.lead_id == lead_id, leads.c.source_record_id.is_not(None))).scalar()
+    record = record or _created_record(store, cfg.name, lead_id)  # or leadsync made it (an earlier entry)
     if record:
         raise ManualEntryError(
             f"{cfg.name}: lead {lead_id} ({', '.join(cfg.uniqueness.key)} {' / '.join(parts)}) is {cfg.type} "

@@ -153,17 +153,30 @@ def test_a_source_that_does_not_allow_it_refuses_with_the_fix(project, vendor, d
     assert "crm refuses leads entered by hand" in err and "distribution_status under writeback.fields" in err
     assert "mappings/sources/crm.yaml" in err
 
+    # a lead whose uniqueness key (Salesforce: email) names a lead that has a record already is that record
+    file.write_text(yaml.safe_dump(source))
+    paths = project_paths(mappings)
+    pulled(paths, LeadStore(duckdb_url))
+    with LeadStore(duckdb_url).begin() as conn:
+        known = conn.execute(sa.select(tables.leads.c.email, tables.leads.c.source_record_id)
+                             .where(tables.leads.c.source_record_id.is_not(None)).limit(1)).one()
+    assert main([*args[:5], "--field", f"email={known.email.upper()}", *args[7:]]) == 2
+    err = capsys.readouterr().err
+    assert f"is salesforce record {known.source_record_id} already" in err and "change that record" in err
+
     # the record id, mapped to a lead field, is the vendor's to give
     fields = [*source["fields"], {"column": "Id", "field": "salesforce_id"}]
     file.write_text(yaml.safe_dump({**source, "fields": fields}))
     assert main([*args, "--field", "salesforce_id=00Q000000000001AAA"]) == 2
     assert "'Id' is the id salesforce gives its record" in capsys.readouterr().err
+    ledger = sa.select(sa.func.count()).select_from(tables.source_files).where(tables.source_files.c.file_name.like("manual%"))
     with LeadStore(duckdb_url).begin() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(tables.source_files)).scalar_one() == 0
+        assert conn.execute(ledger).scalar_one() == 0
     assert main([*args, "--no-write-back"]) == 0  # left empty, the lead is entered; its record waits in the outbox
     store = LeadStore(duckdb_url)
     with store.begin() as conn:
-        lead = conn.execute(sa.select(tables.leads.c.lead_id, tables.leads.c.source_record_id)).one()
+        lead = conn.execute(sa.select(tables.leads.c.lead_id, tables.leads.c.source_record_id)
+                            .where(tables.leads.c.email == "a@b.example")).one()
         pending = store.read_frame(conn, outbox.pending_events("crm"))
     assert lead.source_record_id is None
     assert f"new_record:crm:{lead.lead_id}" in set(pending["event_id"])

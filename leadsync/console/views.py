@@ -97,6 +97,7 @@ class Views(ReportViews):
             raise ValueError(f"'{chosen}' is not a source; the sources are {', '.join(sources) or '-'}")
         cfg = sources[chosen]
         context = {"sources": list(sources), "source": chosen, "fields": cfg.fields, "values": values,
+                   "creates_record": cfg.type if cfg.is_api else None,
                    "active": "/console/leads/new", "entry": None, "error": None}
         if form is None:  # a source that refuses manual entry says so, with the fix, before anything is typed
             try:

@@ -188,6 +188,7 @@ def test_the_console_form_enters_a_lead_into_an_api_source(make_console, clients
     client = clients(world).sign_in(SUPPLIER)
     form = client.http.get("/console/leads/new", params={"source": "crm"})
     assert form.status_code == 200 and 'id="f_email"' in form.text, form.text
+    assert "becomes a new marketo record of crm" in form.text
     page = client.post("/console/leads/new", {"source": "crm", "f_email": "lin@lovelace.example",
                                               "f_last_name": "Lovelace", "f_company": "Engines Ltd"})
     assert page.status_code == 200, page.text

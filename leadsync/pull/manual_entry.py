@@ -32,7 +32,12 @@ from leadsync.config.loader import ProjectPaths
 from leadsync.config.schema import ApiSource, SourceConfig
 from leadsync.pull.raw_batches import BatchInfo, batch_id_for, store_batch
 from leadsync.store import LeadStore, tables
-from leadsync.writeback.record_creation import CREATE_WRITEBACK, queue_new_record
+from leadsync.writeback.record_creation import (
+    CREATE_WRITEBACK,
+    new_record_event_id,
+    queue_new_record,
+    refresh_new_record,
+)
 from leadsync.writeback.records_created import source_records_created
 
 ORIGIN_PREFIX = "manual entry by "
@@ -168,20 +173,24 @@ def _refuse_known_record(cfg: SourceConfig, store: LeadStore, row: dict[str, str
 def _queue_record(cfg: SourceConfig, store: LeadStore, lead_id: str, row: dict[str, str], person: str,
                   now: datetime) -> bool:
     """Queue the creation of the lead's record in an API source, once: not for a lead the source already has
-    a record of, nor twice for one entered again (uniqueness by key). True when queued."""
+    a record of; for one entered again before its record was made (uniqueness by key), the queued creation
+    takes the new values (the source may have refused the first ones). True when queued or refreshed."""
     if not cfg.is_api:
         return False
-    event_id = f"new_record:{cfg.name}:{lead_id}"
     o, leads, made = tables.writeback_outbox, tables.leads, source_records_created
     fields = {f.field: row[f.column] for f in cfg.fields if row.get(f.column, "").strip()}
+    actor = f"{ORIGIN_PREFIX}{person}"
     with store.begin() as conn:
         known = conn.execute(sa.select(leads.c.source_record_id).where(leads.c.lead_id == lead_id)).scalar()
-        queued = conn.execute(sa.select(o.c.event_id).where(o.c.event_id == event_id)).first()
         created = conn.execute(sa.select(made.c.record_id).where(made.c.source == cfg.name,
                                                                  made.c.lead_id == lead_id)).first()
-        if known or queued or created:
+        if known or created:
             return False
-        queue_new_record(conn, cfg.name, lead_id, fields, now, actor=f"{ORIGIN_PREFIX}{person}")
+        queued = conn.execute(sa.select(o.c.event_id).where(
+            o.c.event_id == new_record_event_id(cfg.name, lead_id))).first()
+        if queued:
+            return refresh_new_record(conn, cfg.name, lead_id, fields, now, actor)
+        queue_new_record(conn, cfg.name, lead_id, fields, now, actor=actor)
     return True
 
 

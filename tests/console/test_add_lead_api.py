@@ -181,6 +181,21 @@ def test_a_source_that_does_not_allow_it_refuses_with_the_fix(project, vendor, d
     assert lead.source_record_id is None
     assert f"new_record:crm:{lead.lead_id}" in set(pending["event_id"])
 
+    # written back: Salesforce refuses a Lead without Company; add-lead says so, the creation stays queued
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "crm refused the lead's write-back" in err and "[Company]" in err and "retried" in err
+    assert vendor.records_keyed(lead.lead_id) == []
+    # entered again with the company: the same lead (by email), its queued creation takes the new values
+    assert main([*args, "--field", "company=Lee & Co"]) == 0
+    assert "refused" not in capsys.readouterr().err
+    made = vendor.records_keyed(lead.lead_id)
+    assert len(made) == 1 and vendor.record(made[0], "a@b.example")["Company"] == "Lee & Co"
+    # once the record exists, entering the lead again is refused: the change belongs in that record
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"is salesforce record {vendor.records_keyed(lead.lead_id)[0]} already" in err
+
 
 @pytest.mark.parametrize("vendor", ["marketo"], indirect=True)
 def test_the_console_form_enters_a_lead_into_an_api_source(make_console, clients, vendor):

@@ -391,7 +391,8 @@ def cmd_add_lead(args: argparse.Namespace) -> int:
         return 1
     where = f"partner {entry.partner_id}" if entry.partner_id else "no partner"
     print(f"lead {entry.lead_id} entered in {entry.source} ({entry.origin}): {entry.status or 'not routed'}, "
-          f"{where}" + ("; written back" if entry.written_back else "; written back on the next writeback run"))
+          f"{where}" + ("; written back" if entry.written_back else "; written back on the next writeback run")
+          + (f"; record {entry.record_id} created in {entry.source}" if entry.record_id else ""))
     if entry.write_back_error:
         print(f"leadsync add-lead: {entry.write_back_error}", file=sys.stderr)
     return 0
@@ -590,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
         p.set_defaults(func=cmd_manual)
     al = sub.add_parser("add-lead", help="enter one lead by hand in a source: mapped, validated, routed and "
                                          "written back like any other")
-    al.add_argument("--source", required=True, help="the source it belongs to (SFTP sources; API sources refuse)")
+    al.add_argument("--source", required=True, help="the source it belongs to (an API source gets a new record "
+                                                        "by the write-back, unless writeback.manual_entry is false)")
     al.add_argument("--field", action="append", metavar="FIELD=VALUE",
                     help="a lead field (or source column) and its value; repeat for each field")
     al.add_argument("--json", help="the fields as a JSON object, e.g. '{\"email\": \"ann@acme.com\"}'")

@@ -99,6 +99,10 @@ class WritebackConfig(Strict):
         None, description="Eloqua: write statuses to this custom object (keyed by the contact) instead of contact fields.")
     opportunities: OpportunityWriteback = OpportunityWriteback()
     events: EventWriteback = EventWriteback()
+    manual_entry: bool = Field(
+        True, description="Leads entered by hand (`leadsync add-lead`, the console's form) become new records of "
+                          "the source, created by the next writeback (keyed by the lead id in the lead key field). "
+                          "false refuses manual entry into this source.")
 
     @model_validator(mode="after")
     def _known(self) -> WritebackConfig:

@@ -18,7 +18,7 @@ from leadsync.console.reports_views import ReportViews
 from leadsync.console.search import search_leads, searchable_fields
 from leadsync.portal.app import csrf_token, first
 from leadsync.portal.auth import RateLimited
-from leadsync.pull.manual_entry import ManualEntryError, add_lead
+from leadsync.pull.manual_entry import ManualEntryError, add_lead, refuse_manual_entry
 
 Form = dict[str, list[str]] | None
 
@@ -90,17 +90,20 @@ class Views(ReportViews):
     # ------------------------------------------------------------------------------ manual entry
 
     def new_lead(self, request: Request, user: ConsoleUser | None, form: Form) -> Response:
-        sources = {name: cfg for name, cfg in sorted(self.ctx.sources.items()) if not cfg.is_api}
+        sources = dict(sorted(self.ctx.sources.items()))
         values = first(form) if form is not None else {}
         chosen = values.get("source") or request.query_params.get("source") or next(iter(sources), None)
         if chosen not in sources:
-            api = ", ".join(n for n, c in self.ctx.sources.items() if c.is_api)
-            raise ValueError(f"'{chosen}' is not an SFTP source; leads are entered by hand in SFTP sources only "
-                             f"(API sources {api or '-'}: creating records there is not supported yet)")
+            raise ValueError(f"'{chosen}' is not a source; the sources are {', '.join(sources) or '-'}")
         cfg = sources[chosen]
         context = {"sources": list(sources), "source": chosen, "fields": cfg.fields, "values": values,
+                   "creates_record": cfg.type if cfg.is_api else None,
                    "active": "/console/leads/new", "entry": None, "error": None}
-        if form is None:
+        if form is None:  # a source that refuses manual entry says so, with the fix, before anything is typed
+            try:
+                refuse_manual_entry(cfg)
+            except ManualEntryError as exc:
+                context["error"] = str(exc)
             return self.c.page(request, "new_lead", "Enter a lead", user, **context)
         entered = {f.field: values.get(f"f_{f.field}", "") for f in cfg.fields}
         try:

@@ -47,6 +47,7 @@ from leadsync.pull.follow_source import FollowReport, SourceFollower, lifecycle_
 from leadsync.pull.outage import pull_outage
 from leadsync.pull.raw_batches import BatchInfo, rows_as_json, store_batch
 from leadsync.store import LeadStore, tables
+from leadsync.writeback.records_created import source_records_created
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -429,7 +430,7 @@ def _store(cfg: ApiSource, store: LeadStore, conn: sa.Connection, unit: StoreUni
         report.warnings += [w for w in batch.warnings if w not in report.warnings]
     batch_id = hashlib.sha1(f"{cfg.name}\0{unit.key}".encode()).hexdigest()[:16]
     new_version, changed = _seen(store, conn, cfg.name, versions)
-    fresh = new_version & changed
+    fresh = new_version & changed & ~_created_here(conn, cfg.name, versions)
     report.already_had += count - int(fresh.sum())
     kept = versions.filter(pa.array(new_version))
     new_versions = pa.table({"source": pa.repeat(pa.scalar(cfg.name, pa.string()), kept.num_rows),
@@ -453,6 +454,19 @@ def _store(cfg: ApiSource, store: LeadStore, conn: sa.Connection, unit: StoreUni
     report.stored += store_batch(store, info, rows, row_numbers, now, also=move_watermark, conn=conn)
     if watermark is not None:
         report.watermark = watermark
+
+
+def _created_here(conn: sa.Connection, source: str, versions: pa.Table) -> np.ndarray:
+    """Per record of the page: whether leadsync created it for a lead it already holds (a lead entered by hand,
+    `source_records_created` kind new_record). Such a record comes back on the next pull; it is the lead
+    itself, not a new one, so its version is recorded as seen and its row not stored (no second lead)."""
+    made = source_records_created
+    ids = conn.execute(sa.select(made.c.record_id).where(made.c.source == source,
+                                                          made.c.kind == "new_record")).scalars().all()
+    if not ids or not versions.num_rows:
+        return np.zeros(versions.num_rows, dtype=bool)
+    return pc.is_in(versions.column("record_id"), value_set=pa.array(ids, pa.string())).to_numpy(
+        zero_copy_only=False).astype(bool)
 
 
 def _digest(shas: pa.ChunkedArray | pa.Array, fresh: np.ndarray) -> str:

@@ -143,7 +143,8 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
     report.events_failed += int(failed.sum())
     report.per_kind.update(Counter(events.loc[~failed, "kind"]))
     for i in events.index[failed][: 20 - len(report.failures)]:
-        report.failures.append({"event": events.at[i, "event_id"], "record": events.at[i, "source_record_id"],
+        report.failures.append({"event": events.at[i, "event_id"], "lead": events.at[i, "lead_id"],
+                                "record": events.at[i, "source_record_id"],
                                 "error": outcome[i]})
 
 

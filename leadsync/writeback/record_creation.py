@@ -18,7 +18,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from leadsync.config.schema import ApiSource
-from leadsync.writeback.events import queue_event
+from leadsync.store import tables
+from leadsync.writeback.events import outbox_row, queue_event
+from leadsync.writeback.outbox import pending_events
 
 CREATE_KINDS = ("registration", "new_record")
 # What a created record is told of leadsync's side, through `writeback.fields` (a registration's `reason` is
@@ -33,12 +35,37 @@ def queue_new_record(conn: sa.Connection, source: str, lead_id: str, fields: dic
     does not). `fields`: lead field → value (leadsync's names: email, first_name, company...). The record is
     keyed by the lead id; its id lands in `source_records_created` and later writebacks of the lead go to
     it. Returns the event id (deterministic: queuing the same lead again is refused by the outbox key)."""
-    event_id = f"new_record:{source}:{lead_id}"
-    payload = {"record_key": lead_id, "fields": {k: v for k, v in fields.items() if v is not None},
-               "partner_id": partner_id, "partner_name": partner_name,
-               "distribution_status": distribution_status, "actor": actor}
+    event_id = new_record_event_id(source, lead_id)
+    payload = _new_record_payload(lead_id, fields, partner_id, partner_name, distribution_status, actor)
     queue_event(conn, event_id, source, lead_id, "new_record", payload, now)
     return event_id
+
+
+def new_record_event_id(source: str, lead_id: str) -> str:
+    return f"new_record:{source}:{lead_id}"
+
+
+def _new_record_payload(lead_id: str, fields: dict, partner_id: str | None, partner_name: str | None,
+                        distribution_status: str | None, actor: str | None) -> dict:
+    return {"record_key": lead_id, "fields": {k: v for k, v in fields.items() if v is not None},
+            "partner_id": partner_id, "partner_name": partner_name,
+            "distribution_status": distribution_status, "actor": actor}
+
+
+def refresh_new_record(conn: sa.Connection, source: str, lead_id: str, fields: dict, now: datetime,
+                       actor: str | None = None) -> bool:
+    """The lead's queued creation (queue_new_record, without partner or status) carries `fields` from now on,
+    e.g. a lead entered again before its record was made, after the source refused the first values. Only an
+    event still pending is changed (not one bound to a batch being sent, whose resend must be the same);
+    True when it was."""
+    o = tables.writeback_outbox
+    event_id = new_record_event_id(source, lead_id)
+    row = outbox_row(event_id, source, lead_id, "new_record",
+                     _new_record_payload(lead_id, fields, None, None, None, actor), now)
+    pending = sa.select(pending_events(source).subquery().c.event_id)
+    done = conn.execute(sa.update(o).where(o.c.event_id == event_id, o.c.event_id.in_(pending))
+                        .values(payload=row["payload"]))
+    return bool(done.rowcount)
 
 
 def record_key(kind: str, lead_id: str, payload: dict) -> str:

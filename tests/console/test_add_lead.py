@@ -3,7 +3,6 @@ raw batch of one row whose ledger names the person, mapped, routed, and listed i
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -63,10 +62,12 @@ def test_unknown_fields_and_api_sources_are_refused_with_the_fix(console_project
                  "--store", duckdb_url]) == 2
     err = capsys.readouterr().err
     assert "'shoe_size'" in err and "email" in err and "sftp_demo.yaml" in err
-    shutil.copy(REPO / "mappings/sources/salesforce_demo.yaml", mappings / "sources/salesforce_demo.yaml")
+    # an API source that does not allow manual entry (tests/console/test_add_lead_api.py: the ones that do)
+    demo = (REPO / "mappings/sources/salesforce_demo.yaml").read_text()
+    (mappings / "sources/salesforce_demo.yaml").write_text(demo.replace("writeback:\n", "writeback:\n  manual_entry: false\n", 1))
     assert main(["--mappings", str(mappings), "add-lead", "--source", "salesforce_demo", "--field", "email=a@b.co",
                  "--store", duckdb_url]) == 2
     err = capsys.readouterr().err
-    assert "salesforce_demo is a salesforce source" in err and "not supported yet" in err
+    assert "salesforce_demo refuses leads entered by hand" in err and "writeback.manual_entry: true" in err
     with LeadStore(duckdb_url).begin() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(tables.source_files)).scalar_one() == 0

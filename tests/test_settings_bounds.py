@@ -70,6 +70,8 @@ def _bounded(metadata) -> bool:
             return True
         if isinstance(item, annotated_types.Interval) and (item.le is not None or item.lt is not None):
             return True
+        if getattr(getattr(item, "func", None), "upper_bound", None) is not None:  # lifecycle/bounds.py `between`
+            return True
         if getattr(item, "metadata", None) and _bounded(item.metadata):  # a FieldInfo inside Annotated[...]
             return True
     return False

@@ -26,6 +26,7 @@ def between(low: float, high: float, *, low_open: bool = False) -> AfterValidato
             raise ValueError(f"must be {lower} and at most {_number(high)} (got {value!r})")
         return value
 
+    check.upper_bound = high  # read by tests/test_settings_bounds.py: this setting is bounded
     return AfterValidator(check)
 
 

@@ -13,5 +13,5 @@ __all__ = ["LeadStore", "default_store_url", "tables"]
 
 # Tables kept by the write-back and the API pull (records created in a source, campaign field values) register
 # themselves on the same metadata when imported; imported here, after LeadStore, since they import it.
-from leadsync.pull import campaign_fields as _campaign_fields  # noqa: E402, F401
-from leadsync.writeback import records_created as _records_created  # noqa: E402, F401
+from leadsync.pull import campaign_fields as _campaign_fields  # noqa: F401
+from leadsync.writeback import records_created as _records_created  # noqa: F401

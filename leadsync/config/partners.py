@@ -130,6 +130,9 @@ class PartnerCrm(Strict):
                                           "the source shares with partners are ever sent.")
     campaign: CrmCampaign = CrmCampaign()
     owner: CrmOwner = CrmOwner()
+    crm_only_opportunities: bool = Field(
+        False, description="Also read opportunities the partner created in its CRM without a leadsync lead "
+                           "(the Opportunity Summary's CRM-only class).")
     status_map: dict[str, str] = Field(
         default_factory=dict, description="CRM lead status → our sales status, over the connector's defaults.")
     stage_map: dict[str, str] = Field(

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError
+from connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError, SourceOutage
 from connectors.sftp.errors import SftpConfigError, SftpTransientError
 from leadsync.config import ConfigError
 from leadsync.store.faults import StoreFault
@@ -103,6 +103,12 @@ def source_errors(source: str) -> Iterator[None]:
             description=f"Source '{source}' has used its API quota for today: {exc}",
             metadata={"source": source}, allow_retries=False,
         ) from exc
+    except SourceOutage as exc:
+        # every retry spent: the operator reads which vendor and endpoint failed, that nothing was lost and where
+        # the next run resumes, as the run's failure (not under "Exceeded max_retries")
+        raise dg.Failure(description=f"Source '{source}': {exc}", metadata={"source": source, **{
+            k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in exc.metadata.items()}},
+            allow_retries=True) from exc
     except (SftpTransientError, ApiTransientError) as exc:
         if getattr(exc, "status", None) is None and unreachable(str(exc)):
             # retried by the asset's RetryPolicy like any transient error; the last attempt's message is this

@@ -101,6 +101,7 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
                 "received": report.received,
                 "quarantined": report.quarantined,
                 "merged_duplicates": report.merged_duplicates,
+                "segregated": report.segregated,
                 "quarantine_reasons": md_counts(report.reasons, "reason"),
                 "preview": md_table(preview.drop(columns=["attributes", "lead_key"], errors="ignore")),
             },

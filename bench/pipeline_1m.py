@@ -149,7 +149,11 @@ def main() -> None:
             # generator's business, and would otherwise set leadsync's peak RSS at 5M leads.
             csv = t.stage("generate CSV (own process)", lambda: generate(work / "leads.csv", args.leads))
             print(f"  file size {csv.stat().st_size / 1e6:.0f} MB")
-            shutil.copy(csv, sandbox.root / "inbox" / "leads.csv")
+            dropped = sandbox.root / "inbox" / "leads.csv"
+            shutil.copy(csv, dropped)
+            # as if dropped a minute ago: a file written just now is left to settle first (files.settle_seconds),
+            # an idle wait that is the inbox's policy, not the pull's work
+            os.utime(dropped, (time.time() - 60, time.time() - 60))
 
             paths, store = project_paths(root / "mappings"), LeadStore(store_url)
             stages = STAGES[:STAGES.index(args.until) + 1]

@@ -460,10 +460,6 @@ class SftpClient:
             return None
         return RemoteFile(name, attrs.st_size or 0, datetime.fromtimestamp(attrs.st_mtime or 0, UTC))
 
-    def inbox_digest(self, name: str) -> str:
-        """SHA-256 of an inbox file as it is now, streamed (nothing kept)."""
-        return self._digest(posixpath.join(self.settings.inbox, _leaf(name)))
-
     def remove_from_inbox(self, name: str) -> None:
         """Delete an inbox file (a done-marker whose lead file was handled); already gone is fine."""
         self._remove_quietly(posixpath.join(self.settings.inbox, _leaf(name)))

@@ -138,7 +138,7 @@ def _pull_one(cfg: SourceConfig, files: SftpFiles, client: SftpClient, store: Le
             record_moved(store, info.batch_id, moved)
             return FileOutcome(name, "error", reason=error, moved_to=moved)
 
-        warning, skipped = _duplicate(files, client, store, info, local, now)
+        warning, skipped = _duplicate(files, client, store, info, remote, now)
         if skipped is not None:
             return skipped
 
@@ -147,15 +147,15 @@ def _pull_one(cfg: SourceConfig, files: SftpFiles, client: SftpClient, store: Le
         try:
             stored, encoding, bad_rows = _store_file(
                 cfg, store, info, local.path, now, files, file_rows, run_rows,
-                unchanged=lambda: _check_unchanged(client, name, local.size, local.sha256))
+                unchanged=lambda: _check_unchanged(client, remote))
         except FileNotSettledError as exc:
             return FileOutcome(name, "waiting", reason=str(exc))
         except LeadFileLimitError as exc:
             if exc.per_run:
                 return FileOutcome(name, "waiting", reason=f"{exc}; the file is read by the next run")
-            return _to_error(client, store, info, _named(name, exc), now, local)
+            return _to_error(client, store, info, _named(name, exc), now, remote)
         except (LeadFileError, MissingColumnsError) as exc:
-            return _to_error(client, store, info, _named(name, exc), now, local)
+            return _to_error(client, store, info, _named(name, exc), now, remote)
 
     allowance.first = False
     allowance.bytes_left -= local.size
@@ -170,7 +170,7 @@ def _pull_one(cfg: SourceConfig, files: SftpFiles, client: SftpClient, store: Le
                        quarantined_rows=bad_rows)
 
 
-def _duplicate(files: SftpFiles, client: SftpClient, store: LeadStore, info: BatchInfo, local,
+def _duplicate(files: SftpFiles, client: SftpClient, store: LeadStore, info: BatchInfo, remote: RemoteFile,
                now: datetime) -> tuple[str | None, FileOutcome | None]:
     """(the warning for content stored before under another name, or None; the outcome when the file is
     skipped for it, files.duplicate_files: skip)."""
@@ -184,7 +184,7 @@ def _duplicate(files: SftpFiles, client: SftpClient, store: LeadStore, info: Bat
     warning = (f"{name} has the same content as {earlier}, received earlier; nothing stored "
                "(files.duplicate_files: skip; set it to 'ingest' to store such files again)")
     try:  # a copy still being uploaded is no copy yet
-        _check_unchanged(client, name, local.size, local.sha256)
+        _check_unchanged(client, remote)
     except FileNotSettledError as exc:
         return None, FileOutcome(name, "waiting", reason=str(exc))
     record_duplicate(store, info, warning, now)
@@ -198,12 +198,12 @@ def _named(name: str, exc: Exception) -> str:
 
 
 def _to_error(client: SftpClient, store: LeadStore, info: BatchInfo, reason: str, now: datetime,
-              local=None) -> FileOutcome:
+              read: RemoteFile | None = None) -> FileOutcome:
     """Record the file's problem and move it to error/ — unless it changed since it was read (a half-uploaded
     file looks malformed): then it waits for the next run."""
-    if local is not None:
+    if read is not None:
         try:
-            _check_unchanged(client, info.file_name, local.size, local.sha256)
+            _check_unchanged(client, read)
         except FileNotSettledError as exc:
             return FileOutcome(info.file_name, "waiting", reason=str(exc))
     record_error(store, info, reason, now)
@@ -212,14 +212,19 @@ def _to_error(client: SftpClient, store: LeadStore, info: BatchInfo, reason: str
     return FileOutcome(info.file_name, "error", reason=reason, moved_to=moved)
 
 
-def _check_unchanged(client: SftpClient, name: str, size: int, sha256: str) -> None:
-    """FileNotSettledError unless the inbox file still has the size and SHA-256 it had when it was read."""
-    now = client.inbox_file(name)
-    if now is not None and now.size == size and client.inbox_digest(name) == sha256:
+def _check_unchanged(client: SftpClient, read: RemoteFile) -> None:
+    """FileNotSettledError unless the inbox file still has the size and modification time it was listed with
+    before it was read. Any write to the file (an upload still going on, a file replaced under its name)
+    changes them; reading the file a second time to hash it would double every pull's transfer to catch only
+    a same-size rewrite that also restores the old time, and the content read is already hashed (its batch
+    id), so such a file is at worst stored under its true content."""
+    now = client.inbox_file(read.name)
+    if now is not None and now.size == read.size and now.mtime == read.mtime:
         return
-    then = "is gone" if now is None else f"now has {now.size:,} bytes" if now.size != size else "has other bytes"
-    raise FileNotSettledError(f"{name} changed while it was read ({size:,} bytes were read; it {then}): still "
-                              "being uploaded? Nothing of it is kept; it is read again by the next run")
+    then = ("is gone" if now is None else f"now has {now.size:,} bytes" if now.size != read.size
+            else f"was modified again at {now.mtime:%H:%M:%S} UTC")
+    raise FileNotSettledError(f"{read.name} changed while it was read ({read.size:,} bytes listed; it {then}): "
+                              "still being uploaded? Nothing of it is kept; it is read again by the next run")
 
 
 def _counted(blocks: Iterator, name: str, files: SftpFiles, file_rows: int, run_rows: int | None) -> Iterator:

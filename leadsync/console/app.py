@@ -37,6 +37,7 @@ from leadsync.portal.app import HEADERS, csrf_ok, csrf_token, read_form
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "leadsync_console"
 TEMPLATES = Path(__file__).parent / "templates"
+PORTAL_TEMPLATES = TEMPLATES.parents[1] / "portal" / "templates"  # the style the console shares with the portal
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class ConsoleRoute:
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+    return jinja2.Environment(loader=jinja2.FileSystemLoader([TEMPLATES, PORTAL_TEMPLATES]), undefined=jinja2.StrictUndefined,
                               autoescape=jinja2.select_autoescape(["html"]))
 
 

@@ -15,7 +15,7 @@ export LEADSYNC_STOP_WITH_PARENT := 1
 
 .PHONY: demo test scale sandbox web ui bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@echo "Setting up $(VENV): installing leadsync and its dependencies (Dagster, DuckDB, the vendor clients)."
 	@echo "The first time this takes a few minutes; later runs skip it until pyproject.toml changes."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -82,18 +82,18 @@ class Measure:
 def start_sandbox(vendor: str, n: int):
     """The vendor's sandbox, seeded with n records and serving; returns (server, what a client needs)."""
     if vendor == "salesforce":
-        from connectors.salesforce.sandbox import SalesforceSandbox
+        from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
         server = SalesforceSandbox().start()
         server.seed(leads=n, seed=1)
         creds = server.credentials
         return server, {"url": server.url, "ca_pem_path": server.ca_pem_path,
                         "client_id": creds.client_id, "client_secret": creds.client_secret}
     if vendor == "marketo":
-        from connectors.marketo.sandbox import MarketoSandbox
+        from leadsync.connectors.marketo.sandbox import MarketoSandbox
         server = MarketoSandbox(seed_leads=n, seed=1).start()
         return server, {"url": server.url, "ca_pem_path": server.ca_pem_path, "client_id": server.client_id,
                         "client_secret": server.client_secret}
-    from connectors.eloqua.sandbox import EloquaSandbox
+    from leadsync.connectors.eloqua.sandbox import EloquaSandbox
     server = EloquaSandbox(seed_contacts=n, sync_delay_s=0.005).start()
     return server, {"url": server.url, "ca_pem_path": server.ca_pem_path, "site": server.site,
                     "username": server.username, "password": server.password}
@@ -113,15 +113,15 @@ def make_source(vendor: str, info: dict):
     org = SimpleNamespace(**info, credentials=SimpleNamespace(client_id=info.get("client_id"),
                                                               client_secret=info.get("client_secret")))
     if vendor == "salesforce":
-        from connectors.salesforce.source import SalesforceSource
-        from connectors.salesforce.source.settings import sandbox_settings
+        from leadsync.connectors.salesforce.source import SalesforceSource
+        from leadsync.connectors.salesforce.source.settings import sandbox_settings
         return SalesforceSource(sandbox_settings(org, bulk_poll_s=0.05, bulk_threshold=1000))
     if vendor == "marketo":
-        from connectors.marketo.source import MarketoSource
-        from connectors.marketo.source.settings import sandbox_settings
+        from leadsync.connectors.marketo.source import MarketoSource
+        from leadsync.connectors.marketo.source.settings import sandbox_settings
         return MarketoSource(sandbox_settings(org))
-    from connectors.eloqua.source import EloquaSource
-    from connectors.eloqua.source.sandbox_settings import sandbox_settings
+    from leadsync.connectors.eloqua.source import EloquaSource
+    from leadsync.connectors.eloqua.source.sandbox_settings import sandbox_settings
     return EloquaSource(sandbox_settings(org))
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
 EXPORT_FIELDS = {name: "{{Contact.Field(%s)}}" % name for name in (  # noqa: UP031 - EML braces
     "C_EmailAddress", "C_FirstName", "C_LastName", "C_Company", "C_Title", "C_BusPhone", "C_City",

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from connectors.sftp.seed import write_demo_leads
+from leadsync.connectors.sftp.seed import write_demo_leads
 
 COLUMNS = ["Email", "First Name", "Last Name", "Company", "Job Title", "Phone", "Country", "State",
            "Postal Code", "Products of Interest", "Lead Type", "Campaign", "Created Date", "Partner"]

@@ -19,8 +19,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.clock import iso
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.clock import iso
 
 FIELDS = ["id", "email", "firstName", "lastName", "company", "title", "phone", "city", "state", "postalCode",
           "country", "industry", "leadSource", "numberOfEmployees", "annualRevenue", "createdAt", "updatedAt",

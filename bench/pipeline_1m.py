@@ -28,8 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from connectors.sftp.sandbox import SftpSandbox
-from connectors.sftp.seed import write_demo_leads
+from leadsync.connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.seed import write_demo_leads
 from leadsync import pipeline
 from leadsync.config.loader import project_paths
 from leadsync.store import LeadStore

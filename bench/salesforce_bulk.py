@@ -12,7 +12,7 @@ import argparse
 import resource
 import time
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 
 QUERY = ("SELECT Id, FirstName, LastName, Email, Company, Title, Phone, Country, State, PostalCode, City, "
          "Industry, NumberOfEmployees, AnnualRevenue, LeadSource, Status, Product_Interest__c, "

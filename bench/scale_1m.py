@@ -32,8 +32,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from connectors.sftp.sandbox import SftpSandbox
-from connectors.sftp.seed import write_demo_leads
+from leadsync.connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.seed import write_demo_leads
 from leadsync.store import LeadStore, tables
 
 PASSWORD = "bench-password"

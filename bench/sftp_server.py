@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 
 if __name__ == "__main__":
     root, host_key, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])

@@ -344,7 +344,7 @@ class HttpSandbox:
             self._tmp = None
 
     def serve_forever(self) -> None:
-        """Foreground mode for `python -m connectors.<vendor>.sandbox` (Ctrl-C stops)."""
+        """Foreground mode for `python -m leadsync.connectors.<vendor>.sandbox` (Ctrl-C stops)."""
         self.start()
         try:
             while self._thread is not None and self._thread.is_alive():

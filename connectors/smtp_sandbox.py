@@ -5,7 +5,7 @@ server, so partner notification emails can be opened and their accept/reject lin
         ...                      # send mail to 127.0.0.1:8025
         smtp.messages()          # the .eml files received, oldest first
 
-Run it in the foreground: python -m connectors.smtp_sandbox --folder DIR --port 8025
+Run it in the foreground: python -m leadsync.connectors.smtp_sandbox --folder DIR --port 8025
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from connectors.sftp.sandbox import SftpSandbox
-from connectors.smtp_sandbox import SmtpSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.smtp_sandbox import SmtpSandbox
 from leadsync.config.loader import ProjectPaths
 from leadsync.sandboxes import (  # noqa: F401 - drop_demo_files: re-exported for older callers
     Sandboxes,

@@ -105,7 +105,7 @@ def _fmt(n: int) -> str:
 
 
 def start_salesforce(cfg, data: Path, leads: int, seed: int) -> Started:
-    from connectors.salesforce.sandbox import SalesforceSandbox, SandboxCredentials
+    from leadsync.connectors.salesforce.sandbox import SalesforceSandbox, SandboxCredentials
 
     c = cfg.connection
     if c.auth != "client_credentials":
@@ -125,7 +125,7 @@ def start_salesforce(cfg, data: Path, leads: int, seed: int) -> Started:
 
 
 def start_marketo(cfg, data: Path, leads: int, seed: int) -> Started:
-    from connectors.marketo.sandbox import MarketoSandbox
+    from leadsync.connectors.marketo.sandbox import MarketoSandbox
 
     c = cfg.connection
     url = c.base_url
@@ -142,7 +142,7 @@ def start_marketo(cfg, data: Path, leads: int, seed: int) -> Started:
 
 
 def start_eloqua(cfg, data: Path, leads: int, seed: int) -> Started:
-    from connectors.eloqua.sandbox import EloquaSandbox
+    from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
     c = cfg.connection
     if urlsplit(c.login_url).scheme == "https":
@@ -159,7 +159,7 @@ def start_eloqua(cfg, data: Path, leads: int, seed: int) -> Started:
 
 
 def start_sftp(cfg, paths: ProjectPaths, data: Path) -> Started:
-    from connectors.sftp.sandbox import SftpSandbox
+    from leadsync.connectors.sftp.sandbox import SftpSandbox
 
     c = cfg.connection
     if not c.password_env or not c.known_hosts:
@@ -178,7 +178,7 @@ def start_sftp(cfg, paths: ProjectPaths, data: Path) -> Started:
 def start_partner_crm(partner: Partner, data: Path) -> Started:
     """A Salesforce org of the partner's own: the external id field and withdrawal flag its crm block names,
     its status values, and a user for each of the partner's users and reps (owners of the leads it gets)."""
-    from connectors.salesforce.sandbox import FieldSpec, SalesforceSandbox, SandboxCredentials
+    from leadsync.connectors.salesforce.sandbox import FieldSpec, SalesforceSandbox, SandboxCredentials
 
     crm = partner.crm
     c = crm.connection
@@ -217,7 +217,7 @@ def start_sandboxes(paths: ProjectPaths, *, leads: int, seed: int, state_dir: Pa
                     fresh: bool = False, on_start: Callable[[Started], None] | None = None) -> Sandboxes:
     """Start every sandbox the project's YAML points at (see the module's docstring). `leads`: how many
     records an empty API sandbox is seeded with. Raises SandboxSetupError naming the file and the fix."""
-    from connectors.smtp_sandbox import SmtpSandbox
+    from leadsync.connectors.smtp_sandbox import SmtpSandbox
     from leadsync.lifecycle.settings import load_settings
 
     state = (state_dir or default_state_dir()).resolve()
@@ -306,7 +306,7 @@ def _guard(name: str, start: Callable, *args):
 def drop_demo_files(inbox: Path, partners_file: Path, n_leads: int, seed: int) -> list[Path]:
     """A realistic drop: a big clean CSV, a Windows-1252 CSV with a few bad rows, an XLSX, and a file that
     lacks the Email column (it goes to error/)."""
-    from connectors.sftp.seed import write_demo_leads
+    from leadsync.connectors.sftp.seed import write_demo_leads
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     partners = [p.name for p in load_partners(partners_file).partners]
@@ -386,7 +386,7 @@ def start_standalone(vendors: list[str], state_dir: Path, *, leads: int, seed: i
 
 
 def _salesforce_alone(data: Path, host: str, port: int, tls_dir: Path | None, leads: int, seed: int) -> Started:
-    from connectors.salesforce.sandbox import SalesforceSandbox
+    from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 
     org = SalesforceSandbox(data_dir=data, autosave_s=30, **_where(host, port, tls_dir))
     if org.count("Lead") == 0 and leads:
@@ -403,7 +403,7 @@ def _salesforce_alone(data: Path, host: str, port: int, tls_dir: Path | None, le
 
 
 def _marketo_alone(data: Path, host: str, port: int, tls_dir: Path | None, leads: int, seed: int) -> Started:
-    from connectors.marketo.sandbox import MarketoSandbox
+    from leadsync.connectors.marketo.sandbox import MarketoSandbox
 
     mkto = MarketoSandbox(data_dir=data, seed_leads=leads, seed=seed, **_where(host, port, tls_dir))
     return _alone("marketo", mkto, [
@@ -414,7 +414,7 @@ def _marketo_alone(data: Path, host: str, port: int, tls_dir: Path | None, leads
 
 
 def _eloqua_alone(data: Path, host: str, port: int, tls_dir: Path | None, leads: int, seed: int) -> Started:
-    from connectors.eloqua.sandbox import EloquaSandbox
+    from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
     eloqua = EloquaSandbox(data_dir=data, seed_contacts=leads, seed=seed, **_where(host, port, tls_dir))
     return _alone("eloqua", eloqua, [

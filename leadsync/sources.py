@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from connectors.api_client import ApiConfigError, HttpSettings, RetryPolicy
-from connectors.sftp.client import SftpClient, SftpSettings
-from connectors.source_api import LeadSource
+from leadsync.connectors.api_client import ApiConfigError, HttpSettings, RetryPolicy
+from leadsync.connectors.sftp.client import SftpClient, SftpSettings
+from leadsync.connectors.source_api import LeadSource
 from leadsync.config import ConfigError
 from leadsync.config.eloqua_oauth import eloqua_oauth
 from leadsync.config.loader import ProjectPaths
@@ -66,7 +66,7 @@ def _http(cfg: ApiSource, paths: ProjectPaths) -> HttpSettings:
 
 
 def _eloqua(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
-    from connectors.eloqua.source import EloquaSettings, EloquaSource
+    from leadsync.connectors.eloqua.source import EloquaSettings, EloquaSource
 
     c, wb = cfg.connection, cfg.writeback
     extra = {}
@@ -90,7 +90,7 @@ def _eloqua(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
 
 
 def _salesforce(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
-    from connectors.salesforce.source import SalesforceSettings, SalesforceSource, SegregationFilter
+    from leadsync.connectors.salesforce.source import SalesforceSettings, SalesforceSource, SegregationFilter
 
     c, wb = cfg.connection, cfg.writeback
     values: dict = {
@@ -121,7 +121,7 @@ def _salesforce(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
 
 
 def _marketo(cfg: ApiSource, file: Path, paths: ProjectPaths) -> LeadSource:
-    from connectors.marketo.source import MarketoSettings, MarketoSource
+    from leadsync.connectors.marketo.source import MarketoSettings, MarketoSource
 
     c, wb = cfg.connection, cfg.writeback
     extra: dict = {}

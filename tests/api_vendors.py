@@ -39,14 +39,14 @@ class Vendor:
     def __init__(self, kind: str, tmp_path: Path):
         self.kind = kind
         if kind == "salesforce":
-            from connectors.salesforce.sandbox import SalesforceSandbox
+            from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
             self.server = SalesforceSandbox().start()
             self.server.seed(leads=60, seed=4)
         elif kind == "marketo":
-            from connectors.marketo.sandbox import MarketoSandbox
+            from leadsync.connectors.marketo.sandbox import MarketoSandbox
             self.server = MarketoSandbox(seed_leads=60, seed=4).start()
         else:
-            from connectors.eloqua.sandbox import EloquaSandbox
+            from leadsync.connectors.eloqua.sandbox import EloquaSandbox
             self.server = EloquaSandbox(seed_contacts=60, sync_delay_s=0.005).start()
 
     def connection(self, monkeypatch) -> dict:

@@ -51,7 +51,7 @@ def store_url(request) -> str:
 @pytest.fixture
 def mail_sandbox(tmp_path):
     """A real SMTP server on loopback keeping messages as .eml files (partner notification emails)."""
-    from connectors.smtp_sandbox import SmtpSandbox
+    from leadsync.connectors.smtp_sandbox import SmtpSandbox
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from api_vendors import VENDORS, Vendor, api_source_yaml, started_vendor
 
-from connectors.api_client import SourceOutage
+from leadsync.connectors.api_client import SourceOutage
 from leadsync import pipeline
 from leadsync.config.loader import project_paths
 from leadsync.store import LeadStore, tables
@@ -78,10 +78,10 @@ def test_a_writeback_outage_keeps_the_batch_and_the_next_run_sends_it_once(proje
 def test_every_numeric_setting_has_an_upper_bound_named_in_the_error():
     from pydantic import ValidationError
 
-    from connectors.api_client import ApiConfigError, HttpSettings, RetryPolicy
-    from connectors.eloqua.source import EloquaSettings
-    from connectors.marketo.source import MarketoSettings
-    from connectors.salesforce.source import SalesforceSettings
+    from leadsync.connectors.api_client import ApiConfigError, HttpSettings, RetryPolicy
+    from leadsync.connectors.eloqua.source import EloquaSettings
+    from leadsync.connectors.marketo.source import MarketoSettings
+    from leadsync.connectors.salesforce.source import SalesforceSettings
     from leadsync.config.schema import MarketoSource
 
     source = {"name": "mkto", "type": "marketo", "fields": [{"column": "email", "field": "email"}],

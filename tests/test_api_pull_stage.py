@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from jobs import raw_rows
 
-from connectors.api_client import ApiQuotaExhausted
-from connectors.source_api import PulledBatch
+from leadsync.connectors.api_client import ApiQuotaExhausted
+from leadsync.connectors.source_api import PulledBatch
 from leadsync.config.schema import SOURCE_MODELS
 from leadsync.pull.api_records import pull_records, read_ahead, record_versions
 from leadsync.store import LeadStore, tables

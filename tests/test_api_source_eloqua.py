@@ -8,7 +8,7 @@ import pytest
 import yaml
 from jobs import failure_message, materialization, outbox_states, read_table, retried, run_job
 
-from connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 from leadsync.store import tables
 
 SEEDED = 120

@@ -8,7 +8,7 @@ import pytest
 from jobs import failure_message, materialization, read_table, retried, run_job
 from three_sources import marketo_source, write_source
 
-from connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
 from leadsync.store import tables
 
 SEEDED = 200

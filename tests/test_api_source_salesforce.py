@@ -8,7 +8,7 @@ import pytest
 from jobs import failure_message, materialization, outbox_states, read_table, run_job
 from three_sources import SF_STATUS, salesforce_source, write_source
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 from leadsync.store import tables
 
 STATUS = SF_STATUS

@@ -5,7 +5,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.defs.build import build_definitions
 from leadsync.defs.resources import LeadsyncResource
 

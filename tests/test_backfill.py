@@ -11,7 +11,7 @@ import yaml
 from jobs import failure_message, raw_rows, read_table, run_job
 from three_sources import SF_STATUS
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 from leadsync.defs.build import build_definitions
 from leadsync.store import tables
 

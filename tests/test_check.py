@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.eloqua.sandbox import EloquaSandbox
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.checks import connection_problems, project_check_results, source_check_results
 from leadsync.checks.check_results import asset_check_result
 from leadsync.checks.connect import source_connection

@@ -169,9 +169,9 @@ def test_each_vendor_sandbox_holds_the_write_backs(demo):
     root, _, done = demo
     assert done.returncode == 0, done.stdout[-3000:]
     state = root / "dagster_home" / "sandboxes"
-    from connectors.eloqua.sandbox import EloquaSandbox
-    from connectors.marketo.sandbox import MarketoSandbox
-    from connectors.salesforce.sandbox import SalesforceSandbox
+    from leadsync.connectors.eloqua.sandbox import EloquaSandbox
+    from leadsync.connectors.marketo.sandbox import MarketoSandbox
+    from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 
     statuses = {"routed", "unassigned", "needs_review", "accepted", "rejected"}
     org = SalesforceSandbox(data_dir=state / "salesforce_demo")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from jobs import raw_row_count, read_table, run_job
 
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync import pipeline
 from leadsync.config.loader import project_paths
 from leadsync.defs.build import build_definitions

@@ -10,8 +10,8 @@ import yaml
 from jobs import materialization, read_table, run_job
 from three_sources import marketo_source, write_source
 
-from connectors.eloqua.sandbox import EloquaSandbox
-from connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
 from leadsync.config.schema import SOURCE_MODELS
 from leadsync.store import tables
 

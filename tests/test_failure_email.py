@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.defs.build import build_definitions
 from leadsync.defs.failure_email import supplier_failure_email
 from leadsync.defs.resources import LeadsyncResource

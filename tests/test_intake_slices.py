@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 import yaml
 
-from connectors.sftp.seed import demo_leads_table
+from leadsync.connectors.sftp.seed import demo_leads_table
 from leadsync.config import load_source
 from leadsync.intake import map_new_rows, walk
 from leadsync.pull.raw_batches import BatchInfo, store_batch

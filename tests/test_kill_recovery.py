@@ -15,7 +15,7 @@ import pytest
 from jobs import raw_rows
 from three_sources import salesforce_source, write_source
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 
 REPO = Path(__file__).resolve().parents[1]
 JOB = "sfdc_sync"

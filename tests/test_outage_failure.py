@@ -4,7 +4,7 @@ endpoint, nothing lost, where the next run resumes), with the outage's facts as 
 import dagster as dg
 import pytest
 
-from connectors.api_client import ApiTransientError, SourceOutage
+from leadsync.connectors.api_client import ApiTransientError, SourceOutage
 from leadsync.defs.errors import source_errors
 
 

@@ -12,9 +12,9 @@ import yaml
 from jobs import materialization, outbox_states, read_table, run_job
 from three_sources import marketo_source, write_source
 
-from connectors.eloqua.sandbox import EloquaSandbox
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.cli import main
 from leadsync.reports.leads import lead_summary
 from leadsync.store import LeadStore, tables

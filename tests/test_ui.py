@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from connectors.sftp.seed import write_demo_leads
+from leadsync.connectors.sftp.seed import write_demo_leads
 from leadsync.dev import session_members
 
 REPO = Path(__file__).resolve().parents[1]

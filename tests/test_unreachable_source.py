@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 import requests
 
-from connectors.api_client import ApiConfigError, transport_errors
-from connectors.sftp.client import SftpClient, SftpSettings
+from leadsync.connectors.api_client import ApiConfigError, transport_errors
+from leadsync.connectors.sftp.client import SftpClient, SftpSettings
 from leadsync.defs.errors import source_errors
 
 

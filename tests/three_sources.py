@@ -17,10 +17,10 @@ import sqlalchemy as sa
 import yaml
 from project_copies import without_partner_crms
 
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.sftp.sandbox import SftpSandbox
-from connectors.sftp.seed import write_demo_leads
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.seed import write_demo_leads
 from leadsync.store import LeadStore, tables
 from leadsync.writeback.events import fields_of
 

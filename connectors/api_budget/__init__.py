@@ -40,9 +40,9 @@ host; login hosts carry no daily count), `eloqua:<login host>:<site>` (the compa
 """
 
 
-from connectors.api_budget.budget import ApiBudget, Call, default_store
-from connectors.api_budget.days import DayBoundary, MidnightIn, Rolling24h
-from connectors.api_budget.limits import (
+from leadsync.connectors.api_budget.budget import ApiBudget, Call, default_store
+from leadsync.connectors.api_budget.days import DayBoundary, MidnightIn, Rolling24h
+from leadsync.connectors.api_budget.limits import (
     CONCURRENCY_POLL_S,
     DEFAULT_PREFIX,
     ENV_PREFIX,
@@ -57,8 +57,8 @@ from connectors.api_budget.limits import (
     budget_key,
     lease_ttl,
 )
-from connectors.api_budget.local_store import LocalStore
-from connectors.api_budget.redis_store import RedisStore
+from leadsync.connectors.api_budget.local_store import LocalStore
+from leadsync.connectors.api_budget.redis_store import RedisStore
 
 __all__ = [
     "CONCURRENCY_POLL_S",

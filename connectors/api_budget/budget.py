@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from connectors.api_budget.days import MidnightIn, Rolling24h
-from connectors.api_budget.limits import (
+from leadsync.connectors.api_budget.days import MidnightIn, Rolling24h
+from leadsync.connectors.api_budget.limits import (
     DEFAULT_PREFIX,
     ENV_PREFIX,
     ENV_REDIS_URL,
@@ -23,9 +23,9 @@ from connectors.api_budget.limits import (
     BudgetStore,
     Usage,
 )
-from connectors.api_budget.local_store import LocalStore
-from connectors.api_budget.redis_store import RedisStore
-from connectors.api_client import ApiQuotaExhausted, ApiTransientError
+from leadsync.connectors.api_budget.local_store import LocalStore
+from leadsync.connectors.api_budget.redis_store import RedisStore
+from leadsync.connectors.api_client import ApiQuotaExhausted, ApiTransientError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from connectors.api_budget.days import DayBoundary
+from leadsync.connectors.api_budget.days import DayBoundary
 
 ENV_REDIS_URL = "LEADSYNC_REDIS_URL"
 ENV_PREFIX = "LEADSYNC_BUDGET_PREFIX"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from connectors.api_budget.limits import VENDOR_MAX_TTL_S, VENDOR_REPORT_TTL_S, Admission, BudgetLimits, Usage
+from leadsync.connectors.api_budget.limits import VENDOR_MAX_TTL_S, VENDOR_REPORT_TTL_S, Admission, BudgetLimits, Usage
 
 
 @dataclass

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from connectors.api_budget.limits import (
+from leadsync.connectors.api_budget.limits import (
     CONCURRENCY_POLL_S,
     DEFAULT_PREFIX,
     VENDOR_MAX_TTL_S,
@@ -18,7 +18,7 @@ from connectors.api_budget.limits import (
     BudgetLimits,
     Usage,
 )
-from connectors.api_client import ApiTransientError
+from leadsync.connectors.api_client import ApiTransientError
 
 # KEYS: 1 window zset, 2 lease zset, 3 vendor-used, 4 vendor-max, 5.. day buckets (5 = the current one)
 # ARGV: 1 call id, 2 window limit (0: none), 3 window ms, 4 lease limit (0: none), 5 lease ttl ms,

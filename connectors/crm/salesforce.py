@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from connectors.api_client import ApiConfigError
-from connectors.crm.contract import CrmLead, CrmLeadState, CrmOnlyOpportunity, CrmOpportunity, CrmWriteResult
-from connectors.salesforce.source.client import RetryHook, SalesforceClient
-from connectors.salesforce.source.describe import ObjectDescription
-from connectors.salesforce.source.ingest import RecordWriter, WriteRow, field_value, is_missing
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.soql import chunks, datetime_literal, identifier, in_list, parse_datetime
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.crm.contract import CrmLead, CrmLeadState, CrmOnlyOpportunity, CrmOpportunity, CrmWriteResult
+from leadsync.connectors.salesforce.source.client import RetryHook, SalesforceClient
+from leadsync.connectors.salesforce.source.describe import ObjectDescription
+from leadsync.connectors.salesforce.source.ingest import RecordWriter, WriteRow, field_value, is_missing
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.soql import chunks, datetime_literal, identifier, in_list, parse_datetime
 
 LEAD = "Lead"
 OPPORTUNITY = "Opportunity"

@@ -29,9 +29,9 @@ from typing import BinaryIO, Self
 import paramiko
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from connectors.sftp.errors import SftpConfigError, SftpError, SftpFileNotFoundError, SftpTransientError
-from connectors.sftp.host_keys import TrustedHostKeys, fingerprint, known_hosts_label, trusted_host_keys
-from connectors.sftp.settings import SftpSettings
+from leadsync.connectors.sftp.errors import SftpConfigError, SftpError, SftpFileNotFoundError, SftpTransientError
+from leadsync.connectors.sftp.host_keys import TrustedHostKeys, fingerprint, known_hosts_label, trusted_host_keys
+from leadsync.connectors.sftp.settings import SftpSettings
 
 __all__ = ["LEAD_FILE_SUFFIXES", "Downloaded", "RemoteFile", "SftpClient", "SftpSettings", "is_lead_file"]
 

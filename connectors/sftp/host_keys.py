@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import paramiko
 from paramiko.hostkeys import HostKeyEntry
 
-from connectors.sftp.errors import SftpConfigError
-from connectors.sftp.settings import SftpSettings
+from leadsync.connectors.sftp.errors import SftpConfigError
+from leadsync.connectors.sftp.settings import SftpSettings
 
 # The signature algorithms paramiko negotiates for a key of each type. An "ssh-rsa" key is offered by
 # modern servers only under the SHA-2 algorithm names.

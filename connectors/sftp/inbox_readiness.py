@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from connectors.sftp.client import RemoteFile, SftpClient
+from leadsync.connectors.sftp.client import RemoteFile, SftpClient
 
 MTIME_RESOLUTION_S = 1.0
 

@@ -25,8 +25,8 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from connectors.sftp.errors import LeadFileError
-from connectors.sftp.mixed_encoding import (
+from leadsync.connectors.sftp.errors import LeadFileError
+from leadsync.connectors.sftp.mixed_encoding import (
     MAX_STRAY_LINES,
     StrayLine,
     count_lines,

@@ -17,10 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.sftp.errors import LeadFileError
-from connectors.sftp.lead_csv import STRAY_ROW, DelimitedReader
-from connectors.sftp.lead_xlsx import check_inflated_size, open_xlsx
-from connectors.sftp.mixed_encoding import StrayLine
+from leadsync.connectors.sftp.errors import LeadFileError
+from leadsync.connectors.sftp.lead_csv import STRAY_ROW, DelimitedReader
+from leadsync.connectors.sftp.lead_xlsx import check_inflated_size, open_xlsx
+from leadsync.connectors.sftp.mixed_encoding import StrayLine
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 XLSX_SUFFIXES = (".xlsx",)

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from openpyxl import load_workbook
 
-from connectors.sftp.errors import LeadFileError, LeadFileLimitError
+from leadsync.connectors.sftp.errors import LeadFileError, LeadFileLimitError
 
 LEADS_SHEET = "leads"  # a sheet with this name (any case) wins over the first sheet
 BLOCK_ROWS = 50_000

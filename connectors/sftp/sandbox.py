@@ -6,7 +6,7 @@ check like any other; clients are jailed in the served folder. Works with parami
 handshakes, and a server without the OpenSSH posix-rename extension.
 
 Run it in the foreground for `dagster dev` demos:
-    python -m connectors.sftp.sandbox --root DIR --port 2222 --user demo --password demo [--seed-leads N]
+    python -m leadsync.connectors.sftp.sandbox --root DIR --port 2222 --user demo --password demo [--seed-leads N]
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
                           authorized_keys=keys, host_key_path=args.host_key, port=args.port, host=args.host)
     with sandbox:
         if args.seed_leads:
-            from connectors.sftp.seed import write_demo_leads
+            from leadsync.connectors.sftp.seed import write_demo_leads
 
             target = sandbox.root / "inbox" / f"seeded_leads_{args.seed}.csv"
             seeded = write_demo_leads(target, args.seed_leads, seed=args.seed)

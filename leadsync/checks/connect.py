@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from connectors.api_client import ApiConfigError, ApiError, ApiQuotaExhausted
-from connectors.sftp.errors import SftpConfigError, SftpError
+from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiQuotaExhausted
+from leadsync.connectors.sftp.errors import SftpConfigError, SftpError
 from leadsync.checks.problems import WHOLE_FILE, Problem, error, from_config_error, shown_path, warning
 from leadsync.config import ConfigError, load_source, source_files
 from leadsync.config.loader import ProjectPaths

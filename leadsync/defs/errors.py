@@ -16,8 +16,8 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError, SourceOutage
-from connectors.sftp.errors import SftpConfigError, SftpTransientError
+from leadsync.connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError, SourceOutage
+from leadsync.connectors.sftp.errors import SftpConfigError, SftpTransientError
 from leadsync.config import ConfigError
 from leadsync.store.faults import StoreFault
 

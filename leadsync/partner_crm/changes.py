@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from connectors.crm.contract import CrmLeadState, CrmOpportunity, PartnerCrm
+from leadsync.connectors.crm.contract import CrmLeadState, CrmOpportunity, PartnerCrm
 from leadsync.config.partners import Partner
 from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.events import LifecycleError, held_lead

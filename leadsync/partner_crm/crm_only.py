@@ -12,7 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from connectors.crm.contract import CrmOnlyOpportunity, PartnerCrm
+from leadsync.connectors.crm.contract import CrmOnlyOpportunity, PartnerCrm
 from leadsync.config.partners import Partner
 from leadsync.lifecycle.context import Lifecycle
 from leadsync.partner_crm.changes import LOOK_BACK

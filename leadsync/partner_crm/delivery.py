@@ -20,7 +20,7 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from connectors.crm.contract import CrmLead, CrmWriteResult, PartnerCrm
+from leadsync.connectors.crm.contract import CrmLead, CrmWriteResult, PartnerCrm
 from leadsync.config.partners import Partner
 from leadsync.intake import leads_frame
 from leadsync.lifecycle.context import Lifecycle

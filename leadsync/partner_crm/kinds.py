@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from connectors.api_client import ApiConfigError, HttpSettings
+from leadsync.connectors.api_client import ApiConfigError, HttpSettings
 from leadsync.config.api_sources import SalesforceConnection
 
 if TYPE_CHECKING:
-    from connectors.crm.contract import PartnerCrm
+    from leadsync.connectors.crm.contract import PartnerCrm
     from leadsync.config.loader import ProjectPaths
     from leadsync.config.partners import Partner
 
@@ -53,8 +53,8 @@ def secret(partner: Partner, key: str, env_name: str, what: str) -> str:
 
 
 def _open_salesforce(partner: Partner, paths: ProjectPaths) -> PartnerCrm:
-    from connectors.crm.salesforce import SalesforceCrmOptions, SalesforcePartnerCrm
-    from connectors.salesforce.source.settings import SalesforceSettings
+    from leadsync.connectors.crm.salesforce import SalesforceCrmOptions, SalesforcePartnerCrm
+    from leadsync.connectors.salesforce.source.settings import SalesforceSettings
 
     crm = partner.crm
     c: SalesforceConnection = crm.connection

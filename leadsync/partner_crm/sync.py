@@ -17,8 +17,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from connectors.api_client import ApiConfigError, ApiError, ApiQuotaExhausted, ApiTransientError
-from connectors.crm.contract import PartnerCrm
+from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiQuotaExhausted, ApiTransientError
+from leadsync.connectors.crm.contract import PartnerCrm
 from leadsync.config.loader import ProjectPaths
 from leadsync.config.partners import Partner
 from leadsync.lifecycle.context import Lifecycle

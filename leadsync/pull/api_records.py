@@ -31,14 +31,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from connectors.api_client import (
+from leadsync.connectors.api_client import (
     ApiConfigError,
     ApiQuotaExhausted,
     ApiTransientError,
     ApiUnreachable,
     SourceOutage,
 )
-from connectors.source_api import CampaignSelection, LeadSource, PulledBatch, text_table
+from leadsync.connectors.source_api import CampaignSelection, LeadSource, PulledBatch, text_table
 from leadsync.config import ConfigError
 from leadsync.config.schema import ApiSource
 from leadsync.pull.campaign_fields import chosen_values, store_values

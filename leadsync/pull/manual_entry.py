@@ -24,8 +24,8 @@ from datetime import datetime
 import pyarrow as pa
 import sqlalchemy as sa
 
-from connectors.api_client import ApiConfigError, ApiTransientError
-from connectors.sftp.errors import SftpError
+from leadsync.connectors.api_client import ApiConfigError, ApiTransientError
+from leadsync.connectors.sftp.errors import SftpError
 from leadsync import pipeline
 from leadsync.config import ConfigError
 from leadsync.config.loader import ProjectPaths

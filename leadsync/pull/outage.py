@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.api_client import ApiTransientError, SourceOutage
+from leadsync.connectors.api_client import ApiTransientError, SourceOutage
 from leadsync.config.schema import ApiSource
 
 VENDORS = {"salesforce": "Salesforce", "marketo": "Marketo", "eloqua": "Eloqua"}

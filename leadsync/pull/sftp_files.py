@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from connectors.sftp.client import RemoteFile, SftpClient
-from connectors.sftp.errors import FileNotSettledError, LeadFileError, LeadFileLimitError
-from connectors.sftp.inbox_readiness import settled_files
-from connectors.sftp.lead_csv import unsupported_delimiter, unsupported_delimiter_error
-from connectors.sftp.lead_files import open_lead_file
+from leadsync.connectors.sftp.client import RemoteFile, SftpClient
+from leadsync.connectors.sftp.errors import FileNotSettledError, LeadFileError, LeadFileLimitError
+from leadsync.connectors.sftp.inbox_readiness import settled_files
+from leadsync.connectors.sftp.lead_csv import unsupported_delimiter, unsupported_delimiter_error
+from leadsync.connectors.sftp.lead_files import open_lead_file
 from leadsync.config.schema import SftpFiles, SourceConfig
 from leadsync.intake.plan import MissingColumnsError, compile_plan
 from leadsync.pull.raw_batches import (

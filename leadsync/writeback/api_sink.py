@@ -17,8 +17,8 @@ from datetime import datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from connectors.api_client import ApiTransientError, ApiUnreachable, SourceOutage
-from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, LeadSource
+from leadsync.connectors.api_client import ApiTransientError, ApiUnreachable, SourceOutage
+from leadsync.connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, LeadSource
 from leadsync.config.schema import ApiSource
 from leadsync.intake import parse_payloads
 from leadsync.pull.outage import writeback_outage

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from connectors.source_api import NurtureTarget
+from leadsync.connectors.source_api import NurtureTarget
 from leadsync.config.schema import ApiSource
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from connectors.sftp.client import SftpClient
+from leadsync.connectors.sftp.client import SftpClient
 from leadsync.csv_safe import neutralise_sql
 from leadsync.store import LeadStore, tables
 from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches

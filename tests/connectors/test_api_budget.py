@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.api_budget import (
+from leadsync.connectors.api_budget import (
     ApiBudget,
     BudgetLimits,
     LocalStore,
@@ -29,10 +29,10 @@ from connectors.api_budget import (
     Rolling24h,
     budget_key,
 )
-from connectors.api_client import ApiQuotaExhausted, ApiTransientError, HttpSettings, RetryPolicy
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.settings import MarketoSettings
+from leadsync.connectors.api_client import ApiQuotaExhausted, ApiTransientError, HttpSettings, RetryPolicy
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.settings import MarketoSettings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,10 +43,10 @@ CENTRAL = ZoneInfo("America/Chicago")
 # prints one JSON line with what happened.
 WORKER = r"""
 import json, sys, threading, time
-from connectors.api_budget import ApiBudget, BudgetLimits
-from connectors.api_client import ApiError, ApiQuotaExhausted, HttpSettings, RetryPolicy
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.settings import MarketoSettings
+from leadsync.connectors.api_budget import ApiBudget, BudgetLimits
+from leadsync.connectors.api_client import ApiError, ApiQuotaExhausted, HttpSettings, RetryPolicy
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.settings import MarketoSettings
 
 args = json.loads(sys.argv[1])
 if args["mode"] == "hold":
@@ -278,9 +278,9 @@ def test_the_daily_cap_refuses_in_every_process_with_the_reset_time(prefix, mark
 
 
 def test_salesforce_usage_header_raises_the_shared_count_and_the_cap_stops_calls(prefix):
-    from connectors.salesforce.sandbox import SalesforceSandbox
-    from connectors.salesforce.source import SalesforceSource
-    from connectors.salesforce.source.settings import sandbox_settings
+    from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
+    from leadsync.connectors.salesforce.source import SalesforceSource
+    from leadsync.connectors.salesforce.source.settings import sandbox_settings
 
     with SalesforceSandbox() as org:
         org.faults.reset_api_limit(used=5000, daily_limit=20_000)  # other integrations spent 5,000 today

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from connectors.http_sandbox import HttpSandbox
+from leadsync.connectors.http_sandbox import HttpSandbox
 
 
 def _app(name: str) -> Starlette:
@@ -32,7 +32,7 @@ def test_sandboxes_on_one_tls_folder_share_a_ca_that_survives_restarts(tmp_path)
 
 
 def test_leadsync_sandbox_starts_every_vendor_on_one_ca_with_the_printed_credentials(tmp_path, monkeypatch):
-    from connectors.http_sandbox import _free_port
+    from leadsync.connectors.http_sandbox import _free_port
     from leadsync import sandboxes
 
     # the fixed ports `leadsync sandbox` uses, moved to free ones for the test

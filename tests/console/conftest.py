@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import yaml
 from console_data import SUPPLIER, csrf_of
 
-from connectors.http_sandbox import HttpSandbox
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.http_sandbox import HttpSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.config.loader import ProjectPaths, project_paths
 from leadsync.console.config import ConsoleSetup, load_console
 from leadsync.lifecycle.context import Lifecycle, load_lifecycle

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hostile_inputs import PASSWORD, Uploader, edit_source
 
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.config.loader import project_paths
 from leadsync.store import LeadStore
 

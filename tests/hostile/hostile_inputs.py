@@ -10,7 +10,7 @@ import pandas as pd
 import paramiko
 import yaml
 
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 
 PASSWORD = "s3cret-for-hostile-tests"
 HEADER = ("Email,First Name,Last Name,Company,Country,State,Postal Code,Products of Interest,Lead Type,Campaign,"

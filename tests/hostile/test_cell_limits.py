@@ -12,7 +12,7 @@ import yaml
 from hostile_inputs import HEADER, edit_source, lead_line
 from jobs import read_table
 
-from connectors.sftp import inbox_readiness
+from leadsync.connectors.sftp import inbox_readiness
 from leadsync import pipeline
 from leadsync.store import tables
 

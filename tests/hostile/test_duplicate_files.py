@@ -7,7 +7,7 @@ import pytest
 from hostile_inputs import HEADER, edit_source, lead_line
 from jobs import raw_row_count
 
-from connectors.sftp import inbox_readiness
+from leadsync.connectors.sftp import inbox_readiness
 from leadsync import pipeline
 
 CONTENT = HEADER + "".join(lead_line(n) for n in range(4))

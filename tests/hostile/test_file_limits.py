@@ -14,7 +14,7 @@ import pytest
 from hostile_inputs import HEADER, edit_source, lead_line
 from jobs import raw_row_count
 
-from connectors.sftp import inbox_readiness
+from leadsync.connectors.sftp import inbox_readiness
 from leadsync import pipeline
 
 ROW_XML = b'<row><c t="inlineStr"><is><t>zoe@bomb.example</t></is></c><c t="inlineStr"><is><t>Lee</t></is></c></row>'

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hostile_inputs import HEADER, edit_source, lead_line
 from jobs import raw_row_count
 
-from connectors.sftp import inbox_readiness
-from connectors.sftp.client import SftpClient
+from leadsync.connectors.sftp import inbox_readiness
+from leadsync.connectors.sftp.client import SftpClient
 from leadsync import pipeline
 
 ROWS = [lead_line(n) for n in range(20)]

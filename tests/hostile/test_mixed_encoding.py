@@ -9,7 +9,7 @@ import pytest
 from hostile_inputs import HEADER
 from jobs import read_table
 
-from connectors.sftp import inbox_readiness
+from leadsync.connectors.sftp import inbox_readiness
 from leadsync import pipeline
 from leadsync.store import tables
 

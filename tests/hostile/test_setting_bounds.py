@@ -7,7 +7,7 @@ import pytest
 import yaml
 from hostile_inputs import edit_source
 
-from connectors.sftp.settings import SftpSettings
+from leadsync.connectors.sftp.settings import SftpSettings
 from leadsync.cli import main
 
 

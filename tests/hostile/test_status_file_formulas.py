@@ -11,7 +11,7 @@ import pytest
 import yaml
 from hostile_inputs import HEADER, lead_line, outbox_rows
 
-from connectors.sftp import inbox_readiness
+from leadsync.connectors.sftp import inbox_readiness
 from leadsync import pipeline
 from leadsync.lifecycle.acceptance import accept_lead, reject_lead
 from leadsync.lifecycle.context import load_lifecycle

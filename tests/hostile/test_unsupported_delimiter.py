@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hostile_inputs import HEADER, lead_line
 
-from connectors.sftp import inbox_readiness
+from leadsync.connectors.sftp import inbox_readiness
 from leadsync import pipeline
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 import yaml
 from aiosmtpd.controller import Controller
 
-from connectors.http_sandbox import HttpSandbox
+from leadsync.connectors.http_sandbox import HttpSandbox
 from leadsync.assign import route_new_leads
 from leadsync.config.partners import PartnersConfig
 from leadsync.config.schema import SOURCE_MODELS

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.salesforce.sandbox import FieldSpec, SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox import FieldSpec, SalesforceSandbox
 
 PARTNER_STATUSES = ["Open – Not Contacted", "Working – Contacted", "Closed – Converted", "Closed – Not Converted"]
 LEADS = [  # the supplier's leads: Title is internal (shared: false), NumberOfEmployees shared without a CRM field

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.api_client import ApiConfigError
+from leadsync.connectors.api_client import ApiConfigError
 from leadsync.config import ConfigError, load_partners
 from leadsync.config.api_sources import SalesforceConnection
 from leadsync.config.loader import project_paths

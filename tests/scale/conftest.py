@@ -36,7 +36,7 @@ def scale_home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="module")
 def embedded_result(tmp_path_factory) -> dict:
     """The embedded default's result on the same input: the reference every scale-profile run must match."""
-    from connectors.smtp_sandbox import SmtpSandbox
+    from leadsync.connectors.smtp_sandbox import SmtpSandbox
 
     root = tmp_path_factory.mktemp("embedded")
     with pytest.MonkeyPatch.context() as mp, SmtpSandbox(root / "mail", port=free_port()) as smtp, \

@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.eloqua.sandbox.contacts import TIMESTAMP, ArrowRecords, to_timestamp
-from connectors.eloqua.sandbox.field_shapes import SYSTEM_CREATED
-from connectors.eloqua.sandbox.schema import CONTACT_TEXT_MAX
+from leadsync.connectors.eloqua.sandbox.contacts import TIMESTAMP, ArrowRecords, to_timestamp
+from leadsync.connectors.eloqua.sandbox.field_shapes import SYSTEM_CREATED
+from leadsync.connectors.eloqua.sandbox.schema import CONTACT_TEXT_MAX
 
 LINKED_ACCOUNT_RE = re.compile(r"^\{\{Contact\.Account\.Field\(([A-Za-z0-9_]+)\)\}\}$")
 ACCOUNT_FIELD_RE = re.compile(r"^\{\{Account\.Field\(([A-Za-z0-9_]+)\)\}\}$")

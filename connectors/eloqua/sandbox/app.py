@@ -14,12 +14,12 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connectors.eloqua.sandbox.auth import NOT_AUTHENTICATED
-from connectors.eloqua.sandbox.http_common import json_response
-from connectors.eloqua.sandbox.routes_bulk import bulk_routes
-from connectors.eloqua.sandbox.routes_lists import contact_list_routes
-from connectors.eloqua.sandbox.routes_login import login_routes
-from connectors.eloqua.sandbox.routes_rest import rest_routes
+from leadsync.connectors.eloqua.sandbox.auth import NOT_AUTHENTICATED
+from leadsync.connectors.eloqua.sandbox.http_common import json_response
+from leadsync.connectors.eloqua.sandbox.routes_bulk import bulk_routes
+from leadsync.connectors.eloqua.sandbox.routes_lists import contact_list_routes
+from leadsync.connectors.eloqua.sandbox.routes_login import login_routes
+from leadsync.connectors.eloqua.sandbox.routes_rest import rest_routes
 
 _SLASHES = re.compile(r"/{2,}")
 

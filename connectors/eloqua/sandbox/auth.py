@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from connectors.eloqua.sandbox.clock import SandboxClock
+from leadsync.connectors.eloqua.sandbox.clock import SandboxClock
 
 ACCESS_TOKEN_TTL = timedelta(hours=8)
 REFRESH_TOKEN_TTL = timedelta(days=365)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from connectors.eloqua.sandbox.export_sources import ACTIVITY_COLUMNS, ACTIVITY_TYPE_FIELDS
+from leadsync.connectors.eloqua.sandbox.export_sources import ACTIVITY_COLUMNS, ACTIVITY_TYPE_FIELDS
 
 # ------------------------------------------------------------------------------------------ activity fields
 

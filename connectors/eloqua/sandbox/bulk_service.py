@@ -9,27 +9,27 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from connectors.eloqua.sandbox.clock import iso_z
-from connectors.eloqua.sandbox.definitions import failure, parse_duration
-from connectors.eloqua.sandbox.export_sources import (
+from leadsync.connectors.eloqua.sandbox.clock import iso_z
+from leadsync.connectors.eloqua.sandbox.definitions import failure, parse_duration
+from leadsync.connectors.eloqua.sandbox.export_sources import (
     AccountSource,
     ActivitySource,
     CampaignResponseSource,
     ContactSource,
     CustomObjectSource,
 )
-from connectors.eloqua.sandbox.exports import stage_export, validate_export
-from connectors.eloqua.sandbox.import_apply import (
+from leadsync.connectors.eloqua.sandbox.exports import stage_export, validate_export
+from leadsync.connectors.eloqua.sandbox.import_apply import (
     account_kind,
     apply_activity_import,
     apply_custom_object_import,
     apply_record_import,
     contact_kind,
 )
-from connectors.eloqua.sandbox.imports import parse_upload, validate_import
-from connectors.eloqua.sandbox.page_json import page_json
-from connectors.eloqua.sandbox.state import Definition, EloquaState
-from connectors.eloqua.sandbox.syncs import Sync
+from leadsync.connectors.eloqua.sandbox.imports import parse_upload, validate_import
+from leadsync.connectors.eloqua.sandbox.page_json import page_json
+from leadsync.connectors.eloqua.sandbox.state import Definition, EloquaState
+from leadsync.connectors.eloqua.sandbox.syncs import Sync
 
 MAX_DATA_LIMIT = 50_000  # "a limit of 50,000 records per request while retrieving data from an export"
 MAX_LIST_LIMIT = 1000
@@ -111,7 +111,7 @@ def list_page(items: list, limit: int, offset: int, total: bool = True) -> dict:
 
 def upload(state: EloquaState, definition: Definition, raw: bytes, content_type: str, user: str) -> Sync | None:
     """Stage uploaded rows; with isSyncTriggeredOnImport a sync starts at once and is returned."""
-    from connectors.eloqua.sandbox.imports import UploadError
+    from leadsync.connectors.eloqua.sandbox.imports import UploadError
 
     try:
         rows = parse_upload(raw, content_type, definition.body["fields"])

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.eloqua.sandbox.schema import ContactField
+from leadsync.connectors.eloqua.sandbox.schema import ContactField
 
 TIMESTAMP = pa.timestamp("ms")
 # System columns next to the fields: the contact id and the email group flags exports can read.

@@ -12,8 +12,8 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from connectors.eloqua.sandbox.contacts import TIMESTAMP
-from connectors.eloqua.sandbox.schema import CustomObject, CustomObjectField
+from leadsync.connectors.eloqua.sandbox.contacts import TIMESTAMP
+from leadsync.connectors.eloqua.sandbox.schema import CustomObject, CustomObjectField
 
 
 @dataclass

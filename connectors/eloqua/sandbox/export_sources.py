@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.eloqua.sandbox.accounts import ACCOUNT_FIELD_RE, LINKED_ACCOUNT_RE, account_field
-from connectors.eloqua.sandbox.schema import CONTACT_FIELD_RE, CONTACT_SYSTEM_STATEMENTS, CUSTOM_OBJECT_RE
+from leadsync.connectors.eloqua.sandbox.accounts import ACCOUNT_FIELD_RE, LINKED_ACCOUNT_RE, account_field
+from leadsync.connectors.eloqua.sandbox.schema import CONTACT_FIELD_RE, CONTACT_SYSTEM_STATEMENTS, CUSTOM_OBJECT_RE
 
 KIND = {"text": "text", "largeText": "text", "emailAddress": "text", "date": "date", "numeric": "number",
         "number": "number"}

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from connectors.eloqua.sandbox.definitions import (
+from leadsync.connectors.eloqua.sandbox.definitions import (
     DEFAULT_EXPORT_RETENTION,
     check_common,
     check_fields,
     failure,
 )
-from connectors.eloqua.sandbox.eml_filter import (
+from leadsync.connectors.eloqua.sandbox.eml_filter import (
     FilterError,
     check_values,
     comparisons,
@@ -23,7 +23,7 @@ from connectors.eloqua.sandbox.eml_filter import (
     parse_filter,
     statements_in,
 )
-from connectors.eloqua.sandbox.export_sources import ACTIVITY_TYPE_FIELDS, ActivitySource
+from leadsync.connectors.eloqua.sandbox.export_sources import ACTIVITY_TYPE_FIELDS, ActivitySource
 
 UNKNOWN_STATEMENT = "Must be a valid Eloqua Markup Language statement referencing an existing field."
 

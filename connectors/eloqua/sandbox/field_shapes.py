@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.eloqua.sandbox.clock import epoch_str, number_str
-from connectors.eloqua.sandbox.schema import BULK_DATA_TYPE, ContactField, CustomObject
+from leadsync.connectors.eloqua.sandbox.clock import epoch_str, number_str
+from leadsync.connectors.eloqua.sandbox.schema import BULK_DATA_TYPE, ContactField, CustomObject
 
 SYSTEM_CREATED = "1900-01-01T05:00:00.0000000Z"  # what Eloqua shows for fields that came with the instance
 DISPLAY_TYPE = {"text": "text", "emailAddress": "text", "largeText": "textArea", "date": "text",

@@ -7,8 +7,8 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connectors.eloqua.sandbox.bulk_service import BulkError, validation_error
-from connectors.eloqua.sandbox.definitions import failure
+from leadsync.connectors.eloqua.sandbox.bulk_service import BulkError, validation_error
+from leadsync.connectors.eloqua.sandbox.definitions import failure
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -19,10 +19,10 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.eloqua.sandbox.accounts import NAME, account_field, account_target
-from connectors.eloqua.sandbox.contacts import contact_id_ext
-from connectors.eloqua.sandbox.custom_objects import CustomObjectRecord
-from connectors.eloqua.sandbox.imports import (
+from leadsync.connectors.eloqua.sandbox.accounts import NAME, account_field, account_target
+from leadsync.connectors.eloqua.sandbox.contacts import contact_id_ext
+from leadsync.connectors.eloqua.sandbox.custom_objects import CustomObjectRecord
+from leadsync.connectors.eloqua.sandbox.imports import (
     ACTIVITY_IMPORT_TARGETS,
     coerce,
     contact_target,

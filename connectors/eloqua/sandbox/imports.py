@@ -13,15 +13,15 @@ import json
 import re
 from datetime import datetime
 
-from connectors.eloqua.sandbox.accounts import ACCOUNT_FIELDS, IDENTIFIER_COLUMNS, account_target
-from connectors.eloqua.sandbox.definitions import (
+from leadsync.connectors.eloqua.sandbox.accounts import ACCOUNT_FIELDS, IDENTIFIER_COLUMNS, account_target
+from leadsync.connectors.eloqua.sandbox.definitions import (
     DEFAULT_IMPORT_RETENTION,
     check_common,
     check_fields,
     failure,
 )
-from connectors.eloqua.sandbox.export_sources import ACTIVITY_TYPE_FIELDS
-from connectors.eloqua.sandbox.schema import CONTACT_FIELD_RE, CUSTOM_OBJECT_RE
+from leadsync.connectors.eloqua.sandbox.export_sources import ACTIVITY_TYPE_FIELDS
+from leadsync.connectors.eloqua.sandbox.schema import CONTACT_FIELD_RE, CUSTOM_OBJECT_RE
 
 MAX_IMPORT_FIELDS = 100
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # bigger uploads are answered 404, as Eloqua does

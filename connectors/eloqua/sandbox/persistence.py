@@ -17,17 +17,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import feather
 
-from connectors.eloqua.sandbox.accounts import AccountStore
-from connectors.eloqua.sandbox.contacts import ContactStore
-from connectors.eloqua.sandbox.custom_objects import CustomObjectData, CustomObjectRecord
-from connectors.eloqua.sandbox.schema import (
+from leadsync.connectors.eloqua.sandbox.accounts import AccountStore
+from leadsync.connectors.eloqua.sandbox.contacts import ContactStore
+from leadsync.connectors.eloqua.sandbox.custom_objects import CustomObjectData, CustomObjectRecord
+from leadsync.connectors.eloqua.sandbox.schema import (
     DEFAULT_CONTACT_FIELDS,
     ContactField,
     CustomObject,
     CustomObjectField,
 )
-from connectors.eloqua.sandbox.state import Definition, EloquaState
-from connectors.eloqua.sandbox.syncs import Sync
+from leadsync.connectors.eloqua.sandbox.state import Definition, EloquaState
+from leadsync.connectors.eloqua.sandbox.syncs import Sync
 
 STATE_FILE = "state.json"
 

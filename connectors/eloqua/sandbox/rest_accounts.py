@@ -8,8 +8,8 @@ empty; `depth=minimal` gives the identity only, `complete` adds `fieldValues` fo
 
 from __future__ import annotations
 
-from connectors.eloqua.sandbox.accounts import ACCOUNT_FIELDS, NAME, AccountStore, account_field
-from connectors.eloqua.sandbox.rest_contacts import field_values, object_error, record_changes, wire_text
+from leadsync.connectors.eloqua.sandbox.accounts import ACCOUNT_FIELDS, NAME, AccountStore, account_field
+from leadsync.connectors.eloqua.sandbox.rest_contacts import field_values, object_error, record_changes, wire_text
 
 SEARCH_ALIASES = {"id": "id", "name": NAME, "createdat": "created_at", "updatedat": "updated_at"}
 

@@ -17,11 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.eloqua.sandbox.clock import epoch_str, number_str
-from connectors.eloqua.sandbox.contacts import ContactStore, to_timestamp
-from connectors.eloqua.sandbox.eml_filter import DATE_FORMATS
-from connectors.eloqua.sandbox.imports import EMAIL_RE
-from connectors.eloqua.sandbox.schema import CONTACT_TEXT_MAX
+from leadsync.connectors.eloqua.sandbox.clock import epoch_str, number_str
+from leadsync.connectors.eloqua.sandbox.contacts import ContactStore, to_timestamp
+from leadsync.connectors.eloqua.sandbox.eml_filter import DATE_FORMATS
+from leadsync.connectors.eloqua.sandbox.imports import EMAIL_RE
+from leadsync.connectors.eloqua.sandbox.schema import CONTACT_TEXT_MAX
 
 _TERM = re.compile(r"""^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>.*)$""")
 SEARCH_ALIASES = {"id": "id", "name": "C_EmailAddress", "createdat": "C_DateCreated",

@@ -11,16 +11,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.eloqua.sandbox import bulk_service as bulk
-from connectors.eloqua.sandbox.accounts import ACCOUNT_FIELDS, bulk_account_field
-from connectors.eloqua.sandbox.bulk_catalog import ACTIVITY_TYPES, activity_fields, bulk_custom_object
-from connectors.eloqua.sandbox.definitions import failure
-from connectors.eloqua.sandbox.field_shapes import (
+from leadsync.connectors.eloqua.sandbox import bulk_service as bulk
+from leadsync.connectors.eloqua.sandbox.accounts import ACCOUNT_FIELDS, bulk_account_field
+from leadsync.connectors.eloqua.sandbox.bulk_catalog import ACTIVITY_TYPES, activity_fields, bulk_custom_object
+from leadsync.connectors.eloqua.sandbox.definitions import failure
+from leadsync.connectors.eloqua.sandbox.field_shapes import (
     bulk_contact_field,
     bulk_custom_object_field,
     bulk_custom_object_system_fields,
 )
-from connectors.eloqua.sandbox.http_common import (
+from leadsync.connectors.eloqua.sandbox.http_common import (
     bulk_paging,
     empty,
     error_response,
@@ -28,7 +28,7 @@ from connectors.eloqua.sandbox.http_common import (
     read_json,
     user_of,
 )
-from connectors.eloqua.sandbox.imports import MAX_UPLOAD_BYTES
+from leadsync.connectors.eloqua.sandbox.imports import MAX_UPLOAD_BYTES
 
 BULK = "/api/bulk/2.0"
 JSON = "application/json; charset=utf-8"

@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.eloqua.sandbox.contact_lists import ContactLists
-from connectors.eloqua.sandbox.http_common import empty, json_response, read_json
+from leadsync.connectors.eloqua.sandbox.contact_lists import ContactLists
+from leadsync.connectors.eloqua.sandbox.http_common import empty, json_response, read_json
 
 REST1 = "/api/rest/1.0"
 

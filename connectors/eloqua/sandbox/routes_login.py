@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.eloqua.sandbox.auth import NOT_AUTHENTICATED, OAuthError
-from connectors.eloqua.sandbox.http_common import json_response
+from leadsync.connectors.eloqua.sandbox.auth import NOT_AUTHENTICATED, OAuthError
+from leadsync.connectors.eloqua.sandbox.http_common import json_response
 
 
 def login_routes(sandbox) -> list[Route]:

@@ -13,15 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.eloqua.sandbox.bulk_service import BulkError
-from connectors.eloqua.sandbox.contacts import contact_id_ext, to_timestamp
-from connectors.eloqua.sandbox.field_shapes import (
+from leadsync.connectors.eloqua.sandbox.bulk_service import BulkError
+from leadsync.connectors.eloqua.sandbox.contacts import contact_id_ext, to_timestamp
+from leadsync.connectors.eloqua.sandbox.field_shapes import (
     rest_campaign,
     rest_contact_field,
     rest_custom_object,
     rest_custom_object_record,
 )
-from connectors.eloqua.sandbox.http_common import (
+from leadsync.connectors.eloqua.sandbox.http_common import (
     empty,
     error_response,
     json_response,
@@ -30,13 +30,13 @@ from connectors.eloqua.sandbox.http_common import (
     rest_paging,
     user_of,
 )
-from connectors.eloqua.sandbox.rest_accounts import (
+from leadsync.connectors.eloqua.sandbox.rest_accounts import (
     account_changes,
     account_json,
     account_search_column,
     new_account,
 )
-from connectors.eloqua.sandbox.rest_contacts import (
+from leadsync.connectors.eloqua.sandbox.rest_contacts import (
     RestValidationError,
     contact_changes,
     contact_json,

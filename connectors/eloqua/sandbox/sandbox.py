@@ -11,7 +11,7 @@ One server is both the login host (`/id`, `/auth/oauth2/token`) and the pod (`/A
 dropped connections) are `eloqua.faults`, as on every HttpSandbox.
 
 Run it in the foreground for demos (state kept in DATA_DIR across restarts):
-    python -m connectors.eloqua.sandbox --data-dir DIR --port 8445 --seed-contacts 20000
+    python -m leadsync.connectors.eloqua.sandbox --data-dir DIR --port 8445 --seed-contacts 20000
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from connectors.eloqua.sandbox import persistence
-from connectors.eloqua.sandbox.app import build_app
-from connectors.eloqua.sandbox.auth import EloquaUser
-from connectors.eloqua.sandbox.clock import SandboxClock
-from connectors.eloqua.sandbox.faults import DEFAULT_BAD_RECORD, DEFAULT_SYNC_FAILURE
-from connectors.eloqua.sandbox.schema import ContactField, CustomObject, CustomObjectField
-from connectors.eloqua.sandbox.session import EloquaConnection, basic_authorization, open_session
-from connectors.eloqua.sandbox.state import EloquaState
-from connectors.http_sandbox import FaultSwitches, HttpSandbox
+from leadsync.connectors.eloqua.sandbox import persistence
+from leadsync.connectors.eloqua.sandbox.app import build_app
+from leadsync.connectors.eloqua.sandbox.auth import EloquaUser
+from leadsync.connectors.eloqua.sandbox.clock import SandboxClock
+from leadsync.connectors.eloqua.sandbox.faults import DEFAULT_BAD_RECORD, DEFAULT_SYNC_FAILURE
+from leadsync.connectors.eloqua.sandbox.schema import ContactField, CustomObject, CustomObjectField
+from leadsync.connectors.eloqua.sandbox.session import EloquaConnection, basic_authorization, open_session
+from leadsync.connectors.eloqua.sandbox.state import EloquaState
+from leadsync.connectors.http_sandbox import FaultSwitches, HttpSandbox
 
 DEMO_SITE, DEMO_USER, DEMO_PASSWORD = "LeadSyncDemo", "Demo.User", "demo-password"
 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET = "leadsync-demo-client", "leadsync-demo-secret"

@@ -21,15 +21,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.eloqua.sandbox.contacts import (
+from leadsync.connectors.eloqua.sandbox.contacts import (
     TIMESTAMP,
     ContactStore,
     arrow_type,
     contact_id_ext,
     to_timestamp,
 )
-from connectors.sftp.seed import CAMPAIGNS as LEAD_CAMPAIGNS
-from connectors.sftp.seed import demo_leads_table
+from leadsync.connectors.sftp.seed import CAMPAIGNS as LEAD_CAMPAIGNS
+from leadsync.connectors.sftp.seed import demo_leads_table
 
 # Lead Type (a custom field) follows the company size band: up to 249 employees SMB, up to 999 Mid-Market.
 LEAD_TYPE_OF_SIZE = {"1-49": "SMB", "50-249": "SMB", "250-999": "Mid-Market", "1000-4999": "Enterprise",

@@ -9,16 +9,16 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from connectors.eloqua.sandbox import seed as generated
-from connectors.eloqua.sandbox.accounts import AccountStore
-from connectors.eloqua.sandbox.auth import Auth, EloquaUser
-from connectors.eloqua.sandbox.clock import SandboxClock
-from connectors.eloqua.sandbox.contact_lists import ContactLists
-from connectors.eloqua.sandbox.contacts import TIMESTAMP, ContactStore
-from connectors.eloqua.sandbox.custom_objects import CustomObjectStore
-from connectors.eloqua.sandbox.faults import EloquaFaults
-from connectors.eloqua.sandbox.schema import DEFAULT_CONTACT_FIELDS, default_custom_objects
-from connectors.eloqua.sandbox.syncs import Sync, SyncQueue
+from leadsync.connectors.eloqua.sandbox import seed as generated
+from leadsync.connectors.eloqua.sandbox.accounts import AccountStore
+from leadsync.connectors.eloqua.sandbox.auth import Auth, EloquaUser
+from leadsync.connectors.eloqua.sandbox.clock import SandboxClock
+from leadsync.connectors.eloqua.sandbox.contact_lists import ContactLists
+from leadsync.connectors.eloqua.sandbox.contacts import TIMESTAMP, ContactStore
+from leadsync.connectors.eloqua.sandbox.custom_objects import CustomObjectStore
+from leadsync.connectors.eloqua.sandbox.faults import EloquaFaults
+from leadsync.connectors.eloqua.sandbox.schema import DEFAULT_CONTACT_FIELDS, default_custom_objects
+from leadsync.connectors.eloqua.sandbox.syncs import Sync, SyncQueue
 
 EMPTY_ACTIVITIES = pa.schema([("id", pa.int64()), ("type", pa.dictionary(pa.int32(), pa.string())),
                               ("created_at", TIMESTAMP), ("contact_id", pa.int64()), ("visitor_id", pa.int64()),

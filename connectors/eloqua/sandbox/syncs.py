@@ -17,7 +17,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from connectors.eloqua.sandbox.clock import SandboxClock, iso_z
+from leadsync.connectors.eloqua.sandbox.clock import SandboxClock, iso_z
 
 
 @dataclass

@@ -12,11 +12,11 @@ from datetime import datetime
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.eloqua.source.bulk import Bulk
-from connectors.eloqua.source.filters import any_of, since_clause
-from connectors.eloqua.source.settings import EloquaSettings
-from connectors.eloqua.source.timestamps import bulk_to_iso
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.eloqua.source.bulk import Bulk
+from leadsync.connectors.eloqua.source.filters import any_of, since_clause
+from leadsync.connectors.eloqua.source.settings import EloquaSettings
+from leadsync.connectors.eloqua.source.timestamps import bulk_to_iso
 
 ACTIVITY_COLUMNS = ["record_id", "activity_id", "activity_type", "occurred_at", "detail"]
 _EMAIL = {"asset": "{{Activity.Asset.Name}}", "campaign_id": "{{Activity.Campaign.Id}}"}

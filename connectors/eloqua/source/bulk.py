@@ -17,9 +17,9 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import requests
 
-from connectors.api_client import ApiConfigError, ApiError, ApiTransientError
-from connectors.eloqua.source.client import EloquaClient, failures_text, response_json
-from connectors.eloqua.source.settings import MAX_EXPORT_PAGE, EloquaSettings
+from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError
+from leadsync.connectors.eloqua.source.client import EloquaClient, failures_text, response_json
+from leadsync.connectors.eloqua.source.settings import MAX_EXPORT_PAGE, EloquaSettings
 
 FINISHED = ("success", "warning", "error")
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # Eloqua refuses POSTs over 32 MB (with a 404)

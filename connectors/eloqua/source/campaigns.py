@@ -18,13 +18,13 @@ from datetime import datetime
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.eloqua.source.bulk import Bulk
-from connectors.eloqua.source.client import EloquaClient
-from connectors.eloqua.source.filters import any_of, chunked_any_of, since_clause
-from connectors.eloqua.source.settings import EloquaSettings
-from connectors.eloqua.source.timestamps import epoch_to_iso, parse_bulk_time
-from connectors.source_api import CampaignSelection
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.eloqua.source.bulk import Bulk
+from leadsync.connectors.eloqua.source.client import EloquaClient
+from leadsync.connectors.eloqua.source.filters import any_of, chunked_any_of, since_clause
+from leadsync.connectors.eloqua.source.settings import EloquaSettings
+from leadsync.connectors.eloqua.source.timestamps import epoch_to_iso, parse_bulk_time
+from leadsync.connectors.source_api import CampaignSelection
 
 CAMPAIGN_COLUMNS = ["campaign_id", "name", "description", "type", "start_date", "end_date", "status", "updated_at",
                     "created_at", "crm_id"]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import requests
 
-from connectors.api_budget import ApiBudget
-from connectors.api_client import (
+from leadsync.connectors.api_budget import ApiBudget
+from leadsync.connectors.api_client import (
     ApiConfigError,
     ApiError,
     ApiTransientError,
@@ -28,7 +28,7 @@ from connectors.api_client import (
     transport_errors,
     with_retries,
 )
-from connectors.eloqua.source.settings import MAX_LIST_PAGE, EloquaSettings
+from leadsync.connectors.eloqua.source.settings import MAX_LIST_PAGE, EloquaSettings
 
 log = logging.getLogger(__name__)
 NOT_AUTHENTICATED = "Not authenticated."

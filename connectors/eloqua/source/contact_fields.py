@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from connectors.api_client import ApiConfigError
-from connectors.eloqua.source.client import EloquaClient
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.eloqua.source.client import EloquaClient
 
 RECORD_ID = "ContactID"
 MODIFIED = "C_DateModified"

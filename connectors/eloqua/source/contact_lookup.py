@@ -3,8 +3,8 @@ to a contact by a field value, and leadsync's custom objects carry the contact's
 
 from __future__ import annotations
 
-from connectors.eloqua.source.bulk import Bulk
-from connectors.eloqua.source.filters import MAX_FILTER, chunked_any_of, compare
+from leadsync.connectors.eloqua.source.bulk import Bulk
+from leadsync.connectors.eloqua.source.filters import MAX_FILTER, chunked_any_of, compare
 
 ID = "{{Contact.Id}}"
 MAX_OR_EXPORTS = 3  # beyond this many OR-filtered exports, one export of the id range is cheaper

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from connectors.eloqua.source.contact_fields import CONTACT_ID_STATEMENT, RECORD_ID
-from connectors.eloqua.source.filters import chunked_any_of
-from connectors.eloqua.source.timestamps import import_value
-from connectors.eloqua.source.writes import EMAIL_STATEMENT, Writes
-from connectors.source_api import CREATE_RESULT_COLUMNS
+from leadsync.connectors.eloqua.source.contact_fields import CONTACT_ID_STATEMENT, RECORD_ID
+from leadsync.connectors.eloqua.source.filters import chunked_any_of
+from leadsync.connectors.eloqua.source.timestamps import import_value
+from leadsync.connectors.eloqua.source.writes import EMAIL_STATEMENT, Writes
+from leadsync.connectors.source_api import CREATE_RESULT_COLUMNS
 
 EMAIL = "C_EmailAddress"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connectors.api_client import ApiConfigError
-from connectors.eloqua.source.client import EloquaClient
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.eloqua.source.client import EloquaClient
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from connectors.eloqua.source.timestamps import filter_time
+from leadsync.connectors.eloqua.source.timestamps import filter_time
 
 MAX_FILTER = 1000
 

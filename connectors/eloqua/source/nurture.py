@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.eloqua.source.client import EloquaClient
-from connectors.eloqua.source.timestamps import import_value
-from connectors.source_api import RESULT_COLUMNS, NurtureTarget
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.eloqua.source.client import EloquaClient
+from leadsync.connectors.eloqua.source.timestamps import import_value
+from leadsync.connectors.source_api import RESULT_COLUMNS, NurtureTarget
 
 PER_CALL = 1000  # contact ids per PUT: keeps the body small
 

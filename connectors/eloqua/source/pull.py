@@ -24,12 +24,12 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.api_client import ApiError
-from connectors.eloqua.source.bulk import Bulk
-from connectors.eloqua.source.contact_fields import MODIFIED
-from connectors.eloqua.source.settings import EloquaSettings
-from connectors.eloqua.source.timestamps import as_utc, filter_time, iso, parse_bulk_time
-from connectors.source_api import PulledBatch
+from leadsync.connectors.api_client import ApiError
+from leadsync.connectors.eloqua.source.bulk import Bulk
+from leadsync.connectors.eloqua.source.contact_fields import MODIFIED
+from leadsync.connectors.eloqua.source.settings import EloquaSettings
+from leadsync.connectors.eloqua.source.timestamps import as_utc, filter_time, iso, parse_bulk_time
+from leadsync.connectors.source_api import PulledBatch
 
 log = logging.getLogger(__name__)
 _ISO_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2}(\.\d+)?)?$")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from connectors.api_client import HttpSettings, RetryPolicy
-from connectors.eloqua.source.settings import EloquaSettings
+from leadsync.connectors.api_client import HttpSettings, RetryPolicy
+from leadsync.connectors.eloqua.source.settings import EloquaSettings
 
 
 def sandbox_settings(sandbox, **overrides) -> EloquaSettings:

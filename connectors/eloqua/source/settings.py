@@ -13,8 +13,8 @@ from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
-from connectors.api_budget import BudgetLimits, MidnightIn, budget_key, lease_ttl
-from connectors.api_client import ApiConfigError, HttpSettings, out_of_bounds
+from leadsync.connectors.api_budget import BudgetLimits, MidnightIn, budget_key, lease_ttl
+from leadsync.connectors.api_client import ApiConfigError, HttpSettings, out_of_bounds
 
 MAX_EXPORT_PAGE = 50_000  # Bulk API: at most 50,000 records per data request
 MAX_LIST_PAGE = 1000  # Bulk API lists (fields, rejects, logs) and REST pages: at most 1000

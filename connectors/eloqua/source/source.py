@@ -16,18 +16,18 @@ from datetime import datetime
 
 import pandas as pd
 
-from connectors.eloqua.source.activities import read_activities
-from connectors.eloqua.source.bulk import Bulk
-from connectors.eloqua.source.campaigns import Campaigns
-from connectors.eloqua.source.client import EloquaClient, Endpoints
-from connectors.eloqua.source.contact_fields import MODIFIED, RECORD_ID, ContactFields
-from connectors.eloqua.source.creates import create_contacts
-from connectors.eloqua.source.custom_objects import CustomObjects
-from connectors.eloqua.source.nurture import change_list
-from connectors.eloqua.source.pull import ContactPull
-from connectors.eloqua.source.settings import EloquaSettings
-from connectors.eloqua.source.writes import Writes
-from connectors.source_api import CampaignSelection, NurtureTarget, PulledBatch
+from leadsync.connectors.eloqua.source.activities import read_activities
+from leadsync.connectors.eloqua.source.bulk import Bulk
+from leadsync.connectors.eloqua.source.campaigns import Campaigns
+from leadsync.connectors.eloqua.source.client import EloquaClient, Endpoints
+from leadsync.connectors.eloqua.source.contact_fields import MODIFIED, RECORD_ID, ContactFields
+from leadsync.connectors.eloqua.source.creates import create_contacts
+from leadsync.connectors.eloqua.source.custom_objects import CustomObjects
+from leadsync.connectors.eloqua.source.nurture import change_list
+from leadsync.connectors.eloqua.source.pull import ContactPull
+from leadsync.connectors.eloqua.source.settings import EloquaSettings
+from leadsync.connectors.eloqua.source.writes import Writes
+from leadsync.connectors.source_api import CampaignSelection, NurtureTarget, PulledBatch
 
 
 class EloquaSource:

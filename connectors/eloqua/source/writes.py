@@ -22,14 +22,14 @@ from datetime import datetime
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.eloqua.source.bulk import Bulk
-from connectors.eloqua.source.contact_fields import CONTACT_ID_STATEMENT, RECORD_ID, ContactFields
-from connectors.eloqua.source.contact_lookup import emails_by_id
-from connectors.eloqua.source.custom_objects import CustomObjectInfo, CustomObjects, ObjectField
-from connectors.eloqua.source.settings import EloquaSettings
-from connectors.eloqua.source.timestamps import import_value
-from connectors.source_api import RESULT_COLUMNS
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.eloqua.source.bulk import Bulk
+from leadsync.connectors.eloqua.source.contact_fields import CONTACT_ID_STATEMENT, RECORD_ID, ContactFields
+from leadsync.connectors.eloqua.source.contact_lookup import emails_by_id
+from leadsync.connectors.eloqua.source.custom_objects import CustomObjectInfo, CustomObjects, ObjectField
+from leadsync.connectors.eloqua.source.settings import EloquaSettings
+from leadsync.connectors.eloqua.source.timestamps import import_value
+from leadsync.connectors.source_api import RESULT_COLUMNS
 
 log = logging.getLogger(__name__)
 IMPORT_RETENTION = "P7D"

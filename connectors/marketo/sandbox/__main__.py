@@ -1,6 +1,6 @@
-"""`python -m connectors.marketo.sandbox`: run the Marketo sandbox in the foreground."""
+"""`python -m leadsync.connectors.marketo.sandbox`: run the Marketo sandbox in the foreground."""
 
-from connectors.marketo.sandbox.sandbox import main
+from leadsync.connectors.marketo.sandbox.sandbox import main
 
 if __name__ == "__main__":
     main()

@@ -14,10 +14,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.marketo.sandbox.clock import SandboxClock, iso, naive_utc, parse_iso
-from connectors.marketo.sandbox.database import Database
-from connectors.marketo.sandbox.envelope import MarketoError, RecordError
-from connectors.marketo.sandbox.fields import FieldDef, FieldSet
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock, iso, naive_utc, parse_iso
+from leadsync.connectors.marketo.sandbox.database import Database
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError, RecordError
+from leadsync.connectors.marketo.sandbox.fields import FieldDef, FieldSet
 
 NEW_LEAD, CHANGE_DATA_VALUE, VISIT_WEBPAGE, FILL_OUT_FORM, CHANGE_PROGRAM_STATUS = 12, 13, 1, 2, 104
 DELETE_LEAD = 37

@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from connectors.marketo.sandbox.envelope import MarketoError, RecordError, failure, request_id, success
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError, RecordError, failure, request_id, success
 
 if TYPE_CHECKING:
-    from connectors.marketo.sandbox.sandbox import MarketoSandbox
+    from leadsync.connectors.marketo.sandbox.sandbox import MarketoSandbox
 
 MAX_URI = 8 * 1024
 MAX_BODY, MAX_BULK_BODY = 1024 * 1024, 10 * 1024 * 1024

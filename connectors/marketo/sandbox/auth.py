@@ -11,9 +11,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from connectors.marketo.sandbox.clock import SandboxClock
-from connectors.marketo.sandbox.envelope import MarketoError
-from connectors.marketo.sandbox.limits import MarketoLimits
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError
+from leadsync.connectors.marketo.sandbox.limits import MarketoLimits
 
 
 @dataclass

@@ -20,14 +20,14 @@ from typing import Any
 
 import duckdb
 
-from connectors.marketo.sandbox.bulk_members import ENTITY, member_spec, member_sql
-from connectors.marketo.sandbox.clock import CENTRAL, SandboxClock, as_utc, iso, naive_utc, parse_iso
-from connectors.marketo.sandbox.database import Database
-from connectors.marketo.sandbox.envelope import MarketoError
-from connectors.marketo.sandbox.faults import MarketoFaults
-from connectors.marketo.sandbox.fields import FieldDef, FieldSet, LeadSchema
-from connectors.marketo.sandbox.leads import batch_size, decode_cursor, encode_cursor
-from connectors.marketo.sandbox.limits import MarketoLimits
+from leadsync.connectors.marketo.sandbox.bulk_members import ENTITY, member_spec, member_sql
+from leadsync.connectors.marketo.sandbox.clock import CENTRAL, SandboxClock, as_utc, iso, naive_utc, parse_iso
+from leadsync.connectors.marketo.sandbox.database import Database
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError
+from leadsync.connectors.marketo.sandbox.faults import MarketoFaults
+from leadsync.connectors.marketo.sandbox.fields import FieldDef, FieldSet, LeadSchema
+from leadsync.connectors.marketo.sandbox.leads import batch_size, decode_cursor, encode_cursor
+from leadsync.connectors.marketo.sandbox.limits import MarketoLimits
 
 ENTITIES = ("leads", "activities", ENTITY)
 DELIMITERS = {"CSV": ",", "TSV": "\t", "SSV": ";"}

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from connectors.marketo.sandbox.envelope import MarketoError
-from connectors.marketo.sandbox.fields import FieldSet, LeadSchema
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError
+from leadsync.connectors.marketo.sandbox.fields import FieldSet, LeadSchema
 
 ENTITY = "program/members"
 MAX_PROGRAMS = 10

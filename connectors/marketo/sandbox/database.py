@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from connectors.marketo.sandbox.fields import FieldSet
+from leadsync.connectors.marketo.sandbox.fields import FieldSet
 
 TABLES = {
     "activities": """id BIGINT, leadId BIGINT, activityDate TIMESTAMP, activityTypeId INTEGER,

@@ -10,9 +10,9 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from connectors.marketo.sandbox.auth import TokenIssuer
-from connectors.marketo.sandbox.envelope import MarketoError, RecordError
-from connectors.marketo.sandbox.limits import Meter
+from leadsync.connectors.marketo.sandbox.auth import TokenIssuer
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError, RecordError
+from leadsync.connectors.marketo.sandbox.limits import Meter
 
 
 class MarketoFaults:

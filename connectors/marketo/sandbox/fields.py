@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.marketo.sandbox.clock import iso, naive_utc, parse_iso
-from connectors.marketo.sandbox.envelope import MarketoError, RecordError
+from leadsync.connectors.marketo.sandbox.clock import iso, naive_utc, parse_iso
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError, RecordError
 
 STRING_TYPES = {"string", "email", "phone", "url", "text", "reference", "textarea"}
 SQL_TYPES = {"integer": "BIGINT", "float": "DOUBLE", "currency": "DOUBLE", "boolean": "BOOLEAN",

@@ -11,13 +11,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.marketo.sandbox.activities import CHANGE_DATA_VALUE, DELETE_LEAD, NEW_LEAD, ActivityLog
-from connectors.marketo.sandbox.clock import SandboxClock, iso, naive_utc
-from connectors.marketo.sandbox.database import Database
-from connectors.marketo.sandbox.envelope import MarketoError, RecordError, skipped
-from connectors.marketo.sandbox.faults import MarketoFaults
-from connectors.marketo.sandbox.fields import DEFAULT_LEAD_RESPONSE_FIELDS, STRING_TYPES, FieldDef, LeadSchema
-from connectors.marketo.sandbox.limits import MarketoLimits
+from leadsync.connectors.marketo.sandbox.activities import CHANGE_DATA_VALUE, DELETE_LEAD, NEW_LEAD, ActivityLog
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock, iso, naive_utc
+from leadsync.connectors.marketo.sandbox.database import Database
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError, RecordError, skipped
+from leadsync.connectors.marketo.sandbox.faults import MarketoFaults
+from leadsync.connectors.marketo.sandbox.fields import DEFAULT_LEAD_RESPONSE_FIELDS, STRING_TYPES, FieldDef, LeadSchema
+from leadsync.connectors.marketo.sandbox.limits import MarketoLimits
 
 ACTIONS = ("createOrUpdate", "createOnly", "updateOnly", "createDuplicate")
 MAX_FILTER_MATCHES = 1000  # beyond this Get Leads by Filter Type answers 1003

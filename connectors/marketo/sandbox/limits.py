@@ -10,8 +10,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from connectors.marketo.sandbox.clock import SandboxClock
-from connectors.marketo.sandbox.envelope import MarketoError
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError
 
 
 @dataclass

@@ -16,12 +16,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.marketo.sandbox.clock import SandboxClock, iso, naive_utc, parse_iso
-from connectors.marketo.sandbox.database import Database
-from connectors.marketo.sandbox.envelope import MarketoError, RecordError
-from connectors.marketo.sandbox.fields import FieldDef, FieldSet
-from connectors.marketo.sandbox.leads import batch_size, decode_cursor, encode_cursor, filter_values
-from connectors.marketo.sandbox.limits import MarketoLimits
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock, iso, naive_utc, parse_iso
+from leadsync.connectors.marketo.sandbox.database import Database
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError, RecordError
+from leadsync.connectors.marketo.sandbox.fields import FieldDef, FieldSet
+from leadsync.connectors.marketo.sandbox.leads import batch_size, decode_cursor, encode_cursor, filter_values
+from leadsync.connectors.marketo.sandbox.limits import MarketoLimits
 
 SYSTEM_FIELDS = (FieldDef("marketoGUID", "Marketo GUID", "string", 36, updateable=False),
                  FieldDef("createdAt", "Created At", "datetime", updateable=False),

@@ -10,11 +10,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.marketo.sandbox.clock import SandboxClock, asset_iso, iso, naive_utc, parse_iso
-from connectors.marketo.sandbox.database import Database
-from connectors.marketo.sandbox.envelope import MarketoError
-from connectors.marketo.sandbox.fields import DEFAULT_LEAD_RESPONSE_FIELDS, FieldDef, FieldSet
-from connectors.marketo.sandbox.leads import (
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock, asset_iso, iso, naive_utc, parse_iso
+from leadsync.connectors.marketo.sandbox.database import Database
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError
+from leadsync.connectors.marketo.sandbox.fields import DEFAULT_LEAD_RESPONSE_FIELDS, FieldDef, FieldSet
+from leadsync.connectors.marketo.sandbox.leads import (
     LeadStore,
     batch_size,
     decode_cursor,

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from connectors.marketo.sandbox.activities import CHANGE_DATA_VALUE, DELETE_LEAD, NEW_LEAD
-from connectors.marketo.sandbox.api import Call, Route
-from connectors.marketo.sandbox.envelope import MarketoError
-from connectors.marketo.sandbox.leads import batch_size
+from leadsync.connectors.marketo.sandbox.activities import CHANGE_DATA_VALUE, DELETE_LEAD, NEW_LEAD
+from leadsync.connectors.marketo.sandbox.api import Call, Route
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError
+from leadsync.connectors.marketo.sandbox.leads import batch_size
 
 if TYPE_CHECKING:
-    from connectors.marketo.sandbox.sandbox import MarketoSandbox
+    from leadsync.connectors.marketo.sandbox.sandbox import MarketoSandbox
 
 MAX_ACTIVITY_TYPES, MAX_ACTIVITY_LEADS = 10, 30
 CONTENT_TYPES = {"CSV": "text/csv", "TSV": "text/tab-separated-values", "SSV": "text/csv"}

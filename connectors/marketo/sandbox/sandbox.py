@@ -10,7 +10,7 @@ with Marketo's limits and a set of fault switches. marketorestpython works again
         mkto.http_faults.fail_next(1, status=503)        # ... and the generic HTTP ones
 
 Run it in the foreground for demos (state kept in DIR across restarts):
-    python -m connectors.marketo.sandbox --data-dir DIR --port 8444 --seed-leads 20000
+    python -m leadsync.connectors.marketo.sandbox --data-dir DIR --port 8444 --seed-leads 20000
 """
 
 from __future__ import annotations
@@ -25,28 +25,28 @@ from typing import TYPE_CHECKING, Self
 
 import pyarrow
 
-from connectors.http_sandbox import FaultSwitches, HttpSandbox
-from connectors.marketo.sandbox.activities import PARTNER_EVENT, ActivityLog, CustomActivityType
-from connectors.marketo.sandbox.api import MarketoApi
-from connectors.marketo.sandbox.auth import TokenIssuer
-from connectors.marketo.sandbox.bulk_extract import ExportJobs
-from connectors.marketo.sandbox.clock import SandboxClock
-from connectors.marketo.sandbox.database import Database
-from connectors.marketo.sandbox.faults import MarketoFaults
-from connectors.marketo.sandbox.fields import FieldDef, LeadSchema
-from connectors.marketo.sandbox.leads import LeadStore
-from connectors.marketo.sandbox.limits import MarketoLimits, Meter
-from connectors.marketo.sandbox.objects import (
+from leadsync.connectors.http_sandbox import FaultSwitches, HttpSandbox
+from leadsync.connectors.marketo.sandbox.activities import PARTNER_EVENT, ActivityLog, CustomActivityType
+from leadsync.connectors.marketo.sandbox.api import MarketoApi
+from leadsync.connectors.marketo.sandbox.auth import TokenIssuer
+from leadsync.connectors.marketo.sandbox.bulk_extract import ExportJobs
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock
+from leadsync.connectors.marketo.sandbox.database import Database
+from leadsync.connectors.marketo.sandbox.faults import MarketoFaults
+from leadsync.connectors.marketo.sandbox.fields import FieldDef, LeadSchema
+from leadsync.connectors.marketo.sandbox.leads import LeadStore
+from leadsync.connectors.marketo.sandbox.limits import MarketoLimits, Meter
+from leadsync.connectors.marketo.sandbox.objects import (
     LEADSYNC_ASSIGNMENT,
     OPPORTUNITY,
     OPPORTUNITY_ROLE,
     ObjectStore,
     ObjectType,
 )
-from connectors.marketo.sandbox.programs import Programs
-from connectors.marketo.sandbox.routes import build_routes
-from connectors.marketo.sandbox.seed import SeedSummary, seed_demo_data
-from connectors.marketo.sandbox.static_lists import StaticLists
+from leadsync.connectors.marketo.sandbox.programs import Programs
+from leadsync.connectors.marketo.sandbox.routes import build_routes
+from leadsync.connectors.marketo.sandbox.seed import SeedSummary, seed_demo_data
+from leadsync.connectors.marketo.sandbox.static_lists import StaticLists
 
 if TYPE_CHECKING:
     from marketorestpython.client import MarketoClient

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.marketo.sandbox.activities import (
+from leadsync.connectors.marketo.sandbox.activities import (
     ARROW_SCHEMA,
     CHANGE_DATA_VALUE,
     CHANGE_PROGRAM_STATUS,
@@ -24,10 +24,10 @@ from connectors.marketo.sandbox.activities import (
     VISIT_WEBPAGE,
     ActivityLog,
 )
-from connectors.marketo.sandbox.clock import as_utc, naive_utc
-from connectors.marketo.sandbox.leads import LeadStore
-from connectors.marketo.sandbox.programs import CHANNEL_STATUSES, Programs
-from connectors.sftp.seed import JOB_TITLES, demo_leads_table
+from leadsync.connectors.marketo.sandbox.clock import as_utc, naive_utc
+from leadsync.connectors.marketo.sandbox.leads import LeadStore
+from leadsync.connectors.marketo.sandbox.programs import CHANNEL_STATUSES, Programs
+from leadsync.connectors.sftp.seed import JOB_TITLES, demo_leads_table
 
 INDUSTRIES = ["Software", "Manufacturing", "Healthcare", "Financial Services", "Retail", "Education",
               "Government", "Telecommunications", "Energy", "Transportation"]

@@ -16,12 +16,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.marketo.sandbox.clock import SandboxClock, asset_iso, iso, naive_utc
-from connectors.marketo.sandbox.database import Database
-from connectors.marketo.sandbox.envelope import MarketoError
-from connectors.marketo.sandbox.fields import DEFAULT_LEAD_RESPONSE_FIELDS
-from connectors.marketo.sandbox.leads import LeadStore, batch_size, decode_cursor, encode_cursor
-from connectors.marketo.sandbox.programs import NO_ASSETS, asset_browse
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock, asset_iso, iso, naive_utc
+from leadsync.connectors.marketo.sandbox.database import Database
+from leadsync.connectors.marketo.sandbox.envelope import MarketoError
+from leadsync.connectors.marketo.sandbox.fields import DEFAULT_LEAD_RESPONSE_FIELDS
+from leadsync.connectors.marketo.sandbox.leads import LeadStore, batch_size, decode_cursor, encode_cursor
+from leadsync.connectors.marketo.sandbox.programs import NO_ASSETS, asset_browse
 
 MAX_LEADS_PER_CALL = 300
 # The folder that holds lists made outside any program (Database > Group Lists in the Marketo UI).

@@ -12,9 +12,9 @@ from contextlib import nullcontext
 
 import requests
 
-from connectors.api_budget import ApiBudget
-from connectors.api_client import ApiConfigError, ApiError, http_status_error, transport_errors
-from connectors.marketo.source.settings import MarketoSettings
+from leadsync.connectors.api_budget import ApiBudget
+from leadsync.connectors.api_client import ApiConfigError, ApiError, http_status_error, transport_errors
+from leadsync.connectors.marketo.source.settings import MarketoSettings
 
 EARLY_REFRESH_S = 60  # ask for a new token this long before the current one expires
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from connectors.api_client import ApiError, ApiQuotaExhausted, ApiTransientError, RetryPolicy, with_retries
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.errors import ExportAlreadyQueued, ExportQueueFull
-from connectors.marketo.source.records import iso
+from leadsync.connectors.api_client import ApiError, ApiQuotaExhausted, ApiTransientError, RetryPolicy, with_retries
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.errors import ExportAlreadyQueued, ExportQueueFull
+from leadsync.connectors.marketo.source.records import iso
 
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 4 * 1024 * 1024

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.records import iso_text, parse_time, text
-from connectors.source_api import CampaignSelection
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.records import iso_text, parse_time, text
+from leadsync.connectors.source_api import CampaignSelection
 
 CAMPAIGN_COLUMNS = ["campaign_id", "name", "description", "type", "channel", "status", "start_date", "end_date",
                     "created_at", "updated_at", "cost", "url", "folder", "workspace", "tags"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.records import iso
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.records import iso
 
 MAX_TYPES_PER_CALL = 10  # Get Lead Activities takes at most 10 activity type ids
 

@@ -19,8 +19,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from connectors.api_budget import ApiBudget, Call
-from connectors.api_client import (
+from leadsync.connectors.api_budget import ApiBudget, Call
+from leadsync.connectors.api_client import (
     ApiError,
     ApiTransientError,
     http_status_error,
@@ -28,9 +28,9 @@ from connectors.api_client import (
     transport_errors,
     with_retries,
 )
-from connectors.marketo.source.auth import TokenCache
-from connectors.marketo.source.errors import NO_DATA, TokenRejected, envelope_error
-from connectors.marketo.source.settings import MarketoSettings
+from leadsync.connectors.marketo.source.auth import TokenCache
+from leadsync.connectors.marketo.source.errors import NO_DATA, TokenRejected, envelope_error
+from leadsync.connectors.marketo.source.settings import MarketoSettings
 
 log = logging.getLogger(__name__)
 CHUNK_BYTES = 1024 * 1024

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.values import MISSING, json_value
-from connectors.marketo.source.writes import BATCH, sync
-from connectors.source_api import CREATE_RESULT_COLUMNS
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.values import MISSING, json_value
+from leadsync.connectors.marketo.source.writes import BATCH, sync
+from leadsync.connectors.source_api import CREATE_RESULT_COLUMNS
 
 ALREADY_EXISTS = "1005"
 

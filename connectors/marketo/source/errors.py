@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from connectors.api_client import ApiConfigError, ApiError, ApiQuotaExhausted, ApiTransientError
+from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiQuotaExhausted, ApiTransientError
 
 CENTRAL = ZoneInfo("America/Chicago")  # Marketo's daily quotas reset at midnight US Central time
 

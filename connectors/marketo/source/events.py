@@ -12,12 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.marketo.source.changes import paging_token
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.records import iso, parse_time
-from connectors.marketo.source.values import MISSING, json_value, lead_id, results
-from connectors.marketo.source.writes import OK, Outcome, sync
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.marketo.source.changes import paging_token
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.records import iso, parse_time
+from leadsync.connectors.marketo.source.values import MISSING, json_value, lead_id, results
+from leadsync.connectors.marketo.source.writes import OK, Outcome, sync
 
 MAX_LEADS_PER_READ = 30  # Get Lead Activities takes at most 30 lead ids
 

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.marketo.source.changes import MAX_TYPES_PER_CALL, paging_token
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.records import parse_time, text
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.marketo.source.changes import MAX_TYPES_PER_CALL, paging_token
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.records import parse_time, text
 
 ACTIVITY_COLUMNS = ["record_id", "activity_id", "activity_type", "occurred_at", "detail", "campaign_id"]
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError, ApiError
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.errors import record_error
-from connectors.marketo.source.values import lead_id, results
-from connectors.source_api import NurtureTarget
+from leadsync.connectors.api_client import ApiConfigError, ApiError
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.errors import record_error
+from leadsync.connectors.marketo.source.values import lead_id, results
+from leadsync.connectors.source_api import NurtureTarget
 
 BATCH = 300
 DONE = {"created", "updated", "added", "removed", "deleted"}

@@ -25,12 +25,12 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.marketo.source.bulk import LeadExports, export_windows, read_chunks
-from connectors.marketo.source.changes import changed_leads
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.records import ID, UPDATED_AT, digest, frame, iso, max_updated, parse_time
-from connectors.source_api import PulledBatch
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.marketo.source.bulk import LeadExports, export_windows, read_chunks
+from leadsync.connectors.marketo.source.changes import changed_leads
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.records import ID, UPDATED_AT, digest, frame, iso, max_updated, parse_time
+from leadsync.connectors.source_api import PulledBatch
 
 UNSUPPORTED_FILTER = "1035"  # some subscriptions refuse the updatedAt export filter
 

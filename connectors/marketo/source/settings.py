@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from connectors.api_budget import BudgetLimits, MidnightIn, budget_key, lease_ttl
-from connectors.api_client import HttpSettings, RetryPolicy, out_of_bounds
+from leadsync.connectors.api_budget import BudgetLimits, MidnightIn, budget_key, lease_ttl
+from leadsync.connectors.api_client import HttpSettings, RetryPolicy, out_of_bounds
 
 if TYPE_CHECKING:
-    from connectors.marketo.sandbox import MarketoSandbox
+    from leadsync.connectors.marketo.sandbox import MarketoSandbox
 
 # OPPORTUNITY_COLUMNS (connectors/source_api.py) → Marketo opportunity fields; `key` and `record_id` are ours.
 OPPORTUNITY_FIELDS = {"external_id": "externalOpportunityId", "name": "name", "stage": "stage",

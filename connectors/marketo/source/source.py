@@ -9,16 +9,16 @@ from typing import Self
 
 import pandas as pd
 
-from connectors.api_budget import ApiBudget
-from connectors.api_client import ApiConfigError, ApiUnreachable
-from connectors.marketo.source import campaigns as programs
-from connectors.marketo.source import creates, history, writes
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.events import EventWriter
-from connectors.marketo.source.nurture import change_membership
-from connectors.marketo.source.pull import LeadPull
-from connectors.marketo.source.settings import MarketoSettings
-from connectors.source_api import CampaignSelection, NurtureTarget, PulledBatch
+from leadsync.connectors.api_budget import ApiBudget
+from leadsync.connectors.api_client import ApiConfigError, ApiUnreachable
+from leadsync.connectors.marketo.source import campaigns as programs
+from leadsync.connectors.marketo.source import creates, history, writes
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.events import EventWriter
+from leadsync.connectors.marketo.source.nurture import change_membership
+from leadsync.connectors.marketo.source.pull import LeadPull
+from leadsync.connectors.marketo.source.settings import MarketoSettings
+from leadsync.connectors.source_api import CampaignSelection, NurtureTarget, PulledBatch
 
 
 class MarketoSource:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from connectors.marketo.source.records import as_utc, iso
-from connectors.source_api import RESULT_COLUMNS
+from leadsync.connectors.marketo.source.records import as_utc, iso
+from leadsync.connectors.source_api import RESULT_COLUMNS
 
 
 class Missing:

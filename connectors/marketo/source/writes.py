@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.api_client import ApiError
-from connectors.marketo.source.client import MarketoClient
-from connectors.marketo.source.errors import record_error
-from connectors.marketo.source.values import MISSING, json_value, lead_id, results, rounds
+from leadsync.connectors.api_client import ApiError
+from leadsync.connectors.marketo.source.client import MarketoClient
+from leadsync.connectors.marketo.source.errors import record_error
+from leadsync.connectors.marketo.source.values import MISSING, json_value, lead_id, results, rounds
 
 BATCH = 300  # records per Marketo write call
 Outcome = tuple[bool, str | None]

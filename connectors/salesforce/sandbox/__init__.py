@@ -1,6 +1,6 @@
 """A Salesforce org on loopback that speaks the real wire format, for the demo and the tests.
 
-    from connectors.salesforce.sandbox import SalesforceSandbox, FieldSpec
+    from leadsync.connectors.salesforce.sandbox import SalesforceSandbox, FieldSpec
 
     with SalesforceSandbox(extra_fields={"Lead": [FieldSpec("Tier__c", "picklist",
                                                             picklist_values=("Gold", "Silver"))]}) as org:
@@ -13,7 +13,7 @@ login), SOQL query/queryAll with paging, describe, getUpdated/getDeleted, sObjec
 Collections, Bulk API 1.0 and 2.0 query and ingest jobs, the API budget (`Sforce-Limit-Info`), and fault
 switches (`org.faults`); README.md beside this file lists what is served and what is not. Run it for demos:
 
-    python -m connectors.salesforce.sandbox --data-dir DIR --port 8443 --seed-leads 20000
+    python -m leadsync.connectors.salesforce.sandbox --data-dir DIR --port 8443 --seed-leads 20000
 
 Module map: schema/standard_objects (object model), store (records), writes (validation), soql_parser and
 soql_engine (queries), auth and oauth_web, limits, faults, rest_* and bulk_* (the API; bulk_v1* is Bulk
@@ -21,17 +21,17 @@ soql_engine (queries), auth and oauth_web, limits, faults, rest_* and bulk_* (th
 context manager).
 """
 
-from connectors.salesforce.sandbox.auth import SandboxCredentials
-from connectors.salesforce.sandbox.client import (
+from leadsync.connectors.salesforce.sandbox.auth import SandboxCredentials
+from leadsync.connectors.salesforce.sandbox.client import (
            SandboxRedirectAdapter,
            connect_simple_salesforce,
            sandbox_session,
 )
-from connectors.salesforce.sandbox.clock import SandboxClock, format_datetime
-from connectors.salesforce.sandbox.faults import SalesforceFaults
-from connectors.salesforce.sandbox.sandbox import SalesforceSandbox
-from connectors.salesforce.sandbox.schema import FieldSpec, ObjectSpec, Schema
-from connectors.salesforce.sandbox.seed import SeedSummary
+from leadsync.connectors.salesforce.sandbox.clock import SandboxClock, format_datetime
+from leadsync.connectors.salesforce.sandbox.faults import SalesforceFaults
+from leadsync.connectors.salesforce.sandbox.sandbox import SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox.schema import FieldSpec, ObjectSpec, Schema
+from leadsync.connectors.salesforce.sandbox.seed import SeedSummary
 
 __all__ = ["FieldSpec", "ObjectSpec", "SalesforceFaults", "SalesforceSandbox", "SandboxClock",
            "SandboxCredentials", "SandboxRedirectAdapter", "Schema", "SeedSummary", "connect_simple_salesforce",

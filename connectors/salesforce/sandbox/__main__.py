@@ -1,6 +1,6 @@
 """Run the Salesforce sandbox in the foreground (Ctrl-C stops; state is saved to --data-dir):
 
-    python -m connectors.salesforce.sandbox --data-dir DIR --port 8443 --seed-leads 20000
+    python -m leadsync.connectors.salesforce.sandbox --data-dir DIR --port 8443 --seed-leads 20000
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import signal
 import threading
 from pathlib import Path
 
-from connectors.salesforce.sandbox.sandbox import SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox.sandbox import SalesforceSandbox
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"JWT private key:    {key_path}  (the sandbox trusts it; kept across restarts)")
             print(f"data folder:        {args.data_dir}")
         print("Logins to https://*.salesforce.com reach this sandbox only through a session from "
-              "connectors.salesforce.sandbox.sandbox_session(url, ca).")
+              "leadsync.connectors.salesforce.sandbox.sandbox_session(url, ca).")
         print("Ctrl-C to stop", flush=True)
         try:
             threading.Event().wait()

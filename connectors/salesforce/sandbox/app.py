@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connectors.salesforce.sandbox import (
+from leadsync.connectors.salesforce.sandbox import (
     bulk_ingest,
     bulk_query,
     bulk_v1,
@@ -31,11 +31,11 @@ from connectors.salesforce.sandbox import (
     rest_replication,
     rest_sobjects,
 )
-from connectors.salesforce.sandbox.auth import OAuthError
-from connectors.salesforce.sandbox.context import ApiCall, Org
-from connectors.salesforce.sandbox.errors import NOT_FOUND_MESSAGE, ApiError
-from connectors.salesforce.sandbox.limits import LIMIT_EXCEEDED_MESSAGE
-from connectors.salesforce.sandbox.oauth_web import OAuthFlowError
+from leadsync.connectors.salesforce.sandbox.auth import OAuthError
+from leadsync.connectors.salesforce.sandbox.context import ApiCall, Org
+from leadsync.connectors.salesforce.sandbox.errors import NOT_FOUND_MESSAGE, ApiError
+from leadsync.connectors.salesforce.sandbox.limits import LIMIT_EXCEEDED_MESSAGE
+from leadsync.connectors.salesforce.sandbox.oauth_web import OAuthFlowError
 
 Handler = Callable[[Org, ApiCall], Response]
 _VERSION = re.compile(r"^v(\d{2,3}\.\d)$")

@@ -25,8 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.salesforce.sandbox.ids import to_18
-from connectors.salesforce.sandbox.oauth_web import WebServerFlow
+from leadsync.connectors.salesforce.sandbox.ids import to_18
+from leadsync.connectors.salesforce.sandbox.oauth_web import WebServerFlow
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from starlette.responses import JSONResponse, Response
 
-from connectors.salesforce.sandbox.bulk_jobs import Job, job_options
-from connectors.salesforce.sandbox.context import ApiCall, Org
-from connectors.salesforce.sandbox.errors import ApiError, RecordRejected
+from leadsync.connectors.salesforce.sandbox.bulk_jobs import Job, job_options
+from leadsync.connectors.salesforce.sandbox.context import ApiCall, Org
+from leadsync.connectors.salesforce.sandbox.errors import ApiError, RecordRejected
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 CHUNK = 200

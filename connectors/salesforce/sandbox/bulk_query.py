@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from connectors.salesforce.sandbox.bulk_jobs import Job, job_options
-from connectors.salesforce.sandbox.context import ApiCall, Org
-from connectors.salesforce.sandbox.errors import ApiError
-from connectors.salesforce.sandbox.rest_query import compile_or_400
-from connectors.salesforce.sandbox.soql_engine import QueryPlan, column_values, select_rows
+from leadsync.connectors.salesforce.sandbox.bulk_jobs import Job, job_options
+from leadsync.connectors.salesforce.sandbox.context import ApiCall, Org
+from leadsync.connectors.salesforce.sandbox.errors import ApiError
+from leadsync.connectors.salesforce.sandbox.rest_query import compile_or_400
+from leadsync.connectors.salesforce.sandbox.soql_engine import QueryPlan, column_values, select_rows
 
 ENCODE_CHUNK_ROWS = 10_000
 MAX_PAGE_ROWS = 1_000_000

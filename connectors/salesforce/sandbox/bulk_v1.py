@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.salesforce.sandbox.bulk_v1_jobs import (
+from leadsync.connectors.salesforce.sandbox.bulk_v1_jobs import (
     BATCH_PREFIX,
     CONTENT_TYPES,
     JOB_PREFIX,
@@ -47,11 +47,11 @@ from connectors.salesforce.sandbox.bulk_v1_jobs import (
     render,
     request_format,
 )
-from connectors.salesforce.sandbox.clock import BadDateTime, parse_datetime
-from connectors.salesforce.sandbox.context import Org
-from connectors.salesforce.sandbox.errors import ApiError, RecordError, RecordRejected
-from connectors.salesforce.sandbox.rest_query import compile_or_400
-from connectors.salesforce.sandbox.soql_engine import QueryPlan, column_values, render_records, select_rows
+from leadsync.connectors.salesforce.sandbox.clock import BadDateTime, parse_datetime
+from leadsync.connectors.salesforce.sandbox.context import Org
+from leadsync.connectors.salesforce.sandbox.errors import ApiError, RecordError, RecordRejected
+from leadsync.connectors.salesforce.sandbox.rest_query import compile_or_400
+from leadsync.connectors.salesforce.sandbox.soql_engine import QueryPlan, column_values, render_records, select_rows
 
 ASYNC = "/services/async/{version}"
 _VERSION = re.compile(r"^\d{2,3}\.\d$")

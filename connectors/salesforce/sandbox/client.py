@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from connectors.salesforce.sandbox.auth import SandboxCredentials
+from leadsync.connectors.salesforce.sandbox.auth import SandboxCredentials
 
 
 class SandboxRedirectAdapter(HTTPAdapter):
@@ -54,7 +54,7 @@ def connect_simple_salesforce(sandbox_url: str, ca_pem_path: str | Path | None,
                               jwt_private_key: str | None = None, version: str = "59.0",
                               session: requests.Session | None = None):
     """A `simple_salesforce.Salesforce` logged in to a running sandbox (in this process or started with
-    `python -m connectors.salesforce.sandbox`) with one of Salesforce's login flows: client_credentials
+    `python -m leadsync.connectors.salesforce.sandbox`) with one of Salesforce's login flows: client_credentials
     (domain="<MyDomain>.my"), jwt (needs the sandbox's or a configured private key), password (OAuth
     username-password) or soap (username + password + security token). simple-salesforce itself is
     unchanged: it logs in at https://*.salesforce.com, which the session routes to the sandbox."""

@@ -7,19 +7,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from connectors.salesforce.sandbox.errors import ApiError
+from leadsync.connectors.salesforce.sandbox.errors import ApiError
 
 if TYPE_CHECKING:
-    from connectors.salesforce.sandbox.auth import Authenticator, SandboxCredentials, SessionRegistry
-    from connectors.salesforce.sandbox.bulk_jobs import BulkJobs
-    from connectors.salesforce.sandbox.bulk_v1_jobs import BulkV1Jobs
-    from connectors.salesforce.sandbox.clock import SandboxClock
-    from connectors.salesforce.sandbox.faults import SalesforceFaults
-    from connectors.salesforce.sandbox.limits import ApiBudget
-    from connectors.salesforce.sandbox.rest_query import QueryCursors
-    from connectors.salesforce.sandbox.schema import Schema
-    from connectors.salesforce.sandbox.store import RecordStore
-    from connectors.salesforce.sandbox.writes import RecordWriter
+    from leadsync.connectors.salesforce.sandbox.auth import Authenticator, SandboxCredentials, SessionRegistry
+    from leadsync.connectors.salesforce.sandbox.bulk_jobs import BulkJobs
+    from leadsync.connectors.salesforce.sandbox.bulk_v1_jobs import BulkV1Jobs
+    from leadsync.connectors.salesforce.sandbox.clock import SandboxClock
+    from leadsync.connectors.salesforce.sandbox.faults import SalesforceFaults
+    from leadsync.connectors.salesforce.sandbox.limits import ApiBudget
+    from leadsync.connectors.salesforce.sandbox.rest_query import QueryCursors
+    from leadsync.connectors.salesforce.sandbox.schema import Schema
+    from leadsync.connectors.salesforce.sandbox.store import RecordStore
+    from leadsync.connectors.salesforce.sandbox.writes import RecordWriter
 
 
 @dataclass

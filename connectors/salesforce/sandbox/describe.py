@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.salesforce.sandbox.schema import ID_TYPES, TEXT_TYPES, FieldSpec, ObjectSpec, Schema
+from leadsync.connectors.salesforce.sandbox.schema import ID_TYPES, TEXT_TYPES, FieldSpec, ObjectSpec, Schema
 
 _MERGEABLE = {"Lead", "Contact", "Account"}
 _NOT_SORTABLE = {"textarea", "multipicklist"}

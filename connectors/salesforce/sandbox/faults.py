@@ -18,11 +18,11 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from connectors.http_sandbox import FaultSwitches
-from connectors.salesforce.sandbox.auth import SessionRegistry
-from connectors.salesforce.sandbox.errors import RecordError
-from connectors.salesforce.sandbox.ids import looks_like_id, to_18
-from connectors.salesforce.sandbox.limits import ApiBudget
+from leadsync.connectors.http_sandbox import FaultSwitches
+from leadsync.connectors.salesforce.sandbox.auth import SessionRegistry
+from leadsync.connectors.salesforce.sandbox.errors import RecordError
+from leadsync.connectors.salesforce.sandbox.ids import looks_like_id, to_18
+from leadsync.connectors.salesforce.sandbox.limits import ApiBudget
 
 DEFAULT_REJECTION = "This record is locked by a validation rule: LeadSync updates are blocked for it."
 _SERVER_ERRORS = {

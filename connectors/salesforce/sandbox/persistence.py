@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.salesforce.sandbox.store import RecordStore
+from leadsync.connectors.salesforce.sandbox.store import RecordStore
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from connectors.salesforce.sandbox.context import ApiCall, Org
-from connectors.salesforce.sandbox.errors import ApiError, RecordError, RecordRejected, not_found
-from connectors.salesforce.sandbox.schema import ObjectSpec
+from leadsync.connectors.salesforce.sandbox.context import ApiCall, Org
+from leadsync.connectors.salesforce.sandbox.errors import ApiError, RecordError, RecordRejected, not_found
+from leadsync.connectors.salesforce.sandbox.schema import ObjectSpec
 
 MAX_RECORDS = 200
 ROLLED_BACK = RecordError("ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all records "

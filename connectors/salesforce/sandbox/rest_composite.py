@@ -21,10 +21,10 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.responses import JSONResponse, Response
 from starlette.routing import compile_path
 
-from connectors.salesforce.sandbox.context import ApiCall, Org
-from connectors.salesforce.sandbox.describe import child_relationship
-from connectors.salesforce.sandbox.errors import NOT_FOUND_MESSAGE, ApiError, RecordError, RecordRejected
-from connectors.salesforce.sandbox.schema import ObjectSpec
+from leadsync.connectors.salesforce.sandbox.context import ApiCall, Org
+from leadsync.connectors.salesforce.sandbox.describe import child_relationship
+from leadsync.connectors.salesforce.sandbox.errors import NOT_FOUND_MESSAGE, ApiError, RecordError, RecordRejected
+from leadsync.connectors.salesforce.sandbox.schema import ObjectSpec
 
 Handler = Callable[[Org, ApiCall], Response]
 MAX_SUBREQUESTS = 25

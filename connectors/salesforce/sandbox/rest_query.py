@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from starlette.responses import JSONResponse
 
-from connectors.salesforce.sandbox.context import ApiCall, Org
-from connectors.salesforce.sandbox.errors import ApiError
-from connectors.salesforce.sandbox.soql_engine import QueryPlan, compile_query, render_records, select_rows
-from connectors.salesforce.sandbox.soql_tokens import SoqlError
+from leadsync.connectors.salesforce.sandbox.context import ApiCall, Org
+from leadsync.connectors.salesforce.sandbox.errors import ApiError
+from leadsync.connectors.salesforce.sandbox.soql_engine import QueryPlan, compile_query, render_records, select_rows
+from leadsync.connectors.salesforce.sandbox.soql_tokens import SoqlError
 
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200

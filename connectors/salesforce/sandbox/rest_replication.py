@@ -13,9 +13,9 @@ from datetime import timedelta
 
 from starlette.responses import JSONResponse
 
-from connectors.salesforce.sandbox.clock import BadDateTime, format_datetime, parse_datetime
-from connectors.salesforce.sandbox.context import ApiCall, Org
-from connectors.salesforce.sandbox.errors import ApiError
+from leadsync.connectors.salesforce.sandbox.clock import BadDateTime, format_datetime, parse_datetime
+from leadsync.connectors.salesforce.sandbox.context import ApiCall, Org
+from leadsync.connectors.salesforce.sandbox.errors import ApiError
 
 MAX_DAYS_BACK = 30
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, Response
 
-from connectors.salesforce.sandbox.context import ApiCall, Org
-from connectors.salesforce.sandbox.describe import basic_info, describe_global, describe_object
-from connectors.salesforce.sandbox.errors import ApiError, RecordRejected, not_found
-from connectors.salesforce.sandbox.ids import looks_like_id
-from connectors.salesforce.sandbox.schema import ObjectSpec
-from connectors.salesforce.sandbox.soql_engine import FIELD_HINT
-from connectors.salesforce.sandbox.store import Table
+from leadsync.connectors.salesforce.sandbox.context import ApiCall, Org
+from leadsync.connectors.salesforce.sandbox.describe import basic_info, describe_global, describe_object
+from leadsync.connectors.salesforce.sandbox.errors import ApiError, RecordRejected, not_found
+from leadsync.connectors.salesforce.sandbox.ids import looks_like_id
+from leadsync.connectors.salesforce.sandbox.schema import ObjectSpec
+from leadsync.connectors.salesforce.sandbox.soql_engine import FIELD_HINT
+from leadsync.connectors.salesforce.sandbox.store import Table
 
 SUPPORTED_VERSIONS = [f"{v}.0" for v in range(31, 63)]
 _RELEASES = {59: "Winter '24", 60: "Spring '24", 61: "Summer '24", 62: "Winter '25"}

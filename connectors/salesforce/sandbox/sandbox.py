@@ -20,28 +20,28 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from connectors.http_sandbox import HttpSandbox
-from connectors.salesforce.sandbox import persistence
-from connectors.salesforce.sandbox.app import build_app
-from connectors.salesforce.sandbox.auth import (
+from leadsync.connectors.http_sandbox import HttpSandbox
+from leadsync.connectors.salesforce.sandbox import persistence
+from leadsync.connectors.salesforce.sandbox.app import build_app
+from leadsync.connectors.salesforce.sandbox.auth import (
     Authenticator,
     SandboxCredentials,
     SessionRegistry,
     generate_jwt_key_pair,
     public_key_pem,
 )
-from connectors.salesforce.sandbox.bulk_jobs import JOB_PREFIX, BulkJobs
-from connectors.salesforce.sandbox.bulk_v1_jobs import BulkV1Jobs
-from connectors.salesforce.sandbox.client import connect_simple_salesforce, sandbox_session
-from connectors.salesforce.sandbox.clock import SandboxClock, normalize_datetime
-from connectors.salesforce.sandbox.context import Org
-from connectors.salesforce.sandbox.faults import RecordRejections, SalesforceFaults
-from connectors.salesforce.sandbox.limits import ApiBudget
-from connectors.salesforce.sandbox.rest_query import QueryCursors
-from connectors.salesforce.sandbox.schema import FieldSpec, Schema
-from connectors.salesforce.sandbox.seed import SeedSummary, seed_org, seed_users
-from connectors.salesforce.sandbox.store import RecordStore
-from connectors.salesforce.sandbox.writes import RecordWriter
+from leadsync.connectors.salesforce.sandbox.bulk_jobs import JOB_PREFIX, BulkJobs
+from leadsync.connectors.salesforce.sandbox.bulk_v1_jobs import BulkV1Jobs
+from leadsync.connectors.salesforce.sandbox.client import connect_simple_salesforce, sandbox_session
+from leadsync.connectors.salesforce.sandbox.clock import SandboxClock, normalize_datetime
+from leadsync.connectors.salesforce.sandbox.context import Org
+from leadsync.connectors.salesforce.sandbox.faults import RecordRejections, SalesforceFaults
+from leadsync.connectors.salesforce.sandbox.limits import ApiBudget
+from leadsync.connectors.salesforce.sandbox.rest_query import QueryCursors
+from leadsync.connectors.salesforce.sandbox.schema import FieldSpec, Schema
+from leadsync.connectors.salesforce.sandbox.seed import SeedSummary, seed_org, seed_users
+from leadsync.connectors.salesforce.sandbox.store import RecordStore
+from leadsync.connectors.salesforce.sandbox.writes import RecordWriter
 
 log = logging.getLogger(__name__)
 DEFAULT_API_VERSION = "59.0"

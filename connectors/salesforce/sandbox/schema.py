@@ -160,7 +160,7 @@ class Schema:
         """The standard objects leadsync uses plus its writeback custom fields (`standard_objects`), with
         `extra_fields` ({"Lead": [FieldSpec(...)]}) added and `picklists` ({"Lead": {"Status": [...]}})
         replacing the values of existing picklists."""
-        from connectors.salesforce.sandbox.standard_objects import standard_objects
+        from leadsync.connectors.salesforce.sandbox.standard_objects import standard_objects
 
         schema = cls(copy.deepcopy(standard_objects()))
         for object_name, specs in (extra_fields or {}).items():

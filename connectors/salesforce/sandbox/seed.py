@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from connectors.salesforce.sandbox.standard_objects import INDUSTRIES, LEAD_TYPES, PRODUCTS
-from connectors.salesforce.sandbox.store import RecordStore
-from connectors.sftp.seed import CA_FSA_LETTERS, FIRST_NAMES, GB_AREAS, JOB_TITLES, LAST_NAMES, US_ZIP3
+from leadsync.connectors.salesforce.sandbox.standard_objects import INDUSTRIES, LEAD_TYPES, PRODUCTS
+from leadsync.connectors.salesforce.sandbox.store import RecordStore
+from leadsync.connectors.sftp.seed import CA_FSA_LETTERS, FIRST_NAMES, GB_AREAS, JOB_TITLES, LAST_NAMES, US_ZIP3
 
 SEED_WINDOW_S = 90 * 86400  # seeded records were created over the 90 days before the seeding day
 

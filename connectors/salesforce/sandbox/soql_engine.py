@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from connectors.salesforce.sandbox.clock import BadDateTime, normalize_datetime
-from connectors.salesforce.sandbox.ids import looks_like_id, to_18
-from connectors.salesforce.sandbox.schema import ID_TYPES, NUMBER_TYPES, TEXT_TYPES, FieldSpec, ObjectSpec
-from connectors.salesforce.sandbox.soql_parser import (
+from leadsync.connectors.salesforce.sandbox.clock import BadDateTime, normalize_datetime
+from leadsync.connectors.salesforce.sandbox.ids import looks_like_id, to_18
+from leadsync.connectors.salesforce.sandbox.schema import ID_TYPES, NUMBER_TYPES, TEXT_TYPES, FieldSpec, ObjectSpec
+from leadsync.connectors.salesforce.sandbox.soql_parser import (
     BoolOp,
     Condition,
     FieldRef,
@@ -25,8 +25,8 @@ from connectors.salesforce.sandbox.soql_parser import (
     Query,
     parse,
 )
-from connectors.salesforce.sandbox.soql_tokens import SoqlError, located_message
-from connectors.salesforce.sandbox.store import RecordStore, Table
+from leadsync.connectors.salesforce.sandbox.soql_tokens import SoqlError, located_message
+from leadsync.connectors.salesforce.sandbox.store import RecordStore, Table
 
 Getter = Callable[[int], Any]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.salesforce.sandbox.soql_tokens import SoqlError, Token, located_message, tokenize
+from leadsync.connectors.salesforce.sandbox.soql_tokens import SoqlError, Token, located_message, tokenize
 
 KEYWORDS = frozenset({"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "ASC", "DESC",
                       "NULLS", "FIRST", "LAST", "LIMIT", "OFFSET", "NULL", "TRUE", "FALSE", "INCLUDES",

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.salesforce.sandbox.schema import FieldSpec as F
-from connectors.salesforce.sandbox.schema import ObjectSpec
+from leadsync.connectors.salesforce.sandbox.schema import FieldSpec as F
+from leadsync.connectors.salesforce.sandbox.schema import ObjectSpec
 
 USER_REF = ("User",)
 

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from connectors.salesforce.sandbox.ids import IdAllocator, looks_like_id, to_18
-from connectors.salesforce.sandbox.schema import ObjectSpec, Schema
+from leadsync.connectors.salesforce.sandbox.ids import IdAllocator, looks_like_id, to_18
+from leadsync.connectors.salesforce.sandbox.schema import ObjectSpec, Schema
 
 
 class NullColumn(Sequence):

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from connectors.salesforce.sandbox.clock import BadDateTime, SandboxClock, normalize_date, normalize_datetime
-from connectors.salesforce.sandbox.errors import RecordError, RecordRejected
-from connectors.salesforce.sandbox.ids import looks_like_id, to_18
-from connectors.salesforce.sandbox.schema import ID_TYPES, TEXT_TYPES, FieldSpec, ObjectSpec
-from connectors.salesforce.sandbox.store import RecordStore, Table
+from leadsync.connectors.salesforce.sandbox.clock import BadDateTime, SandboxClock, normalize_date, normalize_datetime
+from leadsync.connectors.salesforce.sandbox.errors import RecordError, RecordRejected
+from leadsync.connectors.salesforce.sandbox.ids import looks_like_id, to_18
+from leadsync.connectors.salesforce.sandbox.schema import ID_TYPES, TEXT_TYPES, FieldSpec, ObjectSpec
+from leadsync.connectors.salesforce.sandbox.store import RecordStore, Table
 
 CSV_NULL = "#N/A"  # Bulk API: an empty CSV value leaves a field alone, "#N/A" sets it to null
 SKIP = object()

@@ -16,13 +16,13 @@ campaigns (campaigns, members, activities), ingest (Collections / Bulk writes), 
 source (the facade).
 """
 
-from connectors.salesforce.source.segregation import (
+from leadsync.connectors.salesforce.source.segregation import (
            SEGREGATED_COLUMN,
            SegregationCondition,
            SegregationFilter,
 )
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.source import SalesforceSource
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.source import SalesforceSource
 
 __all__ = ["SEGREGATED_COLUMN", "SalesforceSettings", "SalesforceSource", "SegregationCondition",
            "SegregationFilter"]

@@ -13,8 +13,8 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
-from connectors.api_client import ApiConfigError, ApiError, ApiTransientError
-from connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
 
 _FIXES = {
     "client_credentials": ("check the connected app's consumer key and secret, that its client credentials "

@@ -15,12 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.salesforce.source.client import SalesforceClient
-from connectors.salesforce.source.records import rest_frame
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.soql import chunks, datetime_literal, in_list
-from connectors.source_api import CampaignSelection
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.salesforce.source.client import SalesforceClient
+from leadsync.connectors.salesforce.source.records import rest_frame
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.soql import chunks, datetime_literal, in_list
+from leadsync.connectors.source_api import CampaignSelection
 
 CAMPAIGN_COLUMNS = {"campaign_id": "Id", "name": "Name", "description": "Description", "type": "Type",
                     "status": "Status", "start_date": "StartDate", "end_date": "EndDate",

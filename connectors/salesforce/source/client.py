@@ -17,13 +17,13 @@ from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import _Bulk2Client
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
-from connectors.api_budget import ApiBudget
-from connectors.api_client import ApiTransientError, RetryPolicy, with_retries
-from connectors.salesforce.source.auth import login, login_error
-from connectors.salesforce.source.describe import ObjectDescription
-from connectors.salesforce.source.errors import BulkJobFailed, SessionExpired, bulk_job_error, translate
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.transport import LimitInfo, OrgBudgets, build_session
+from leadsync.connectors.api_budget import ApiBudget
+from leadsync.connectors.api_client import ApiTransientError, RetryPolicy, with_retries
+from leadsync.connectors.salesforce.source.auth import login, login_error
+from leadsync.connectors.salesforce.source.describe import ObjectDescription
+from leadsync.connectors.salesforce.source.errors import BulkJobFailed, SessionExpired, bulk_job_error, translate
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.transport import LimitInfo, OrgBudgets, build_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

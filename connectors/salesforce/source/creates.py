@@ -9,12 +9,12 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.salesforce.source.client import SalesforceClient
-from connectors.salesforce.source.ingest import RecordWriter, WriteRow, field_value, is_missing
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.soql import chunks, in_list
-from connectors.salesforce.source.writes import writable
-from connectors.source_api import CREATE_RESULT_COLUMNS
+from leadsync.connectors.salesforce.source.client import SalesforceClient
+from leadsync.connectors.salesforce.source.ingest import RecordWriter, WriteRow, field_value, is_missing
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.soql import chunks, in_list
+from leadsync.connectors.salesforce.source.writes import writable
+from leadsync.connectors.source_api import CREATE_RESULT_COLUMNS
 
 
 def create_records(client: SalesforceClient, settings: SalesforceSettings, records: pd.DataFrame) -> pd.DataFrame:

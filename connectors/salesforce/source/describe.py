@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.api_client import ApiConfigError
+from leadsync.connectors.api_client import ApiConfigError
 
 
 @dataclass(frozen=True)

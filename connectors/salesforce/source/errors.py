@@ -23,14 +23,14 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connectors.api_client import (
+from leadsync.connectors.api_client import (
     ApiConfigError,
     ApiError,
     ApiQuotaExhausted,
     ApiTransientError,
     transport_errors,
 )
-from connectors.salesforce.source.transport import LimitInfo
+from leadsync.connectors.salesforce.source.transport import LimitInfo
 
 CONFIG_CODES = frozenset({"INVALID_FIELD", "INVALID_TYPE", "MALFORMED_QUERY", "INVALID_QUERY_FILTER_OPERATOR",
                           "INVALID_FIELD_FOR_INSERT_UPDATE", "INSUFFICIENT_ACCESS", "API_DISABLED_FOR_ORG",

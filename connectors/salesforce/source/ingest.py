@@ -25,12 +25,12 @@ from typing import Any
 import pandas as pd
 from simple_salesforce.bulk2 import Operation
 
-from connectors.api_client import ApiError
-from connectors.salesforce.source.client import SalesforceClient
-from connectors.salesforce.source.records import text
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.soql import NUMBER_TYPES, chunks, parse_datetime
-from connectors.source_api import RESULT_COLUMNS
+from leadsync.connectors.api_client import ApiError
+from leadsync.connectors.salesforce.source.client import SalesforceClient
+from leadsync.connectors.salesforce.source.records import text
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.soql import NUMBER_TYPES, chunks, parse_datetime
+from leadsync.connectors.source_api import RESULT_COLUMNS
 
 CLEAR = object()  # set the field to null
 CSV_NULL = "#N/A"

@@ -9,12 +9,12 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.salesforce.source.client import SalesforceClient
-from connectors.salesforce.source.ingest import is_missing
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.soql import chunks, in_list, quote
-from connectors.source_api import RESULT_COLUMNS, NurtureTarget
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.salesforce.source.client import SalesforceClient
+from leadsync.connectors.salesforce.source.ingest import is_missing
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.soql import chunks, in_list, quote
+from leadsync.connectors.source_api import RESULT_COLUMNS, NurtureTarget
 
 ALREADY_MEMBER = "DUPLICATE_VALUE"
 

@@ -32,14 +32,14 @@ import pyarrow as pa
 from simple_salesforce.bulk2 import Operation, _Bulk2Client
 from simple_salesforce.util import call_salesforce
 
-from connectors.api_client import ApiError
-from connectors.salesforce.source.client import SalesforceClient
-from connectors.salesforce.source.describe import ObjectDescription
-from connectors.salesforce.source.records import csv_table, rest_table
-from connectors.salesforce.source.segregation import SEGREGATED_COLUMN
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.soql import datetime_literal
-from connectors.source_api import PulledBatch
+from leadsync.connectors.api_client import ApiError
+from leadsync.connectors.salesforce.source.client import SalesforceClient
+from leadsync.connectors.salesforce.source.describe import ObjectDescription
+from leadsync.connectors.salesforce.source.records import csv_table, rest_table
+from leadsync.connectors.salesforce.source.segregation import SEGREGATED_COLUMN
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.soql import datetime_literal
+from leadsync.connectors.source_api import PulledBatch
 
 log = logging.getLogger(__name__)
 ID, STAMP = "Id", "SystemModstamp"

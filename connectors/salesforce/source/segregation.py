@@ -29,9 +29,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.salesforce.source import soql
-from connectors.salesforce.source.describe import ObjectDescription
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.salesforce.source import soql
+from leadsync.connectors.salesforce.source.describe import ObjectDescription
 
 SEGREGATED_COLUMN = "__segregated__"
 _SOQL_OPS = {"equals": "=", "not_equals": "!=", "in": "IN", "not_in": "NOT IN", "gt": ">", "gte": ">=",

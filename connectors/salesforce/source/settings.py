@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from connectors.api_budget import BudgetLimits, Rolling24h, lease_ttl
-from connectors.api_client import ApiConfigError, HttpSettings, out_of_bounds
-from connectors.salesforce.source.segregation import SegregationFilter
-from connectors.salesforce.source.soql import identifier
+from leadsync.connectors.api_budget import BudgetLimits, Rolling24h, lease_ttl
+from leadsync.connectors.api_client import ApiConfigError, HttpSettings, out_of_bounds
+from leadsync.connectors.salesforce.source.segregation import SegregationFilter
+from leadsync.connectors.salesforce.source.soql import identifier
 
 AUTH_FLOWS = ("client_credentials", "jwt", "password")
 OBJECTS = ("Lead", "Contact")
@@ -186,7 +186,7 @@ class SalesforceSettings:
 def sandbox_settings(org, **overrides) -> SalesforceSettings:
     """Settings reaching a running SalesforceSandbox (connectors/salesforce/sandbox/): its URL and test CA,
     client credentials, quick retries and bulk polling that suit a server on loopback."""
-    from connectors.api_client import RetryPolicy
+    from leadsync.connectors.api_client import RetryPolicy
 
     values = {"login_url": org.url, "consumer_key": org.credentials.client_id,
               "consumer_secret": org.credentials.client_secret, "bulk_poll_s": 0,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connectors.api_client import ApiConfigError
+from leadsync.connectors.api_client import ApiConfigError
 
 TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "multipicklist",
                         "combobox", "encryptedstring", "id", "reference"})

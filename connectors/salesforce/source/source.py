@@ -8,14 +8,14 @@ from typing import Self
 
 import pandas as pd
 
-from connectors.salesforce.source.campaigns import CampaignReader
-from connectors.salesforce.source.client import RetryHook, SalesforceClient
-from connectors.salesforce.source.creates import create_records
-from connectors.salesforce.source.nurture import change_campaign
-from connectors.salesforce.source.pull import LeadPull, plan_pull
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.writes import Writes
-from connectors.source_api import CampaignSelection, NurtureTarget, PulledBatch
+from leadsync.connectors.salesforce.source.campaigns import CampaignReader
+from leadsync.connectors.salesforce.source.client import RetryHook, SalesforceClient
+from leadsync.connectors.salesforce.source.creates import create_records
+from leadsync.connectors.salesforce.source.nurture import change_campaign
+from leadsync.connectors.salesforce.source.pull import LeadPull, plan_pull
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.writes import Writes
+from leadsync.connectors.source_api import CampaignSelection, NurtureTarget, PulledBatch
 
 
 class SalesforceSource:

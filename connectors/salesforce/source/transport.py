@@ -18,9 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from connectors.api_budget import ApiBudget, budget_key
-from connectors.api_client import new_session
-from connectors.salesforce.source.settings import SALESFORCE_HOSTS, SalesforceSettings
+from leadsync.connectors.api_budget import ApiBudget, budget_key
+from leadsync.connectors.api_client import new_session
+from leadsync.connectors.salesforce.source.settings import SALESFORCE_HOSTS, SalesforceSettings
 
 _USAGE = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
 _APP_USAGE = re.compile(r"per-app-api-usage=(\d+)/(\d+)(?:\(appName=([^)]*)\))?")

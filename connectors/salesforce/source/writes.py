@@ -18,13 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.api_client import ApiConfigError
-from connectors.salesforce.source.client import SalesforceClient
-from connectors.salesforce.source.describe import ObjectDescription
-from connectors.salesforce.source.ingest import RecordWriter, WriteRow, field_value, is_missing
-from connectors.salesforce.source.settings import SalesforceSettings
-from connectors.salesforce.source.soql import chunks, in_list
-from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, RESULT_COLUMNS
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.salesforce.source.client import SalesforceClient
+from leadsync.connectors.salesforce.source.describe import ObjectDescription
+from leadsync.connectors.salesforce.source.ingest import RecordWriter, WriteRow, field_value, is_missing
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.salesforce.source.soql import chunks, in_list
+from leadsync.connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, RESULT_COLUMNS
 
 _RECORD_COLUMNS = ("key", "record_id")
 

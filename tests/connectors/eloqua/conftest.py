@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from connectors.eloqua.sandbox import EloquaSandbox
-from connectors.eloqua.sandbox.session import EloquaConnection
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.sandbox.session import EloquaConnection
 
 SEEDED = 300
 

@@ -8,7 +8,7 @@ import base64
 
 import requests
 
-from connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
 
 class DocumentedClient:

@@ -10,7 +10,7 @@ import pytest
 import requests
 from documented_client import DocumentedClient as BaseClient
 
-from connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
 LINKED_CITY = "{{Contact.Account.Field(M_City)}}"
 

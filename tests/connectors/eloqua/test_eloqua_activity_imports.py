@@ -8,7 +8,7 @@ import pytest
 import requests
 from documented_client import DocumentedClient
 
-from connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
 FIELDS = {"ActivityType": "{{Activity.Type}}", "ActivityDate": "{{Activity.CreatedAt}}",
           "EmailAddress": "{{Activity.Field(EmailAddress)}}", "AssetName": "{{Activity.Asset.Name}}",

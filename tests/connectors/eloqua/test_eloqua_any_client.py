@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
 
 class DocumentedBulkClient:

@@ -230,7 +230,7 @@ def test_bad_paging_parameters(bulk, field, limit):
 
 
 def test_an_empty_instance_exports_nothing(bulk_client, field):
-    from connectors.eloqua.sandbox import EloquaSandbox
+    from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
     with EloquaSandbox(sync_delay_s=0) as empty:
         bulk = bulk_client(empty.session())

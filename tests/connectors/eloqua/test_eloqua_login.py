@@ -4,7 +4,7 @@ import base64
 
 import requests
 
-from connectors.eloqua.sandbox.session import basic_authorization, open_session
+from leadsync.connectors.eloqua.sandbox.session import basic_authorization, open_session
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -121,7 +121,7 @@ def test_authorization_code_grant(eloqua):
 
 
 def test_tls_sandbox_is_reachable_with_its_ca(tmp_path):
-    from connectors.eloqua.sandbox import EloquaSandbox
+    from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
     with EloquaSandbox(tls=True) as secure:
         conn = secure.session()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -38,7 +38,7 @@ def test_state_survives_a_restart(tmp_path, field, bulk_client):
 def test_cli_prints_urls_and_credentials_and_serves(tmp_path):
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "connectors.eloqua.sandbox", "--port", str(port), "--seed-contacts", "50",
+        [sys.executable, "-m", "leadsync.connectors.eloqua.sandbox", "--port", str(port), "--seed-contacts", "50",
          "--data-dir", str(tmp_path / "eloqua")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pyarrow.compute as pc
 
-from connectors.eloqua.sandbox.clock import SandboxClock
-from connectors.eloqua.sandbox.state import EloquaState
+from leadsync.connectors.eloqua.sandbox.clock import SandboxClock
+from leadsync.connectors.eloqua.sandbox.state import EloquaState
 
 NOW = datetime(2026, 11, 2, 15, 30, tzinfo=UTC)
 

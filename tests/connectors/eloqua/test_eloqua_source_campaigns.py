@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.api_client import ApiConfigError
-from connectors.eloqua.source import EloquaSource
-from connectors.eloqua.source.sandbox_settings import sandbox_settings
-from connectors.source_api import CampaignSelection
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.eloqua.source import EloquaSource
+from leadsync.connectors.eloqua.source.sandbox_settings import sandbox_settings
+from leadsync.connectors.source_api import CampaignSelection
 
 MEMBERSHIP_TYPES = {"EmailSend", "EmailOpen", "EmailClickthrough", "FormSubmit"}
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from connectors.api_client import ApiConfigError, ApiTransientError, HttpSettings, RetryPolicy
-from connectors.eloqua.sandbox import EloquaSandbox
-from connectors.eloqua.source import EloquaSettings, EloquaSource
-from connectors.eloqua.source.sandbox_settings import sandbox_settings
+from leadsync.connectors.api_client import ApiConfigError, ApiTransientError, HttpSettings, RetryPolicy
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.source import EloquaSettings, EloquaSource
+from leadsync.connectors.eloqua.source.sandbox_settings import sandbox_settings
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.api_client import ApiConfigError, ApiError, ApiTransientError
-from connectors.eloqua.source import EloquaSource
-from connectors.eloqua.source.sandbox_settings import sandbox_settings
+from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError
+from leadsync.connectors.eloqua.source import EloquaSource
+from leadsync.connectors.eloqua.source.sandbox_settings import sandbox_settings
 
 FIELDS = ["C_EmailAddress", "C_FirstName", "C_LeadSync_Distribution_Status1"]
 

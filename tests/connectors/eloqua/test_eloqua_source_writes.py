@@ -5,10 +5,10 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from connectors.api_client import ApiConfigError, ApiError
-from connectors.eloqua.source import EloquaSource
-from connectors.eloqua.source.sandbox_settings import sandbox_settings
-from connectors.source_api import OPPORTUNITY_COLUMNS, RESULT_COLUMNS
+from leadsync.connectors.api_client import ApiConfigError, ApiError
+from leadsync.connectors.eloqua.source import EloquaSource
+from leadsync.connectors.eloqua.source.sandbox_settings import sandbox_settings
+from leadsync.connectors.source_api import OPPORTUNITY_COLUMNS, RESULT_COLUMNS
 
 
 @pytest.fixture

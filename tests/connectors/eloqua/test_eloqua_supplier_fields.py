@@ -6,7 +6,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 
 PRODUCTS = {"Firewall", "Endpoint", "Cloud Backup", "SD-WAN", "Email Security"}
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.clock import SandboxClock
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock
 
 SEEDED = 400
 # Seeded data is a function of (count, seed, until); a fixed start keeps it the same in every run.

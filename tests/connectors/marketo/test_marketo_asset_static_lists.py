@@ -7,7 +7,7 @@ import csv
 import io
 import json
 
-from connectors.marketo.sandbox.programs import NO_ASSETS
+from leadsync.connectors.marketo.sandbox.programs import NO_ASSETS
 
 
 def test_asset_api_browses_and_gets_the_seeded_lists(client, wire):

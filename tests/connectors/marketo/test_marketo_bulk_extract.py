@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from connectors.marketo.sandbox.clock import CENTRAL, iso, naive_utc
+from leadsync.connectors.marketo.sandbox.clock import CENTRAL, iso, naive_utc
 
 
 def window(sandbox, days=31):

@@ -4,8 +4,8 @@ with per-record outcomes, and the New Lead / Change Data Value history Marketo k
 import re
 from datetime import timedelta
 
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.clock import iso
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.clock import iso
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 LEADSYNC_FIELDS = ["leadsyncDistributionStatus", "leadsyncPartner", "leadsyncRejectionReason",

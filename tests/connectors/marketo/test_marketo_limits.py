@@ -10,7 +10,7 @@ import pytest
 import requests
 from marketorestpython.client import MarketoClient
 
-from connectors.marketo.sandbox.clock import CENTRAL
+from leadsync.connectors.marketo.sandbox.clock import CENTRAL
 
 
 def identity(sandbox, secret=None):

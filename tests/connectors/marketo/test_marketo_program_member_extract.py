@@ -6,8 +6,8 @@ import csv
 import io
 import time
 
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.fields import FieldDef
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.fields import FieldDef
 
 
 def _run(client, **job) -> list[dict]:

@@ -1,8 +1,8 @@
 """Programs as leadsync's campaigns: browse and get through the Asset API, members with their
 membership (and program member custom fields) through the REST API, via marketorestpython."""
 
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.fields import FieldDef
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.fields import FieldDef
 
 NO_ASSETS = "No assets found for the given search criteria."
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.clock import SandboxClock, iso
-from connectors.marketo.sandbox.fields import FieldDef
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock, iso
+from leadsync.connectors.marketo.sandbox.fields import FieldDef
 
 REPO = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
@@ -136,7 +136,7 @@ def _free_port() -> int:
 
 def test_the_cli_serves_seeded_data_and_prints_how_to_connect(tmp_path):
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "connectors.marketo.sandbox", "--data-dir", str(tmp_path),
+    process = subprocess.Popen([sys.executable, "-m", "leadsync.connectors.marketo.sandbox", "--data-dir", str(tmp_path),
                                 "--port", str(port), "--seed-leads", "100"], cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.api_client import ApiConfigError
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.clock import SandboxClock, naive_utc
-from connectors.marketo.source import MarketoSource
-from connectors.marketo.source.settings import sandbox_settings
-from connectors.source_api import CampaignSelection
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock, naive_utc
+from leadsync.connectors.marketo.source import MarketoSource
+from leadsync.connectors.marketo.source.settings import sandbox_settings
+from leadsync.connectors.source_api import CampaignSelection
 
 START = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.api_client import ApiConfigError, ApiQuotaExhausted, HttpSettings, RetryPolicy
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.clock import CENTRAL, SandboxClock
-from connectors.marketo.source import MarketoSettings, MarketoSource
-from connectors.marketo.source.errors import quota_reset
-from connectors.marketo.source.settings import sandbox_settings
+from leadsync.connectors.api_client import ApiConfigError, ApiQuotaExhausted, HttpSettings, RetryPolicy
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.clock import CENTRAL, SandboxClock
+from leadsync.connectors.marketo.source import MarketoSettings, MarketoSource
+from leadsync.connectors.marketo.source.errors import quota_reset
+from leadsync.connectors.marketo.source.settings import sandbox_settings
 
 START = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

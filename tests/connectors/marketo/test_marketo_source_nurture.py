@@ -5,9 +5,9 @@ is no Marketo lead refused for that row alone."""
 import pandas as pd
 import pytest
 
-from connectors.marketo.source import MarketoSource
-from connectors.marketo.source.settings import sandbox_settings
-from connectors.source_api import NurtureTarget
+from leadsync.connectors.marketo.source import MarketoSource
+from leadsync.connectors.marketo.source.settings import sandbox_settings
+from leadsync.connectors.source_api import NurtureTarget
 
 
 @pytest.fixture

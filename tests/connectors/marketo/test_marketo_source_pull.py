@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.api_client import ApiConfigError, ApiError
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.clock import SandboxClock, naive_utc
-from connectors.marketo.source import MarketoSource
-from connectors.marketo.source.bulk import export_windows
-from connectors.marketo.source.pull import _rest_watermark
-from connectors.marketo.source.records import parse_time
-from connectors.marketo.source.settings import sandbox_settings
+from leadsync.connectors.api_client import ApiConfigError, ApiError
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.clock import SandboxClock, naive_utc
+from leadsync.connectors.marketo.source import MarketoSource
+from leadsync.connectors.marketo.source.bulk import export_windows
+from leadsync.connectors.marketo.source.pull import _rest_watermark
+from leadsync.connectors.marketo.source.records import parse_time
+from leadsync.connectors.marketo.source.settings import sandbox_settings
 
 START = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 LEADS = 3000

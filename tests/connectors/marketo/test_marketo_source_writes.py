@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from connectors.api_client import ApiConfigError
-from connectors.marketo.sandbox import MarketoSandbox
-from connectors.marketo.sandbox.activities import PARTNER_EVENT, CustomActivityType
-from connectors.marketo.sandbox.fields import FieldDef
-from connectors.marketo.sandbox.objects import ObjectType
-from connectors.marketo.source import MarketoSource
-from connectors.marketo.source.settings import sandbox_settings
-from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, RESULT_COLUMNS
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.marketo.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.activities import PARTNER_EVENT, CustomActivityType
+from leadsync.connectors.marketo.sandbox.fields import FieldDef
+from leadsync.connectors.marketo.sandbox.objects import ObjectType
+from leadsync.connectors.marketo.source import MarketoSource
+from leadsync.connectors.marketo.source.settings import sandbox_settings
+from leadsync.connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, RESULT_COLUMNS
 
 
 @pytest.fixture

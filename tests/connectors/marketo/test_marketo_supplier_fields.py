@@ -7,7 +7,7 @@ import io
 import time
 from datetime import timedelta
 
-from connectors.marketo.sandbox.clock import iso
+from leadsync.connectors.marketo.sandbox.clock import iso
 
 PRODUCTS = {"Firewall", "Endpoint", "Cloud Backup", "SD-WAN", "Email Security"}
 BANDS = {"SMB": (10, 199), "Mid-Market": (200, 999), "Enterprise": (1000, 50000)}

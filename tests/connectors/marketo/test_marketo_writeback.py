@@ -3,7 +3,7 @@ marketing events as custom activities, and assignments as a custom object, via m
 
 from datetime import timedelta
 
-from connectors.marketo.sandbox.clock import iso
+from leadsync.connectors.marketo.sandbox.clock import iso
 
 
 def test_opportunities_upsert_by_external_id_and_link_leads_through_roles(client, wire):

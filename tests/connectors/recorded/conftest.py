@@ -9,7 +9,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 from replay_server import FAST_RETRY, Replay, ReplayHandler
 
-from connectors.api_client import HttpSettings
+from leadsync.connectors.api_client import HttpSettings
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
-from connectors.api_client import RetryPolicy
+from leadsync.connectors.api_client import RetryPolicy
 
 RECORDED = Path(__file__).parent
 FAST_RETRY = RetryPolicy(attempts=3, initial_s=0.01, max_s=0.02)

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from replay_server import answer
 
-from connectors.api_client import ApiConfigError, ApiError, ApiTransientError
-from connectors.eloqua.source import EloquaSettings, EloquaSource
+from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError
+from leadsync.connectors.eloqua.source import EloquaSettings, EloquaSource
 from leadsync.config import load_source
 from leadsync.config.loader import project_paths
 from leadsync.sources import lead_source

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from replay_server import answer
 
-from connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError
-from connectors.marketo.source import MarketoSettings, MarketoSource
+from leadsync.connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError
+from leadsync.connectors.marketo.source import MarketoSettings, MarketoSource
 
 NOW = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
 SINCE = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

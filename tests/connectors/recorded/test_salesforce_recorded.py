@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from replay_server import answer
 
-from connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError
-from connectors.salesforce.source import SalesforceSource
-from connectors.salesforce.source.settings import SalesforceSettings
+from leadsync.connectors.api_client import ApiConfigError, ApiQuotaExhausted, ApiTransientError
+from leadsync.connectors.salesforce.source import SalesforceSource
+from leadsync.connectors.salesforce.source.settings import SalesforceSettings
 
 FIELDS = ["Email"]
 TOKEN = r"/services/oauth2/token$"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 
 SEEDED_LEADS = 2500
 
@@ -52,8 +52,8 @@ def make_leads(org):
 @pytest.fixture
 def source_for():
     """source_for(org, on_retry=None, **settings) -> a SalesforceSource reaching `org` (closed afterwards)."""
-    from connectors.salesforce.source import SalesforceSource
-    from connectors.salesforce.source.settings import sandbox_settings
+    from leadsync.connectors.salesforce.source import SalesforceSource
+    from leadsync.connectors.salesforce.source.settings import sandbox_settings
 
     opened = []
 

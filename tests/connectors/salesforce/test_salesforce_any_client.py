@@ -17,7 +17,7 @@ from requests_oauthlib import OAuth2Session
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from connectors.salesforce.sandbox import SandboxRedirectAdapter
+from leadsync.connectors.salesforce.sandbox import SandboxRedirectAdapter
 
 LOGIN = "https://login.salesforce.com/services/oauth2"
 CALLBACK = "http://localhost:1717/OauthRedirect"

@@ -10,8 +10,8 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceExpiredSession
 
-from connectors.salesforce.sandbox import SandboxCredentials, connect_simple_salesforce, sandbox_session
-from connectors.salesforce.sandbox.auth import generate_jwt_key_pair
+from leadsync.connectors.salesforce.sandbox import SandboxCredentials, connect_simple_salesforce, sandbox_session
+from leadsync.connectors.salesforce.sandbox.auth import generate_jwt_key_pair
 
 
 @pytest.mark.parametrize("flow", ["client_credentials", "jwt", "password", "soap"])
@@ -81,7 +81,7 @@ def test_jwt_for_a_user_who_has_not_approved_the_app_is_refused(org):
 
 
 def test_jwt_is_checked_against_a_configured_certificate(tmp_path):
-    from connectors.salesforce.sandbox import SalesforceSandbox
+    from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 
     private_pem, public_pem = generate_jwt_key_pair()
     with SalesforceSandbox(credentials=SandboxCredentials(jwt_certificates=[public_pem])) as org:
@@ -123,7 +123,7 @@ def test_a_client_given_only_a_token_raises_expired_session(org):
 
 
 def test_sessions_time_out_after_the_configured_lifetime():
-    from connectors.salesforce.sandbox import SalesforceSandbox
+    from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 
     with SalesforceSandbox(session_timeout_s=0.2) as org:
         sf = org.connect("session")
@@ -141,7 +141,7 @@ def test_a_connector_reaches_a_running_sandbox_from_its_url_and_ca(org):
 
 
 def test_a_plain_http_sandbox_is_reached_by_downgrading_the_scheme():
-    from connectors.salesforce.sandbox import SalesforceSandbox
+    from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 
     with SalesforceSandbox(tls=False) as org:
         assert org.url.startswith("http://")

@@ -7,7 +7,7 @@ import pytest
 import requests
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from connectors.salesforce.sandbox.soql_engine import compile_query, select_rows
+from leadsync.connectors.salesforce.sandbox.soql_engine import compile_query, select_rows
 
 
 def _ids(result) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from connectors.salesforce.sandbox import SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 
 
 def _leads(org) -> list[dict]:

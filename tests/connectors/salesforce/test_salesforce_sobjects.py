@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
-from connectors.salesforce.sandbox import FieldSpec, SalesforceSandbox
+from leadsync.connectors.salesforce.sandbox import FieldSpec, SalesforceSandbox
 
 PREFIXES = {"Lead": "00Q", "Contact": "003", "Account": "001", "Campaign": "701", "CampaignMember": "00v",
             "Task": "00T", "Event": "00U", "Opportunity": "006"}

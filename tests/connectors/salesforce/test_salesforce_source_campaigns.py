@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.api_client import ApiConfigError
-from connectors.source_api import CampaignSelection
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.source_api import CampaignSelection
 
 CAMPAIGN_COLUMNS = ["campaign_id", "name", "description", "type", "status", "start_date", "end_date",
                     "is_active"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.api_client import ApiConfigError
-from connectors.salesforce.sandbox.auth import generate_jwt_key_pair
-from connectors.salesforce.source import SalesforceSettings, SalesforceSource
-from connectors.salesforce.source.settings import sandbox_settings
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.salesforce.sandbox.auth import generate_jwt_key_pair
+from leadsync.connectors.salesforce.source import SalesforceSettings, SalesforceSource
+from leadsync.connectors.salesforce.source.settings import sandbox_settings
 
 
 @pytest.fixture

@@ -9,19 +9,19 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from connectors.api_client import (
+from leadsync.connectors.api_client import (
     ApiConfigError,
     ApiQuotaExhausted,
     ApiTransientError,
     HttpSettings,
     RetryPolicy,
 )
-from connectors.salesforce.source import (
+from leadsync.connectors.salesforce.source import (
     SEGREGATED_COLUMN,
     SalesforceSource,
     SegregationFilter,
 )
-from connectors.salesforce.source.pull import plan_pull
+from leadsync.connectors.salesforce.source.pull import plan_pull
 
 FIELDS = ["Email", "Company", "LeadSource"]
 

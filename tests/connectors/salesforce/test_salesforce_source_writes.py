@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from connectors.api_client import ApiConfigError
-from connectors.salesforce.sandbox import FieldSpec, ObjectSpec, SalesforceSandbox, Schema
-from connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, RESULT_COLUMNS
+from leadsync.connectors.api_client import ApiConfigError
+from leadsync.connectors.salesforce.sandbox import FieldSpec, ObjectSpec, SalesforceSandbox, Schema
+from leadsync.connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, RESULT_COLUMNS
 
 
 def routed(ids: list[str], **fields) -> pd.DataFrame:

@@ -2,8 +2,8 @@
 company's size) and Product_Interest__c (a multi-select picklist), described as an admin's custom fields and
 seeded on every lead, through simple-salesforce as a real integration reads them."""
 
-from connectors.salesforce.sandbox.seed import LEAD_TYPE_FLOORS
-from connectors.salesforce.sandbox.standard_objects import PRODUCTS
+from leadsync.connectors.salesforce.sandbox.seed import LEAD_TYPE_FLOORS
+from leadsync.connectors.salesforce.sandbox.standard_objects import PRODUCTS
 
 LEAD_TYPES = ["SMB", "Mid-Market", "Enterprise"]
 

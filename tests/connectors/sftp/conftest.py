@@ -10,9 +10,9 @@ import asyncssh
 import pytest
 from tenacity import wait_fixed
 
-from connectors.sftp import client as client_module
-from connectors.sftp.client import SftpClient, SftpSettings
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp import client as client_module
+from leadsync.connectors.sftp.client import SftpClient, SftpSettings
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 
 PASSWORD = "pw-for-tests"
 USER = "alice"

@@ -9,9 +9,9 @@ import threading
 import paramiko
 import pytest
 
-from connectors.sftp.client import SftpClient, SftpSettings
-from connectors.sftp.errors import SftpConfigError, SftpError, SftpFileNotFoundError, SftpTransientError
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.client import SftpClient, SftpSettings
+from leadsync.connectors.sftp.errors import SftpConfigError, SftpError, SftpFileNotFoundError, SftpTransientError
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 
 STAMPED = r"_\d{8}T\d{6}Z"
 

@@ -7,8 +7,8 @@ from datetime import date, datetime, time
 import openpyxl
 import pytest
 
-from connectors.sftp.errors import LeadFileError
-from connectors.sftp.lead_files import read_lead_file
+from leadsync.connectors.sftp.errors import LeadFileError
+from leadsync.connectors.sftp.lead_files import read_lead_file
 
 
 def rows(table, *columns):
@@ -275,8 +275,8 @@ def test_a_csv_renamed_to_xlsx_is_refused():
 
 
 def test_xlsx_rows_are_read_a_block_at_a_time(monkeypatch):
-    from connectors.sftp import lead_xlsx
-    from connectors.sftp.lead_files import open_lead_file
+    from leadsync.connectors.sftp import lead_xlsx
+    from leadsync.connectors.sftp.lead_files import open_lead_file
 
     monkeypatch.setattr(lead_xlsx, "BLOCK_ROWS", 10)
     data = xlsx({"Leads": [["Email", "Name"], *[[f"p{i}@x.com", f"N{i}"] for i in range(35)]]})
@@ -292,8 +292,8 @@ def test_xlsx_value_right_of_the_header_names_the_column_and_row():
 
 
 def test_xlsx_inflating_past_the_limit_is_refused_before_reading():
-    from connectors.sftp.errors import LeadFileLimitError
-    from connectors.sftp.lead_files import open_lead_file
+    from leadsync.connectors.sftp.errors import LeadFileLimitError
+    from leadsync.connectors.sftp.lead_files import open_lead_file
 
     data = xlsx({"Leads": [["Email"], *[[f"p{i}@x.com"] for i in range(200)]]})
     refused = r"inflates to [0-9,]+ bytes, over the file limit of 1,000 \(files\.max_file_bytes"

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from connectors.sftp import lead_csv
-from connectors.sftp.errors import LeadFileError, SftpFileNotFoundError
-from connectors.sftp.lead_files import ROW_NUMBER, open_lead_file, read_lead_file
-from connectors.sftp.seed import write_demo_leads
+from leadsync.connectors.sftp import lead_csv
+from leadsync.connectors.sftp.errors import LeadFileError, SftpFileNotFoundError
+from leadsync.connectors.sftp.lead_files import ROW_NUMBER, open_lead_file, read_lead_file
+from leadsync.connectors.sftp.seed import write_demo_leads
 from leadsync.config.loader import load_source
 from leadsync.pull.sftp_files import pull_inbox
 from leadsync.store import LeadStore, raw, tables

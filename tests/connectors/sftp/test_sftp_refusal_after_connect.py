@@ -6,9 +6,9 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from connectors.sftp.client import SftpClient, SftpSettings
-from connectors.sftp.errors import SftpConfigError, SftpTransientError
-from connectors.sftp.sandbox import SftpSandbox
+from leadsync.connectors.sftp.client import SftpClient, SftpSettings
+from leadsync.connectors.sftp.errors import SftpConfigError, SftpTransientError
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.defs.errors import source_errors
 
 

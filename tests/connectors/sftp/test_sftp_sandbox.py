@@ -10,8 +10,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from connectors.sftp.client import SftpClient, SftpSettings
-from connectors.sftp.sandbox import FOLDERS, SftpSandbox
+from leadsync.connectors.sftp.client import SftpClient, SftpSettings
+from leadsync.connectors.sftp.sandbox import FOLDERS, SftpSandbox
 
 REPO = Path(__file__).resolve().parents[3]
 SFTP = "/usr/bin/sftp"
@@ -96,7 +96,7 @@ def test_openssh_sftp_refuses_the_sandbox_with_a_wrong_known_host(sandbox, clien
 
 def test_command_line_serves_seeded_leads_until_interrupted(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connectors.sftp.sandbox", "--root", str(tmp_path / "root"), "--port", "0",
+        [sys.executable, "-m", "leadsync.connectors.sftp.sandbox", "--root", str(tmp_path / "root"), "--port", "0",
          "--user", "demo", "--password", "demo", "--seed-leads", "25", "--known-hosts", str(tmp_path / "kh")],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

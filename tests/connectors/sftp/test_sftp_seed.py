@@ -5,8 +5,8 @@ import re
 import pandas as pd
 import pytest
 
-from connectors.sftp.lead_files import read_lead_file
-from connectors.sftp.seed import COLUMNS, PRODUCTS, US_ZIP3, demo_leads, write_demo_leads
+from leadsync.connectors.sftp.lead_files import read_lead_file
+from leadsync.connectors.sftp.seed import COLUMNS, PRODUCTS, US_ZIP3, demo_leads, write_demo_leads
 
 EXPECTED_COLUMNS = ["Email", "First Name", "Last Name", "Company", "Job Title", "Phone", "Country", "State",
                     "Postal Code", "Products of Interest", "Lead Type", "Campaign", "Created Date", "Partner"]

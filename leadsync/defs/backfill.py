@@ -20,9 +20,12 @@ from leadsync import pipeline
 from leadsync.config.api_sources import BackfillConfig
 from leadsync.config.loader import ProjectPaths, source_yaml_leniently
 from leadsync.defs.automation import HISTORY_TAG
+from leadsync.defs.column_schemas import column_schema, raw_schema
 from leadsync.defs.errors import source_errors
+from leadsync.defs.owners import owners_from
 from leadsync.defs.resources import LeadsyncResource
-from leadsync.defs.source_assets import RETRY, STORE_POOL, api_pull_result
+from leadsync.defs.pools import STORE_POOL, store_kind
+from leadsync.defs.source_assets import RETRY, api_pull_result
 from leadsync.pull.api_records import PullWindow
 from leadsync.scale.profile import current_profile
 
@@ -47,14 +50,17 @@ def backfill_key(source: str) -> dg.AssetKey:
     return dg.AssetKey([source, "backfill"])
 
 
-def build_backfill(source: str, kind: str, backfill: BackfillConfig):
-    """The partitioned history asset of `source` and the job that launches its backfills."""
+def build_backfill(paths: ProjectPaths, source: str, kind: str, backfill: BackfillConfig):
+    """The partitioned history asset of `source` and the job that launches its backfills. It stores rows as
+    raw_rows does (same columns, same owners); no freshness policy: its windows are history, read once."""
     partitions = PARTITIONS[backfill.window](start_date=backfill.start.isoformat())
     # scale: no pool, so a source's windows fan out over the workers (the run tag leadsync/backfill limits them)
     pool = None if current_profile() == "scale" else STORE_POOL
+    declared = source_yaml_leniently(paths, source)
 
-    @dg.asset(key=backfill_key(source), group_name=source, kinds={kind}, tags=dict([HISTORY_TAG]), pool=pool,
-              partitions_def=partitions, retry_policy=RETRY,
+    @dg.asset(key=backfill_key(source), group_name=source, kinds={kind, store_kind()}, tags=dict([HISTORY_TAG]),
+              pool=pool, partitions_def=partitions, retry_policy=RETRY, owners=owners_from(declared.get("contacts")),
+              metadata=column_schema(raw_schema(declared, kind)),
               description=f"History of {source} read one {backfill.window} at a time since {backfill.start}, "
                           "each window with its own watermark; the next sync maps and routes what it stored.")
     def history(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
@@ -81,7 +87,7 @@ def backfills(paths: ProjectPaths, sources: list[tuple[str, str]]):
     for name, kind in sources:
         config = declared_backfill(paths, name) if kind != "sftp" else None
         if config is not None:
-            asset, job = build_backfill(name, kind, config)
+            asset, job = build_backfill(paths, name, kind, config)
             assets.append(asset)
             jobs.append(job)
     return assets, jobs

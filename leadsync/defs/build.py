@@ -39,8 +39,8 @@ def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:
 def build_definitions(mappings_dir: str | Path | None = None, store_url: str | None = None) -> dg.Definitions:
     paths = project_paths(mappings_dir)
     sources = declared_sources(paths)
-    assets = [a for name, kind in sources for a in build_source_assets(name, kind)]
-    assets += lifecycle_assets([name for name, _ in sources])
+    assets = [a for name, kind in sources for a in build_source_assets(name, kind, paths)]
+    assets += lifecycle_assets([name for name, _ in sources], paths)
     assets += report_assets()
     history_assets, history_jobs = backfills(paths, sources)
     assets += history_assets
@@ -65,4 +65,4 @@ def build_definitions(mappings_dir: str | Path | None = None, store_url: str | N
         executor=executor,
     )
     # partner CRMs: deliveries into partners' own CRMs and their updates (leadsync/defs/partner_crm_defs.py)
-    return dg.Definitions.merge(definitions, partner_crm_definitions([name for name, _ in sources]))
+    return dg.Definitions.merge(definitions, partner_crm_definitions([name for name, _ in sources], paths))

@@ -12,13 +12,19 @@ from collections.abc import Iterator
 import dagster as dg
 
 from leadsync.config import ConfigError
+from leadsync.config.loader import ProjectPaths
+from leadsync.defs.column_schemas import column_schema, schema_of, table_schema
 from leadsync.defs.config_checks import project_config_check
 from leadsync.defs.errors import store_failure
+from leadsync.defs.mail_outage import smtp_down
 from leadsync.defs.metadata import md_counts, md_table
+from leadsync.defs.owners import lifecycle_owners
+from leadsync.defs.pools import STORE_POOL, store_kind
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.lifecycle.aging import queue_aging_emails
 from leadsync.lifecycle.closed_loop import send_closed_loop
-from leadsync.lifecycle.context import load_lifecycle
+from leadsync.lifecycle import tables as lt
+from leadsync.lifecycle.context import lifecycle_file, load_lifecycle
 from leadsync.lifecycle.delivery import deliver
 from leadsync.lifecycle.mail_queue import send_pending
 from leadsync.lifecycle.offers import queue_offer_emails
@@ -30,10 +36,23 @@ from leadsync.store.faults import StoreFault
 
 DELIVERIES = dg.AssetKey(["partners", "deliveries"])
 LEADERBOARD = dg.AssetKey(["partners", "leaderboard"])
+# Transient mail trouble (a server that answers again) and a busy store are retried; a server that is down is
+# not (leadsync/defs/mail_outage.py).
+MAIL_RETRY = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+DELIVERY_COLUMNS = {
+    "delivery_id": "new_lead:<lead>:<version>, closed_loop:…, rep:… (unique)",
+    "kind": "new_lead | reminder | withdrawal | escalation | closed_loop | offer | …",
+    "state": "pending (queued, sent by the next run) | sent | failed | superseded",
+    "attempts": "sending attempts so far", "last_error": "the server's last answer when not sent"}
+LEADERBOARD_COLUMNS = ["rank", "partner_id", "partner_name", "points", "updates"]
 
 
 @contextlib.contextmanager
-def lifecycle_errors() -> Iterator[None]:
+def lifecycle_errors(leadsync: LeadsyncResource | None = None) -> Iterator[None]:
+    """Lifecycle problems as the step's outcome. An SMTP server that does not accept connections (after the
+    mailer's own `smtp.retries`) fails the step at once, saying where the emails are: step retries minutes
+    apart would only wait on a server that is down, and the queue keeps every email for the next run. One
+    that answers again by now (it dropped a connection, answered 4xx) is left to the step's retry policy."""
     try:
         yield
     except StoreFault as exc:
@@ -42,21 +61,30 @@ def lifecycle_errors() -> Iterator[None]:
         raise dg.Failure(description=f"The partner lifecycle is misconfigured: {exc}", allow_retries=False) from exc
     except SmtpConfigError as exc:
         raise dg.Failure(description=f"Partner emails cannot be sent: {exc}", allow_retries=False) from exc
-    except SmtpUnavailable:
-        raise  # transient: the asset's retry policy tries again, the mail stays queued
+    except SmtpUnavailable as exc:
+        down = smtp_down(exc, leadsync) if leadsync is not None else None
+        if down is None:
+            raise  # transient: the asset's retry policy tries again, the mail stays queued
+        raise down from exc
 
 
-def lifecycle_assets(sources: list[str]) -> list[dg.AssetsDefinition]:
+def _partner_asset(kind: str, owners: list[str]) -> dict:
+    """What every asset of the partners group shares: its group, kinds, owners and the store's pool."""
+    return {"group_name": "partners", "kinds": {kind, store_kind()}, "owners": owners, "pool": STORE_POOL}
+
+
+def lifecycle_assets(sources: list[str], paths: ProjectPaths | None = None) -> list[dg.AssetsDefinition]:
+    """partners/deliveries and partners/leaderboard; with `paths`, owned by lifecycle.yaml's support contact."""
+    owners = lifecycle_owners(lifecycle_file(paths)) if paths is not None else []
     upstream = [dg.AssetKey([s, name]) for s in sources for name in ("assignments", "reroutes")]
 
-    @dg.asset(key=DELIVERIES, deps=upstream, group_name="partners", kinds={"email"},
-              retry_policy=dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL),
-              pool="lead_store",
+    @dg.asset(key=DELIVERIES, deps=upstream, retry_policy=MAIL_RETRY, **_partner_asset("email", owners),
+              metadata=column_schema(table_schema(lt.deliveries, DELIVERY_COLUMNS)),
               description="Routed leads delivered: accepted at once for auto-accept partners, else a notification "
                           "email with accept/reject links to the partner's default users and reps. The metadata "
                           "names the leads waiting per partner: not told yet (and why), or awaiting acceptance.")
     def deliveries(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
-        with lifecycle_errors():
+        with lifecycle_errors(leadsync):
             ctx = load_lifecycle(leadsync.paths, leadsync.store())
             aging = queue_aging_emails(ctx, now_utc())  # sent with the deliveries' emails
             offers = queue_offer_emails(ctx, now_utc())
@@ -65,6 +93,8 @@ def lifecycle_assets(sources: list[str]) -> list[dg.AssetsDefinition]:
         for problem in report.problems + aging.problems:
             context.log.warning(problem)
         return dg.MaterializeResult(metadata={
+            # leads delivered in this run: accepted at once, or announced in an email queued now
+            "dagster/row_count": report.auto_accepted + report.queued,
             "reminders_queued": aging.reminders, "withdrawal_notices_queued": aging.withdrawal_notices,
             "escalation_emails_queued": aging.escalations, "offer_emails_queued": offers,
             "auto_accepted": report.auto_accepted, "emails_sent": report.sent, "emails_failed": report.failed,
@@ -75,10 +105,11 @@ def lifecycle_assets(sources: list[str]) -> list[dg.AssetsDefinition]:
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in report.problems) or "none"),
         })
 
-    @dg.asset(key=LEADERBOARD, deps=[DELIVERIES], group_name="partners", kinds={"report"}, pool="lead_store",
+    @dg.asset(key=LEADERBOARD, deps=[DELIVERIES], **_partner_asset("report", owners),
+              metadata=column_schema(schema_of(LEADERBOARD_COLUMNS)),
               description="Rewards: points per timely status update and conversion, per partner and per rep.")
     def rewards_leaderboard(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
-        with lifecycle_errors():
+        with lifecycle_errors(leadsync):
             ctx = load_lifecycle(leadsync.paths, leadsync.store())
             board = leaderboard(ctx.store, ctx.partners)
         return dg.MaterializeResult(metadata={
@@ -93,7 +124,7 @@ def lifecycle_assets(sources: list[str]) -> list[dg.AssetsDefinition]:
 @dg.op(description="Queue the reminders, withdrawal notices and escalations now due (lifecycle.yaml aging), and "
                    "send partner emails that could not be sent before (SMTP down, refused).")
 def send_queued_mail(context: dg.OpExecutionContext, leadsync: LeadsyncResource) -> None:
-    with lifecycle_errors():
+    with lifecycle_errors(leadsync):
         ctx = load_lifecycle(leadsync.paths, leadsync.store())
         aging = queue_aging_emails(ctx, now_utc())  # reminders fall due between deliveries runs
         queue_offer_emails(ctx, now_utc())
@@ -105,7 +136,7 @@ def send_queued_mail(context: dg.OpExecutionContext, leadsync: LeadsyncResource)
 
 @dg.op(description="Ask owners of accepted, still-open leads for an update (closed loop).")
 def request_updates(context: dg.OpExecutionContext, leadsync: LeadsyncResource) -> None:
-    with lifecycle_errors():
+    with lifecycle_errors(leadsync):
         report = send_closed_loop(load_lifecycle(leadsync.paths, leadsync.store()), now_utc())
     context.log.info(f"closed loop: {report.emails_queued} emails to owners of {report.leads_asked} leads; "
                      f"skipped: {report.skipped_partners}")

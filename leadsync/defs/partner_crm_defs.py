@@ -22,18 +22,29 @@ import pandas as pd
 
 from leadsync.config import ConfigError, load_partners, load_source, source_files
 from leadsync.config.loader import ProjectPaths
+from leadsync.defs.column_schemas import column_schema, table_schema
+from leadsync.defs.freshness import schedule_freshness
 from leadsync.defs.lifecycle_defs import DELIVERIES, lifecycle_errors
 from leadsync.defs.metadata import md_table
+from leadsync.defs.owners import lifecycle_owners
+from leadsync.defs.pools import STORE_POOL, store_kind
 from leadsync.defs.resources import LeadsyncResource
+from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle, check_references, lifecycle_file, load_lifecycle
 from leadsync.lifecycle.settings import load_settings
 from leadsync.partner_crm.sync import CrmRunReport, run_deliveries, run_updates
+from leadsync.partner_crm.tables import partner_crm_leads
 from leadsync.pipeline import now_utc
 from leadsync.store import LeadStore
 
 CRM_DELIVERIES = dg.AssetKey(["partners", "crm_deliveries"])
 CRM_UPDATES = dg.AssetKey(["partners", "crm_updates"])
 CHECK = "every_partner_crm_ok"
+CRM_CRON = "*/15 * * * *"
+CRM_KINDS = ("salesforce",)  # the CRMs partners connect (leadsync/partner_crm/kinds.py)
+# What each asset records in the store: the leads created in a partner's CRM, and the lifecycle events read back.
+CRM_LEADS = table_schema(partner_crm_leads)
+CRM_EVENTS = table_schema(lt.lifecycle_events)
 UI_URL_ENV = "LEADSYNC_DAGSTER_URL"
 
 
@@ -84,7 +95,10 @@ def _result(context: dg.AssetExecutionContext, key: dg.AssetKey, report: CrmRunR
         description=("every CRM-connected partner served" if not failed else
                      "failing: " + "; ".join(f"{p}: {r[0][:200]}" for p, r in failed.items())),
         metadata={"failed_partners": dg.MetadataValue.json(failed)})
+    # rows: leads created or withdrawn in the partners' CRMs (deliveries), lifecycle events recorded (updates)
+    count = report.total("events") if report.stage == "updates" else report.total("delivered") + report.total("withdrawn")
     return dg.MaterializeResult(asset_key=key, metadata={
+        "dagster/row_count": count,
         "partners": md_table(pd.DataFrame(rows), limit=50),
         "delivered": report.total("delivered"), "withdrawn": report.total("withdrawn"),
         "changes_read": report.total("changes_read"), "lifecycle_events": report.total("events"),
@@ -93,30 +107,36 @@ def _result(context: dg.AssetExecutionContext, key: dg.AssetKey, report: CrmRunR
     }, check_results=[check])
 
 
-def partner_crm_definitions(sources: list[str]) -> dg.Definitions:
-    """The partner-CRM assets, their job (with every source's writeback) and schedule."""
+def partner_crm_definitions(sources: list[str], paths: ProjectPaths | None = None) -> dg.Definitions:
+    """The partner-CRM assets, their job (with every source's writeback) and schedule. With `paths`, owned by
+    lifecycle.yaml's support contact. partners/crm_updates reads the partners' CRMs on the schedule whatever
+    happened upstream, so it carries the schedule's freshness policy (crm_deliveries waits for deliveries)."""
+    owners = lifecycle_owners(lifecycle_file(paths)) if paths is not None else []
+    crm_asset = {"group_name": "partners", "kinds": {*CRM_KINDS, store_kind()}, "owners": owners,
+                 "pool": STORE_POOL}
+    freshness = schedule_freshness(CRM_CRON)
 
-    @dg.asset(key=CRM_DELIVERIES, deps=[DELIVERIES], group_name="partners", kinds={"salesforce"},
-              pool="lead_store", check_specs=[dg.AssetCheckSpec(CHECK, asset=CRM_DELIVERIES, description=(
+    @dg.asset(key=CRM_DELIVERIES, deps=[DELIVERIES], **crm_asset, metadata=column_schema(CRM_LEADS),
+              check_specs=[dg.AssetCheckSpec(CHECK, asset=CRM_DELIVERIES, description=(
                   "Every CRM-connected partner got its accepted leads and withdrawals (fails naming the partner "
                   "and the reason otherwise)."))],
               description="Accepted leads created in CRM-connected partners' own CRMs (partner-visible fields, "
                           "campaign, owner; upserted by external id), withdrawals marked there.")
     def crm_deliveries(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
-        with lifecycle_errors():
+        with lifecycle_errors(leadsync):
             ctx = load_lifecycle(leadsync.paths, leadsync.store())
             report = run_deliveries(ctx, leadsync.paths, now_utc(), _run_url(context))
         return _result(context, CRM_DELIVERIES, report)
 
     # A root asset, like a source's raw_rows: it reads the partners' CRMs. The writebacks depend on it (see the
     # module's docstring), so it must not wait for deliveries: a failed delivery step would skip every writeback.
-    @dg.asset(key=CRM_UPDATES, group_name="partners", kinds={"salesforce"},
-              pool="lead_store", check_specs=[dg.AssetCheckSpec(CHECK, asset=CRM_UPDATES, description=(
+    @dg.asset(key=CRM_UPDATES, **crm_asset, metadata=column_schema(CRM_EVENTS), freshness_policy=freshness,
+              check_specs=[dg.AssetCheckSpec(CHECK, asset=CRM_UPDATES, description=(
                   "Every CRM-connected partner's changes were read and applied."))],
               description="CRM-connected partners' changes (status, owner, conversion, opportunity) as lifecycle "
                           "events; the sources' writebacks carry them to the supplier.")
     def crm_updates(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
-        with lifecycle_errors():
+        with lifecycle_errors(leadsync):
             ctx = _updates_lifecycle(context, leadsync.paths, leadsync.store())
             report = run_updates(ctx, leadsync.paths, now_utc(), _run_url(context))
         return _result(context, CRM_UPDATES, report)
@@ -126,7 +146,7 @@ def partner_crm_definitions(sources: list[str]) -> dg.Definitions:
         "partner_crm", selection=dg.AssetSelection.assets(CRM_DELIVERIES, CRM_UPDATES, *writebacks),
         description="Partner CRMs: create accepted leads, mark withdrawals, pull partners' changes, then write "
                     "back to every source (the writebacks depend on partners/crm_updates).")
-    schedule = dg.ScheduleDefinition(name="partner_crm_schedule", job=job, cron_schedule="*/15 * * * *",
+    schedule = dg.ScheduleDefinition(name="partner_crm_schedule", job=job, cron_schedule=CRM_CRON,
                                      default_status=dg.DefaultScheduleStatus.RUNNING,
                                      description="Partner CRMs in and out every 15 minutes.")
     return dg.Definitions(assets=[crm_deliveries, crm_updates], jobs=[job], schedules=[schedule])

@@ -16,7 +16,7 @@ from leadsync.store.faults import StoreFault
 
 def reroute_job_and_schedule(sources: list[str], cron: str = "0 * * * *"):
     """Hourly: withdraw leads not accepted in time, route them again, and write the statuses back."""
-    selection = dg.AssetSelection.keys(*[dg.AssetKey([s, "reroutes"]) for s in sources])
+    selection = dg.AssetSelection.assets(*[dg.AssetKey([s, "reroutes"]) for s in sources])
     job = dg.define_asset_job(
         "reroute", selection=selection | selection.downstream(depth=1),
         description="Withdraw leads not accepted within the acceptance window, reroute them, write back.",

@@ -10,60 +10,50 @@ import dagster as dg
 import pandas as pd
 
 from leadsync import pipeline
+from leadsync.config.loader import ProjectPaths, source_yaml_leniently
+from leadsync.defs.automation import declared_cron
+from leadsync.defs.column_schemas import DECISIONS, column_schema, leads_schema, raw_schema, writeback_schema
 from leadsync.defs.errors import source_errors
+from leadsync.defs.freshness import schedule_freshness
 from leadsync.defs.metadata import md_counts, md_table
+from leadsync.defs.owners import owners_from
+from leadsync.defs.pools import source_pool, store_kind
 from leadsync.defs.partner_crm_defs import CRM_UPDATES
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.pull.api_records import ApiPullReport
-from leadsync.scale.profile import current_profile
+from leadsync.pull.sftp_files import PullReport
 from leadsync.writeback.api_sink import ApiWritebackReport
 
 RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
-STORE_POOL = "lead_store"
-
-
-def source_pool(source: str) -> str:
-    """The concurrency pool of a source's steps. Embedded: `lead_store`, shared by every store writer (the
-    DuckDB file has one writer). Scale: one pool per source, which the scale instance limits to one step at
-    a time (dagster_home/scale/dagster.yaml): two runs that both touch a source (its sync and the all-sources
-    job, say) never work on it at once, while different sources run side by side on the workers."""
-    return f"leadsync_source_{source}" if current_profile() == "scale" else STORE_POOL
-
-
-def store_kind() -> str:
-    return "postgres" if current_profile() == "scale" else "duckdb"
 # Downstream assets follow their upstream ones (e.g. after raw_rows is materialised by hand in the UI); the
 # leadsync_automation sensor evaluates this.
 FOLLOW = dg.AutomationCondition.eager()  # one writer of the DuckDB store at a time (dagster_home/dagster.yaml)
 
 
-def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
+def build_source_assets(source: str, kind: str, paths: ProjectPaths | None = None) -> list[dg.AssetsDefinition]:
+    """The source's five assets. With `paths`, its YAML (read leniently) gives their owners (`contacts`), their
+    freshness (`schedule`) and the column schemas (its mapping); without, they carry the store's columns."""
+    declared = source_yaml_leniently(paths, source) if paths is not None else {}
     tags = {"leadsync/source": source}
     raw_key, leads_key = dg.AssetKey([source, "raw_rows"]), dg.AssetKey([source, "leads"])
     assign_key, wb_key = dg.AssetKey([source, "assignments"]), dg.AssetKey([source, "writeback"])
     reroute_key = dg.AssetKey([source, "reroutes"])
-    common = {"group_name": source, "kinds": {kind, store_kind()}, "owners": [], "tags": tags,
-              "pool": source_pool(source)}
+    common = {"group_name": source, "kinds": {kind, store_kind()}, "owners": owners_from(declared.get("contacts")),
+              "tags": tags, "pool": source_pool(source),
+              "freshness_policy": schedule_freshness(declared_cron(paths, source)) if paths is not None else None}
 
     @dg.asset(key=raw_key, description=f"Rows received from {source}, as received, with a ledger of files.",
-              retry_policy=RETRY, **common)
+              retry_policy=RETRY, metadata=column_schema(raw_schema(declared, kind)), **common)
     def raw_rows(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):
             report = pipeline.pull(leadsync.paths, leadsync.store(), source)
         if isinstance(report, ApiPullReport):
             return api_pull_result(context, report)
-        for f in report.errors:
-            context.log.warning(f"{f.name} moved to {f.moved_to}: {f.reason}")
-        files = pd.DataFrame([vars(f) for f in report.files], columns=["name", "status", "rows", "reason", "moved_to"])
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": report.rows_stored,
-            "files_received": len(report.files),
-            "files_in_error": len(report.errors),
-            "files": md_table(files, limit=50),
-        })
+        return sftp_pull_result(context, report)
 
     @dg.asset(
         key=leads_key, deps=[raw_key], retry_policy=RETRY, **common, automation_condition=FOLLOW,
+        metadata=column_schema(leads_schema(declared)),
         description=f"Leads of {source}: mapped, validated (pandera) and de-duplicated by its uniqueness rule; "
                     "rows that fail go to the quarantine table with their reason.",
         check_specs=[
@@ -109,13 +99,14 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
         )
 
     @dg.asset(key=assign_key, deps=[leads_key], retry_policy=RETRY, **common, automation_condition=FOLLOW,
+              metadata=column_schema(DECISIONS),
               description=f"Routing decisions for new leads of {source}: partner or unassigned, and why.")
     def assignments(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):
             report = pipeline.route_leads(leadsync.paths, leadsync.store(), source)
         return dg.MaterializeResult(metadata=_routing_metadata(report))
 
-    @dg.asset(key=reroute_key, deps=[assign_key], retry_policy=RETRY, **common,
+    @dg.asset(key=reroute_key, deps=[assign_key], retry_policy=RETRY, **common, metadata=column_schema(DECISIONS),
               description=f"Leads of {source} not accepted in time: withdrawn and routed again, never back to a "
                           "partner that already had them.")
     def reroutes(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
@@ -128,6 +119,7 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
     # a partner_crm run writes back itself, and a project without CRM partners never materialises it.
     @dg.asset(key=wb_key, deps=[assign_key, reroute_key, CRM_UPDATES], retry_policy=RETRY, **common,
               automation_condition=FOLLOW.ignore(dg.AssetSelection.assets(CRM_UPDATES)),
+              metadata=column_schema(writeback_schema(declared)),
               description=f"Drains the writeback outbox of {source} into the source system.")
     def writeback(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:
         with source_errors(source):
@@ -139,6 +131,8 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
             return dg.MaterializeResult(metadata={
                 "dagster/row_count": report.events_sent,
                 "records_updated": report.records_updated,
+                "records_created": report.records_created,
+                "nurtured": report.nurtured,
                 "refused": report.events_failed,
                 "per_kind": md_counts(report.per_kind, "kind", "events"),
                 "refusals": md_table(pd.DataFrame(report.failures), limit=20),
@@ -151,6 +145,29 @@ def build_source_assets(source: str, kind: str) -> list[dg.AssetsDefinition]:
         })
 
     return [raw_rows, leads, assignments, reroutes, writeback]
+
+
+FILE_COLUMNS = ["name", "status", "rows", "encoding", "quarantined_rows", "reason", "moved_to"]
+
+
+def sftp_pull_result(context: dg.AssetExecutionContext, report: PullReport) -> dg.MaterializeResult:
+    """The files of an SFTP pull: each with its outcome, encoding and rows quarantined for their bytes in the
+    metadata; files in error/, waiting and stored with a warning also as the run's log lines."""
+    for f in report.errors:
+        context.log.warning(f"{f.name} moved to {f.moved_to}: {f.reason}")
+    for f in report.waiting:
+        context.log.info(f"{f.name} left in the inbox for the next run: {f.reason}")
+    for f in report.warnings:
+        context.log.warning(f"{f.name}: {f.reason}")
+    files = pd.DataFrame([vars(f) for f in report.files], columns=FILE_COLUMNS)
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": report.rows_stored,
+        "files_received": len(report.files),
+        "files_in_error": len(report.errors),
+        "files_waiting": len(report.waiting),
+        "quarantined_rows": sum(f.quarantined_rows for f in report.files),
+        "files": md_table(files, limit=50),
+    })
 
 
 def api_pull_result(context: dg.AssetExecutionContext, report: ApiPullReport) -> dg.MaterializeResult:
@@ -170,7 +187,13 @@ def api_pull_result(context: dg.AssetExecutionContext, report: ApiPullReport) ->
         "campaigns": report.campaigns,
         "memberships": report.memberships,
         "activities": report.activities,
+        **(_json_safe(report.followed.as_metadata()) if report.followed is not None else {}),
     })
+
+
+def _json_safe(values: dict) -> dict:
+    """Lists and dicts as JSON metadata (Dagster takes plain numbers and text as they are)."""
+    return {k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v for k, v in values.items()}
 
 
 def _routing_metadata(report) -> dict:

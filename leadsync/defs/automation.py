@@ -13,6 +13,7 @@ from leadsync.config import ConfigError
 from leadsync.config.loader import ProjectPaths, source_yaml_leniently
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.pipeline import source_config, source_file
+from leadsync.pull.sftp_files import file_settings
 from leadsync.sources import sftp_client
 
 DEFAULT_CRON = "*/30 * * * *"
@@ -53,7 +54,9 @@ def source_schedule(paths: ProjectPaths, source: str, job) -> dg.ScheduleDefinit
 
 def inbox_sensor(source: str, job) -> dg.SensorDefinition:
     """New files in an SFTP source's inbox start a run. The cursor holds the files already announced (name,
-    size, mtime); a run key per set of new files makes a repeated tick harmless."""
+    size, mtime); a run key per set of new files makes a repeated tick harmless. With `files.done_marker`, a
+    file is announced once its marker is there too: the marker's arrival starts the run that reads the file
+    (a run started by the file alone would leave it waiting, and nothing would start another)."""
 
     @dg.sensor(name=f"{source}_inbox_sensor", job=job, minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.RUNNING,
@@ -63,7 +66,7 @@ def inbox_sensor(source: str, job) -> dg.SensorDefinition:
         try:
             cfg = source_config(paths, source)
             with sftp_client(cfg, source_file(paths, source), paths) as client:
-                files = client.list_inbox()
+                files, unmarked = ready_to_announce(client, file_settings(cfg).done_marker)
         except ConfigError as exc:
             return dg.SkipReason(f"{source}: {exc}")
         except Exception as exc:  # noqa: BLE001 - an unreachable server is a skipped tick; the schedule still runs
@@ -74,11 +77,23 @@ def inbox_sensor(source: str, job) -> dg.SensorDefinition:
         # keep only what is still there: a file re-dropped later under the same name is new again
         context.update_cursor(json.dumps(sorted(current)))
         if not new:
-            return dg.SkipReason(f"no new files in {source}'s inbox")
+            waiting = f" ({unmarked} waiting for their done-marker)" if unmarked else ""
+            return dg.SkipReason(f"no new files in {source}'s inbox{waiting}")
         key = hashlib.sha1("\n".join(new).encode()).hexdigest()[:16]
         return dg.RunRequest(run_key=f"{source}:{key}", tags={"leadsync/new_files": str(len(new))})
 
     return _sensor
+
+
+def ready_to_announce(client, done_marker: str | None) -> tuple[list, int]:
+    """(the inbox's lead files a run would read: all, or with `done_marker` those whose marker is there; how
+    many wait for their marker)."""
+    files = client.list_inbox()
+    if not done_marker:
+        return files, 0
+    present = client.inbox_names()
+    marked = [f for f in files if f.name + done_marker in present]
+    return marked, len(files) - len(marked)
 
 
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:

@@ -21,7 +21,7 @@ from leadsync.defs.pools import source_pool, store_kind
 from leadsync.defs.partner_crm_defs import CRM_UPDATES
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.pull.api_records import ApiPullReport
-from leadsync.pull.sftp_files import PullReport
+from leadsync.pull.sftp_files import FileOutcome, PullReport
 from leadsync.writeback.api_sink import ApiWritebackReport
 
 RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
@@ -155,10 +155,10 @@ def sftp_pull_result(context: dg.AssetExecutionContext, report: PullReport) -> d
     metadata; files in error/, waiting and stored with a warning also as the run's log lines."""
     for f in report.errors:
         context.log.warning(f"{f.name} moved to {f.moved_to}: {f.reason}")
-    for f in report.waiting:
-        context.log.info(f"{f.name} left in the inbox for the next run: {f.reason}")
+    for f in report.waiting:  # each reason says what the file waits for and that the next run reads it
+        context.log.info(_about(f))
     for f in report.warnings:
-        context.log.warning(f"{f.name}: {f.reason}")
+        context.log.warning(_about(f))
     files = pd.DataFrame([vars(f) for f in report.files], columns=FILE_COLUMNS)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": report.rows_stored,
@@ -168,6 +168,12 @@ def sftp_pull_result(context: dg.AssetExecutionContext, report: PullReport) -> d
         "quarantined_rows": sum(f.quarantined_rows for f in report.files),
         "files": md_table(files, limit=50),
     })
+
+
+def _about(outcome: FileOutcome) -> str:
+    """The file's note, starting with its name (most reasons name the file already)."""
+    reason = outcome.reason or ""
+    return reason if reason.startswith(outcome.name) else f"{outcome.name}: {reason}"
 
 
 def api_pull_result(context: dg.AssetExecutionContext, report: ApiPullReport) -> dg.MaterializeResult:

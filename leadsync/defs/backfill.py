@@ -23,8 +23,8 @@ from leadsync.defs.automation import HISTORY_TAG
 from leadsync.defs.column_schemas import column_schema, raw_schema
 from leadsync.defs.errors import source_errors
 from leadsync.defs.owners import owners_from
-from leadsync.defs.resources import LeadsyncResource
 from leadsync.defs.pools import STORE_POOL, store_kind
+from leadsync.defs.resources import LeadsyncResource
 from leadsync.defs.source_assets import RETRY, api_pull_result
 from leadsync.pull.api_records import PullWindow
 from leadsync.scale.profile import current_profile

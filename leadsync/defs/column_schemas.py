@@ -8,8 +8,6 @@ file still gets its assets, with the store's standard lead columns instead of it
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
-
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -128,11 +126,9 @@ def writeback_schema(declared: dict) -> dg.TableSchema:
     return table_schema(tables.writeback_outbox, described)
 
 
-def schema_of(names: Iterable[str], described: dict[str, str] | None = None) -> dg.TableSchema:
-    """A schema of plain columns (a report frame's)."""
-    described = described or {}
-    return dg.TableSchema(columns=[dg.TableColumn(n, "string" if n not in ("rank", "points", "updates")
-                                                  else "integer", description=described.get(n)) for n in names])
+def schema_of(types: dict[str, str]) -> dg.TableSchema:
+    """A schema of plain columns, name → type (a frame an asset computes rather than a store table)."""
+    return dg.TableSchema(columns=[dg.TableColumn(name, type_) for name, type_ in types.items()])
 
 
 def column_schema(schema: dg.TableSchema) -> dict:

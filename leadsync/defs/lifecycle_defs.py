@@ -7,7 +7,7 @@ partners do reaches the sources on the next writeback run (the hourly reroute jo
 """
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
@@ -21,9 +21,9 @@ from leadsync.defs.metadata import md_counts, md_table
 from leadsync.defs.owners import lifecycle_owners
 from leadsync.defs.pools import STORE_POOL, store_kind
 from leadsync.defs.resources import LeadsyncResource
+from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.aging import queue_aging_emails
 from leadsync.lifecycle.closed_loop import send_closed_loop
-from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import lifecycle_file, load_lifecycle
 from leadsync.lifecycle.delivery import deliver
 from leadsync.lifecycle.mail_queue import send_pending
@@ -44,7 +44,8 @@ DELIVERY_COLUMNS = {
     "kind": "new_lead | reminder | withdrawal | escalation | closed_loop | offer | …",
     "state": "pending (queued, sent by the next run) | sent | failed | superseded",
     "attempts": "sending attempts so far", "last_error": "the server's last answer when not sent"}
-LEADERBOARD_COLUMNS = ["rank", "partner_id", "partner_name", "points", "updates"]
+LEADERBOARD_COLUMNS = {"rank": "integer", "partner_id": "string", "partner_name": "string", "points": "integer",
+                       "updates": "integer"}
 
 
 @contextlib.contextmanager
@@ -68,9 +69,9 @@ def lifecycle_errors(leadsync: LeadsyncResource | None = None) -> Iterator[None]
         raise down from exc
 
 
-def _partner_asset(kind: str, owners: list[str]) -> dict:
-    """What every asset of the partners group shares: its group, kinds, owners and the store's pool."""
-    return {"group_name": "partners", "kinds": {kind, store_kind()}, "owners": owners, "pool": STORE_POOL}
+def partner_asset(kinds: Iterable[str], owners: list[str]) -> dict:
+    """What every asset of the partners group shares: its group, kinds (and the store's), owners and pool."""
+    return {"group_name": "partners", "kinds": {*kinds, store_kind()}, "owners": owners, "pool": STORE_POOL}
 
 
 def lifecycle_assets(sources: list[str], paths: ProjectPaths | None = None) -> list[dg.AssetsDefinition]:
@@ -78,7 +79,7 @@ def lifecycle_assets(sources: list[str], paths: ProjectPaths | None = None) -> l
     owners = lifecycle_owners(lifecycle_file(paths)) if paths is not None else []
     upstream = [dg.AssetKey([s, name]) for s in sources for name in ("assignments", "reroutes")]
 
-    @dg.asset(key=DELIVERIES, deps=upstream, retry_policy=MAIL_RETRY, **_partner_asset("email", owners),
+    @dg.asset(key=DELIVERIES, deps=upstream, retry_policy=MAIL_RETRY, **partner_asset(["email"], owners),
               metadata=column_schema(table_schema(lt.deliveries, DELIVERY_COLUMNS)),
               description="Routed leads delivered: accepted at once for auto-accept partners, else a notification "
                           "email with accept/reject links to the partner's default users and reps. The metadata "
@@ -105,7 +106,7 @@ def lifecycle_assets(sources: list[str], paths: ProjectPaths | None = None) -> l
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in report.problems) or "none"),
         })
 
-    @dg.asset(key=LEADERBOARD, deps=[DELIVERIES], **_partner_asset("report", owners),
+    @dg.asset(key=LEADERBOARD, deps=[DELIVERIES], **partner_asset(["report"], owners),
               metadata=column_schema(schema_of(LEADERBOARD_COLUMNS)),
               description="Rewards: points per timely status update and conversion, per partner and per rep.")
     def rewards_leaderboard(context: dg.AssetExecutionContext, leadsync: LeadsyncResource) -> dg.MaterializeResult:

@@ -11,6 +11,7 @@ every 15 minutes, sends them). A server that accepts connections again by now (i
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import dagster as dg
 import sqlalchemy as sa
@@ -36,13 +37,14 @@ def accepts_connections(smtp: SmtpSettings) -> bool:
         return False
 
 
-def queued_emails(store: LeadStore) -> int | None:
-    """Partner emails waiting in the mail queue (None when the store cannot say)."""
+def queued_emails(store: Callable[[], LeadStore]) -> int | None:
+    """Partner emails waiting in the mail queue; None when the store cannot say (the count is a courtesy: the
+    failure must still say that the mail server is down)."""
     d = lt.deliveries
     try:
-        with store.begin() as conn:
+        with store().begin() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(d).where(d.c.state == "pending")).scalar_one()
-    except (StoreFault, sa.exc.SQLAlchemyError):
+    except (StoreFault, sa.exc.SQLAlchemyError, dg.Failure):
         return None
 
 
@@ -57,7 +59,7 @@ def smtp_down(exc: SmtpUnavailable, leadsync) -> dg.Failure | None:
     if accepts_connections(smtp):
         return None
     where = f"{smtp.host}:{smtp.effective_port}"
-    queued = queued_emails(leadsync.store())
+    queued = queued_emails(leadsync.store)
     waiting = "the partner emails" if queued is None else f"{queued} partner email(s)"
     text = str(exc).rstrip(". ")
     return dg.Failure(

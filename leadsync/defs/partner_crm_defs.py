@@ -24,10 +24,9 @@ from leadsync.config import ConfigError, load_partners, load_source, source_file
 from leadsync.config.loader import ProjectPaths
 from leadsync.defs.column_schemas import column_schema, table_schema
 from leadsync.defs.freshness import schedule_freshness
-from leadsync.defs.lifecycle_defs import DELIVERIES, lifecycle_errors
+from leadsync.defs.lifecycle_defs import DELIVERIES, lifecycle_errors, partner_asset
 from leadsync.defs.metadata import md_table
 from leadsync.defs.owners import lifecycle_owners
-from leadsync.defs.pools import STORE_POOL, store_kind
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.context import Lifecycle, check_references, lifecycle_file, load_lifecycle
@@ -112,8 +111,7 @@ def partner_crm_definitions(sources: list[str], paths: ProjectPaths | None = Non
     lifecycle.yaml's support contact. partners/crm_updates reads the partners' CRMs on the schedule whatever
     happened upstream, so it carries the schedule's freshness policy (crm_deliveries waits for deliveries)."""
     owners = lifecycle_owners(lifecycle_file(paths)) if paths is not None else []
-    crm_asset = {"group_name": "partners", "kinds": {*CRM_KINDS, store_kind()}, "owners": owners,
-                 "pool": STORE_POOL}
+    crm_asset = partner_asset(CRM_KINDS, owners)
     freshness = schedule_freshness(CRM_CRON)
 
     @dg.asset(key=CRM_DELIVERIES, deps=[DELIVERIES], **crm_asset, metadata=column_schema(CRM_LEADS),

@@ -17,8 +17,8 @@ from leadsync.defs.errors import source_errors
 from leadsync.defs.freshness import schedule_freshness
 from leadsync.defs.metadata import md_counts, md_table
 from leadsync.defs.owners import owners_from
-from leadsync.defs.pools import source_pool, store_kind
 from leadsync.defs.partner_crm_defs import CRM_UPDATES
+from leadsync.defs.pools import source_pool, store_kind
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.pull.api_records import ApiPullReport
 from leadsync.pull.sftp_files import FileOutcome, PullReport

@@ -1,10 +1,13 @@
 """The assets of one source: raw_rows -> leads -> assignments -> reroutes -> writeback.
 
-Built per source from mappings/sources/*.yaml. Only the file's name and type are read at load time;
-each asset loads and validates the full YAML when it runs, so a broken mapping fails its own run
-(and emails its supplier) instead of taking the whole code location down.
+Built per source from mappings/sources/*.yaml. At load time the file is only read leniently (its name and
+type; its contacts, schedule and fields for the assets' owners, freshness and column schemas, whatever of
+them parses); each asset loads and validates the full YAML when it runs, so a broken mapping fails its own
+run (and emails its supplier) instead of taking the whole code location down.
 """
 
+
+import json
 
 import dagster as dg
 import pandas as pd
@@ -198,8 +201,10 @@ def api_pull_result(context: dg.AssetExecutionContext, report: ApiPullReport) ->
 
 
 def _json_safe(values: dict) -> dict:
-    """Lists and dicts as JSON metadata (Dagster takes plain numbers and text as they are)."""
-    return {k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v for k, v in values.items()}
+    """Lists and dicts as JSON metadata, any value JSON lacks (a numpy id, a timestamp) as its text; Dagster
+    takes plain numbers and text as they are."""
+    return {k: dg.MetadataValue.json(json.loads(json.dumps(v, default=str))) if isinstance(v, list | dict) else v
+            for k, v in values.items()}
 
 
 def _routing_metadata(report) -> dict:

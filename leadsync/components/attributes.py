@@ -1,8 +1,8 @@
 """The `attributes:` of leadsync's components: today's YAML files, validated by leadsync's own loader.
 
 One schema, not two. Dagster validates a component's attributes against the model `get_model_cls()` returns
-before the component sees them; the models below let any mapping through there (their JSON schema, which `dg`
-and editors show, is leadsync's own), and the component hands the mapping to leadsync's loader, so a
+before the component sees them; the models below let any mapping through there (their JSON schema lists
+leadsync's keys, for `dg` and editors), and the component hands the mapping to leadsync's loader, so a
 mistake gets the message `leadsync check` gives for the same key in a file under mappings/.
 
 Templates: a value holding `{{ … }}` is rendered by Dagster (`{{ context.project_root }}`, `{{ env.X }}`)
@@ -14,9 +14,9 @@ read when a run needs it (Dagster's EnvVar semantics), and defs.yaml lists those
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict
 
 from leadsync.config.loader import ConfigError
 from leadsync.config.partners import PartnersConfig
@@ -25,14 +25,24 @@ from leadsync.lifecycle.settings import LifecycleSettings
 
 
 class _AnyMapping(BaseModel):
-    """Accepts any mapping (leadsync's loader validates it next); `model_json_schema` is leadsync's."""
+    """Accepts any mapping: leadsync's loader validates it next.
+
+    Its JSON schema names leadsync's top-level keys with their descriptions (for editors and `dg utils
+    inspect-component`) and constrains nothing: `dg check defs` validates the YAML against it first, and any
+    constraint there would answer in JSON Schema's words before leadsync's loader could give its own message.
+    """
 
     model_config = ConfigDict(extra="allow")
-    schema_of: ClassVar[Any] = None
+    schema_of: ClassVar[tuple[type[BaseModel], ...]] = ()
 
     @classmethod
     def model_json_schema(cls, *args, **kwargs) -> dict[str, Any]:  # noqa: ARG003 - pydantic's signature
-        return TypeAdapter(cls.schema_of).json_schema(mode="validation")
+        keys: dict[str, Any] = {}
+        for model in cls.schema_of:
+            for name, field in model.model_fields.items():
+                keys.setdefault(field.alias or name, {"description": field.description or name.replace("_", " ")})
+        return {"title": cls.__name__, "description": cls.__doc__, "type": "object", "properties": keys,
+                "additionalProperties": True}
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -41,19 +51,19 @@ class _AnyMapping(BaseModel):
 class SourceAttributes(_AnyMapping):
     """A source file of mappings/sources/ (sftp, salesforce, marketo or eloqua, by its `type`)."""
 
-    schema_of: ClassVar[Any] = Union[tuple(SOURCE_MODELS.values())]  # noqa: UP007 - a runtime union of the models
+    schema_of = tuple(SOURCE_MODELS.values())
 
 
 class PartnersAttributes(_AnyMapping):
     """mappings/partners.yaml: the partners and the routing rules that give them leads."""
 
-    schema_of: ClassVar[Any] = PartnersConfig
+    schema_of = (PartnersConfig,)
 
 
 class LifecycleAttributes(_AnyMapping):
     """mappings/lifecycle.yaml: delivery, partner emails and answers, closed loop, rewards."""
 
-    schema_of: ClassVar[Any] = LifecycleSettings
+    schema_of = (LifecycleSettings,)
 
 
 def rendered(attributes: _AnyMapping | None, context, shown: str) -> dict[str, Any]:

@@ -108,7 +108,10 @@ _LIFECYCLE = """\
     from_address: partner-leads@example.com
   web:
     base_url: http://127.0.0.1:8040   # how partners reach `leadsync web`: the links in every email
-    secret_env: LEADSYNC_LIFECYCLE_SECRET   # signs the links"""
+    secret_env: LEADSYNC_LIFECYCLE_SECRET   # signs the links
+  reject_reasons:                     # what a partner chooses from when rejecting a lead
+    - {code: not_our_territory, label: Not in our territory}
+    - {code: other, label: Other, comment: required}"""
 
 
 def _header(type_name: str, what: str) -> str:

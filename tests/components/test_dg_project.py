@@ -1,19 +1,25 @@
 """leadsync's components in a user's own Dagster project: `dg scaffold defs` writes a LeadSource for an SFTP
-source (and the partners and lifecycle), `dg check defs` passes, a broken field fails it with the message
-`leadsync check` gives, and the source's assets run against the SFTP sandbox."""
+source, `dg check defs` passes, a broken field fails it with the message `leadsync check` gives, and the
+source's job runs against the SFTP sandbox.
+
+Each `dg` command starts Python processes of its own (seconds each), so the test runs three of them; the
+partners and lifecycle components are scaffolded in this process by the function `dg scaffold defs` calls.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 import yaml
+from dagster.components.component_scaffolding import scaffold_object
+from dagster.components.core.package_entry import discover_entry_point_package_objects
+from dg_project_files import forget_module, write_project
 
 from leadsync.checks.lint import lint_project
 from leadsync.config.loader import project_paths
@@ -24,41 +30,10 @@ PASSWORD = "dg-project-sftp-password"
 HEADER = "Email,First Name,Last Name,Company,Country\n"
 
 
-def write_project(root: Path) -> None:
-    """What `dg scaffold project lead_desk` writes, less what needs the network (uv, a venv of its own):
-    the active environment, which has leadsync installed, runs it."""
-    (root / "lead_desk/defs").mkdir(parents=True)
-    (root / "pyproject.toml").write_text(textwrap.dedent("""\
-        [project]
-        name = "lead_desk"
-        version = "0.1.0"
-        requires-python = ">=3.11"
-        dependencies = ["leadsync"]
-
-        [tool.dg]
-        directory_type = "project"
-
-        [tool.dg.project]
-        root_module = "lead_desk"
-        """))
-    (root / "lead_desk/__init__.py").write_text("")
-    (root / "lead_desk/defs/__init__.py").write_text("")
-    (root / "lead_desk/definitions.py").write_text(textwrap.dedent("""\
-        from pathlib import Path
-
-        import dagster as dg
-
-
-        @dg.definitions
-        def defs() -> dg.Definitions:
-            return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-        """))
-
-
 def dg_command(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(BIN.parent),
            "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run([str(BIN / "dg"), *args], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(BIN / "dg"), *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture
@@ -69,54 +44,55 @@ def sandbox(tmp_path):
 
 @pytest.fixture
 def lead_desk(tmp_path, sandbox, mail_sandbox, monkeypatch) -> Path:
+    """A dg project with the partners and lifecycle components; partner emails go to the test's SMTP server."""
     root = tmp_path / "lead_desk"
-    write_project(root)
+    defs = write_project(root, "lead_desk")
     sandbox.write_known_hosts(root / "known_hosts")  # the scaffold's known_hosts: relative to the project root
-    monkeypatch.setenv("INBOX_LEADS_SFTP_PASSWORD", PASSWORD)
-    monkeypatch.setenv("LEADSYNC_LIFECYCLE_SECRET", "dg-project-link-secret")
-    monkeypatch.setenv("LEADSYNC_STORE_URL", f"duckdb:///{tmp_path / 'leads.duckdb'}")
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    (tmp_path / "dagster_home").mkdir()
-    defs = "lead_desk/defs"
-    for args in (["leadsync.components.LeadSource", f"{defs}/inbox_leads", "--type", "sftp",
-                  "--host", "127.0.0.1", "--port", str(sandbox.port)],
-                 ["leadsync.components.Routing", f"{defs}/partners"],
-                 ["leadsync.components.PartnerLifecycle", f"{defs}/lifecycle"]):
-        done = dg_command(root, "scaffold", "defs", *args)
-        assert done.returncode == 0, done.stdout + done.stderr
-    lifecycle = root / defs / "lifecycle/defs.yaml"  # partner emails go to the test's SMTP server
+    for name, component in (("partners", "Routing"), ("lifecycle", "PartnerLifecycle")):
+        scaffold_object(defs / name, f"leadsync.components.{component}", None, "yaml", root)
+    lifecycle = defs / "lifecycle/defs.yaml"
     lifecycle.write_text(lifecycle.read_text().replace("host: smtp.example.com", "host: 127.0.0.1")
-                         .replace("port: 587", f"port: {mail_sandbox.port}").replace("security: starttls",
-                                                                                      "security: plain"))
-    return root
+                         .replace("port: 587", f"port: {mail_sandbox.port}")
+                         .replace("security: starttls", "security: plain"))
+    for variable, value in (("INBOX_LEADS_SFTP_PASSWORD", PASSWORD), ("LEADSYNC_LIFECYCLE_SECRET", "link-secret"),
+                            ("LEADSYNC_STORE_URL", f"duckdb:///{tmp_path / 'leads.duckdb'}")):
+        monkeypatch.setenv(variable, value)
+    monkeypatch.syspath_prepend(str(root))
+    forget_module("lead_desk")
+    yield root
+    forget_module("lead_desk")
+
+
+def scaffold_source(root: Path, port: int) -> Path:
+    done = dg_command(root, "scaffold", "defs", "leadsync.components.LeadSource", "inbox_leads",
+                      "--type", "sftp", "--host", "127.0.0.1", "--port", str(port))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root / "lead_desk/defs/inbox_leads/defs.yaml"
+
+
+def test_dg_finds_leadsyncs_components_through_the_entry_point():
+    found = {f"{key.namespace}.{key.name}" for key in discover_entry_point_package_objects()}
+    assert {"leadsync.components.LeadSource", "leadsync.components.Routing",
+            "leadsync.components.PartnerLifecycle"} <= found
 
 
 def test_scaffolded_sftp_source_checks_and_runs_against_the_sandbox(lead_desk: Path, sandbox: SftpSandbox,
-                                                                     tmp_path: Path, monkeypatch):
-    source_yaml = lead_desk / "lead_desk/defs/inbox_leads/defs.yaml"
-    written = yaml.safe_load(source_yaml.read_text())
+                                                                     tmp_path: Path):
+    written = yaml.safe_load(scaffold_source(lead_desk, sandbox.port).read_text())
     assert written["type"] == "leadsync.components.LeadSource"
     assert written["attributes"]["name"] == "inbox_leads"
     assert written["attributes"]["connection"]["port"] == sandbox.port
     assert written["requirements"]["env"] == ["INBOX_LEADS_SFTP_PASSWORD"]
 
-    listed = dg_command(lead_desk, "list", "components")
-    assert "leadsync.components.LeadSource" in listed.stdout, listed.stdout + listed.stderr
-
     checked = dg_command(lead_desk, "check", "defs", "--use-active-venv")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert (lead_desk / ".leadsync/sources/inbox_leads.yaml").exists()  # the mappings folder the runs read
 
-    # the component's config went into the project's mappings folder, which runs read
-    assert (lead_desk / ".leadsync/sources/inbox_leads.yaml").exists()
-
-    # a drop of files in the sandbox's inbox, then the source's five assets, as the source's job runs them
     (sandbox.root / "inbox/fair.csv").write_text(
         HEADER + "ann@acme.com,Ann,Lee,Acme,US\nbob@beta.com,Bob,Ray,Beta,US\nnot-an-email,Cid,Fox,Gamma,US\n")
-    monkeypatch.syspath_prepend(str(lead_desk))
     defs = dg.load_from_defs_folder(project_root=lead_desk)
-    job = defs.resolve_job_def("inbox_leads_sync")
-    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("inbox_leads_sync").execute_in_process(instance=instance, raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     with duckdb.connect(str(tmp_path / "leads.duckdb"), read_only=True) as store:
         leads = {row[0] for row in store.execute("select email from leads").fetchall()}
@@ -124,14 +100,14 @@ def test_scaffolded_sftp_source_checks_and_runs_against_the_sandbox(lead_desk: P
                                     "on a.lead_id = l.lead_id").fetchall())
     assert leads == {"ann@acme.com", "bob@beta.com"}  # not-an-email is quarantined
     assert routed == {"ann@acme.com": "first_partner", "bob@beta.com": "first_partner"}
-    assert list((sandbox.root / "processed").iterdir()) and list((sandbox.root / "outbox").iterdir())
+    assert [f.name for f in (sandbox.root / "processed").iterdir()] == ["fair.csv"]
+    assert list((sandbox.root / "outbox").glob("*.csv"))  # the status rows written back to the source
 
 
-def test_a_broken_field_fails_dg_check_defs_with_leadsyncs_own_message(lead_desk: Path):
-    source_yaml = lead_desk / "lead_desk/defs/inbox_leads/defs.yaml"
-    text = source_yaml.read_text()
-    source_yaml.write_text(text.replace("        - {column: Country, field: country}",
-                                        "        - {column: Country, field: country, type: picklist}"))
+def test_a_broken_field_fails_dg_check_defs_with_leadsyncs_own_message(lead_desk: Path, sandbox: SftpSandbox):
+    source_yaml = scaffold_source(lead_desk, sandbox.port)
+    source_yaml.write_text(source_yaml.read_text().replace("    - {column: Country, field: country}",
+                                                           "    - {column: Country, field: country, type: picklist}"))
     checked = dg_command(lead_desk, "check", "defs", "--use-active-venv")
     assert checked.returncode != 0
 
@@ -140,21 +116,21 @@ def test_a_broken_field_fails_dg_check_defs_with_leadsyncs_own_message(lead_desk
     (mappings / "sources").mkdir(parents=True)
     attributes = yaml.safe_load(source_yaml.read_text())["attributes"]
     (mappings / "sources/inbox_leads.yaml").write_text(yaml.safe_dump(attributes, sort_keys=False))
-    said = [p for p in lint_project(project_paths(mappings)) if p.file.endswith("inbox_leads.yaml")]
-    assert said, "leadsync check finds nothing wrong with the file"
-    message = f"{said[0].key}: {said[0].message}"
-    assert "picklist" in message
-    assert message in checked.stdout + checked.stderr
-    assert "lead_desk/defs/inbox_leads/defs.yaml" in checked.stdout + checked.stderr
+    said = [p for p in lint_project(project_paths(mappings)) if p.file.endswith("inbox_leads.yaml") and p.is_error]
+    assert [p.key for p in said] == ["fields[4] (country)"]
+    output = checked.stdout + checked.stderr
+    assert f"lead_desk/defs/inbox_leads/defs.yaml (attributes): {said[0].key}: {said[0].message}" in output
 
 
 def test_a_secret_templated_into_an_env_key_is_refused_without_showing_it(lead_desk: Path, monkeypatch):
     monkeypatch.setenv("THE_SECRET", "hunter2-do-not-print")
-    source_yaml = lead_desk / "lead_desk/defs/inbox_leads/defs.yaml"
-    source_yaml.write_text(source_yaml.read_text().replace("password_env: INBOX_LEADS_SFTP_PASSWORD",
-                                                           'password_env: "{{ env.THE_SECRET }}"'))
-    monkeypatch.syspath_prepend(str(lead_desk))
+    defs = lead_desk / "lead_desk/defs"
+    scaffold_object(defs / "crm_leads", "leadsync.components.LeadSource", '{"type": "salesforce"}', "yaml", lead_desk)
+    source_yaml = defs / "crm_leads/defs.yaml"
+    source_yaml.write_text(source_yaml.read_text().replace("consumer_secret_env: CRM_LEADS_SALESFORCE_SECRET",
+                                                           'consumer_secret_env: "{{ env.THE_SECRET }}"'))
     with pytest.raises(Exception) as caught:
         dg.load_from_defs_folder(project_root=lead_desk)
-    assert "connection.password_env: give the name of the environment variable" in str(caught.value)
-    assert "hunter2" not in str(caught.value)
+    text = "".join(str(e) for e in (caught.value, caught.value.__cause__) if e)
+    assert "connection.consumer_secret_env: give the name of the environment variable" in text
+    assert "hunter2" not in text

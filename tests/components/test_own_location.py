@@ -3,17 +3,17 @@ defs.yaml files builds the same source, routing and partner definitions (one sch
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
+from dg_project_files import forget_module, write_project
 
 from leadsync.components import LeadSource, PartnerLifecycle, Routing
 from leadsync.config.loader import load_partners, load_source, project_paths, source_files
 from leadsync.defs.build import build_definitions, components
+from leadsync.defs.resources import LeadsyncResource
 from leadsync.lifecycle.settings import load_settings
 from leadsync.reports.assets import report_assets
 
@@ -22,30 +22,11 @@ LOCATION_ONLY_JOBS = {"leadsync"}  # the all-sources job of leadsync's own code 
 LOCATION_ONLY_SENSORS = {"leadsync_automation", "leadsync_dead_run_slots"}
 
 
-def forget_module(name: str) -> None:
-    for loaded in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
-        del sys.modules[loaded]
-
-
 @pytest.fixture
 def mirror(tmp_path, monkeypatch) -> Path:
     """A dg project whose defs.yaml files hold the repo's mappings/ files as they are."""
     root = tmp_path / "mirror"
-    defs = root / "mirror_desk/defs"
-    defs.mkdir(parents=True)
-    (root / "pyproject.toml").write_text(textwrap.dedent("""\
-        [project]
-        name = "mirror_desk"
-        version = "0.1.0"
-
-        [tool.dg]
-        directory_type = "project"
-
-        [tool.dg.project]
-        root_module = "mirror_desk"
-        """))
-    (root / "mirror_desk/__init__.py").write_text("")
-    (defs / "__init__.py").write_text("")
+    defs = write_project(root, "mirror_desk")
 
     def declare(folder: str, component: type, file: Path) -> None:
         (defs / folder).mkdir()
@@ -69,7 +50,8 @@ def test_the_location_is_built_from_a_component_per_source_and_the_two_project_w
     assert [type(c).__name__ for c in built] == ["LeadSource"] * 4 + ["Routing", "PartnerLifecycle"]
     assert sorted(c.name for c in built if isinstance(c, LeadSource)) == sorted(f.stem for f in source_files(paths))
     defs = build_definitions(REPO / "mappings")
-    from_components = dg.Definitions.merge(*(c.definitions() for c in built))
+    from_components = dg.Definitions.merge(*(c.definitions() for c in built),
+                                           dg.Definitions(resources={"leadsync": LeadsyncResource()}))
     assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == (
         {k.to_user_string() for k in from_components.resolve_all_asset_keys()}
         | {k.to_user_string() for a in report_assets() for k in a.keys})
@@ -95,7 +77,9 @@ def test_the_same_yaml_in_a_dg_project_builds_the_same_definitions(mirror: Path)
     assert names(my_repo.get_all_jobs()) == names(own_repo.get_all_jobs()) - LOCATION_ONLY_JOBS
     assert {(s.name, s.cron_schedule, s.job_name) for s in my_repo.schedule_defs} == {
         (s.name, s.cron_schedule, s.job_name) for s in own_repo.schedule_defs}
-    assert names(my_repo.sensor_defs) == names(own_repo.sensor_defs) - LOCATION_ONLY_SENSORS
+    # a dg project has no leadsync_automation sensor: Dagster's default one follows the assets' conditions
+    assert names(my_repo.sensor_defs) - {"default_automation_condition_sensor"} == (
+        names(own_repo.sensor_defs) - LOCATION_ONLY_SENSORS)
 
     # the files the components keep for the runs are the repo's files, key for key
     generated = project_paths(mirror / ".leadsync")
@@ -103,4 +87,4 @@ def test_the_same_yaml_in_a_dg_project_builds_the_same_definitions(mirror: Path)
         assert load_source(generated.sources_dir / file.name) == load_source(file)
     assert load_partners(generated.partners_file) == load_partners(REPO / "mappings/partners.yaml")
     assert load_settings(generated.mappings / "lifecycle.yaml") == load_settings(REPO / "mappings/lifecycle.yaml")
-    assert my_repo.get_top_level_resources()["leadsync"].paths == generated
+    assert mine.resources["leadsync"].paths == generated

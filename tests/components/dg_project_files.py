@@ -1,0 +1,44 @@
+"""A fresh dg project in a temporary folder, as `dg scaffold project <module>` writes it less what needs the
+network (uv, a venv of its own): the active environment, which has leadsync installed, runs it."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+
+def write_project(root: Path, module: str) -> Path:
+    (root / module / "defs").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(textwrap.dedent(f"""\
+        [project]
+        name = "{module}"
+        version = "0.1.0"
+        requires-python = ">=3.11"
+        dependencies = ["leadsync"]
+
+        [tool.dg]
+        directory_type = "project"
+
+        [tool.dg.project]
+        root_module = "{module}"
+        """))
+    (root / module / "__init__.py").write_text("")
+    (root / module / "defs/__init__.py").write_text("")
+    (root / module / "definitions.py").write_text(textwrap.dedent("""\
+        from pathlib import Path
+
+        import dagster as dg
+
+
+        @dg.definitions
+        def defs() -> dg.Definitions:
+            return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+        """))
+    return root / module / "defs"
+
+
+def forget_module(name: str) -> None:
+    """Drop a project's modules from this process, so the next test's project of that name loads afresh."""
+    for loaded in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+        del sys.modules[loaded]

@@ -36,7 +36,7 @@ class _AnyMapping(BaseModel):
     schema_of: ClassVar[tuple[type[BaseModel], ...]] = ()
 
     @classmethod
-    def model_json_schema(cls, *args, **kwargs) -> dict[str, Any]:  # noqa: ARG003 - pydantic's signature
+    def model_json_schema(cls, *args, **kwargs) -> dict[str, Any]:
         keys: dict[str, Any] = {}
         for model in cls.schema_of:
             for name, field in model.model_fields.items():
@@ -92,10 +92,10 @@ def _refuse_templated_secrets(data: Any, shown: str, path: str = "") -> None:
         for key, value in data.items():
             where = f"{path}.{key}" if path else str(key)
             if str(key).endswith("_env") and isinstance(value, str) and "{{" in value:
-                raise ConfigError(shown, [
+                raise ConfigError(shown, [(
                     f"{where}: give the name of the environment variable that holds the secret (e.g. "
                     f"{key}: MY_SOURCE_SECRET), not a template of its value; list the variable under "
-                    "requirements.env in this defs.yaml"])
+                    "requirements.env in this defs.yaml")])
             _refuse_templated_secrets(value, shown, where)
     elif isinstance(data, list):
         for i, value in enumerate(data):

@@ -62,7 +62,7 @@ class LeadSource(dg.Component):
         gets its assets, so its runs fail with the real message and email its contacts."""
         return cls(paths, name, kind)
 
-    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:  # noqa: ARG002 - all in self
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         return self.definitions()
 
     def definitions(self) -> dg.Definitions:

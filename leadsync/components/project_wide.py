@@ -20,7 +20,12 @@ from leadsync.components.project_folder import write_checked
 from leadsync.components.scaffold import LifecycleScaffolder, RoutingScaffolder
 from leadsync.config.loader import ProjectPaths, load_partners
 from leadsync.defs.failure_email import supplier_failure_email
-from leadsync.defs.lifecycle_defs import closed_loop, lifecycle_assets, lifecycle_schedules, partner_mail_retry
+from leadsync.defs.lifecycle_defs import (
+    closed_loop,
+    lifecycle_assets,
+    lifecycle_schedules,
+    partner_mail_retry,
+)
 from leadsync.defs.partner_crm_defs import partner_crm_definitions
 from leadsync.defs.routing_jobs import manual_assignment, reroute_job_and_schedule
 from leadsync.lifecycle.context import lifecycle_file
@@ -56,7 +61,7 @@ class _ProjectWide(dg.Component):
         return cls(paths, None, load_context.shared_resources(paths))
 
     @classmethod
-    def prepared(cls, data: dict, paths: ProjectPaths) -> dict:  # noqa: ARG003 - for subclasses
+    def prepared(cls, data: dict, paths: ProjectPaths) -> dict:
         return data
 
     @classmethod

@@ -3,8 +3,8 @@
 leadsync's pipeline reads its configuration from a mappings folder (`sources/<name>.yaml`, `partners.yaml`,
 `lifecycle.yaml`) each time an asset runs. In a dg project that configuration is written in the components'
 `defs.yaml` files instead, so each component, once leadsync's own loader has accepted its attributes,
-writes them into `<project root>/.leadsync/`: a mappings folder like any other (so `leadsync check
---mappings .leadsync` works on it too). Its parent is the project root, so a relative path in the attributes
+writes them into `<project root>/.leadsync/`: a mappings folder like any other (so `leadsync --mappings
+.leadsync check` works on it too). Its parent is the project root, so a relative path in the attributes
 (known_hosts, private_key_path, token_file) starts at the project root, as in leadsync it starts at the
 folder holding mappings/.
 

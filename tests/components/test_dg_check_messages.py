@@ -43,7 +43,7 @@ def test_a_secret_templated_into_an_env_key_is_refused_without_showing_it(lead_d
     source_yaml.write_text(source_yaml.read_text().replace("consumer_secret_env: CRM_LEADS_SALESFORCE_SECRET",
                                                            'consumer_secret_env: "{{ env.THE_SECRET }}"'))
     with pytest.raises(Exception) as caught:
-        dg.load_from_defs_folder(project_root=lead_desk)
+        dg.load_from_defs_folder(path_within_project=lead_desk)
     text = "".join(str(e) for e in (caught.value, caught.value.__cause__) if e)
     assert "connection.consumer_secret_env: give the name of the environment variable" in text
     assert "hunter2" not in text

@@ -40,7 +40,7 @@ def test_scaffolded_sftp_source_checks_and_runs_against_the_sandbox(lead_desk: P
 
     (sandbox.root / "inbox/fair.csv").write_text(
         HEADER + "ann@acme.com,Ann,Lee,Acme,US\nbob@beta.com,Bob,Ray,Beta,US\nnot-an-email,Cid,Fox,Gamma,US\n")
-    defs = dg.load_from_defs_folder(project_root=lead_desk)
+    defs = dg.load_from_defs_folder(path_within_project=lead_desk)
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def("inbox_leads_sync").execute_in_process(instance=instance, raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure]

@@ -32,7 +32,7 @@ def project(tmp_path, monkeypatch) -> Path:
 
 def load(root: Path) -> dg.Definitions:
     forget_module(MODULE)
-    return dg.load_from_defs_folder(project_root=root)
+    return dg.load_from_defs_folder(path_within_project=root)
 
 
 def sources(root: Path) -> list[str]:

@@ -59,7 +59,7 @@ def test_the_location_is_built_from_a_component_per_source_and_the_two_project_w
 
 def test_the_same_yaml_in_a_dg_project_builds_the_same_definitions(mirror: Path):
     own = build_definitions(REPO / "mappings")
-    mine = dg.load_from_defs_folder(project_root=mirror)
+    mine = dg.load_from_defs_folder(path_within_project=mirror)
 
     reports = {k for a in report_assets() for k in a.keys}
     assert set(mine.resolve_all_asset_keys()) == set(own.resolve_all_asset_keys()) - reports

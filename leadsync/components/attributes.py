@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from dagster.components.resolved.scopes import LoadContextScope
 from pydantic import BaseModel, ConfigDict
 
 from leadsync.config.loader import ConfigError
@@ -71,7 +72,9 @@ def rendered(attributes: _AnyMapping | None, context, shown: str) -> dict[str, A
     Dagster's native rendering would turn a quoted "1" or "true" into a number or a boolean."""
     raw = attributes.as_dict() if attributes is not None else {}
     _refuse_templated_secrets(raw, shown)
-    resolution = context.resolution_context.at_path("attributes")
+    # `{{ context.project_root }}` and the like, as Dagster's own Resolvable components offer them
+    scoped = context.with_rendering_scope({"context": LoadContextScope(context)})
+    resolution = scoped.resolution_context.at_path("attributes")
 
     def render(value: Any, at) -> Any:
         if isinstance(value, Mapping):

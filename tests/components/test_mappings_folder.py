@@ -13,7 +13,7 @@ from dagster.components.component_scaffolding import scaffold_object
 from dg_project_files import forget_module, write_project
 
 from leadsync.components.project_folder import declared_by
-from leadsync.config.loader import load_source
+from leadsync.config.loader import load_partners, load_source
 
 MODULE = "folder_desk"
 
@@ -66,3 +66,31 @@ def test_one_source_name_declared_twice_fails_naming_both_files(project: Path):
     text = "".join(str(e) for e in (caught.value, caught.value.__cause__) if e)
     assert "name: 'north_leads' is also the name of the source declared in" in text
     assert str((defs / "north_leads/defs.yaml").resolve()) in text or str((defs / "south_leads/defs.yaml").resolve()) in text
+
+
+def test_templates_are_rendered_and_relative_paths_start_at_the_project_root(project: Path, monkeypatch):
+    monkeypatch.setenv("NORTH_SFTP_HOST", "sftp.north.example")
+    defs = project / MODULE / "defs"
+    source = defs / "north_leads/defs.yaml"
+    source.write_text(source.read_text().replace("host: sftp.example.com", 'host: "{{ env.NORTH_SFTP_HOST }}"')
+                      .replace("known_hosts: known_hosts", 'known_hosts: "{{ context.project_root }}/keys/hosts"')
+                      .replace("{column: Country, field: country}",
+                               '{column: Country, field: country, type: picklist, values: ["1", "true"]}'))
+    scaffold_object(defs / "partners", "leadsync.components.Routing", None, "yaml", project)
+    routing = defs / "partners/defs.yaml"
+    routing.write_text(routing.read_text().replace("  routing:\n", "  routing:\n    protected_accounts_file: accounts.csv\n"))
+    (project / "accounts.csv").write_text("company,partner\nWayne Enterprises,first_partner\n")
+    load(project)
+    cfg = load_source(project / ".leadsync/sources/north_leads.yaml")
+    assert cfg.connection.host == "sftp.north.example"
+    assert cfg.connection.known_hosts == f"{project.resolve()}/keys/hosts"
+    assert cfg.field("country").values == ["1", "true"]  # quoted values stay strings
+    partners = load_partners(project / ".leadsync/partners.yaml")
+    assert [a.company for a in partners.routing.protected_accounts] == ["Wayne Enterprises"]
+
+    (project / "accounts.csv").unlink()
+    with pytest.raises(Exception) as caught:
+        load(project)
+    text = "".join(str(e) for e in (caught.value, caught.value.__cause__) if e)
+    assert (f"{MODULE}/defs/partners/defs.yaml (attributes): protected accounts file not found; "
+            "fix routing.protected_accounts_file") in text

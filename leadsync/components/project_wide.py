@@ -7,9 +7,10 @@ mappings/sources/; in a dg project they are the LeadSource components of the sam
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 
@@ -35,8 +36,8 @@ from leadsync.lifecycle.settings import load_settings
 class _ProjectWide(dg.Component):
     """Shared by Routing and PartnerLifecycle: one file of the mappings folder, and the sources."""
 
-    attributes_model: type = PartnersAttributes
-    loader: Callable[[Path], Any] = staticmethod(load_partners)
+    attributes_model: ClassVar[type]
+    loader: ClassVar[Callable[[Path], Any]]  # leadsync's loader of the file (a staticmethod)
 
     def __init__(self, paths: ProjectPaths, sources: list[str] | None = None,
                  resources: Mapping[str, Any] | None = None):
@@ -49,8 +50,9 @@ class _ProjectWide(dg.Component):
         return cls.attributes_model
 
     @classmethod
+    @abstractmethod
     def target(cls, paths: ProjectPaths) -> Path:
-        raise NotImplementedError
+        """The file of the mappings folder the attributes are."""
 
     @classmethod
     def load(cls, attributes, context: dg.ComponentLoadContext):
@@ -81,8 +83,9 @@ class _ProjectWide(dg.Component):
         """leadsync's own code location: for the sources it was given."""
         return self.for_sources(self.sources or [])
 
+    @abstractmethod
     def for_sources(self, sources: list[str]) -> dg.Definitions:
-        raise NotImplementedError
+        """The definitions, given every source's name."""
 
 
 @dg.scaffold_with(RoutingScaffolder)

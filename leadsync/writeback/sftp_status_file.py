@@ -74,37 +74,48 @@ def _registration_email(dialect: str):
     return sa.func.json_extract_string(tables.writeback_outbox.c.payload, "$.fields.email")
 
 
-def status_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None,
-                 neutralise_formulas: bool = True) -> sa.Select:
-    """One row per event of the batch (with event ids from `low` up to, not including, `high`, where given):
-    its kind in `event`, the lead's distribution status and partner on every row, and the event's own fields
-    (empty on the rows of other kinds, KIND_OF_COLUMN). Every text cell that a spreadsheet would run as a
-    formula is made inert (leadsync/csv_safe.py); with `neutralise_formulas` false only the partner-typed
-    ones are (PARTNER_TYPED), for machine consumers that need the raw values."""
+def status_rows_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None) -> sa.Select:
+    """One row per event of the batch (with event ids from `low` up to, not including, `high`, where given), as
+    stored (no cell made inert yet), unordered: event_id, then STATUS_COLUMNS: its kind in `event`, the lead's
+    distribution status and partner on every row, and the event's own fields (empty on the rows of other kinds,
+    KIND_OF_COLUMN)."""
     o, b, l, f = tables.writeback_outbox, tables.writeback_bindings, tables.leads, tables.source_files
     email = sa.case((o.c.kind == "registration", _registration_email(dialect)), else_=l.c.email)
-    same_lead = l.c.lead_id == o.c.lead_id
 
     def own_kind(name: str, col: str):
         kind = KIND_OF_COLUMN.get(name)
         return o.c[col] if kind is None else sa.case((o.c.kind == kind, o.c[col]))
 
     # outer joins: a partner-registered lead (kind "registration") has no stored lead behind it yet
-    rows = (sa.select(o.c.event_id, o.c.lead_id, f.c.file_name.label("source_file"),
+    return (sa.select(o.c.event_id, o.c.lead_id, f.c.file_name.label("source_file"),
                       l.c.row_number.label("source_row"), email.label("email"), o.c.kind.label("event"),
                       *[own_kind(name, col).label(name) for name, col in STATUS_FIELDS.items()])
             .join(b, b.c.event_id == o.c.event_id)
-            .outerjoin(l, same_lead)
+            .outerjoin(l, l.c.lead_id == o.c.lead_id)
             .outerjoin(f, f.c.batch_id == l.c.batch_id)
-            .where(b.c.batch_id == batch.batch_id, *_event_range(low, high))
-            .subquery("status_rows"))
+            .where(b.c.batch_id == batch.batch_id, *_event_range(low, high)))
 
+
+def status_cells(rows: sa.FromClause, dialect: str, neutralise_formulas: bool = True) -> list:
+    """The file's columns over `rows` (a relation named `status_rows` with STATUS_COLUMNS as stored). Every text
+    cell that a spreadsheet would run as a formula is made inert (leadsync/csv_safe.py); with
+    `neutralise_formulas` false only the partner-typed ones are (PARTNER_TYPED), for machine consumers that
+    need the raw values."""
     def cell(name: str):
         if name in NOT_TEXT or not (neutralise_formulas or name in PARTNER_TYPED):
             return rows.c[name]
-        return sa.literal_column(neutralise_sql(f'status_rows."{name}"', dialect)).label(name)
+        return sa.literal_column(neutralise_sql(f'{rows.name}."{name}"', dialect)).label(name)
 
-    return sa.select(*[cell(name) for name in STATUS_COLUMNS]).select_from(rows).order_by(rows.c.event_id)
+    return [cell(name) for name in STATUS_COLUMNS]
+
+
+def status_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None,
+                 neutralise_formulas: bool = True) -> sa.Select:
+    """The status file's rows of the batch (event ids from `low` up to `high`, where given) as written: cells
+    made inert (status_cells), in event-id order."""
+    rows = status_rows_query(batch, dialect, low, high).subquery(status_rows.TABLE)
+    return (sa.select(*status_cells(rows, dialect, neutralise_formulas)).select_from(rows)
+            .order_by(rows.c.event_id))
 
 
 def _event_range(low: str | None, high: str | None) -> list:
@@ -174,12 +185,17 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path,
 
 
 def _duckdb_parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
-    """The parts as row-id ranges of the batch's rows, joined and sorted once (status_rows.py)."""
-    query = status_query(batch, store.dialect, neutralise_formulas=neutralise_formulas)
+    """The parts as row-id ranges of the batch's rows, joined and sorted once as stored (status_rows.py); each
+    part's cells are made inert as it is written, beside the upload of the one before."""
+    raw = status_rows_query(batch, store.dialect).subquery("raw")
+    query = sa.select(*[raw.c[name] for name in STATUS_COLUMNS]).order_by(raw.c.event_id)
+    stored = sa.table(status_rows.TABLE, *[sa.column(name) for name in STATUS_COLUMNS])
+    cells = sa.select(*status_cells(stored, store.dialect, neutralise_formulas)).select_from(stored)
     with status_rows.sorted_rows(store, query, folder) as rows:
+        select = str(cells.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
         for i, (first, last) in enumerate(rows.ranges(PART_ROWS)):
             part = folder / f"part{i:05d}.csv"
-            rows.copy(first, last, part, header=i == 0)
+            rows.copy(first, last, part, header=i == 0, select=select)
             yield part
 
 

@@ -12,6 +12,7 @@ that table, which DuckDB answers from the part's own row groups. The store is le
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from leadsync.store import LeadStore
 # Rows per row group of the scratch table: DuckDB's own default, named so that parts can be whole row groups.
 ROW_GROUP = 122_880
 SCRATCH = "status_scratch"
+MEMORY_LIMIT = os.environ.get("LEADSYNC_STATUS_ROWS_MEMORY", "384MB")
 TABLE = "status_rows"
 
 
@@ -47,12 +49,13 @@ class SortedRows:
         for first in range(0, max(self.count, 1), rows):
             yield first, min(first + rows, max(self.count, 1)) - 1
 
-    def part_sql(self, first: int, last: int) -> str:
-        return f"SELECT * FROM {TABLE} WHERE rowid BETWEEN {int(first)} AND {int(last)}"
+    def part_sql(self, first: int, last: int, select: str = f"SELECT * FROM {TABLE}") -> str:
+        """`select` (a query of the table, no WHERE) for the rows first … last (row ids)."""
+        return f"{select} WHERE rowid BETWEEN {int(first)} AND {int(last)}"
 
-    def copy(self, first: int, last: int, target: Path, header: bool) -> None:
-        """Rows first … last (row ids) as CSV in `target` (CRLF line ends, a header when asked)."""
-        self.connection.execute(f"COPY ({self.part_sql(first, last)}) TO {_literal(target)} "
+    def copy(self, first: int, last: int, target: Path, header: bool, select: str = f"SELECT * FROM {TABLE}") -> None:
+        """`select` of rows first … last (row ids) as CSV in `target` (CRLF line ends, a header when asked)."""
+        self.connection.execute(f"COPY ({self.part_sql(first, last, select)}) TO {_literal(target)} "
                                 f"(FORMAT csv, HEADER {str(header).lower()}, NEW_LINE '\\r\\n')")
 
     def close(self) -> None:
@@ -68,6 +71,7 @@ def sorted_rows(store: LeadStore, query: sa.Select, folder: Path) -> Iterator[So
     try:
         with store.session() as session:
             with session.begin() as conn:
+                conn.exec_driver_sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
                 conn.exec_driver_sql(f"ATTACH {_literal(path)} AS {SCRATCH} (ROW_GROUP_SIZE {ROW_GROUP})")
                 conn.exec_driver_sql("SET preserve_insertion_order = true")  # the ORDER BY is the row-id order
                 try:

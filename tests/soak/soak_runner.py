@@ -64,6 +64,7 @@ def soak(root: Path, seed: int, rounds: int, faults_per_round: int, kill_chance:
             armed = arm_round(world, rng, faults_per_round, kill_chance)
             outcome = world.run(run_beside(armed))
             fired = disarm(armed)
+            outcome.lost_answers.update(a.target for a in armed if a.kind == "timeout" and a.count_fired())
             report.faults.update(fired)
             report.runs[outcome.status] += 1
             log(f"seed {seed} round {n + 1}/{rounds}: run {outcome.status} in {outcome.seconds:.0f}s, faults fired "

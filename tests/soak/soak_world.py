@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -42,6 +43,13 @@ class RunOutcome:
     seconds: float
     output: str = ""
     started_at: datetime | None = None
+    # vendor answers lost on purpose during this run, per target: a request held past the client's timeout (its
+    # write lands after the client has retried it), which may show at that target as a write made twice
+    lost_answers: Counter = field(default_factory=Counter)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return None if self.started_at is None else self.started_at + timedelta(seconds=self.seconds)
 
     @property
     def peak_rss_kb(self) -> int:

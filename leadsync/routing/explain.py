@@ -1,8 +1,8 @@
 """Why a lead went where it went (`leadsync explain`), and where stored leads would go under changed rules
 (`leadsync route --dry-run`), without writing anything.
 
-Both print stored lead values to an operator's terminal, and the dry run's frame is what `--out` writes as CSV:
-control characters are shown as escapes, never sent (an ESC from a lead's field would start an ANSI sequence
+Both print stored lead values to an operator's terminal, and the dry run's frame is what `--out` writes as
+CSV: control characters are shown as escapes, never sent (an ESC from a lead's field would start an ANSI sequence
 that repaints the screen, a CR would overwrite what was printed), and the frame's text cells are made inert
 for spreadsheets (leadsync/csv_safe.py)."""
 
@@ -124,7 +124,7 @@ def dry_run(store: LeadStore, sources: list[SourceConfig], current: PartnersConf
     out.loc[same_partner & same_status, "change"] = "none"
     out.loc[~same_partner & same_status & same_set & out["new_candidates"].notna(), "change"] = "round_robin"
     out.loc[~same_status, "change"] = "status"
-    text = out.columns[out.dtypes == object]
+    text = out.select_dtypes(include="object").columns
     out[text] = out[text].apply(lambda column: column.map(neutralise, na_action="ignore"))
     return out
 
@@ -140,7 +140,8 @@ def format_dry_run(frame: pd.DataFrame, show_all: bool = False, limit: int | Non
                            moved["new_partner"].fillna("(" + moved["new_status"] + ")")]).size()
     if len(flows):
         lines.append("moves (from → to: leads):")
-        lines += [f"  {printable(a)} → {printable(b)}: {n}" for (a, b), n in flows.sort_values(ascending=False).items()]
+        lines += [f"  {printable(a)} → {printable(b)}: {n}"
+                  for (a, b), n in flows.sort_values(ascending=False).items()]
     rows = frame if show_all else frame[frame["change"] != "none"]
     shown = rows if limit is None else rows.head(limit)
     if len(shown):

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import yaml
 from jobs import run_job
-from three_sources import salesforce_source, write_source
-
 from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
 from leadsync.connectors.salesforce.sandbox.schema import FieldSpec
+from three_sources import salesforce_source, write_source
 
 OFFER = "Two booth passes per deal"
 
@@ -33,7 +32,7 @@ def test_a_shared_campaign_field_reaches_the_partners_email_and_an_internal_one_
     with SalesforceSandbox(extra_fields=custom) as org:
         (campaign,) = org.insert("Campaign", [{"Name": "RSA 2026 Booth", "Type": "Trade Show", "IsActive": True,
                                                "Partner_Offer__c": OFFER, "BudgetedCost": 48213}])
-        member, other = org.insert("Lead", [
+        member, _outside = org.insert("Lead", [
             {"FirstName": "Ada", "LastName": "Lovelace", "Company": "Engines", "Email": "ada@engines.example",
              "Country": "US"},
             {"FirstName": "Alan", "LastName": "Turing", "Company": "Bombe", "Email": "alan@bombe.example",

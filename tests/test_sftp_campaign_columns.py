@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from jobs import read_query, run_job
+from leadsync.connectors.sftp.sandbox import SftpSandbox
 
 from leadsync.config import ConfigError
 from leadsync.config.loader import load_source
-from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.pull.campaign_fields import campaign_fields
 from leadsync.store import tables
 

@@ -104,7 +104,7 @@ def test_lead_detail_shows_the_campaigns_shared_fields_by_label_in_the_partners_
             {**row, "field": "BudgetedCost", "position": 1, "label": "Budget", "value": "98765", "shared": False}])
     north = browser_session().sign_in("leads@northwind.example")
     page = north.http.get(f"/portal/leads/{lead}").text
-    shown = re.search(r'<table id="campaign-fields">(.*?)</table>', page, re.S)
+    shown = re.search(r'<table id="campaign-fields">(.*?)</table>', page, re.DOTALL)
     assert shown, page
     assert "About this campaign" in shown.group(1)
     assert re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', shown.group(1)) == [("Campaign type", "Webinar")]

@@ -32,6 +32,13 @@ SF_STATUS = {"Routed": "routed", "Not Routed": "unassigned", "Needs Review": "ne
              "Registered": "registered"}
 SF_SALES = {"Unqualified/Invalid": "Unqualified"}
 
+# a partner's registration (tests/test_api_registrations.py, test_api_source_loop_e2e.py), and the request that
+# makes its record, per vendor: its answer is the one the tests lose
+LEAD = {"reference": "NW-7", "first_name": "Ada", "last_name": "Byron", "email": "ada@analytical.example",
+        "company": "Analytical Engines", "country": "US", "products": "Firewall"}
+CREATE_PATH = {"salesforce": "/composite/sobjects/Lead/", "marketo": "/rest/v1/leads.json",
+               "eloqua": "/syncs"}
+
 
 class Vendor:
     """A running sandbox and how to read its records back."""
@@ -163,6 +170,14 @@ def api_source_yaml(project: Path, vendor: Vendor, monkeypatch, **extra) -> dict
     partners["routing"] = {"default_partner": "northwind", "rule_groups": []}
     (project / "mappings/partners.yaml").write_text(yaml.safe_dump(partners, sort_keys=False))
     return source
+
+
+def registrations_into(project: Path, source: str) -> None:
+    """lifecycle.yaml as a supplier writes it to have partners' registrations made records of `source`."""
+    lifecycle_file = project / "mappings/lifecycle.yaml"
+    lifecycle = yaml.safe_load(lifecycle_file.read_text())
+    lifecycle["auto_registration"]["target_source"] = source
+    lifecycle_file.write_text(yaml.safe_dump(lifecycle, sort_keys=False))
 
 
 VENDORS = ["salesforce", "marketo", "eloqua"]

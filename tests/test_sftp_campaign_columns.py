@@ -63,16 +63,16 @@ def mails_for(folder: Path, who: str) -> list[str]:
     return out
 
 
-def test_campaign_columns_reach_the_partners_email_and_the_internal_one_does_not(project, duckdb_url, mail_sandbox):
-    assert run_job(project, duckdb_url).success
+def test_campaign_columns_reach_the_partners_email_and_the_internal_one_does_not(project, store_url, mail_sandbox):
+    assert run_job(project, store_url).success
 
-    stored = read_query(duckdb_url, sa.select(tables.campaigns.c.campaign_id, tables.campaigns.c.description,
+    stored = read_query(store_url, sa.select(tables.campaigns.c.campaign_id, tables.campaigns.c.description,
                                               tables.campaigns.c.start_date, tables.campaigns.c.end_date)
                         .where(tables.campaigns.c.source == "sftp_demo"))
     # one campaign: each value from the last row holding one; the quarantined row's campaign is not kept
     assert stored.to_dict("records") == [{"campaign_id": "Expo 2026", "description": "Booth 12 at the Expo",
                                           "start_date": "2026-11-01", "end_date": "2026-11-03"}]
-    fields = read_query(duckdb_url, campaign_fields("sftp_demo", shared_only=False))
+    fields = read_query(store_url, campaign_fields("sftp_demo", shared_only=False))
     assert fields[["field", "label", "value", "shared"]].values.tolist() == [
         ["offer", "Partner offer", "Free install", True], ["budget", "Campaign Budget", "99123", False]]
 

@@ -43,18 +43,18 @@ CREATE_PATH = {"salesforce": "/composite/sobjects/Lead/", "marketo": "/rest/v1/l
 class Vendor:
     """A running sandbox and how to read its records back."""
 
-    def __init__(self, kind: str, tmp_path: Path):
+    def __init__(self, kind: str, tmp_path: Path, leads: int = 60):
         self.kind = kind
         if kind == "salesforce":
             from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
             self.server = SalesforceSandbox().start()
-            self.server.seed(leads=60, seed=4)
+            self.server.seed(leads=leads, seed=4)
         elif kind == "marketo":
             from leadsync.connectors.marketo.sandbox import MarketoSandbox
-            self.server = MarketoSandbox(seed_leads=60, seed=4).start()
+            self.server = MarketoSandbox(seed_leads=leads, seed=4).start()
         else:
             from leadsync.connectors.eloqua.sandbox import EloquaSandbox
-            self.server = EloquaSandbox(seed_contacts=60, sync_delay_s=0.005).start()
+            self.server = EloquaSandbox(seed_contacts=leads, sync_delay_s=0.005).start()
 
     def connection(self, monkeypatch) -> dict:
         s = self.server

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 import yaml
 from dagster.components.component_scaffolding import scaffold_object
-from dg_project_files import dg_command, scaffold_source
+from dg_project_files import dg_command
 from leadsync.connectors.sftp.sandbox import SftpSandbox
 
 from leadsync.checks.lint import lint_project
@@ -18,7 +18,10 @@ from leadsync.config.loader import project_paths
 
 
 def test_a_broken_field_fails_dg_check_defs_with_leadsyncs_own_message(lead_desk: Path, sandbox: SftpSandbox):
-    source_yaml = scaffold_source(lead_desk, sandbox.port)
+    # scaffolded in this process by what `dg scaffold defs` runs (tests/components/test_dg_project.py runs dg)
+    folder = lead_desk / "lead_desk/defs/inbox_leads"
+    scaffold_object(folder, "leadsync.components.LeadSource", f'{{"port": {sandbox.port}}}', "yaml", lead_desk)
+    source_yaml = folder / "defs.yaml"
     source_yaml.write_text(source_yaml.read_text().replace("    - {column: Country, field: country}",
                                                            "    - {column: Country, field: country, type: picklist}"))
     checked = dg_command(lead_desk, "check", "defs", "--use-active-venv")

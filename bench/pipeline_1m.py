@@ -142,6 +142,11 @@ def main() -> None:
             data = yaml.safe_load(src.read_text())
             data["connection"].update(port=sandbox.port, username="bench",
                                       known_hosts=str(sandbox.write_known_hosts(root / "known_hosts")))
+            # room for the bench's file: the demo source's limits (200 MB, 2M rows a file) stop it past ~1.2M leads
+            data.setdefault("files", {}).update(max_file_bytes=max(200 * 2**20, 400 * args.leads),
+                                                max_file_rows=max(2_000_000, args.leads),
+                                                max_run_bytes=max(2**30, 400 * args.leads),
+                                                max_run_rows=max(10_000_000, args.leads))
             src.write_text(yaml.safe_dump(data, sort_keys=False))
             os.environ["LEADSYNC_SFTP_DEMO_PASSWORD"] = "bench"
 

@@ -10,7 +10,7 @@ hit by --faults-per-round faults drawn at random (vendor 429/5xx/timeouts/droppe
 batch refusals, SFTP drops, SMTP down, store locked) and, with --kill-chance, a SIGKILL of the run process inside
 a vendor call or between steps; then --clean-runs runs without faults. It prints the faults that fired by kind,
 the runs by outcome, every invariant violation (must be 0) and the command that replays a failing seed.
-Peak RSS of the run processes comes from /usr/bin/time -v (runs that were killed report none).
+Peak RSS of the run processes comes from their rusage (the warm launcher waits for each: tests/soak/soak_launcher.py).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main() -> int:
         while sum(faults.values()) < args.min_faults and (not args.seeds or done < args.seeds):
             report = soak(base / f"seed-{seed}", seed=seed, rounds=args.rounds,
                           faults_per_round=args.faults_per_round, kill_chance=args.kill_chance, leads=args.leads,
-                          file_leads=args.file_leads, clean_runs=args.clean_runs, log=print, time_runs=True)
+                          file_leads=args.file_leads, clean_runs=args.clean_runs, log=print)
             faults.update(report.faults)
             runs.update(report.runs)
             peak_kb = max(peak_kb, report.peak_rss_kb)
@@ -63,7 +63,7 @@ def main() -> int:
     print(f"\nsoak: {done} seeds in {(time.monotonic() - started) / 60:.1f} min")
     print(f"faults injected (fired): {sum(faults.values())}  " + ", ".join(f"{k} {n}" for k, n in faults.most_common()))
     print(f"runs: {sum(runs.values())}  " + ", ".join(f"{k} {n}" for k, n in runs.most_common()))
-    print(f"peak RSS of a run process: {peak_kb / 1024:.0f} MB (/usr/bin/time -v)")
+    print(f"peak RSS of a run process: {peak_kb / 1024:.0f} MB (rusage)")
     violations = sum(r.violation_count for r in failing)
     print(f"invariant violations: {violations}")
     for report in failing:

@@ -32,22 +32,29 @@ SF_STATUS = {"Routed": "routed", "Not Routed": "unassigned", "Needs Review": "ne
              "Registered": "registered"}
 SF_SALES = {"Unqualified/Invalid": "Unqualified"}
 
+# a partner's registration (tests/test_api_registrations.py, test_api_source_loop_e2e.py), and the request that
+# makes its record, per vendor: its answer is the one the tests lose
+LEAD = {"reference": "NW-7", "first_name": "Ada", "last_name": "Byron", "email": "ada@analytical.example",
+        "company": "Analytical Engines", "country": "US", "products": "Firewall"}
+CREATE_PATH = {"salesforce": "/composite/sobjects/Lead/", "marketo": "/rest/v1/leads.json",
+               "eloqua": "/syncs"}
+
 
 class Vendor:
     """A running sandbox and how to read its records back."""
 
-    def __init__(self, kind: str, tmp_path: Path):
+    def __init__(self, kind: str, tmp_path: Path, leads: int = 60):
         self.kind = kind
         if kind == "salesforce":
             from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
             self.server = SalesforceSandbox().start()
-            self.server.seed(leads=60, seed=4)
+            self.server.seed(leads=leads, seed=4)
         elif kind == "marketo":
             from leadsync.connectors.marketo.sandbox import MarketoSandbox
-            self.server = MarketoSandbox(seed_leads=60, seed=4).start()
+            self.server = MarketoSandbox(seed_leads=leads, seed=4).start()
         else:
             from leadsync.connectors.eloqua.sandbox import EloquaSandbox
-            self.server = EloquaSandbox(seed_contacts=60, sync_delay_s=0.005).start()
+            self.server = EloquaSandbox(seed_contacts=leads, sync_delay_s=0.005).start()
 
     def connection(self, monkeypatch) -> dict:
         s = self.server
@@ -163,6 +170,14 @@ def api_source_yaml(project: Path, vendor: Vendor, monkeypatch, **extra) -> dict
     partners["routing"] = {"default_partner": "northwind", "rule_groups": []}
     (project / "mappings/partners.yaml").write_text(yaml.safe_dump(partners, sort_keys=False))
     return source
+
+
+def registrations_into(project: Path, source: str) -> None:
+    """lifecycle.yaml as a supplier writes it to have partners' registrations made records of `source`."""
+    lifecycle_file = project / "mappings/lifecycle.yaml"
+    lifecycle = yaml.safe_load(lifecycle_file.read_text())
+    lifecycle["auto_registration"]["target_source"] = source
+    lifecycle_file.write_text(yaml.safe_dump(lifecycle, sort_keys=False))
 
 
 VENDORS = ["salesforce", "marketo", "eloqua"]

@@ -16,6 +16,7 @@ from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.acceptance import accept_lead
 from leadsync.lifecycle.context import load_lifecycle
 from leadsync.lifecycle.updates import apply_update
+from leadsync.pull.manual_entry import add_lead
 from leadsync.store import LeadStore, tables
 from leadsync.writeback import outbox
 
@@ -78,3 +79,31 @@ def test_a_change_made_at_the_source_becomes_the_leads_status_and_rep_without_ec
     assert [c["lead_id"] for c in conflicted.conflicts] == [lead["lead_id"]]
     assert conflicted.conflicts[0]["source_values"]["rep_name"] == "Sam Again"
     assert progress(store, lead["lead_id"])["rep_name"] == "Nora West"
+
+
+def test_a_lead_entered_by_hand_is_followed_through_the_record_created_for_it(project, vendor, duckdb_url):
+    """A hand-entered lead has no source record id of its own: its record is the one the writeback created
+    (`source_records_created`). A change the supplier's team makes on that record reaches the lead, unechoed."""
+    store = LeadStore(duckdb_url)
+    paths = project_paths(project / "mappings")
+    entry = add_lead(paths, store, "crm", {"email": "grace@hopper.example", "last_name": "Hopper",
+                                           "company": "Cobol Works", "country": "US"}, "Pat Ops")
+    assert entry.partner_id == "northwind" and entry.record_id, entry
+    with store.begin() as conn:
+        held = conn.execute(sa.select(tables.leads.c.source_record_id)
+                            .where(tables.leads.c.lead_id == entry.lead_id)).scalar_one()
+    assert held is None  # followed by the created record or not at all
+    ctx = load_lifecycle(paths, store)
+    accept_lead(ctx, entry.lead_id, "northwind", datetime.now(UTC) - timedelta(hours=1), actor="nora")
+    assert pipeline.write_back(paths, store, "crm").events_failed == 0
+
+    working = "Contacted" if vendor.kind == "salesforce" else "Working"
+    vendor.change_at_source(entry.record_id, "grace@hopper.example",
+                            {"sales_status": working, "rep_name": "Sam Source", "rep_email": "sam@supplier.example"})
+    report = pipeline.pull(paths, store, "crm")
+    assert report.followed.applied == 1, (report.followed.problems, report.followed.conflicts)
+    now = progress(store, entry.lead_id)
+    assert (now["sales_status"], now["rep_name"]) == ("Contacted", "Sam Source")
+    before = vendor.record(entry.record_id, "grace@hopper.example")
+    assert pipeline.write_back(paths, store, "crm").events_sent == 0  # not echoed to the record it came from
+    assert vendor.record(entry.record_id, "grace@hopper.example") == before

@@ -6,22 +6,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from api_vendors import VENDORS, WRITEBACK, Vendor, api_source_yaml, started_vendor
+from api_vendors import (
+    CREATE_PATH,
+    LEAD,
+    VENDORS,
+    WRITEBACK,
+    Vendor,
+    api_source_yaml,
+    registrations_into,
+    started_vendor,
+)
 
 from leadsync import pipeline
 from leadsync.config.loader import project_paths
-from leadsync.lifecycle.context import Lifecycle, load_lifecycle
+from leadsync.lifecycle.context import load_lifecycle
 from leadsync.lifecycle.registration import register_partner_leads
 from leadsync.store import LeadStore
 from leadsync.writeback import outbox
 from leadsync.writeback.records_created import created_records
-
-# the request that makes the record, per vendor: its answer is the one lost
-CREATE_PATH = {"salesforce": "/composite/sobjects/Lead/", "marketo": "/rest/v1/leads.json",
-               "eloqua": "/syncs"}
-LEAD = {"reference": "NW-7", "first_name": "Ada", "last_name": "Byron", "email": "ada@analytical.example",
-        "company": "Analytical Engines", "country": "US", "products": "Firewall"}
-
 
 vendor = pytest.fixture(params=VENDORS, name="vendor")(started_vendor)
 
@@ -29,22 +31,14 @@ vendor = pytest.fixture(params=VENDORS, name="vendor")(started_vendor)
 @pytest.fixture
 def project(project: Path, vendor: Vendor, monkeypatch) -> Path:
     api_source_yaml(project, vendor, monkeypatch)
+    registrations_into(project, "crm")
     return project
-
-
-def lifecycle_targeting_crm(paths, store: LeadStore) -> Lifecycle:
-    """The lifecycle with `auto_registration.target_source: crm`. (leadsync/lifecycle/context.py still refuses
-    an API source there at load time; until that check goes, the target is set after loading.)"""
-    ctx = load_lifecycle(paths, store)
-    rules = ctx.settings.auto_registration.model_copy(update={"target_source": "crm"})
-    settings = ctx.settings.model_copy(update={"auto_registration": rules})
-    return Lifecycle(store=store, partners=ctx.yaml_partners, settings=settings, sources=ctx.sources)
 
 
 def test_a_registration_makes_one_record_across_a_lost_answer(project, vendor, store_url):
     paths = project_paths(project / "mappings")
     store = LeadStore(store_url)
-    ctx = lifecycle_targeting_crm(paths, store)
+    ctx = load_lifecycle(paths, store)
     report = register_partner_leads(ctx, "northwind", [LEAD], datetime.now(UTC))
     assert report.registered == 1, report.decisions
     key = "northwind:NW-7"

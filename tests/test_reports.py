@@ -489,3 +489,34 @@ def test_report_cli_writes_neutralised_csv_and_xlsx_with_range_filter_and_groupi
     assert main(["--mappings", str(mappings), "report", "lead_summary", "--from", "2026-11-31",
                  "--store", scored_store.url]) == 2
     assert "from: '2026-11-31' is not a date" in capsys.readouterr().err
+
+
+def test_the_lead_list_carries_the_shared_fields_of_each_leads_campaign(scored_store, tmp_path):
+    """`pull.campaigns.fields`: w-03's campaign "Spring" (matched by name) brings its shared fields as
+    `campaign: <label>` columns, inert in the export; the internal one (Budget) never becomes a column."""
+    from leadsync.pull.campaign_fields import campaign_field_values
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    with scored_store.begin() as conn:
+        conn.execute(sa.insert(tables.campaigns).values(source="web", campaign_id="701A", name="Spring",
+                                                        updated_at=now))
+        conn.execute(sa.insert(campaign_field_values), [
+            {"source": "web", "campaign_id": "701A", "field": "Region__c", "position": 0, "label": "Region",
+             "value": "EMEA", "shared": True, "updated_at": now},
+            {"source": "web", "campaign_id": "701A", "field": "BudgetedCost", "position": 1, "label": "Budget",
+             "value": "5000", "shared": False, "updated_at": now},
+            {"source": "web", "campaign_id": "701A", "field": "Offer__c", "position": 2, "label": "Offer",
+             "value": "=HYPERLINK(\"http://evil.example\",\"free\")", "shared": True, "updated_at": now},
+            # another source's campaign of the same name is not w-03's
+            {"source": "events", "campaign_id": "Spring", "field": "Region__c", "position": 0, "label": "Region",
+             "value": "APAC", "shared": True, "updated_at": now}])
+    listed = run_report(scored_store, "lead_distribution_list").set_index("lead_id")
+    assert [c for c in listed.columns if c.startswith("campaign: ")] == ["campaign: Region", "campaign: Offer"]
+    assert listed.loc["w-03", "campaign: Region"] == "EMEA"
+    assert listed["campaign: Region"].drop("w-03").isna().all()  # leads without a campaign: empty
+    assert not any("Budget" in c or "5000" in str(v) for c in listed.columns for v in listed[c])
+
+    out = export_report(scored_store, "lead_distribution_list", tmp_path / "list.csv")
+    exported = pd.read_csv(out, dtype=str).set_index("lead_id")
+    assert exported.loc["w-03", "campaign: Offer"] == "'=HYPERLINK(\"http://evil.example\",\"free\")"
+    assert "Budget" not in exported.columns

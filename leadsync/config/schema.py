@@ -24,6 +24,7 @@ from leadsync.config.api_sources import (
     WritebackConfig,
 )
 from leadsync.config.partners import ConflictPolicy, Rule
+from leadsync.config.sftp_campaigns import CampaignColumn, check_campaign_columns
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 
@@ -314,6 +315,14 @@ class SftpSource(SourceConfig):
     connection: SftpConnection
     writeback: SftpWriteback = SftpWriteback()
     files: SftpFiles = SftpFiles()
+    campaign_columns: list[CampaignColumn] = Field(
+        default_factory=list, max_length=100,
+        description="Columns describing the row's campaign (description, dates, custom fields with labels).")
+
+    @model_validator(mode="after")
+    def _campaign_columns(self) -> SftpSource:
+        check_campaign_columns(self.campaign_columns, [f.field for f in self.fields])
+        return self
 
 
 class ApiSource(SourceConfig):

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, Response
 
 from leadsync.console import auth
 from leadsync.console.config import ConsoleSetup, ConsoleUser
@@ -31,21 +26,13 @@ from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.events import LifecycleError
 from leadsync.lifecycle.mail_queue import send_pending
 from leadsync.lifecycle.smtp import Mailer, SmtpError
-from leadsync.lifecycle.tokens import TokenError
-from leadsync.portal.app import HEADERS, csrf_ok, csrf_token, read_form
+from leadsync.portal.request_forms import HEADERS, csrf_token
+from leadsync.portal.signed_in_site import SessionCookie, SiteRoute, signed_in_app
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "leadsync_console"
 TEMPLATES = Path(__file__).parent / "templates"
 PORTAL_TEMPLATES = TEMPLATES.parents[1] / "portal" / "templates"  # the style the console shares with the portal
-
-
-@dataclass(frozen=True)
-class ConsoleRoute:
-    path: str
-    endpoint: str  # the Views method answering it
-    methods: tuple[str, ...]
-    access: str  # public | supplier
 
 
 def environment() -> jinja2.Environment:
@@ -90,6 +77,23 @@ class Console:
             return via_sso
         return auth.session_user(self.ctx, self.config, request.session.get("sid"), self.clock())
 
+    # ------------------------------------------------------------------------------ the site (signed_in_site.py)
+
+    sign_in_path = "/console/sign-in"
+    user_errors = (LifecycleError, ValueError)
+
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    def refusal(self, request: Request, route: SiteRoute, user: ConsoleUser) -> Response | None:
+        return None  # every console user is a supplier user: no route is narrower
+
+    def text(self, request: Request, english: str) -> str:
+        return english  # the console is in English
+
+    def error_text(self, request: Request, exc: Exception) -> str:
+        return str(exc)
+
 
 def create_console(ctx: Lifecycle, clock: Callable[[], datetime], mailer: Mailer | None,
                    setup: ConsoleSetup) -> Starlette:
@@ -100,59 +104,24 @@ def create_console(ctx: Lifecycle, clock: Callable[[], datetime], mailer: Mailer
     with ctx.store.begin() as conn:
         ensure_tables(conn)
     console = Console(ctx, setup, clock, mailer)
-    handlers = Views(console)
-
-    def endpoint(route: ConsoleRoute):
-        method = getattr(handlers, route.endpoint)
-
-        async def handle(request: Request) -> Response:
-            if not setup.config.enabled:
-                return Response("Not Found", 404)
-            form: dict[str, list[str]] | None = None
-            if request.method == "POST":
-                try:
-                    form = await read_form(request)
-                except LifecycleError as exc:
-                    return console.message(request, "This cannot be done", str(exc), exc.status_code, error=True)
-                if not csrf_ok(request, form):
-                    return console.message(request, "The form has expired", "The page was open too long or in "
-                                           "another session. Reload it and try again.", 403, error=True)
-            user = None
-            if route.access != "public":
-                user = await run_in_threadpool(console.user, request)
-                if user is None:
-                    request.session.pop("sid", None)
-                    return RedirectResponse("/console/sign-in", 303)
-            try:
-                return await run_in_threadpool(method, request, user, form)
-            except TokenError as exc:
-                return console.message(request, exc.title, str(exc), exc.status_code, user, error=True)
-            except (LifecycleError, ValueError) as exc:
-                return console.message(request, "This cannot be done", str(exc),
-                                       getattr(exc, "status_code", 400), user, error=True)
-
-        return handle
-
     secure = ctx.settings.web.base_url.startswith("https://")
-    return Starlette(
-        routes=[Route(r.path, endpoint(r), methods=list(r.methods)) for r in ROUTES],
-        middleware=[Middleware(SessionMiddleware, secret_key=ctx.settings.web.secret().decode() + ":console",
-                               session_cookie=SESSION_COOKIE, max_age=int(setup.config.session_hours * 3600),
-                               path="/console", same_site="lax", https_only=secure)])
+    return signed_in_app(console, Views(console), ROUTES, SessionCookie(
+        SESSION_COOKIE, ctx.settings.web.secret().decode() + ":console", setup.config.session_hours,
+        "/console", secure))
 
 
-ROUTES: list[ConsoleRoute] = [
-    ConsoleRoute("/", "home", ("GET",), "public"),
-    ConsoleRoute("/sign-in", "sign_in", ("GET", "POST"), "public"),
-    ConsoleRoute("/sign-in/link", "sign_in_link", ("GET", "POST"), "public"),
-    ConsoleRoute("/sign-out", "sign_out", ("POST",), "supplier"),
-    ConsoleRoute("/queues", "queues", ("GET",), "supplier"),
-    ConsoleRoute("/bulk", "bulk", ("POST",), "supplier"),
-    ConsoleRoute("/leads/new", "new_lead", ("GET", "POST"), "supplier"),
-    ConsoleRoute("/search", "search", ("GET",), "supplier"),
-    ConsoleRoute("/partners", "partners", ("GET",), "supplier"),
-    ConsoleRoute("/reports", "reports", ("GET",), "supplier"),
-    ConsoleRoute("/reports/{name}", "report", ("GET",), "supplier"),
-    ConsoleRoute("/reports/{name}/chart.png", "report_chart", ("GET",), "supplier"),
-    ConsoleRoute("/reports/{name}/export.{fmt}", "report_export", ("GET",), "supplier"),
+ROUTES: list[SiteRoute] = [
+    SiteRoute("/", "home", ("GET",), "public"),
+    SiteRoute("/sign-in", "sign_in", ("GET", "POST"), "public"),
+    SiteRoute("/sign-in/link", "sign_in_link", ("GET", "POST"), "public"),
+    SiteRoute("/sign-out", "sign_out", ("POST",), "supplier"),
+    SiteRoute("/queues", "queues", ("GET",), "supplier"),
+    SiteRoute("/bulk", "bulk", ("POST",), "supplier"),
+    SiteRoute("/leads/new", "new_lead", ("GET", "POST"), "supplier"),
+    SiteRoute("/search", "search", ("GET",), "supplier"),
+    SiteRoute("/partners", "partners", ("GET",), "supplier"),
+    SiteRoute("/reports", "reports", ("GET",), "supplier"),
+    SiteRoute("/reports/{name}", "report", ("GET",), "supplier"),
+    SiteRoute("/reports/{name}/chart.png", "report_chart", ("GET",), "supplier"),
+    SiteRoute("/reports/{name}/export.{fmt}", "report_export", ("GET",), "supplier"),
 ]

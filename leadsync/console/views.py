@@ -16,8 +16,8 @@ from leadsync.console.partners_view import partner_list, records
 from leadsync.console.queues import QUEUES, queue
 from leadsync.console.reports_views import ReportViews
 from leadsync.console.search import search_leads, searchable_fields
-from leadsync.portal.app import csrf_token, first
 from leadsync.portal.auth import RateLimited
+from leadsync.portal.request_forms import csrf_token, first
 from leadsync.pull.manual_entry import ManualEntryError, add_lead, refuse_manual_entry
 
 Form = dict[str, list[str]] | None

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from leadsync.config.schema import SourceConfig
 from leadsync.intake.apply import check_counts, compute_connection, lead_columns
+from leadsync.intake.campaigns import store_batch_campaigns
 from leadsync.intake.plan import IntakePlan, MissingColumnsError, compile_plan, ident, literal
 from leadsync.store import LeadStore, raw, tables
 
@@ -98,6 +99,7 @@ def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: st
                     quarantined=quarantined, mapped_at=now))
             if i == len(ranges) - 1 or not ranges:
                 _batch_mapped(conn, cfg, batch_id, now)
+                store_batch_campaigns(store, conn, cfg, batch_id, columns, now)  # SFTP campaign_columns
         report.received += received
         report.stored += stored
         report.quarantined += quarantined

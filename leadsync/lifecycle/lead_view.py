@@ -1,5 +1,6 @@
 """What a partner may see of a lead: the mapped fields marked shared, by their label (internal-only fields
-never leave), the source campaign and the lead's activity history."""
+never leave), the source campaign with its shared campaign fields (`pull.campaigns.fields`, by their
+partner-facing label; `shared: false` ones never leave either) and the lead's activity history."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from leadsync.config.schema import SourceConfig
 from leadsync.intake import leads_frame
 from leadsync.lifecycle.context import Lifecycle
+from leadsync.pull.campaign_fields import campaign_field_values, campaign_fields
 from leadsync.store import tables
 
 CAMPAIGN_FIELD = "campaign"
@@ -25,7 +27,9 @@ class LeadView:
     source: str
     title: str  # a partner-visible name for the lead (name / company / email), else its id
     fields: list[tuple[str, str]]  # (label, value) of the shared fields with a value, in mapping order
-    campaign: dict | None  # name, description, start_date, end_date (what the campaigns pull stored)
+    # name, description, start_date, end_date (what the campaigns pull stored) and fields: [(label, value)] of
+    # the campaign's shared chosen fields in the YAML's order
+    campaign: dict | None
     activities: list[dict] = field(default_factory=list)  # occurred_at, activity_type, description, newest first
 
 
@@ -124,7 +128,7 @@ def _activities(conn: sa.Connection, source: str, record_ids: list, limit: int =
 
 
 def _bare_campaign(name: str) -> dict:
-    return {"name": name, "description": None, "start_date": None, "end_date": None}
+    return {"name": name, "description": None, "start_date": None, "end_date": None, "fields": []}
 
 
 def _campaigns(conn: sa.Connection, source: str, values: list) -> dict[str, dict]:
@@ -136,11 +140,26 @@ def _campaigns(conn: sa.Connection, source: str, values: list) -> dict[str, dict
         return {}
     rows = conn.execute(sa.select(c.c.campaign_id, c.c.name, c.c.description, c.c.start_date, c.c.end_date)
                         .where(c.c.source == source, sa.or_(c.c.campaign_id.in_(names), c.c.name.in_(names)))).all()
+    shared = _shared_fields(conn, source, [r[0] for r in rows])
     out: dict[str, dict] = {}
     for campaign_id, name, description, start, end in rows:
         info = {"name": name or campaign_id, "description": _text(description), "start_date": _text(start),
-                "end_date": _text(end)}
+                "end_date": _text(end), "fields": shared.get(campaign_id, [])}
         out[campaign_id] = out.get(campaign_id) or info
         if name:
             out[name] = out.get(name) or info
+    return out
+
+
+def _shared_fields(conn: sa.Connection, source: str, campaign_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """campaign id → (label, value) of its shared chosen fields with a value, in the YAML's order. Read in the
+    caller's transaction (the table is on the store's metadata, so every store has it)."""
+    if not campaign_ids:
+        return {}
+    out: dict[str, list[tuple[str, str]]] = {}
+    query = campaign_fields(source, shared_only=True).where(campaign_field_values.c.campaign_id.in_(campaign_ids))
+    for row in conn.execute(query).mappings():
+        value = _text(row["value"])
+        if value is not None:
+            out.setdefault(row["campaign_id"], []).append((row["label"], value))
     return out

@@ -10,46 +10,26 @@ Store work runs in a worker thread, never on the event loop.
 
 from __future__ import annotations
 
-import hmac
 import logging
-import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, Response
 
 from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.email_render import environment
 from leadsync.lifecycle.events import LifecycleError
 from leadsync.lifecycle.mail_queue import send_pending
 from leadsync.lifecycle.smtp import Mailer, SmtpError
-from leadsync.lifecycle.tokens import TokenError
 from leadsync.portal import auth
 from leadsync.portal.i18n import LANGUAGES, error_text, gettext_callables, language_of, translate
+from leadsync.portal.request_forms import HEADERS, csrf_token
+from leadsync.portal.signed_in_site import SessionCookie, SiteRoute, signed_in_app
 
 log = logging.getLogger(__name__)
-HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
-           "X-Content-Type-Options": "nosniff",
-           "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                      "script-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"}
-MAX_FORM = 1024 * 1024
 SESSION_COOKIE = "leadsync_portal"
-
-
-@dataclass(frozen=True)
-class PortalRoute:
-    path: str
-    endpoint: str  # the Portal method answering it
-    methods: tuple[str, ...]
-    access: str  # public | member | admin
 
 
 class Portal:
@@ -102,39 +82,28 @@ class Portal:
     def member(self, request: Request) -> auth.Member | None:
         return auth.session_member(self.ctx, request.session.get("sid"), self.clock())
 
+    # ------------------------------------------------------------------------------ the site (signed_in_site.py)
 
-def csrf_token(request: Request) -> str:
-    """The session's CSRF token (made on first use): every form carries it back (synchronizer token)."""
-    token = request.session.get("csrf")
-    if not token:
-        token = request.session["csrf"] = secrets.token_urlsafe(32)
-    return token
+    sign_in_path = "/portal/sign-in"
+    user_errors = (LifecycleError,)
 
+    def enabled(self) -> bool:
+        return self.ctx.settings.portal.enabled
 
-def csrf_ok(request: Request, form: dict[str, list[str]]) -> bool:
-    expected = request.session.get("csrf")
-    given = (form.get("csrf") or [""])[0]
-    return bool(expected) and hmac.compare_digest(str(expected), given)
+    def user(self, request: Request) -> auth.Member | None:
+        return self.member(request)
 
+    def refusal(self, request: Request, route: SiteRoute, member: auth.Member) -> Response | None:
+        if route.access == "admin" and member.role != "admin":
+            return self.message(request, "Partner admins only", self.text(
+                request, "Only your partner admins can change these settings."), 403, member, error=True)
+        return None
 
-async def read_form(request: Request) -> dict[str, list[str]]:
-    """URL-encoded form fields, each a list (checkboxes repeat a name); LifecycleError past MAX_FORM."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise LifecycleError("The form is too large; select fewer leads.", None, 413)
-    out: dict[str, list[str]] = {}
-    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-        out.setdefault(key, []).append(value)
-    return out
+    def text(self, request: Request, english: str) -> str:
+        return translate(self.language(request), english)
 
-
-def first(form: dict[str, list[str]]) -> dict[str, str]:
-    return {k: v[0] for k, v in form.items()}
-
-
-Handler = Callable[..., Awaitable[Response]]
+    def error_text(self, request: Request, exc: Exception) -> str:
+        return error_text(self.language(request), exc)
 
 
 def create_portal(ctx: Lifecycle, clock: Callable[[], datetime], mailer: Mailer | None = None) -> Starlette:
@@ -143,65 +112,23 @@ def create_portal(ctx: Lifecycle, clock: Callable[[], datetime], mailer: Mailer 
     from leadsync.portal import views
 
     portal = Portal(ctx, clock, mailer)
-    handlers = views.Views(portal)
-
-    def endpoint(route: PortalRoute):
-        method = getattr(handlers, route.endpoint)
-
-        async def handle(request: Request) -> Response:
-            if not ctx.settings.portal.enabled:
-                return Response("Not Found", 404)
-            form: dict[str, list[str]] | None = None
-            if request.method == "POST":
-                try:
-                    form = await read_form(request)
-                except LifecycleError as exc:
-                    return portal.message(request, "This cannot be done", error_text(portal.language(request), exc),
-                                          exc.status_code, error=True)
-                if not csrf_ok(request, form):
-                    return portal.message(request, "The form has expired",
-                                          translate(portal.language(request), "The page was open too long or in "
-                                                    "another session. Reload it and try again."), 403, error=True)
-            member = None
-            if route.access != "public":
-                member = await run_in_threadpool(portal.member, request)
-                if member is None:
-                    request.session.pop("sid", None)
-                    return RedirectResponse("/portal/sign-in", 303)
-                if route.access == "admin" and member.role != "admin":
-                    return portal.message(request, "Partner admins only",
-                                          translate(portal.language(request), "Only your partner admins can "
-                                                    "change these settings."), 403, member, error=True)
-            try:
-                return await run_in_threadpool(method, request, member, form)
-            except TokenError as exc:
-                return portal.message(request, exc.title, error_text(portal.language(request), exc), exc.status_code,
-                                      member, error=True)
-            except LifecycleError as exc:
-                return portal.message(request, "This cannot be done", error_text(portal.language(request), exc),
-                                      exc.status_code, member, error=True)
-
-        return handle
-
     secure = ctx.settings.web.base_url.startswith("https://")
-    return Starlette(
-        routes=[Route(r.path, endpoint(r), methods=list(r.methods)) for r in ROUTES],
-        middleware=[Middleware(SessionMiddleware, secret_key=ctx.settings.web.secret().decode() + ":portal",
-                               session_cookie=SESSION_COOKIE, max_age=int(ctx.settings.portal.session_hours * 3600),
-                               path="/portal", same_site="lax", https_only=secure)])
+    return signed_in_app(portal, views.Views(portal), ROUTES, SessionCookie(
+        SESSION_COOKIE, ctx.settings.web.secret().decode() + ":portal", ctx.settings.portal.session_hours,
+        "/portal", secure))
 
 
-ROUTES: list[PortalRoute] = [
-    PortalRoute("/", "home", ("GET",), "public"),
-    PortalRoute("/sign-in", "sign_in", ("GET", "POST"), "public"),
-    PortalRoute("/sign-in/link", "sign_in_link", ("GET", "POST"), "public"),
-    PortalRoute("/sign-out", "sign_out", ("POST",), "member"),
-    PortalRoute("/language", "set_language", ("POST",), "public"),
-    PortalRoute("/leads", "leads", ("GET",), "member"),
-    PortalRoute("/leads/bulk", "bulk", ("POST",), "member"),
-    PortalRoute("/leads/{lead_id}", "lead", ("GET",), "member"),
-    PortalRoute("/pipeline", "pipeline", ("GET",), "member"),
-    PortalRoute("/pipeline.csv", "pipeline_csv", ("GET",), "member"),
-    PortalRoute("/ranking", "ranking", ("GET",), "member"),
-    PortalRoute("/settings", "settings", ("GET", "POST"), "admin"),
+ROUTES: list[SiteRoute] = [
+    SiteRoute("/", "home", ("GET",), "public"),
+    SiteRoute("/sign-in", "sign_in", ("GET", "POST"), "public"),
+    SiteRoute("/sign-in/link", "sign_in_link", ("GET", "POST"), "public"),
+    SiteRoute("/sign-out", "sign_out", ("POST",), "member"),
+    SiteRoute("/language", "set_language", ("POST",), "public"),
+    SiteRoute("/leads", "leads", ("GET",), "member"),
+    SiteRoute("/leads/bulk", "bulk", ("POST",), "member"),
+    SiteRoute("/leads/{lead_id}", "lead", ("GET",), "member"),
+    SiteRoute("/pipeline", "pipeline", ("GET",), "member"),
+    SiteRoute("/pipeline.csv", "pipeline_csv", ("GET",), "member"),
+    SiteRoute("/ranking", "ranking", ("GET",), "member"),
+    SiteRoute("/settings", "settings", ("GET", "POST"), "admin"),
 ]

@@ -13,11 +13,12 @@ from leadsync.lifecycle.opportunities import current_opportunity
 from leadsync.lifecycle.status import SALES_STATUSES
 from leadsync.lifecycle.web import _describe
 from leadsync.portal import actions, auth, overrides, registration_form
-from leadsync.portal.app import HEADERS, Portal, csrf_token, first
+from leadsync.portal.app import Portal
 from leadsync.portal.i18n import LANGUAGES, error_text, localized, translate
 from leadsync.portal.leads import LeadFilter, owned, partner_leads
 from leadsync.portal.pipeline_view import pipeline, pipeline_csv
 from leadsync.portal.ranking import ANONYMOUS, ranking
+from leadsync.portal.request_forms import HEADERS, csrf_token, first
 from leadsync.routing.rules import describe as describe_rule
 
 Form = dict[str, list[str]] | None

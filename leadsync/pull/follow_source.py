@@ -2,7 +2,8 @@
 the lifecycle events a partner's update makes, and are never written back (echoed) to the source.
 
 During a pull, the records of followed leads (leads a partner accepted: `lead_progress`, by their source
-record id) are kept with the followed fields only. After it, each record's latest version is compared with
+record id, or for a lead entered by hand by the record the writeback created for it, `source_records_created`)
+are kept with the followed fields only. After it, each record's latest version is compared with
 the lead's state: a sales status (through the value map, `converted: true` → Converted Opportunity), an
 owner (→ rep name and email), opportunity values that differ become one `apply_update` with the actor
 `source:<source name>` (lifecycle/updates.py, as a partner's import would). The writeback events those
@@ -165,19 +166,26 @@ def _utc(value) -> pd.Timestamp:
 
 def _followed_leads(store: LeadStore, source: str) -> pd.DataFrame:
     """record_id, lead_id, partner_id, sales_status, rep_name, rep_email, touched_at (the partner's latest
-    update) of the leads of `source` a partner holds (accepted, not closed)."""
+    update) of the leads of `source` a partner holds (accepted, not closed). A lead pulled from the source is
+    followed by its source record id; a lead entered by hand has none, and is followed by the record the
+    writeback created for it (once created)."""
     from leadsync.lifecycle import tables as lt
+    from leadsync.writeback.records_created import source_records_created as made
 
     p, leads, e = lt.lead_progress, tables.leads, lt.lifecycle_events
     # the partner's latest update: its newest lifecycle event (acceptance, status, rep, ...), not the source's
     partner_last = (sa.select(e.c.lead_id, sa.func.max(e.c.occurred_at).label("at"))
                     .where(e.c.source == source, e.c.actor != f"source:{source}").group_by(e.c.lead_id).subquery())
-    query = (sa.select(leads.c.source_record_id.label("record_id"), p.c.lead_id, p.c.partner_id, p.c.sales_status,
+    created = (sa.select(made.c.lead_id, made.c.record_id)
+               .where(made.c.source == source, made.c.kind == "new_record").subquery())
+    record_id = sa.func.coalesce(leads.c.source_record_id, created.c.record_id)
+    query = (sa.select(record_id.label("record_id"), p.c.lead_id, p.c.partner_id, p.c.sales_status,
                        p.c.rep_name, p.c.rep_email,
                        sa.func.coalesce(partner_last.c.at, p.c.accepted_at).label("touched_at"))
              .join(leads, leads.c.lead_id == p.c.lead_id)
+             .outerjoin(created, created.c.lead_id == p.c.lead_id)
              .outerjoin(partner_last, partner_last.c.lead_id == p.c.lead_id)
-             .where(p.c.source == source, leads.c.source_record_id.is_not(None), ~p.c.closed))
+             .where(p.c.source == source, record_id.is_not(None), ~p.c.closed))
     with store.begin() as conn:
         frame = store.read_frame(conn, query)
     frame["record_id"] = frame["record_id"].astype(str)

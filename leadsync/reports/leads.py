@@ -17,6 +17,8 @@ import pandas as pd
 
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.status import CONVERTED
+from leadsync.reports.campaign_columns import READS as CAMPAIGN_READS
+from leadsync.reports.campaign_columns import with_campaign_columns
 from leadsync.reports.charts import BarChart
 from leadsync.reports.data import query
 from leadsync.reports.options import DEFAULT_GROUP_BY, OPPORTUNITY_DIMENSIONS, ReportError, ReportOptions
@@ -162,7 +164,8 @@ ORDER BY {', '.join(order)}
 def lead_distribution_list(store: LeadStore, options: ReportOptions | None = None) -> pd.DataFrame:
     """The distributed leads (every lead leadsync routed to a partner at least once), newest first: its
     partner now, distribution status, sales status, marketing events, source activities, opportunities
-    and opportunity value, plus the mapped fields the filters name."""
+    and opportunity value, plus the mapped fields the filters name and the shared fields of the lead's
+    campaign (`campaign: <label>` columns, reports/campaign_columns.py)."""
     options = options or ReportOptions()
     if options.group_by:
         raise ReportError("lead_distribution_list lists leads one by one; for groups use lead_distribution_summary")
@@ -177,9 +180,9 @@ JOIN distributed d ON d.lead_id = f.lead_id
 LEFT JOIN partner_names n ON n.partner_id = f.partner
 ORDER BY f.received_at DESC, f.lead_id
 """
-    reads = {**_READS, tables.assignment_history: ["lead_id", "partner_id"]}
+    reads = {**_READS, **CAMPAIGN_READS, tables.assignment_history: ["lead_id", "partner_id"]}
     with scoped_db(store, reads, {"partner_names": options.names_frame()}, options, "leads") as db:
-        return _ints(query(db, sql, _PARAMS))
+        return with_campaign_columns(db, _ints(query(db, sql, _PARAMS)))
 
 
 def _ints(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,17 +1,35 @@
 """Why a lead went where it went (`leadsync explain`), and where stored leads would go under changed rules
-(`leadsync route --dry-run`), without writing anything."""
+(`leadsync route --dry-run`), without writing anything.
+
+Both print stored lead values to an operator's terminal, and the dry run's frame is what `--out` writes as
+CSV: control characters are shown as escapes, never sent (an ESC from a lead's field would start an ANSI sequence
+that repaints the screen, a CR would overwrite what was printed), and the frame's text cells are made inert
+for spreadsheets (leadsync/csv_safe.py)."""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 import sqlalchemy as sa
 from tabulate import tabulate
 
 from leadsync.config.partners import PartnersConfig
+from leadsync.csv_safe import neutralise
 from leadsync.config.schema import SourceConfig
 from leadsync.intake import leads_frame
 from leadsync.routing.engine import RoutingState, route
 from leadsync.store import LeadStore, tables
+
+# C0 and C1 controls (ESC, CR, backspace; 0x9b is a one-character CSI) and the bidirectional overrides that
+# reorder text on screen
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: object) -> str:
+    """A value as text safe to print: each control character shown as its escape (ESC as \\x1b, CR as \\r)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+
 
 STEP_TEXT = {
     "protected_account": "account protection",
@@ -34,13 +52,14 @@ def explain(store: LeadStore, lead_id: str) -> str:
             return f"lead '{lead_id}' is not in the store"
         h = tables.assignment_history
         history = store.read_frame(conn, sa.select(h).where(h.c.lead_id == lead_id).order_by(h.c.version))
-    lines = [f"lead {lead_id} from source '{lead['source']}' (file batch {lead['batch_id'][:12]}, row {lead['row_number']})"]
+    lines = [f"lead {lead_id} from source '{lead['source']}' (file batch {lead['batch_id'][:12]}, row "
+             + f"{lead['row_number']})"]
     shown = {k: lead[k] for k in ("email", "company", "country", "state", "postal_code", "lead_type", "products",
                                   "account_id", "partner_name") if lead.get(k)}
     lines += [f"  {k}: {v}" for k, v in shown.items()]
     if history.empty:
         lines.append("not routed yet")
-        return "\n".join(lines)
+        return printable_lines(lines)
     last = history.iloc[-1]
     lines.append("")
     lines.append(f"now: {last['status']}" + (f" with {last['partner_id']}" if last["partner_id"] else "")
@@ -61,7 +80,11 @@ def explain(store: LeadStore, lead_id: str) -> str:
                 lines.append(f"  round robin: slot {int(d['rr_slot']) + 1} of set {d['rr_key']}")
         lines.append(f"  partner: {d['partner_id'] or '-'}    status: {d['status']}")
         lines.append(f"  why: {d['reason']}")
-    return "\n".join(lines)
+    return printable_lines(lines)
+
+
+def printable_lines(lines: list[str]) -> str:
+    return "\n".join(map(printable, lines))
 
 
 def dry_run(store: LeadStore, sources: list[SourceConfig], current: PartnersConfig,
@@ -69,7 +92,8 @@ def dry_run(store: LeadStore, sources: list[SourceConfig], current: PartnersConf
     """Route every stored lead under the current and the changed rules, in memory, from the same fresh
     round-robin state, and compare. Nothing is written.
 
-    change: none | round_robin (same candidates, another turn) | partner | status."""
+    change: none | round_robin (same candidates, another turn) | partner | status. The frame is a report (the
+    CLI's `--out` writes it as CSV for a person to open): its text cells are made inert for spreadsheets."""
     frames = []
     with store.begin() as conn:
         a = tables.assignments
@@ -100,6 +124,8 @@ def dry_run(store: LeadStore, sources: list[SourceConfig], current: PartnersConf
     out.loc[same_partner & same_status, "change"] = "none"
     out.loc[~same_partner & same_status & same_set & out["new_candidates"].notna(), "change"] = "round_robin"
     out.loc[~same_status, "change"] = "status"
+    text = out.select_dtypes(include="object").columns
+    out[text] = out[text].apply(lambda column: column.map(neutralise, na_action="ignore"))
     return out
 
 
@@ -114,14 +140,15 @@ def format_dry_run(frame: pd.DataFrame, show_all: bool = False, limit: int | Non
                            moved["new_partner"].fillna("(" + moved["new_status"] + ")")]).size()
     if len(flows):
         lines.append("moves (from → to: leads):")
-        lines += [f"  {a} → {b}: {n}" for (a, b), n in flows.sort_values(ascending=False).items()]
+        lines += [f"  {printable(a)} → {printable(b)}: {n}"
+                  for (a, b), n in flows.sort_values(ascending=False).items()]
     rows = frame if show_all else frame[frame["change"] != "none"]
     shown = rows if limit is None else rows.head(limit)
     if len(shown):
         lines.append("")
-        lines.append(tabulate(shown[["lead_id", "email", "current_partner", "rules_partner", "new_partner",
-                                     "new_status", "new_step", "new_group", "change"]].fillna("-"),
-                              headers="keys", tablefmt="simple", showindex=False))
+        table = shown[["lead_id", "email", "current_partner", "rules_partner", "new_partner", "new_status",
+                       "new_step", "new_group", "change"]].fillna("-")
+        lines.append(tabulate(table.map(printable), headers="keys", tablefmt="simple", showindex=False))
         if len(rows) > len(shown):
             lines.append(f"… {len(rows) - len(shown)} more (use --limit 0 or --out FILE.csv for every lead)")
     return "\n".join(lines)

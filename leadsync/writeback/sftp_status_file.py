@@ -3,6 +3,12 @@
 The engine writes the file (`COPY … TO`), ordered by event id, so the same batch always renders the same
 bytes, in parts: each part is uploaded while the engine writes the next. A million status rows never pass
 through Python.
+
+On DuckDB the batch's rows are joined (events, bindings, leads, files) and sorted once, into a scratch
+database of their own (status_rows.py); each part is then a row-id range of that table, which DuckDB reads
+by its row groups alone. Cutting the parts by event-id ranges of the store's tables instead made every part
+read every lead (string keys give DuckDB no zone maps to skip by): the work grew with leads × parts, and the
+memory with the leads. Postgres finds a part's rows by its keys' indexes and cuts by event ids.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +28,7 @@ import sqlalchemy as sa
 from leadsync.connectors.sftp.client import SftpClient
 from leadsync.csv_safe import neutralise_sql
 from leadsync.store import LeadStore, tables
+from leadsync.writeback import status_rows
 from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
 
 # status-file column → outbox column, in file order (lifecycle events carry their own fields)
@@ -66,41 +74,48 @@ def _registration_email(dialect: str):
     return sa.func.json_extract_string(tables.writeback_outbox.c.payload, "$.fields.email")
 
 
-def status_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None,
-                 leads: tuple[str, str] | None = None, neutralise_formulas: bool = True) -> sa.Select:
-    """One row per event of the batch (with event ids from `low` up to, not including, `high`, where given):
-    its kind in `event`, the lead's distribution status and partner on every row, and the event's own fields
-    (empty on the rows of other kinds, KIND_OF_COLUMN). Every text cell that a spreadsheet would run as a
-    formula is made inert (leadsync/csv_safe.py); with `neutralise_formulas` false only the partner-typed
-    ones are (PARTNER_TYPED), for machine consumers that need the raw values.
-    `leads`, the smallest and largest lead id among those events, bounds the leads read: redundant with the
-    join, it lets DuckDB skip the row groups of other leads instead of reading all of them for every part."""
+def status_rows_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None) -> sa.Select:
+    """One row per event of the batch (with event ids from `low` up to, not including, `high`, where given), as
+    stored (no cell made inert yet), unordered: event_id, then STATUS_COLUMNS: its kind in `event`, the lead's
+    distribution status and partner on every row, and the event's own fields (empty on the rows of other kinds,
+    KIND_OF_COLUMN)."""
     o, b, l, f = tables.writeback_outbox, tables.writeback_bindings, tables.leads, tables.source_files
     email = sa.case((o.c.kind == "registration", _registration_email(dialect)), else_=l.c.email)
-    same_lead = l.c.lead_id == o.c.lead_id
-    if leads is not None:
-        same_lead = sa.and_(same_lead, l.c.lead_id.between(*leads))
 
     def own_kind(name: str, col: str):
         kind = KIND_OF_COLUMN.get(name)
         return o.c[col] if kind is None else sa.case((o.c.kind == kind, o.c[col]))
 
     # outer joins: a partner-registered lead (kind "registration") has no stored lead behind it yet
-    rows = (sa.select(o.c.event_id, o.c.lead_id, f.c.file_name.label("source_file"),
+    return (sa.select(o.c.event_id, o.c.lead_id, f.c.file_name.label("source_file"),
                       l.c.row_number.label("source_row"), email.label("email"), o.c.kind.label("event"),
                       *[own_kind(name, col).label(name) for name, col in STATUS_FIELDS.items()])
             .join(b, b.c.event_id == o.c.event_id)
-            .outerjoin(l, same_lead)
+            .outerjoin(l, l.c.lead_id == o.c.lead_id)
             .outerjoin(f, f.c.batch_id == l.c.batch_id)
-            .where(b.c.batch_id == batch.batch_id, *_event_range(low, high))
-            .subquery("status_rows"))
+            .where(b.c.batch_id == batch.batch_id, *_event_range(low, high)))
 
+
+def status_cells(rows: sa.FromClause, dialect: str, neutralise_formulas: bool = True) -> list:
+    """The file's columns over `rows` (a relation named `status_rows` with STATUS_COLUMNS as stored). Every text
+    cell that a spreadsheet would run as a formula is made inert (leadsync/csv_safe.py); with
+    `neutralise_formulas` false only the partner-typed ones are (PARTNER_TYPED), for machine consumers that
+    need the raw values."""
     def cell(name: str):
         if name in NOT_TEXT or not (neutralise_formulas or name in PARTNER_TYPED):
             return rows.c[name]
-        return sa.literal_column(neutralise_sql(f'status_rows."{name}"', dialect)).label(name)
+        return sa.literal_column(neutralise_sql(f'{rows.name}."{name}"', dialect)).label(name)
 
-    return sa.select(*[cell(name) for name in STATUS_COLUMNS]).select_from(rows).order_by(rows.c.event_id)
+    return [cell(name) for name in STATUS_COLUMNS]
+
+
+def status_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None,
+                 neutralise_formulas: bool = True) -> sa.Select:
+    """The status file's rows of the batch (event ids from `low` up to `high`, where given) as written: cells
+    made inert (status_cells), in event-id order."""
+    rows = status_rows_query(batch, dialect, low, high).subquery(status_rows.TABLE)
+    return (sa.select(*status_cells(rows, dialect, neutralise_formulas)).select_from(rows)
+            .order_by(rows.c.event_id))
 
 
 def _event_range(low: str | None, high: str | None) -> list:
@@ -108,42 +123,23 @@ def _event_range(low: str | None, high: str | None) -> list:
     return [*([o.c.event_id >= low] if low is not None else []), *([o.c.event_id < high] if high is not None else [])]
 
 
-def _part_leads(conn: sa.Connection, batch: Batch, low: str | None, high: str | None) -> tuple[str, str] | None:
-    """The smallest and largest lead id among the part's events (None when it has none)."""
-    o, b = tables.writeback_outbox, tables.writeback_bindings
-    first, last = conn.execute(sa.select(sa.func.min(o.c.lead_id), sa.func.max(o.c.lead_id))
-                               .join(b, b.c.event_id == o.c.event_id)
-                               .where(b.c.batch_id == batch.batch_id, *_event_range(low, high))).one()
-    return None if first is None else (first, last)
+# Rows per part of a status file: each part is written on its own, so a file of millions of rows goes out in
+# bounded memory (the parts, in event-id order, concatenate into the same bytes a single sort would give). On
+# DuckDB two whole row groups of the scratch table (status_rows.ROW_GROUP), so a part reads no row it does not
+# write.
+PART_ROWS = 2 * status_rows.ROW_GROUP
 
 
-# Rows per part of a status file: each part is sorted on its own, so a file of millions of rows is written in
-# bounded memory (the parts, in event-id order, concatenate into the same bytes a single sort would give).
-PART_ROWS = 250_000
-
-
-def _part_bounds(store: LeadStore, conn: sa.Connection, batch: Batch) -> list[str]:
-    """The first event id of each part after the first (event ids in order; parts of about PART_ROWS rows).
-    Any increasing bounds give the same bytes once the parts are joined, so on DuckDB they come from a
-    sample of the batch's event ids (sorting millions of ids to cut them exactly would take as much memory
-    as the rest of the write back); Postgres sorts on disk and cuts exactly."""
+def _part_bounds(conn: sa.Connection, batch: Batch) -> list[str]:
+    """Postgres: the first event id of each part after the first (event ids in order, PART_ROWS a part; the
+    server sorts on disk)."""
     b = tables.writeback_bindings
-    parts = -(-batch.event_count // PART_ROWS)
-    if parts <= 1:
+    if batch.event_count <= PART_ROWS:
         return []
-    if store.dialect == "duckdb":
-        ids = store.render(conn, sa.select(b.c.event_id).where(b.c.batch_id == batch.batch_id))
-        drawn = min(batch.event_count, parts * SAMPLE_PER_PART)
-        sample = sorted(conn.exec_driver_sql(
-            f"SELECT event_id FROM ({ids}) AS ids USING SAMPLE reservoir({drawn} ROWS) REPEATABLE (7)").scalars())
-        return sorted({sample[i * len(sample) // parts] for i in range(1, parts)})
     ranked = sa.select(b.c.event_id, sa.func.row_number().over(order_by=b.c.event_id).label("n")).where(
         b.c.batch_id == batch.batch_id).subquery()
     return list(conn.execute(sa.select(ranked.c.event_id).where((ranked.c.n - 1) % PART_ROWS == 0,
                                                                 ranked.c.n > 1).order_by(ranked.c.event_id)).scalars())
-
-
-SAMPLE_PER_PART = 200  # sampled event ids per part: parts within a few percent of PART_ROWS
 
 
 def status_file_parts(store: LeadStore, batch: Batch, folder: Path,
@@ -166,16 +162,10 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path,
 
     def render() -> None:
         try:
-            with store.begin() as conn:
-                bounds = [None, *_part_bounds(store, conn, batch)]
-                for i, low in enumerate(bounds):
-                    high = bounds[i + 1] if i + 1 < len(bounds) else None
-                    # DuckDB only: Postgres finds the part's leads by their key's index
-                    leads = _part_leads(conn, batch, low, high) if len(bounds) > 1 and store.dialect == "duckdb" \
-                        else None
-                    query = status_query(batch, store.dialect, low, high, leads, neutralise_formulas)
-                    part = folder / f"part{i:05d}.csv"
-                    _copy_part(store, conn, query, part, header=i == 0)
+            parts = (_duckdb_parts if store.dialect == "duckdb" else _postgres_parts)(
+                store, batch, folder, neutralise_formulas)
+            with closing(parts):  # a caller that stopped early: the rest is not rendered
+                for part in parts:
                     if not offer(part):
                         return
             offer(None)
@@ -194,6 +184,32 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path,
         thread.join()
 
 
+def _duckdb_parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
+    """The parts as row-id ranges of the batch's rows, joined and sorted once as stored (status_rows.py); each
+    part's cells are made inert as it is written, beside the upload of the one before."""
+    raw = status_rows_query(batch, store.dialect).subquery("raw")
+    query = sa.select(*[raw.c[name] for name in STATUS_COLUMNS]).order_by(raw.c.event_id)
+    stored = sa.table(status_rows.TABLE, *[sa.column(name) for name in STATUS_COLUMNS])
+    cells = sa.select(*status_cells(stored, store.dialect, neutralise_formulas)).select_from(stored)
+    with status_rows.sorted_rows(store, query, folder) as rows:
+        select = str(cells.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
+        for i, (first, last) in enumerate(rows.ranges(PART_ROWS)):
+            part = folder / f"part{i:05d}.csv"
+            rows.copy(first, last, part, header=i == 0, select=select)
+            yield part
+
+
+def _postgres_parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
+    """The parts as event-id ranges, each its own COPY, in one transaction."""
+    with store.begin() as conn:
+        bounds = [None, *_part_bounds(conn, batch)]
+        for i, low in enumerate(bounds):
+            high = bounds[i + 1] if i + 1 < len(bounds) else None
+            part = folder / f"part{i:05d}.csv"
+            _copy_part(conn, status_query(batch, store.dialect, low, high, neutralise_formulas), part, header=i == 0)
+            yield part
+
+
 def write_status_csv(store: LeadStore, batch: Batch, path: Path, neutralise_formulas: bool = True) -> int:
     """Render the batch's status file to `path`; returns the number of rows."""
     with tempfile.TemporaryDirectory(prefix="leadsync-parts-") as tmp, path.open("wb") as out:
@@ -204,13 +220,9 @@ def write_status_csv(store: LeadStore, batch: Batch, path: Path, neutralise_form
     return batch.event_count
 
 
-def _copy_part(store: LeadStore, conn: sa.Connection, query: sa.Select, part: Path, header: bool) -> None:
-    sql = store.render(conn, query)
-    if store.dialect == "duckdb":
-        target = "'" + str(part).replace("'", "''") + "'"
-        conn.exec_driver_sql(f"COPY ({sql}) TO {target} (FORMAT csv, HEADER {str(header).lower()}, "
-                             "NEW_LINE '\\r\\n')")
-        return
+def _copy_part(conn: sa.Connection, query: sa.Select, part: Path, header: bool) -> None:
+    """Postgres: COPY … TO STDOUT of the part's rows, into `part`."""
+    sql = LeadStore.render(conn, query)
     cursor = conn.connection.driver_connection.cursor()
     options = "FORMAT csv, HEADER" if header else "FORMAT csv"
     with part.open("wb") as out, cursor.copy(f"COPY ({sql}) TO STDOUT WITH ({options})") as copy:

@@ -12,6 +12,7 @@ from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.acceptance import accept_lead
 from leadsync.lifecycle.delivery import deliver, queue_new_lead_emails, recipients
 from leadsync.lifecycle.smtp import Mailer, SmtpUnavailable
+from leadsync.pull.campaign_fields import campaign_field_values
 from leadsync.store import tables
 
 T0 = pd.Timestamp("2026-11-02 09:00", tz="UTC").to_pydatetime()
@@ -71,9 +72,15 @@ def test_a_rerun_never_emails_the_same_assignment_twice(world):
     assert not world.inbox.to("sales@bluepeak.example")
 
 
-def test_email_shows_the_source_campaign_and_activity_history(world):
+def test_email_shows_the_source_campaign_its_shared_fields_and_activity_history(world):
     (lead,) = world.add_leads([{**US_LEAD, "campaign": "701X"}], route=False)
+    shared = {"source": "sftp_demo", "campaign_id": "701X", "shared": True, "updated_at": T0}
     with world.store.begin() as conn:
+        conn.execute(campaign_field_values.insert(), [  # pull.campaigns.fields: two shared, one internal
+            {**shared, "field": "Type", "position": 0, "label": "Campaign type", "value": "Webinar"},
+            {**shared, "field": "BudgetedCost", "position": 1, "label": "Budget", "value": "98765",
+             "shared": False},
+            {**shared, "field": "Offer__c", "position": 2, "label": "Partner offer", "value": "<b>2 for 1</b>"}])
         conn.execute(tables.leads.update().where(tables.leads.c.lead_id == lead).values(source_record_id="00Q1"))
         conn.execute(tables.campaigns.insert().values(
             source="sftp_demo", campaign_id="701X", name="Q4 Firewall Webinar", description="Live demo of the X1",
@@ -86,6 +93,11 @@ def test_email_shows_the_source_campaign_and_activity_history(world):
     (mail,) = world.inbox.messages
     assert "Q4 Firewall Webinar" in mail.text and "Live demo of the X1" in mail.text
     assert "Visit Webpage" in mail.text and "/pricing" in mail.text
+    assert "  Campaign type: Webinar\r\n  Partner offer: <b>2 for 1</b>\r\n" in mail.text  # the YAML's order
+    assert "<th align=\"left\" style=\"color:#555\">Campaign type</th><td>Webinar</td>" in mail.html
+    assert "&lt;b&gt;2 for 1&lt;/b&gt;" in mail.html and "<b>2 for 1</b>" not in mail.html  # escaped
+    for body in (mail.text, mail.html):  # the internal field: neither its label nor its value
+        assert "Budget" not in body and "98765" not in body
 
 
 def test_partner_without_anyone_to_notify_is_reported_and_waits(world):

@@ -24,6 +24,7 @@ VIEW = LeadView(
         "description": None,
         "start_date": "2026-03-01",
         "end_date": "2026-03-31",
+        "fields": [("Program tier", "Gold")],  # a shared campaign field: its label is data, from the YAML
     },
     activities=[],
 )
@@ -106,7 +107,7 @@ def test_every_message_of_the_pages_emails_and_portal_errors_is_in_every_catalog
 
 def data_strings(context) -> list[str]:
     """The values a test puts in an email: a line made of these alone is data, not untranslated English."""
-    out = [VIEW.title, VIEW.lead_id, PARTNER.name, "Spring Webinar", "Company", "Engines"]
+    out = [VIEW.title, VIEW.lead_id, PARTNER.name, "Spring Webinar", "Company", "Engines", "Program tier", "Gold"]
     out += [str(v) for v in context.values() if isinstance(v, str | int)]
     for item in context.get("items", []):
         out += [str(v) for v in item.values()]

@@ -80,3 +80,36 @@ def test_lead_detail_shows_shared_fields_campaign_and_the_partners_history_only(
     page = north.http.get(f"/portal/leads/{lead}").text
     assert "Computing" in page and "Spring Webinar" in page and "Accepted" in page
     assert "97" not in page and "do not share" not in page and "Lead Score" not in page
+
+
+def test_lead_detail_shows_the_campaigns_shared_fields_by_label_in_the_partners_language(served, browser_session):
+    """`pull.campaigns.fields`: the lead's campaign (held by name) shows its shared fields under their YAML
+    labels (data, never translated); the heading around them follows the portal's language; an internal
+    field (`shared: false`) shows neither its label nor its value."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from leadsync.pull.campaign_fields import campaign_field_values
+    from leadsync.store import tables
+
+    (lead,) = served.add_leads([{"first_name": "Ada", "last_name": "Lovelace", "company": "Engines",
+                                 "country": "US", "campaign": "Spring Webinar"}])
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    row = {"source": "sftp_demo", "campaign_id": "701A", "updated_at": now}
+    with served.store.begin() as conn:
+        conn.execute(sa.insert(tables.campaigns).values(**row, name="Spring Webinar"))
+        conn.execute(sa.insert(campaign_field_values), [
+            {**row, "field": "Type", "position": 0, "label": "Campaign type", "value": "Webinar", "shared": True},
+            {**row, "field": "BudgetedCost", "position": 1, "label": "Budget", "value": "98765", "shared": False}])
+    north = browser_session().sign_in("leads@northwind.example")
+    page = north.http.get(f"/portal/leads/{lead}").text
+    shown = re.search(r'<table id="campaign-fields">(.*?)</table>', page, re.DOTALL)
+    assert shown, page
+    assert "About this campaign" in shown.group(1)
+    assert re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', shown.group(1)) == [("Campaign type", "Webinar")]
+    assert "Budget" not in page and "98765" not in page
+
+    north.post("/portal/language", {"language": "de", "next": "/portal/leads"})
+    german = north.http.get(f"/portal/leads/{lead}").text
+    assert "Über diese Kampagne" in german and "<th scope=\"row\">Campaign type</th><td>Webinar</td>" in german

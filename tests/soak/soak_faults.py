@@ -43,6 +43,7 @@ class Armed:
     snapshot: Callable[[], None] | None = None  # once every fault of the round is armed
     thread: threading.Thread | None = None  # its `beside`, once the run started
     after: Callable[[], None] | None = None  # after the run: switch it off
+    target: str | None = None  # the sandbox it hit, where one (the soak's write invariant reads timeouts by it)
 
     def count_fired(self) -> int:
         return self.fired() if self.fired is not None else self.armed
@@ -115,7 +116,7 @@ def timeout(world: World, rng: random.Random) -> Armed:
         gate.release()
 
     return Armed("timeout", 1, f"{name}: one request held {TIMEOUT_S + 1}s", beside=beside,
-                 fired=lambda: int(gate.reached.is_set()), after=gate.release)
+                 fired=lambda: int(gate.reached.is_set()), after=gate.release, target=name)
 
 
 def token_expiry(world: World, rng: random.Random) -> Armed:

@@ -4,7 +4,9 @@ no count of its own). Each check returns violations: sentences naming the record
   records    every record a source holds (Salesforce leads, Marketo leads, Eloqua contacts, the rows of every file
              dropped on the SFTP inbox) is exactly one lead or one quarantine row: none lost, none twice
   decisions  every routed lead has exactly one current decision
-  outbox     every writeback event was sent (reached its target) and the partner's CRM org holds no lead twice
+  outbox     every writeback event was sent, and the partner's CRM org holds no lead twice
+  writes     at the targets, by the writes each sandbox counted per record and field: every writeback reached
+             its record and none was written more often than its batches were sent (soak_writes.py)
   mail       no partner email (one Message-ID to one recipient) is in the SMTP sandbox's mailbox twice
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 from soak_world import World
+from soak_writes import check_target_writes
 
 from leadsync.config import load_partners
 from leadsync.store import LeadStore, raw, tables
@@ -154,4 +157,4 @@ def check_mail(world: World) -> list[str]:
 
 def violations(world: World, dropped: dict[str, int]) -> dict[str, list[str]]:
     return {"records": check_records(world, dropped), "decisions": check_decisions(world),
-            "outbox": check_outbox(world), "mail": check_mail(world)}
+            "outbox": check_outbox(world), "writes": check_target_writes(world), "mail": check_mail(world)}

@@ -1,14 +1,15 @@
 """The world a soak runs in: a copy of the shipped demo project (all four sources, Maple's own CRM org, the SMTP
 sandbox) on free ports, its sandboxes running in this process (so their fault switches can be thrown), and the
-`leadsync` job run as `dagster job execute` subprocesses on an embedded-default instance of its own, which the
-soak may SIGKILL at any moment.
+`leadsync` job run as `dagster job execute` processes on an embedded-default instance of its own, which the
+soak may SIGKILL at any moment. The run processes are forked by a warm launcher (soak_launcher.py), which has
+imported dagster and leadsync's definitions once for the world.
 
 Imported by name (pytest puts tests/ and tests/soak/ on sys.path); bench/soak.py imports it too."""
 
 from __future__ import annotations
 
 import os
-import re
+import queue
 import shutil
 import signal
 import subprocess
@@ -16,8 +17,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -28,7 +30,7 @@ from leadsync.config.loader import project_paths
 from leadsync.sandboxes import Sandboxes, drop_into_sftp_sources, start_sandboxes
 
 REPO = Path(__file__).resolve().parents[2]
-DAGSTER = str(Path(sys.executable).parent / "dagster")
+LAUNCHER = str(Path(__file__).with_name("soak_launcher.py"))
 # API client timeouts short enough that an injected timeout costs seconds, not the shipped 30
 TIMEOUT_S = 3
 # a locked store is waited for this long before the step fails (and is retried by its retry policy)
@@ -42,12 +44,15 @@ class RunOutcome:
     seconds: float
     output: str = ""
     started_at: datetime | None = None
+    # vendor answers lost on purpose during this run, per target: a request held past the client's timeout (its
+    # write lands after the client has retried it), which may show at that target as a write made twice
+    lost_answers: Counter = field(default_factory=Counter)
 
     @property
-    def peak_rss_kb(self) -> int:
-        """From /usr/bin/time -v's report (0 without one: not timed, or killed with the run)."""
-        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", self.output)
-        return int(found.group(1)) if found else 0
+    def ended_at(self) -> datetime | None:
+        return None if self.started_at is None else self.started_at + timedelta(seconds=self.seconds)
+
+    peak_rss_kb: int = 0  # of the run process, from its rusage (killed runs too)
 
 
 @dataclass
@@ -58,7 +63,9 @@ class World:
     home: Path
     store_url: str
     runs: list[RunOutcome] = field(default_factory=list)
-    time_runs: bool = False  # run each job under /usr/bin/time -v, for its peak RSS
+    leave_out: tuple[str, ...] = ()  # op name prefixes the runs leave out (the reports, which only read the store)
+    _launcher: subprocess.Popen | None = None
+    _answers: queue.Queue = field(default_factory=queue.Queue)
 
     @property
     def paths(self):
@@ -73,40 +80,79 @@ class World:
     def drop_files(self, leads: int, seed: int) -> list[Path]:
         return drop_into_sftp_sources(self.paths, self.sandboxes, leads, seed)
 
-    def run(self, killer: Callable[[subprocess.Popen, World], None] | None = None,
+    def run(self, killer: Callable[[ForkedRun, World], None] | None = None,
             timeout_s: float = 600) -> RunOutcome:
         """One `dagster job execute -j leadsync`; `killer(process, world)` runs on a thread beside it and may
         SIGKILL it (see kill()). The outcome is read back from the instance."""
         before = {r.run_id for r in self._runs()}
         started, started_at = time.monotonic(), datetime.now(UTC)
-        command = [DAGSTER, "job", "execute", "-m", "leadsync.definitions", "-j", "leadsync"]
-        process = subprocess.Popen(["/usr/bin/time", "-v", *command] if self.time_runs else command,
-                                   env=self.env, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, start_new_session=True)
+        log = self.root / f"run-{len(self.runs) + 1}.log"
+        launcher = self._warm_launcher()
+        launcher.stdin.write(f"{log}\t{','.join(self.leave_out)}\n")
+        launcher.stdin.flush()
+        process = ForkedRun(int(self._answer(120).split()[1]))
         if killer is not None:
             threading.Thread(target=killer, args=(process, self), daemon=True).start()
         try:
-            output, _ = process.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+            _, _, code, rss = self._answer(timeout_s).split()
+            status = None
+        except queue.Empty:
             kill(process)
-            output, _ = process.communicate()
+            _, _, code, rss = self._answer(120).split()
             status = "TIMEOUT"
-        else:
+        process.returncode = int(code)
+        if status is None:
             status = "KILLED" if process.returncode == -signal.SIGKILL else None
         new = [r for r in self._runs() if r.run_id not in before]
         run_id = new[0].run_id if new else None
         if status is None:
             status = new[0].status.value if new else "FAILURE"
-        outcome = RunOutcome(run_id, status, time.monotonic() - started, output, started_at)
+        output = log.read_text(errors="replace") if log.exists() else ""
+        outcome = RunOutcome(run_id, status, time.monotonic() - started, output, started_at, peak_rss_kb=int(rss))
         self.runs.append(outcome)
         return outcome
+
+    def _warm_launcher(self) -> subprocess.Popen:
+        if self._launcher is None or self._launcher.poll() is not None:
+            self._launcher = subprocess.Popen([sys.executable, LAUNCHER], env=self.env, cwd=self.root,
+                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            threading.Thread(target=self._read_answers, args=(self._launcher,), daemon=True).start()
+        return self._launcher
+
+    def _read_answers(self, launcher: subprocess.Popen) -> None:
+        for line in launcher.stdout:
+            if line.startswith(("started ", "ended ")):
+                self._answers.put(line.strip())
+
+    def _answer(self, timeout_s: float) -> str:
+        return self._answers.get(timeout=timeout_s)
+
+    def stop_launcher(self) -> None:
+        if self._launcher is not None:
+            self._launcher.stdin.close()
+            try:
+                self._launcher.wait(30)
+            except subprocess.TimeoutExpired:
+                self._launcher.kill()
+            self._launcher = None
 
     def _runs(self) -> list[dg.DagsterRun]:
         with self.instance() as instance:
             return list(instance.get_runs())
 
 
-def kill(process: subprocess.Popen) -> bool:
+@dataclass
+class ForkedRun:
+    """A run process the launcher forked, as kill() and the faults' threads see it (a Popen's pid and poll())."""
+
+    pid: int
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+
+def kill(process: ForkedRun) -> bool:
     """SIGKILL the run's process group (the run and anything it started); False when it had ended already."""
     if process.poll() is not None:
         return False

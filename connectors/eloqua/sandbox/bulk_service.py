@@ -189,6 +189,8 @@ def _import_job(state: EloquaState, definition: Definition, rows: list[dict]):
             outcome = apply_custom_object_import(state, object_id, definition.body, rows, sync.uri, now,
                                                  state.faults.take_bad_record)
         sync.rejects = outcome.rejects
+        for record_id, fields in outcome.written:
+            state.writes.add(definition.entity, record_id, fields)
         sync.retain_until = now + parse_duration(definition.body["dataRetentionDuration"])
         for code, message, count in outcome.counts:
             severity = "warning" if code in ("ELQ-00060", "ELQ-00002") else "information"

@@ -38,6 +38,8 @@ BadRecord = Callable[[str], tuple[str, str] | None]
 class ImportOutcome:
     counts: list[tuple[str, str, int]] = field(default_factory=list)  # (ELQ code, message, count)
     rejects: list[dict] = field(default_factory=list)
+    # per row applied: (record id, the fields it gave), for the instance's served-write counts
+    written: list[tuple[int, list[str]]] = field(default_factory=list)
 
     def reject(self, index: int, row: dict, code: str, message: str, invalid: list[str], sync_uri: str) -> None:
         self.rejects.append({"fieldValues": row, "message": message, "statusCode": code, "recordIndex": index,
@@ -150,7 +152,9 @@ def apply_record_import(kind: RecordKind, definition: dict, rows: list[dict], sy
         updates: dict[int, dict] = {}
         created: dict[str, dict] = {}
         updated_positions = set()
+        written_new: list[tuple[str, list[str]]] = []  # created records get their ids below
         stamp = now.replace(tzinfo=None)
+        ids = store.ids()
         for (index, row, values), pos in zip(valid, positions, strict=True):
             pos = int(pos)
             key = values.get(kind.key_column) or (current[pos][kind.key_column] if pos >= 0 else "")
@@ -161,19 +165,24 @@ def apply_record_import(kind: RecordKind, definition: dict, rows: list[dict], sy
             if pos < 0 and id_target != kind.key_column:
                 out.reject(index, row, *kind.unmatched, [id_key], sync_uri)
                 continue
+            given = [name for name in values if name != "id"]
             if pos < 0:
                 pending = created.setdefault(key.lower(), {kind.key_column: key})
                 _merge(pending, values, dict(pending), rule, {"id", kind.key_column})
+                written_new.append((key.lower(), given))
                 continue
             change = updates.setdefault(pos, {})
             _merge(change, values, {**current[pos], **change}, rule, {"id", id_target})
             updated_positions.add(pos)
+            out.written.append((int(ids[pos]), given))
         for change in updates.values():
             if change:
                 change[kind.modified_column] = stamp
         next_id = store.next_id()
         new_rows = [kind.new_row(next_id + offset, values, stamp) for offset, values in enumerate(created.values())]
         store.apply({p: c for p, c in updates.items() if c}, new_rows)
+        new_ids = {key: next_id + offset for offset, key in enumerate(created)}
+        out.written += [(new_ids[key], given) for key, given in written_new]
     invalid_emails = sum(1 for r in out.rejects if r["statusCode"] == "ELQ-00002")
     out.counts = [("ELQ-00001", "Total records processed.", len(rows)), (*kind.created, len(new_rows)),
                   (*kind.updated, len(updated_positions))]
@@ -252,6 +261,7 @@ def apply_custom_object_import(catalog, object_id: int, definition: dict, rows: 
                 else:
                     record.values[int(target[1:])] = value
             record.updated_at = stamp
+            out.written.append((record.id, [name for name in values if name != "id"]))
             if link_key and row.get(link_key, "").strip():
                 source = row[link_key].strip()
                 found = catalog.contacts.positions_for_emails([source]) if link_target == "C_EmailAddress" else \
@@ -329,6 +339,7 @@ def apply_activity_import(catalog, definition: dict, rows: list[dict], sync_uri:
                  "contact_id": v["contact_id"], "campaign_id": v.get("campaign_id"), "asset_id": v.get("asset_id")}
                 for i, v in enumerate(accepted)], schema=table.schema)
             catalog.activities = pa.concat_tables([table, new]).unify_dictionaries()
+        out.written = [(v["contact_id"], [activity_type]) for v in accepted]
     out.counts = [("ELQ-00001", "Total records processed.", len(rows)),
                   ("ELQ-00006", "Activities created.", len(accepted))]
     if out.rejects:

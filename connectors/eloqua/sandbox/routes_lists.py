@@ -57,6 +57,8 @@ def contact_list_routes(state) -> list[Route]:
             found.name = str(body["name"])
             found.members |= set(added)
             found.members -= set(removed)
+        for contact_id in [*added, *removed]:
+            state.writes.add("contactListMember", f"{found.id}:{contact_id}", ["member"])
         return json_response(found.render())
 
     return [

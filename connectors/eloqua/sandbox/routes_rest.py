@@ -120,6 +120,7 @@ def rest_routes(state) -> list[Route]:
         changes = account_changes(body if isinstance(body, dict) else {}, full=True)
         with state.accounts.lock:
             pos = account_position(request.path_params["id"])
+            state.writes.add("accounts", request.path_params["id"], list(changes))
             changes["updated_at"] = to_timestamp(state.clock.now())
             state.accounts.apply({pos: changes})
             row = state.accounts.row(pos)
@@ -129,6 +130,7 @@ def rest_routes(state) -> list[Route]:
         body = await read_json(request)
         changes = account_changes(body if isinstance(body, dict) else {}, full=False)
         account_id = new_account(state.accounts, changes, state.clock.now())
+        state.writes.add("accounts", account_id, list(changes))
         return json_response(account_json(state.accounts.row(account_position(account_id)), "complete"), 201)
 
     async def get_contact(request: Request) -> Response:
@@ -150,6 +152,7 @@ def rest_routes(state) -> list[Route]:
                 return json_response([{"type": "ObjectValidationError", "property": "emailAddress",
                                        "requirement": {"type": "UniquenessRequirement"},
                                        "value": changes["C_EmailAddress"]}], 409)
+            state.writes.add("contacts", request.path_params["id"], list(changes))
             changes["C_DateModified"] = to_timestamp(state.clock.now())
             store.apply({pos: changes})
             row = store.row(pos)
@@ -167,6 +170,7 @@ def rest_routes(state) -> list[Route]:
                                        "value": changes["C_EmailAddress"]}], 409)
             now = to_timestamp(state.clock.now())
             new_id = store.next_id()
+            state.writes.add("contacts", new_id, list(changes))
             store.apply({}, [{**changes, "id": new_id, "ContactIDExt": contact_id_ext([new_id])[0].as_py(),
                               "C_DateCreated": now, "C_DateModified": now, "_subscribed": True,
                               "_bounced": False, "_email_format": "HTML"}])

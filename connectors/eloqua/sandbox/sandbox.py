@@ -31,6 +31,7 @@ from leadsync.connectors.eloqua.sandbox.schema import ContactField, CustomObject
 from leadsync.connectors.eloqua.sandbox.session import EloquaConnection, basic_authorization, open_session
 from leadsync.connectors.eloqua.sandbox.state import EloquaState
 from leadsync.connectors.http_sandbox import FaultSwitches, HttpSandbox
+from leadsync.connectors.sandbox_writes import WriteKey
 
 DEMO_SITE, DEMO_USER, DEMO_PASSWORD = "LeadSyncDemo", "Demo.User", "demo-password"
 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET = "leadsync-demo-client", "leadsync-demo-secret"
@@ -161,6 +162,14 @@ class EloquaSandbox:
         names = {f.id: f.name for f in data.schema.fields}
         return [{"id": r.id, "contact_id": r.contact_id, "external_id": r.external_id,
                  **{names[k]: v for k, v in r.values.items()}} for r in data.records.values()]
+
+    def write_counts(self, object_name: str | None = None) -> dict[WriteKey, int]:
+        """Writes served over the API so far, per (object, record id, field). Bulk imports count each row
+        applied under the definition's entity ("contacts", "accounts", "customObjects/<id>": the fields the row
+        gave, by column; "activities": the activity type, on the contact); REST creates and updates count
+        "contacts"/"accounts" per field set; contact list changes count "contactListMember" ("<list>:<contact>",
+        "member"). Rejected rows and failed syncs count nothing."""
+        return self.state.writes.snapshot(object_name)
 
     # ------------------------------------------------------------------ Eloqua fault switches
 

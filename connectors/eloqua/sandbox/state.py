@@ -19,6 +19,7 @@ from leadsync.connectors.eloqua.sandbox.custom_objects import CustomObjectStore
 from leadsync.connectors.eloqua.sandbox.faults import EloquaFaults
 from leadsync.connectors.eloqua.sandbox.schema import DEFAULT_CONTACT_FIELDS, default_custom_objects
 from leadsync.connectors.eloqua.sandbox.syncs import Sync, SyncQueue
+from leadsync.connectors.sandbox_writes import WriteCounts
 
 EMPTY_ACTIVITIES = pa.schema([("id", pa.int64()), ("type", pa.dictionary(pa.int32(), pa.string())),
                               ("created_at", TIMESTAMP), ("contact_id", pa.int64()), ("visitor_id", pa.int64()),
@@ -62,6 +63,7 @@ class EloquaState:
         self.next_definition_id = 1
         self.next_sync_id = 1
         self.queue = SyncQueue(clock)
+        self.writes = WriteCounts()  # writes served over the API, per (object, record id, field)
 
     def seed(self, contacts: int, seed: int = 7, activities_per_contact: float = 2.0,
              campaigns: int = 12, now: datetime | None = None) -> None:

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -20,9 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from leadsync.connectors.marketo.sandbox.envelope import MarketoError, RecordError, failure, request_id, success
-
-if TYPE_CHECKING:
-    from leadsync.connectors.marketo.sandbox.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.state import MarketoState
 
 MAX_URI = 8 * 1024
 MAX_BODY, MAX_BULK_BODY = 1024 * 1024, 10 * 1024 * 1024
@@ -61,8 +59,8 @@ class Route:
 
 
 class MarketoApi:
-    def __init__(self, sandbox: MarketoSandbox, routes: list[Route]):
-        self.sandbox = sandbox
+    def __init__(self, state: MarketoState, routes: list[Route]):
+        self.state = state
         self.routes = routes
         self.errors_answered: Counter[str] = Counter()  # response-level error codes sent, for tests
         self.app = Starlette(routes=[StarletteRoute("/{path:path}", self.handle, methods=ALL_METHODS)])
@@ -88,28 +86,28 @@ class MarketoApi:
         if params.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type",
                                  "error_description": "Unsupported grant type"}, status_code=400)
-        token = self.sandbox.tokens.issue(params.get("client_id"), params.get("client_secret"))
+        token = self.state.tokens.issue(params.get("client_id"), params.get("client_secret"))
         if token is None:
             return JSONResponse({"error": "invalid_client", "error_description": "Bad client credentials"},
                                 status_code=401)
         return JSONResponse(token)
 
     async def _call(self, request: Request, route: Route, path_params: dict[str, str]) -> Response:
-        sandbox = self.sandbox
+        state = self.state
         rid = request_id()
         try:
             auth = request.headers.get("authorization", "")
             token_value = auth[7:].strip() if auth.lower().startswith("bearer ") else \
                 request.query_params.get("access_token")
-            token = sandbox.tokens.check(token_value)
-            forced = sandbox.faults.take_forced(request.url.path)
+            token = state.tokens.check(token_value)
+            forced = state.faults.take_forced(request.url.path)
             if forced is not None:
                 raise forced
-            ticket = sandbox.meter.enter()
+            ticket = state.meter.enter()
             refund = False
             try:
-                if sandbox.faults.call_duration_s:
-                    await asyncio.sleep(sandbox.faults.call_duration_s)
+                if state.faults.call_duration_s:
+                    await asyncio.sleep(state.faults.call_duration_s)
                 call = await self._read(request, path_params, rid, token.client_id)
                 if isinstance(call, Response):
                     return call
@@ -124,7 +122,7 @@ class MarketoApi:
                 refund = True
                 raise
             finally:
-                sandbox.meter.leave(ticket, refund)
+                state.meter.leave(ticket, refund)
         except MarketoError as error:
             self.errors_answered[error.code] += 1
             body = failure(rid, error)

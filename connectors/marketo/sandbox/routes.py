@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
@@ -12,9 +12,8 @@ from leadsync.connectors.marketo.sandbox.activities import CHANGE_DATA_VALUE, DE
 from leadsync.connectors.marketo.sandbox.api import Call, Route
 from leadsync.connectors.marketo.sandbox.envelope import MarketoError
 from leadsync.connectors.marketo.sandbox.leads import batch_size
-
-if TYPE_CHECKING:
-    from leadsync.connectors.marketo.sandbox.sandbox import MarketoSandbox
+from leadsync.connectors.marketo.sandbox.served_writes import by_status, custom_activities, lead_sync, object_sync
+from leadsync.connectors.marketo.sandbox.state import MarketoState
 
 MAX_ACTIVITY_TYPES, MAX_ACTIVITY_LEADS = 10, 30
 CONTENT_TYPES = {"CSV": "text/csv", "TSV": "text/tab-separated-values", "SSV": "text/csv"}
@@ -34,9 +33,10 @@ def _ints(raw: Any, name: str, most: int, required: bool = False) -> list[int] |
     return values
 
 
-def build_routes(s: MarketoSandbox) -> list[Route]:
+def build_routes(s: MarketoState) -> list[Route]:
     """Every endpoint the sandbox answers. Handlers return the envelope's members (result, nextPageToken,
-    moreResult, warnings) or a raw Response (export files)."""
+    moreResult, warnings) or a raw Response (export files); write handlers count what they applied
+    (served_writes.py)."""
 
     def leads_query(c: Call) -> dict:
         p = c.params
@@ -45,8 +45,9 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
 
     def leads_sync(c: Call) -> dict:
         body = c.json()
-        return {"result": s.leads.sync(body.get("input"), body.get("action"), body.get("lookupField"),
-                                       c.request_id)}
+        result = s.leads.sync(body.get("input"), body.get("action"), body.get("lookupField"), c.request_id)
+        lead_sync(s.writes, s.schema, body, result)
+        return {"result": result}
 
     def activities(c: Call) -> dict:
         p = c.params
@@ -79,7 +80,9 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
             raise MarketoError("701", "input cannot be blank")
         if len(items) > s.limits.max_batch:
             raise MarketoError("1003", f"input may hold at most {s.limits.max_batch} records")
-        return {"result": s.activities.add_custom(items)}
+        result = s.activities.add_custom(items)
+        custom_activities(s.writes, items, result)
+        return {"result": result}
 
     def custom_object(name: str) -> str:
         if not s.objects.type(name).custom:
@@ -92,10 +95,15 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
             return name or custom_object(c.path["apiName"])
         return [
             Route(rf"{prefix}/describe\.json", {"GET": lambda c: {"result": [s.objects.type(kind(c)).describe()]}}),
-            Route(rf"{prefix}/delete\.json", {"POST": lambda c: {"result": s.objects.delete(kind(c), c.json())}}),
+            Route(rf"{prefix}/delete\.json", {"POST": lambda c: write_objects(kind(c), c, s.objects.delete)}),
             Route(rf"{prefix}\.json", {"GET": lambda c: s.objects.query(kind(c), c.params),
-                                       "POST": lambda c: {"result": s.objects.sync(kind(c), c.json())}}),
+                                       "POST": lambda c: write_objects(kind(c), c, s.objects.sync)}),
         ]
+
+    def write_objects(name: str, c: Call, write: Callable[[str, dict], list[dict]]) -> dict:
+        result = write(name, c.json())
+        object_sync(s.writes, name, c.json(), result)
+        return {"result": result}
 
     def export_file(c: Call) -> Response:
         entity, export_id = c.path["entity"], c.path["exportId"]
@@ -109,7 +117,9 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
         body = c.body if isinstance(c.body, dict) else {}
         items = body.get("input") if isinstance(body.get("input"), list) else []
         ids = [item.get("id") for item in items if isinstance(item, dict)]
-        return {"result": s.leads.delete(ids or _ints(c.params.get("id"), "id", s.limits.max_batch) or [])}
+        result = s.leads.delete(ids or _ints(c.params.get("id"), "id", s.limits.max_batch) or [])
+        by_status(s.writes, "lead", "deleted", result)
+        return {"result": result}
 
     def deleted_leads(c: Call) -> dict:
         p = c.params
@@ -120,8 +130,21 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
             body = c.body if isinstance(c.body, dict) else {}
             items = body.get("input") or c.params.get("input") or []
             ids = [item.get("id") for item in items if isinstance(item, dict)] if isinstance(items, list) else []
-            return s.lists.change(c.path["listId"], ids or _ints(c.params.get("id"), "id", 300) or [], action)
+            answer = s.lists.change(c.path["listId"], ids or _ints(c.params.get("id"), "id", 300) or [], action)
+            by_status(s.writes, "staticListMember", "member", answer["result"], prefix=c.path["listId"])
+            return answer
         return handler
+
+    def member_status(c: Call) -> dict:
+        body = c.json() or {}
+        result = s.programs.sync_member_status(c.path["programId"], body.get("statusName"), body.get("input"))
+        by_status(s.writes, "programMember", "progressionStatus", result, "leadId", prefix=c.path["programId"])
+        return {"result": result}
+
+    def delete_members(c: Call) -> dict:
+        result = s.programs.delete_members(c.path["programId"], (c.json() or {}).get("input"))
+        by_status(s.writes, "programMember", "deleted", result, "leadId", prefix=c.path["programId"])
+        return {"result": result}
 
     def usage(c: Call) -> dict:
         return {"result": [{"date": s.clock.central_day().isoformat(), "total": s.meter.calls_today(),
@@ -153,11 +176,8 @@ def build_routes(s: MarketoSandbox) -> list[Route]:
         Route(r"/rest/v1/activities/external\.json", {"POST": add_custom_activities}),
         Route(r"/rest/v1/programs/members/describe\.json",
               {"GET": lambda c: {"result": s.programs.describe_members()}}),
-        Route(r"/rest/v1/programs/(?P<programId>\d+)/members/status\.json", {"POST": lambda c: {
-            "result": s.programs.sync_member_status(c.path["programId"], (c.json() or {}).get("statusName"),
-                                                    (c.json() or {}).get("input"))}}),
-        Route(r"/rest/v1/programs/(?P<programId>\d+)/members/delete\.json", {"POST": lambda c: {
-            "result": s.programs.delete_members(c.path["programId"], (c.json() or {}).get("input"))}}),
+        Route(r"/rest/v1/programs/(?P<programId>\d+)/members/status\.json", {"POST": member_status}),
+        Route(r"/rest/v1/programs/(?P<programId>\d+)/members/delete\.json", {"POST": delete_members}),
         Route(r"/rest/v1/programs/(?P<programId>\d+)/members\.json",
               {"GET": lambda c: s.programs.members(c.path["programId"], c.params)}),
         *lead_database_object("/rest/v1/opportunities/roles", "opportunityRole"),

@@ -26,27 +26,16 @@ from typing import TYPE_CHECKING, Self
 import pyarrow
 
 from leadsync.connectors.http_sandbox import FaultSwitches, HttpSandbox
-from leadsync.connectors.marketo.sandbox.activities import PARTNER_EVENT, ActivityLog, CustomActivityType
+from leadsync.connectors.marketo.sandbox.activities import CustomActivityType
 from leadsync.connectors.marketo.sandbox.api import MarketoApi
-from leadsync.connectors.marketo.sandbox.auth import TokenIssuer
-from leadsync.connectors.marketo.sandbox.bulk_extract import ExportJobs
 from leadsync.connectors.marketo.sandbox.clock import SandboxClock
-from leadsync.connectors.marketo.sandbox.database import Database
-from leadsync.connectors.marketo.sandbox.faults import MarketoFaults
-from leadsync.connectors.marketo.sandbox.fields import FieldDef, LeadSchema
-from leadsync.connectors.marketo.sandbox.leads import LeadStore
-from leadsync.connectors.marketo.sandbox.limits import MarketoLimits, Meter
-from leadsync.connectors.marketo.sandbox.objects import (
-    LEADSYNC_ASSIGNMENT,
-    OPPORTUNITY,
-    OPPORTUNITY_ROLE,
-    ObjectStore,
-    ObjectType,
-)
-from leadsync.connectors.marketo.sandbox.programs import Programs
+from leadsync.connectors.marketo.sandbox.fields import FieldDef
+from leadsync.connectors.marketo.sandbox.limits import MarketoLimits
+from leadsync.connectors.marketo.sandbox.objects import ObjectType
 from leadsync.connectors.marketo.sandbox.routes import build_routes
 from leadsync.connectors.marketo.sandbox.seed import SeedSummary, seed_demo_data
-from leadsync.connectors.marketo.sandbox.static_lists import StaticLists
+from leadsync.connectors.marketo.sandbox.state import MarketoState
+from leadsync.connectors.sandbox_writes import WriteKey
 
 if TYPE_CHECKING:
     from marketorestpython.client import MarketoClient
@@ -76,31 +65,20 @@ class MarketoSandbox:
                  program_member_fields: list[FieldDef] | tuple = (), limits: MarketoLimits | None = None,
                  clock: SandboxClock | None = None):
         self.client_id, self.client_secret, self.munchkin_id = client_id, client_secret, munchkin_id
-        self.clock = clock or SandboxClock()
-        self.limits = limits or MarketoLimits()
-        self.schema = LeadSchema(list(extra_lead_fields))
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.data_dir = Path(data_dir) if data_dir else None
         if self.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="leadsync-marketo-")
         files = self.data_dir or Path(self._tmp.name)  # type: ignore[union-attr]
-        self.db = Database(files / "marketo.duckdb" if self.data_dir else None, self.schema)
-        self.tokens = TokenIssuer(self.clock, {client_id: client_secret, **(more_credentials or {})}, api_user,
-                                  self.limits)
-        self.meter = Meter(self.limits, self.clock)
-        self.faults = MarketoFaults(self.tokens, self.meter)
-        self.activities = ActivityLog(self.db, self.clock, [PARTNER_EVENT, *custom_activity_types], self.schema)
-        self.leads = LeadStore(self.db, self.schema, self.activities, self.clock, self.faults, self.limits)
-        self.activities.lead_exists = self.leads.existing_ids
-        self.programs = Programs(self.db, self.clock, self.leads, list(program_member_fields))
-        self.lists = StaticLists(self.db, self.clock, self.leads)
-        self.objects = ObjectStore(self.db, self.clock, self.limits,
-                                   [OPPORTUNITY, OPPORTUNITY_ROLE, LEADSYNC_ASSIGNMENT, *custom_objects])
-        self.objects.lead_exists = self.leads.existing_ids
-        self.exports = ExportJobs(self.db, self.clock, self.limits, self.faults, self.schema, files / "exports",
-                                  self.programs.member_fields)
-        self.faults._set_export_quota = self.exports.set_remaining_quota_mb
-        self.api = MarketoApi(self, build_routes(self))
+        self.state = state = MarketoState.create(
+            files, self.data_dir is not None, {client_id: client_secret, **(more_credentials or {})}, api_user,
+            extra_lead_fields, custom_objects, custom_activity_types, program_member_fields, limits, clock)
+        # the state's parts, by the names tests and callers use (mkto.leads, mkto.faults, mkto.clock, ...)
+        self.clock, self.limits, self.schema, self.db = state.clock, state.limits, state.schema, state.db
+        self.tokens, self.meter, self.faults = state.tokens, state.meter, state.faults
+        self.activities, self.leads, self.programs = state.activities, state.leads, state.programs
+        self.lists, self.objects, self.exports = state.lists, state.objects, state.exports
+        self.api = MarketoApi(state, build_routes(state))
         self.http = HttpSandbox(self.api.app, port=port, host=host, tls=tls, tls_dir=tls_dir, name="marketo")
         self._seed_on_start = (seed_leads, seed)
         self.seeded: SeedSummary | None = None
@@ -163,6 +141,15 @@ class MarketoSandbox:
     @property
     def ca_pem_path(self) -> Path | None:
         return self.http.ca_pem_path
+
+    def write_counts(self, object_name: str | None = None) -> dict[WriteKey, int]:
+        """Writes served over the API so far, per (object, record id, field). Objects: "lead" (Sync Leads: each
+        field a record set; Delete Leads: "deleted"), "programMember" (status changes: progressionStatus; removals:
+        "deleted"; record id "<programId>:<leadId>"), "staticListMember" (adds and removes: "member"; record id
+        "<listId>:<leadId>"), "activity" (custom activities added, per attribute; record id the lead id), and each
+        Lead Database object by name (opportunity, a custom object: each field synced; deletes: "deleted"; record
+        id the marketoGUID)."""
+        return self.state.writes.snapshot(object_name)
 
     @property
     def http_faults(self) -> FaultSwitches:

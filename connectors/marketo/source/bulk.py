@@ -67,21 +67,44 @@ class LeadExports:
         self.client = client
         self.settings = client.settings
 
-    def fetch(self, fields: list[str], filter_field: str, window: Window, reuse: str | None = None) -> ExportFile:
+    def fetch(self, fields: list[str], filter_field: str, window: Window, reuse: str | None = None,
+              started: str | None = None) -> ExportFile:
         """The finished export of `window` in a temporary file (the caller deletes it). `reuse`: an export
-        id from an interrupted pull, used when its file is still there."""
+        id from an interrupted pull, used when its file is still there. `started`: the id of a job for this
+        window already created and enqueued (`start`), waited for instead of making one."""
         if reuse:
             found = self._reuse(reuse)
             if found is not None:
                 return found
         policy = RetryPolicy(attempts=self.settings.export_attempts, initial_s=self.settings.http.retry.initial_s,
                              max_s=self.settings.http.retry.max_s)
-        return with_retries(lambda: self._run(fields, filter_field, window), policy, retry_on=ExportFailed)
+        first = [started]
 
-    def _run(self, fields: list[str], filter_field: str, window: Window) -> ExportFile:
-        """One export job: created once, enqueued (again, the same job, while Marketo's queue is full), waited
-        for and downloaded, all within `export_timeout_s`."""
-        deadline = time.monotonic() + self.settings.export_timeout_s
+        def attempt() -> ExportFile:
+            job, first[0] = first[0], None  # a retry after a failed job makes a new one
+            return self._run(fields, filter_field, window, job)
+
+        return with_retries(attempt, policy, retry_on=ExportFailed)
+
+    def start(self, fields: list[str], filter_field: str, window: Window) -> str | None:
+        """Create and enqueue the export of `window` now, without waiting for it: Marketo works on it while
+        the caller reads the window before (Marketo runs two export jobs at once). Returns its id, or None when
+        it could not be started at once (queue full, any error): `fetch` then makes the job itself, as without
+        this head start, and raises what there is to raise."""
+        deadline = time.monotonic()  # no waiting for room in the queue
+        try:
+            return self._create(fields, filter_field, window, deadline)
+        except ApiError as exc:
+            log.info("Marketo export of %s not started ahead (%s); it is made when its turn comes", window.label,
+                     exc)
+            return None
+
+    def cancel(self, export_id: str) -> None:
+        """Give up a job started ahead that will not be read (the pull stopped before its window)."""
+        self._cancel(export_id)
+
+    def _create(self, fields: list[str], filter_field: str, window: Window, deadline: float) -> str:
+        """Create the job and enqueue it (again, the same job, while Marketo's queue is full)."""
         body = {"fields": fields, "format": "CSV",
                 "filter": {filter_field: {"startAt": iso(window.start), "endAt": iso(window.end)}}}
         (job,) = self._when_queue_has_room(deadline, "create", lambda: self.client.post(
@@ -92,6 +115,13 @@ class LeadExports:
                 f"/bulk/v1/leads/export/{export_id}/enqueue.json", {}))
         except ExportAlreadyQueued:
             log.info("Marketo export %s was already queued (an earlier enqueue went through)", export_id)
+        return export_id
+
+    def _run(self, fields: list[str], filter_field: str, window: Window, started: str | None = None) -> ExportFile:
+        """One export job: created once (unless `started`), enqueued (again, the same job, while Marketo's queue
+        is full), waited for and downloaded, all within `export_timeout_s`."""
+        deadline = time.monotonic() + self.settings.export_timeout_s
+        export_id = started or self._create(fields, filter_field, window, deadline)
         status = self._wait(export_id, deadline)
         if status["status"] != "Completed":
             raise ExportFailed(f"Marketo lead export {export_id} ({window.label}) ended {status['status']}: "

@@ -143,38 +143,46 @@ class LeadPull:
         covered = high = baseline
         first = int(resume.get("window", 0)) if resume else 0
         state = {"path": "bulk", "start": iso(start), "until": iso(until), "filter": filter_field}
-        for index in range(first, len(windows)):
-            window = windows[index]
-            reuse = resume.get("export_id") if resume and index == first else None
-            skip = int(resume.get("next_chunk", 0)) if reuse else 0
-            try:
-                export = self.exports.fetch(columns, filter_field, window, reuse)
-            except ApiConfigError as exc:
-                if exc.vendor_code == UNSUPPORTED_FILTER and index == 0 and resume is None:
-                    raise _FilterUnsupported() from exc
-                raise
-            try:
-                chunks = read_chunks(export.path, self.settings.bulk_chunk_rows)
-                records, number = next(chunks, None), 0
-                while records is not None:
-                    following = next(chunks, None)
-                    if number >= skip:
-                        high = _later(high, max_updated(records))
-                        done = following is None
-                        if done and high is not None:
-                            covered = min(window.end, high)
-                        if not done:
-                            after = {**state, "window": index, "export_id": export.export_id,
-                                     "next_chunk": number + 1}
-                        elif index + 1 < len(windows):
-                            after = {**state, "window": index + 1, "export_id": None, "next_chunk": 0}
-                        else:
-                            after = None
-                        yield PulledBatch(key=f"bulk:{window.label}:{number}:{digest(records)}", records=records,
-                                          watermark=covered, resume=after, kind="bulk")
-                    records, number = following, number + 1
-            finally:
-                export.path.unlink(missing_ok=True)
+        ahead: str | None = None  # the next window's job, started while this one is read
+        try:
+            for index in range(first, len(windows)):
+                window = windows[index]
+                reuse = resume.get("export_id") if resume and index == first else None
+                skip = int(resume.get("next_chunk", 0)) if reuse else 0
+                started, ahead = ahead, None
+                try:
+                    export = self.exports.fetch(columns, filter_field, window, reuse, started)
+                except ApiConfigError as exc:
+                    if exc.vendor_code == UNSUPPORTED_FILTER and index == 0 and resume is None:
+                        raise _FilterUnsupported() from exc
+                    raise
+                if index + 1 < len(windows):  # Marketo exports the next window while this one is read
+                    ahead = self.exports.start(columns, filter_field, windows[index + 1])
+                try:
+                    chunks = read_chunks(export.path, self.settings.bulk_chunk_rows)
+                    records, number = next(chunks, None), 0
+                    while records is not None:
+                        following = next(chunks, None)
+                        if number >= skip:
+                            high = _later(high, max_updated(records))
+                            done = following is None
+                            if done and high is not None:
+                                covered = min(window.end, high)
+                            if not done:
+                                after = {**state, "window": index, "export_id": export.export_id,
+                                         "next_chunk": number + 1}
+                            elif index + 1 < len(windows):
+                                after = {**state, "window": index + 1, "export_id": None, "next_chunk": 0}
+                            else:
+                                after = None
+                            yield PulledBatch(key=f"bulk:{window.label}:{number}:{digest(records)}",
+                                              records=records, watermark=covered, resume=after, kind="bulk")
+                        records, number = following, number + 1
+                finally:
+                    export.path.unlink(missing_ok=True)
+        finally:
+            if ahead is not None:  # the pull stopped before that window: nobody will read the job
+                self.exports.cancel(ahead)
 
 
 def _rest_watermark(times: list[str], yielded: int) -> datetime | None:

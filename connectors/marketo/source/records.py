@@ -71,8 +71,12 @@ def digest(records: pd.DataFrame | pa.Table) -> str:
         pairs = pa.table({"i": pc.fill_null(records.column(ID).cast(pa.string()), "None"),
                           "u": pc.fill_null(records.column(UPDATED_AT).cast(pa.string()), "")})
         pairs = pairs.take(pc.sort_indices(pairs, [("i", "ascending"), ("u", "ascending")]))
-        lines = pc.binary_join_element_wise(pairs.column("i"), pairs.column("u"), "|").to_pylist()
-        return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:12]
+        if not pairs.num_rows:
+            return hashlib.sha1(b"").hexdigest()[:12]
+        # the lines joined by Arrow into one buffer, hashed as it lies: no Python string per record
+        lines = pc.binary_join_element_wise(pairs.column("i"), pairs.column("u"), "|").combine_chunks()
+        joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines), "\n")
+        return hashlib.sha1(joined[0].as_buffer()).hexdigest()[:12]
     pairs = sorted(zip(records[ID].astype(str), records[UPDATED_AT].fillna("").astype(str), strict=True))
     return hashlib.sha1("\n".join(f"{i}|{u}" for i, u in pairs).encode()).hexdigest()[:12]
 

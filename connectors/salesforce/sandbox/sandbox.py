@@ -42,6 +42,7 @@ from leadsync.connectors.salesforce.sandbox.schema import FieldSpec, Schema
 from leadsync.connectors.salesforce.sandbox.seed import SeedSummary, seed_org, seed_users
 from leadsync.connectors.salesforce.sandbox.store import RecordStore
 from leadsync.connectors.salesforce.sandbox.writes import RecordWriter
+from leadsync.connectors.sandbox_writes import WriteCounts, WriteKey
 
 log = logging.getLogger(__name__)
 DEFAULT_API_VERSION = "59.0"
@@ -93,7 +94,12 @@ class SalesforceSandbox:
         self.auth.add_jwt_certificate(public_pem)
         self.budget = ApiBudget(daily_api_limit)
         self.rejections = RecordRejections()
-        writer = RecordWriter(self.store, self.clock, self.credentials.user_id, check=self.rejections)
+        # served writes are counted (write_counts()); the helpers below (insert, update, convert_lead) act as a
+        # user in the org would, not through the API, and are not
+        self.writes = WriteCounts()
+        writer = RecordWriter(self.store, self.clock, self.credentials.user_id, check=self.rejections,
+                              counts=self.writes)
+        self._local_writer = RecordWriter(self.store, self.clock, self.credentials.user_id, check=self.rejections)
         bulk = BulkJobs(lambda: self.store.ids.new(JOB_PREFIX), self.clock.now_wire)
         self.org = Org(schema=self.schema, store=self.store, clock=self.clock, writer=writer,
                        credentials=self.credentials, sessions=self.sessions, auth=self.auth,
@@ -185,10 +191,16 @@ class SalesforceSandbox:
     def insert(self, object_name: str, records: Sequence[Mapping[str, Any]]) -> list[str]:
         """Create records directly (validated like an API insert, no API budget used); returns their ids."""
         with self.store.transaction():
-            return [self.org.writer.create(object_name, record) for record in records]
+            return [self._local_writer.create(object_name, record) for record in records]
 
     def update(self, object_name: str, record_id: str, values: Mapping[str, Any]) -> None:
-        self.org.writer.update(object_name, record_id, values)
+        self._local_writer.update(object_name, record_id, values)
+
+    def write_counts(self, object_name: str | None = None) -> dict[WriteKey, int]:
+        """Writes served over the API so far, per (object, record Id, field): REST sObjects, collections,
+        composite (tree, batch, graph), Bulk API 1.0 and 2.0 ingest. A create counts each field the client
+        set, a delete counts IsDeleted; a write an all-or-none request rolled back is not counted."""
+        return self.writes.snapshot(object_name)
 
     def get(self, object_name: str, record_id: str) -> dict[str, Any] | None:
         """A record's current values (deleted records too, with IsDeleted true), or None."""
@@ -232,7 +244,7 @@ class SalesforceSandbox:
         if lead.get("IsConverted"):
             raise ValueError(f"lead {lead_id} is already converted")
         with self.store.transaction():
-            writer = self.org.writer
+            writer = self._local_writer
             account = writer.create("Account", {"Name": lead.get("Company") or lead.get("LastName")})
             contact = writer.create("Contact", {"AccountId": account, "LastName": lead["LastName"],
                                                 "FirstName": lead.get("FirstName"), "Email": lead.get("Email")})

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from leadsync.connectors.salesforce.sandbox.ids import IdAllocator, looks_like_id, to_18
+from leadsync.connectors.sandbox_writes import WriteCounts
 from leadsync.connectors.salesforce.sandbox.schema import ObjectSpec, Schema
 
 
@@ -233,6 +234,13 @@ class RecordStore:
                 self._undo.append(("set", table, row, name, old))
             self.changes += 1
 
+    def count_write(self, counts: WriteCounts, object_name: str, record_id: str, fields: Sequence[str]) -> None:
+        """Count a served write; a rollback of the transaction it is part of takes the count back."""
+        with self.lock:
+            counts.add(object_name, record_id, fields)
+            if self._undo is not None:
+                self._undo.append(("count", counts, object_name, record_id, tuple(fields)))
+
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """Changes inside can be rolled back (`tx.rollback()`, or any exception). Holds the lock."""
@@ -259,6 +267,8 @@ class RecordStore:
                 entry = undo.pop()
                 if entry[0] == "append":
                     entry[1].pop_last()
+                elif entry[0] == "count":
+                    entry[1].take_back(*entry[2:])
                 else:
                     _, table, row, name, old = entry
                     table.set(row, name, old)

@@ -17,6 +17,7 @@ from leadsync.connectors.salesforce.sandbox.errors import RecordError, RecordRej
 from leadsync.connectors.salesforce.sandbox.ids import looks_like_id, to_18
 from leadsync.connectors.salesforce.sandbox.schema import ID_TYPES, TEXT_TYPES, FieldSpec, ObjectSpec
 from leadsync.connectors.salesforce.sandbox.store import RecordStore, Table
+from leadsync.connectors.sandbox_writes import WriteCounts
 
 CSV_NULL = "#N/A"  # Bulk API: an empty CSV value leaves a field alone, "#N/A" sets it to null
 SKIP = object()
@@ -119,14 +120,16 @@ def _looks_like_email(text: str) -> bool:
 
 
 class RecordWriter:
-    """Writes single records into a `RecordStore` as the API user `user_id`."""
+    """Writes single records into a `RecordStore` as the API user `user_id`. With `counts`, every write that
+    lands is counted per record and field the client set (the served writes; undone with a rollback)."""
 
     def __init__(self, store: RecordStore, clock: SandboxClock, user_id: str,
-                 check: WriteCheck | None = None):
+                 check: WriteCheck | None = None, counts: WriteCounts | None = None):
         self.store = store
         self.clock = clock
         self.user_id = user_id
         self.check = check
+        self.counts = counts
 
     # ------------------------------------------------------------------ operations
 
@@ -135,6 +138,7 @@ class RecordWriter:
         spec = table.spec
         with self.store.lock:
             new = self._coerce_all(spec, values, from_csv, creating=True)
+            given = list(new)  # what the client set; defaults below are the org's
             for field_spec in spec.stored_fields:
                 if field_spec.name not in new and field_spec.default_value is not None:
                     new[field_spec.name] = field_spec.default_value
@@ -159,6 +163,7 @@ class RecordWriter:
             if "OwnerId" in spec.fields and row_values.get("OwnerId") is None:
                 row_values["OwnerId"] = self.user_id
             self.store.insert_row(table, row_values)
+            self._count(spec.name, record_id, given)
             return record_id
 
     def update(self, object_name: str, record_id: Any, values: Mapping[str, Any],
@@ -211,6 +216,7 @@ class RecordWriter:
             self._run_check(table.spec, table.get(row, "Id"), table.record(row))
             self._stamp(table, row)
             self.store.set_value(table, row, "IsDeleted", True)
+            self._count(table.spec.name, table.get(row, "Id"), ["IsDeleted"])
             return table.get(row, "Id")
 
     # ------------------------------------------------------------------ helpers
@@ -270,6 +276,11 @@ class RecordWriter:
         for name, value in changes.items():
             self.store.set_value(table, row, name, value)
         self._stamp(table, row)
+        self._count(spec.name, table.get(row, "Id"), list(changes))
+
+    def _count(self, object_name: str, record_id: str, fields: list[str]) -> None:
+        if self.counts is not None and fields:
+            self.store.count_write(self.counts, object_name, record_id, fields)
 
     def _stamp(self, table: Table, row: int) -> None:
         now = self.clock.now_wire()

@@ -239,3 +239,16 @@ def test_a_time_window_is_read_by_bulk_extract_within_its_bounds(big_sandbox):
     assert parse_time(windows[0]["startAt"]) == start and parse_time(windows[-1]["endAt"]) <= end
     expected = db_ids(big_sandbox, "updatedAt >= ? AND updatedAt < ?", [naive_utc(start), naive_utc(end)])
     assert expected and set(ids(batches)) == expected
+
+
+def test_the_next_window_is_exported_while_one_is_read_and_given_up_when_the_pull_stops(big_sandbox):
+    with source_for(big_sandbox, bulk_chunk_rows=200) as source:
+        pull = source.pull(FIELDS, None)
+        first = next(pull)
+        specs = export_specs(big_sandbox)
+        assert len(specs) == 2  # window 0, being read, and window 1, started ahead
+        assert specs[1]["filter"]["updatedAt"]["startAt"] == specs[0]["filter"]["updatedAt"]["endAt"]
+        pull.close()  # stopped within window 0: the job started ahead is cancelled
+
+    statuses = [r["status"] for r in big_sandbox.db.rows("SELECT status FROM export_jobs ORDER BY createdAt")]
+    assert first.kind == "bulk" and statuses == ["Completed", "Canceled"]

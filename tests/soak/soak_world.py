@@ -67,7 +67,7 @@ class World:
     home: Path
     store_url: str
     runs: list[RunOutcome] = field(default_factory=list)
-    leave_out: tuple[str, ...] = ()  # op name prefixes the runs leave out (the reports, which only read the store)
+    leave_out: tuple[str, ...] = ()  # ops the runs leave out: those whose name holds one of these
     _launcher: subprocess.Popen | None = None
     _answers: queue.Queue = field(default_factory=queue.Queue)
 

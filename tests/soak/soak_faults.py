@@ -10,7 +10,7 @@ lock held, a connection cut at some moment) and, after the run, how many of its 
   token_expiry                   every session ends (Salesforce source and CRM org, Marketo)
   partial_batch                  one record of a write batch refused (Salesforce, Marketo, Eloqua, the CRM org)
   sftp_drop                      SFTP connections refused at the handshake and cut mid-transfer
-  smtp_down                      the SMTP server stopped for the whole run
+  smtp_down                      the SMTP server stopped from before the run until some seconds into it
   store_locked                   another process holds the DuckDB store for a few seconds
   kill_in_step, kill_between     SIGKILL of the run process while a vendor call is in flight / after n steps
 """
@@ -194,16 +194,33 @@ def sftp_drop(world: World, rng: random.Random) -> Armed:
 
 
 def smtp_down(world: World, rng: random.Random) -> Armed:
+    """The SMTP server stopped before the run and started again `back` seconds into it (or after the run): a
+    delivery step that meets it fails and is retried by its retry policy (30 s, then 60 s, 120 s). Down for a
+    part of the run rather than all of it, so a round costs about a minute, not the six of three retries."""
     server = world.sandboxes.get("smtp").server
     server.stop()
+    back = rng.uniform(3, 45)
+    up = threading.Lock()
+    stopped = [True]
 
     def back_up() -> None:
-        # an aiosmtpd controller does not start twice: the same sandbox object (the one the world stops at the
-        # end) gets a fresh one, on the same port and mailbox folder
-        server.__init__(server.folder, port=server.port, host=server.host)
-        server.start()
+        with up:
+            if not stopped[0]:
+                return
+            # an aiosmtpd controller does not start twice: the same sandbox object (the one the world stops at
+            # the end) gets a fresh one, on the same port and mailbox folder
+            server.__init__(server.folder, port=server.port, host=server.host)
+            server.start()
+            stopped[0] = False
 
-    return Armed("smtp_down", 1, "smtp: server stopped for the run", after=back_up)
+    def beside(process, _world):
+        deadline = time.monotonic() + back
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        back_up()
+
+    return Armed("smtp_down", 1, f"smtp: server stopped until {back:.0f}s into the run", beside=beside,
+                 after=back_up)
 
 
 def store_locked(world: World, rng: random.Random) -> Armed:

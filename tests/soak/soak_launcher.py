@@ -6,7 +6,7 @@ line it reads on stdin; the child, in a session of its own (the soak SIGKILLs it
 CLI command in-process, with its output in the file the line names. Nothing is opened before the fork: importing
 the definitions touches neither the store nor the instance and starts no thread (checked when written).
 
-Protocol (one run at a time): stdin `<log file>[TAB<op name prefixes to leave out, comma-separated>]`; stdout
+Protocol (one run at a time): stdin `<log file>[TAB<op name parts to leave out, comma-separated>]`; stdout
 `started <pid>`, then `ended <pid> <exit code> <peak RSS in KB>` (exit code -9: SIGKILLed).
 """
 
@@ -22,11 +22,11 @@ COMMAND = ["-m", "leadsync.definitions", "-j", "leadsync"]
 
 
 def _selection(leave_out: list[str]) -> list[str]:
-    """`-o` naming every op of the job but those starting with one of `leave_out` (none: the whole job)."""
+    """`-o` naming every op of the job but those whose name holds one of `leave_out` (none: the whole job)."""
     if not leave_out:
         return []
     names = [n.name for n in defs().resolve_job_def("leadsync").graph.nodes]
-    return ["-o", ",".join(sorted(n for n in names if not n.startswith(tuple(leave_out))))]
+    return ["-o", ",".join(sorted(n for n in names if not any(part in n for part in leave_out)))]
 
 
 def _run(log_path: str, selection: list[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dagster as dg
 from dotenv import dotenv_values
@@ -31,6 +33,7 @@ from leadsync.sandboxes import Sandboxes, drop_into_sftp_sources, start_sandboxe
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = str(Path(__file__).with_name("soak_launcher.py"))
+WRITE_TARGETS = ("salesforce_demo", "marketo_demo", "eloqua_demo", "maple")  # the sandboxes leadsync writes to
 # API client timeouts short enough that an injected timeout costs seconds, not the shipped 30
 TIMEOUT_S = 3
 # a locked store is waited for this long before the step fails (and is retried by its retry policy)
@@ -44,8 +47,9 @@ class RunOutcome:
     seconds: float
     output: str = ""
     started_at: datetime | None = None
-    # vendor answers lost on purpose during this run, per target: a request held past the client's timeout (its
-    # write lands after the client has retried it), which may show at that target as a write made twice
+    # vendor answers lost during this run, per target: a request held past the client's timeout on purpose, or
+    # one that timed out by itself (the run's log says "Read timed out" for the target's port); its write may
+    # land after the step's retry sent it again, which shows at the target as a write made twice
     lost_answers: Counter = field(default_factory=Counter)
 
     @property
@@ -63,7 +67,7 @@ class World:
     home: Path
     store_url: str
     runs: list[RunOutcome] = field(default_factory=list)
-    leave_out: tuple[str, ...] = ()  # op name prefixes the runs leave out (the reports, which only read the store)
+    leave_out: tuple[str, ...] = ()  # ops the runs leave out: those whose name holds one of these
     _launcher: subprocess.Popen | None = None
     _answers: queue.Queue = field(default_factory=queue.Queue)
 
@@ -109,6 +113,9 @@ class World:
             status = new[0].status.value if new else "FAILURE"
         output = log.read_text(errors="replace") if log.exists() else ""
         outcome = RunOutcome(run_id, status, time.monotonic() - started, output, started_at, peak_rss_kb=int(rss))
+        for name in WRITE_TARGETS:
+            port = urlsplit(self.server(name).url).port
+            outcome.lost_answers[name] += len(re.findall(rf"port={port}\): Read timed out", output))
         self.runs.append(outcome)
         return outcome
 

@@ -18,7 +18,7 @@ SEED = 20261203
 
 def test_a_seeded_soak_with_a_killed_run_loses_nothing_and_writes_nothing_twice(tmp_path):
     report = soak(tmp_path / "soak", seed=SEED, rounds=1, faults_per_round=8, kill_chance=1.0, leads=20,
-                  file_leads=10, clean_runs=1, log=lambda line: None, reports=False)
+                  file_leads=10, clean_runs=1, log=lambda line: None, read_only_steps=False)
     assert sum(report.faults.values()) >= 3, report.faults  # the faults did hit the run
     assert report.faults["kill_in_step"] + report.faults["kill_between"] == 1, report.faults
     assert report.violation_count == 0, (f"replay with: python bench/soak.py --seed {SEED} --rounds 1 "

@@ -19,11 +19,12 @@ from leadsync.defs.lifecycle_defs import (
 )
 from leadsync.defs.partner_crm_defs import partner_crm_definitions
 from leadsync.defs.pool_recovery import dead_run_slots, freeing_dead_slots
+from leadsync.defs.report_assets import report_assets
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.defs.routing_jobs import manual_assignment, reroute_job_and_schedule
 from leadsync.defs.source_assets import build_source_assets
-from leadsync.reports.assets import report_assets
-from leadsync.scale.profile import current_profile, executor_for
+from leadsync.runs.executors import executor_for
+from leadsync.scale.profile import current_profile
 
 
 def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:

@@ -53,7 +53,7 @@ def installed(wheel, tmp_path_factory) -> Path:
     """A fresh venv with the wheel installed; returns its bin/ folder."""
     env_dir = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=True, system_site_packages=False, clear=True).create(env_dir)
-    run(env_dir / "bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel,
+    run(env_dir / "bin/python", "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", wheel,
         cwd=env_dir)
     return env_dir / "bin"
 

@@ -105,6 +105,10 @@ def test_init_then_demo_in_an_empty_folder(installed, tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     env = user_env(installed)
+    lost = subprocess.run([installed / "leadsync", "check"], check=False, cwd=project, env=env, capture_output=True,
+                          text=True)
+    assert lost.returncode != 0 and "no mappings/ folder in" in lost.stderr and "leadsync init" in lost.stderr
+
     done = run(installed / "leadsync", "init", cwd=project, env=env)
     written = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
     assert written == sorted(str(f) for f in starter_files(REPO)), done.stdout
@@ -113,6 +117,9 @@ def test_init_then_demo_in_an_empty_folder(installed, tmp_path):
     again = subprocess.run([installed / "leadsync", "init"], check=False, cwd=project, env=env, capture_output=True, text=True)
     assert again.returncode == 2
     assert "exist in" in again.stderr and "mappings/partners.yaml" in again.stderr and "--force" in again.stderr
+    (project / "mappings/partners.yaml").write_text("partners: []\n")
+    run(installed / "leadsync", "init", "--force", cwd=project, env=env)
+    assert "id: maple" in (project / "mappings/partners.yaml").read_text()
 
     starter_with_free_ports(project)
     demo = run(installed / "leadsync", "demo", "--leads", "60", "--seed", "3", cwd=project, env=env, timeout=400)

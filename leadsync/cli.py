@@ -88,7 +88,7 @@ def _mappings_dir(args: argparse.Namespace) -> str | None:
     folder of its own under the temp directory; any other command stops, saying how to make a project."""
     import tempfile
 
-    from leadsync.starter_project import write_starter
+    from leadsync.starter_project import StarterError, write_starter
 
     chosen = args.mappings or os.environ.get("LEADSYNC_MAPPINGS_DIR")
     if chosen:
@@ -100,8 +100,12 @@ def _mappings_dir(args: argparse.Namespace) -> str | None:
         return str(checkout)
     if args.command == "demo":
         folder = Path(tempfile.gettempdir()) / f"leadsync-demo-{os.getuid()}"
-        if not (folder / "mappings").is_dir() or not args.keep:
-            write_starter(folder, force=True)
+        try:
+            if not (folder / "mappings").is_dir() or not args.keep:
+                write_starter(folder, force=True)
+        except (StarterError, OSError) as exc:
+            raise SystemExit(f"leadsync demo: no mappings/ in {Path.cwd()}, and the starter project could not be "
+                             f"written to {folder}: {exc}; run `leadsync init` in an empty folder and the demo there")
         print(f"no mappings/ in {Path.cwd()}: the demo runs on the starter project in {folder} "
               f"(`leadsync init` writes one into this folder)", flush=True)
         return str(folder / "mappings")
@@ -552,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="leadsync", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Pull supplier leads (Salesforce, Marketo, Eloqua, SFTP files), route them to channel\n"
                     "partners, deliver them and write every outcome back to the source.")
-    parser.add_argument("--mappings", help="mappings folder (default: ./mappings or $LEADSYNC_MAPPINGS_DIR)")
+    parser.add_argument("--mappings", help="mappings folder (default: $LEADSYNC_MAPPINGS_DIR, else ./mappings; "
+                                           "`leadsync init` writes one)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     demo = sub.add_parser("demo", help="start every bundled sandbox (SFTP, Salesforce, Marketo, Eloqua, a partner's "
                                        "CRM, SMTP) with seeded leads, run everything, print a summary per source")

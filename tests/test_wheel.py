@@ -122,7 +122,7 @@ def test_init_then_demo_in_an_empty_folder(installed, tmp_path):
     assert "id: maple" in (project / "mappings/partners.yaml").read_text()
 
     starter_with_free_ports(project)
-    demo = run(installed / "leadsync", "demo", "--leads", "60", "--seed", "3", cwd=project, env=env, timeout=400)
+    demo = run(installed / "leadsync", "demo", "--leads", "60", "--seed", "3", cwd=project, env=env, timeout=900)
     out = demo.stdout
     assert f"DAGSTER_HOME={project / 'dagster_home'}" in out, out[:2000]
     tables = figures(out)

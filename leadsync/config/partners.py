@@ -119,8 +119,9 @@ class CrmWithdrawal(Strict):
 
 class PartnerCrm(Strict):
     """The partner's own CRM: leads it accepts are created there, and its changes to them come back as
-    lifecycle events. `type` picks the connector (a registered kind: leadsync/config/crm_kinds.py); `connection` takes that
-    connector's connection keys (salesforce: the same keys as a Salesforce source's `connection`)."""
+    lifecycle events. `type` picks the connector (a kind registered in leadsync/config/crm_kinds.py);
+    `connection` takes that connector's connection keys (salesforce: the same keys as a Salesforce source's
+    `connection`)."""
 
     type: str = Field("salesforce", description="The CRM connector: salesforce.")
     connection: Any = Field(description="How to reach the partner's CRM; secrets are named by *_env keys.")

@@ -677,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "seed", 0) is None:
         args.seed = int(time.time()) % 100_000
-    if args.command != "init":
+    # `init`, `store migrate` and the vendor emulators (`sandbox VENDOR`) need no project
+    if args.command not in ("init", "store") and not getattr(args, "vendors", None):
         args.mappings = _mappings_dir(args)
     from leadsync.store.engine import StoreSchemaError
     from leadsync.store.faults import StoreFault

@@ -13,7 +13,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 # commands below (ui, scale, sandbox, web) stop, and stop what they started, when make dies (leadsync/scale/serve.py).
 export LEADSYNC_STOP_WITH_PARENT := 1
 
-.PHONY: demo test scale sandbox web ui bench lint clean
+.PHONY: demo test scale sandbox web ui bench lint wheel clean
 
 $(STAMP): pyproject.toml setup.py
 	@echo "Setting up $(VENV): installing leadsync and its dependencies (Dagster, DuckDB, the vendor clients)."
@@ -63,8 +63,13 @@ ui: $(STAMP)
 bench: $(STAMP)
 	/usr/bin/time -f "peak RSS %M KB, %e s wall" $(BIN)/python bench/pipeline_1m.py
 
+# dist/leadsync-<version>-py3-none-any.whl: one top-level module, leadsync, with the starter project as package
+# data (README: Installing leadsync elsewhere).
+wheel: $(STAMP)
+	$(BIN)/python -m build --wheel --outdir dist
+
 lint: $(STAMP)
 	$(BIN)/ruff check leadsync connectors tests bench
 
 clean:
-	rm -rf $(VENV) dagster_home/leadsync.duckdb* dagster_home/sftp_sandbox dagster_home/sandboxes dagster_home/mail_sandbox
+	rm -rf $(VENV) build dist dagster_home/leadsync.duckdb* dagster_home/sftp_sandbox dagster_home/sandboxes dagster_home/mail_sandbox

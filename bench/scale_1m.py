@@ -140,7 +140,7 @@ def run_mode(mode: str, files: Path, work: Path) -> dict:
             took = time.perf_counter() - started
         else:
             from leadsync.scale.profile import SCALE_HOME
-            from leadsync.scale.workers import Workers
+            from leadsync.runs.workers import Workers
 
             n = int(mode.removeprefix("scale"))
             tag = uuid.uuid4().hex[:6]
@@ -155,7 +155,7 @@ def run_mode(mode: str, files: Path, work: Path) -> dict:
             os.environ.update(env)
             with Workers(n, {**env, "LEADSYNC_MAPPINGS_DIR": str(mappings)}, root / "workers") as workers:
                 from leadsync.defs.build import build_definitions
-                from leadsync.scale.profile import pools_of, set_pool_limits
+                from leadsync.runs.executors import pools_of, set_pool_limits
 
                 with dg.DagsterInstance.from_config(str(home)) as instance:
                     set_pool_limits(instance, pools_of(build_definitions(mappings)))

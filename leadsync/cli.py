@@ -59,7 +59,58 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     paths = project_paths(args.mappings)
     _env(paths)
+    print(f"project: {paths.root} (mappings/ and .env); Dagster instance: DAGSTER_HOME={os.environ['DAGSTER_HOME']}",
+          flush=True)
     return run_demo(args.mappings, args.leads, args.seed, args.keep, args.verbose)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """`leadsync init [DIR]`: a starter project (leadsync/starter_project.py) written into DIR."""
+    from leadsync.starter_project import StarterError, write_starter
+
+    try:
+        done = write_starter(Path(args.dir), force=args.force)
+    except StarterError as exc:
+        print(f"leadsync init: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(done.written)} files into {done.target}:")
+    for file in done.written:
+        print(f"  {file}")
+    here = "" if done.target == Path.cwd().resolve() else f"cd {done.target} && "
+    print(f"next: {here}leadsync demo (the bundled sandboxes, seeded, and a run of every source); "
+          f"`leadsync check` validates the YAML as you edit it")
+    return 0
+
+
+def _mappings_dir(args: argparse.Namespace) -> str | None:
+    """The project a command works on: --mappings, else $LEADSYNC_MAPPINGS_DIR, else ./mappings, else (run from
+    a source checkout) the repository's. With none of them, `leadsync demo` runs on the starter project in a
+    folder of its own under the temp directory; any other command stops, saying how to make a project."""
+    import tempfile
+
+    from leadsync.starter_project import StarterError, write_starter
+
+    chosen = args.mappings or os.environ.get("LEADSYNC_MAPPINGS_DIR")
+    if chosen:
+        return chosen
+    if Path("mappings").is_dir():
+        return str(Path("mappings").resolve())
+    checkout = project_paths().mappings
+    if checkout.is_dir():
+        return str(checkout)
+    if args.command == "demo":
+        folder = Path(tempfile.gettempdir()) / f"leadsync-demo-{os.getuid()}"
+        try:
+            if not (folder / "mappings").is_dir() or not args.keep:
+                write_starter(folder, force=True)
+        except (StarterError, OSError) as exc:
+            raise SystemExit(f"leadsync demo: no mappings/ in {Path.cwd()}, and the starter project could not be "
+                             f"written to {folder}: {exc}; run `leadsync init` in an empty folder and the demo there")
+        print(f"no mappings/ in {Path.cwd()}: the demo runs on the starter project in {folder} "
+              f"(`leadsync init` writes one into this folder)", flush=True)
+        return str(folder / "mappings")
+    raise SystemExit(f"leadsync {args.command}: no mappings/ folder in {Path.cwd()}: run `leadsync init` to write a "
+                     f"starter project here, or name one with --mappings DIR (or $LEADSYNC_MAPPINGS_DIR)")
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
@@ -86,12 +137,10 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
 
 def _scale(args: argparse.Namespace, paths, env: dict[str, str]) -> int:
-    import dagster as dg
-
+    from leadsync.runs.on_workers import run_on_workers, was_interrupted
+    from leadsync.runs.workers import Workers
     from leadsync.scale.local import format_pending, pending_writeback
-    from leadsync.scale.runner import run_on_workers, was_interrupted
     from leadsync.scale.serve import ProcessGroup
-    from leadsync.scale.workers import Workers
     from leadsync.store import LeadStore
 
     with _demo_sandboxes(paths, args.leads, args.seed) as mail, \
@@ -101,8 +150,7 @@ def _scale(args: argparse.Namespace, paths, env: dict[str, str]) -> int:
         success = True
         if args.run:
             started = time.perf_counter()
-            with dg.DagsterInstance.get() as instance:
-                result = run_on_workers(instance)
+            result = run_on_workers()  # on the instance of $DAGSTER_HOME (the scale one)
             if was_interrupted(result):  # Dagster took the signal during the run: stop here as well
                 raise KeyboardInterrupt("a stop signal during the run")
             _print_run(result, time.perf_counter() - started, mail, " on the workers")
@@ -489,6 +537,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 EPILOG = """\
 common commands:
+  leadsync init [DIR]            write a starter project (mappings/, .env, dagster_home/) into DIR
   leadsync demo                  start the bundled sandboxes, run every source end to end, print a summary
   leadsync dev                   the Dagster UI with the sandboxes and the partner web app (make ui)
   leadsync check [--connect]     validate the YAML under mappings/ (and log in to each source)
@@ -507,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="leadsync", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Pull supplier leads (Salesforce, Marketo, Eloqua, SFTP files), route them to channel\n"
                     "partners, deliver them and write every outcome back to the source.")
-    parser.add_argument("--mappings", help="mappings folder (default: ./mappings or $LEADSYNC_MAPPINGS_DIR)")
+    parser.add_argument("--mappings", help="mappings folder (default: $LEADSYNC_MAPPINGS_DIR, else ./mappings; "
+                                           "`leadsync init` writes one)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     demo = sub.add_parser("demo", help="start every bundled sandbox (SFTP, Salesforce, Marketo, Eloqua, a partner's "
                                        "CRM, SMTP) with seeded leads, run everything, print a summary per source")
@@ -518,6 +568,10 @@ def main(argv: list[str] | None = None) -> int:
                       help="keep the store and the sandboxes' data from the last demo (default: start afresh)")
     demo.add_argument("--verbose", action="store_true", help="print Dagster's event log too")
     demo.set_defaults(func=cmd_demo)
+    init = sub.add_parser("init", help="write a starter project (mappings/, .env, dagster_home/) into DIR")
+    init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where (default: this folder)")
+    init.add_argument("--force", action="store_true", help="overwrite starter files that exist already")
+    init.set_defaults(func=cmd_init)
     sc = sub.add_parser("scale", help="the demo on the scale profile: Postgres, RabbitMQ and Celery workers")
     sc.add_argument("--leads", type=int, default=5000)
     sc.add_argument("--seed", type=int, default=7)
@@ -623,6 +677,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "seed", 0) is None:
         args.seed = int(time.time()) % 100_000
+    # `init`, `store migrate` and the vendor emulators (`sandbox VENDOR`) need no project
+    if args.command not in ("init", "store") and not getattr(args, "vendors", None):
+        args.mappings = _mappings_dir(args)
     from leadsync.store.engine import StoreSchemaError
     from leadsync.store.faults import StoreFault
 

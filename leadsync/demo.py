@@ -12,27 +12,23 @@
    to the source.
 4. The summary (leadsync/reports/run_summary.py): a table per source.
 
-Dagster's event log goes to the instance (see it in the UI); the terminal gets a progress bar per stage.
-`--verbose` prints Dagster's log as well.
+Dagster's event log goes to the instance (see it in the UI); the terminal gets a progress bar per stage
+(leadsync/runs/in_process.py runs the jobs). `--verbose` prints Dagster's log as well.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import warnings
-from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from leadsync.config.loader import ProjectPaths
 from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.connectors.smtp_sandbox import SmtpSandbox
-from leadsync.config.loader import ProjectPaths
 from leadsync.sandboxes import (  # noqa: F401 - drop_demo_files: re-exported for older callers
     Sandboxes,
     Started,
@@ -41,16 +37,6 @@ from leadsync.sandboxes import (  # noqa: F401 - drop_demo_files: re-exported fo
     start_sandboxes,
 )
 
-# The order stages run in, and which steps (by the asset key's last part) belong to each.
-STAGES = (
-    ("pull", ("raw_rows",)),
-    ("map + validate", ("leads",)),
-    ("route", ("assignments", "reroutes")),
-    ("deliver", ("deliveries", "crm_deliveries", "crm_updates", "leaderboard")),
-    ("write back", ("writeback",)),
-    ("reports", ()),
-)
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 VENDOR_LABEL = {"sftp": "SFTP", "salesforce": "Salesforce", "marketo": "Marketo", "eloqua": "Eloqua",
                 "partner_crm": "Salesforce (partner CRM)", "smtp": "SMTP"}
 
@@ -75,16 +61,6 @@ def start_sandbox(paths: ProjectPaths, port: int, password: str) -> SftpSandbox:
 def start_mail_sandbox(paths: ProjectPaths, port: int) -> SmtpSandbox:
     """The demo's mail server: partner notification emails land as .eml files under dagster_home."""
     return SmtpSandbox(sandbox_dir(paths).parent / "mail_sandbox", port=port).start()
-
-
-def stage_of(step_key: str) -> str:
-    """The stage a step of the job belongs to (its asset key's last part), e.g. 'sftp_demo__leads' → map."""
-    last = step_key.split("__")[-1]
-    if step_key.startswith("reports__"):
-        return "reports"
-    if last.endswith(("_connection_ok", "_configuration_valid")):
-        return "pull"
-    return next((name for name, parts in STAGES if last in parts), "reports")
 
 
 # ---------------------------------------------------------------------------------------------- quiet output
@@ -124,93 +100,6 @@ def start_all(console: Console, paths: ProjectPaths, leads: int, seed: int, fres
         console.print(f"  [green]✓[/] dropped {len(files)} files into the SFTP inbox: "
                       + ", ".join(f.name for f in files))
     return running
-
-
-# ---------------------------------------------------------------------------------------------- runs
-
-
-@dataclass
-class RunOutcome:
-    job: str
-    run_id: str
-    success: bool
-    seconds: float
-    failed_steps: list[str]
-    result: object
-
-
-def run_job(console: Console, defs, job_name: str, instance, verbose: bool, title: str) -> RunOutcome:
-    """Execute `job_name` in process with a progress bar per stage, fed from the run's event log."""
-    import dagster as dg
-    from dagster._core.utils import make_new_run_id
-
-    job = defs.resolve_job_def(job_name)
-    steps = [node.name for node in job.graph.nodes]
-    per_stage = Counter(stage_of(s) for s in steps)
-    run_id = make_new_run_id()
-    done: set[str] = set()
-    failed: list[str] = []
-    console.print(f"[bold]{title}[/]  (run {run_id[:8]}; its log is in the instance: `dagster dev` shows it)")
-    columns = (TextColumn("  {task.description:<16}"), BarColumn(bar_width=30), MofNCompleteColumn(),
-               TextColumn("{task.fields[now]}"), TimeElapsedColumn())
-    started_at = time.perf_counter()
-    with Progress(*columns, console=console, transient=False, disable=verbose) as progress:
-        tasks = {name: progress.add_task(name, total=per_stage[name], now="", start=False)
-                 for name, _ in STAGES if per_stage.get(name)}
-        stop = threading.Event()
-
-        def follow() -> None:
-            types = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
-                     dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED}
-            while not stop.wait(0.25):
-                _update(instance, run_id, types, tasks, progress, done, failed)
-
-        follower = threading.Thread(target=follow, name="demo-progress", daemon=True)
-        follower.start()
-        try:
-            result = job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
-                                            run_config=None if verbose else QUIET_RUN_CONFIG)
-        finally:
-            stop.set()
-            follower.join(timeout=5)
-        _update(instance, run_id, None, tasks, progress, done, failed)
-    return RunOutcome(job_name, run_id, result.success, time.perf_counter() - started_at, failed, result)
-
-
-def _update(instance, run_id, types, tasks, progress, done, failed) -> None:
-    import dagster as dg
-
-    try:
-        records = instance.all_logs(run_id)
-    except Exception:  # noqa: BLE001 - the storage being written this instant: read again next tick
-        return
-    running: dict[str, list[str]] = {}
-    for record in records:
-        event = record.dagster_event
-        if event is None or event.step_key is None:
-            continue
-        stage = stage_of(event.step_key)
-        if stage not in tasks:
-            continue
-        kind = event.event_type
-        if kind == dg.DagsterEventType.STEP_START:
-            running.setdefault(stage, []).append(event.step_key)
-            if next(t for t in progress.tasks if t.id == tasks[stage]).start_time is None:
-                progress.start_task(tasks[stage])  # the stage's clock runs from its first step
-        elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
-                      dg.DagsterEventType.STEP_SKIPPED):
-            running.get(stage, []).remove(event.step_key) if event.step_key in running.get(stage, []) else None
-            if event.step_key not in done:
-                done.add(event.step_key)
-                progress.advance(tasks[stage])
-                if kind == dg.DagsterEventType.STEP_FAILURE:
-                    failed.append(event.step_key)
-    for stage, task in tasks.items():
-        now = running.get(stage) or []
-        bad = [s for s in failed if stage_of(s) == stage]
-        text = ("[red]failed: " + ", ".join(bad) + "[/] ") if bad else ""
-        text += ("now: " + ", ".join(s.split("__")[0] for s in now)) if now else ""
-        progress.update(task, now=text)
 
 
 # ---------------------------------------------------------------------------------------------- partners at work
@@ -278,12 +167,10 @@ def run_demo(mappings: str | None, leads: int, seed: int, keep: bool, verbose: b
              console: Console | None = None) -> int:
     import os
 
-    import dagster as dg
-
     from leadsync.config import load_partners, load_source, source_files
     from leadsync.config.loader import project_paths
-    from leadsync.defs.build import build_definitions
     from leadsync.reports.run_summary import render, summarise
+    from leadsync.runs.in_process import job_runner
     from leadsync.sandboxes import SandboxSetupError
     from leadsync.store import LeadStore
 
@@ -304,15 +191,13 @@ def run_demo(mappings: str | None, leads: int, seed: int, keep: bool, verbose: b
             console.print(f"[red]leadsync demo: {exc}[/]")
             return 2
         with running:
-            defs = build_definitions(mappings)
-            with dg.DagsterInstance.get() as instance:
-                runs = [run_job(console, defs, "leadsync", instance, verbose,
-                                "Running the whole graph: job leadsync")]
+            with job_runner(console, mappings, verbose) as run:
+                runs = [run("leadsync", "Running the whole graph: job leadsync")]
                 worked = partners_at_work(running, LeadStore())
                 if worked:
                     console.print(f"[bold]The partners at work[/] in their own CRM: {worked}")
-                runs.append(run_job(console, defs, "partner_crm", instance, verbose,
-                                    "A schedule tick later: job partner_crm (partner CRMs in and out, write-backs)"))
+                runs.append(run("partner_crm",
+                                "A schedule tick later: job partner_crm (partner CRMs in and out, write-backs)"))
             store = LeadStore()
             configs = [load_source(f) for f in source_files(paths)]
             names = {p.id: p.name for p in load_partners(paths.partners_file).partners}
@@ -328,8 +213,9 @@ def run_demo(mappings: str | None, leads: int, seed: int, keep: bool, verbose: b
                 console.print(f"run {run.run_id} ({run.job}) {state} in {run.seconds:.1f}s")
             console.print(f"store: {_safe(store.url)}; sandboxes' data in {running_dir()}; "
                           f"{time.perf_counter() - started:.0f}s in all")
-            console.print("See it in the UI: DAGSTER_HOME=$PWD/dagster_home .venv/bin/dagster dev  "
-                          "(then open http://127.0.0.1:3000)")
+            console.print(f"Dagster instance: {os.environ.get('DAGSTER_HOME')}. See it in the UI: "
+                          f"leadsync --mappings {paths.mappings} dev  (then open http://127.0.0.1:3000; the UI "
+                          f"needs the dagster-webserver package)")
             return 0 if all(r.success for r in runs) else 1
 
 

@@ -19,7 +19,7 @@ import yaml
 from leadsync.connectors.eloqua.sandbox import EloquaSandbox
 from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.checks import connection_problems, project_check_results, source_check_results
-from leadsync.checks.check_results import asset_check_result
+from leadsync.defs.check_results import asset_check_result
 from leadsync.checks.connect import source_connection
 from leadsync.cli import main
 from leadsync.config.loader import project_paths

@@ -47,7 +47,7 @@ from leadsync.lifecycle.registration import register_partner_leads
 from leadsync.lifecycle.settings import LifecycleSettings
 from leadsync.lifecycle.updates import apply_update
 from leadsync.reports import REPORTS, ReportError, ReportOptions, run_report
-from leadsync.reports.assets import report_assets
+from leadsync.defs.report_assets import report_assets
 from leadsync.reports.charts import PALETTE, BarChart, render_png
 from leadsync.reports.export import export_report
 from leadsync.store import LeadStore, tables

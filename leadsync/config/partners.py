@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from leadsync.config.crm_kinds import crm_kinds
+
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 # Upper bounds of the numeric settings: far above any sane value, far below what overflows a date or an interval
@@ -117,8 +119,9 @@ class CrmWithdrawal(Strict):
 
 class PartnerCrm(Strict):
     """The partner's own CRM: leads it accepts are created there, and its changes to them come back as
-    lifecycle events. `type` picks the connector (leadsync/partner_crm/kinds.py); `connection` takes that
-    connector's connection keys (salesforce: the same keys as a Salesforce source's `connection`)."""
+    lifecycle events. `type` picks the connector (a kind registered in leadsync/config/crm_kinds.py);
+    `connection` takes that connector's connection keys (salesforce: the same keys as a Salesforce source's
+    `connection`)."""
 
     type: str = Field("salesforce", description="The CRM connector: salesforce.")
     connection: Any = Field(description="How to reach the partner's CRM; secrets are named by *_env keys.")
@@ -142,18 +145,15 @@ class PartnerCrm(Strict):
     @field_validator("type")
     @classmethod
     def _known_type(cls, v: str) -> str:
-        from leadsync.partner_crm.kinds import KINDS  # here: the connectors import this module
-
-        if v not in KINDS:
-            raise ValueError(f"'{v}' is not a CRM connector; known: {', '.join(KINDS)}")
+        kinds = crm_kinds()
+        if v not in kinds:
+            raise ValueError(f"'{v}' is not a CRM connector; known: {', '.join(kinds) or 'none registered'}")
         return v
 
     @field_validator("connection", mode="before")
     @classmethod
     def _connection(cls, v: Any, info: ValidationInfo) -> Any:
-        from leadsync.partner_crm.kinds import KINDS
-
-        kind = KINDS.get(info.data.get("type") or "")
+        kind = crm_kinds().get(info.data.get("type") or "")
         if kind is None:
             return v
         if isinstance(v, kind.connection_model):

@@ -23,6 +23,7 @@ from leadsync.config.api_sources import (
     SalesforceConnection,
     WritebackConfig,
 )
+from leadsync.config.cron import check_cron
 from leadsync.config.partners import ConflictPolicy, Rule
 from leadsync.config.sftp_campaigns import CampaignColumn, check_campaign_columns
 
@@ -217,10 +218,8 @@ class SourceConfig(Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
-        from dagster._utils.schedules import is_valid_cron_string
-
-        if v is not None and not is_valid_cron_string(v):
-            raise ValueError(f"'{v}' is not a cron expression (five fields, e.g. '*/30 * * * *')")
+        if v is not None:
+            check_cron(v)  # a CronError is a ValueError: pydantic reports it at the `schedule` key
         return v
 
     @field_validator("contacts")

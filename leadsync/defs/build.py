@@ -14,9 +14,10 @@ from leadsync.components import LeadSource, PartnerLifecycle, Routing
 from leadsync.config.loader import ProjectPaths, project_paths, source_files, source_yaml_leniently
 from leadsync.defs.automation import HISTORY, automation_sensor
 from leadsync.defs.pool_recovery import dead_run_slots, freeing_dead_slots
+from leadsync.defs.report_assets import report_assets
 from leadsync.defs.resources import LeadsyncResource
-from leadsync.reports.assets import report_assets
-from leadsync.scale.profile import current_profile, executor_for
+from leadsync.runs.executors import executor_for
+from leadsync.scale.profile import current_profile
 
 
 def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:

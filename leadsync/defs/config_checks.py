@@ -6,7 +6,7 @@ fail it with WARN severity, each problem listed in the metadata."""
 
 import dagster as dg
 
-from leadsync.checks.check_results import asset_check_result
+from leadsync.defs.check_results import asset_check_result
 from leadsync.checks.connect import source_connection
 from leadsync.checks.lint import project_check_results, source_check_results
 from leadsync.defs.resources import LeadsyncResource

@@ -1,6 +1,8 @@
 """The CRM connectors a partner's `crm.type` can name, with their defaults. Adding a CRM = a module under
-connectors/crm/ implementing `PartnerCrm`, plus one `CrmKind` here (its connection model, default field,
-status and stage maps, and how to open it from the YAML and the environment).
+connectors/crm/ implementing `PartnerCrm`, plus one `CrmKind` (its connection model, default field, status
+and stage maps, and how to open it from the YAML and the environment) registered with the schema's registry
+(leadsync/config/crm_kinds.py) and named in pyproject's `leadsync.partner_crm_kinds` entry points, so that
+partners.yaml validates its `crm` block without importing the connectors.
 
 Secrets come from the environment variables the partner's `crm.connection` names (per partner: each
 partner's CRM has its own credentials); a missing one is an ApiConfigError naming the partner, the key and
@@ -17,13 +19,14 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from leadsync.connectors.api_client import ApiConfigError, HttpSettings
 from leadsync.config.api_sources import SalesforceConnection
+from leadsync.config.crm_kinds import register_crm_kind
+from leadsync.connectors.api_client import ApiConfigError, HttpSettings
 
 if TYPE_CHECKING:
-    from leadsync.connectors.crm.contract import PartnerCrm
     from leadsync.config.loader import ProjectPaths
     from leadsync.config.partners import Partner
+    from leadsync.connectors.crm.contract import PartnerCrm
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,8 @@ SALESFORCE = CrmKind(
 )
 
 KINDS: Mapping[str, CrmKind] = MappingProxyType({SALESFORCE.name: SALESFORCE})
+for _kind in KINDS.values():
+    register_crm_kind(_kind)
 
 
 def kind_of(partner: Partner) -> CrmKind:

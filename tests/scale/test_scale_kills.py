@@ -14,8 +14,8 @@ from databases import postgres_unreachable, rabbitmq_unreachable
 from scale_runs import scale_env, worker_of_steps
 from three_sources import snapshot, three_sources
 
-from leadsync.scale.runner import run_on_workers
-from leadsync.scale.workers import Workers
+from leadsync.runs.on_workers import run_on_workers
+from leadsync.runs.workers import Workers
 
 pytestmark = pytest.mark.skipif(bool(postgres_unreachable() or rabbitmq_unreachable()),
                                 reason=f"{postgres_unreachable() or rabbitmq_unreachable()}")

@@ -18,9 +18,9 @@ from scale_runs import QUEUE, free_port, scale_env, worker_of_steps
 from three_sources import snapshot, three_sources
 
 from leadsync.defs.build import build_definitions
-from leadsync.scale.profile import pools_of, set_pool_limits
-from leadsync.scale.runner import run_on_workers
-from leadsync.scale.workers import Workers
+from leadsync.runs.executors import pools_of, set_pool_limits
+from leadsync.runs.on_workers import run_on_workers
+from leadsync.runs.workers import Workers
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(bool(postgres_unreachable() or rabbitmq_unreachable()),

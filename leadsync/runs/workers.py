@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+import dagster as dg
+
 from leadsync.scale.profile import celery_config, celery_config_path
 
 
@@ -52,8 +54,6 @@ def prepare_instance(env: dict[str, str]) -> None:
     """Create (or migrate) the instance's storage once, before any worker starts. Every worker opens the
     instance at start, and dagster-postgres creates missing tables without a lock: two workers on a fresh
     database race, and one dies with `type "run_tags" already exists`."""
-    import dagster as dg
-
     home = env.get("DAGSTER_HOME")
     if not home:
         return

@@ -1,6 +1,7 @@
 """The reports as Dagster assets: group `reports`, keys reports/<name>, each reading the store when
 materialised and showing a markdown table and a chart (a matplotlib PNG as an inline `data:` image, which
-the UI shows at once; reports/charts.py) as metadata.
+the UI shows at once; leadsync/reports/charts.py) as metadata. The reports themselves (leadsync/reports/)
+know nothing of Dagster.
 
 By default they come after partners/deliveries, so a run of every asset reports what that run did. The
 grouped reports' grouping is run config (`group_by`: built-in dimensions or mapped fields; each report's

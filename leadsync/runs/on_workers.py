@@ -15,12 +15,15 @@ def reconstructable_job(name: str):
         .get_reconstructable_job(name)
 
 
-def run_on_workers(instance: dg.DagsterInstance, job: str = "leadsync", tags: dict | None = None,
+def run_on_workers(instance: dg.DagsterInstance | None = None, job: str = "leadsync", tags: dict | None = None,
                    reexecute_from: str | None = None) -> dg.JobExecutionResult:
-    """Execute `job` (the whole of it, or from the failed steps of run `reexecute_from`). The code location's
-    pool limits are set first (see set_pool_limits)."""
+    """Execute `job` (the whole of it, or from the failed steps of run `reexecute_from`) on `instance`, by
+    default the one $DAGSTER_HOME names. The code location's pool limits are set first (see set_pool_limits)."""
+    if instance is None:
+        with dg.DagsterInstance.get() as current:
+            return run_on_workers(current, job, tags, reexecute_from)
     from leadsync.defs.build import build_definitions
-    from leadsync.scale.profile import pools_of, set_pool_limits
+    from leadsync.runs.executors import pools_of, set_pool_limits
 
     set_pool_limits(instance, pools_of(build_definitions()))
     options = None

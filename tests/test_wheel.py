@@ -1,0 +1,132 @@
+"""The wheel as a user gets it: `python -m build --wheel` over a copy of the sources, installed into a fresh venv
+(no system site-packages, nothing of this checkout on its path), then `leadsync init` and `leadsync demo` in an
+empty folder. The wheel holds one top-level module, `leadsync`, and everything a run reads: templates,
+locales and the starter project (mappings/, .env, dagster_home/'s instance files)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+from test_demo import SOURCES, figures, free_ports
+
+from leadsync.starter_project import starter_files
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE_TREES = ("leadsync", "connectors", "mappings")
+SOURCE_FILES = ("setup.py", "pyproject.toml", "README.md")
+
+
+def run(*cmd: str | Path, cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 600) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(c) for c in cmd], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{cmd} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """Built from a copy holding only what a source distribution would: no __pycache__, no build/ left in the
+    checkout, no runtime state of dagster_home/."""
+    src = tmp_path_factory.mktemp("src")
+    for tree in SOURCE_TREES:
+        shutil.copytree(REPO / tree, src / tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in SOURCE_FILES:
+        shutil.copy(REPO / name, src / name)
+    for relative in starter_files(REPO):
+        (src / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / relative, src / relative)
+    dist = tmp_path_factory.mktemp("dist")
+    run(sys.executable, "-m", "build", "--wheel", "--outdir", dist, src, cwd=src)
+    (built,) = dist.glob("leadsync-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A fresh venv with the wheel installed; returns its bin/ folder."""
+    env_dir = tmp_path_factory.mktemp("venv")
+    venv.EnvBuilder(with_pip=True, system_site_packages=False, clear=True).create(env_dir)
+    run(env_dir / "bin/python", "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", wheel,
+        cwd=env_dir)
+    return env_dir / "bin"
+
+
+def user_env(bin_dir: Path) -> dict[str, str]:
+    """The environment of a user of the installed wheel: nothing of this test session (no LEADSYNC_*, DAGSTER_*,
+    PYTHONPATH), the venv first on PATH."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LEADSYNC_", "DAGSTER_", "PYTHON", "VIRTUAL_ENV", "PYTEST"))}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", COLUMNS="160")
+    return env
+
+
+def test_the_wheel_installs_leadsync_alone_with_its_data(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+        assert zf.read(f"{info}/top_level.txt").decode().split() == ["leadsync"]
+        entry_points = zf.read(f"{info}/entry_points.txt").decode()
+    assert {n.split("/")[0] for n in names} == {"leadsync", info}
+    assert "leadsync = leadsync.cli:main" in entry_points
+    assert "[leadsync.partner_crm_kinds]" in entry_points  # partners.yaml finds the Salesforce CRM kind
+    expected = ["leadsync/connectors/sftp/sandbox.py", "leadsync/connectors/salesforce/sandbox/__init__.py",
+                "leadsync/portal/locales/de/LC_MESSAGES/messages.po", "leadsync/portal/templates/portal/base.html",
+                "leadsync/lifecycle/templates/email/new_lead.html", "leadsync/console/templates/console/base.html",
+                *(f"leadsync/starter/{f.as_posix()}" for f in starter_files(REPO))]
+    missing = [n for n in expected if n not in names]
+    assert not missing, missing
+    assert "leadsync/starter/mappings/sources/sftp_demo.yaml" in names and "leadsync/starter/.env" in names
+
+
+def starter_with_free_ports(project: Path) -> None:
+    """The written project's sandbox ports moved to free ones, so the demo meets no other server on this
+    machine (another demo, another test)."""
+    fixed = {"mappings/sources/sftp_demo.yaml": ["port: 2222"], "mappings/sources/salesforce_demo.yaml": [":8443"],
+             "mappings/sources/marketo_demo.yaml": [":8444"], "mappings/sources/eloqua_demo.yaml": [":8445"],
+             "mappings/partners.yaml": [":8446"], "mappings/lifecycle.yaml": ["port: 8025", "port: 8040"]}
+    ports = iter(free_ports(sum(map(len, fixed.values()))))
+    for file, olds in fixed.items():
+        path = project / file
+        text = path.read_text()
+        for old in olds:
+            assert old in text, f"{file} no longer holds {old!r}: update this test"
+            text = text.replace(old, old.replace(old.split(":")[-1].strip(), str(next(ports))))
+        path.write_text(text)
+
+
+def test_init_then_demo_in_an_empty_folder(installed, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    env = user_env(installed)
+    lost = subprocess.run([installed / "leadsync", "check"], check=False, cwd=project, env=env, capture_output=True,
+                          text=True)
+    assert lost.returncode != 0 and "no mappings/ folder in" in lost.stderr and "leadsync init" in lost.stderr
+
+    done = run(installed / "leadsync", "init", cwd=project, env=env)
+    written = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
+    assert written == sorted(str(f) for f in starter_files(REPO)), done.stdout
+    assert "next: leadsync demo" in done.stdout
+
+    again = subprocess.run([installed / "leadsync", "init"], check=False, cwd=project, env=env, capture_output=True, text=True)
+    assert again.returncode == 2
+    assert "exist in" in again.stderr and "mappings/partners.yaml" in again.stderr and "--force" in again.stderr
+    (project / "mappings/partners.yaml").write_text("partners: []\n")
+    run(installed / "leadsync", "init", "--force", cwd=project, env=env)
+    assert "id: maple" in (project / "mappings/partners.yaml").read_text()
+
+    starter_with_free_ports(project)
+    demo = run(installed / "leadsync", "demo", "--leads", "60", "--seed", "3", cwd=project, env=env, timeout=900)
+    out = demo.stdout
+    assert f"DAGSTER_HOME={project / 'dagster_home'}" in out, out[:2000]
+    tables = figures(out)
+    for source in SOURCES:
+        assert tables.get(source, {}).get("pulled", 0) > 0, (source, out[-4000:])
+    assert (project / "dagster_home" / "leadsync.duckdb").exists()
+    assert not list(installed.parent.glob("lib/python3*/site-packages/dagster_home"))  # nothing written beside the code

@@ -13,9 +13,9 @@ from dg_project_files import forget_module, write_project
 from leadsync.components import LeadSource, PartnerLifecycle, Routing
 from leadsync.config.loader import load_partners, load_source, project_paths, source_files
 from leadsync.defs.build import build_definitions, components
+from leadsync.defs.report_assets import report_assets
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.lifecycle.settings import load_settings
-from leadsync.reports.assets import report_assets
 
 REPO = Path(__file__).resolve().parents[2]
 LOCATION_ONLY_JOBS = {"leadsync"}  # the all-sources job of leadsync's own code location

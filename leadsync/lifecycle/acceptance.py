@@ -49,8 +49,9 @@ class Decision:
 class OfferTaken(LifecycleError):
     """The lead was offered to several partners and another one accepted it first."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, taken_at: datetime | None = None):
         super().__init__(message, "lead_id", 409)
+        self.taken_at = taken_at  # when the other partner accepted it (the web page shows it in the reader's zone)
 
 
 def _taken_check(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str) -> None:
@@ -58,7 +59,7 @@ def _taken_check(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: 
     won = winner_of(conn, lead_id)
     if won is not None and won[0] != partner_id:
         raise OfferTaken(f"This lead was taken: another partner accepted it first ({won[1]:%d %b %Y %H:%M} UTC). "
-                         f"Nothing was changed for {ctx.partner_name(partner_id)}.")
+                         f"Nothing was changed for {ctx.partner_name(partner_id)}.", taken_at=won[1])
 
 
 def _claim(ctx: Lifecycle, conn: sa.Connection, current: dict, partner_id: str, now: datetime,

@@ -112,6 +112,13 @@ def test_the_browsers_language_counts_only_when_no_language_is_known(w, http):
     _, to_north = emailed(w, "US", "leads@northwind.example")
     assert "<title>Diesen Lead annehmen?</title>" in http.get(to_north.link("accept"),
                                                               headers={"Accept-Language": "fr"}).text
+    form = http.get(to_north.link("reject"), headers={"Accept-Language": "fr"})
+    assert "<legend>Warum lehnen Sie diesen Lead ab?</legend>" in form.text
+    no_reason = http.post(f"{w.base_url}/lead/reject", data={"t": token_of(to_north.link("reject"))})
+    assert no_reason.status_code == 400 and "Wählen Sie einen Grund für die Ablehnung des Leads." in no_reason.text
+    rejected = http.post(f"{w.base_url}/lead/reject", data={"t": token_of(to_north.link("reject")),
+                                                            "reason": "duplicate"})
+    assert "<title>Lead abgelehnt</title>" in rejected.text and "Danke für Ihre Rückmeldung." in rejected.text
 
     forged = http.get(f"{w.base_url}/lead/accept", params={"t": "v1.bm9uZQ.bm9uZQ"}, headers={"Accept-Language": "es"})
     assert forged.status_code == 403 and "<title>Este enlace no es válido</title>" in forged.text

@@ -348,7 +348,8 @@ def _describe(event: dict) -> Message | str:
     d = event["detail"]
     kind = event["kind"]
     if kind == "accepted":
-        return Message("Lead accepted automatically") if d.get("via") == "auto_accept" else Message("Lead accepted")
+        return Message("Accepted the lead automatically") if d.get("via") == "auto_accept" else \
+            Message("Accepted the lead")
     if kind == "rejection":
         if d.get("comment"):
             return Message("Rejected: %(reason)s (%(comment)s)", reason=d.get("reason"), comment=d["comment"])

@@ -49,8 +49,9 @@ class Decision:
 class OfferTaken(LifecycleError):
     """The lead was offered to several partners and another one accepted it first."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, taken_at: datetime | None = None):
         super().__init__(message, "lead_id", 409)
+        self.taken_at = taken_at  # when the other partner accepted it (the web page shows it in the reader's zone)
 
 
 def _taken_check(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str) -> None:
@@ -58,7 +59,7 @@ def _taken_check(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: 
     won = winner_of(conn, lead_id)
     if won is not None and won[0] != partner_id:
         raise OfferTaken(f"This lead was taken: another partner accepted it first ({won[1]:%d %b %Y %H:%M} UTC). "
-                         f"Nothing was changed for {ctx.partner_name(partner_id)}.")
+                         f"Nothing was changed for {ctx.partner_name(partner_id)}.", taken_at=won[1])
 
 
 def _claim(ctx: Lifecycle, conn: sa.Connection, current: dict, partner_id: str, now: datetime,
@@ -144,19 +145,20 @@ def reject(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, r
     reason = ctx.settings.reject_reason(reason_code)
     allowed = ", ".join(f"{r.code} ({r.label})" for r in ctx.settings.reject_reasons)
     if reason is None:
-        raise LifecycleError("Choose a reason for rejecting the lead." if not reason_code else
-                             f"'{reason_code}' is not a reject reason; allowed: {allowed}", "reason")
+        raise LifecycleError(Message("Choose a reason for rejecting the lead.") if not reason_code else
+                             Message("'%(code)s' is not a reject reason; allowed: %(allowed)s", code=reason_code,
+                                     allowed=allowed), "reason")
     comment = (comment or "").strip() or None
     if reason.comment == "required" and not comment:
-        raise LifecycleError(f"Reason '{reason.label}' needs a comment: say why.", "comment")
+        raise LifecycleError(Message("Reason '%(reason)s' needs a comment: say why.", reason=reason.label), "comment")
     if reason.comment == "none":
         comment = None
     if comment and len(comment) > 2000:
-        raise LifecycleError("The comment is longer than 2000 characters.", "comment")
+        raise LifecycleError(Message("The comment is longer than 2000 characters."), "comment")
     current = current_assignment(ctx, conn, lead_id, lock=True)
     if current is not None and current["status"] == "offered":
-        raise LifecycleError("This lead is offered to several partners: accept it to take it, or leave it to the "
-                             "others. There is nothing to reject.", "lead_id", 409)
+        raise LifecycleError(Message("This lead is offered to several partners: accept it to take it, or leave it to "
+                                     "the others. There is nothing to reject."), "lead_id", 409)
     if current is not None and current["partner_id"] != partner_id:
         _taken_check(ctx, conn, lead_id, partner_id)
         done = _already(ctx, conn, current, partner_id)
@@ -167,9 +169,9 @@ def reject(ctx: Lifecycle, conn: sa.Connection, lead_id: str, partner_id: str, r
         done = _already(ctx, conn, current, partner_id)
         if done:
             if done.outcome == "already_accepted":
-                raise LifecycleError(
+                raise LifecycleError(Message(
                     "You accepted this lead already, so it cannot be rejected. If it is not a fit, open its "
-                    "status page and set the sales status to Unqualified/Invalid.", "lead_id", 409)
+                    "status page and set the sales status to Unqualified/Invalid."), "lead_id", 409)
             return done
         raise LifecycleError(f"This lead is {current['status']}; it cannot be rejected now.", "lead_id", 409)
     why = f"rejected by {ctx.partner_name(partner_id)}: {reason.label}" + (f" ({comment})" if comment else "")

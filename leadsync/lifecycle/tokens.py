@@ -18,29 +18,33 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from leadsync.portal.i18n import Message
+
 Action = Literal["accept", "reject", "status", "import", "api"]
 SINGLE_USE: tuple[str, ...] = ("accept", "reject")
 _PREFIX = "v1"
 
 
 class TokenError(ValueError):
-    """A link that cannot be honoured. `title` and str() are written for the partner who clicked it."""
+    """A link that cannot be honoured. `title` and str() are written for the partner who clicked it (Messages:
+    the web app shows them in the partner's language). `claims`: the link's own, when its signature held."""
 
-    title = "This link is not valid"
+    title = Message("This link is not valid")
     status_code = 403
+    claims: Claims | None = None
 
 
 class TokenForged(TokenError):
-    title = "This link is not valid"
+    title = Message("This link is not valid")
 
 
 class TokenExpired(TokenError):
-    title = "This link has expired"
+    title = Message("This link has expired")
     status_code = 410
 
 
 class TokenUsed(TokenError):
-    title = "This link has already been used"
+    title = Message("This link has already been used")
     status_code = 410
 
 
@@ -79,8 +83,8 @@ def issue(secret: bytes, action: Action, partner_id: str, lead_id: str | None, n
 
 def verify(secret: bytes, token: str | None, action: Action | tuple[str, ...], now: datetime) -> Claims:
     """The token's claims, or TokenForged / TokenExpired (use is checked against the store by the caller)."""
-    forged = TokenForged("The link was changed or was not issued by us. Open it again from the email, "
-                         "exactly as it was sent.")
+    forged = TokenForged(Message("The link was changed or was not issued by us. Open it again from the email, "
+                                 "exactly as it was sent."))
     if not token or token.count(".") != 2:
         raise forged
     prefix, body, sig = token.split(".")
@@ -96,7 +100,10 @@ def verify(secret: bytes, token: str | None, action: Action | tuple[str, ...], n
         raise forged from None
     allowed = (action,) if isinstance(action, str) else action
     if claims.action not in allowed:
-        raise TokenForged(f"This is a '{claims.action}' link; it cannot be used to {' or '.join(allowed)}.")
+        raise TokenForged(Message("This is a '%(kind)s' link; it cannot be used to %(actions)s.", kind=claims.action,
+                                  actions=" or ".join(allowed)))
     if now >= claims.expires_at:
-        raise TokenExpired(f"The link expired on {claims.expires_at:%d %b %Y %H:%M} UTC.")
+        expired = TokenExpired(Message("The link expired on %(when)s.", when=f"{claims.expires_at:%d %b %Y %H:%M} UTC"))
+        expired.claims = claims  # signed by us: whose link it was (its partner's language and time zone)
+        raise expired
     return claims

@@ -14,6 +14,9 @@
 Every link carries a signed token (tokens.py). A forged, expired or reused token gets a page saying so;
 accept and reject links work once, and the action they record is recorded once even if clicked twice.
 Store work runs in a worker thread, never on the event loop.
+
+Pages speak the language of the partner the link was sent to, with times in its time zone (web_reader.py):
+every text shown is a Message or a template's _() (gettext, leadsync/portal/i18n.py). The JSON API stays English.
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ from leadsync.lifecycle.smtp import Mailer, SmtpError
 from leadsync.lifecycle.status import SALES_STATUSES, allowed_next
 from leadsync.lifecycle.tokens import Claims, TokenError, TokenExpired, TokenUsed, verify
 from leadsync.lifecycle.updates import COLUMNS, ImportReport, apply_update, import_csv, import_rows
+from leadsync.lifecycle.web_reader import Reader, reader_of
 from leadsync.portal.app import create_portal
+from leadsync.portal.i18n import DEFAULT, Message, browser_language, gettext_callables
 from leadsync.routing.offers import winner_of
 from leadsync.store import LeadStore
 from leadsync.store.faults import StoreFault, wait_seconds
@@ -63,6 +68,23 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Fra
            "X-Content-Type-Options": "nosniff"}
 
 
+class Refused(Exception):
+    """A link refused before its page could be shown; `page` says why to its reader."""
+
+    def __init__(self, page: HTMLResponse):
+        super().__init__("refused")
+        self.page = page
+
+
+USED = {"accept": Message("This accept link was used on %(when)s; each accept or reject link works once. Nothing "
+                          "was changed."),
+        "reject": Message("This reject link was used on %(when)s; each accept or reject link works once. Nothing "
+                          "was changed.")}
+ALREADY = {"accepted": Message("This lead is already accepted; there is nothing to decide."),
+           "rejected": Message("This lead is already rejected; there is nothing to decide."),
+           "withdrawn": Message("This lead is already withdrawn; there is nothing to decide.")}
+
+
 class _App:
     def __init__(self, ctx: Lifecycle, clock: Callable[[], datetime], mailer: Mailer | None):
         self.ctx = ctx
@@ -71,26 +93,45 @@ class _App:
 
     # ------------------------------------------------------------------------------------ rendering
 
-    def page(self, template: str, title: str, status_code: int = 200, **context) -> HTMLResponse:
+    def page(self, reader: Reader, template: str, title: str, status_code: int = 200, **context) -> HTMLResponse:
         html = environment().get_template(f"web/{template}.html").render(
-            title=title, support_contact=self.ctx.settings.web.support_contact, **context)
+            **gettext_callables(reader.language), title=reader.text(title),
+            support_contact=self.ctx.settings.web.support_contact, **context)
         return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
-    def message(self, title: str, message: str, status_code: int = 200, error: bool = False,
+    def message(self, reader: Reader, title: str, message: str, status_code: int = 200, error: bool = False,
                 status_url: str | None = None) -> HTMLResponse:
-        return self.page("message", title, status_code, message=message, error=error, status_url=status_url)
+        return self.page(reader, "message", title, status_code, message=reader.text(message), error=error,
+                         status_url=status_url)
 
-    def refused(self, exc: TokenError | LifecycleError) -> HTMLResponse:
+    def refused(self, reader: Reader, exc: TokenError | LifecycleError) -> HTMLResponse:
         if isinstance(exc, OfferTaken):
-            return self.message("This lead was taken", str(exc), exc.status_code)
+            text = exc.args[0] if exc.taken_at is None else Message(
+                "This lead was taken: another partner accepted it first (%(when)s). Nothing was changed.",
+                when=reader.time(exc.taken_at))
+            return self.message(reader, Message("This lead was taken"), text, exc.status_code)
+        if isinstance(exc, TokenExpired) and exc.claims is not None:
+            return self.message(reader, exc.title, Message("The link expired on %(when)s.",
+                                                           when=reader.time(exc.claims.expires_at)),
+                                exc.status_code, error=True)
         if isinstance(exc, TokenError):
-            return self.message(exc.title, str(exc), exc.status_code, error=True)
-        return self.message("This cannot be done", str(exc), exc.status_code, error=True)
+            return self.message(reader, exc.title, exc.args[0], exc.status_code, error=True)
+        return self.message(reader, Message("This cannot be done"), exc.args[0], exc.status_code, error=True)
+
+    def reader(self, partner_id: str | None, browser: str | None) -> Reader:
+        return reader_of(self.ctx, partner_id, browser)
 
     # ------------------------------------------------------------------------------------ tokens
 
-    def claims(self, token: str | None, action: str) -> Claims:
-        return verify(self.ctx.settings.web.secret(), token, action, self.clock())
+    def claims(self, token: str | None, action: str, browser: str | None) -> tuple[Claims, Reader]:
+        """The link's claims and its reader, else Refused (an expired link's page still in its partner's
+        language: its signature held)."""
+        try:
+            claims = verify(self.ctx.settings.web.secret(), token, action, self.clock())
+        except TokenError as exc:
+            raise Refused(self.refused(self.reader(exc.claims.partner_id if exc.claims else None, browser),
+                                       exc)) from None
+        return claims, self.reader(claims.partner_id, browser)
 
     def lock_lead(self, conn: sa.Connection, claims: Claims) -> None:
         """Two clicks at once on Postgres: the second waits here for the first to commit, then finds its
@@ -98,13 +139,11 @@ class _App:
         current_assignment(self.ctx, conn, claims.lead_id, lock=True)
 
     @staticmethod
-    def check_unused(conn: sa.Connection, claims: Claims) -> None:
+    def check_unused(conn: sa.Connection, claims: Claims, reader: Reader) -> None:
         u = lt.used_tokens
         used = conn.execute(sa.select(u.c.used_at).where(u.c.token_id == claims.token_id)).all()
         if used:
-            when = used[0][0]
-            raise TokenUsed(f"This {claims.action} link was used on {when:%d %b %Y %H:%M} UTC; each accept or "
-                            "reject link works once. Nothing was changed.")
+            raise TokenUsed(Message(USED[claims.action].msgid, when=reader.time(used[0][0])))
 
     @staticmethod
     def mark_used(conn: sa.Connection, claims: Claims, now: datetime) -> None:
@@ -117,55 +156,57 @@ class _App:
 
     # ------------------------------------------------------------------------------------ accept / reject
 
-    def show_lead(self, claims: Claims, template: str, title: str, **context) -> HTMLResponse:
+    def show_lead(self, claims: Claims, reader: Reader, template: str, title: str, **context) -> HTMLResponse:
         with self.ctx.store.begin() as conn:
-            self.check_unused(conn, claims)
+            self.check_unused(conn, claims, reader)
             current = current_assignment(self.ctx, conn, claims.lead_id)
             view = lead_view(self.ctx, conn, claims.lead_id)
             won = winner_of(conn, claims.lead_id)
         if won is not None and won[0] != claims.partner_id:
-            raise OfferTaken(f"This lead was taken: another partner accepted it first ({won[1]:%d %b %Y %H:%M} UTC).")
+            raise OfferTaken(f"This lead was taken: another partner accepted it first ({won[1]:%d %b %Y %H:%M} UTC).",
+                             taken_at=won[1])
         if current is not None and current["status"] == "offered" and template == "accept" and \
                 claims.partner_id in (current["candidates"] or "").split(","):
-            return self.page(template, "Accept this offered lead?", view=view, **context)
+            return self.page(reader, template, Message("Accept this offered lead?"), view=view, **context)
         if current is None or current["partner_id"] != claims.partner_id:
-            raise LifecycleError("This lead is no longer assigned to "
-                                 f"{self.ctx.partner_name(claims.partner_id)}: it was withdrawn or given to another "
-                                 "partner.", "lead_id", 409)
-        if current["status"] != "routed":
-            raise LifecycleError(f"This lead is already {current['status']}; there is nothing to decide.",
+            raise LifecycleError(Message("This lead is no longer assigned to %(partner)s: it was withdrawn or given to "
+                                         "another partner.", partner=self.ctx.partner_name(claims.partner_id)),
                                  "lead_id", 409)
-        return self.page(template, title, view=view, **context)
+        if current["status"] != "routed":
+            raise LifecycleError(ALREADY.get(current["status"]) or Message(
+                "This lead is already %(status)s; there is nothing to decide.", status=current["status"]), "lead_id", 409)
+        return self.page(reader, template, title, view=view, **context)
 
-    def accept(self, token: str | None, confirm: bool) -> HTMLResponse:
+    def accept(self, token: str | None, confirm: bool, browser: str | None) -> HTMLResponse:
+        claims, reader = self.claims(token, "accept", browser)
         try:
-            claims = self.claims(token, "accept")
             if not confirm and not self.ctx.settings.web.one_click_accept:
-                return self.show_lead(claims, "accept", "Accept this lead?", token=token)
+                return self.show_lead(claims, reader, "accept", Message("Accept this lead?"), token=token)
             now = self.clock()
             with self.ctx.store.begin() as conn:
                 self.lock_lead(conn, claims)
-                self.check_unused(conn, claims)
+                self.check_unused(conn, claims, reader)
                 decision = accept(self.ctx, conn, claims.lead_id, claims.partner_id, now, "web")
                 self.mark_used(conn, claims, now)
         except (TokenError, LifecycleError) as exc:
-            return self.refused(exc)
+            return self.refused(reader, exc)
         self.send_emails(list(decision.emails))  # offer taken: the other partners are told now
-        title = "Lead accepted" if decision.outcome == "accepted" else "Already accepted"
-        return self.message(title, decision.message, status_url=self.status_url(claims))
+        title = Message("Lead accepted") if decision.outcome == "accepted" else Message("Already accepted")
+        return self.message(reader, title, decision.message, status_url=self.status_url(claims))
 
-    def reject(self, token: str | None, form: Mapping[str, str] | None) -> HTMLResponse:
+    def reject(self, token: str | None, form: Mapping[str, str] | None, browser: str | None) -> HTMLResponse:
         reasons = self.ctx.settings.reject_reasons
+        claims, reader = self.claims(token, "reject", browser)
+        title = Message("Reject this lead")
         try:
-            claims = self.claims(token, "reject")
             if form is None:
-                return self.show_lead(claims, "reject", "Reject this lead", token=token, reasons=reasons,
+                return self.show_lead(claims, reader, "reject", title, token=token, reasons=reasons,
                                       chosen=None, comment=None, error=None)
             now = self.clock()
             try:
                 with self.ctx.store.begin() as conn:
                     self.lock_lead(conn, claims)
-                    self.check_unused(conn, claims)
+                    self.check_unused(conn, claims, reader)
                     decision = reject(self.ctx, conn, claims.lead_id, claims.partner_id, form.get("reason") or None,
                                       form.get("comment"), now, "web")
                     self.mark_used(conn, claims, now)
@@ -174,20 +215,19 @@ class _App:
                     raise
                 with self.ctx.store.begin() as conn:
                     view = lead_view(self.ctx, conn, claims.lead_id)
-                return self.page("reject", "Reject this lead", 400, view=view, token=token, reasons=reasons,
-                                 chosen=form.get("reason"), comment=form.get("comment"), error=str(exc))
+                return self.page(reader, "reject", title, 400, view=view, token=token, reasons=reasons,
+                                 chosen=form.get("reason"), comment=form.get("comment"),
+                                 error=reader.text(exc.args[0]))
         except (TokenError, LifecycleError) as exc:
-            return self.refused(exc)
-        title = "Lead rejected" if decision.outcome == "rejected" else "Already rejected"
-        return self.message(title, decision.message + " Thank you for telling us.")
+            return self.refused(reader, exc)
+        title = Message("Lead rejected") if decision.outcome == "rejected" else Message("Already rejected")
+        return self.message(reader, title, Message("%(outcome)s Thank you for telling us.",
+                                                   outcome=reader.text(decision.message)))
 
     # ------------------------------------------------------------------------------------ status page
 
-    def status(self, token: str | None, form: Mapping[str, str] | None) -> HTMLResponse:
-        try:
-            claims = self.claims(token, "status")
-        except TokenError as exc:
-            return self.refused(exc)
+    def status(self, token: str | None, form: Mapping[str, str] | None, browser: str | None) -> HTMLResponse:
+        claims, reader = self.claims(token, "status", browser)
         error = notice = None
         code = 200
         if form is not None:
@@ -195,32 +235,34 @@ class _App:
             try:
                 result = apply_update(self.ctx, claims.partner_id, {"lead_id": claims.lead_id, **row},
                                       self.clock(), "web")
-                notice = ("Saved: " + "; ".join(result.changes) + ".") if result.changes else "Nothing changed."
+                notice = reader.text(Message("Saved: %(what)s.", what="; ".join(map(reader.text, result.changes)))
+                                     if result.changes else Message("Nothing changed."))
                 self.send_emails(result.emails)
             except LifecycleError as exc:
-                error, code = str(exc), exc.status_code
+                error, code = reader.text(exc.args[0]), exc.status_code
         try:
-            return self.status_page(claims, token, error, notice, code)
+            return self.status_page(claims, reader, token, error, notice, code)
         except LifecycleError as exc:
-            return self.refused(exc)
+            return self.refused(reader, exc)
 
-    def status_page(self, claims: Claims, token: str, error: str | None, notice: str | None,
+    def status_page(self, claims: Claims, reader: Reader, token: str, error: str | None, notice: str | None,
                     code: int) -> HTMLResponse:
         with self.ctx.store.begin() as conn:
             current = current_assignment(self.ctx, conn, claims.lead_id)
             held = progress(self.ctx, conn, claims.lead_id)
             if current is None or current["partner_id"] != claims.partner_id:
-                raise LifecycleError(f"This lead is no longer assigned to {self.ctx.partner_name(claims.partner_id)}.",
-                                     "lead_id", 409)
+                raise LifecycleError(Message("This lead is no longer assigned to %(partner)s.",
+                                             partner=self.ctx.partner_name(claims.partner_id)), "lead_id", 409)
             if current["status"] == "routed" or held is None:
-                raise LifecycleError("This lead is not accepted yet: accept it first with the link in the email.",
-                                     "lead_id", 409)
+                raise LifecycleError(Message("This lead is not accepted yet: accept it first with the link in the "
+                                             "email."), "lead_id", 409)
             view = lead_view(self.ctx, conn, claims.lead_id)
             opp = current_opportunity(conn, claims.lead_id)
-            events = [{"when": f"{e['occurred_at']:%Y-%m-%d %H:%M}", "text": _describe(e)}
+            events = [{"when": reader.time(e["occurred_at"]), "text": reader.text(_describe(e))}
                       for e in lead_events(self.ctx, conn, claims.lead_id)]
         settings = self.ctx.settings
-        return self.page("status", f"Lead status — {self.ctx.partner_name(claims.partner_id)}", code,
+        return self.page(reader, "status", Message("Lead status — %(partner)s",
+                                                   partner=self.ctx.partner_name(claims.partner_id)), code,
                          view=view, progress=held, next_statuses=allowed_next(held["sales_status"]),
                          opportunity=opp, stages=settings.opportunities.stages,
                          event_types=settings.marketing_events.types, events=events, token=token,
@@ -228,18 +270,16 @@ class _App:
 
     # ------------------------------------------------------------------------------------ imports
 
-    def import_page(self, token: str | None, upload: bytes | None) -> HTMLResponse:
-        try:
-            claims = self.claims(token, "import")
-        except TokenError as exc:
-            return self.refused(exc)
+    def import_page(self, token: str | None, upload: bytes | None, browser: str | None) -> HTMLResponse:
+        claims, reader = self.claims(token, "import", browser)
         report = None
         code = 200
         if upload is not None:
             report = import_csv(self.ctx, claims.partner_id, upload, self.clock(), "import")
             self.send_emails(report.emails)
             code = 400 if report.errors and not report.changed and not report.unchanged else 200
-        return self.page("import", f"Update leads of {self.ctx.partner_name(claims.partner_id)}", code,
+        return self.page(reader, "import", Message("Update leads of %(partner)s",
+                                                   partner=self.ctx.partner_name(claims.partner_id)), code,
                          token=token, report=report, columns=COLUMNS, statuses=SALES_STATUSES)
 
     def api_partner(self, request: Request) -> str:
@@ -248,7 +288,7 @@ class _App:
         if scheme.lower() != "bearer" or not key.strip():
             raise TokenError("send your API key as 'Authorization: Bearer <key>'")
         try:
-            claims = self.claims(key.strip(), "api")
+            claims = verify(self.ctx.settings.web.secret(), key.strip(), "api", self.clock())
         except TokenExpired as exc:
             raise TokenError(f"the API key has expired ({exc}); ask the supplier for a new one") from None
         except TokenError:
@@ -303,23 +343,29 @@ class _App:
             log.warning("rep notification left queued: %s", exc)
 
 
-def _describe(event: dict) -> str:
+def _describe(event: dict) -> Message | str:
+    """One line of a status page's history (values as recorded: statuses, stages and reasons are data)."""
     d = event["detail"]
     kind = event["kind"]
     if kind == "accepted":
-        return "Accepted" + (" automatically" if d.get("via") == "auto_accept" else "")
+        return Message("Accepted the lead automatically") if d.get("via") == "auto_accept" else \
+            Message("Accepted the lead")
     if kind == "rejection":
-        return f"Rejected: {d.get('reason')}" + (f" ({d['comment']})" if d.get("comment") else "")
+        if d.get("comment"):
+            return Message("Rejected: %(reason)s (%(comment)s)", reason=d.get("reason"), comment=d["comment"])
+        return Message("Rejected: %(reason)s", reason=d.get("reason"))
     if kind == "sales_status":
-        return f"Sales status {d.get('from')} → {d.get('to')}"
+        return Message("Sales status %(from)s → %(to)s", **{"from": d.get("from"), "to": d.get("to")})
     if kind == "rep":
-        return f"Rep set to {d.get('rep_name')} <{d.get('rep_email')}>"
+        return Message("Rep set to %(name)s <%(email)s>", name=d.get("rep_name"), email=d.get("rep_email"))
     if kind == "opportunity":
         if d.get("change") == "created":
-            return f"Opportunity created: {d.get('name')} ({d.get('stage')})"
-        return "Opportunity updated: " + ", ".join(f"{k} {a} → {b}" for k, (a, b) in d.get("changes", {}).items())
+            return Message("Opportunity created: %(name)s (%(stage)s)", name=d.get("name"), stage=d.get("stage"))
+        return Message("Opportunity updated: %(changes)s",
+                       changes=", ".join(f"{k} {a} → {b}" for k, (a, b) in d.get("changes", {}).items()))
     if kind == "marketing_event":
-        return f"Marketing event: {d.get('type')} '{d.get('name')}' on {d.get('date')}"
+        return Message("Marketing event: %(type)s '%(name)s' on %(date)s", type=d.get("type"), name=d.get("name"),
+                       date=d.get("date"))
     return kind
 
 
@@ -372,16 +418,26 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
     app = _App(Lifecycle(store, partners, settings, sources), clock or (lambda: datetime.now(UTC)), mailer)
     settings.web.secret()  # fail at start, with the fix, rather than on the first click
 
+    def answer(handler, *args) -> HTMLResponse:
+        """A token page's handler, run in a worker thread: its page, or the page refusing its link."""
+        def run() -> HTMLResponse:
+            try:
+                return handler(*args)
+            except Refused as refused:
+                return refused.page
+        return run_in_threadpool(run)
+
     def token_page(handler, on_get, on_post):
         """A page reached by a token link: GET shows it (`on_get` as the second argument), POST acts on the
         submitted form (`on_post(form)`); the token travels in `t` either way."""
         async def endpoint(request: Request) -> Response:
+            browser = browser_of(request)
             if request.method == "POST":
                 form = await _form(request)
                 if isinstance(form, LifecycleError):
-                    return app.refused(form)
-                return await run_in_threadpool(handler, form.get("t"), on_post(form))
-            return await run_in_threadpool(handler, request.query_params.get("t"), on_get)
+                    return app.refused(Reader(browser or DEFAULT), form)
+                return await answer(handler, form.get("t"), on_post(form), browser)
+            return await answer(handler, request.query_params.get("t"), on_get, browser)
         return endpoint
 
     accept_lead = token_page(app.accept, False, lambda form: True)
@@ -389,17 +445,18 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
     lead_status = token_page(app.status, None, lambda form: form)
 
     async def import_file(request: Request) -> Response:
+        browser = browser_of(request)
         if request.method == "GET":
-            return await run_in_threadpool(app.import_page, request.query_params.get("t"), None)
+            return await answer(app.import_page, request.query_params.get("t"), None, browser)
         try:
             body = await _body(request)
         except LifecycleError as exc:
-            return app.refused(exc)
+            return app.refused(Reader(browser or DEFAULT), exc)
         fields, files = _multipart(body, request.headers.get("content-type", ""))
         upload = files.get("file")
         if upload is None or not upload.strip():
-            return await run_in_threadpool(app.import_page, fields.get("t"), b"")
-        return await run_in_threadpool(app.import_page, fields.get("t"), upload)
+            return await answer(app.import_page, fields.get("t"), b"", browser)
+        return await answer(app.import_page, fields.get("t"), upload, browser)
 
     async def api_updates(request: Request) -> Response:
         try:
@@ -425,7 +482,8 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
         return PlainTextResponse("ok")
 
     async def home(request: Request) -> Response:
-        return app.message("Partner lead responses", "Open a lead from the link in your email.")
+        return app.message(Reader(browser_of(request) or DEFAULT), Message("Partner lead responses"),
+                           Message("Open a lead from the link in your email."))
 
     async def store_fault(request: Request, exc: Exception) -> Response:
         """The store is locked by another process, its server is down or its disk is full (already waited for,
@@ -436,9 +494,10 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": f"The lead store is {BUSY[exc.transient]}; try again in "
                                           f"{exc.retry_after} seconds. Nothing was applied."}, 503, headers=headers)
-        page = app.message(f"The lead service is {BUSY[exc.transient]}",
-                           f"The lead service is {BUSY[exc.transient]} right now. Please try again in "
-                           f"{_minutes(exc.retry_after)}: your link still works.", 503, error=True)
+        reader = Reader(browser_of(request) or DEFAULT)  # the store that holds the partner's language is down
+        title, text = BUSY_PAGE[exc.transient]
+        page = app.message(reader, title, Message(text.msgid, wait=reader.text(_minutes(exc.retry_after))), 503,
+                           error=True)
         page.headers.update(headers)
         return page
 
@@ -459,11 +518,23 @@ def create_app(store: LeadStore, partners: PartnersConfig, settings: LifecycleSe
 
 
 BUSY = {True: "busy", False: "unavailable"}  # a StoreFault's `transient` → what the partner is told
+BUSY_PAGE = {  # … and its page: title, text
+    True: (Message("The lead service is busy"),
+           Message("The lead service is busy right now. Please try again in %(wait)s: your link still works.")),
+    False: (Message("The lead service is unavailable"),
+            Message("The lead service is unavailable right now. Please try again in %(wait)s: your link still "
+                    "works."))}
 WEB_STORE_WAIT = 5.0  # seconds a click waits for a locked store before the busy page
 
 
-def _minutes(seconds: int) -> str:
-    return "a minute" if seconds <= 60 else f"{round(seconds / 60)} minutes"
+def _minutes(seconds: int) -> Message:
+    return Message("a minute") if seconds <= 60 else Message("%(n)s minutes", n=round(seconds / 60))
+
+
+def browser_of(request: Request) -> str | None:
+    """The language the browser asks for (Accept-Language), if we have it: used only when the link's
+    partner has none."""
+    return browser_language(request.headers.get("accept-language"))
 
 
 def serve(ctx: Lifecycle, mailer: Mailer | None = None, console: ConsoleSetup | None = None) -> None:

@@ -4,8 +4,8 @@ dropped. A maintainer's tool, not run by leadsync itself:
 
     python -m leadsync.portal.catalogues      # then translate the empty msgstr entries
 
-Messages come from the Jinja2 templates ({% trans %}, _(), ngettext) and the Python code (_ / translate,
-the page and message titles)."""
+Messages come from the Jinja2 templates ({% trans %}, _(), ngettext) — the portal's, the emails' and the
+emailed-link pages' — and the Python code (_ / translate, the page and message titles, Messages)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from babel.messages.pofile import read_po, write_po
 
 from leadsync.portal.i18n import DEFAULT, LANGUAGES, LOCALES
 
-ROOTS = (Path(__file__).parent, Path(__file__).parents[1] / "lifecycle" / "templates" / "email")
+LIFECYCLE_TEMPLATES = Path(__file__).parents[1] / "lifecycle" / "templates"
+ROOTS = (Path(__file__).parent, LIFECYCLE_TEMPLATES / "email", LIFECYCLE_TEMPLATES / "web")
 TEMPLATES = [("**.html", "jinja2"), ("**.txt", "jinja2"), ("**.subject", "jinja2")]
 PYTHON_KEYWORDS = {"translate": (2,), "_": (2,), "page": (3,), "message": (2,), "Message": (1,)}
 # Python code whose text reaches portal pages or partner emails: the portal's (titles, notices, Messages)

@@ -5,11 +5,14 @@ compiler), so a fresh checkout needs no build step; English is the source text."
 from __future__ import annotations
 
 import gettext as _gettext
+from datetime import UTC, datetime
 from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -95,3 +98,29 @@ def localized(language: str | None, text: object) -> str:
 def error_text(language: str | None, exc: BaseException) -> str:
     """An exception's message in `language` (str(exc) drops the Message; its first argument keeps it)."""
     return localized(language, exc.args[0] if exc.args else str(exc))
+
+
+def browser_language(header: str | None) -> str | None:
+    """The supported language an Accept-Language header prefers most (its q-values weigh), else None."""
+    ranked = []
+    for order, part in enumerate((header or "").split(",")):
+        code, *params = [p.strip() for p in part.split(";")]
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        base = code.lower().replace("_", "-").split("-")[0]
+        if base in LANGUAGES and weight > 0:
+            ranked.append((-weight, order, base))
+    return min(ranked)[2] if ranked else None
+
+
+def local_datetime(moment: datetime, zone: str, language: str | None) -> str:
+    """A stored moment (naive: UTC) in `zone`, as the emails print it (02 Nov 2026 10:00 CET) with the
+    month in `language` (Babel's CLDR names: de 'Nov.', fr 'nov.')."""
+    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(ZoneInfo(zone))
+    return f"{format_datetime(local, 'dd MMM yyyy HH:mm', locale=language_of(language))} {local.tzname()}"

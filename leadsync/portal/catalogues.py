@@ -20,7 +20,7 @@ from leadsync.portal.i18n import DEFAULT, LANGUAGES, LOCALES
 LIFECYCLE_TEMPLATES = Path(__file__).parents[1] / "lifecycle" / "templates"
 ROOTS = (Path(__file__).parent, LIFECYCLE_TEMPLATES / "email", LIFECYCLE_TEMPLATES / "web")
 TEMPLATES = [("**.html", "jinja2"), ("**.txt", "jinja2"), ("**.subject", "jinja2")]
-PYTHON_KEYWORDS = {"translate": (2,), "_": (2,), "page": (3,), "message": (2,), "Message": (1,)}
+PYTHON_KEYWORDS = {"translate": (2,), "text": (2,), "_": (2,), "page": (3,), "message": (2,), "Message": (1,)}
 # Python code whose text reaches portal pages or partner emails: the portal's (titles, notices, Messages)
 # and the lifecycle's Messages (outcomes of the portal's bulk actions, errors it shows)
 PYTHON_ROOTS = ((Path(__file__).parent, PYTHON_KEYWORDS), (Path(__file__).parents[1] / "lifecycle", {"Message": (1,), "translate": (2,)}))

@@ -25,9 +25,6 @@ from leadsync.lifecycle.events import LifecycleError
 from leadsync.lifecycle.tokens import TokenError
 from leadsync.portal.request_forms import csrf_ok, read_form
 
-FORM_EXPIRED = "The page was open too long or in another session. Reload it and try again."
-
-
 @dataclass(frozen=True)
 class SiteRoute:
     path: str
@@ -79,8 +76,9 @@ def signed_in_app(site: SignedInSite, handlers: object, routes: list[SiteRoute],
                     return site.message(request, "This cannot be done", site.error_text(request, exc),
                                         exc.status_code, error=True)
                 if not csrf_ok(request, form):
-                    return site.message(request, "The form has expired", site.text(request, FORM_EXPIRED), 403,
-                                        error=True)
+                    return site.message(request, "The form has expired", site.text(
+                        request, "The page was open too long or in another session. Reload it and try again."), 403,
+                        error=True)
             user = None
             if route.access != "public":
                 user = await run_in_threadpool(site.user, request)

@@ -24,6 +24,7 @@ from leadsync.routing.offers import expire_offers
 from leadsync.routing.state import (
     DECISION_FIELDS,
     DECISION_SCHEMA,
+    ROUTING_DUCKDB_MEMORY,
     ROW_GROUP,
     hold_routing,
     load_state,
@@ -82,7 +83,8 @@ ROUTE_SLICE = 2 * ROW_GROUP
 
 def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
     report = RoutingReport()
-    with store.session() as session, _slice_transactions(store, session) as transaction:
+    with store.session(duckdb_memory_limit=ROUTING_DUCKDB_MEMORY) as session, \
+            _slice_transactions(store, session) as transaction:
         with transaction() as conn:
             hold_routing(store, conn)  # before choosing the leads: two workers must not both route the same ones
             waiting = _queue_new_leads(store, conn, cfg)

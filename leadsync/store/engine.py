@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
@@ -142,14 +143,19 @@ class LeadStore:
             yield conn
 
     @contextmanager
-    def session(self, duckdb_threads: int | None = None) -> Iterator[StoreSession]:
+    def session(self, duckdb_threads: int | None = None,
+                duckdb_memory_limit: str | None = None) -> Iterator[StoreSession]:
         """One connection kept across several transactions (a stage storing unit after unit), each of them
         `session.begin()`. DuckDB then opens its file once, not per transaction (opening it costs as much as
         storing a small unit), and checkpoints when its WAL fills rather than at every close. The file lock
         is held while the connection is open; `session.release()` closes it (a stage waiting on its source
-        lets other processes in), the next `begin()` opens it again. `duckdb_threads` caps DuckDB's threads
+        lets other processes in), the next `begin()` opens it again. `duckdb_memory_limit` replaces the store's
+        memory cap while the session's connection is open: DuckDB keeps every block the connection read or wrote
+        cached up to its cap, so a stage walking a whole large store in one session (routing) grows with the store
+        unless the cap is below what it touches. `duckdb_threads` caps DuckDB's threads
         while the session's connection is open (a stage whose other threads keep the cores busy)."""
-        session = StoreSession(self, duckdb_threads if self.dialect == "duckdb" else None)
+        duckdb = self.dialect == "duckdb"
+        session = StoreSession(self, duckdb_threads if duckdb else None, duckdb_memory_limit if duckdb else None)
         try:
             yield session
         finally:
@@ -370,8 +376,8 @@ class StoreSession:
     """A connection of `store` held across transactions (see LeadStore.session); opened at the first
     `begin()` and after each `release()`."""
 
-    def __init__(self, store: LeadStore, duckdb_threads: int | None = None):
-        self.store, self._threads = store, duckdb_threads
+    def __init__(self, store: LeadStore, duckdb_threads: int | None = None, duckdb_memory_limit: str | None = None):
+        self.store, self._threads, self._memory = store, duckdb_threads, duckdb_memory_limit
         self._held: ExitStack | None = None
         self._conn: sa.Connection | None = None
 
@@ -387,6 +393,9 @@ class StoreSession:
                 self._conn = held.enter_context(self.store.engine.connect())
                 if self._threads:
                     self._conn.exec_driver_sql(f"SET threads = {int(self._threads)}")
+                if self._memory:
+                    self._conn.exec_driver_sql(f"SET memory_limit = '{_size(self._memory)}'")
+                if self._threads or self._memory:
                     self._conn.commit()
             except BaseException:
                 held.close()
@@ -404,6 +413,13 @@ class StoreSession:
         held, self._held, self._conn = self._held, None, None
         if held is not None:
             held.close()
+
+
+def _size(text: str) -> str:
+    """A DuckDB memory size such as `256MB`, refused unless it is one (it goes into a SET statement)."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", text.strip(), re.IGNORECASE):
+        raise ValueError(f"{text!r} is not a memory size like 256MB or 1GB")
+    return text.strip()
 
 
 def copy_arrow(conn: sa.Connection, copy_sql: str, frame: pd.DataFrame | pa.Table) -> None:

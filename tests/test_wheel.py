@@ -1,6 +1,9 @@
 """The wheel as a user gets it: `python -m build --wheel` over a copy of the sources, installed into a fresh venv
 (no system site-packages, nothing of this checkout on its path), then `leadsync init` and `leadsync demo` in an
-empty folder. The wheel holds one top-level module, `leadsync`, and everything a run reads: templates,
+empty folder. The venv borrows the wheel's dependencies from this test session's environment (a .pth naming its
+site-packages, whose own .pth files, this checkout's editable finder among them, are not run) instead of
+downloading them again: minutes of pip per suite run for what `pip check` proves as well, that the installed
+wheel's declared requirements are met. The wheel holds one top-level module, `leadsync`, and everything a run reads: templates,
 locales and the starter project (mappings/, .env, dagster_home/'s instance files)."""
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -53,8 +57,17 @@ def installed(wheel, tmp_path_factory) -> Path:
     """A fresh venv with the wheel installed; returns its bin/ folder."""
     env_dir = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=True, system_site_packages=False, clear=True).create(env_dir)
-    run(env_dir / "bin/python", "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", wheel,
-        cwd=env_dir)
+    python = env_dir / "bin/python"
+    site_packages = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=env_dir)
+                         .stdout.strip())
+    (site_packages / "leadsync_test_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    run(python, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", "--no-deps",
+        "--force-reinstall", wheel, cwd=env_dir)
+    checked = subprocess.run([python, "-m", "pip", "check"], check=False, cwd=env_dir, capture_output=True, text=True)
+    unmet = [line for line in checked.stdout.splitlines() if line.lower().startswith("leadsync ")]
+    assert not unmet, unmet  # the wheel's declared requirements are all met
+    found = run(python, "-c", "import leadsync; print(leadsync.__file__)", cwd=env_dir).stdout.strip()
+    assert found.startswith(str(site_packages)), found  # the wheel's leadsync, not this checkout's
     return env_dir / "bin"
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
@@ -95,12 +96,13 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
             stop = min(start + ROUTE_SLICE, waiting)
             with transaction() as conn:
                 leads = _queued_leads(store, conn, cfg, used, start, stop)
+                context = _lead_context(conn, leads)
                 held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
                 conflicts = earlier_holders(store, conn, policy, _queue_slice(
                     store, conn, CONFLICT_KEYS, start, stop)) if policy else None
                 result = route(leads[~held].reset_index(drop=True), partners, cfg, state, conflicts)
                 decisions = _first_decisions(leads["lead_id"], held, result, cfg)
-                record(store, conn, decisions, partners, now, first=True)
+                record(store, conn, decisions, partners, now, first=True, context=context)
                 save_positions(store, conn, result.positions, now)
             report.add(decisions, partners)
             state = advance(state, result)
@@ -158,7 +160,10 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
     l = tables.leads
     extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
     held = sa.func.coalesce(l.c.segregated, False).label("segregated")
-    cols = [l.c.lead_id, held, *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS or name == "received_at"]]
+    context = [l.c.email.label(CONTEXT_READ["email"]), l.c.row_number.label(CONTEXT_READ["source_row"]),
+               l.c.batch_id.label(CONTEXT_READ["source_file"])]
+    cols = [l.c.lead_id, held, *context,
+            *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS or name == "received_at"]]
     query = _queue_slice(store, conn, [*cols, *([l.c.attributes] if extra else [])], start, stop)
     batches = list(store.read_batches(conn, query))
     table = pa.Table.from_batches(batches) if batches else pa.table(
@@ -172,6 +177,24 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
         for name in extra:
             leads[name] = values[name].reindex(leads.index) if name in values else None
     return leads
+
+
+# The leads' context their writeback events carry (writeback/lead_context.py), read with the slice under names
+# of their own (routing may read `email` as a field too); the batch id becomes its file's name.
+CONTEXT_READ = {"email": "context_email", "source_row": "context_row", "source_file": "context_batch"}
+
+
+def _lead_context(conn: sa.Connection, leads: pd.DataFrame) -> pa.Table:
+    """Takes the context columns out of a slice's leads: an Arrow table of CONTEXT, row for row."""
+    email, row, batch = (pa.array(leads.pop(CONTEXT_READ[name])) for name in ("email", "source_row", "source_file"))
+    batches = pc.unique(batch).drop_null()
+    f = tables.source_files
+    names = dict(conn.execute(sa.select(f.c.batch_id, f.c.file_name).where(
+        f.c.batch_id.in_(batches.to_pylist()))).fetchall()) if len(batches) else {}
+    keys = pa.array(list(names), pa.string())
+    files = pc.take(pa.array(list(names.values()), pa.string()), pc.index_in(batch, value_set=keys))
+    return pa.table({"email": pc.cast(email, pa.string()), "source_file": files,
+                     "source_row": pc.cast(row, pa.int64())})
 
 
 def _queue_slice(store: LeadStore, conn: sa.Connection, columns: list, start: int, stop: int) -> sa.Select:

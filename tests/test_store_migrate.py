@@ -55,7 +55,7 @@ def test_a_v2_store_is_refused_with_the_command_that_migrates_it(store_url):
 def test_migrate_keeps_every_lead_decision_and_pending_event(store_url, capsys):
     load_v2(store_url)
     assert main(["store", "migrate", "--store", store_url]) == 0
-    assert "from schema version 2 to 4" in capsys.readouterr().out
+    assert "from schema version 2 to 5" in capsys.readouterr().out
     store = LeadStore(store_url)  # opens: the store is at version 3
 
     leads, old_leads = read(store, sa.select(tables.leads)), v2_table("leads")
@@ -92,9 +92,34 @@ def test_migrate_keeps_every_lead_decision_and_pending_event(store_url, capsys):
     assert migrate(store_url).changed is False  # a second run has nothing to do
 
 
+def refused_then_migrated(url: str, shape, version: str, capsys) -> LeadStore:
+    """Give the store an earlier version's shape: it is refused with the command that migrates it; migrated by
+    that command, it opens."""
+    shape(url)
+    with pytest.raises(StoreSchemaError, match=rf"schema version {version}.*leadsync store migrate"):
+        LeadStore(url)
+    assert main(["store", "migrate", "--store", url]) == 0
+    assert f"from schema version {version} to {tables.SCHEMA_VERSION}" in capsys.readouterr().out
+    return LeadStore(url)
+
+
+def _as_schema_4(url: str) -> None:
+    """Give a store the shape leadsync wrote at schema 4: an outbox without seq or lead context, bindings
+    without seq, no sequence."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for name in ("seq", "email", "source_file", "source_row"):
+            conn.exec_driver_sql(f"ALTER TABLE writeback_outbox DROP COLUMN {name}")
+        conn.exec_driver_sql("ALTER TABLE writeback_bindings DROP COLUMN seq")
+        conn.exec_driver_sql(f"DROP SEQUENCE {tables.OUTBOX_SEQ.name}")
+        conn.exec_driver_sql("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
+    engine.dispose()
+
+
 def _as_schema_3(url: str) -> None:
     """Give a store the shape leadsync wrote at schema 3: every decision in an assignment_history table (the
     current one too), assignments without `action`."""
+    _as_schema_4(url)
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE history_v3 AS SELECT * FROM assignment_history")
@@ -124,12 +149,7 @@ def test_a_schema_3_store_keeps_every_decision_once_and_routes_on(store_url, cap
     assert len(history) > len(current) == 3
     store.dispose()
 
-    _as_schema_3(store_url)
-    with pytest.raises(StoreSchemaError, match=r"schema version 3.*leadsync store migrate"):
-        LeadStore(store_url)
-    assert main(["store", "migrate", "--store", store_url]) == 0
-    assert "from schema version 3 to 4" in capsys.readouterr().out
-    store = LeadStore(store_url)
+    store = refused_then_migrated(store_url, _as_schema_3, "3", capsys)
     after = read(store, sa.select(tables.assignment_history).order_by("lead_id", "version"))
     pd.testing.assert_frame_equal(after, history)
     pd.testing.assert_frame_equal(read(store, sa.select(tables.assignments).order_by("lead_id")), current)
@@ -140,5 +160,47 @@ def test_a_schema_3_store_keeps_every_decision_once_and_routes_on(store_url, cap
     assert route_new_leads(source, partners, store, T0).decided == 1
     assert read(store, sa.select(tables.assignment_history).where(tables.assignment_history.c.lead_id == late)
                 ).iloc[0]["action"] == "routed"
+    store.dispose()
+    assert migrate(store_url).changed is False
+
+
+def test_a_schema_4_store_gets_the_outbox_order_and_lead_context_and_writes_the_same_status_file(store_url, capsys):
+    from leadsync.assign import route_new_leads
+    from leadsync.config.schema import PartnersConfig
+    from leadsync.routing.manual import assign_by_hand
+    from leadsync.writeback import outbox as wb
+    from leadsync.writeback.sftp_status_file import render_status_csv, status_file_name
+    from tests.test_routing_store import PARTNERS, T0, put_leads
+
+    source, partners = load_source(REPO / "mappings/sources/sftp_demo.yaml"), PartnersConfig.model_validate(PARTNERS)
+    store = LeadStore(store_url)
+    with store.begin() as conn:
+        conn.execute(tables.source_files.insert().values(
+            batch_id="b0", source="sftp_demo", file_name="drop.csv", content_sha256="0" * 64, size_bytes=1,
+            status="stored", row_count=4, received_at=T0))
+    ids = put_leads(store, "b0", [{"country": "US"}, {"country": "US"}, {"country": "FR"}, {"country": "US"}], T0)
+    route_new_leads(source, partners, store, T0)
+    sent = wb.prepare_batch(store, "sftp_demo", T0, status_file_name("sftp_demo"))  # an earlier batch
+    wb.mark_sent(store, sent, "outbox/first.csv", T0)
+    assign_by_hand(store, partners, ids[2], "b", T0, actor="dana")  # pending: a later event
+    batch = wb.prepare_batch(store, "sftp_demo", T0, status_file_name("sftp_demo"))
+    before = render_status_csv(store, batch)
+    assert b"drop.csv,3,b02@example.com" in before  # the lead's file, row and email, carried by the event
+    events = read(store, sa.select(tables.writeback_outbox).order_by(tables.writeback_outbox.c.seq))
+    store.dispose()
+
+    store = refused_then_migrated(store_url, _as_schema_4, "4", capsys)
+    assert render_status_csv(store, batch) == before  # the prepared batch: the very same bytes
+    after = read(store, sa.select(tables.writeback_outbox).order_by(tables.writeback_outbox.c.seq))
+    # numbered in the order queued, as far as the store knows it: by time, then event id
+    assert after["event_id"].tolist() == events.sort_values(["created_at", "event_id"])["event_id"].tolist()
+    assert after["seq"].tolist() == list(range(1, len(events) + 1))
+    context = ["event_id", "email", "source_file", "source_row"]
+    pd.testing.assert_frame_equal(after[context].sort_values("event_id", ignore_index=True),
+                                  events[context].sort_values("event_id", ignore_index=True))
+    assign_by_hand(store, partners, ids[0], "b", T0, actor="dana")  # the sequence goes on after the last
+    latest = read(store, sa.select(tables.writeback_outbox.c.seq, tables.writeback_outbox.c.email)
+                  .order_by(tables.writeback_outbox.c.seq.desc()).limit(1))
+    assert latest["seq"].iloc[0] == len(events) + 1 and latest["email"].iloc[0] == "b00@example.com"
     store.dispose()
     assert migrate(store_url).changed is False

@@ -16,6 +16,7 @@ from leadsync.portal.i18n import Message
 from leadsync.routing.state import DECISION_FIELDS, record
 from leadsync.store import tables
 from leadsync.writeback.events import queue_event
+from leadsync.writeback.lead_context import insert_events
 
 # Distribution statuses the lifecycle adds, as written back (routing's STATUS_LABELS has the others).
 LIFECYCLE_LABELS = {"accepted": "Accepted", "rejected": "Rejected", "closed": "Closed"}
@@ -154,7 +155,7 @@ def record_decisions(ctx: Lifecycle, conn: sa.Connection, decisions: pd.DataFram
     lifecycle = decisions[decisions["status"].isin(list(LIFECYCLE_LABELS))]
     if not lifecycle.empty:
         names = {p.id: p.name for p in ctx.partners.partners}
-        ctx.store.insert_frame(conn, tables.writeback_outbox, pd.DataFrame({
+        insert_events(ctx.store, conn, pd.DataFrame({
             "event_id": (lifecycle["lead_id"] + ":distribution_status:"
                          + lifecycle["version"].astype(str)).to_numpy(),
             "source": lifecycle["source"].to_numpy(),
@@ -168,7 +169,7 @@ def record_decisions(ctx: Lifecycle, conn: sa.Connection, decisions: pd.DataFram
             "reason": lifecycle["reason"].to_numpy(),
             "decided_at": now.isoformat(),
             "created_at": now,
-        }), conflict="nothing")
+        }))
     record(ctx.store, conn, decisions, ctx.partners, now)
 
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from leadsync.config.partners import PartnersConfig
 from leadsync.routing.engine import RoutingState
 from leadsync.store import LeadStore, tables
+from leadsync.writeback.lead_context import CONTEXT, insert_events
 
 # Leads a partner is holding: they count against its capacity and can time out.
 OPEN_STATUSES = ("routed", "accepted")
@@ -88,7 +89,7 @@ DECISION_SCHEMA = pa.schema([("lead_id", _TEXT), ("version", _INT),
 
 
 def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame | pa.Table, partners: PartnersConfig,
-           now: datetime, first: bool = False) -> None:
+           now: datetime, first: bool = False, context: pa.Table | None = None) -> None:
     """Record decisions: each becomes its lead's current assignment (the one it replaces moves to the
     assignment log, so the history view keeps every decision once) and a writeback event.
 
@@ -96,13 +97,18 @@ def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame | pa.T
     arrays) has lead_id, source, version, action, attempt, decided_by and DECISION_FIELDS. Keys are (lead,
     version), so recording the same decision twice adds nothing. `first`: leads never routed before, chosen in
     this transaction under the routing section; nothing of theirs can exist yet, so the rows are plain appends
-    (no key lookups against millions of earlier decisions)."""
+    (no key lookups against millions of earlier decisions). `context`: the leads' context for their events
+    (writeback/lead_context.py), row for row with `decisions`, when the caller has just read it; otherwise
+    the events look it up as they are queued."""
     if len(decisions) == 0:
         return
     if isinstance(decisions, pd.DataFrame):
         decisions = pa.Table.from_pandas(decisions[DECISION_SCHEMA.names], schema=DECISION_SCHEMA,
                                          preserve_index=False)
     decisions = decisions.select(DECISION_SCHEMA.names)
+    if context is not None:
+        for name in CONTEXT:
+            decisions = decisions.append_column(name, context[name])
     if pc.count_distinct(decisions["lead_id"]).as_py() < decisions.num_rows:
         # several decisions of one lead at once (rare, and few): recorded round by round, oldest first
         frame = decisions.to_pandas().sort_values("version", kind="stable")
@@ -139,11 +145,10 @@ def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, pa
     events = _in_row_groups(events)
     if not events.num_rows:
         return
-    if first:
-        store.append(conn, tables.writeback_outbox, _read_once(store, events), OUTBOX_COLUMNS)
+    if first and CONTEXT[0] in events.column_names:
+        store.append(conn, tables.writeback_outbox, _read_once(store, events), events.column_names)
     else:
-        with store.staged(conn, _read_once(store, events)) as stage:
-            store.insert_from(conn, tables.writeback_outbox, stage, OUTBOX_COLUMNS, "nothing")
+        insert_events(store, conn, _read_once(store, events), "error" if first else "nothing")
 
 
 def _read_once(store: LeadStore, table: pa.Table) -> pa.Table | pa.RecordBatchReader:
@@ -188,13 +193,15 @@ def outbox_events(decisions: pa.Table, partners: PartnersConfig, now: datetime) 
     source), as an Arrow table of OUTBOX_COLUMNS. Its id derives from (lead, version), so the same decision can
     never be queued twice. The label is what happened (withdrawn, rerouted), else the resulting status; a
     reroute that found no partner is "Not Routed". Labels and partner names are looked up per distinct value."""
+    carried = [name for name in CONTEXT if name in decisions.column_names]  # the leads' context, when given
     d = decisions.select(["lead_id", "version", "source", "action", "status", "partner_id", "rep_name", "rep_email",
-                          "reason"])
+                          "reason", *carried])
     reported = pc.fill_null(pc.not_equal(d["status"], "segregated"), True)
     if not pc.all(reported).as_py():
         d = d.filter(reported)
     n = d.num_rows
     return pa.table({
+        **{name: d[name] for name in carried},
         "event_id": pc.binary_join_element_wise(d["lead_id"], pc.cast(d["version"], pa.string()),
                                                 ":distribution_status:"),
         "source": d["source"], "lead_id": d["lead_id"], "kind": pa.repeat("distribution_status", n),

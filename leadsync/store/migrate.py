@@ -13,6 +13,11 @@ Version 2 → 3 (the columnar, append-only data plane):
 Version 3 → 4 (each decision stored once):
 - assignments gets `action` (from its history row); the history rows a later decision replaced move to
   assignment_log; assignment_history becomes the view over the two.
+
+Version 4 → 5 (the outbox carries what its sinks write):
+- writeback_outbox gets `seq` (numbered in the order events were queued: created_at, then event id; the
+  sequence goes on from the last) and its leads' context (email, source_file, source_row, from the leads);
+  writeback_bindings gets each event's seq.
 """
 
 from __future__ import annotations
@@ -65,12 +70,17 @@ def migrate(url: str | None = None) -> MigrationReport:
             report.from_version = found
             if found == str(tables.SCHEMA_VERSION):
                 return report
-            if found not in ("2", "3"):
+            if found not in ("2", "3", "4"):
                 raise StoreSchemaError(f"the store has schema version {found or 'unknown'}; `leadsync store migrate` "
-                                       f"brings versions 2 and 3 to {tables.SCHEMA_VERSION} only")
+                                       f"brings versions 2 to 4 to {tables.SCHEMA_VERSION} only")
             if found == "2":
                 _v2_to_v3(store, conn, report)
-            _v3_to_v4(store, conn)
+            if found in ("2", "3"):
+                _v3_to_v4(store, conn)
+            _v4_to_v5(store, conn)
+            meta = tables.store_meta
+            conn.execute(sa.update(meta).where(meta.c.key == "schema_version")
+                         .values(value=str(tables.SCHEMA_VERSION)))
     finally:
         store.dispose()
     return report
@@ -123,8 +133,38 @@ def _v3_to_v4(store: LeadStore, conn: sa.Connection) -> None:
                          "EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = h.lead_id AND a.version = h.version)")
     conn.exec_driver_sql("DROP TABLE assignment_history")
     conn.exec_driver_sql(tables.history_view_sql())
-    meta = tables.store_meta
-    conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value=str(tables.SCHEMA_VERSION)))
+
+
+def _v4_to_v5(store: LeadStore, conn: sa.Connection) -> None:
+    """The outbox's seq and lead context, the bindings' seq. Columns a v2 → v3 step just created with the
+    tables are there already; rows it copied got their seq from the sequence: only what is missing is filled."""
+    outbox_cols, binding_cols = _columns(conn, "writeback_outbox"), _columns(conn, "writeback_bindings")
+    for name, type_ in {"seq": sa.BigInteger(), **tables.LEAD_CONTEXT}.items():
+        if name not in outbox_cols:
+            conn.exec_driver_sql(f"ALTER TABLE writeback_outbox ADD COLUMN {name} {type_.compile(conn.dialect)}")
+    if "seq" not in binding_cols:
+        conn.exec_driver_sql("ALTER TABLE writeback_bindings ADD COLUMN seq BIGINT")
+    last = conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM writeback_outbox").scalar_one()
+    conn.exec_driver_sql(
+        "UPDATE writeback_outbox SET seq = n.seq FROM (SELECT event_id, "
+        f"{int(last)} + row_number() OVER (ORDER BY created_at, event_id) AS seq FROM writeback_outbox "
+        "WHERE seq IS NULL) AS n WHERE n.event_id = writeback_outbox.event_id")
+    if "seq" not in outbox_cols:  # the sequence goes on after the numbers given here
+        following = conn.exec_driver_sql("SELECT coalesce(max(seq), 0) + 1 FROM writeback_outbox").scalar_one()
+        conn.exec_driver_sql(f"DROP SEQUENCE IF EXISTS {tables.OUTBOX_SEQ.name}")
+        conn.exec_driver_sql(f"CREATE SEQUENCE {tables.OUTBOX_SEQ.name} START WITH {int(following)}")
+        conn.exec_driver_sql(f"ALTER TABLE writeback_outbox ALTER COLUMN seq SET DEFAULT "
+                             f"nextval('{tables.OUTBOX_SEQ.name}')")
+    conn.exec_driver_sql(
+        "UPDATE writeback_outbox SET email = l.email, source_row = l.row_number, source_file = f.file_name "
+        "FROM leads AS l LEFT JOIN source_files AS f ON f.batch_id = l.batch_id "
+        "WHERE l.lead_id = writeback_outbox.lead_id AND writeback_outbox.email IS NULL "
+        "AND writeback_outbox.source_row IS NULL")
+    conn.exec_driver_sql("UPDATE writeback_bindings SET seq = o.seq FROM writeback_outbox AS o "
+                         "WHERE o.event_id = writeback_bindings.event_id AND writeback_bindings.seq IS NULL")
+    if store.dialect == "postgresql":
+        for sql in tables.POSTGRES_INDEXES["writeback_outbox"]:
+            conn.exec_driver_sql(sql)
 
 
 def _raw_rows(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:

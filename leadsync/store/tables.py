@@ -16,7 +16,7 @@ metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
 
 # Bump when a table changes shape; a store written by another version is refused with a clear message.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 store_meta = sa.Table(
     "store_meta",
@@ -294,13 +294,29 @@ OUTBOX_FIELDS: dict[str, sa.types.TypeEngine] = {
 
 # Every outcome to be written back to the lead's source system, drained by that source's sink. Append-only:
 # which batch an event went out in is the ledger writeback_bindings, a refusal is a writeback_refusals row.
+# The outbox's order of record: every event gets the next number as it is stored (DuckDB and Postgres
+# sequences alike), and a status file lists its events in that order. An integer the engines can range over:
+# a part of a status file is a range of it, which DuckDB answers from the row groups holding it (min-max
+# zonemaps), where a range of string event ids (one long common prefix) prunes nothing.
+OUTBOX_SEQ = sa.Sequence("writeback_outbox_seq", metadata=metadata)
+
+# The lead an event is about, as its source knows it: carried by the event from the moment it is queued (the
+# lead's row is immutable), so a sink writes its rows without joining millions of leads back.
+LEAD_CONTEXT: dict[str, sa.types.TypeEngine] = {
+    "email": sa.String(),
+    "source_file": sa.String(),  # the lead file the row came in (SFTP sources)
+    "source_row": sa.BigInteger(),  # its data row in that file
+}
+
 writeback_outbox = sa.Table(
     "writeback_outbox",
     metadata,
     sa.Column("event_id", sa.String, primary_key=True),
+    sa.Column("seq", sa.BigInteger, OUTBOX_SEQ, server_default=OUTBOX_SEQ.next_value(), nullable=False),
     sa.Column("source", sa.String, nullable=False),
     sa.Column("lead_id", sa.String, nullable=False),
     sa.Column("kind", sa.String, nullable=False),  # distribution_status | rejection | sales_status | ...
+    *[sa.Column(name, type_) for name, type_ in LEAD_CONTEXT.items()],
     *[sa.Column(name, type_) for name, type_ in OUTBOX_FIELDS.items()],
     sa.Column("payload", sa.Text),  # JSON object of the event's other fields, or null
     sa.Column("created_at", TS, nullable=False),
@@ -329,6 +345,7 @@ writeback_bindings = sa.Table(
     metadata,
     sa.Column("event_id", sa.String, primary_key=True),
     sa.Column("batch_id", sa.String, primary_key=True),
+    sa.Column("seq", sa.BigInteger),  # the event's outbox seq: a batch's parts are ranges of it
 )
 
 # Events a source refused within a sent batch, with its reason: they are pending again, retried next run.
@@ -355,7 +372,8 @@ POSTGRES_INDEXES = {
     "assignments": ["CREATE INDEX IF NOT EXISTS ix_assignments_partner_status ON assignments (partner_id, status)",
                     "CREATE INDEX IF NOT EXISTS ix_assignments_status_decided ON assignments (status, decided_at)"],
     "writeback_outbox": [("CREATE INDEX IF NOT EXISTS ix_outbox_source_created ON writeback_outbox "
-                         "(source, created_at)")],
+                         "(source, created_at)"),
+                         "CREATE INDEX IF NOT EXISTS ix_outbox_seq ON writeback_outbox (seq)"],
     "writeback_bindings": ["CREATE INDEX IF NOT EXISTS ix_bindings_batch ON writeback_bindings (batch_id)"],
 }
 for _name, _statements in POSTGRES_INDEXES.items():

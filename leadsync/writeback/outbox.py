@@ -40,9 +40,9 @@ def _taken():
 
 
 def pending_events(source: str | None = None) -> sa.Select:
-    """Outbox events not yet (successfully) sent, optionally of one source: event_id, source, lead_id, kind."""
+    """Outbox events not yet (successfully) sent, optionally of one source: event_id, source, lead_id, kind, seq."""
     o = tables.writeback_outbox
-    query = sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind).where(
+    query = sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, o.c.seq).where(
         o.c.event_id.not_in(_taken().scalar_subquery()))
     return query.where(o.c.source == source) if source is not None else query
 
@@ -95,7 +95,8 @@ def prepare_batch(store: LeadStore, source: str, now: datetime, name_for) -> Bat
             batch_id=batch.batch_id, source=source, target_name=batch.target_name,
             event_count=batch.event_count, created_at=now, state="prepared"))
         conn.execute(sa.insert(tables.writeback_bindings).from_select(
-            ["event_id", "batch_id"], sa.select(pending.c.event_id, sa.literal(batch_id, sa.String))))
+            ["event_id", "batch_id", "seq"], sa.select(pending.c.event_id, sa.literal(batch_id, sa.String),
+                                                       pending.c.seq)))
     return batch
 
 
@@ -137,7 +138,7 @@ def mark_from_source(store: LeadStore, source: str, actor: str, now: datetime) -
     from leadsync.lifecycle import tables as lt
 
     pending = pending_events(source).subquery()
-    mine = (sa.select(pending.c.event_id).join(lt.lifecycle_events, lt.lifecycle_events.c.event_id == pending.c.event_id)
+    mine = (sa.select(pending.c.event_id, pending.c.seq).join(lt.lifecycle_events, lt.lifecycle_events.c.event_id == pending.c.event_id)
             .where(lt.lifecycle_events.c.actor == actor)).subquery()
     with store.begin() as conn:
         store.hold(conn, f"outbox:{source}")
@@ -151,5 +152,5 @@ def mark_from_source(store: LeadStore, source: str, actor: str, now: datetime) -
             batch_id=batch_id, source=source, target_name=f"{source}:from-source", event_count=int(count),
             created_at=now, state="sent", sent_at=now, result=FROM_SOURCE))
         conn.execute(sa.insert(tables.writeback_bindings).from_select(
-            ["event_id", "batch_id"], sa.select(mine.c.event_id, sa.literal(batch_id, sa.String))))
+            ["event_id", "batch_id", "seq"], sa.select(mine.c.event_id, sa.literal(batch_id, sa.String), mine.c.seq)))
     return int(count)

@@ -1,14 +1,15 @@
 """SFTP sources get their statuses back as a CSV file in the outbox folder.
 
-The engine writes the file (`COPY … TO`), ordered by event id, so the same batch always renders the same
-bytes, in parts: each part is uploaded while the engine writes the next. A million status rows never pass
-through Python.
+The engine writes the file (`COPY … TO`), in the outbox's order of record (its `seq`), so the same batch always
+renders the same bytes, in parts: each part is uploaded while the engine writes the next. A million status
+rows never pass through Python.
 
-On DuckDB the batch's rows are joined (events, bindings, leads, files) and sorted once, into a scratch
-database of their own (status_rows.py); each part is then a row-id range of that table, which DuckDB reads
-by its row groups alone. Cutting the parts by event-id ranges of the store's tables instead made every part
-read every lead (string keys give DuckDB no zone maps to skip by): the work grew with leads × parts, and the
-memory with the leads. Postgres finds a part's rows by its keys' indexes and cuts by event ids.
+Every row comes from the outbox alone: an event carries its lead's file, row and email
+(writeback/lead_context.py). A part is a range of outbox seq: DuckDB reads only the row groups holding it
+(min-max zonemaps on an integer) and sorts only its own rows; Postgres finds it by its indexes. Joining the
+leads back by their string ids, as this did before, read every lead for every part (string zonemaps keep
+8-byte prefixes, and every id starts with the source's name), or needed a sorted scratch copy of the whole
+file: most of the write-back's work.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import sqlalchemy as sa
 from leadsync.connectors.sftp.client import SftpClient
 from leadsync.csv_safe import neutralise_sql
 from leadsync.store import LeadStore, tables
-from leadsync.writeback import status_rows
 from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
 
 # status-file column → outbox column, in file order (lifecycle events carry their own fields)
@@ -74,33 +74,29 @@ def _registration_email(dialect: str):
     return sa.func.json_extract_string(tables.writeback_outbox.c.payload, "$.fields.email")
 
 
-def status_rows_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None) -> sa.Select:
-    """One row per event of the batch (with event ids from `low` up to, not including, `high`, where given), as
-    stored (no cell made inert yet), unordered: event_id, then STATUS_COLUMNS: its kind in `event`, the lead's
-    distribution status and partner on every row, and the event's own fields (empty on the rows of other kinds,
-    KIND_OF_COLUMN)."""
-    o, b, l, f = tables.writeback_outbox, tables.writeback_bindings, tables.leads, tables.source_files
-    email = sa.case((o.c.kind == "registration", _registration_email(dialect)), else_=l.c.email)
+def status_rows_query(batch: Batch, dialect: str, low: int | None = None, high: int | None = None) -> sa.Select:
+    """One row per event of the batch (with outbox seq from `low` up to, not including, `high`, where given), as
+    stored (no cell made inert yet), unordered: seq, then STATUS_COLUMNS: its kind in `event`, the lead as the
+    event carries it (file, row, email: writeback/lead_context.py), the lead's distribution status and partner on
+    every row, and the event's own fields (empty on the rows of other kinds, KIND_OF_COLUMN). The outbox alone:
+    no lead is joined back."""
+    o, b = tables.writeback_outbox, tables.writeback_bindings
+    email = sa.case((o.c.kind == "registration", _registration_email(dialect)), else_=o.c.email)
 
     def own_kind(name: str, col: str):
         kind = KIND_OF_COLUMN.get(name)
         return o.c[col] if kind is None else sa.case((o.c.kind == kind, o.c[col]))
 
-    # outer joins: a partner-registered lead (kind "registration") has no stored lead behind it yet
-    return (sa.select(o.c.event_id, o.c.lead_id, f.c.file_name.label("source_file"),
-                      l.c.row_number.label("source_row"), email.label("email"), o.c.kind.label("event"),
-                      *[own_kind(name, col).label(name) for name, col in STATUS_FIELDS.items()])
-            .join(b, b.c.event_id == o.c.event_id)
-            .outerjoin(l, l.c.lead_id == o.c.lead_id)
-            .outerjoin(f, f.c.batch_id == l.c.batch_id)
-            .where(b.c.batch_id == batch.batch_id, *_event_range(low, high)))
+    bound = sa.select(b.c.seq).where(b.c.batch_id == batch.batch_id, *_seq_range(b.c.seq, low, high))
+    return (sa.select(o.c.seq, o.c.lead_id, o.c.source_file, o.c.source_row, email.label("email"),
+                      o.c.kind.label("event"), *[own_kind(name, col).label(name) for name, col in STATUS_FIELDS.items()])
+            .where(o.c.seq.in_(bound), *_seq_range(o.c.seq, low, high)))
 
 
 def status_cells(rows: sa.FromClause, dialect: str, neutralise_formulas: bool = True) -> list:
-    """The file's columns over `rows` (a relation named `status_rows` with STATUS_COLUMNS as stored). Every text
-    cell that a spreadsheet would run as a formula is made inert (leadsync/csv_safe.py); with
-    `neutralise_formulas` false only the partner-typed ones are (PARTNER_TYPED), for machine consumers that
-    need the raw values."""
+    """The file's columns over `rows` (a relation with STATUS_COLUMNS as stored). Every text cell that a
+    spreadsheet would run as a formula is made inert (leadsync/csv_safe.py); with `neutralise_formulas` false
+    only the partner-typed ones are (PARTNER_TYPED), for machine consumers that need the raw values."""
     def cell(name: str):
         if name in NOT_TEXT or not (neutralise_formulas or name in PARTNER_TYPED):
             return rows.c[name]
@@ -109,37 +105,34 @@ def status_cells(rows: sa.FromClause, dialect: str, neutralise_formulas: bool = 
     return [cell(name) for name in STATUS_COLUMNS]
 
 
-def status_query(batch: Batch, dialect: str, low: str | None = None, high: str | None = None,
+def status_query(batch: Batch, dialect: str, low: int | None = None, high: int | None = None,
                  neutralise_formulas: bool = True) -> sa.Select:
-    """The status file's rows of the batch (event ids from `low` up to `high`, where given) as written: cells
-    made inert (status_cells), in event-id order."""
-    rows = status_rows_query(batch, dialect, low, high).subquery(status_rows.TABLE)
+    """The status file's rows of the batch (outbox seq from `low` up to `high`, where given) as written: cells
+    made inert (status_cells), in the outbox's order (seq)."""
+    rows = status_rows_query(batch, dialect, low, high).subquery("status_rows")
     return (sa.select(*status_cells(rows, dialect, neutralise_formulas)).select_from(rows)
-            .order_by(rows.c.event_id))
+            .order_by(rows.c.seq))
 
 
-def _event_range(low: str | None, high: str | None) -> list:
-    o = tables.writeback_outbox
-    return [*([o.c.event_id >= low] if low is not None else []), *([o.c.event_id < high] if high is not None else [])]
+def _seq_range(seq: sa.ColumnElement, low: int | None, high: int | None) -> list:
+    return [*([seq >= low] if low is not None else []), *([seq < high] if high is not None else [])]
 
 
 # Rows per part of a status file: each part is written on its own, so a file of millions of rows goes out in
-# bounded memory (the parts, in event-id order, concatenate into the same bytes a single sort would give). On
-# DuckDB two whole row groups of the scratch table (status_rows.ROW_GROUP), so a part reads no row it does not
-# write.
-PART_ROWS = 2 * status_rows.ROW_GROUP
+# bounded memory (the parts, in seq order, concatenate into the same bytes a single sort would give). Two of
+# DuckDB's row groups: a part is a range of outbox seq, and DuckDB reads the row groups holding that range.
+PART_ROWS = 2 * 122_880
 
 
-def _part_bounds(conn: sa.Connection, batch: Batch) -> list[str]:
-    """Postgres: the first event id of each part after the first (event ids in order, PART_ROWS a part; the
-    server sorts on disk)."""
+def _part_bounds(conn: sa.Connection, batch: Batch) -> list[int]:
+    """The first seq of each part after the first (the batch's events in seq order, PART_ROWS a part)."""
     b = tables.writeback_bindings
     if batch.event_count <= PART_ROWS:
         return []
-    ranked = sa.select(b.c.event_id, sa.func.row_number().over(order_by=b.c.event_id).label("n")).where(
+    ranked = sa.select(b.c.seq, sa.func.row_number().over(order_by=b.c.seq).label("n")).where(
         b.c.batch_id == batch.batch_id).subquery()
-    return list(conn.execute(sa.select(ranked.c.event_id).where((ranked.c.n - 1) % PART_ROWS == 0,
-                                                                ranked.c.n > 1).order_by(ranked.c.event_id)).scalars())
+    return list(conn.execute(sa.select(ranked.c.seq).where((ranked.c.n - 1) % PART_ROWS == 0, ranked.c.n > 1)
+                             .order_by(ranked.c.seq)).scalars())
 
 
 def status_file_parts(store: LeadStore, batch: Batch, folder: Path,
@@ -162,10 +155,8 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path,
 
     def render() -> None:
         try:
-            parts = (_duckdb_parts if store.dialect == "duckdb" else _postgres_parts)(
-                store, batch, folder, neutralise_formulas)
-            with closing(parts):  # a caller that stopped early: the rest is not rendered
-                for part in parts:
+            with closing(_parts(store, batch, folder, neutralise_formulas)) as parts:
+                for part in parts:  # a caller that stopped early: the rest is not rendered
                     if not offer(part):
                         return
             offer(None)
@@ -184,30 +175,23 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path,
         thread.join()
 
 
-def _duckdb_parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
-    """The parts as row-id ranges of the batch's rows, joined and sorted once as stored (status_rows.py); each
-    part's cells are made inert as it is written, beside the upload of the one before."""
-    raw = status_rows_query(batch, store.dialect).subquery("raw")
-    query = sa.select(*[raw.c[name] for name in STATUS_COLUMNS]).order_by(raw.c.event_id)
-    stored = sa.table(status_rows.TABLE, *[sa.column(name) for name in STATUS_COLUMNS])
-    cells = sa.select(*status_cells(stored, store.dialect, neutralise_formulas)).select_from(stored)
-    with status_rows.sorted_rows(store, query, folder) as rows:
-        select = str(cells.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
-        for i, (first, last) in enumerate(rows.ranges(PART_ROWS)):
-            part = folder / f"part{i:05d}.csv"
-            rows.copy(first, last, part, header=i == 0, select=select)
-            yield part
-
-
-def _postgres_parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
-    """The parts as event-id ranges, each its own COPY, in one transaction."""
+def _parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
+    """The parts as ranges of outbox seq, each its own COPY, all from one transaction's snapshot. On DuckDB a
+    range reads only the outbox's row groups holding it (min-max zonemaps on seq) and sorts only its own rows."""
     with store.begin() as conn:
-        bounds = [None, *_part_bounds(conn, batch)]
-        for i, low in enumerate(bounds):
-            high = bounds[i + 1] if i + 1 < len(bounds) else None
-            part = folder / f"part{i:05d}.csv"
-            _copy_part(conn, status_query(batch, store.dialect, low, high, neutralise_formulas), part, header=i == 0)
-            yield part
+        if store.dialect == "duckdb":  # the ORDER BY is the order written
+            conn.exec_driver_sql("SET preserve_insertion_order = true")
+        try:
+            bounds = [None, *_part_bounds(conn, batch)]
+            for i, low in enumerate(bounds):
+                high = bounds[i + 1] if i + 1 < len(bounds) else None
+                part = folder / f"part{i:05d}.csv"
+                _copy_part(store, conn, status_query(batch, store.dialect, low, high, neutralise_formulas), part,
+                           header=i == 0)
+                yield part
+        finally:
+            if store.dialect == "duckdb":
+                conn.exec_driver_sql("RESET preserve_insertion_order")
 
 
 def write_status_csv(store: LeadStore, batch: Batch, path: Path, neutralise_formulas: bool = True) -> int:
@@ -220,9 +204,15 @@ def write_status_csv(store: LeadStore, batch: Batch, path: Path, neutralise_form
     return batch.event_count
 
 
-def _copy_part(conn: sa.Connection, query: sa.Select, part: Path, header: bool) -> None:
-    """Postgres: COPY … TO STDOUT of the part's rows, into `part`."""
+def _copy_part(store: LeadStore, conn: sa.Connection, query: sa.Select, part: Path, header: bool) -> None:
+    """The engine's COPY of the part's rows into `part`: DuckDB writes the file itself (CRLF line ends),
+    Postgres streams COPY … TO STDOUT."""
     sql = LeadStore.render(conn, query)
+    if store.dialect == "duckdb":
+        target = "'" + str(part).replace("'", "''") + "'"
+        conn.exec_driver_sql(f"COPY ({sql}) TO {target} (FORMAT csv, HEADER {str(header).lower()}, "
+                             "NEW_LINE '\\r\\n')")
+        return
     cursor = conn.connection.driver_connection.cursor()
     options = "FORMAT csv, HEADER" if header else "FORMAT csv"
     with part.open("wb") as out, cursor.copy(f"COPY ({sql}) TO STDOUT WITH ({options})") as copy:

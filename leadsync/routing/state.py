@@ -109,7 +109,8 @@ def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame | pa.T
     if context is not None:
         for name in CONTEXT:
             decisions = decisions.append_column(name, context[name])
-    if pc.count_distinct(decisions["lead_id"]).as_py() < decisions.num_rows:
+    # (first decisions are one per lead by construction: the queue holds each lead once)
+    if not first and pc.count_distinct(decisions["lead_id"]).as_py() < decisions.num_rows:
         # several decisions of one lead at once (rare, and few): recorded round by round, oldest first
         frame = decisions.to_pandas().sort_values("version", kind="stable")
         rounds = frame.groupby("lead_id", sort=False).cumcount()
@@ -162,8 +163,12 @@ def _read_once(store: LeadStore, table: pa.Table) -> pa.Table | pa.RecordBatchRe
 
 
 def _in_row_groups(table: pa.Table) -> pa.Table:
-    """The table as batches of one row group each (the last one the rest)."""
-    return pa.Table.from_batches(table.combine_chunks().to_batches(max_chunksize=ROW_GROUP), table.schema)
+    """The table as batches of one row group each (the last one the rest). Columns of several chunks are
+    joined first (only those: a column of one chunk is sliced where it lies)."""
+    if any(column.num_chunks > 1 for column in table.columns):
+        table = pa.table({name: column.combine_chunks() if column.num_chunks > 1 else column
+                          for name, column in zip(table.column_names, table.columns, strict=True)})
+    return pa.Table.from_batches(table.to_batches(max_chunksize=ROW_GROUP), table.schema)
 
 
 def _supersede(store: LeadStore, conn: sa.Connection, stage: str) -> None:

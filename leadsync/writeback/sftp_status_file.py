@@ -175,10 +175,16 @@ def status_file_parts(store: LeadStore, batch: Batch, folder: Path,
         thread.join()
 
 
+# DuckDB's memory cap while a status file is written: a part sorts its own rows (a quarter of a million, some
+# 70 MB) and needs no more; under the store's 1 GB, DuckDB kept every outbox block it read cached, so the step
+# grew with the batch.
+RENDER_MEMORY = "256MB"
+
+
 def _parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
     """The parts as ranges of outbox seq, each its own COPY, all from one transaction's snapshot. On DuckDB a
     range reads only the outbox's row groups holding it (min-max zonemaps on seq) and sorts only its own rows."""
-    with store.begin() as conn:
+    with store.session(duckdb_memory_limit=RENDER_MEMORY) as session, session.begin() as conn:
         if store.dialect == "duckdb":  # the ORDER BY is the order written
             conn.exec_driver_sql("SET preserve_insertion_order = true")
         try:

@@ -52,4 +52,10 @@ def embedded_result(tmp_path_factory) -> dict:
         url = f"duckdb:///{root / 'leadsync.duckdb'}"
         assert build_definitions(project.mappings, url).resolve_job_def("leadsync") \
             .execute_in_process(raise_on_error=False).success
-        return snapshot(url)
+        reference = snapshot(url)
+    # the input exercises every outcome the scale runs are compared on (see LEADS)
+    outcomes = {(source, status) for source, status, _ in reference["assignments_per_partner"]}
+    assert {(s, st) for s in ("sftp_demo", "sfdc", "mkto") for st in ("routed", "accepted", "unassigned")} <= outcomes
+    assert len({partner for _, status, partner in reference["assignments_per_partner"] if status == "routed"}) >= 6
+    assert len({key for key, _ in reference["slots_handed_out"]}) >= 10
+    return reference

@@ -120,7 +120,11 @@ class Workers:
                 if w.process.poll() is not None:
                     raise RuntimeError(f"worker {w.name} exited with {w.process.returncode}: see {w.log}\n"
                                        + w.log.read_text()[-2000:])
-            answered = {name for reply in app.control.ping(timeout=1.0) for name in reply}
+            # only the workers not heard from yet, and back as soon as they have all answered: a ping without
+            # `limit` always waits its whole timeout for replies from anyone
+            waiting = sorted(expected - answered)
+            answered |= {name for reply in app.control.ping(destination=waiting, timeout=1.0, limit=len(waiting))
+                         for name in reply}
             if expected <= answered:
                 return
         raise TimeoutError(f"workers {sorted(expected - answered)} did not answer a ping in {timeout_s:.0f}s; "

@@ -1,49 +1,61 @@
 """Fixtures of the scale-profile tests: the lead drop, a Dagster instance on a fresh Postgres database, and the
 embedded default's result on the same input (the reference every scale-profile run must match)."""
 
-import shutil
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from databases import fresh_database
-from scale_runs import free_port
+from scale_runs import LEADS, free_port, scale_home_on_postgres
 from three_sources import lead_files, snapshot, three_sources
 
 from leadsync.defs.build import build_definitions
-from leadsync.scale.profile import SCALE_HOME
 
 
 @pytest.fixture
 def drop(tmp_path) -> Path:
-    return lead_files(tmp_path / "drop", 2_000)
+    return lead_files(tmp_path / "drop", LEADS)
 
 
 @pytest.fixture
 def scale_home(tmp_path, monkeypatch) -> Path:
     """A Dagster instance configured as dagster_home/scale/dagster.yaml, on a fresh Postgres database."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(SCALE_HOME / "dagster.yaml", home / "dagster.yaml")
-    with fresh_database("leadsync_dagster") as url:
-        # dagster-postgres speaks psycopg2 (its NOTIFY takes a bound parameter) and SQLAlchemy 2.1 defaults to psycopg 3
-        monkeypatch.setenv("LEADSYNC_DAGSTER_PG_URL", str(sa.engine.make_url(url).set(drivername="postgresql+psycopg2")
-                                                          .render_as_string(hide_password=False)))
-        monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with scale_home_on_postgres(tmp_path / "dagster_home", monkeypatch) as home:
         yield home
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(autouse=True, scope="session")
+def celery_executor_polls_often():
+    """The Celery executor that orchestrates a run in the test's process looks at its steps' results once a
+    second (dagster_celery/core_execution_loop.py TICK_SECONDS), so every step of a run waits half a second on
+    average before the run notices it finished and submits what follows: ~40 steps, mostly one after the other
+    (one pool per source, one for the partner and report steps). Polling every 0.1 s changes no outcome, only
+    when the next step is submitted; the workers, the queue and the run are the same."""
+    from dagster_celery import core_execution_loop
+
+    assert isinstance(core_execution_loop.TICK_SECONDS, int | float)  # still the loop's poll interval
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(core_execution_loop, "TICK_SECONDS", 0.1)
+        yield
+
+
+@pytest.fixture(scope="session")
 def embedded_result(tmp_path_factory) -> dict:
-    """The embedded default's result on the same input: the reference every scale-profile run must match."""
+    """The embedded default's result on the same input: the reference every scale-profile run must match.
+    Once per session: both test files compare against it (the same seed gives the same input)."""
     from leadsync.connectors.smtp_sandbox import SmtpSandbox
 
     root = tmp_path_factory.mktemp("embedded")
     with pytest.MonkeyPatch.context() as mp, SmtpSandbox(root / "mail", port=free_port()) as smtp, \
-            three_sources(root / "project", lead_files(root / "drop", 2_000), smtp.port) as project:
+            three_sources(root / "project", lead_files(root / "drop", LEADS), smtp.port) as project:
         for k, v in project.env.items():
             mp.setenv(k, v)
+        mp.setenv("LEADSYNC_PROFILE", "embedded")  # whatever a scale-profile fixture of the session has set
         url = f"duckdb:///{root / 'leadsync.duckdb'}"
         assert build_definitions(project.mappings, url).resolve_job_def("leadsync") \
             .execute_in_process(raise_on_error=False).success
-        return snapshot(url)
+        reference = snapshot(url)
+    # the input exercises every outcome the scale runs are compared on (see LEADS)
+    outcomes = {(source, status) for source, status, _ in reference["assignments_per_partner"]}
+    assert {(s, st) for s in ("sftp_demo", "sfdc", "mkto") for st in ("routed", "accepted", "unassigned")} <= outcomes
+    assert len({partner for _, status, partner in reference["assignments_per_partner"] if status == "routed"}) >= 6
+    assert len({key for key, _ in reference["slots_handed_out"]}) >= 10
+    return reference

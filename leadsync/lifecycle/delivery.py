@@ -22,7 +22,7 @@ from leadsync.lifecycle.context import Lifecycle
 from leadsync.lifecycle.events import record_decisions
 from leadsync.lifecycle.lead_view import lead_views
 from leadsync.lifecycle.links import link
-from leadsync.lifecycle.mail_queue import queue_email, send_pending
+from leadsync.lifecycle.mail_queue import queue_emails, send_pending
 from leadsync.lifecycle.partner_email import render_for
 from leadsync.lifecycle.smtp import Mailer
 from leadsync.routing.state import DECISION_FIELDS
@@ -115,6 +115,21 @@ def _start_progress_bulk(ctx: Lifecycle, conn: sa.Connection, decisions: pd.Data
     ctx.store.insert_frame(conn, p, frame, conflict="update", update=[c for c in frame.columns if c != "lead_id"])
 
 
+# New-lead emails rendered before they are queued together (one insert): their bodies are a few KB each, so
+# memory stays that of a thousand emails however large the drop.
+QUEUE_CHUNK = 1000
+
+
+def _queue(ctx: Lifecycle, conn: sa.Connection, rendered: list[dict], names: dict[str, str],
+           report: DeliveryReport) -> None:
+    """Queue the rendered emails (emptying the list) and count them per partner."""
+    for delivery_id in queue_emails(ctx.store, conn, rendered):
+        report.queued += 1
+        report.per_partner[names.pop(delivery_id)] += 1
+    rendered.clear()
+    names.clear()
+
+
 def queue_new_lead_emails(ctx: Lifecycle, now: datetime, report: DeliveryReport | None = None) -> int:
     """Queue one notification per routed assignment not yet notified; returns how many were queued."""
     report = report if report is not None else DeliveryReport()
@@ -132,6 +147,8 @@ def queue_new_lead_emails(ctx: Lifecycle, now: datetime, report: DeliveryReport 
         if not waiting:
             return 0
         views = lead_views(ctx, conn, [w.lead_id for w in waiting])
+        rendered: list[dict] = []  # emails rendered, queued QUEUE_CHUNK at a time
+        names: dict[str, str] = {}
         for lead_id, version, partner_id, source in waiting:
             partner = ctx.partner(partner_id)
             view = views.get(lead_id)
@@ -152,10 +169,12 @@ def queue_new_lead_emails(ctx: Lifecycle, now: datetime, report: DeliveryReport 
                 reject_url=link(ctx, "reject", partner_id, lead_id, now, version),
                 expires_at=f"{expiry_in(now + timedelta(hours=web.token_ttl_hours), partner):%d %b %Y %H:%M}",
                 time_zone=partner.timezone)
-            if queue_email(conn, delivery_id=f"new_lead:{lead_id}:{version}", kind="new_lead", partner_id=partner_id,
-                           recipients=to, email=email, now=now, lead_id=lead_id, version=version):
-                report.queued += 1
-                report.per_partner[partner.name] += 1
+            rendered.append(dict(delivery_id=f"new_lead:{lead_id}:{version}", kind="new_lead", partner_id=partner_id,
+                                 recipients=to, email=email, now=now, lead_id=lead_id, version=version))
+            names[f"new_lead:{lead_id}:{version}"] = partner.name
+            if len(rendered) >= QUEUE_CHUNK:
+                _queue(ctx, conn, rendered, names, report)
+        _queue(ctx, conn, rendered, names, report)
     for pid, n in no_recipients.items():
         report.problems.append(f"{n} lead(s) routed to partner '{pid}' wait: it has no users or reps to notify; "
                                "add users (one marked default: true, or the first added is the default) in "

@@ -12,14 +12,13 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import fresh_stores
 import httpx
 import pytest
 from databases import fresh_database, postgres_unreachable
-from fresh_stores import FreshPostgres, duckdb_copy, template_duckdb
 from wider_scope import wrapped
 
 # The lifecycle fixtures, loaded under a name of their own (test folders have no __init__ files).
@@ -32,36 +31,9 @@ source = lifecycle_fixtures.source
 partners = lifecycle_fixtures.partners
 served = lifecycle_fixtures.served
 T0 = lifecycle_fixtures.T0
-
-
-@pytest.fixture(scope="session")
-def duckdb_template(tmp_path_factory) -> Path:
-    return template_duckdb(tmp_path_factory.mktemp("store-template"))
-
-
-@pytest.fixture
-def duckdb_url(tmp_path, duckdb_template) -> str:
-    """A new DuckDB store (tests/conftest.py's, with its tables made ahead: a copy of the template file)."""
-    return duckdb_copy(duckdb_template, tmp_path)
-
-
-@pytest.fixture(scope="session")
-def postgres_store() -> Iterator[FreshPostgres]:
-    reason = postgres_unreachable()
-    if reason:
-        pytest.skip(reason)
-    with fresh_database() as url:
-        fresh = FreshPostgres(url)
-        yield fresh
-        fresh.dispose()
-
-
-@pytest.fixture
-def postgres_url(postgres_store) -> Iterator[str]:
-    """A PostgreSQL store as a new one is (tests/conftest.py's, without a CREATE and a DROP DATABASE a test)."""
-    postgres_store.reset()
-    yield postgres_store.url
-    postgres_store.disconnect_others()
+# tests/conftest.py's stores, made cheaper (fresh_stores.py)
+duckdb_template, duckdb_url = fresh_stores.duckdb_template, fresh_stores.duckdb_url
+postgres_store, postgres_url = fresh_stores.postgres_store, fresh_stores.postgres_url
 
 
 @pytest.fixture
@@ -77,7 +49,7 @@ def shared_served(request, tmp_path_factory, duckdb_template):
     that only add leads and sessions to it and assert on their own."""
     with ExitStack() as stack:
         if request.param == "duckdb":
-            url = duckdb_copy(duckdb_template, tmp_path_factory.mktemp("shared-store"))
+            url = fresh_stores.duckdb_copy(duckdb_template, tmp_path_factory.mktemp("shared-store"))
         else:
             reason = postgres_unreachable()
             if reason:

@@ -1,5 +1,5 @@
-"""Stores as fresh as new ones, without paying for a new one each test (imported by name from the portal's and
-the console's conftest).
+"""Stores as fresh as new ones, without paying for a new one each test: fixtures replacing tests/conftest.py's
+`duckdb_url` and `postgres_url` where a conftest imports them (the portal's and the console's).
 
 Making a store's tables took 0.3-0.9 s a test on DuckDB; on PostgreSQL a CREATE DATABASE, the tables and a DROP
 DATABASE took about 2 s. Instead, DuckDB tests get a copy of a file that `LeadStore` made once per session, and
@@ -9,9 +9,12 @@ sequences, no foreign keys in the store: its first rows back, and what came late
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from databases import fresh_database, postgres_unreachable
 
 from leadsync.store import LeadStore
 
@@ -76,3 +79,33 @@ class FreshPostgres:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def duckdb_template(tmp_path_factory) -> Path:
+    return template_duckdb(tmp_path_factory.mktemp("store-template"))
+
+
+@pytest.fixture
+def duckdb_url(tmp_path, duckdb_template) -> str:
+    """A new DuckDB store (tests/conftest.py's, with its tables made ahead: a copy of the template file)."""
+    return duckdb_copy(duckdb_template, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_store() -> Iterator[FreshPostgres]:
+    reason = postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    with fresh_database() as url:
+        fresh = FreshPostgres(url)
+        yield fresh
+        fresh.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_store) -> Iterator[str]:
+    """A PostgreSQL store as a new one is (tests/conftest.py's, without a CREATE and a DROP DATABASE a test)."""
+    postgres_store.reset()
+    yield postgres_store.url
+    postgres_store.disconnect_others()

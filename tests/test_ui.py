@@ -1,7 +1,7 @@
 """The UI as an operator opens it: `leadsync dev` (what `make ui` runs) on a copy of the shipped project with
 free ports, which starts the bundled sandboxes, the partner web app and `dagster dev`. The default-on
-schedules and sensors then tick against real servers: one schedule tick later there is no failed run, headless
-Chromium shows each source's asset graph, a run launched over GraphQL succeeds, and SIGTERM to the
+schedules and sensors then tick against real servers: a run launched over GraphQL succeeds, headless Chromium
+shows each source's asset graph, one schedule tick later there is no failed run, and SIGTERM to the
 `leadsync dev` PID stops every process it started. Screenshots are kept under test-artifacts/."""
 
 import os
@@ -159,7 +159,7 @@ def dev(tmp_path_factory):
             server.proc.wait(timeout=120)
 
 
-def browser():
+def new_browser():
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("the browser part needs Debian's chromium and chromium-driver (make test installs them)")
     from selenium import webdriver
@@ -173,6 +173,14 @@ def browser():
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
 
+@pytest.fixture(scope="module")
+def chrome():
+    """One headless Chromium for the module's pages (a new one each test took seconds to start)."""
+    browser = new_browser()
+    yield browser
+    browser.quit()
+
+
 def test_leadsync_dev_starts_the_sandboxes_the_web_app_and_dagster(dev):
     started = dev.output
     for line in ("SFTP sandbox for sftp_demo on 127.0.0.1:", "Salesforce sandbox for salesforce_demo on 127.0.0.1:",
@@ -184,53 +192,11 @@ def test_leadsync_dev_starts_the_sandboxes_the_web_app_and_dagster(dev):
     assert requests.get(f"http://127.0.0.1:{web}/healthz", timeout=10).ok
 
 
-def test_one_schedule_tick_later_no_run_failed_and_the_graph_shows_every_source(dev):
-    deadline = time.monotonic() + 240
-    ticked: list[dict] = []
-    while time.monotonic() < deadline:
-        ticked = [r for r in dev.runs() if {"key": "dagster/schedule_name", "value": "sftp_demo_schedule"} in r["tags"]
-                  and r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
-        if ticked:
-            break
-        time.sleep(3)
-    assert dev.stop_schedules(), "no schedule was running"  # one tick seen: no more runs piling up behind it
-    assert ticked, f"no schedule tick finished a run within 4 minutes: {dev.runs()}"
-    failed = [(r["jobName"], r["status"]) for r in dev.runs() if r["status"] in ("FAILURE", "CANCELED")]
-    assert failed == [], (dev.root / "dagster_home/dev_logs/dagster_dev.log").read_text()[-4000:]
-    assert ticked[0]["status"] == "SUCCESS"
-
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    sources = sorted(p.stem for p in (dev.root / "mappings/sources").glob("*.yaml"))
-    chrome = browser()
-    try:
-        for source in sources:
-            # each source is an asset group: its page lists every asset of the walk (the list tab holds them all
-            # in the page; the graph tab draws only what fits the view), then its graph for the screenshot
-            group = f"{dev.url}/locations/__repository__@leadsync/asset-groups/{source}"
-            chrome.get(f"{group}/list")
-            try:
-                WebDriverWait(chrome, 90).until(lambda b: all(
-                    name in b.page_source for name in ("raw_rows", "assignments", "reroutes", "writeback")))
-            finally:
-                chrome.save_screenshot(str(ARTIFACTS / f"ui_assets_{source}.png"))
-            chrome.get(group)
-            WebDriverWait(chrome, 60).until(lambda b: "assignments" in b.page_source)
-            chrome.save_screenshot(str(ARTIFACTS / f"ui_asset_graph_{source}.png"))
-        chrome.get(f"{dev.url}/runs")
-        WebDriverWait(chrome, 60).until(lambda b: b.find_elements(By.XPATH, "//*[text()='sftp_demo_sync']") or False)
-        assert "Failure" not in chrome.page_source
-        chrome.save_screenshot(str(ARTIFACTS / "ui_runs_after_a_tick.png"))
-    finally:
-        chrome.quit()
-
-
-def test_an_operator_launches_a_run_and_sees_its_success(dev):
+def test_an_operator_launches_a_run_and_sees_its_success(dev, chrome):
     from dagster_graphql import DagsterGraphQLClient
     from selenium.webdriver.support.ui import WebDriverWait
 
-    dev.stop_schedules()  # the run launched by hand is not queued behind a tick each minute
+    # launched first, in the time before the first tick (each minute); a tick meanwhile queues behind it
     inbox = dev.root / "dagster_home/sftp_sandbox/root/inbox"
     write_demo_leads(inbox / "leads.csv", 300, seed=3, partner_names=["Blue Peak Security"])
     client = DagsterGraphQLClient("127.0.0.1", port_number=dev.port)
@@ -243,16 +209,52 @@ def test_an_operator_launches_a_run_and_sees_its_success(dev):
             break
         time.sleep(1)
     assert status == "SUCCESS", (dev.root / "dagster_home/dev_logs/dagster_dev.log").read_text()[-3000:]
-    chrome = browser()
+    chrome.get(f"{dev.url}/runs/{run_id}")
     try:
-        chrome.get(f"{dev.url}/runs/{run_id}")
-        try:
-            WebDriverWait(chrome, 60).until(lambda b: "Success" in b.page_source)
-        finally:
-            chrome.save_screenshot(str(ARTIFACTS / "ui_run_success.png"))
+        WebDriverWait(chrome, 60).until(lambda b: "Success" in b.page_source)
     finally:
-        chrome.quit()
+        chrome.save_screenshot(str(ARTIFACTS / "ui_run_success.png"))
     assert (ARTIFACTS / "ui_run_success.png").stat().st_size > 10_000
+
+
+def test_one_schedule_tick_later_no_run_failed_and_the_graph_shows_every_source(dev, chrome):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # the graph first, while the first tick (each minute) comes and its run goes: the pages need no run
+    sources = sorted(p.stem for p in (dev.root / "mappings/sources").glob("*.yaml"))
+    for source in sources:
+        # each source is an asset group: its page lists every asset of the walk (the list tab holds them all
+        # in the page; the graph tab draws only what fits the view), then its graph for the screenshot
+        group = f"{dev.url}/locations/__repository__@leadsync/asset-groups/{source}"
+        chrome.get(f"{group}/list")
+        try:
+            WebDriverWait(chrome, 90).until(lambda b: all(
+                name in b.page_source for name in ("raw_rows", "assignments", "reroutes", "writeback")))
+        finally:
+            chrome.save_screenshot(str(ARTIFACTS / f"ui_assets_{source}.png"))
+        chrome.get(group)
+        WebDriverWait(chrome, 60).until(lambda b: "assignments" in b.page_source)
+        chrome.save_screenshot(str(ARTIFACTS / f"ui_asset_graph_{source}.png"))
+
+    deadline = time.monotonic() + 240
+    ticked: list[dict] = []
+    while time.monotonic() < deadline:
+        ticked = [r for r in dev.runs() if {"key": "dagster/schedule_name", "value": "sftp_demo_schedule"} in r["tags"]
+                  and r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        if ticked:
+            break
+        time.sleep(1)
+    assert dev.stop_schedules(), "no schedule was running"  # one tick seen: no more runs piling up behind it
+    assert ticked, f"no schedule tick finished a run within 4 minutes: {dev.runs()}"
+    failed = [(r["jobName"], r["status"]) for r in dev.runs() if r["status"] in ("FAILURE", "CANCELED")]
+    assert failed == [], (dev.root / "dagster_home/dev_logs/dagster_dev.log").read_text()[-4000:]
+    assert ticked[0]["status"] == "SUCCESS"
+
+    chrome.get(f"{dev.url}/runs")
+    WebDriverWait(chrome, 60).until(lambda b: b.find_elements(By.XPATH, "//*[text()='sftp_demo_sync']") or False)
+    assert "Failure" not in chrome.page_source
+    chrome.save_screenshot(str(ARTIFACTS / "ui_runs_after_a_tick.png"))
 
 
 def test_sigterm_to_leadsync_dev_stops_everything_it_started(dev):

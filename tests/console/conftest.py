@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import importlib.util
 import re
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,15 @@ from leadsync.pull.manual_entry import add_lead
 from leadsync.store import LeadStore, tables
 
 PASSWORD = "s3cret-for-tests"
+
+# tests/conftest.py's stores, made cheaper: the portal's fresh_stores.py (loaded by its path, under its own name)
+if "fresh_stores" not in sys.modules:
+    _spec = importlib.util.spec_from_file_location("fresh_stores", Path(__file__).parents[1] / "portal/fresh_stores.py")
+    sys.modules["fresh_stores"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["fresh_stores"])
+fresh_stores = sys.modules["fresh_stores"]
+duckdb_template, duckdb_url = fresh_stores.duckdb_template, fresh_stores.duckdb_url
+postgres_store, postgres_url = fresh_stores.postgres_store, fresh_stores.postgres_url
 
 
 def free_port() -> int:

@@ -1,17 +1,25 @@
 """Portal fixtures: the lifecycle fixtures (partners, a source mapping, a real SMTP server on loopback, the
 partner-response app — which mounts the portal — served by uvicorn on loopback, on DuckDB and on PostgreSQL),
 and a `portal` helper
-that signs a member in from the link in the email the SMTP server received."""
+that signs a member in from the link in the email the SMTP server received.
+
+Every test gets a store as fresh as a new one (fresh_stores.py: a copy of a DuckDB file made once, a PostgreSQL
+database emptied back to its just-created state); `shared_served` is one served World per module and store,
+for tests that only add to it."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
+import fresh_stores
 import httpx
 import pytest
+from databases import fresh_database, postgres_unreachable
+from wider_scope import wrapped
 
 # The lifecycle fixtures, loaded under a name of their own (test folders have no __init__ files).
 _spec = importlib.util.spec_from_file_location("lifecycle_fixtures", Path(__file__).parents[1] / "lifecycle/conftest.py")
@@ -23,6 +31,9 @@ source = lifecycle_fixtures.source
 partners = lifecycle_fixtures.partners
 served = lifecycle_fixtures.served
 T0 = lifecycle_fixtures.T0
+# tests/conftest.py's stores, made cheaper (fresh_stores.py)
+duckdb_template, duckdb_url = fresh_stores.duckdb_template, fresh_stores.duckdb_url
+postgres_store, postgres_url = fresh_stores.postgres_store, fresh_stores.postgres_url
 
 
 @pytest.fixture
@@ -30,6 +41,26 @@ def make_served(store_url, partners, source, smtp_server, monkeypatch):
     """make_served(clock=None, **settings overrides) -> World whose web app (with the portal) is served on
     loopback, over each store: every portal test runs on DuckDB and on PostgreSQL (`store_url`)."""
     yield from lifecycle_fixtures.served_worlds(store_url, partners, source, smtp_server, monkeypatch)
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def shared_served(request, tmp_path_factory, duckdb_template):
+    """One served World per module and store (the lifecycle fixtures' own bodies, at module scope): for tests
+    that only add leads and sessions to it and assert on their own."""
+    with ExitStack() as stack:
+        if request.param == "duckdb":
+            url = fresh_stores.duckdb_copy(duckdb_template, tmp_path_factory.mktemp("shared-store"))
+        else:
+            reason = postgres_unreachable()
+            if reason:
+                pytest.skip(reason)
+            url = stack.enter_context(fresh_database())
+        monkeypatch = stack.enter_context(pytest.MonkeyPatch.context())
+        smtp = stack.enter_context(wrapped(lifecycle_fixtures.smtp_server.__wrapped__()))
+        make = stack.enter_context(wrapped(lifecycle_fixtures.served_worlds(
+            url, lifecycle_fixtures.partners.__wrapped__(), lifecycle_fixtures.source.__wrapped__(), smtp,
+            monkeypatch)))
+        yield make()
 
 
 def sign_in_link(mail) -> str:
@@ -85,14 +116,30 @@ class PortalClient:
         self.http.close()
 
 
-@pytest.fixture
-def browser_session(served):
-    """browser_session(world=served) -> a new PortalClient of the served portal (closed at the end)."""
+def _sessions(default_world):
     clients: list[PortalClient] = []
 
     def make(world=None) -> PortalClient:
-        clients.append(PortalClient(world or served))
+        clients.append(PortalClient(world or default_world))
         return clients[-1]
     yield make
     for c in clients:
         c.close()
+
+
+@pytest.fixture
+def browser_session(served):
+    """browser_session(world=served) -> a new PortalClient of the served portal (closed at the end)."""
+    yield from _sessions(served)
+
+
+@pytest.fixture
+def shared_session(shared_served):
+    """shared_session() -> a new PortalClient of the module's `shared_served` portal (closed at the end)."""
+    yield from _sessions(shared_served)
+
+
+@pytest.fixture(scope="module")
+def module_sessions(shared_served):
+    """module_sessions() -> a new PortalClient of `shared_served` that lasts the module (closed at its end)."""
+    yield from _sessions(shared_served)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from wider_scope import wrapped
 
 from leadsync.lifecycle.delivery import deliver
 from leadsync.lifecycle.registration import register_partner_leads
@@ -19,7 +21,13 @@ _spec = importlib.util.spec_from_file_location("lifecycle_browser", Path(__file_
 _browser_module = importlib.util.module_from_spec(_spec)
 sys.modules["lifecycle_browser"] = _browser_module
 _spec.loader.exec_module(_browser_module)
-browser = _browser_module.browser  # the same headless Chromium fixture
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """The same headless Chromium fixture, one browser for both stores (starting one takes seconds)."""
+    with wrapped(_browser_module.browser.__wrapped__()) as driver:
+        yield driver
 
 
 def now():
@@ -32,6 +40,7 @@ def test_a_partner_admin_works_leads_changes_a_setting_and_sees_the_ranking(brow
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     wait = WebDriverWait(browser, 15)
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})  # no cookie of the other store's run
     leads = served.add_leads([
         {"first_name": f"Lead{i}", "last_name": "Person", "company": f"Company {i}", "country": "US",
          "campaign": "Spring Webinar" if i < 5 else "Trade Show"} for i in range(6)])

@@ -15,7 +15,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from leadsync.config.loader import load_source
@@ -27,10 +26,11 @@ from leadsync.store import LeadStore, raw, tables
 REPO = Path(__file__).resolve().parents[3]
 SOURCE_YAML = REPO / "mappings/sources/sftp_demo.yaml"
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-LEADS = 150_000
-PAUSE_AFTER_ROWS = 130_000
+LEADS = 170_000
+# Past a row group by more than the blocks read ahead of the insert (two queued, one being put: some 13,000 rows).
+PAUSE_AFTER_ROWS = 155_000
 
-# The child: the real pull, its blocks made small (about 7,000 rows each), paused once PAUSE_AFTER_ROWS rows
+# The child: the real pull, its blocks made small (a few thousand rows each), paused once PAUSE_AFTER_ROWS rows
 # have passed the row limits' counter, i.e. are going into the store's insert.
 CHILD = """
 import json, sys, time

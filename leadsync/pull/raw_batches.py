@@ -71,6 +71,26 @@ def store_batch(store: LeadStore, info: BatchInfo, rows: pa.Table, row_numbers: 
     return store_blocks(store, info, list(rows.column_names), [(rows, row_numbers)], now, also, conn)
 
 
+# The embedded store's memory while a file streams in (store_stream). DuckDB keeps every block it writes cached
+# up to its cap (the store's 1 GB), so under that cap a pull grew with its file: 692 MB at 1M leads, 880 MB at
+# 5M, a single transaction or one per million rows alike. The append needs little: about a block per column
+# and thread for the row group being built (a file of 150 columns failed at 64 MB, stored at 128 MB), so the
+# cap is 64 MB plus 1 MB a column, on two threads; under it the insert peaks the same at 1M and 5M leads.
+STREAM_DUCKDB_MEMORY_MB = 64
+STREAM_DUCKDB_MEMORY_MB_PER_COLUMN = 1
+STREAM_DUCKDB_THREADS = 2
+
+
+def store_stream(store: LeadStore, info: BatchInfo, columns: list[str], blocks: Iterable[tuple[pa.Table, pa.Array]],
+                 now: datetime, also: Callable[[sa.Connection], None] | None = None) -> int:
+    """`store_blocks` for a file read as a stream, in one transaction, on a connection whose block cache is
+    capped (on DuckDB): memory stays that of a few blocks whatever the file's length."""
+    memory = f"{STREAM_DUCKDB_MEMORY_MB + STREAM_DUCKDB_MEMORY_MB_PER_COLUMN * len(columns)}MB"
+    with store.session(duckdb_threads=STREAM_DUCKDB_THREADS, duckdb_memory_limit=memory) as session, \
+            session.begin() as conn:
+        return store_blocks(store, info, columns, blocks, now, also, conn)
+
+
 def store_blocks(store: LeadStore, info: BatchInfo, columns: list[str],
                  blocks: Iterable[tuple[pa.Table, pa.Array]], now: datetime,
                  also: Callable[[sa.Connection], None] | None = None, conn: sa.Connection | None = None) -> int:

@@ -36,7 +36,7 @@ from leadsync.pull.raw_batches import (
     record_duplicate,
     record_error,
     record_moved,
-    store_blocks,
+    store_stream,
 )
 from leadsync.store import LeadStore
 
@@ -274,6 +274,6 @@ def _store_file(cfg: SourceConfig, store: LeadStore, info: BatchInfo, path: Path
         info = replace(info, encoding=reader.encoding)
         blocks = _counted(((block.values, block.row_numbers) for block in reader), info.file_name, files,
                           file_rows, run_rows)
-        stored = store_blocks(store, info, reader.columns, blocks, now,
+        stored = store_stream(store, info, reader.columns, blocks, now,
                               also=lambda conn: (quarantine_stray_lines(store, conn, info, reader, now), unchanged()))
         return stored, reader.encoding, len(reader.undecodable)

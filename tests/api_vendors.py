@@ -7,6 +7,9 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 import yaml
+from jobs import read_query, run_job
+
+from leadsync.store import tables
 
 FIELDS = {  # our lead field → each vendor's field name
     "salesforce": {"email": "Email", "first_name": "FirstName", "last_name": "LastName", "company": "Company",
@@ -191,15 +194,9 @@ def started_vendor(request, tmp_path):
 
 
 def routed_leads(project: Path, store_url: str, limit: int = 2) -> pd.DataFrame:
-    """Run the whole `leadsync` job (pull, intake, routing: every lead to Northwind) and read the first
-    `limit` leads: lead_id, email, source_record_id."""
-    from leadsync.defs.build import build_definitions
-    from leadsync.store import LeadStore, tables
-
-    defs = build_definitions(project / "mappings", store_url)
-    assert defs.resolve_job_def("leadsync").execute_in_process(raise_on_error=False).success
-    store = LeadStore(store_url)
+    """Run the `leadsync` job (pull, intake, routing: every lead to Northwind; its reports left out, as
+    tests/jobs.py `run_job` does) and read the first `limit` leads: lead_id, email, source_record_id."""
+    assert run_job(project, store_url).success
     leads = tables.leads
-    with store.begin() as conn:
-        return store.read_frame(conn, sa.select(leads.c.lead_id, leads.c.email, leads.c.source_record_id)
-                                .order_by(leads.c.lead_id).limit(limit))
+    return read_query(store_url, sa.select(leads.c.lead_id, leads.c.email, leads.c.source_record_id)
+                      .order_by(leads.c.lead_id).limit(limit))

@@ -16,8 +16,8 @@ VENDOR_EXAMPLES = ("salesforce_demo.yaml", "marketo_demo.yaml", "eloqua_demo.yam
 # module-scoped fixtures (the UI's `leadsync dev`, the scale profile's embedded reference) start once. xdist
 # hands out files in collection order, one to each worker and then to whichever is free, so the longest
 # files go first, one per worker, and the many short ones fill in around them. Slowest first:
-LONGEST_FILES = ("scale/test_scale_kills.py", "test_ui.py", "scale/test_scale_profile.py", "test_demo.py", "test_end_to_end.py",
-                 "partner_crm/test_partner_crm_closed_loop.py", "test_api_source_salesforce.py")
+LONGEST_FILES = ("scale/test_scale_kills.py", "test_ui.py", "scale/test_scale_profile.py", "test_wheel.py", "test_demo.py",
+                 "test_end_to_end.py", "partner_crm/test_partner_crm_closed_loop.py", "test_api_source_salesforce.py")
 
 
 def pytest_collection_modifyitems(config, items):

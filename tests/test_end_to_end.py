@@ -4,6 +4,8 @@ assignments and a status file in the SFTP outbox; a second run adds and duplicat
 from __future__ import annotations
 
 import io
+import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,8 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 from jobs import raw_row_count, read_table, run_job
-
 from leadsync.connectors.sftp.sandbox import SftpSandbox
+
 from leadsync import pipeline
 from leadsync.config.loader import project_paths
 from leadsync.defs.build import build_definitions
@@ -45,6 +47,18 @@ def inbox(sandbox: SftpSandbox) -> Path:
     return sandbox.root / "inbox"
 
 
+def drop(sandbox: SftpSandbox, name: str, content: str | bytes) -> None:
+    """A file in the inbox as a finished upload of a minute ago: settled, so the pull reads it at once instead of
+    watching it for `settle_seconds` (2 s per run; files still being written: tests/hostile/test_inbox_stability.py)."""
+    path = inbox(sandbox) / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    then = time.time() - 60
+    os.utime(path, (then, then))
+
+
 def outbox_rows(sandbox: SftpSandbox) -> pd.DataFrame:
     files = sorted((sandbox.root / "outbox").glob("*.csv"))
     if not files:
@@ -53,34 +67,31 @@ def outbox_rows(sandbox: SftpSandbox) -> pd.DataFrame:
 
 
 def drop_mixed_files(sandbox: SftpSandbox) -> None:
-    box = inbox(sandbox)
-    (box / "good.csv").write_text(
-        HEADER
-        + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall;SD-WAN,SMB,Expo,2026-11-01T10:00:00Z,\n"
-        + "bob@beta.com,Bob,Ray,Beta,US,NY,10001,Endpoint,Mid-Market,Expo,2026-11-01,\n"
-        + "not-an-email,Cid,Fox,Gamma,US,CA,94105,Firewall,SMB,Expo,2026-11-01,\n"
-        + "dee@delta.com,Dee,Oak,Delta,US,TX,73301,Firewall,SMB,Expo,yesterday,\n"
-        + "eve@eps.com,Eve,Ash,Eps,CA,ON,M5V,Cloud Backup,SMB,Expo,2026-11-02,\n"
-        + "fay@phi.com,Fay,Elm,Phi,US,TX,73301,Firewall,SMB,Expo,2026-11-02,Blue Peak Security\n"
-        + "gus@chi.com,Gus,Yew,Chi,US,TX,73301,Firewall,SMB,Expo,2026-11-02,Nobody Inc\n"
-        + "hal@psi.com,Hal,Fir,Psi,US,TX,73301,Firewall,Huge,Expo,2026-11-02,\n",
-        encoding="utf-8",
-    )
-    (box / "bom_semicolon.csv").write_bytes(
-        ("\ufeff" + HEADER.replace(",", ";").replace("Firewall;SD-WAN", "x")
-         + "ivy@omega.de;Ivy;Müller;Omega GmbH;DE;;10115;Firewall;SMB;Messe;2026-11-03;\n").encode("utf-8"))
-    (box / "latin1.csv").write_bytes(
-        (HEADER + "zoe@kappa.fr,Zoë,Lefèvre,Kappa,FR,,75001,Endpoint,SMB,Salon,2026-11-03,\n").encode("cp1252"))
-    (box / "empty.csv").write_bytes(b"")
-    (box / "no_email.csv").write_text(HEADER.replace("Email,", "E-mail,") + "x,Jo,Ko,K,US,CA,1,Firewall,SMB,E,2026-11-01,\n")
+    drop(sandbox, "good.csv",
+         HEADER
+         + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall;SD-WAN,SMB,Expo,2026-11-01T10:00:00Z,\n"
+         + "bob@beta.com,Bob,Ray,Beta,US,NY,10001,Endpoint,Mid-Market,Expo,2026-11-01,\n"
+         + "not-an-email,Cid,Fox,Gamma,US,CA,94105,Firewall,SMB,Expo,2026-11-01,\n"
+         + "dee@delta.com,Dee,Oak,Delta,US,TX,73301,Firewall,SMB,Expo,yesterday,\n"
+         + "eve@eps.com,Eve,Ash,Eps,CA,ON,M5V,Cloud Backup,SMB,Expo,2026-11-02,\n"
+         + "fay@phi.com,Fay,Elm,Phi,US,TX,73301,Firewall,SMB,Expo,2026-11-02,Blue Peak Security\n"
+         + "gus@chi.com,Gus,Yew,Chi,US,TX,73301,Firewall,SMB,Expo,2026-11-02,Nobody Inc\n"
+         + "hal@psi.com,Hal,Fir,Psi,US,TX,73301,Firewall,Huge,Expo,2026-11-02,\n")
+    drop(sandbox, "bom_semicolon.csv",
+         ("\ufeff" + HEADER.replace(",", ";").replace("Firewall;SD-WAN", "x")
+          + "ivy@omega.de;Ivy;Müller;Omega GmbH;DE;;10115;Firewall;SMB;Messe;2026-11-03;\n").encode("utf-8"))
+    drop(sandbox, "latin1.csv",
+         (HEADER + "zoe@kappa.fr,Zoë,Lefèvre,Kappa,FR,,75001,Endpoint,SMB,Salon,2026-11-03,\n").encode("cp1252"))
+    drop(sandbox, "empty.csv", b"")
+    drop(sandbox, "no_email.csv", HEADER.replace("Email,", "E-mail,") + "x,Jo,Ko,K,US,CA,1,Firewall,SMB,E,2026-11-01,\n")
     buf = io.BytesIO()
     pd.DataFrame({"Email": ["kim@xl.com"], "Last Name": ["Kim"]}).to_excel(buf, index=False)
-    (box / "truncated.xlsx").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    drop(sandbox, "truncated.xlsx", buf.getvalue()[: len(buf.getvalue()) // 2])
 
 
 def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_url, mail_sandbox):
     drop_mixed_files(sandbox)
-    result = run_job(project, store_url)
+    result = run_job(project, store_url, reports=True)  # the whole job: the reports on real data, both engines
     assert result.success
 
     leads = read_table(store_url, tables.leads).set_index("email")
@@ -145,10 +156,10 @@ def test_one_run_pulls_validates_routes_and_writes_back(project, sandbox, store_
 
 
 def test_new_files_on_a_later_run_are_added_alongside(project, sandbox, duckdb_url):
-    (inbox(sandbox) / "a.csv").write_text(HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
+    drop(sandbox, "a.csv", HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
     assert run_job(project, duckdb_url).success
     # the same person again in a new file (new content: a file of content already received is skipped)
-    (inbox(sandbox) / "b.csv").write_text(HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,F,2026-11-02,\n")
+    drop(sandbox, "b.csv", HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,F,2026-11-02,\n")
     assert run_job(project, duckdb_url).success
     # SFTP: every record received is its own lead, even with the same email.
     assert len(read_table(duckdb_url, tables.leads)) == 2
@@ -158,7 +169,7 @@ def test_new_files_on_a_later_run_are_added_alongside(project, sandbox, duckdb_u
 
 def test_a_file_left_in_the_inbox_after_a_crash_is_not_stored_twice(project, sandbox, duckdb_url):
     """A run died after storing a file's rows but before moving it: the next run only moves it."""
-    (inbox(sandbox) / "a.csv").write_text(HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
+    drop(sandbox, "a.csv", HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
     assert run_job(project, duckdb_url).success
     (sandbox.root / "processed/a.csv").rename(inbox(sandbox) / "a.csv")  # as if the move never happened
     assert run_job(project, duckdb_url).success
@@ -168,7 +179,7 @@ def test_a_file_left_in_the_inbox_after_a_crash_is_not_stored_twice(project, san
 
 def test_a_crash_between_upload_and_record_resends_the_same_file_only(project, sandbox, duckdb_url):
     paths, store = project_paths(project / "mappings"), LeadStore(duckdb_url)
-    (inbox(sandbox) / "a.csv").write_text(HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
+    drop(sandbox, "a.csv", HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
     pipeline.pull(paths, store, "sftp_demo")
     pipeline.map_and_validate(paths, store, "sftp_demo")
     pipeline.route_leads(paths, store, "sftp_demo")
@@ -188,7 +199,7 @@ def test_a_crash_between_upload_and_record_resends_the_same_file_only(project, s
 def test_a_typo_in_the_source_yaml_fails_that_run_with_file_key_and_fix(project, sandbox, duckdb_url):
     path = project / "mappings/sources/sftp_demo.yaml"
     path.write_text(path.read_text().replace("uniqueness:", "uniquness:"))
-    (inbox(sandbox) / "a.csv").write_text(HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
+    drop(sandbox, "a.csv", HEADER + "ann@acme.com,Ann,Lee,Acme,US,CA,94105,Firewall,SMB,E,2026-11-01,\n")
     defs = build_definitions(project / "mappings", duckdb_url)  # the code location still loads
     result = defs.resolve_job_def("leadsync").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)

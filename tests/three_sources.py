@@ -164,7 +164,8 @@ def snapshot(store_url: str) -> dict:
     # events by the lead's email rather than its id (API record ids are the sandbox's own); not whether each
     # was sent yet: an auto-accept partner's "Accepted" goes out in this run or the next depending on whether
     # the source's writeback ran before or after the deliveries step, which the executor's order decides
-    events = outbox.merge(leads[["lead_id", "email"]], on="lead_id", how="left")
+    # (the email the event carries is the lead's; taken from the leads all the same, as for any outbox)
+    events = outbox.drop(columns=["email"]).merge(leads[["lead_id", "email"]], on="lead_id", how="left")
     events["payload"] = [timeless(fields_of(r)) for r in events.to_dict("records")]
     return {
         "leads": rows(leads.drop(columns="lead_id")),

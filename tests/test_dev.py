@@ -16,6 +16,7 @@ import yaml
 
 from leadsync.cli import main
 from leadsync.dev import session_members, sweep_session
+from signal_defaults import reset_stop_signals
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,7 +85,8 @@ def test_make_stopped_by_a_signal_to_its_pid_stops_the_command_it_runs(tmp_path,
     # the repository's own Makefile and target; its venv as set up already (STAMP= skips the install step)
     make = subprocess.Popen(["make", "--no-print-directory", "-f", str(REPO / "Makefile"), "-C", str(tmp_path),
                              "sandbox", f"VENV={venv}", "STAMP="], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=reset_stop_signals)
     try:
         deadline = time.monotonic() + 60
         while not (_listening(sftp_port) and _listening(smtp_port)):

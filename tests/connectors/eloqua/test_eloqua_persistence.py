@@ -9,6 +9,7 @@ from pathlib import Path
 import requests
 
 from leadsync.connectors.eloqua.sandbox import EloquaSandbox
+from signal_defaults import reset_stop_signals
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -40,7 +41,8 @@ def test_cli_prints_urls_and_credentials_and_serves(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "leadsync.connectors.eloqua.sandbox", "--port", str(port), "--seed-contacts", "50",
          "--data-dir", str(tmp_path / "eloqua")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=reset_stop_signals)
     try:
         lines = []
         for line in process.stdout:

@@ -15,6 +15,7 @@ import requests
 from leadsync.connectors.marketo.sandbox import MarketoSandbox
 from leadsync.connectors.marketo.sandbox.clock import SandboxClock, iso
 from leadsync.connectors.marketo.sandbox.fields import FieldDef
+from signal_defaults import reset_stop_signals
 
 REPO = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
@@ -138,7 +139,8 @@ def test_the_cli_serves_seeded_data_and_prints_how_to_connect(tmp_path):
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-m", "leadsync.connectors.marketo.sandbox", "--data-dir", str(tmp_path),
                                 "--port", str(port), "--seed-leads", "100"], cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                               stderr=subprocess.STDOUT, text=True,
+        preexec_fn=reset_stop_signals)
     try:
         lines = []
         for line in process.stdout:

@@ -12,6 +12,7 @@ import pytest
 
 from leadsync.connectors.sftp.client import SftpClient, SftpSettings
 from leadsync.connectors.sftp.sandbox import FOLDERS, SftpSandbox
+from signal_defaults import reset_stop_signals
 
 REPO = Path(__file__).resolve().parents[3]
 SFTP = "/usr/bin/sftp"
@@ -98,7 +99,8 @@ def test_command_line_serves_seeded_leads_until_interrupted(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "leadsync.connectors.sftp.sandbox", "--root", str(tmp_path / "root"), "--port", "0",
          "--user", "demo", "--password", "demo", "--seed-leads", "25", "--known-hosts", str(tmp_path / "kh")],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=reset_stop_signals)
     try:
         lines = []
         for line in proc.stdout:

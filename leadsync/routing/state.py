@@ -189,14 +189,10 @@ def _supersede(store: LeadStore, conn: sa.Connection, stage: str) -> None:
     store.insert_from(conn, tables.assignments, newer, COLUMNS, "update", [c for c in COLUMNS if c != "lead_id"])
 
 
-OUTBOX_COLUMNS = ["event_id", "source", "lead_id", "kind", "distribution_status", "partner_id", "partner_name",
-                  "rep_name", "rep_email", "reason", "decided_at", "created_at"]
-
-
 def outbox_events(decisions: pa.Table, partners: PartnersConfig, now: datetime) -> pa.Table:
     """One distribution_status event per decision (held-back, segregated leads are not reported to the
-    source), as an Arrow table of OUTBOX_COLUMNS. Its id derives from (lead, version), so the same decision can
-    never be queued twice. The label is what happened (withdrawn, rerouted), else the resulting status; a
+    source), as an Arrow table of outbox columns (with the leads' context when the decisions carry it). Its id
+    derives from (lead, version), so the same decision can never be queued twice. The label is what happened (withdrawn, rerouted), else the resulting status; a
     reroute that found no partner is "Not Routed". Labels and partner names are looked up per distinct value."""
     carried = [name for name in CONTEXT if name in decisions.column_names]  # the leads' context, when given
     d = decisions.select(["lead_id", "version", "source", "action", "status", "partner_id", "rep_name", "rep_email",

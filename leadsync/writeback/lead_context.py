@@ -31,10 +31,9 @@ def insert_events(store: LeadStore, conn: sa.Connection, events: pa.Table | pd.D
                   conflict: str = "nothing") -> None:
     """Queue `events` (outbox columns without the lead context) with their leads' context, set-based;
     `conflict` as LeadStore.insert_frame (an event id already queued adds nothing by default)."""
-    cols = list(events.schema.names if not isinstance(events, pd.DataFrame) else events.columns)
-    if (len(events) if isinstance(events, pd.DataFrame) else
-            (events.num_rows if isinstance(events, pa.Table) else 1)) == 0:
+    if not isinstance(events, pa.RecordBatchReader) and len(events) == 0:
         return
+    cols = list(events.columns if isinstance(events, pd.DataFrame) else events.schema.names)
     with store.staged(conn, events) as stage:
         store.insert_from(conn, tables.writeback_outbox, _with_context(stage, cols), [*cols, *CONTEXT], conflict)
 

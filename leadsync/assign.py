@@ -160,10 +160,9 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
     l = tables.leads
     extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
     held = sa.func.coalesce(l.c.segregated, False).label("segregated")
-    context = [l.c.email.label(CONTEXT_READ["email"]), l.c.row_number.label(CONTEXT_READ["source_row"]),
-               l.c.batch_id.label(CONTEXT_READ["source_file"])]
-    cols = [l.c.lead_id, held, *context,
-            *[l.c[name] for name in used if name in STANDARD_LEAD_FIELDS or name == "received_at"]]
+    context = [l.c.row_number.label(CONTEXT_READ["source_row"]), l.c.batch_id.label(CONTEXT_READ["source_file"])]
+    fields = {name for name in used if name in STANDARD_LEAD_FIELDS or name == "received_at"} | {"email"}
+    cols = [l.c.lead_id, held, *context, *[l.c[name] for name in sorted(fields)]]
     query = _queue_slice(store, conn, [*cols, *([l.c.attributes] if extra else [])], start, stop)
     batches = list(store.read_batches(conn, query))
     table = pa.Table.from_batches(batches) if batches else pa.table(
@@ -180,13 +179,16 @@ def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used
 
 
 # The leads' context their writeback events carry (writeback/lead_context.py), read with the slice under names
-# of their own (routing may read `email` as a field too); the batch id becomes its file's name.
-CONTEXT_READ = {"email": "context_email", "source_row": "context_row", "source_file": "context_batch"}
+# of their own; the batch id becomes its file's name. The email is the `email` column routing reads anyway
+# (fields_used always has it): read once, not twice through the slice's sort.
+CONTEXT_READ = {"source_row": "context_row", "source_file": "context_batch"}
 
 
 def _lead_context(conn: sa.Connection, leads: pd.DataFrame) -> pa.Table:
-    """Takes the context columns out of a slice's leads: an Arrow table of CONTEXT, row for row."""
-    email, row, batch = (pa.array(leads.pop(CONTEXT_READ[name])) for name in ("email", "source_row", "source_file"))
+    """Takes the context columns out of a slice's leads (the email stays, routing reads it): an Arrow table of
+    CONTEXT, row for row."""
+    email = pa.array(leads["email"])
+    row, batch = (pa.array(leads.pop(CONTEXT_READ[name])) for name in ("source_row", "source_file"))
     batches = pc.unique(batch).drop_null()
     f = tables.source_files
     names = dict(conn.execute(sa.select(f.c.batch_id, f.c.file_name).where(

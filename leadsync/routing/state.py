@@ -163,12 +163,18 @@ def _read_once(store: LeadStore, table: pa.Table) -> pa.Table | pa.RecordBatchRe
 
 
 def _in_row_groups(table: pa.Table) -> pa.Table:
-    """The table as batches of one row group each (the last one the rest). Columns of several chunks are
-    joined first (only those: a column of one chunk is sliced where it lies)."""
-    if any(column.num_chunks > 1 for column in table.columns):
-        table = pa.table({name: column.combine_chunks() if column.num_chunks > 1 else column
+    """The table as batches of one row group each (the last one the rest). A column whose chunks break
+    elsewhere than at a row-group boundary is joined first (only those: the others are sliced where they lie;
+    the leads come in batches of whole row groups, and joining those copied every slice's text twice)."""
+    if any(not _breaks_at_row_groups(column) for column in table.columns):
+        table = pa.table({name: column if _breaks_at_row_groups(column) else column.combine_chunks()
                           for name, column in zip(table.column_names, table.columns, strict=True)})
     return pa.Table.from_batches(table.to_batches(max_chunksize=ROW_GROUP), table.schema)
+
+
+def _breaks_at_row_groups(column: pa.ChunkedArray) -> bool:
+    """True when every chunk but the last holds whole row groups."""
+    return all(len(chunk) % ROW_GROUP == 0 for chunk in column.chunks[:-1])
 
 
 def _supersede(store: LeadStore, conn: sa.Connection, stage: str) -> None:
@@ -203,8 +209,7 @@ def outbox_events(decisions: pa.Table, partners: PartnersConfig, now: datetime) 
     n = d.num_rows
     return pa.table({
         **{name: d[name] for name in carried},
-        "event_id": pc.binary_join_element_wise(d["lead_id"], pc.cast(d["version"], pa.string()),
-                                                ":distribution_status:"),
+        "event_id": pc.binary_join_element_wise(d["lead_id"], _version_text(d["version"]), ":distribution_status:"),
         "source": d["source"], "lead_id": d["lead_id"], "kind": pa.repeat("distribution_status", n),
         "distribution_status": _per_value([d["action"], d["status"]], _label), "partner_id": d["partner_id"],
         "partner_name": _per_value([d["partner_id"]], {p.id: p.name for p in partners.partners}.get),
@@ -212,6 +217,15 @@ def outbox_events(decisions: pa.Table, partners: PartnersConfig, now: datetime) 
         "decided_at": pa.repeat(now.isoformat(), n),
         "created_at": pa.repeat(_instant(now), n),
     })
+
+
+def _version_text(versions: pa.ChunkedArray) -> pa.ChunkedArray | pa.Scalar:
+    """The versions as text for event ids: one scalar when every decision has the same version (a routing
+    slice's first decisions are all version 1), else per row."""
+    low, high = pc.min_max(versions).values()
+    if versions.null_count == 0 and low.is_valid and low == high:
+        return pa.scalar(str(low.as_py()))
+    return pc.cast(versions, pa.string())
 
 
 def _label(action: str | None, status: str | None) -> str | None:

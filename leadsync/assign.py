@@ -238,26 +238,29 @@ def _first_decisions(lead_ids: pd.Series, held: np.ndarray, result: RoutingResul
     codes = np.full(len(lead_ids), len(kinds) - 1, dtype=np.int64)
     codes[~held] = result.codes
     n = len(codes)
+    per_lead = pa.array(codes)
     ids = pa.array(lead_ids)
     columns = {"lead_id": ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids,
                "version": pa.repeat(pa.scalar(1, pa.int64()), n)}
     for name in DECISION_FIELDS:
-        columns[name] = _by_code(kinds[name], codes, DECISION_SCHEMA.field(name).type)
-    columns.update(source=_by_code(pd.Series([cfg.name]), np.zeros(n, dtype=np.int64), pa.string()),
-                   decided_by=_by_code(pd.Series(["engine"]), np.zeros(n, dtype=np.int64), pa.string()),
+        columns[name] = _by_code(kinds[name], per_lead, DECISION_SCHEMA.field(name).type)
+    constant = pa.array(np.zeros(n, dtype=np.int64))
+    columns.update(source=_by_code(pd.Series([cfg.name]), constant, pa.string()),
+                   decided_by=_by_code(pd.Series(["engine"]), constant, pa.string()),
                    attempt=pa.repeat(pa.scalar(1, pa.int64()), n), action=columns["status"])
     return pa.table(columns)
 
 
-def _by_code(per_kind: pd.Series, codes: np.ndarray, type_: pa.DataType) -> pa.Array:
-    """Per lead `per_kind[code]`: text as a dictionary array over the distinct values (null where None)."""
+def _by_code(per_kind: pd.Series, codes: pa.Array, type_: pa.DataType) -> pa.Array:
+    """Per lead `per_kind[code]`: text as a dictionary array over the distinct values (null where None). The
+    kinds' own column is taken by the leads' codes in Arrow (a dictionary array's take moves only indices)."""
     values = per_kind.astype(object).where(per_kind.notna(), None)
     if not pa.types.is_string(type_):
-        return pa.array(values.tolist(), type_).take(pa.array(codes))
+        return pa.array(values.tolist(), type_).take(codes)
     value_codes, distinct = pd.factorize(values, use_na_sentinel=True)
-    indices = value_codes[codes]
-    return pa.DictionaryArray.from_arrays(pa.array(indices, type=pa.int32(), mask=indices < 0),
-                                          pa.array(distinct.tolist(), pa.string()))
+    kinds = pa.DictionaryArray.from_arrays(pa.array(value_codes, type=pa.int32(), mask=value_codes < 0),
+                                           pa.array(distinct.tolist(), pa.string()))
+    return kinds.take(codes)
 
 
 def advance(state: RoutingState, result: RoutingResult) -> RoutingState:

@@ -198,8 +198,8 @@ def _protected_accounts(out: _Decisions, fields: LeadFields, partners: PartnersC
             "email_domain": ("email", email_domain)}
     for name in ("account_id", "company", "email_domain"):  # the most specific key first
         table = by_field[name]
-        if not table:
-            continue
+        if all(account.open for account in table.values()):
+            continue  # none, or only open accounts (which decide nothing): no key to compute per lead
         field_name, key = keys[name]
         accounts_here = list(table.values())
         # per lead, the index of its protected account (-1: none), computed per distinct value; then one

@@ -7,11 +7,10 @@ rows never pass through Python.
 Every row comes from the outbox alone: an event carries its lead's file, row and email
 (writeback/lead_context.py). A part is a range of outbox seq: DuckDB reads only the row groups holding it
 (min-max zonemaps on an integer) and, where the outbox is checked to hold the part's events in seq order,
-writes them in that order unsorted (writeback/status_scan_order.py), else sorts only its own rows; Postgres finds
-it by its indexes. Joining the
-leads back by their string ids, as this did before, read every lead for every part (string zonemaps keep
-8-byte prefixes, and every id starts with the source's name), or needed a sorted scratch copy of the whole
-file: most of the write-back's work.
+writes them in that order unsorted (writeback/status_scan_order.py), else sorts only its own rows; Postgres
+finds it by its indexes. Joining the leads back by their string ids, as this did before, read every lead for
+every part (string zonemaps keep 8-byte prefixes, and every id starts with the source's name), or needed a
+sorted scratch copy of the whole file: most of the write-back's work.
 """
 
 from __future__ import annotations

@@ -22,8 +22,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline_1m import sftp_server  # this folder's: the sandbox in a process of its own
-
 from leadsync.connectors.sftp.client import SftpClient, SftpSettings
 from leadsync.store import LeadStore
 from leadsync.writeback import outbox, sftp_status_file
@@ -92,6 +90,8 @@ def main() -> None:
 
 def stage(store: LeadStore, source: str, work: Path, peak: Peak, now: datetime) -> None:
     """The write-back stage as the pipeline runs it, to the SFTP sandbox in a process of its own."""
+    # imported here: it brings the whole pipeline along, which would raise the render-only run's RSS
+    from pipeline_1m import sftp_server  # this folder's
     with sftp_server(work) as sandbox:
         settings = SftpSettings(host="127.0.0.1", port=sandbox.port, username="bench", password="bench",
                                 known_hosts_path=str(sandbox.write_known_hosts(work / "known_hosts")),

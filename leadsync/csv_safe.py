@@ -53,9 +53,14 @@ def neutralise_sql(expr: str, dialect: str) -> str:
     """A SQL expression (DuckDB or PostgreSQL) giving `expr` made inert, for COPY … TO files."""
     # The first character's code first: an integer test, where a regular expression ran on each of the millions
     # of cells that start with a letter or a digit; the number pattern only for the few that start like a formula.
-    leading = f"ascii({expr}) IN ({', '.join(str(ord(c)) for c in FORMULA_START)})"
+    codes = [str(ord(c)) for c in FORMULA_START]
     if dialect == "postgresql":
+        leading = f"ascii({expr}) IN ({', '.join(codes)})"
         risky = f"{leading} AND NOT ({expr}) ~ '{_NUMBER}'"
     else:
+        # Equalities, not an IN list: DuckDB plans an IN list of six or more constants as a join per cell (23 a
+        # status file), dearer than the comparisons and a join: its COPY then no longer keeps the rows' order
+        # (writeback/status_scan_order.py). The code is computed once (common subexpression).
+        leading = "(" + " OR ".join(f"ascii({expr}) = {code}" for code in codes) + ")"
         risky = f"{leading} AND NOT regexp_matches({expr}, '{_NUMBER}')"
     return f"CASE WHEN {risky} THEN '''' || ({expr}) ELSE ({expr}) END"

@@ -3,7 +3,7 @@
 Password and/or public-key logins; an Ed25519 host key (generated, or kept in a file) that clients must
 check like any other; clients are jailed in the served folder. Works with paramiko and with OpenSSH's
 `sftp`. A few fault switches let tests break it the way real servers break: dropped sessions, refused
-handshakes, and a server without the OpenSSH posix-rename extension.
+handshakes, a server without the OpenSSH posix-rename extension, and one offering only some ciphers.
 
 Run it in the foreground for `dagster dev` demos:
     python -m leadsync.connectors.sftp.sandbox --root DIR --port 2222 --user demo --password demo [--seed-leads N]
@@ -77,7 +77,8 @@ class SftpSandbox:
 
     def __init__(self, root: Path, users: dict[str, str] | None = None,
                  authorized_keys: dict[str, list[str]] | None = None, host_key_path: Path | None = None,
-                 port: int = 0, host: str = "127.0.0.1", posix_rename: bool = True):
+                 port: int = 0, host: str = "127.0.0.1", posix_rename: bool = True,
+                 ciphers: list[str] | None = None):
         self.root = Path(root).resolve()
         self.users = dict(users or {})
         self.authorized_keys = {user: list(lines) for user, lines in (authorized_keys or {}).items()}
@@ -85,6 +86,7 @@ class SftpSandbox:
         self.host = host
         self.port = port
         self.posix_rename = posix_rename  # False: behave like a server without the OpenSSH extension
+        self.ciphers = ciphers  # the only ciphers offered, e.g. a server without AES-GCM; None: asyncssh's
         self.connection_count = 0  # SSH connections accepted so far (tests count retries with it)
         self._drop_next = 0
         self._connections: set[asyncssh.SSHServerConnection] = set()
@@ -148,6 +150,7 @@ class SftpSandbox:
             server_factory=lambda: _SandboxSSHServer(self),
             sftp_factory=lambda chan: _SandboxSFTPServer(chan, self),
             allow_scp=False, reuse_address=True, login_timeout=30,
+            **({"encryption_algs": self.ciphers} if self.ciphers is not None else {}),
         )
 
     def stop(self) -> None:

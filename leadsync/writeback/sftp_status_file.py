@@ -6,10 +6,11 @@ rows never pass through Python.
 
 Every row comes from the outbox alone: an event carries its lead's file, row and email
 (writeback/lead_context.py). A part is a range of outbox seq: DuckDB reads only the row groups holding it
-(min-max zonemaps on an integer) and sorts only its own rows; Postgres finds it by its indexes. Joining the
-leads back by their string ids, as this did before, read every lead for every part (string zonemaps keep
-8-byte prefixes, and every id starts with the source's name), or needed a sorted scratch copy of the whole
-file: most of the write-back's work.
+(min-max zonemaps on an integer) and, where the outbox is checked to hold the part's events in seq order,
+writes them in that order unsorted (writeback/status_scan_order.py), else sorts only its own rows; Postgres
+finds it by its indexes. Joining the leads back by their string ids, as this did before, read every lead for
+every part (string zonemaps keep 8-byte prefixes, and every id starts with the source's name), or needed a
+sorted scratch copy of the whole file: most of the write-back's work.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import sqlalchemy as sa
 from leadsync.connectors.sftp.client import SftpClient
 from leadsync.csv_safe import neutralise_sql
 from leadsync.store import LeadStore, tables
+from leadsync.writeback import status_scan_order as scan_order
 from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
 
 # status-file column → outbox column, in file order (lifecycle events carry their own fields)
@@ -81,16 +83,21 @@ def status_rows_query(batch: Batch, dialect: str, low: int | None = None, high: 
     every row, and the event's own fields (empty on the rows of other kinds, KIND_OF_COLUMN). The outbox alone:
     no lead is joined back."""
     o, b = tables.writeback_outbox, tables.writeback_bindings
+    bound = sa.select(b.c.seq).where(b.c.batch_id == batch.batch_id, *_seq_range(b.c.seq, low, high))
+    return _status_rows(dialect).where(o.c.seq.in_(bound), *_seq_range(o.c.seq, low, high))
+
+
+def _status_rows(dialect: str) -> sa.Select:
+    """seq and STATUS_COLUMNS of outbox rows, as stored (status_rows_query without its choice of rows)."""
+    o = tables.writeback_outbox
     email = sa.case((o.c.kind == "registration", _registration_email(dialect)), else_=o.c.email)
 
     def own_kind(name: str, col: str):
         kind = KIND_OF_COLUMN.get(name)
         return o.c[col] if kind is None else sa.case((o.c.kind == kind, o.c[col]))
 
-    bound = sa.select(b.c.seq).where(b.c.batch_id == batch.batch_id, *_seq_range(b.c.seq, low, high))
-    return (sa.select(o.c.seq, o.c.lead_id, o.c.source_file, o.c.source_row, email.label("email"),
-                      o.c.kind.label("event"), *[own_kind(name, col).label(name) for name, col in STATUS_FIELDS.items()])
-            .where(o.c.seq.in_(bound), *_seq_range(o.c.seq, low, high)))
+    return sa.select(o.c.seq, o.c.lead_id, o.c.source_file, o.c.source_row, email.label("email"),
+                     o.c.kind.label("event"), *[own_kind(name, col).label(name) for name, col in STATUS_FIELDS.items()])
 
 
 def status_cells(rows: sa.FromClause, dialect: str, neutralise_formulas: bool = True) -> list:
@@ -112,6 +119,13 @@ def status_query(batch: Batch, dialect: str, low: int | None = None, high: int |
     rows = status_rows_query(batch, dialect, low, high).subquery("status_rows")
     return (sa.select(*status_cells(rows, dialect, neutralise_formulas)).select_from(rows)
             .order_by(rows.c.seq))
+
+
+def _scan_order_query(batch: Batch, low: int, high: int, neutralise_formulas: bool) -> sa.Select:
+    """status_query's rows of [low, high) chosen by a filter on the outbox alone, unsorted: the file's order only
+    where status_scan_order.py has checked that the outbox holds them in seq order."""
+    rows = _status_rows("duckdb").where(*scan_order.source_range(batch, low, high)).subquery("status_rows")
+    return sa.select(*status_cells(rows, "duckdb", neutralise_formulas)).select_from(rows)
 
 
 def _seq_range(seq: sa.ColumnElement, low: int | None, high: int | None) -> list:
@@ -183,21 +197,41 @@ RENDER_MEMORY = "256MB"
 
 def _parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
     """The parts as ranges of outbox seq, each its own COPY, all from one transaction's snapshot. On DuckDB a
-    range reads only the outbox's row groups holding it (min-max zonemaps on seq) and sorts only its own rows."""
+    range reads only the outbox's row groups holding it (min-max zonemaps on seq), and is written in the outbox's
+    own order where that is checked to be seq order (status_scan_order.py), else sorted."""
+    duckdb = store.dialect == "duckdb"
     with store.session(duckdb_memory_limit=RENDER_MEMORY) as session, session.begin() as conn:
-        if store.dialect == "duckdb":  # the ORDER BY is the order written
+        if duckdb:  # the order read (or the ORDER BY) is the order written
             conn.exec_driver_sql("SET preserve_insertion_order = true")
         try:
             bounds = [None, *_part_bounds(conn, batch)]
+            first, last = scan_order.batch_seq_span(conn, batch) if duckdb else (None, None)
             for i, low in enumerate(bounds):
                 high = bounds[i + 1] if i + 1 < len(bounds) else None
                 part = folder / f"part{i:05d}.csv"
-                _copy_part(store, conn, status_query(batch, store.dialect, low, high, neutralise_formulas), part,
-                           header=i == 0)
+                if not (duckdb and last is not None
+                        and _copy_in_scan_order(conn, batch, first if low is None else low,
+                                                last + 1 if high is None else high, neutralise_formulas, part,
+                                                header=i == 0)):
+                    _copy_part(store, conn, status_query(batch, store.dialect, low, high, neutralise_formulas), part,
+                               header=i == 0)
                 yield part
         finally:
-            if store.dialect == "duckdb":
+            if duckdb:
                 conn.exec_driver_sql("RESET preserve_insertion_order")
+
+
+def _copy_in_scan_order(conn: sa.Connection, batch: Batch, low: int, high: int, neutralise_formulas: bool,
+                        part: Path, header: bool) -> bool:
+    """Write the part [low, high) unsorted from the outbox alone if status_scan_order.py's checks hold; False
+    (nothing written) otherwise."""
+    if not scan_order.rows_lie_in_seq_order(conn, batch, low, high):
+        return False
+    copy = _duckdb_copy(LeadStore.render(conn, _scan_order_query(batch, low, high, neutralise_formulas)), part, header)
+    if not scan_order.plan_keeps_order(conn, copy):
+        return False
+    conn.exec_driver_sql(copy)
+    return True
 
 
 def write_status_csv(store: LeadStore, batch: Batch, path: Path, neutralise_formulas: bool = True) -> int:
@@ -215,15 +249,18 @@ def _copy_part(store: LeadStore, conn: sa.Connection, query: sa.Select, part: Pa
     Postgres streams COPY … TO STDOUT."""
     sql = LeadStore.render(conn, query)
     if store.dialect == "duckdb":
-        target = "'" + str(part).replace("'", "''") + "'"
-        conn.exec_driver_sql(f"COPY ({sql}) TO {target} (FORMAT csv, HEADER {str(header).lower()}, "
-                             "NEW_LINE '\\r\\n')")
+        conn.exec_driver_sql(_duckdb_copy(sql, part, header))
         return
     cursor = conn.connection.driver_connection.cursor()
     options = "FORMAT csv, HEADER" if header else "FORMAT csv"
     with part.open("wb") as out, cursor.copy(f"COPY ({sql}) TO STDOUT WITH ({options})") as copy:
         for data in copy:
             out.write(data)
+
+
+def _duckdb_copy(sql: str, part: Path, header: bool) -> str:
+    target = "'" + str(part).replace("'", "''") + "'"
+    return f"COPY ({sql}) TO {target} (FORMAT csv, HEADER {str(header).lower()}, NEW_LINE '\\r\\n')"
 
 
 def render_status_csv(store: LeadStore, batch: Batch, neutralise_formulas: bool = True) -> bytes:

@@ -1,0 +1,127 @@
+"""On DuckDB a part of a status file is written unsorted, from the outbox alone, only where the outbox holds the
+batch's events in seq order and nothing else of the source in the part's range (writeback/status_scan_order.py);
+otherwise it is sorted as before. Either way the file holds exactly the batch's events, in seq order, with the
+same bytes the sorted way gives."""
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from leadsync.store import LeadStore, tables
+from leadsync.writeback import outbox, sftp_status_file, status_scan_order
+
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(duckdb_url, request):
+    made = LeadStore(duckdb_url)
+    request.addfinalizer(made.dispose)
+    return made
+
+
+@pytest.fixture
+def paths_taken(monkeypatch):
+    """Per part rendered: True where it was written in scan order, False where it was sorted."""
+    taken: list[bool] = []
+    real = sftp_status_file._copy_in_scan_order
+
+    def spy(*args, **kwargs):
+        taken.append(real(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(sftp_status_file, "_copy_in_scan_order", spy)
+    return taken
+
+
+def queue(store: LeadStore, source: str, numbers, seq=None) -> None:
+    numbers = list(numbers)
+    # values a spreadsheet would run, and a plain negative number it must not touch
+    frame = pd.DataFrame({"event_id": [f"{source}-e{n:03d}" for n in numbers], "source": source,
+                          "lead_id": [f"{source}-L{n:03d}" for n in numbers], "kind": "distribution_status",
+                          "email": [f"=HYPERLINK(\"x\")-{n}" if n % 3 == 0 else f"lead{n}@example.com" for n in numbers],
+                          "source_file": "leads.csv", "source_row": numbers,
+                          "distribution_status": "Routed", "partner_name": [f"-{n}" for n in numbers],
+                          "reason": [f"@rule {n}" for n in numbers], "created_at": NOW})
+    if seq is not None:
+        frame["seq"] = seq
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.writeback_outbox, frame)
+
+
+def prepare(store: LeadStore, source: str = "a", when: datetime = NOW) -> outbox.Batch:
+    return outbox.prepare_batch(store, source, when, sftp_status_file.status_file_name(source))
+
+
+def sorted_bytes(store, batch, monkeypatch) -> bytes:
+    """The file as the sorted way writes it (every part sorted): the reference."""
+    with monkeypatch.context() as m:
+        m.setattr(sftp_status_file, "_copy_in_scan_order", lambda *args, **kwargs: False)
+        return sftp_status_file.render_status_csv(store, batch)
+
+
+def lead_ids(data: bytes) -> list[str]:
+    return [line.split(",")[0] for line in data.decode().split("\r\n")[1:-1]]
+
+
+def test_all_of_a_sources_events_are_written_unsorted_with_the_sorted_bytes(store, paths_taken, monkeypatch):
+    for n in range(12):  # two sources' events interleaved in the outbox
+        queue(store, "a", [n])
+        queue(store, "b", [n])
+    batch = prepare(store)
+    monkeypatch.setattr(sftp_status_file, "PART_ROWS", 5)
+    data = sftp_status_file.render_status_csv(store, batch)
+    assert paths_taken == [True, True, True]
+    assert data == sorted_bytes(store, batch, monkeypatch)
+    assert lead_ids(data) == [f"a-L{n:03d}" for n in range(12)]
+    text = data.decode()
+    assert "'=HYPERLINK" in text and ",'@rule 4," in text and ",-4," in text  # inert, and a number left as is
+
+
+def test_a_range_holding_events_an_earlier_batch_took_is_sorted(store, paths_taken, monkeypatch):
+    queue(store, "a", range(10))
+    first = prepare(store)
+    outbox.mark_sent(store, first, "outbox/first.csv", NOW,
+                     refused=pd.DataFrame({"event_id": ["a-e003"], "error": ["refused"]}))
+    queue(store, "a", range(10, 15))
+    batch = prepare(store, when=datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    monkeypatch.setattr(sftp_status_file, "PART_ROWS", 2)
+    data = sftp_status_file.render_status_csv(store, batch)
+    # the first part runs from event 3 to event 10: events 4-9 there went out in the first batch
+    assert paths_taken == [False, True, True]
+    assert lead_ids(data) == ["a-L003", *[f"a-L{n:03d}" for n in range(10, 15)]]
+    assert data == sorted_bytes(store, batch, monkeypatch)
+
+
+def test_events_stored_out_of_seq_order_are_sorted(store, paths_taken):
+    queue(store, "a", range(5), seq=[50, 40, 30, 20, 10])  # the table holds them in the reverse of their seq
+    batch = prepare(store)
+    data = sftp_status_file.render_status_csv(store, batch)
+    assert paths_taken == [False]
+    assert lead_ids(data) == [f"a-L{n:03d}" for n in reversed(range(5))]
+
+
+def test_events_queued_after_the_batch_are_not_in_its_file(store, paths_taken):
+    queue(store, "a", range(5))
+    batch = prepare(store)
+    queue(store, "a", range(5, 8))  # after the batch was bound: the next batch's
+    data = sftp_status_file.render_status_csv(store, batch)
+    assert paths_taken == [True]
+    assert lead_ids(data) == [f"a-L{n:03d}" for n in range(5)]
+
+
+def test_a_plan_with_a_join_does_not_count_as_keeping_order(store):
+    queue(store, "a", range(5))
+    scan = "COPY (SELECT lead_id FROM writeback_outbox WHERE seq >= 2) TO '/dev/null' (FORMAT csv)"
+    # an IN list of six constants: planned as a join, under a COPY that no longer keeps order
+    joined = ("COPY (SELECT lead_id FROM writeback_outbox WHERE ascii(lead_id) IN (61, 43, 45, 64, 9, 13)) "
+              "TO '/dev/null' (FORMAT csv)")
+    with store.begin() as conn:
+        assert not status_scan_order.plan_keeps_order(conn, scan)  # the store does not keep order by default
+        conn.exec_driver_sql("SET preserve_insertion_order = true")
+        try:
+            assert status_scan_order.plan_keeps_order(conn, scan)
+            assert not status_scan_order.plan_keeps_order(conn, joined)
+        finally:
+            conn.exec_driver_sql("RESET preserve_insertion_order")

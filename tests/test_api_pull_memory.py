@@ -1,6 +1,5 @@
 """The API pull's memory: Arrow allocates from the system allocator while a pull runs (freed buffers go back to
-the operating system, leadsync/pull/arrow_memory.py) and the default pool is back afterwards; the store
-session is let go (DuckDB checkpoints) after every full unit."""
+the operating system, leadsync/pull/arrow_memory.py) and the default pool is back afterwards."""
 
 from __future__ import annotations
 
@@ -8,10 +7,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import sqlalchemy as sa
 from test_api_pull_stage import NOW, ScriptedSource, page, source_config, stored
 
-from leadsync.pull import api_records
 from leadsync.pull.api_records import pull_records
 from leadsync.pull.arrow_memory import returned_to_os
 from leadsync.store import LeadStore
@@ -63,18 +60,4 @@ def test_nested_blocks_keep_the_system_pool_until_the_outermost_ends():
         kept = pa.array(["a", "b"])  # a buffer made in the block is freed to its own pool, whenever
     assert pa.default_memory_pool().backend_name == before
     assert kept.to_pylist() == ["a", "b"]
-
-
-def test_the_store_session_is_let_go_after_every_full_unit(duckdb_url, monkeypatch):
-    # committed rows stay in DuckDB's memory, uncompressed, until a checkpoint: one after every full unit
-    monkeypatch.setattr(api_records, "UNIT_ROWS", 2)
-    monkeypatch.setattr(api_records, "SESSION_ROWS", 2)
-    store, cfg = LeadStore(duckdb_url), source_config()
-    opened = []
-    sa.event.listen(store.engine, "connect", lambda *_: opened.append(1))
-    pages = [page(f"p{i}", [(str(i), "t1", f"{i}@x.example", None)]) for i in range(5)]
-    report = pull_records(cfg, ScriptedSource(pages), store, NOW, Path("sf_stage.yaml"))
-    assert report.stored == 5 and report.batches == 5
-    assert len(opened) == 1 + 3  # the watermark's read, then units p0-p1, p2-p3 and p4 on a connection each
-    store.dispose()
 

@@ -2,7 +2,8 @@
 
 pyarrow allocates from mimalloc by default, which keeps freed pages for reuse: a pull frees a batch's buffers
 (parsed pages, casts, concatenations) as soon as they are stored, yet mimalloc held on to them, about 55 MiB
-of a 300,000-record API pull's peak RSS (bench/api_pull.py: 475 → 420 MiB for Salesforce, same CPU time).
+of a 300,000-record API pull's peak RSS (the pull stage over 300,000 Salesforce records: 475 → 420 MiB,
+same CPU time).
 The system allocator hands large buffers back at free (they are mmap'ed), so the pull's memory follows what
 it holds. Each buffer remembers the pool it came from, so switching pools while buffers live is safe.
 """

@@ -41,6 +41,7 @@ from leadsync.connectors.api_client import (
 from leadsync.connectors.source_api import CampaignSelection, LeadSource, PulledBatch, text_table
 from leadsync.config import ConfigError
 from leadsync.config.schema import ApiSource
+from leadsync.pull.arrow_memory import returned_to_os
 from leadsync.pull.campaign_fields import chosen_values, store_values
 from leadsync.pull.campaign_fields import ensure_table as ensure_campaign_fields
 from leadsync.pull.follow_source import FollowReport, SourceFollower, lifecycle_for
@@ -127,7 +128,8 @@ def pull_records(cfg: ApiSource, source: LeadSource, store: LeadStore, now: date
     loaded from the source file's project when not given)."""
     report = ApiPullReport()
     try:
-        return _pull(cfg, source, store, now, file, window, lifecycle, report)
+        with returned_to_os():
+            return _pull(cfg, source, store, now, file, window, lifecycle, report)
     except ApiTransientError as exc:  # retries spent: say who failed, that nothing is lost, where the next run starts
         if isinstance(exc, SourceOutage | ApiUnreachable):
             raise
@@ -219,8 +221,11 @@ class StoreUnit:
 UNIT_ROWS = 100_000
 UNIT_BYTES = 64 << 20
 UNIT_SECONDS = 5.0
-# The store session is opened afresh after this many rows: an open DuckDB keeps the blocks it has written in
-# its buffers (~40 MiB per million raw rows), so memory would grow with the pull.
+# The store session is opened afresh after this many rows: an open DuckDB keeps what it committed since its last
+# checkpoint in memory, uncompressed (~100 MiB per 300,000 Salesforce records with their versions), so memory
+# would grow with the pull. Not after every unit: a checkpoint rewrites the table's last, partly filled row group
+# (122,880 rows), and a checkpoint per 100,000-row unit cost 0.4-0.6 CPU-s more per 300,000 Salesforce records
+# (2.3-2.5 → 2.9-3.0 CPU-s of the stage, measured back to back) for 55 MiB less peak RSS.
 SESSION_ROWS = 300_000
 # DuckDB's threads while the pull stores (its reader thread parses and hashes meanwhile): one, measured on
 # 2 cores as 10% less CPU for the same wall time as DuckDB's default (a thread per core).

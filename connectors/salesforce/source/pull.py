@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from simple_salesforce.bulk2 import Operation, _Bulk2Client
 from simple_salesforce.util import call_salesforce
 
@@ -135,7 +136,15 @@ class Watermarks:
 
 
 def _stamps(table: pa.Table) -> pd.Series:
-    return pd.to_datetime(table.column(STAMP).to_pandas(), utc=True, format="ISO8601")
+    """The page's SystemModstamps as UTC times. Arrow's ISO 8601 parser reads Salesforce's stamps (…Z, …+0000)
+    in C++: pandas' took a third of the reader thread's CPU on a bulk page. A stamp Arrow does not read (an
+    empty string) sends the page to pandas, which reads it as before (NaT)."""
+    column = table.column(STAMP)
+    try:
+        parsed = pc.cast(column, pa.timestamp("ns", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+    return parsed.to_pandas()
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -101,13 +101,13 @@ class LeadStore:
             path = Path(parsed.database or "")
             path.parent.mkdir(parents=True, exist_ok=True)
             self._settings = duckdb_settings()
-            self._warm: WarmFile | None = warm_file(Path(os.path.abspath(path)))
+            self._file: Path | None = Path(os.path.abspath(path))
             self.engine = sa.create_engine(self.url, poolclass=NullPool, connect_args={"config": self._settings})
             sa.event.listen(self.engine, "connect", _utc_session)
         else:
             if parsed.drivername == "postgresql":
                 self.url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-            self._warm = None
+            self._file = None
             self.engine = sa.create_engine(self.url, pool_pre_ping=True)
         if not create:
             return
@@ -146,14 +146,21 @@ class LeadStore:
             self.keep_open(conn)
             yield conn
 
+    @property
+    def _warm(self) -> WarmFile | None:
+        """The process's turn-taker at the DuckDB file (looked up each time: a forked child gets its own)."""
+        return warm_file(self._file) if self._file is not None else None
+
     def turn(self, linger: bool = True):
         """DuckDB: this process's turn at the file (the file lock held); other engines: nothing to take."""
-        return self._warm.turn(self._settings, linger) if self._warm is not None else nullcontext()
+        warm = self._warm
+        return warm.turn(self._settings, linger) if warm is not None else nullcontext()
 
     def keep_open(self, conn: sa.Connection) -> None:
         """DuckDB, in a turn that lingers: keep `conn`'s database instance open after the turn."""
-        if self._warm is not None:
-            self._warm.keep(self._open_anchor, self._settings)
+        warm = self._warm
+        if warm is not None:
+            warm.keep(self._open_anchor, self._settings)
 
     def _open_anchor(self):
         """Another connection to the open instance, made as the engine makes its own (DuckDB joins an open
@@ -186,8 +193,9 @@ class LeadStore:
     def dispose(self) -> None:
         """Close what is open (a lingering DuckDB file too, unless a transaction is under way)."""
         self.engine.dispose()
-        if self._warm is not None:
-            self._warm.cool()
+        warm = self._warm
+        if warm is not None:
+            warm.cool()
 
     @contextmanager
     def exclusive(self, section: str) -> Iterator[None]:

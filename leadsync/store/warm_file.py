@@ -88,12 +88,17 @@ class WarmFile:
         if self._linger and self._depth and self._anchor is None:
             self._anchor, self._anchor_settings = open_anchor(), dict(settings)
 
-    def cool(self) -> None:
-        """Close the instance and free the file lock now, unless a turn is under way (it closes it as it ends)."""
-        with self._turn:
+    def cool(self, wait_s: float = -1) -> None:
+        """Close the instance and free the file lock now, unless a turn is under way (it closes it as it ends).
+        `wait_s`: how long to wait for another thread's turn to end (-1: as long as it lasts)."""
+        if not self._turn.acquire(timeout=wait_s):
+            return
+        try:
             if self._depth == 0:
                 self._cancel_timer()
                 self._close()
+        finally:
+            self._turn.release()
 
     # ---------------------------------------------------------------------------------------------- inside
 
@@ -146,8 +151,10 @@ def warm_file(path: Path) -> WarmFile:
 
 
 def _cool_all() -> None:
+    """At exit: close what lingers. A daemon thread stopped in mid-turn is not waited for long: the exit frees the
+    file lock, and what was committed is in the write-ahead log."""
     for found in list(_files.values()):
-        found.cool()
+        found.cool(wait_s=1)
 
 
 def _forget_in_child() -> None:

@@ -62,14 +62,19 @@ class WarmFile:
         are opened with: an instance lingering with others is closed first (DuckDB refuses a second set)."""
         with self._turn:
             self._cancel_timer()
-            if self._depth == 0:
-                self._linger = linger
-                if self._anchor_settings != settings:
-                    self._close_anchor()
+            try:
+                if self._depth == 0:
+                    self._linger = linger
+                    if self._anchor_settings != settings:
+                        self._close_anchor()
+                if not self._locked:
+                    self._file_lock.acquire()
+                    self._locked = True
+            except BaseException:
+                if self._depth == 0:
+                    self._close()  # no timer left to close it: never keep the file locked for ever
+                raise
             self._linger = self._linger and linger
-            if not self._locked:
-                self._file_lock.acquire()
-                self._locked = True
             self._depth += 1
             failed = False
             try:
@@ -86,7 +91,10 @@ class WarmFile:
         """Inside a turn, once one of its connections is open: keep that instance open after the turn (if the
         turn lingers); `open_anchor()` opens another connection to it."""
         if self._linger and self._depth and self._anchor is None:
-            self._anchor, self._anchor_settings = open_anchor(), dict(settings)
+            try:
+                self._anchor, self._anchor_settings = open_anchor(), dict(settings)
+            except Exception:  # noqa: BLE001 - not kept open is only slower: the transaction goes on
+                self._anchor, self._anchor_settings = None, None
 
     def cool(self, wait_s: float = -1) -> None:
         """Close the instance and free the file lock now, unless a turn is under way (it closes it as it ends).

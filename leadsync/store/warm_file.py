@@ -118,7 +118,11 @@ class WarmFile:
         self._token = token = object()
         self._timer = threading.Timer(seconds, self._cool_if_idle, args=(token,))
         self._timer.daemon = True  # the process's exit does not wait for it (atexit closes the file)
-        self._timer.start()
+        try:
+            self._timer.start()
+        except RuntimeError:  # no new thread while the interpreter shuts down: close now
+            self._cancel_timer()
+            self._close()
 
     def _cool_if_idle(self, token: object) -> None:
         with self._turn:

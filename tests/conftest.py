@@ -12,12 +12,29 @@ from project_copies import without_partner_crms
 
 REPO = Path(__file__).resolve().parents[1]
 VENDOR_EXAMPLES = ("salesforce_demo.yaml", "marketo_demo.yaml", "eloqua_demo.yaml")
-# `make test` runs the suite on two pytest-xdist workers, a file at a time (`--dist loadfile`): a file's
-# module-scoped fixtures (the UI's `leadsync dev`, the scale profile's embedded reference) start once. xdist
-# hands out files in collection order, one to each worker and then to whichever is free, so the longest
-# files go first, one per worker, and the many short ones fill in around them. Slowest first:
-LONGEST_FILES = ("scale/test_scale_kills.py", "test_ui.py", "scale/test_scale_profile.py", "test_wheel.py", "test_demo.py",
-                 "test_end_to_end.py", "partner_crm/test_partner_crm_closed_loop.py", "test_api_source_salesforce.py")
+# `make test` runs the suite on pytest-xdist workers, a file at a time (`--dist loadfile`): a file's module-scoped
+# fixtures (the UI's `leadsync dev`, the scale profile's embedded reference) start once. xdist hands out files in
+# collection order, the next one to a worker whose queue is down to two tests, so the longest files go first,
+# longest of all first, and the many short ones fill in around them: a long file handed out late keeps its worker
+# busy after the others have finished. The files of 20 s or more, longest first, as measured one after another in one
+# process with every file's wall time (2026-12-03; test_wheel.py since holds the suite's one demo):
+LONGEST_FILES = (
+    "test_api_source_loop_e2e.py", "scale/test_scale_profile.py", "test_ui.py", "test_wheel.py",
+    "test_every_send.py", "scale/test_scale_kills.py", "test_intake_slices.py", "test_api_follow_source.py",
+    "console/test_add_lead_api.py", "soak/test_soak.py", "console/test_console_http.py", "test_api_source_eloqua.py",
+    "test_routing_store.py", "components/test_dg_project.py", "test_kill_recovery.py", "lifecycle/test_offers.py",
+    "test_check.py", "test_reports.py", "test_api_nurture.py", "test_end_to_end.py", "portal/test_settings.py",
+    "test_api_writeback_kinds.py", "test_api_run_metadata.py", "test_segregation.py",
+    "portal/test_portal_browser.py", "partner_crm/test_partner_crm_failures.py", "lifecycle/test_follow.py",
+    "test_api_registrations.py", "connectors/test_api_budget.py", "hostile/test_status_file_formulas.py",
+    "test_api_source_salesforce.py", "partner_crm/test_partner_crm_writeback_order.py",
+    "partner_crm/test_partner_crm_closed_loop.py", "test_api_campaign_fields.py",
+    "connectors/sftp/test_sftp_pull_stream.py", "portal/test_auto_registration_setting.py", "portal/test_leads.py",
+    "console/test_console_browser.py", "portal/test_pipeline_ranking.py", "portal/test_sign_in.py",
+    "test_api_pull_stage.py", "test_api_outage.py", "hostile/test_cell_limits.py",
+    "connectors/sftp/test_pull_killed_halfway.py", "test_dev.py", "lifecycle/test_web.py",
+    "test_smtp_down_fails_fast.py", "routing/test_conflicts.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):

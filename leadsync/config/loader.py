@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from leadsync.config.schema import SOURCE_MODELS, PartnersConfig, ProtectedAccount, SourceConfig
-from leadsync.config.yaml_text import read_yaml
+from leadsync.config.yaml_text import lenient_yaml, read_yaml
 
 M = typing.TypeVar("M", bound=BaseModel)
 
@@ -64,7 +64,7 @@ def source_yaml_leniently(paths: ProjectPaths, source: str) -> dict:
         file = paths.sources_dir / f"{source}{suffix}"
         if file.exists():
             try:
-                data = yaml.safe_load(file.read_text(encoding="utf-8"))
+                data = lenient_yaml(file.read_text(encoding="utf-8"))
             except (yaml.YAMLError, OSError, UnicodeDecodeError):
                 return {}
             return data if isinstance(data, dict) else {}

@@ -7,6 +7,8 @@ must fix, so both become a ConfigError naming the file, the line and the fix, li
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 
 import yaml
@@ -71,3 +73,16 @@ def read_yaml(path: Path | str) -> object:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise error(path, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax"]) from None
+
+
+def lenient_yaml(text: str) -> object:
+    """`text` parsed as plain YAML (no duplicate-key check), raising yaml.YAMLError as PyYAML does. Building the
+    code location reads each source file about five times (sources, schedules, freshness, backfills, contacts)
+    and tests build it hundreds of times: a text parsed once is handed out again, as a copy the caller may change."""
+    return copy.deepcopy(_parsed(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> object:
+    # keyed on the text itself, not the file's mtime: a file rewritten within one timestamp tick is read afresh
+    return yaml.load(text, Loader=_SafeLoader)

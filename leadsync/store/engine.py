@@ -14,7 +14,6 @@ from typing import Literal
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
-from filelock import FileLock
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import NullPool
@@ -22,6 +21,7 @@ from sqlalchemy.schema import PrimaryKeyConstraint
 
 from leadsync.store import faults, tables
 from leadsync.store.tables import metadata
+from leadsync.store.warm_file import WarmFile, warm_file
 
 Conflict = Literal["error", "nothing", "update"]
 
@@ -84,8 +84,9 @@ def default_store_url() -> str:
 class LeadStore:
     """One store, reached through SQLAlchemy.
 
-    A DuckDB file admits one writer process at a time: every transaction holds a file lock and the
-    connection is closed afterwards (NullPool), so a Dagster run, the CLI and the UI never collide.
+    A DuckDB file admits one writer process at a time: every transaction holds a file lock, and the file is
+    closed soon after the process's last transaction (warm_file.py: it lingers a moment for the next one), so a
+    Dagster run, the CLI and the UI never collide.
     """
 
     lock_wait: float | None = None  # seconds a store fault worth waiting for is waited for (None: faults.wait_seconds())
@@ -99,17 +100,19 @@ class LeadStore:
         if self.dialect == "duckdb":
             path = Path(parsed.database or "")
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock: FileLock | None = FileLock(f"{path}.lock")
-            self.engine = sa.create_engine(self.url, poolclass=NullPool, connect_args={"config": duckdb_settings()})
+            self._settings = duckdb_settings()
+            self._file: Path | None = Path(os.path.abspath(path))
+            self.engine = sa.create_engine(self.url, poolclass=NullPool, connect_args={"config": self._settings})
             sa.event.listen(self.engine, "connect", _utc_session)
         else:
             if parsed.drivername == "postgresql":
                 self.url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-            self._lock = None
+            self._file = None
             self.engine = sa.create_engine(self.url, pool_pre_ping=True)
         if not create:
             return
-        with self.begin() as conn:
+        # not lingering: a store just made is closed at once, its tables checkpointed into the file
+        with self.begin(linger=False) as conn:
             # Workers starting together would race on CREATE TABLE; the first creates, the others wait.
             self.hold(conn, "schema")
             if stored_version(conn) not in (None, str(tables.SCHEMA_VERSION)):
@@ -135,12 +138,38 @@ class LeadStore:
                 + "(for the demo store: delete dagster_home/leadsync.duckdb) or set LEADSYNC_STORE_URL to a new one.")
 
     @contextmanager
-    def begin(self) -> Iterator[sa.Connection]:
+    def begin(self, linger: bool = True) -> Iterator[sa.Connection]:
         """A transaction. A file locked by another process or a server refusing connections is waited for
-        (bounded, with back-off); those and a full disk raise a StoreFault naming the cause and the fix (faults.py)."""
-        with faults.translated(self.url), self._lock if self._lock is not None else nullcontext(), \
-                faults.opened(self.engine.begin, self.lock_wait) as conn:
+        (bounded, with back-off); those and a full disk raise a StoreFault naming the cause and the fix (faults.py).
+        DuckDB: the file stays open a moment after it (warm_file.py) unless `linger` is False."""
+        with faults.translated(self.url), self.turn(linger), faults.opened(self.engine.begin, self.lock_wait) as conn:
+            self.keep_open(conn)
             yield conn
+
+    @property
+    def _warm(self) -> WarmFile | None:
+        """The process's turn-taker at the DuckDB file (looked up each time: a forked child gets its own)."""
+        return warm_file(self._file) if self._file is not None else None
+
+    def turn(self, linger: bool = True):
+        """DuckDB: this process's turn at the file (the file lock held); other engines: nothing to take."""
+        warm = self._warm
+        return warm.turn(self._settings, linger) if warm is not None else nullcontext()
+
+    def keep_open(self, conn: sa.Connection) -> None:
+        """DuckDB, in a turn that lingers: keep `conn`'s database instance open after the turn."""
+        warm = self._warm
+        if warm is not None:
+            warm.keep(self._open_anchor, self._settings)
+
+    def _open_anchor(self):
+        """Another connection to the open instance, made as the engine makes its own (DuckDB joins an open
+        instance only with the very same settings, and duckdb_engine adds some) but outside its pool: no
+        "connect" event, which tests count. A cursor or duplicate() of a pooled connection would not do: it is
+        closed with it."""
+        dialect = self.engine.dialect
+        args, kwargs = dialect.create_connect_args(self.engine.url)
+        return dialect.connect(*args, **{**kwargs, "config": dict(self._settings)})
 
     @contextmanager
     def session(self, duckdb_threads: int | None = None,
@@ -162,7 +191,11 @@ class LeadStore:
             session.release()
 
     def dispose(self) -> None:
+        """Close what is open (a lingering DuckDB file too, unless a transaction is under way)."""
         self.engine.dispose()
+        warm = self._warm
+        if warm is not None:
+            warm.cool()
 
     @contextmanager
     def exclusive(self, section: str) -> Iterator[None]:
@@ -388,8 +421,9 @@ class StoreSession:
         if self._conn is None:
             held = ExitStack()
             try:
-                if self.store._lock is not None:
-                    held.enter_context(self.store._lock)
+                # not lingering: release() lets other processes in at once, and the instance its SET threads /
+                # memory_limit changed is closed with it
+                held.enter_context(self.store.turn(linger=False))
                 self._conn = held.enter_context(self.store.engine.connect())
                 if self._threads:
                     self._conn.exec_driver_sql(f"SET threads = {int(self._threads)}")

@@ -92,6 +92,28 @@ def test_another_leadsync_process_gets_its_turn_while_the_file_lingers(duckdb_ur
     store.dispose()
 
 
+def test_a_process_whose_transactions_never_pause_still_lets_another_in(duckdb_url, monkeypatch):
+    """Transactions 10 ms apart, each of which would linger a minute: the file is let go once it has been held
+    MAX_HOLD_S, so another leadsync process gets its turn while this one keeps going (without the cap it would
+    wait until the loop stops)."""
+    monkeypatch.setenv(LINGER_ENV, "60")
+    store = LeadStore(duckdb_url)
+    writer = subprocess.Popen([sys.executable, "-c", WRITE, duckdb_url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    try:
+        while writer.poll() is None and time.monotonic() < deadline:
+            meta_rows(store)
+            time.sleep(0.01)
+        still_looping = writer.poll() is not None
+    finally:
+        out, err = writer.communicate(timeout=120)
+    assert out.strip() == "written", err[-3000:]
+    assert still_looping, "the other process got the file only once this one stopped"
+    assert meta_rows(store) == 2
+    store.dispose()
+
+
 def test_a_released_session_frees_the_file_at_once(duckdb_url, monkeypatch):
     monkeypatch.setenv(LINGER_ENV, "60")
     store = LeadStore(duckdb_url)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,11 @@ LINGER_ENV = "LEADSYNC_DUCKDB_LINGER_S"
 # Long enough for the next transaction of a request or a stage, short enough that another process's wait for
 # the file hardly grows.
 DEFAULT_LINGER_S = 0.05
+# The longest a process keeps the file through lingering turns: a process whose transactions follow each other
+# closer than the linger (a stage's loop, a busy web app) would otherwise never let go of the file lock, and
+# another leadsync process waiting for it would wait for ever. Past this, a turn closes the file as it ends, as
+# every transaction did before files lingered, and the next turn takes the lock again like any other process.
+MAX_HOLD_S = 0.5
 
 
 def linger_seconds() -> float:
@@ -49,6 +55,7 @@ class WarmFile:
         self._turn = threading.RLock()  # one thread at a time, re-entrant as the per-thread file lock was
         self._file_lock = FileLock(f"{path}.lock", thread_local=False)  # taken and freed by any thread
         self._locked = False
+        self._locked_at = 0.0  # monotonic time the file lock was taken
         self._anchor = None  # a duckdb connection keeping the instance open between turns
         self._anchor_settings: dict | None = None
         self._depth = 0
@@ -69,7 +76,7 @@ class WarmFile:
                         self._close_anchor()
                 if not self._locked:
                     self._file_lock.acquire()
-                    self._locked = True
+                    self._locked, self._locked_at = True, time.monotonic()
             except BaseException:
                 if self._depth == 0:
                     self._close()  # no timer left to close it: never keep the file locked for ever
@@ -112,7 +119,8 @@ class WarmFile:
 
     def _end_turn(self, failed: bool) -> None:
         seconds = linger_seconds()
-        if failed or not self._linger or not seconds or self._anchor is None:
+        held_too_long = time.monotonic() - self._locked_at >= MAX_HOLD_S
+        if failed or not self._linger or not seconds or self._anchor is None or held_too_long:
             self._close()
             return
         self._token = token = object()

@@ -18,7 +18,7 @@ import pytest
 from paramiko.sftp import CMD_READ
 
 from leadsync.connectors.sftp import sandbox as sandbox_module
-from leadsync.connectors.sftp.client import SftpClient
+from leadsync.connectors.sftp.client import SftpClient, SftpSettings
 from leadsync.connectors.sftp.pipelined_read import IN_FLIGHT, READ_REQUEST
 from leadsync.connectors.sftp.sandbox import SftpSandbox
 
@@ -73,7 +73,7 @@ def test_download_sizes_around_request_boundaries(client, drop, read_requests, s
     _asked_once(read_requests, size)
 
 
-def test_bytes_appended_after_open_are_read_too(client, drop, sandbox, read_requests, monkeypatch):
+def test_bytes_appended_after_open_are_read_too(client, drop, read_requests, monkeypatch):
     """getfo() read to the end of the file, not to the size it had at open; so does the pipeline."""
     first, appended = os.urandom(5 * CHUNK), os.urandom(2 * CHUNK + 9)
     path = drop("inbox", "growing.csv", first)
@@ -105,8 +105,6 @@ def test_short_reads_are_completed(tmp_path, monkeypatch, read_requests):
             assert client._digest("inbox/s.csv") == hashlib.sha256(data).hexdigest()
 
 
-def _settings(server: SftpSandbox, tmp_path):
-    from leadsync.connectors.sftp.client import SftpSettings
-
+def _settings(server: SftpSandbox, tmp_path) -> SftpSettings:
     return SftpSettings(host=server.host, port=server.port, username="alice", password="pw",
                         known_hosts_path=str(server.write_known_hosts(tmp_path / "kh")), timeout_s=5)

@@ -223,7 +223,11 @@ class SftpClient:
     def _dial(self) -> socket.socket:
         s = self.settings
         try:
-            return socket.create_connection((s.host, s.port), timeout=s.timeout_s)
+            sock = socket.create_connection((s.host, s.port), timeout=s.timeout_s)
+            # Downloads keep a window of small read requests going out, one as each answer comes in: with
+            # Nagle's algorithm each waited for the ACK of the one before, which halved download speed.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
         except socket.gaierror as exc:
             raise SftpConfigError(f"cannot resolve SFTP host {s.host!r} for {s.where} ({exc.strerror}); "
                                   "check the host name and this machine's DNS") from None

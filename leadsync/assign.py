@@ -33,7 +33,7 @@ from leadsync.routing.state import (
     save_positions,
 )
 from leadsync.store import LeadStore, tables
-from leadsync.store.engine import StoreSession
+from leadsync.store.engine import StoreSession, insertion_order_kept
 from leadsync.store.tables import STANDARD_LEAD_FIELDS
 
 
@@ -140,11 +140,8 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
         waiting = (sa.select(sa.literal_column("leads.rowid").label("rid"))
                    .select_from(l.join(order, order.c.batch_id == l.c.batch_id)).where(*not_routed)
                    .order_by(l.c.received_at, order.c.batch_ord, l.c.row_number))
-        conn.exec_driver_sql("SET preserve_insertion_order = true")  # the ORDER BY is the queue's row order
-        try:
+        with insertion_order_kept(conn):  # the ORDER BY is the queue's row order
             conn.exec_driver_sql("CREATE TEMP TABLE routing_queue AS " + store.render(conn, waiting))
-        finally:
-            conn.exec_driver_sql("RESET preserve_insertion_order")
     else:
         waiting = sa.select(l.c.lead_id, sa.func.row_number().over(order_by=arrival).label("ord")).where(*not_routed)
         conn.exec_driver_sql("CREATE TEMP TABLE routing_queue ON COMMIT DROP AS " + store.render(conn, waiting))

@@ -51,6 +51,16 @@ def duckdb_url(tmp_path) -> str:
 
 
 @pytest.fixture
+def duckdb_store(duckdb_url):
+    """A new lead store on an embedded DuckDB file, closed after the test."""
+    from leadsync.store import LeadStore
+
+    store = LeadStore(duckdb_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
 def postgres_url() -> str:
     """A fresh database per test on the local PostgreSQL server, dropped afterwards."""
     reason = postgres_unreachable()

@@ -15,10 +15,8 @@ NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(duckdb_url, request):
-    made = LeadStore(duckdb_url)
-    request.addfinalizer(made.dispose)
-    return made
+def store(duckdb_store):
+    return duckdb_store
 
 
 @pytest.fixture

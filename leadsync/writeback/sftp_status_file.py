@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from leadsync.connectors.sftp.client import SftpClient
 from leadsync.csv_safe import neutralise_sql
 from leadsync.store import LeadStore, tables
+from leadsync.store.engine import insertion_order_kept
 from leadsync.writeback import status_scan_order as scan_order
 from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
 
@@ -200,25 +201,20 @@ def _parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bo
     range reads only the outbox's row groups holding it (min-max zonemaps on seq), and is written in the outbox's
     own order where that is checked to be seq order (status_scan_order.py), else sorted."""
     duckdb = store.dialect == "duckdb"
-    with store.session(duckdb_memory_limit=RENDER_MEMORY) as session, session.begin() as conn:
-        if duckdb:  # the order read (or the ORDER BY) is the order written
-            conn.exec_driver_sql("SET preserve_insertion_order = true")
-        try:
-            bounds = [None, *_part_bounds(conn, batch)]
-            first, last = scan_order.batch_seq_span(conn, batch) if duckdb else (None, None)
-            for i, low in enumerate(bounds):
-                high = bounds[i + 1] if i + 1 < len(bounds) else None
-                part = folder / f"part{i:05d}.csv"
-                if not (duckdb and last is not None
-                        and _copy_in_scan_order(conn, batch, first if low is None else low,
-                                                last + 1 if high is None else high, neutralise_formulas, part,
-                                                header=i == 0)):
-                    _copy_part(store, conn, status_query(batch, store.dialect, low, high, neutralise_formulas), part,
-                               header=i == 0)
-                yield part
-        finally:
-            if duckdb:
-                conn.exec_driver_sql("RESET preserve_insertion_order")
+    with store.session(duckdb_memory_limit=RENDER_MEMORY) as session, session.begin() as conn, \
+            (insertion_order_kept(conn) if duckdb else nullcontext()):  # the order read (or ORDER BY) is written
+        bounds = [None, *_part_bounds(conn, batch)]
+        first, last = scan_order.batch_seq_span(conn, batch) if duckdb else (None, None)
+        for i, low in enumerate(bounds):
+            high = bounds[i + 1] if i + 1 < len(bounds) else None
+            part = folder / f"part{i:05d}.csv"
+            if not (duckdb and last is not None
+                    and _copy_in_scan_order(conn, batch, first if low is None else low,
+                                            last + 1 if high is None else high, neutralise_formulas, part,
+                                            header=i == 0)):
+                _copy_part(store, conn, status_query(batch, store.dialect, low, high, neutralise_formulas), part,
+                           header=i == 0)
+            yield part
 
 
 def _copy_in_scan_order(conn: sa.Connection, batch: Batch, low: int, high: int, neutralise_formulas: bool,

@@ -535,11 +535,23 @@ def _pg_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
         if pa.types.is_timestamp(column.type):
             if column.type.tz is None:
                 column = pc.assume_timezone(column, "UTC")
-            column = pc.strftime(column, "%Y-%m-%dT%H:%M:%S%z")  # %S carries the fraction
+            column = _iso_text(column)
         elif pa.types.is_null(column.type):
             column = column.cast(pa.string())
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _iso_text(column: pa.Array) -> pa.Array:
+    """Zoned timestamps as ISO text (`%S` carries the fraction), each distinct instant formatted once where
+    instants repeat: a routing slice's decisions and events share one (formatting 500,000 of them took 0.9 s)."""
+    import pyarrow.compute as pc
+
+    iso = "%Y-%m-%dT%H:%M:%S%z"
+    encoded = pc.dictionary_encode(column)
+    if len(encoded.dictionary) * 4 <= len(column):
+        return pc.take(pc.strftime(encoded.dictionary, iso), encoded.indices)
+    return pc.strftime(column, iso)
 
 
 # COPY output is parsed in pieces of about this size as it streams in.
@@ -580,6 +592,13 @@ def _copy_out_batches(conn: sa.Connection, sql: str, columns, rows: int) -> Iter
                     del pending[:cut]
     if pending:
         parsed.extend(parse(bytes(pending)))
+    # The parser's blocks follow bytes, not rows (a wide row makes them small): handed out as batches of `rows`
+    # rows, so that a caller working batch by batch (the intake's plan over each) pays its fixed costs per
+    # `rows`, not per block.
+    if parsed:
+        whole = pa.Table.from_batches(parsed)
+        del parsed[:]
+        parsed = (whole.combine_chunks() if whole.column(0).num_chunks > 1 else whole).to_batches(max_chunksize=rows)
     yield from parsed
 
 

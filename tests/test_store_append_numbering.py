@@ -98,3 +98,28 @@ def test_settings_changed_for_a_block_come_back_as_they_were(store):
         with pytest.raises(ValueError, match="not a memory size"), memory_limit(conn, "lots; DROP TABLE leads"):
             pass
         assert mib() == pytest.approx(before, abs=0.2)
+
+
+@pytest.mark.parametrize("cap, inside_mib, asked_2gb_mib", [("300MB", 286.1, 286.1), ("1GB", 667.5, 953.7),
+                                                          ("90%", 667.5, 1907.3)])
+def test_a_raised_cap_never_goes_above_the_stores_own(duckdb_url, monkeypatch, cap, inside_mib, asked_2gb_mib):
+    """LEADSYNC_DUCKDB_MEMORY_LIMIT is the most a stage may give DuckDB: a session's cap and a block's raised one
+    (routing's appends) stay under it."""
+    monkeypatch.setenv("LEADSYNC_DUCKDB_MEMORY_LIMIT", cap)
+    store = LeadStore(duckdb_url)
+
+    def mib(conn):  # DuckDB shows the cap to one decimal of MiB or GiB
+        number, unit = conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar_one().split()
+        return float(number) * {"MiB": 1, "GiB": 1024}[unit]
+
+    try:
+        assert store.memory_cap == cap
+        with store.session(duckdb_memory_limit="256MB") as session, session.begin() as conn:
+            assert mib(conn) == pytest.approx(min(244.1, inside_mib), abs=0.2)
+            with memory_limit(conn, "700MB", store.memory_cap):
+                assert mib(conn) == pytest.approx(inside_mib, abs=0.2)
+            assert mib(conn) == pytest.approx(min(244.1, inside_mib), abs=0.2)
+        with store.session(duckdb_memory_limit="2GB") as session, session.begin() as conn:
+            assert mib(conn) == pytest.approx(asked_2gb_mib, abs=103)  # GiB are shown cut to 0.1
+    finally:
+        store.dispose()

@@ -144,7 +144,7 @@ def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, pa
     SELECTs in the engine over the Arrow tables as they lie (DuckDB) or staged once by COPY (Postgres)."""
     decisions = decisions.append_column("decided_at", pa.repeat(_instant(now), decisions.num_rows))
     decisions = _in_row_groups(decisions)
-    with memory_limit(conn, ROUTING_APPEND_MEMORY) if store.dialect == "duckdb" else nullcontext():
+    with memory_limit(conn, ROUTING_APPEND_MEMORY, store.memory_cap) if store.dialect == "duckdb" else nullcontext():
         _append_slice(store, conn, decisions, partners, now, first)
 
 

@@ -147,6 +147,12 @@ class LeadStore:
             yield conn
 
     @property
+    def memory_cap(self) -> str | None:
+        """DuckDB: the store's memory cap ($LEADSYNC_DUCKDB_MEMORY_LIMIT or 1GB); a stage may lower it for a while,
+        never raise it above this. None for other engines."""
+        return self._settings["memory_limit"] if self.dialect == "duckdb" else None
+
+    @property
     def _warm(self) -> WarmFile | None:
         """The process's turn-taker at the DuckDB file (looked up each time: a forked child gets its own)."""
         return warm_file(self._file) if self._file is not None else None
@@ -433,7 +439,8 @@ class StoreSession:
                 if self._threads:
                     self._conn.exec_driver_sql(f"SET threads = {int(self._threads)}")
                 if self._memory:
-                    self._conn.exec_driver_sql(f"SET memory_limit = '{_size(self._memory)}'")
+                    self._conn.exec_driver_sql(
+                        f"SET memory_limit = '{smaller_size(self._memory, self.store.memory_cap)}'")
                 if self._threads or self._memory:
                     self._conn.commit()
             except BaseException:
@@ -493,20 +500,35 @@ def insertion_order_kept(conn: sa.Connection) -> Iterator[None]:
 
 
 @contextmanager
-def memory_limit(conn: sa.Connection, size: str) -> Iterator[None]:
-    """DuckDB: the instance's memory cap is `size` for the block, then what it was (a stage's session may have
-    lowered it: see LeadStore.session)."""
+def memory_limit(conn: sa.Connection, size: str, at_most: str | None = None) -> Iterator[None]:
+    """DuckDB: the instance's memory cap is `size` (no more than `at_most`, the store's own cap) for the block,
+    then what it was (a stage's session may have lowered it: see LeadStore.session)."""
     before = conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar_one()
-    conn.exec_driver_sql(f"SET memory_limit = '{_size(size)}'")
+    conn.exec_driver_sql(f"SET memory_limit = '{smaller_size(size, at_most)}'")
     try:
         yield
     finally:
         conn.exec_driver_sql(f"SET memory_limit = '{_size(before)}'")
 
 
+def smaller_size(size: str, at_most: str | None) -> str:
+    """The smaller of two DuckDB memory sizes (`size` when `at_most` is None)."""
+    if at_most is None or _bytes(size) <= _bytes(at_most):
+        return _size(size)
+    return _size(at_most)
+
+
+def _bytes(text: str) -> float:
+    """A memory size in bytes; a percentage (DuckDB takes `80%`) of the machine's memory."""
+    number, prefix, binary = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(?:([KMGT])(i?)B|%)", _size(text), re.IGNORECASE).groups()
+    if prefix is None:
+        return float(number) / 100 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return float(number) * (1024 if binary else 1000) ** ("KMGT".index(prefix.upper()) + 1)
+
+
 def _size(text: str) -> str:
     """A DuckDB memory size such as `256MB`, refused unless it is one (it goes into a SET statement)."""
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", text.strip(), re.IGNORECASE):
+    if not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B|%)", text.strip(), re.IGNORECASE):
         raise ValueError(f"{text!r} is not a memory size like 256MB or 1GB")
     return text.strip()
 

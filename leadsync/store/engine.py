@@ -461,10 +461,6 @@ class StoreSession:
             held.close()
 
 
-def _sequenced_columns(table: sa.Table) -> list[sa.Column]:
-    return [c for c in table.columns if isinstance(c.default, sa.Sequence)]
-
-
 def _numbered(conn: sa.Connection, table: sa.Table, data: pa.Table | pa.RecordBatchReader,
               cols: Sequence[str]) -> tuple[pa.Table | pa.RecordBatchReader, list[str]]:
     """DuckDB: rows for a table with a column its sequence numbers (the outbox's seq), numbered here in their
@@ -472,7 +468,7 @@ def _numbered(conn: sa.Connection, table: sa.Table, data: pa.Table | pa.RecordBa
     (a routing slice's 245,760 outbox events: 0.9 s on one core, 0.5 s on two numbered here); the values are
     the sequence's own all the same (drawn by one statement, sorted: other writers' draws interleave, never
     repeat)."""
-    numbered = [c for c in _sequenced_columns(table) if c.name not in cols]
+    numbered = [c for c in table.columns if isinstance(c.default, sa.Sequence) and c.name not in cols]
     if not numbered:
         return data, list(cols)
     rows = data.read_all() if isinstance(data, pa.RecordBatchReader) else data
@@ -487,28 +483,32 @@ def _numbered(conn: sa.Connection, table: sa.Table, data: pa.Table | pa.RecordBa
 
 
 @contextmanager
-def insertion_order_kept(conn: sa.Connection) -> Iterator[None]:
-    """DuckDB: statements in the block keep their rows' order (an append stores rows as given, a CREATE … AS
-    SELECT … ORDER BY or a COPY writes them as ordered), then the connection's own setting is back (the store
-    opens with it off: see duckdb_settings). A RESET would put DuckDB's default (on) in its place."""
-    before = conn.exec_driver_sql("SELECT current_setting('preserve_insertion_order')").scalar_one()
-    conn.exec_driver_sql("SET preserve_insertion_order = true")
+def _set_for_block(conn: sa.Connection, name: str, value: str) -> Iterator[None]:
+    """DuckDB: setting `name` is `value` (SQL) for the block, then what the connection had. A RESET would put
+    DuckDB's default in its place, not the store's (duckdb_settings) or a session's."""
+    before = conn.exec_driver_sql(f"SELECT current_setting('{name}')").scalar_one()
+    conn.exec_driver_sql(f"SET {name} = {value}")
     try:
         yield
     finally:
-        conn.exec_driver_sql(f"SET preserve_insertion_order = {'true' if before else 'false'}")
+        conn.exec_driver_sql(f"SET {name} = {_sql_value(before)}")
 
 
-@contextmanager
-def memory_limit(conn: sa.Connection, size: str, at_most: str | None = None) -> Iterator[None]:
+def _sql_value(value: object) -> str:
+    """A setting's value as current_setting gives it, back as SQL: booleans bare, memory sizes checked, quoted."""
+    return ("true" if value else "false") if isinstance(value, bool) else f"'{_size(str(value))}'"
+
+
+def insertion_order_kept(conn: sa.Connection):
+    """DuckDB: statements in the block keep their rows' order (an append stores rows as given, a CREATE … AS
+    SELECT … ORDER BY or a COPY writes them as ordered); the store opens with it off (duckdb_settings)."""
+    return _set_for_block(conn, "preserve_insertion_order", "true")
+
+
+def memory_limit(conn: sa.Connection, size: str, at_most: str | None = None):
     """DuckDB: the instance's memory cap is `size` (no more than `at_most`, the store's own cap) for the block,
     then what it was (a stage's session may have lowered it: see LeadStore.session)."""
-    before = conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar_one()
-    conn.exec_driver_sql(f"SET memory_limit = '{smaller_size(size, at_most)}'")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"SET memory_limit = '{_size(before)}'")
+    return _set_for_block(conn, "memory_limit", f"'{smaller_size(size, at_most)}'")
 
 
 def smaller_size(size: str, at_most: str | None) -> str:

@@ -369,17 +369,41 @@ def test_idle_release_calls_back_only_after_waiting_long_enough():
         assert waiting.get() is END
 
 
-def test_the_store_session_is_opened_afresh_every_so_many_rows(duckdb_url, monkeypatch):
+@pytest.mark.parametrize(("limit", "connections"), [(1, 1 + 5), (1 << 40, 1 + 1)])
+def test_the_store_session_is_opened_afresh_once_duckdb_holds_enough_unsaved(duckdb_url, monkeypatch, limit,
+                                                                              connections):
     from leadsync.pull import api_records
 
-    # an open DuckDB keeps the blocks it wrote: memory stays flat only if the file is closed now and then
+    # an open DuckDB keeps what it committed in memory until a checkpoint: memory stays flat only if the file is
+    # closed (checkpointed) now and then; here after every unit, or never within the pull
     monkeypatch.setattr(api_records, "UNIT_ROWS", 1)
-    monkeypatch.setattr(api_records, "SESSION_ROWS", 2)
+    monkeypatch.setattr(api_records, "SESSION_UNSAVED_BYTES", limit)
     store, cfg = LeadStore(duckdb_url), source_config()
     opened = []
     sa.event.listen(store.engine, "connect", lambda *_: opened.append(1))
     pages = [page(f"p{i}", [(str(i), "t1", f"{i}@x.example", None)]) for i in range(5)]
     report = pull_records(cfg, ScriptedSource(pages), store, NOW, Path("sf_stage.yaml"))
     assert report.stored == 5 and report.batches == 5
-    assert len(opened) == 1 + 3  # the watermark's read, then units 1-2, 3-4 and 5 on one connection each
+    assert len(opened) == connections  # the watermark's read, then the units on one connection or on one each
+    assert stored(store) == [(str(i), None) for i in range(5)]
+    store.dispose()
+
+
+def test_a_sessions_unsaved_bytes_grow_with_what_it_commits_and_go_with_the_checkpoint(duckdb_url):
+    store = LeadStore(duckdb_url)
+    with store.session() as session:
+        assert session.unsaved_bytes() == 0  # nothing open yet
+        with session.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE wide AS SELECT i, repeat('x', 40) || i AS t FROM range(10) r(i)")
+        small = session.unsaved_bytes()
+        for _ in range(5):  # units smaller than a row group (a large one DuckDB writes to the file at once)
+            with session.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO wide SELECT i, repeat('y', 40) || i FROM range(40000) r(i)")
+        held = session.unsaved_bytes()
+        assert held > small + 4_000_000  # 200,000 rows of ~50 bytes, held uncompressed
+        session.release()
+        assert session.unsaved_bytes() == 0
+        with session.begin() as conn:  # reopened: the close checkpointed them into the file
+            assert conn.exec_driver_sql("SELECT count(*) FROM wide").scalar_one() == 200_010
+        assert session.unsaved_bytes() < held / 10
     store.dispose()

@@ -160,17 +160,14 @@ def _pull(cfg: ApiSource, source: LeadSource, store: LeadStore, now: datetime, f
         # one store connection for the units (each its own transaction), let go while the source keeps us waiting
         with store.session(duckdb_threads=SESSION_THREADS) as session, ReadAhead(pages, ahead_bytes=READ_AHEAD_BYTES,
                                                    size=lambda item: item[0].table.nbytes) as ahead:
-            held = 0
             for unit in _units(IdleRelease(ahead, session.release), source.record_id_field, source.modified_field):
                 with session.begin() as conn:
                     _store(cfg, store, conn, unit, source.record_id_field, membership, now, report, stream)
                 if follower is not None:
                     follower.collect(unit.table)
-                held += unit.table.num_rows
                 del unit
-                if held >= SESSION_ROWS:  # DuckDB keeps the blocks it wrote while the file is open
-                    session.release()
-                    held = 0
+                if session.unsaved_bytes() >= SESSION_UNSAVED_BYTES:
+                    session.release()  # checkpoints what DuckDB held
     except ApiQuotaExhausted as exc:
         report.stopped = f"stopped early, the watermark stays at {report.watermark}: {exc}"
     if follower is not None:  # what was stored is the source's state: follow it (also after a quota stop)
@@ -221,12 +218,15 @@ class StoreUnit:
 UNIT_ROWS = 100_000
 UNIT_BYTES = 64 << 20
 UNIT_SECONDS = 5.0
-# The store session is opened afresh after this many rows: an open DuckDB keeps what it committed since its last
-# checkpoint in memory, uncompressed (~100 MiB per 300,000 Salesforce records with their versions), so memory
-# would grow with the pull. Not after every unit: a checkpoint rewrites the table's last, partly filled row group
-# (122,880 rows), and a checkpoint per 100,000-row unit cost 0.4-0.6 CPU-s more per 300,000 Salesforce records
-# (2.3-2.5 → 2.9-3.0 CPU-s of the stage, measured back to back) for 55 MiB less peak RSS.
-SESSION_ROWS = 300_000
+# The store session is opened afresh once DuckDB holds this many bytes of committed rows not yet checkpointed:
+# an open DuckDB keeps them in memory, uncompressed (Salesforce: 35 MiB per 100,000 records with their
+# versions; a source with wide records far more per row), so memory would grow with the pull. Measured by
+# DuckDB itself rather than counted in rows, so wide records are bounded too. Not after every unit: a
+# checkpoint rewrites the table's last, partly filled row group (122,880 rows), and a checkpoint per
+# 100,000-row unit cost 0.4-0.6 CPU-s more per 300,000 Salesforce records (2.3-2.5 → 2.9-3.0 CPU-s of the
+# stage) for 55 MiB less peak RSS. At 64 MiB (every 200,000 Salesforce records) the stage peaked at 464-486
+# MiB, against 489-513 MiB when it held 300,000 records (105 MiB) before checkpointing.
+SESSION_UNSAVED_BYTES = 64 << 20
 # DuckDB's threads while the pull stores (its reader thread parses and hashes meanwhile): one, measured on
 # 2 cores as 10% less CPU for the same wall time as DuckDB's default (a thread per core).
 SESSION_THREADS = 1

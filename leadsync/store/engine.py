@@ -454,6 +454,16 @@ class StoreSession:
             self.release()
             raise
 
+    def unsaved_bytes(self) -> int:
+        """DuckDB: the bytes of the rows committed on this connection and not yet checkpointed into the file,
+        which DuckDB holds in memory, uncompressed, until a checkpoint (closing the connection checkpoints);
+        0 on Postgres or while the session is closed."""
+        if self._conn is None or self.store.dialect != "duckdb":
+            return 0
+        driver = self._conn.connection.driver_connection  # not through SQLAlchemy: it would open a transaction
+        return int(driver.sql("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                              "WHERE tag = 'IN_MEMORY_TABLE'").fetchall()[0][0])
+
     def release(self) -> None:
         """Close the connection (and free the file lock) until the next `begin()`."""
         held, self._held, self._conn = self._held, None, None

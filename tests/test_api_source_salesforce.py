@@ -2,6 +2,8 @@
 membership, unique by email + campaign, segregated leads held back, statuses written back onto the Lead
 records; a later run pulls only what changed."""
 
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,9 @@ from jobs import failure_message, materialization, outbox_states, read_table, ru
 from three_sources import SF_STATUS, salesforce_source, write_source
 
 from leadsync.connectors.salesforce.sandbox import SalesforceSandbox
-from leadsync.store import tables
+from leadsync.store import LeadStore, tables
+from leadsync.writeback import api_sink
+from leadsync.writeback.outbox import Batch
 
 STATUS = SF_STATUS
 
@@ -83,19 +87,39 @@ def test_a_mapped_field_the_org_does_not_have_fails_with_object_field_and_file(p
     assert "sfdc.yaml" in message and "Salesforce Lead has no field 'JobTitle__c'" in message
 
 
-def test_a_record_salesforce_refuses_is_retried_next_run_and_written_once(project, org, duckdb_url):
-    first_id = org.connect().query("SELECT Id FROM Lead ORDER BY Id LIMIT 1")["records"][0]["Id"]
-    org.faults.reject_records(ids=[first_id], times=1, message="Partner field is locked by a validation rule")
+@pytest.mark.parametrize("part_events", [100_000, 50])
+def test_a_record_salesforce_refuses_is_retried_next_run_and_written_once(project, org, duckdb_url, monkeypatch,
+                                                                           part_events):
+    # part_events 50: the batch (~150 events) sent in parts (api_sink.PART_EVENTS); the refusals, in different
+    # parts (checked below), are all recorded when the batch is marked sent
+    monkeypatch.setattr(api_sink, "PART_EVENTS", part_events)
+    rows = org.connect().query("SELECT Id, Email FROM Lead ORDER BY Id")["records"]
+    emails = Counter(r["Email"] for r in rows)
+    ids = [r["Id"] for r in rows if re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]+", r["Email"] or "") and emails[r["Email"]] == 1]
+    refused_ids = {ids[0], ids[len(ids) // 2], ids[-1]}  # leads of their own, far apart
+    for record_id in sorted(refused_ids):
+        org.faults.reject_records(ids=[record_id], times=1, message="Partner field is locked by a validation rule")
     assert run_job(project, duckdb_url).success
     leads = read_table(duckdb_url, tables.leads)[["lead_id", "source_record_id"]]
     outbox = outbox_states(duckdb_url).merge(leads, on="lead_id")
     refused = outbox[outbox["last_error"].notna()]  # (other pending events: deliveries made after the writeback)
-    assert set(refused["source_record_id"]) == {first_id} and (refused["state"] == "pending").all()
-    assert "validation rule" in refused["last_error"].iloc[0] and (refused["attempts"] == 1).all()
-    assert org.get("Lead", first_id)["LeadSync_Distribution_Status__c"] is None
+    assert set(refused["source_record_id"]) == refused_ids and (refused["state"] == "pending").all()
+    assert refused["last_error"].str.contains("validation rule").all() and (refused["attempts"] == 1).all()
+    assert all(org.get("Lead", i)["LeadSync_Distribution_Status__c"] is None for i in refused_ids)
+    if part_events == 50:  # the batch went out in parts, and the refused leads were not all in one
+        batches = read_table(duckdb_url, tables.writeback_batches)
+        first = batches.loc[batches["event_count"].idxmax()]
+        store = LeadStore(duckdb_url)
+        ranges = api_sink._lead_ranges(store, Batch(first["batch_id"], "sfdc", first["target_name"],
+                                                    int(first["event_count"]), first["created_at"]), part_events)
+        store.dispose()
+        part_of = [next(i for i, (low, high) in enumerate(ranges)
+                        if (low is None or lead > low) and (high is None or lead <= high))
+                   for lead in set(refused["lead_id"])]
+        assert len(ranges) >= 3 and len(set(part_of)) > 1, (ranges, part_of)
 
     assert run_job(project, duckdb_url).success
     outbox = outbox_states(duckdb_url)
-    assert (outbox["state"] == "sent").all()  # everything sent, the refused event included
+    assert (outbox["state"] == "sent").all()  # everything sent, the refused events included
     assert (outbox["attempts"].fillna(0) <= 1).all()
-    assert org.get("Lead", first_id)["LeadSync_Distribution_Status__c"] in set(STATUS.values())
+    assert all(org.get("Lead", i)["LeadSync_Distribution_Status__c"] in set(STATUS.values()) for i in refused_ids)

@@ -11,8 +11,10 @@ once. A crash between sending and recording re-sends the same batch, which upser
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 
 import pandas as pd
 import sqlalchemy as sa
@@ -69,7 +71,38 @@ def _send_or_say(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Ba
         raise writeback_outage(cfg, exc, batch.event_count, cfg.connection.retries.attempts) from exc
 
 
-def _events(store: LeadStore, batch: Batch) -> pd.DataFrame:
+# A batch's events are read and sent this many at a time (and the rest of the last lead's): a frame of a million
+# events with their fields takes gigabytes of Python objects. A lead's events are never split between parts, so
+# what is decided per lead or record holds as for one part: the latest value of each field and nurture's latest
+# status per record, a lead's record created before its other events are written to it.
+PART_EVENTS = 100_000
+
+
+def _event_parts(store: LeadStore, batch: Batch) -> Iterator[pd.DataFrame]:
+    """The batch's events (see _events), in parts of about PART_EVENTS by ranges of lead id."""
+    if batch.event_count <= PART_EVENTS:
+        yield _events(store, batch)
+        return
+    for low, high in _lead_ranges(store, batch, PART_EVENTS):
+        yield _events(store, batch, low, high)
+
+
+def _lead_ranges(store: LeadStore, batch: Batch, size: int) -> list[tuple[str | None, str | None]]:
+    """Ranges (low, high] of lead id, open at the ends (None), each holding about `size` of the batch's events:
+    cut at the lead id of every size-th event in lead id order, so a lead's events fall in one range."""
+    o, b = tables.writeback_outbox, tables.writeback_bindings
+    numbered = (sa.select(o.c.lead_id, sa.func.row_number().over(order_by=o.c.lead_id).label("n"))
+                .join(b, b.c.event_id == o.c.event_id).where(b.c.batch_id == batch.batch_id).subquery())
+    with store.begin() as conn:
+        cuts = conn.execute(sa.select(numbered.c.lead_id).where(numbered.c.n % size == 0)
+                            .distinct().order_by(numbered.c.lead_id)).scalars().all()
+    bounds = [None, *cuts, None]
+    return list(pairwise(bounds))
+
+
+def _events(store: LeadStore, batch: Batch, low: str | None = None, high: str | None = None) -> pd.DataFrame:
+    """The batch's events whose lead id is in (low, high] (None: unbounded), in the order they were made, with
+    the source record each is written to."""
     o, b, leads = tables.writeback_outbox, tables.writeback_bindings, tables.leads
     made = source_records_created
     # outer joins: an event without a stored lead (a partner registration) must come back, never vanish from a
@@ -82,6 +115,10 @@ def _events(store: LeadStore, batch: Batch) -> pd.DataFrame:
              .outerjoin(made, sa.and_(made.c.source == o.c.source, made.c.lead_id == o.c.lead_id,
                                       made.c.kind == "new_record"))
              .where(b.c.batch_id == batch.batch_id).order_by(o.c.created_at, o.c.event_id))
+    if low is not None:
+        query = query.where(o.c.lead_id > low)
+    if high is not None:
+        query = query.where(o.c.lead_id <= high)
     with store.begin() as conn:
         return store.read_frame(conn, query)
 
@@ -105,10 +142,23 @@ def _payloads(events: pd.DataFrame) -> pd.DataFrame:
 
 def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, now: datetime,
           report: ApiWritebackReport) -> None:
-    events = _events(store, batch)
-    if events.empty:
+    """Send the batch part by part, then mark it sent once, with the events refused in any part (pending again).
+    A crash before the mark re-sends every part, which upserts make harmless."""
+    count, refused = 0, []
+    for events in _event_parts(store, batch):
+        if not events.empty:
+            count += len(events)
+            refused.append(_send_part(cfg, source, store, events, now, report))
+    if not count:
         mark_sent(store, batch, "empty", now)
         return
+    refused = pd.concat(refused, ignore_index=True)
+    mark_sent(store, batch, f"{count - len(refused)} sent, {len(refused)} refused", now, refused)
+
+
+def _send_part(cfg: ApiSource, source: LeadSource, store: LeadStore, events: pd.DataFrame, now: datetime,
+               report: ApiWritebackReport) -> pd.DataFrame:
+    """Send events (every event of their leads in the batch) and return those refused: event_id, error."""
     payloads = _payloads(events)
     outcome = pd.Series(None, index=events.index, dtype=object)  # None: sent; text: why not
 
@@ -138,7 +188,6 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
     failed = outcome.notna()
     refused = pd.DataFrame({"event_id": events.loc[failed, "event_id"].to_numpy(),
                             "error": outcome[failed].astype(str).to_numpy()})
-    mark_sent(store, batch, f"{len(events) - len(refused)} sent, {len(refused)} refused", now, refused)
     report.events_sent += int((~failed).sum())
     report.events_failed += int(failed.sum())
     report.per_kind.update(Counter(events.loc[~failed, "kind"]))
@@ -146,6 +195,7 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
         report.failures.append({"event": events.at[i, "event_id"], "lead": events.at[i, "lead_id"],
                                 "record": events.at[i, "source_record_id"],
                                 "error": outcome[i]})
+    return refused
 
 
 def _create_records(cfg: ApiSource, source: LeadSource, store: LeadStore, events: pd.DataFrame,

@@ -87,7 +87,7 @@ def test_a_mapped_field_the_org_does_not_have_fails_with_object_field_and_file(p
     assert "sfdc.yaml" in message and "Salesforce Lead has no field 'JobTitle__c'" in message
 
 
-@pytest.mark.parametrize("part_events", [100_000, 50])
+@pytest.mark.parametrize("part_events", [api_sink.PART_EVENTS, 50])
 def test_a_record_salesforce_refuses_is_retried_next_run_and_written_once(project, org, duckdb_url, monkeypatch,
                                                                            part_events):
     # part_events 50: the batch (~150 events) sent in parts (api_sink.PART_EVENTS); the refusals, in different

@@ -71,11 +71,13 @@ def _send_or_say(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Ba
         raise writeback_outage(cfg, exc, batch.event_count, cfg.connection.retries.attempts) from exc
 
 
-# A batch's events are read and sent this many at a time (and the rest of the last lead's): a frame of a million
-# events with their fields takes gigabytes of Python objects. A lead's events are never split between parts, so
-# what is decided per lead or record holds as for one part: the latest value of each field and nurture's latest
-# status per record, a lead's record created before its other events are written to it.
-PART_EVENTS = 100_000
+# A batch's events are read and sent this many at a time (and the rest of the last lead's): held whole, a batch
+# took the Salesforce writeback to 1,228 MiB at 291,186 events (bench/api_writeback.py), growing with the batch;
+# in parts of 100,000 events 592-655 MiB at 97k-291k events, of 50,000 497 MiB, at the same CPU time. A lead's
+# events are never split between parts, so what is decided per lead or record holds as for one part: the latest
+# value of each field and nurture's latest status per record, a lead's record created before its other events
+# are written to it.
+PART_EVENTS = 50_000
 
 
 def _event_parts(store: LeadStore, batch: Batch) -> Iterator[pd.DataFrame]:

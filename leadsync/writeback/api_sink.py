@@ -5,7 +5,8 @@ sales status, rep) fold into one update per source record — the latest value o
 order — set through the YAML's `writeback.fields`; opportunities and partner marketing events are upserted
 by their external id / event key. Per-record refusals come back as results: those events return to
 pending with the vendor's reason (`last_error`, `attempts`) and are retried next run; the others are sent
-once. A crash between sending and recording re-sends the same batch, which upserts make harmless.
+once. A crash between sending and recording re-sends the same batch, which upserts make harmless. A large
+batch is read and sent in parts (PART_EVENTS), each holding every event of its leads, so memory stays flat.
 """
 
 from __future__ import annotations

@@ -1,0 +1,67 @@
+"""Which outbox events are pending: not bound to a batch, or refused by the batch they went out in. The query is
+an anti-join on both stores: Postgres turned the former `event_id NOT IN (bindings)` into a subplan scanned again
+per outbox row once the bindings outgrew work_mem (a source's pending count ran for over 14 minutes with 250,000
+events bound)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from leadsync.store import LeadStore, tables
+from leadsync.writeback import outbox
+
+NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
+
+
+def queue(store: LeadStore, source: str, count: int, start: int = 0) -> list[str]:
+    ids = [f"{source}-e{i:06d}" for i in range(start, start + count)]
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.writeback_outbox, pd.DataFrame(
+            {"event_id": ids, "source": source, "lead_id": [f"L{i}" for i in range(start, start + count)],
+             "kind": "distribution_status", "created_at": NOW}))
+    return ids
+
+
+def pending(store: LeadStore, source: str | None = None) -> set[str]:
+    with store.begin() as conn:
+        return set(conn.execute(sa.select(outbox.pending_events(source).subquery().c.event_id)).scalars())
+
+
+@pytest.mark.parametrize("store_url", ["duckdb", "postgres"], indirect=True)
+def test_an_event_is_pending_until_a_batch_takes_it_and_again_when_the_batch_refuses_it(store_url):
+    store = LeadStore(store_url)
+    first = queue(store, "crm", 5)
+    other = queue(store, "files", 2)
+    assert pending(store) == {*first, *other} and pending(store, "crm") == set(first)
+
+    batch = outbox.prepare_batch(store, "crm", NOW, lambda batch_id, _now: f"crm:{batch_id}")
+    assert batch.event_count == 5
+    assert pending(store, "crm") == set() and pending(store) == set(other)  # prepared: taken
+    later = queue(store, "crm", 2, start=5)
+    assert pending(store, "crm") == set(later)
+
+    outbox.mark_sent(store, batch, "3 sent, 2 refused", NOW + timedelta(minutes=1),
+                     pd.DataFrame({"event_id": first[:2], "error": "locked by a validation rule"}))
+    assert pending(store, "crm") == {*first[:2], *later}  # the refused ones are pending again
+
+    again = outbox.prepare_batch(store, "crm", NOW + timedelta(minutes=2), lambda batch_id, _now: f"crm:{batch_id}")
+    assert again.event_count == 4 and pending(store, "crm") == set()
+    outbox.mark_sent(store, again, "4 sent", NOW + timedelta(minutes=3))
+    assert pending(store, "crm") == set() and pending(store, "files") == set(other)
+    store.dispose()
+
+
+def test_on_postgres_the_pending_events_are_an_anti_join_not_a_subplan_per_row(postgres_url):
+    store = LeadStore(postgres_url)
+    queue(store, "crm", 3000)
+    outbox.prepare_batch(store, "crm", NOW, lambda batch_id, _now: f"crm:{batch_id}")
+    queue(store, "crm", 10, start=3000)
+    with store.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        query = sa.select(sa.func.count()).select_from(outbox.pending_events("crm").subquery())
+        plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {store.render(conn, query)}").scalars())
+        assert conn.execute(query).scalar_one() == 10
+    store.dispose()
+    assert "Anti Join" in plan and "SubPlan" not in plan, plan

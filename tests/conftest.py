@@ -13,18 +13,21 @@ from project_copies import without_partner_crms
 REPO = Path(__file__).resolve().parents[1]
 VENDOR_EXAMPLES = ("salesforce_demo.yaml", "marketo_demo.yaml", "eloqua_demo.yaml")
 # `make test` runs the suite on pytest-xdist workers, a file at a time (`--dist loadfile`): a file's module-scoped
-# fixtures (the UI's `leadsync dev`, the scale profile's embedded reference) start once. xdist hands out files in
-# collection order, the next one to a worker whose queue is down to two tests, so the longest files go first,
-# longest of all first, and the many short ones fill in around them: a long file handed out late keeps its worker
-# busy after the others have finished. The files of 20 s or more, longest first, as measured one after another in one
-# process with every file's wall time (2026-12-03; test_wheel.py since holds the suite's one demo):
+# fixtures (the UI's `leadsync dev`, the wheel's demo) start once. xdist hands the first three files to the three
+# workers, then the next file in collection order to the first worker whose queue is down to two tests, so the
+# longest files go first, longest of all first, and the many short ones fill in around them: a long file handed
+# out late keeps its worker busy after the others have finished. The order is by each file's wall time IN the
+# suite, not alone: on two busy cores a file that runs many threads or processes of its own stretches far more
+# than one that waits on sockets (the wheel's demo: 54 s alone, 105-377 s in the suite; the API loop end to end:
+# ~160 s alone, ~220 s in the suite). Measured 2026-12-03 (the files' setup + call + teardown in a suite run on a
+# loaded machine; the scale kills file since reads the profile file's embedded reference, see scale/conftest.py):
 LONGEST_FILES = (
-    "test_api_source_loop_e2e.py", "scale/test_scale_profile.py", "test_ui.py", "test_wheel.py",
-    "test_every_send.py", "scale/test_scale_kills.py", "test_intake_slices.py", "test_api_follow_source.py",
-    "console/test_add_lead_api.py", "soak/test_soak.py", "console/test_console_http.py", "test_api_source_eloqua.py",
-    "test_routing_store.py", "components/test_dg_project.py", "test_kill_recovery.py", "lifecycle/test_offers.py",
-    "test_check.py", "test_reports.py", "test_api_nurture.py", "test_end_to_end.py", "portal/test_settings.py",
-    "test_api_writeback_kinds.py", "test_api_run_metadata.py", "test_segregation.py",
+    "scale/test_scale_profile.py", "test_wheel.py", "test_api_source_loop_e2e.py", "test_ui.py",
+    "test_every_send.py", "test_api_follow_source.py", "console/test_add_lead_api.py", "scale/test_scale_kills.py",
+    "soak/test_soak.py", "console/test_console_http.py", "test_end_to_end.py", "test_intake_slices.py",
+    "test_routing_store.py", "test_api_writeback_kinds.py", "test_api_source_eloqua.py", "test_reports.py",
+    "test_check.py", "test_api_nurture.py", "test_kill_recovery.py", "components/test_dg_project.py",
+    "lifecycle/test_offers.py", "test_segregation.py", "test_api_run_metadata.py", "portal/test_settings.py",
     "portal/test_portal_browser.py", "partner_crm/test_partner_crm_failures.py", "lifecycle/test_follow.py",
     "test_api_registrations.py", "connectors/test_api_budget.py", "hostile/test_status_file_formulas.py",
     "test_api_source_salesforce.py", "partner_crm/test_partner_crm_writeback_order.py",

@@ -59,16 +59,19 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory) -> Path:
-    """A fresh venv with the wheel installed; returns its bin/ folder."""
+    """A fresh venv with the wheel installed; returns its bin/ folder. The venv gets no pip of its own (ensurepip
+    takes seconds): this session's pip installs into it and checks it through `--python`, which runs pip under
+    the venv's interpreter, so it sees, and installs into, exactly what `<venv>/bin/pip` would."""
     env_dir = tmp_path_factory.mktemp("venv")
-    venv.EnvBuilder(with_pip=True, system_site_packages=False, clear=True).create(env_dir)
+    venv.EnvBuilder(with_pip=False, system_site_packages=False, clear=True).create(env_dir)
     python = env_dir / "bin/python"
     site_packages = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=env_dir)
                          .stdout.strip())
     (site_packages / "leadsync_test_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    run(python, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", "--no-deps",
-        "--force-reinstall", wheel, cwd=env_dir)
-    checked = subprocess.run([python, "-m", "pip", "check"], check=False, cwd=env_dir, capture_output=True, text=True)
+    pip = (sys.executable, "-m", "pip", "--python", python, "--disable-pip-version-check")
+    run(*pip, "install", "--quiet", "--no-compile", "--no-deps", "--force-reinstall", wheel, cwd=env_dir)
+    checked = subprocess.run([str(c) for c in (*pip, "check")], check=False, cwd=env_dir, capture_output=True,
+                             text=True)
     unmet = [line for line in checked.stdout.splitlines() if line.lower().startswith("leadsync ")]
     assert not unmet, unmet  # the wheel's declared requirements are all met
     found = run(python, "-c", "import leadsync; print(leadsync.__file__)", cwd=env_dir).stdout.strip()

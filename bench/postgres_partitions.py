@@ -7,9 +7,8 @@ operations leadsync runs on them:
 
 - write: the slices appended the way the store appends new rows (`LeadStore.append`: COPY straight into the
   table), one transaction a slice, each slice one source's (routing and intake work per source);
-- writeback_outbox: the pending-events count per source and for all (the store's `outbox.pending_events`, and
-  the same rows as NOT EXISTS), batch binding (`outbox.prepare_batch` statement for statement, over the NOT
-  EXISTS form), the status file's read of a bound batch (`sftp_status_file.status_query`, COPY … TO STDOUT)
+- writeback_outbox: the pending-events count per source and for all (the store's `outbox.pending_events`),
+  batch binding (`outbox.prepare_batch`), the status file's read of a bound batch (`sftp_status_file.status_query`, COPY … TO STDOUT)
   and point lookups by event_id (manual entry, record creation);
 - assignments: the routing queue's anti-join (the leads of a source with no decision), point lookups by lead_id
   (console search), the portal's partner page and `owned` check, the console's needs-review queue, the open
@@ -28,8 +27,8 @@ usage: .venv/bin/python bench/postgres_partitions.py [--rows 250000] [--slices 4
 prints each variant's figures as it goes (with --explain, the plan nodes each read used), then one table per
 table: seconds (medians over --repeat rounds, each round starting with another variant), the write's server-side
 CPU seconds (read from /proc for the COPYing backend: steadier than wall time when other work shares the cores)
-and MB, with the change against today's layout. The store's own pending query (NOT IN) is run on today's layout
-only, under --timeout: past a ledger of about 100,000 bindings Postgres no longer hashes its subquery. About 2.5
+and MB, with the change against today's layout. The pending queries run under --timeout (before 2026-12-03 the
+store's was a NOT IN that Postgres stopped hashing past a ledger of about 100,000 bindings). About 2.5
 minutes at the defaults; the README's figures are `--rows 500000 --repeat 3`.
 """
 
@@ -318,61 +317,26 @@ def queue_antijoin(source: str) -> sa.Select:
         l.c.source == source, ~sa.exists().where(a.c.lead_id == l.c.lead_id))
 
 
-def pending_not_exists(source: str | None = None) -> sa.Select:
-    """outbox.pending_events with its NOT IN (subquery) written as NOT EXISTS: the same rows (a binding's
-    event_id is never null), planned by Postgres as a hash anti-join however large the ledger is."""
-    o, b, wb, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
-    taken = sa.exists().where(b.c.event_id == o.c.event_id, wb.c.batch_id == b.c.batch_id,
-                              ~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id))
-    query = sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, o.c.seq).where(~taken)
-    return query.where(o.c.source == source) if source is not None else query
-
-
 def counted(query: sa.Select) -> sa.Select:
     return sa.select(sa.func.count()).select_from(query.subquery())
-
-
-def bind(store: LeadStore, source: str, now: datetime) -> outbox.Batch:
-    """outbox.prepare_batch, statement for statement, over pending_not_exists (the store's NOT IN form does
-    not finish once the ledger outgrows work_mem: see the pending lines)."""
-    pending = pending_not_exists(source).subquery()
-    with store.begin() as conn:
-        store.hold(conn, f"outbox:{source}")
-        count, first, _last = conn.execute(sa.select(sa.func.count(), sa.func.min(pending.c.event_id),
-                                                     sa.func.max(pending.c.event_id))).one()
-        batch_id = f"{source}-{count}-{first}"[:40]
-        batch = outbox.Batch(batch_id, source, f"{batch_id}.csv", int(count), now)
-        conn.execute(sa.insert(tables.writeback_batches).values(
-            batch_id=batch_id, source=source, target_name=batch.target_name, event_count=batch.event_count,
-            created_at=now, state="prepared"))
-        conn.execute(sa.insert(tables.writeback_bindings).from_select(
-            ["event_id", "batch_id", "seq"], sa.select(pending.c.event_id, sa.literal(batch_id, sa.String),
-                                                       pending.c.seq)))
-    return batch
 
 
 def reads_outbox(store: LeadStore, data: Data, run: Runner, first: bool) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     batches = []
     for i, source in enumerate(data.sources):  # later sources find the earlier ones' bindings in the ledger
-        # the store's own query, NOT IN (subquery): on the first variant only (partitions do not change its plan)
-        out[f"pending {source}: store NOT IN"] = (
-            run.bounded(store, f"pending {source}: store NOT IN", counted(outbox.pending_events(source)))
-            if first else None)
-        with store.begin() as conn:
-            out[f"pending {source}: NOT EXISTS"] = run.query(conn, f"pending {source}: NOT EXISTS",
-                                                             counted(pending_not_exists(source)))
+        # the store's own query (under --timeout: its NOT IN form before 2026-12-03 did not finish past ~100k
+        # bindings), then the store's own binding of them to a batch
+        out[f"pending {source}"] = run.bounded(store, f"pending {source}", counted(outbox.pending_events(source)))
         started = time.perf_counter()
-        batch = bind(store, source, NOW + timedelta(minutes=i))
+        batch = outbox.prepare_batch(store, source, NOW + timedelta(minutes=i), lambda b, _now: f"{b}.csv")
         out[f"bind {source} (prepare_batch)"] = time.perf_counter() - started
         outbox.mark_sent(store, batch, "ok", NOW)
         batches.append(batch)
         with store.begin() as conn:  # as autovacuum would, between runs
             conn.exec_driver_sql("ANALYZE writeback_bindings")
-    out["pending all: store NOT IN"] = (
-        run.bounded(store, "pending all: store NOT IN", counted(outbox.pending_events())) if first else None)
+    out["pending all"] = run.bounded(store, "pending all", counted(outbox.pending_events()))
     with store.begin() as conn:
-        out["pending all: NOT EXISTS"] = run.query(conn, "pending all: NOT EXISTS", counted(pending_not_exists()))
         out["status file (1 batch)"] = run.query(conn, "status file (1 batch)",
                                                  status_query(batches[0], "postgresql"), copy=True)
     ids = sample_ids(data, "event_id", "writeback_outbox")
@@ -458,7 +422,7 @@ def main() -> None:
     ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--tables", default="writeback_outbox,assignments,leads")
     ap.add_argument("--only", default="", help="comma-separated variant names to run (default: all)")
-    ap.add_argument("--timeout", type=float, default=10.0, help="seconds the store's NOT IN pending query is given")
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds each pending-events query is given")
     ap.add_argument("--repeat", type=int, default=1, help="rounds of every variant; the table shows medians")
     ap.add_argument("--explain", action="store_true", help="also print the plan nodes of each read, per variant")
     args = ap.parse_args()

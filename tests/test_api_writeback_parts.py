@@ -40,7 +40,7 @@ def test_parts_hold_every_event_once_and_never_split_a_lead(store_url, monkeypat
     parts = list(api_sink._event_parts(store, batch))
     store.dispose()
 
-    got = pd.concat(parts)["event_id"].tolist()
+    got = pd.concat([p for p in parts if len(p)])["event_id"].tolist()  # (the last range may be empty)
     assert sorted(got) == sorted(events["event_id"])  # every event of the batch once, none of another batch
     leads_per_part = [set(p["lead_id"]) for p in parts]
     for i, mine in enumerate(leads_per_part):  # no lead in two parts

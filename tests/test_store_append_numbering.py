@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from leadsync.store import LeadStore, tables
-from leadsync.store.engine import insertion_order_kept, memory_limit
+from leadsync.store.engine import insertion_order_kept
 from leadsync.writeback.events import queue_event
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -92,10 +92,10 @@ def test_settings_changed_for_a_block_come_back_as_they_were(store):
 
         conn.exec_driver_sql("SET memory_limit = '300MB'")
         before = mib()
-        with memory_limit(conn, "700MB"):
+        with store.memory_limit(conn, "700MB"):
             assert mib() == pytest.approx(667.5, abs=0.2)
         assert mib() == pytest.approx(before, abs=0.2)
-        with pytest.raises(ValueError, match="not a memory size"), memory_limit(conn, "lots; DROP TABLE leads"):
+        with pytest.raises(ValueError, match="not a memory size"), store.memory_limit(conn, "lots; DROP TABLE leads"):
             pass
         assert mib() == pytest.approx(before, abs=0.2)
 
@@ -116,7 +116,7 @@ def test_a_raised_cap_never_goes_above_the_stores_own(duckdb_url, monkeypatch, c
         assert store.memory_cap == cap
         with store.session(duckdb_memory_limit="256MB") as session, session.begin() as conn:
             assert mib(conn) == pytest.approx(min(244.1, inside_mib), abs=0.2)
-            with memory_limit(conn, "700MB", store.memory_cap):
+            with store.memory_limit(conn, "700MB"):
                 assert mib(conn) == pytest.approx(inside_mib, abs=0.2)
             assert mib(conn) == pytest.approx(min(244.1, inside_mib), abs=0.2)
         with store.session(duckdb_memory_limit="2GB") as session, session.begin() as conn:

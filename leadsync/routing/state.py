@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from contextlib import nullcontext
 from datetime import datetime
 
 import numpy as np
@@ -18,7 +17,6 @@ import sqlalchemy as sa
 from leadsync.config.partners import PartnersConfig
 from leadsync.routing.engine import RoutingState
 from leadsync.store import LeadStore, tables
-from leadsync.store.engine import memory_limit
 from leadsync.writeback.lead_context import CONTEXT, insert_events
 
 # Leads a partner is holding: they count against its capacity and can time out.
@@ -144,7 +142,7 @@ def _record_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, pa
     SELECTs in the engine over the Arrow tables as they lie (DuckDB) or staged once by COPY (Postgres)."""
     decisions = decisions.append_column("decided_at", pa.repeat(_instant(now), decisions.num_rows))
     decisions = _in_row_groups(decisions)
-    with memory_limit(conn, ROUTING_APPEND_MEMORY, store.memory_cap) if store.dialect == "duckdb" else nullcontext():
+    with store.memory_limit(conn, ROUTING_APPEND_MEMORY):
         _append_slice(store, conn, decisions, partners, now, first)
 
 

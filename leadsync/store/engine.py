@@ -7,7 +7,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal
 
@@ -151,6 +151,13 @@ class LeadStore:
         """DuckDB: the store's memory cap ($LEADSYNC_DUCKDB_MEMORY_LIMIT or 1GB); a stage may lower it for a while,
         never raise it above this. None for other engines."""
         return self._settings["memory_limit"] if self.dialect == "duckdb" else None
+
+    def memory_limit(self, conn: sa.Connection, size: str) -> AbstractContextManager[None]:
+        """DuckDB: the instance's memory cap is `size` for the block, but never above the store's own cap, then
+        what it was (a stage's session may have lowered it: see `session`); nothing on other engines."""
+        if self.dialect != "duckdb":
+            return nullcontext()
+        return _set_for_block(conn, "memory_limit", f"'{smaller_size(size, self.memory_cap)}'")
 
     @property
     def _warm(self) -> WarmFile | None:
@@ -513,12 +520,6 @@ def insertion_order_kept(conn: sa.Connection):
     """DuckDB: statements in the block keep their rows' order (an append stores rows as given, a CREATE … AS
     SELECT … ORDER BY or a COPY writes them as ordered); the store opens with it off (duckdb_settings)."""
     return _set_for_block(conn, "preserve_insertion_order", "true")
-
-
-def memory_limit(conn: sa.Connection, size: str, at_most: str | None = None):
-    """DuckDB: the instance's memory cap is `size` (no more than `at_most`, the store's own cap) for the block,
-    then what it was (a stage's session may have lowered it: see LeadStore.session)."""
-    return _set_for_block(conn, "memory_limit", f"'{smaller_size(size, at_most)}'")
 
 
 def smaller_size(size: str, at_most: str | None) -> str:

@@ -147,15 +147,15 @@ def _send(cfg: ApiSource, source: LeadSource, store: LeadStore, batch: Batch, no
           report: ApiWritebackReport) -> None:
     """Send the batch part by part, then mark it sent once, with the events refused in any part (pending again).
     A crash before the mark re-sends every part, which upserts make harmless."""
-    count, refused = 0, []
+    count, refusals = 0, []
     for events in _event_parts(store, batch):
         if not events.empty:
             count += len(events)
-            refused.append(_send_part(cfg, source, store, events, now, report))
+            refusals.append(_send_part(cfg, source, store, events, now, report))
     if not count:
         mark_sent(store, batch, "empty", now)
         return
-    refused = pd.concat(refused, ignore_index=True)
+    refused = pd.concat(refusals, ignore_index=True)
     mark_sent(store, batch, f"{count - len(refused)} sent, {len(refused)} refused", now, refused)
 
 

@@ -13,6 +13,9 @@ and RabbitMQ on 127.0.0.1:5672 for the scale modes.
 
 Prints per mode: wall time, leads stored, assignments, and peak memory (the largest single process and the
 sum over every process of the mode: this one, the workers and their pool processes), sampled from /proc.
+With --steps, each run's steps too: when each started after the mode's start and how long it took, from
+Dagster's own step events, so the time between steps (a worker taking the step, loading the code location)
+shows apart from the steps' work.
 """
 
 import argparse
@@ -114,9 +117,22 @@ def counts(store_url: str) -> tuple[int, int]:
         store.dispose()
 
 
-def run_mode(mode: str, files: Path, work: Path) -> dict:
+def step_lines(instance, started_at: float) -> list[str]:
+    """Every run's steps on `instance`: start (s after `started_at`, a wall-clock time) and duration."""
+    lines = []
+    for run in sorted(instance.get_runs(), key=lambda r: r.job_name):
+        for stat in sorted(instance.get_run_step_stats(run.run_id), key=lambda s: s.start_time or 0):
+            if stat.start_time is None or stat.end_time is None:
+                continue
+            lines.append(f"  {run.job_name:<16} {stat.step_key:<44} at {stat.start_time - started_at:7.1f} s"
+                         f"  took {stat.end_time - stat.start_time:6.1f} s")
+    return lines
+
+
+def run_mode(mode: str, files: Path, work: Path, steps: bool = False) -> dict:
     import dagster as dg
 
+    step_report: list[str] = []
 
     root = work / mode
     with SftpSandbox(root / "sftp", users={"demo": PASSWORD}) as sftp:
@@ -133,11 +149,13 @@ def run_mode(mode: str, files: Path, work: Path) -> dict:
             os.environ.pop("LEADSYNC_PROFILE", None)
             store_url = f"duckdb:///{root / 'leadsync.duckdb'}"
             defs = build_definitions(mappings, store_url)
-            started = time.perf_counter()
-            with MemorySampler() as mem:
-                ok = all(defs.resolve_job_def(f"{s}_sync").execute_in_process(raise_on_error=False).success
+            started, started_at = time.perf_counter(), time.time()
+            with dg.DagsterInstance.ephemeral() as instance, MemorySampler() as mem:
+                ok = all(defs.resolve_job_def(f"{s}_sync").execute_in_process(raise_on_error=False,
+                                                                              instance=instance).success
                          for s in SOURCES)
-            took = time.perf_counter() - started
+                took = time.perf_counter() - started
+                step_report = step_lines(instance, started_at) if steps else []
         else:
             from leadsync.scale.profile import SCALE_HOME
             from leadsync.runs.workers import Workers
@@ -159,7 +177,7 @@ def run_mode(mode: str, files: Path, work: Path) -> dict:
 
                 with dg.DagsterInstance.from_config(str(home)) as instance:
                     set_pool_limits(instance, pools_of(build_definitions(mappings)))
-                started = time.perf_counter()
+                started, started_at = time.perf_counter(), time.time()
                 # each run orchestrated by its own process, as Dagster's run launcher does: `dagster job execute`
                 runs = [subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
                                           "leadsync.definitions", "-j", f"{s}_sync"],
@@ -170,8 +188,11 @@ def run_mode(mode: str, files: Path, work: Path) -> dict:
                     codes = [r.wait() for r in runs]
                 took = time.perf_counter() - started
                 ok = codes == [0] * len(codes)
+                if steps:
+                    with dg.DagsterInstance.from_config(str(home)) as instance:
+                        step_report = step_lines(instance, started_at)
         leads, assigned = counts(store_url)
-    return {"mode": mode, "ok": ok, "seconds": took, "leads": leads, "assigned": assigned,
+    return {"steps": step_report, "mode": mode, "ok": ok, "seconds": took, "leads": leads, "assigned": assigned,
             "peak_single_mib": mem.peak_single / 2**20, "peak_total_mib": mem.peak_total / 2**20}
 
 
@@ -179,6 +200,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--modes", default="embedded,scale1,scale2")
+    parser.add_argument("--steps", action="store_true", help="print each run's steps: start and duration")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="leadsync-scale-bench-"))
     try:
@@ -191,9 +213,11 @@ def main() -> None:
         print(f"{'mode':<10} {'ok':<5} {'seconds':>8} {'leads':>10} {'assigned':>10} "
               f"{'peak process MiB':>17} {'peak all MiB':>13}", flush=True)
         for mode in args.modes.split(","):
-            r = run_mode(mode.strip(), files, work)
+            r = run_mode(mode.strip(), files, work, args.steps)
             print(f"{r['mode']:<10} {r['ok']!s:<5} {r['seconds']:8.1f} {r['leads']:>10,} {r['assigned']:>10,} "
                   f"{r['peak_single_mib']:17,.0f} {r['peak_total_mib']:13,.0f}", flush=True)
+            for line in r["steps"]:
+                print(line, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

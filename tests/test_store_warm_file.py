@@ -11,7 +11,7 @@ import time
 import sqlalchemy as sa
 
 from leadsync.store import LeadStore, tables
-from leadsync.store.warm_file import LINGER_ENV
+from leadsync.store.warm_file import LINGER_ENV, MAX_HOLD_S
 
 # Another process opening the file directly (as a DuckDB shell would): prints what it found.
 PEEK = """
@@ -112,6 +112,24 @@ def test_a_process_whose_transactions_never_pause_still_lets_another_in(duckdb_u
     assert still_looping, "the other process got the file only once this one stopped"
     assert meta_rows(store) == 2
     store.dispose()
+
+
+def test_a_process_whose_transactions_never_pause_keeps_the_file_open_while_no_one_waits(duckdb_url, monkeypatch):
+    """Transactions 10 ms apart for twice MAX_HOLD_S, and no other process waiting: the instance opened by the
+    first is the one the last joins (a database attached to an instance lives as long as it does)."""
+    monkeypatch.setenv(LINGER_ENV, "60")
+    store = LeadStore(duckdb_url)
+    with store.begin() as conn:
+        conn.exec_driver_sql("ATTACH ':memory:' AS opened_once")
+    deadline = time.monotonic() + 2 * MAX_HOLD_S
+    while time.monotonic() < deadline:
+        meta_rows(store)
+        time.sleep(0.01)
+    with store.begin() as conn:
+        attached = {row[0] for row in conn.exec_driver_sql("SELECT database_name FROM duckdb_databases()")}
+    assert "opened_once" in attached, "the file was closed and opened again with no one waiting for it"
+    store.dispose()
+    assert peek(duckdb_url) == "open 1"
 
 
 def test_a_released_session_frees_the_file_at_once(duckdb_url, monkeypatch):

@@ -9,7 +9,14 @@ connection to an open instance of the same file and settings out of its instance
 The process holds the store's file lock (`<file>.lock`) for as long as the instance is open, as it held it for a
 transaction before: other leadsync processes wait at most the linger longer for their turn, a program opening the
 file without that lock (a DuckDB shell) finds it locked that much longer. In the process, one thread at a time
-has a turn (the file lock did the same per thread). A turn that asks for no linger (a store being created, a
+has a turn (the file lock did the same per thread).
+
+A process whose transactions follow each other closer than the linger (a stage's loop, a busy web app) keeps the
+instance open through all of them, unless another leadsync process is waiting for the file: a waiter says so by
+touching `<file>.lock.wanted` while it waits, and the holder, once it has held the file `MAX_HOLD_S`, closes it at
+the end of its turn when that file was touched since it took the lock. Without a waiter nothing is reopened: a
+job's hundreds of transactions open the file once, not once per half second (each reopening cost 5-30 ms: the
+instance, then a checkpoint at its close). A turn that asks for no linger (a store being created, a
 session that releases the file on purpose, one with settings of its own) closes the instance as it ends, as does
 a turn that failed, `cool()` (LeadStore.dispose) and the process's exit.
 """
@@ -24,17 +31,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 LINGER_ENV = "LEADSYNC_DUCKDB_LINGER_S"
 # Long enough for the next transaction of a request or a stage, short enough that another process's wait for
 # the file hardly grows.
 DEFAULT_LINGER_S = 0.05
-# The longest a process keeps the file through lingering turns: a process whose transactions follow each other
-# closer than the linger (a stage's loop, a busy web app) would otherwise never let go of the file lock, and
-# another leadsync process waiting for it would wait for ever. Past this, a turn closes the file as it ends, as
-# every transaction did before files lingered, and the next turn takes the lock again like any other process.
+# The longest a process keeps the file through lingering turns while another leadsync process waits for it: a
+# process whose transactions follow each other closer than the linger would otherwise never let go of the file
+# lock, and the waiter would wait for ever. Past this, with a waiter, a turn closes the file as it ends, and the
+# next turn takes the lock again like any other process. Below it, the holder finishes a burst of transactions
+# rather than handing the file back and forth for each one.
 MAX_HOLD_S = 0.5
+# How often a process waiting for the file lock says so again (the holder compares the wanted file's time with
+# when it took the lock, so a waiter that was already waiting before must touch it again to be seen).
+WANT_EVERY_S = 0.1
 
 
 def linger_seconds() -> float:
@@ -54,8 +65,10 @@ class WarmFile:
         self.path = path
         self._turn = threading.RLock()  # one thread at a time, re-entrant as the per-thread file lock was
         self._file_lock = FileLock(f"{path}.lock", thread_local=False)  # taken and freed by any thread
+        self._wanted = Path(f"{path}.lock.wanted")  # touched by other processes waiting for the file lock
         self._locked = False
         self._locked_at = 0.0  # monotonic time the file lock was taken
+        self._locked_at_ns = 0  # the same, as wall-clock nanoseconds (compared with the wanted file's time)
         self._anchor = None  # a duckdb connection keeping the instance open between turns
         self._anchor_settings: dict | None = None
         self._depth = 0
@@ -75,8 +88,7 @@ class WarmFile:
                     if self._anchor_settings != settings:
                         self._close_anchor()
                 if not self._locked:
-                    self._file_lock.acquire()
-                    self._locked, self._locked_at = True, time.monotonic()
+                    self._take_file_lock()
             except BaseException:
                 if self._depth == 0:
                     self._close()  # no timer left to close it: never keep the file locked for ever
@@ -117,9 +129,36 @@ class WarmFile:
 
     # ---------------------------------------------------------------------------------------------- inside
 
+    def _take_file_lock(self) -> None:
+        """Take the file lock; while another process holds it, say so every WANT_EVERY_S (the wanted file)."""
+        try:
+            self._file_lock.acquire(timeout=0)
+        except Timeout:
+            while True:
+                self._want()
+                try:
+                    self._file_lock.acquire(timeout=WANT_EVERY_S)
+                    break
+                except Timeout:
+                    continue
+        self._locked, self._locked_at, self._locked_at_ns = True, time.monotonic(), time.time_ns()
+
+    def _want(self) -> None:
+        try:
+            self._wanted.touch()
+        except OSError:  # a waiter that cannot say so is let in at the holder's next pause (the linger) instead
+            pass
+
+    def _someone_waits(self) -> bool:
+        """Another process touched the wanted file since this one took the lock."""
+        try:
+            return self._wanted.stat().st_mtime_ns >= self._locked_at_ns
+        except OSError:  # never touched: no one has waited for this file
+            return False
+
     def _end_turn(self, failed: bool) -> None:
         seconds = linger_seconds()
-        held_too_long = time.monotonic() - self._locked_at >= MAX_HOLD_S
+        held_too_long = time.monotonic() - self._locked_at >= MAX_HOLD_S and self._someone_waits()
         if failed or not self._linger or not seconds or self._anchor is None or held_too_long:
             self._close()
             return

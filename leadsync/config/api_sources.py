@@ -256,7 +256,8 @@ class EloquaConnection(Strict):
                           "the newest one is written here (mode 600) and read before refresh_token_env.")
     identifier: Literal["ContactID", "C_EmailAddress"] = Field(
         "ContactID", description="What writes are keyed by.")
-    sync_poll_s: float = Field(2.0, gt=0, le=600, description="How often a Bulk sync's status is checked.")
+    sync_poll_s: float = Field(2.0, gt=0, le=600, description="The longest wait between a Bulk sync's status checks: the first "
+                                                 "comes 0.05 s after the sync starts, each later one twice as late, up to this.")
     ca_bundle: str | None = None
     timeout_s: float = Field(30, gt=0, le=600, description="Seconds a call may take before it is retried.")
     retries: RetryConfig = RetryConfig()

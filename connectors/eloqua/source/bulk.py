@@ -22,6 +22,10 @@ from leadsync.connectors.eloqua.source.client import EloquaClient, failures_text
 from leadsync.connectors.eloqua.source.settings import MAX_EXPORT_PAGE, EloquaSettings
 
 FINISHED = ("success", "warning", "error")
+# A sync's first status check comes this soon after it started, each later one twice as late, up to
+# sync_poll_interval_s: a small sync (an incremental pull, an import of a few hundred rows) ends within a second
+# and is not left waiting a whole interval; a large one is checked every interval as before.
+FIRST_POLL_S = 0.05
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # Eloqua refuses POSTs over 32 MB (with a 404)
 EXPIRED = (404, 410)
 
@@ -119,11 +123,12 @@ class Bulk:
         that ended `warning` did its work (its data is good) but logged what went wrong on the way: its
         warning log lines come back under the key "warnings" (a list of text), for the caller to show."""
         deadline = time.monotonic() + self.settings.sync_timeout_s
+        delays = poll_delays(self.settings.sync_poll_interval_s)
         while sync.get("status") not in FINISHED:
             if time.monotonic() > deadline:
                 raise ApiTransientError(f"Eloqua Bulk {sync['uri']} still {sync.get('status')} after "
                                         f"{self.settings.sync_timeout_s:.0f} s (sync_timeout_s)")
-            time.sleep(self.settings.sync_poll_interval_s)
+            time.sleep(next(delays))
             current = self.status(sync["uri"])
             if current is None:
                 raise ApiError(f"Eloqua Bulk {sync['uri']} disappeared while it was {sync.get('status')}")
@@ -228,3 +233,11 @@ class Bulk:
 
     def rejects(self, sync_uri: str) -> Iterator[dict]:
         return self.client.bulk_items(f"{sync_uri}/rejects", f"Eloqua Bulk {sync_uri} rejects")
+
+
+def poll_delays(interval: float) -> Iterator[float]:
+    """The waits before a sync's status checks: FIRST_POLL_S, doubling, then `interval` (never above it)."""
+    delay = min(FIRST_POLL_S, interval)
+    while True:
+        yield delay
+        delay = min(delay * 2, interval)

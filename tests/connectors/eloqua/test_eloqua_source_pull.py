@@ -1,11 +1,15 @@
 """EloquaSource.pull: incremental contact exports, watermarks, resuming an interrupted export, failures."""
 
+import itertools
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError
 from leadsync.connectors.eloqua.source import EloquaSource
+from leadsync.connectors.eloqua.source import bulk as bulk_module
+from leadsync.connectors.eloqua.source.bulk import poll_delays
 from leadsync.connectors.eloqua.source.sandbox_settings import sandbox_settings
 
 FIELDS = ["C_EmailAddress", "C_FirstName", "C_LeadSync_Distribution_Status1"]
@@ -185,3 +189,24 @@ def test_a_time_window_reads_only_its_contacts_and_keeps_its_bound_when_exported
     assert first.resume is not None and first.resume["before"] is not None
     rest = list(source.pull(FIELDS, start, first.resume, until=end))
     assert set(ids_of([first, *rest])) == expected
+
+
+def test_a_sync_is_checked_soon_after_it_starts_then_less_often_up_to_the_interval():
+    assert list(itertools.islice(poll_delays(2.0), 8)) == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    assert list(itertools.islice(poll_delays(0.01), 3)) == [0.01, 0.01, 0.01]  # never above the interval
+
+
+def test_a_small_export_is_read_without_waiting_a_whole_poll_interval(eloqua, monkeypatch):
+    """With a real instance's 30 s interval, the sandbox's syncs (which end within milliseconds) are seen at the
+    first checks: the pull's waits are the short first ones, not 30 s per sync."""
+    waits, real_sleep = [], time.sleep
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(bulk_module.time, "sleep", sleep)
+    batches = list(source_for(eloqua, sync_poll_interval_s=30.0).pull(FIELDS, None))
+    assert sorted(ids_of(batches), key=int) == [str(i) for i in range(1, 301)]
+    # (time.sleep is the process's: other threads' short sleeps are among the waits too)
+    assert bulk_module.FIRST_POLL_S in waits and max(waits) < 1.0

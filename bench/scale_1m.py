@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.connectors.sftp.seed import write_demo_leads
+
 from leadsync.store import LeadStore, tables
 
 PASSWORD = "bench-password"
@@ -157,8 +158,8 @@ def run_mode(mode: str, files: Path, work: Path, steps: bool = False) -> dict:
                 took = time.perf_counter() - started
                 step_report = step_lines(instance, started_at) if steps else []
         else:
-            from leadsync.scale.profile import SCALE_HOME
             from leadsync.runs.workers import Workers
+            from leadsync.scale.profile import SCALE_HOME
 
             n = int(mode.removeprefix("scale"))
             tag = uuid.uuid4().hex[:6]

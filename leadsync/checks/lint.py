@@ -89,8 +89,10 @@ def _protected_accounts_file(paths: ProjectPaths) -> Path | None:
     """The CSV named by routing.protected_accounts_file, read leniently (partners.yaml may be broken)."""
     import yaml
 
+    from leadsync.config.yaml_text import lenient_yaml
+
     try:
-        data = yaml.safe_load(paths.partners_file.read_text(encoding="utf-8"))
+        data = lenient_yaml(paths.partners_file.read_text(encoding="utf-8"))
         name = data["routing"]["protected_accounts_file"]
     except (OSError, yaml.YAMLError, TypeError, KeyError, ValueError):  # ValueError: not UTF-8 (the loader says so)
         return None

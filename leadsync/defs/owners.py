@@ -9,6 +9,8 @@ from pathlib import Path
 import yaml
 from dagster._core.definitions.utils import is_valid_owner
 
+from leadsync.config.yaml_text import lenient_yaml
+
 
 def owners_from(contacts: object) -> list[str]:
     """The contacts Dagster accepts as owners (email addresses), each once. Read leniently: a file that does
@@ -23,7 +25,7 @@ def owners_from(contacts: object) -> list[str]:
 def lifecycle_owners(lifecycle_file: Path) -> list[str]:
     """lifecycle.yaml's `web.support_contact`, the address partners write to about their leads."""
     try:
-        data = yaml.safe_load(lifecycle_file.read_text(encoding="utf-8"))
+        data = lenient_yaml(lifecycle_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return []
     web = data.get("web") if isinstance(data, dict) else None

@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 import requests
-
 from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError
 from leadsync.connectors.eloqua.source.client import EloquaClient, failures_text, response_json
 from leadsync.connectors.eloqua.source.settings import MAX_EXPORT_PAGE, EloquaSettings

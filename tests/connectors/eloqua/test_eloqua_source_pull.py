@@ -5,7 +5,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError
 from leadsync.connectors.eloqua.source import EloquaSource
 from leadsync.connectors.eloqua.source import bulk as bulk_module

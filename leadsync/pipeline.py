@@ -17,7 +17,6 @@ from leadsync.config import ConfigError, load_partners, load_source
 from leadsync.config.loader import ProjectPaths
 from leadsync.config.schema import SourceConfig
 from leadsync.intake import IntakeReport, leads_frame, map_new_rows
-from leadsync.intake.schema import validate_stored as _validate_stored
 from leadsync.pull.api_records import ApiPullReport, PullWindow, pull_records
 from leadsync.pull.sftp_files import PullReport, pull_inbox
 from leadsync.sources import lead_source, sftp_client
@@ -100,7 +99,11 @@ def write_back(paths: ProjectPaths, store: LeadStore, source: str) -> WritebackR
 
 def validate_stored(cfg: SourceConfig, store: LeadStore, batch_ids: list[str]):
     """Validate the leads stored from these batches against the typed pandera schema.
-    Returns (rows checked, failure cases DataFrame or None)."""
+    Returns (rows checked, failure cases DataFrame or None). pandera's polars backend is imported here, at the
+    first check, not with the code location: it takes a third of a second that every process loading the code
+    location would pay."""
+    from leadsync.intake.schema import validate_stored as _validate_stored
+
     return _validate_stored(cfg, store, batch_ids)
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import BinaryIO
 
-from openpyxl import load_workbook
-
 from leadsync.connectors.sftp.errors import LeadFileError, LeadFileLimitError
 
 LEADS_SHEET = "leads"  # a sheet with this name (any case) wins over the first sheet
@@ -100,6 +98,8 @@ class XlsxSheet:
 @contextmanager
 def open_xlsx(name: str, file: BinaryIO) -> Iterator[XlsxSheet]:
     """The workbook's lead sheet (one named 'Leads', any case, else the first), read-only."""
+    from openpyxl import load_workbook  # at the first XLSX file: a quarter second every process would pay
+
     try:
         book = load_workbook(file, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - a damaged zip or XML surfaces as many exception types

@@ -14,11 +14,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot's first import: headless, thread-safe figure objects
-from matplotlib.figure import Figure
-
 PALETTE = ("#4E79A7", "#F28E2B", "#59A14F", "#E15759", "#76B7B2", "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F",
            "#BAB0AC")
 MAX_BARS = 20
@@ -46,13 +41,25 @@ def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _figure_class():
+    """matplotlib's Figure, imported at the first chart: matplotlib takes half a second to import, and every
+    process that loads the code location (a worker, `dagster job execute`, the UI's code server) would pay it
+    whether it draws a chart or not."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # before pyplot's first import: headless, thread-safe figure objects
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
 def render_png(chart: BarChart, max_bars: int = MAX_BARS, dpi: int = 100) -> bytes:
     """The chart as PNG bytes; only the first `max_bars` labels are drawn (a note says how many there were)."""
     count = len(chart.labels)
     labels = [_clip(str(label)) for label in chart.labels[:max_bars]]
     names = list(chart.series)
     with _LOCK:
-        fig = Figure(figsize=(8, 1.2 + 0.38 * max(1, len(labels))), dpi=dpi)
+        fig = _figure_class()(figsize=(8, 1.2 + 0.38 * max(1, len(labels))), dpi=dpi)
         ax = fig.add_subplot()
         left = [0.0] * len(labels)
         positions = list(range(len(labels)))[::-1]  # first label on top

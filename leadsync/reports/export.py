@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-from openpyxl import Workbook
 
 from leadsync.config import ConfigError, load_partners, load_source, project_paths, source_files
 from leadsync.csv_safe import neutralise_table
@@ -61,6 +60,8 @@ def to_csv(frame: pd.DataFrame) -> bytes:
 def to_xlsx(frame: pd.DataFrame, title: str) -> bytes:
     """One sheet named after the report, the header row bold, every text cell neutralised and stored as a
     string (openpyxl would otherwise read a leading '=' as a formula)."""
+    from openpyxl import Workbook  # at the first XLSX export, not with the code location
+
     book = Workbook()
     sheet = book.active
     sheet.title = title[:31]

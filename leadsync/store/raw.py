@@ -56,6 +56,15 @@ def physical_columns(conn: sa.Connection, source: str) -> dict[str, str]:
 def _ensure_columns(store: LeadStore, conn: sa.Connection, source: str, names: list[str]) -> dict[str, str]:
     table = _quoted(conn, table_name(source))
     conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {table} (batch_id VARCHAR NOT NULL, row_number BIGINT NOT NULL)")
+    if store.dialect == "postgresql":
+        # The intake reads one batch a page of row numbers at a time (read_batch); without this index each page
+        # scanned every row the source ever sent, so mapping a small batch grew with the source's history.
+        # DuckDB needs none: batches arrive whole and in order, and its zonemaps find a batch's row groups.
+        # Looked up first: CREATE INDEX takes a lock that would hold up other writers even when the index exists.
+        # A store whose raw tables predate the index gets it at its source's next pull.
+        index = f"ix_{table_name(source)}_batch_row"
+        if conn.exec_driver_sql("SELECT to_regclass(%(name)s)", {"name": _quoted(conn, index)}).scalar() is None:
+            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {_quoted(conn, index)} ON {table} (batch_id, row_number)")
     known = physical_columns(conn, source)
     for name in names:
         if name in known:

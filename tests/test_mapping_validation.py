@@ -108,3 +108,14 @@ def test_a_million_rows_map_without_python_per_row(cfg):
     table = rows(Email=[f"u{i}@x.com" for i in range(n)], Lead_Type=["SMB", "Huge"] * (n // 2))
     out = mapped(cfg, table)
     assert len(out.leads) == n // 2 and len(out.quarantined) == n // 2
+
+
+def test_each_cell_is_cleaned_once_in_the_plans_sql(cfg):
+    """The control-character strip of a cell is one column (`s_<field>`) that trimming refers to by name, not
+    an expression written out at each of its sixteen uses: DuckDB plans the SQL for every slice, and 65 KB of it
+    took 160 ms however few rows the slice had. Cleaning still strips, trims and empties as before."""
+    plan = compile_plan(cfg, {name: f'"c{i}"' for i, name in enumerate(["Email", "Last Name", "Company"])})
+    sql = plan.mapped_sql("batch_rows")
+    assert sql.count("regexp_replace(") == 3  # one per mapped field
+    out = mapped(cfg, rows(Email=["  a@x.com\x07 "], Last_Name=["\x00Doe\t"], Company=[" \x01 "]))
+    assert out.leads.loc[1, ["email", "last_name", "company"]].tolist() == ["a@x.com", "Doe", None]

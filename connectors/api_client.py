@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -223,3 +223,13 @@ def http_status_error(status: int, body: str, what: str, retry_after: str | None
         hint = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
         return ApiTransientError(f"{what}: HTTP {status} {text}", status=status, retry_after_s=hint)
     return ApiError(f"{what}: HTTP {status} {text}", status=status)
+
+
+def poll_delays(first: float, longest: float) -> Iterator[float]:
+    """The waits between a vendor job's status checks (a Bulk API job, an export, a sync): `first`, then twice
+    as long each time up to `longest` (a first of 0 checks at once, then after 0.05 s). A small job is seen done
+    soon after it ends; a long one is not polled more often than every `longest` seconds."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2 or 0.05, longest)

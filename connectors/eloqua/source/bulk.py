@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 import requests
-from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError
+from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError, poll_delays
 from leadsync.connectors.eloqua.source.client import EloquaClient, failures_text, response_json
 from leadsync.connectors.eloqua.source.settings import MAX_EXPORT_PAGE, EloquaSettings
 
@@ -122,7 +122,7 @@ class Bulk:
         that ended `warning` did its work (its data is good) but logged what went wrong on the way: its
         warning log lines come back under the key "warnings" (a list of text), for the caller to show."""
         deadline = time.monotonic() + self.settings.sync_timeout_s
-        delays = poll_delays(self.settings.sync_poll_interval_s)
+        delays = poll_delays(min(FIRST_POLL_S, self.settings.sync_poll_interval_s), self.settings.sync_poll_interval_s)
         while sync.get("status") not in FINISHED:
             if time.monotonic() > deadline:
                 raise ApiTransientError(f"Eloqua Bulk {sync['uri']} still {sync.get('status')} after "
@@ -232,11 +232,3 @@ class Bulk:
 
     def rejects(self, sync_uri: str) -> Iterator[dict]:
         return self.client.bulk_items(f"{sync_uri}/rejects", f"Eloqua Bulk {sync_uri} rejects")
-
-
-def poll_delays(interval: float) -> Iterator[float]:
-    """The waits before a sync's status checks: FIRST_POLL_S, doubling, then `interval` (never above it)."""
-    delay = min(FIRST_POLL_S, interval)
-    while True:
-        yield delay
-        delay = min(delay * 2, interval)

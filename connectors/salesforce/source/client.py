@@ -18,7 +18,7 @@ from simple_salesforce.bulk2 import _Bulk2Client
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from leadsync.connectors.api_budget import ApiBudget
-from leadsync.connectors.api_client import ApiTransientError, RetryPolicy, with_retries
+from leadsync.connectors.api_client import ApiTransientError, RetryPolicy, poll_delays, with_retries
 from leadsync.connectors.salesforce.source.auth import login, login_error
 from leadsync.connectors.salesforce.source.describe import ObjectDescription
 from leadsync.connectors.salesforce.source.errors import BulkJobFailed, SessionExpired, bulk_job_error, translate
@@ -103,9 +103,9 @@ class SalesforceClient:
         errorMessage means (errors.bulk_job_error); one still running after `bulk_timeout_s` is transient."""
         kind = "query" if is_query else "ingest"
         deadline = time.monotonic() + self.settings.bulk_timeout_s
-        delay = self.settings.bulk_poll_s
+        delays = poll_delays(self.settings.bulk_poll_s, BULK_POLL_MAX_S)
         while True:
-            time.sleep(delay)
+            time.sleep(next(delays))
             info = self.call(f"bulk {kind} job {job_id} of {object_name}",
                              lambda sf: self.bulk2(sf, object_name).get_job(job_id, is_query))
             state = info.get("state")
@@ -116,7 +116,6 @@ class SalesforceClient:
             if time.monotonic() >= deadline:
                 raise ApiTransientError(f"bulk {kind} of {object_name}: job {job_id} still {state} after "
                                         f"{self.settings.bulk_timeout_s:g} s (bulk_timeout_s)")
-            delay = min(delay * 2 or 0.05, BULK_POLL_MAX_S)
 
     def describe(self, object_name: str, fresh: bool = False) -> ObjectDescription:
         """describe of `object_name`, once per client (again with `fresh`)."""

@@ -5,10 +5,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError
+from leadsync.connectors.api_client import ApiConfigError, ApiError, ApiTransientError, poll_delays
 from leadsync.connectors.eloqua.source import EloquaSource
 from leadsync.connectors.eloqua.source import bulk as bulk_module
-from leadsync.connectors.eloqua.source.bulk import poll_delays
 from leadsync.connectors.eloqua.source.sandbox_settings import sandbox_settings
 
 FIELDS = ["C_EmailAddress", "C_FirstName", "C_LeadSync_Distribution_Status1"]
@@ -191,8 +190,9 @@ def test_a_time_window_reads_only_its_contacts_and_keeps_its_bound_when_exported
 
 
 def test_a_sync_is_checked_soon_after_it_starts_then_less_often_up_to_the_interval():
-    assert list(itertools.islice(poll_delays(2.0), 8)) == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
-    assert list(itertools.islice(poll_delays(0.01), 3)) == [0.01, 0.01, 0.01]  # never above the interval
+    assert list(itertools.islice(poll_delays(0.05, 2.0), 8)) == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    assert list(itertools.islice(poll_delays(0.01, 0.01), 3)) == [0.01, 0.01, 0.01]  # never above the interval
+    assert list(itertools.islice(poll_delays(0, 30.0), 3)) == [0, 0.05, 0.1]  # Salesforce's sandbox: at once first
 
 
 def test_a_small_export_is_read_without_waiting_a_whole_poll_interval(eloqua, monkeypatch):

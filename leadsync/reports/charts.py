@@ -9,6 +9,7 @@ shows in the UI with nothing to serve or store.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import threading
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,7 @@ def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@functools.cache
 def _figure_class():
     """matplotlib's Figure, imported at the first chart: matplotlib takes half a second to import, and every
     process that loads the code location (a worker, `dagster job execute`, the UI's code server) would pay it

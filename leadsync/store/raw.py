@@ -110,7 +110,7 @@ def append_blocks(store: LeadStore, conn: sa.Connection, source: str, batch_id: 
         if store.dialect != "duckdb":
             appended = 0
             for table in tables:
-                copy_arrow(conn, f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)", _nul_as_symbol(table))
+                copy_arrow(conn, target, ["batch_id", "row_number", *physical], _nul_as_symbol(table))
                 appended += table.num_rows
             return appended
         if not streamed:

@@ -155,8 +155,8 @@ def create_sql(table: sa.Table) -> str:
 
 def indexes(table: str, keep: list[str] | None = None) -> list[str]:
     """Today's secondary indexes of `table` (only those named in `keep`, when given)."""
-    return [sql for sql in tables.POSTGRES_INDEXES.get(table, [])
-            if keep is None or re.search(r"INDEX IF NOT EXISTS (\w+)", sql).group(1) in keep]
+    return [tables.postgres_index_sql(table, name) for name in tables.POSTGRES_INDEXES.get(table, {})
+            if keep is None or name in keep]
 
 
 def partitioned(table: str, key: list[str], by: str, parts: list[str], keep: list[str] | None = None) -> list[str]:

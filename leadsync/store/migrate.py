@@ -103,9 +103,9 @@ def _v2_to_v3(store: LeadStore, conn: sa.Connection, report: MigrationReport) ->
                 report.rebuilt.append(name)
     metadata.create_all(conn)  # the new tables (and, on Postgres, their indexes)
     if store.dialect == "postgresql":
-        for statements in tables.POSTGRES_INDEXES.values():
-            for sql in statements:
-                conn.exec_driver_sql(sql)
+        for table, indexes in tables.POSTGRES_INDEXES.items():
+            for name in indexes:
+                conn.exec_driver_sql(tables.postgres_index_sql(table, name))
     _raw_rows(store, conn, report)
     _outbox(store, conn, report)
     conn.exec_driver_sql("DROP TABLE raw_rows")
@@ -163,8 +163,8 @@ def _v4_to_v5(store: LeadStore, conn: sa.Connection) -> None:
     conn.exec_driver_sql("UPDATE writeback_bindings SET seq = o.seq FROM writeback_outbox AS o "
                          "WHERE o.event_id = writeback_bindings.event_id AND writeback_bindings.seq IS NULL")
     if store.dialect == "postgresql":
-        for sql in tables.POSTGRES_INDEXES["writeback_outbox"]:
-            conn.exec_driver_sql(sql)
+        for name in tables.POSTGRES_INDEXES["writeback_outbox"]:
+            conn.exec_driver_sql(tables.postgres_index_sql("writeback_outbox", name))
 
 
 def _raw_rows(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:

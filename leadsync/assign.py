@@ -285,13 +285,12 @@ def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
     cutoff = reroute_cutoff(partners, now)
     if cutoff is None:
         return report
-    a = tables.assignments
+    with store.begin() as conn:  # a look outside the routing section first (see _late_routed)
+        if _late_routed(store, conn, cfg, partners, cutoff, now).empty:
+            return report
     with store.begin() as conn:
         hold_routing(store, conn)
-        assigned = store.read_frame(conn, sa.select(a.c.lead_id, a.c.partner_id, a.c.version, a.c.attempt,
-                                                    a.c.decided_at)
-                                    .where(a.c.source == cfg.name, a.c.status == "routed", a.c.decided_at <= cutoff))
-        late = assigned[overdue(assigned, partners, now)] if not assigned.empty else assigned
+        late = _late_routed(store, conn, cfg, partners, cutoff, now)  # again: another step may have taken some
         if late.empty:
             return report
         names = {p.id: p.name for p in partners.partners}
@@ -320,6 +319,20 @@ def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
     report.withdrawn = len(withdrawn)
     report.add(rerouted, partners)
     return report
+
+
+def _late_routed(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, partners: PartnersConfig,
+                 cutoff: datetime, now: datetime) -> pd.DataFrame:
+    """The source's routed leads past their acceptance window now. Read once outside the routing section, so a
+    run with nothing overdue (most runs) does not queue behind another source's routing (12 s for 500,000 leads
+    on Postgres) to find nothing: a lead becomes overdue only as time passes after a decision long committed,
+    and a decision being taken now by another step is not overdue now. When some are, they are read again
+    under the section, which decides."""
+    a = tables.assignments
+    assigned = store.read_frame(conn, sa.select(a.c.lead_id, a.c.partner_id, a.c.version, a.c.attempt,
+                                                a.c.decided_at)
+                                .where(a.c.source == cfg.name, a.c.status == "routed", a.c.decided_at <= cutoff))
+    return assigned[overdue(assigned, partners, now)] if not assigned.empty else assigned
 
 
 def reroute_cutoff(partners: PartnersConfig, now: datetime) -> datetime | None:

@@ -52,16 +52,12 @@ def claim_window(partners: PartnersConfig, rule_group: str | None) -> float | No
 def expire_offers(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> int:
     """Offers of the source unclaimed past their window go to their group's fallback (the default partner
     when it is active, else the unassigned queue); returns how many."""
-    a = tables.assignments
+    with store.begin() as conn:  # a look outside the routing section first, as assign._late_routed does
+        if _late_offers(store, conn, cfg, partners, now).empty:
+            return 0
     with store.begin() as conn:
         hold_routing(store, conn)
-        offered = store.read_frame(conn, sa.select(a).where(a.c.source == cfg.name, a.c.status == "offered"))
-        if offered.empty:
-            return 0
-        windows = offered["rule_group"].map(lambda g: claim_window(partners, g))
-        ends = pd.to_datetime(offered["decided_at"], utc=True) + pd.to_timedelta(
-            windows.astype(float), unit="D")
-        late = offered[windows.notna() & (ends <= pd.Timestamp(now))]
+        late = _late_offers(store, conn, cfg, partners, now)  # again: another step may have taken some
         if late.empty:
             return 0
         rows = []
@@ -83,6 +79,18 @@ def expire_offers(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore,
                          "attempt": int(r.attempt), "decided_by": "reroute", **decision})
         record(store, conn, pd.DataFrame(rows), partners, now)
     return len(rows)
+
+
+def _late_offers(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, partners: PartnersConfig,
+                 now: datetime) -> pd.DataFrame:
+    """The source's offers unclaimed past their window now (an offer made now is not)."""
+    a = tables.assignments
+    offered = store.read_frame(conn, sa.select(a).where(a.c.source == cfg.name, a.c.status == "offered"))
+    if offered.empty:
+        return offered
+    windows = offered["rule_group"].map(lambda g: claim_window(partners, g))
+    ends = pd.to_datetime(offered["decided_at"], utc=True) + pd.to_timedelta(windows.astype(float), unit="D")
+    return offered[windows.notna() & (ends <= pd.Timestamp(now))]
 
 
 def claim_ends(partners: PartnersConfig, rule_group: str | None, offered_at: datetime) -> datetime | None:

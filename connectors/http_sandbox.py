@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import tempfile
 import threading
 import time
@@ -32,6 +31,7 @@ from typing import Self
 
 import trustme
 import uvicorn
+from leadsync.connectors.loopback_ports import free_port
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Host names the sandbox certificate is valid for. Loopback names, plus the vendors' own hosts so a client
@@ -285,7 +285,7 @@ class HttpSandbox:
         self.faults = FaultSwitches()
         self._app = HeaderCaseMiddleware(FaultMiddleware(app, self.faults))
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         self.name = name
         self.tls: SandboxTls | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -362,7 +362,3 @@ class HttpSandbox:
         self.stop()
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]

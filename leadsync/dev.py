@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import requests
 import yaml
 
 from leadsync.config.loader import ProjectPaths
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.scale.serve import stop_with_parent
 
 READY_TIMEOUT_S = 300  # the code location loads in ~10-30 s on 2 busy cores; the daemon a little later
@@ -70,12 +70,6 @@ def _line(started) -> str:
 # The one place `leadsync dev` learns which sandboxes to start: a context manager taking the project paths
 # and yielding one line per server.
 SANDBOXES: Callable[[ProjectPaths], AbstractContextManager[list[str]]] = every_sandbox
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------- processes
@@ -180,6 +174,17 @@ def start_web(paths: ProjectPaths, env: dict[str, str], log: Path | None) -> Chi
     return _start("partner web app", args, env, paths.root, log)
 
 
+# What dagster dev's webserver (uvicorn) writes when its port is taken, before it exits.
+UI_PORT_TAKEN = "error while attempting to bind on address"
+
+
+def _text(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 def wait_until_loaded(url: str, children: list[Child], timeout_s: float = READY_TIMEOUT_S) -> None:
     """Until the webserver answers and the code location is LOADED; DevError if a child dies first or the
     location fails to load (its error in the message)."""
@@ -191,6 +196,10 @@ def wait_until_loaded(url: str, children: list[Child], timeout_s: float = READY_
             if not child.alive():
                 where = f"; its output is in {child.log}" if child.log else ""
                 raise DevError(f"{child.name} exited with code {child.proc.returncode} while starting{where}")
+            if child.log is not None and UI_PORT_TAKEN in _text(child.log):
+                # dagster dev keeps its daemon running when the webserver cannot listen: nothing would answer
+                raise DevError(f"the Dagster UI cannot listen on {urlsplit(url).netloc}: another program has "
+                               f"that port; start with --port set to a free one (or --port 0: any free port)")
         try:
             data = requests.post(f"{url}/graphql", json={"query": query}, timeout=5).json()["data"]
             entries = data["workspaceOrError"]["locationEntries"]

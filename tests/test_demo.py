@@ -9,28 +9,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import yaml
+from leadsync.connectors.loopback_ports import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = {"sftp_demo": "sftp", "salesforce_demo": "salesforce", "marketo_demo": "marketo",
            "eloqua_demo": "eloqua"}
 CRM_PARTNER = "maple"
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def demo_project(root: Path) -> dict[str, int]:

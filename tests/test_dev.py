@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from leadsync.connectors.loopback_ports import free_port
+from signal_defaults import reset_stop_signals
 
 from leadsync.cli import main
 from leadsync.dev import session_members, sweep_session
-from signal_defaults import reset_stop_signals
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,10 +56,6 @@ def test_the_sweep_stops_what_a_stopped_child_left_in_its_session():
     assert session_members(child.pid) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listening(port: int) -> bool:
@@ -72,7 +69,7 @@ def test_make_stopped_by_a_signal_to_its_pid_stops_the_command_it_runs(tmp_path,
     (exported by the Makefile) `leadsync sandbox` would serve on as an orphan."""
     shutil.copytree(REPO / "mappings", tmp_path / "mappings")
     shutil.copy(REPO / ".env", tmp_path / ".env")
-    sftp_port, smtp_port = _free_port(), _free_port()
+    sftp_port, smtp_port = free_port(), free_port()
     source = tmp_path / "mappings/sources/sftp_demo.yaml"
     data = yaml.safe_load(source.read_text())
     data["connection"]["port"] = sftp_port
@@ -104,3 +101,36 @@ def test_make_stopped_by_a_signal_to_its_pid_stops_the_command_it_runs(tmp_path,
             os.killpg(make.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_the_ui_port_taken_by_another_program_fails_at_once_naming_it(tmp_path):
+    """dagster dev keeps its daemon running when its webserver cannot listen, so nothing would ever answer:
+    `leadsync dev` reads the webserver's own words in its log and stops waiting."""
+    from leadsync.dev import Child, DevError, wait_until_loaded
+
+    port = free_port()
+    log = tmp_path / "dagster_dev.log"
+    log.write_text(f"ERROR:    [Errno 98] error while attempting to bind on address ('127.0.0.1', {port}): "
+                   "address already in use\n")
+    daemon = subprocess.Popen(["sleep", "60"])
+    try:
+        started = time.monotonic()
+        with pytest.raises(DevError, match=f"cannot listen on 127.0.0.1:{port}: another program has that port"):
+            wait_until_loaded(f"http://127.0.0.1:{port}", [Child("dagster dev", daemon, log)], timeout_s=60)
+        assert time.monotonic() - started < 10
+    finally:
+        daemon.kill()
+        daemon.wait()
+
+
+def test_free_ports_lie_below_the_range_outgoing_connections_take_theirs_from():
+    from leadsync.connectors.loopback_ports import ephemeral_range, free_ports
+
+    low, _high = ephemeral_range()
+    ports = free_ports(20)
+    assert len(set(ports)) == 20
+    assert all(p < low for p in ports)
+    for port in ports:  # each one can be listened on
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+            s.listen()

@@ -9,10 +9,11 @@ import time
 import pytest
 import sqlalchemy as sa
 from jobs import failure_message, read_query, retried, run_job
-from sftp_drop import EMAILED_LEADS, HEADER, PASSWORD, inbox, point_at
-
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.connectors.smtp_sandbox import SmtpSandbox
+from sftp_drop import EMAILED_LEADS, HEADER, PASSWORD, inbox, point_at
+
 from leadsync.defs.mail_outage import smtp_down
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.lifecycle import tables as lt
@@ -28,9 +29,7 @@ def sftp(tmp_path):
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port nothing listens on (connections are refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def smtp_on(project, port: int) -> None:

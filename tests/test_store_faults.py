@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import requests
 import sqlalchemy as sa
+from leadsync.connectors.loopback_ports import free_port
 from store_holder import duckdb_path, held
 
 from leadsync.cli import main
@@ -44,11 +45,7 @@ def created(duckdb_url) -> str:
 
 
 def dead_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 # ------------------------------------------------------------------------------------ locked by another process

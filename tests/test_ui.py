@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.connectors.sftp.seed import write_demo_leads
+
 from leadsync.dev import session_members
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,12 +28,6 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 # The SFTP source's own `schedule` key: a tick every minute instead of every 30. Only that source ticks so
 # often: four sources' runs each minute would queue behind the store's one writer on two cores.
 TICK = "* * * * *"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Dev:

@@ -2,21 +2,18 @@
 (metadata `reason: source unreachable`) and, for a server on this machine, how to start the bundled sandboxes.
 A refused SFTP connection fails at once; an API host that never answers is retried by the asset's policy first."""
 
-import socket
-
 import dagster as dg
 import pytest
 import requests
-
 from leadsync.connectors.api_client import ApiConfigError, transport_errors
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.connectors.sftp.client import SftpClient, SftpSettings
+
 from leadsync.defs.errors import source_errors
 
 
 def dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def test_an_sftp_server_that_refuses_fails_the_run_saying_it_is_unreachable_and_how_to_start_the_sandbox():

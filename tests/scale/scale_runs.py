@@ -3,7 +3,6 @@ home, and which worker ran which step. Imported by name (pytest puts this folder
 in conftest.py."""
 
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from databases import fresh_database
+from leadsync.connectors.loopback_ports import free_port  # noqa: F401 (the scale tests take it from here)
 
 from leadsync.scale.profile import SCALE_HOME
 
@@ -70,7 +70,3 @@ def executions(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[str]
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

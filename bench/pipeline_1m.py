@@ -27,9 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
-
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.connectors.sftp.seed import write_demo_leads
+
 from leadsync import pipeline
 from leadsync.config.loader import project_paths
 from leadsync.store import LeadStore
@@ -92,9 +93,7 @@ class Timer:
 def sftp_server(work: Path) -> Iterator[SftpSandbox]:
     """The SFTP sandbox in a process of its own (as a supplier's server is): its CPU and memory are not
     leadsync's. Yields an unstarted twin that knows its root, port and host key."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     twin = SftpSandbox(work / "sftp", users={"bench": "bench"}, host_key_path=work / "host_key", port=port)
     for folder in ("inbox", "processed", "error", "outbox"):
         (twin.root / folder).mkdir(parents=True, exist_ok=True)

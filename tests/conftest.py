@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 from databases import fresh_database, postgres_unreachable
+from leadsync.connectors.loopback_ports import free_port
 from project_copies import without_partner_crms
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,9 +83,7 @@ def mail_sandbox(tmp_path):
     """A real SMTP server on loopback keeping messages as .eml files (partner notification emails)."""
     from leadsync.connectors.smtp_sandbox import SmtpSandbox
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with SmtpSandbox(tmp_path / "mail", port=port) as smtp:
         yield smtp
 

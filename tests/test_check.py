@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
 from leadsync.connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.connectors.sftp.sandbox import SftpSandbox
+
 from leadsync.checks import connection_problems, project_check_results, source_check_results
-from leadsync.defs.check_results import asset_check_result
 from leadsync.checks.connect import source_connection
 from leadsync.cli import main
 from leadsync.config.loader import project_paths
+from leadsync.defs.check_results import asset_check_result
 
 SFTP_PASSWORD = "s3cret-for-tests"
 SFTP_FILE = "mappings/sources/sftp_demo.yaml"
@@ -230,10 +230,8 @@ def test_a_source_that_cannot_be_reached_does_not_hide_another_sources_problem(p
 
 
 def test_connect_reports_an_smtp_server_that_is_not_there(project, capsys):
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        free_port = s.getsockname()[1]
-    edit(project, LIFECYCLE_FILE, lambda d: d["smtp"].update(port=free_port))
+    port = free_port()  # a port nothing listens on
+    edit(project, LIFECYCLE_FILE, lambda d: d["smtp"].update(port=port))
     code, lines, _ = check(project, capsys, "--connect")
     assert code == 1
     assert len(lines) == 1 and lines[0].startswith(f"{LIFECYCLE_FILE}: smtp: cannot reach SMTP server"), lines

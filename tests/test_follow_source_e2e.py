@@ -6,7 +6,6 @@ portal's lead page shows them, and that run writes nothing back to the source's 
 import email
 import email.policy
 import re
-import socket
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import yaml
 from api_vendors import WRITEBACK, Vendor, api_source_yaml
 from jobs import outbox_states, read_query, run_job
 from leadsync.connectors.http_sandbox import HttpSandbox
+from leadsync.connectors.loopback_ports import free_port
 
 from leadsync import pipeline
 from leadsync.config.loader import project_paths
@@ -44,9 +44,7 @@ def portal(project: Path, vendor: Vendor, duckdb_url, monkeypatch):
     api_source_yaml(project, vendor, monkeypatch, follow_source={
         "sales_status": {"field": names["sales_status"], "values": {"Working": "Contacted"}},
         "owner_name": names["rep_name"], "owner_email": names["rep_email"]})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     lifecycle = project / "mappings/lifecycle.yaml"
     settings = yaml.safe_load(lifecycle.read_text())
     settings["web"].update(base_url=f"http://127.0.0.1:{port}", port=port)

@@ -9,6 +9,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from leadsync.connectors.http_sandbox import HttpSandbox
+from leadsync.connectors.loopback_ports import free_port
 
 
 def _app(name: str) -> Starlette:
@@ -32,11 +33,10 @@ def test_sandboxes_on_one_tls_folder_share_a_ca_that_survives_restarts(tmp_path)
 
 
 def test_leadsync_sandbox_starts_every_vendor_on_one_ca_with_the_printed_credentials(tmp_path, monkeypatch):
-    from leadsync.connectors.http_sandbox import _free_port
     from leadsync import sandboxes
 
     # the fixed ports `leadsync sandbox` uses, moved to free ones for the test
-    monkeypatch.setattr(sandboxes, "STANDALONE_PORTS", {v: _free_port("127.0.0.1") for v in sandboxes.KIND_LABELS})
+    monkeypatch.setattr(sandboxes, "STANDALONE_PORTS", {v: free_port() for v in sandboxes.KIND_LABELS})
     with sandboxes.start_standalone(["salesforce", "marketo", "eloqua"], tmp_path, leads=20, seed=3) as running:
         http = requests.Session()
         http.trust_env, http.verify = False, str(tmp_path / "tls" / "sandbox-ca.pem")

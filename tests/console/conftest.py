@@ -8,7 +8,6 @@ import email
 import email.policy
 import importlib.util
 import re
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from console_data import SUPPLIER, csrf_of
-
 from leadsync.connectors.http_sandbox import HttpSandbox
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.connectors.sftp.sandbox import SftpSandbox
+
 from leadsync.config.loader import ProjectPaths, project_paths
 from leadsync.console.config import ConsoleSetup, load_console
 from leadsync.lifecycle.context import Lifecycle, load_lifecycle
@@ -38,12 +38,6 @@ if "fresh_stores" not in sys.modules:
 fresh_stores = sys.modules["fresh_stores"]
 duckdb_template, duckdb_url = fresh_stores.duckdb_template, fresh_stores.duckdb_url
 postgres_store, postgres_url = fresh_stores.postgres_store, fresh_stores.postgres_url
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import email
 import email.policy
 import json
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,8 +19,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from aiosmtpd.controller import Controller
-
 from leadsync.connectors.http_sandbox import HttpSandbox
+from leadsync.connectors.loopback_ports import free_port
+
 from leadsync.assign import route_new_leads
 from leadsync.config.partners import PartnersConfig
 from leadsync.config.schema import SOURCE_MODELS
@@ -63,12 +63,6 @@ def settings_dict(smtp_port: int, base_url: str) -> dict:
     data["web"].update(base_url=base_url, secret_env="LEADSYNC_TEST_LIFECYCLE_SECRET")
     data["closed_loop"]["stale_after_days"] = 0
     return data
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

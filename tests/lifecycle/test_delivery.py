@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
+from leadsync.connectors.loopback_ports import free_port
 
 from leadsync.config.partners import Partner
 from leadsync.lifecycle import tables as lt
@@ -122,11 +123,8 @@ def test_default_recipients_follow_the_first_added_rule_and_reps_are_added(users
 
 
 def test_an_smtp_outage_fails_the_run_clearly_and_the_next_run_sends_each_email_once(make_world, smtp_server):
-    import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_port = s.getsockname()[1]
+    dead_port = free_port()
     w = make_world(smtp={"port": dead_port})
     us, gb = w.add_leads([US_LEAD, {**US_LEAD, "country": "GB"}])
     with pytest.raises(SmtpUnavailable, match=rf"cannot reach SMTP server 127.0.0.1:{dead_port}.*connection refused"):

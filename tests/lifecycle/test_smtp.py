@@ -8,6 +8,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from leadsync.connectors.loopback_ports import free_port as loopback_port
 
 from leadsync.config import ConfigError
 from leadsync.lifecycle.settings import SmtpSettings
@@ -63,13 +64,7 @@ def serve(free_port, **kwargs):
 
 @pytest.fixture
 def free_port():
-    import socket
-
-    def pick() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-    return pick
+    return loopback_port
 
 
 def test_starttls_with_login_sends(tls, free_port, monkeypatch):

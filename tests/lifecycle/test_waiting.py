@@ -2,10 +2,10 @@
 email still queued, the next delivery run not yet done), or told and awaiting acceptance; accepted leads and
 auto-accepted ones wait no more."""
 
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from leadsync.connectors.loopback_ports import free_port
 
 from leadsync.lifecycle.acceptance import accept_lead
 from leadsync.lifecycle.delivery import deliver
@@ -47,9 +47,7 @@ def test_routed_leads_wait_untold_until_delivered_then_until_accepted(world):
 
 
 def test_an_email_the_mail_server_did_not_take_is_not_told(make_world):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_port = s.getsockname()[1]
+    dead_port = free_port()
     w = make_world(smtp={"port": dead_port})
     w.add_leads([{"country": "US"}])
     with pytest.raises(SmtpUnavailable):

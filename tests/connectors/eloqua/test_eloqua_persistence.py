@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import requests
-
 from leadsync.connectors.eloqua.sandbox import EloquaSandbox
+from leadsync.connectors.loopback_ports import free_port
 from signal_defaults import reset_stop_signals
 
 REPO = Path(__file__).resolve().parents[3]
@@ -37,7 +37,7 @@ def test_state_survives_a_restart(tmp_path, field, bulk_client):
 
 
 def test_cli_prints_urls_and_credentials_and_serves(tmp_path):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "leadsync.connectors.eloqua.sandbox", "--port", str(port), "--seed-contacts", "50",
          "--data-dir", str(tmp_path / "eloqua")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -63,9 +63,3 @@ def test_cli_prints_urls_and_credentials_and_serves(tmp_path):
     assert (tmp_path / "eloqua" / "state.json").exists()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

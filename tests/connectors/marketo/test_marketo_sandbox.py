@@ -3,7 +3,6 @@ that is varied and deterministic, state kept across restarts, the CLI, and TLS."
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import requests
-
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.connectors.marketo.sandbox import MarketoSandbox
 from leadsync.connectors.marketo.sandbox.clock import SandboxClock, iso
 from leadsync.connectors.marketo.sandbox.fields import FieldDef
@@ -129,14 +128,10 @@ def test_state_survives_a_restart_with_a_data_dir(tmp_path, make_wire):
         assert second.db.scalar("SELECT max(id) FROM activities") == activities + 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_cli_serves_seeded_data_and_prints_how_to_connect(tmp_path):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "leadsync.connectors.marketo.sandbox", "--data-dir", str(tmp_path),
                                 "--port", str(port), "--seed-leads", "100"], cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True,

@@ -1,13 +1,12 @@
 """MarketoSource meets Marketo's rules: credentials checked with a fix in the message, the envelope's error
 codes (606 rate limit, 615 concurrency, 601/602 tokens, 607 daily quota, 1029 export quota), HTTP 5xx."""
 
-import socket
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from leadsync.connectors.api_client import ApiConfigError, ApiQuotaExhausted, HttpSettings, RetryPolicy
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.connectors.marketo.sandbox import MarketoSandbox
 from leadsync.connectors.marketo.sandbox.clock import CENTRAL, SandboxClock
 from leadsync.connectors.marketo.source import MarketoSettings, MarketoSource
@@ -61,9 +60,7 @@ def test_check_names_the_url_and_the_fix_for_bad_credentials(sandbox):
 
 
 def test_check_reports_an_unreachable_instance_as_a_configuration_error():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     quick = HttpSettings(timeout_s=5, retry=RetryPolicy(attempts=2, initial_s=0.01, max_s=0.05))
     settings = MarketoSettings(f"http://127.0.0.1:{port}", "id", "secret", http=quick)
     with MarketoSource(settings) as source, pytest.raises(ApiConfigError, match="unreachable.*check base_url"):

@@ -8,9 +8,14 @@ import threading
 
 import paramiko
 import pytest
-
+from leadsync.connectors.loopback_ports import free_port
 from leadsync.connectors.sftp.client import SftpClient, SftpSettings
-from leadsync.connectors.sftp.errors import SftpConfigError, SftpError, SftpFileNotFoundError, SftpTransientError
+from leadsync.connectors.sftp.errors import (
+    SftpConfigError,
+    SftpError,
+    SftpFileNotFoundError,
+    SftpTransientError,
+)
 from leadsync.connectors.sftp.sandbox import SftpSandbox
 
 STAMPED = r"_\d{8}T\d{6}Z"
@@ -273,9 +278,7 @@ def test_a_login_method_the_server_refuses(tmp_path, client_key):
 
 
 def test_nothing_listening_is_a_config_error(sandbox, settings):
-    with socket.socket() as probe:  # a port that was free a moment ago
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port that was free a moment ago
     s = dataclasses.replace(settings, port=port, known_hosts_path=None, host_key=sandbox.host_key_line)
     with pytest.raises(SftpConfigError, match=rf"connection to 127\.0\.0\.1:{port} refused \(user alice\)"):
         SftpClient(s).connect()

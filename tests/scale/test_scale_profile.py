@@ -284,3 +284,15 @@ def test_the_scale_instance_queues_runs_per_source_on_postgres(scale_home, monke
     limits = {p.name: p for p in storage.get_pool_limits()}
     assert all(limits[p].limit == 1 and not limits[p].from_default for p in pools)
 
+
+
+def test_the_orchestrator_asks_for_finished_steps_ten_times_a_second(postgres_url):
+    """dagster-celery's loop sleeps TICK_SECONDS between its rounds (1 s, no setting): the scale executor sets
+    it to STEP_POLL_S, so a chain's next step starts within a tenth of a second of the last one's end rather than
+    half a second on average. Fails when a dagster-celery release stops sleeping on that constant."""
+    from dagster_celery import core_execution_loop
+
+    from leadsync.runs.executors import STEP_POLL_S, executor_for
+
+    executor_for("scale", postgres_url)
+    assert core_execution_loop.TICK_SECONDS == STEP_POLL_S == 0.1

@@ -7,10 +7,13 @@ import sqlalchemy as sa
 from leadsync.store import LeadStore, tables
 
 
-def indexes(store: LeadStore) -> dict[str, str]:
+def indexes(store: LeadStore, table: str | None = None) -> dict[str, str]:
+    """Index name → definition of the store's Postgres indexes (of `table`, when given)."""
+    sql = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
     with store.begin() as conn:
-        return dict(conn.exec_driver_sql(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()").all())
+        if table is None:
+            return dict(conn.exec_driver_sql(sql).all())
+        return dict(conn.exec_driver_sql(sql + " AND tablename = %(t)s", {"t": table}).all())
 
 
 def test_a_new_store_has_todays_indexes_and_none_retired(postgres_url):

@@ -8,6 +8,7 @@ import uuid
 
 import pyarrow as pa
 import sqlalchemy as sa
+from test_postgres_indexes import indexes
 
 from leadsync.store import LeadStore, raw
 
@@ -27,9 +28,7 @@ def read(store: LeadStore, batch_id: str) -> list[str]:
 
 
 def raw_indexes(store: LeadStore) -> dict[str, str]:
-    with store.begin() as conn:
-        return dict(conn.exec_driver_sql(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'raw_src'").all())
+    return indexes(store, "raw_src")
 
 
 def test_a_postgres_raw_table_is_read_by_batch_and_row_through_an_index(postgres_url):

@@ -1,7 +1,7 @@
 """Celery workers for the scale profile, started with dagster-celery's own worker command:
 
     DAGSTER_HOME=dagster_home/scale dagster-celery worker start -A dagster_celery.app \\
-        -y dagster_home/scale/celery.yaml -n worker1
+        -y dagster_home/scale/celery.yaml -n worker1 -i leadsync.runs.warm
 
 `Workers` does exactly that for the demo, the tests and the benchmark: each worker in its own process group
 (so that "kill a worker" kills all of it, as a lost machine would), its log in a file, and it waits until every
@@ -44,10 +44,14 @@ class Worker:
             time.sleep(0.1)
 
 
+WARM_MODULE = "leadsync.runs.warm"
+
+
 def worker_command(name: str, queue: str | None = None) -> list[str]:
     exe = shutil.which("dagster-celery", path=str(Path(sys.executable).parent)) or "dagster-celery"
+    # -i: the worker imports the code location before forking its pool process (leadsync/runs/warm.py)
     return [exe, "worker", "start", "-A", "dagster_celery.app", "-y", str(celery_config_path()), "-n", name,
-            "--loglevel", "INFO", *(["-q", queue] if queue else [])]
+            "-i", WARM_MODULE, "--loglevel", "INFO", *(["-q", queue] if queue else [])]
 
 
 def prepare_instance(env: dict[str, str]) -> None:

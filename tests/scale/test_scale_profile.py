@@ -34,7 +34,10 @@ def test_two_celery_workers_give_the_embedded_result(tmp_path, drop, mail_sandbo
         env = scale_env(project, postgres_url, scale_home)
         for k, v in env.items():
             monkeypatch.setenv(k, v)
-        with Workers(2, env, tmp_path / "workers"):
+        with Workers(2, env, tmp_path / "workers") as started:
+            # every worker's pool process has the code location's libraries before its first step
+            for worker in started.workers:
+                assert _pool_processes_with(worker.process.pid, "duckdb"), worker.log.read_text()[-2000:]
             instance = dg.DagsterInstance.from_config(str(scale_home))
             result = run_on_workers(instance)
             assert result.success, [e.message for e in result.all_events if e.is_failure]
@@ -50,6 +53,23 @@ def test_two_celery_workers_give_the_embedded_result(tmp_path, drop, mail_sandbo
     spent = redis.Redis.from_url(env["LEADSYNC_REDIS_URL"])
     days = list(spent.scan_iter(f"{env['LEADSYNC_BUDGET_PREFIX']}:{{marketo:*}}:d:*"))
     assert days and sum(int(spent.get(k)) for k in days) > 0
+
+
+def _pool_processes_with(pgid: int, library: str) -> list[int]:
+    """The Celery pool processes of a worker's process group (a celery process whose parent is one too) that
+    have `library`'s shared object mapped: imported before Celery forked them (leadsync/runs/warm.py)."""
+    from leadsync.scale.serve import group_members
+
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    def celery(pid: int) -> bool:
+        return b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+    members = [pid for pid in group_members(pgid) if celery(pid)]
+    pools = [pid for pid in members if parent(pid) in members]
+    assert pools, f"no pool process among {members}"
+    return [pid for pid in pools if library in Path(f"/proc/{pid}/maps").read_text()]
 
 
 # ------------------------------------------------------------------ routing does not depend on the source order

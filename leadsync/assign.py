@@ -4,8 +4,6 @@ recorded with its audit row, its writeback event and the round-robin pointers in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,6 +24,7 @@ from leadsync.routing.state import (
     DECISION_FIELDS,
     DECISION_SCHEMA,
     ROUTING_DUCKDB_MEMORY,
+    ROUTING_SECTION,
     ROW_GROUP,
     hold_routing,
     load_state,
@@ -33,7 +32,7 @@ from leadsync.routing.state import (
     save_positions,
 )
 from leadsync.store import LeadStore, tables
-from leadsync.store.engine import StoreSession, insertion_order_kept
+from leadsync.store.engine import insertion_order_kept
 from leadsync.store.tables import STANDARD_LEAD_FIELDS
 
 
@@ -72,32 +71,42 @@ def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
 
 
 # Routing reads the waiting leads in slices of ROUTE_SLICE (arrival order), so its memory stays that of one
-# slice however many leads wait (state carries over: pointers, open leads per partner). A slice is whole DuckDB
-# row groups (see state.ROW_GROUP), so each slice's decisions go to the store without a part-filled group.
-# Postgres routes every slice in one transaction, under the routing section (an advisory lock of the
-# transaction). DuckDB commits each slice with its decisions, events and pointers: a transaction keeps every
-# block it wrote in memory until it ends, which made one transaction over 5M leads grow by ~300 MB; the store
-# session keeps the file lock (one writer) from the first slice to the last, and a run that dies between two
-# slices leaves the rest waiting, routed by the next run like any new lead.
+# slice however many leads wait. A slice is whole DuckDB row groups (see state.ROW_GROUP), so each slice's
+# decisions go to the store without a part-filled group.
+#
+# One router per source at a time (the section `routing:<source>`, held for the whole run) chooses the source's
+# waiting leads once, as a queue, and reads each slice's leads outside the routing section: nobody else routes
+# them. Each slice is then a transaction of its own that enters the routing section (shared by every source)
+# only to decide: read the state (pointers, open leads per partner), route, record the decisions, events and
+# new pointers, commit. On Postgres, another source's router reads its leads and writes nothing meanwhile, and
+# their slices take turns in the section rather than one source waiting for the other's whole run; the state
+# is read afresh for each slice, since the other source's slices commit between ours. DuckDB has one writer (the
+# session keeps the file lock from the first slice to the last), so the state read once carries over from
+# slice to slice. A transaction per slice also bounds DuckDB's memory: it keeps every block a transaction wrote
+# until it ends (one transaction over 5M leads grew by ~300 MB). A run that dies between two slices leaves the
+# rest waiting, routed by the next run like any new lead.
 ROUTE_SLICE = 2 * ROW_GROUP
 
 
 def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStore, now: datetime) -> RoutingReport:
     report = RoutingReport()
-    with store.session(duckdb_memory_limit=ROUTING_DUCKDB_MEMORY) as session, \
-            _slice_transactions(store, session) as transaction:
-        with transaction() as conn:
-            hold_routing(store, conn)  # before choosing the leads: two workers must not both route the same ones
+    shared_state = store.dialect != "duckdb"  # other processes' decisions can commit between our slices
+    with store.exclusive(f"{ROUTING_SECTION}:{cfg.name}"), \
+            store.session(duckdb_memory_limit=ROUTING_DUCKDB_MEMORY) as session:
+        with session.begin() as conn:
             waiting = _queue_new_leads(store, conn, cfg)
-            state = load_state(store, conn)
         used = fields_used(partners, cfg)
         policy = conflict_policy(cfg, partners)
+        state: RoutingState | None = None
         for start in range(0, waiting, ROUTE_SLICE):
             stop = min(start + ROUTE_SLICE, waiting)
-            with transaction() as conn:
+            with session.begin() as conn:
                 leads = _queued_leads(store, conn, cfg, used, start, stop)
                 context = _lead_context(conn, leads)
                 held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
+                hold_routing(store, conn)  # from here until the slice commits
+                if state is None or shared_state:
+                    state = load_state(store, conn)
                 conflicts = earlier_holders(store, conn, policy, _queue_slice(
                     store, conn, CONFLICT_KEYS, start, stop)) if policy else None
                 result = route(leads[~held].reset_index(drop=True), partners, cfg, state, conflicts)
@@ -106,20 +115,9 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
                 save_positions(store, conn, result.positions, now)
             report.add(decisions, partners)
             state = advance(state, result)
-        with transaction() as conn:
+        with session.begin() as conn:
             conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
     return report
-
-
-@contextmanager
-def _slice_transactions(store: LeadStore, session: StoreSession) -> Iterator[Callable]:
-    """`transaction()` for each step of a routing run: on DuckDB a transaction of its own on the session's
-    connection (committed at the end of the step); on Postgres the one transaction of the whole run."""
-    if store.dialect == "duckdb":
-        yield session.begin
-        return
-    with session.begin() as conn:
-        yield lambda: nullcontext(conn)
 
 
 def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -> int:
@@ -144,7 +142,7 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
             conn.exec_driver_sql("CREATE TEMP TABLE routing_queue AS " + store.render(conn, waiting))
     else:
         waiting = sa.select(l.c.lead_id, sa.func.row_number().over(order_by=arrival).label("ord")).where(*not_routed)
-        conn.exec_driver_sql("CREATE TEMP TABLE routing_queue ON COMMIT DROP AS " + store.render(conn, waiting))
+        conn.exec_driver_sql("CREATE TEMP TABLE routing_queue AS " + store.render(conn, waiting))
         conn.exec_driver_sql("ANALYZE routing_queue")  # a temporary table has no statistics: the planner loops
     return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
 

@@ -180,6 +180,62 @@ def test_a_reroute_with_nothing_overdue_does_not_wait_for_another_routing(postgr
     assert current(store).loc[lead, "partner_id"] == "b"
 
 
+def test_two_sources_routing_at_once_take_turns_slice_by_slice_and_share_capacity(postgres_url, source, partners,
+                                                                                   monkeypatch):
+    """On Postgres two sources' routers read their leads outside the routing section and enter it one slice
+    at a time: their slices alternate instead of one source waiting for the other's whole run. Each slice
+    reads the state afresh, so a partner's capacity is shared exactly: Charlie (capacity 2) gets one lead of
+    each source's first slice and none after, where a router carrying its own count would give it a third."""
+    import threading
+
+    from leadsync import assign
+    from leadsync.routing.state import ROUTING_SECTION
+
+    monkeypatch.setattr(assign, "ROUTE_SLICE", 3)
+    store = LeadStore(postgres_url)
+    names = ("sftp_demo", "sftp_two")
+    for name in names:
+        frame = pd.DataFrame({"country": ["US"] * 9})
+        frame["lead_id"] = [f"{name}-{i}" for i in range(9)]
+        frame["source"], frame["batch_id"], frame["row_number"] = name, f"{name}-b0", range(1, 10)
+        frame["lead_key"], frame["email"] = frame["lead_id"], [f"{name}{i}@example.com" for i in range(9)]
+        frame["received_at"] = frame["updated_at"] = T0
+        with store.begin() as conn:
+            store.insert_frame(conn, tables.leads, frame)
+    turns, real_route = [], assign.route
+
+    def noting(leads, *args, **kwargs):
+        turns.append(leads["lead_id"].iloc[0].rsplit("-", 1)[0])
+        return real_route(leads, *args, **kwargs)
+
+    monkeypatch.setattr(assign, "route", noting)
+    other = store.engine.connect()
+    other.begin()
+    store.hold(other, ROUTING_SECTION)  # both routers queue up behind it
+    try:
+        routers = [threading.Thread(target=route_new_leads, args=(source.model_copy(update={"name": n}), partners,
+                                                                  store, T0)) for n in names]
+        for router in routers:
+            router.start()
+            with store.begin() as conn:  # each has chosen and read its first slice and waits for the section
+                for _ in range(200):  # (pg_locks is the server's live view, not a snapshot)
+                    waiting = conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                                   "AND NOT granted").scalar_one()
+                    if waiting == routers.index(router) + 1:
+                        break
+                    threading.Event().wait(0.05)
+            assert waiting == routers.index(router) + 1
+    finally:
+        other.rollback()
+        other.close()
+    for router in routers:
+        router.join(timeout=60)
+    assert turns == ["sftp_demo", "sftp_two"] * 3
+    got = current(store)
+    assert len(got) == 18 and outbox(store)["event_id"].is_unique and len(outbox(store)) == 18
+    assert sorted(got.index[got["partner_id"] == "c"]) == ["sftp_demo-2", "sftp_two-2"]
+
+
 def test_auto_accept_partners_never_time_out(store_url, source, partners):
     store = LeadStore(store_url)
     (lead,) = put_leads(store, "b0", [{"country": "CA"}], T0)
@@ -327,8 +383,8 @@ def test_slices_route_like_one_batch_and_record_each_decision_once(store_url, du
 
 def test_a_run_that_dies_between_slices_is_finished_by_the_next_run_exactly_once(store_url, duckdb_url, source,
                                                                                     partners, monkeypatch):
-    """DuckDB commits each slice (its decisions, events and pointers); Postgres the whole run. A run that
-    fails in its third slice leaves two slices routed on DuckDB, none on Postgres; the next run routes the
+    """Each slice commits its decisions, events and pointers (on Postgres too, each in a turn of its own in the
+    routing section). A run that fails in its third slice leaves two slices routed; the next run routes the
     rest, and the decisions, round-robin slots and events are those of one uninterrupted run."""
     from leadsync import assign
 
@@ -351,12 +407,12 @@ def test_a_run_that_dies_between_slices_is_finished_by_the_next_run_exactly_once
     monkeypatch.setattr(assign, "route", dies_in_third_slice)
     with pytest.raises(RuntimeError, match="worker lost"):
         route_new_leads(source, partners, store, T0)
-    assert len(current(store)) == (6 if store.dialect == "duckdb" else 0)
+    assert len(current(store)) == 6
     assert len(outbox(store)) == len(current(store))
 
     monkeypatch.setattr(assign, "route", real_route)
     report = route_new_leads(source, partners, store, T0)
-    assert report.decided == (5 if store.dialect == "duckdb" else 11)
+    assert report.decided == 5
     columns = ["partner_id", "status", "step", "rr_slot", "reason"]
     got, want = current(store)[columns], current(one)[columns]
     assert got.astype(object).fillna("-").values.tolist() == want.astype(object).fillna("-").values.tolist()

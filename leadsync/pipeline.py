@@ -97,16 +97,6 @@ def write_back(paths: ProjectPaths, store: LeadStore, source: str) -> WritebackR
         return drain_outbox(cfg.name, client, store, now_utc(), cfg.writeback.neutralise_formulas)
 
 
-def validate_stored(cfg: SourceConfig, store: LeadStore, batch_ids: list[str]):
-    """Validate the leads stored from these batches against the typed pandera schema.
-    Returns (rows checked, failure cases DataFrame or None). pandera's polars backend is imported here, at the
-    first check, not with the code location: it takes a third of a second that every process loading the code
-    location would pay."""
-    from leadsync.intake.schema import validate_stored as _validate_stored
-
-    return _validate_stored(cfg, store, batch_ids)
-
-
 def stored_preview(cfg: SourceConfig, store: LeadStore, batch_ids: list[str], n: int = 10) -> pd.DataFrame:
     """The first `n` leads stored from these batches (the asset's preview): only those rows are read."""
     with store.begin() as conn:

@@ -29,7 +29,7 @@ def test_the_steps_that_use_them_still_import_them():
     import pandas as pd
     from leadsync.connectors.sftp import lead_xlsx  # noqa: F401
 
-    from leadsync.intake.schema import validate_stored  # noqa: F401
+    from leadsync.intake.schema import SchemaCheck  # noqa: F401
     from leadsync.reports.charts import BarChart, render_png
     from leadsync.reports.export import to_xlsx
 

@@ -50,7 +50,32 @@ def test_a_batch_of_many_slices_maps_every_row_once(store_url, monkeypatch):
         held = conn.execute(sa.select(tables.quarantine.c.row_number)).scalars().all()
     assert len(leads) == len(set(leads)) == report.stored and len(held) == report.quarantined
     assert sorted([*leads, *held]) == list(range(1, ROWS + 1))
+    # the schema_valid check saw every lead stored, slice by slice, and they conform
+    assert report.schema.checked == report.stored and report.schema.failures is None
     store.dispose()
+
+
+def test_the_schema_check_names_each_lead_that_does_not_conform():
+    """The pandera schema is a second opinion on what the plan stored: where the two disagree (a picklist
+    value, an email, a duplicate id), the check fails and names the column, the check and the value."""
+    from leadsync.intake.schema import SchemaCheck, stored_columns
+
+    cfg = load_source(REPO / "mappings/sources/sftp_demo.yaml")
+    check = SchemaCheck(cfg)
+    good = {c.name: ["x"] * 3 for c in stored_columns(cfg)}
+    good.update(lead_id=["l1", "l2", "l3"], email=["a@example.com"] * 3, country=["US", "CA", "GB"],
+                products=["Firewall", "Endpoint;Cloud Backup", None], lead_type=["SMB"] * 3,
+                created_at=pa.array([NOW] * 3, pa.timestamp("us", "UTC")))
+    check.validate(pa.table(good))
+    assert check.checked == 3 and check.failures is None
+    bad = {**good, "lead_id": ["l4", "l5", "l5"], "email": ["a@example.com", "not an email", "b@example.com"],
+           "country": ["US", "XX", "CA"]}
+    check.validate(pa.table(bad))
+    assert check.checked == 6
+    found = {(r.column, r.check, r.failure_case) for r in check.failures.itertuples()}
+    assert any(col == "country" and case == "XX" for col, _, case in found), found
+    assert any(col == "email" and case == "not an email" for col, _, case in found), found
+    assert any(col == "lead_id" and case == "l5" for col, _, case in found), found
 
 
 def test_in_key_mode_a_key_in_two_slices_is_one_lead_with_the_later_record(store_url, monkeypatch, tmp_path):

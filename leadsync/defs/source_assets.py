@@ -71,7 +71,7 @@ def build_source_assets(source: str, kind: str, paths: ProjectPaths | None = Non
         with source_errors(source):
             cfg = pipeline.source_config(leadsync.paths, source)
             report = pipeline.map_and_validate(leadsync.paths, store, source, cfg)
-            checked, failures = pipeline.validate_stored(cfg, store, report.batch_ids)
+            checked, failures = (report.schema.checked, report.schema.failures) if report.schema else (0, None)
             ratio_limit = cfg.quarantine_warn_ratio
             preview = pipeline.stored_preview(cfg, store, report.batch_ids[-1:])
         ratio = report.quarantined / report.received if report.received else 0.0

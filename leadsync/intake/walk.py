@@ -16,6 +16,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -25,6 +26,9 @@ from leadsync.intake.apply import check_counts, compute_connection, lead_columns
 from leadsync.intake.campaigns import store_batch_campaigns
 from leadsync.intake.plan import IntakePlan, MissingColumnsError, compile_plan, ident, literal
 from leadsync.store import LeadStore, raw, tables
+
+if TYPE_CHECKING:
+    from leadsync.intake.schema import SchemaCheck
 
 # Rows per slice when a batch is mapped outside the store (Postgres): memory stays flat for any file size.
 SLICE_ROWS = 200_000
@@ -42,6 +46,8 @@ class IntakeReport:
     segregated: int = 0  # valid rows matching the source's segregation filter: stored, never routed
     reasons: Counter = field(default_factory=Counter)
     batch_ids: list[str] = field(default_factory=list)
+    # the schema_valid check over the leads stored (intake/schema.py SchemaCheck), None before any slice
+    schema: SchemaCheck | None = None
 
 
 def new_batches(conn: sa.Connection, source: str) -> list[tuple[str, str, list[str]]]:
@@ -60,6 +66,10 @@ def map_new_rows(cfg: SourceConfig, store: LeadStore, now: datetime) -> IntakeRe
     report = IntakeReport()
     with store.begin() as conn:
         batches = new_batches(conn, cfg.name)
+    if batches:  # pandera and polars load here, at the first slice, not with the code location
+        from leadsync.intake.schema import SchemaCheck
+
+        report.schema = SchemaCheck(cfg)
     for batch_id, file_name, names in batches:
         _map_batch(store, cfg, batch_id, file_name, names, now, report)
         report.batch_ids.append(batch_id)
@@ -91,7 +101,7 @@ def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: st
             else:
                 before = _batch_leads(conn, cfg, batch_id)
                 received, stored, quarantined, segregated, kinds = work(
-                    store, conn, cfg, plan, problem, batch_id, file_name, columns, first, last, now)
+                    store, conn, cfg, plan, problem, batch_id, file_name, columns, first, last, now, report.schema)
                 if before is not None:  # a key repeated across slices is one lead: count leads new to the batch
                     stored = _batch_leads(conn, cfg, batch_id) - before
                 conn.execute(sa.insert(tables.intake_slices).values(
@@ -161,8 +171,9 @@ def _quarantine_sql(plan: IntakePlan, mapped: str, batch_id: str, file_name: str
 
 def _slice_in_store(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, plan: IntakePlan | None,
                     problem: str | None, batch_id: str, file_name: str, columns: dict[str, str], first: int,
-                    last: int, now: datetime):
-    """DuckDB: the plan runs over the slice's raw rows inside the store; only counts come back to Python."""
+                    last: int, now: datetime, check: SchemaCheck):
+    """DuckDB: the plan runs over the slice's raw rows inside the store; only counts come back to Python, and
+    the slice's stored leads are read where they lie for the schema check."""
     now_sql = f"TIMESTAMPTZ {literal(now.isoformat())}"
     relation = (f"(SELECT * FROM {raw.batch_relation(conn, cfg.name, batch_id, columns)} AS b "
                 f"WHERE row_number BETWEEN {int(first)} AND {int(last)})")
@@ -185,10 +196,24 @@ def _slice_in_store(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, pl
         q_cols = [c.name for c in tables.quarantine.c]
         conn.exec_driver_sql(f"INSERT INTO quarantine ({', '.join(q_cols)}) "
                              f"{_quarantine_sql(plan, 'intake_mapped', batch_id, file_name, now_sql)}")
+        _check_stored(store, conn, cfg, check, batch_id, first, last)
     finally:
         driver.execute("DROP TABLE IF EXISTS intake_leads")
         driver.execute("DROP TABLE IF EXISTS intake_mapped")
     return counts.received, int(stored), counts.quarantined, counts.segregated, counts.reasons
+
+
+def _check_stored(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, check: SchemaCheck, batch_id: str,
+                  first: int, last: int) -> None:
+    """The schema check over the leads the slice stored (rows first … last of the batch; in key mode the leads
+    whose latest record is one of them)."""
+    from leadsync.intake.schema import stored_columns
+
+    t = tables.leads
+    query = sa.select(*stored_columns(cfg)).where(t.c.source == cfg.name, t.c.batch_id == batch_id,
+                                                  t.c.row_number.between(first, last))
+    for rows in store.read_batches(conn, query):
+        check.validate(rows)
 
 
 def _all_quarantined(conn: sa.Connection, cfg: SourceConfig, batch_id: str, file_name: str,
@@ -205,9 +230,9 @@ def _all_quarantined(conn: sa.Connection, cfg: SourceConfig, batch_id: str, file
 
 def _slice_outside(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, plan: IntakePlan | None,
                    problem: str | None, batch_id: str, file_name: str, columns: dict[str, str], first: int,
-                   last: int, now: datetime):
+                   last: int, now: datetime, check: SchemaCheck):
     """Postgres: the slice's raw rows stream out (COPY), through the plan in an in-process DuckDB, and back
-    (COPY into staging, one set-based insert each)."""
+    (COPY into staging, one set-based insert each). The schema check reads the leads as they are sent."""
     physical = {name: f"c{i}" for i, name in enumerate(columns)}
     con = compute_connection()
     now_sql = f"TIMESTAMPTZ {literal(now.isoformat())}"
@@ -234,6 +259,7 @@ def _slice_outside(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, pla
             leads = con.sql(f"SELECT {lead_columns(plan, batch_id, now_sql)} "
                             f"FROM ({plan.identity_sql('mapped', batch_id)})").to_arrow_table()
             q = con.sql(_quarantine_sql(plan, "mapped", batch_id, file_name, now_sql)).to_arrow_table()
+            check.validate(leads)
             store.insert_frame(conn, tables.leads, leads, conflict=conflict,
                                update=[c for c in update if c in leads.column_names])
             store.insert_frame(conn, tables.quarantine, q, conflict="nothing")

@@ -55,6 +55,31 @@ def test_a_batch_of_many_slices_maps_every_row_once(store_url, monkeypatch):
     store.dispose()
 
 
+def test_the_intake_maps_under_its_own_duckdb_memory_cap(duckdb_url, monkeypatch):
+    """DuckDB caches what a transaction wrote or read up to its memory cap, so under the store's cap (1 GB) the
+    intake's memory grew with the store; each slice maps under INTAKE_DUCKDB_MEMORY, and the store's own cap
+    is back afterwards."""
+    cfg = load_source(REPO / "mappings/sources/sftp_demo.yaml")
+    store = LeadStore(duckdb_url)
+    rows = demo_leads_table(50, 3, ["Blue Peak Security"], 0.0)
+    rows = pa.table({name: rows[name].cast(pa.string()) for name in rows.column_names})
+    store_batch(store, BatchInfo("b-cap", cfg.name, "cap.csv", "0" * 64, 1), rows, pa.array(range(1, 51), pa.int64()),
+                NOW)
+    seen, real = [], walk.check_counts
+
+    def noting(con, plan, mapped):
+        seen.append(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        return real(con, plan, mapped)
+
+    monkeypatch.setattr(walk, "check_counts", noting)
+    assert map_new_rows(cfg, store, NOW).stored == 50
+    with store.begin() as conn:
+        after = conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar_one()
+    assert seen == ["244.1 MiB"], seen  # 256 MB as DuckDB shows it
+    assert after != seen[0]
+    store.dispose()
+
+
 def test_the_schema_check_names_each_lead_that_does_not_conform():
     """The pandera schema is a second opinion on what the plan stored: where the two disagree (a picklist
     value, an email, a duplicate id), the check fails and names the column, the check and the value."""

@@ -39,8 +39,9 @@ ROUTING_SECTION = "routing"
 # DuckDB's memory cap while a routing run's session is open. The session reads every waiting lead and writes
 # their decisions and events slice by slice on one connection, and DuckDB keeps the blocks it touched cached up to
 # its cap: under the store's 1 GB the run's memory grew with the store (5M leads: 912 MB against 594 MB after
-# the queue; 737 MB under this cap). A slice's own work needs far less.
-ROUTING_DUCKDB_MEMORY = "256MB"
+# the queue; 737 MB under 256 MB). A slice's own work needs far less: under 128 MB the route stage's peak at 5M
+# leads is 667 MB (774-793 MB under 256 MB), as fast.
+ROUTING_DUCKDB_MEMORY = "128MB"
 # …and while a slice's decisions and events are appended. DuckDB's batch insert takes its share of the cap for the
 # row groups its threads build side by side; under 256 MB a slice's events (245,760 rows of 15 columns) were
 # appended by one thread (0.9 s a slice, against 0.5 s on two cores under this cap). The appends read nothing:

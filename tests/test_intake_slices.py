@@ -135,7 +135,8 @@ def test_in_key_mode_a_key_in_two_slices_is_one_lead_with_the_later_record(store
 
 def test_a_crash_between_slices_goes_on_after_the_last_slice_mapped(store_url, monkeypatch):
     """Each slice commits with its ledger row: a run that fails in the fourth slice keeps three, and the next
-    run maps the rest, every row once, and writes the batch's ledger row with the sums of all slices."""
+    run maps the rest, every row once, writes the batch's ledger row with the sums of all slices, and its
+    schema check covers the leads of the slices the failed run stored."""
     monkeypatch.setattr(walk, "SLICE_ROWS", 128)
     monkeypatch.setattr(walk, "STORE_SLICE_ROWS", 128)
     cfg = load_source(REPO / "mappings/sources/sftp_demo.yaml")
@@ -174,5 +175,7 @@ def test_a_crash_between_slices_goes_on_after_the_last_slice_mapped(store_url, m
                                         tables.intake_batches.c.quarantined)).one()
     assert sorted([*leads, *held]) == list(range(1, ROWS + 1))
     assert tuple(ledger) == (ROWS, len(leads), len(held))
+    # the schema check covers the whole batch: the slices the failed run stored too
+    assert report.schema.checked == len(leads) and report.schema.failures is None
     assert map_new_rows(cfg, store, NOW).received == 0  # the batch is done
     store.dispose()

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 
 from leadsync.store import LeadStore, raw, tables
@@ -100,3 +101,22 @@ def test_keyless_tables_keep_their_keys_by_the_insert_itself(store_url):
                            update=["status"])
         got = dict(conn.execute(sa.select(tables.assignments.c.lead_id, tables.assignments.c.status)).all())
     assert got == {"L1": "withdrawn", "L2": "routed"}
+
+
+def test_a_section_held_across_transactions_is_free_again_when_its_block_fails(postgres_url):
+    """`exclusive` (a session-level advisory lock): a block that raises frees the section for the next
+    holder at once, and no pooled connection keeps the lock."""
+    from leadsync.store.engine import _lock_key
+
+    store = LeadStore(postgres_url)
+    try:
+        with pytest.raises(RuntimeError, match="boom"), store.exclusive("test:section"):
+            raise RuntimeError("boom")
+        with store.engine.connect() as other:
+            held = other.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = "
+                                         f"{_lock_key('test:section') & 0xFFFFFFFF}").scalar_one()
+            assert held == 0
+        with store.exclusive("test:section"):  # taken again at once
+            pass
+    finally:
+        store.dispose()

@@ -26,7 +26,6 @@ from leadsync.intake.apply import check_counts, compute_connection, lead_columns
 from leadsync.intake.campaigns import store_batch_campaigns
 from leadsync.intake.plan import IntakePlan, MissingColumnsError, compile_plan, ident, literal
 from leadsync.store import LeadStore, raw, tables
-from leadsync.store.engine import StoreSession
 
 if TYPE_CHECKING:
     from leadsync.intake.schema import SchemaCheck
@@ -36,10 +35,11 @@ SLICE_ROWS = 200_000
 # Rows per slice inside the embedded store: a slice's mapped rows are a temporary table in DuckDB's memory, so
 # a batch of five million rows mapped at once would hold five times what a batch of one million holds.
 STORE_SLICE_ROWS = 500_000
-# DuckDB's memory cap while the intake's session is open: DuckDB keeps the blocks its transactions wrote and read
-# cached up to its cap, so under the store's 1 GB the stage grew with the store (peak 1.16-1.25 GB at 5M leads
-# against 0.80-0.86 GB at 1M). Under 256 MB: 0.75 GB at 5M, 0.68 GB at 1M, and a slice maps as fast (its mapped
-# rows, a temporary table, fit).
+# DuckDB's memory cap while a slice maps (each slice a transaction of its own, so other processes still get
+# their turn at the file between slices): DuckDB keeps the blocks its transactions wrote and read cached up to
+# its cap, and lowering the cap evicts them, so under the store's 1 GB the stage grew with the store (peak
+# 1.16-1.25 GB at 5M leads against 0.80-0.86 GB at 1M). Under 256 MB a slice maps as fast (its mapped rows, a
+# temporary table, fit).
 INTAKE_DUCKDB_MEMORY = "256MB"
 # Rows per batch of the schema check: pandera over 250,000 rows took ~100 MB more than over 100,000.
 CHECK_ROWS = 100_000
@@ -78,24 +78,25 @@ def map_new_rows(cfg: SourceConfig, store: LeadStore, now: datetime) -> IntakeRe
         from leadsync.intake.schema import SchemaCheck
 
         report.schema = SchemaCheck(cfg)
-    with store.session(duckdb_memory_limit=INTAKE_DUCKDB_MEMORY) as session:
-        for batch_id, file_name, names in batches:
-            _map_batch(store, session, cfg, batch_id, file_name, names, now, report)
-            report.batch_ids.append(batch_id)
+    for batch_id, file_name, names in batches:
+        _map_batch(store, cfg, batch_id, file_name, names, now, report)
+        report.batch_ids.append(batch_id)
     return report
 
 
-def _map_batch(store: LeadStore, session: StoreSession, cfg: SourceConfig, batch_id: str, file_name: str,
-               names: list[str], now: datetime, report: IntakeReport) -> None:
+def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: str, names: list[str],
+               now: datetime, report: IntakeReport) -> None:
     """The batch's slices not yet in the intake's slice ledger, in row order, one transaction each; the last
     one also writes the batch's ledger row. A batch a crash interrupted goes on after its last slice mapped."""
     in_store = store.dialect == "duckdb"
-    with session.begin() as conn:
+    with store.begin() as conn:
         columns = raw.batch_columns(conn, cfg.name, names)
         done = conn.execute(sa.select(sa.func.max(tables.intake_slices.c.last_row))
                             .where(tables.intake_slices.c.batch_id == batch_id)).scalar()
         ranges = _row_slices(conn, raw.batch_relation(conn, cfg.name, batch_id, columns), done,
                              STORE_SLICE_ROWS if in_store else SLICE_ROWS)
+        if done is not None:  # slices an interrupted run stored: checked here, since their check was lost with it
+            _check_stored(store, conn, cfg, report.schema, batch_id, done)
     physical = columns if in_store else {name: f"c{i}" for i, name in enumerate(columns)}
     try:
         plan, problem = _plan(cfg, physical, ident), None
@@ -103,7 +104,7 @@ def _map_batch(store: LeadStore, session: StoreSession, cfg: SourceConfig, batch
         plan, problem = None, str(exc)
     work = _slice_in_store if in_store else _slice_outside
     for i, (first, last) in enumerate(ranges or [None]):
-        with session.begin() as conn:
+        with store.begin() as conn, store.memory_limit(conn, INTAKE_DUCKDB_MEMORY):
             if first is None:  # no rows left to map (none stored): the batch is done
                 received = stored = quarantined = segregated = 0
                 kinds: Counter = Counter()
@@ -221,6 +222,18 @@ def _check_rows(driver, cfg: SourceConfig, check: SchemaCheck, relation: str) ->
 
     names = ", ".join(ident(c.name) for c in stored_columns(cfg))
     for rows in driver.sql(f"SELECT {names} FROM {relation}").to_arrow_reader(CHECK_ROWS):
+        check.validate(rows)
+
+
+def _check_stored(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, check: SchemaCheck, batch_id: str,
+                  done: int) -> None:
+    """The schema check over the batch's leads stored from rows up to `done` (read back from the store)."""
+    from leadsync.intake.schema import stored_columns
+
+    t = tables.leads
+    query = sa.select(*stored_columns(cfg)).where(t.c.source == cfg.name, t.c.batch_id == batch_id,
+                                                  t.c.row_number <= done)
+    for rows in store.read_batches(conn, query, CHECK_ROWS):
         check.validate(rows)
 
 

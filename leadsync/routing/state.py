@@ -31,9 +31,10 @@ STATUS_LABELS = {"routed": "Routed", "offered": "Offered", "unassigned": "Not Ro
 # Routing decisions are made one step at a time across every worker (the store's "routing" section). A lock
 # per candidate set would not do: capacity belongs to a partner, and a partner sits in many candidate sets;
 # which sets a batch touches is known only once it is routed, so per-set locks would be taken in no fixed
-# order and could deadlock. One section, held from reading the leads and the pointers until the decisions and
-# new pointers commit, cannot hand out a slot twice or exceed a capacity, and costs little: routing a million
-# leads takes seconds, while the long steps (pulls, mapping, writeback) stay parallel.
+# order and could deadlock. One section, held from reading the pointers and open leads until the decisions and
+# new pointers commit, cannot hand out a slot twice or exceed a capacity. New leads are routed a slice at a
+# time, each slice a turn in the section (assign.py), so two sources' routing interleaves; the long steps
+# (pulls, mapping, writeback) never take it.
 ROUTING_SECTION = "routing"
 
 # DuckDB's memory cap while a routing run's session is open. The session reads every waiting lead and writes
@@ -101,8 +102,8 @@ def record(store: LeadStore, conn: sa.Connection, decisions: pd.DataFrame | pa.T
 
     `decisions` (a DataFrame, or an Arrow table of DECISION_SCHEMA's columns, text as plain or dictionary
     arrays) has lead_id, source, version, action, attempt, decided_by and DECISION_FIELDS. Keys are (lead,
-    version), so recording the same decision twice adds nothing. `first`: leads never routed before, chosen in
-    this transaction under the routing section; nothing of theirs can exist yet, so the rows are plain appends
+    version), so recording the same decision twice adds nothing. `first`: leads never routed before, chosen by
+    the source's one router (assign.route_new_leads); nothing of theirs can exist yet, so the rows are plain appends
     (no key lookups against millions of earlier decisions). `context`: the leads' context for their events
     (writeback/lead_context.py), row for row with `decisions`, when the caller has just read it; otherwise
     the events look it up as they are queued."""

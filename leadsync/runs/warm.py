@@ -4,7 +4,8 @@ modules already imported. Otherwise the first step a worker runs pays them itsel
 the code location's modules, 1.0 s, and Dagster's Postgres storage, 0.7 s), on the run's critical path.
 
 Imports only: no definitions are built and no connection is opened here, since both would be shared by the
-processes forked after. A module that fails to import is logged and left to the step, which reports it as the
+processes forked after. Nor anything that starts threads at import (polars, and pandera's polars backend with
+it: a process forked while they run may deadlock in them); the schema check imports those in the step. A module that fails to import is logged and left to the step, which reports it as the
 step's own error.
 """
 
@@ -21,8 +22,6 @@ MODULES = (
     "psycopg",
     "pgpq",
     "duckdb",
-    "polars",
-    "pandera.polars",  # the schema_valid check
     "paramiko",  # SFTP sources
     "leadsync.pipeline",
 )

@@ -216,20 +216,26 @@ class LeadStore:
     def exclusive(self, section: str) -> Iterator[None]:
         """Hold a critical section across several transactions (e.g. one partner's CRM work: HTTP calls
         between store writes). Postgres: a session-level advisory lock on a connection of its own, freed on
-        exit or when the process dies (the server drops the session). DuckDB: nothing, since the embedded
+        exit, on an exception (the connection is discarded, so the server ends its session) or when the
+        process dies. DuckDB: nothing, since the embedded
         default runs one writer step at a time (the lead_store pool)."""
         if self.dialect != "postgresql":
             yield
             return
         key = _lock_key(section)
         with self.engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            conn.commit()
             try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
                 conn.commit()
+                yield
+            except BaseException:
+                # the lock may be held (an interrupt between taking it and the block): this connection must not go
+                # back to the pool with it, where every later holder of the section would wait for ever
+                if not conn.closed:
+                    conn.invalidate()
+                raise
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            conn.commit()
 
     def hold(self, conn: sa.Connection, section: str) -> None:
         """Enter a critical section shared by every process and machine using this store, held until
@@ -434,31 +440,35 @@ class StoreSession:
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
         """A transaction on the session's connection: committed when the block ends, rolled back (and the
-        connection closed, so the next transaction starts afresh) on an exception."""
-        if self._conn is None:
-            held = ExitStack()
+        connection discarded, so the next transaction starts afresh on a new one: nothing it made, such as a
+        temporary table, lingers on a pooled connection) on an exception. Store faults are waited for and named
+        as `LeadStore.begin` does (faults.py)."""
+        with faults.translated(self.store.url):
+            if self._conn is None:
+                held = ExitStack()
+                try:
+                    # not lingering: release() lets other processes in at once, and the instance its SET threads /
+                    # memory_limit changed is closed with it
+                    held.enter_context(self.store.turn(linger=False))
+                    self._conn = held.enter_context(faults.opened(self.store.engine.connect, self.store.lock_wait))
+                    if self._threads:
+                        self._conn.exec_driver_sql(f"SET threads = {int(self._threads)}")
+                    if self._memory:
+                        self._conn.exec_driver_sql(
+                            f"SET memory_limit = '{smaller_size(self._memory, self.store.memory_cap)}'")
+                    if self._threads or self._memory:
+                        self._conn.commit()
+                except BaseException:
+                    held.close()
+                    self._conn = None
+                    raise
+                self._held = held
             try:
-                # not lingering: release() lets other processes in at once, and the instance its SET threads /
-                # memory_limit changed is closed with it
-                held.enter_context(self.store.turn(linger=False))
-                self._conn = held.enter_context(self.store.engine.connect())
-                if self._threads:
-                    self._conn.exec_driver_sql(f"SET threads = {int(self._threads)}")
-                if self._memory:
-                    self._conn.exec_driver_sql(
-                        f"SET memory_limit = '{smaller_size(self._memory, self.store.memory_cap)}'")
-                if self._threads or self._memory:
-                    self._conn.commit()
+                with self._conn.begin():
+                    yield self._conn
             except BaseException:
-                held.close()
+                self.release(discard=True)
                 raise
-            self._held = held
-        try:
-            with self._conn.begin():
-                yield self._conn
-        except BaseException:
-            self.release()
-            raise
 
     def unsaved_bytes(self) -> int:
         """DuckDB: the bytes of the rows committed on this connection and not yet checkpointed into the file,
@@ -470,9 +480,12 @@ class StoreSession:
         return int(driver.sql("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
                               "WHERE tag = 'IN_MEMORY_TABLE'").fetchall()[0][0])
 
-    def release(self) -> None:
-        """Close the connection (and free the file lock) until the next `begin()`."""
-        held, self._held, self._conn = self._held, None, None
+    def release(self, discard: bool = False) -> None:
+        """Close the connection (and free the file lock) until the next `begin()`; `discard`: the connection is
+        not returned to the pool (the server ends its session)."""
+        held, conn, self._held, self._conn = self._held, self._conn, None, None
+        if discard and conn is not None and not conn.closed:
+            conn.invalidate()
         if held is not None:
             held.close()
 

@@ -5,8 +5,8 @@ the code location's modules, 1.0 s, and Dagster's Postgres storage, 0.7 s), on t
 
 Imports only: no definitions are built and no connection is opened here, since both would be shared by the
 processes forked after. Nor anything that starts threads at import (polars, and pandera's polars backend with
-it: a process forked while they run may deadlock in them); the schema check imports those in the step. A module that fails to import is logged and left to the step, which reports it as the
-step's own error.
+it: a process forked while they run may deadlock in them); the schema check imports those in the step.
+A module that fails to import is logged and left to the step, which reports it as the step's own error.
 """
 
 import importlib

@@ -21,6 +21,7 @@ _browser_module = importlib.util.module_from_spec(_spec)
 sys.modules["lifecycle_browser"] = _browser_module
 _spec.loader.exec_module(_browser_module)
 browser = _browser_module.browser  # the same headless Chromium fixture
+submit = _browser_module.submit
 
 
 def keep(browser, tmp_path: Path, name: str) -> Path:
@@ -52,10 +53,10 @@ def test_a_supplier_user_enters_a_lead_works_the_queue_and_reads_a_chart(browser
     browser.get(f"{world.base_url}/console/")
     wait.until(ec.presence_of_element_located((By.ID, "send-link")))
     browser.find_element(By.ID, "email").send_keys(SUPPLIER)
-    browser.find_element(By.ID, "send-link").click()
+    submit(browser, browser.find_element(By.ID, "send-link"))
     wait.until(ec.presence_of_element_located((By.ID, "sent")))
     browser.get(world.base_url + world.sign_in_link(SUPPLIER))
-    browser.find_element(By.ID, "sign-in").click()
+    submit(browser, browser.find_element(By.ID, "sign-in"))
     wait.until(ec.title_contains("Unassigned and review queues"))
 
     # a lead entered by hand: mapped, routed, written back
@@ -67,7 +68,7 @@ def test_a_supplier_user_enters_a_lead_works_the_queue_and_reads_a_chart(browser
             Select(element).select_by_visible_text(value)
         else:
             element.send_keys(value)
-    browser.find_element(By.ID, "enter-lead").click()
+    submit(browser, browser.find_element(By.ID, "enter-lead"))
     wait.until(ec.presence_of_element_located((By.ID, "entered")))
     assert browser.find_element(By.ID, "entered-status").text == "routed"
     assert browser.find_element(By.ID, "entered-partner").text in ("northwind", "cascade")
@@ -82,7 +83,7 @@ def test_a_supplier_user_enters_a_lead_works_the_queue_and_reads_a_chart(browser
         box.click()
     Select(browser.find_element(By.ID, "partner-unassigned")).select_by_value("bluepeak")
     browser.find_element(By.ID, "note-unassigned").send_keys("Texas goes to Blue Peak this quarter")
-    browser.find_element(By.ID, "apply-unassigned").click()
+    submit(browser, browser.find_element(By.ID, "apply-unassigned"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "notice"), "3 lead(s) changed"))
     assert [world.assignment(lead)["partner_id"] for lead in waiting] == ["bluepeak"] * 3
 
@@ -92,7 +93,7 @@ def test_a_supplier_user_enters_a_lead_works_the_queue_and_reads_a_chart(browser
     wait.until(ec.presence_of_element_located((By.ID, "report-options")))
     for field, value in (("from", "2026-11-01"), ("to", "2026-11-14")):  # a date input's value is ISO whatever
         browser.execute_script("arguments[0].value = arguments[1]", browser.find_element(By.ID, field), value)
-    browser.find_element(By.ID, "show-report").click()
+    submit(browser, browser.find_element(By.ID, "show-report"))
     wait.until(ec.url_contains("to=2026-11-14"))
     chart = wait.until(ec.presence_of_element_located((By.ID, "chart")))
     wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", chart) > 0)

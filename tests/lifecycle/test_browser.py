@@ -37,6 +37,23 @@ def browser():
     driver.quit()
 
 
+def submit(browser, control, timeout: float = 15) -> None:
+    """Click a control that posts its form and wait until the page it was on is gone. Until then a wait for
+    the next page's element can find the old page's element of the same id and read it while Chromium
+    replaces the document, which chromedriver answers with an error of its own ("Node with given id does not
+    belong to the document") rather than a stale element: it failed a CI run once after a bulk reject. Those
+    errors are what the old page going looks like, so they are the ones the wait for it passes over."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = browser.find_element(By.TAG_NAME, "html")
+    control.click()
+    WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.staleness_of(page))
+
+
 def test_partner_rejects_a_lead_with_a_reason_in_a_real_browser(browser, served):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
@@ -52,14 +69,14 @@ def test_partner_rejects_a_lead_with_a_reason_in_a_real_browser(browser, served)
     assert browser.title == "Reject this lead"
     assert "Ada Lovelace, Engines" in browser.find_element(By.TAG_NAME, "h2").text
 
-    browser.find_element(By.ID, "reject").click()  # no reason chosen
+    submit(browser, browser.find_element(By.ID, "reject"))  # no reason chosen
     WebDriverWait(browser, 15).until(
         expected_conditions.text_to_be_present_in_element((By.ID, "error"), "Choose a reason"))
     assert served.assignment(lead)["status"] == "routed"
 
     browser.find_element(By.CSS_SELECTOR, "input[name=reason][value=not_our_territory]").click()
     browser.find_element(By.ID, "comment").send_keys("We only cover the West Coast")
-    browser.find_element(By.ID, "reject").click()
+    submit(browser, browser.find_element(By.ID, "reject"))
 
     # the form posts and a new page loads: wait for it rather than read the old page's title
     WebDriverWait(browser, 15).until(expected_conditions.title_is("Lead rejected"))

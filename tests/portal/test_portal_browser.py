@@ -21,6 +21,7 @@ _spec = importlib.util.spec_from_file_location("lifecycle_browser", Path(__file_
 _browser_module = importlib.util.module_from_spec(_spec)
 sys.modules["lifecycle_browser"] = _browser_module
 _spec.loader.exec_module(_browser_module)
+submit = _browser_module.submit
 
 
 @pytest.fixture(scope="module")
@@ -48,41 +49,41 @@ def test_a_partner_admin_works_leads_changes_a_setting_and_sees_the_ranking(brow
     browser.get(f"{served.base_url}/portal/")
     wait.until(ec.title_is("Sign in to the partner portal"))
     browser.find_element(By.ID, "email").send_keys("leads@northwind.example")
-    browser.find_element(By.ID, "send-link").click()
+    submit(browser, browser.find_element(By.ID, "send-link"))
     wait.until(ec.presence_of_element_located((By.ID, "sent")))
     served.wait_for_mail(1)
     (mail,) = served.inbox.to("leads@northwind.example")
     browser.get(next(word for word in mail.text.split() if "/portal/sign-in/link" in word))
-    browser.find_element(By.ID, "sign-in").click()
+    submit(browser, browser.find_element(By.ID, "sign-in"))
     wait.until(ec.title_is("Your leads"))
 
     Select(browser.find_element(By.ID, "f-campaign")).select_by_visible_text("Spring Webinar")
-    browser.find_element(By.ID, "apply-filter").click()
+    submit(browser, browser.find_element(By.ID, "apply-filter"))
     wait.until(ec.url_contains("campaign=Spring"))
     boxes = browser.find_elements(By.NAME, "lead_id")
     assert sorted(b.get_attribute("value") for b in boxes) == sorted(leads[:5])
 
     for box in boxes[:3]:
         box.click()
-    browser.find_element(By.ID, "bulk-accept").click()
+    submit(browser, browser.find_element(By.ID, "bulk-accept"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "notice"), "3 of 3 lead(s) done."))
     accepted = [served.assignment(i)["status"] for i in leads[:5]].count("accepted")
     assert accepted == 3
 
     Select(browser.find_element(By.ID, "f-status")).select_by_value("routed")
-    browser.find_element(By.ID, "apply-filter").click()
+    submit(browser, browser.find_element(By.ID, "apply-filter"))
     wait.until(ec.url_contains("status=routed"))
     routed = browser.find_elements(By.NAME, "lead_id")
     assert len(routed) == 2  # the two Spring Webinar leads not accepted
     for box in routed:
         box.click()
-    browser.find_element(By.ID, "bulk-reject").click()  # no reason chosen: refused, nothing changes
+    submit(browser, browser.find_element(By.ID, "bulk-reject"))  # no reason chosen: refused, nothing changes
     wait.until(ec.text_to_be_present_in_element((By.ID, "notice"), "Choose a reason"))
     for box in browser.find_elements(By.NAME, "lead_id"):
         box.click()
     Select(browser.find_element(By.ID, "reason")).select_by_value("not_our_territory")
     browser.find_element(By.ID, "comment").send_keys("West Coast only")
-    browser.find_element(By.ID, "bulk-reject").click()
+    submit(browser, browser.find_element(By.ID, "bulk-reject"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "notice"), "2 of 2 lead(s) done."))
     rejections = served.outbox().query("kind == 'rejection'")
     assert len(rejections) == 2 and set(rejections["data"].map(lambda d: d["rejection_reason"])) == {
@@ -94,7 +95,7 @@ def test_a_partner_admin_works_leads_changes_a_setting_and_sees_the_ranking(brow
     browser.find_element(By.CSS_SELECTOR, "input[name=notification_users][value='leads@northwind.example']").click()
     browser.find_element(By.CSS_SELECTOR, "input[name=notification_users][value='ops@northwind.example']").click()
     browser.find_element(By.CSS_SELECTOR, "input[name=notified_reps][value='nora@northwind.example']").click()
-    browser.find_element(By.ID, "save-settings").click()
+    submit(browser, browser.find_element(By.ID, "save-settings"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "notice"), "Saved: notification_users, notified_reps."))
     assert "by leads@northwind.example" in browser.find_element(By.ID, "origin-notification_users").text
 
@@ -111,7 +112,7 @@ def test_a_partner_admin_works_leads_changes_a_setting_and_sees_the_ranking(brow
     browser.find_element(By.ID, "rg-0-name").send_keys("enterprise")
     browser.find_element(By.ID, "rg-0-0-field").send_keys("lead_type")
     browser.find_element(By.ID, "rg-0-0-value").send_keys("Enterprise")
-    browser.find_element(By.ID, "save-settings").click()
+    submit(browser, browser.find_element(By.ID, "save-settings"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "notice"), "Saved: auto_registration, registration_rules."))
     created = register_partner_leads(served.ctx, "north", [{"reference": "B-1", "lead_type": "Enterprise"},
                                                            {"reference": "B-2", "lead_type": "SMB"}], now())

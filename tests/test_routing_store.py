@@ -268,6 +268,58 @@ def test_manual_assign_reassign_and_withdraw_keep_an_audit_trail(store_url, sour
         assign_by_hand(store, partners, "missing", "a", T0)
 
 
+def test_a_lead_assigned_by_hand_while_its_source_routes_waits_for_the_router(postgres_url, source, partners,
+                                                                           monkeypatch):
+    """A router chooses its queue (leads without a decision) once and appends each slice's first decisions. A
+    lead assigned by hand after the queue was chosen waits for the router, then finds the router's decision and
+    reassigns it (version 2). Without the wait it would get a first decision of its own, and the router's slice
+    would fail on the assignments' key."""
+    import threading
+
+    from leadsync import assign
+
+    store = LeadStore(postgres_url)
+    (lead,) = put_leads(store, "b0", [{"country": "US"}], T0)
+    queued, go = threading.Event(), threading.Event()
+    real_queue = assign._queue_new_leads
+
+    def pausing(*args, **kwargs):
+        waiting = real_queue(*args, **kwargs)
+        queued.set()
+        go.wait(20)
+        return waiting
+
+    monkeypatch.setattr(assign, "_queue_new_leads", pausing)
+    results, errors = {}, []
+
+    def run(name, call):
+        try:
+            results[name] = call()
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    router = threading.Thread(target=run, args=("router", lambda: route_new_leads(source, partners, store, T0)))
+    router.start()
+    assert queued.wait(20)
+    by_hand = threading.Thread(target=run, args=("hand", lambda: assign_by_hand(store, partners, lead, "c", T0,
+                                                                                 actor="dana")))
+    by_hand.start()
+    by_hand.join(timeout=1)
+    try:
+        assert by_hand.is_alive()  # waits for the router of the lead's source
+    finally:
+        go.set()
+        router.join(timeout=30)
+        by_hand.join(timeout=30)
+    assert not errors
+    assert results["router"].decided == 1
+    assert (results["hand"].action, results["hand"].previous_partner_id, results["hand"].version) == (
+        "reassigned", "a", 2)
+    row = current(store).loc[lead]
+    assert (row["partner_id"], row["version"], row["decided_by"]) == ("c", 2, "manual:dana")
+    assert len(outbox(store)) == 2
+
+
 def test_dry_run_shows_what_changes_and_writes_nothing(store_url, source, partners):
     store = LeadStore(store_url)
     put_leads(store, "b0", [{"country": "US"}, {"country": "FR"}, {"country": "CA"}], T0)

@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from leadsync.config.partners import PartnersConfig
-from leadsync.routing.state import record
+from leadsync.routing.state import ROUTING_SECTION, record
 from leadsync.store import LeadStore, tables
 
 
@@ -37,6 +37,16 @@ def _current(conn: sa.Connection, lead_id: str) -> tuple[str, dict | None]:
     return source, dict(row) if row else None
 
 
+def _wait_for_routing(store: LeadStore, conn: sa.Connection, source: str) -> None:
+    """Wait until no router of `source` is running, and keep any from starting and deciding until `conn`'s
+    transaction ends. A router chooses its queue (the leads without a decision) once and decides it slice by
+    slice, each as a plain append (routing.state.record, first=True): a lead assigned by hand in between would
+    get a second first decision, which on Postgres fails the router's slice on the assignments' key. Taken only
+    for a lead with no decision yet, so changing a routed lead never waits for a large routing run. (DuckDB:
+    nothing to wait for; the router's session keeps the file's one writer from its first slice to its last.)"""
+    store.hold(conn, f"{ROUTING_SECTION}:{source}")
+
+
 def assign_by_hand(store: LeadStore, partners: PartnersConfig, lead_id: str, partner_id: str, now: datetime,
                    rep_email: str | None = None, reason: str | None = None, actor: str = "operator") -> ManualResult:
     partner = partners.by_id(partner_id)
@@ -53,6 +63,9 @@ def assign_by_hand(store: LeadStore, partners: PartnersConfig, lead_id: str, par
             raise ManualAssignmentError(f"'{rep_email}' is not a rep of {partner.name} (reps: {reps})")
     with store.begin() as conn:
         source, current = _current(conn, lead_id)
+        if current is None:  # never decided: it may be in its source's routing queue right now
+            _wait_for_routing(store, conn, source)
+            source, current = _current(conn, lead_id)  # the router may have decided it meanwhile
         previous = current["partner_id"] if current else None
         if current and current["status"] in ("routed", "accepted") and previous == partner_id and \
                 (current["rep_email"] or None) == (rep.email if rep else None):

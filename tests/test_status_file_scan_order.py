@@ -1,7 +1,8 @@
 """On DuckDB a part of a status file is written unsorted, from the outbox alone, only where the outbox holds the
 batch's events in seq order and nothing else of the source in the part's range (writeback/status_scan_order.py);
-otherwise it is sorted as before. Either way the file holds exactly the batch's events, in seq order, with the
-same bytes the sorted way gives."""
+otherwise it is sorted as before. On Postgres a part's rows are chosen by the outbox alone where the batch holds
+all of its source's events in the range, else through the batch's bindings. Either way the file holds exactly the
+batch's events, in seq order, with the same bytes the sorted way gives."""
 
 from datetime import UTC, datetime
 
@@ -60,7 +61,7 @@ def sorted_bytes(store, batch, monkeypatch) -> bytes:
 
 
 def lead_ids(data: bytes) -> list[str]:
-    return [line.split(",")[0] for line in data.decode().split("\r\n")[1:-1]]
+    return [line.split(",")[0] for line in data.decode().splitlines()[1:]]
 
 
 def test_all_of_a_sources_events_are_written_unsorted_with_the_sorted_bytes(store, paths_taken, monkeypatch):
@@ -123,3 +124,65 @@ def test_a_plan_with_a_join_does_not_count_as_keeping_order(store):
             assert not status_scan_order.plan_keeps_order(conn, joined)
         finally:
             conn.exec_driver_sql("RESET preserve_insertion_order")
+
+
+@pytest.fixture
+def pg_store(postgres_url):
+    store = LeadStore(postgres_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def outbox_alone(monkeypatch):
+    """Postgres, per part rendered: True where its rows were chosen by the outbox alone, False where the batch's
+    bindings were joined."""
+    taken: list[bool] = []
+    real = status_scan_order.batch_alone_in_range
+
+    def spy(*args, **kwargs):
+        taken.append(real(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(status_scan_order, "batch_alone_in_range", spy)
+    return taken
+
+
+def joined_bytes(store, batch, monkeypatch) -> bytes:
+    """The file with every part's rows chosen through the batch's bindings: the reference."""
+    with monkeypatch.context() as m:
+        m.setattr(status_scan_order, "batch_alone_in_range", lambda *args, **kwargs: False)
+        return sftp_status_file.render_status_csv(store, batch)
+
+
+def test_postgres_reads_a_batch_holding_all_its_sources_events_from_the_outbox_alone(pg_store, outbox_alone,
+                                                                                     monkeypatch):
+    for n in range(12):  # two sources' events interleaved in the outbox
+        queue(pg_store, "a", [n])
+        queue(pg_store, "b", [n])
+    batch = prepare(pg_store)
+    monkeypatch.setattr(sftp_status_file, "PART_ROWS", 5)
+    data = sftp_status_file.render_status_csv(pg_store, batch)
+    assert outbox_alone == [True, True, True]
+    assert lead_ids(data) == [f"a-L{n:03d}" for n in range(12)]
+    assert data == joined_bytes(pg_store, batch, monkeypatch)
+    text = data.decode()
+    assert "'=HYPERLINK" in text and ",'@rule 4," in text and ",-4," in text  # inert, and a number left as is
+
+
+def test_postgres_joins_the_bindings_where_an_earlier_batch_took_events_of_the_range(pg_store, outbox_alone,
+                                                                                     monkeypatch):
+    queue(pg_store, "a", range(10))
+    first = prepare(pg_store)
+    outbox.mark_sent(pg_store, first, "outbox/first.csv", NOW,
+                     refused=pd.DataFrame({"event_id": ["a-e003"], "error": ["refused"]}))
+    queue(pg_store, "a", range(10, 15))
+    batch = prepare(pg_store, when=datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    queue(pg_store, "a", range(15, 17))  # after the batch was bound: the next batch's
+    monkeypatch.setattr(sftp_status_file, "PART_ROWS", 2)
+    data = sftp_status_file.render_status_csv(pg_store, batch)
+    # the first part runs from event 3 to event 10: events 4-9 there went out in the first batch; the last part's
+    # span ends at the batch's last event, before the events queued after it
+    assert outbox_alone == [False, True, True]
+    assert lead_ids(data) == ["a-L003", *[f"a-L{n:03d}" for n in range(10, 15)]]
+    assert data == joined_bytes(pg_store, batch, monkeypatch)

@@ -377,13 +377,15 @@ POSTGRES_INDEXES: dict[str, dict[str, str]] = {
     "assignments": {"ix_assignments_partner_status": "(partner_id, status)",
                     "ix_assignments_status_decided": "(status, decided_at)"},
     "writeback_outbox": {"brin_outbox_seq": "USING brin (seq)"},
-    "writeback_bindings": {"ix_bindings_batch": "(batch_id)"},
+    # a batch's bindings in seq order: its parts' bounds and each part's events are ranges of it
+    "writeback_bindings": {"ix_bindings_batch_seq": "(batch_id, seq)"},
 }
 
 # Indexes an earlier leadsync made on Postgres that no reader uses now: dropped as the store opens
 # (LeadStore._reconcile_postgres_indexes). The outbox's (source, created_at) served no query (a source's pending
-# events are an anti-join over the whole outbox); its B-tree on seq gave way to brin_outbox_seq.
-RETIRED_POSTGRES_INDEXES = ("ix_outbox_source_created", "ix_outbox_seq")
+# events are an anti-join over the whole outbox); its B-tree on seq gave way to brin_outbox_seq; the bindings'
+# (batch_id) to (batch_id, seq), which finds a part's range of a batch without reading the whole batch.
+RETIRED_POSTGRES_INDEXES = ("ix_outbox_source_created", "ix_outbox_seq", "ix_bindings_batch")
 
 
 def postgres_index_sql(table: str, name: str) -> str:

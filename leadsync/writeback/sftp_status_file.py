@@ -8,7 +8,8 @@ Every row comes from the outbox alone: an event carries its lead's file, row and
 (writeback/lead_context.py). A part is a range of outbox seq: DuckDB reads only the row groups holding it
 (min-max zonemaps on an integer) and, where the outbox is checked to hold the part's events in seq order,
 writes them in that order unsorted (writeback/status_scan_order.py), else sorts only its own rows; Postgres
-finds it by its indexes. Joining the leads back by their string ids, as this did before, read every lead for
+finds it by its indexes and, where the batch holds all of its source's events in the range, by the outbox
+alone, without joining the batch's bindings. Joining the leads back by their string ids, as this did before, read every lead for
 every part (string zonemaps keep 8-byte prefixes, and every id starts with the source's name), or needed a
 sorted scratch copy of the whole file: most of the write-back's work.
 """
@@ -117,9 +118,21 @@ def status_query(batch: Batch, dialect: str, low: int | None = None, high: int |
                  neutralise_formulas: bool = True) -> sa.Select:
     """The status file's rows of the batch (outbox seq from `low` up to `high`, where given) as written: cells
     made inert (status_cells), in the outbox's order (seq)."""
-    rows = status_rows_query(batch, dialect, low, high).subquery("status_rows")
+    return _sorted(status_rows_query(batch, dialect, low, high), dialect, neutralise_formulas)
+
+
+def _sorted(rows: sa.Select, dialect: str, neutralise_formulas: bool) -> sa.Select:
+    rows = rows.subquery("status_rows")
     return (sa.select(*status_cells(rows, dialect, neutralise_formulas)).select_from(rows)
             .order_by(rows.c.seq))
+
+
+def _outbox_alone_query(batch: Batch, low: int, high: int, neutralise_formulas: bool) -> sa.Select:
+    """Postgres: status_query's rows of [low, high) chosen by a filter on the outbox alone (its BRIN index on seq
+    finds the range), sorted by seq: right where status_scan_order.batch_alone_in_range holds. Joining the
+    batch's bindings instead hashed all of them for every part (1.4-1.6 s a part of 245,760 rows, 1.2 s so)."""
+    return _sorted(_status_rows("postgresql").where(*scan_order.source_range(batch, low, high)), "postgresql",
+                   neutralise_formulas)
 
 
 def _scan_order_query(batch: Batch, low: int, high: int, neutralise_formulas: bool) -> sa.Select:
@@ -204,17 +217,25 @@ def _parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bo
     with store.session(duckdb_memory_limit=RENDER_MEMORY) as session, session.begin() as conn, \
             (insertion_order_kept(conn) if duckdb else nullcontext()):  # the order read (or ORDER BY) is written
         bounds = [None, *_part_bounds(conn, batch)]
-        first, last = scan_order.batch_seq_span(conn, batch) if duckdb else (None, None)
+        first, last = scan_order.batch_seq_span(conn, batch)
         for i, low in enumerate(bounds):
             high = bounds[i + 1] if i + 1 < len(bounds) else None
             part = folder / f"part{i:05d}.csv"
-            if not (duckdb and last is not None
-                    and _copy_in_scan_order(conn, batch, first if low is None else low,
-                                            last + 1 if high is None else high, neutralise_formulas, part,
-                                            header=i == 0)):
-                _copy_part(store, conn, status_query(batch, store.dialect, low, high, neutralise_formulas), part,
-                           header=i == 0)
+            span = (first if low is None else low, last + 1 if high is None else high) if last is not None else None
+            if not (duckdb and span and _copy_in_scan_order(conn, batch, *span, neutralise_formulas, part,
+                                                            header=i == 0)):
+                _copy_part(store, conn, _part_query(conn, batch, store.dialect, low, high, span,
+                                                    neutralise_formulas), part, header=i == 0)
             yield part
+
+
+def _part_query(conn: sa.Connection, batch: Batch, dialect: str, low: int | None, high: int | None,
+                span: tuple[int, int] | None, neutralise_formulas: bool) -> sa.Select:
+    """A part's rows sorted by seq: on Postgres from the outbox alone where the batch holds all of its source's
+    events in the part's span, else (and on DuckDB) with the batch's bindings joined."""
+    if dialect == "postgresql" and span and scan_order.batch_alone_in_range(conn, batch, *span):
+        return _outbox_alone_query(batch, *span, neutralise_formulas)
+    return status_query(batch, dialect, low, high, neutralise_formulas)
 
 
 def _copy_in_scan_order(conn: sa.Connection, batch: Batch, low: int, high: int, neutralise_formulas: bool,

@@ -53,14 +53,24 @@ def duckdb_url(tmp_path) -> str:
     return f"duckdb:///{tmp_path / 'leadsync.duckdb'}"
 
 
+def _opened_store(url: str):
+    from leadsync.store import LeadStore
+
+    store = LeadStore(url)
+    yield store
+    store.dispose()
+
+
 @pytest.fixture
 def duckdb_store(duckdb_url):
     """A new lead store on an embedded DuckDB file, closed after the test."""
-    from leadsync.store import LeadStore
+    yield from _opened_store(duckdb_url)
 
-    store = LeadStore(duckdb_url)
-    yield store
-    store.dispose()
+
+@pytest.fixture
+def postgres_store(postgres_url):
+    """A new lead store on a fresh Postgres database, closed after the test."""
+    yield from _opened_store(postgres_url)
 
 
 @pytest.fixture

@@ -20,18 +20,30 @@ def store(duckdb_store):
     return duckdb_store
 
 
-@pytest.fixture
-def paths_taken(monkeypatch):
-    """Per part rendered: True where it was written in scan order, False where it was sorted."""
+def answers_of(monkeypatch, module, name: str) -> list[bool]:
+    """What `module.name` answers, call by call (it still decides)."""
     taken: list[bool] = []
-    real = sftp_status_file._copy_in_scan_order
+    real = getattr(module, name)
 
     def spy(*args, **kwargs):
         taken.append(real(*args, **kwargs))
         return taken[-1]
 
-    monkeypatch.setattr(sftp_status_file, "_copy_in_scan_order", spy)
+    monkeypatch.setattr(module, name, spy)
     return taken
+
+
+def rendered_refusing(store, batch, monkeypatch, module, name: str) -> bytes:
+    """The file as rendered when `module.name` answers False for every part: the reference."""
+    with monkeypatch.context() as m:
+        m.setattr(module, name, lambda *args, **kwargs: False)
+        return sftp_status_file.render_status_csv(store, batch)
+
+
+@pytest.fixture
+def paths_taken(monkeypatch):
+    """Per part rendered: True where it was written in scan order, False where it was sorted."""
+    return answers_of(monkeypatch, sftp_status_file, "_copy_in_scan_order")
 
 
 def queue(store: LeadStore, source: str, numbers, seq=None) -> None:
@@ -55,9 +67,7 @@ def prepare(store: LeadStore, source: str = "a", when: datetime = NOW) -> outbox
 
 def sorted_bytes(store, batch, monkeypatch) -> bytes:
     """The file as the sorted way writes it (every part sorted): the reference."""
-    with monkeypatch.context() as m:
-        m.setattr(sftp_status_file, "_copy_in_scan_order", lambda *args, **kwargs: False)
-        return sftp_status_file.render_status_csv(store, batch)
+    return rendered_refusing(store, batch, monkeypatch, sftp_status_file, "_copy_in_scan_order")
 
 
 def lead_ids(data: bytes) -> list[str]:
@@ -127,32 +137,20 @@ def test_a_plan_with_a_join_does_not_count_as_keeping_order(store):
 
 
 @pytest.fixture
-def pg_store(postgres_url):
-    store = LeadStore(postgres_url)
-    yield store
-    store.dispose()
+def pg_store(postgres_store):
+    return postgres_store
 
 
 @pytest.fixture
 def outbox_alone(monkeypatch):
     """Postgres, per part rendered: True where its rows were chosen by the outbox alone, False where the batch's
     bindings were joined."""
-    taken: list[bool] = []
-    real = status_scan_order.batch_alone_in_range
-
-    def spy(*args, **kwargs):
-        taken.append(real(*args, **kwargs))
-        return taken[-1]
-
-    monkeypatch.setattr(status_scan_order, "batch_alone_in_range", spy)
-    return taken
+    return answers_of(monkeypatch, status_scan_order, "batch_alone_in_range")
 
 
 def joined_bytes(store, batch, monkeypatch) -> bytes:
     """The file with every part's rows chosen through the batch's bindings: the reference."""
-    with monkeypatch.context() as m:
-        m.setattr(status_scan_order, "batch_alone_in_range", lambda *args, **kwargs: False)
-        return sftp_status_file.render_status_csv(store, batch)
+    return rendered_refusing(store, batch, monkeypatch, status_scan_order, "batch_alone_in_range")
 
 
 def test_postgres_reads_a_batch_holding_all_its_sources_events_from_the_outbox_alone(pg_store, outbox_alone,

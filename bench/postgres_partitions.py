@@ -387,15 +387,12 @@ def reads_leads(store: LeadStore, data: Data, run: Runner, first: bool) -> dict[
     out: dict[str, float | None] = {}
     with store.begin() as conn:
         out[f"queue anti-join {source}"] = run.query(conn, "queue anti-join", queue_antijoin(source))
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE routing_queue ON COMMIT DROP AS SELECT lead_id, row_number() OVER "
+            f"(ORDER BY received_at, batch_id, row_number) AS ord FROM leads WHERE source = '{source}'")
+        conn.exec_driver_sql("ANALYZE routing_queue")
         cols = [l.c.lead_id, l.c.email, l.c.country, l.c.state, l.c.lead_type, l.c.products, l.c.partner_name,
                 l.c.row_number, l.c.batch_id]
-        # the queue as assign._queue_new_leads makes it on Postgres: the columns a slice reads, numbered, indexed
-        conn.exec_driver_sql(
-            f"CREATE TEMP TABLE routing_queue ON COMMIT DROP AS SELECT {', '.join(c.name for c in cols)}, "
-            "row_number() OVER (ORDER BY received_at, batch_id, row_number) AS ord FROM leads "
-            f"WHERE source = '{source}' ORDER BY ord")
-        conn.exec_driver_sql("CREATE INDEX ON routing_queue (ord)")
-        conn.exec_driver_sql("ANALYZE routing_queue")
         out["routing slice read (100k)"] = run.query(
             conn, "routing slice read (100k)", _queue_slice(store, conn, cols, 0, min(100_000, data.n)), copy=True)
         out[f"count leads of {source}"] = run.query(conn, "count leads of source",

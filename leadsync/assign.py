@@ -12,7 +12,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
-from sqlalchemy.sql import visitors
 
 from leadsync.config.schema import PartnersConfig, SourceConfig
 from leadsync.intake import leads_frame, parse_payloads
@@ -94,16 +93,15 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
     shared_state = store.dialect != "duckdb"  # other processes' decisions can commit between our slices
     with store.exclusive(f"{ROUTING_SECTION}:{cfg.name}"), \
             store.session(duckdb_memory_limit=ROUTING_DUCKDB_MEMORY) as session:
+        with session.begin() as conn:
+            waiting = _queue_new_leads(store, conn, cfg)
         used = fields_used(partners, cfg)
         policy = conflict_policy(cfg, partners)
-        read = _slice_columns(cfg, used)
-        with session.begin() as conn:
-            waiting = _queue_new_leads(store, conn, cfg, [*read, *(CONFLICT_KEYS if policy else [])])
         state: RoutingState | None = None
         for start in range(0, waiting, ROUTE_SLICE):
             stop = min(start + ROUTE_SLICE, waiting)
             with session.begin() as conn:
-                leads = _queued_leads(store, conn, cfg, used, read, start, stop)
+                leads = _queued_leads(store, conn, cfg, used, start, stop)
                 context = _lead_context(conn, leads)
                 held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
                 hold_routing(store, conn)  # from here until the slice commits
@@ -122,14 +120,11 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
     return report
 
 
-def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, columns: list) -> int:
+def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -> int:
     """The source's leads not yet routed, in arrival order, as a temporary table the slices read; returns how
     many. On DuckDB the queue holds only each lead's row id, written in arrival order (its own row ids are
     then the queue's order): a temporary table stays in memory until the transaction ends, and millions of
-    lead ids would cost hundreds of MB. On Postgres it holds the leads' `columns` the slices read, numbered in
-    arrival order (`ord`, indexed): a slice is then a range of the queue, read in order without a join. Joining
-    the leads back by their string ids for each slice took 0.8 s per 245,760 leads, against 0.2 s for the range
-    and 0.2 s more to build the wider queue (temporary: written without WAL)."""
+    lead ids would cost hundreds of MB. On Postgres it holds lead ids numbered in arrival order (`ord`)."""
     l, a = tables.leads, tables.assignments
     arrival = (l.c.received_at, l.c.batch_id, l.c.row_number)
     not_routed = (l.c.source == cfg.name, ~sa.exists().where(a.c.lead_id == l.c.lead_id))
@@ -146,40 +141,24 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, c
         with insertion_order_kept(conn):  # the ORDER BY is the queue's row order
             conn.exec_driver_sql("CREATE TEMP TABLE routing_queue AS " + store.render(conn, waiting))
     else:
-        kept = list(dict.fromkeys(c.name for expr in columns for c in visitors.iterate(expr)
-                                  if isinstance(c, sa.Column) and c.table is l))
-        ranked = sa.select(*[l.c[name] for name in kept], sa.func.row_number().over(order_by=arrival).label("ord")
-                           ).where(*not_routed).subquery("ranked")
-        waiting = sa.select(ranked).order_by(ranked.c.ord)  # written in queue order: a slice's rows lie together
+        waiting = sa.select(l.c.lead_id, sa.func.row_number().over(order_by=arrival).label("ord")).where(*not_routed)
         conn.exec_driver_sql("CREATE TEMP TABLE routing_queue AS " + store.render(conn, waiting))
-        conn.exec_driver_sql("CREATE INDEX ON routing_queue (ord)")
         conn.exec_driver_sql("ANALYZE routing_queue")  # a temporary table has no statistics: the planner loops
     return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
 
 
-def _extra_fields(cfg: SourceConfig, used: list[str]) -> list[str]:
-    """Mapped fields routing reads that have no column of their own (they live in the leads' attributes)."""
-    return [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
-
-
-def _slice_columns(cfg: SourceConfig, used: list[str]) -> list:
-    """The leads' columns a routing slice reads: ids, the segregation flag, the context its writeback events
-    carry, the fields routing uses, and the attributes where a used field lives there."""
+def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used: list[str], start: int,
+                  stop: int) -> pd.DataFrame:
+    """Queued leads start < position <= stop (stop at most the queue's length) in arrival order, with the
+    fields routing reads, as Arrow-backed columns (no Python object per value; routing dictionary-encodes them
+    in Arrow). Mapped fields without a column of their own come from the leads' attributes."""
     l = tables.leads
+    extra = [f.field for f in cfg.fields if f.field not in STANDARD_LEAD_FIELDS and f.field in set(used)]
     held = sa.func.coalesce(l.c.segregated, False).label("segregated")
     context = [l.c.row_number.label(CONTEXT_READ["source_row"]), l.c.batch_id.label(CONTEXT_READ["source_file"])]
     fields = {name for name in used if name in STANDARD_LEAD_FIELDS or name == "received_at"} | {"email"}
-    return [l.c.lead_id, held, *context, *[l.c[name] for name in sorted(fields)],
-            *([l.c.attributes] if _extra_fields(cfg, used) else [])]
-
-
-def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used: list[str], read: list,
-                  start: int, stop: int) -> pd.DataFrame:
-    """Queued leads start < position <= stop (stop at most the queue's length) in arrival order, with the
-    columns `read` (_slice_columns), as Arrow-backed columns (no Python object per value; routing
-    dictionary-encodes them in Arrow). Mapped fields without a column of their own come from the attributes."""
-    extra = _extra_fields(cfg, used)
-    query = _queue_slice(store, conn, read, start, stop)
+    cols = [l.c.lead_id, held, *context, *[l.c[name] for name in sorted(fields)]]
+    query = _queue_slice(store, conn, [*cols, *([l.c.attributes] if extra else [])], start, stop)
     batches = list(store.read_batches(conn, query))
     table = pa.Table.from_batches(batches) if batches else pa.table(
         {c.name: pa.array([], pa.bool_() if c.name == "segregated" else pa.string()) for c in query.selected_columns})
@@ -216,19 +195,13 @@ def _lead_context(conn: sa.Connection, leads: pd.DataFrame) -> pa.Table:
 
 
 def _queue_slice(store: LeadStore, conn: sa.Connection, columns: list, start: int, stop: int) -> sa.Select:
-    """`columns` of the leads at queue positions start … stop - 1, in queue order. On Postgres they are read
-    from the queue, which holds them (each leads column made the queue's column of the same name)."""
+    """`columns` of the leads at queue positions start … stop - 1, in queue order."""
+    query = sa.select(*columns)
     if store.dialect == "duckdb":
-        return _in_queue_rows(conn, sa.select(*columns), start, stop)
-    queue = sa.table("routing_queue", sa.column("ord"),
-                     *[sa.column(c.name, c.type) for c in tables.leads.c])
-
-    def on_queue(element):
-        if isinstance(element, sa.Column) and element.table is tables.leads:
-            return queue.c[element.name]
-        return None
-
-    return (sa.select(*[visitors.replacement_traverse(c, {}, on_queue) for c in columns])
+        return _in_queue_rows(conn, query, start, stop)
+    l = tables.leads
+    queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
+    return (query.select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
             .where(queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
 
 

@@ -184,3 +184,27 @@ def test_postgres_joins_the_bindings_where_an_earlier_batch_took_events_of_the_r
     assert outbox_alone == [False, True, True]
     assert lead_ids(data) == ["a-L003", *[f"a-L{n:03d}" for n in range(10, 15)]]
     assert data == joined_bytes(pg_store, batch, monkeypatch)
+
+
+def test_postgres_writes_every_part_from_the_snapshot_its_check_saw(pg_store, monkeypatch):
+    """An event of the source drawn a seq inside the batch's range before the batch was bound, and committed
+    after the check that chose the outbox-alone read, is not written in this batch's file (it goes out in the
+    next batch): the check and the COPY see one snapshot."""
+    queue(pg_store, "a", range(5), seq=[10, 20, 30, 40, 50])
+    batch = prepare(pg_store)
+    real = status_scan_order.batch_alone_in_range
+    late: list[bool] = []
+
+    def check_then_commit_a_late_event(*args, **kwargs):
+        answer = real(*args, **kwargs)
+        queue(pg_store, "a", [99], seq=[25])  # another transaction, committed now
+        late.append(answer)
+        return answer
+
+    monkeypatch.setattr(status_scan_order, "batch_alone_in_range", check_then_commit_a_late_event)
+    data = sftp_status_file.render_status_csv(pg_store, batch)
+    assert late == [True]
+    assert lead_ids(data) == [f"a-L{n:03d}" for n in range(5)]
+    monkeypatch.setattr(status_scan_order, "batch_alone_in_range", real)
+    after = prepare(pg_store, when=datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    assert lead_ids(sftp_status_file.render_status_csv(pg_store, after)) == ["a-L099"]

@@ -4,6 +4,8 @@ otherwise it is sorted as before. On Postgres a part's rows are chosen by the ou
 all of its source's events in the range, else through the batch's bindings. Either way the file holds exactly the
 batch's events, in seq order, with the same bytes the sorted way gives."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -46,6 +48,27 @@ def paths_taken(monkeypatch):
     return answers_of(monkeypatch, sftp_status_file, "_copy_in_scan_order")
 
 
+# Each engine's cheaper way to a part's rows, and what decides it: DuckDB writes unsorted from the outbox alone,
+# Postgres reads the outbox alone (sorted); both fall back to the bindings joined and sorted.
+CHEAP_WAY = {"duckdb": (sftp_status_file, "_copy_in_scan_order"),
+             "postgres": (status_scan_order, "batch_alone_in_range")}
+
+
+@dataclass
+class Engine:
+    store: LeadStore
+    cheap: list[bool]  # per part rendered: True where it took the cheaper way
+    reference: Callable[[outbox.Batch], bytes]  # the file with every part the joined, sorted way
+
+
+@pytest.fixture(params=sorted(CHEAP_WAY))
+def engine(request, monkeypatch) -> Engine:
+    store = request.getfixturevalue(f"{request.param}_store")
+    module, name = CHEAP_WAY[request.param]
+    return Engine(store, answers_of(monkeypatch, module, name),
+                  lambda batch: rendered_refusing(store, batch, monkeypatch, module, name))
+
+
 def queue(store: LeadStore, source: str, numbers, seq=None) -> None:
     numbers = list(numbers)
     # values a spreadsheet would run, and a plain negative number it must not touch
@@ -65,42 +88,41 @@ def prepare(store: LeadStore, source: str = "a", when: datetime = NOW) -> outbox
     return outbox.prepare_batch(store, source, when, sftp_status_file.status_file_name(source))
 
 
-def sorted_bytes(store, batch, monkeypatch) -> bytes:
-    """The file as the sorted way writes it (every part sorted): the reference."""
-    return rendered_refusing(store, batch, monkeypatch, sftp_status_file, "_copy_in_scan_order")
-
-
 def lead_ids(data: bytes) -> list[str]:
     return [line.split(",")[0] for line in data.decode().splitlines()[1:]]
 
 
-def test_all_of_a_sources_events_are_written_unsorted_with_the_sorted_bytes(store, paths_taken, monkeypatch):
+def test_all_of_a_sources_events_take_the_cheaper_way_with_the_same_bytes(engine, monkeypatch):
+    store = engine.store
     for n in range(12):  # two sources' events interleaved in the outbox
         queue(store, "a", [n])
         queue(store, "b", [n])
     batch = prepare(store)
     monkeypatch.setattr(sftp_status_file, "PART_ROWS", 5)
     data = sftp_status_file.render_status_csv(store, batch)
-    assert paths_taken == [True, True, True]
-    assert data == sorted_bytes(store, batch, monkeypatch)
+    assert engine.cheap == [True, True, True]
+    assert data == engine.reference(batch)
     assert lead_ids(data) == [f"a-L{n:03d}" for n in range(12)]
     text = data.decode()
     assert "'=HYPERLINK" in text and ",'@rule 4," in text and ",-4," in text  # inert, and a number left as is
 
 
-def test_a_range_holding_events_an_earlier_batch_took_is_sorted(store, paths_taken, monkeypatch):
+def test_a_range_holding_events_an_earlier_batch_took_is_joined(engine, monkeypatch):
+    store = engine.store
     queue(store, "a", range(10))
     first = prepare(store)
     outbox.mark_sent(store, first, "outbox/first.csv", NOW,
                      refused=pd.DataFrame({"event_id": ["a-e003"], "error": ["refused"]}))
     queue(store, "a", range(10, 15))
     batch = prepare(store, when=datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    queue(store, "a", range(15, 17))  # after the batch was bound: the next batch's
     monkeypatch.setattr(sftp_status_file, "PART_ROWS", 2)
     data = sftp_status_file.render_status_csv(store, batch)
-    # the first part runs from event 3 to event 10: events 4-9 there went out in the first batch
-    assert paths_taken == [False, True, True]
+    # the first part runs from event 3 to event 10: events 4-9 there went out in the first batch; the last part's
+    # span ends at the batch's last event, before the events queued after it
+    assert engine.cheap == [False, True, True]
     assert lead_ids(data) == ["a-L003", *[f"a-L{n:03d}" for n in range(10, 15)]]
-    assert data == sorted_bytes(store, batch, monkeypatch)
+    assert data == engine.reference(batch)
 
 
 def test_events_stored_out_of_seq_order_are_sorted(store, paths_taken):
@@ -136,75 +158,25 @@ def test_a_plan_with_a_join_does_not_count_as_keeping_order(store):
             conn.exec_driver_sql("RESET preserve_insertion_order")
 
 
-@pytest.fixture
-def pg_store(postgres_store):
-    return postgres_store
-
-
-@pytest.fixture
-def outbox_alone(monkeypatch):
-    """Postgres, per part rendered: True where its rows were chosen by the outbox alone, False where the batch's
-    bindings were joined."""
-    return answers_of(monkeypatch, status_scan_order, "batch_alone_in_range")
-
-
-def joined_bytes(store, batch, monkeypatch) -> bytes:
-    """The file with every part's rows chosen through the batch's bindings: the reference."""
-    return rendered_refusing(store, batch, monkeypatch, status_scan_order, "batch_alone_in_range")
-
-
-def test_postgres_reads_a_batch_holding_all_its_sources_events_from_the_outbox_alone(pg_store, outbox_alone,
-                                                                                     monkeypatch):
-    for n in range(12):  # two sources' events interleaved in the outbox
-        queue(pg_store, "a", [n])
-        queue(pg_store, "b", [n])
-    batch = prepare(pg_store)
-    monkeypatch.setattr(sftp_status_file, "PART_ROWS", 5)
-    data = sftp_status_file.render_status_csv(pg_store, batch)
-    assert outbox_alone == [True, True, True]
-    assert lead_ids(data) == [f"a-L{n:03d}" for n in range(12)]
-    assert data == joined_bytes(pg_store, batch, monkeypatch)
-    text = data.decode()
-    assert "'=HYPERLINK" in text and ",'@rule 4," in text and ",-4," in text  # inert, and a number left as is
-
-
-def test_postgres_joins_the_bindings_where_an_earlier_batch_took_events_of_the_range(pg_store, outbox_alone,
-                                                                                     monkeypatch):
-    queue(pg_store, "a", range(10))
-    first = prepare(pg_store)
-    outbox.mark_sent(pg_store, first, "outbox/first.csv", NOW,
-                     refused=pd.DataFrame({"event_id": ["a-e003"], "error": ["refused"]}))
-    queue(pg_store, "a", range(10, 15))
-    batch = prepare(pg_store, when=datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
-    queue(pg_store, "a", range(15, 17))  # after the batch was bound: the next batch's
-    monkeypatch.setattr(sftp_status_file, "PART_ROWS", 2)
-    data = sftp_status_file.render_status_csv(pg_store, batch)
-    # the first part runs from event 3 to event 10: events 4-9 there went out in the first batch; the last part's
-    # span ends at the batch's last event, before the events queued after it
-    assert outbox_alone == [False, True, True]
-    assert lead_ids(data) == ["a-L003", *[f"a-L{n:03d}" for n in range(10, 15)]]
-    assert data == joined_bytes(pg_store, batch, monkeypatch)
-
-
-def test_postgres_writes_every_part_from_the_snapshot_its_check_saw(pg_store, monkeypatch):
+def test_postgres_writes_every_part_from_the_snapshot_its_check_saw(postgres_store, monkeypatch):
     """An event of the source drawn a seq inside the batch's range before the batch was bound, and committed
     after the check that chose the outbox-alone read, is not written in this batch's file (it goes out in the
     next batch): the check and the COPY see one snapshot."""
-    queue(pg_store, "a", range(5), seq=[10, 20, 30, 40, 50])
-    batch = prepare(pg_store)
+    queue(postgres_store, "a", range(5), seq=[10, 20, 30, 40, 50])
+    batch = prepare(postgres_store)
     real = status_scan_order.batch_alone_in_range
     late: list[bool] = []
 
     def check_then_commit_a_late_event(*args, **kwargs):
         answer = real(*args, **kwargs)
-        queue(pg_store, "a", [99], seq=[25])  # another transaction, committed now
+        queue(postgres_store, "a", [99], seq=[25])  # another transaction, committed now
         late.append(answer)
         return answer
 
     monkeypatch.setattr(status_scan_order, "batch_alone_in_range", check_then_commit_a_late_event)
-    data = sftp_status_file.render_status_csv(pg_store, batch)
+    data = sftp_status_file.render_status_csv(postgres_store, batch)
     assert late == [True]
     assert lead_ids(data) == [f"a-L{n:03d}" for n in range(5)]
     monkeypatch.setattr(status_scan_order, "batch_alone_in_range", real)
-    after = prepare(pg_store, when=datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
-    assert lead_ids(sftp_status_file.render_status_csv(pg_store, after)) == ["a-L099"]
+    after = prepare(postgres_store, when=datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    assert lead_ids(sftp_status_file.render_status_csv(postgres_store, after)) == ["a-L099"]

@@ -91,7 +91,8 @@ def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: st
     """The batch's slices not yet in the intake's slice ledger, in row order, one transaction each; the last
     one also writes the batch's ledger row. A batch a crash interrupted goes on after its last slice mapped."""
     in_store = store.dialect == "duckdb"
-    with store.begin() as conn:
+    cap = INTAKE_UPDATE_DUCKDB_MEMORY if _leads_conflict(cfg)[0] == "update" else INTAKE_DUCKDB_MEMORY
+    with store.begin() as conn, store.memory_limit(conn, cap):  # the resumed slices' check reads under it too
         columns = raw.batch_columns(conn, cfg.name, names)
         done = conn.execute(sa.select(sa.func.max(tables.intake_slices.c.last_row))
                             .where(tables.intake_slices.c.batch_id == batch_id)).scalar()
@@ -105,7 +106,6 @@ def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: st
     except MissingColumnsError as exc:  # the mapping changed since the pull: nothing maps
         plan, problem = None, str(exc)
     work = _slice_in_store if in_store else _slice_outside
-    cap = INTAKE_UPDATE_DUCKDB_MEMORY if _leads_conflict(cfg)[0] == "update" else INTAKE_DUCKDB_MEMORY
     for i, (first, last) in enumerate(ranges or [None]):
         with store.begin() as conn, store.memory_limit(conn, cap):
             if first is None:  # no rows left to map (none stored): the batch is done

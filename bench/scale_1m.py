@@ -12,7 +12,11 @@ and Dagster's storage on Postgres. Needs PostgreSQL on 127.0.0.1:5432
 and RabbitMQ on 127.0.0.1:5672 for the scale modes.
 
 Prints per mode: wall time, leads stored, assignments, and peak memory (the largest single process and the
-sum over every process of the mode: this one, the workers and their pool processes), sampled from /proc.
+sum over every process of the mode: this one, the workers and their pool processes), sampled from /proc; and
+the CPU seconds the mode used, by whom: this process (the embedded mode's whole work, and the SFTP sandbox),
+the run orchestrators (`dagster job execute`), the workers, the Postgres server (its backends, autovacuum and
+background processes), the broker (RabbitMQ, Redis) and the rest of the machine. On 2 cores a mode that keeps
+both busy cannot finish sooner than its CPU seconds / 2: the scale profile's bar is a budget of CPU seconds.
 With --steps, each run's steps too: when each started after the mode's start and how long it took, from
 Dagster's own step events, so the time between steps (a worker taking the step, loading the code location)
 shows apart from the steps' work.
@@ -20,6 +24,7 @@ shows apart from the steps' work.
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,6 +49,8 @@ PASSWORD = "bench-password"
 SOURCES = ("sftp_demo", "sftp_two")
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
+BROKERS = ("beam.smp", "redis-server")
 
 
 class MemorySampler:
@@ -83,6 +90,59 @@ class MemorySampler:
             self.peak_total = max(self.peak_total, sum(rss))
             self.peak_single = max(self.peak_single, max(rss, default=0))
             self._stop.wait(0.5)
+
+
+def _proc_cpu(entry: str) -> tuple[str, int, float] | None:
+    """(command name, process group, CPU seconds of the process and of its children it has reaped)."""
+    try:
+        stat = Path(f"/proc/{entry}/stat").read_text()
+    except OSError:
+        return None
+    name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+    return name, int(rest[2]), sum(int(v) for v in rest[11:15]) / TICK
+
+
+class CpuMeter:
+    """CPU seconds used between `start()` and `stop()`, by whom (see the module's docstring). Counts what the
+    kernel has accounted: a process's own time and that of the children it reaped (the Postgres server's
+    backends that ended, the workers' pool processes), so nothing that ran and exited in between is missed."""
+
+    def __init__(self, groups: list[int] | None = None):
+        self.groups = set(groups or [])
+        self.used: dict[str, float] = {}
+
+    def _snapshot(self) -> dict[str, float]:
+        found = dict.fromkeys(("workers", "postgres", "broker"), 0.0)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or not (seen := _proc_cpu(entry)):
+                continue
+            name, group, seconds = seen
+            if group in self.groups:
+                found["workers"] += seconds
+            elif name == "postgres":
+                found["postgres"] += seconds
+            elif name in BROKERS:
+                found["broker"] += seconds
+        me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        found["this process"] = me.ru_utime + me.ru_stime
+        found["orchestrators"] = children.ru_utime + children.ru_stime  # the runs' processes, once waited for
+        busy = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        found["machine"] = (sum(busy) - busy[3] - busy[4]) / TICK  # all but idle and iowait
+        return found
+
+    def start(self) -> "CpuMeter":
+        self._start = self._snapshot()
+        return self
+
+    def stop(self) -> None:
+        end = self._snapshot()
+        self.used = {k: end[k] - self._start[k] for k in end}
+        self.used["other"] = self.used["machine"] - sum(v for k, v in self.used.items() if k != "machine")
+
+    def line(self) -> str:
+        parts = [f"{k} {self.used[k]:.1f}" for k in ("this process", "orchestrators", "workers", "postgres",
+                                                     "broker", "other")]
+        return f"  cpu s: {self.used['machine']:.1f} in all ({', '.join(parts)})"
 
 
 def make_project(root: Path, sftp: SftpSandbox) -> Path:
@@ -169,11 +229,13 @@ def _run_mode(mode: str, files: Path, work: Path, steps: bool, made: list[str]) 
             store_url = f"duckdb:///{root / 'leadsync.duckdb'}"
             defs = build_definitions(mappings, store_url)
             started, started_at = time.perf_counter(), time.time()
+            cpu = CpuMeter().start()
             with dg.DagsterInstance.ephemeral() as instance, MemorySampler() as mem:
                 ok = all(defs.resolve_job_def(f"{s}_sync").execute_in_process(raise_on_error=False,
                                                                               instance=instance).success
                          for s in SOURCES)
                 took = time.perf_counter() - started
+                cpu.stop()
                 step_report = step_lines(instance, started_at) if steps else []
         else:
             from leadsync.runs.workers import Workers
@@ -198,6 +260,7 @@ def _run_mode(mode: str, files: Path, work: Path, steps: bool, made: list[str]) 
                 with dg.DagsterInstance.from_config(str(home)) as instance:
                     set_pool_limits(instance, pools_of(build_definitions(mappings)))
                 started, started_at = time.perf_counter(), time.time()
+                cpu = CpuMeter([w.process.pid for w in workers.workers]).start()
                 # each run orchestrated by its own process, as Dagster's run launcher does: `dagster job execute`
                 runs = [subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
                                           "leadsync.definitions", "-j", f"{s}_sync"],
@@ -207,13 +270,14 @@ def _run_mode(mode: str, files: Path, work: Path, steps: bool, made: list[str]) 
                 with MemorySampler([w.process.pid for w in workers.workers] + [r.pid for r in runs]) as mem:
                     codes = [r.wait() for r in runs]
                 took = time.perf_counter() - started
+                cpu.stop()
                 ok = codes == [0] * len(codes)
                 if steps:
                     with dg.DagsterInstance.from_config(str(home)) as instance:
                         step_report = step_lines(instance, started_at)
         leads, assigned = counts(store_url)
-    return {"steps": step_report, "mode": mode, "ok": ok, "seconds": took, "leads": leads, "assigned": assigned,
-            "peak_single_mib": mem.peak_single / 2**20, "peak_total_mib": mem.peak_total / 2**20}
+    return {"cpu": cpu.line(), "steps": step_report, "mode": mode, "ok": ok, "seconds": took, "leads": leads,
+            "assigned": assigned, "peak_single_mib": mem.peak_single / 2**20, "peak_total_mib": mem.peak_total / 2**20}
 
 
 def main() -> None:
@@ -236,6 +300,7 @@ def main() -> None:
             r = run_mode(mode.strip(), files, work, args.steps)
             print(f"{r['mode']:<10} {r['ok']!s:<5} {r['seconds']:8.1f} {r['leads']:>10,} {r['assigned']:>10,} "
                   f"{r['peak_single_mib']:17,.0f} {r['peak_total_mib']:13,.0f}", flush=True)
+            print(r["cpu"], flush=True)
             for line in r["steps"]:
                 print(line, flush=True)
     finally:

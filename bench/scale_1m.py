@@ -126,8 +126,11 @@ class CpuMeter:
         me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         found["this process"] = me.ru_utime + me.ru_stime
         found["orchestrators"] = children.ru_utime + children.ru_stime  # the runs' processes, once waited for
-        busy = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        found["machine"] = (sum(busy) - busy[3] - busy[4]) / TICK  # all but idle and iowait
+        # user, nice, system, (idle, iowait), irq, softirq: not steal (the host's other guests), nor guest
+        # (already in user)
+        user, nice, system, _idle, _iowait, irq, softirq = (
+            int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8])
+        found["machine"] = (user + nice + system + irq + softirq) / TICK
         return found
 
     def start(self) -> "CpuMeter":

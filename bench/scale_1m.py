@@ -32,7 +32,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import sqlalchemy as sa
 import yaml
@@ -51,6 +53,26 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
 BROKERS = ("beam.smp", "redis-server")
+
+
+class Process(NamedTuple):
+    name: str  # the command's name (/proc/<pid>/comm)
+    group: int  # its process group
+    cpu_s: float  # CPU seconds of the process and of the children it has reaped
+
+
+def processes() -> Iterator[tuple[int, Process]]:
+    """Every process now running, from /proc/<pid>/stat (one that ends while being read is passed over)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the name, which may hold spaces and parentheses
+        yield int(entry), Process(stat[stat.index("(") + 1:stat.rindex(")")], int(fields[2]),
+                                  sum(int(v) for v in fields[11:15]) / TICK)
 
 
 class MemorySampler:
@@ -72,16 +94,12 @@ class MemorySampler:
 
     def _rss(self) -> list[int]:
         found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                pgrp = int(stat.rsplit(")", 1)[1].split()[2])
-                if int(entry) == os.getpid() or pgrp in self.groups:
-                    found.append(int(Path(f"/proc/{entry}/statm").read_text().split()[1]) * PAGE)
-            except (OSError, ValueError, IndexError):
-                continue
+        for pid, process in processes():
+            if pid == os.getpid() or process.group in self.groups:
+                try:
+                    found.append(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE)
+                except OSError:  # ended meanwhile
+                    continue
         return found
 
     def _run(self) -> None:
@@ -90,16 +108,6 @@ class MemorySampler:
             self.peak_total = max(self.peak_total, sum(rss))
             self.peak_single = max(self.peak_single, max(rss, default=0))
             self._stop.wait(0.5)
-
-
-def _proc_cpu(entry: str) -> tuple[str, int, float] | None:
-    """(command name, process group, CPU seconds of the process and of its children it has reaped)."""
-    try:
-        stat = Path(f"/proc/{entry}/stat").read_text()
-    except OSError:
-        return None
-    name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-    return name, int(rest[2]), sum(int(v) for v in rest[11:15]) / TICK
 
 
 class CpuMeter:
@@ -113,16 +121,13 @@ class CpuMeter:
 
     def _snapshot(self) -> dict[str, float]:
         found = dict.fromkeys(("workers", "postgres", "broker"), 0.0)
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or not (seen := _proc_cpu(entry)):
-                continue
-            name, group, seconds = seen
-            if group in self.groups:
-                found["workers"] += seconds
-            elif name == "postgres":
-                found["postgres"] += seconds
-            elif name in BROKERS:
-                found["broker"] += seconds
+        for _pid, process in processes():
+            if process.group in self.groups:
+                found["workers"] += process.cpu_s
+            elif process.name == "postgres":
+                found["postgres"] += process.cpu_s
+            elif process.name in BROKERS:
+                found["broker"] += process.cpu_s
         me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         found["this process"] = me.ru_utime + me.ru_stime
         found["orchestrators"] = children.ru_utime + children.ru_stime  # the runs' processes, once waited for

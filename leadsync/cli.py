@@ -476,6 +476,11 @@ def cmd_store(args: argparse.Namespace) -> int:
     if not report.changed:
         print(f"the store is at schema version {report.to_version} already: nothing to do")
         return 0
+    if report.byte_order:
+        print(f"text columns now compare bytes (COLLATE \"C\") in {len(report.byte_order)} tables: "
+              f"{', '.join(report.byte_order)}")
+    if not report.upgraded:
+        return 0
     print(f"migrated the store from schema version {report.from_version} to {report.to_version}: "
           f"{report.raw_rows:,} raw rows in {report.raw_batches:,} batches moved to per-source tables "
           f"({report.batches_mapped:,} mapped, {report.batches_to_map:,} to map on the next run); "

@@ -204,3 +204,57 @@ def test_a_schema_4_store_gets_the_outbox_order_and_lead_context_and_writes_the_
     assert latest["seq"].iloc[0] == len(events) + 1 and latest["email"].iloc[0] == "b00@example.com"
     store.dispose()
     assert migrate(store_url).changed is False
+
+
+def _text_columns(url: str, collation: str | None) -> set[tuple[str, str]]:
+    """The store's text columns (tables of leadsync's metadata) and their collation, null for the default."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND data_type IN ('character varying', 'text')").all()
+    engine.dispose()
+    return {(t, c) for t, c, found in rows if t in tables.metadata.tables and found == collation}
+
+
+def test_a_postgres_store_made_before_its_text_compared_bytes_gets_it_and_keeps_every_row(store_url, capsys):
+    if not store_url.startswith("postgresql"):
+        pytest.skip("DuckDB compares bytes already")
+    from leadsync.assign import route_new_leads
+    from leadsync.config.schema import PartnersConfig
+    from tests.test_routing_store import PARTNERS, T0, put_leads
+
+    source, partners = load_source(REPO / "mappings/sources/sftp_demo.yaml"), PartnersConfig.model_validate(PARTNERS)
+    store = LeadStore(store_url)
+    put_leads(store, "b0", [{"country": "US"}, {"country": "FR"}, {"country": "US"}], T0)
+    route_new_leads(source, partners, store, T0)
+    history = read(store, sa.select(tables.assignment_history).order_by("lead_id", "version"))
+    pending = read(store, pending_events("sftp_demo").order_by("seq"))
+    store.dispose()
+    made_today = _text_columns(store_url, "C")
+    assert ("leads", "lead_id") in made_today and ("writeback_bindings", "event_id") in made_today
+    assert not _text_columns(store_url, None)
+    assert migrate(store_url).changed is False  # a store made today has nothing to migrate
+
+    engine = sa.create_engine(store_url)  # the shape an earlier leadsync made: the database's collation
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP VIEW assignment_history")
+        for table, column in sorted(made_today):
+            conn.exec_driver_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE VARCHAR COLLATE "default"')
+        conn.exec_driver_sql(tables.history_view_sql())
+    engine.dispose()
+    assert _text_columns(store_url, None) == made_today
+    store = LeadStore(store_url)  # it opens and works as it did
+    assert len(read(store, sa.select(tables.leads))) == 3
+    store.dispose()
+
+    assert main(["store", "migrate", "--store", store_url]) == 0
+    out = capsys.readouterr().out
+    assert 'compare bytes (COLLATE "C")' in out and "leads" in out and "schema version" not in out
+    assert _text_columns(store_url, "C") == made_today and not _text_columns(store_url, None)
+    store = LeadStore(store_url)
+    pd.testing.assert_frame_equal(read(store, sa.select(tables.assignment_history).order_by("lead_id", "version")),
+                                  history)
+    pd.testing.assert_frame_equal(read(store, pending_events("sftp_demo").order_by("seq")), pending)
+    store.dispose()
+    assert migrate(store_url).changed is False

@@ -18,6 +18,10 @@ Version 4 → 5 (the outbox carries what its sinks write):
 - writeback_outbox gets `seq` (numbered in the order events were queued: created_at, then event id; the
   sequence goes on from the last) and its leads' context (email, source_file, source_row, from the leads);
   writeback_bindings gets each event's seq.
+
+Postgres, any version: text columns made before the store's text compared bytes get COLLATE "C"
+(tables.BYTE_ORDER): the table's rows stay, its indexes are rebuilt. A store without it works as it did, only
+slower; this is the one step a store at schema 5 can still take.
 """
 
 from __future__ import annotations
@@ -54,9 +58,14 @@ class MigrationReport:
     bound: int = 0
     refusals: int = 0
     rebuilt: list[str] = field(default_factory=list)
+    byte_order: list[str] = field(default_factory=list)  # Postgres tables whose text columns now compare bytes
 
     @property
     def changed(self) -> bool:
+        return self.from_version != self.to_version or bool(self.byte_order)
+
+    @property
+    def upgraded(self) -> bool:
         return self.from_version != self.to_version
 
 
@@ -68,22 +77,46 @@ def migrate(url: str | None = None) -> MigrationReport:
             store.hold(conn, "schema")
             found = stored_version(conn)
             report.from_version = found
-            if found == str(tables.SCHEMA_VERSION):
-                return report
-            if found not in ("2", "3", "4"):
-                raise StoreSchemaError(f"the store has schema version {found or 'unknown'}; `leadsync store migrate` "
-                                       f"brings versions 2 to 4 to {tables.SCHEMA_VERSION} only")
-            if found == "2":
-                _v2_to_v3(store, conn, report)
-            if found in ("2", "3"):
-                _v3_to_v4(store, conn)
-            _v4_to_v5(store, conn)
-            meta = tables.store_meta
-            conn.execute(sa.update(meta).where(meta.c.key == "schema_version")
-                         .values(value=str(tables.SCHEMA_VERSION)))
+            if found != str(tables.SCHEMA_VERSION):
+                if found not in ("2", "3", "4"):
+                    raise StoreSchemaError(f"the store has schema version {found or 'unknown'}; `leadsync store "
+                                           f"migrate` brings versions 2 to 4 to {tables.SCHEMA_VERSION} only")
+                if found == "2":
+                    _v2_to_v3(store, conn, report)
+                if found in ("2", "3"):
+                    _v3_to_v4(store, conn)
+                _v4_to_v5(store, conn)
+                meta = tables.store_meta
+                conn.execute(sa.update(meta).where(meta.c.key == "schema_version")
+                             .values(value=str(tables.SCHEMA_VERSION)))
+            if store.dialect == "postgresql":
+                report.byte_order = _byte_order_text(conn)
     finally:
         store.dispose()
     return report
+
+
+def _byte_order_text(conn: sa.Connection) -> list[str]:
+    """Postgres: the store's text columns not yet in tables.BYTE_ORDER get it, one ALTER TABLE per table (its
+    indexes rebuilt once). The history view reads two of the tables' columns: dropped and made again around
+    them, inside this transaction. Returns the tables changed."""
+    found = conn.exec_driver_sql(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND data_type IN ('character varying', 'text') "
+        "AND collation_name IS DISTINCT FROM %(order)s", {"order": tables.BYTE_ORDER}).all()
+    columns: dict[str, list[str]] = {}
+    for table, column, data_type in found:
+        known = metadata.tables.get(table)
+        if known is not None and column in known.c and isinstance(known.c[column].type, sa.String):
+            kind = "TEXT" if data_type == "text" else "VARCHAR"
+            columns.setdefault(table, []).append(f'ALTER COLUMN "{column}" TYPE {kind} COLLATE "{tables.BYTE_ORDER}"')
+    if not columns:
+        return []
+    conn.exec_driver_sql("DROP VIEW IF EXISTS assignment_history")
+    for table, changes in sorted(columns.items()):
+        conn.exec_driver_sql(f'ALTER TABLE "{table}" {", ".join(changes)}')
+    conn.exec_driver_sql(tables.history_view_sql())
+    return sorted(columns)
 
 
 def _v2_to_v3(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:

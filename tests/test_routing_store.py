@@ -433,6 +433,40 @@ def test_slices_route_like_one_batch_and_record_each_decision_once(store_url, du
     assert sorted(events["lead_id"]) == sorted(ids) and events["event_id"].is_unique
 
 
+@pytest.mark.parametrize("spans", [64, 1], ids=["read-where-they-lie", "read-by-join"])
+def test_leads_decided_before_the_queue_inside_a_slice_are_left_out_and_the_rest_route_in_arrival_order(
+        store_url, duckdb_url, source, partners, monkeypatch, spans):
+    """Postgres reads a slice's leads by the rows they span in each batch and puts them in queue order itself
+    (past SLICE_SPANS batches, by a join to the queue): a lead assigned by hand before the run lies inside
+    those rows but is not queued, and stays as it was; the others route as on DuckDB in one slice."""
+    from leadsync import assign
+
+    records = [{"country": c} for c in ["US", "US", "FR", "US", "CA", "US", "US", "US", "FR", "US", "US"]]
+    batches = [("b0", records[:5], T0 + timedelta(hours=1)), ("b1", records[5:], T0)]
+
+    def put(s: LeadStore) -> list[str]:
+        ids = [lead for batch, rows, at in batches for lead in put_leads(s, batch, rows, at)]
+        for lead in (ids[1], ids[7]):  # one in the middle of each batch
+            assign_by_hand(s, partners, lead, "b", T0, actor="dana")
+        return ids
+
+    one = LeadStore(duckdb_url.replace(".duckdb", "-one.duckdb"))
+    put(one)
+    route_new_leads(source, partners, one, T0)
+
+    monkeypatch.setattr(assign, "ROUTE_SLICE", 4)
+    monkeypatch.setattr(assign, "SLICE_SPANS", spans)
+    store = LeadStore(store_url)
+    ids = put(store)
+    assert route_new_leads(source, partners, store, T0).decided == len(ids) - 2
+    columns = ["partner_id", "status", "step", "rr_key", "rr_slot", "reason", "decided_by", "version"]
+    got, want = current(store)[columns], current(one)[columns]  # lead by lead: the round robin's slots too
+    assert got.astype(object).fillna("-").values.tolist() == want.astype(object).fillna("-").values.tolist()
+    assert current(store).loc[[ids[1], ids[7]], "decided_by"].tolist() == ["manual:dana"] * 2
+    events = outbox(store)
+    assert events["event_id"].is_unique and sorted(set(events["lead_id"])) == sorted(ids)
+
+
 def test_a_run_that_dies_between_slices_is_finished_by_the_next_run_exactly_once(store_url, duckdb_url, source,
                                                                                     partners, monkeypatch):
     """Each slice commits its decisions, events and pointers (on Postgres too, each in a turn of its own in the

@@ -372,7 +372,8 @@ APPEND_ONLY_TABLES = {"leads", "quarantine", "assignments", "assignment_log", "w
 # index (the least and greatest seq of each 1 MB of the table) finds a status-file part's range of seq at almost
 # no cost to the appends, where a B-tree cost each routing slice 0.2 s.
 POSTGRES_INDEXES: dict[str, dict[str, str]] = {
-    "leads": {"ix_leads_source_batch": "(source, batch_id)"},
+    # a batch's leads in row order (the intake's pages) and a routing slice's rows (assign._slice_rows)
+    "leads": {"ix_leads_source_batch_row": "(source, batch_id, row_number)"},
     "source_records": {"ix_source_records_content": "(source, record_id, content_sha)"},
     "lead_activities": {"ix_lead_activities_record": "(source, record_id)"},
     # a partner's leads (portal, capacity), the queues and the aging of decisions (console, lifecycle)
@@ -386,8 +387,9 @@ POSTGRES_INDEXES: dict[str, dict[str, str]] = {
 # Indexes an earlier leadsync made on Postgres that no reader uses now: dropped as the store opens
 # (LeadStore._reconcile_postgres_indexes). The outbox's (source, created_at) served no query (a source's pending
 # events are an anti-join over the whole outbox); its B-tree on seq gave way to brin_outbox_seq; the bindings'
-# (batch_id) to (batch_id, seq), which finds a part's range of a batch without reading the whole batch.
-RETIRED_POSTGRES_INDEXES = ("ix_outbox_source_created", "ix_outbox_seq", "ix_bindings_batch")
+# (batch_id) to (batch_id, seq), which finds a part's range of a batch without reading the whole batch; the
+# leads' (source, batch_id) to (source, batch_id, row_number), which finds a range of a batch's rows.
+RETIRED_POSTGRES_INDEXES = ("ix_outbox_source_created", "ix_outbox_seq", "ix_bindings_batch", "ix_leads_source_batch")
 
 
 def postgres_index_sql(table: str, name: str) -> str:

@@ -107,7 +107,7 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
                 held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
                 hold_routing(store, conn)  # from here until the slice commits
                 if state is None or shared_state:
-                    state = load_state(store, conn)
+                    state = load_state(store, conn, partners)
                 conflicts = earlier_holders(store, conn, policy, _queue_slice(
                     store, conn, CONFLICT_KEYS, start, stop)) if policy else None
                 result = route(leads[~held].reset_index(drop=True), partners, cfg, state, conflicts)
@@ -351,7 +351,7 @@ def reroute_overdue(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
         ids = late["lead_id"].tolist()
         leads = _arrival_order(leads_frame(store, conn, cfg, tables.leads.c.lead_id.in_(ids),
                                            fields_used(partners, cfg)))
-        result = route(leads, partners, cfg, load_state(store, conn, ids))
+        result = route(leads, partners, cfg, load_state(store, conn, partners, ids))
         versions = late.set_index("lead_id")
         rerouted = result.decisions.assign(source=cfg.name, action="rerouted", decided_by="reroute")
         rerouted["version"] = rerouted["lead_id"].map(versions["version"]).to_numpy() + 2

@@ -197,7 +197,7 @@ def _reroute(ctx: Lifecycle, conn: sa.Connection, rejected: dict, now: datetime)
         return None
     lead_id = rejected["lead_id"]
     leads = leads_frame(ctx.store, conn, cfg, tables.leads.c.lead_id == lead_id, fields_used(ctx.partners, cfg))
-    result = route(leads, ctx.partners, cfg, load_state(ctx.store, conn, [lead_id]))
+    result = route(leads, ctx.partners, cfg, load_state(ctx.store, conn, ctx.partners, [lead_id]))
     decisions = result.decisions.assign(source=cfg.name, action="rerouted", decided_by="reject",
                                         version=int(rejected["version"]) + 1,
                                         attempt=int(rejected["attempt"]) + 1)

@@ -217,9 +217,9 @@ def _text_columns(url: str, collation: str | None) -> set[tuple[str, str]]:
     return {(t, c) for t, c, found in rows if t in tables.metadata.tables and found == collation}
 
 
-def test_a_postgres_store_made_before_its_text_compared_bytes_gets_it_and_keeps_every_row(store_url, capsys):
-    if not store_url.startswith("postgresql"):
-        pytest.skip("DuckDB compares bytes already")
+def test_a_postgres_store_made_before_its_text_compared_bytes_gets_it_and_keeps_every_row(postgres_url, capsys):
+    """DuckDB compares bytes already: Postgres only."""
+    store_url = postgres_url
     from leadsync.assign import route_new_leads
     from leadsync.config.schema import PartnersConfig
     from tests.test_routing_store import PARTNERS, T0, put_leads

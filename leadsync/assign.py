@@ -219,8 +219,7 @@ def _read_slice(store: LeadStore, conn: sa.Connection, source: str, columns: lis
     estimated the bounded leads at a few rows and looped over the queue for each (a slice ran minutes)."""
     spans = _slice_spans(conn, start, stop) if store.dialect == "postgresql" else None
     if not spans:
-        query = _queue_slice(store, conn, columns, start, stop)
-        return _arrow(store.read_batches(conn, query), query)
+        return _joined_slice(store, conn, columns, start, stop)
     l = tables.leads
     where = sa.or_(*[sa.and_(l.c.batch_id == batch, l.c.row_number.between(low, high)) for batch, low, high in spans])
     query = sa.select(*columns).where(l.c.source == source, where)
@@ -230,7 +229,16 @@ def _read_slice(store: LeadStore, conn: sa.Connection, source: str, columns: lis
     queued = _arrow(store.read_batches(conn, ids), ids).column(0)
     # a lead inside the bounds but not in this slice (routed before the queue was made) is left out
     at = pc.index_in(pc.cast(queued, pa.string()), value_set=pc.cast(found.column(0), pa.string()))
-    return found.take(at.drop_null())
+    if at.null_count:
+        # a queued lead is no longer where the queue saw it (a key-mode pull moved it to its new batch and
+        # row meanwhile): this slice is read by the join, which finds leads by id wherever they lie
+        return _joined_slice(store, conn, columns, start, stop)
+    return found.take(at)
+
+
+def _joined_slice(store: LeadStore, conn: sa.Connection, columns: list, start: int, stop: int) -> pa.Table:
+    query = _queue_slice(store, conn, columns, start, stop)
+    return _arrow(store.read_batches(conn, query), query)
 
 
 def _slice_spans(conn: sa.Connection, start: int, stop: int) -> list[tuple[str, int, int]] | None:

@@ -126,7 +126,7 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
     many. On DuckDB the queue holds only each lead's row id, written in arrival order (its own row ids are
     then the queue's order): a temporary table stays in memory until the transaction ends, and millions of
     lead ids would cost hundreds of MB. On Postgres it holds lead ids numbered in arrival order (`ord`), with
-    where each lead lies (its batch and row number: see _slice_rows)."""
+    where each lead lies (its batch and row number: see _read_slice)."""
     l, a = tables.leads, tables.assignments
     arrival = (l.c.received_at, l.c.batch_id, l.c.row_number)
     not_routed = (l.c.source == cfg.name, ~sa.exists().where(a.c.lead_id == l.c.lead_id))

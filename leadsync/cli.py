@@ -473,11 +473,14 @@ def cmd_store(args: argparse.Namespace) -> int:
     from leadsync.store.migrate import migrate
 
     report = migrate(args.store)
+    if report.byte_order_blocked:
+        print(f"leadsync store migrate: {report.byte_order_blocked}", file=sys.stderr)
     if not report.changed:
-        print(f"the store is at schema version {report.to_version} already: nothing to do")
+        if not report.byte_order_blocked:
+            print(f"the store is at schema version {report.to_version} already: nothing to do")
         return 0
     if report.byte_order:
-        print(f"text columns now compare bytes (COLLATE \"C\") in {len(report.byte_order)} tables: "
+        print(f"ids and codes now compare bytes (COLLATE \"C\") in {len(report.byte_order)} tables: "
               f"{', '.join(report.byte_order)}")
     if not report.upgraded:
         return 0

@@ -2,6 +2,8 @@
 of 3a0bbf7 with tests/fixtures/make_store_v2.py) becomes a schema-3 store in which every lead, decision and
 pending event is found, the batch still to map is mapped by the next run, and nothing is sent twice."""
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -206,55 +208,108 @@ def test_a_schema_4_store_gets_the_outbox_order_and_lead_context_and_writes_the_
     assert migrate(store_url).changed is False
 
 
-def _text_columns(url: str, collation: str | None) -> set[tuple[str, str]]:
-    """The store's text columns (tables of leadsync's metadata) and their collation, null for the default."""
+def _text_columns(url: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """The store's text columns (tables of leadsync's metadata): (table, column) → (data type, collation; None
+    for the database's default)."""
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT table_name, column_name, collation_name FROM information_schema.columns WHERE table_schema = "
-            "current_schema() AND data_type IN ('character varying', 'text')").all()
+            "SELECT table_name, column_name, data_type, collation_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND data_type IN ('character varying', 'text')").all()
     engine.dispose()
-    return {(t, c) for t, c, found in rows if t in tables.metadata.tables and found == collation}
+    return {(t, c): (kind, found) for t, c, kind, found in rows if t in tables.metadata.tables}
 
 
-def test_a_postgres_store_made_before_its_text_compared_bytes_gets_it_and_keeps_every_row(postgres_url, capsys):
-    """DuckDB compares bytes already: Postgres only."""
-    store_url = postgres_url
+def _as_before_byte_order(url: str, columns: dict) -> None:
+    """The shape an earlier leadsync made on Postgres: every text column in the database's collation."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP VIEW assignment_history")
+        for (table, column), (kind, _) in sorted(columns.items()):
+            conn.exec_driver_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE {kind} COLLATE "default"')
+        conn.exec_driver_sql(tables.history_view_sql())
+    engine.dispose()
+
+
+def _migrate_in_a_process(url: str) -> subprocess.CompletedProcess:
+    """As an operator runs it: a process that imports only what the command imports."""
+    return subprocess.run([sys.executable, "-m", "leadsync.cli", "store", "migrate", "--store", url],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _routed_store(url: str) -> LeadStore:
     from leadsync.assign import route_new_leads
     from leadsync.config.schema import PartnersConfig
     from tests.test_routing_store import PARTNERS, T0, put_leads
 
     source, partners = load_source(REPO / "mappings/sources/sftp_demo.yaml"), PartnersConfig.model_validate(PARTNERS)
-    store = LeadStore(store_url)
+    store = LeadStore(url)
     put_leads(store, "b0", [{"country": "US"}, {"country": "FR"}, {"country": "US"}], T0)
     route_new_leads(source, partners, store, T0)
+    return store
+
+
+def test_a_postgres_store_made_before_its_ids_compared_bytes_gets_it_and_keeps_every_row(postgres_url):
+    """DuckDB compares bytes already: Postgres only. Ids and codes compare bytes; people's text keeps the
+    database's collation (Postgres lower-cases only ASCII letters under "C")."""
+    store = _routed_store(postgres_url)
     history = read(store, sa.select(tables.assignment_history).order_by("lead_id", "version"))
     pending = read(store, pending_events("sftp_demo").order_by("seq"))
     store.dispose()
-    made_today = _text_columns(store_url, "C")
-    assert ("leads", "lead_id") in made_today and ("writeback_bindings", "event_id") in made_today
-    assert not _text_columns(store_url, None)
-    assert migrate(store_url).changed is False  # a store made today has nothing to migrate
+    today = _text_columns(postgres_url)
+    for key in [("leads", "lead_id"), ("writeback_bindings", "event_id"), ("assignments", "status"),
+                ("partner_crm_leads", "partner_id"), ("console_sign_ins", "email")]:
+        assert today[key][1] == "C", key
+    for key in [("leads", "company"), ("leads", "email"), ("assignments", "reason"), ("writeback_outbox", "payload")]:
+        assert today[key][1] is None, key
+    assert today[("assignments", "reason")][0] == "text" and today[("leads", "lead_id")][0] == "character varying"
+    assert migrate(postgres_url).changed is False  # a store made today has nothing to migrate
 
-    engine = sa.create_engine(store_url)  # the shape an earlier leadsync made: the database's collation
+    ids = {key: kind for key, kind in today.items() if kind[1] == "C"}
+    _as_before_byte_order(postgres_url, ids)
+    engine = sa.create_engine(postgres_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DROP VIEW assignment_history")
-        for table, column in sorted(made_today):
-            conn.exec_driver_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE VARCHAR COLLATE "default"')
-        conn.exec_driver_sql(tables.history_view_sql())
-    engine.dispose()
-    assert _text_columns(store_url, None) == made_today
-    store = LeadStore(store_url)  # it opens and works as it did
+        conn.exec_driver_sql("GRANT SELECT ON assignment_history TO PUBLIC")
+    assert all(found is None for _, found in _text_columns(postgres_url).values())
+    store = LeadStore(postgres_url)  # it opens and works as it did
     assert len(read(store, sa.select(tables.leads))) == 3
     store.dispose()
 
-    assert main(["store", "migrate", "--store", store_url]) == 0
-    out = capsys.readouterr().out
-    assert 'compare bytes (COLLATE "C")' in out and "leads" in out and "schema version" not in out
-    assert _text_columns(store_url, "C") == made_today and not _text_columns(store_url, None)
-    store = LeadStore(store_url)
+    done = _migrate_in_a_process(postgres_url)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'compare bytes (COLLATE "C")' in done.stdout and "partner_crm_leads" in done.stdout
+    assert "schema version" not in done.stdout
+    assert _text_columns(postgres_url) == today  # every table, the partner CRM's and console's too
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM information_schema.role_table_grants WHERE "
+                                    "table_name = 'assignment_history' AND grantee = 'PUBLIC'").scalar_one() == 1
+    engine.dispose()
+    store = LeadStore(postgres_url)
     pd.testing.assert_frame_equal(read(store, sa.select(tables.assignment_history).order_by("lead_id", "version")),
                                   history)
     pd.testing.assert_frame_equal(read(store, pending_events("sftp_demo").order_by("seq")), pending)
     store.dispose()
-    assert migrate(store_url).changed is False
+    assert migrate(postgres_url).changed is False
+
+
+def test_a_view_made_by_hand_over_the_store_holds_the_conversion_back_and_is_named(postgres_url):
+    store = _routed_store(postgres_url)
+    store.dispose()
+    today = _text_columns(postgres_url)
+    _as_before_byte_order(postgres_url, {key: kind for key, kind in today.items() if kind[1] == "C"})
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE VIEW routed_by_partner AS SELECT partner_id, count(*) AS n FROM assignments "
+                             "GROUP BY partner_id")
+    done = _migrate_in_a_process(postgres_url)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "views routed_by_partner read the store's tables" in done.stderr
+    assert "drop those views, run `leadsync store migrate` again" in done.stderr
+    assert all(found is None for _, found in _text_columns(postgres_url).values())  # nothing half-done
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT sum(n) FROM routed_by_partner").scalar_one() == 3  # the view works
+        conn.exec_driver_sql("DROP VIEW routed_by_partner")
+    engine.dispose()
+    done = _migrate_in_a_process(postgres_url)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr[-2000:]
+    assert _text_columns(postgres_url) == today

@@ -19,9 +19,10 @@ Version 4 → 5 (the outbox carries what its sinks write):
   sequence goes on from the last) and its leads' context (email, source_file, source_row, from the leads);
   writeback_bindings gets each event's seq.
 
-Postgres, any version: text columns made before the store's text compared bytes get COLLATE "C"
-(tables.BYTE_ORDER): the table's rows stay, its indexes are rebuilt. A store without it works as it did, only
-slower; this is the one step a store at schema 5 can still take.
+Postgres, any version, in a transaction of its own after the above: identifier and code columns made before
+they compared bytes get COLLATE "C" (tables.BYTE_ORDER, tables.compares_bytes): the tables' rows stay, their
+indexes are rebuilt. A store without it works as it did, only slower; this is the one step a store at schema 5
+can still take.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class MigrationReport:
     bound: int = 0
     refusals: int = 0
     rebuilt: list[str] = field(default_factory=list)
-    byte_order: list[str] = field(default_factory=list)  # Postgres tables whose text columns now compare bytes
+    byte_order: list[str] = field(default_factory=list)  # Postgres tables whose id columns now compare bytes
+    byte_order_blocked: str | None = None  # why that step was not taken (views over the tables), if not
 
     @property
     def changed(self) -> bool:
@@ -89,17 +91,27 @@ def migrate(url: str | None = None) -> MigrationReport:
                 meta = tables.store_meta
                 conn.execute(sa.update(meta).where(meta.c.key == "schema_version")
                              .values(value=str(tables.SCHEMA_VERSION)))
-            if store.dialect == "postgresql":
-                report.byte_order = _byte_order_text(conn)
+        if store.dialect == "postgresql":
+            # a transaction of its own: the schema upgrade above stands even when this step cannot be taken
+            with store.begin() as conn:
+                store.hold(conn, "schema")
+                report.byte_order, report.byte_order_blocked = _byte_order_ids(conn)
     finally:
         store.dispose()
     return report
 
 
-def _byte_order_text(conn: sa.Connection) -> list[str]:
-    """Postgres: the store's text columns not yet in tables.BYTE_ORDER get it, one ALTER TABLE per table (its
-    indexes rebuilt once). The history view reads two of the tables' columns: dropped and made again around
-    them, inside this transaction. Returns the tables changed."""
+def _byte_order_ids(conn: sa.Connection) -> tuple[list[str], str | None]:
+    """Postgres: the store's identifier and code columns (tables.compares_bytes) not yet in tables.BYTE_ORDER
+    get it, one ALTER TABLE per table (its indexes rebuilt once). The history view reads two of the tables'
+    columns: dropped and made again around them (its grants kept). Another view over a table to change (one
+    made by hand, for a dashboard) would block the ALTER: nothing is changed then, and the message names it.
+    Returns the tables changed and that message."""
+    # every table of the store registers on the metadata when its module is imported
+    from leadsync.console import tables as _console  # noqa: F401
+    from leadsync.partner_crm import tables as _partner_crm  # noqa: F401
+    from leadsync.portal import tables as _portal  # noqa: F401
+
     found = conn.exec_driver_sql(
         "SELECT table_name, column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND data_type IN ('character varying', 'text') "
@@ -107,16 +119,34 @@ def _byte_order_text(conn: sa.Connection) -> list[str]:
     columns: dict[str, list[str]] = {}
     for table, column, data_type in found:
         known = metadata.tables.get(table)
-        if known is not None and column in known.c and isinstance(known.c[column].type, sa.String):
+        if known is not None and column in known.c and tables.compares_bytes(known.c[column]):
             kind = "TEXT" if data_type == "text" else "VARCHAR"
             columns.setdefault(table, []).append(f'ALTER COLUMN "{column}" TYPE {kind} COLLATE "{tables.BYTE_ORDER}"')
     if not columns:
-        return []
+        return [], None
+    views = conn.exec_driver_sql(
+        "SELECT DISTINCT v.relname FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
+        "JOIN pg_class v ON v.oid = r.ev_class JOIN pg_class t ON t.oid = d.refobjid "
+        "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass AND v.oid <> t.oid "
+        "AND t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%(tables)s) "
+        "AND v.relname <> 'assignment_history' ORDER BY 1",
+        {"tables": [*columns, "assignment_history"]}).scalars().all()
+    if views:
+        return [], (f"views {', '.join(views)} read the store's tables, so their id columns keep the database's "
+                    f"collation (the store works so, only slower). To convert them: drop those views, run "
+                    f"`leadsync store migrate` again, and make the views again.")
+    grants = conn.exec_driver_sql(
+        "SELECT coalesce(nullif(a.grantee, 0)::regrole::text, 'PUBLIC'), a.privilege_type, a.is_grantable "
+        "FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = to_regclass('assignment_history') "
+        "AND a.grantee <> c.relowner").all()
     conn.exec_driver_sql("DROP VIEW IF EXISTS assignment_history")
     for table, changes in sorted(columns.items()):
         conn.exec_driver_sql(f'ALTER TABLE "{table}" {", ".join(changes)}')
     conn.exec_driver_sql(tables.history_view_sql())
-    return sorted(columns)
+    for grantee, privilege, grantable in grants:
+        conn.exec_driver_sql(f"GRANT {privilege} ON assignment_history TO {grantee}"
+                             + (" WITH GRANT OPTION" if grantable else ""))
+    return sorted(columns), None
 
 
 def _v2_to_v3(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:

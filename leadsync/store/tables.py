@@ -10,6 +10,8 @@ Raw rows live apart, in one typed table per source (`leadsync/store/raw.py`).
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
@@ -372,7 +374,7 @@ APPEND_ONLY_TABLES = {"leads", "quarantine", "assignments", "assignment_log", "w
 # index (the least and greatest seq of each 1 MB of the table) finds a status-file part's range of seq at almost
 # no cost to the appends, where a B-tree cost each routing slice 0.2 s.
 POSTGRES_INDEXES: dict[str, dict[str, str]] = {
-    # a batch's leads in row order (the intake's pages) and a routing slice's rows (assign._slice_rows)
+    # a batch's leads in row order (the intake's pages) and a routing slice's rows (assign._read_slice)
     "leads": {"ix_leads_source_batch_row": "(source, batch_id, row_number)"},
     "source_records": {"ix_source_records_content": "(source, record_id, content_sha)"},
     "lead_activities": {"ix_lead_activities_record": "(source, record_id)"},
@@ -402,21 +404,41 @@ for _table, _indexes in POSTGRES_INDEXES.items():
                         sa.DDL(postgres_index_sql(_table, _index)).execute_if(dialect="postgresql"))
 
 
-# Text columns of the store compare bytes on Postgres (COLLATE "C"), as they do on DuckDB: ids, keys and names
-# order the same on both stores, and every comparison is a memcmp. Under a database's locale collation (even
-# C.UTF-8, which Postgres 15 does not treat as C) each comparison goes through strcoll and sorts lose their
-# abbreviated keys: 1M leads on the scale profile took 15% more Postgres CPU (53.7 against 44.1 CPU-s) for
-# the B-trees of the ids, min/max of event ids and the status file's sort. DDL only: a query's casts and
-# literals are untouched, and an expression mixing a "C" column with a default-collation one takes "C".
+# The store's identifiers and codes compare bytes on Postgres (COLLATE "C"), as text does on DuckDB: keys,
+# the columns of an index, ids (`…_id`) and the codes the store filters and groups by. Under a database's locale
+# collation (even C.UTF-8, which Postgres 15 does not treat as C) each comparison of ids goes through strcoll,
+# and sorts lose their abbreviated keys: the COPYs into the outbox, assignments and leads took 8-16% more server
+# CPU (bench/postgres_partitions.py), binding a batch 5-7% more. People's text (names, companies, emails,
+# reasons, payloads) keeps the database's collation: under "C", Postgres's lower() and ILIKE fold ASCII letters
+# only, and conflict matching and the portal's and console's searches lower-case it ('MÜLLER' must still
+# meet 'Müller'). DDL only: a query's casts and literals are untouched, and an expression mixing a "C" column
+# with a default-collation one takes "C".
 BYTE_ORDER = "C"
+CODE_COLUMNS = frozenset({"source", "status", "kind", "step", "action", "lead_key", "rr_key", "decided_by"})
+
+
+def compares_bytes(column: sa.Column) -> bool:
+    """Whether `column` is one of the store's identifiers or codes (BYTE_ORDER on Postgres)."""
+    if (column.table is None or column.table.metadata is not metadata or not isinstance(column.type, sa.String)
+            or column.type.collation is not None):
+        return False
+    return (column.primary_key or column.name.endswith("_id") or column.name in CODE_COLUMNS
+            or column.name in _indexed(column.table))
+
+
+def _indexed(table: sa.Table) -> set[str]:
+    """Names of the columns in the table's indexes (its own and POSTGRES_INDEXES)."""
+    names = {c.name for index in table.indexes for c in index.columns}
+    for spec in POSTGRES_INDEXES.get(table.name, {}).values():
+        names.update(re.findall(r"\w+", spec))
+    return names
 
 
 @compiles(CreateColumn, "postgresql")
 def _byte_order_text(element: CreateColumn, compiler, **kw) -> str:
     column = element.element
     spec = compiler.visit_create_column(element, **kw)
-    if (column.table is None or column.table.metadata is not metadata or not isinstance(column.type, sa.String)
-            or column.type.collation is not None):
+    if not compares_bytes(column):
         return spec
     head = f"{compiler.preparer.format_column(column)} {compiler.dialect.type_compiler_instance.process(column.type)}"
     if not spec.startswith(head):

@@ -21,6 +21,8 @@ import pytest
 from databases import fresh_database, postgres_unreachable
 from wider_scope import wrapped
 
+from tests.portal.pages import csrf_of
+
 # The lifecycle fixtures, loaded under a name of their own (test folders have no __init__ files).
 _spec = importlib.util.spec_from_file_location("lifecycle_fixtures", Path(__file__).parents[1] / "lifecycle/conftest.py")
 lifecycle_fixtures = importlib.util.module_from_spec(_spec)
@@ -66,18 +68,6 @@ def shared_served(request, tmp_path_factory, duckdb_template):
 def sign_in_link(mail) -> str:
     found = re.search(r"(http://\S+/portal/sign-in/link\?t=\S+)", mail.text)
     assert found, f"no sign-in link in:\n{mail.text}"
-    return found.group(1)
-
-
-def without_csrf(html: str) -> str:
-    """The page with its CSRF tokens' values taken out: a random token may hold any short run of characters, so
-    a test asserting that a value is not on the page would fail now and then (`97` in `…tju97ArI…`)."""
-    return re.sub(r'name="csrf" value="[^"]+"', 'name="csrf"', html)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
     return found.group(1)
 
 

@@ -3,7 +3,7 @@ once and written back exactly as the emailed links' actions are."""
 
 import re
 
-from conftest import without_csrf
+from tests.portal.pages import without_csrf
 
 
 def five_leads(served):

@@ -4,9 +4,8 @@ exactly one session: one is signed in, the other told the link was used."""
 import re
 import threading
 
-from conftest import csrf_of
-
 from leadsync.portal.tables import portal_sessions
+from tests.portal.pages import csrf_of
 
 ROUNDS = 5  # links raced; each round's two POSTs leave the barrier together
 

@@ -108,6 +108,21 @@ def test_review_names_both_leads_when_the_organisation_matches(store_url, source
     assert f"review by hand (this lead and {first})" in text
 
 
+def test_companies_match_whatever_their_case_in_any_alphabet(store_url, sources):
+    """Company names are compared lower-cased in the store's engine: 'MÜLLER GMBH' and 'Müller GmbH' are one
+    buyer on Postgres as on DuckDB (the names keep the database's collation: under "C", Postgres's lower()
+    folds ASCII letters only)."""
+    demo, fairs = sources
+    store = LeadStore(store_url)
+    cfg = partners({"match": ["domain", "company"], "within_days": 14, "action": "review"})
+    put(store, "sftp_demo", "b0", [("ann@mueller.example", "MÜLLER GMBH"), ("bo@ecole.example", "ÉCOLE NORD")], T0)
+    route_new_leads(demo, cfg, store, T0)
+    second = put(store, "fairs", "f0", [("zoe@mueller.example", "Müller GmbH"), ("li@ecole.example", "école nord")],
+                 T0 + timedelta(days=1))
+    route_new_leads(fairs, cfg, store, T0 + timedelta(days=1))
+    assert [d[0] for d in decisions(store, second)] == ["needs_review", "needs_review"]
+
+
 def test_a_partner_registration_claims_the_buyer(store_url, sources):
     demo, _ = sources
     store = LeadStore(store_url)

@@ -407,8 +407,8 @@ for _table, _indexes in POSTGRES_INDEXES.items():
 # The store's identifiers and codes compare bytes on Postgres (COLLATE "C"), as text does on DuckDB: keys,
 # the columns of an index, ids (`…_id`) and the codes the store filters and groups by. Under a database's locale
 # collation (even C.UTF-8, which Postgres 15 does not treat as C) each comparison of ids goes through strcoll,
-# and sorts lose their abbreviated keys: the COPYs into the outbox, assignments and leads took 8-16% more server
-# CPU (bench/postgres_partitions.py), binding a batch 5-7% more. People's text (names, companies, emails,
+# and sorts lose their abbreviated keys: the COPYs into the outbox, assignments and leads took 4-16% more server
+# CPU (bench/postgres_partitions.py), binding a batch 8-11% more. People's text (names, companies, emails,
 # reasons, payloads) keeps the database's collation: under "C", Postgres's lower() and ILIKE fold ASCII letters
 # only, and conflict matching and the portal's and console's searches lower-case it ('MÜLLER' must still
 # meet 'Müller'). DDL only: a query's casts and literals are untouched, and an expression mixing a "C" column

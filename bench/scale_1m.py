@@ -1,7 +1,7 @@
 """Benchmark: 1,000,000 leads through the embedded default and through the scale profile with one and two
 Celery workers. On a 2-core machine the point is the overhead and that the result is the same, not speed-up.
 
-    .venv/bin/python bench/scale_1m.py [--leads 1000000] [--modes embedded,scale1,scale2]
+    .venv/bin/python bench/scale_1m.py [--leads 1000000] [--modes embedded,scale1,scale2] [--steps] [--keep]
 
 The leads arrive as two SFTP sources of half each (two CSV files on the SFTP sandbox), so that two workers
 have two chains to run side by side. Each mode starts from empty stores and runs both sources' sync jobs
@@ -206,14 +206,18 @@ def step_lines(instance, started_at: float) -> list[str]:
     return lines
 
 
-def run_mode(mode: str, files: Path, work: Path, steps: bool = False) -> dict:
-    """One mode's run; the databases a scale mode made are dropped however it ends (a 1M run leaves ~0.9 GB)."""
+def run_mode(mode: str, files: Path, work: Path, steps: bool = False, keep: bool = False) -> dict:
+    """One mode's run; the databases a scale mode made are dropped however it ends (a 1M run leaves ~0.9 GB),
+    unless `keep`: then their URLs are printed, to look at the store (EXPLAIN, sizes) and drop by hand."""
     made: list[str] = []
     try:
         return _run_mode(mode, files, work, steps, made)
     finally:
         for url in made:
-            drop_database(url)
+            if keep:
+                print(f"  kept {sa.engine.make_url(url).render_as_string(hide_password=False)}", flush=True)
+            else:
+                drop_database(url)
 
 
 def _run_mode(mode: str, files: Path, work: Path, steps: bool, made: list[str]) -> dict:
@@ -293,6 +297,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--modes", default="embedded,scale1,scale2")
     parser.add_argument("--steps", action="store_true", help="print each run's steps: start and duration")
+    parser.add_argument("--keep", action="store_true", help="keep a scale mode's databases (their URLs are printed)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="leadsync-scale-bench-"))
     try:
@@ -305,7 +310,7 @@ def main() -> None:
         print(f"{'mode':<10} {'ok':<5} {'seconds':>8} {'leads':>10} {'assigned':>10} "
               f"{'peak process MiB':>17} {'peak all MiB':>13}", flush=True)
         for mode in args.modes.split(","):
-            r = run_mode(mode.strip(), files, work, args.steps)
+            r = run_mode(mode.strip(), files, work, args.steps, args.keep)
             print(f"{r['mode']:<10} {r['ok']!s:<5} {r['seconds']:8.1f} {r['leads']:>10,} {r['assigned']:>10,} "
                   f"{r['peak_single_mib']:17,.0f} {r['peak_total_mib']:13,.0f}", flush=True)
             print(r["cpu"], flush=True)

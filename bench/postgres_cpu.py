@@ -18,26 +18,16 @@ little under what the server used (compare `bench/scale_1m.py`'s `postgres` figu
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import time
 from collections import Counter
 
 import psycopg
+from proc_stat import cpu_seconds
 
-TICK = os.sysconf("SC_CLK_TCK")
 ACTIVITY = ("SELECT pid, coalesce(backend_type, ''), coalesce(state, ''), coalesce(query, '') "
             "FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
-
-
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
 def statement(query: str, width: int = 150) -> str:

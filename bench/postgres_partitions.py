@@ -54,6 +54,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from proc_stat import cpu_seconds
+
 import leadsync.lifecycle.tables  # noqa: F401  (registers lead_progress on the store's metadata)
 from leadsync.assign import _queue_slice
 from leadsync.store import LeadStore, tables
@@ -273,11 +275,7 @@ def load(store: LeadStore, data: Data, table: str) -> tuple[float, float]:
 
 def server_cpu(pid: int) -> float:
     """CPU seconds (user + system) a Postgres backend on this machine has used; 0 when it cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(pid) or 0.0
 
 
 def drain(conn: sa.Connection, sql: str) -> int:

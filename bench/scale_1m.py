@@ -32,9 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import sqlalchemy as sa
 import yaml
@@ -44,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from leadsync.connectors.sftp.sandbox import SftpSandbox
 from leadsync.connectors.sftp.seed import write_demo_leads
+from proc_stat import TICK, processes
 
 from leadsync.store import LeadStore, tables
 
@@ -51,28 +50,7 @@ PASSWORD = "bench-password"
 SOURCES = ("sftp_demo", "sftp_two")
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PAGE = os.sysconf("SC_PAGE_SIZE")
-TICK = os.sysconf("SC_CLK_TCK")
 BROKERS = ("beam.smp", "redis-server")
-
-
-class Process(NamedTuple):
-    name: str  # the command's name (/proc/<pid>/comm)
-    group: int  # its process group
-    cpu_s: float  # CPU seconds of the process and of the children it has reaped
-
-
-def processes() -> Iterator[tuple[int, Process]]:
-    """Every process now running, from /proc/<pid>/stat (one that ends while being read is passed over)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # after the name, which may hold spaces and parentheses
-        yield int(entry), Process(stat[stat.index("(") + 1:stat.rindex(")")], int(fields[2]),
-                                  sum(int(v) for v in fields[11:15]) / TICK)
 
 
 class MemorySampler:

@@ -194,13 +194,17 @@ def _lead_context(conn: sa.Connection, leads: pd.DataFrame) -> pa.Table:
                      "source_row": pc.cast(row, pa.int64())})
 
 
+# The Postgres routing queue's columns the slices read (_queue_new_leads makes it).
+POSTGRES_QUEUE = sa.table("routing_queue", sa.column("lead_id", sa.String), sa.column("batch_id", sa.String),
+                          sa.column("row_number", sa.BigInteger), sa.column("ord", sa.BigInteger))
+
+
 def _queue_slice(store: LeadStore, conn: sa.Connection, columns: list, start: int, stop: int) -> sa.Select:
     """`columns` of the leads at queue positions start … stop - 1, in queue order."""
     query = sa.select(*columns)
     if store.dialect == "duckdb":
         return _in_queue_rows(conn, query, start, stop)
-    l = tables.leads
-    queue = sa.table("routing_queue", sa.column("lead_id"), sa.column("ord"))
+    l, queue = tables.leads, POSTGRES_QUEUE
     return (query.select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
             .where(queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
 
@@ -224,7 +228,7 @@ def _read_slice(store: LeadStore, conn: sa.Connection, source: str, columns: lis
     where = sa.or_(*[sa.and_(l.c.batch_id == batch, l.c.row_number.between(low, high)) for batch, low, high in spans])
     query = sa.select(*columns).where(l.c.source == source, where)
     found = _arrow(store.read_batches(conn, query), query)
-    queue = sa.table("routing_queue", sa.column("lead_id", sa.String), sa.column("ord", sa.BigInteger))
+    queue = POSTGRES_QUEUE
     ids = sa.select(queue.c.lead_id).where(queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord)
     queued = _arrow(store.read_batches(conn, ids), ids).column(0)
     # a lead inside the bounds but not in this slice (routed before the queue was made) is left out
@@ -245,9 +249,9 @@ def _slice_spans(conn: sa.Connection, start: int, stop: int) -> list[tuple[str, 
     """Postgres: where the leads at queue positions start … stop - 1 lie: per batch, the row numbers its queued
     leads span (a source's batch is queued in row order, so they are one range of it); None past SLICE_SPANS
     batches."""
-    spans = conn.exec_driver_sql(
-        "SELECT batch_id, min(row_number), max(row_number) FROM routing_queue WHERE ord > %(start)s AND "
-        "ord <= %(stop)s GROUP BY batch_id", {"start": start, "stop": stop}).all()
+    q = POSTGRES_QUEUE
+    spans = conn.execute(sa.select(q.c.batch_id, sa.func.min(q.c.row_number), sa.func.max(q.c.row_number))
+                         .where(q.c.ord > start, q.c.ord <= stop).group_by(q.c.batch_id)).all()
     return [tuple(span) for span in spans] if len(spans) <= SLICE_SPANS else None
 
 

@@ -183,9 +183,12 @@ def test_a_reroute_with_nothing_overdue_does_not_wait_for_another_routing(postgr
 def test_two_sources_routing_at_once_take_turns_slice_by_slice_and_share_capacity(postgres_url, source, partners,
                                                                                    monkeypatch):
     """On Postgres two sources' routers read their leads outside the routing section and enter it one slice
-    at a time: their slices alternate instead of one source waiting for the other's whole run. Each slice
+    at a time: their slices interleave instead of one source waiting for the other's whole run. Each slice
     reads the state afresh, so a partner's capacity is shared exactly: Charlie (capacity 2) gets one lead of
-    each source's first slice and none after, where a router carrying its own count would give it a third."""
+    each source's first slice and none after, where a router carrying its own count would give it a third.
+    Both routers queue behind a held section first, so their first turns come in the order they queued; after
+    that the order is whichever asks first once the other commits (a router reading its next slice may not be
+    waiting yet: asserting strict alternation failed in one full-suite run, 2026-12-04, and 0 of 20 alone)."""
     import threading
 
     from leadsync import assign
@@ -230,7 +233,7 @@ def test_two_sources_routing_at_once_take_turns_slice_by_slice_and_share_capacit
         other.close()
     for router in routers:
         router.join(timeout=60)
-    assert turns == ["sftp_demo", "sftp_two"] * 3
+    assert turns[:2] == ["sftp_demo", "sftp_two"] and sorted(turns) == sorted(names * 3)
     got = current(store)
     assert len(got) == 18 and outbox(store)["event_id"].is_unique and len(outbox(store)) == 18
     assert sorted(got.index[got["partner_id"] == "c"]) == ["sftp_demo-2", "sftp_two-2"]

@@ -221,18 +221,21 @@ def _read_slice(store: LeadStore, conn: sa.Connection, source: str, columns: lis
     the queue read every lead of every source for each slice (at 1M leads in two sources, six slices read
     6M rows); bounds added to that join were no cure: without statistics on freshly loaded leads, Postgres
     estimated the bounded leads at a few rows and looped over the queue for each (a slice ran minutes)."""
-    spans = _slice_spans(conn, start, stop) if store.dialect == "postgresql" else None
+    if store.dialect != "postgresql":
+        return _joined_slice(store, conn, columns, start, stop)
+    q = POSTGRES_QUEUE
+    ids = (sa.select(q.c.lead_id, q.c.batch_id, q.c.row_number).where(q.c.ord > start, q.c.ord <= stop)
+           .order_by(q.c.ord))
+    queued = _arrow(store.read_batches(conn, ids), ids)  # one read of the queue: the order and the spans
+    spans = _slice_spans(queued)
     if not spans:
         return _joined_slice(store, conn, columns, start, stop)
     l = tables.leads
     where = sa.or_(*[sa.and_(l.c.batch_id == batch, l.c.row_number.between(low, high)) for batch, low, high in spans])
     query = sa.select(*columns).where(l.c.source == source, where)
     found = _arrow(store.read_batches(conn, query), query)
-    queue = POSTGRES_QUEUE
-    ids = sa.select(queue.c.lead_id).where(queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord)
-    queued = _arrow(store.read_batches(conn, ids), ids).column(0)
     # a lead inside the bounds but not in this slice (routed before the queue was made) is left out
-    at = pc.index_in(pc.cast(queued, pa.string()), value_set=pc.cast(found.column(0), pa.string()))
+    at = pc.index_in(pc.cast(queued.column(0), pa.string()), value_set=pc.cast(found.column(0), pa.string()))
     if at.null_count:
         # a queued lead is no longer where the queue saw it (a key-mode pull moved it to its new batch and
         # row meanwhile): this slice is read by the join, which finds leads by id wherever they lie
@@ -245,14 +248,14 @@ def _joined_slice(store: LeadStore, conn: sa.Connection, columns: list, start: i
     return _arrow(store.read_batches(conn, query), query)
 
 
-def _slice_spans(conn: sa.Connection, start: int, stop: int) -> list[tuple[str, int, int]] | None:
-    """Postgres: where the leads at queue positions start … stop - 1 lie: per batch, the row numbers its queued
-    leads span (a source's batch is queued in row order, so they are one range of it); None past SLICE_SPANS
-    batches."""
-    q = POSTGRES_QUEUE
-    spans = conn.execute(sa.select(q.c.batch_id, sa.func.min(q.c.row_number), sa.func.max(q.c.row_number))
-                         .where(q.c.ord > start, q.c.ord <= stop).group_by(q.c.batch_id)).all()
-    return [tuple(span) for span in spans] if len(spans) <= SLICE_SPANS else None
+def _slice_spans(queued: pa.Table) -> list[tuple[str, int, int]] | None:
+    """Where a slice's queued leads (lead_id, batch_id, row_number) lie: per batch, the row numbers they span
+    (a source's batch is queued in row order, so they are one range of it); None past SLICE_SPANS batches."""
+    spans = queued.group_by("batch_id").aggregate([("row_number", "min"), ("row_number", "max")])
+    if spans.num_rows > SLICE_SPANS:
+        return None
+    return list(zip(*(spans[name].to_pylist() for name in ("batch_id", "row_number_min", "row_number_max")),
+                    strict=True))
 
 
 def _arrow(batches: Iterator[pa.RecordBatch], query: sa.Select) -> pa.Table:

@@ -479,8 +479,8 @@ def test_a_queued_lead_moved_before_its_slice_is_read_is_routed_all_the_same(pos
 
     real = assign._slice_spans
 
-    def one_short(conn, start, stop):
-        spans = real(conn, start, stop)
+    def one_short(queued):
+        spans = real(queued)
         return [(batch, low + 1, high) for batch, low, high in spans]  # each batch's first queued lead outside
 
     monkeypatch.setattr(assign, "ROUTE_SLICE", 4)

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 MODULES = (
     "leadsync.definitions",  # dagster, the leadsync stack, pandas, pyarrow, sqlalchemy
     "dagster_postgres",  # the instance's storage, opened by every step
+    "leadsync.runs.dagster_storage",  # its connections kept per process (dagster_home/scale/dagster.yaml)
     "dagster_celery.tasks",
     "psycopg",
     "pgpq",

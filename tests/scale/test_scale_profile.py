@@ -280,8 +280,9 @@ def test_the_scale_instance_queues_runs_per_source_on_postgres(scale_home, monke
     monkeypatch.setenv("LEADSYNC_STORE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     instance = dg.DagsterInstance.from_config(str(scale_home))
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    # dagster-postgres's storage, its connections kept per process (tests/scale/test_dagster_storage.py)
+    assert type(instance.run_storage).__name__ == "PooledPostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PooledPostgresEventLogStorage"
     queue = instance.get_concurrency_config().run_queue_config
     limits = {limit["key"]: limit for limit in queue.tag_concurrency_limits}
     assert limits["leadsync/source"]["limit"] == 1 and limits["leadsync/source"]["value"]["applyLimitPerUniqueValue"]

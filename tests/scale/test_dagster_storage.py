@@ -101,3 +101,18 @@ def test_a_connection_the_server_ended_is_replaced(scale_home):
     assert ended >= 1
     instance.report_engine_event("second", run)
     assert [r.message for r in instance.all_logs(run.run_id)][-2:] == ["first", "second"]
+
+
+def test_the_webserver_still_gets_its_own_pool(scale_home):
+    """`dagster dev` (make scale) and dagster-webserver give each storage a pool of their own, with a statement
+    timeout (instance.optimize_for_webserver): that still applies over the shared engine."""
+    instance = dg.DagsterInstance.from_config(str(scale_home))
+    shared = instance.event_log_storage._engine
+    instance.optimize_for_webserver(statement_timeout=5000, pool_recycle=3600, max_overflow=20)
+    assert instance.event_log_storage._engine is not shared
+    assert instance.run_storage._engine is not shared
+    run = _run(instance)
+    instance.report_engine_event("through the webserver's pool", run)
+    with instance.event_log_storage._engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"
+    assert [r.message for r in instance.all_logs(run.run_id)][-1] == "through the webserver's pool"

@@ -560,6 +560,9 @@ Configuration lives in mappings/ (README.md: Configuration reference); secrets i
 
 
 def main(argv: list[str] | None = None) -> int:
+    from leadsync.process_exit import freeze_at_exit
+
+    freeze_at_exit()  # the command exits without one last walk over everything it loaded
     parser = argparse.ArgumentParser(
         prog="leadsync", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Pull supplier leads (Salesforce, Marketo, Eloqua, SFTP files), route them to channel\n"

@@ -560,7 +560,7 @@ Configuration lives in mappings/ (README.md: Configuration reference); secrets i
 
 
 def main(argv: list[str] | None = None) -> int:
-    from leadsync.process_exit import freeze_at_exit
+    from leadsync.process_gc import freeze_at_exit
 
     freeze_at_exit()  # the command exits without one last walk over everything it loaded
     parser = argparse.ArgumentParser(

@@ -1,5 +1,6 @@
-"""A process that loaded the code location or ran a `leadsync` command freezes its objects as it exits
-(leadsync/process_exit.py), so Python's last collections do not walk them all again; and what leadsync must release
+"""Python's collector in leadsync's processes (leadsync/process_gc.py): paused while the code location loads and
+on again after; and a process that loaded the code location or ran a `leadsync` command freezes its objects as it
+exits, so Python's last collections do not walk them all again; and what leadsync must release
 at exit is still released: a DuckDB store written and left open by a transaction is closed, checkpointed and
 readable by the next process."""
 
@@ -65,3 +66,35 @@ def test_a_store_left_open_at_exit_is_closed_and_checkpointed(tmp_path):
         assert con.execute("SELECT value FROM store_meta WHERE key = 'written_before_exit'").fetchone() == ("1",)
     finally:
         con.close()
+
+
+def test_the_collector_is_paused_while_the_code_location_loads_and_on_again_after():
+    out = _run("import gc\nimport leadsync.definitions\n"
+               "print('enabled after import', gc.isenabled())\n"
+               "leadsync.definitions.defs()\n"
+               "print('enabled after build', gc.isenabled())")
+    assert "enabled after import True" in out and "enabled after build True" in out
+
+
+def test_a_paused_block_leaves_the_collector_as_it_found_it():
+    import gc
+
+    from leadsync.process_gc import collections_paused
+
+    assert gc.isenabled()
+    with collections_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collections_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a process that turned it off keeps it off
+    finally:
+        gc.enable()
+    try:
+        with collections_paused():
+            raise ValueError("a failed import")
+    except ValueError:
+        pass
+    assert gc.isenabled()

@@ -38,6 +38,13 @@ def test_two_celery_workers_give_the_embedded_result(tmp_path, drop, mail_sandbo
             # every worker's pool process has the code location's libraries before its first step
             for worker in started.workers:
                 assert _pool_processes_with(worker.process.pid, "duckdb"), worker.log.read_text()[-2000:]
+                # and what starts threads at import (polars, for the schema check) only after the fork, as the pool
+                # process starts (worker_process_init: it may still be importing when the worker says it is ready)
+                deadline = time.monotonic() + 30
+                while not _pool_processes_with(worker.process.pid, "polars") and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert _pool_processes_with(worker.process.pid, "polars"), worker.log.read_text()[-2000:]
+                assert not _main_processes_with(worker.process.pid, "polars")
             instance = dg.DagsterInstance.from_config(str(scale_home))
             result = run_on_workers(instance)
             assert result.success, [e.message for e in result.all_events if e.is_failure]
@@ -55,21 +62,34 @@ def test_two_celery_workers_give_the_embedded_result(tmp_path, drop, mail_sandbo
     assert days and sum(int(spent.get(k)) for k in days) > 0
 
 
-def _pool_processes_with(pgid: int, library: str) -> list[int]:
-    """The Celery pool processes of a worker's process group (a celery process whose parent is one too) that
-    have `library`'s shared object mapped: imported before Celery forked them (leadsync/runs/warm.py)."""
+def _celery_processes(pgid: int) -> tuple[list[int], list[int]]:
+    """A worker's process group's Celery main processes and pool processes (a celery process whose parent is
+    one too)."""
     from leadsync.scale.serve import group_members
 
     def parent(pid: int) -> int:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
-    def celery(pid: int) -> bool:
-        return b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes()
-
-    members = [pid for pid in group_members(pgid) if celery(pid)]
+    members = [pid for pid in group_members(pgid) if b"celery" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     pools = [pid for pid in members if parent(pid) in members]
-    assert pools, f"no pool process among {members}"
-    return [pid for pid in pools if library in Path(f"/proc/{pid}/maps").read_text()]
+    mains = [pid for pid in members if pid not in pools]
+    assert pools and mains, f"no pool or main process among {members}"
+    return mains, pools
+
+
+def _with(pids: list[int], library: str) -> list[int]:
+    return [pid for pid in pids if library in Path(f"/proc/{pid}/maps").read_text()]
+
+
+def _pool_processes_with(pgid: int, library: str) -> list[int]:
+    """The worker's pool processes that have `library`'s shared object mapped: imported before Celery forked them
+    (leadsync/runs/warm.py), or by the pool process as it was forked."""
+    return _with(_celery_processes(pgid)[1], library)
+
+
+def _main_processes_with(pgid: int, library: str) -> list[int]:
+    """The worker's main processes that have `library`'s shared object mapped."""
+    return _with(_celery_processes(pgid)[0], library)
 
 
 # ------------------------------------------------------------------ routing does not depend on the source order

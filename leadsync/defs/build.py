@@ -6,6 +6,7 @@ and the shared resource."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +18,7 @@ from leadsync.defs.pool_recovery import dead_run_slots, freeing_dead_slots
 from leadsync.defs.report_assets import report_assets
 from leadsync.defs.resources import LeadsyncResource
 from leadsync.runs.executors import executor_for
-from leadsync.scale.profile import current_profile
+from leadsync.scale.profile import celery_config_path, current_profile
 
 
 def declared_sources(paths: ProjectPaths) -> list[tuple[str, str]]:
@@ -35,6 +36,19 @@ def components(paths: ProjectPaths) -> list[LeadSource | Routing | PartnerLifecy
     sources = [LeadSource.from_mappings(paths, name, kind) for name, kind in declared_sources(paths)]
     names = [source.name for source in sources]
     return [*sources, Routing.from_mappings(paths, names), PartnerLifecycle.from_mappings(paths, names)]
+
+
+def definition_inputs(mappings_dir: str | Path | None = None) -> tuple:
+    """What build_definitions is built from, as a value that changes when any of it does: the process, its
+    environment (profile, mappings folder, store, Celery queue and config, secrets), and every file under the
+    mappings folder and the Celery config (path, modification time, size). Cheap: a stat per file."""
+    paths = project_paths(mappings_dir)
+    files = [p for p in sorted(paths.mappings.rglob("*")) if p.is_file()] if paths.mappings.is_dir() else []
+    celery = celery_config_path()
+    if celery.is_file():
+        files.append(celery)
+    stats = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return os.getpid(), tuple(sorted(os.environ.items())), str(paths.mappings), stats
 
 
 def build_definitions(mappings_dir: str | Path | None = None, store_url: str | None = None) -> dg.Definitions:

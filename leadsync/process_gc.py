@@ -6,11 +6,8 @@ all of them every 100 walks or so): 0.32 of the 0.98 s that `import leadsync.def
 after Dagster is loaded. Paused while they load (`collections_paused`), then on again: the next collection sees
 them as usual. What loading leaves as garbage is a few cycles at most.
 
-Ending: without walking every object it ever loaded one last time.
-
-Once Dagster, pandas, Arrow and the code location are loaded a process holds a few hundred thousand objects, and
-at exit Python's final garbage collections walk all of them again before the memory goes back to the operating
-system anyway: 0.81 s of teardown after `import dagster, leadsync.definitions` and one build of the Definitions,
+Ending: at exit Python's final collections walk all those objects once more before the memory goes back to the
+operating system anyway: 0.81 s of teardown after `import dagster, leadsync.definitions` and one build of the Definitions,
 0.06 s with them frozen first (gc.freeze). Every run's orchestrating process (`dagster job execute`, a run
 worker), every Celery worker and every `leadsync` command pays it, after its work is done and recorded.
 

@@ -47,7 +47,7 @@ def definition_inputs(mappings_dir: str | Path | None = None) -> tuple:
     celery = celery_config_path()
     if celery.is_file():
         files.append(celery)
-    stats = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    stats = tuple((str(f), st.st_mtime_ns, st.st_size) for f in files for st in (f.stat(),))
     return os.getpid(), tuple(sorted(os.environ.items())), str(paths.mappings), stats
 
 

@@ -79,10 +79,10 @@ class _Pooled:
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  inst_data: ConfigurableClassData | None = None, token_provider: Any = None):
         # the tables are looked up (and made if missing) once per process, database and kind of storage
-        known = _tables_key(type(self), postgres_url) in _tables_known
-        super().__init__(postgres_url, should_autocreate_tables and not known,  # type: ignore[call-arg]
+        key = _tables_key(type(self), postgres_url)
+        super().__init__(postgres_url, should_autocreate_tables and key not in _tables_known,  # type: ignore[call-arg]
                          inst_data, token_provider=token_provider)
-        _tables_known.add(_tables_key(type(self), postgres_url))
+        _tables_known.add(key)
         self.should_autocreate_tables = should_autocreate_tables
         _adopt(self, postgres_url, token_provider)
 

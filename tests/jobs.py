@@ -83,6 +83,4 @@ def raw_rows(store_url: str, source: str) -> pd.DataFrame:
     from leadsync.store import raw
 
     with connection(store_url) as (store, conn):
-        names = {p: n for n, p in raw.physical_columns(conn, source).items()}
-        frame = store.read_frame(conn, sa.select(sa.text("*")).select_from(sa.table(raw.table_name(source))))
-    return frame.rename(columns=names)
+        return raw.source_rows(store, conn, source).to_pandas()

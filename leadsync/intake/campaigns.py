@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 from leadsync.config.schema import SourceConfig
@@ -30,13 +31,7 @@ def store_batch_campaigns(store: LeadStore, conn: sa.Connection, cfg: SourceConf
                if c.column.strip().lower() in by_key]
     if not present:
         return 0
-    quote = conn.dialect.identifier_preparer.quote
-    values = ", ".join(f"CAST(r.{quote(physical)} AS VARCHAR) AS v{i}" for i, (_, _, physical) in enumerate(present))
-    rows = conn.execute(sa.text(
-        f"SELECT l.campaign, {values} FROM {quote(tables.leads.name)} l "
-        f"JOIN {quote(raw.table_name(cfg.name))} r ON r.batch_id = l.batch_id AND r.row_number = l.row_number "
-        "WHERE l.source = :source AND l.batch_id = :batch AND l.campaign IS NOT NULL ORDER BY l.row_number"),
-        {"source": cfg.name, "batch": batch_id}).all()
+    rows = _campaign_cells(store, conn, cfg, batch_id, columns, [physical for _, _, physical in present])
     limit = cfg.cells.max_length
     described: dict[str, dict[int, str]] = {}
     for campaign, *cells in rows:
@@ -62,3 +57,25 @@ def store_batch_campaigns(store: LeadStore, conn: sa.Connection, cfg: SourceConf
          "label": c.display_label, "value": held[i], "shared": c.shared, "updated_at": now}
         for name, held in described.items() for i, position, c in custom if i in held]))
     return len(described)
+
+
+def _campaign_cells(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id: str,
+                    columns: dict[str, str], physical: list[str]) -> list[tuple]:
+    """(campaign, cell of each `physical` raw column) per stored lead of the batch naming a campaign, in row
+    order: the leads' campaigns joined to their raw rows by row number (raw rows are read through raw.py, which
+    knows where a batch lies)."""
+    l = tables.leads
+    leads = pd.DataFrame(conn.execute(
+        sa.select(l.c.row_number, l.c.campaign).where(l.c.source == cfg.name, l.c.batch_id == batch_id,
+                                                      l.c.campaign.is_not(None)).order_by(l.c.row_number)).all(),
+        columns=["row_number", "campaign"])
+    if leads.empty:
+        return []
+    names = {p: n for n, p in columns.items()}
+    wanted = list(dict.fromkeys(names[p] for p in physical))
+    batches = list(raw.read_batch(store, conn, cfg.name, batch_id, wanted, 100_000))
+    cells = (pa.Table.from_batches(batches).to_pandas() if batches else
+             pd.DataFrame(columns=["row_number", *dict.fromkeys(physical)]))
+    joined = leads.merge(cells, on="row_number", how="inner", sort=False)
+    joined = joined.astype(object).where(joined.notna(), None)
+    return list(joined[["campaign", *physical]].itertuples(index=False, name=None))

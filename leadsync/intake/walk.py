@@ -96,7 +96,7 @@ def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: st
         columns = raw.batch_columns(conn, cfg.name, names)
         done = conn.execute(sa.select(sa.func.max(tables.intake_slices.c.last_row))
                             .where(tables.intake_slices.c.batch_id == batch_id)).scalar()
-        ranges = _row_slices(conn, raw.batch_relation(conn, cfg.name, batch_id, columns), done,
+        ranges = _row_slices(raw.row_range(store, conn, cfg.name, batch_id, done),
                              STORE_SLICE_ROWS if in_store else SLICE_ROWS)
         if done is not None:  # slices an interrupted run stored: checked here, since their check was lost with it
             _check_stored(store, conn, cfg, report.schema, batch_id, 0, done)
@@ -131,11 +131,10 @@ def _map_batch(store: LeadStore, cfg: SourceConfig, batch_id: str, file_name: st
         report.reasons.update(kinds)
 
 
-def _row_slices(conn: sa.Connection, relation: str, done: int | None, size: int) -> list[tuple[int, int]]:
-    """Row-number ranges of at most `size` rows each covering the batch's rows after `done` (the last row
-    number mapped, or None). Row numbers may have gaps; a range covers numbers, not rows."""
-    after = "" if done is None else f" WHERE row_number > {int(done)}"
-    low, high = conn.exec_driver_sql(f"SELECT min(row_number), max(row_number) FROM {relation} AS b{after}").one()
+def _row_slices(bounds: tuple[int | None, int | None], size: int) -> list[tuple[int, int]]:
+    """Row-number ranges of at most `size` rows each covering `bounds`, the batch's rows after the last row
+    number mapped (raw.row_range). Row numbers may have gaps; a range covers numbers, not rows."""
+    low, high = bounds
     if low is None:
         return []
     return [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]

@@ -1,10 +1,11 @@
-"""Raw rows as received, one typed table per source: `raw_<source>` (batch_id, row_number, c0, c1, …).
+"""Raw rows as received, as columns: on DuckDB one typed table per source, `raw_<source>` (batch_id,
+row_number, c0, c1, …); on Postgres each block of a batch as a compressed Arrow stream (`raw_blocks.py`).
 
 Every value stays the text the source sent (nothing lost, nothing typed yet); each header name a source has
-ever sent gets a column of its own (`raw_columns` says which), so a batch is read back as the columns it
-arrived with. Rows are appended, never updated: what the intake has mapped is its own ledger
+ever sent gets a physical column of its own (`raw_columns` says which), so a batch is read back as the columns
+it arrived with. Rows are appended, never updated: what the intake has mapped is its own ledger
 (`intake_batches`). Batches arrive whole and in order, so DuckDB's min-max zonemaps find one batch's rows
-without an index.
+without an index. A Postgres store written before the blocks keeps its raw_<source> tables, read as before.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from leadsync.store.engine import LeadStore, copy_arrow
+from leadsync.store import raw_blocks
+from leadsync.store.engine import LeadStore
 from leadsync.store.tables import metadata
 
 T = TypeVar("T")
@@ -54,23 +56,21 @@ def physical_columns(conn: sa.Connection, source: str) -> dict[str, str]:
 
 
 def _ensure_columns(store: LeadStore, conn: sa.Connection, source: str, names: list[str]) -> dict[str, str]:
+    """The physical column of each of `names`, a new one for a name the source never sent. DuckDB: a column of
+    raw_<source>. Postgres: the blocks carry their columns (raw_blocks); only the names are recorded."""
+    in_table = store.dialect == "duckdb"
     table = _quoted(conn, table_name(source))
-    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {table} (batch_id VARCHAR NOT NULL, row_number BIGINT NOT NULL)")
-    if store.dialect == "postgresql":
-        # The intake reads one batch a page of row numbers at a time (read_batch); without this index each page
-        # scanned every row the source ever sent, so mapping a small batch grew with the source's history.
-        # DuckDB needs none: batches arrive whole and in order, and its zonemaps find a batch's row groups.
-        # Looked up first: CREATE INDEX takes a lock that would hold up other writers even when the index exists.
-        # A store whose raw tables predate the index gets it at its source's next pull.
-        index = f"ix_{table_name(source)}_batch_row"
-        if conn.exec_driver_sql("SELECT to_regclass(%(name)s)", {"name": _quoted(conn, index)}).scalar() is None:
-            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {_quoted(conn, index)} ON {table} (batch_id, row_number)")
+    if in_table:
+        conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {table} (batch_id VARCHAR NOT NULL, row_number BIGINT NOT NULL)")
+    else:
+        raw_blocks.ensure(conn, source)
     known = physical_columns(conn, source)
     for name in names:
         if name in known:
             continue
         physical = f"c{len(known)}"
-        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {_quoted(conn, physical)} VARCHAR")
+        if in_table:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {_quoted(conn, physical)} VARCHAR")
         conn.execute(sa.insert(raw_columns).values(source=source, name=name, physical=physical))
         known[name] = physical
     return known
@@ -93,7 +93,7 @@ def append_blocks(store: LeadStore, conn: sa.Connection, source: str, batch_id: 
     the blocks come (the file turns out bad halfway) is raised as it is, rolling back the blocks before it
     with the rest. On DuckDB a stream feeds one INSERT as an Arrow stream, which the engine writes out as it
     goes (one INSERT per block would keep the whole uncommitted batch in memory); blocks given as a list go
-    in as one table. On Postgres, one COPY per block."""
+    in as one table. On Postgres, one compressed Arrow block per block (raw_blocks)."""
     store.hold(conn, f"raw:{source}")  # two pulls of one source must not both add the same new column
     streamed = not isinstance(blocks, Sequence)
     blocks = iter(blocks)
@@ -108,11 +108,8 @@ def append_blocks(store: LeadStore, conn: sa.Connection, source: str, batch_id: 
     cols = ", ".join(_quoted(conn, c) for c in ["batch_id", "row_number", *physical])
     with _ReadAhead(staged) if streamed else contextlib.nullcontext(staged) as tables:
         if store.dialect != "duckdb":
-            appended = 0
-            for table in tables:
-                copy_arrow(conn, target, ["batch_id", "row_number", *physical], _nul_as_symbol(table))
-                appended += table.num_rows
-            return appended
+            return sum(raw_blocks.append(conn, source, batch_id, _nul_as_symbol(table.drop_columns(["batch_id"])))
+                       for table in tables)
         if not streamed:
             table = pa.concat_tables(list(tables))
             _duckdb_insert(conn, target, cols, table)
@@ -253,6 +250,10 @@ def read_batch(store: LeadStore, conn: sa.Connection, source: str, batch_id: str
     """One batch's rows (those numbered within `between`, both ends included, if given) in record batches of
     about `rows` rows, in row order, columns physical."""
     columns = batch_columns(conn, source, names)
+    blocks = raw_blocks.spans(conn, source, batch_id) if store.dialect == "postgresql" else None
+    if blocks is not None:
+        yield from raw_blocks.read(conn, source, batch_id, blocks, list(columns.values()), rows, between)
+        return
     relation = batch_relation(conn, source, batch_id, columns)
     if between is not None:
         relation = f"(SELECT * FROM {relation} AS r WHERE row_number BETWEEN {int(between[0])} AND {int(between[1])})"
@@ -274,7 +275,55 @@ def read_batch(store: LeadStore, conn: sa.Connection, source: str, batch_id: str
         after = got[-1].column(0)[-1].as_py()
 
 
-def row_count(conn: sa.Connection, source: str) -> int:
+def row_range(store: LeadStore, conn: sa.Connection, source: str, batch_id: str,
+              after: int | None = None) -> tuple[int | None, int | None]:
+    """Least and greatest row numbers of the batch's rows numbered past `after` (None, None when there are
+    none); a range covering those rows, whose ends need not be rows (row numbers may have gaps)."""
+    if store.dialect == "postgresql" and raw_blocks.spans(conn, source, batch_id) is not None:
+        return raw_blocks.row_range(conn, source, batch_id, after)
     if not has_table(conn, source):
-        return 0
-    return conn.exec_driver_sql(f"SELECT count(*) FROM {_quoted(conn, table_name(source))}").scalar_one()
+        return None, None
+    relation = batch_relation(conn, source, batch_id, {})
+    where = "" if after is None else f" WHERE row_number > {int(after)}"
+    low, high = conn.exec_driver_sql(f"SELECT min(row_number), max(row_number) FROM {relation} AS b{where}").one()
+    return low, high
+
+
+def row_count(conn: sa.Connection, source: str) -> int:
+    """Raw rows the source has stored (all batches)."""
+    n = 0
+    if conn.dialect.name == "postgresql":
+        n += raw_blocks.row_count(conn, source)
+    if has_table(conn, source):
+        n += conn.exec_driver_sql(f"SELECT count(*) FROM {_quoted(conn, table_name(source))}").scalar_one()
+    return n
+
+
+def source_rows(store: LeadStore, conn: sa.Connection, source: str) -> pa.Table:
+    """Every raw row the source has stored, batch by batch in the order received (per the file ledger; batches
+    it does not know last, by id) and in row order within a batch: batch_id, row_number and a column per header name the source ever sent (named as received; null
+    where a batch did not have it). For inspection and tests: it holds the whole source in memory."""
+    from leadsync.store.tables import source_files as f
+
+    names = physical_columns(conn, source)
+    held = set()
+    for table, exists in ((raw_blocks.table_name(source), conn.dialect.name == "postgresql" and raw_blocks.exists(
+            conn, source)), (table_name(source), has_table(conn, source))):
+        if exists:
+            held.update(conn.exec_driver_sql(f"SELECT DISTINCT batch_id FROM {_quoted(conn, table)}").scalars())
+    received = dict(conn.execute(sa.select(f.c.batch_id, f.c.received_at).where(f.c.source == source)).all())
+    batches = sorted(held, key=lambda b: (received.get(b) is None, received.get(b) or 0, b))
+    parts = []
+    for batch_id in batches:
+        found = list(read_batch(store, conn, source, batch_id, list(names), 100_000))
+        if not found:
+            continue
+        table = pa.Table.from_batches(found)
+        arrays = [pa.repeat(pa.scalar(batch_id, pa.string()), table.num_rows), table.column(0)]
+        arrays += [table.column(p) if p in table.column_names else pa.nulls(table.num_rows, pa.string())
+                   for p in names.values()]
+        parts.append(pa.Table.from_arrays(arrays, names=["batch_id", "row_number", *names]))
+    if not parts:
+        return pa.table({"batch_id": pa.array([], pa.string()), "row_number": pa.array([], pa.int64()),
+                         **{n: pa.array([], pa.string()) for n in names}})
+    return pa.concat_tables(parts)

@@ -67,11 +67,9 @@ def merged_records(world: World, source: str, leads: pd.DataFrame) -> set[str]:
     store = LeadStore(world.store_url)
     try:
         with store.begin() as conn:
-            names = {p: n for n, p in raw.physical_columns(conn, source).items()}
-            rows = store.read_frame(conn, sa.select(sa.text("*")).select_from(sa.table(raw.table_name(source))))
+            rows = raw.source_rows(store, conn, source).to_pandas()
     finally:
         store.dispose()
-    rows = rows.rename(columns=names)
     keys = set(zip(leads.email.str.lower(), leads.campaign.fillna(""), strict=True))
     rows["merged"] = [(str(e).lower(), c or "") in keys for e, c in zip(rows.Email, rows.CampaignName, strict=True)]
     merged = rows.groupby("Id").merged.all()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from leadsync.store import LeadStore, tables
 from leadsync.writeback import api_sink
@@ -26,8 +27,10 @@ def bound_batch(store: LeadStore) -> tuple[Batch, pd.DataFrame]:
                                    "created_at": NOW}])
     with store.begin() as conn:
         store.insert_frame(conn, tables.writeback_outbox, outbox)
+        o = tables.writeback_outbox
+        seq = dict(conn.execute(sa.select(o.c.event_id, o.c.seq)).all())
         store.insert_frame(conn, tables.writeback_bindings, pd.DataFrame(
-            {"event_id": [r["event_id"] for r in rows], "batch_id": "b1"}))
+            {"event_id": [r["event_id"] for r in rows], "batch_id": "b1", "seq": [seq[r["event_id"]] for r in rows]}))
     return Batch("b1", "crm", "crm:b1", len(rows), NOW), pd.DataFrame(rows)
 
 

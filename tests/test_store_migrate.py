@@ -57,7 +57,7 @@ def test_a_v2_store_is_refused_with_the_command_that_migrates_it(store_url):
 def test_migrate_keeps_every_lead_decision_and_pending_event(store_url, capsys):
     load_v2(store_url)
     assert main(["store", "migrate", "--store", store_url]) == 0
-    assert "from schema version 2 to 5" in capsys.readouterr().out
+    assert f"from schema version 2 to {tables.SCHEMA_VERSION}" in capsys.readouterr().out
     store = LeadStore(store_url)  # opens: the store is at version 3
 
     leads, old_leads = read(store, sa.select(tables.leads)), v2_table("leads")
@@ -105,9 +105,23 @@ def refused_then_migrated(url: str, shape, version: str, capsys) -> LeadStore:
     return LeadStore(url)
 
 
+def _as_schema_5(url: str) -> None:
+    """Give a store the shape leadsync wrote at schema 5: on Postgres, bindings keyed by (event_id, batch_id)
+    with an index on (batch_id, seq) (DuckDB kept no key on them)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE writeback_bindings DROP CONSTRAINT writeback_bindings_pkey, "
+                                 "ALTER COLUMN seq DROP NOT NULL, ADD PRIMARY KEY (event_id, batch_id)")
+            conn.exec_driver_sql("CREATE INDEX ix_bindings_batch_seq ON writeback_bindings (batch_id, seq)")
+        conn.exec_driver_sql("UPDATE store_meta SET value = '5' WHERE key = 'schema_version'")
+    engine.dispose()
+
+
 def _as_schema_4(url: str) -> None:
     """Give a store the shape leadsync wrote at schema 4: an outbox without seq or lead context, bindings
     without seq, no sequence."""
+    _as_schema_5(url)
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         for name in ("seq", "email", "source_file", "source_row"):
@@ -204,6 +218,54 @@ def test_a_schema_4_store_gets_the_outbox_order_and_lead_context_and_writes_the_
     latest = read(store, sa.select(tables.writeback_outbox.c.seq, tables.writeback_outbox.c.email)
                   .order_by(tables.writeback_outbox.c.seq.desc()).limit(1))
     assert latest["seq"].iloc[0] == len(events) + 1 and latest["email"].iloc[0] == "b00@example.com"
+    store.dispose()
+    assert migrate(store_url).changed is False
+
+
+def test_a_schema_5_store_gets_its_bindings_keyed_by_seq_and_every_event_keeps_its_state(store_url, capsys):
+    """Schema 5 → 6: the bindings keyed by (batch_id, seq). Every event keeps its state (sent, prepared, refused
+    and pending again, pending), the prepared batch renders the same bytes, and the next batch binds exactly the
+    pending events."""
+    from leadsync.assign import route_new_leads
+    from leadsync.config.schema import PartnersConfig
+    from leadsync.routing.manual import assign_by_hand
+    from leadsync.writeback import outbox as wb
+    from leadsync.writeback.sftp_status_file import render_status_csv, status_file_name
+    from tests.test_routing_store import PARTNERS, T0, put_leads
+
+    source, partners = load_source(REPO / "mappings/sources/sftp_demo.yaml"), PartnersConfig.model_validate(PARTNERS)
+    store = LeadStore(store_url)
+    ids = put_leads(store, "b0", [{"country": "US"}, {"country": "US"}, {"country": "FR"}, {"country": "US"}], T0)
+    route_new_leads(source, partners, store, T0)
+    sent = wb.prepare_batch(store, "sftp_demo", T0, status_file_name("sftp_demo"))
+    first_event = read(store, sa.select(tables.writeback_outbox.c.event_id).order_by("seq").limit(1))["event_id"][0]
+    wb.mark_sent(store, sent, "outbox/first.csv", T0, refused=pd.DataFrame({"event_id": [first_event],
+                                                                            "error": ["locked"]}))
+    assign_by_hand(store, partners, ids[2], "b", T0, actor="dana")
+    prepared = wb.prepare_batch(store, "sftp_demo", T0 + pd.Timedelta(minutes=1), status_file_name("sftp_demo"))
+    assign_by_hand(store, partners, ids[3], "b", T0, actor="dana")  # pending
+    before_file = render_status_csv(store, prepared)
+    states = read(store, wb.event_states().order_by("event_id"))
+    assert sorted(states["state"]) == ["pending", "prepared", "prepared", "sent", "sent", "sent"]
+    store.dispose()
+
+    store = refused_then_migrated(store_url, _as_schema_5, "5", capsys)
+    if store.dialect == "postgresql":
+        with store.begin() as conn:
+            key = conn.exec_driver_sql(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'writeback_bindings'::regclass "
+                "AND contype = 'p'").scalar_one()
+            assert key == "PRIMARY KEY (batch_id, seq)"
+            assert conn.exec_driver_sql("SELECT to_regclass('ix_bindings_batch_seq')").scalar() is None
+    pd.testing.assert_frame_equal(read(store, wb.event_states().order_by("event_id")), states)
+    assert render_status_csv(store, prepared) == before_file
+    wb.mark_sent(store, prepared, "outbox/second.csv", T0)
+    with store.begin() as conn:
+        pending = sorted(conn.execute(sa.select(wb.pending_events("sftp_demo").subquery().c.event_id)).scalars())
+    last = wb.prepare_batch(store, "sftp_demo", T0 + pd.Timedelta(minutes=2), status_file_name("sftp_demo"))
+    assert last.event_count == len(pending) == 1  # the last one by hand (the refused one went in `prepared`)
+    b = tables.writeback_bindings
+    assert sorted(read(store, sa.select(b.c.event_id).where(b.c.batch_id == last.batch_id))["event_id"]) == pending
     store.dispose()
     assert migrate(store_url).changed is False
 

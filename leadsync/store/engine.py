@@ -136,7 +136,7 @@ class LeadStore:
                 f"the lead store at {sa.engine.make_url(self.url).render_as_string()} was written with schema "
                 f"version {found}; this leadsync needs version {tables.SCHEMA_VERSION}. "
                 + ("Migrate it in place with `leadsync store migrate` (back it up first), or move it aside "
-                   if found in ("2", "3", "4") else "Move that store aside ")
+                   if found in tables.MIGRATABLE_VERSIONS else "Move that store aside ")
                 + "(for the demo store: delete dagster_home/leadsync.duckdb) or set LEADSYNC_STORE_URL to a new one.")
 
     @contextmanager

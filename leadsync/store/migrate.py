@@ -19,10 +19,14 @@ Version 4 → 5 (the outbox carries what its sinks write):
   sequence goes on from the last) and its leads' context (email, source_file, source_row, from the leads);
   writeback_bindings gets each event's seq.
 
+Version 5 → 6 (bindings keyed by the integer seq):
+- writeback_bindings is keyed by (batch_id, seq) instead of (event_id, batch_id) (Postgres: the key replaced, the
+  index (batch_id, seq) it makes redundant dropped; DuckDB keeps no key on the table: nothing to change).
+
 Postgres, any version, in a transaction of its own after the above: identifier and code columns made before
 they compared bytes get COLLATE "C" (tables.BYTE_ORDER, tables.compares_bytes): the tables' rows stay, their
-indexes are rebuilt. A store without it works as it did, only slower; this is the one step a store at schema 5
-can still take.
+indexes are rebuilt. A store without it works as it did, only slower; this is the one step a store at the
+current schema can still take.
 """
 
 from __future__ import annotations
@@ -80,14 +84,17 @@ def migrate(url: str | None = None) -> MigrationReport:
             found = stored_version(conn)
             report.from_version = found
             if found != str(tables.SCHEMA_VERSION):
-                if found not in ("2", "3", "4"):
-                    raise StoreSchemaError(f"the store has schema version {found or 'unknown'}; `leadsync store "
-                                           f"migrate` brings versions 2 to 4 to {tables.SCHEMA_VERSION} only")
+                if found not in tables.MIGRATABLE_VERSIONS:
+                    raise StoreSchemaError(
+                        f"the store has schema version {found or 'unknown'}; `leadsync store migrate` brings versions "
+                        f"{', '.join(tables.MIGRATABLE_VERSIONS)} to {tables.SCHEMA_VERSION} only")
                 if found == "2":
                     _v2_to_v3(store, conn, report)
                 if found in ("2", "3"):
                     _v3_to_v4(store, conn)
-                _v4_to_v5(store, conn)
+                if found in ("2", "3", "4"):
+                    _v4_to_v5(store, conn)
+                _v5_to_v6(store, conn)
                 meta = tables.store_meta
                 conn.execute(sa.update(meta).where(meta.c.key == "schema_version")
                              .values(value=str(tables.SCHEMA_VERSION)))
@@ -230,6 +237,20 @@ def _v4_to_v5(store: LeadStore, conn: sa.Connection) -> None:
             conn.exec_driver_sql(tables.postgres_index_sql("writeback_outbox", name))
 
 
+def _v5_to_v6(store: LeadStore, conn: sa.Connection) -> None:
+    """Bindings keyed by (batch_id, seq). Postgres only: DuckDB keeps no key on its append-only tables."""
+    if store.dialect != "postgresql":
+        return
+    key = conn.exec_driver_sql(
+        "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass('writeback_bindings') AND contype = 'p'"
+    ).scalar()
+    if key is not None:
+        conn.exec_driver_sql(f'ALTER TABLE writeback_bindings DROP CONSTRAINT "{key}"')
+    conn.exec_driver_sql("ALTER TABLE writeback_bindings ALTER COLUMN seq SET NOT NULL, "
+                         "ADD PRIMARY KEY (batch_id, seq)")
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_bindings_batch_seq")
+
+
 def _raw_rows(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:
     rr = sa.table("raw_rows", sa.column("batch_id", sa.String), sa.column("row_number", sa.BigInteger),
                   sa.column("source", sa.String), sa.column("payload", sa.Text), sa.column("state", sa.String))
@@ -278,8 +299,12 @@ def _outbox(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> N
                                             "created_at"])
         frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce")
         store.insert_frame(conn, tables.writeback_outbox, frame)
-        bound = chunk[chunk["batch_id"].notna()]
-        store.insert_frame(conn, tables.writeback_bindings, bound[["event_id", "batch_id"]])
+        bound = chunk.loc[chunk["batch_id"].notna(), ["event_id", "batch_id"]]
+        if len(bound):  # with the seq each event just got in the outbox
+            with store.staged(conn, bound.astype(str)) as stage:
+                conn.exec_driver_sql(f"INSERT INTO writeback_bindings (batch_id, seq, event_id) SELECT s.batch_id, "
+                                     f"o.seq, o.event_id FROM {stage} AS s JOIN writeback_outbox AS o "
+                                     "ON o.event_id = s.event_id")
         refused = chunk[chunk["attempts"].fillna(0) > 0]
         refusals = [{"event_id": e, "batch_id": f"migrated-{n}", "error": (err if n == a else "refused") or "refused",
                      "refused_at": now} for e, a, err in zip(refused["event_id"], refused["attempts"].astype(int),

@@ -33,9 +33,9 @@ class Batch:
 
 
 def _taken() -> sa.Subquery:
-    """Bindings that still hold their event: the batch is prepared or sent and did not refuse it."""
+    """Bindings that still hold their event (its seq): the batch is prepared or sent and did not refuse it."""
     b, wb, r = tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
-    return (sa.select(b.c.event_id).join(wb, wb.c.batch_id == b.c.batch_id)
+    return (sa.select(b.c.seq).join(wb, wb.c.batch_id == b.c.batch_id)
             .where(~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id))).subquery("taken")
 
 
@@ -49,7 +49,7 @@ def pending_events(source: str | None = None) -> sa.Select:
     o = tables.writeback_outbox
     taken = _taken()
     query = (sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, o.c.seq)
-             .outerjoin(taken, taken.c.event_id == o.c.event_id).where(taken.c.event_id.is_(None)))
+             .outerjoin(taken, taken.c.seq == o.c.seq).where(taken.c.seq.is_(None)))
     return query.where(o.c.source == source) if source is not None else query
 
 
@@ -57,7 +57,7 @@ def sent_events() -> sa.Select:
     """Outbox events whose batch has been sent and did not refuse them (a selectable for counts and reports)."""
     o, b, wb, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
     return (sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, wb.c.sent_at)
-            .join(b, b.c.event_id == o.c.event_id).join(wb, wb.c.batch_id == b.c.batch_id)
+            .join(b, b.c.seq == o.c.seq).join(wb, wb.c.batch_id == b.c.batch_id)
             .where(wb.c.state == "sent",
                    ~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id)))
 
@@ -125,7 +125,7 @@ def event_states() -> sa.Select:
     o, b, wb, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
 
     def held_by(state: str):
-        return sa.exists().where(b.c.event_id == o.c.event_id, wb.c.batch_id == b.c.batch_id, wb.c.state == state,
+        return sa.exists().where(b.c.seq == o.c.seq, wb.c.batch_id == b.c.batch_id, wb.c.state == state,
                                  ~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id))
 
     refusals = last_refusals().subquery()

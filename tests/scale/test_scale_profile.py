@@ -278,8 +278,11 @@ def test_the_summary_says_what_waits_to_be_written_back_and_why(duckdb_url):
                 event(2, "Accepted"), event(3, "Accepted"),  # never bound: pending
                 event(4, "Routed"),  # refused in a sent batch: pending again, with the reason
                 event(5, "Not Routed")]))  # in a batch prepared, not recorded as sent
+            o = tables.writeback_outbox
+            seq = dict(conn.execute(sa.select(o.c.event_id, o.c.seq)).all())
             store.insert_frame(conn, tables.writeback_bindings, pd.DataFrame(
-                {"event_id": ["e1", "e4", "e5"], "batch_id": ["sent1", "sent1", "half"]}))
+                {"event_id": ["e1", "e4", "e5"], "batch_id": ["sent1", "sent1", "half"],
+                 "seq": [seq["e1"], seq["e4"], seq["e5"]]}))
             store.insert_frame(conn, tables.writeback_refusals, pd.DataFrame([
                 {"event_id": "e4", "batch_id": "sent1", "error": "INVALID_FIELD: LeadSync_Partner__c",
                  "refused_at": now}]))

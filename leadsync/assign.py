@@ -146,6 +146,9 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
         waiting = sa.select(l.c.lead_id, l.c.batch_id, l.c.row_number,
                             sa.func.row_number().over(order_by=arrival).label("ord")).where(*not_routed)
         conn.exec_driver_sql("CREATE TEMP TABLE routing_queue AS " + store.render(conn, waiting))
+        # each slice reads a range of `ord`, in order: without the index every slice scanned and sorted the
+        # whole queue (500,000 rows read three times over for a source's three slices)
+        conn.exec_driver_sql("CREATE INDEX ON routing_queue (ord)")
         conn.exec_driver_sql("ANALYZE routing_queue")  # a temporary table has no statistics: the planner loops
     return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
 

@@ -95,7 +95,7 @@ def _lead_ranges(store: LeadStore, batch: Batch, size: int) -> list[tuple[str | 
     cut at the lead id of every size-th event in lead id order, so a lead's events fall in one range."""
     o, b = tables.writeback_outbox, tables.writeback_bindings
     numbered = (sa.select(o.c.lead_id, sa.func.row_number().over(order_by=o.c.lead_id).label("n"))
-                .join(b, b.c.seq == o.c.seq).where(b.c.batch_id == batch.batch_id).subquery())
+                .join(b, b.c.event_id == o.c.event_id).where(b.c.batch_id == batch.batch_id).subquery())
     with store.begin() as conn:
         cuts = conn.execute(sa.select(numbered.c.lead_id).where(numbered.c.n % size == 0)
                             .distinct().order_by(numbered.c.lead_id)).scalars().all()
@@ -108,12 +108,14 @@ def _events(store: LeadStore, batch: Batch, low: str | None = None, high: str | 
     the source record each is written to."""
     o, b, leads = tables.writeback_outbox, tables.writeback_bindings, tables.leads
     made = source_records_created
+    # the batch's events by their ids, which the outbox's key finds one by one (its seq has only a BRIN index, for
+    # the status file's ranges: a join by seq would read the whole outbox for each page of a small batch).
     # outer joins: an event without a stored lead (a partner registration) must come back, never vanish from a
     # batch marked sent; a lead whose record leadsync created (new_record) is written to that record
     record_id = sa.func.coalesce(leads.c.source_record_id, made.c.record_id).label("source_record_id")
     query = (sa.select(o.c.event_id, o.c.lead_id, o.c.kind, *[o.c[name] for name in OUTBOX_FIELDS], o.c.payload,
                        o.c.created_at, record_id)
-             .join(b, b.c.seq == o.c.seq)
+             .join(b, b.c.event_id == o.c.event_id)
              .outerjoin(leads, leads.c.lead_id == o.c.lead_id)
              .outerjoin(made, sa.and_(made.c.source == o.c.source, made.c.lead_id == o.c.lead_id,
                                       made.c.kind == "new_record"))

@@ -80,6 +80,18 @@ def test_a_column_a_batch_did_not_have_reads_as_null_and_nul_is_kept_as_its_symb
         store.dispose()
 
 
+def test_a_block_given_out_of_row_order_reads_back_in_row_order(postgres_url):
+    store = LeadStore(postgres_url)
+    try:
+        batch = uuid.uuid4().hex
+        with store.begin() as conn:
+            raw.append(store, conn, "src", batch, pa.table({"Email": ["c", "a", "b"]}), pa.array([3, 1, 2]))
+        assert read(store, batch) == ["a", "b", "c"]
+        assert read(store, batch, (2, 3)) == ["b", "c"]
+    finally:
+        store.dispose()
+
+
 def test_a_postgres_raw_table_of_an_earlier_leadsync_is_still_read(postgres_url):
     """A store written before the blocks: its batches stay in raw_src (with the index it had) and are read, counted
     and ranged as before; the source's next batch goes to blocks, and both read together."""

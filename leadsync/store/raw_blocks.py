@@ -65,10 +65,15 @@ def decode(data: bytes) -> pa.Table:
 
 
 def append(conn: sa.Connection, source: str, batch_id: str, rows: pa.Table) -> int:
-    """Store one block of a batch: `rows` is row_number (ascending) and the physical columns."""
+    """Store one block of a batch: `rows` is row_number and the physical columns. A batch's blocks come in row
+    order (each block's numbers above the one before's, as every pull numbers its rows); within a block the rows
+    are put in row order here, so a batch reads back in row order block after block."""
     if not rows.num_rows:
         return 0
-    numbers = rows.column("row_number")
+    numbers = rows.column("row_number").combine_chunks()
+    if len(numbers) > 1 and not pc.all(pc.greater(numbers[1:], numbers[:-1])).as_py():
+        rows = rows.sort_by("row_number")
+        numbers = rows.column("row_number").combine_chunks()
     first, last = pc.min(numbers).as_py(), pc.max(numbers).as_py()
     conn.exec_driver_sql(
         f"INSERT INTO {_quoted(conn, table_name(source))} (batch_id, first_row, last_row, row_count, data) "

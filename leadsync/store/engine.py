@@ -7,7 +7,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Literal
 
@@ -228,9 +228,16 @@ class LeadStore:
                 conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
                 conn.commit()
                 yield
-            except BaseException:
+            except BaseException as exc:
                 # the lock may be held (an interrupt between taking it and the block): this connection must not go
-                # back to the pool with it, where every later holder of the section would wait for ever
+                # back to the pool with it, where every later holder of the section would wait for ever. The block
+                # failed (an error, not an interrupt): the lock is given back at once, since a discarded
+                # connection's server session ends (and frees it) only some moments after the socket closes
+                if isinstance(exc, Exception) and not conn.closed:
+                    with suppress(Exception):
+                        conn.rollback()
+                        conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                        conn.commit()
                 if not conn.closed:
                     conn.invalidate()
                 raise

@@ -65,3 +65,25 @@ def test_on_postgres_the_pending_events_are_an_anti_join_not_a_subplan_per_row(p
         assert conn.execute(query).scalar_one() == 10
     store.dispose()
     assert "Anti Join" in plan and "SubPlan" not in plan, plan
+
+
+def test_on_postgres_the_event_states_are_joined_not_a_subplan_per_row(postgres_url):
+    """Every event's state (sent, prepared, refused and pending again, pending) from one grouped relation of the
+    bindings joined by seq: an EXISTS per state would run for every outbox row, each a scan of the bindings."""
+    store = LeadStore(postgres_url)
+    sent = queue(store, "crm", 3000)
+    first = outbox.prepare_batch(store, "crm", NOW, lambda batch_id, _now: f"crm:{batch_id}")
+    outbox.mark_sent(store, first, "ok", NOW, refused=pd.DataFrame({"event_id": [sent[0]], "error": ["locked"]}))
+    later = queue(store, "crm", 5, start=3000)
+    outbox.prepare_batch(store, "crm", NOW + timedelta(minutes=1), lambda batch_id, _now: f"crm:{batch_id}")
+    waiting = queue(store, "crm", 2, start=3005)
+    with store.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {store.render(conn, outbox.event_states())}").scalars())
+        listed = outbox.event_states().subquery()
+        states = dict(conn.execute(sa.select(listed.c.event_id, listed.c.state)).all())
+    store.dispose()
+    assert "SubPlan" not in plan, plan
+    assert {e for e, s in states.items() if s == "sent"} == set(sent[1:])
+    assert {e for e, s in states.items() if s == "prepared"} == {sent[0], *later}  # refused, then bound again
+    assert {e for e, s in states.items() if s == "pending"} == set(waiting)

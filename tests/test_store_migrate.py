@@ -114,6 +114,10 @@ def _as_schema_5(url: str) -> None:
             conn.exec_driver_sql("ALTER TABLE writeback_bindings DROP CONSTRAINT writeback_bindings_pkey, "
                                  "ALTER COLUMN seq DROP NOT NULL, ADD PRIMARY KEY (event_id, batch_id)")
             conn.exec_driver_sql("CREATE INDEX ix_bindings_batch_seq ON writeback_bindings (batch_id, seq)")
+            # a source's raw table as schema 5 wrote it, from before its read index (added at a later pull then)
+            conn.exec_driver_sql("CREATE TABLE raw_legacy_src (batch_id VARCHAR NOT NULL, row_number BIGINT NOT NULL, "
+                                 "c0 VARCHAR)")
+            conn.exec_driver_sql("INSERT INTO raw_columns (source, name, physical) VALUES ('legacy_src', 'Email', 'c0')")
         conn.exec_driver_sql("UPDATE store_meta SET value = '5' WHERE key = 'schema_version'")
     engine.dispose()
 
@@ -257,6 +261,9 @@ def test_a_schema_5_store_gets_its_bindings_keyed_by_seq_and_every_event_keeps_i
                 "AND contype = 'p'").scalar_one()
             assert key == "PRIMARY KEY (batch_id, seq)"
             assert conn.exec_driver_sql("SELECT to_regclass('ix_bindings_batch_seq')").scalar() is None
+            # new batches go to blocks: the raw table written before gets the index its batches are read by
+            assert conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE tablename = 'raw_legacy_src'"
+                                        ).scalar_one().endswith("(batch_id, row_number)")
     pd.testing.assert_frame_equal(read(store, wb.event_states().order_by("event_id")), states)
     assert render_status_csv(store, prepared) == before_file
     wb.mark_sent(store, prepared, "outbox/second.csv", T0)

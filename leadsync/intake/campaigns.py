@@ -9,10 +9,12 @@ lacks changes nothing (campaign columns are optional). Quarantined rows describe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from leadsync.config.schema import SourceConfig
@@ -60,22 +62,25 @@ def store_batch_campaigns(store: LeadStore, conn: sa.Connection, cfg: SourceConf
 
 
 def _campaign_cells(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, batch_id: str,
-                    columns: dict[str, str], physical: list[str]) -> list[tuple]:
+                    columns: dict[str, str], physical: list[str]) -> Iterator[tuple]:
     """(campaign, cell of each `physical` raw column) per stored lead of the batch naming a campaign, in row
-    order: the leads' campaigns joined to their raw rows by row number (raw rows are read through raw.py, which
-    knows where a batch lies)."""
+    order: the leads' campaigns joined to their raw rows by row number, in Arrow (raw rows are read through
+    raw.py, which knows where a batch lies). Only the campaign columns are read; tuples are made a slice at a
+    time."""
     l = tables.leads
-    leads = pd.DataFrame(conn.execute(
-        sa.select(l.c.row_number, l.c.campaign).where(l.c.source == cfg.name, l.c.batch_id == batch_id,
-                                                      l.c.campaign.is_not(None)).order_by(l.c.row_number)).all(),
-        columns=["row_number", "campaign"])
-    if leads.empty:
-        return []
+    query = (sa.select(l.c.row_number, l.c.campaign)
+             .where(l.c.source == cfg.name, l.c.batch_id == batch_id, l.c.campaign.is_not(None)))
+    named = list(store.read_batches(conn, query))
+    if not named or not sum(b.num_rows for b in named):
+        return
+    leads = pa.Table.from_batches(named).cast(pa.schema([("row_number", pa.int64()), ("campaign", pa.string())]))
     names = {p: n for n, p in columns.items()}
     wanted = list(dict.fromkeys(names[p] for p in physical))
-    batches = list(raw.read_batch(store, conn, cfg.name, batch_id, wanted, 100_000))
-    cells = (pa.Table.from_batches(batches).to_pandas() if batches else
-             pd.DataFrame(columns=["row_number", *dict.fromkeys(physical)]))
-    joined = leads.merge(cells, on="row_number", how="inner", sort=False)
-    joined = joined.astype(object).where(joined.notna(), None)
-    return list(joined[["campaign", *physical]].itertuples(index=False, name=None))
+    read = list(raw.read_batch(store, conn, cfg.name, batch_id, wanted, 100_000))
+    if not read:
+        return
+    cells = pa.Table.from_batches(read)
+    cells = cells.set_column(0, "row_number", pc.cast(cells.column(0), pa.int64()))
+    joined = leads.join(cells, "row_number", join_type="inner").sort_by("row_number")
+    for part in joined.select(["campaign", *physical]).to_batches(max_chunksize=50_000):
+        yield from zip(*(column.to_pylist() for column in part.columns), strict=True)

@@ -5,8 +5,8 @@ that of one slice for any file size, and a crash repeats at most one slice.
 
 Plan → apply → store, forward only: the source's mapping compiles once per batch's columns into SQL
 (plan.py); on the embedded DuckDB store the SQL runs inside the store over the raw table (nothing crosses
-into Python); on Postgres the slice streams out as Arrow (COPY), the same SQL runs in an in-process
-DuckDB, and the results stream back with COPY. In key mode a later slice updates the leads an earlier one
+into Python); on Postgres the slice's raw rows come out as Arrow (their compressed blocks, raw.py), the same
+SQL runs in an in-process DuckDB, and the results go back with COPY. In key mode a later slice updates the leads an earlier one
 stored, which is what collapsing the whole batch to its last record would give.
 """
 
@@ -244,8 +244,8 @@ def _all_quarantined(conn: sa.Connection, cfg: SourceConfig, batch_id: str, file
 def _slice_outside(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, plan: IntakePlan | None,
                    problem: str | None, batch_id: str, file_name: str, columns: dict[str, str], first: int,
                    last: int, now: datetime, check: SchemaCheck):
-    """Postgres: the slice's raw rows stream out (COPY), through the plan in an in-process DuckDB, and back
-    (COPY into staging, one set-based insert each). The schema check reads the leads as they are sent."""
+    """Postgres: the slice's raw rows come out as Arrow (raw.read_batch), through the plan in an in-process
+    DuckDB, and back (COPY, one set-based insert each). The schema check reads the leads as they are sent."""
     physical = {name: f"c{i}" for i, name in enumerate(columns)}
     con = compute_connection()
     now_sql = f"TIMESTAMPTZ {literal(now.isoformat())}"

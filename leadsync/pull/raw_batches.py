@@ -1,5 +1,6 @@
 """Storing a received batch of source rows (one file, one page of records): its ledger row in source_files
-and its rows, as received, in the source's raw table (leadsync/store/raw.py)."""
+and its rows, as received, in the source's raw storage (leadsync/store/raw.py: a raw table on DuckDB,
+compressed blocks on Postgres)."""
 
 from __future__ import annotations
 

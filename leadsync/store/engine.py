@@ -216,9 +216,9 @@ class LeadStore:
     def exclusive(self, section: str) -> Iterator[None]:
         """Hold a critical section across several transactions (e.g. one partner's CRM work: HTTP calls
         between store writes). Postgres: a session-level advisory lock on a connection of its own, freed on
-        exit, on an exception (the connection is discarded, so the server ends its session) or when the
-        process dies. DuckDB: nothing, since the embedded
-        default runs one writer step at a time (the lead_store pool)."""
+        exit, on an exception (unlocked, then the connection discarded: on an interrupt, only discarded, and the
+        server frees the lock as it ends the session) or when the process dies. DuckDB: nothing, since the
+        embedded default runs one writer step at a time (the lead_store pool)."""
         if self.dialect != "postgresql":
             yield
             return
@@ -424,6 +424,9 @@ class LeadStore:
         conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} ({cols}) ON COMMIT DROP")
         copy_arrow(conn, stage, frame.column_names, frame)
         yield stage
+        # dropped as soon as it is done with, not at the commit: a transaction staging many frames (a migration's
+        # chunks) would keep them all
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
 
     def insert_from(self, conn: sa.Connection, table: sa.Table, relation: str, cols: Sequence[str],
                     conflict: Conflict = "error", update: Sequence[str] = ()) -> None:

@@ -238,17 +238,23 @@ def _v4_to_v5(store: LeadStore, conn: sa.Connection) -> None:
 
 
 def _v5_to_v6(store: LeadStore, conn: sa.Connection) -> None:
-    """Bindings keyed by (batch_id, seq). Postgres only: DuckDB keeps no key on its append-only tables."""
+    """Bindings keyed by (batch_id, seq); raw rows of new batches go to blocks (raw_blocks.py), so the raw
+    tables written so far get the index their batches are read by, which a table used to get at its source's
+    next pull. Postgres only: DuckDB keeps no key on its append-only tables and reads raw tables by zonemaps."""
     if store.dialect != "postgresql":
         return
     key = conn.exec_driver_sql(
-        "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass('writeback_bindings') AND contype = 'p'"
-    ).scalar()
-    if key is not None:
-        conn.exec_driver_sql(f'ALTER TABLE writeback_bindings DROP CONSTRAINT "{key}"')
-    conn.exec_driver_sql("ALTER TABLE writeback_bindings ALTER COLUMN seq SET NOT NULL, "
-                         "ADD PRIMARY KEY (batch_id, seq)")
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = to_regclass('writeback_bindings') AND contype = 'p'").one_or_none()
+    if key is None or key[1] != "PRIMARY KEY (batch_id, seq)":  # (a v2 store's tables were just made so)
+        quote = conn.dialect.identifier_preparer.quote
+        if key is not None:
+            conn.exec_driver_sql(f"ALTER TABLE writeback_bindings DROP CONSTRAINT {quote(key[0])}")
+        conn.exec_driver_sql("ALTER TABLE writeback_bindings ALTER COLUMN seq SET NOT NULL, "
+                             "ADD PRIMARY KEY (batch_id, seq)")
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_bindings_batch_seq")
+    for source in conn.execute(sa.select(raw.raw_columns.c.source).distinct()).scalars():
+        raw.index_legacy_table(conn, source)
 
 
 def _raw_rows(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:

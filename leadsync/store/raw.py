@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import queue
 import threading
 import uuid
@@ -33,7 +34,7 @@ raw_columns = sa.Table(
     metadata,
     sa.Column("source", sa.String, primary_key=True),
     sa.Column("name", sa.String, primary_key=True),  # the header name as received
-    sa.Column("physical", sa.String, nullable=False),  # its column in raw_<source>: c0, c1, …
+    sa.Column("physical", sa.String, nullable=False),  # its physical column (raw_<source>, a block): c0, c1, …
 )
 
 
@@ -50,7 +51,7 @@ def has_table(conn: sa.Connection, source: str) -> bool:
 
 
 def physical_columns(conn: sa.Connection, source: str) -> dict[str, str]:
-    """Header name → column of raw_<source>, for every name the source has sent."""
+    """Header name → physical column (of raw_<source>, of a block), for every name the source has sent."""
     rc = raw_columns
     return dict(conn.execute(sa.select(rc.c.name, rc.c.physical).where(rc.c.source == source)).all())
 
@@ -74,6 +75,16 @@ def _ensure_columns(store: LeadStore, conn: sa.Connection, source: str, names: l
         conn.execute(sa.insert(raw_columns).values(source=source, name=name, physical=physical))
         known[name] = physical
     return known
+
+
+def index_legacy_table(conn: sa.Connection, source: str) -> None:
+    """Postgres: the source's raw table of an earlier leadsync, if any, gets the index its batches are read by
+    (batch_id, row_number); without it each page of a batch scanned every row the source ever sent."""
+    if not has_table(conn, source):
+        return
+    index = _quoted(conn, f"ix_{table_name(source)}_batch_row")
+    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index} ON {_quoted(conn, table_name(source))} "
+                         "(batch_id, row_number)")
 
 
 def append(store: LeadStore, conn: sa.Connection, source: str, batch_id: str, rows: pa.Table,
@@ -250,36 +261,59 @@ def read_batch(store: LeadStore, conn: sa.Connection, source: str, batch_id: str
     """One batch's rows (those numbered within `between`, both ends included, if given) in record batches of
     about `rows` rows, in row order, columns physical."""
     columns = batch_columns(conn, source, names)
-    blocks = raw_blocks.spans(conn, source, batch_id) if store.dialect == "postgresql" else None
+    blocks = raw_blocks.spans(conn, source, batch_id) if store.dialect != "duckdb" else None
     if blocks is not None:
         yield from raw_blocks.read(conn, source, batch_id, blocks, list(columns.values()), rows, between)
         return
-    relation = batch_relation(conn, source, batch_id, columns)
-    if between is not None:
-        relation = f"(SELECT * FROM {relation} AS r WHERE row_number BETWEEN {int(between[0])} AND {int(between[1])})"
-    query = sa.select(sa.column("row_number", sa.BigInteger), *[sa.column(p, sa.String) for p in columns.values()])
-    if store.dialect != "postgresql":
+    if store.dialect == "duckdb":
+        relation = _in_range(batch_relation(conn, source, batch_id, columns), between)
         sql = f"SELECT * FROM {relation} AS b ORDER BY row_number"
-        yield from store.read_sql_batches(conn, sql, query.selected_columns, rows)
+        yield from store.read_sql_batches(conn, sql, _selected(columns.values()), rows)
         return
-    # Postgres: a slice per COPY, by row number, each read whole before it is handed out (the caller writes on
-    # this connection between slices), so a batch of millions of rows is never in memory at once.
+    # Postgres, a raw table of an earlier leadsync: a slice per COPY, by row number, each read whole before it is
+    # handed out (the caller writes on this connection between slices), so a batch of millions of rows is never
+    # in memory at once. The table has no column for a name first sent after the blocks came: read as null.
+    if not has_table(conn, source):
+        return  # nothing stored (a batch without rows makes no table)
+    held = {c["name"] for c in sa.inspect(conn).get_columns(table_name(source))}
+    relation = _in_range(batch_relation(conn, source, batch_id, {n: p for n, p in columns.items() if p in held}),
+                         between)
+    stored = [p for p in columns.values() if p in held]
     after = None
     while True:
         more = "" if after is None else f" WHERE row_number > {int(after)}"
         sql = f"SELECT * FROM {relation} AS b{more} ORDER BY row_number LIMIT {int(rows)}"
-        got = list(store.read_sql_batches(conn, sql, query.selected_columns, rows))
-        yield from got
+        got = list(store.read_sql_batches(conn, sql, _selected(stored), rows))
+        yield from (_with_nulls(b, list(columns.values())) for b in got)
         if sum(b.num_rows for b in got) < rows:
             return
         after = got[-1].column(0)[-1].as_py()
+
+
+def _in_range(relation: str, between: tuple[int, int] | None) -> str:
+    if between is None:
+        return relation
+    return f"(SELECT * FROM {relation} AS r WHERE row_number BETWEEN {int(between[0])} AND {int(between[1])})"
+
+
+def _selected(physical) -> list:
+    return [sa.column("row_number", sa.BigInteger), *[sa.column(p, sa.String) for p in physical]]
+
+
+def _with_nulls(batch: pa.RecordBatch, physical: list[str]) -> pa.RecordBatch:
+    """`batch` (row_number and some of `physical`) with every one of `physical`, in order, null where absent."""
+    if batch.num_columns == len(physical) + 1:
+        return batch
+    arrays = [batch.column(0)] + [batch.column(batch.schema.get_field_index(p)) if p in batch.schema.names
+                                  else pa.nulls(batch.num_rows, pa.string()) for p in physical]
+    return pa.RecordBatch.from_arrays(arrays, names=["row_number", *physical])
 
 
 def row_range(store: LeadStore, conn: sa.Connection, source: str, batch_id: str,
               after: int | None = None) -> tuple[int | None, int | None]:
     """Least and greatest row numbers of the batch's rows numbered past `after` (None, None when there are
     none); a range covering those rows, whose ends need not be rows (row numbers may have gaps)."""
-    if store.dialect == "postgresql" and raw_blocks.spans(conn, source, batch_id) is not None:
+    if store.dialect != "duckdb" and raw_blocks.spans(conn, source, batch_id) is not None:
         return raw_blocks.row_range(conn, source, batch_id, after)
     if not has_table(conn, source):
         return None, None
@@ -292,7 +326,7 @@ def row_range(store: LeadStore, conn: sa.Connection, source: str, batch_id: str,
 def row_count(conn: sa.Connection, source: str) -> int:
     """Raw rows the source has stored (all batches)."""
     n = 0
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name != "duckdb":
         n += raw_blocks.row_count(conn, source)
     if has_table(conn, source):
         n += conn.exec_driver_sql(f"SELECT count(*) FROM {_quoted(conn, table_name(source))}").scalar_one()
@@ -307,19 +341,23 @@ def source_rows(store: LeadStore, conn: sa.Connection, source: str) -> pa.Table:
 
     names = physical_columns(conn, source)
     held = set()
-    for table, exists in ((raw_blocks.table_name(source), conn.dialect.name == "postgresql" and raw_blocks.exists(
+    for table, exists in ((raw_blocks.table_name(source), conn.dialect.name != "duckdb" and raw_blocks.exists(
             conn, source)), (table_name(source), has_table(conn, source))):
         if exists:
             held.update(conn.exec_driver_sql(f"SELECT DISTINCT batch_id FROM {_quoted(conn, table)}").scalars())
-    received = dict(conn.execute(sa.select(f.c.batch_id, f.c.received_at).where(f.c.source == source)).all())
-    batches = sorted(held, key=lambda b: (received.get(b) is None, received.get(b) or 0, b))
+    ledger = {batch_id: (at, columns) for batch_id, at, columns in conn.execute(
+        sa.select(f.c.batch_id, f.c.received_at, f.c.columns).where(f.c.source == source)).all()}
+    batches = sorted(held, key=lambda b: (b not in ledger, ledger.get(b, (0,))[0] or 0, b))
     parts = []
     for batch_id in batches:
-        found = list(read_batch(store, conn, source, batch_id, list(names), 100_000))
+        # the batch's own header names where the ledger has them (a raw table of an earlier leadsync has no
+        # column for a name first sent after it), else every name
+        own = json.loads(ledger[batch_id][1]) if ledger.get(batch_id, (None, None))[1] else list(names)
+        found = list(read_batch(store, conn, source, batch_id, own, 100_000))
         if not found:
             continue
         table = pa.Table.from_batches(found)
-        arrays = [pa.repeat(pa.scalar(batch_id, pa.string()), table.num_rows), table.column(0)]
+        arrays = [pa.repeat(pa.scalar(batch_id, pa.string()), table.num_rows), table.column("row_number")]
         arrays += [table.column(p) if p in table.column_names else pa.nulls(table.num_rows, pa.string())
                    for p in names.values()]
         parts.append(pa.Table.from_arrays(arrays, names=["batch_id", "row_number", *names]))

@@ -123,14 +123,17 @@ def event_states() -> sa.Select:
     """Every outbox event with where it stands: state (pending | prepared | sent), attempts (refusals so far)
     and last_error (the latest refusal's reason): the outbox as an operator reads it."""
     o, b, wb, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
-
-    def held_by(state: str):
-        return sa.exists().where(b.c.seq == o.c.seq, wb.c.batch_id == b.c.batch_id, wb.c.state == state,
-                                 ~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id))
-
+    # per bound event, the furthest its batches took it (2 sent, 1 prepared), refusals aside: one grouped relation
+    # joined by seq. An EXISTS per state inside the CASE would be a subplan run for every outbox row, each one a
+    # scan of the bindings (their key leads with the batch, not the seq).
+    rank = sa.case((wb.c.state == "sent", 2), (wb.c.state == "prepared", 1), else_=0)
+    held = (sa.select(b.c.seq, sa.func.max(rank).label("rank")).join(wb, wb.c.batch_id == b.c.batch_id)
+            .where(~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id))
+            .group_by(b.c.seq).subquery("held"))
     refusals = last_refusals().subquery()
-    state = sa.case((held_by("sent"), "sent"), (held_by("prepared"), "prepared"), else_="pending")
+    state = sa.case((held.c.rank == 2, "sent"), (held.c.rank == 1, "prepared"), else_="pending")
     return (sa.select(*o.c, state.label("state"), refusals.c.attempts, refusals.c.last_error)
+            .outerjoin(held, held.c.seq == o.c.seq)
             .outerjoin(refusals, refusals.c.event_id == o.c.event_id))
 
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from leadsync.store import raw_blocks
 from leadsync.store.engine import LeadStore
+from leadsync.store.raw_blocks import quoted
 from leadsync.store.tables import metadata
 
 T = TypeVar("T")
@@ -42,10 +43,6 @@ def table_name(source: str) -> str:
     return f"raw_{source}"
 
 
-def _quoted(conn: sa.Connection, name: str) -> str:
-    return conn.dialect.identifier_preparer.quote(name)
-
-
 def has_table(conn: sa.Connection, source: str) -> bool:
     return sa.inspect(conn).has_table(table_name(source))
 
@@ -60,7 +57,7 @@ def _ensure_columns(store: LeadStore, conn: sa.Connection, source: str, names: l
     """The physical column of each of `names`, a new one for a name the source never sent. DuckDB: a column of
     raw_<source>. Postgres: the blocks carry their columns (raw_blocks); only the names are recorded."""
     in_table = store.dialect == "duckdb"
-    table = _quoted(conn, table_name(source))
+    table = quoted(conn, table_name(source))
     if in_table:
         conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {table} (batch_id VARCHAR NOT NULL, row_number BIGINT NOT NULL)")
     else:
@@ -71,7 +68,7 @@ def _ensure_columns(store: LeadStore, conn: sa.Connection, source: str, names: l
             continue
         physical = f"c{len(known)}"
         if in_table:
-            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {_quoted(conn, physical)} VARCHAR")
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {quoted(conn, physical)} VARCHAR")
         conn.execute(sa.insert(raw_columns).values(source=source, name=name, physical=physical))
         known[name] = physical
     return known
@@ -82,8 +79,8 @@ def index_legacy_table(conn: sa.Connection, source: str) -> None:
     (batch_id, row_number); without it each page of a batch scanned every row the source ever sent."""
     if not has_table(conn, source):
         return
-    index = _quoted(conn, f"ix_{table_name(source)}_batch_row")
-    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index} ON {_quoted(conn, table_name(source))} "
+    index = quoted(conn, f"ix_{table_name(source)}_batch_row")
+    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index} ON {quoted(conn, table_name(source))} "
                          "(batch_id, row_number)")
 
 
@@ -115,8 +112,8 @@ def append_blocks(store: LeadStore, conn: sa.Connection, source: str, batch_id: 
     physical = [known[n] for n in names]
     staged = (_staged(batch_id, physical, rows, numbers) for rows, numbers in itertools.chain([first], blocks)
               if rows.num_rows)
-    target = _quoted(conn, table_name(source))
-    cols = ", ".join(_quoted(conn, c) for c in ["batch_id", "row_number", *physical])
+    target = quoted(conn, table_name(source))
+    cols = ", ".join(quoted(conn, c) for c in ["batch_id", "row_number", *physical])
     with _ReadAhead(staged) if streamed else contextlib.nullcontext(staged) as tables:
         if store.dialect != "duckdb":
             return sum(raw_blocks.append(conn, source, batch_id, _nul_as_symbol(table.drop_columns(["batch_id"])))
@@ -244,9 +241,9 @@ def _staged(batch_id: str, physical: list[str], rows: pa.Table, row_numbers: pa.
 def batch_relation(conn: sa.Connection, source: str, batch_id: str, columns: dict[str, str]) -> str:
     """SQL for one batch's rows: row_number and the batch's columns (physical names). `batch_id` is a hex id
     leadsync made, bound as a literal."""
-    cols = ", ".join(_quoted(conn, p) for p in columns.values())
+    cols = ", ".join(quoted(conn, p) for p in columns.values())
     literal = "'" + batch_id.replace("'", "''") + "'"
-    return (f"(SELECT row_number{', ' + cols if cols else ''} FROM {_quoted(conn, table_name(source))} "
+    return (f"(SELECT row_number{', ' + cols if cols else ''} FROM {quoted(conn, table_name(source))} "
             f"WHERE batch_id = {literal})")
 
 
@@ -313,8 +310,9 @@ def row_range(store: LeadStore, conn: sa.Connection, source: str, batch_id: str,
               after: int | None = None) -> tuple[int | None, int | None]:
     """Least and greatest row numbers of the batch's rows numbered past `after` (None, None when there are
     none); a range covering those rows, whose ends need not be rows (row numbers may have gaps)."""
-    if store.dialect != "duckdb" and raw_blocks.spans(conn, source, batch_id) is not None:
-        return raw_blocks.row_range(conn, source, batch_id, after)
+    blocks = raw_blocks.spans(conn, source, batch_id) if store.dialect != "duckdb" else None
+    if blocks is not None:
+        return raw_blocks.row_range(blocks, after)
     if not has_table(conn, source):
         return None, None
     relation = batch_relation(conn, source, batch_id, {})
@@ -329,7 +327,7 @@ def row_count(conn: sa.Connection, source: str) -> int:
     if conn.dialect.name != "duckdb":
         n += raw_blocks.row_count(conn, source)
     if has_table(conn, source):
-        n += conn.exec_driver_sql(f"SELECT count(*) FROM {_quoted(conn, table_name(source))}").scalar_one()
+        n += conn.exec_driver_sql(f"SELECT count(*) FROM {quoted(conn, table_name(source))}").scalar_one()
     return n
 
 
@@ -344,7 +342,7 @@ def source_rows(store: LeadStore, conn: sa.Connection, source: str) -> pa.Table:
     for table, exists in ((raw_blocks.table_name(source), conn.dialect.name != "duckdb" and raw_blocks.exists(
             conn, source)), (table_name(source), has_table(conn, source))):
         if exists:
-            held.update(conn.exec_driver_sql(f"SELECT DISTINCT batch_id FROM {_quoted(conn, table)}").scalars())
+            held.update(conn.exec_driver_sql(f"SELECT DISTINCT batch_id FROM {quoted(conn, table)}").scalars())
     ledger = {batch_id: (at, columns) for batch_id, at, columns in conn.execute(
         sa.select(f.c.batch_id, f.c.received_at, f.c.columns).where(f.c.source == source)).all()}
     batches = sorted(held, key=lambda b: (b not in ledger, ledger.get(b, (0,))[0] or 0, b))

@@ -31,13 +31,14 @@ def table_name(source: str) -> str:
     return f"raw_{source}_blocks"
 
 
-def _quoted(conn: sa.Connection, name: str) -> str:
+def quoted(conn: sa.Connection, name: str) -> str:
+    """`name` as an SQL identifier of the connection's dialect."""
     return conn.dialect.identifier_preparer.quote(name)
 
 
 def exists(conn: sa.Connection, source: str) -> bool:
     return conn.exec_driver_sql("SELECT to_regclass(%(name)s)",
-                                {"name": _quoted(conn, table_name(source))}).scalar() is not None
+                                {"name": quoted(conn, table_name(source))}).scalar() is not None
 
 
 def ensure(conn: sa.Connection, source: str) -> None:
@@ -45,7 +46,7 @@ def ensure(conn: sa.Connection, source: str) -> None:
     lock that would hold up the source's other writers even when the table exists."""
     if exists(conn, source):
         return
-    table = _quoted(conn, table_name(source))
+    table = quoted(conn, table_name(source))
     conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {table} (batch_id VARCHAR NOT NULL, first_row BIGINT NOT NULL, "
                          "last_row BIGINT NOT NULL, row_count BIGINT NOT NULL, data BYTEA NOT NULL, "
                          "PRIMARY KEY (batch_id, first_row))")
@@ -76,7 +77,7 @@ def append(conn: sa.Connection, source: str, batch_id: str, rows: pa.Table) -> i
         numbers = rows.column("row_number").combine_chunks()
     first, last = pc.min(numbers).as_py(), pc.max(numbers).as_py()
     conn.exec_driver_sql(
-        f"INSERT INTO {_quoted(conn, table_name(source))} (batch_id, first_row, last_row, row_count, data) "
+        f"INSERT INTO {quoted(conn, table_name(source))} (batch_id, first_row, last_row, row_count, data) "
         "VALUES (%(batch)s, %(first)s, %(last)s, %(n)s, %(data)s)",
         {"batch": batch_id, "first": first, "last": last, "n": rows.num_rows, "data": encode(rows)})
     return rows.num_rows
@@ -88,7 +89,7 @@ def spans(conn: sa.Connection, source: str, batch_id: str) -> list[tuple[int, in
     if not exists(conn, source):
         return None
     found = conn.exec_driver_sql(
-        f"SELECT first_row, last_row, row_count FROM {_quoted(conn, table_name(source))} "
+        f"SELECT first_row, last_row, row_count FROM {quoted(conn, table_name(source))} "
         "WHERE batch_id = %(batch)s ORDER BY first_row", {"batch": batch_id}).all()
     return [tuple(row) for row in found] or None
 
@@ -102,7 +103,7 @@ def read(conn: sa.Connection, source: str, batch_id: str, blocks: list[tuple[int
     low, high = between if between is not None else (None, None)
     wanted = [first for first, last, _ in blocks
               if (low is None or last >= low) and (high is None or first <= high)]
-    table = _quoted(conn, table_name(source))
+    table = quoted(conn, table_name(source))
     pending: list[pa.Table] = []
     held = 0
     for first in wanted:
@@ -130,20 +131,18 @@ def _selected(block: pa.Table, columns: list[str]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=["row_number", *columns])
 
 
-def row_range(conn: sa.Connection, source: str, batch_id: str, after: int | None) -> tuple[int | None, int | None]:
-    """Least and greatest row numbers of the batch's blocks past `after`: a range covering those rows (the
-    least may be a number no row has, as raw row ranges may have gaps anyway)."""
-    where = "" if after is None else " AND last_row > %(after)s"
-    low, high = conn.exec_driver_sql(
-        f"SELECT min(first_row), max(last_row) FROM {_quoted(conn, table_name(source))} "
-        f"WHERE batch_id = %(batch)s{where}", {"batch": batch_id, "after": after}).one()
-    if low is not None and after is not None:
-        low = max(low, after + 1)
-    return low, high
+def row_range(blocks: list[tuple[int, int, int]], after: int | None) -> tuple[int | None, int | None]:
+    """Least and greatest row numbers of a batch's blocks (`spans`) past `after`: a range covering those rows
+    (the least may be a number no row has, as raw row ranges may have gaps anyway)."""
+    past = [(first, last) for first, last, _ in blocks if after is None or last > after]
+    if not past:
+        return None, None
+    low = past[0][0] if after is None else max(past[0][0], after + 1)
+    return low, past[-1][1]
 
 
 def row_count(conn: sa.Connection, source: str) -> int:
     if not exists(conn, source):
         return 0
     return int(conn.exec_driver_sql(
-        f"SELECT coalesce(sum(row_count), 0) FROM {_quoted(conn, table_name(source))}").scalar_one())
+        f"SELECT coalesce(sum(row_count), 0) FROM {quoted(conn, table_name(source))}").scalar_one())

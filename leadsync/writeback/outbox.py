@@ -32,11 +32,17 @@ class Batch:
     created_at: datetime
 
 
-def _taken() -> sa.Subquery:
-    """Bindings that still hold their event (its seq): the batch is prepared or sent and did not refuse it."""
+def _holding(*columns) -> sa.Select:
+    """Bindings that still hold their event: the batch is prepared or sent and did not refuse it. `columns` of
+    the binding (writeback_bindings) and its batch (writeback_batches) to select."""
     b, wb, r = tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
-    return (sa.select(b.c.seq).join(wb, wb.c.batch_id == b.c.batch_id)
-            .where(~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id))).subquery("taken")
+    return (sa.select(*columns).join_from(b, wb, wb.c.batch_id == b.c.batch_id)
+            .where(~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id)))
+
+
+def _taken() -> sa.Subquery:
+    """The seq of every event a binding still holds."""
+    return _holding(tables.writeback_bindings.c.seq).subquery("taken")
 
 
 def pending_events(source: str | None = None) -> sa.Select:
@@ -55,11 +61,10 @@ def pending_events(source: str | None = None) -> sa.Select:
 
 def sent_events() -> sa.Select:
     """Outbox events whose batch has been sent and did not refuse them (a selectable for counts and reports)."""
-    o, b, wb, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
-    return (sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, wb.c.sent_at)
-            .join(b, b.c.seq == o.c.seq).join(wb, wb.c.batch_id == b.c.batch_id)
-            .where(wb.c.state == "sent",
-                   ~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id)))
+    o, b, wb = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches
+    sent = _holding(b.c.seq, wb.c.sent_at).where(wb.c.state == "sent").subquery("sent")
+    return (sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, sent.c.sent_at)
+            .join(sent, sent.c.seq == o.c.seq))
 
 
 def last_refusals() -> sa.Select:
@@ -122,14 +127,12 @@ def mark_sent(store: LeadStore, batch: Batch, result: str, now: datetime,
 def event_states() -> sa.Select:
     """Every outbox event with where it stands: state (pending | prepared | sent), attempts (refusals so far)
     and last_error (the latest refusal's reason): the outbox as an operator reads it."""
-    o, b, wb, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches, tables.writeback_refusals
+    o, b, wb = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches
     # per bound event, the furthest its batches took it (2 sent, 1 prepared), refusals aside: one grouped relation
     # joined by seq. An EXISTS per state inside the CASE would be a subplan run for every outbox row, each one a
     # scan of the bindings (their key leads with the batch, not the seq).
     rank = sa.case((wb.c.state == "sent", 2), (wb.c.state == "prepared", 1), else_=0)
-    held = (sa.select(b.c.seq, sa.func.max(rank).label("rank")).join(wb, wb.c.batch_id == b.c.batch_id)
-            .where(~sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id))
-            .group_by(b.c.seq).subquery("held"))
+    held = _holding(b.c.seq, sa.func.max(rank).label("rank")).group_by(b.c.seq).subquery("held")
     refusals = last_refusals().subquery()
     state = sa.case((held.c.rank == 2, "sent"), (held.c.rank == 1, "prepared"), else_="pending")
     return (sa.select(*o.c, state.label("state"), refusals.c.attempts, refusals.c.last_error)

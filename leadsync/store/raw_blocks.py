@@ -53,33 +53,39 @@ def ensure(conn: sa.Connection, source: str) -> None:
     conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN data SET STORAGE EXTERNAL")
 
 
-def encode(rows: pa.Table) -> bytes:
+def encode(rows: pa.Table) -> memoryview:
     """A block (row_number and the physical columns) as a compressed Arrow IPC stream."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, rows.schema, options=_WRITE_OPTIONS) as writer:
         writer.write_table(rows)
-    return sink.getvalue().to_pybytes()
+    return memoryview(sink.getvalue())  # the stream's own buffer, not a copy of it
 
 
 def decode(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
+# Rows per stored block at most: a block as the pull hands it over (an API page of 50,000 records) is stored in
+# pieces, so the compressed copy and the statement carrying it stay a few MB (a whole page of Salesforce records
+# added ~45 MiB to the pull's peak), and a page of row numbers decodes little beyond itself.
+BLOCK_ROWS = 16_384
+
+
 def append(conn: sa.Connection, source: str, batch_id: str, rows: pa.Table) -> int:
     """Store one block of a batch: `rows` is row_number and the physical columns. A batch's blocks come in row
     order (each block's numbers above the one before's, as every pull numbers its rows); within a block the rows
     are put in row order here, so a batch reads back in row order block after block."""
-    if not rows.num_rows:
-        return 0
     numbers = rows.column("row_number").combine_chunks()
     if len(numbers) > 1 and not pc.all(pc.greater(numbers[1:], numbers[:-1])).as_py():
         rows = rows.sort_by("row_number")
-        numbers = rows.column("row_number").combine_chunks()
-    first, last = pc.min(numbers).as_py(), pc.max(numbers).as_py()
-    conn.exec_driver_sql(
-        f"INSERT INTO {quoted(conn, table_name(source))} (batch_id, first_row, last_row, row_count, data) "
-        "VALUES (%(batch)s, %(first)s, %(last)s, %(n)s, %(data)s)",
-        {"batch": batch_id, "first": first, "last": last, "n": rows.num_rows, "data": encode(rows)})
+    for start in range(0, rows.num_rows, BLOCK_ROWS):
+        piece = rows.slice(start, BLOCK_ROWS)
+        numbers = piece.column("row_number")
+        conn.exec_driver_sql(
+            f"INSERT INTO {quoted(conn, table_name(source))} (batch_id, first_row, last_row, row_count, data) "
+            "VALUES (%(batch)s, %(first)s, %(last)s, %(n)s, %(data)s)",
+            {"batch": batch_id, "first": pc.min(numbers).as_py(), "last": pc.max(numbers).as_py(),
+             "n": piece.num_rows, "data": encode(piece)})
     return rows.num_rows
 
 

@@ -1,5 +1,6 @@
 """Route a source's new leads, and withdraw and reroute leads not accepted in time; every decision is
-recorded with its audit row, its writeback event and the round-robin pointers in the same transaction."""
+recorded with its audit row and its writeback event in one transaction, and the round-robin pointers move in
+that same one or (new leads on Postgres: see ROUTE_SLICE) in the routing section's transaction just before it."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from leadsync.routing.state import (
     load_state,
     record,
     save_positions,
+    section_reads,
 )
 from leadsync.store import LeadStore, tables
 from leadsync.store.engine import insertion_order_kept
@@ -78,12 +80,18 @@ def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
 # One router per source at a time (the section `routing:<source>`, held for the whole run) chooses the source's
 # waiting leads once, as a queue, and reads each slice's leads outside the routing section: nobody else routes
 # them. Each slice is then a transaction of its own that enters the routing section (shared by every source)
-# only to decide: read the state (pointers, open leads per partner), route, record the decisions, events and
-# new pointers, commit. On Postgres, another source's router reads its leads and writes nothing meanwhile, and
-# their slices take turns in the section rather than one source waiting for the other's whole run; the state
-# is read afresh for each slice, since the other source's slices commit between ours. DuckDB has one writer (the
-# session keeps the file lock from the first slice to the last), so the state read once carries over from
-# slice to slice. A transaction per slice also bounds DuckDB's memory: it keeps every block a transaction wrote
+# only to decide: read the state (pointers, open leads per partner), route, record the new pointers and the
+# decisions the state counts (state.section_reads: leads given to partners with a capacity), commit. On Postgres
+# the slice's other decisions and their events, nearly all of its rows, are recorded in a second transaction
+# once the section is left. Deciding a slice takes ~0.15 s and recording it 2.3-3.3 s of COPY (245,760
+# assignments and events): recorded in the section, two sources' slices took turns and routing kept about one of
+# the two cores busy; recorded after it, the other source's turn and COPY go on beside it. Not when the source
+# checks conflicts (earlier_holders reads every decision that holds an account): then all are recorded in the
+# section. A run that dies between the two transactions leaves those leads waiting, routed by the next run with
+# new slots (a slot is never handed out twice; one lost so is skipped). The state is read afresh for each slice,
+# since the other source's slices commit between ours. DuckDB has one writer (the session keeps the file lock
+# from the first slice to the last), so the state read once carries over from slice to slice and a slice is one
+# transaction. A transaction per slice also bounds DuckDB's memory: it keeps every block a transaction wrote
 # until it ends (one transaction over 5M leads grew by ~300 MB). A run that dies between two slices leaves the
 # rest waiting, routed by the next run like any new lead.
 ROUTE_SLICE = 2 * ROW_GROUP
@@ -109,11 +117,21 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
                 if state is None or shared_state:
                     state = load_state(store, conn, partners)
                 conflicts = earlier_holders(store, conn, policy, _queue_slice(
-                    store, conn, CONFLICT_KEYS, start, stop)) if policy else None
+                    store, _with_statistics(store, conn), CONFLICT_KEYS, start, stop)) if policy else None
                 result = route(leads[~held].reset_index(drop=True), partners, cfg, state, conflicts)
                 decisions = _first_decisions(leads["lead_id"], held, result, cfg)
-                record(store, conn, decisions, partners, now, first=True, context=context)
+                inside = section_reads(decisions, partners) if shared_state and not policy else None
+                if inside is None:
+                    record(store, conn, decisions, partners, now, first=True, context=context)
+                else:
+                    record(store, conn, decisions.filter(inside), partners, now, first=True,
+                           context=context.filter(inside))
                 save_positions(store, conn, result.positions, now)
+            if inside is not None:  # the rest, once the section is left (see ROUTE_SLICE)
+                after = pc.invert(inside)
+                with session.begin() as conn:
+                    record(store, conn, decisions.filter(after), partners, now, first=True,
+                           context=context.filter(after))
             report.add(decisions, partners)
             state = advance(state, result)
         with session.begin() as conn:
@@ -145,12 +163,29 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
     else:
         waiting = sa.select(l.c.lead_id, l.c.batch_id, l.c.row_number,
                             sa.func.row_number().over(order_by=arrival).label("ord")).where(*not_routed)
-        conn.exec_driver_sql("CREATE TEMP TABLE routing_queue AS " + store.render(conn, waiting))
+        # CREATE TABLE AS reports the rows it wrote ("SELECT n"): no count(*) reads the queue back
+        queued = conn.exec_driver_sql("CREATE TEMP TABLE routing_queue AS " + store.render(conn, waiting)).rowcount
         # each slice reads a range of `ord`, in order: without the index every slice scanned and sorted the
         # whole queue (500,000 rows read three times over for a source's three slices)
         conn.exec_driver_sql("CREATE INDEX ON routing_queue (ord)")
-        conn.exec_driver_sql("ANALYZE routing_queue")  # a temporary table has no statistics: the planner loops
+        conn.info.pop(_QUEUE_ANALYZED, None)  # the statistics are made when a join first needs them
+        return queued
     return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
+
+
+# conn.info key: the Postgres routing queue of this connection has its statistics.
+_QUEUE_ANALYZED = "leadsync.routing_queue_analyzed"
+
+
+def _with_statistics(store: LeadStore, conn: sa.Connection) -> sa.Connection:
+    """`conn`, its Postgres routing queue analyzed first (once per queue) for a query that joins it to the leads:
+    a temporary table has no statistics, and without them the planner looped over the queue for each lead. The
+    slices' own reads (a range of `ord`, by its index) need none, and ANALYZE took 0.2-0.3 s of the server's
+    CPU per source at 1M leads, so a run whose slices are all read by their spans never pays it."""
+    if store.dialect == "postgresql" and not conn.info.get(_QUEUE_ANALYZED):
+        conn.exec_driver_sql("ANALYZE routing_queue")
+        conn.info[_QUEUE_ANALYZED] = True
+    return conn
 
 
 def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used: list[str], start: int,
@@ -247,7 +282,7 @@ def _read_slice(store: LeadStore, conn: sa.Connection, source: str, columns: lis
 
 
 def _joined_slice(store: LeadStore, conn: sa.Connection, columns: list, start: int, stop: int) -> pa.Table:
-    query = _queue_slice(store, conn, columns, start, stop)
+    query = _queue_slice(store, _with_statistics(store, conn), columns, start, stop)
     return _arrow(store.read_batches(conn, query), query)
 
 

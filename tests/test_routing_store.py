@@ -1,10 +1,12 @@
 """Routing with its state in the store: round robin across runs and restarts, withdrawal and rerouting on
 a frozen clock, manual assignment with its audit trail, explain, and a dry run that writes nothing."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -533,6 +535,118 @@ def test_a_run_that_dies_between_slices_is_finished_by_the_next_run_exactly_once
     assert got.astype(object).fillna("-").values.tolist() == want.astype(object).fillna("-").values.tolist()
     events = outbox(store)
     assert sorted(events["lead_id"]) == sorted(ids) and events["event_id"].is_unique
+
+
+def _uncapped(partners: PartnersConfig) -> PartnersConfig:
+    return partners.model_copy(update={"partners": [p.model_copy(update={"capacity": None})
+                                                    for p in partners.partners]})
+
+
+def test_a_postgres_slice_leaves_the_routing_section_before_its_bulk_is_recorded(postgres_url, source, partners):
+    """The routing section covers deciding and the pointers (and decisions for partners with a capacity, none
+    here); the slice's decisions and events are recorded in a transaction after it. While that recording waits
+    (the outbox locked by another session), the section is free for another router and the pointers are
+    already committed; once it may go on, every lead is decided once with one event."""
+    import threading
+
+    from leadsync.routing.state import ROUTING_SECTION
+    from leadsync.store.engine import _lock_key
+
+    partners = _uncapped(partners)
+    store = LeadStore(postgres_url)
+    ids = put_leads(store, "b0", [{"country": c} for c in ["US", "US", "CA", "US", "FR"]], T0)
+    engine = sa.create_engine(postgres_url)
+    blocker = engine.connect()
+    blocker.exec_driver_sql("BEGIN")
+    blocker.exec_driver_sql("LOCK TABLE writeback_outbox IN SHARE MODE")  # a COPY into it waits
+    result: dict = {}
+    router = threading.Thread(target=lambda: result.update(report=route_new_leads(source, partners, store, T0)))
+    router.start()
+    try:
+        with engine.connect() as look:
+            for _ in range(400):  # the router's COPY waiting on the lock
+                waiting = look.exec_driver_sql(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                    "AND relation = 'writeback_outbox'::regclass").scalar_one()
+                look.rollback()
+                if waiting:
+                    break
+                time.sleep(0.05)
+            assert waiting == 1
+            with look.begin():  # the section is free meanwhile
+                assert look.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                    {"k": _lock_key(ROUTING_SECTION)}).scalar_one() is True
+            assert look.execute(sa.select(sa.func.count()).select_from(tables.routing_positions)).scalar_one() >= 1
+            assert look.execute(sa.select(sa.func.count()).select_from(tables.assignments)).scalar_one() == 0
+    finally:
+        blocker.exec_driver_sql("COMMIT")
+        blocker.close()
+        router.join(timeout=60)
+        engine.dispose()
+    assert result["report"].decided == len(ids)
+    assert sorted(current(store).index) == sorted(ids)
+    events = outbox(store)
+    assert events["event_id"].is_unique and sorted(events["lead_id"]) == sorted(ids)
+
+
+def _refuse_partner(store: LeadStore, partner: str) -> None:
+    """A constraint that makes recording any decision for `partner` fail (the recording transaction dies)."""
+    with store.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE assignments ADD CONSTRAINT refuse_{partner} "
+                             f"CHECK (partner_id IS DISTINCT FROM '{partner}') NOT VALID")
+
+
+def test_a_postgres_run_dying_after_the_section_keeps_capacity_and_slots_and_the_next_run_routes_the_rest(
+        postgres_url, duckdb_url, source, partners):
+    """The routing section's transaction records the pointers and the decisions for partners with a capacity;
+    the rest of the slice fails in its own transaction (a refused row stands for a worker lost there). Those
+    leads wait and the next run routes them: every lead decided once, the capacity not exceeded, the pointer
+    past the slots the lost decisions had taken (skipped, never handed out twice), one event per decision."""
+    records = [{"country": "US"} for _ in range(9)]
+    one = LeadStore(duckdb_url)
+    put_leads(one, "b0", records, T0)
+    route_new_leads(source, partners, one, T0)
+    with one.begin() as conn:
+        pointers = sorted(conn.execute(sa.select(tables.routing_positions.c.set_key,
+                                                 tables.routing_positions.c.next_slot)).all())
+
+    store = LeadStore(postgres_url)
+    ids = put_leads(store, "b0", records, T0)
+    _refuse_partner(store, "a")
+    with pytest.raises((sa.exc.IntegrityError, psycopg.errors.IntegrityError), match="refuse_a"):
+        route_new_leads(source, partners, store, T0)
+    first = current(store)
+    assert first["partner_id"].tolist() == ["c", "c"]  # Charlie's capacity: recorded in the section
+    assert sorted(outbox(store)["lead_id"]) == sorted(first.index)
+    with store.begin() as conn:  # every slot of the slice handed out, the lost ones included
+        assert sorted(conn.execute(sa.select(tables.routing_positions.c.set_key,
+                                             tables.routing_positions.c.next_slot)).all()) == pointers
+        conn.exec_driver_sql("ALTER TABLE assignments DROP CONSTRAINT refuse_a")
+
+    assert route_new_leads(source, partners, store, T0).decided == 7
+    after = current(store)
+    assert sorted(after.index) == sorted(ids) and (after["version"] == 1).all()
+    assert (after["partner_id"] == "c").sum() == 2
+    events = outbox(store)
+    assert events["event_id"].is_unique and sorted(events["lead_id"]) == sorted(ids)
+
+
+def test_a_postgres_source_checking_conflicts_records_each_slice_in_the_section_whole(postgres_url, source,
+                                                                                      partners):
+    """With a conflict policy later slices read every decision that holds an account, so a slice is recorded
+    whole in the routing section: its recording failing leaves nothing of it, pointers included."""
+    from leadsync.config.partners import ConflictPolicy
+
+    policy = ConflictPolicy(match=["email"], within_days=30, action="same_partner")
+    partners = partners.model_copy(update={"routing": partners.routing.model_copy(update={"conflict": policy})})
+    store = LeadStore(postgres_url)
+    put_leads(store, "b0", [{"country": "US"} for _ in range(9)], T0)
+    _refuse_partner(store, "a")
+    with pytest.raises((sa.exc.IntegrityError, psycopg.errors.IntegrityError), match="refuse_a"):
+        route_new_leads(source, partners, store, T0)
+    assert current(store).empty and outbox(store).empty
+    with store.begin() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.routing_positions)).scalar_one() == 0
 
 
 def test_a_decision_recorded_again_or_late_adds_nothing_and_every_version_is_kept_once(store_url, partners):

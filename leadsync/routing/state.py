@@ -31,10 +31,10 @@ STATUS_LABELS = {"routed": "Routed", "offered": "Offered", "unassigned": "Not Ro
 # Routing decisions are made one step at a time across every worker (the store's "routing" section). A lock
 # per candidate set would not do: capacity belongs to a partner, and a partner sits in many candidate sets;
 # which sets a batch touches is known only once it is routed, so per-set locks would be taken in no fixed
-# order and could deadlock. One section, held from reading the pointers and open leads until the decisions and
-# new pointers commit, cannot hand out a slot twice or exceed a capacity. New leads are routed a slice at a
-# time, each slice a turn in the section (assign.py), so two sources' routing interleaves; the long steps
-# (pulls, mapping, writeback) never take it.
+# order and could deadlock. One section, held from reading the pointers and open leads until the new pointers
+# and the decisions the state counts (section_reads) commit, cannot hand out a slot twice or exceed a capacity.
+# New leads are routed a slice at a time, each slice a turn in the section (assign.py), so two sources' routing
+# interleaves; the long steps (pulls, mapping, writeback) never take it.
 ROUTING_SECTION = "routing"
 
 # DuckDB's memory cap while a routing run's session is open. The session reads every waiting lead and writes
@@ -79,6 +79,14 @@ def load_state(store: LeadStore, conn: sa.Connection, partners: PartnersConfig,
                 .where(h.c.lead_id.in_(ids), h.c.partner_id.is_not(None))):
             excluded.setdefault(lead_id, set()).add(partner_id)
     return RoutingState(positions=positions, open_leads=open_leads, excluded=excluded)
+
+
+def section_reads(decisions: pa.Table, partners: PartnersConfig) -> pa.ChunkedArray:
+    """Which of `decisions` the routing state read after them counts (load_state): those giving a lead to a
+    partner with a capacity (its open leads). The pointers are saved apart (save_positions); nothing else of a
+    decision is read by the section, so the rest may be recorded once the section is left."""
+    capped = pa.array(sorted(p.id for p in partners.partners if p.capacity), pa.string())
+    return pc.fill_null(pc.is_in(pc.cast(decisions["partner_id"], pa.string()), value_set=capped), False)
 
 
 def save_positions(store: LeadStore, conn: sa.Connection, changed: dict[str, tuple[int, str]], now: datetime) -> None:

@@ -28,6 +28,9 @@ from leadsync.routing.state import (
     ROUTING_DUCKDB_MEMORY,
     ROUTING_SECTION,
     ROW_GROUP,
+    await_recordings,
+    begin_recording,
+    end_recording,
     hold_routing,
     load_state,
     record,
@@ -85,10 +88,12 @@ def _arrival_order(leads: pd.DataFrame) -> pd.DataFrame:
 # the slice's other decisions and their events, nearly all of its rows, are recorded in a second transaction
 # once the section is left. Deciding a slice takes ~0.15 s and recording it 2.3-3.3 s of COPY (245,760
 # assignments and events): recorded in the section, two sources' slices took turns and routing kept about one of
-# the two cores busy; recorded after it, the other source's turn and COPY go on beside it. Not when the source
-# checks conflicts (earlier_holders reads every decision that holds an account): then all are recorded in the
-# section. A run that dies between the two transactions leaves those leads waiting, routed by the next run with
-# new slots (a slot is never handed out twice; one lost so is skipped). The state is read afresh for each slice,
+# the two cores busy; recorded after it, the other source's turn and COPY go on beside it. Until it commits, such
+# a recording is in flight (state.begin_recording): a router checking conflicts (earlier_holders reads every
+# decision that holds an account, any source's) waits for all of them in the section, and records its own slices
+# whole there; one decided with other capacity partners waits for those with different ones (load_state). A
+# run that dies between the two transactions leaves those leads waiting, routed by the next run with new slots
+# (a slot is never handed out twice; one lost so is skipped). The state is read afresh for each slice,
 # since the other source's slices commit between ours. DuckDB has one writer (the session keeps the file lock
 # from the first slice to the last), so the state read once carries over from slice to slice and a slice is one
 # transaction. A transaction per slice also bounds DuckDB's memory: it keeps every block a transaction wrote
@@ -113,11 +118,15 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
                 leads = _queued_leads(store, conn, cfg, used, start, stop)
                 context = _lead_context(conn, leads)
                 held = leads["segregated"].to_numpy(dtype=bool, na_value=False)
+                if policy:  # the conflict check joins the queue: its statistics made before the section
+                    _with_statistics(store, conn)
                 hold_routing(store, conn)  # from here until the slice commits
                 if state is None or shared_state:
                     state = load_state(store, conn, partners)
+                if policy:
+                    await_recordings(store, conn, partners, every=True)
                 conflicts = earlier_holders(store, conn, policy, _queue_slice(
-                    store, _with_statistics(store, conn), CONFLICT_KEYS, start, stop)) if policy else None
+                    store, conn, CONFLICT_KEYS, start, stop)) if policy else None
                 result = route(leads[~held].reset_index(drop=True), partners, cfg, state, conflicts)
                 decisions = _first_decisions(leads["lead_id"], held, result, cfg)
                 inside = section_reads(decisions, partners) if shared_state and not policy else None
@@ -126,12 +135,15 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
                 else:
                     record(store, conn, decisions.filter(inside), partners, now, first=True,
                            context=context.filter(inside))
+                    begin_recording(conn, partners)  # the rest is in flight until it commits
                 save_positions(store, conn, result.positions, now)
             if inside is not None:  # the rest, once the section is left (see ROUTE_SLICE)
-                after = pc.invert(inside)
                 with session.begin() as conn:
+                    after = pc.invert(inside)
                     record(store, conn, decisions.filter(after), partners, now, first=True,
                            context=context.filter(after))
+                with session.begin() as conn:  # only once committed (a failed block discards the connection)
+                    end_recording(conn, partners)
             report.add(decisions, partners)
             state = advance(state, result)
         with session.begin() as conn:
@@ -169,7 +181,8 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
         # whole queue (500,000 rows read three times over for a source's three slices)
         conn.exec_driver_sql("CREATE INDEX ON routing_queue (ord)")
         conn.info.pop(_QUEUE_ANALYZED, None)  # the statistics are made when a join first needs them
-        return queued
+        if queued is not None and queued >= 0:
+            return queued
     return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
 
 
@@ -177,15 +190,14 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
 _QUEUE_ANALYZED = "leadsync.routing_queue_analyzed"
 
 
-def _with_statistics(store: LeadStore, conn: sa.Connection) -> sa.Connection:
-    """`conn`, its Postgres routing queue analyzed first (once per queue) for a query that joins it to the leads:
+def _with_statistics(store: LeadStore, conn: sa.Connection) -> None:
+    """Analyze `conn`'s Postgres routing queue (once per queue) for a query that joins it to the leads:
     a temporary table has no statistics, and without them the planner looped over the queue for each lead. The
     slices' own reads (a range of `ord`, by its index) need none, and ANALYZE took 0.2-0.3 s of the server's
     CPU per source at 1M leads, so a run whose slices are all read by their spans never pays it."""
     if store.dialect == "postgresql" and not conn.info.get(_QUEUE_ANALYZED):
         conn.exec_driver_sql("ANALYZE routing_queue")
         conn.info[_QUEUE_ANALYZED] = True
-    return conn
 
 
 def _queued_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig, used: list[str], start: int,
@@ -243,6 +255,7 @@ def _queue_slice(store: LeadStore, conn: sa.Connection, columns: list, start: in
     if store.dialect == "duckdb":
         return _in_queue_rows(conn, query, start, stop)
     l, queue = tables.leads, POSTGRES_QUEUE
+    _with_statistics(store, conn)
     return (query.select_from(l.join(queue, queue.c.lead_id == l.c.lead_id))
             .where(queue.c.ord > start, queue.c.ord <= stop).order_by(queue.c.ord))
 
@@ -282,7 +295,7 @@ def _read_slice(store: LeadStore, conn: sa.Connection, source: str, columns: lis
 
 
 def _joined_slice(store: LeadStore, conn: sa.Connection, columns: list, start: int, stop: int) -> pa.Table:
-    query = _queue_slice(store, _with_statistics(store, conn), columns, start, stop)
+    query = _queue_slice(store, conn, columns, start, stop)
     return _arrow(store.read_batches(conn, query), query)
 
 

@@ -557,7 +557,7 @@ def test_a_postgres_slice_leaves_the_routing_section_before_its_bulk_is_recorded
     ids = put_leads(store, "b0", [{"country": c} for c in ["US", "US", "CA", "US", "FR"]], T0)
     engine = sa.create_engine(postgres_url)
     blocker = engine.connect()
-    blocker.exec_driver_sql("BEGIN")
+    blocker.begin()
     blocker.exec_driver_sql("LOCK TABLE writeback_outbox IN SHARE MODE")  # a COPY into it waits
     result: dict = {}
     router = threading.Thread(target=lambda: result.update(report=route_new_leads(source, partners, store, T0)))
@@ -565,28 +565,114 @@ def test_a_postgres_slice_leaves_the_routing_section_before_its_bulk_is_recorded
     try:
         with engine.connect() as look:
             for _ in range(400):  # the router's COPY waiting on the lock
-                waiting = look.exec_driver_sql(
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted "
-                    "AND relation = 'writeback_outbox'::regclass").scalar_one()
-                look.rollback()
+                waiting = _waiting(look, "relation = 'writeback_outbox'::regclass")
                 if waiting:
                     break
                 time.sleep(0.05)
-            assert waiting == 1
+            assert waiting >= 1
             with look.begin():  # the section is free meanwhile
                 assert look.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"),
                                     {"k": _lock_key(ROUTING_SECTION)}).scalar_one() is True
             assert look.execute(sa.select(sa.func.count()).select_from(tables.routing_positions)).scalar_one() >= 1
             assert look.execute(sa.select(sa.func.count()).select_from(tables.assignments)).scalar_one() == 0
     finally:
-        blocker.exec_driver_sql("COMMIT")
+        blocker.commit()
         blocker.close()
         router.join(timeout=60)
         engine.dispose()
+    assert not router.is_alive()
     assert result["report"].decided == len(ids)
     assert sorted(current(store).index) == sorted(ids)
     events = outbox(store)
     assert events["event_id"].is_unique and sorted(events["lead_id"]) == sorted(ids)
+
+
+def _waiting(conn: sa.Connection, what: str) -> int:
+    """Locks of this test's database not granted (someone waits) that match `what` (SQL on pg_locks)."""
+    n = conn.exec_driver_sql(f"SELECT count(*) FROM pg_locks WHERE NOT granted AND {what} AND database = "
+                             "(SELECT oid FROM pg_database WHERE datname = current_database())").scalar_one()
+    conn.rollback()
+    return n
+
+
+def _put_buyers(store: LeadStore, name: str, batch: str, emails: list[str], at: datetime) -> None:
+    frame = pd.DataFrame({"country": ["US"] * len(emails), "email": emails})
+    frame["lead_id"] = [f"{name}-{batch}-{i}" for i in range(len(emails))]
+    frame["source"], frame["batch_id"], frame["row_number"] = name, batch, range(1, len(emails) + 1)
+    frame["lead_key"] = frame["lead_id"]
+    frame["received_at"] = frame["updated_at"] = at
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.leads, frame)
+
+
+def _second_router_while_first_records(url: str, store: LeadStore, first: tuple, second: tuple) -> None:
+    """Route `first` (route_new_leads' arguments but the store) until its recording after the routing section
+    waits (the outbox locked by another session), then start `second` and see it wait in the section for that
+    recording (an advisory lock not granted) before anything is committed; then let both finish."""
+    import threading
+
+    engine = sa.create_engine(url)
+    blocker = engine.connect()
+    blocker.begin()
+    blocker.exec_driver_sql("LOCK TABLE writeback_outbox IN SHARE MODE")
+    routers = [threading.Thread(target=route_new_leads, args=(*first[:2], store, first[2]))]
+    try:
+        routers[0].start()
+        with engine.connect() as look:
+            for _ in range(400):
+                if _waiting(look, "relation = 'writeback_outbox'::regclass"):
+                    break
+                time.sleep(0.05)
+            routers.append(threading.Thread(target=route_new_leads, args=(*second[:2], store, second[2])))
+            routers[1].start()
+            for _ in range(200):
+                if _waiting(look, "locktype = 'advisory'"):
+                    break
+                time.sleep(0.05)
+            assert current(store).empty  # nothing of the first recorded yet, nothing of the second decided
+    finally:
+        blocker.commit()
+        blocker.close()
+        for router in routers:
+            router.join(timeout=60)
+        engine.dispose()
+    assert not any(router.is_alive() for router in routers)
+
+
+def test_a_conflict_check_waits_for_another_sources_decisions_recorded_after_the_section(postgres_url, source,
+                                                                                         partners):
+    """Source B (no conflict policy) has decided its leads and records them after the routing section, slowly.
+    Source A checks conflicts by email: its router waits in the section until B's recording has committed,
+    then sees B's decision and gives the same buyer's later lead to the same partner. Without the wait A routed
+    that lead by the rules (the buyer split between two partners)."""
+    from leadsync.config.partners import ConflictPolicy
+
+    partners = _uncapped(partners)
+    other = source.model_copy(update={"name": "other", "conflict": ConflictPolicy(
+        match=["email"], within_days=30, action="same_partner")})
+    store = LeadStore(postgres_url)
+    _put_buyers(store, "sftp_demo", "bb", ["first@z.example", "buyer@x.example"], T0)
+    _put_buyers(store, "other", "ba", ["buyer@x.example"], T0 + timedelta(hours=1))
+    _second_router_while_first_records(postgres_url, store, (source, partners, T0),
+                                       (other, partners, T0 + timedelta(hours=2)))
+    got = current(store)
+    assert got.loc["other-ba-0", ["partner_id", "step"]].tolist() == [got.loc["sftp_demo-bb-1", "partner_id"],
+                                                                      "conflict"]
+
+
+def test_a_router_with_another_capacity_partner_waits_for_decisions_recorded_after_the_section(postgres_url,
+                                                                                              source, partners):
+    """partners.yaml changed between two routers' runs: B routed with Charlie uncapped (its decisions for him
+    recorded after the section), A with Charlie at a capacity of 2. A waits for B's recording before counting
+    Charlie's open leads, finds him full and gives him nothing (without the wait it gave him two more)."""
+    store = LeadStore(postgres_url)
+    _put_buyers(store, "sftp_demo", "bb", [f"b{i}@z.example" for i in range(8)], T0)
+    _put_buyers(store, "other", "ba", [f"a{i}@z.example" for i in range(8)], T0 + timedelta(hours=1))
+    _second_router_while_first_records(postgres_url, store, (source, _uncapped(partners), T0),
+                                       (source.model_copy(update={"name": "other"}), partners, T0))
+    got = current(store)
+    assert (got.loc[got.index.str.startswith("sftp_demo-"), "partner_id"] == "c").sum() >= 2
+    assert (got.loc[got.index.str.startswith("other-"), "partner_id"] == "c").sum() == 0
 
 
 def _refuse_partner(store: LeadStore, partner: str) -> None:

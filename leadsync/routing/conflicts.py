@@ -48,8 +48,8 @@ CONFLICT_KEYS = [tables.leads.c.lead_id, tables.leads.c.received_at, tables.lead
 def earlier_holders(store: LeadStore, conn: sa.Connection, policy: ConflictPolicy, queued: sa.Select) -> pd.DataFrame:
     """For the leads `queued` selects (columns lead_id, received_at, email, company), the latest earlier
     lead a partner still holds, or registration, of the same buyer within the policy's window: one row per
-    conflicting lead (CONFLICT_COLUMNS). Runs inside the routing transaction, so what it reads cannot change
-    before the decisions commit."""
+    conflicting lead (CONFLICT_COLUMNS). Runs inside the routing section, after waiting for every recording
+    in flight (state.await_recordings), so what it reads cannot change before the decisions commit."""
     q = queued.subquery("q")
     window = sa.text(f"INTERVAL '{int(policy.within_days * 86400)} seconds'")  # a number from the config
     mine = _keys(policy, q.c.email, q.c.company)

@@ -4,6 +4,7 @@ transaction."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from datetime import datetime
@@ -55,14 +56,61 @@ def hold_routing(store: LeadStore, conn: sa.Connection) -> None:
     store.hold(conn, ROUTING_SECTION)
 
 
+# Decisions recorded after the routing section (new leads on Postgres: assign.route_new_leads records there only
+# those section_reads names) are in flight until their own transaction commits. Each such recording holds a shared
+# session-level advisory lock (class RECORDING, key: the capacity partners it was decided with) from inside the
+# section until it has committed. A router about to read what a recording in flight may hold waits for it, in
+# the section, where no recording can begin meanwhile: for the conflict check (earlier_holders reads every
+# decision that holds an account, any source's) every recording; for the open leads of capacity partners those
+# decided with other capacity partners than its own (partners.yaml changed between two routers' runs: a partner
+# capped now may be among the other's decisions recorded after the section). Nothing waits when every router
+# has the same capacity partners and no source checks conflicts, the common case.
+RECORDING = int.from_bytes(hashlib.sha1(b"leadsync:routing-recording").digest()[:4], "big", signed=True)
+
+
+def _capacity_key(partners: PartnersConfig) -> int:
+    """The recordings' lock key of a partners configuration: its partners with a capacity."""
+    capped = ",".join(sorted(p.id for p in partners.partners if p.capacity))
+    return int.from_bytes(hashlib.sha1(capped.encode()).digest()[:4], "big", signed=True)
+
+
+def begin_recording(conn: sa.Connection, partners: PartnersConfig) -> None:
+    """Mark a recording in flight (Postgres; in the section, before its transaction commits): see RECORDING.
+    Until end_recording on the same connection, or the session ending (a discarded connection, a dead worker)."""
+    conn.execute(sa.text("SELECT pg_advisory_lock_shared(:c, :k)"), {"c": RECORDING, "k": _capacity_key(partners)})
+
+
+def end_recording(conn: sa.Connection, partners: PartnersConfig) -> None:
+    """The recording begun on this connection has committed."""
+    conn.execute(sa.text("SELECT pg_advisory_unlock_shared(:c, :k)"), {"c": RECORDING, "k": _capacity_key(partners)})
+
+
+def await_recordings(store: LeadStore, conn: sa.Connection, partners: PartnersConfig, every: bool) -> None:
+    """In the routing section: wait until the recordings in flight that this router's reads could miss have
+    committed (every one, or those decided with other capacity partners than `partners`'s; see RECORDING)."""
+    if store.dialect != "postgresql":
+        return
+    keys = conn.execute(sa.text(
+        "SELECT DISTINCT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted "
+        "AND classid = (:c)::bigint::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+        {"c": RECORDING & 0xFFFFFFFF}).scalars().all()
+    own = _capacity_key(partners)
+    for key in keys:  # pg_locks shows the key's 32 bits unsigned
+        key = int(key) - (1 << 32) if key >= 1 << 31 else int(key)
+        if every or key != own:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": RECORDING, "k": key})
+
+
 def load_state(store: LeadStore, conn: sa.Connection, partners: PartnersConfig,
                lead_ids: Iterable[str] = ()) -> RoutingState:
     """Pointers and the open leads of each partner with a capacity; for `lead_ids` (leads being rerouted) the
-    partners that had them. Enters the routing section first, so state read here cannot change before this
-    transaction commits. Only partners with a capacity are counted (no other count is read): counting every
-    partner's open leads read all of them, 0.25-0.44 s of each slice's turn in the section at 1M leads, where
-    a capacity partner's are at most its capacity (an index range of (partner_id, status))."""
+    partners that had them. Enters the routing section first (and waits for recordings in flight decided with
+    other capacity partners: await_recordings), so state read here cannot change before this transaction
+    commits. Only partners with a capacity are counted (no other count is read): counting every partner's open
+    leads read all of them, 0.25-0.44 s of each slice's turn in the section at 1M leads, where a capacity
+    partner's are at most its capacity (an index range of (partner_id, status))."""
     hold_routing(store, conn)
+    await_recordings(store, conn, partners, every=False)
     positions = dict(conn.execute(sa.select(tables.routing_positions.c.set_key,
                                             tables.routing_positions.c.next_slot)).fetchall())
     a = tables.assignments
@@ -83,8 +131,9 @@ def load_state(store: LeadStore, conn: sa.Connection, partners: PartnersConfig,
 
 def section_reads(decisions: pa.Table, partners: PartnersConfig) -> pa.ChunkedArray:
     """Which of `decisions` the routing state read after them counts (load_state): those giving a lead to a
-    partner with a capacity (its open leads). The pointers are saved apart (save_positions); nothing else of a
-    decision is read by the section, so the rest may be recorded once the section is left."""
+    partner with a capacity (its open leads). The pointers are saved apart (save_positions). The rest may be
+    recorded once the section is left, as a recording in flight (begin_recording): the only other reader of
+    decisions in the section, the conflict check, waits for those (await_recordings)."""
     capped = pa.array(sorted(p.id for p in partners.partners if p.capacity), pa.string())
     return pc.fill_null(pc.is_in(pc.cast(decisions["partner_id"], pa.string()), value_set=capped), False)
 
@@ -102,7 +151,7 @@ DECISION_FIELDS = ["partner_id", "rep_email", "rep_name", "status", "step", "rul
                    "rr_key", "rr_slot", "reason"]
 
 _TEXT, _INT = pa.string(), pa.int64()
-# A decision as the routing section records it (decided_at aside, stamped at recording).
+# A decision as routing records it (decided_at aside, stamped at recording).
 DECISION_SCHEMA = pa.schema([("lead_id", _TEXT), ("version", _INT),
                              *[(name, _INT if name == "rr_slot" else _TEXT) for name in DECISION_FIELDS],
                              ("source", _TEXT), ("decided_by", _TEXT), ("attempt", _INT), ("action", _TEXT)])

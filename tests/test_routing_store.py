@@ -224,8 +224,9 @@ def test_two_sources_routing_at_once_take_turns_slice_by_slice_and_share_capacit
             router.start()
             with store.begin() as conn:  # each has chosen and read its first slice and waits for the section
                 for _ in range(200):  # (pg_locks is the server's live view, not a snapshot)
-                    waiting = conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                                   "AND NOT granted").scalar_one()
+                    waiting = conn.exec_driver_sql(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())").scalar_one()
                     if waiting == routers.index(router) + 1:
                         break
                     threading.Event().wait(0.05)
@@ -608,27 +609,40 @@ def _put_buyers(store: LeadStore, name: str, batch: str, emails: list[str], at: 
 def _second_router_while_first_records(url: str, store: LeadStore, first: tuple, second: tuple) -> None:
     """Route `first` (route_new_leads' arguments but the store) until its recording after the routing section
     waits (the outbox locked by another session), then start `second` and see it wait in the section for that
-    recording (an advisory lock not granted) before anything is committed; then let both finish."""
+    recording (its lock not granted) before anything is committed; then let both finish."""
     import threading
+
+    from leadsync.routing.state import RECORDING
 
     engine = sa.create_engine(url)
     blocker = engine.connect()
     blocker.begin()
     blocker.exec_driver_sql("LOCK TABLE writeback_outbox IN SHARE MODE")
-    routers = [threading.Thread(target=route_new_leads, args=(*first[:2], store, first[2]))]
+    errors: list[BaseException] = []
+
+    def run(args: tuple) -> None:
+        try:
+            route_new_leads(*args[:2], store, args[2])
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    routers = [threading.Thread(target=run, args=(first,))]
     try:
         routers[0].start()
         with engine.connect() as look:
-            for _ in range(400):
-                if _waiting(look, "relation = 'writeback_outbox'::regclass"):
+            for _ in range(600):
+                if recording := _waiting(look, "relation = 'writeback_outbox'::regclass"):
                     break
                 time.sleep(0.05)
-            routers.append(threading.Thread(target=route_new_leads, args=(*second[:2], store, second[2])))
+            assert recording
+            routers.append(threading.Thread(target=run, args=(second,)))
             routers[1].start()
-            for _ in range(200):
-                if _waiting(look, "locktype = 'advisory'"):
+            for _ in range(600):
+                if waits := _waiting(look, f"locktype = 'advisory' AND objsubid = 2 AND classid = "
+                                           f"{RECORDING & 0xFFFFFFFF}"):
                     break
                 time.sleep(0.05)
+            assert waits
             assert current(store).empty  # nothing of the first recorded yet, nothing of the second decided
     finally:
         blocker.commit()
@@ -636,7 +650,7 @@ def _second_router_while_first_records(url: str, store: LeadStore, first: tuple,
         for router in routers:
             router.join(timeout=60)
         engine.dispose()
-    assert not any(router.is_alive() for router in routers)
+    assert not any(router.is_alive() for router in routers) and errors == []
 
 
 def test_a_conflict_check_waits_for_another_sources_decisions_recorded_after_the_section(postgres_url, source,

@@ -103,6 +103,34 @@ def test_keyless_tables_keep_their_keys_by_the_insert_itself(store_url):
     assert got == {"L1": "withdrawn", "L2": "routed"}
 
 
+def test_a_session_failing_between_its_transactions_gives_no_connection_back_to_the_pool(postgres_url):
+    """An exception raised in a session between two of its transactions (an interrupt, say) discards the
+    session's connection: what the session made on it (here a session-level advisory lock, as routing's
+    recording in flight holds one) does not go back to the pool, and the server frees it."""
+    import time
+
+    store = LeadStore(postgres_url)
+    try:
+        with pytest.raises(KeyboardInterrupt), store.session() as session:
+            with session.begin() as conn:
+                pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+                conn.exec_driver_sql("SELECT pg_advisory_lock_shared(4242, 4242)")
+            raise KeyboardInterrupt
+        with store.engine.connect() as other:
+            assert other.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
+        with sa.create_engine(postgres_url).connect() as look:
+            for _ in range(200):  # the server ends the discarded connection's session
+                held = look.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                            "AND classid = 4242 AND objid = 4242").scalar_one()
+                look.rollback()
+                if not held:
+                    break
+                time.sleep(0.05)
+            assert held == 0
+    finally:
+        store.dispose()
+
+
 def test_a_section_held_across_transactions_is_free_again_when_its_block_fails(postgres_url):
     """`exclusive` (a session-level advisory lock): a block that raises frees the section for the next
     holder at once, and no pooled connection keeps the lock."""

@@ -49,7 +49,8 @@ def earlier_holders(store: LeadStore, conn: sa.Connection, policy: ConflictPolic
     """For the leads `queued` selects (columns lead_id, received_at, email, company), the latest earlier
     lead a partner still holds, or registration, of the same buyer within the policy's window: one row per
     conflicting lead (CONFLICT_COLUMNS). Runs inside the routing section, after waiting for every recording
-    in flight (state.await_recordings), so what it reads cannot change before the decisions commit."""
+    in flight (state.await_recordings), so no routing decision it could read is made or pending meanwhile
+    (a partner accepting, rejecting or a lead withdrawn by hand may still change a holder)."""
     q = queued.subquery("q")
     window = sa.text(f"INTERVAL '{int(policy.within_days * 86400)} seconds'")  # a number from the config
     mine = _keys(policy, q.c.email, q.c.company)

@@ -132,8 +132,9 @@ def load_state(store: LeadStore, conn: sa.Connection, partners: PartnersConfig,
 def section_reads(decisions: pa.Table, partners: PartnersConfig) -> pa.ChunkedArray:
     """Which of `decisions` the routing state read after them counts (load_state): those giving a lead to a
     partner with a capacity (its open leads). The pointers are saved apart (save_positions). The rest may be
-    recorded once the section is left, as a recording in flight (begin_recording): the only other reader of
-    decisions in the section, the conflict check, waits for those (await_recordings)."""
+    recorded once the section is left, as a recording in flight (begin_recording): the section's other readers of
+    decisions wait for those they could miss (await_recordings: the conflict check for every one, load_state of
+    a router with other capacity partners for those made with different ones)."""
     capped = pa.array(sorted(p.id for p in partners.partners if p.capacity), pa.string())
     return pc.fill_null(pc.is_in(pc.cast(decisions["partner_id"], pa.string()), value_set=capped), False)
 

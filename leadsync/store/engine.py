@@ -202,8 +202,13 @@ class LeadStore:
         session = StoreSession(self, duckdb_threads if duckdb else None, duckdb_memory_limit if duckdb else None)
         try:
             yield session
-        finally:
-            session.release()
+        except BaseException:
+            # raised between two transactions (an interrupt, say): the connection may hold what a session made
+            # (a temporary table, a session-level lock such as routing's recording in flight) and must not go
+            # back to the pool with it
+            session.release(discard=True)
+            raise
+        session.release()
 
     def dispose(self) -> None:
         """Close what is open (a lingering DuckDB file too, unless a transaction is under way)."""

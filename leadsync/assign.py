@@ -135,7 +135,7 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
                 else:
                     record(store, conn, decisions.filter(inside), partners, now, first=True,
                            context=context.filter(inside))
-                    begin_recording(conn, partners)  # the rest is in flight until it commits
+                    begin_recording(store, conn, partners)  # the rest is in flight until it commits
                 save_positions(store, conn, result.positions, now)
             if inside is not None:  # the rest, once the section is left (see ROUTE_SLICE)
                 with session.begin() as conn:
@@ -143,7 +143,7 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
                     record(store, conn, decisions.filter(after), partners, now, first=True,
                            context=context.filter(after))
                 with session.begin() as conn:  # only once committed (a failed block discards the connection)
-                    end_recording(conn, partners)
+                    end_recording(store, conn, partners)
             report.add(decisions, partners)
             state = advance(state, result)
         with session.begin() as conn:

@@ -48,13 +48,14 @@ def partners() -> PartnersConfig:
     return PartnersConfig.model_validate(PARTNERS)
 
 
-def put_leads(store: LeadStore, batch: str, records: list[dict], at: datetime) -> list[str]:
+def put_leads(store: LeadStore, batch: str, records: list[dict], at: datetime, source: str = "sftp_demo") -> list[str]:
     frame = pd.DataFrame(records)
     n = len(frame)
-    frame["lead_id"] = [f"sftp_demo-{batch}-{i:07d}" for i in range(n)]
-    frame["source"], frame["batch_id"], frame["row_number"] = "sftp_demo", batch, range(1, n + 1)
+    frame["lead_id"] = [f"{source}-{batch}-{i:07d}" for i in range(n)]
+    frame["source"], frame["batch_id"], frame["row_number"] = source, batch, range(1, n + 1)
     frame["lead_key"] = frame["lead_id"]
-    frame["email"] = [f"{batch}{i}@example.com" for i in range(n)]
+    if "email" not in frame:
+        frame["email"] = [f"{batch}{i}@example.com" for i in range(n)]
     frame["received_at"] = frame["updated_at"] = at
     with store.begin() as conn:
         store.insert_frame(conn, tables.leads, frame)
@@ -596,16 +597,6 @@ def _waiting(conn: sa.Connection, what: str) -> int:
     return n
 
 
-def _put_buyers(store: LeadStore, name: str, batch: str, emails: list[str], at: datetime) -> None:
-    frame = pd.DataFrame({"country": ["US"] * len(emails), "email": emails})
-    frame["lead_id"] = [f"{name}-{batch}-{i}" for i in range(len(emails))]
-    frame["source"], frame["batch_id"], frame["row_number"] = name, batch, range(1, len(emails) + 1)
-    frame["lead_key"] = frame["lead_id"]
-    frame["received_at"] = frame["updated_at"] = at
-    with store.begin() as conn:
-        store.insert_frame(conn, tables.leads, frame)
-
-
 def _second_router_while_first_records(url: str, store: LeadStore, first: tuple, second: tuple) -> None:
     """Route `first` (route_new_leads' arguments but the store) until its recording after the routing section
     waits (the outbox locked by another session), then start `second` and see it wait in the section for that
@@ -613,6 +604,7 @@ def _second_router_while_first_records(url: str, store: LeadStore, first: tuple,
     import threading
 
     from leadsync.routing.state import RECORDING
+    from leadsync.store.engine import _lock_key
 
     engine = sa.create_engine(url)
     blocker = engine.connect()
@@ -639,7 +631,7 @@ def _second_router_while_first_records(url: str, store: LeadStore, first: tuple,
             routers[1].start()
             for _ in range(600):
                 if waits := _waiting(look, f"locktype = 'advisory' AND objsubid = 2 AND classid = "
-                                           f"{RECORDING & 0xFFFFFFFF}"):
+                                           f"{_lock_key(RECORDING)}"):
                     break
                 time.sleep(0.05)
             assert waits
@@ -665,13 +657,13 @@ def test_a_conflict_check_waits_for_another_sources_decisions_recorded_after_the
     other = source.model_copy(update={"name": "other", "conflict": ConflictPolicy(
         match=["email"], within_days=30, action="same_partner")})
     store = LeadStore(postgres_url)
-    _put_buyers(store, "sftp_demo", "bb", ["first@z.example", "buyer@x.example"], T0)
-    _put_buyers(store, "other", "ba", ["buyer@x.example"], T0 + timedelta(hours=1))
+    put_leads(store, "bb", [{"country": "US", "email": e} for e in ("first@z.example", "buyer@x.example")], T0)
+    put_leads(store, "ba", [{"country": "US", "email": "buyer@x.example"}], T0 + timedelta(hours=1), "other")
     _second_router_while_first_records(postgres_url, store, (source, partners, T0),
                                        (other, partners, T0 + timedelta(hours=2)))
     got = current(store)
-    assert got.loc["other-ba-0", ["partner_id", "step"]].tolist() == [got.loc["sftp_demo-bb-1", "partner_id"],
-                                                                      "conflict"]
+    buyer = got.loc["sftp_demo-bb-0000001", "partner_id"]
+    assert got.loc["other-ba-0000000", ["partner_id", "step"]].tolist() == [buyer, "conflict"]
 
 
 def test_a_router_with_another_capacity_partner_waits_for_decisions_recorded_after_the_section(postgres_url,
@@ -680,8 +672,8 @@ def test_a_router_with_another_capacity_partner_waits_for_decisions_recorded_aft
     recorded after the section), A with Charlie at a capacity of 2. A waits for B's recording before counting
     Charlie's open leads, finds him full and gives him nothing (without the wait it gave him two more)."""
     store = LeadStore(postgres_url)
-    _put_buyers(store, "sftp_demo", "bb", [f"b{i}@z.example" for i in range(8)], T0)
-    _put_buyers(store, "other", "ba", [f"a{i}@z.example" for i in range(8)], T0 + timedelta(hours=1))
+    put_leads(store, "bb", [{"country": "US"}] * 8, T0)
+    put_leads(store, "ba", [{"country": "US"}] * 8, T0 + timedelta(hours=1), "other")
     _second_router_while_first_records(postgres_url, store, (source, _uncapped(partners), T0),
                                        (source.model_copy(update={"name": "other"}), partners, T0))
     got = current(store)

@@ -4,7 +4,6 @@ transaction."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable
 from datetime import datetime
@@ -58,47 +57,40 @@ def hold_routing(store: LeadStore, conn: sa.Connection) -> None:
 
 # Decisions recorded after the routing section (new leads on Postgres: assign.route_new_leads records there only
 # those section_reads names) are in flight until their own transaction commits. Each such recording holds a shared
-# session-level advisory lock (class RECORDING, key: the capacity partners it was decided with) from inside the
+# mark of RECORDING (store.hold_shared; its name: the capacity partners it was decided with) from inside the
 # section until it has committed. A router about to read what a recording in flight may hold waits for it, in
 # the section, where no recording can begin meanwhile: for the conflict check (earlier_holders reads every
 # decision that holds an account, any source's) every recording; for the open leads of capacity partners those
 # decided with other capacity partners than its own (partners.yaml changed between two routers' runs: a partner
 # capped now may be among the other's decisions recorded after the section). Nothing waits when every router
 # has the same capacity partners and no source checks conflicts, the common case.
-RECORDING = int.from_bytes(hashlib.sha1(b"leadsync:routing-recording").digest()[:4], "big", signed=True)
+RECORDING = "routing-recording"
 
 
-def _capacity_key(partners: PartnersConfig) -> int:
-    """The recordings' lock key of a partners configuration: its partners with a capacity."""
-    capped = ",".join(sorted(p.id for p in partners.partners if p.capacity))
-    return int.from_bytes(hashlib.sha1(capped.encode()).digest()[:4], "big", signed=True)
+def capacity_partners(partners: PartnersConfig) -> list[str]:
+    """Ids of the partners with a capacity, sorted: the only partners whose open leads routing counts."""
+    return sorted(p.id for p in partners.partners if p.capacity)
 
 
-def begin_recording(conn: sa.Connection, partners: PartnersConfig) -> None:
-    """Mark a recording in flight (Postgres; in the section, before its transaction commits): see RECORDING.
-    Until end_recording on the same connection, or the session ending (a discarded connection, a dead worker)."""
-    conn.execute(sa.text("SELECT pg_advisory_lock_shared(:c, :k)"), {"c": RECORDING, "k": _capacity_key(partners)})
+def _recording_name(partners: PartnersConfig) -> str:
+    return ",".join(capacity_partners(partners))
 
 
-def end_recording(conn: sa.Connection, partners: PartnersConfig) -> None:
+def begin_recording(store: LeadStore, conn: sa.Connection, partners: PartnersConfig) -> None:
+    """Mark a recording in flight (in the section, before its transaction commits): see RECORDING. Until
+    end_recording on the same connection, or the session ending (a discarded connection, a dead worker)."""
+    store.hold_shared(conn, RECORDING, _recording_name(partners))
+
+
+def end_recording(store: LeadStore, conn: sa.Connection, partners: PartnersConfig) -> None:
     """The recording begun on this connection has committed."""
-    conn.execute(sa.text("SELECT pg_advisory_unlock_shared(:c, :k)"), {"c": RECORDING, "k": _capacity_key(partners)})
+    store.release_shared(conn, RECORDING, _recording_name(partners))
 
 
 def await_recordings(store: LeadStore, conn: sa.Connection, partners: PartnersConfig, every: bool) -> None:
     """In the routing section: wait until the recordings in flight that this router's reads could miss have
     committed (every one, or those decided with other capacity partners than `partners`'s; see RECORDING)."""
-    if store.dialect != "postgresql":
-        return
-    keys = conn.execute(sa.text(
-        "SELECT DISTINCT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted "
-        "AND classid = (:c)::bigint::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
-        {"c": RECORDING & 0xFFFFFFFF}).scalars().all()
-    own = _capacity_key(partners)
-    for key in keys:  # pg_locks shows the key's 32 bits unsigned
-        key = int(key) - (1 << 32) if key >= 1 << 31 else int(key)
-        if every or key != own:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": RECORDING, "k": key})
+    store.wait_for_shared(conn, RECORDING, but=None if every else _recording_name(partners))
 
 
 def load_state(store: LeadStore, conn: sa.Connection, partners: PartnersConfig,
@@ -114,7 +106,7 @@ def load_state(store: LeadStore, conn: sa.Connection, partners: PartnersConfig,
     positions = dict(conn.execute(sa.select(tables.routing_positions.c.set_key,
                                             tables.routing_positions.c.next_slot)).fetchall())
     a = tables.assignments
-    capped = sorted(p.id for p in partners.partners if p.capacity)
+    capped = capacity_partners(partners)
     open_leads = dict(conn.execute(
         sa.select(a.c.partner_id, sa.func.count()).where(a.c.status.in_(OPEN_STATUSES), a.c.partner_id.in_(capped))
         .group_by(a.c.partner_id)).fetchall()) if capped else {}
@@ -135,7 +127,7 @@ def section_reads(decisions: pa.Table, partners: PartnersConfig) -> pa.ChunkedAr
     recorded once the section is left, as a recording in flight (begin_recording): the section's other readers of
     decisions wait for those they could miss (await_recordings: the conflict check for every one, load_state of
     a router with other capacity partners for those made with different ones)."""
-    capped = pa.array(sorted(p.id for p in partners.partners if p.capacity), pa.string())
+    capped = pa.array(capacity_partners(partners), pa.string())
     return pc.fill_null(pc.is_in(pc.cast(decisions["partner_id"], pa.string()), value_set=capped), False)
 
 

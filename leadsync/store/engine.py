@@ -61,6 +61,11 @@ def _lock_key(section: str) -> int:
     return zlib.crc32(f"leadsync:{section}".encode())
 
 
+def _int4(key: int) -> int:
+    """A _lock_key as Postgres's int4 (the two-key advisory functions take a pair of them)."""
+    return key - (1 << 32) if key >= 1 << 31 else key
+
+
 def stored_version(conn: sa.Connection) -> str | None:
     """The schema version recorded in the store, or None (a new store, or one from before versions)."""
     if not sa.inspect(conn).has_table(tables.store_meta.name):
@@ -257,6 +262,37 @@ class LeadStore:
         do, since every transaction already holds the file lock (one writer at a time)."""
         if self.dialect == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(section)})
+
+    def hold_shared(self, conn: sa.Connection, group: str, name: str) -> None:
+        """Hold the mark `name` of `group`, shared, for the rest of `conn`'s session: until release_shared on the
+        same connection or the session ending (a discarded connection, a dead process). wait_for_shared(group)
+        waits for it. Postgres: a session-level shared advisory lock (key pair: group, name). DuckDB: nothing,
+        since one writer works at a time."""
+        if self.dialect == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_lock_shared(:g, :n)"),
+                         {"g": _int4(_lock_key(group)), "n": _int4(_lock_key(name))})
+
+    def release_shared(self, conn: sa.Connection, group: str, name: str) -> None:
+        if self.dialect == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_unlock_shared(:g, :n)"),
+                         {"g": _int4(_lock_key(group)), "n": _int4(_lock_key(name))})
+
+    def wait_for_shared(self, conn: sa.Connection, group: str, but: str | None = None) -> None:
+        """Wait until the marks of `group` other sessions hold (those named `but` aside) are released, each
+        taken exclusively for the rest of `conn`'s transaction. Run where no new mark can be taken meanwhile (the
+        caller's critical section), so the wait ends."""
+        if self.dialect != "postgresql":
+            return
+        held = conn.execute(sa.text(
+            "SELECT DISTINCT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted "
+            "AND classid = (:g)::bigint::oid "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+            {"g": _lock_key(group)}).scalars().all()
+        skip = None if but is None else _lock_key(but)  # pg_locks shows the keys unsigned, as _lock_key makes them
+        for name in held:
+            if name != skip:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:g, :n)"),
+                             {"g": _int4(_lock_key(group)), "n": _int4(int(name))})
 
     # ------------------------------------------------------------------------------------ bulk I/O
 

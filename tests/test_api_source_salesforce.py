@@ -109,9 +109,11 @@ def test_a_record_salesforce_refuses_is_retried_next_run_and_written_once(projec
     if part_events == 50:  # the batch went out in parts, and the refused leads were not all in one
         batches = read_table(duckdb_url, tables.writeback_batches)
         first = batches.loc[batches["event_count"].idxmax()]
+        span = read_table(duckdb_url, tables.writeback_spans).set_index("batch_id").loc[first["batch_id"]]
         store = LeadStore(duckdb_url)
         ranges = api_sink._lead_ranges(store, Batch(first["batch_id"], "sfdc", first["target_name"],
-                                                    int(first["event_count"]), first["created_at"]), part_events)
+                                                    int(first["event_count"]), first["created_at"],
+                                                    (int(span["first_seq"]), int(span["last_seq"]))), part_events)
         store.dispose()
         part_of = [next(i for i, (low, high) in enumerate(ranges)
                         if (low is None or lead > low) and (high is None or lead <= high))

@@ -87,3 +87,52 @@ def test_on_postgres_the_event_states_are_joined_not_a_subplan_per_row(postgres_
     assert {e for e, s in states.items() if s == "sent"} == set(sent[1:])
     assert {e for e, s in states.items() if s == "prepared"} == {sent[0], *later}  # refused, then bound again
     assert {e for e, s in states.items() if s == "pending"} == set(waiting)
+
+
+@pytest.mark.parametrize("store_url", ["duckdb", "postgres"], indirect=True)
+def test_a_batch_takes_its_sources_new_events_as_one_span_and_a_refused_one_on_its_own(store_url):
+    """New events go in one span row however many they are (the other source's events between them aside); an
+    event refused is sent again with a binding of its own; every event's state reads the same either way."""
+    store = LeadStore(store_url)
+    first = queue(store, "crm", 3) + queue(store, "files", 2) + queue(store, "crm", 3, start=3)
+    crm, files = first[:3] + first[5:], first[3:5]
+    name = lambda batch_id, _now: f"crm:{batch_id}"
+    s, b, o = tables.writeback_spans, tables.writeback_bindings, tables.writeback_outbox
+
+    def rows(table, batch) -> int:
+        with store.begin() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(table)
+                                .where(table.c.batch_id == batch.batch_id)).scalar_one()
+
+    def held(batch) -> list[str]:
+        with store.begin() as conn:
+            return sorted(conn.execute(sa.select(outbox.members(batch).subquery().c.event_id)).scalars())
+
+    def states() -> dict[str, str]:
+        with store.begin() as conn:
+            listed = outbox.event_states().subquery()
+            return dict(conn.execute(sa.select(listed.c.event_id, listed.c.state)).all())
+
+    batch = outbox.prepare_batch(store, "crm", NOW, name)
+    assert batch.event_count == 6 and held(batch) == crm
+    assert rows(s, batch) == 1 and rows(b, batch) == 0  # one span, no binding
+    assert outbox.prepared_batches(store, "crm") == [batch]
+    outbox.mark_sent(store, batch, "5 sent, 1 refused", NOW, pd.DataFrame({"event_id": [crm[1]], "error": "locked"}))
+    later = queue(store, "crm", 2, start=6)
+    assert states() == {**dict.fromkeys(crm, "sent"), crm[1]: "pending", **dict.fromkeys([*files, *later], "pending")}
+
+    again = outbox.prepare_batch(store, "crm", NOW + timedelta(minutes=1), name)
+    assert again.event_count == 3 and held(again) == sorted([crm[1], *later])
+    assert rows(s, again) == 1 and rows(b, again) == 1  # the new ones a span, the refused one bound
+    with store.begin() as conn:
+        seq = dict(conn.execute(sa.select(o.c.event_id, o.c.seq).where(o.c.event_id.in_(later))).all())
+    assert again.span == (seq[later[0]], seq[later[1]])
+    assert states() == {**dict.fromkeys(crm, "sent"), crm[1]: "prepared", **dict.fromkeys(later, "prepared"),
+                        **dict.fromkeys(files, "pending")}
+    outbox.mark_sent(store, again, "3 sent", NOW + timedelta(minutes=2))
+    assert pending(store, "crm") == set() and pending(store) == set(files)
+    assert outbox.prepare_batch(store, "crm", NOW + timedelta(minutes=3), name) is None
+    with store.begin() as conn:
+        sent = sa.select(outbox.sent_events().subquery().c.event_id)
+        assert sorted(conn.execute(sent).scalars()) == sorted([*crm, *later])
+    store.dispose()

@@ -4,12 +4,15 @@ otherwise it is sorted as before. On Postgres a part's rows are chosen by the ou
 all of its source's events in the range, else through the batch's bindings. Either way the file holds exactly the
 batch's events, in seq order, with the same bytes the sorted way gives."""
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from leadsync.store import LeadStore, tables
 from leadsync.writeback import outbox, sftp_status_file, status_scan_order
@@ -70,6 +73,11 @@ def engine(request, monkeypatch) -> Engine:
 
 
 def queue(store: LeadStore, source: str, numbers, seq=None) -> None:
+    with store.begin() as conn:
+        store.insert_frame(conn, tables.writeback_outbox, events(source, numbers, seq))
+
+
+def events(source: str, numbers, seq=None) -> pd.DataFrame:
     numbers = list(numbers)
     # values a spreadsheet would run, and a plain negative number it must not touch
     frame = pd.DataFrame({"event_id": [f"{source}-e{n:03d}" for n in numbers], "source": source,
@@ -80,8 +88,7 @@ def queue(store: LeadStore, source: str, numbers, seq=None) -> None:
                           "reason": [f"@rule {n}" for n in numbers], "created_at": NOW})
     if seq is not None:
         frame["seq"] = seq
-    with store.begin() as conn:
-        store.insert_frame(conn, tables.writeback_outbox, frame)
+    return frame
 
 
 def prepare(store: LeadStore, source: str = "a", when: datetime = NOW) -> outbox.Batch:
@@ -158,25 +165,34 @@ def test_a_plan_with_a_join_does_not_count_as_keeping_order(store):
             conn.exec_driver_sql("RESET preserve_insertion_order")
 
 
-def test_postgres_writes_every_part_from_the_snapshot_its_check_saw(postgres_store, monkeypatch):
-    """An event of the source drawn a seq inside the batch's range before the batch was bound, and committed
-    after the check that chose the outbox-alone read, is not written in this batch's file (it goes out in the
-    next batch): the check and the COPY see one snapshot."""
-    queue(postgres_store, "a", range(5), seq=[10, 20, 30, 40, 50])
-    batch = prepare(postgres_store)
-    real = status_scan_order.batch_alone_in_range
-    late: list[bool] = []
-
-    def check_then_commit_a_late_event(*args, **kwargs):
-        answer = real(*args, **kwargs)
-        queue(postgres_store, "a", [99], seq=[25])  # another transaction, committed now
-        late.append(answer)
-        return answer
-
-    monkeypatch.setattr(status_scan_order, "batch_alone_in_range", check_then_commit_a_late_event)
-    data = sftp_status_file.render_status_csv(postgres_store, batch)
-    assert late == [True]
-    assert lead_ids(data) == [f"a-L{n:03d}" for n in range(5)]
-    monkeypatch.setattr(status_scan_order, "batch_alone_in_range", real)
-    after = prepare(postgres_store, when=datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
-    assert lead_ids(sftp_status_file.render_status_csv(postgres_store, after)) == ["a-L099"]
+def test_postgres_a_batch_waits_for_an_event_numbered_before_it_and_not_yet_committed(postgres_store):
+    """A producer of the source's events holds its order from before their seqs are drawn until it commits, and a
+    batch takes the order alone: it waits for the event drawn a seq before the later ones and still uncommitted,
+    then holds it. Without the wait the batch's span would cover that seq, the event would commit inside it
+    unsent, and be counted as held by the span: never written back."""
+    store = postgres_store
+    queue(store, "a", range(5))
+    with store.engine.connect() as producer:
+        with producer.begin():
+            outbox.hold_outbox_order(producer, ["a"])
+            store.insert_frame(producer, tables.writeback_outbox, events("a", [5]))  # its seq drawn now
+            queue(store, "a", [6, 7])  # later events of the source, committed first
+            made: dict = {}
+            binder = threading.Thread(target=lambda: made.update(batch=prepare(store)))
+            binder.start()
+            with store.begin() as conn:
+                for _ in range(200):
+                    waiting = conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                                   "AND NOT granted").scalar_one()
+                    if waiting:
+                        break
+                    time.sleep(0.05)
+            assert waiting and binder.is_alive()  # the batch waits for the producer in flight
+        binder.join(30)
+    batch = made["batch"]
+    assert batch.event_count == 8
+    assert lead_ids(sftp_status_file.render_status_csv(store, batch)) == [f"a-L{n:03d}" for n in range(8)]
+    outbox.mark_sent(store, batch, "outbox/a.csv", NOW)
+    with store.begin() as conn:
+        states = dict(conn.execute(sa.select(outbox.event_states().subquery().c["event_id", "state"])).all())
+    assert states == {f"a-e{n:03d}": "sent" for n in range(8)}

@@ -105,9 +105,25 @@ def refused_then_migrated(url: str, shape, version: str, capsys) -> LeadStore:
     return LeadStore(url)
 
 
+def _as_schema_6(url: str) -> None:
+    """Give a store the shape leadsync wrote at schema 6: no spans, a binding for every event a batch held (the
+    events of a span that have none)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO writeback_bindings (batch_id, seq, event_id) SELECT s.batch_id, o.seq, o.event_id "
+            "FROM writeback_spans AS s JOIN writeback_outbox AS o ON o.source = s.source "
+            "AND o.seq BETWEEN s.first_seq AND s.last_seq "
+            "WHERE NOT EXISTS (SELECT 1 FROM writeback_bindings AS b WHERE b.seq = o.seq)")
+        conn.exec_driver_sql("DROP TABLE writeback_spans")
+        conn.exec_driver_sql("UPDATE store_meta SET value = '6' WHERE key = 'schema_version'")
+    engine.dispose()
+
+
 def _as_schema_5(url: str) -> None:
     """Give a store the shape leadsync wrote at schema 5: on Postgres, bindings keyed by (event_id, batch_id)
     with an index on (batch_id, seq) (DuckDB kept no key on them)."""
+    _as_schema_6(url)
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -226,10 +242,12 @@ def test_a_schema_4_store_gets_the_outbox_order_and_lead_context_and_writes_the_
     assert migrate(store_url).changed is False
 
 
-def test_a_schema_5_store_gets_its_bindings_keyed_by_seq_and_every_event_keeps_its_state(store_url, capsys):
-    """Schema 5 → 6: the bindings keyed by (batch_id, seq). Every event keeps its state (sent, prepared, refused
-    and pending again, pending), the prepared batch renders the same bytes, and the next batch binds exactly the
-    pending events."""
+@pytest.mark.parametrize("version", ["6", "5"])
+def test_a_schema_5_or_6_store_gets_spans_and_every_event_keeps_its_state(store_url, version, capsys):
+    """Schema 6 → 7: batches bind their source's new events as a span, the bindings made before stay. Schema 5 → 6
+    too: the bindings keyed by (batch_id, seq). Every event keeps its state (sent, prepared, refused and pending
+    again, pending), the prepared batch renders the same bytes, and the next batch binds exactly the pending
+    events."""
     from leadsync.assign import route_new_leads
     from leadsync.config.schema import PartnersConfig
     from leadsync.routing.manual import assign_by_hand
@@ -249,12 +267,15 @@ def test_a_schema_5_store_gets_its_bindings_keyed_by_seq_and_every_event_keeps_i
     prepared = wb.prepare_batch(store, "sftp_demo", T0 + pd.Timedelta(minutes=1), status_file_name("sftp_demo"))
     assign_by_hand(store, partners, ids[3], "b", T0, actor="dana")  # pending
     before_file = render_status_csv(store, prepared)
-    states = read(store, wb.event_states().order_by("event_id"))
+    states = read(store, wb.event_states().order_by(tables.writeback_outbox.c.event_id))
     assert sorted(states["state"]) == ["pending", "prepared", "prepared", "sent", "sent", "sent"]
     store.dispose()
 
-    store = refused_then_migrated(store_url, _as_schema_5, "5", capsys)
-    if store.dialect == "postgresql":
+    store = refused_then_migrated(store_url, _as_schema_6 if version == "6" else _as_schema_5, version, capsys)
+    with store.begin() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.writeback_spans)).scalar_one() == 0
+    prepared = wb.prepared_batches(store, "sftp_demo")[0]  # as the next run finds it: bound one by one
+    if store.dialect == "postgresql" and version == "5":
         with store.begin() as conn:
             key = conn.exec_driver_sql(
                 "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'writeback_bindings'::regclass "
@@ -264,15 +285,15 @@ def test_a_schema_5_store_gets_its_bindings_keyed_by_seq_and_every_event_keeps_i
             # new batches go to blocks: the raw table written before gets the index its batches are read by
             assert conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE tablename = 'raw_legacy_src'"
                                         ).scalar_one().endswith("(batch_id, row_number)")
-    pd.testing.assert_frame_equal(read(store, wb.event_states().order_by("event_id")), states)
+    pd.testing.assert_frame_equal(read(store, wb.event_states().order_by(tables.writeback_outbox.c.event_id)), states)
     assert render_status_csv(store, prepared) == before_file
     wb.mark_sent(store, prepared, "outbox/second.csv", T0)
     with store.begin() as conn:
         pending = sorted(conn.execute(sa.select(wb.pending_events("sftp_demo").subquery().c.event_id)).scalars())
     last = wb.prepare_batch(store, "sftp_demo", T0 + pd.Timedelta(minutes=2), status_file_name("sftp_demo"))
     assert last.event_count == len(pending) == 1  # the last one by hand (the refused one went in `prepared`)
-    b = tables.writeback_bindings
-    assert sorted(read(store, sa.select(b.c.event_id).where(b.c.batch_id == last.batch_id))["event_id"]) == pending
+    assert last.span is not None  # new events: a span
+    assert sorted(read(store, sa.select(wb.members(last).subquery().c.event_id))["event_id"]) == pending
     store.dispose()
     assert migrate(store_url).changed is False
 

@@ -18,6 +18,7 @@ from leadsync.config.partners import PartnersConfig
 from leadsync.routing.engine import RoutingState
 from leadsync.store import LeadStore, tables
 from leadsync.writeback.lead_context import CONTEXT, insert_events
+from leadsync.writeback.outbox import hold_outbox_order
 
 # Leads a partner is holding: they count against its capacity and can time out.
 OPEN_STATUSES = ("routed", "accepted")
@@ -215,6 +216,7 @@ def _append_slice(store: LeadStore, conn: sa.Connection, decisions: pa.Table, pa
     if not events.num_rows:
         return
     if first and CONTEXT[0] in events.column_names:
+        hold_outbox_order(conn, pc.unique(events["source"]).to_pylist())
         store.append(conn, tables.writeback_outbox, _read_once(store, events), events.column_names)
     else:
         insert_events(store, conn, _read_once(store, events), "error" if first else "nothing")

@@ -61,6 +61,13 @@ def _lock_key(section: str) -> int:
     return zlib.crc32(f"leadsync:{section}".encode())
 
 
+def hold_section(conn: sa.Connection, section: str, shared: bool = False) -> None:
+    """LeadStore.hold for code that has the transaction's connection only."""
+    if conn.dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(sa.text(f"SELECT {function}(:key)"), {"key": _lock_key(section)})
+
+
 def _int4(key: int) -> int:
     """A _lock_key as Postgres's int4 (the two-key advisory functions take a pair of them)."""
     return key - (1 << 32) if key >= 1 << 31 else key
@@ -254,14 +261,14 @@ class LeadStore:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
             conn.commit()
 
-    def hold(self, conn: sa.Connection, section: str) -> None:
+    def hold(self, conn: sa.Connection, section: str, shared: bool = False) -> None:
         """Enter a critical section shared by every process and machine using this store, held until
-        `conn`'s transaction ends (commit, rollback, or the process dying: the server frees it).
+        `conn`'s transaction ends (commit, rollback, or the process dying: the server frees it). `shared`: with
+        any number of other shared holders, while no one holds it alone (a holder alone waits for them all).
 
         Postgres: a transaction-level advisory lock (re-entrant within the transaction). DuckDB: nothing to
         do, since every transaction already holds the file lock (one writer at a time)."""
-        if self.dialect == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(section)})
+        hold_section(conn, section, shared)
 
     def hold_shared(self, conn: sa.Connection, group: str, name: str) -> None:
         """Hold the mark `name` of `group`, shared, for the rest of `conn`'s session: until release_shared on the

@@ -23,6 +23,10 @@ Version 5 → 6 (bindings keyed by the integer seq):
 - writeback_bindings is keyed by (batch_id, seq) instead of (event_id, batch_id) (Postgres: the key replaced, the
   index (batch_id, seq) it makes redundant dropped; DuckDB keeps no key on the table: nothing to change).
 
+Version 6 → 7 (a batch's new events bound as one span):
+- writeback_spans is made; the bindings already made stay, each holding its event as before (a batch made
+  from now on takes its source's new events as one span row, see writeback/outbox.py).
+
 Postgres, any version, in a transaction of its own after the above: identifier and code columns made before
 they compared bytes get COLLATE "C" (tables.BYTE_ORDER, tables.compares_bytes): the tables' rows stay, their
 indexes are rebuilt. A store without it works as it did, only slower; this is the one step a store at the
@@ -94,7 +98,9 @@ def migrate(url: str | None = None) -> MigrationReport:
                     _v3_to_v4(store, conn)
                 if found in ("2", "3", "4"):
                     _v4_to_v5(store, conn)
-                _v5_to_v6(store, conn)
+                if found in ("2", "3", "4", "5"):
+                    _v5_to_v6(store, conn)
+                _v6_to_v7(conn)
                 meta = tables.store_meta
                 conn.execute(sa.update(meta).where(meta.c.key == "schema_version")
                              .values(value=str(tables.SCHEMA_VERSION)))
@@ -255,6 +261,12 @@ def _v5_to_v6(store: LeadStore, conn: sa.Connection) -> None:
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_bindings_batch_seq")
     for source in conn.execute(sa.select(raw.raw_columns.c.source).distinct()).scalars():
         raw.index_legacy_table(conn, source)
+
+
+def _v6_to_v7(conn: sa.Connection) -> None:
+    """Batches bind their source's new events as a span (writeback_spans). The bindings made so far stay as they
+    are, each holding its event as before."""
+    tables.writeback_spans.create(conn, checkfirst=True)
 
 
 def _raw_rows(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:

@@ -1,7 +1,7 @@
 """Tables of the lead store. Keys are deterministic strings, so a retried step finds its own rows.
 
 The large tables (raw rows, leads, quarantine, decisions, outbox and their ledgers) are append-only: a stage
-records what it did in a ledger (`intake_batches`, `writeback_bindings`, …) read with anti-joins, never by
+records what it did in a ledger (`intake_batches`, `writeback_spans`, …) read with anti-joins, never by
 UPDATEs of million-row tables. On DuckDB they carry no PRIMARY KEY (an ART index costs more to maintain on a
 bulk load than it saves: every lookup here is a set-based join) and the store enforces their keys in the
 insert itself (`LeadStore.insert_frame`); on Postgres they keep their keys and a few B-tree indexes.
@@ -20,9 +20,9 @@ metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
 
 # Bump when a table changes shape; a store written by another version is refused with a clear message.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Earlier versions `leadsync store migrate` brings to SCHEMA_VERSION (leadsync/store/migrate.py).
-MIGRATABLE_VERSIONS = ("2", "3", "4", "5")
+MIGRATABLE_VERSIONS = ("2", "3", "4", "5", "6")
 
 store_meta = sa.Table(
     "store_meta",
@@ -344,12 +344,29 @@ writeback_batches = sa.Table(
     sa.Column("result", sa.Text),
 )
 
-# Which batch each event went out in (appended when the batch is prepared). An event is pending while it has
-# no binding to a batch in which it was not refused. Keyed by the batch and the event's outbox seq (an integer,
-# one per event): a batch's parts are ranges of it, and readers over whole sets join the outbox by it (a batch's
-# events one by one, as the API sink reads them, are found by the event id: the outbox's key). Keyed by the text event
-# id (with a second index for the batch's seq order), binding 500,000 events cost Postgres 1.15-1.75 s against
-# 0.64 s with this one key (schema 6).
+# Which batch an event went out in is kept two ways (writeback/outbox.py says how they are read together):
+#
+# A batch's span (schema 7): the batch holds every event of its source with seq from first_seq to last_seq that
+# has no binding (below). A batch takes its source's new events, those above the source's highest span, as one
+# span: one row however many events, where a row per event cost Postgres 2.1 CPU-s per million and made every
+# later count of what is pending read the source's whole history. Exact because no event of the source can
+# still be uncommitted below the span when it is made (outbox.hold_outbox_order), and because the sequence
+# hands out its numbers in order (no per-session cache).
+writeback_spans = sa.Table(
+    "writeback_spans",
+    metadata,
+    sa.Column("batch_id", sa.String, primary_key=True),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("first_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+)
+
+# A binding: one event bound to a batch on its own — an event sent again after a refusal, one marked as changed
+# at the source, and every event a store before schema 7 bound. An event with a binding is never in a span.
+# Keyed by the batch and the event's outbox seq (an integer, one per event): a batch's parts are ranges of it,
+# and readers over whole sets join the outbox by it (a batch's events one by one, as the API sink reads them,
+# are found by the event id: the outbox's key). Keyed by the text event id (with a second index for the batch's
+# seq order), binding 500,000 events cost Postgres 1.15-1.75 s against 0.64 s with this one key (schema 6).
 writeback_bindings = sa.Table(
     "writeback_bindings",
     metadata,

@@ -20,16 +20,16 @@ from itertools import pairwise
 import pandas as pd
 import sqlalchemy as sa
 
+from leadsync.config.schema import ApiSource
 from leadsync.connectors.api_client import ApiTransientError, ApiUnreachable, SourceOutage
 from leadsync.connectors.source_api import EVENT_COLUMNS, OPPORTUNITY_COLUMNS, LeadSource
-from leadsync.config.schema import ApiSource
 from leadsync.intake import parse_payloads
 from leadsync.pull.outage import writeback_outage
 from leadsync.store import LeadStore, tables
 from leadsync.store.tables import OUTBOX_FIELDS
 from leadsync.writeback.events import CONTEXT_FIELDS, fields_of
 from leadsync.writeback.nurture import apply_nurture
-from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
+from leadsync.writeback.outbox import Batch, mark_sent, members, of_batch, prepare_batch, prepared_batches
 from leadsync.writeback.record_creation import CREATE_KINDS, creation_rows
 from leadsync.writeback.records_created import ensure_table, record_created, source_records_created
 
@@ -93,9 +93,8 @@ def _event_parts(store: LeadStore, batch: Batch) -> Iterator[pd.DataFrame]:
 def _lead_ranges(store: LeadStore, batch: Batch, size: int) -> list[tuple[str | None, str | None]]:
     """Ranges (low, high] of lead id, open at the ends (None), each holding about `size` of the batch's events:
     cut at the lead id of every size-th event in lead id order, so a lead's events fall in one range."""
-    o, b = tables.writeback_outbox, tables.writeback_bindings
-    numbered = (sa.select(o.c.lead_id, sa.func.row_number().over(order_by=o.c.lead_id).label("n"))
-                .join(b, b.c.event_id == o.c.event_id).where(b.c.batch_id == batch.batch_id).subquery())
+    held = of_batch(sa.select(tables.writeback_outbox.c.lead_id), batch).subquery()
+    numbered = sa.select(held.c.lead_id, sa.func.row_number().over(order_by=held.c.lead_id).label("n")).subquery()
     with store.begin() as conn:
         cuts = conn.execute(sa.select(numbered.c.lead_id).where(numbered.c.n % size == 0)
                             .distinct().order_by(numbered.c.lead_id)).scalars().all()
@@ -106,8 +105,9 @@ def _lead_ranges(store: LeadStore, batch: Batch, size: int) -> list[tuple[str | 
 def _events(store: LeadStore, batch: Batch, low: str | None = None, high: str | None = None) -> pd.DataFrame:
     """The batch's events whose lead id is in (low, high] (None: unbounded), in the order they were made, with
     the source record each is written to."""
-    o, b, leads = tables.writeback_outbox, tables.writeback_bindings, tables.leads
+    o, leads = tables.writeback_outbox, tables.leads
     made = source_records_created
+    held = members(batch).subquery("held")
     # the batch's events by their ids, which the outbox's key finds one by one (its seq has only a BRIN index, for
     # the status file's ranges: a join by seq would read the whole outbox for each page of a small batch).
     # outer joins: an event without a stored lead (a partner registration) must come back, never vanish from a
@@ -115,11 +115,11 @@ def _events(store: LeadStore, batch: Batch, low: str | None = None, high: str | 
     record_id = sa.func.coalesce(leads.c.source_record_id, made.c.record_id).label("source_record_id")
     query = (sa.select(o.c.event_id, o.c.lead_id, o.c.kind, *[o.c[name] for name in OUTBOX_FIELDS], o.c.payload,
                        o.c.created_at, record_id)
-             .join(b, b.c.event_id == o.c.event_id)
+             .join(held, held.c.event_id == o.c.event_id)
              .outerjoin(leads, leads.c.lead_id == o.c.lead_id)
              .outerjoin(made, sa.and_(made.c.source == o.c.source, made.c.lead_id == o.c.lead_id,
                                       made.c.kind == "new_record"))
-             .where(b.c.batch_id == batch.batch_id).order_by(o.c.created_at, o.c.event_id))
+             .order_by(o.c.created_at, o.c.event_id))
     if low is not None:
         query = query.where(o.c.lead_id > low)
     if high is not None:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from leadsync.store import tables
 from leadsync.store.tables import OUTBOX_FIELDS
 from leadsync.writeback.lead_context import context_of
+from leadsync.writeback.outbox import hold_outbox_order
 
 # The fields every writeback event carries (those of a distribution-status event; see lifecycle/events.py).
 CONTEXT_FIELDS = ("distribution_status", "partner_id", "partner_name", "rep_name", "rep_email", "reason", "decided_at")
@@ -33,6 +34,7 @@ def outbox_row(event_id: str, source: str, lead_id: str, kind: str, fields: dict
 def queue_event(conn: sa.Connection, event_id: str, source: str, lead_id: str, kind: str, fields: dict,
                 now: datetime) -> None:
     """Queue one event (callers make its id deterministic and check it is new), with its lead's context."""
+    hold_outbox_order(conn, [source])
     conn.execute(sa.insert(tables.writeback_outbox).values(**outbox_row(event_id, source, lead_id, kind, fields, now),
                                                            **context_of(conn, lead_id)))
 

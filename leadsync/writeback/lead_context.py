@@ -14,6 +14,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from leadsync.store import LeadStore, tables
+from leadsync.writeback.outbox import hold_outbox_order
 
 CONTEXT = list(tables.LEAD_CONTEXT)  # email, source_file, source_row
 
@@ -35,6 +36,8 @@ def insert_events(store: LeadStore, conn: sa.Connection, events: pa.Table | pd.D
         return
     cols = list(events.columns if isinstance(events, pd.DataFrame) else events.schema.names)
     with store.staged(conn, events) as stage:
+        if store.dialect == "postgresql":  # DuckDB has one writer at a time: no producer of another source in flight
+            hold_outbox_order(conn, conn.exec_driver_sql(f"SELECT DISTINCT source FROM {stage}").scalars())
         store.insert_from(conn, tables.writeback_outbox, _with_context(stage, cols), [*cols, *CONTEXT], conflict)
 
 

@@ -1,19 +1,34 @@
 """The outbox protocol every sink follows: prepare a batch, send it, record it. Append-only throughout.
 
 1. prepare: the source's pending events are bound to a new batch: a writeback_batches row (target name fixed
-   now) and one writeback_bindings row per event, appended set-based in the engine.
+   now); the source's new events, those above its highest span, as one writeback_spans row however many they
+   are; the others (an event sent again after a refusal, or one bound before schema 7) a writeback_bindings
+   row each. All set-based in the engine.
 2. send: the sink sends the batch; sending the same batch again must be harmless at the target
    (same file name and bytes, or idempotent upserts keyed by the event).
 3. record: the batch becomes 'sent' (one row); events the target refused get a writeback_refusals row with
    the reason, which makes them pending again.
 A crash after 1 or 2 leaves the batch 'prepared'; the next run sends that same batch again first.
 
-An event is pending while it has no binding to a prepared or sent batch that did not refuse it.
+What a batch holds: each event bound to it, and each event of its source in its span's seq range that has no
+binding at all; less those it refused. An event is held by some span exactly when its seq is at or below its
+source's highest span (its `top`) and it has neither a binding nor a refusal: a source's spans do not overlap,
+and every event of the source up to `top` without a binding lies in one (prepare_batch takes the new events from
+the lowest to the highest, the ones between them with a binding aside). An event is pending while nothing holds
+it: above `top` without a binding that holds it, or at or below `top` with a binding or a refusal and no binding
+that holds it. So a source's pending events are its new events and its few bound or refused ones, read from the
+outbox's range above `top` and by the event ids bound or refused: never the source's whole history.
+
+For that to hold, an event below `top` must never become visible after its span was made: a producer of a
+source's events holds its order (hold_outbox_order) from before it draws their seqs until it commits, and
+prepare_batch waits for the producers in flight before it reads `top`'s successor. The outbox's sequence hands
+out its numbers in order (no per-session cache), so a producer starting later draws seqs above every one seen.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +36,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from leadsync.store import LeadStore, tables
+from leadsync.store.engine import hold_section
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,20 @@ class Batch:
     target_name: str
     event_count: int
     created_at: datetime
+    span: tuple[int, int] | None = None  # first and last seq of the batch's span (writeback_spans), if it has one
+
+
+def _order_section(source: str) -> str:
+    return f"outbox-order:{source}"
+
+
+def hold_outbox_order(conn: sa.Connection, sources: Iterable[str]) -> None:
+    """Called by every producer of outbox events in its transaction before it stores them (before their seqs are
+    drawn): the sources' order, shared with other producers, until the commit. prepare_batch takes it alone
+    and so sees every event of the source numbered before its own look as committed or gone (see the module's
+    docstring). Taken in one order (sorted), so that two producers and two batches cannot wait on each other."""
+    for source in sorted(set(sources)):
+        hold_section(conn, _order_section(source), shared=True)
 
 
 def _holding(*columns) -> sa.Select:
@@ -45,26 +75,103 @@ def _taken() -> sa.Subquery:
     return _holding(tables.writeback_bindings.c.seq).subquery("taken")
 
 
+def _tops() -> sa.Subquery:
+    """Per source, the highest seq its spans reach (source, top)."""
+    s = tables.writeback_spans
+    return sa.select(s.c.source, sa.func.max(s.c.last_seq).label("top")).group_by(s.c.source).subquery("tops")
+
+
+def _top(source: str) -> sa.ScalarSelect:
+    s = tables.writeback_spans
+    return sa.select(sa.func.coalesce(sa.func.max(s.c.last_seq), 0)).where(s.c.source == source).scalar_subquery()
+
+
+def _fresh(*columns, source: str | None = None) -> sa.Select:
+    """Outbox rows above their source's top without a binding or a refusal (a store migrated from schema 2 holds
+    refusals of events never bound): the events the next span of their source takes. For one source, a range of
+    the outbox (its BRIN index on Postgres, zonemaps on DuckDB)."""
+    o, b, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_refusals
+    refused = sa.select(r.c.event_id).distinct().subquery("refused")
+    if source is not None:
+        top = _top(source)
+        bound = sa.select(b.c.seq).where(b.c.seq > top).subquery("bound")
+        query = sa.select(*columns).where(o.c.source == source, o.c.seq > top)
+    else:
+        tops = _tops()
+        bound = sa.select(b.c.seq).subquery("bound")
+        query = (sa.select(*columns).outerjoin_from(o, tops, tops.c.source == o.c.source)
+                 .where(o.c.seq > sa.func.coalesce(tops.c.top, 0)))
+    return (query.outerjoin(bound, bound.c.seq == o.c.seq).outerjoin(refused, refused.c.event_id == o.c.event_id)
+            .where(bound.c.seq.is_(None), refused.c.event_id.is_(None)))
+
+
+def _marked(*columns, source: str | None = None) -> sa.Select:
+    """Outbox rows with a binding or a refusal, each once: the only events a span does not hold besides the fresh
+    ones, and (but for a store from before schema 7) few."""
+    o, b, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_refusals
+    marked = sa.union(sa.select(b.c.event_id), sa.select(r.c.event_id)).subquery("marked")
+    query = sa.select(*columns).join_from(o, marked, marked.c.event_id == o.c.event_id)
+    return query.where(o.c.source == source) if source is not None else query
+
+
+def _span_held(*columns) -> sa.Select:
+    """Outbox rows a span holds: at or below their source's top, with no binding and no refusal."""
+    o, b, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_refusals
+    tops = _tops()
+    return (sa.select(*columns).join_from(o, tops, tops.c.source == o.c.source)
+            .where(o.c.seq <= tops.c.top, ~sa.exists().where(b.c.seq == o.c.seq),
+                   ~sa.exists().where(r.c.event_id == o.c.event_id)))
+
+
+def _unheld(query: sa.Select) -> sa.Select:
+    """`query`'s outbox rows that no binding holds: an outer join kept where nothing took the event, which both
+    engines run as an anti-join. Not `NOT IN (taken)`: Postgres hashes a NOT IN subquery only while it fits in
+    work_mem, and otherwise scans it again for every outbox row (with 250,000 events bound, a source's pending
+    count ran for over 14 minutes, bench/postgres_partitions.py). Nor NOT EXISTS: DuckDB took twice as long with
+    it (0.24 against 0.12-0.15 s for 500,000 events of a source, 450,000 bound)."""
+    o, taken = tables.writeback_outbox, _taken()
+    return query.outerjoin(taken, taken.c.seq == o.c.seq).where(taken.c.seq.is_(None))
+
+
+PENDING_COLUMNS = ("event_id", "source", "lead_id", "kind", "seq")
+
+
 def pending_events(source: str | None = None) -> sa.Select:
     """Outbox events not yet (successfully) sent, optionally of one source: event_id, source, lead_id, kind, seq.
-    An outer join kept where nothing took the event, which both engines run as an anti-join. Not `event_id NOT
-    IN (taken)`: Postgres hashes a NOT IN subquery only while it fits in work_mem, and otherwise scans it again
-    for every outbox row (with 250,000 events bound, a source's pending count ran for over 14 minutes,
-    bench/postgres_partitions.py). Nor NOT EXISTS: DuckDB took twice as long with it (0.24 against 0.12-0.15 s
-    for 500,000 events of a source, 450,000 bound)."""
+    Two parts that cannot overlap: the fresh events (no binding, above their source's top: nothing has held
+    them) and the bound or refused ones that no binding holds now. Nothing of the source's history between."""
     o = tables.writeback_outbox
-    taken = _taken()
-    query = (sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, o.c.seq)
-             .outerjoin(taken, taken.c.seq == o.c.seq).where(taken.c.seq.is_(None)))
-    return query.where(o.c.source == source) if source is not None else query
+    columns = [o.c[name] for name in PENDING_COLUMNS]
+    parts = [_fresh(*columns, source=source), _unheld(_marked(*columns, source=source))]
+    return sa.select(sa.union_all(*parts).subquery("pending"))
+
+
+def _prepared_spans() -> sa.Subquery:
+    """The spans of batches still prepared (a few: a batch left by a run that died, or one being sent)."""
+    s, wb = tables.writeback_spans, tables.writeback_batches
+    return (sa.select(s.c.source, s.c.first_seq, s.c.last_seq).join_from(s, wb, wb.c.batch_id == s.c.batch_id)
+            .where(wb.c.state == "prepared").subquery("prepared_spans"))
+
+
+def _held_states() -> sa.Subquery:
+    """(seq, rank) of every event something holds: 2 sent, 1 prepared (the furthest its batches took it)."""
+    o, b, wb = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches
+    rank = sa.case((wb.c.state == "sent", 2), (wb.c.state == "prepared", 1), else_=0)
+    bound = _holding(b.c.seq, sa.func.max(rank).label("rank")).group_by(b.c.seq)
+    # a span's events are sent but those in a prepared batch's span: an outer join to those few spans (which do not
+    # overlap), not an EXISTS in the CASE, which Postgres would run for every row
+    p = _prepared_spans()
+    spanned = (_span_held(o.c.seq, sa.case((p.c.first_seq.is_not(None), 1), else_=2).label("rank"))
+               .outerjoin(p, sa.and_(p.c.source == o.c.source, o.c.seq >= p.c.first_seq, o.c.seq <= p.c.last_seq)))
+    return sa.union_all(bound, spanned).subquery("held")
 
 
 def sent_events() -> sa.Select:
     """Outbox events whose batch has been sent and did not refuse them (a selectable for counts and reports)."""
-    o, b, wb = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches
-    sent = _holding(b.c.seq, wb.c.sent_at).where(wb.c.state == "sent").subquery("sent")
-    return (sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind, sent.c.sent_at)
-            .join(sent, sent.c.seq == o.c.seq))
+    o = tables.writeback_outbox
+    held = _held_states()
+    return (sa.select(o.c.event_id, o.c.source, o.c.lead_id, o.c.kind)
+            .join(held, held.c.seq == o.c.seq).where(held.c.rank == 2))
 
 
 def last_refusals() -> sa.Select:
@@ -78,37 +185,114 @@ def last_refusals() -> sa.Select:
 
 
 def prepared_batches(store: LeadStore, source: str) -> list[Batch]:
-    b = tables.writeback_batches
+    b, s = tables.writeback_batches, tables.writeback_spans
     with store.begin() as conn:
         rows = conn.execute(
-            sa.select(b.c.batch_id, b.c.source, b.c.target_name, b.c.event_count, b.c.created_at)
+            sa.select(b.c.batch_id, b.c.source, b.c.target_name, b.c.event_count, b.c.created_at, s.c.first_seq,
+                      s.c.last_seq)
+            .outerjoin_from(b, s, s.c.batch_id == b.c.batch_id)
             .where(b.c.source == source, b.c.state == "prepared")
             .order_by(b.c.created_at, b.c.batch_id)
         ).fetchall()
-    return [Batch(*r) for r in rows]
+    return [Batch(*r[:5], span=(r[5], r[6]) if r[5] is not None else None) for r in rows]
 
 
 def prepare_batch(store: LeadStore, source: str, now: datetime, name_for) -> Batch | None:
-    """Bind all pending events of `source` to a new batch; `name_for(batch_id, now)` names the target.
+    """Bind all pending events of `source` to a new batch; `name_for(batch_id, now)` names the target: the fresh
+    ones as the batch's span (from the lowest of their seqs to the highest: one row), the others a binding each.
     The batch id derives from what it holds (count and first and last event) and when it was made."""
-    pending = pending_events(source).subquery()
+    o = tables.writeback_outbox
+    fresh = _fresh(o.c.event_id, o.c.seq, source=source).subquery("fresh")
+    again = _unheld(_marked(o.c.event_id, o.c.seq, source=source)).subquery("again")
     with store.begin() as conn:
         # one writer per source (run tag limit / file lock / this section): the events bound are those counted
         store.hold(conn, f"outbox:{source}")
-        count, first, last = conn.execute(sa.select(sa.func.count(), sa.func.min(pending.c.event_id),
-                                                    sa.func.max(pending.c.event_id))).one()
+        # the source's order alone: its producers in flight have committed (or given up), so no event of it
+        # below the span's last seq can turn up after it (the module's docstring)
+        store.hold(conn, _order_section(source))
+        n_fresh, first_seq, last_seq, first_fresh, last_fresh = conn.execute(sa.select(
+            sa.func.count(), sa.func.min(fresh.c.seq), sa.func.max(fresh.c.seq), sa.func.min(fresh.c.event_id),
+            sa.func.max(fresh.c.event_id))).one()
+        n_again, first_again, last_again = conn.execute(sa.select(
+            sa.func.count(), sa.func.min(again.c.event_id), sa.func.max(again.c.event_id))).one()
+        count = n_fresh + n_again
         if not count:
             return None
+        first = min(e for e in (first_fresh, first_again) if e is not None)
+        last = max(e for e in (last_fresh, last_again) if e is not None)
         digest = hashlib.sha1(f"{source}\n{count}\n{first}\n{last}\n{now.isoformat()}".encode())
         batch_id = digest.hexdigest()[:16]
-        batch = Batch(batch_id, source, name_for(batch_id, now), int(count), now)
+        span = (int(first_seq), int(last_seq)) if n_fresh else None
+        batch = Batch(batch_id, source, name_for(batch_id, now), int(count), now, span)
         conn.execute(sa.insert(tables.writeback_batches).values(
             batch_id=batch.batch_id, source=source, target_name=batch.target_name,
             event_count=batch.event_count, created_at=now, state="prepared"))
-        conn.execute(sa.insert(tables.writeback_bindings).from_select(
-            ["event_id", "batch_id", "seq"], sa.select(pending.c.event_id, sa.literal(batch_id, sa.String),
-                                                       pending.c.seq)))
+        if span is not None:
+            conn.execute(sa.insert(tables.writeback_spans).values(batch_id=batch_id, source=source,
+                                                                  first_seq=span[0], last_seq=span[1]))
+        if n_again:
+            conn.execute(sa.insert(tables.writeback_bindings).from_select(
+                ["event_id", "batch_id", "seq"], sa.select(again.c.event_id, sa.literal(batch_id, sa.String),
+                                                           again.c.seq)))
     return batch
+
+
+def members(batch: Batch, low: int | None = None, high: int | None = None) -> sa.Select:
+    """The events the batch holds (seq, event_id), those with seq from `low` up to, not including, `high` where
+    given: its bindings, and its span's events that have no binding (refusals aside: a batch being sent has
+    none yet, and a refused event is read as such through writeback_refusals)."""
+    o, b = tables.writeback_outbox, tables.writeback_bindings
+    bound = sa.select(b.c.seq, b.c.event_id).where(b.c.batch_id == batch.batch_id, *seq_range(b.c.seq, low, high))
+    if batch.span is None:
+        return bound
+    return sa.union_all(bound, in_span(sa.select(o.c.seq, o.c.event_id), batch, low, high))
+
+
+def in_span(query: sa.Select, batch: Batch, low: int | None = None, high: int | None = None) -> sa.Select:
+    """`query` (outbox rows) narrowed to the events the batch's span holds (with seq in [low, high) where given):
+    its source's events in the span's range with no binding (an outer join kept where none is found)."""
+    o, b = tables.writeback_outbox, tables.writeback_bindings
+    first, last = batch.span
+    within = [o.c.seq >= first, o.c.seq <= last, *seq_range(o.c.seq, low, high)]
+    bound = sa.select(b.c.seq).where(b.c.seq >= first, b.c.seq <= last, *seq_range(b.c.seq, low, high)
+                                     ).subquery("bound")
+    return (query.where(o.c.source == batch.source, *within).outerjoin(bound, bound.c.seq == o.c.seq)
+            .where(bound.c.seq.is_(None)))
+
+
+def bound_to(query: sa.Select, batch: Batch, low: int | None = None, high: int | None = None) -> sa.Select:
+    """`query` (outbox rows) narrowed to the events bound to the batch one by one (seq in [low, high) where
+    given), found by their ids: the outbox's key."""
+    o, b = tables.writeback_outbox, tables.writeback_bindings
+    ids = sa.select(b.c.event_id).where(b.c.batch_id == batch.batch_id, *seq_range(b.c.seq, low, high))
+    return query.where(o.c.event_id.in_(ids), *seq_range(o.c.seq, low, high))
+
+
+def of_batch(query: sa.Select, batch: Batch, low: int | None = None, high: int | None = None) -> sa.Select:
+    """`query` (outbox rows) narrowed to the batch's events (seq in [low, high) where given): bound_to and in_span
+    as one relation (not one OR: each part keeps its own index, the key for one and the seq range for the
+    other)."""
+    bound = bound_to(query, batch, low, high)
+    if batch.span is None:
+        return bound
+    return sa.select(sa.union_all(bound, in_span(query, batch, low, high)).subquery("of_batch"))
+
+
+def batch_events() -> sa.Subquery:
+    """(batch_id, event_id, seq) of every event each batch holds or held, whatever became of it since (who refused
+    what is writeback_refusals): the whole history, for audits and checks. A span held each event of its range
+    with no binding, or with one made after the span refused it (its next attempt): a binding made before the span
+    (an event marked as changed at the source) kept the event out of it."""
+    o, b, s, r = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_spans, tables.writeback_refusals
+    spanned = (sa.select(s.c.batch_id, o.c.event_id, o.c.seq)
+               .join_from(o, s, sa.and_(s.c.source == o.c.source, o.c.seq >= s.c.first_seq, o.c.seq <= s.c.last_seq))
+               .where(sa.or_(~sa.exists().where(b.c.seq == o.c.seq),
+                             sa.exists().where(r.c.event_id == o.c.event_id, r.c.batch_id == s.c.batch_id))))
+    return sa.union_all(sa.select(b.c.batch_id, b.c.event_id, b.c.seq), spanned).subquery("batch_events")
+
+
+def seq_range(seq: sa.ColumnElement, low: int | None, high: int | None) -> list:
+    return [*([seq >= low] if low is not None else []), *([seq < high] if high is not None else [])]
 
 
 def mark_sent(store: LeadStore, batch: Batch, result: str, now: datetime,
@@ -127,12 +311,11 @@ def mark_sent(store: LeadStore, batch: Batch, result: str, now: datetime,
 def event_states() -> sa.Select:
     """Every outbox event with where it stands: state (pending | prepared | sent), attempts (refusals so far)
     and last_error (the latest refusal's reason): the outbox as an operator reads it."""
-    o, b, wb = tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches
-    # per bound event, the furthest its batches took it (2 sent, 1 prepared), refusals aside: one grouped relation
-    # joined by seq. An EXISTS per state inside the CASE would be a subplan run for every outbox row, each one a
-    # scan of the bindings (their key leads with the batch, not the seq).
-    rank = sa.case((wb.c.state == "sent", 2), (wb.c.state == "prepared", 1), else_=0)
-    held = _holding(b.c.seq, sa.func.max(rank).label("rank")).group_by(b.c.seq).subquery("held")
+    o = tables.writeback_outbox
+    # per held event, the furthest its batches took it (2 sent, 1 prepared), refusals aside: one relation joined by
+    # seq. An EXISTS per state inside the CASE would be a subplan run for every outbox row, each one a scan of the
+    # bindings (their key leads with the batch, not the seq).
+    held = _held_states()
     refusals = last_refusals().subquery()
     state = sa.case((held.c.rank == 2, "sent"), (held.c.rank == 1, "prepared"), else_="pending")
     return (sa.select(*o.c, state.label("state"), refusals.c.attempts, refusals.c.last_error)

@@ -33,7 +33,7 @@ from leadsync.csv_safe import neutralise_sql
 from leadsync.store import LeadStore, tables
 from leadsync.store.engine import insertion_order_kept
 from leadsync.writeback import status_scan_order as scan_order
-from leadsync.writeback.outbox import Batch, mark_sent, prepare_batch, prepared_batches
+from leadsync.writeback.outbox import Batch, mark_sent, members, of_batch, prepare_batch, prepared_batches
 
 # status-file column → outbox column, in file order (lifecycle events carry their own fields)
 STATUS_FIELDS = {"distribution_status": "distribution_status", "partner_id": "partner_id",
@@ -84,9 +84,7 @@ def status_rows_query(batch: Batch, dialect: str, low: int | None = None, high: 
     event carries it (file, row, email: writeback/lead_context.py), the lead's distribution status and partner on
     every row, and the event's own fields (empty on the rows of other kinds, KIND_OF_COLUMN). The outbox alone:
     no lead is joined back."""
-    o, b = tables.writeback_outbox, tables.writeback_bindings
-    bound = sa.select(b.c.seq).where(b.c.batch_id == batch.batch_id, *_seq_range(b.c.seq, low, high))
-    return _status_rows(dialect).where(o.c.seq.in_(bound), *_seq_range(o.c.seq, low, high))
+    return of_batch(_status_rows(dialect), batch, low, high)
 
 
 def _status_rows(dialect: str) -> sa.Select:
@@ -143,10 +141,6 @@ def _scan_order_query(batch: Batch, low: int, high: int, neutralise_formulas: bo
     return sa.select(*status_cells(rows, "duckdb", neutralise_formulas)).select_from(rows)
 
 
-def _seq_range(seq: sa.ColumnElement, low: int | None, high: int | None) -> list:
-    return [*([seq >= low] if low is not None else []), *([seq < high] if high is not None else [])]
-
-
 # Rows per part of a status file: each part is written on its own, so a file of millions of rows goes out in
 # bounded memory (the parts, in seq order, concatenate into the same bytes a single sort would give). Two of
 # DuckDB's row groups: a part is a range of outbox seq, and DuckDB reads the row groups holding that range.
@@ -155,11 +149,10 @@ PART_ROWS = 2 * 122_880
 
 def _part_bounds(conn: sa.Connection, batch: Batch) -> list[int]:
     """The first seq of each part after the first (the batch's events in seq order, PART_ROWS a part)."""
-    b = tables.writeback_bindings
     if batch.event_count <= PART_ROWS:
         return []
-    ranked = sa.select(b.c.seq, sa.func.row_number().over(order_by=b.c.seq).label("n")).where(
-        b.c.batch_id == batch.batch_id).subquery()
+    held = members(batch).subquery()
+    ranked = sa.select(held.c.seq, sa.func.row_number().over(order_by=held.c.seq).label("n")).subquery()
     return list(conn.execute(sa.select(ranked.c.seq).where((ranked.c.n - 1) % PART_ROWS == 0, ranked.c.n > 1)
                              .order_by(ranked.c.seq)).scalars())
 
@@ -218,10 +211,10 @@ def _parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bo
     with store.session(duckdb_memory_limit=RENDER_MEMORY) as session, session.begin() as conn, \
             (insertion_order_kept(conn) if duckdb else nullcontext()):  # the order read (or ORDER BY) is written
         if not duckdb:
-            # One snapshot for the check and the COPY of every part (DuckDB's transactions have one already). Under
-            # Postgres's default, each statement sees what committed before it: an event drawn a seq inside a part's
-            # range before the batch was bound, committed between the check and the part's COPY, would be written
-            # in this file and again in the next batch's.
+            # One snapshot for the check and the COPY of every part (DuckDB's transactions have one already). What
+            # the batch holds is settled when it is bound (no event of its source can commit inside its span after:
+            # outbox.hold_outbox_order), but under Postgres's default each statement sees what committed before it,
+            # and the check and the parts then need not agree on anything else that moves meanwhile.
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         bounds = [None, *_part_bounds(conn, batch)]
         first, last = scan_order.batch_seq_span(conn, batch)

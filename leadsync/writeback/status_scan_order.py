@@ -24,7 +24,7 @@ import json
 import sqlalchemy as sa
 
 from leadsync.store import tables
-from leadsync.writeback.outbox import Batch
+from leadsync.writeback.outbox import Batch, members
 
 # The physical operators that keep their input's order (DuckDB's names), under the COPY that writes in order.
 ORDERED_COPY = "BATCH_COPY_TO_FILE"
@@ -32,10 +32,13 @@ ORDER_KEEPING = {"PROJECTION", "FILTER", "SEQ_SCAN", "TABLE_SCAN"}
 
 
 def batch_seq_span(conn: sa.Connection, batch: Batch) -> tuple[int | None, int | None]:
-    """The lowest and highest outbox seq the batch holds."""
+    """The lowest and highest outbox seq the batch holds: of its bindings and its span (whose ends are events it
+    holds)."""
     b = tables.writeback_bindings
-    return tuple(conn.execute(sa.select(sa.func.min(b.c.seq), sa.func.max(b.c.seq))
-                              .where(b.c.batch_id == batch.batch_id)).one())
+    low, high = conn.execute(sa.select(sa.func.min(b.c.seq), sa.func.max(b.c.seq))
+                             .where(b.c.batch_id == batch.batch_id)).one()
+    ends = [e for e in (low, high, *(batch.span or ())) if e is not None]
+    return (min(ends), max(ends)) if ends else (None, None)
 
 
 def source_range(batch: Batch, low: int, high: int) -> list:
@@ -53,8 +56,9 @@ def batch_alone_in_range(conn: sa.Connection, batch: Batch, low: int, high: int)
 
 
 def _bound_in_range(batch: Batch, low: int, high: int) -> sa.Select:
-    b = tables.writeback_bindings
-    return sa.select(sa.func.count()).where(b.c.batch_id == batch.batch_id, b.c.seq >= low, b.c.seq < high)
+    """How many events the batch holds in [low, high)."""
+    held = members(batch, low, high).subquery()
+    return sa.select(sa.func.count()).select_from(held)
 
 
 def rows_lie_in_seq_order(conn: sa.Connection, batch: Batch, low: int, high: int) -> bool:

@@ -26,14 +26,14 @@ from soak_world import RunOutcome, World
 from leadsync.partner_crm import tables as crm_tables
 from leadsync.pipeline import source_config
 from leadsync.store import LeadStore, tables
-from leadsync.writeback.outbox import FROM_SOURCE
+from leadsync.writeback.outbox import FROM_SOURCE, batch_events
 
 TARGET_OBJECT = {"salesforce_demo": "Lead", "marketo_demo": "lead", "eloqua_demo": "contacts"}
 
 
 def _batches_by_record(world: World, source: str) -> pd.DataFrame:
     """One row per (batch, record, event): the batch's times and result, whether the target refused the event."""
-    o, b, wb, r, leads = (tables.writeback_outbox, tables.writeback_bindings, tables.writeback_batches,
+    o, b, wb, r, leads = (tables.writeback_outbox, batch_events(), tables.writeback_batches,
                           tables.writeback_refusals, tables.leads)
     refused = sa.exists().where(r.c.event_id == b.c.event_id, r.c.batch_id == b.c.batch_id)
     query = (sa.select(wb.c.batch_id, wb.c.created_at, wb.c.sent_at, wb.c.state, wb.c.result, o.c.kind,

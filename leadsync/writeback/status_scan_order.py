@@ -51,8 +51,19 @@ def batch_alone_in_range(conn: sa.Connection, batch: Batch, low: int, high: int)
     """Check 1 alone: the source's outbox rows in [low, high) are the batch's events there. Postgres uses it to
     choose a part's rows by the outbox alone (sorted by seq, as Postgres keeps no order of its own) instead of
     joining the batch's bindings."""
+    if span_covers(conn, batch, low, high):
+        return True
     count, = conn.execute(sa.select(sa.func.count()).where(*source_range(batch, low, high))).one()
     return count == conn.execute(_bound_in_range(batch, low, high)).scalar_one()
+
+
+def span_covers(conn: sa.Connection, batch: Batch, low: int, high: int) -> bool:
+    """Check 1 without reading the outbox: [low, high) lies in the batch's span and no event there has a binding, so
+    the span holds every event of its source there (what a batch of new events always is)."""
+    if batch.span is None or not (batch.span[0] <= low and high - 1 <= batch.span[1]):
+        return False
+    b = tables.writeback_bindings
+    return not conn.execute(sa.select(sa.exists().where(b.c.seq >= low, b.c.seq < high))).scalar_one()
 
 
 def _bound_in_range(batch: Batch, low: int, high: int) -> sa.Select:

@@ -18,7 +18,7 @@ from leadsync.config.schema import SourceConfig
 from leadsync.lifecycle import tables as lt
 from leadsync.partner_crm import tables as crm_tables
 from leadsync.store import LeadStore, tables
-from leadsync.writeback.outbox import last_refusals, pending_events, sent_events
+from leadsync.writeback.outbox import last_refusals, pending_events, sent_events, source_top
 
 # Outbox kinds that set fields on the lead's own record at the source (see writeback/api_sink.py).
 RECORD_KINDS = ("distribution_status", "rejection", "sales_status", "rep")
@@ -27,9 +27,10 @@ WITH_PARTNER = ("routed", "accepted", "rejected", "closed")
 VENDOR = {"salesforce": "Salesforce", "marketo": "Marketo", "eloqua": "Eloqua", "sftp": "SFTP"}
 
 
-def refusals(source: str) -> sa.Select:
-    """Why the source refused its pending events: (latest reason, events), the three most frequent."""
-    pending = pending_events(source).subquery()
+def refusals(source: str, top: int | None = None) -> sa.Select:
+    """Why the source refused its pending events: (latest reason, events), the three most frequent. `top`: the
+    source's (outbox.source_top)."""
+    pending = pending_events(source, top).subquery()
     last = last_refusals().subquery()
     return (sa.select(last.c.last_error, sa.func.count()).join(pending, pending.c.event_id == last.c.event_id)
             .group_by(last.c.last_error).order_by(sa.func.count().desc()).limit(3))
@@ -124,12 +125,13 @@ def _one(conn: sa.Connection, cfg: SourceConfig, top_reasons: int) -> SourceSumm
         sent.c.source == cfg.name, sent.c.kind.in_(RECORD_KINDS)).distinct())
     s.where = where_written(cfg, s)
 
-    pending = pending_events(cfg.name).subquery()
+    top = source_top(conn, cfg.name)
+    pending = pending_events(cfg.name, top).subquery()
     s.pending_kinds = dict(conn.execute(sa.select(pending.c.kind, sa.func.count())
                                         .where(pending.c.source == cfg.name).group_by(pending.c.kind)).all())
     s.pending = sum(s.pending_kinds.values())
     if s.pending:
-        refused = conn.execute(refusals(cfg.name)).all()
+        refused = conn.execute(refusals(cfg.name, top)).all()
         why = "; ".join(f"{n:,} refused: {_short_reason(str(reason))}" for reason, n in refused)
         s.pending_why = (why + "; " if why else "") + f"the next {cfg.name}/writeback run sends (or retries) them"
     return s

@@ -475,7 +475,7 @@ def run_variant(args, data: Data, admin: LeadStore, made: list[str], base: str, 
         for sql in ddl:
             conn.exec_driver_sql(sql)
         if table == "writeback_outbox":  # its ledgers, empty, as today
-            for ledger in ("writeback_batches", "writeback_bindings", "writeback_refusals"):
+            for ledger in ("writeback_batches", "writeback_spans", "writeback_bindings", "writeback_refusals"):
                 metadata.tables[ledger].create(conn)
     took, cpu = load(store, data, table)
     figures: dict[str, float | None] = {"write (COPY, all slices)": took, "write: server CPU s": cpu}

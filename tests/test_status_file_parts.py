@@ -36,12 +36,14 @@ def renderers() -> list[threading.Thread]:
 def test_parts_concatenate_into_the_one_part_file(batch_in_store, monkeypatch, tmp_path):
     store, batch = batch_in_store
     whole = sftp_status_file.render_status_csv(store, batch)
-    monkeypatch.setattr(sftp_status_file, "PART_ROWS", 4)
-    folder = tmp_path / "parts"
-    folder.mkdir()
-    parts = list(status_file_parts(store, batch, folder))
-    assert len(parts) == 7  # 25 rows, 4 a part
-    assert b"".join(p.read_bytes() for p in parts) == whole
+    for rows in (4, 5, 25, 30):  # a last part short, full, the only one, and larger than the file
+        monkeypatch.setattr(sftp_status_file, "PART_ROWS", rows)
+        folder = tmp_path / f"parts{rows}"
+        folder.mkdir()
+        parts = list(status_file_parts(store, batch, folder))
+        assert len(parts) == -(-25 // rows), (rows, parts)
+        assert b"".join(p.read_bytes() for p in parts) == whole
+        assert parts[0].read_bytes().count(b"\n") == min(rows, 25) + 1  # the header and the part's rows
     assert whole.count(b"\n") == 26 and whole.startswith(b"lead_id,source_file,source_row,email,event,")
     assert sftp_status_file.render_status_csv(store, batch) == whole  # and again: the same bytes
     assert renderers() == []
@@ -61,3 +63,5 @@ def test_the_next_part_is_rendered_while_the_caller_holds_one_and_closing_stops_
     assert renderers() == []
     rendered = sorted(p.name for p in tmp_path.iterdir())
     assert len(rendered) < 7, rendered  # it stopped: not every part was made
+    monkeypatch.setattr(sftp_status_file, "PART_ROWS", 100)
+    assert sftp_status_file.render_status_csv(store, batch).count(b"\n") == 26  # the store serves on

@@ -108,14 +108,18 @@ def refused_then_migrated(url: str, shape, version: str, capsys) -> LeadStore:
 def _as_schema_6(url: str) -> None:
     """Give a store the shape leadsync wrote at schema 6: no spans, a binding for every event a batch held (the
     events of a span that have none)."""
+    from leadsync.writeback.outbox import batch_events
+
+    b, spans, held = tables.writeback_bindings, tables.writeback_spans, batch_events()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO writeback_bindings (batch_id, seq, event_id) SELECT s.batch_id, o.seq, o.event_id "
-            "FROM writeback_spans AS s JOIN writeback_outbox AS o ON o.source = s.source "
-            "AND o.seq BETWEEN s.first_seq AND s.last_seq "
-            "WHERE NOT EXISTS (SELECT 1 FROM writeback_bindings AS b WHERE b.seq = o.seq)")
+        # every event a span held (one it refused and that was bound again since, too) gets its binding
+        conn.execute(sa.insert(b).from_select(["batch_id", "seq", "event_id"], sa.select(
+            held.c.batch_id, held.c.seq, held.c.event_id).where(
+                held.c.batch_id.in_(sa.select(spans.c.batch_id)),
+                ~sa.exists().where(b.c.batch_id == held.c.batch_id, b.c.seq == held.c.seq))))
         conn.exec_driver_sql("DROP TABLE writeback_spans")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_bindings_seq")
         conn.exec_driver_sql("UPDATE store_meta SET value = '6' WHERE key = 'schema_version'")
     engine.dispose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
@@ -283,6 +284,33 @@ class LeadStore:
         if self.dialect == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_unlock_shared(:g, :n)"),
                          {"g": _int4(_lock_key(group)), "n": _int4(_lock_key(name))})
+
+    def drawn(self, conn: sa.Connection, sequence: sa.Sequence) -> int | None:
+        """Postgres: the last number `sequence` has handed out to anyone (0 before the first), committed or not:
+        every number drawn so far is at most this, every one drawn later above it (the sequence keeps no
+        per-session cache). None on other engines."""
+        if self.dialect != "postgresql":
+            return None
+        value, called = conn.exec_driver_sql(f"SELECT last_value, is_called FROM {sequence.name}").one()
+        return int(value) if called else int(value) - 1
+
+    def wait_for_holders(self, conn: sa.Connection, section: str, poll: float = 0.02) -> None:
+        """Postgres: wait until the transactions that hold `section` now (taken with `hold`, shared or not) have
+        ended; those taking it from now on are not waited for, nor kept waiting: nothing is queued on the lock, so
+        a holder that keeps taking it anew never meets this wait (as it would behind a lock asked for alone).
+        Polls pg_locks. DuckDB: nothing, one writer works at a time."""
+        if self.dialect != "postgresql":
+            return
+        key = _lock_key(section)
+        holders = ("SELECT virtualtransaction FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+                   "AND classid = (:high)::bigint::oid AND objid = (:low)::bigint::oid AND granted "
+                   "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                   "AND pid <> pg_backend_pid()")
+        params = {"high": key >> 32, "low": key & 0xFFFFFFFF}
+        waiting = set(conn.execute(sa.text(holders), params).scalars())
+        while waiting:
+            time.sleep(poll)
+            waiting &= set(conn.execute(sa.text(holders), params).scalars())
 
     def wait_for_shared(self, conn: sa.Connection, group: str, but: str | None = None) -> None:
         """Wait until the marks of `group` other sessions hold (those named `but` aside) are released, each

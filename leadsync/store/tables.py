@@ -405,6 +405,9 @@ POSTGRES_INDEXES: dict[str, dict[str, str]] = {
     "assignments": {"ix_assignments_partner_status": "(partner_id, status)",
                     "ix_assignments_status_decided": "(status, decided_at)"},
     "writeback_outbox": {"brin_outbox_seq": "USING brin (seq)"},
+    # which events in a span's range are bound on their own (a store from before schema 7 has one binding per
+    # event sent; a new one, one per event sent again after a refusal)
+    "writeback_bindings": {"ix_bindings_seq": "(seq)"},
 }
 
 # Indexes an earlier leadsync made on Postgres that no reader uses now: dropped as the store opens

@@ -20,9 +20,11 @@ that holds it. So a source's pending events are its new events and its few bound
 outbox's range above `top` and by the event ids bound or refused: never the source's whole history.
 
 For that to hold, an event below `top` must never become visible after its span was made: a producer of a
-source's events holds its order (hold_outbox_order) from before it draws their seqs until it commits, and
-prepare_batch waits for the producers in flight before it reads `top`'s successor. The outbox's sequence hands
-out its numbers in order (no per-session cache), so a producer starting later draws seqs above every one seen.
+source's events holds its order (hold_outbox_order, shared) from before it draws their seqs until it commits.
+prepare_batch notes the last seq the outbox's sequence has handed out, then waits for the producers of the source
+holding the order at that moment, and takes only new events up to that seq: any event of the source numbered so
+far was drawn by one of them (or has committed), and any drawn later is above it. The sequence hands out its
+numbers in order (no per-session cache). Producers never wait for a batch, nor queue behind one.
 """
 
 from __future__ import annotations
@@ -55,9 +57,8 @@ def _order_section(source: str) -> str:
 
 def hold_outbox_order(conn: sa.Connection, sources: Iterable[str]) -> None:
     """Called by every producer of outbox events in its transaction before it stores them (before their seqs are
-    drawn): the sources' order, shared with other producers, until the commit. prepare_batch takes it alone
-    and so sees every event of the source numbered before its own look as committed or gone (see the module's
-    docstring). Taken in one order (sorted), so that two producers and two batches cannot wait on each other."""
+    drawn): the sources' order, shared, until the commit. Nothing takes it alone, so it never waits; prepare_batch
+    waits for those holding it (see the module's docstring)."""
     for source in sorted(set(sources)):
         hold_section(conn, _order_section(source), shared=True)
 
@@ -94,7 +95,7 @@ def source_top(conn: sa.Connection, source: str) -> int:
     return conn.execute(sa.select(_top(source))).scalar_one()
 
 
-def _fresh(*columns, source: str | None = None, top: int | None = None) -> sa.Select:
+def _fresh(*columns, source: str | None = None, top: int | None = None, upto: int | None = None) -> sa.Select:
     """Outbox rows above their source's top without a binding or a refusal (a store migrated from schema 2 holds
     refusals of events never bound): the events the next span of their source takes. For one source, a range of
     the outbox (its BRIN index on Postgres, zonemaps on DuckDB)."""
@@ -103,7 +104,8 @@ def _fresh(*columns, source: str | None = None, top: int | None = None) -> sa.Se
     if source is not None:
         top = _top(source) if top is None else sa.literal(top, sa.BigInteger)
         bound = sa.select(b.c.seq).where(b.c.seq > top).subquery("bound")
-        query = sa.select(*columns).where(o.c.source == source, o.c.seq > top)
+        query = sa.select(*columns).where(o.c.source == source, o.c.seq > top,
+                                          *([o.c.seq <= upto] if upto is not None else []))
     else:
         tops = _tops()
         bound = sa.select(b.c.seq).subquery("bound")
@@ -213,12 +215,16 @@ def prepare_batch(store: LeadStore, source: str, now: datetime, name_for) -> Bat
     o = tables.writeback_outbox
     again = _unheld(_marked(o.c.event_id, o.c.seq, source=source)).subquery("again")
     with store.begin() as conn:
+        # every event numbered up to `drawn` has committed (or given up) once the producers holding the source's
+        # order now have ended; later ones are above it: no event can turn up inside the span (module docstring).
+        # Waited for before the section below, holding nothing: a transaction in the section that had produced
+        # events of the source earlier would otherwise wait for this one while it waits for it.
+        drawn = store.drawn(conn, tables.OUTBOX_SEQ)
+        store.wait_for_holders(conn, _order_section(source))
         # one writer per source (run tag limit / file lock / this section): the events bound are those counted
         store.hold(conn, f"outbox:{source}")
-        # the source's order alone: its producers in flight have committed (or given up), so no event of it
-        # below the span's last seq can turn up after it (the module's docstring)
-        store.hold(conn, _order_section(source))
-        fresh = _fresh(o.c.event_id, o.c.seq, source=source, top=source_top(conn, source)).subquery("fresh")
+        fresh = _fresh(o.c.event_id, o.c.seq, source=source, top=source_top(conn, source), upto=drawn
+                       ).subquery("fresh")
         n_fresh, first_seq, last_seq, first_fresh, last_fresh = conn.execute(sa.select(
             sa.func.count(), sa.func.min(fresh.c.seq), sa.func.max(fresh.c.seq), sa.func.min(fresh.c.event_id),
             sa.func.max(fresh.c.event_id))).one()

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from leadsync.config.schema import ApiSource
 from leadsync.store import tables
+from leadsync.store.engine import hold_section
 from leadsync.writeback.events import outbox_row, queue_event
 from leadsync.writeback.outbox import pending_events, source_top
 
@@ -62,6 +63,7 @@ def refresh_new_record(conn: sa.Connection, source: str, lead_id: str, fields: d
     event_id = new_record_event_id(source, lead_id)
     row = outbox_row(event_id, source, lead_id, "new_record",
                      _new_record_payload(lead_id, fields, None, None, None, actor), now)
+    hold_section(conn, f"outbox:{source}")  # no batch is bound between reading the top and the update
     pending = sa.select(pending_events(source, source_top(conn, source)).subquery().c.event_id)
     done = conn.execute(sa.update(o).where(o.c.event_id == event_id, o.c.event_id.in_(pending))
                         .values(payload=row["payload"]))

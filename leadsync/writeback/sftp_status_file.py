@@ -206,7 +206,10 @@ RENDER_MEMORY = "256MB"
 def _parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
     """The parts as ranges of outbox seq, each its own COPY, all from one transaction's snapshot. On DuckDB a
     range reads only the outbox's row groups holding it (min-max zonemaps on seq), and is written in the outbox's
-    own order where that is checked to be seq order (status_scan_order.py), else sorted."""
+    own order where that is checked to be seq order (status_scan_order.py), else sorted. Postgres: _streamed_parts."""
+    if store.dialect == "postgresql":
+        yield from _streamed_parts(store, batch, folder, neutralise_formulas)
+        return
     duckdb = store.dialect == "duckdb"
     with store.session(duckdb_memory_limit=RENDER_MEMORY) as session, session.begin() as conn, \
             (insertion_order_kept(conn) if duckdb else nullcontext()):  # the order read (or ORDER BY) is written
@@ -227,6 +230,38 @@ def _parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bo
                 _copy_part(store, conn, _part_query(conn, batch, store.dialect, low, high, span,
                                                     neutralise_formulas), part, header=i == 0)
             yield part
+
+
+def _streamed_parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
+    """Postgres: the whole file as one COPY, sorted by seq on the server (in its work_mem, spilling to its own temp
+    files past it), cut into parts of PART_ROWS rows as it streams in: each CopyData message is one row, so this
+    process holds one row at a time. A COPY per part read the outbox's range again for each part, and where two
+    sources' events interleave in seq each range is most of the table (with the outbox's BRIN index unsummarized,
+    all of it): eight scans of a million-event outbox for two files of 500,000 rows, 0.2 server CPU-s each. A
+    caller that stops early (an upload failed) cancels the COPY."""
+    with store.begin() as conn:
+        first, last = scan_order.batch_seq_span(conn, batch)
+        span = (first, last + 1) if last is not None else None
+        sql = LeadStore.render(conn, _part_query(conn, batch, "postgresql", None, None, span, neutralise_formulas))
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+            part, rows, out = 0, -1, None  # the header is not one of the part's rows
+            try:
+                for data in copy:
+                    if out is None:
+                        out = (folder / f"part{part:05d}.csv").open("wb")
+                    out.write(data)
+                    rows += 1
+                    if rows == PART_ROWS:
+                        out.close()
+                        out, rows = None, 0
+                        yield folder / f"part{part:05d}.csv"
+                        part += 1
+            finally:
+                if out is not None:
+                    out.close()
+            if out is not None or part == 0:
+                yield folder / f"part{part:05d}.csv"
 
 
 def _part_query(conn: sa.Connection, batch: Batch, dialect: str, low: int | None, high: int | None,

@@ -29,7 +29,7 @@ from leadsync.store import LeadStore, tables
 from leadsync.store.tables import OUTBOX_FIELDS
 from leadsync.writeback.events import CONTEXT_FIELDS, fields_of
 from leadsync.writeback.nurture import apply_nurture
-from leadsync.writeback.outbox import Batch, mark_sent, members, of_batch, prepare_batch, prepared_batches
+from leadsync.writeback.outbox import Batch, mark_sent, of_batch, prepare_batch, prepared_batches
 from leadsync.writeback.record_creation import CREATE_KINDS, creation_rows
 from leadsync.writeback.records_created import ensure_table, record_created, source_records_created
 
@@ -107,25 +107,24 @@ def _events(store: LeadStore, batch: Batch, low: str | None = None, high: str | 
     the source record each is written to."""
     o, leads = tables.writeback_outbox, tables.leads
     made = source_records_created
-    held = members(batch).subquery("held")
-    # the batch's events by their ids, which the outbox's key finds one by one (its seq has only a BRIN index, for
-    # the status file's ranges: a join by seq would read the whole outbox for each page of a small batch).
+    # the batch's events chosen on the outbox itself (outbox.of_batch): those bound one by one by their ids, which
+    # the outbox's key finds (its seq has only a BRIN index, for the status file's ranges: a join by seq would read
+    # the whole outbox for each page of a small batch), and its span's as a range of seq.
     # outer joins: an event without a stored lead (a partner registration) must come back, never vanish from a
     # batch marked sent; a lead whose record leadsync created (new_record) is written to that record
     record_id = sa.func.coalesce(leads.c.source_record_id, made.c.record_id).label("source_record_id")
     query = (sa.select(o.c.event_id, o.c.lead_id, o.c.kind, *[o.c[name] for name in OUTBOX_FIELDS], o.c.payload,
                        o.c.created_at, record_id)
-             .join(held, held.c.event_id == o.c.event_id)
              .outerjoin(leads, leads.c.lead_id == o.c.lead_id)
              .outerjoin(made, sa.and_(made.c.source == o.c.source, made.c.lead_id == o.c.lead_id,
-                                      made.c.kind == "new_record"))
-             .order_by(o.c.created_at, o.c.event_id))
+                                      made.c.kind == "new_record")))
     if low is not None:
         query = query.where(o.c.lead_id > low)
     if high is not None:
         query = query.where(o.c.lead_id <= high)
+    rows = of_batch(query, batch).subquery("events")
     with store.begin() as conn:
-        return store.read_frame(conn, query)
+        return store.read_frame(conn, sa.select(rows).order_by(rows.c.created_at, rows.c.event_id))
 
 
 def _payloads(events: pd.DataFrame) -> pd.DataFrame:

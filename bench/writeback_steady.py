@@ -14,7 +14,6 @@ for it (its backend's, from /proc) where the store is on Postgres.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
+from proc_stat import cpu_seconds
 
 from leadsync.store import LeadStore, tables
 from leadsync.writeback import outbox, sftp_status_file
@@ -31,9 +31,7 @@ def backend_cpu(conn: sa.Connection) -> float | None:
     """The CPU seconds of `conn`'s Postgres backend so far (the server must run on this machine)."""
     if conn.dialect.name != "postgresql":
         return None
-    pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
 
 def timed(name: str, repeat: int, work) -> None:

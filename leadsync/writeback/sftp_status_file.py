@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import closing, nullcontext
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -126,10 +126,9 @@ def _sorted(rows: sa.Select, dialect: str, neutralise_formulas: bool) -> sa.Sele
 
 
 def _outbox_alone_query(batch: Batch, low: int, high: int, neutralise_formulas: bool) -> sa.Select:
-    """Postgres: status_query's rows of [low, high) chosen by a filter on the outbox alone (its BRIN index on seq
-    finds the range), sorted by seq: right where status_scan_order.batch_alone_in_range holds, in the same
-    snapshot. Joining the batch's bindings took 1.09-1.18 s a part of 245,760 rows; this, with the check,
-    0.74-0.78 s."""
+    """Postgres: status_query's rows of [low, high) chosen by a filter on the outbox alone, sorted by seq: right
+    where status_scan_order.batch_alone_in_range holds. Joining the batch's bindings took 1.09-1.18 s a part of
+    245,760 rows; this, with the check, 0.74-0.78 s."""
     return _sorted(_status_rows("postgresql").where(*scan_order.source_range(batch, low, high)), "postgresql",
                    neutralise_formulas)
 
@@ -204,31 +203,27 @@ RENDER_MEMORY = "256MB"
 
 
 def _parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
-    """The parts as ranges of outbox seq, each its own COPY, all from one transaction's snapshot. On DuckDB a
-    range reads only the outbox's row groups holding it (min-max zonemaps on seq), and is written in the outbox's
-    own order where that is checked to be seq order (status_scan_order.py), else sorted. Postgres: _streamed_parts."""
-    if store.dialect == "postgresql":
-        yield from _streamed_parts(store, batch, folder, neutralise_formulas)
-        return
-    duckdb = store.dialect == "duckdb"
+    """The parts in order: on Postgres one COPY cut as it streams (_streamed_parts), on DuckDB a COPY per range
+    of seq (_range_parts)."""
+    parts = _streamed_parts if store.dialect == "postgresql" else _range_parts
+    yield from parts(store, batch, folder, neutralise_formulas)
+
+
+def _range_parts(store: LeadStore, batch: Batch, folder: Path, neutralise_formulas: bool) -> Iterator[Path]:
+    """DuckDB: the parts as ranges of outbox seq, each its own COPY, all in one transaction. A range reads only the
+    outbox's row groups holding it (min-max zonemaps on seq), and is written in the outbox's own order where that
+    is checked to be seq order (status_scan_order.py), else sorted."""
     with store.session(duckdb_memory_limit=RENDER_MEMORY) as session, session.begin() as conn, \
-            (insertion_order_kept(conn) if duckdb else nullcontext()):  # the order read (or ORDER BY) is written
-        if not duckdb:
-            # One snapshot for the check and the COPY of every part (DuckDB's transactions have one already). What
-            # the batch holds is settled when it is bound (no event of its source can commit inside its span after:
-            # outbox.hold_outbox_order), but under Postgres's default each statement sees what committed before it,
-            # and the check and the parts then need not agree on anything else that moves meanwhile.
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            insertion_order_kept(conn):  # the order read (or ORDER BY) is written
         bounds = [None, *_part_bounds(conn, batch)]
         first, last = scan_order.batch_seq_span(conn, batch)
         for i, low in enumerate(bounds):
             high = bounds[i + 1] if i + 1 < len(bounds) else None
             part = folder / f"part{i:05d}.csv"
             span = (first if low is None else low, last + 1 if high is None else high) if last is not None else None
-            if not (duckdb and span and _copy_in_scan_order(conn, batch, *span, neutralise_formulas, part,
-                                                            header=i == 0)):
-                _copy_part(store, conn, _part_query(conn, batch, store.dialect, low, high, span,
-                                                    neutralise_formulas), part, header=i == 0)
+            if not (span and _copy_in_scan_order(conn, batch, *span, neutralise_formulas, part, header=i == 0)):
+                sql = LeadStore.render(conn, status_query(batch, "duckdb", low, high, neutralise_formulas))
+                conn.exec_driver_sql(_duckdb_copy(sql, part, header=i == 0))
             yield part
 
 
@@ -248,7 +243,7 @@ def _streamed_parts(store: LeadStore, batch: Batch, folder: Path, neutralise_for
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         first, last = scan_order.batch_seq_span(conn, batch)
         span = (first, last + 1) if last is not None else None
-        sql = LeadStore.render(conn, _part_query(conn, batch, "postgresql", None, None, span, neutralise_formulas))
+        sql = LeadStore.render(conn, _file_query(conn, batch, span, neutralise_formulas))
         cursor = conn.connection.driver_connection.cursor()
         with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
             part, rows, out = 0, -1, None  # the header is not one of the part's rows
@@ -270,13 +265,13 @@ def _streamed_parts(store: LeadStore, batch: Batch, folder: Path, neutralise_for
                 yield folder / f"part{part:05d}.csv"
 
 
-def _part_query(conn: sa.Connection, batch: Batch, dialect: str, low: int | None, high: int | None,
-                span: tuple[int, int] | None, neutralise_formulas: bool) -> sa.Select:
-    """A part's rows sorted by seq: on Postgres from the outbox alone where the batch holds all of its source's
-    events in the part's span, else (and on DuckDB) with the batch's bindings joined."""
-    if dialect == "postgresql" and span and scan_order.batch_alone_in_range(conn, batch, *span):
+def _file_query(conn: sa.Connection, batch: Batch, span: tuple[int, int] | None,
+                neutralise_formulas: bool) -> sa.Select:
+    """Postgres: the file's rows sorted by seq, from the outbox alone where the batch holds all of its source's
+    events in its span, else with the batch's bindings joined."""
+    if span and scan_order.batch_alone_in_range(conn, batch, *span):
         return _outbox_alone_query(batch, *span, neutralise_formulas)
-    return status_query(batch, dialect, low, high, neutralise_formulas)
+    return status_query(batch, "postgresql", neutralise_formulas=neutralise_formulas)
 
 
 def _copy_in_scan_order(conn: sa.Connection, batch: Batch, low: int, high: int, neutralise_formulas: bool,
@@ -300,20 +295,6 @@ def write_status_csv(store: LeadStore, batch: Batch, path: Path, neutralise_form
                 shutil.copyfileobj(data, out, 1 << 20)
             part.unlink()
     return batch.event_count
-
-
-def _copy_part(store: LeadStore, conn: sa.Connection, query: sa.Select, part: Path, header: bool) -> None:
-    """The engine's COPY of the part's rows into `part`: DuckDB writes the file itself (CRLF line ends),
-    Postgres streams COPY … TO STDOUT."""
-    sql = LeadStore.render(conn, query)
-    if store.dialect == "duckdb":
-        conn.exec_driver_sql(_duckdb_copy(sql, part, header))
-        return
-    cursor = conn.connection.driver_connection.cursor()
-    options = "FORMAT csv, HEADER" if header else "FORMAT csv"
-    with part.open("wb") as out, cursor.copy(f"COPY ({sql}) TO STDOUT WITH ({options})") as copy:
-        for data in copy:
-            out.write(data)
 
 
 def _duckdb_copy(sql: str, part: Path, header: bool) -> str:

@@ -108,7 +108,7 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
     with store.exclusive(f"{ROUTING_SECTION}:{cfg.name}"), \
             store.session(duckdb_memory_limit=ROUTING_DUCKDB_MEMORY) as session:
         with session.begin() as conn:
-            waiting = _queue_new_leads(store, conn, cfg)
+            waiting, finished = _queue_new_leads(store, conn, cfg)
         used = fields_used(partners, cfg)
         policy = conflict_policy(cfg, partners)
         state: RoutingState | None = None
@@ -148,23 +148,29 @@ def route_new_leads(cfg: SourceConfig, partners: PartnersConfig, store: LeadStor
             state = advance(state, result)
         with session.begin() as conn:
             conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
+            _record_routed(store, conn, cfg.name, finished, now)  # every slice has committed
     return report
 
 
-def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -> int:
+def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -> tuple[int, list[str]]:
     """The source's leads not yet routed, in arrival order, as a temporary table the slices read; returns how
-    many. On DuckDB the queue holds only each lead's row id, written in arrival order (its own row ids are
+    many, and which of the batches looked in to record as routed once the slices have committed (_waiting_in).
+    On DuckDB the queue holds only each lead's row id, written in arrival order (its own row ids are
     then the queue's order): a temporary table stays in memory until the transaction ends, and millions of
     lead ids would cost hundreds of MB. On Postgres it holds lead ids numbered in arrival order (`ord`), with
     where each lead lies (its batch and row number: see _read_slice)."""
     l, a = tables.leads, tables.assignments
     arrival = (l.c.received_at, l.c.batch_id, l.c.row_number)
-    not_routed = (l.c.source == cfg.name, ~sa.exists().where(a.c.lead_id == l.c.lead_id))
     conn.exec_driver_sql("DROP TABLE IF EXISTS routing_queue")
+    batches, finished = _waiting_in(store, conn, cfg.name)
+    if batches is not None and not batches:
+        return 0, finished
+    in_batches = [l.c.batch_id.in_(batches)] if batches is not None else []
+    not_routed = (l.c.source == cfg.name, ~sa.exists().where(a.c.lead_id == l.c.lead_id), *in_batches)
     if store.dialect == "duckdb":
         # Batches sort by their ordinal among the source's batches, not by their ids: the sort of millions of
         # leads then carries three fixed-width keys, which halves its memory.
-        ids = sa.select(l.c.batch_id).where(l.c.source == cfg.name).distinct().subquery("batch_ids")
+        ids = sa.select(l.c.batch_id).where(l.c.source == cfg.name, *in_batches).distinct().subquery("batch_ids")
         order = sa.select(ids.c.batch_id, sa.func.row_number().over(order_by=ids.c.batch_id).label("batch_ord")
                           ).subquery("batch_order")
         waiting = (sa.select(sa.literal_column("leads.rowid").label("rid"))
@@ -182,8 +188,49 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
         conn.exec_driver_sql("CREATE INDEX ON routing_queue (ord)")
         conn.info.pop(_QUEUE_ANALYZED, None)  # the statistics are made when a join first needs them
         if queued is not None and queued >= 0:
-            return queued
-    return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one()
+            return queued, finished
+    return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one(), finished
+
+
+# Past this many batches not yet recorded as routed (the first run after `leadsync store migrate` to schema 8, or
+# after a long outage), the queue looks through the whole source, as it did before the ledger, rather than
+# through a list of batches that long.
+BATCH_LIST_MAX = 1000
+
+
+def _waiting_in(store: LeadStore, conn: sa.Connection, source: str) -> tuple[list[str] | None, list[str]]:
+    """Where the source's unrouted leads can be: its batches holding leads that the routed-batches ledger
+    (tables.routing_batches) does not hold, or None for all of them (past BATCH_LIST_MAX); and which of those
+    batches the intake had finished before they were looked for. Only those are recorded as routed after this
+    run: the leads of a batch the intake is still mapping (a slice at a time) are not all stored yet. The
+    intake's ledger is read first, so a batch it names finished has all its leads in what the queue reads after."""
+    finished = set(conn.execute(sa.select(tables.intake_batches.c.batch_id)
+                                .where(tables.intake_batches.c.source == source)).scalars())
+    r = tables.routing_batches
+    routed = set(conn.execute(sa.select(r.c.batch_id).where(r.c.source == source)).scalars())
+    waiting = [b for b in _batches_holding_leads(store, conn, source) if b not in routed]
+    return (waiting if len(waiting) <= BATCH_LIST_MAX else None), [b for b in waiting if b in finished]
+
+
+def _batches_holding_leads(store: LeadStore, conn: sa.Connection, source: str) -> list[str]:
+    """The source's batch ids that hold leads. Postgres: one step of the (source, batch_id, row_number) index per
+    batch (a loose index scan), not a read of the source's leads; DuckDB reads the two columns."""
+    if store.dialect == "postgresql":
+        return list(conn.exec_driver_sql(
+            "WITH RECURSIVE b(id) AS ("
+            " SELECT min(batch_id) FROM leads WHERE source = %(s)s"
+            " UNION ALL SELECT (SELECT min(batch_id) FROM leads WHERE source = %(s)s AND batch_id > b.id)"
+            " FROM b WHERE b.id IS NOT NULL) SELECT id FROM b WHERE id IS NOT NULL", {"s": source}).scalars())
+    l = tables.leads
+    return list(conn.execute(sa.select(l.c.batch_id).where(l.c.source == source).distinct()).scalars())
+
+
+def _record_routed(store: LeadStore, conn: sa.Connection, source: str, batches: list[str], now: datetime) -> None:
+    """Record `batches` in the routed-batches ledger: their intake had finished before this run's queue was made,
+    and every lead the queue took from them has been decided and committed."""
+    if batches:
+        store.insert_frame(conn, tables.routing_batches,
+                           pd.DataFrame({"source": source, "batch_id": batches, "routed_at": now}), conflict="nothing")
 
 
 # conn.info key: the Postgres routing queue of this connection has its statistics.

@@ -497,6 +497,22 @@ def test_a_queued_lead_moved_before_its_slice_is_read_is_routed_all_the_same(pos
     assert events["event_id"].is_unique and sorted(events["lead_id"]) == sorted(ids)
 
 
+def die_in_slice(monkeypatch, n: int):
+    """Routing raises "worker lost" in its n-th slice (the ones before it commit); returns the real route."""
+    from leadsync import assign
+
+    real_route, calls = assign.route, []
+
+    def dies(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise RuntimeError("worker lost")
+        return real_route(*args, **kwargs)
+
+    monkeypatch.setattr(assign, "route", dies)
+    return real_route
+
+
 def test_a_run_that_dies_between_slices_is_finished_by_the_next_run_exactly_once(store_url, duckdb_url, source,
                                                                                     partners, monkeypatch):
     """Each slice commits its decisions, events and pointers (on Postgres too, each in a turn of its own in the
@@ -512,15 +528,7 @@ def test_a_run_that_dies_between_slices_is_finished_by_the_next_run_exactly_once
     monkeypatch.setattr(assign, "ROUTE_SLICE", 3)
     store = LeadStore(store_url)
     ids = put_leads(store, "b0", records, T0)
-    real_route, calls = assign.route, []
-
-    def dies_in_third_slice(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("worker lost")
-        return real_route(*args, **kwargs)
-
-    monkeypatch.setattr(assign, "route", dies_in_third_slice)
+    real_route = die_in_slice(monkeypatch, 3)
     with pytest.raises(RuntimeError, match="worker lost"):
         route_new_leads(source, partners, store, T0)
     assert len(current(store)) == 6

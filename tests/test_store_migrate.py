@@ -105,11 +105,21 @@ def refused_then_migrated(url: str, shape, version: str, capsys) -> LeadStore:
     return LeadStore(url)
 
 
+def _as_schema_7(url: str) -> None:
+    """Give a store the shape leadsync wrote at schema 7: no routed-batches ledger."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE routing_batches")
+        conn.exec_driver_sql("UPDATE store_meta SET value = '7' WHERE key = 'schema_version'")
+    engine.dispose()
+
+
 def _as_schema_6(url: str) -> None:
     """Give a store the shape leadsync wrote at schema 6: no spans, a binding for every event a batch held (the
     events of a span that have none)."""
     from leadsync.writeback.outbox import batch_events
 
+    _as_schema_7(url)
     b, spans, held = tables.writeback_bindings, tables.writeback_spans, batch_events()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
@@ -244,6 +254,35 @@ def test_a_schema_4_store_gets_the_outbox_order_and_lead_context_and_writes_the_
     assert latest["seq"].iloc[0] == len(events) + 1 and latest["email"].iloc[0] == "b00@example.com"
     store.dispose()
     assert migrate(store_url).changed is False
+
+
+def test_a_schema_7_store_gets_the_routed_batches_ledger_and_decides_nothing_twice(store_url, capsys):
+    """Schema 7 → 8: the ledger starts empty; the first routing run looks through the source's whole history
+    once (nothing is new there), records the batches it finds decided, and the next runs look only in new ones."""
+    from leadsync.assign import _waiting_in, route_new_leads
+    from leadsync.config.schema import PartnersConfig
+    from tests.test_routing_ledger import finish, ledger
+    from tests.test_routing_store import PARTNERS, T0, current, put_leads
+
+    source, partners = load_source(REPO / "mappings/sources/sftp_demo.yaml"), PartnersConfig.model_validate(PARTNERS)
+    store = LeadStore(store_url)
+    ids = put_leads(store, "b0", [{"country": "US"}, {"country": "FR"}, {"country": "US"}], T0)
+    finish(store, "b0", len(ids))
+    route_new_leads(source, partners, store, T0)
+    before = current(store)
+    store.dispose()
+
+    store = refused_then_migrated(store_url, _as_schema_7, "7", capsys)
+    assert ledger(store) == []
+    assert route_new_leads(source, partners, store, T0).decided == 0
+    assert ledger(store) == [("sftp_demo", "b0")]
+    pd.testing.assert_frame_equal(current(store), before)
+    more = put_leads(store, "b1", [{"country": "US"}], T0)
+    finish(store, "b1", len(more))
+    with store.begin() as conn:
+        assert _waiting_in(store, conn, "sftp_demo")[0] == ["b1"]
+    assert route_new_leads(source, partners, store, T0).decided == 1
+    store.dispose()
 
 
 @pytest.mark.parametrize("version", ["6", "5"])

@@ -27,6 +27,10 @@ Version 6 → 7 (a batch's new events bound as one span):
 - writeback_spans is made; the bindings already made stay, each holding its event as before (a batch made
   from now on takes its source's new events as one span row, see writeback/outbox.py).
 
+Version 7 → 8 (the routing's ledger of decided batches):
+- routing_batches is made, empty: a source's first routing run after it looks through the source's whole
+  history once, as before, and records the batches it finds decided (assign._waiting_in).
+
 Postgres, any version, in a transaction of its own after the above: identifier and code columns made before
 they compared bytes get COLLATE "C" (tables.BYTE_ORDER, tables.compares_bytes): the tables' rows stay, their
 indexes are rebuilt. A store without it works as it did, only slower; this is the one step a store at the
@@ -100,7 +104,9 @@ def migrate(url: str | None = None) -> MigrationReport:
                     _v4_to_v5(store, conn)
                 if found in ("2", "3", "4", "5"):
                     _v5_to_v6(store, conn)
-                _v6_to_v7(conn)
+                if found in ("2", "3", "4", "5", "6"):
+                    _v6_to_v7(conn)
+                _v7_to_v8(conn)
                 meta = tables.store_meta
                 conn.execute(sa.update(meta).where(meta.c.key == "schema_version")
                              .values(value=str(tables.SCHEMA_VERSION)))
@@ -267,6 +273,13 @@ def _v6_to_v7(conn: sa.Connection) -> None:
     """Batches bind their source's new events as a span (writeback_spans). The bindings made so far stay as they
     are, each holding its event as before."""
     tables.writeback_spans.create(conn, checkfirst=True)
+
+
+def _v7_to_v8(conn: sa.Connection) -> None:
+    """The routing records the batches it has decided (routing_batches). Starts empty: the first routing run of a
+    source after the migration looks through its whole history once, as before, and records the batches it
+    finds decided."""
+    tables.routing_batches.create(conn, checkfirst=True)
 
 
 def _raw_rows(store: LeadStore, conn: sa.Connection, report: MigrationReport) -> None:

@@ -192,37 +192,34 @@ def _queue_new_leads(store: LeadStore, conn: sa.Connection, cfg: SourceConfig) -
     return conn.exec_driver_sql("SELECT count(*) FROM routing_queue").scalar_one(), finished
 
 
-# Past this many batches not yet recorded as routed (the first run after `leadsync store migrate` to schema 8, or
-# after a long outage), the queue looks through the whole source, as it did before the ledger, rather than
-# through a list of batches that long.
+# Past this many batches not yet recorded as routed (after a long outage), the queue looks through the whole source,
+# as it did before the ledger, rather than through a list of batches that long.
 BATCH_LIST_MAX = 1000
 
 
 def _waiting_in(store: LeadStore, conn: sa.Connection, source: str) -> tuple[list[str] | None, list[str]]:
-    """Where the source's unrouted leads can be: its batches holding leads that the routed-batches ledger
-    (tables.routing_batches) does not hold, or None for all of them (past BATCH_LIST_MAX); and which of those
-    batches the intake had finished before they were looked for. Only those are recorded as routed after this
-    run: the leads of a batch the intake is still mapping (a slice at a time) are not all stored yet. The
-    intake's ledger is read first, so a batch it names finished has all its leads in what the queue reads after."""
-    finished = set(conn.execute(sa.select(tables.intake_batches.c.batch_id)
-                                .where(tables.intake_batches.c.source == source)).scalars())
-    r = tables.routing_batches
-    routed = set(conn.execute(sa.select(r.c.batch_id).where(r.c.source == source)).scalars())
-    waiting = [b for b in _batches_holding_leads(store, conn, source) if b not in routed]
-    return (waiting if len(waiting) <= BATCH_LIST_MAX else None), [b for b in waiting if b in finished]
+    """Where the source's unrouted leads can be: the batches the intake has stored leads of (its ledgers: a slice's
+    leads commit with its `intake_slices` row, a finished batch's with its `intake_batches` row) that the
+    routed-batches ledger (tables.routing_batches) does not hold; or None, the whole source, when that ledger holds
+    none of the source's batches yet (its first run, or the first after `leadsync store migrate` to schema 8: the
+    leads of an earlier leadsync need not have intake ledger rows) or past BATCH_LIST_MAX. Read from the small
+    ledgers, not the leads: its cost grows with the source's batches, as the intake's own `new_batches` does.
 
-
-def _batches_holding_leads(store: LeadStore, conn: sa.Connection, source: str) -> list[str]:
-    """The source's batch ids that hold leads. Postgres: one step of the (source, batch_id, row_number) index per
-    batch (a loose index scan), not a read of the source's leads; DuckDB reads the two columns."""
-    if store.dialect == "postgresql":
-        return list(conn.exec_driver_sql(
-            "WITH RECURSIVE b(id) AS ("
-            " SELECT min(batch_id) FROM leads WHERE source = %(s)s"
-            " UNION ALL SELECT (SELECT min(batch_id) FROM leads WHERE source = %(s)s AND batch_id > b.id)"
-            " FROM b WHERE b.id IS NOT NULL) SELECT id FROM b WHERE id IS NOT NULL", {"s": source}).scalars())
-    l = tables.leads
-    return list(conn.execute(sa.select(l.c.batch_id).where(l.c.source == source).distinct()).scalars())
+    Also which of those batches the intake had finished when this statement read them: recorded as routed after
+    this run (those with no lead too, so they are not looked in again). A batch the intake is still mapping, a
+    slice at a time, is looked in but not recorded: its later slices' leads are not stored yet. A finished batch
+    has all its leads committed before this read, so the queue made after it finds them."""
+    ib, sl, sf, r = tables.intake_batches, tables.intake_slices, tables.source_files, tables.routing_batches
+    known = sa.union(sa.select(ib.c.batch_id).where(ib.c.source == source),
+                     sa.select(sl.c.batch_id).join(sf, sf.c.batch_id == sl.c.batch_id)
+                     .where(sf.c.source == source)).subquery("known")
+    rows = conn.execute(sa.select(known.c.batch_id, sa.exists().where(ib.c.batch_id == known.c.batch_id))
+                        .where(~sa.exists().where(r.c.source == source, r.c.batch_id == known.c.batch_id))).all()
+    finished = [batch for batch, done in rows if done]
+    first = conn.execute(sa.select(sa.literal(1)).where(r.c.source == source).limit(1)).first() is None
+    if first or len(rows) > BATCH_LIST_MAX:
+        return None, finished
+    return [batch for batch, _done in rows], finished
 
 
 def _record_routed(store: LeadStore, conn: sa.Connection, source: str, batches: list[str], now: datetime) -> None:

@@ -34,7 +34,10 @@ from leadsync.connectors.loopback_ports import free_port
 from leadsync.scale.serve import stop_with_parent
 
 READY_TIMEOUT_S = 300  # the code location loads in ~10-30 s on 2 busy cores; the daemon a little later
-STOP_TIMEOUT_S = 30
+# dagster dev's shutdown can outlast its own services: its code-server manager sees the code server exit during the
+# shutdown and starts it again, and the process exits once that one has loaded and stopped too (2026-12-05, 2 busy
+# cores: services down 11 s after SIGTERM, the process still there at 30 s). SIGKILL only past this.
+STOP_TIMEOUT_S = 60
 LOCATION = "leadsync"
 
 

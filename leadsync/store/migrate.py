@@ -29,7 +29,8 @@ Version 6 → 7 (a batch's new events bound as one span):
 
 Version 7 → 8 (the routing's ledger of decided batches):
 - routing_batches is made, empty: a source's first routing run after it looks through the source's whole
-  history once, as before, and records the batches it finds decided (assign._waiting_in).
+  history once, as before (leads stored before need not have the intake's ledger rows), and records the batches
+  the intake has finished (assign._waiting_in).
 
 Postgres, any version, in a transaction of its own after the above: identifier and code columns made before
 they compared bytes get COLLATE "C" (tables.BYTE_ORDER, tables.compares_bytes): the tables' rows stay, their

@@ -84,8 +84,9 @@ intake_batches = sa.Table(
 
 # The routing's progress: a source's batches whose every lead has been decided (assign.route_new_leads records a
 # batch here once its intake had finished before the run looked for waiting leads and all of the run's slices
-# committed). A run looks for undecided leads only in the batches not here, so a sync with little new reads
-# little, however many leads the store holds: looking through the whole history took 0.9 s and 1.7 Postgres
+# committed). A run looks for undecided leads only in the batches not here (found from the intake's ledgers), so a
+# sync with little new reads no more leads than are new, however many the store holds (its cost grows with the
+# source's batches, as the intake's own does): looking through the whole history took 0.9 s and 1.7 Postgres
 # CPU-s per source at 1M leads, every run. A batch gains no lead once its intake has finished (a key-mode pull
 # moves a lead into the batch being mapped, never into an earlier one), so a batch recorded here stays decided.
 routing_batches = sa.Table(

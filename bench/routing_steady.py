@@ -7,7 +7,8 @@ with every lead the store has kept; one that looks only in the batches not yet r
 
 Against that store (unchanged: nothing is new), per source (sftp_demo and sftp_two, the mapping of
 mappings/sources/sftp_demo.yaml under each name): a routing run with nothing new, timed --repeat times, the
-fastest printed, with the Postgres server's CPU for it (its backend's, from /proc) where the store is on Postgres.
+fastest printed, with the Postgres server's CPU for it (every `postgres` process's, from /proc: run it on an
+idle server) where the store is on Postgres.
 The first run on a store made before the routed-batches ledger (schema 8) still reads the whole history once and
 records every batch it finds routed; the figures are the runs after it.
 """

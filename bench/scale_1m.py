@@ -199,6 +199,14 @@ def step_lines(instance, started_at: float) -> list[str]:
     return lines
 
 
+def settle() -> None:
+    """Before a mode's clock starts: the files written so far (the generated leads, the sandbox's copies, an
+    earlier mode's DuckDB store or Postgres tables) go to disk first. Otherwise the kernel writes them back in
+    the middle of the next mode (after 30 s, vm.dirty_expire_centisecs), up to ~1 GB of an embedded store
+    beside the scale mode's own WAL: a mode would pay for the one before it."""
+    os.sync()
+
+
 def run_mode(mode: str, files: Path, work: Path, steps: bool = False, keep: bool = False) -> dict:
     """One mode's run; the databases a scale mode made are dropped however it ends (a 1M run leaves ~0.9 GB),
     unless `keep`: then their URLs are printed, to look at the store (EXPLAIN, sizes) and drop by hand."""
@@ -233,6 +241,7 @@ def _run_mode(mode: str, files: Path, work: Path, steps: bool, made: list[str]) 
             os.environ.pop("LEADSYNC_PROFILE", None)
             store_url = f"duckdb:///{root / 'leadsync.duckdb'}"
             defs = build_definitions(mappings, store_url)
+            settle()
             started, started_at = time.perf_counter(), time.time()
             cpu = CpuMeter().start()
             with dg.DagsterInstance.ephemeral() as instance, MemorySampler() as mem:
@@ -264,6 +273,7 @@ def _run_mode(mode: str, files: Path, work: Path, steps: bool, made: list[str]) 
 
                 with dg.DagsterInstance.from_config(str(home)) as instance:
                     set_pool_limits(instance, pools_of(build_definitions(mappings)))
+                settle()
                 started, started_at = time.perf_counter(), time.time()
                 cpu = CpuMeter([w.process.pid for w in workers.workers]).start()
                 # each run orchestrated by its own process, as Dagster's run launcher does: `dagster job execute`

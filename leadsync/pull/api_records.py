@@ -212,10 +212,11 @@ class StoreUnit:
 
 
 # A store transaction's fixed cost (DuckDB: open the file, checkpoint on close, rewrite the last partial row
-# group) dwarfs a small batch's rows: the pull stores consecutive batches together up to UNIT_ROWS rows (about
-# a DuckDB row group, 122,880) or UNIT_BYTES of Arrow data (wide records), or what arrived within
-# UNIT_SECONDS of the first, whichever comes first.
-UNIT_ROWS = 100_000
+# group) dwarfs a small batch's rows: the pull stores consecutive batches together up to UNIT_ROWS rows or
+# UNIT_BYTES of Arrow data (wide records), or what arrived within UNIT_SECONDS of the first, whichever comes
+# first. 50,000 rows: a unit of Marketo's or Eloqua's small pages still has thousands of rows, while one of
+# Salesforce's 50,000-record pages is stored on its own, not held in memory beside the next as at 100,000.
+UNIT_ROWS = 50_000
 UNIT_BYTES = 64 << 20
 UNIT_SECONDS = 5.0
 # The store session is opened afresh once DuckDB holds this many bytes of committed rows not yet checkpointed:
@@ -225,8 +226,12 @@ UNIT_SECONDS = 5.0
 # checkpoint rewrites the table's last, partly filled row group (122,880 rows), and a checkpoint per
 # 100,000-row unit cost 0.4-0.6 CPU-s more per 300,000 Salesforce records (2.3-2.5 → 2.9-3.0 CPU-s of the
 # stage) for 55 MiB less peak RSS. At 64 MiB (every 200,000 Salesforce records) the stage peaked at 464-486
-# MiB, against 489-513 MiB when it held 300,000 records (105 MiB) before checkpointing.
-SESSION_UNSAVED_BYTES = 64 << 20
+# MiB, against 489-513 MiB when it held 300,000 records (105 MiB) before checkpointing. With newer libraries
+# (pyarrow 26, DuckDB 2.0) it peaked at 64 MiB and units of 100,000 rows at 473-490 MiB, too near the bar of
+# 500 MB; at 32 MiB (about every 100,000 Salesforce records) and units of 50,000 rows (bench/api_pull.py,
+# 300,000 records, 2026-12-05): Salesforce 427-439 MiB, Marketo 448 (468-473), Eloqua 397-403 (443-444), at
+# 0.2-0.5 CPU-s more per stage and the same records/s but Marketo's (135-145k → 127-128k).
+SESSION_UNSAVED_BYTES = 32 << 20
 # DuckDB's threads while the pull stores (its reader thread parses and hashes meanwhile): one, measured on
 # 2 cores as 10% less CPU for the same wall time as DuckDB's default (a thread per core).
 SESSION_THREADS = 1

@@ -63,9 +63,10 @@ def _strings(values: np.ndarray) -> pa.Array:
 
 
 def demo_leads_table(n: int, seed: int = 7, partner_names: list[str] | None = None,
-                     partner_column_share: float = 0.1) -> pa.Table:
-    """n generated leads with the COLUMNS above; the same seed always gives the same table."""
-    rng = np.random.default_rng(seed)
+                     partner_column_share: float = 0.1, offset: int = 0) -> pa.Table:
+    """n generated leads with the COLUMNS above; the same seed always gives the same table. `offset`: the rows
+    of a longer file before these (write_demo_leads' later pieces): their own random stream, emails numbered on."""
+    rng = np.random.default_rng(seed if offset == 0 else [seed, offset])
 
     def pick(options: list[str], p: list[float] | None = None) -> tuple[pa.Array, np.ndarray]:
         index = rng.choice(len(options), size=n, p=p)
@@ -84,7 +85,7 @@ def demo_leads_table(n: int, seed: int = 7, partner_names: list[str] | None = No
     last, last_i = pick([lname for lname, _ in LAST_NAMES])
     company, company_i = pick([c for c, _ in COMPANIES])
     email = join(pa.array([e for _, e in FIRST_NAMES]).take(first_i), ".",
-                 pa.array([e for _, e in LAST_NAMES]).take(last_i), _strings(np.arange(1, n + 1)),
+                 pa.array([e for _, e in LAST_NAMES]).take(last_i), _strings(np.arange(offset + 1, offset + n + 1)),
                  "@", pa.array([d for _, d in COMPANIES]).take(company_i))
 
     country, country_i = pick(COUNTRIES, COUNTRY_SHARE)
@@ -152,13 +153,18 @@ def demo_leads(n: int, seed: int = 7, partner_names: list[str] | None = None,
     return demo_leads_table(n, seed, partner_names, partner_column_share).to_pandas()
 
 
+# A file is generated and written this many rows at a time, so making one of five million leads takes the memory
+# of one million (~0.7 GB; the whole table at once took 2.8 GB at five million). A file of up to this many rows
+# is one piece, the same as it always was for its seed.
+GENERATE_ROWS = 1_000_000
+
+
 def write_demo_leads(path: Path, n: int, seed: int = 7, partner_names: list[str] | None = None,
                      partner_column_share: float = 0.1) -> Path:
     """Write n generated leads as a UTF-8 CSV with a header row. The file appears under its name only when
     complete (written next to it, then renamed), as a well-behaved producer does."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = demo_leads_table(n, seed, partner_names, partner_column_share)
     # Unquoted like most exporters, unless a partner name needs quotes ("Acme, Inc.").
     needs_quotes = any(ch in name for name in partner_names or [] for ch in ',"\r\n')
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed" if needs_quotes else "none")
@@ -166,7 +172,11 @@ def write_demo_leads(path: Path, n: int, seed: int = 7, partner_names: list[str]
     try:
         with open(tmp, "wb") as fh:
             fh.write((",".join(COLUMNS) + "\n").encode())  # Arrow would quote every header name
-            pacsv.write_csv(table, fh, write_options=options)
+            for offset in range(0, n, GENERATE_ROWS):
+                piece = demo_leads_table(min(GENERATE_ROWS, n - offset), seed, partner_names, partner_column_share,
+                                         offset)
+                pacsv.write_csv(piece, fh, write_options=options)
+                del piece
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

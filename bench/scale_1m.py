@@ -4,7 +4,8 @@ Celery workers. On a 2-core machine the point is the overhead and that the resul
     .venv/bin/python bench/scale_1m.py [--leads 1000000] [--modes embedded,scale1,scale2] [--steps] [--keep]
 
 The leads arrive as two SFTP sources of half each (two CSV files on the SFTP sandbox), so that two workers
-have two chains to run side by side. Each mode starts from empty stores and runs both sources' sync jobs
+have two chains to run side by side. Each mode starts from empty stores, its clock started once the files
+written so far are on disk (settle), and runs both sources' sync jobs
 (pull, map + validate, route, reroute, write back): the embedded default one after the other in this process
 on DuckDB; the scale profile as two concurrent runs (as the schedules would start them), each orchestrated by
 its own `dagster job execute` process as Dagster's run launcher would, their steps on the workers, the store

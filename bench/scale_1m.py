@@ -203,8 +203,8 @@ def step_lines(instance, started_at: float) -> list[str]:
 def settle() -> None:
     """Before a mode's clock starts: the files written so far (the generated leads, the sandbox's copies, an
     earlier mode's DuckDB store or Postgres tables) go to disk first. Otherwise the kernel writes them back in
-    the middle of the next mode (after 30 s, vm.dirty_expire_centisecs), up to ~1 GB of an embedded store
-    beside the scale mode's own WAL: a mode would pay for the one before it."""
+    the middle of the next mode (once 30 s old, vm.dirty_expire_centisecs, or past the dirty-page limits), up
+    to ~1 GB of an embedded store beside the scale mode's own WAL: a mode would pay for the one before it."""
     os.sync()
 
 

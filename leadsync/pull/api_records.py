@@ -214,8 +214,8 @@ class StoreUnit:
 # A store transaction's fixed cost (DuckDB: open the file, checkpoint on close, rewrite the last partial row
 # group) dwarfs a small batch's rows: the pull stores consecutive batches together up to UNIT_ROWS rows or
 # UNIT_BYTES of Arrow data (wide records), or what arrived within UNIT_SECONDS of the first, whichever comes
-# first. 50,000 rows: a unit of Marketo's or Eloqua's small pages still has thousands of rows, while one of
-# Salesforce's 50,000-record pages is stored on its own, not held in memory beside the next as at 100,000.
+# first. 50,000 rows: every vendor's full bulk page (50,000 records) is a unit of its own, not held in memory
+# beside the next as at 100,000; REST pages and an export job's short last chunk are still stored together.
 UNIT_ROWS = 50_000
 UNIT_BYTES = 64 << 20
 UNIT_SECONDS = 5.0

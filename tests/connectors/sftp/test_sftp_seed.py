@@ -4,6 +4,7 @@ import re
 
 import pandas as pd
 import pytest
+
 from leadsync.connectors.sftp import seed
 from leadsync.connectors.sftp.lead_files import read_lead_file
 from leadsync.connectors.sftp.seed import COLUMNS, PRODUCTS, US_ZIP3, demo_leads, write_demo_leads
@@ -83,17 +84,25 @@ def test_a_large_file_decodes_to_every_row_across_blocks(tmp_path):
                                   expected.iloc[::997].reset_index(drop=True), check_dtype=False)
 
 
-def test_a_file_written_in_pieces_starts_as_the_one_piece_file_and_numbers_every_lead_once(tmp_path, monkeypatch):
+@pytest.mark.parametrize("n", [0, 800, 1000])
+def test_a_file_written_in_pieces_starts_as_the_one_piece_file_and_numbers_every_lead_once(tmp_path, monkeypatch, n):
     """Generated GENERATE_ROWS at a time (memory of one piece, however many leads): the first piece is the file a
-    smaller n gives, the later ones other leads of their own, every email numbered once, the same for the seed."""
+    smaller n gives, each later one the leads of its own offset, every email numbered once, the same for the seed."""
     monkeypatch.setattr(seed, "GENERATE_ROWS", 400)
-    path = write_demo_leads(tmp_path / "pieces.csv", 1000, seed=5, partner_names=PARTNERS)
+    path = write_demo_leads(tmp_path / "pieces.csv", n, seed=5, partner_names=PARTNERS)
+    if n == 0:
+        assert path.read_bytes() == (",".join(EXPECTED_COLUMNS) + "\n").encode()
+        return
     frame = read_lead_file(path.name, path.read_bytes()).frame[EXPECTED_COLUMNS].fillna("")
-    assert len(frame) == 1000 and frame["Email"].is_unique
-    assert list(frame["Email"].str.extract(r"(\d+)@")[0].astype(int)) == list(range(1, 1001))
+    assert len(frame) == n and frame["Email"].is_unique
+    assert list(frame["Email"].str.extract(r"(\d+)@")[0].astype(int)) == list(range(1, n + 1))
     pd.testing.assert_frame_equal(frame.iloc[:400], demo_leads(400, seed=5, partner_names=PARTNERS),
                                   check_dtype=False)
-    later = frame.iloc[400:800].reset_index(drop=True)
-    assert not later.drop(columns="Email").equals(frame.iloc[:400].drop(columns="Email").reset_index(drop=True))
-    again = write_demo_leads(tmp_path / "again.csv", 1000, seed=5, partner_names=PARTNERS)
+    for offset in range(400, n, 400):
+        piece = seed.demo_leads_table(min(400, n - offset), 5, PARTNERS, 0.1, offset).to_pandas()
+        pd.testing.assert_frame_equal(frame.iloc[offset:offset + 400].reset_index(drop=True), piece,
+                                      check_dtype=False)
+    assert not frame.iloc[400:800].drop(columns="Email").reset_index(drop=True).equals(
+        frame.iloc[:400].drop(columns="Email"))
+    again = write_demo_leads(tmp_path / "again.csv", n, seed=5, partner_names=PARTNERS)
     assert again.read_bytes() == path.read_bytes()

@@ -31,6 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from leadsync.config import ConfigError
+from leadsync.config.schema import ApiSource
 from leadsync.connectors.api_client import (
     ApiConfigError,
     ApiQuotaExhausted,
@@ -39,8 +41,6 @@ from leadsync.connectors.api_client import (
     SourceOutage,
 )
 from leadsync.connectors.source_api import CampaignSelection, LeadSource, PulledBatch, text_table
-from leadsync.config import ConfigError
-from leadsync.config.schema import ApiSource
 from leadsync.pull.arrow_memory import returned_to_os
 from leadsync.pull.campaign_fields import chosen_values, store_values
 from leadsync.pull.campaign_fields import ensure_table as ensure_campaign_fields

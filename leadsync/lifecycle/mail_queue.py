@@ -7,6 +7,7 @@ the next run (same Message-ID); nothing is ever lost.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -136,21 +137,31 @@ def _send_batch(ctx: Lifecycle, mailer: Mailer, rows: list[dict], now: datetime,
         results = mailer.send(messages)
     except SmtpError as exc:
         failure = exc
+    # The outcomes recorded a statement per kind of outcome, not per email: an UPDATE by key cost DuckDB ~5.6 ms
+    # each, more than sending the email (the demo's 1,367 new-lead emails: 7.7 of the step's 35 s).
+    outcomes: dict[tuple[str | None, str | None], list[str]] = defaultdict(list)  # (state, last_error) → ids
+    for res in results:
+        row = by_id[res.key]
+        if res.ok:
+            state = "sent"
+            report.sent += 1
+        elif res.permanent or row["attempts"] + 1 >= MAX_ATTEMPTS:
+            state = "failed"
+            report.failed += 1
+            report.errors.append(f"{row['kind']} email to {row['recipients']}: {res.error}")
+        else:
+            state = None  # stays pending, retried next run
+            report.retry_later += 1
+        outcomes[state, res.error].append(res.key)
     with ctx.store.begin() as conn:
-        for res in results:
-            row = by_id[res.key]
-            attempts = row["attempts"] + 1
-            if res.ok:
-                values = {"state": "sent", "sent_at": now, "last_error": res.error}
-                report.sent += 1
-            elif res.permanent or attempts >= MAX_ATTEMPTS:
-                values = {"state": "failed", "last_error": res.error}
-                report.failed += 1
-                report.errors.append(f"{row['kind']} email to {row['recipients']}: {res.error}")
-            else:
-                values = {"last_error": res.error}
-                report.retry_later += 1
-            conn.execute(sa.update(d).where(d.c.delivery_id == res.key).values(attempts=attempts, **values))
+        for (state, error), keys in outcomes.items():
+            values = {"attempts": d.c.attempts + 1, "last_error": error}
+            if state is not None:
+                values["state"] = state
+            if state == "sent":
+                values["sent_at"] = now
+            for chunk in _chunks(keys):
+                conn.execute(sa.update(d).where(d.c.delivery_id.in_(chunk)).values(**values))
         if failure is not None:
             done = {res.key for res in results}
             untouched = [k for k in by_id if k not in done]

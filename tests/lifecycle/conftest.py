@@ -102,16 +102,36 @@ class Inbox:
         return [m for m in self.messages if address in m.rcpt_tos]
 
 
-@pytest.fixture
-def smtp_server():
-    """A plain SMTP server on loopback; `.inbox.messages` holds what it received."""
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+class PickyInbox(Inbox):
+    """An Inbox whose server refuses recipients nobody@… for good (550) and busy@… for now (450)."""
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        if address.startswith("busy@"):
+            return "450 4.2.1 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def _served(inbox: Inbox):
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     controller.inbox = inbox
     yield controller
     controller.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    """A plain SMTP server on loopback; `.inbox.messages` holds what it received."""
+    yield from _served(Inbox())
+
+
+@pytest.fixture
+def picky_smtp_server():
+    """smtp_server refusing some recipients (PickyInbox)."""
+    yield from _served(PickyInbox())
 
 
 @pytest.fixture

@@ -3,48 +3,14 @@ recipients were refused), failed for good (5xx), pending again after a transient
 MAX_ATTEMPTS, and nothing sent twice. The outcomes of a batch are recorded together (a statement per kind of
 outcome): each row must still get its own."""
 
-import email
-import email.policy
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from aiosmtpd.controller import Controller
-
-from leadsync.connectors.loopback_ports import free_port
 from leadsync.lifecycle import mail_queue
 from leadsync.lifecycle import tables as lt
 from leadsync.lifecycle.email_render import RenderedEmail
 from leadsync.lifecycle.mail_queue import queue_emails, send_pending
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-
-class Picky:
-    """Refuses nobody@… for good (550) and busy@… for now (450); keeps the subjects of what it accepts."""
-
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.subjects.append(email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"])
-        return "250 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        if address.startswith("nobody@"):
-            return "550 5.1.1 no such user"
-        if address.startswith("busy@"):
-            return "450 4.2.1 mailbox busy, try later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-
-@pytest.fixture
-def picky():
-    server = Controller(Picky(), hostname="127.0.0.1", port=free_port())
-    server.start()
-    yield server
-    server.stop()
-
 
 MAILS = {"plain": ["dana@bluepeak.example"],
          "half": ["nobody@bluepeak.example", "eve@bluepeak.example"],
@@ -59,9 +25,10 @@ def rows(world) -> dict:
     return {k: frame.loc[k, ["state", "attempts", "last_error", "sent_at"]].to_dict() for k in frame.index}
 
 
-def test_each_message_gets_its_own_outcome_and_a_busy_one_is_retried_until_given_up(make_world, picky,
+def test_each_message_gets_its_own_outcome_and_a_busy_one_is_retried_until_given_up(make_world, picky_smtp_server,
                                                                                       monkeypatch):
-    world = make_world(smtp={"port": picky.port})
+    world = make_world(smtp={"port": picky_smtp_server.port})
+    inbox = picky_smtp_server.inbox
     with world.store.begin() as conn:
         queue_emails(world.store, conn, [
             dict(delivery_id=key, kind="closed_loop", partner_id="northwind", recipients=to, now=T0,
@@ -79,7 +46,7 @@ def test_each_message_gets_its_own_outcome_and_a_busy_one_is_retried_until_given
     assert (got["gone"]["state"], got["gone"]["attempts"]) == ("failed", 1) and "550" in got["gone"]["last_error"]
     assert (got["busy"]["state"], got["busy"]["attempts"]) == ("pending", 1) and "450" in got["busy"]["last_error"]
     assert got["busy"]["sent_at"] is None and got["gone"]["sent_at"] is None
-    assert sorted(picky.handler.subjects) == ["About half", "About plain", "About plain2"]
+    assert sorted(m.message["Subject"] for m in inbox.messages) == ["About half", "About plain", "About plain2"]
 
     # the next run tries only the busy one; at MAX_ATTEMPTS it is given up
     monkeypatch.setattr(mail_queue, "MAX_ATTEMPTS", 2)
@@ -88,5 +55,5 @@ def test_each_message_gets_its_own_outcome_and_a_busy_one_is_retried_until_given
     again = rows(world)
     assert (again["busy"]["state"], again["busy"]["attempts"]) == ("failed", 2)
     assert {k: again[k] for k in again if k != "busy"} == {k: got[k] for k in got if k != "busy"}
-    assert len(picky.handler.subjects) == 3
+    assert len(inbox.messages) == 3
     assert send_pending(world.ctx, T0 + timedelta(minutes=3)).sent == 0

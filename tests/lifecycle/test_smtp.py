@@ -128,21 +128,8 @@ def test_untrusted_certificate_names_the_fix(free_port, monkeypatch):
         server.stop()
 
 
-def test_a_refused_recipient_fails_that_message_only(free_port):
-    class Picky(Handler):
-        async def handle_RCPT(self, server, session, envelope, address, options):
-            if address.startswith("nobody@"):
-                return "550 5.1.1 no such user"
-            envelope.rcpt_tos.append(address)
-            return "250 OK"
-
-    handler = Picky()
-    server = Controller(handler, hostname="127.0.0.1", port=free_port())
-    server.start()
-    try:
-        results = Mailer(settings(server.port, "plain", login=False)).send(
-            [("bad", message("nobody@x.example")), ("good", message())])
-    finally:
-        server.stop()
+def test_a_refused_recipient_fails_that_message_only(picky_smtp_server):
+    results = Mailer(settings(picky_smtp_server.port, "plain", login=False)).send(
+        [("bad", message("nobody@x.example")), ("good", message())])
     assert [(r.key, r.ok, r.permanent) for r in results] == [("bad", False, True), ("good", True, False)]
     assert "550" in results[0].error

@@ -53,7 +53,10 @@ def paused(blocks, *rest):
         yield block
         seen += block[0].num_rows
         if seen >= args["pause_after"]:
-            Path(args["marker"]).write_text(str(seen))
+            # written aside and renamed: the parent waits for the name, and must not read it before it is written
+            part = Path(args["marker"] + ".part")
+            part.write_text(str(seen))
+            part.replace(args["marker"])
             time.sleep(600)
 
 sftp_files._counted = paused
